@@ -1,0 +1,148 @@
+package io.squeeze.artifact;
+
+import io.squeeze.BadInputException;
+import io.squeeze.Version;
+import io.squeeze.model.Json;
+import io.squeeze.model.LayerStats;
+import io.squeeze.model.ModelIO;
+import io.squeeze.model.ModelMeta;
+import org.apache.hadoop.fs.Path;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.function.Function;
+
+/**
+ * Writes an artifact directory: {@code model.zip}, {@code packed/}, {@code manifest.json} (with every other
+ * file's size and sha256) and {@code _SUCCESS} last (holding the manifest's sha256).
+ *
+ * <p>Where renaming a directory is atomic (local disk, HDFS) everything is written to a hidden sibling and
+ * renamed into place, so the artifact appears complete or not at all. On object stores (S3) files are written in
+ * place with {@code _SUCCESS} last; readers refuse an artifact without it. An existing artifact is replaced only
+ * with {@code overwrite}, and only once the new one is complete (on object stores the old one is removed,
+ * {@code _SUCCESS} first, just before writing).
+ */
+public final class ArtifactWriter {
+    public static final String MODEL_ZIP = "model.zip", MANIFEST = "manifest.json", SUCCESS = "_SUCCESS";
+
+    private ArtifactWriter() {}
+
+    /** Where the artifact came from and how. */
+    public record Provenance(String sourceModel, String sourceSha256, List<String> command, Map<String, Object> config) {}
+
+    /** What was done to one layer. */
+    public record LayerNote(String method, Map<String, Object> details) {
+        public static final LayerNote NONE = new LayerNote("none", Map.of());
+    }
+
+    /**
+     * Everything that goes into an artifact.
+     *
+     * @param notes      per layer index; layers not listed are recorded as {@link LayerNote#NONE}
+     * @param encodingOf packed encoding per tensor key ({@code "<layer>_<param>"})
+     */
+    public record Content(MultiLayerNetwork net, ModelMeta meta, Provenance provenance, Map<Integer, LayerNote> notes,
+                          Map<String, Object> metrics, Function<String, Encoding> encodingOf) {
+        public static Content dense(MultiLayerNetwork net, ModelMeta meta, Provenance p, Map<String, Object> metrics) {
+            return new Content(net, meta, p, Map.of(), metrics, k -> Encoding.F32_DEFLATE);
+        }
+    }
+
+    /**
+     * Fails fast, before any work, when the output exists (without {@code overwrite}) or cannot be created.
+     * Returns the qualified output path.
+     */
+    public static Path checkTarget(Storage st, String uri, boolean overwrite) {
+        Path out = st.path(uri);
+        if (st.exists(out) && !overwrite)
+            throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
+        for (Path p = out.getParent(); p != null; p = p.getParent()) {
+            if (st.exists(p)) {
+                if (!st.isDirectory(p)) throw new BadInputException("output " + out + " cannot be written: " + p + " is a file");
+                break;
+            }
+        }
+        return out;
+    }
+
+    public static Manifest write(Storage st, String uri, boolean overwrite, Content c) {
+        Path out = checkTarget(st, uri, overwrite);
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        files.put(MODEL_ZIP, ModelIO.toZip(c.net(), c.meta()));
+        PackedModel.Encoded packed = PackedModel.encode(c.net(), c.meta(), c.encodingOf());
+        files.putAll(packed.files());
+        Map<String, Manifest.FileRecord> records = new LinkedHashMap<>();
+        files.forEach((k, v) -> records.put(k, new Manifest.FileRecord(v.length, Storage.sha256(v))));
+        Manifest m = new Manifest(Manifest.FORMAT_VERSION, Version.version(), Version.gitCommit(), Instant.now().toString(),
+                c.provenance().sourceModel(), c.provenance().sourceSha256(), c.provenance().command(),
+                c.provenance().config(), layers(c, packed.bytesPerLayer()), c.metrics(), records);
+        byte[] manifest = Json.bytes(m);
+        files.put(MANIFEST, manifest);
+        files.put(SUCCESS, Storage.sha256(manifest).getBytes(StandardCharsets.US_ASCII));
+        if (st.atomicRename(out)) writeAtomically(st, out, overwrite, files);
+        else writeInPlace(st, out, overwrite, files);
+        return m;
+    }
+
+    private static List<Manifest.LayerRecord> layers(Content c, long[] bytesAfter) {
+        List<Manifest.LayerRecord> out = new ArrayList<>();
+        for (LayerStats s : LayerStats.of(c.net())) {
+            LayerNote n = c.notes().getOrDefault(s.index(), LayerNote.NONE);
+            out.add(new Manifest.LayerRecord(s.index(), s.name(), s.type(), n.method(), s.params(), s.nonzeros(),
+                    s.sparsity(), s.denseBytes(), bytesAfter[s.index()], n.details()));
+        }
+        return out;
+    }
+
+    private static void writeAll(Storage st, Path dir, Map<String, byte[]> files) {
+        st.mkdirs(new Path(dir, "packed"));
+        for (Map.Entry<String, byte[]> e : files.entrySet()) st.write(new Path(dir, e.getKey()), e.getValue());
+    }
+
+    private static void writeAtomically(Storage st, Path out, boolean overwrite, Map<String, byte[]> files) {
+        Path parent = out.getParent();
+        st.mkdirs(parent);
+        Path tmp = new Path(parent, "." + out.getName() + ".tmp-" + UUID.randomUUID());
+        try {
+            writeAll(st, tmp, files);
+            Path old = null;
+            if (st.exists(out)) {
+                if (!overwrite) throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
+                old = new Path(parent, "." + out.getName() + ".old-" + UUID.randomUUID());
+                if (!st.rename(out, old)) throw new IllegalStateException("could not move the old " + out + " aside");
+            }
+            if (!st.rename(tmp, out)) {
+                if (old != null) st.rename(old, out);
+                throw new IllegalStateException("could not move " + tmp + " to " + out);
+            }
+            if (old != null) st.delete(old);
+        } finally {
+            if (st.exists(tmp)) st.delete(tmp);
+        }
+    }
+
+    private static void writeInPlace(Storage st, Path out, boolean overwrite, Map<String, byte[]> files) {
+        if (st.exists(out)) {
+            if (!overwrite) throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
+            Path success = new Path(out, SUCCESS);
+            if (st.exists(success)) st.delete(success);
+            st.delete(out);
+        }
+        try {
+            writeAll(st, out, files); // _SUCCESS is the last entry
+        } catch (RuntimeException e) {
+            try {
+                st.delete(out);
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+}

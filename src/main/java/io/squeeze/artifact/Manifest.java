@@ -1,0 +1,34 @@
+package io.squeeze.artifact;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code manifest.json}: the provenance and contents of an artifact (Tribuo-style: enough to know exactly what
+ * produced it and to verify every byte).
+ *
+ * @param formatVersion  artifact format version ({@link #FORMAT_VERSION})
+ * @param squeezeVersion Squeeze version that wrote it
+ * @param gitCommit      git commit Squeeze was built from
+ * @param created        ISO-8601 creation time (UTC)
+ * @param sourceModel    the model path it was made from
+ * @param sourceSha256   sha256 of that model file
+ * @param command        the full command line
+ * @param config         the job configuration, resolved (defaults filled in)
+ * @param layers         per layer: what was done and its figures
+ * @param metrics        evaluation metrics when run (may be empty)
+ * @param files          every other file of the artifact: size and sha256, by relative path
+ */
+public record Manifest(int formatVersion, String squeezeVersion, String gitCommit, String created, String sourceModel,
+                       String sourceSha256, List<String> command, Map<String, Object> config, List<LayerRecord> layers,
+                       Map<String, Object> metrics, Map<String, FileRecord> files) {
+
+    public static final int FORMAT_VERSION = 1;
+
+    /** A layer's entry: method applied and sizes before and after. */
+    public record LayerRecord(int index, String name, String type, String method, long params, long nonzeros,
+                              double sparsity, long bytesBefore, long bytesAfter, Map<String, Object> details) {}
+
+    /** Size and checksum of one file. */
+    public record FileRecord(long bytes, String sha256) {}
+}

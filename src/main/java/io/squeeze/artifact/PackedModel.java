@@ -1,0 +1,100 @@
+package io.squeeze.artifact;
+
+import io.squeeze.BadInputException;
+import io.squeeze.model.Json;
+import io.squeeze.model.ModelMeta;
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * The {@code packed/} form of an artifact: {@code config.json} (DL4J configuration), {@code meta.json}
+ * ({@link ModelMeta}), {@code tensors.json} (an index) and {@code tensors.bin} (every parameter tensor, each
+ * encoded with its {@link Encoding}, concatenated). Decoding restores exactly the same weights.
+ */
+public final class PackedModel {
+    public static final String CONFIG = "packed/config.json", META = "packed/meta.json",
+            INDEX = "packed/tensors.json", BLOB = "packed/tensors.bin";
+
+    private PackedModel() {}
+
+    /** One tensor's place in {@code tensors.bin}. */
+    public record TensorEntry(int layer, String param, long[] shape, Encoding encoding, long offset, long length) {
+        long count() {
+            long n = 1;
+            for (long s : shape) n *= s;
+            return n;
+        }
+    }
+
+    /** The index file. */
+    public record Index(String format, int version, List<TensorEntry> tensors) {}
+
+    /** Encoded files by relative path, plus encoded bytes per layer. */
+    public record Encoded(Map<String, byte[]> files, long[] bytesPerLayer) {}
+
+    public static Encoded encode(MultiLayerNetwork net, ModelMeta meta, Function<String, Encoding> encodingOf) {
+        ByteArrayOutputStream blob = new ByteArrayOutputStream();
+        List<TensorEntry> entries = new ArrayList<>();
+        Layer[] layers = net.getLayers();
+        long[] perLayer = new long[layers.length];
+        for (int i = 0; i < layers.length; i++) {
+            for (Map.Entry<String, INDArray> e : layers[i].paramTable().entrySet()) {
+                Encoding enc = encodingOf.apply(i + "_" + e.getKey());
+                INDArray a = e.getValue();
+                byte[] bytes = enc.encode(a.dup('c').data().asFloat());
+                entries.add(new TensorEntry(i, e.getKey(), a.shape(), enc, blob.size(), bytes.length));
+                blob.writeBytes(bytes);
+                perLayer[i] += bytes.length;
+            }
+        }
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        files.put(CONFIG, net.getLayerWiseConfigurations().toJson().getBytes(StandardCharsets.UTF_8));
+        files.put(META, Json.bytes(meta));
+        files.put(INDEX, Json.bytes(new Index("squeeze-packed", 1, entries)));
+        files.put(BLOB, blob.toByteArray());
+        return new Encoded(files, perLayer);
+    }
+
+    /** Rebuilds the network from the packed files ({@code read} returns a file's bytes by relative path). */
+    public static Decoded decode(Function<String, byte[]> read, String source) {
+        MultiLayerNetwork net;
+        try {
+            net = new MultiLayerNetwork(MultiLayerConfiguration.fromJson(new String(read.apply(CONFIG), StandardCharsets.UTF_8)));
+            net.init();
+        } catch (RuntimeException e) {
+            throw new BadInputException("artifact " + source + ": " + CONFIG + " is not a valid DL4J configuration (" + e.getMessage() + ")");
+        }
+        ModelMeta meta = Json.read(read.apply(META), ModelMeta.class);
+        Index index = Json.read(read.apply(INDEX), Index.class);
+        byte[] blob = read.apply(BLOB);
+        int restored = 0;
+        for (TensorEntry t : index.tensors()) {
+            if (t.offset() < 0 || t.offset() + t.length() > blob.length)
+                throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " lies outside " + BLOB);
+            byte[] part = java.util.Arrays.copyOfRange(blob, (int) t.offset(), (int) (t.offset() + t.length()));
+            float[] v = t.encoding().decode(part, (int) t.count());
+            INDArray target = net.getLayer(t.layer()).getParam(t.param());
+            if (target == null || !java.util.Arrays.equals(target.shape(), t.shape()))
+                throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " does not fit the configuration");
+            target.assign(Nd4j.create(v, t.shape(), 'c'));
+            restored++;
+        }
+        if (restored != net.paramTable().size())
+            throw new BadInputException("artifact " + source + ": " + INDEX + " lists " + restored + " tensors, the network has " + net.paramTable().size());
+        return new Decoded(net, meta);
+    }
+
+    /** A decoded network and its metadata. */
+    public record Decoded(MultiLayerNetwork net, ModelMeta meta) {}
+}

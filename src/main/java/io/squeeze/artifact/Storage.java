@@ -1,0 +1,200 @@
+package io.squeeze.artifact;
+
+import io.squeeze.BadInputException;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+
+/**
+ * Files on any Hadoop filesystem ({@code file:}, {@code hdfs://}, {@code s3a://}, plain local paths), with the
+ * error handling the CLI needs: a missing file is a {@link BadInputException} naming the path.
+ */
+public final class Storage {
+    private final Configuration conf;
+
+    public Storage(Configuration conf) {
+        this.conf = conf;
+    }
+
+    public Configuration conf() {
+        return conf;
+    }
+
+    public Path path(String uri) {
+        try {
+            Path p = new Path(uri);
+            return p.getFileSystem(conf).makeQualified(p);
+        } catch (IllegalArgumentException e) {
+            throw new BadInputException("'" + uri + "' is not a valid path: " + e.getMessage());
+        } catch (IOException e) {
+            throw new BadInputException("cannot reach the filesystem of '" + uri + "': " + e.getMessage(), e);
+        }
+    }
+
+    public FileSystem fs(Path p) {
+        try {
+            FileSystem fs = p.getFileSystem(conf);
+            // no .crc side files next to artifacts on local disk; artifacts carry their own sha256 checksums
+            if (fs instanceof org.apache.hadoop.fs.LocalFileSystem local) local.setWriteChecksum(false);
+            return fs;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public boolean exists(Path p) {
+        try {
+            return fs(p).exists(p);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public boolean isDirectory(Path p) {
+        try {
+            return fs(p).getFileStatus(p).isDirectory();
+        } catch (java.io.FileNotFoundException e) {
+            return false;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public long length(Path p) {
+        try {
+            return fs(p).getFileStatus(p).getLen();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Total bytes of a file or of every file under a directory. */
+    public long totalBytes(Path p) {
+        try {
+            return fs(p).getContentSummary(p).getLength();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public FileStatus[] list(Path dir) {
+        try {
+            return fs(dir).listStatus(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Opens a file; a missing one is bad input naming {@code what}. */
+    public InputStream open(Path p, String what) {
+        try {
+            return fs(p).open(p);
+        } catch (java.io.FileNotFoundException e) {
+            throw new BadInputException(what + " " + p + " does not exist");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public byte[] readAll(Path p, String what) {
+        try (InputStream in = open(p, what)) {
+            return in.readAllBytes();
+        } catch (org.apache.hadoop.fs.ChecksumException e) {
+            throw new BadInputException(what + " " + p + " is corrupt (filesystem checksum error)", e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public void write(Path p, byte[] bytes) {
+        try (OutputStream out = fs(p).create(p, false)) {
+            out.write(bytes);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + p + ": " + e.getMessage(), e);
+        }
+    }
+
+    public OutputStream create(Path p) {
+        try {
+            return fs(p).create(p, false);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + p + ": " + e.getMessage(), e);
+        }
+    }
+
+    public void mkdirs(Path p) {
+        try {
+            if (!fs(p).mkdirs(p)) throw new IOException("mkdirs returned false");
+        } catch (IOException e) {
+            throw new BadInputException("cannot create directory " + p + ": " + e.getMessage(), e);
+        }
+    }
+
+    public boolean rename(Path from, Path to) {
+        try {
+            return fs(from).rename(from, to);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public void delete(Path p) {
+        try {
+            fs(p).delete(p, true);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Whether renaming a directory on this filesystem is atomic (not on object stores, where it is a copy). */
+    public boolean atomicRename(Path p) {
+        String scheme = p.toUri().getScheme();
+        return scheme == null || !(scheme.startsWith("s3") || scheme.equals("gs") || scheme.startsWith("wasb") || scheme.startsWith("abfs"));
+    }
+
+    public String sha256(Path p, String what) {
+        try (InputStream in = open(p, what)) {
+            return sha256(in);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static String sha256(byte[] bytes) {
+        return HexFormat.of().formatHex(digest().digest(bytes));
+    }
+
+    public static String sha256(InputStream in) throws IOException {
+        MessageDigest md = digest();
+        try (DigestInputStream d = new DigestInputStream(in, md)) {
+            d.transferTo(OutputStream.nullOutputStream());
+        }
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    private static MessageDigest digest() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Reads a stream fully (a helper for small files). */
+    public static byte[] drain(InputStream in) throws IOException {
+        ByteArrayOutputStream bo = new ByteArrayOutputStream();
+        in.transferTo(bo);
+        return bo.toByteArray();
+    }
+}

@@ -1,0 +1,91 @@
+package io.squeeze.cli;
+
+import io.squeeze.artifact.Artifact;
+import io.squeeze.artifact.Manifest;
+import io.squeeze.artifact.Models;
+import io.squeeze.artifact.Storage;
+import io.squeeze.eval.EvalReport;
+import io.squeeze.model.Json;
+import io.squeeze.model.LayerStats;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.SourceKind;
+import io.squeeze.spark.SparkSessions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+        description = {"Lists a model's layers: index, name, type, parameter shapes, parameters, non-zeros, sparsity, bytes.",
+                "Example: squeeze inspect --model out/quickstart/model --json"})
+public final class InspectCommand extends BaseCommand {
+    @Option(names = "--model", required = true, paramLabel = "M", description = "artifact directory, DL4J zip or Keras .h5")
+    String model;
+
+    @Option(names = "--json", description = "print JSON instead of a table")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        Storage st = new Storage(SparkSessions.hadoopConf());
+        LoadedModel m = Models.load(st, model);
+        Map<Integer, Manifest.LayerRecord> stored = new LinkedHashMap<>();
+        if (m.kind() == SourceKind.ARTIFACT) {
+            for (Manifest.LayerRecord r : Artifact.load(st, model).manifest().layers()) stored.put(r.index(), r);
+        }
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (LayerStats s : LayerStats.of(m.net())) {
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("index", s.index());
+            r.put("name", s.name());
+            r.put("type", s.type());
+            r.put("shapes", s.shapes());
+            r.put("params", s.params());
+            r.put("nonzeros", s.nonzeros());
+            r.put("sparsity", s.sparsity());
+            r.put("dense_bytes", s.denseBytes());
+            Manifest.LayerRecord rec = stored.get(s.index());
+            r.put("stored_bytes", rec == null ? null : rec.bytesAfter());
+            r.put("method", rec == null ? null : rec.method());
+            rows.add(r);
+        }
+        if (json) {
+            Map<String, Object> doc = new LinkedHashMap<>();
+            doc.put("model", m.source());
+            doc.put("kind", m.kind().name().toLowerCase(Locale.ROOT));
+            doc.put("sha256", m.sha256());
+            doc.put("num_features", m.meta().numFeatures());
+            doc.put("num_classes", m.meta().numClasses());
+            doc.put("normalization", m.meta().normalizer().kind().name().toLowerCase(Locale.ROOT));
+            doc.put("stored_bytes", m.storedBytes());
+            doc.put("layers", rows);
+            out().println(new String(Json.bytes(doc), StandardCharsets.UTF_8));
+            return Main.OK;
+        }
+        var o = out();
+        o.printf("%s (%s, %d features, %d classes, normalization %s)%n", m.source(), m.kind().name().toLowerCase(Locale.ROOT),
+                m.meta().numFeatures(), m.meta().numClasses(), m.meta().normalizer().kind().name().toLowerCase(Locale.ROOT));
+        o.printf("%-5s %-10s %-20s %-32s %10s %10s %8s %10s %10s%n", "index", "name", "type", "shapes", "params", "nonzeros", "sparsity", "dense", "stored");
+        List<LayerStats> all = LayerStats.of(m.net());
+        for (Map<String, Object> r : rows) {
+            @SuppressWarnings("unchecked")
+            Map<String, long[]> shapes = (Map<String, long[]>) r.get("shapes");
+            String sh = shapes.entrySet().stream().map(e -> e.getKey() + java.util.Arrays.toString(e.getValue()).replace(" ", ""))
+                    .collect(Collectors.joining(" "));
+            o.printf(Locale.ROOT, "%-5d %-10s %-20s %-32s %10d %10d %7.2f%% %10s %10s%n", (Integer) r.get("index"), r.get("name"),
+                    r.get("type"), sh.isEmpty() ? "-" : sh, (Long) r.get("params"), (Long) r.get("nonzeros"),
+                    100 * (Double) r.get("sparsity"), EvalReport.bytes((Long) r.get("dense_bytes")),
+                    r.get("stored_bytes") == null ? "-" : EvalReport.bytes((Long) r.get("stored_bytes")));
+        }
+        long p = LayerStats.totalParams(all), nz = LayerStats.totalNonzeros(all);
+        o.printf(Locale.ROOT, "total: %d params, %d non-zero (%.2f%% sparse), dense fp32 %s, stored %s%n", p, nz,
+                p == 0 ? 0 : 100.0 * (p - nz) / p, EvalReport.bytes(p * 4), EvalReport.bytes(m.storedBytes()));
+        return Main.OK;
+    }
+}

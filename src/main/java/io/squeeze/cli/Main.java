@@ -1,0 +1,85 @@
+package io.squeeze.cli;
+
+import io.squeeze.BadInputException;
+import io.squeeze.Version;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.PrintWriter;
+import java.util.List;
+
+/**
+ * {@code squeeze <command>}: exit 0 on success, 2 on bad usage or bad input (one line naming the thing and the
+ * value), 1 on any other failure. Set {@code SQUEEZE_DEBUG=1} for stack traces.
+ */
+@Command(name = "squeeze", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
+        description = "Compresses trained Deeplearning4j networks on Apache Spark.",
+        subcommands = {TrainCommand.class, EvaluateCommand.class, InspectCommand.class, WeightsCommand.class,
+                QuickstartCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    public static final int OK = 0, FAILURE = 1, BAD_INPUT = 2;
+    private static final ThreadLocal<List<String>> ARGS = ThreadLocal.withInitial(List::of);
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required");
+    }
+
+    /** The command line being run, for provenance. */
+    static List<String> args() {
+        return ARGS.get();
+    }
+
+    public static void main(String[] args) {
+        int code = execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+        SparkSession.getActiveSession().foreach(s -> {
+            s.stop();
+            return null;
+        });
+        System.exit(code);
+    }
+
+    /** Runs one command in this process (also used by the tests). */
+    public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        ARGS.set(List.of(args));
+        CommandLine cl = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).setOut(out).setErr(err);
+        cl.setParameterExceptionHandler((ex, a) -> {
+            err.println("squeeze: " + ex.getMessage());
+            err.println("see '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help'");
+            err.flush();
+            return BAD_INPUT;
+        });
+        cl.setExecutionExceptionHandler((ex, c, parsed) -> {
+            BadInputException bad = BadInputException.find(ex);
+            if (System.getenv("SQUEEZE_DEBUG") != null) ex.printStackTrace(err);
+            if (bad != null) {
+                err.println("squeeze: " + bad.getMessage());
+                err.flush();
+                return BAD_INPUT;
+            }
+            Throwable root = ex;
+            while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+            err.println("squeeze: failed: " + root.getClass().getSimpleName() + ": " + root.getMessage()
+                    + (System.getenv("SQUEEZE_DEBUG") == null ? " (SQUEEZE_DEBUG=1 shows the stack trace)" : ""));
+            err.flush();
+            return FAILURE;
+        });
+        try {
+            return cl.execute(args);
+        } finally {
+            out.flush();
+            err.flush();
+        }
+    }
+
+    static final class VersionProvider implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[]{"squeeze " + Version.version() + " (" + Version.gitCommit() + ")"};
+        }
+    }
+}

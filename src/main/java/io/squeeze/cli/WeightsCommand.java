@@ -1,0 +1,45 @@
+package io.squeeze.cli;
+
+import io.squeeze.artifact.Models;
+import io.squeeze.artifact.Storage;
+import io.squeeze.artifact.WeightsExport;
+import io.squeeze.spark.SparkSessions;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "weights", mixinStandardHelpOptions = true, description = "Weight interchange.",
+        subcommands = WeightsCommand.Export.class)
+public final class WeightsCommand implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required: export");
+    }
+
+    @Command(name = "export", mixinStandardHelpOptions = true,
+            description = {"Writes every parameter as a float32 C-order .npy in DL4J's own shape (dense W is [nIn, nOut])",
+                    "plus index.json (layer, name, param, file, shape), for NumPy/PyTorch interop.",
+                    "Example: squeeze weights export --model out/quickstart/model --out out/weights"})
+    public static final class Export extends BaseCommand {
+        @Option(names = "--model", required = true, paramLabel = "M")
+        String model;
+
+        @Option(names = "--out", required = true, paramLabel = "DIR")
+        String out;
+
+        @Option(names = "--overwrite", description = "replace an existing directory")
+        boolean overwrite;
+
+        @Override
+        public Integer call() {
+            Storage st = new Storage(SparkSessions.hadoopConf());
+            io.squeeze.artifact.ArtifactWriter.checkTarget(st, out, overwrite);
+            var index = WeightsExport.export(st, Models.load(st, model), out, overwrite);
+            out().printf("wrote %d tensors to %s%n", index.size(), st.path(out));
+            return Main.OK;
+        }
+    }
+}

@@ -1,0 +1,77 @@
+package io.squeeze.eval;
+
+import io.squeeze.model.LayerStats;
+import io.squeeze.model.LoadedModel;
+
+import java.io.PrintWriter;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** The report of {@code squeeze evaluate}: a JSON-ready map and a human-readable rendering. */
+public final class EvalReport {
+    private EvalReport() {}
+
+    public static Map<String, Object> of(EvalStats s, double wallSeconds, int batchSize, LoadedModel model,
+                                         LoadedModel baseline, String data) {
+        List<LayerStats> layers = LayerStats.of(model.net());
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("model", model.source());
+        r.put("data", data);
+        r.put("rows", s.rows());
+        r.put("accuracy", s.accuracy());
+        if (s.numClasses() > 5) r.put("top5", s.top5());
+        r.put("loss", s.loss());
+        r.put("per_class_accuracy", Arrays.stream(s.perClassAccuracy()).boxed().map(v -> v.isNaN() ? null : v).toList());
+        r.put("params", LayerStats.totalParams(layers));
+        r.put("nonzeros", LayerStats.totalNonzeros(layers));
+        r.put("dense_bytes", LayerStats.totalParams(layers) * 4);
+        r.put("artifact_bytes", model.storedBytes());
+        r.put("batch_size", batchSize);
+        r.put("ms_per_batch", s.msPerBatch());
+        r.put("rows_per_s", s.rows() / Math.max(wallSeconds, 1e-9));
+        r.put("wall_s", wallSeconds);
+        if (baseline != null) {
+            List<LayerStats> bl = LayerStats.of(baseline.net());
+            Map<String, Object> b = new LinkedHashMap<>();
+            b.put("model", baseline.source());
+            b.put("accuracy", s.baselineAccuracy());
+            b.put("agreement", s.agreement());
+            b.put("params", LayerStats.totalParams(bl));
+            b.put("nonzeros", LayerStats.totalNonzeros(bl));
+            b.put("artifact_bytes", baseline.storedBytes());
+            b.put("ms_per_batch", s.baselineMsPerBatch());
+            r.put("baseline", b);
+        }
+        return r;
+    }
+
+    @SuppressWarnings("unchecked")
+    public static void print(Map<String, Object> r, PrintWriter out) {
+        out.printf(Locale.ROOT, "model      %s%n", r.get("model"));
+        out.printf(Locale.ROOT, "data       %s (%d rows)%n", r.get("data"), (Long) r.get("rows"));
+        out.printf(Locale.ROOT, "accuracy   %.4f%s%n", (Double) r.get("accuracy"),
+                r.containsKey("top5") ? String.format(Locale.ROOT, "   top-5 %.4f", (Double) r.get("top5")) : "");
+        out.printf(Locale.ROOT, "loss       %.4f%n", (Double) r.get("loss"));
+        List<Double> pc = (List<Double>) r.get("per_class_accuracy");
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < pc.size(); i++) sb.append(String.format(Locale.ROOT, " %d:%s", i, pc.get(i) == null ? "-" : String.format(Locale.ROOT, "%.3f", pc.get(i))));
+        out.printf(Locale.ROOT, "per class %s%n", sb);
+        out.printf(Locale.ROOT, "params     %d (%d non-zero)   dense fp32 %s   stored %s%n", (Long) r.get("params"),
+                (Long) r.get("nonzeros"), bytes((Long) r.get("dense_bytes")), bytes((Long) r.get("artifact_bytes")));
+        out.printf(Locale.ROOT, "speed      %.2f ms per batch of %d   %.0f rows/s%n", (Double) r.get("ms_per_batch"),
+                (Integer) r.get("batch_size"), (Double) r.get("rows_per_s"));
+        if (r.get("baseline") instanceof Map<?, ?> b) {
+            out.printf(Locale.ROOT, "baseline   %s: accuracy %.4f, agreement %.4f, %d params, stored %s%n", b.get("model"),
+                    (Double) b.get("accuracy"), (Double) b.get("agreement"), (Long) b.get("params"), bytes((Long) b.get("artifact_bytes")));
+        }
+    }
+
+    public static String bytes(long b) {
+        if (b < 10_000) return b + " B";
+        if (b < 10_000_000) return String.format(Locale.ROOT, "%.1f kB", b / 1e3);
+        return String.format(Locale.ROOT, "%.1f MB", b / 1e6);
+    }
+}

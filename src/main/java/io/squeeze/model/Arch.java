@@ -1,0 +1,51 @@
+package io.squeeze.model;
+
+import io.squeeze.BadInputException;
+
+import java.util.Arrays;
+
+/** A network architecture as {@code train --arch} names it. */
+public sealed interface Arch {
+    /** Fully connected ReLU layers of the given widths, then a softmax output (e.g. LeNet-300-100). */
+    record Mlp(int[] hidden) implements Arch {
+        public Mlp {
+            if (hidden.length == 0) throw new BadInputException("--arch mlp needs at least one hidden size, e.g. mlp:300,100");
+            for (int h : hidden) if (h <= 0) throw new BadInputException("--arch mlp hidden sizes must be > 0, got " + h);
+        }
+
+        @Override
+        public String toString() {
+            return "mlp:" + String.join(",", Arrays.stream(hidden).mapToObj(Integer::toString).toList());
+        }
+    }
+
+    /** LeCun et al. 1998's LeNet-5: conv 6@5×5 (same), max-pool, conv 16@5×5, max-pool, dense 120, 84, softmax. */
+    record LeNet5() implements Arch {
+        @Override
+        public String toString() {
+            return "lenet5";
+        }
+    }
+
+    /** A DL4J {@code MultiLayerConfiguration} JSON file on any Hadoop filesystem. */
+    record JsonFile(String path) implements Arch {
+        @Override
+        public String toString() {
+            return path;
+        }
+    }
+
+    static Arch parse(String s) {
+        if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lenet5 or a DL4J JSON file)");
+        if (s.equals("lenet5")) return new LeNet5();
+        if (s.startsWith("mlp:")) {
+            try {
+                return new Mlp(Arrays.stream(s.substring(4).split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray());
+            } catch (NumberFormatException e) {
+                throw new BadInputException("--arch '" + s + "': hidden sizes must be integers, e.g. mlp:300,100");
+            }
+        }
+        if (s.endsWith(".json")) return new JsonFile(s);
+        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lenet5 or a .json DL4J configuration");
+    }
+}

@@ -1,0 +1,105 @@
+package io.squeeze.model;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.Storage;
+import org.deeplearning4j.nn.conf.ConvolutionMode;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
+import org.deeplearning4j.nn.weights.WeightInit;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
+
+import java.nio.charset.StandardCharsets;
+
+/** Builds DL4J configurations for {@link Arch}s: the one place that uses DL4J's configuration builders. */
+public final class Architectures {
+    private Architectures() {}
+
+    /**
+     * Training hyper-parameters shared by every architecture.
+     *
+     * @param seed         weight-initialisation seed
+     * @param learningRate Adam's learning rate
+     * @param l2           L2 weight decay (0 for none)
+     */
+    public record Hyper(long seed, double learningRate, double l2) {
+        public Hyper {
+            if (!(learningRate > 0 && learningRate < 10)) throw new BadInputException("--lr must be in (0, 10), got " + learningRate);
+            if (!(l2 >= 0)) throw new BadInputException("--l2 must be >= 0, got " + l2);
+        }
+    }
+
+    public static MultiLayerConfiguration build(Arch arch, int numFeatures, int numClasses, int[] imageShape, Hyper h, Storage st) {
+        if (arch instanceof Arch.Mlp m) return mlp(m, numFeatures, numClasses, h);
+        if (arch instanceof Arch.LeNet5) return lenet5(numFeatures, numClasses, imageShape, h);
+        return json((Arch.JsonFile) arch, numFeatures, numClasses, st);
+    }
+
+    private static NeuralNetConfiguration.ListBuilder base(Hyper h) {
+        NeuralNetConfiguration.Builder b = new NeuralNetConfiguration.Builder().seed(h.seed()).dataType(DataType.FLOAT)
+                .weightInit(WeightInit.RELU).updater(new Adam(h.learningRate()));
+        if (h.l2() > 0) b.l2(h.l2());
+        return b.list();
+    }
+
+    private static OutputLayer output(long nIn, int classes) {
+        return new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(nIn).nOut(classes)
+                .weightInit(WeightInit.XAVIER).activation(Activation.SOFTMAX).build();
+    }
+
+    private static MultiLayerConfiguration mlp(Arch.Mlp m, int nf, int classes, Hyper h) {
+        var lb = base(h);
+        long in = nf;
+        for (int width : m.hidden()) {
+            lb.layer(new DenseLayer.Builder().nIn(in).nOut(width).activation(Activation.RELU).build());
+            in = width;
+        }
+        return lb.layer(output(in, classes)).build();
+    }
+
+    private static MultiLayerConfiguration lenet5(int nf, int classes, int[] shape, Hyper h) {
+        if (shape == null) {
+            int side = (int) Math.round(Math.sqrt(nf));
+            if (side * side != nf)
+                throw new BadInputException("--arch lenet5 needs square images; the data has " + nf + " features and no image shape");
+            shape = new int[]{side, side, 1};
+        }
+        if (shape[0] < 12 || shape[1] < 12)
+            throw new BadInputException("--arch lenet5 needs images of at least 12x12, got " + shape[0] + "x" + shape[1]);
+        return base(h)
+                .layer(new ConvolutionLayer.Builder(5, 5).nOut(6).convolutionMode(ConvolutionMode.Same).activation(Activation.RELU).build())
+                .layer(new SubsamplingLayer.Builder(SubsamplingLayer.PoolingType.MAX).kernelSize(2, 2).stride(2, 2).build())
+                .layer(new ConvolutionLayer.Builder(5, 5).nOut(16).activation(Activation.RELU).build())
+                .layer(new SubsamplingLayer.Builder(SubsamplingLayer.PoolingType.MAX).kernelSize(2, 2).stride(2, 2).build())
+                .layer(new DenseLayer.Builder().nOut(120).activation(Activation.RELU).build())
+                .layer(new DenseLayer.Builder().nOut(84).activation(Activation.RELU).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(classes)
+                        .weightInit(WeightInit.XAVIER).activation(Activation.SOFTMAX).build())
+                .setInputType(InputType.convolutionalFlat(shape[0], shape[1], shape[2]))
+                .build();
+    }
+
+    private static MultiLayerConfiguration json(Arch.JsonFile j, int nf, int classes, Storage st) {
+        String text = new String(st.readAll(st.path(j.path()), "--arch configuration"), StandardCharsets.UTF_8);
+        MultiLayerConfiguration c;
+        try {
+            c = MultiLayerConfiguration.fromJson(text);
+        } catch (RuntimeException e) {
+            throw new BadInputException("--arch " + j.path() + " is not a DL4J MultiLayerConfiguration JSON (" + e.getMessage() + ")");
+        }
+        var last = c.getConf(c.getConfs().size() - 1).getLayer();
+        if (last instanceof FeedForwardLayer ff && ff.getNOut() != classes)
+            throw new BadInputException("--arch " + j.path() + " has " + ff.getNOut() + " outputs but the data has " + classes + " classes");
+        if (c.getInputPreProcess(0) == null && c.getConf(0).getLayer() instanceof FeedForwardLayer ff && ff.getNIn() != nf)
+            throw new BadInputException("--arch " + j.path() + " takes " + ff.getNIn() + " inputs but the data has " + nf + " features");
+        return c;
+    }
+}

@@ -1,0 +1,51 @@
+package io.squeeze.model;
+
+import io.squeeze.BadInputException;
+import org.deeplearning4j.nn.conf.layers.ActivationLayer;
+import org.deeplearning4j.nn.conf.layers.BatchNormalization;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.DropoutLayer;
+import org.deeplearning4j.nn.conf.layers.Layer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+
+import java.util.List;
+
+/** The layer types Squeeze handles; anything else is refused with its index, name and type. */
+public final class LayerSupport {
+    private static final List<Class<? extends Layer>> SUPPORTED = List.of(DenseLayer.class, ConvolutionLayer.class,
+            SubsamplingLayer.class, BatchNormalization.class, OutputLayer.class, ActivationLayer.class, DropoutLayer.class);
+
+    private LayerSupport() {}
+
+    public static void check(MultiLayerNetwork net, String source) {
+        var confs = net.getLayerWiseConfigurations().getConfs();
+        for (int i = 0; i < confs.size(); i++) {
+            Layer l = confs.get(i).getLayer();
+            if (!SUPPORTED.contains(l.getClass()))
+                throw new BadInputException("model " + source + ": layer " + i + " ('" + l.getLayerName() + "') is a "
+                        + l.getClass().getSimpleName() + ", which Squeeze does not support (supported: "
+                        + SUPPORTED.stream().map(Class::getSimpleName).toList() + ")");
+        }
+        if (!(confs.get(confs.size() - 1).getLayer() instanceof OutputLayer))
+            throw new BadInputException("model " + source + ": the last layer must be an OutputLayer, got "
+                    + confs.get(confs.size() - 1).getLayer().getClass().getSimpleName());
+    }
+
+    /** Refuses NaN or infinite parameters, naming the layer and parameter. */
+    public static void checkFinite(MultiLayerNetwork net, String source) {
+        org.deeplearning4j.nn.api.Layer[] layers = net.getLayers();
+        for (int i = 0; i < layers.length; i++) {
+            for (var e : layers[i].paramTable().entrySet()) {
+                float[] v = e.getValue().dup().data().asFloat();
+                for (int k = 0; k < v.length; k++) {
+                    if (!Float.isFinite(v[k]))
+                        throw new BadInputException("model " + source + ": layer " + i + " parameter " + e.getKey()
+                                + " has a non-finite weight (" + v[k] + " at flat index " + k + ")");
+                }
+            }
+        }
+    }
+}

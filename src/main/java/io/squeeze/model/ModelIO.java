@@ -1,0 +1,158 @@
+package io.squeeze.model;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.Storage;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.InputPreProcessor;
+import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.conf.preprocessor.FeedForwardToCnnPreProcessor;
+import org.deeplearning4j.nn.modelimport.keras.KerasModelImport;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.util.ModelSerializer;
+import org.apache.hadoop.fs.Path;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.Locale;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipInputStream;
+import java.util.zip.ZipOutputStream;
+
+/**
+ * DL4J model serialization, in one place: reading DL4J zips and Keras {@code .h5} files from any Hadoop
+ * filesystem, and writing DL4J zips that carry Squeeze's {@link ModelMeta} as an extra {@code squeeze.json} entry.
+ * Every way a model file can be wrong becomes a {@link BadInputException} naming the file.
+ */
+public final class ModelIO {
+    public static final String META_ENTRY = "squeeze.json";
+
+    private ModelIO() {}
+
+    /** Loads a DL4J zip or a Keras .h5 (not an artifact directory: see {@code artifact.Models}). */
+    public static LoadedModel loadFile(Storage st, Path p) {
+        String name = p.getName().toLowerCase(Locale.ROOT);
+        byte[] bytes = st.readAll(p, "model");
+        if (bytes.length == 0) throw new BadInputException("model " + p + " is empty (0 bytes)");
+        if (name.endsWith(".h5") || name.endsWith(".hdf5") || name.endsWith(".keras")) return keras(bytes, p.toString());
+        return fromZip(bytes, p.toString(), SourceKind.DL4J_ZIP);
+    }
+
+    /** Reads a DL4J zip (with or without squeeze.json). */
+    public static LoadedModel fromZip(byte[] bytes, String source, SourceKind kind) {
+        if (bytes.length < 4 || bytes[0] != 'P' || bytes[1] != 'K')
+            throw new BadInputException("model " + source + " is not a DL4J model zip (no zip signature); is it corrupt?");
+        String confJson = null;
+        byte[] metaJson = null;
+        try (ZipInputStream zin = new ZipInputStream(new ByteArrayInputStream(bytes))) {
+            for (ZipEntry e; (e = zin.getNextEntry()) != null; ) {
+                if (e.getName().equals("configuration.json")) confJson = new String(zin.readAllBytes(), StandardCharsets.UTF_8);
+                else if (e.getName().equals(META_ENTRY)) metaJson = zin.readAllBytes();
+            }
+        } catch (IOException | IllegalArgumentException e) {
+            throw new BadInputException("model " + source + " is corrupt or truncated (" + e.getMessage() + ")");
+        }
+        if (confJson == null) throw new BadInputException("model " + source + " is not a DL4J model zip (no configuration.json); is it truncated?");
+        if (confJson.contains("\"vertices\""))
+            throw new BadInputException("model " + source + " is a ComputationGraph; this command needs a MultiLayerNetwork");
+        MultiLayerNetwork net;
+        try {
+            net = ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(bytes), false);
+        } catch (Exception | Error e) {
+            throw new BadInputException("model " + source + " is corrupt or truncated (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
+        }
+        ModelMeta meta = metaJson != null ? Json.read(metaJson, ModelMeta.class) : deriveMeta(net, source);
+        return checked(net, meta, Storage.sha256(bytes), source, kind, bytes.length);
+    }
+
+    private static LoadedModel keras(byte[] bytes, String source) {
+        File tmp = null;
+        try {
+            tmp = File.createTempFile("squeeze-keras-", ".h5");
+            Files.write(tmp.toPath(), bytes);
+            MultiLayerNetwork net;
+            try {
+                net = KerasModelImport.importKerasSequentialModelAndWeights(tmp.getPath(), false);
+            } catch (Exception | Error e) {
+                throw new BadInputException("model " + source + " could not be imported as a Keras Sequential model ("
+                        + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
+            }
+            return checked(net, deriveMeta(net, source), Storage.sha256(bytes), source, SourceKind.KERAS_H5, bytes.length);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } finally {
+            if (tmp != null && !tmp.delete()) tmp.deleteOnExit();
+        }
+    }
+
+    private static LoadedModel checked(MultiLayerNetwork net, ModelMeta meta, String sha, String source, SourceKind kind, long bytes) {
+        LayerSupport.check(net, source);
+        LayerSupport.checkFinite(net, source);
+        return new LoadedModel(net, meta, sha, source, kind, bytes);
+    }
+
+    /** Input width and classes read off the network itself, for models Squeeze did not write. */
+    static ModelMeta deriveMeta(MultiLayerNetwork net, String source) {
+        MultiLayerConfiguration c = net.getLayerWiseConfigurations();
+        InputPreProcessor pre = c.getInputPreProcess(0);
+        int nf;
+        int[] shape = null;
+        if (pre instanceof FeedForwardToCnnPreProcessor f) {
+            nf = (int) (f.getInputHeight() * f.getInputWidth() * f.getNumChannels());
+            shape = new int[]{(int) f.getInputHeight(), (int) f.getInputWidth(), (int) f.getNumChannels()};
+        } else if (c.getConf(0).getLayer() instanceof FeedForwardLayer ff) {
+            nf = (int) ff.getNIn();
+        } else {
+            throw new BadInputException("model " + source + ": cannot tell its input size (first layer "
+                    + c.getConf(0).getLayer().getClass().getSimpleName() + " without a flat-input preprocessor)");
+        }
+        var last = (FeedForwardLayer) c.getConf(c.getConfs().size() - 1).getLayer();
+        return new ModelMeta(nf, (int) last.getNOut(), shape, null, "");
+    }
+
+    /** A DL4J zip (no updater state) with {@code squeeze.json} added. */
+    public static byte[] toZip(MultiLayerNetwork net, ModelMeta meta) {
+        try {
+            ByteArrayOutputStream dl4j = new ByteArrayOutputStream();
+            ModelSerializer.writeModel(net, dl4j, false);
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            try (ZipInputStream zin = new ZipInputStream(new ByteArrayInputStream(dl4j.toByteArray()));
+                 ZipOutputStream zout = new ZipOutputStream(out)) {
+                for (ZipEntry e; (e = zin.getNextEntry()) != null; ) {
+                    if (e.getName().equals(META_ENTRY)) continue;
+                    zout.putNextEntry(new ZipEntry(e.getName()));
+                    zin.transferTo(zout);
+                    zout.closeEntry();
+                }
+                zout.putNextEntry(new ZipEntry(META_ENTRY));
+                zout.write(Json.bytes(meta));
+                zout.closeEntry();
+            }
+            return out.toByteArray();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Writes a model zip atomically (temporary file, then rename); refuses to replace a file unless asked. */
+    public static void writeZip(Storage st, Path out, MultiLayerNetwork net, ModelMeta meta, boolean overwrite) {
+        byte[] bytes = toZip(net, meta);
+        Path tmp = new Path(out.getParent(), "." + out.getName() + ".tmp-" + java.util.UUID.randomUUID());
+        st.write(tmp, bytes);
+        if (st.exists(out)) {
+            if (!overwrite) {
+                st.delete(tmp);
+                throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
+            }
+            st.delete(out);
+        }
+        if (!st.rename(tmp, out)) {
+            st.delete(tmp);
+            throw new UncheckedIOException(new IOException("could not move " + tmp + " to " + out));
+        }
+    }
+}

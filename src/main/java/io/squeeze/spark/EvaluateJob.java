@@ -1,0 +1,27 @@
+package io.squeeze.spark;
+
+import io.squeeze.BadInputException;
+import io.squeeze.data.DataSpec;
+import io.squeeze.eval.EvalReport;
+import io.squeeze.model.LoadedModel;
+import org.apache.spark.sql.SparkSession;
+
+import java.util.Map;
+
+/** {@code squeeze evaluate} as a job: checks the data against the model(s), then one distributed pass. */
+public final class EvaluateJob {
+    private EvaluateJob() {}
+
+    public static Map<String, Object> run(SparkSession spark, DataSpec spec, LoadedModel model, LoadedModel baseline, int batchSize) {
+        if (batchSize <= 0) throw new BadInputException("--batch must be > 0, got " + batchSize);
+        if (baseline != null && (baseline.meta().numFeatures() != model.meta().numFeatures()
+                || baseline.meta().numClasses() != model.meta().numClasses()))
+            throw new BadInputException("baseline " + baseline.source() + " takes " + baseline.meta().numFeatures() + " features / "
+                    + baseline.meta().numClasses() + " classes but model " + model.source() + " takes "
+                    + model.meta().numFeatures() + " / " + model.meta().numClasses());
+        SparkData.Loaded data = SparkData.read(spark, spec, model.meta().numFeatures(), "model " + model.source());
+        SparkEvaluator.Result r = SparkEvaluator.evaluate(SparkSessions.jsc(spark), data.rdd(), model, baseline, batchSize, spec.toString());
+        if (r.stats().rows() == 0) throw new BadInputException("data " + spec + " is empty (no rows)");
+        return EvalReport.of(r.stats(), r.wallSeconds(), batchSize, model, baseline, spec.toString());
+    }
+}

@@ -1,0 +1,222 @@
+package io.squeeze.spark;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.Storage;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Example;
+import io.squeeze.data.Idx;
+import io.squeeze.data.TextRecords;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.io.compress.CompressionCodec;
+import org.apache.hadoop.io.compress.CompressionCodecFactory;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.ml.linalg.Vector;
+import org.apache.spark.sql.AnalysisException;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.ArrayType;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.NumericType;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import scala.collection.Seq;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+
+/**
+ * Reads a {@link DataSpec} as an RDD of {@link Example}s through Spark, from any Hadoop filesystem. Rows keep a
+ * stable id (their position). Parsing is done by the pure kernels in {@code io.squeeze.data}.
+ */
+public final class SparkData {
+    private SparkData() {}
+
+    /**
+     * A dataset ready to stream.
+     *
+     * @param rdd         rows, features as stored
+     * @param numFeatures features per row
+     * @param imageShape  {height, width, channels} where the format knows it (IDX), else null
+     * @param spec        where it came from
+     */
+    public record Loaded(JavaRDD<Example> rdd, int numFeatures, int[] imageShape, DataSpec spec) {}
+
+    /** Reads {@code spec}; {@code expectedFeatures} (or -1) is checked before any pass over the data. */
+    public static Loaded read(SparkSession spark, DataSpec spec, int expectedFeatures, String expectedBy) {
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        Path root = st.path(spec.path());
+        if (!st.exists(root)) throw new BadInputException("data " + spec + ": " + root + " does not exist");
+        Loaded l = switch (spec.format()) {
+            case IDX -> idx(spark, st, root, spec);
+            case CSV -> csv(spark, spec, root);
+            case LIBSVM -> libsvm(spark, spec, root, expectedFeatures);
+            case PARQUET -> parquet(spark, spec, root);
+        };
+        if (expectedFeatures >= 0 && l.numFeatures() != expectedFeatures)
+            throw new BadInputException("data " + spec + " has " + l.numFeatures() + " features but " + expectedBy
+                    + " expects " + expectedFeatures);
+        return l;
+    }
+
+    private static Loaded idx(SparkSession spark, Storage st, Path dir, DataSpec spec) {
+        Path images = find(st, dir, spec.split().filePrefix() + "-images-idx3-ubyte", spec);
+        Path labels = find(st, dir, spec.split().filePrefix() + "-labels-idx1-ubyte", spec);
+        Idx.Header ih, lh;
+        try (InputStream a = openMaybeGz(st, images); InputStream b = openMaybeGz(st, labels)) {
+            ih = Idx.header(a, 3, images.toString());
+            lh = Idx.header(b, 1, labels.toString());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        if (ih.count() != lh.count())
+            throw new BadInputException("data " + spec + ": " + ih.count() + " images but " + lh.count() + " labels");
+        JavaSparkContext jsc = SparkSessions.jsc(spark);
+        long n = ih.count();
+        int parts = (int) Math.max(jsc.defaultParallelism(), Math.min(1000, (n + 9_999) / 10_000));
+        List<long[]> ranges = new ArrayList<>();
+        for (int p = 0; p < parts; p++) ranges.add(new long[]{n * p / parts, n * (p + 1) / parts});
+        SerializableConf conf = new SerializableConf(st.conf());
+        String img = images.toString(), lab = labels.toString();
+        int itemSize = ih.itemSize(), ihLen = ih.byteLength(), lhLen = lh.byteLength();
+        JavaRDD<Example> rdd = jsc.parallelize(ranges, parts).mapPartitions(it -> {
+            long[] r = it.next();
+            Storage s = new Storage(conf.get());
+            InputStream a = openMaybeGz(s, new Path(img)), b = openMaybeGz(s, new Path(lab));
+            a.skipNBytes(ihLen);
+            b.skipNBytes(lhLen);
+            return closing(Idx.rows(a, b, itemSize, r[0], r[1], img), a, b);
+        });
+        return new Loaded(rdd, itemSize, new int[]{ih.dims()[1], ih.dims()[2], 1}, spec);
+    }
+
+    private static Path find(Storage st, Path dir, String name, DataSpec spec) {
+        for (String n : new String[]{name, name + ".gz"}) {
+            Path p = new Path(dir, n);
+            if (st.exists(p)) return p;
+        }
+        throw new BadInputException("data " + spec + ": " + dir + " has no " + name + " (or " + name + ".gz)");
+    }
+
+    static InputStream openMaybeGz(Storage st, Path p) throws IOException {
+        InputStream in = st.open(p, "data file");
+        CompressionCodec codec = new CompressionCodecFactory(st.conf()).getCodec(p);
+        return codec == null ? in : codec.createInputStream(in);
+    }
+
+    private static Iterator<Example> closing(Iterator<Example> it, InputStream... streams) {
+        return new Iterator<>() {
+            boolean open = true;
+
+            @Override
+            public boolean hasNext() {
+                boolean h = it.hasNext();
+                if (!h && open) {
+                    open = false;
+                    for (InputStream s : streams) {
+                        try {
+                            s.close();
+                        } catch (IOException ignored) {
+                            // nothing left to read
+                        }
+                    }
+                }
+                return h;
+            }
+
+            @Override
+            public Example next() {
+                return it.next();
+            }
+        };
+    }
+
+    private static Dataset<Row> load(SparkSession spark, DataSpec spec, java.util.function.Supplier<Dataset<Row>> reader) {
+        try {
+            return reader.get();
+        } catch (Exception e) {
+            if (e instanceof AnalysisException || e.getClass().getSimpleName().contains("AnalysisException"))
+                throw new BadInputException("data " + spec + " cannot be read: " + e.getMessage().lines().findFirst().orElse(""));
+            throw e;
+        }
+    }
+
+    private static Loaded csv(SparkSession spark, DataSpec spec, Path root) {
+        Dataset<Row> df = load(spark, spec, () -> spark.read().option("header", spec.csvHeader())
+                .option("inferSchema", false).option("mode", "FAILFAST").csv(root.toString()));
+        int cols = df.schema().fields().length;
+        if (cols == 0 || df.isEmpty()) throw new BadInputException("data " + spec + " is empty (no rows)");
+        int nf = cols - 1;
+        String where = spec.toString();
+        JavaRDD<Example> rdd = df.javaRDD().zipWithIndex().map(t -> {
+            Row r = t._1();
+            String[] cells = new String[r.length()];
+            for (int j = 0; j < cells.length; j++) {
+                if (r.isNullAt(j)) throw new BadInputException(where + " row " + t._2() + ": has fewer than " + cols + " columns");
+                cells[j] = r.getString(j);
+            }
+            return TextRecords.csv(cells, t._2(), where);
+        });
+        return new Loaded(rdd, nf, null, spec);
+    }
+
+    private static Loaded libsvm(SparkSession spark, DataSpec spec, Path root, int expectedFeatures) {
+        String where = spec.toString();
+        JavaRDD<TextRecords.SparseRow> rows = SparkSessions.jsc(spark).textFile(root.toString())
+                .filter(l -> !l.isBlank() && !l.stripLeading().startsWith("#"))
+                .zipWithIndex().map(t -> TextRecords.libsvm(t._1(), t._2(), where));
+        if (rows.isEmpty()) throw new BadInputException("data " + spec + " is empty (no rows)");
+        int nf = expectedFeatures >= 0 ? expectedFeatures
+                : rows.map(TextRecords.SparseRow::maxIndex).reduce(Math::max) + 1;
+        JavaRDD<Example> rdd = rows.map(r -> r.toDense(nf, where));
+        return new Loaded(rdd, nf, null, spec);
+    }
+
+    private static Loaded parquet(SparkSession spark, DataSpec spec, Path root) {
+        Dataset<Row> df = load(spark, spec, () -> spark.read().parquet(root.toString()));
+        StructType schema = df.schema();
+        StructField f = field(schema, "features", spec), l = field(schema, "label", spec);
+        DataType ft = f.dataType();
+        boolean vector = ft.typeName().equals("vector");
+        if (!vector && !(ft instanceof ArrayType at && at.elementType() instanceof NumericType))
+            throw new BadInputException("data " + spec + ": column 'features' must be array<float|double> or a Spark ML vector, got " + ft.simpleString());
+        if (!(l.dataType() instanceof NumericType))
+            throw new BadInputException("data " + spec + ": column 'label' must be numeric, got " + l.dataType().simpleString());
+        Dataset<Row> sel = df.select("features", "label");
+        if (sel.isEmpty()) throw new BadInputException("data " + spec + " is empty (no rows)");
+        String where = spec.toString();
+        JavaRDD<Example> rdd = sel.javaRDD().zipWithIndex().map(t -> {
+            Row r = t._1();
+            if (r.isNullAt(0) || r.isNullAt(1)) throw new BadInputException(where + " row " + t._2() + ": null features or label");
+            float[] x;
+            if (r.get(0) instanceof Vector v) {
+                double[] d = v.toArray();
+                x = new float[d.length];
+                for (int j = 0; j < d.length; j++) x[j] = TextRecords.finite((float) d[j], t._2(), j, where);
+            } else {
+                Seq<Object> s = r.getSeq(0);
+                x = new float[s.size()];
+                for (int j = 0; j < x.length; j++) x[j] = TextRecords.finite(((Number) s.apply(j)).floatValue(), t._2(), j, where);
+            }
+            return new Example(t._2(), x, TextRecords.label(String.valueOf(((Number) r.get(1)).doubleValue()), t._2(), where));
+        });
+        int nf = rdd.first().features().length;
+        String w2 = where;
+        JavaRDD<Example> checked = rdd.map(e -> {
+            if (e.features().length != nf)
+                throw new BadInputException(w2 + " row " + e.id() + ": has " + e.features().length + " features, the first row has " + nf);
+            return e;
+        });
+        return new Loaded(checked, nf, null, spec);
+    }
+
+    private static StructField field(StructType schema, String name, DataSpec spec) {
+        for (StructField f : schema.fields()) if (f.name().equals(name)) return f;
+        throw new BadInputException("data " + spec + " has no '" + name + "' column (columns: " + String.join(", ", schema.fieldNames()) + ")");
+    }
+}

@@ -1,0 +1,43 @@
+package io.squeeze.spark;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.deploy.SparkHadoopUtil;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * Builds the Spark session of a job. Settings from {@code spark-submit --conf} / {@code spark-defaults.conf}
+ * win; where nothing is set Squeeze runs on embedded Spark ({@code local[*]}) with Kryo and ND4J's registrator.
+ */
+public final class SparkSessions {
+    private SparkSessions() {}
+
+    public static SparkConf defaults(String appName) {
+        return new SparkConf()
+                .setAppName(appName)
+                .setIfMissing("spark.master", "local[*]")
+                .setIfMissing("spark.ui.enabled", "false")
+                .setIfMissing("spark.ui.showConsoleProgress", "false")
+                .setIfMissing("spark.serializer", "org.apache.spark.serializer.KryoSerializer")
+                .setIfMissing("spark.kryo.registrator", SqueezeKryoRegistrator.CHAIN)
+                .setIfMissing("spark.kryoserializer.buffer.max", "512m")
+                .setIfMissing("spark.sql.shuffle.partitions", "8");
+    }
+
+    public static SparkSession start(String appName) {
+        return SparkSession.builder().config(defaults(appName)).getOrCreate();
+    }
+
+    public static JavaSparkContext jsc(SparkSession spark) {
+        return JavaSparkContext.fromSparkContext(spark.sparkContext());
+    }
+
+    /**
+     * The Hadoop configuration a job would see ({@code spark.hadoop.*} settings applied) without starting Spark:
+     * for commands such as {@code inspect} that only touch files.
+     */
+    public static Configuration hadoopConf() {
+        return SparkHadoopUtil.get().newConfiguration(new SparkConf());
+    }
+}

@@ -1,0 +1,99 @@
+package io.squeeze.spark;
+
+import io.squeeze.BadInputException;
+import io.squeeze.data.Batches;
+import io.squeeze.data.Example;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.spark.api.RDDTrainingApproach;
+import org.deeplearning4j.spark.impl.multilayer.SparkDl4jMultiLayer;
+import org.deeplearning4j.spark.impl.paramavg.ParameterAveragingTrainingMaster;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.PrintWriter;
+import java.util.Iterator;
+
+/**
+ * Data-parallel training with DL4J's parameter averaging (McDonald, Hall and Mann 2010; Zinkevich et al. 2010):
+ * each worker fits its share of minibatches, and parameters (and updater state) are averaged every
+ * {@code averagingFrequency} minibatches. Rows become fixed-size {@link DataSet} minibatches per partition.
+ */
+public final class SparkTrainer {
+    private SparkTrainer() {}
+
+    /**
+     * @param epochs             passes over the data
+     * @param batchSize          minibatch rows per worker
+     * @param averagingFrequency minibatches between parameter averages
+     */
+    public record Config(int epochs, int batchSize, int averagingFrequency) {
+        public Config {
+            if (epochs <= 0) throw new BadInputException("--epochs must be > 0, got " + epochs);
+            if (batchSize <= 0) throw new BadInputException("--batch must be > 0, got " + batchSize);
+            if (averagingFrequency <= 0) throw new BadInputException("--averaging-frequency must be > 0, got " + averagingFrequency);
+        }
+    }
+
+    /** Turns normalized rows into one-hot minibatches, streaming. */
+    public static JavaRDD<DataSet> minibatches(JavaRDD<Example> rows, int numFeatures, int numClasses, int batchSize, String where) {
+        return rows.mapPartitions(it -> {
+            Iterator<Batches.Batch> b = Batches.of(it, batchSize, numFeatures, where);
+            return new Iterator<DataSet>() {
+                @Override
+                public boolean hasNext() {
+                    return b.hasNext();
+                }
+
+                @Override
+                public DataSet next() {
+                    Batches.Batch x = b.next();
+                    float[] y = new float[x.rows() * numClasses];
+                    for (int r = 0; r < x.rows(); r++) {
+                        int l = x.labels()[r];
+                        if (l < 0 || l >= numClasses)
+                            throw new BadInputException(where + " row " + x.ids()[r] + ": label " + l + " is out of range for " + numClasses + " classes");
+                        y[r * numClasses + l] = 1f;
+                    }
+                    return new DataSet(Nd4j.create(x.features(), new long[]{x.rows(), numFeatures}, 'c'),
+                            Nd4j.create(y, new long[]{x.rows(), numClasses}, 'c'));
+                }
+            };
+        });
+    }
+
+    public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerConfiguration conf,
+                                          int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress) {
+        int workers = jsc.defaultParallelism();
+        JavaRDD<DataSet> data = minibatches(rows.repartition(workers), numFeatures, numClasses, cfg.batchSize(), where);
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        ParameterAveragingTrainingMaster tm = new ParameterAveragingTrainingMaster.Builder(workers, cfg.batchSize())
+                .batchSizePerWorker(cfg.batchSize())
+                .averagingFrequency(cfg.averagingFrequency())
+                .workerPrefetchNumBatches(2)
+                // Export: minibatches are written once (under hadoop.tmp.dir) and each averaging round reads only its
+                // own files; Direct would rescan the whole RDD once per round
+                .rddTrainingApproach(RDDTrainingApproach.Export)
+                .collectTrainingStats(false)
+                .saveUpdater(true)
+                .build();
+        SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(jsc, net, tm);
+        try {
+            for (int e = 1; e <= cfg.epochs(); e++) {
+                jsc.setJobDescription("squeeze train epoch " + e + "/" + cfg.epochs() + " on " + where);
+                long t0 = System.nanoTime();
+                sparkNet.fit(data);
+                progress.printf("train: epoch %d/%d  score %.4f  %.1f s%n", e, cfg.epochs(), sparkNet.getScore(),
+                        (System.nanoTime() - t0) / 1e9);
+                progress.flush();
+            }
+        } finally {
+            jsc.clearJobGroup();
+            tm.deleteTempFiles(jsc);
+        }
+        return sparkNet.getNetwork();
+    }
+}

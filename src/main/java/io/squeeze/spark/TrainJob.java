@@ -1,0 +1,55 @@
+package io.squeeze.spark;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.Storage;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.DataSummary;
+import io.squeeze.data.Example;
+import io.squeeze.data.Normalization;
+import io.squeeze.data.Normalizer;
+import io.squeeze.model.Arch;
+import io.squeeze.model.Architectures;
+import io.squeeze.model.ModelMeta;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.sql.SparkSession;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+
+import java.io.PrintWriter;
+
+/**
+ * {@code squeeze train} as a job: one summary pass (rows, classes, feature statistics; checks labels and
+ * features before training starts), the normalization fitted from it, then parameter-averaging training.
+ */
+public final class TrainJob {
+    private TrainJob() {}
+
+    /** A trained network, its metadata and what the summary pass saw. */
+    public record Trained(MultiLayerNetwork net, ModelMeta meta, DataSummary summary) {}
+
+    public static DataSummary summarize(SparkSession spark, JavaRDD<Example> rows, String what) {
+        SparkSessions.jsc(spark).setJobDescription("squeeze: summarize " + what);
+        return rows.treeAggregate(DataSummary.empty(), DataSummary::update, DataSummary::merge);
+    }
+
+    public static Trained run(SparkSession spark, DataSpec spec, Arch arch, Normalization norm, Architectures.Hyper hyper,
+                              SparkTrainer.Config cfg, PrintWriter progress) {
+        SparkData.Loaded data = SparkData.read(spark, spec, -1, null);
+        DataSummary s = summarize(spark, data.rdd(), spec.toString());
+        if (s.rows() == 0) throw new BadInputException("data " + spec + " is empty (no rows)");
+        if (s.unlabelled() > 0) throw new BadInputException("data " + spec + ": " + s.unlabelled() + " rows have no label; training needs labels");
+        if (s.numClasses() < 2) throw new BadInputException("data " + spec + " has a single class (" + (s.numClasses() - 1) + "); training needs at least two");
+        int nf = data.numFeatures(), k = s.numClasses();
+        progress.printf("train: %s: %d rows, %d features, %d classes, normalization %s%n", spec, s.rows(), nf, k,
+                norm.name().toLowerCase(java.util.Locale.ROOT));
+        progress.flush();
+        Normalizer normalizer = Normalizer.fit(norm, s.features());
+        ModelMeta meta = new ModelMeta(nf, k, data.imageShape(), normalizer, spec.toString());
+        MultiLayerConfiguration conf = Architectures.build(arch, nf, k, data.imageShape(), hyper,
+                new Storage(spark.sparkContext().hadoopConfiguration()));
+        JavaRDD<Example> normalized = normalizer.isIdentity() ? data.rdd()
+                : data.rdd().map(e -> new Example(e.id(), normalizer.apply(e.features().clone()), e.label()));
+        MultiLayerNetwork net = SparkTrainer.train(SparkSessions.jsc(spark), normalized, conf, nf, k, cfg, spec.toString(), progress);
+        return new Trained(net, meta, s);
+    }
+}

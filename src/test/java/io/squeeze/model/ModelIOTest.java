@@ -1,0 +1,135 @@
+package io.squeeze.model;
+
+import io.squeeze.BadInputException;
+import io.squeeze.TestModels;
+import io.squeeze.artifact.Storage;
+import org.apache.hadoop.conf.Configuration;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.LSTM;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.util.ModelSerializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class ModelIOTest {
+    static final Storage ST = new Storage(new Configuration());
+
+    @TempDir
+    Path dir;
+
+    LoadedModel load(Path p) {
+        return ModelIO.loadFile(ST, ST.path(p.toString()));
+    }
+
+    String error(Path p) {
+        return assertThrows(BadInputException.class, () -> load(p)).getMessage();
+    }
+
+    @Test
+    void zipRoundTripKeepsMetaAndWeights() throws Exception {
+        MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 4, 2);
+        ModelMeta meta = TestModels.minmaxMeta(6, 4);
+        Path p = dir.resolve("m.zip");
+        ModelIO.writeZip(ST, ST.path(p.toString()), net, meta, false);
+        LoadedModel m = load(p);
+        TestModels.assertSameWeights(net, m.net());
+        assertEquals(meta, m.meta());
+        assertEquals(Storage.sha256(Files.readAllBytes(p)), m.sha256());
+        var e = assertThrows(BadInputException.class, () -> ModelIO.writeZip(ST, ST.path(p.toString()), net, meta, false));
+        assertTrue(e.getMessage().endsWith("exists; pass --overwrite to replace it"));
+    }
+
+    @Test
+    void foreignDl4jZipGetsDerivedMeta() throws Exception {
+        MultiLayerNetwork net = TestModels.mlp(9, new int[]{5, 4}, 3, 2);
+        File f = dir.resolve("plain.zip").toFile();
+        ModelSerializer.writeModel(net, f, true);
+        LoadedModel m = load(f.toPath());
+        assertEquals(9, m.meta().numFeatures());
+        assertEquals(3, m.meta().numClasses());
+        assertTrue(m.meta().normalizer().isIdentity());
+    }
+
+    @Test
+    void brokenFilesNameTheProblem() throws Exception {
+        Path empty = Files.write(dir.resolve("empty.zip"), new byte[0]);
+        assertTrue(error(empty).endsWith("empty.zip is empty (0 bytes)"), error(empty));
+        Path garbage = Files.writeString(dir.resolve("g.zip"), "hello, not a model");
+        assertTrue(error(garbage).endsWith("g.zip is not a DL4J model zip (no zip signature); is it corrupt?"), error(garbage));
+        Path good = dir.resolve("m.zip");
+        ModelIO.writeZip(ST, ST.path(good.toString()), TestModels.mlp(6, new int[]{50}, 4, 2), TestModels.meta(6, 4), false);
+        byte[] all = Files.readAllBytes(good);
+        Path half = Files.write(dir.resolve("half.zip"), Arrays.copyOf(all, all.length / 2));
+        String msg = error(half);
+        assertTrue(msg.contains("half.zip") && (msg.contains("corrupt or truncated") || msg.contains("is truncated")), msg);
+    }
+
+    @Test
+    void unsupportedLayerIsNamed() throws Exception {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
+                .layer(new LSTM.Builder().nIn(3).nOut(4).name("rnn").build())
+                .layer(new org.deeplearning4j.nn.conf.layers.RnnOutputLayer.Builder().nIn(4).nOut(2).build()).build());
+        net.init();
+        File f = dir.resolve("lstm.zip").toFile();
+        ModelSerializer.writeModel(net, f, false);
+        String msg = error(f.toPath());
+        assertTrue(msg.contains("layer 0 ('rnn') is a LSTM, which Squeeze does not support"), msg);
+    }
+
+    @Test
+    void nonFiniteWeightsAreRefused() throws Exception {
+        MultiLayerNetwork net = TestModels.mlp(3, new int[]{2}, 2, 1);
+        net.getLayer(1).getParam("W").putScalar(0, 1, Float.NaN);
+        File f = dir.resolve("nan.zip").toFile();
+        ModelSerializer.writeModel(net, f, false);
+        String msg = error(f.toPath());
+        assertTrue(msg.endsWith("layer 1 parameter W has a non-finite weight (NaN at flat index 1)"), msg);
+    }
+
+    @Test
+    void computationGraphIsRefusedClearly() throws Exception {
+        ComputationGraph g = new ComputationGraph(new NeuralNetConfiguration.Builder().graphBuilder().addInputs("in")
+                .addLayer("d", new DenseLayer.Builder().nIn(3).nOut(3).build(), "in")
+                .addLayer("out", new OutputLayer.Builder().nIn(3).nOut(2).build(), "d").setOutputs("out").build());
+        g.init();
+        File f = dir.resolve("cg.zip").toFile();
+        ModelSerializer.writeModel(g, f, false);
+        assertTrue(error(f.toPath()).endsWith("cg.zip is a ComputationGraph; this command needs a MultiLayerNetwork"));
+    }
+
+    @Test
+    void archParsing() {
+        assertArrayEquals(new int[]{300, 100}, ((Arch.Mlp) Arch.parse("mlp:300,100")).hidden());
+        assertInstanceOf(Arch.LeNet5.class, Arch.parse("lenet5"));
+        assertInstanceOf(Arch.JsonFile.class, Arch.parse("conf/net.json"));
+        assertEquals("--arch 'mlp:3,x': hidden sizes must be integers, e.g. mlp:300,100",
+                assertThrows(BadInputException.class, () -> Arch.parse("mlp:3,x")).getMessage());
+        assertThrows(BadInputException.class, () -> Arch.parse("mlp:0"));
+        assertThrows(BadInputException.class, () -> Arch.parse("resnet50"));
+        assertEquals("--lr must be in (0, 10), got -1.0",
+                assertThrows(BadInputException.class, () -> new Architectures.Hyper(1, -1, 0)).getMessage());
+    }
+
+    @Test
+    void lenet5BuildsForMnistShape() {
+        var conf = Architectures.build(new Arch.LeNet5(), 784, 10, new int[]{28, 28, 1}, new Architectures.Hyper(1, 1e-3, 0), null);
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        assertEquals(7, net.getnLayers());
+        assertArrayEquals(new long[]{3, 10}, net.output(org.nd4j.linalg.factory.Nd4j.rand(3, 784)).shape());
+        var e = assertThrows(BadInputException.class, () -> Architectures.build(new Arch.LeNet5(), 65, 10, null, new Architectures.Hyper(1, 1e-3, 0), null));
+        assertEquals("--arch lenet5 needs square images; the data has 65 features and no image shape", e.getMessage());
+        assertEquals(784, ModelIO.deriveMeta(net, "x").numFeatures());
+    }
+}
