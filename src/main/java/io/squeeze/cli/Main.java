@@ -48,8 +48,7 @@ public final class Main implements Runnable {
         ARGS.set(List.of(args));
         CommandLine cl = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).setOut(out).setErr(err);
         cl.setParameterExceptionHandler((ex, a) -> {
-            err.println("squeeze: " + ex.getMessage());
-            err.println("see '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help'");
+            err.println("squeeze: " + ex.getMessage().strip() + " (see '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
             err.flush();
             return BAD_INPUT;
         });
