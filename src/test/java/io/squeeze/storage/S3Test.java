@@ -1,0 +1,143 @@
+package io.squeeze.storage;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.squeeze.BadInputException;
+import io.squeeze.TestModels;
+import io.squeeze.TestSpark;
+import io.squeeze.artifact.Artifact;
+import io.squeeze.artifact.Storage;
+import io.squeeze.cli.CliRun;
+import io.squeeze.model.ModelIO;
+import io.squeeze.spark.SparkSessions;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.File;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Artifacts, datasets and reports over the real S3 protocol: s3proxy (filesystem blobstore) as a child process on
+ * 127.0.0.1, reached through Hadoop's S3A exactly as a cluster reaches S3.
+ */
+class S3Test {
+    static final String BUCKET = "squeeze-test";
+    static Process proxy;
+    static Storage st;
+    static FileSystem fs;
+
+    static Map<String, String> s3a(int port) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("fs.s3a.endpoint", "http://127.0.0.1:" + port);
+        m.put("fs.s3a.endpoint.region", "us-east-1");
+        m.put("fs.s3a.path.style.access", "true");
+        m.put("fs.s3a.connection.ssl.enabled", "false");
+        m.put("fs.s3a.access.key", "squeeze-access");
+        m.put("fs.s3a.secret.key", "squeeze-secret");
+        m.put("fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider");
+        m.put("fs.s3a.change.detection.version.required", "false");
+        m.put("fs.s3a.attempts.maximum", "3");
+        m.put("fs.s3a.retry.limit", "2");
+        return m;
+    }
+
+    @BeforeAll
+    static void start() throws Exception {
+        int port;
+        try (ServerSocket ss = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            port = ss.getLocalPort();
+        }
+        File dir = new File("target/s3proxy-fs-" + System.nanoTime()).getAbsoluteFile();
+        assertTrue(new File(dir, BUCKET).mkdirs());
+        File props = new File(dir.getParentFile(), dir.getName() + ".properties");
+        Files.writeString(props.toPath(), String.join("\n", "s3proxy.endpoint=http://127.0.0.1:" + port,
+                "s3proxy.authorization=aws-v2-or-v4", "s3proxy.identity=squeeze-access", "s3proxy.credential=squeeze-secret",
+                "jclouds.provider=filesystem", "jclouds.filesystem.basedir=" + dir.getPath(), ""), StandardCharsets.UTF_8);
+        proxy = new ProcessBuilder(System.getProperty("java.home") + "/bin/java", "-Xmx256m", "-jar", "target/s3proxy/s3proxy.jar",
+                "--properties", props.getPath()).redirectErrorStream(true).redirectOutput(new File(dir.getPath() + ".log")).start();
+        long deadline = System.currentTimeMillis() + 60_000;
+        while (true) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+                break;
+            } catch (Exception e) {
+                assertTrue(proxy.isAlive(), "s3proxy died, see " + dir + ".log");
+                assertTrue(System.currentTimeMillis() < deadline, "s3proxy did not start");
+                Thread.sleep(100);
+            }
+        }
+        Configuration conf = TestSpark.get().sparkContext().hadoopConfiguration();
+        for (var e : s3a(port).entrySet()) {
+            conf.set(e.getKey(), e.getValue());
+            System.setProperty("spark.hadoop." + e.getKey(), e.getValue()); // for commands that read files without Spark
+        }
+        st = new Storage(conf);
+        fs = FileSystem.get(URI.create("s3a://" + BUCKET + "/"), conf);
+        fs.copyFromLocalFile(new Path(new File("data/digits/digits-train.csv.gz").getAbsoluteFile().toURI()), new Path("s3a://" + BUCKET + "/data/digits-train.csv.gz"));
+        fs.copyFromLocalFile(new Path(new File("data/digits/digits-test.csv.gz").getAbsoluteFile().toURI()), new Path("s3a://" + BUCKET + "/data/digits-test.csv.gz"));
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        if (proxy != null) {
+            proxy.destroy();
+            proxy.waitFor();
+        }
+    }
+
+    @Test
+    void trainEvaluateInspectAndRoundTripOnS3() throws Exception {
+        String s3 = "s3a://" + BUCKET;
+        String art = s3 + "/models/digits";
+        CliRun t = CliRun.run("train", "--data", "csv:" + s3 + "/data/digits-train.csv.gz", "--arch", "mlp:16", "--epochs", "2",
+                "--normalize", "standard", "--out", art);
+        assertEquals(0, t.code(), t.err());
+        Artifact a = Artifact.load(art); // the library API, with spark.hadoop.* settings
+        var zip = ModelIO.loadFile(st, new Path(art + "/model.zip"));
+        TestModels.assertSameWeights(zip.net(), a.model().net());
+        assertEquals("standard", a.manifest().config().get("normalize"));
+        assertEquals(SparkSessions.hadoopConf().get("fs.s3a.endpoint"), st.conf().get("fs.s3a.endpoint"));
+
+        CliRun i = CliRun.run("inspect", "--model", art, "--json");
+        assertEquals(0, i.code(), i.err());
+        assertEquals(64 * 16 + 16, new ObjectMapper().readTree(i.out()).get("layers").get(0).get("params").asLong());
+
+        String report = s3 + "/reports/r.json";
+        CliRun e = CliRun.run("evaluate", "--model", art, "--data", "csv:" + s3 + "/data/digits-test.csv.gz", "--report", report,
+                "--baseline", art + "/model.zip");
+        assertEquals(0, e.code(), e.err());
+        JsonNode j = new ObjectMapper().readTree(st.readAll(new Path(report), "report"));
+        assertEquals(359, j.get("rows").asLong());
+        assertEquals(1.0, j.get("baseline").get("agreement").asDouble());
+
+        CliRun again = CliRun.run("train", "--data", "csv:" + s3 + "/data/digits-train.csv.gz", "--arch", "mlp:4", "--epochs", "1", "--out", art);
+        assertEquals(2, again.code());
+        TestModels.assertSameWeights(zip.net(), Artifact.load(art).model().net());
+        CliRun over = CliRun.run("train", "--data", "csv:" + s3 + "/data/digits-train.csv.gz", "--arch", "mlp:4", "--epochs", "1", "--out", art, "--overwrite");
+        assertEquals(0, over.code(), over.err());
+        assertEquals(64 * 4 + 4, Artifact.load(art).model().net().getLayer(0).numParams());
+
+        Path blob = new Path(art + "/packed/tensors.bin");
+        byte[] b = st.readAll(blob, "blob");
+        b[0] ^= 1;
+        fs.delete(blob, false);
+        st.write(blob, b);
+        var bad = assertThrows(BadInputException.class, () -> Artifact.load(art));
+        assertEquals("artifact " + art + " is corrupt: packed/tensors.bin does not match its size/sha256 in the manifest", bad.getMessage());
+        fs.delete(new Path(art + "/_SUCCESS"), false);
+        assertEquals("artifact " + art + " is incomplete: no _SUCCESS", assertThrows(BadInputException.class, () -> Artifact.load(art)).getMessage());
+    }
+}
