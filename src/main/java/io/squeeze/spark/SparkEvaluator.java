@@ -38,13 +38,15 @@ public final class SparkEvaluator {
         jsc.setJobDescription("squeeze evaluate " + model.source() + " on " + where);
         long t0 = System.nanoTime();
         try {
-            EvalStats s = data.mapPartitions(it -> List.of(Evaluator.run(it,
-                    new Inference(m.value().network(), nm, k),
-                    b == null ? null : new Inference(b.value().network(), nb, k), batchSize, nf, where)).iterator())
-                    .treeReduce(EvalStats::merge);
+            EvalStats s = data.mapPartitions(it -> {
+                Nd4jThreads.forTask();
+                return List.of(Evaluator.run(it, new Inference(m.value().network(), nm, k),
+                        b == null ? null : new Inference(b.value().network(), nb, k), batchSize, nf, where)).iterator();
+            }).treeReduce(EvalStats::merge);
             return new Result(s, (System.nanoTime() - t0) / 1e9);
         } finally {
             jsc.clearJobGroup();
+            if (jsc.isLocal()) Nd4jThreads.all();
             m.destroy();
             if (b != null) b.destroy();
         }

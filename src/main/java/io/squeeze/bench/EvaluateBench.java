@@ -1,0 +1,86 @@
+package io.squeeze.bench;
+
+import io.squeeze.data.Example;
+import io.squeeze.data.Normalizer;
+import io.squeeze.eval.EvalStats;
+import io.squeeze.eval.Evaluator;
+import io.squeeze.eval.Inference;
+import io.squeeze.model.Arch;
+import io.squeeze.model.Architectures;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.ModelMeta;
+import io.squeeze.model.SourceKind;
+import io.squeeze.spark.SparkEvaluator;
+import io.squeeze.spark.SparkSessions;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+/**
+ * Distributed evaluation (rows/s on the session's master, e.g. local[2]) against the same evaluation kernel run
+ * in-process over DL4J's batched {@code output()} on the same rows and cores. Both sides evaluate a LeNet-300-100
+ * MLP on 60,000 MNIST-shaped rows held in memory (the RDD cached and materialised first), batch 256; each side
+ * is warmed up once, then the best of three runs is kept.
+ */
+final class EvaluateBench implements Bench.Benchmark {
+    static final int ROWS = 60_000, FEATURES = 784, CLASSES = 10, BATCH = 256;
+
+    @Override
+    public String name() {
+        return "evaluate";
+    }
+
+    @Override
+    public String description() {
+        return "distributed evaluation rows/s vs in-process batched output()";
+    }
+
+    @Override
+    public List<Bench.Result> run(SparkSession spark, PrintStream progress) {
+        Random r = new Random(1);
+        List<Example> rows = new ArrayList<>(ROWS);
+        for (int i = 0; i < ROWS; i++) {
+            float[] x = new float[FEATURES];
+            for (int j = 0; j < FEATURES; j++) x[j] = r.nextFloat() < 0.8f ? 0f : r.nextFloat();
+            rows.add(new Example(i, x, r.nextInt(CLASSES)));
+        }
+        MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(new Arch.Mlp(new int[]{300, 100}), FEATURES, CLASSES, null,
+                new Architectures.Hyper(1, 1e-3, 0), null));
+        net.init();
+        ModelMeta meta = new ModelMeta(FEATURES, CLASSES, null, Normalizer.NONE, "bench");
+        LoadedModel model = new LoadedModel(net, meta, "", "bench-mlp-300-100", SourceKind.DL4J_ZIP, 0);
+        JavaSparkContext jsc = SparkSessions.jsc(spark);
+        JavaRDD<Example> rdd = jsc.parallelize(rows, jsc.defaultParallelism()).persist(StorageLevel.MEMORY_ONLY());
+        rdd.count();
+
+        double bestDist = 0, bestLocal = 0;
+        long distRows = 0, localRows = 0;
+        for (int rep = 0; rep < 8; rep++) {
+            SparkEvaluator.Result d = SparkEvaluator.evaluate(jsc, rdd, model, null, BATCH, "bench");
+            io.squeeze.spark.Nd4jThreads.all();
+            long t0 = System.nanoTime();
+            EvalStats s = Evaluator.run(rows.iterator(), new Inference(net, Normalizer.NONE, CLASSES), null, BATCH, FEATURES, "bench");
+            double localRate = s.rows() / ((System.nanoTime() - t0) / 1e9);
+            if (rep > 0) {
+                bestDist = Math.max(bestDist, d.rowsPerSecond());
+                bestLocal = Math.max(bestLocal, localRate);
+            }
+            distRows = d.stats().rows();
+            localRows = s.rows();
+            progress.printf("bench: evaluate run %d%s: distributed %.0f rows/s, in-process %.0f rows/s%n", rep,
+                    rep == 0 ? " (warm-up)" : "", d.rowsPerSecond(), localRate);
+        }
+        rdd.unpersist(false);
+        if (distRows != ROWS || localRows != ROWS) throw new IllegalStateException("row counts differ: " + distRows + " vs " + localRows);
+        String master = spark.sparkContext().master();
+        return List.of(new Bench.Result("evaluate.rows_per_s[" + master + "]", bestDist, "rows/s", bestLocal, bestDist / bestLocal,
+                "baseline: in-process DL4J output(), " + ROWS + " rows, batch " + BATCH + "; goal >= 0.9x"));
+    }
+}
