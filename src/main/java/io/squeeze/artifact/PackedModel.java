@@ -18,12 +18,12 @@ import java.util.Map;
 import java.util.function.Function;
 
 /**
- * The {@code packed/} form of an artifact: {@code config.json} (DL4J configuration), {@code meta.json}
+ * The {@code packed/} form of an artifact: {@code config.json.gz} (DL4J configuration, gzip), {@code meta.json}
  * ({@link ModelMeta}), {@code tensors.json} (an index) and {@code tensors.bin} (every parameter tensor, each
  * encoded with its {@link Encoding}, concatenated). Decoding restores exactly the same weights.
  */
 public final class PackedModel {
-    public static final String CONFIG = "packed/config.json", META = "packed/meta.json",
+    public static final String CONFIG = "packed/config.json.gz", META = "packed/meta.json",
             INDEX = "packed/tensors.json", BLOB = "packed/tensors.bin";
 
     private PackedModel() {}
@@ -59,9 +59,9 @@ public final class PackedModel {
             }
         }
         Map<String, byte[]> files = new LinkedHashMap<>();
-        files.put(CONFIG, net.getLayerWiseConfigurations().toJson().getBytes(StandardCharsets.UTF_8));
-        files.put(META, Json.bytes(meta));
-        files.put(INDEX, Json.bytes(new Index("squeeze-packed", 1, entries)));
+        files.put(CONFIG, gzip(net.getLayerWiseConfigurations().toJson().getBytes(StandardCharsets.UTF_8)));
+        files.put(META, Json.compact(meta));
+        files.put(INDEX, Json.compact(new Index("squeeze-packed", 1, entries)));
         files.put(BLOB, blob.toByteArray());
         return new Encoded(files, perLayer);
     }
@@ -70,7 +70,7 @@ public final class PackedModel {
     public static Decoded decode(Function<String, byte[]> read, String source) {
         MultiLayerNetwork net;
         try {
-            net = new MultiLayerNetwork(MultiLayerConfiguration.fromJson(new String(read.apply(CONFIG), StandardCharsets.UTF_8)));
+            net = new MultiLayerNetwork(MultiLayerConfiguration.fromJson(new String(gunzip(read.apply(CONFIG)), StandardCharsets.UTF_8)));
             net.init();
         } catch (RuntimeException e) {
             throw new BadInputException("artifact " + source + ": " + CONFIG + " is not a valid DL4J configuration (" + e.getMessage() + ")");
@@ -93,6 +93,24 @@ public final class PackedModel {
         if (restored != net.paramTable().size())
             throw new BadInputException("artifact " + source + ": " + INDEX + " lists " + restored + " tensors, the network has " + net.paramTable().size());
         return new Decoded(net, meta);
+    }
+
+    static byte[] gzip(byte[] raw) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (java.util.zip.GZIPOutputStream gz = new java.util.zip.GZIPOutputStream(out)) {
+            gz.write(raw);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return out.toByteArray();
+    }
+
+    static byte[] gunzip(byte[] packed) {
+        try (java.util.zip.GZIPInputStream in = new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(packed))) {
+            return in.readAllBytes();
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(CONFIG + " is not gzip: " + e.getMessage(), e);
+        }
     }
 
     /** A decoded network and its metadata. */

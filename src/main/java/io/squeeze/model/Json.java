@@ -21,6 +21,15 @@ public final class Json {
         }
     }
 
+    /** Without indentation, for machine-only files. */
+    public static byte[] compact(Object o) {
+        try {
+            return MAPPER.writer().without(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(o);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     public static <T> T read(byte[] b, Class<T> type) {
         try {
             return MAPPER.readValue(b, type);

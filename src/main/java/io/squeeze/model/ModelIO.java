@@ -62,7 +62,7 @@ public final class ModelIO {
         MultiLayerNetwork net;
         try {
             net = ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(bytes), false);
-        } catch (Exception | Error e) {
+        } catch (Exception e) {
             throw new BadInputException("model " + source + " is corrupt or truncated (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
         }
         ModelMeta meta = metaJson != null ? Json.read(metaJson, ModelMeta.class) : deriveMeta(net, source);
@@ -77,10 +77,11 @@ public final class ModelIO {
             MultiLayerNetwork net;
             try {
                 net = KerasModelImport.importKerasSequentialModelAndWeights(tmp.getPath(), false);
-            } catch (Exception | Error e) {
+            } catch (Exception e) {
                 throw new BadInputException("model " + source + " could not be imported as a Keras Sequential model ("
                         + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
             }
+            net = softmaxDenseAsOutput(net);
             return checked(net, deriveMeta(net, source), Storage.sha256(bytes), source, SourceKind.KERAS_H5, bytes.length);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -93,6 +94,23 @@ public final class ModelIO {
         LayerSupport.check(net, source);
         LayerSupport.checkFinite(net, source);
         return new LoadedModel(net, meta, sha, source, kind, bytes);
+    }
+
+    /**
+     * Keras models imported without their training configuration end in a plain softmax Dense layer; this makes it
+     * the equivalent DL4J OutputLayer (cross-entropy loss, same parameters, same outputs).
+     */
+    static MultiLayerNetwork softmaxDenseAsOutput(MultiLayerNetwork net) {
+        MultiLayerConfiguration c = net.getLayerWiseConfigurations().clone();
+        var last = c.getConf(c.getConfs().size() - 1);
+        if (!(last.getLayer() instanceof org.deeplearning4j.nn.conf.layers.DenseLayer d)
+                || !(d.getActivationFn() instanceof org.nd4j.linalg.activations.impl.ActivationSoftmax)) return net;
+        last.setLayer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder(
+                org.nd4j.linalg.lossfunctions.LossFunctions.LossFunction.MCXENT).nIn(d.getNIn()).nOut(d.getNOut())
+                .activation(d.getActivationFn()).hasBias(d.hasBias()).name(d.getLayerName()).build());
+        MultiLayerNetwork out = new MultiLayerNetwork(c);
+        out.init(net.params().dup(), false);
+        return out;
     }
 
     /** Input width and classes read off the network itself, for models Squeeze did not write. */

@@ -47,7 +47,7 @@ class ArtifactTest {
         assertEquals(3, m.config().get("epochs"));
         assertEquals(0.5, m.metrics().get("accuracy"));
         assertEquals(written.files().keySet(), m.files().keySet());
-        assertTrue(m.files().keySet().containsAll(List.of("model.zip", "packed/config.json", "packed/tensors.bin", "packed/tensors.json", "packed/meta.json")));
+        assertTrue(m.files().keySet().containsAll(List.of("model.zip", "packed/config.json.gz", "packed/tensors.bin", "packed/tensors.json", "packed/meta.json")));
         assertEquals(3, m.layers().size());
         assertEquals(10 * 8 + 8, m.layers().get(0).params());
         assertEquals("none", m.layers().get(0).method());

@@ -50,7 +50,14 @@ class S3Test {
         m.put("fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider");
         m.put("fs.s3a.change.detection.version.required", "false");
         m.put("fs.s3a.attempts.maximum", "3");
-        m.put("fs.s3a.retry.limit", "2");
+        m.put("fs.s3a.retry.limit", "3");
+        // a stalled request is retried after 20 s instead of S3A's default 200 s
+        m.put("fs.s3a.connection.timeout", "20000");
+        m.put("fs.s3a.connection.establish.timeout", "5000");
+        // keep directory markers: S3A otherwise bulk-deletes parent markers after each write (DeleteObjects), a call
+        // s3proxy's filesystem store can leave unanswered; keeping them is also S3A's advice for speed
+        m.put("fs.s3a.directory.marker.retention", "keep");
+        m.put("fs.s3a.multiobjectdelete.enable", "false");
         return m;
     }
 
