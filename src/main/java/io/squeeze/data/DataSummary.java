@@ -1,12 +1,8 @@
 package io.squeeze.data;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
+import io.squeeze.Bytes;
+
 import java.io.Serializable;
-import java.io.UncheckedIOException;
 import java.util.Arrays;
 
 /**
@@ -72,9 +68,7 @@ public final class DataSummary implements Serializable {
     }
 
     public byte[] toBytes() {
-        try {
-            ByteArrayOutputStream bo = new ByteArrayOutputStream();
-            DataOutputStream out = new DataOutputStream(bo);
+        return Bytes.write(out -> {
             out.writeLong(rows);
             out.writeLong(unlabelled);
             out.writeInt(labelCounts.length);
@@ -82,15 +76,11 @@ public final class DataSummary implements Serializable {
             byte[] f = features.toBytes();
             out.writeInt(f.length);
             out.write(f);
-            out.flush();
-            return bo.toByteArray();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        });
     }
 
     public static DataSummary fromBytes(byte[] bytes) {
-        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
+        return Bytes.read(bytes, in -> {
             long rows = in.readLong(), unl = in.readLong();
             long[] counts = new long[in.readInt()];
             for (int k = 0; k < counts.length; k++) counts[k] = in.readLong();
@@ -101,8 +91,6 @@ public final class DataSummary implements Serializable {
             s.unlabelled = unl;
             s.labelCounts = counts;
             return s;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        });
     }
 }

@@ -1,12 +1,8 @@
 package io.squeeze.data;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
+import io.squeeze.Bytes;
+
 import java.io.Serializable;
-import java.io.UncheckedIOException;
 
 /**
  * Per-feature count, mean, variance, min and max as a mergeable value ({@code update / merge / toBytes}).
@@ -109,9 +105,7 @@ public final class FeatureStats implements Serializable {
     }
 
     public byte[] toBytes() {
-        try {
-            ByteArrayOutputStream bo = new ByteArrayOutputStream();
-            DataOutputStream out = new DataOutputStream(bo);
+        return Bytes.write(out -> {
             out.writeInt(numFeatures);
             out.writeLong(count);
             for (int j = 0; j < numFeatures; j++) {
@@ -120,15 +114,11 @@ public final class FeatureStats implements Serializable {
                 out.writeDouble(min[j]);
                 out.writeDouble(max[j]);
             }
-            out.flush();
-            return bo.toByteArray();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        });
     }
 
     public static FeatureStats fromBytes(byte[] bytes) {
-        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
+        return Bytes.read(bytes, in -> {
             FeatureStats s = new FeatureStats();
             int n = in.readInt();
             long c = in.readLong();
@@ -142,8 +132,6 @@ public final class FeatureStats implements Serializable {
                 s.max[j] = in.readDouble();
             }
             return s;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        });
     }
 }

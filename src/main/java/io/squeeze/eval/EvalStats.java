@@ -2,13 +2,9 @@ package io.squeeze.eval;
 
 import io.squeeze.BadInputException;
 
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
+import io.squeeze.Bytes;
+
 import java.io.Serializable;
-import java.io.UncheckedIOException;
 
 /**
  * Classification metrics as a mergeable value ({@code update / merge / toBytes}): confusion matrix, summed
@@ -159,23 +155,17 @@ public final class EvalStats implements Serializable {
     }
 
     public byte[] toBytes() {
-        try {
-            ByteArrayOutputStream bo = new ByteArrayOutputStream();
-            DataOutputStream out = new DataOutputStream(bo);
+        return Bytes.write(out -> {
             out.writeInt(k);
             out.writeBoolean(hasBaseline);
             for (long c : confusion) out.writeLong(c);
             out.writeDouble(lossSum);
             for (long v : new long[]{top5, rows, batches, inferNanos, agree, baselineCorrect, baselineNanos}) out.writeLong(v);
-            out.flush();
-            return bo.toByteArray();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        });
     }
 
     public static EvalStats fromBytes(byte[] b) {
-        try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(b))) {
+        return Bytes.read(b, in -> {
             EvalStats s = new EvalStats(in.readInt(), in.readBoolean());
             for (int i = 0; i < s.confusion.length; i++) s.confusion[i] = in.readLong();
             s.lossSum = in.readDouble();
@@ -187,8 +177,6 @@ public final class EvalStats implements Serializable {
             s.baselineCorrect = in.readLong();
             s.baselineNanos = in.readLong();
             return s;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        });
     }
 }
