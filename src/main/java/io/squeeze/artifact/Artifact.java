@@ -66,6 +66,6 @@ public record Artifact(LoadedModel model, Manifest manifest, Path path) {
         }, dir.toString());
         String sha = m.files().containsKey(ArtifactWriter.MODEL_ZIP) ? m.files().get(ArtifactWriter.MODEL_ZIP).sha256() : "";
         io.squeeze.model.LayerSupport.checkFinite(d.net(), dir.toString());
-        return new Artifact(new LoadedModel(d.net(), d.meta(), sha, dir.toString(), SourceKind.ARTIFACT, packedBytes), m, dir);
+        return new Artifact(new LoadedModel(d.net(), d.meta(), sha, dir.toString(), SourceKind.ARTIFACT, packedBytes, d.masks()), m, dir);
     }
 }

@@ -16,7 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.function.Function;
+import io.squeeze.prune.Mask;
 
 /**
  * Writes an artifact directory: {@code model.zip}, {@code packed/}, {@code manifest.json} (with every other
@@ -44,13 +44,13 @@ public final class ArtifactWriter {
     /**
      * Everything that goes into an artifact.
      *
-     * @param notes      per layer index; layers not listed are recorded as {@link LayerNote#NONE}
-     * @param encodingOf packed encoding per tensor key ({@code "<layer>_<param>"})
+     * @param notes per layer index; layers not listed are recorded as {@link LayerNote#NONE}
+     * @param masks pruning masks per tensor key ({@code "<layer>_<param>"}); those tensors are stored sparse
      */
     public record Content(MultiLayerNetwork net, ModelMeta meta, Provenance provenance, Map<Integer, LayerNote> notes,
-                          Map<String, Object> metrics, Function<String, Encoding> encodingOf) {
+                          Map<String, Object> metrics, Map<String, Mask> masks) {
         public static Content dense(MultiLayerNetwork net, ModelMeta meta, Provenance p, Map<String, Object> metrics) {
-            return new Content(net, meta, p, Map.of(), metrics, k -> Encoding.F32_DEFLATE);
+            return new Content(net, meta, p, Map.of(), metrics, Map.of());
         }
     }
 
@@ -75,7 +75,7 @@ public final class ArtifactWriter {
         Path out = checkTarget(st, uri, overwrite);
         Map<String, byte[]> files = new LinkedHashMap<>();
         files.put(MODEL_ZIP, ModelIO.toZip(c.net(), c.meta()));
-        PackedModel.Encoded packed = PackedModel.encode(c.net(), c.meta(), c.encodingOf());
+        PackedModel.Encoded packed = PackedModel.encode(c.net(), c.meta(), c.masks());
         files.putAll(packed.files());
         Map<String, Manifest.FileRecord> records = new LinkedHashMap<>();
         files.forEach((k, v) -> records.put(k, new Manifest.FileRecord(v.length, Storage.sha256(v))));

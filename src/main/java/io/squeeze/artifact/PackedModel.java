@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import io.squeeze.prune.Mask;
 import java.util.function.Function;
 
 /**
@@ -43,16 +44,18 @@ public final class PackedModel {
     /** Encoded files by relative path, plus encoded bytes per layer. */
     public record Encoded(Map<String, byte[]> files, long[] bytesPerLayer) {}
 
-    public static Encoded encode(MultiLayerNetwork net, ModelMeta meta, Function<String, Encoding> encodingOf) {
+    /** Encodes every tensor: those with a mask (pruned) sparse, the others dense. */
+    public static Encoded encode(MultiLayerNetwork net, ModelMeta meta, Map<String, Mask> masks) {
         ByteArrayOutputStream blob = new ByteArrayOutputStream();
         List<TensorEntry> entries = new ArrayList<>();
         Layer[] layers = net.getLayers();
         long[] perLayer = new long[layers.length];
         for (int i = 0; i < layers.length; i++) {
             for (Map.Entry<String, INDArray> e : layers[i].paramTable().entrySet()) {
-                Encoding enc = encodingOf.apply(i + "_" + e.getKey());
+                Mask mask = masks.get(i + "_" + e.getKey());
+                Encoding enc = mask == null ? Encoding.F32_DEFLATE : Encoding.SPARSE_F32_DEFLATE;
                 INDArray a = e.getValue();
-                byte[] bytes = enc.encode(a.dup('c').data().asFloat());
+                byte[] bytes = enc.encode(a.dup('c').data().asFloat(), mask);
                 entries.add(new TensorEntry(i, e.getKey(), a.shape(), enc, blob.size(), bytes.length));
                 blob.writeBytes(bytes);
                 perLayer[i] += bytes.length;
@@ -79,11 +82,19 @@ public final class PackedModel {
         Index index = Json.read(read.apply(INDEX), Index.class);
         byte[] blob = read.apply(BLOB);
         int restored = 0;
+        Map<String, Mask> masks = new LinkedHashMap<>();
         for (TensorEntry t : index.tensors()) {
             if (t.offset() < 0 || t.offset() + t.length() > blob.length)
                 throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " lies outside " + BLOB);
             byte[] part = java.util.Arrays.copyOfRange(blob, (int) t.offset(), (int) (t.offset() + t.length()));
-            float[] v = t.encoding().decode(part, (int) t.count());
+            Encoding.Tensor dec;
+            try {
+                dec = t.encoding().decode(part, (int) t.count());
+            } catch (IllegalStateException e) {
+                throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " cannot be decoded (" + e.getMessage() + ")");
+            }
+            float[] v = dec.values();
+            if (dec.mask() != null) masks.put(t.layer() + "_" + t.param(), dec.mask());
             INDArray target = net.getLayer(t.layer()).getParam(t.param());
             if (target == null || !java.util.Arrays.equals(target.shape(), t.shape()))
                 throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " does not fit the configuration");
@@ -92,7 +103,7 @@ public final class PackedModel {
         }
         if (restored != net.paramTable().size())
             throw new BadInputException("artifact " + source + ": " + INDEX + " lists " + restored + " tensors, the network has " + net.paramTable().size());
-        return new Decoded(net, meta);
+        return new Decoded(net, meta, masks);
     }
 
     static byte[] gzip(byte[] raw) {
@@ -114,5 +125,5 @@ public final class PackedModel {
     }
 
     /** A decoded network and its metadata. */
-    public record Decoded(MultiLayerNetwork net, ModelMeta meta) {}
+    public record Decoded(MultiLayerNetwork net, ModelMeta meta, Map<String, Mask> masks) {}
 }

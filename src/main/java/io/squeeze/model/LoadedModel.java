@@ -1,9 +1,12 @@
 package io.squeeze.model;
 
+import io.squeeze.prune.Mask;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
+import java.util.Map;
+
 /**
- * A network with its metadata and provenance.
+ * A network with its metadata, provenance and pruning masks.
  *
  * @param net         the network, parameters initialised
  * @param meta        input/output description and normalization
@@ -11,6 +14,11 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
  * @param source      the path it was loaded from
  * @param kind        what the path was
  * @param storedBytes bytes on storage (model file, or the artifact's packed form)
+ * @param masks       pruning masks by tensor key ({@code "<layer>_<param>"}); empty for a model never pruned
  */
-public record LoadedModel(MultiLayerNetwork net, ModelMeta meta, String sha256, String source, SourceKind kind, long storedBytes) {
+public record LoadedModel(MultiLayerNetwork net, ModelMeta meta, String sha256, String source, SourceKind kind, long storedBytes,
+                          Map<String, Mask> masks) {
+    public LoadedModel(MultiLayerNetwork net, ModelMeta meta, String sha256, String source, SourceKind kind, long storedBytes) {
+        this(net, meta, sha256, source, kind, storedBytes, Map.of());
+    }
 }

@@ -66,10 +66,16 @@ public final class SparkTrainer {
 
     public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerConfiguration conf,
                                           int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress) {
-        int workers = jsc.defaultParallelism();
-        JavaRDD<DataSet> data = minibatches(rows.repartition(workers), numFeatures, numClasses, cfg.batchSize(), where);
         MultiLayerNetwork net = new MultiLayerNetwork(conf);
         net.init();
+        return train(jsc, rows, net, numFeatures, numClasses, cfg, where, progress);
+    }
+
+    /** Continues training {@code net} (e.g. fine-tuning a compressed model; its layer constraints are enforced). */
+    public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerNetwork net,
+                                          int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress) {
+        int workers = jsc.defaultParallelism();
+        JavaRDD<DataSet> data = minibatches(rows.repartition(workers), numFeatures, numClasses, cfg.batchSize(), where);
         ParameterAveragingTrainingMaster tm = new ParameterAveragingTrainingMaster.Builder(workers, cfg.batchSize())
                 .batchSizePerWorker(cfg.batchSize())
                 .averagingFrequency(cfg.averagingFrequency())

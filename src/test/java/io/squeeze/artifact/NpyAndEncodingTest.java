@@ -36,9 +36,9 @@ class NpyAndEncodingTest {
         for (int i = 0; i < v.length; i++) v[i] = i % 3 == 0 ? 0f : (float) r.nextGaussian();
         v[5] = Float.MIN_VALUE;
         v[7] = -0f;
-        byte[] enc = Encoding.F32_DEFLATE.encode(v);
+        byte[] enc = Encoding.F32_DEFLATE.encode(v, null);
         assertTrue(enc.length < v.length * 4, "zeros compress");
-        float[] back = Encoding.F32_DEFLATE.decode(enc, v.length);
+        float[] back = Encoding.F32_DEFLATE.decode(enc, v.length).values();
         for (int i = 0; i < v.length; i++) assertEquals(Float.floatToRawIntBits(v[i]), Float.floatToRawIntBits(back[i]), "at " + i);
         assertThrows(IllegalStateException.class, () -> Encoding.F32_DEFLATE.decode(enc, v.length + 1));
     }

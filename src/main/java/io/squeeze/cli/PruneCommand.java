@@ -1,0 +1,189 @@
+package io.squeeze.cli;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Models;
+import io.squeeze.artifact.Storage;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Split;
+import io.squeeze.eval.EvalReport;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.SourceKind;
+import io.squeeze.prune.Amount;
+import io.squeeze.prune.Chunk;
+import io.squeeze.prune.LayerSelector;
+import io.squeeze.prune.Mask;
+import io.squeeze.prune.PruneMethod;
+import io.squeeze.spark.EvaluateJob;
+import io.squeeze.spark.PruneJob;
+import io.squeeze.spark.SparkSessions;
+import io.squeeze.spark.SparkTrainer;
+import org.apache.spark.sql.SparkSession;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+@Command(name = "prune", mixinStandardHelpOptions = true,
+        description = {"Prunes a model with PyTorch's semantics (torch.nn.utils.prune); masks are computed on Spark executors.",
+                "Methods: random, l1 (per tensor), global (one magnitude threshold over all chosen tensors), ln (whole",
+                "output neurons/channels or inputs by their L1/L2/Linf norm), threshold (|w| < theta).",
+                "Pruning a pruned artifact prunes among the remaining weights. Masks are stored in the artifact.",
+                "Example: squeeze prune --model out/mnist --method global --amount 0.92 --fine-tune-data idx:data/mnist",
+                "         --fine-tune-epochs 5 --out out/mnist-pruned"})
+public final class PruneCommand extends BaseCommand {
+    enum MethodName { RANDOM, L1, GLOBAL, LN, THRESHOLD }
+
+    @Option(names = "--model", required = true, paramLabel = "M")
+    String model;
+
+    @Option(names = "--method", required = true, paramLabel = "random|l1|global|ln|threshold")
+    MethodName method;
+
+    @Option(names = "--amount", paramLabel = "A", description = "fraction in [0,1] of the remaining entries (round-half-to-even), a count, or per layer: 0:0.3,1:0.6 (index or name)")
+    String amount;
+
+    @Option(names = "--layers", paramLabel = "L", description = "layer indices, ranges and name globs, e.g. 0-1 or dense* (default: every layer with weights)")
+    String layers;
+
+    @Option(names = "--include-bias", description = "prune biases too (default: weights only)")
+    boolean includeBias;
+
+    @Option(names = "--norm", defaultValue = "1", paramLabel = "1|2|inf", description = "ln: the norm ranking slices (default: ${DEFAULT-VALUE})")
+    String norm;
+
+    @Option(names = "--dim", defaultValue = "out", paramLabel = "out|in", description = "ln: prune output neurons/channels or inputs (default: ${DEFAULT-VALUE})")
+    String dim;
+
+    @Option(names = "--threshold", paramLabel = "THETA", description = "threshold: prune |w| < THETA")
+    Double theta;
+
+    @Option(names = "--seed", defaultValue = "42", description = "random: seed (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--local", description = "compute masks in this process instead of on Spark executors")
+    boolean local;
+
+    @Option(names = "--fine-tune-data", paramLabel = "D", description = "fine-tune on this data with the masks enforced")
+    String fineTuneData;
+
+    @Option(names = "--fine-tune-epochs", defaultValue = "0", paramLabel = "E")
+    int fineTuneEpochs;
+
+    @Option(names = "--fine-tune-lr", paramLabel = "LR", description = "learning rate for fine-tuning (default: the model's own)")
+    Double fineTuneLr;
+
+    @Option(names = "--batch", defaultValue = "64", description = "fine-tuning minibatch (default: ${DEFAULT-VALUE})")
+    int batch;
+
+    @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the result against the source model and record the metrics")
+    String evalData;
+
+    @Option(names = "--split", description = "IDX split of --fine-tune-data (train) / --eval-data (test)")
+    Split split;
+
+    @Option(names = "--out", required = true, paramLabel = "ARTIFACT")
+    String out;
+
+    @Option(names = "--overwrite", description = "replace an existing artifact")
+    boolean overwrite;
+
+    PruneMethod method() {
+        return switch (method) {
+            case RANDOM -> new PruneMethod.RandomUnstructured(seed);
+            case L1 -> new PruneMethod.L1Unstructured();
+            case GLOBAL -> new PruneMethod.GlobalUnstructured();
+            case LN -> new PruneMethod.LnStructured(PruneMethod.Norm.parse(norm), parseDim(dim));
+            case THRESHOLD -> {
+                if (theta == null) throw new BadInputException("--threshold must be given for method threshold");
+                yield new PruneMethod.Threshold(theta);
+            }
+        };
+    }
+
+    static PruneMethod.Dim parseDim(String d) {
+        return switch (d.trim().toLowerCase(Locale.ROOT)) {
+            case "out" -> PruneMethod.Dim.OUT;
+            case "in" -> PruneMethod.Dim.IN;
+            default -> throw new BadInputException("prune.dim must be out or in, got '" + d + "'");
+        };
+    }
+
+    static Map<String, Amount> perLayer(String s) {
+        Map<String, Amount> m = new LinkedHashMap<>();
+        if (s == null || !s.contains(":")) return m;
+        for (String part : s.split(",")) {
+            int c = part.lastIndexOf(':');
+            if (c <= 0) throw new BadInputException("--amount per-layer entries are LAYER:AMOUNT, got '" + part + "'");
+            m.put(part.substring(0, c).trim(), Amount.parse(part.substring(c + 1)));
+        }
+        return m;
+    }
+
+    @Override
+    public Integer call() {
+        PruneMethod pm = method();
+        Map<String, Amount> per = perLayer(amount);
+        Amount single = amount == null || amount.contains(":") ? null : Amount.parse(amount);
+        if (fineTuneEpochs < 0) throw new BadInputException("--fine-tune-epochs must be >= 0, got " + fineTuneEpochs);
+        if (fineTuneEpochs > 0 && fineTuneData == null) throw new BadInputException("--fine-tune-epochs needs --fine-tune-data");
+        PruneJob.Plan plan = new PruneJob.Plan(pm, single, per, LayerSelector.parse(layers), includeBias, Chunk.DEFAULT_SIZE);
+        SparkSession spark = SparkSessions.start("squeeze prune");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        ArtifactWriter.checkTarget(st, out, overwrite);
+        LoadedModel src = Models.load(st, model);
+        var err = err();
+        PruneJob.Result r = PruneJob.run(local ? null : SparkSessions.jsc(spark), src, plan);
+        MultiLayerNetwork net = r.net();
+        if (fineTuneData != null && fineTuneEpochs > 0) {
+            err.printf("prune: fine-tuning %d epochs on %s with the masks enforced%n", fineTuneEpochs, fineTuneData);
+            err.flush();
+            if (fineTuneLr != null) net.setLearningRate(fineTuneLr);
+            net = PruneJob.fineTune(spark, net, r.masks(), src, DataSpec.parse(fineTuneData, split == null ? Split.TRAIN : split, false),
+                    new SparkTrainer.Config(fineTuneEpochs, batch, 5), err);
+        }
+        Map<String, Object> metrics = new LinkedHashMap<>();
+        if (evalData != null) {
+            LoadedModel pruned = new LoadedModel(net, src.meta(), "", out, SourceKind.ARTIFACT, 0, r.masks());
+            Map<String, Object> rep = EvaluateJob.run(spark, DataSpec.parse(evalData, split == null ? Split.TEST : split, false), pruned, src, 256);
+            metrics.put("accuracy", rep.get("accuracy"));
+            metrics.put("loss", rep.get("loss"));
+            metrics.put("baseline", rep.get("baseline"));
+            metrics.put("data", evalData);
+        }
+        Map<String, Object> config = new LinkedHashMap<>();
+        config.put("command", "prune");
+        config.put("method", pm.label());
+        config.put("amount", amount);
+        config.put("layers", plan.layers().toString());
+        config.put("include_bias", includeBias);
+        if (pm instanceof PruneMethod.RandomUnstructured) config.put("seed", seed);
+        if (pm instanceof PruneMethod.Threshold th) config.put("threshold", th.theta());
+        config.put("fine_tune_data", fineTuneData);
+        config.put("fine_tune_epochs", fineTuneEpochs);
+        config.put("distributed", !local);
+        var manifest = ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(net, src.meta(),
+                new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), r.notes(), metrics, r.masks()));
+        var o = out();
+        o.printf("%-5s %-10s %-16s %10s %10s %9s%n", "layer", "name", "tensor", "entries", "pruned", "sparsity");
+        long total = 0, pruned = 0;
+        for (Map.Entry<String, Mask> e : r.masks().entrySet()) {
+            int layer = Integer.parseInt(e.getKey().substring(0, e.getKey().indexOf('_')));
+            o.printf(Locale.ROOT, "%-5d %-10s %-16s %10d %10d %8.2f%%%n", layer, net.getLayer(layer).conf().getLayer().getLayerName(),
+                    e.getKey(), e.getValue().size(), e.getValue().prunedCount(), 100.0 * e.getValue().prunedCount() / e.getValue().size());
+            total += e.getValue().size();
+            pruned += e.getValue().prunedCount();
+        }
+        long packed = manifest.files().entrySet().stream().filter(e -> e.getKey().startsWith("packed/")).mapToLong(e -> e.getValue().bytes()).sum();
+        o.printf(Locale.ROOT, "pruned %d of %d masked entries (%.2f%%); packed %s vs dense fp32 %s (%.1fx)%n", pruned, total,
+                100.0 * pruned / Math.max(1, total), EvalReport.bytes(packed), EvalReport.bytes(net.numParams() * 4L),
+                net.numParams() * 4.0 / packed);
+        if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"),
+                (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
+        o.println("wrote " + st.path(out));
+        return Main.OK;
+    }
+}

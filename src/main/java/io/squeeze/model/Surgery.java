@@ -1,0 +1,58 @@
+package io.squeeze.model;
+
+import io.squeeze.prune.Mask;
+import org.deeplearning4j.nn.api.layers.LayerConstraint;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Changes to DL4J networks that techniques need, in one place: masks applied, constraints added or removed. */
+public final class Surgery {
+    private Surgery() {}
+
+    /** Zeroes every pruned entry (masks by tensor key {@code "<layer>_<param>"}), in place. */
+    public static void applyMasks(MultiLayerNetwork net, Map<String, Mask> masks) {
+        for (Map.Entry<String, Mask> e : masks.entrySet()) {
+            int u = e.getKey().indexOf('_');
+            INDArray p = net.getLayer(Integer.parseInt(e.getKey().substring(0, u))).getParam(e.getKey().substring(u + 1));
+            float[] v = p.dup('c').data().asFloat();
+            p.assign(Nd4j.create(e.getValue().apply(v), p.shape(), 'c'));
+        }
+    }
+
+    /** The flat values of one parameter in C order of its DL4J shape. */
+    public static float[] values(MultiLayerNetwork net, int layer, String param) {
+        return net.getLayer(layer).getParam(param).dup('c').data().asFloat();
+    }
+
+    /** A copy of the network whose layers carry {@link MaskConstraint}s for their masks, for training. */
+    public static MultiLayerNetwork withMaskConstraints(MultiLayerNetwork net, Map<String, Mask> masks) {
+        MultiLayerConfiguration c = net.getLayerWiseConfigurations().clone();
+        Map<Integer, Map<String, Mask>> byLayer = new HashMap<>();
+        masks.forEach((k, m) -> {
+            int u = k.indexOf('_');
+            byLayer.computeIfAbsent(Integer.parseInt(k.substring(0, u)), x -> new HashMap<>()).put(k.substring(u + 1), m);
+        });
+        for (int i = 0; i < c.getConfs().size(); i++) {
+            var layer = c.getConf(i).getLayer();
+            List<LayerConstraint> cs = new ArrayList<>();
+            if (layer.getConstraints() != null) for (LayerConstraint x : layer.getConstraints()) if (!(x instanceof MaskConstraint)) cs.add(x);
+            if (byLayer.containsKey(i)) cs.add(new MaskConstraint(byLayer.get(i)));
+            layer.setConstraints(cs.isEmpty() ? null : cs);
+        }
+        MultiLayerNetwork out = new MultiLayerNetwork(c);
+        out.init(net.params().dup(), false);
+        return out;
+    }
+
+    /** A copy without {@link MaskConstraint}s (masks live in the artifact, not in the configuration). */
+    public static MultiLayerNetwork withoutMaskConstraints(MultiLayerNetwork net) {
+        return withMaskConstraints(net, Map.of());
+    }
+}

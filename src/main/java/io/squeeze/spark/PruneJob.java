@@ -1,0 +1,124 @@
+package io.squeeze.spark;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Example;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.Surgery;
+import io.squeeze.prune.Amount;
+import io.squeeze.prune.LayerSelector;
+import io.squeeze.prune.Mask;
+import io.squeeze.prune.PruneMethod;
+import io.squeeze.prune.Pruner;
+import io.squeeze.prune.Target;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * {@code squeeze prune} as a job: chooses the tensors, computes their new masks on executors
+ * ({@link SparkPruner}) or in this process, zeroes the pruned weights and, optionally, fine-tunes on Spark with
+ * the masks enforced after every update.
+ */
+public final class PruneJob {
+    private PruneJob() {}
+
+    /**
+     * What to prune.
+     *
+     * @param method      the method
+     * @param amount      the amount for every chosen tensor (and the global amount), or null with per-layer amounts
+     * @param perLayer    amounts by layer index or name (empty: {@code amount} everywhere)
+     * @param layers      which layers
+     * @param includeBias prune biases too
+     * @param chunkSize   selection chunk size (entries)
+     */
+    public record Plan(PruneMethod method, Amount amount, Map<String, Amount> perLayer, LayerSelector layers,
+                       boolean includeBias, int chunkSize) {
+        public Plan {
+            if (amount == null && perLayer.isEmpty() && !(method instanceof PruneMethod.Threshold))
+                throw new BadInputException("--amount must be given for method " + method.label());
+            if (method instanceof PruneMethod.GlobalUnstructured && amount == null)
+                throw new BadInputException("the global method takes one --amount for all layers, not per-layer amounts");
+        }
+    }
+
+    /** The pruned network, every mask (old and new) by tensor key, and per-layer notes. */
+    public record Result(MultiLayerNetwork net, Map<String, Mask> masks, Map<Integer, ArtifactWriter.LayerNote> notes) {}
+
+    public static List<Target> targets(LoadedModel m, Plan p) {
+        List<Target> out = new ArrayList<>();
+        var layers = m.net().getLayers();
+        boolean anyMatch = false;
+        for (int i = 0; i < layers.length; i++) {
+            var conf = layers[i].conf().getLayer();
+            if (!(conf instanceof FeedForwardLayer) || layers[i].getParam("W") == null) continue;
+            String name = conf.getLayerName();
+            if (!p.layers().matches(i, name)) continue;
+            Amount a = p.perLayer().isEmpty() ? p.amount() : p.perLayer().getOrDefault(Integer.toString(i), p.perLayer().get(name));
+            if (a == null && !(p.method() instanceof PruneMethod.Threshold)) continue;
+            anyMatch = true;
+            boolean conv = conf instanceof ConvolutionLayer;
+            for (String param : p.includeBias() ? List.of("W", "b") : List.of("W")) {
+                var arr = layers[i].getParam(param);
+                if (arr == null) continue;
+                String key = i + "_" + param;
+                float[] v = Surgery.values(m.net(), i, param);
+                Mask mask = m.masks().getOrDefault(key, Mask.all(v.length));
+                int outAxis = param.equals("b") ? 1 : conv ? 0 : 1;
+                int inAxis = param.equals("b") ? -1 : conv ? 1 : 0;
+                out.add(new Target(out.size(), i, param, arr.shape(), v, mask, a == null ? Amount.fraction(0) : a, outAxis, inAxis));
+            }
+        }
+        p.layers().requireMatch(anyMatch, p.perLayer().isEmpty() ? "--layers" : "--amount per-layer list");
+        return out;
+    }
+
+    public static Result run(JavaSparkContext jsc, LoadedModel m, Plan p) {
+        List<Target> targets = targets(m, p);
+        Amount global = p.amount() == null ? Amount.fraction(0) : p.amount();
+        Map<Integer, Mask> fresh = jsc == null ? Pruner.masks(targets, p.method(), global, p.chunkSize())
+                : SparkPruner.masks(jsc, targets, p.method(), global, p.chunkSize());
+        Map<String, Mask> masks = new TreeMap<>(m.masks());
+        Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>();
+        for (Target t : targets) {
+            Mask mk = fresh.get(t.id());
+            masks.put(t.key(), mk);
+            Map<String, Object> d = new LinkedHashMap<>(notes.containsKey(t.layer()) ? notes.get(t.layer()).details() : Map.of());
+            d.put(t.param() + "_amount", t.amount().toString());
+            d.put(t.param() + "_pruned", mk.prunedCount());
+            d.put(t.param() + "_pruned_now", mk.prunedCount() - t.mask().prunedCount());
+            d.put(t.param() + "_sparsity", (double) mk.prunedCount() / mk.size());
+            notes.put(t.layer(), new ArtifactWriter.LayerNote("prune:" + p.method().label(), d));
+        }
+        MultiLayerNetwork net = m.net().clone();
+        Surgery.applyMasks(net, masks);
+        return new Result(net, masks, notes);
+    }
+
+    /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */
+    public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<String, Mask> masks, LoadedModel source,
+                                             DataSpec data, SparkTrainer.Config cfg, PrintWriter progress) {
+        var meta = source.meta();
+        SparkData.Loaded d = SparkData.read(spark, data, meta.numFeatures(), "model " + source.source());
+        var norm = meta.normalizer();
+        JavaRDD<Example> rows = norm.isIdentity() ? d.rdd() : d.rdd().map(e -> new Example(e.id(), norm.apply(e.features().clone()), e.label()));
+        MultiLayerNetwork constrained = Surgery.withMaskConstraints(net, masks);
+        MultiLayerNetwork tuned = SparkTrainer.train(SparkSessions.jsc(spark), rows, constrained, meta.numFeatures(),
+                meta.numClasses(), cfg, data.toString(), progress);
+        MultiLayerNetwork clean = Surgery.withoutMaskConstraints(tuned);
+        Surgery.applyMasks(clean, masks);
+        return clean;
+    }
+}

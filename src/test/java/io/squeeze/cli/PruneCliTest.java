@@ -1,0 +1,168 @@
+package io.squeeze.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.squeeze.TestModels;
+import io.squeeze.artifact.Artifact;
+import io.squeeze.artifact.Storage;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.ModelIO;
+import io.squeeze.prune.Mask;
+import org.apache.hadoop.conf.Configuration;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** squeeze prune as a user runs it. */
+class PruneCliTest {
+    static final String TRAIN = "csv:data/digits/digits-train.csv.gz", TEST = "csv:data/digits/digits-test.csv.gz";
+    static final Storage ST = new Storage(new Configuration());
+    @TempDir
+    static Path dir;
+    static String digits;
+
+    @BeforeAll
+    static void train() {
+        digits = dir.resolve("digits").toString();
+        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:64,32", "--epochs", "10", "--normalize", "minmax",
+                "--lr", "0.005", "--batch", "32", "--out", digits);
+        assertEquals(0, r.code(), r.err());
+    }
+
+    static Artifact load(String p) {
+        return Artifact.load(ST, p);
+    }
+
+    /** Every masked entry of every masked tensor is exactly zero. */
+    static void assertMaskedZero(LoadedModel m) {
+        assertFalse(m.masks().isEmpty());
+        for (Map.Entry<String, Mask> e : m.masks().entrySet()) {
+            int u = e.getKey().indexOf('_');
+            float[] v = m.net().getLayer(Integer.parseInt(e.getKey().substring(0, u))).getParam(e.getKey().substring(u + 1)).dup('c').data().asFloat();
+            for (int i = 0; i < v.length; i++) if (!e.getValue().kept(i)) assertEquals(0f, v[i], 0f, e.getKey() + "[" + i + "]");
+        }
+    }
+
+    static double accuracy(String model) throws Exception {
+        String rep = dir.resolve("rep-" + System.nanoTime() + ".json").toString();
+        CliRun r = CliRun.run("evaluate", "--model", model, "--data", TEST, "--report", rep);
+        assertEquals(0, r.code(), r.err());
+        return new ObjectMapper().readTree(Files.readAllBytes(Path.of(rep))).get("accuracy").asDouble();
+    }
+
+    @Test
+    void ninetyPercentPrunedPacksFiveTimesSmallerThanTheDenseZip() throws Exception {
+        MultiLayerNetwork net = TestModels.mlp(784, new int[]{300, 100}, 10, 5);
+        Path zip = dir.resolve("lenet300.zip");
+        ModelIO.writeZip(ST, new org.apache.hadoop.fs.Path(zip.toString()), net, TestModels.meta(784, 10), false);
+        String out = dir.resolve("lenet300-g90").toString();
+        CliRun r = CliRun.run("prune", "--model", zip.toString(), "--method", "global", "--amount", "0.9", "--out", out);
+        assertEquals(0, r.code(), r.err());
+        Artifact a = load(out);
+        long packed = a.model().storedBytes(), dense = Files.size(zip);
+        assertTrue(dense >= 5 * packed, "packed " + packed + " vs DL4J zip " + dense);
+        long pruned = a.model().masks().values().stream().mapToLong(Mask::prunedCount).sum();
+        assertEquals(Math.round(0.9 * (784 * 300 + 300 * 100 + 100 * 10)), pruned);
+        assertMaskedZero(a.model());
+        // exact weights survive the sparse encoding
+        MultiLayerNetwork expected = net.clone();
+        io.squeeze.model.Surgery.applyMasks(expected, a.model().masks());
+        TestModels.assertSameWeights(expected, a.model().net());
+        assertEquals("prune:global", a.manifest().layers().get(0).method());
+        assertTrue(r.out().contains("pruned 239580 of 266200 masked entries (90.00%)"), r.out());
+        CliRun inspect = CliRun.run("inspect", "--model", out, "--json");
+        JsonNode l0 = new ObjectMapper().readTree(inspect.out()).get("layers").get(0);
+        assertTrue(l0.get("sparsity").asDouble() > 0.5);
+        assertEquals("prune:global", l0.get("method").asText());
+    }
+
+    @Test
+    void pruningAPrunedArtifactComposesAndDistributedEqualsLocal() {
+        String a = dir.resolve("l1-a").toString(), b = dir.resolve("l1-b").toString(), c = dir.resolve("l1-c").toString();
+        assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "l1", "--amount", "0.5", "--out", a).code());
+        assertEquals(0, CliRun.run("prune", "--model", a, "--method", "l1", "--amount", "0.5", "--out", b).code());
+        assertEquals(0, CliRun.run("prune", "--model", a, "--method", "l1", "--amount", "0.5", "--local", "--out", c).code());
+        Artifact ab = load(b);
+        long n0 = 64 * 64, first = Math.round(0.5 * n0);
+        assertEquals(first + Math.round(0.5 * (n0 - first)), ab.model().masks().get("0_W").prunedCount());
+        assertEquals(load(c).model().masks(), ab.model().masks());
+        TestModels.assertSameWeights(load(c).model().net(), ab.model().net());
+        assertMaskedZero(ab.model());
+    }
+
+    @Test
+    void fineTuningKeepsZerosAndRecoversAccuracy() throws Exception {
+        String raw = dir.resolve("g95").toString(), tuned = dir.resolve("g95-ft").toString();
+        assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "global", "--amount", "0.95", "--out", raw).code());
+        CliRun ft = CliRun.run("prune", "--model", digits, "--method", "global", "--amount", "0.95", "--fine-tune-data", TRAIN,
+                "--fine-tune-epochs", "6", "--eval-data", TEST, "--out", tuned);
+        assertEquals(0, ft.code(), ft.err());
+        Artifact t = load(tuned);
+        assertMaskedZero(t.model());
+        assertEquals(load(raw).model().masks(), t.model().masks(), "fine-tuning keeps the masks");
+        double before = accuracy(raw), after = accuracy(tuned), dense = accuracy(digits);
+        assertTrue(after > before + 0.02, "fine-tuned " + after + " vs pruned " + before + " (dense " + dense + ")");
+        assertEquals(after, (Double) t.manifest().metrics().get("accuracy"), 1e-12);
+        assertTrue(t.model().net().getLayerWiseConfigurations().toJson().contains("MaskConstraint") == false, "constraints stripped");
+    }
+
+    @Test
+    void structuredAndThresholdAndPerLayer() {
+        String ln = dir.resolve("ln").toString();
+        assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "ln", "--norm", "2", "--dim", "out", "--amount", "0.25",
+                "--layers", "0-1", "--out", ln).code());
+        Mask m0 = load(ln).model().masks().get("0_W");
+        assertEquals(16 * 64, m0.prunedCount(), "16 of 64 output neurons of layer 0, each 64 inputs");
+        assertFalse(load(ln).model().masks().containsKey("2_W"), "--layers 0-1 leaves the output layer");
+        String th = dir.resolve("th").toString();
+        assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "threshold", "--threshold", "0.05", "--out", th).code());
+        for (Map.Entry<String, Mask> e : load(th).model().masks().entrySet()) assertTrue(e.getValue().prunedCount() > 0, e.getKey());
+        String per = dir.resolve("per").toString();
+        assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "l1", "--amount", "0:0.3,layer1:10", "--out", per).code());
+        Map<String, Mask> pm = load(per).model().masks();
+        assertEquals(Math.round(0.3 * 64 * 64), pm.get("0_W").prunedCount());
+        assertEquals(10, pm.get("1_W").prunedCount());
+        assertEquals(2, pm.size());
+    }
+
+    @Test
+    void badPruningInput() throws Exception {
+        String out = dir.resolve("never").toString();
+        String[][] cases = {
+                {"prune.amount must be in [0,1], got 1.3", "--method", "l1", "--amount", "1.3"},
+                {"prune.amount 5000 is more than the 4096 remaining entries of layer 0 W", "--method", "l1", "--amount", "5000"},
+                {"Invalid value for option '--method'", "--method", "magnitude", "--amount", "0.5"},
+                {"prune.norm must be 1, 2 or inf, got 'two'", "--method", "ln", "--norm", "two", "--amount", "0.5"},
+                {"prune.dim must be out or in, got 'up'", "--method", "ln", "--dim", "up", "--amount", "0.5"},
+                {"prune.dim in does not exist for layer 0 b", "--method", "ln", "--dim", "in", "--amount", "0.5", "--include-bias"},
+                {"--layers 'conv*' matches no layer with weights", "--method", "l1", "--amount", "0.5", "--layers", "conv*"},
+                {"--threshold must be given for method threshold", "--method", "threshold"},
+                {"--amount must be given for method l1", "--method", "l1"},
+        };
+        for (String[] c : cases) {
+            String[] args = new String[c.length - 1 + 4];
+            args[0] = "prune";
+            args[1] = "--model";
+            args[2] = digits;
+            System.arraycopy(c, 1, args, 3, c.length - 1);
+            args[args.length - 1] = "--out=" + out;
+            CliRun r = CliRun.run(args);
+            assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
+            assertTrue(r.lastErr().contains(c[0]), "expected '" + c[0] + "' in " + r.lastErr());
+            assertFalse(Files.exists(Path.of(out)));
+        }
+        MultiLayerNetwork one = TestModels.mlp(64, new int[]{1}, 10, 1);
+        Path z = dir.resolve("one.zip");
+        ModelIO.writeZip(ST, new org.apache.hadoop.fs.Path(z.toString()), one, TestModels.meta(64, 10), false);
+        CliRun r = CliRun.run("prune", "--model", z.toString(), "--method", "ln", "--amount", "0.5", "--layers", "0", "--out", out);
+        assertEquals(2, r.code());
+        assertTrue(r.lastErr().endsWith("ln pruning needs more than one out slice; layer 0 W has 1"), r.lastErr());
+    }
+}
