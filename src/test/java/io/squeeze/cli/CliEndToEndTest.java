@@ -130,8 +130,10 @@ class CliEndToEndTest {
         assertTrue(Files.exists(Path.of(out, "model", "_SUCCESS")));
         assertTrue(Files.exists(Path.of(out, "dense.zip")));
         JsonNode rep = M.readTree(Files.readAllBytes(Path.of(out, "report.json")));
-        assertEquals(1.0, rep.get("baseline").get("agreement").asDouble());
-        assertTrue(r.out().contains("artifact (packed)"), r.out());
+        assertEquals(1.0, rep.get("dense").get("baseline").get("agreement").asDouble());
+        assertTrue(rep.get("pruned").get("nonzeros").asLong() < 0.3 * rep.get("pruned").get("params").asLong());
+        assertTrue(Files.exists(Path.of(out, "pruned", "_SUCCESS")));
+        assertTrue(r.out().contains("dense artifact (packed)") && r.out().contains("pruned 80% (global, fine-tuned)"), r.out());
         assertEquals(0, CliRun.run("quickstart", "--epochs", "1", "--out", out).code(), "reruns replace their own output");
     }
 
