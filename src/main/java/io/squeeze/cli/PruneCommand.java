@@ -85,6 +85,9 @@ public final class PruneCommand extends BaseCommand {
     @Option(names = "--split", description = "IDX split of --fine-tune-data (train) / --eval-data (test)")
     Split split;
 
+    @Option(names = "--shrink", description = "after pruning, remove dense output neurons whose weights are all pruned (ln --dim out), and the matching inputs of the next layer")
+    boolean shrink;
+
     @Option(names = "--out", required = true, paramLabel = "ARTIFACT")
     String out;
 
@@ -145,9 +148,24 @@ public final class PruneCommand extends BaseCommand {
             net = PruneJob.fineTune(spark, net, r.masks(), src, DataSpec.parse(fineTuneData, split == null ? Split.TRAIN : split, false),
                     new SparkTrainer.Config(fineTuneEpochs, batch, 5), err);
         }
+        Map<String, Mask> masks = r.masks();
+        Map<Integer, ArtifactWriter.LayerNote> notes = new java.util.TreeMap<>(r.notes());
+        if (shrink) {
+            var s = io.squeeze.model.Shrink.shrink(net, masks);
+            if (s.changes().isEmpty()) err.println("prune: --shrink found no dense neuron whose weights are all pruned (use --method ln --dim out)");
+            s.changes().forEach((layer, what) -> {
+                err.printf("prune: shrink layer %d: %s%n", layer, what);
+                var old = notes.get(layer);
+                Map<String, Object> d = new LinkedHashMap<>(old == null ? Map.of() : old.details());
+                d.put("shrunk", what);
+                notes.put(layer, new ArtifactWriter.LayerNote(old == null ? "shrink" : old.method() + "+shrink", d));
+            });
+            net = s.net();
+            masks = s.masks();
+        }
         Map<String, Object> metrics = new LinkedHashMap<>();
         if (evalData != null) {
-            LoadedModel pruned = new LoadedModel(net, src.meta(), "", out, SourceKind.ARTIFACT, 0, r.masks());
+            LoadedModel pruned = new LoadedModel(net, src.meta(), "", out, SourceKind.ARTIFACT, 0, masks);
             Map<String, Object> rep = EvaluateJob.run(spark, DataSpec.parse(evalData, split == null ? Split.TEST : split, false), pruned, src, 256);
             metrics.put("accuracy", rep.get("accuracy"));
             metrics.put("loss", rep.get("loss"));
@@ -165,12 +183,13 @@ public final class PruneCommand extends BaseCommand {
         config.put("fine_tune_data", fineTuneData);
         config.put("fine_tune_epochs", fineTuneEpochs);
         config.put("distributed", !local);
+        config.put("shrink", shrink);
         var manifest = ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(net, src.meta(),
-                new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), r.notes(), metrics, r.masks()));
+                new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), notes, metrics, masks));
         var o = out();
         o.printf("%-5s %-10s %-16s %10s %10s %9s%n", "layer", "name", "tensor", "entries", "pruned", "sparsity");
         long total = 0, pruned = 0;
-        for (Map.Entry<String, Mask> e : r.masks().entrySet()) {
+        for (Map.Entry<String, Mask> e : masks.entrySet()) {
             int layer = Integer.parseInt(e.getKey().substring(0, e.getKey().indexOf('_')));
             o.printf(Locale.ROOT, "%-5d %-10s %-16s %10d %10d %8.2f%%%n", layer, net.getLayer(layer).conf().getLayer().getLayerName(),
                     e.getKey(), e.getValue().size(), e.getValue().prunedCount(), 100.0 * e.getValue().prunedCount() / e.getValue().size());

@@ -133,6 +133,31 @@ class PruneCliTest {
     }
 
     @Test
+    void shrinkingGivesTheMaskedNetworksOutputsWithFewerParameters() {
+        String masked = dir.resolve("ln-masked").toString(), shrunk = dir.resolve("ln-shrunk").toString();
+        String[] common = {"prune", "--model", digits, "--method", "ln", "--dim", "out", "--norm", "1", "--amount", "0.5", "--layers", "0-1"};
+        assertEquals(0, CliRun.run(concat(common, "--out", masked)).code());
+        CliRun r = CliRun.run(concat(common, "--shrink", "--out", shrunk));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("shrink layer 0: nOut 64 -> 32") && r.err().contains("shrink layer 1: nOut 32 -> 16"), r.err());
+        MultiLayerNetwork a = load(masked).model().net(), b = load(shrunk).model().net();
+        assertEquals(64 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10, b.numParams());
+        assertTrue(b.numParams() < a.numParams() / 2);
+        var x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 50, 64);
+        var ya = a.output(x, false);
+        var yb = b.output(x, false);
+        assertEquals(0, ya.sub(yb).amax().getDouble(0), 1e-5, "shrunk outputs equal the masked ones");
+        assertMaskedZero(load(shrunk).model());
+        assertEquals("prune:ln(l1,out)+shrink", load(shrunk).manifest().layers().get(0).method());
+    }
+
+    static String[] concat(String[] a, String... b) {
+        String[] c = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, c, a.length, b.length);
+        return c;
+    }
+
+    @Test
     void badPruningInput() throws Exception {
         String out = dir.resolve("never").toString();
         String[][] cases = {
