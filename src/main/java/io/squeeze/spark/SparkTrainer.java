@@ -74,6 +74,13 @@ public final class SparkTrainer {
     /** Continues training {@code net} (e.g. fine-tuning a compressed model; its layer constraints are enforced). */
     public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerNetwork net,
                                           int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress) {
+        return train(jsc, rows, net, numFeatures, numClasses, cfg, where, progress, (e, n) -> { });
+    }
+
+    /** As above, calling {@code afterEpoch} with the epoch (1-based) and the averaged network after each epoch. */
+    public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerNetwork net,
+                                          int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress,
+                                          java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         int workers = jsc.defaultParallelism();
         JavaRDD<DataSet> data = minibatches(rows.repartition(workers), numFeatures, numClasses, cfg.batchSize(), where);
         ParameterAveragingTrainingMaster tm = new ParameterAveragingTrainingMaster.Builder(workers, cfg.batchSize())
@@ -95,6 +102,7 @@ public final class SparkTrainer {
                 progress.printf("train: epoch %d/%d  score %.4f  %.1f s%n", e, cfg.epochs(), sparkNet.getScore(),
                         (System.nanoTime() - t0) / 1e9);
                 progress.flush();
+                afterEpoch.accept(e, sparkNet.getNetwork());
             }
         } finally {
             jsc.clearJobGroup();

@@ -1,0 +1,132 @@
+package io.squeeze.cli;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Storage;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.DataSummary;
+import io.squeeze.data.Example;
+import io.squeeze.data.Normalization;
+import io.squeeze.data.Normalizer;
+import io.squeeze.data.Split;
+import io.squeeze.model.Arch;
+import io.squeeze.model.Architectures;
+import io.squeeze.model.ModelMeta;
+import io.squeeze.spark.LotteryJob;
+import io.squeeze.spark.SparkData;
+import io.squeeze.spark.SparkSessions;
+import io.squeeze.spark.SparkTrainer;
+import io.squeeze.spark.TrainJob;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+@Command(name = "lottery", mixinStandardHelpOptions = true,
+        description = {"Lottery-ticket search (Frankle & Carbin 2019): train, prune --rate of the remaining weights per layer",
+                "(--output-rate for the output layer), rewind the survivors to their initial values (or to --rewind-epoch),",
+                "retrain with the masks enforced, repeat --rounds times; --control retrains each round's masks from a fresh",
+                "random initialisation. Writes an artifact per round and lottery.json (round, weights remaining, test",
+                "accuracy and loss, iterations to the best validation loss).",
+                "Example: squeeze lottery --data idx:data/mnist --test-data idx:data/mnist --arch mlp:300,100 --epochs 5",
+                "         --rounds 7 --control --out out/lottery"})
+public final class LotteryCommand extends BaseCommand {
+    @Mixin
+    DataOptions data;
+
+    @Option(names = "--test-data", required = true, paramLabel = "D", description = "validation/test data (IDX: its test split)")
+    String testData;
+
+    @Option(names = "--arch", required = true, paramLabel = "A")
+    String arch;
+
+    @Option(names = "--epochs", required = true, paramLabel = "E", description = "training epochs per round")
+    int epochs;
+
+    @Option(names = "--rounds", defaultValue = "5", description = "pruning rounds (default: ${DEFAULT-VALUE})")
+    int rounds;
+
+    @Option(names = "--rate", defaultValue = "0.2", description = "fraction of the remaining weights pruned per round (default: ${DEFAULT-VALUE})")
+    double rate;
+
+    @Option(names = "--output-rate", defaultValue = "0.1", description = "the same for the output layer (default: ${DEFAULT-VALUE})")
+    double outputRate;
+
+    @Option(names = "--rewind-epoch", defaultValue = "0", description = "rewind to the weights after this many epochs (0: initialisation)")
+    int rewindEpoch;
+
+    @Option(names = "--control", description = "also retrain every round's masks from a random re-initialisation")
+    boolean control;
+
+    @Option(names = "--batch", defaultValue = "64")
+    int batch;
+
+    @Option(names = "--lr", defaultValue = "0.0012", description = "Adam learning rate (default: ${DEFAULT-VALUE}, as Frankle & Carbin)")
+    double lr;
+
+    @Option(names = "--seed", defaultValue = "42")
+    long seed;
+
+    @Option(names = "--normalize", defaultValue = "none")
+    Normalization normalize;
+
+    @Option(names = "--out", required = true, paramLabel = "DIR")
+    String out;
+
+    @Option(names = "--overwrite")
+    boolean overwrite;
+
+    @Override
+    public Integer call() {
+        LotteryJob.Config lc = new LotteryJob.Config(rounds, rate, outputRate, rewindEpoch, control, seed + 1);
+        SparkTrainer.Config tc = new SparkTrainer.Config(epochs, batch, 5);
+        Arch a = Arch.parse(arch);
+        DataSpec trainSpec = data.spec(Split.TRAIN), testSpec = DataSpec.parse(testData, Split.TEST, data.csvHeader);
+        SparkSession spark = SparkSessions.start("squeeze lottery");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        Path dir = ArtifactWriter.checkTarget(st, out, overwrite);
+        SparkData.Loaded tr = SparkData.read(spark, trainSpec, -1, null);
+        DataSummary s = TrainJob.summarize(spark, tr.rdd(), trainSpec.toString());
+        if (s.rows() == 0 || s.numClasses() < 2) throw new BadInputException("data " + trainSpec + " needs rows of at least two classes");
+        Normalizer norm = Normalizer.fit(normalize, s.features());
+        ModelMeta meta = new ModelMeta(tr.numFeatures(), s.numClasses(), tr.imageShape(), norm, trainSpec.toString());
+        SparkData.Loaded te = SparkData.read(spark, testSpec, tr.numFeatures(), "the training data");
+        var conf = Architectures.build(a, tr.numFeatures(), s.numClasses(), tr.imageShape(), new Architectures.Hyper(seed, lr, 0), st);
+        JavaRDD<Example> train = normalized(tr.rdd(), norm), test = normalized(te.rdd(), norm);
+        LotteryJob.Result r = LotteryJob.run(SparkSessions.jsc(spark), train, test, conf, meta, tc, lc, err());
+        if (st.exists(dir) && overwrite) st.delete(dir);
+        st.mkdirs(dir);
+        Map<String, Object> config = new LinkedHashMap<>();
+        config.put("command", "lottery");
+        config.put("data", trainSpec.toString());
+        config.put("arch", a.toString());
+        config.put("epochs", epochs);
+        config.put("rounds", rounds);
+        config.put("rate", rate);
+        config.put("output_rate", outputRate);
+        config.put("rewind_epoch", rewindEpoch);
+        config.put("seed", seed);
+        List<Map<String, Object>> table = LotteryJob.table(r.rows());
+        ArtifactWriter.write(st, new Path(dir, "ticket").toString(), false, new ArtifactWriter.Content(r.ticket(), meta,
+                new ArtifactWriter.Provenance(trainSpec.toString(), "", Main.args(), config), Map.of(), Map.of("lottery", table), r.masks()));
+        CliSupport.writeJson(st, new Path(dir, "lottery.json"), table, false);
+        var o = out();
+        o.printf("%-6s %-14s %10s %10s %10s %12s%n", "round", "run", "weights", "accuracy", "loss", "iters-to-best");
+        for (LotteryJob.Row row : r.rows())
+            o.printf(Locale.ROOT, "%-6d %-14s %9.1f%% %10.4f %10.4f %12d%n", row.round(), row.run(), 100 * row.weightsRemaining(),
+                    row.testAccuracy(), row.testLoss(), row.iterationsToBest());
+        o.println("wrote " + new Path(dir, "ticket") + " and " + new Path(dir, "lottery.json"));
+        return Main.OK;
+    }
+
+    private static JavaRDD<Example> normalized(JavaRDD<Example> rdd, Normalizer n) {
+        return n.isIdentity() ? rdd : rdd.map(e -> new Example(e.id(), n.apply(e.features().clone()), e.label()));
+    }
+}

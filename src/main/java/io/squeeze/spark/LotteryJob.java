@@ -1,0 +1,163 @@
+package io.squeeze.spark;
+
+import io.squeeze.data.Example;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.ModelMeta;
+import io.squeeze.model.SourceKind;
+import io.squeeze.model.Surgery;
+import io.squeeze.prune.Amount;
+import io.squeeze.prune.Mask;
+import io.squeeze.prune.PruneMethod;
+import io.squeeze.prune.Pruner;
+import io.squeeze.prune.Target;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.storage.StorageLevel;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Iterative magnitude pruning with rewinding — the lottery ticket procedure of Frankle and Carbin, "The Lottery
+ * Ticket Hypothesis" (ICLR 2019), with late rewinding (Frankle et al., "Stabilizing the Lottery Ticket
+ * Hypothesis", 2019): train; prune {@code rate} of the remaining weights of every layer ({@code outputRate} for
+ * the output layer) by magnitude; reset the surviving weights to their values at initialisation (or after
+ * {@code rewindEpochs} epochs); retrain with the masks enforced; repeat. The control retrains the same masks from
+ * a fresh random initialisation. Training runs on Spark (parameter averaging); validation after every epoch.
+ */
+public final class LotteryJob {
+    private LotteryJob() {}
+
+    /** Settings. */
+    public record Config(int rounds, double rate, double outputRate, int rewindEpochs, boolean control, long controlSeed) {
+        public Config {
+            if (rounds <= 0) throw new io.squeeze.BadInputException("--rounds must be > 0, got " + rounds);
+            Amount.fraction(rate);
+            Amount.fraction(outputRate);
+            if (rewindEpochs < 0) throw new io.squeeze.BadInputException("--rewind-epoch must be >= 0, got " + rewindEpochs);
+        }
+    }
+
+    /** One row of the table. */
+    public record Row(int round, String run, double weightsRemaining, double testAccuracy, double testLoss,
+                      int bestEpoch, long iterationsToBest) {}
+
+    /** The final ticket, its masks and the table. */
+    public record Result(MultiLayerNetwork ticket, Map<String, Mask> masks, List<Row> rows, List<MultiLayerNetwork> perRound) {}
+
+    public static Result run(JavaSparkContext jsc, JavaRDD<Example> train, JavaRDD<Example> test, MultiLayerConfiguration conf,
+                             ModelMeta meta, SparkTrainer.Config tc, Config lc, PrintWriter progress) {
+        int nf = meta.numFeatures(), k = meta.numClasses();
+        JavaRDD<Example> testCached = test.persist(StorageLevel.MEMORY_ONLY());
+        long trainRows = train.count();
+        long itersPerEpoch = (trainRows + tc.batchSize() - 1) / tc.batchSize();
+        MultiLayerNetwork init = new MultiLayerNetwork(conf.clone());
+        init.init();
+        MultiLayerNetwork rewindPoint = init.clone();
+        if (lc.rewindEpochs() > 0) {
+            progress.printf("lottery: late rewinding point: %d epoch(s) of dense training%n", lc.rewindEpochs());
+            rewindPoint = SparkTrainer.train(jsc, train, init.clone(), nf, k, new SparkTrainer.Config(lc.rewindEpochs(), tc.batchSize(), tc.averagingFrequency()),
+                    "rewind", progress).clone();
+        }
+        List<Row> rows = new ArrayList<>();
+        List<MultiLayerNetwork> perRound = new ArrayList<>();
+        Map<String, Mask> masks = new TreeMap<>();
+        long total = 0;
+        for (int i = 0; i < init.getnLayers(); i++) if (init.getLayer(i).getParam("W") != null) total += init.getLayer(i).getParam("W").length();
+        MultiLayerNetwork trained = null;
+        for (int round = 0; round <= lc.rounds(); round++) {
+            if (round > 0) masks = pruneRound(trained, masks, lc);
+            long kept = total - masks.values().stream().mapToLong(Mask::prunedCount).sum();
+            double remaining = (double) kept / total;
+            progress.printf("lottery: round %d/%d, %.1f%% of weights remain%n", round, lc.rounds(), 100 * remaining);
+            progress.flush();
+            MultiLayerNetwork start = rewindPoint.clone();
+            Surgery.applyMasks(start, masks);
+            Trained t = trainAndTrack(jsc, train, testCached, start, masks, meta, tc, itersPerEpoch, progress);
+            rows.add(new Row(round, "ticket", remaining, t.accuracy, t.loss, t.bestEpoch, t.bestEpoch * itersPerEpoch));
+            trained = t.net;
+            perRound.add(t.net);
+            if (lc.control() && round > 0) {
+                MultiLayerConfiguration c2 = conf.clone();
+                long seed = lc.controlSeed() + 7919L * round;
+                c2.getConfs().forEach(x -> x.setSeed(seed));
+                MultiLayerNetwork fresh = new MultiLayerNetwork(c2);
+                fresh.init();
+                Surgery.applyMasks(fresh, masks);
+                Trained c = trainAndTrack(jsc, train, testCached, fresh, masks, meta, tc, itersPerEpoch, progress);
+                rows.add(new Row(round, "random-reinit", remaining, c.accuracy, c.loss, c.bestEpoch, c.bestEpoch * itersPerEpoch));
+            }
+        }
+        testCached.unpersist(false);
+        return new Result(trained, masks, rows, perRound);
+    }
+
+    /** Prunes the trained network's weights by magnitude per layer, among the remaining ones. */
+    static Map<String, Mask> pruneRound(MultiLayerNetwork trained, Map<String, Mask> masks, Config lc) {
+        List<Target> targets = new ArrayList<>();
+        int last = trained.getnLayers() - 1;
+        for (int i = 0; i <= last; i++) {
+            var w = trained.getLayer(i).getParam("W");
+            if (w == null) continue;
+            float[] v = Surgery.values(trained, i, "W");
+            boolean conv = trained.getLayer(i).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+            targets.add(new Target(targets.size(), i, "W", w.shape(), v, masks.getOrDefault(i + "_W", Mask.all(v.length)),
+                    Amount.fraction(i == last ? lc.outputRate() : lc.rate()), conv ? 0 : 1, conv ? 1 : 0));
+        }
+        Map<Integer, Mask> fresh = Pruner.masks(targets, new PruneMethod.L1Unstructured(), Amount.fraction(lc.rate()), io.squeeze.prune.Chunk.DEFAULT_SIZE);
+        Map<String, Mask> out = new TreeMap<>();
+        for (Target t : targets) out.put(t.key(), fresh.get(t.id()));
+        return out;
+    }
+
+    private record Trained(MultiLayerNetwork net, double accuracy, double loss, int bestEpoch) {}
+
+    private static Trained trainAndTrack(JavaSparkContext jsc, JavaRDD<Example> train, JavaRDD<Example> test, MultiLayerNetwork start,
+                                         Map<String, Mask> masks, ModelMeta meta, SparkTrainer.Config tc, long itersPerEpoch, PrintWriter progress) {
+        double[] best = {Double.MAX_VALUE};
+        int[] bestEpoch = {0};
+        double[] last = new double[2];
+        MultiLayerNetwork constrained = masks.isEmpty() ? start : Surgery.withMaskConstraints(start, masks);
+        MultiLayerNetwork out = SparkTrainer.train(jsc, train, constrained, meta.numFeatures(), meta.numClasses(), tc, "lottery", progress, (e, n) -> {
+            var r = SparkEvaluator.evaluate(jsc, test, new LoadedModel(n.clone(), plain(meta), "", "epoch " + e, SourceKind.DL4J_ZIP, 0), null, 256, "validation");
+            last[0] = r.stats().accuracy();
+            last[1] = r.stats().loss();
+            if (r.stats().loss() < best[0]) {
+                best[0] = r.stats().loss();
+                bestEpoch[0] = e;
+            }
+            progress.printf("lottery:   epoch %d validation accuracy %.4f loss %.4f%n", e, last[0], last[1]);
+        });
+        MultiLayerNetwork clean = masks.isEmpty() ? out : Surgery.withoutMaskConstraints(out);
+        Surgery.applyMasks(clean, masks);
+        return new Trained(clean, last[0], last[1], bestEpoch[0]);
+    }
+
+    /** Data passed in is already normalized: evaluate without a second transform. */
+    private static ModelMeta plain(ModelMeta m) {
+        return new ModelMeta(m.numFeatures(), m.numClasses(), m.inputShape(), null, m.trainedOn());
+    }
+
+    /** The table as JSON-ready rows. */
+    public static List<Map<String, Object>> table(List<Row> rows) {
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (Row r : rows) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("round", r.round());
+            m.put("run", r.run());
+            m.put("weights_remaining", r.weightsRemaining());
+            m.put("test_accuracy", r.testAccuracy());
+            m.put("test_loss", r.testLoss());
+            m.put("best_epoch", r.bestEpoch());
+            m.put("iterations_to_best_validation_loss", r.iterationsToBest());
+            out.add(m);
+        }
+        return out;
+    }
+}
