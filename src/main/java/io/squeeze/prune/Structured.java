@@ -15,12 +15,19 @@ import java.util.List;
 public final class Structured {
     private Structured() {}
 
-    public static Mask ln(Target t, PruneMethod.LnStructured m, String what) {
+    /** Checks that the tensor has the dimension and more than one slice; returns the axis. */
+    public static int check(Target t, PruneMethod.LnStructured m, String what) {
         int axis = m.dim() == PruneMethod.Dim.OUT ? t.outAxis() : t.inAxis();
         if (axis < 0 || axis >= t.shape().length)
             throw new BadInputException("prune.dim " + m.dim().name().toLowerCase() + " does not exist for " + what + " of shape " + java.util.Arrays.toString(t.shape()));
         int slices = (int) t.shape()[axis];
         if (slices <= 1) throw new BadInputException("ln pruning needs more than one " + m.dim().name().toLowerCase() + " slice; " + what + " has " + slices);
+        return axis;
+    }
+
+    public static Mask ln(Target t, PruneMethod.LnStructured m, String what) {
+        int axis = check(t, m, what);
+        int slices = (int) t.shape()[axis];
         long stride = 1;
         for (int a = axis + 1; a < t.shape().length; a++) stride *= t.shape()[a];
         double[] norm = new double[slices];

@@ -33,6 +33,9 @@ public final class SparkPruner {
     private SparkPruner() {}
 
     public static Map<Integer, Mask> masks(JavaSparkContext jsc, List<Target> targets, PruneMethod m, Amount global, int chunkSize) {
+        if (m instanceof PruneMethod.LnStructured ln) {
+            for (Target t : targets) Structured.check(t, ln, "layer " + t.layer() + " " + t.param()); // fail fast, in order
+        }
         List<Target> bySize = new ArrayList<>(targets);
         bySize.sort(Comparator.comparingInt(Target::size).reversed());
         JavaRDD<Target> rdd = jsc.parallelize(bySize, bySize.size());
