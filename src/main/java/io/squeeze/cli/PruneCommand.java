@@ -152,7 +152,8 @@ public final class PruneCommand extends BaseCommand {
         Map<Integer, ArtifactWriter.LayerNote> notes = new java.util.TreeMap<>(r.notes());
         if (shrink) {
             var s = io.squeeze.model.Shrink.shrink(net, masks);
-            if (s.changes().isEmpty()) err.println("prune: --shrink found no dense neuron whose weights are all pruned (use --method ln --dim out)");
+            s.skipped().forEach((layer, why) -> err.printf("prune: shrink layer %d: left masked, %s%n", layer, why));
+            if (s.changes().isEmpty()) err.println("prune: --shrink found no neuron or channel whose weights are all pruned (use --method ln --dim out)");
             s.changes().forEach((layer, what) -> {
                 err.printf("prune: shrink layer %d: %s%n", layer, what);
                 var old = notes.get(layer);

@@ -33,6 +33,19 @@ public final class EvalReport {
         r.put("ms_per_batch", s.msPerBatch());
         r.put("rows_per_s", s.rows() / Math.max(wallSeconds, 1e-9));
         r.put("wall_s", wallSeconds);
+        List<Map<String, Object>> perLayer = new java.util.ArrayList<>();
+        for (LayerStats l : layers) {
+            if (l.params() == 0) continue;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("index", l.index());
+            m.put("name", l.name());
+            m.put("type", l.type());
+            m.put("params", l.params());
+            m.put("nonzeros", l.nonzeros());
+            m.put("sparsity", l.sparsity());
+            perLayer.add(m);
+        }
+        r.put("layers", perLayer);
         if (baseline != null) {
             List<LayerStats> bl = LayerStats.of(baseline.net());
             Map<String, Object> b = new LinkedHashMap<>();
@@ -63,6 +76,12 @@ public final class EvalReport {
                 (Long) r.get("nonzeros"), bytes((Long) r.get("dense_bytes")), bytes((Long) r.get("artifact_bytes")));
         out.printf(Locale.ROOT, "speed      %.2f ms per batch of %d   %.0f rows/s%n", (Double) r.get("ms_per_batch"),
                 (Integer) r.get("batch_size"), (Double) r.get("rows_per_s"));
+        StringBuilder sp = new StringBuilder();
+        for (Object o : (List<?>) r.get("layers")) {
+            Map<?, ?> l = (Map<?, ?>) o;
+            sp.append(String.format(Locale.ROOT, " %s:%.1f%%", l.get("index"), 100 * (Double) l.get("sparsity")));
+        }
+        out.printf(Locale.ROOT, "sparsity  %s%n", sp);
         if (r.get("baseline") instanceof Map<?, ?> b) {
             out.printf(Locale.ROOT, "baseline   %s: accuracy %.4f, agreement %.4f, %d params, stored %s%n", b.get("model"),
                     (Double) b.get("accuracy"), (Double) b.get("agreement"), (Long) b.get("params"), bytes((Long) b.get("artifact_bytes")));

@@ -50,6 +50,12 @@ class PruneCliTest {
         }
     }
 
+    static long zeros(org.nd4j.linalg.api.ndarray.INDArray a) {
+        long z = 0;
+        for (float f : a.dup().data().asFloat()) if (f == 0f) z++;
+        return z;
+    }
+
     static double accuracy(String model) throws Exception {
         String rep = dir.resolve("rep-" + System.nanoTime() + ".json").toString();
         CliRun r = CliRun.run("evaluate", "--model", model, "--data", TEST, "--report", rep);
@@ -108,6 +114,13 @@ class PruneCliTest {
         assertMaskedZero(t.model());
         assertEquals(load(raw).model().masks(), t.model().masks(), "fine-tuning keeps the masks");
         double before = accuracy(raw), after = accuracy(tuned), dense = accuracy(digits);
+        String rep = dir.resolve("ft-report.json").toString();
+        assertEquals(0, CliRun.run("evaluate", "--model", tuned, "--data", TEST, "--report", rep).code());
+        JsonNode layers = new ObjectMapper().readTree(Files.readAllBytes(Path.of(rep))).get("layers");
+        assertEquals(3, layers.size());
+        long pruned = t.model().masks().get("0_W").prunedCount();
+        assertEquals(1.0 - (double) (64 * 64 + 64 - pruned - zeros(t.model().net().getLayer(0).getParam("b"))) / (64 * 64 + 64),
+                layers.get(0).get("sparsity").asDouble(), 1e-12);
         assertTrue(after > before + 0.02, "fine-tuned " + after + " vs pruned " + before + " (dense " + dense + ")");
         assertEquals(after, (Double) t.manifest().metrics().get("accuracy"), 1e-12);
         assertTrue(t.model().net().getLayerWiseConfigurations().toJson().contains("MaskConstraint") == false, "constraints stripped");
@@ -149,6 +162,29 @@ class PruneCliTest {
         assertEquals(0, ya.sub(yb).amax().getDouble(0), 1e-5, "shrunk outputs equal the masked ones");
         assertMaskedZero(load(shrunk).model());
         assertEquals("prune:ln(l1,out)+shrink", load(shrunk).manifest().layers().get(0).method());
+    }
+
+    @Test
+    void shrinkingConvolutionsOfLenet5() {
+        var conf = io.squeeze.model.Architectures.build(new io.squeeze.model.Arch.LeNet5(), 256, 10, new int[]{16, 16, 1},
+                new io.squeeze.model.Architectures.Hyper(3, 1e-3, 0), null);
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        Path zip = dir.resolve("lenet5.zip");
+        ModelIO.writeZip(ST, new org.apache.hadoop.fs.Path(zip.toString()), net,
+                new io.squeeze.model.ModelMeta(256, 10, new int[]{16, 16, 1}, null, "test"), false);
+        String masked = dir.resolve("l5-masked").toString(), shrunk = dir.resolve("l5-shrunk").toString();
+        String[] common = {"prune", "--model", zip.toString(), "--method", "ln", "--dim", "out", "--norm", "2", "--amount", "0.5", "--layers", "0,2,4"};
+        assertEquals(0, CliRun.run(concat(common, "--out", masked)).code());
+        CliRun r = CliRun.run(concat(common, "--shrink", "--out", shrunk));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("shrink layer 0: channels 6 -> 3") && r.err().contains("shrink layer 2: channels 16 -> 8")
+                && r.err().contains("shrink layer 4: nOut 120 -> 60"), r.err());
+        MultiLayerNetwork a = load(masked).model().net(), b = load(shrunk).model().net();
+        assertTrue(b.numParams() < a.numParams() * 0.6, b.numParams() + " vs " + a.numParams());
+        var x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 20, 256);
+        assertEquals(0, a.output(x, false).sub(b.output(x, false)).amax().getDouble(0), 1e-5, "shrunk outputs equal the masked ones");
+        assertMaskedZero(load(shrunk).model());
     }
 
     static String[] concat(String[] a, String... b) {
