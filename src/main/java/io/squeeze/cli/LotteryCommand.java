@@ -1,13 +1,10 @@
 package io.squeeze.cli;
 
-import io.squeeze.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Storage;
 import io.squeeze.data.DataSpec;
-import io.squeeze.data.DataSummary;
 import io.squeeze.data.Example;
 import io.squeeze.data.Normalization;
-import io.squeeze.data.Normalizer;
 import io.squeeze.data.Split;
 import io.squeeze.model.Arch;
 import io.squeeze.model.Architectures;
@@ -92,15 +89,11 @@ public final class LotteryCommand extends BaseCommand {
         SparkSession spark = SparkSessions.start("squeeze lottery");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         Path dir = ArtifactWriter.checkTarget(st, out, overwrite);
-        SparkData.Loaded tr = SparkData.read(spark, trainSpec, -1, null);
-        DataSummary s = TrainJob.summarize(spark, tr.rdd(), trainSpec.toString());
-        if (s.rows() == 0 || s.numClasses() < 2) throw new BadInputException("data " + trainSpec + " needs rows of at least two classes");
-        Normalizer norm = Normalizer.fit(normalize, s.features());
-        ModelMeta meta = new ModelMeta(tr.numFeatures(), s.numClasses(), tr.imageShape(), norm, trainSpec.toString());
-        SparkData.Loaded te = SparkData.read(spark, testSpec, tr.numFeatures(), "the training data");
-        var conf = Architectures.build(a, tr.numFeatures(), s.numClasses(), tr.imageShape(), new Architectures.Hyper(seed, lr, 0), st);
-        JavaRDD<Example> train = normalized(tr.rdd(), norm), test = normalized(te.rdd(), norm);
-        LotteryJob.Result r = LotteryJob.run(SparkSessions.jsc(spark), train, test, conf, meta, tc, lc, err());
+        TrainJob.Prepared p = TrainJob.prepare(spark, trainSpec, a, normalize, new Architectures.Hyper(seed, lr, 0), err());
+        ModelMeta meta = p.meta();
+        SparkData.Loaded te = SparkData.read(spark, testSpec, meta.numFeatures(), "the training data");
+        JavaRDD<Example> test = TrainJob.normalized(te.rdd(), meta.normalizer());
+        LotteryJob.Result r = LotteryJob.run(SparkSessions.jsc(spark), p.rows(), test, p.conf(), meta, tc, lc, err());
         if (st.exists(dir) && overwrite) st.delete(dir);
         st.mkdirs(dir);
         Map<String, Object> config = new LinkedHashMap<>();
@@ -124,9 +117,5 @@ public final class LotteryCommand extends BaseCommand {
                     row.testAccuracy(), row.testLoss(), row.iterationsToBest());
         o.println("wrote " + new Path(dir, "ticket") + " and " + new Path(dir, "lottery.json"));
         return Main.OK;
-    }
-
-    private static JavaRDD<Example> normalized(JavaRDD<Example> rdd, Normalizer n) {
-        return n.isIdentity() ? rdd : rdd.map(e -> new Example(e.id(), n.apply(e.features().clone()), e.label()));
     }
 }

@@ -113,7 +113,7 @@ public final class PruneJob {
         var meta = source.meta();
         SparkData.Loaded d = SparkData.read(spark, data, meta.numFeatures(), "model " + source.source());
         var norm = meta.normalizer();
-        JavaRDD<Example> rows = norm.isIdentity() ? d.rdd() : d.rdd().map(e -> new Example(e.id(), norm.apply(e.features().clone()), e.label()));
+        JavaRDD<Example> rows = TrainJob.normalized(d.rdd(), norm);
         MultiLayerNetwork constrained = Surgery.withMaskConstraints(net, masks);
         MultiLayerNetwork tuned = SparkTrainer.train(SparkSessions.jsc(spark), rows, constrained, meta.numFeatures(),
                 meta.numClasses(), cfg, data.toString(), progress);

@@ -32,8 +32,12 @@ public final class TrainJob {
         return rows.treeAggregate(DataSummary.empty(), DataSummary::update, DataSummary::merge);
     }
 
-    public static Trained run(SparkSession spark, DataSpec spec, Arch arch, Normalization norm, Architectures.Hyper hyper,
-                              SparkTrainer.Config cfg, PrintWriter progress) {
+    /** Training data checked, summarized and normalized, with the model's metadata and configuration. */
+    public record Prepared(JavaRDD<Example> rows, ModelMeta meta, MultiLayerConfiguration conf, DataSummary summary) {}
+
+    /** The summary pass and its checks, the normalization fitted from it, and the architecture built for the data. */
+    public static Prepared prepare(SparkSession spark, DataSpec spec, Arch arch, Normalization norm, Architectures.Hyper hyper,
+                                   PrintWriter progress) {
         SparkData.Loaded data = SparkData.read(spark, spec, -1, null);
         DataSummary s = summarize(spark, data.rdd(), spec.toString());
         if (s.rows() == 0) throw new BadInputException("data " + spec + " is empty (no rows)");
@@ -47,9 +51,19 @@ public final class TrainJob {
         ModelMeta meta = new ModelMeta(nf, k, data.imageShape(), normalizer, spec.toString());
         MultiLayerConfiguration conf = Architectures.build(arch, nf, k, data.imageShape(), hyper,
                 new Storage(spark.sparkContext().hadoopConfiguration()));
-        JavaRDD<Example> normalized = normalizer.isIdentity() ? data.rdd()
-                : data.rdd().map(e -> new Example(e.id(), normalizer.apply(e.features().clone()), e.label()));
-        MultiLayerNetwork net = SparkTrainer.train(SparkSessions.jsc(spark), normalized, conf, nf, k, cfg, spec.toString(), progress);
-        return new Trained(net, meta, s);
+        return new Prepared(normalized(data.rdd(), normalizer), meta, conf, s);
+    }
+
+    /** Rows with the normalizer applied (the same rows when it is the identity). */
+    public static JavaRDD<Example> normalized(JavaRDD<Example> rows, Normalizer n) {
+        return n.isIdentity() ? rows : rows.map(e -> new Example(e.id(), n.apply(e.features().clone()), e.label()));
+    }
+
+    public static Trained run(SparkSession spark, DataSpec spec, Arch arch, Normalization norm, Architectures.Hyper hyper,
+                              SparkTrainer.Config cfg, PrintWriter progress) {
+        Prepared p = prepare(spark, spec, arch, norm, hyper, progress);
+        MultiLayerNetwork net = SparkTrainer.train(SparkSessions.jsc(spark), p.rows(), p.conf(), p.meta().numFeatures(),
+                p.meta().numClasses(), cfg, spec.toString(), progress);
+        return new Trained(net, p.meta(), p.summary());
     }
 }
