@@ -111,6 +111,13 @@ class CliEndToEndTest {
         assertEquals(2, small.code());
         assertEquals("squeeze: --arch lenet5 needs images of at least 12x12, got 8x8", small.lastErr());
         assertFalse(Files.exists(Path.of(zip)));
+        String jz = dir.resolve("json.zip").toString();
+        CliRun json = CliRun.run("train", "--data", TRAIN, "--arch", "conf/examples/digits-mlp-32.json", "--epochs", "1", "--out", jz);
+        assertEquals(0, json.code(), json.err());
+        assertEquals(64 * 32 + 32 + 32 * 10 + 10, ModelIO.loadFile(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(jz)).net().numParams());
+        CliRun wrong = CliRun.run("train", "--data", TRAIN, "--arch", "conf/examples/mnist-lenet-300-100.json", "--epochs", "1", "--out", jz + "2");
+        assertEquals(2, wrong.code());
+        assertEquals("squeeze: --arch conf/examples/mnist-lenet-300-100.json takes 784 inputs but the data has 64 features", wrong.lastErr());
         Path idx = Files.createDirectories(dir.resolve("idx"));
         io.squeeze.spark.SparkDataTest.writeIdx(idx, "train", 40, 14, true);
         CliRun r = CliRun.run("train", "--data", "idx:" + idx, "--arch", "lenet5", "--epochs", "1", "--batch", "8", "--out", zip);
