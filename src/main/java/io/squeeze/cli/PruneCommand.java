@@ -43,7 +43,7 @@ public final class PruneCommand extends BaseCommand {
     @Option(names = "--method", required = true, paramLabel = "random|l1|global|ln|threshold")
     MethodName method;
 
-    @Option(names = "--amount", paramLabel = "A", description = "fraction in [0,1] of the remaining entries (round-half-to-even), a count, or per layer: 0:0.3,1:0.6 (index or name)")
+    @Option(names = "--amount", paramLabel = "A", description = "fraction in [0,1] of the remaining entries (round-half-to-even), a count, per layer: 0:0.3,1:0.6 (index or name), or @FILE with one LAYER:AMOUNT per line")
     String amount;
 
     @Option(names = "--layers", paramLabel = "L", description = "layer indices, ranges and name globs, e.g. 0-1 or dense* (default: every layer with weights)")
@@ -126,8 +126,24 @@ public final class PruneCommand extends BaseCommand {
         return m;
     }
 
+    /** Reads {@code @FILE} (any Hadoop path): LAYER:AMOUNT entries, one per line or comma-separated, # comments. */
+    static String expandAmountFile(String a, Storage st) {
+        if (a == null || !a.startsWith("@")) return a;
+        String text = new String(st.readAll(st.path(a.substring(1)), "--amount file"), java.nio.charset.StandardCharsets.UTF_8);
+        StringBuilder sb = new StringBuilder();
+        for (String line : text.split("\\R")) {
+            String l = line.replaceAll("#.*", "").trim();
+            if (l.isEmpty()) continue;
+            if (sb.length() > 0) sb.append(',');
+            sb.append(l);
+        }
+        if (!sb.toString().contains(":")) throw new BadInputException("--amount file " + a.substring(1) + " has no LAYER:AMOUNT entries");
+        return sb.toString();
+    }
+
     @Override
     public Integer call() {
+        amount = expandAmountFile(amount, new Storage(SparkSessions.hadoopConf()));
         PruneMethod pm = method();
         Map<String, Amount> per = perLayer(amount);
         Amount single = amount == null || amount.contains(":") ? null : Amount.parse(amount);

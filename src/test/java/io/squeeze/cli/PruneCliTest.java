@@ -143,6 +143,10 @@ class PruneCliTest {
         assertEquals(Math.round(0.3 * 64 * 64), pm.get("0_W").prunedCount());
         assertEquals(10, pm.get("1_W").prunedCount());
         assertEquals(2, pm.size());
+        Path file = Files.writeString(dir.resolve("amounts.txt"), "# per-layer amounts\n0:0.3\nlayer1:10 # by name\n");
+        String perFile = dir.resolve("per-file").toString();
+        assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "l1", "--amount", "@" + file, "--out", perFile).code());
+        assertEquals(pm, load(perFile).model().masks());
     }
 
     @Test
