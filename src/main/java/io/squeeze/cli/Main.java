@@ -46,7 +46,8 @@ public final class Main implements Runnable {
     /** Runs one command in this process (also used by the tests). */
     public static int execute(PrintWriter out, PrintWriter err, String... args) {
         ARGS.set(List.of(args));
-        CommandLine cl = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).setOut(out).setErr(err);
+        CommandLine cl = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).setExpandAtFiles(false)
+                .setOut(out).setErr(err);
         cl.setParameterExceptionHandler((ex, a) -> {
             err.println("squeeze: " + ex.getMessage().strip() + " (see '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
             err.flush();

@@ -127,7 +127,7 @@ class PruneCliTest {
     }
 
     @Test
-    void structuredAndThresholdAndPerLayer() {
+    void structuredAndThresholdAndPerLayer() throws Exception {
         String ln = dir.resolve("ln").toString();
         assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "ln", "--norm", "2", "--dim", "out", "--amount", "0.25",
                 "--layers", "0-1", "--out", ln).code());

@@ -1,0 +1,118 @@
+package io.squeeze.lowrank;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.util.Random;
+
+/**
+ * Truncated singular value decompositions of a dense matrix, in double precision through LAPACK (ND4J's OpenBLAS).
+ *
+ * <p>{@link #exact}: a thin QR of the taller orientation ({@code A = QR}, LAPACK geqrf/orgqr), then the SVD of the
+ * small square R (gesvd), so the cost is O(mn·min(m,n)) and no full m×m factor is formed. By Eckart–Young its rank-k
+ * truncation is the best rank-k approximation in Frobenius norm, with error √(Σ_{i>k} σᵢ²).
+ *
+ * <p>{@link #randomized}: Halko, Martinsson and Tropp, "Finding structure with randomness" (SIAM Review 2011),
+ * Algorithms 4.4 and 5.1, as {@code torch.svd_lowrank}: a Gaussian test matrix of k + p columns (seeded), q power
+ * iterations re-orthonormalised by QR each step, then the exact SVD of the small projected matrix.
+ */
+public final class Svd {
+    private Svd() {}
+
+    /**
+     * {@code A ≈ U diag(s) Vt}.
+     *
+     * @param u  [m, k]
+     * @param s  [k], descending
+     * @param vt [k, n]
+     */
+    public record Factors(INDArray u, double[] s, INDArray vt) {
+        public int rank() {
+            return s.length;
+        }
+
+        public Factors truncate(int k) {
+            if (k > s.length) throw new IllegalArgumentException("rank " + k + " exceeds the " + s.length + " computed");
+            return new Factors(u.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)).dup('c'), java.util.Arrays.copyOf(s, k),
+                    vt.get(NDArrayIndex.interval(0, k), NDArrayIndex.all()).dup('c'));
+        }
+
+        public INDArray reconstruct() {
+            return u.mulRowVector(Nd4j.createFromArray(s)).mmul(vt);
+        }
+    }
+
+    public static INDArray matrix(float[] a, int m, int n) {
+        return Nd4j.create(a, new long[]{m, n}, 'c').castTo(DataType.DOUBLE);
+    }
+
+    /** Thin QR: returns {Q [m, n], R [n, n]} of a tall (m ≥ n) matrix. */
+    static INDArray[] qr(INDArray a) {
+        INDArray q = a.dup('f');
+        INDArray r = Nd4j.create(DataType.DOUBLE, new long[]{a.columns(), a.columns()}, 'f');
+        Nd4j.getBlasWrapper().lapack().geqrf(q, r);
+        return new INDArray[]{q, r};
+    }
+
+    /** Full SVD of a small square matrix. */
+    static Factors square(INDArray r) {
+        int n = r.rows();
+        INDArray s = Nd4j.create(DataType.DOUBLE, n);
+        INDArray u = Nd4j.create(DataType.DOUBLE, new long[]{n, n}, 'f');
+        INDArray vt = Nd4j.create(DataType.DOUBLE, new long[]{n, n}, 'f');
+        Nd4j.getBlasWrapper().lapack().gesvd(r.dup('f'), s, u, vt);
+        return new Factors(u, s.toDoubleVector(), vt);
+    }
+
+    /** The thin SVD of any m×n matrix: min(m, n) components. */
+    public static Factors exact(INDArray a) {
+        boolean wide = a.rows() < a.columns();
+        INDArray t = wide ? a.transpose().dup('c') : a;
+        INDArray[] qr = qr(t);
+        Factors f = square(qr[1]);
+        INDArray u = qr[0].mmul(f.u());           // t = (Q Ur) S Vt
+        if (!wide) return new Factors(u.dup('c'), f.s(), f.vt().dup('c'));
+        return new Factors(f.vt().transpose().dup('c'), f.s(), u.transpose().dup('c')); // a = tᵀ = V S (Q Ur)ᵀ
+    }
+
+    /** Singular values only (descending). */
+    public static double[] singularValues(INDArray a) {
+        boolean wide = a.rows() < a.columns();
+        INDArray r = qr(wide ? a.transpose().dup('c') : a)[1];
+        INDArray s = Nd4j.create(DataType.DOUBLE, r.rows());
+        Nd4j.getBlasWrapper().lapack().gesvd(r.dup('f'), s, null, null);
+        return s.toDoubleVector();
+    }
+
+    /** Rank-k randomized SVD with oversampling p and q power iterations, seeded. */
+    public static Factors randomized(INDArray a, int k, int p, int q, long seed) {
+        int m = a.rows(), n = a.columns();
+        int l = Math.min(k + p, Math.min(m, n));
+        Random r = new Random(seed);
+        double[] g = new double[n * l];
+        for (int i = 0; i < g.length; i++) g[i] = r.nextGaussian();
+        INDArray omega = Nd4j.create(g, new long[]{n, l}, 'c');
+        INDArray qm = qr(a.mmul(omega))[0];
+        for (int i = 0; i < q; i++) {
+            INDArray z = qr(a.transpose().mmul(qm))[0];
+            qm = qr(a.mmul(z))[0];
+        }
+        INDArray b = qm.transpose().mmul(a);          // [l, n]
+        Factors fb = exact(b);                         // b = Ub S Vt, l components
+        return new Factors(qm.mmul(fb.u()).dup('c'), fb.s(), fb.vt()).truncate(Math.min(k, fb.rank()));
+    }
+
+    /** ‖A − U S Vt‖_F. */
+    public static double frobeniusError(INDArray a, Factors f) {
+        return a.sub(f.reconstruct()).norm2Number().doubleValue();
+    }
+
+    /** Eckart–Young: the best rank-k Frobenius error from all singular values. */
+    public static double optimalError(double[] s, int k) {
+        double e = 0;
+        for (int i = k; i < s.length; i++) e += s[i] * s[i];
+        return Math.sqrt(e);
+    }
+}
