@@ -1,0 +1,140 @@
+package io.squeeze.cli;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Models;
+import io.squeeze.artifact.Storage;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Split;
+import io.squeeze.lowrank.RankPolicy;
+import io.squeeze.lowrank.SvdMethod;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.SourceKind;
+import io.squeeze.prune.LayerSelector;
+import io.squeeze.spark.EvaluateJob;
+import io.squeeze.spark.FactorizeJob;
+import io.squeeze.spark.PruneJob;
+import io.squeeze.spark.SparkSessions;
+import io.squeeze.spark.SparkTrainer;
+import org.apache.spark.sql.SparkSession;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+@Command(name = "factorize", mixinStandardHelpOptions = true,
+        description = {"Low-rank factorization of dense layers: W [nIn, nOut] ≈ (U_k Σ_k^½)(Σ_k^½ V_kᵀ), each layer rewritten as",
+                "Dense(nIn→k, identity, no bias) + the original layer with nIn = k. SVDs run on Spark executors, one task per layer.",
+                "Ranks: --rank K for every layer, --energy E (smallest k keeping E of Σσ²) or --params-budget B (a fraction of",
+                "the chosen layers' weights, or a count; ranks chosen jointly to discard the least energy).",
+                "Example: squeeze factorize --model out/mnist --energy 0.9 --fine-tune-data idx:data/mnist --fine-tune-epochs 3 --out out/mnist-lr"})
+public final class FactorizeCommand extends BaseCommand {
+    static final class Policy {
+        @Option(names = "--rank", paramLabel = "K")
+        Integer rank;
+        @Option(names = "--energy", paramLabel = "E")
+        Double energy;
+        @Option(names = "--params-budget", paramLabel = "B")
+        String budget;
+
+        RankPolicy policy() {
+            if (rank != null) return new RankPolicy.Fixed(rank);
+            if (energy != null) return new RankPolicy.Energy(energy);
+            return RankPolicy.Budget.parse(budget);
+        }
+    }
+
+    enum SvdName { EXACT, RANDOMIZED }
+
+    @Option(names = "--model", required = true, paramLabel = "M")
+    String model;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Policy policy;
+
+    @Option(names = "--svd", defaultValue = "exact", paramLabel = "exact|randomized")
+    SvdName svd;
+
+    @Option(names = "--oversample", defaultValue = "10", description = "randomized: oversampling p (default: ${DEFAULT-VALUE})")
+    int oversample;
+
+    @Option(names = "--power-iters", defaultValue = "2", description = "randomized: power iterations q (default: ${DEFAULT-VALUE})")
+    int powerIters;
+
+    @Option(names = "--seed", defaultValue = "42")
+    long seed;
+
+    @Option(names = "--layers", paramLabel = "L", description = "layers by index, range or name glob (default: every dense layer)")
+    String layers;
+
+    @Option(names = "--local", description = "run the SVDs in this process instead of on Spark executors")
+    boolean local;
+
+    @Option(names = "--fine-tune-data", paramLabel = "D")
+    String fineTuneData;
+
+    @Option(names = "--fine-tune-epochs", defaultValue = "0")
+    int fineTuneEpochs;
+
+    @Option(names = "--batch", defaultValue = "64")
+    int batch;
+
+    @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the result against the source model and record the metrics")
+    String evalData;
+
+    @Option(names = "--out", required = true, paramLabel = "ARTIFACT")
+    String out;
+
+    @Option(names = "--overwrite")
+    boolean overwrite;
+
+    @Override
+    public Integer call() {
+        RankPolicy rp = policy.policy();
+        SvdMethod method = svd == SvdName.EXACT ? new SvdMethod.Exact() : new SvdMethod.Randomized(oversample, powerIters, seed);
+        if (fineTuneEpochs < 0) throw new BadInputException("--fine-tune-epochs must be >= 0, got " + fineTuneEpochs);
+        if (fineTuneEpochs > 0 && fineTuneData == null) throw new BadInputException("--fine-tune-epochs needs --fine-tune-data");
+        SparkSession spark = SparkSessions.start("squeeze factorize");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        ArtifactWriter.checkTarget(st, out, overwrite);
+        LoadedModel src = Models.load(st, model);
+        FactorizeJob.Result r = FactorizeJob.run(local ? null : SparkSessions.jsc(spark), src, LayerSelector.parse(layers), rp, method);
+        MultiLayerNetwork net = r.net();
+        if (fineTuneData != null && fineTuneEpochs > 0) {
+            err().printf("factorize: fine-tuning %d epochs on %s%n", fineTuneEpochs, fineTuneData);
+            net = PruneJob.fineTune(spark, net, Map.of(), src, DataSpec.parse(fineTuneData, Split.TRAIN, false),
+                    new SparkTrainer.Config(fineTuneEpochs, batch, 5), err());
+        }
+        Map<String, Object> metrics = new LinkedHashMap<>();
+        if (evalData != null) {
+            Map<String, Object> rep = EvaluateJob.run(spark, DataSpec.parse(evalData, Split.TEST, false),
+                    new LoadedModel(net, src.meta(), "", out, SourceKind.ARTIFACT, 0), src, 256);
+            metrics.put("accuracy", rep.get("accuracy"));
+            metrics.put("loss", rep.get("loss"));
+            metrics.put("baseline", rep.get("baseline"));
+            metrics.put("data", evalData);
+        }
+        Map<String, Object> config = new LinkedHashMap<>();
+        config.put("command", "factorize");
+        config.put("policy", rp.toString());
+        config.put("svd", method.toString());
+        config.put("layers", layers == null ? "all" : layers);
+        config.put("fine_tune_data", fineTuneData);
+        config.put("fine_tune_epochs", fineTuneEpochs);
+        config.put("distributed", !local);
+        ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(net, src.meta(),
+                new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), r.notes(), metrics, Map.of()));
+        var o = out();
+        r.notes().forEach((i, n) -> o.printf(Locale.ROOT, "layer %-3d %-24s %s%n", i, n.method(), n.details()));
+        o.printf(Locale.ROOT, "dense weights %d -> %d (%.1f%%), network parameters %d%n", r.weightsBefore(), r.weightsAfter(),
+                100.0 * r.weightsAfter() / r.weightsBefore(), net.numParams());
+        if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"),
+                (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
+        o.println("wrote " + st.path(out));
+        return Main.OK;
+    }
+}

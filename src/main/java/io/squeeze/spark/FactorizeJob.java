@@ -1,0 +1,128 @@
+package io.squeeze.spark;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.lowrank.LayerFactors;
+import io.squeeze.lowrank.RankPolicy;
+import io.squeeze.lowrank.Ranks;
+import io.squeeze.lowrank.SvdMethod;
+import io.squeeze.model.Factorization;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.Surgery;
+import io.squeeze.prune.LayerSelector;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import scala.Tuple2;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * {@code squeeze factorize} as a job. Each chosen dense layer's W goes to an executor as one task (largest
+ * first); for energy and budget policies a first pass returns only singular values, the driver chooses ranks
+ * (jointly for a budget), and a second pass computes the factors. Layers whose rank would not save weights stay
+ * dense. The network is rewritten by {@link Factorization}. In-process execution runs the same kernels.
+ */
+public final class FactorizeJob {
+    private FactorizeJob() {}
+
+    /** One layer's matrix, as a task receives it. */
+    public record Task(int layer, String name, int rows, int cols, float[] w) implements Serializable {}
+
+    /** The rewritten network and per-layer notes (indices of the source network). */
+    public record Result(MultiLayerNetwork net, Map<Integer, ArtifactWriter.LayerNote> notes, long weightsBefore, long weightsAfter) {}
+
+    public static List<Task> tasks(LoadedModel m, LayerSelector layers) {
+        List<Task> out = new ArrayList<>();
+        var net = m.net();
+        boolean any = false;
+        for (int i = 0; i < net.getnLayers(); i++) {
+            var conf = net.getLayer(i).conf().getLayer();
+            if (!layers.matches(i, conf.getLayerName()) || net.getLayer(i).getParam("W") == null) continue;
+            if (conf instanceof ConvolutionLayer && layers != LayerSelector.ALL)
+                throw new BadInputException("factorizing layer " + i + " ('" + conf.getLayerName() + "'), a ConvolutionLayer, is not supported yet");
+            if (!(conf instanceof DenseLayer || conf instanceof OutputLayer)) continue;
+            any = true;
+            var w = net.getLayer(i).getParam("W");
+            out.add(new Task(i, conf.getLayerName(), (int) w.rows(), (int) w.columns(), Surgery.values(net, i, "W")));
+        }
+        layers.requireMatch(any, "--layers");
+        return out;
+    }
+
+    public static Result run(JavaSparkContext jsc, LoadedModel m, LayerSelector layers, RankPolicy policy, SvdMethod method) {
+        List<Task> tasks = tasks(m, layers);
+        List<Task> bySize = new ArrayList<>(tasks);
+        bySize.sort(Comparator.comparingLong((Task t) -> (long) t.rows() * t.cols()).reversed());
+        Map<Integer, double[]> values = new TreeMap<>();
+        if (!(policy instanceof RankPolicy.Fixed)) {
+            if (jsc == null) for (Task t : tasks) values.put(t.layer(), LayerFactors.singularValues(t.w(), t.rows(), t.cols()));
+            else {
+                jsc.setJobDescription("squeeze factorize: singular values of " + tasks.size() + " layers");
+                values.putAll(jsc.parallelize(bySize, bySize.size())
+                        .mapToPair(t -> new Tuple2<>(t.layer(), LayerFactors.singularValues(t.w(), t.rows(), t.cols()))).collectAsMap());
+            }
+        }
+        List<Ranks.Layer> rl = new ArrayList<>();
+        for (Task t : tasks)
+            rl.add(new Ranks.Layer("layer " + t.layer(), t.rows(), t.cols(), values.getOrDefault(t.layer(), new double[Math.min(t.rows(), t.cols())])));
+        int[] k = Ranks.choose(policy, rl);
+        Map<Integer, Integer> rankOf = new TreeMap<>();
+        for (int i = 0; i < tasks.size(); i++) if (rl.get(i).saves(k[i])) rankOf.put(tasks.get(i).layer(), k[i]);
+        Map<Integer, LayerFactors.Result> factors = new TreeMap<>();
+        List<Task> todo = bySize.stream().filter(t -> rankOf.containsKey(t.layer())).toList();
+        if (jsc == null) for (Task t : todo) factors.put(t.layer(), LayerFactors.factor(t.w(), t.rows(), t.cols(), rankOf.get(t.layer()), method));
+        else if (!todo.isEmpty()) {
+            jsc.setJobDescription("squeeze factorize: factors of " + todo.size() + " layers");
+            Map<Integer, Integer> ranks = new TreeMap<>(rankOf);
+            factors.putAll(jsc.parallelize(todo, todo.size())
+                    .mapToPair(t -> new Tuple2<>(t.layer(), LayerFactors.factor(t.w(), t.rows(), t.cols(), ranks.get(t.layer()), method))).collectAsMap());
+            jsc.clearJobGroup();
+        }
+        Map<Integer, Factorization.Factors> byLayer = new TreeMap<>();
+        factors.forEach((l, r) -> byLayer.put(l, r.factors()));
+        MultiLayerNetwork net = byLayer.isEmpty() ? m.net().clone() : Factorization.rewrite(m.net(), byLayer);
+        Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>();
+        long before = 0, after = 0;
+        for (int i = 0; i < tasks.size(); i++) {
+            Task t = tasks.get(i);
+            Ranks.Layer l = rl.get(i);
+            Map<String, Object> d = new LinkedHashMap<>();
+            before += l.dense();
+            if (rankOf.containsKey(t.layer())) {
+                d.put("rank", k[i]);
+                if (values.containsKey(t.layer())) d.put("energy_kept", l.energyKept(k[i]));
+                d.put("relative_error", factors.get(t.layer()).relativeError());
+                d.put("weights_before", l.dense());
+                d.put("weights_after", l.cost(k[i]));
+                after += l.cost(k[i]);
+                notes.put(t.layer(), new ArtifactWriter.LayerNote("factorize:" + (method instanceof SvdMethod.Exact ? "exact" : "randomized"), d));
+            } else {
+                d.put("rank", k[i]);
+                d.put("left_dense", "rank " + k[i] + " would need " + l.cost(k[i]) + " weights, the layer has " + l.dense());
+                after += l.dense();
+                notes.put(t.layer(), new ArtifactWriter.LayerNote("dense", d));
+            }
+        }
+        return new Result(net, shifted(notes, byLayer.keySet()), before, after);
+    }
+
+    /** Notes re-indexed to the rewritten network: a factorized layer i is two layers, both noted. */
+    static Map<Integer, ArtifactWriter.LayerNote> shifted(Map<Integer, ArtifactWriter.LayerNote> notes, java.util.Set<Integer> factorized) {
+        Map<Integer, ArtifactWriter.LayerNote> out = new TreeMap<>();
+        notes.forEach((i, n) -> {
+            int shift = (int) factorized.stream().filter(f -> f < i).count();
+            out.put(i + shift, n);
+            if (factorized.contains(i)) out.put(i + shift + 1, n);
+        });
+        return out;
+    }
+}
