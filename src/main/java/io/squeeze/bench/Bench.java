@@ -57,10 +57,10 @@ public final class Bench {
                 System.exit(2);
             }
         }
-        SparkSession spark = SparkSessions.start("squeeze bench");
         List<Result> results = new ArrayList<>();
         try {
             for (Benchmark b : chosen) {
+                SparkSession spark = SparkSessions.start("squeeze bench"); // a benchmark may stop it to compare masters
                 System.err.println("bench: " + b.name() + " (" + b.description() + ") on " + spark.sparkContext().master());
                 results.addAll(b.run(spark, System.err));
             }
@@ -68,7 +68,10 @@ public final class Bench {
             System.err.println("bench: " + e.getMessage());
             System.exit(2);
         } finally {
-            spark.stop();
+            SparkSession.getActiveSession().foreach(s -> {
+                s.stop();
+                return null;
+            });
         }
         System.out.printf("%-36s %14s %14s %8s  %s%n", "benchmark", "value", "baseline", "ratio", "unit / note");
         for (Result r : results) {

@@ -71,8 +71,7 @@ final class PruneBench implements Bench.Benchmark {
         }
         List<Target> layers = new ArrayList<>();
         for (int i = 0; i < 24; i++) layers.add(new Target(i, i, "W", new long[]{512, 512}, gaussian(512 * 512, 10 + i), Mask.all(512 * 512), Amount.fraction(0.9), 1, 0));
-        String master = spark.sparkContext().master();
-        spark.stop();
+        spark.stop(); // the next benchmark gets a fresh session on the requested master
         double[] secs = new double[2];
         String[] masters = {"local[1]", "local[2]"};
         Mask first = null;
@@ -91,7 +90,6 @@ final class PruneBench implements Bench.Benchmark {
             secs[k] = median(runs);
             s.stop();
         }
-        SparkSession.builder().config(SparkSessions.defaults("squeeze bench").setMaster(master)).getOrCreate();
         double mr = median(radix), ms = median(sort);
         return List.of(
                 new Bench.Result("prune.mask_10M_weights_per_s", n / mr, "weights/s", n / ms, ms / mr,
