@@ -9,6 +9,27 @@ import java.util.UUID;
 final class CliSupport {
     private CliSupport() {}
 
+    /** Fine-tuning flags: epochs >= 0, and data when epochs > 0. */
+    static void checkFineTune(int epochs, String data) {
+        if (epochs < 0) throw new io.squeeze.BadInputException("--fine-tune-epochs must be >= 0, got " + epochs);
+        if (epochs > 0 && data == null) throw new io.squeeze.BadInputException("--fine-tune-epochs needs --fine-tune-data");
+    }
+
+    /** Evaluates a compressed network against its source on {@code data}; the metrics recorded in the manifest. */
+    static java.util.Map<String, Object> metricsAgainstSource(org.apache.spark.sql.SparkSession spark, String data,
+                                                               io.squeeze.data.Split split, io.squeeze.model.LoadedModel candidate,
+                                                               io.squeeze.model.LoadedModel source) {
+        java.util.Map<String, Object> metrics = new java.util.LinkedHashMap<>();
+        if (data == null) return metrics;
+        java.util.Map<String, Object> rep = io.squeeze.spark.EvaluateJob.run(spark,
+                io.squeeze.data.DataSpec.parse(data, split == null ? io.squeeze.data.Split.TEST : split, false), candidate, source, 256);
+        metrics.put("accuracy", rep.get("accuracy"));
+        metrics.put("loss", rep.get("loss"));
+        metrics.put("baseline", rep.get("baseline"));
+        metrics.put("data", data);
+        return metrics;
+    }
+
     /** Writes a JSON file atomically where the filesystem allows (temporary sibling, then rename). */
     static void writeJson(Storage st, Path target, Object value, boolean overwrite) {
         Path tmp = new Path(target.getParent(), "." + target.getName() + ".tmp-" + UUID.randomUUID());

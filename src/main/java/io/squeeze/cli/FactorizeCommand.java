@@ -1,6 +1,5 @@
 package io.squeeze.cli;
 
-import io.squeeze.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Models;
 import io.squeeze.artifact.Storage;
@@ -11,7 +10,6 @@ import io.squeeze.lowrank.SvdMethod;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.SourceKind;
 import io.squeeze.prune.LayerSelector;
-import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.FactorizeJob;
 import io.squeeze.spark.PruneJob;
 import io.squeeze.spark.SparkSessions;
@@ -96,8 +94,7 @@ public final class FactorizeCommand extends BaseCommand {
     public Integer call() {
         RankPolicy rp = policy.policy();
         SvdMethod method = svd == SvdName.EXACT ? new SvdMethod.Exact() : new SvdMethod.Randomized(oversample, powerIters, seed);
-        if (fineTuneEpochs < 0) throw new BadInputException("--fine-tune-epochs must be >= 0, got " + fineTuneEpochs);
-        if (fineTuneEpochs > 0 && fineTuneData == null) throw new BadInputException("--fine-tune-epochs needs --fine-tune-data");
+        CliSupport.checkFineTune(fineTuneEpochs, fineTuneData);
         SparkSession spark = SparkSessions.start("squeeze factorize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.checkTarget(st, out, overwrite);
@@ -109,15 +106,8 @@ public final class FactorizeCommand extends BaseCommand {
             net = PruneJob.fineTune(spark, net, Map.of(), src, DataSpec.parse(fineTuneData, Split.TRAIN, false),
                     new SparkTrainer.Config(fineTuneEpochs, batch, 5), err());
         }
-        Map<String, Object> metrics = new LinkedHashMap<>();
-        if (evalData != null) {
-            Map<String, Object> rep = EvaluateJob.run(spark, DataSpec.parse(evalData, Split.TEST, false),
-                    new LoadedModel(net, src.meta(), "", out, SourceKind.ARTIFACT, 0), src, 256);
-            metrics.put("accuracy", rep.get("accuracy"));
-            metrics.put("loss", rep.get("loss"));
-            metrics.put("baseline", rep.get("baseline"));
-            metrics.put("data", evalData);
-        }
+        Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST,
+                new LoadedModel(net, src.meta(), "", out, SourceKind.ARTIFACT, 0), src);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "factorize");
         config.put("policy", rp.toString());

@@ -14,7 +14,6 @@ import io.squeeze.prune.Chunk;
 import io.squeeze.prune.LayerSelector;
 import io.squeeze.prune.Mask;
 import io.squeeze.prune.PruneMethod;
-import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.PruneJob;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
@@ -147,8 +146,7 @@ public final class PruneCommand extends BaseCommand {
         PruneMethod pm = method();
         Map<String, Amount> per = perLayer(amount);
         Amount single = amount == null || amount.contains(":") ? null : Amount.parse(amount);
-        if (fineTuneEpochs < 0) throw new BadInputException("--fine-tune-epochs must be >= 0, got " + fineTuneEpochs);
-        if (fineTuneEpochs > 0 && fineTuneData == null) throw new BadInputException("--fine-tune-epochs needs --fine-tune-data");
+        CliSupport.checkFineTune(fineTuneEpochs, fineTuneData);
         PruneJob.Plan plan = new PruneJob.Plan(pm, single, per, LayerSelector.parse(layers), includeBias, Chunk.DEFAULT_SIZE);
         SparkSession spark = SparkSessions.start("squeeze prune");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
@@ -180,15 +178,8 @@ public final class PruneCommand extends BaseCommand {
             net = s.net();
             masks = s.masks();
         }
-        Map<String, Object> metrics = new LinkedHashMap<>();
-        if (evalData != null) {
-            LoadedModel pruned = new LoadedModel(net, src.meta(), "", out, SourceKind.ARTIFACT, 0, masks);
-            Map<String, Object> rep = EvaluateJob.run(spark, DataSpec.parse(evalData, split == null ? Split.TEST : split, false), pruned, src, 256);
-            metrics.put("accuracy", rep.get("accuracy"));
-            metrics.put("loss", rep.get("loss"));
-            metrics.put("baseline", rep.get("baseline"));
-            metrics.put("data", evalData);
-        }
+        Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, split,
+                new LoadedModel(net, src.meta(), "", out, SourceKind.ARTIFACT, 0, masks), src);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "prune");
         config.put("method", pm.label());
