@@ -119,7 +119,11 @@ public final class FactorizeCommand extends BaseCommand {
         ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(net, src.meta(),
                 new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), r.notes(), metrics, Map.of()));
         var o = out();
-        r.notes().forEach((i, n) -> o.printf(Locale.ROOT, "layer %-3d %-24s %s%n", i, n.method(), n.details()));
+        Object previous = null;
+        for (var e : r.notes().entrySet()) { // a factorized layer's two halves share one note: print it once
+            if (e.getValue() != previous) o.printf(Locale.ROOT, "layer %-3d %-24s %s%n", e.getKey(), e.getValue().method(), e.getValue().details());
+            previous = e.getValue();
+        }
         o.printf(Locale.ROOT, "dense weights %d -> %d (%.1f%%), network parameters %d%n", r.weightsBefore(), r.weightsAfter(),
                 100.0 * r.weightsAfter() / r.weightsBefore(), net.numParams());
         if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"),
