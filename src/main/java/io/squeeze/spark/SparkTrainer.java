@@ -92,6 +92,7 @@ public final class SparkTrainer {
                 .rddTrainingApproach(RDDTrainingApproach.Export)
                 .collectTrainingStats(false)
                 .saveUpdater(true)
+                .trainingHooks(new TaskThreadsHook())
                 .build();
         SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(jsc, net, tm);
         try {
@@ -106,6 +107,7 @@ public final class SparkTrainer {
             }
         } finally {
             jsc.clearJobGroup();
+            if (jsc.isLocal()) Nd4jThreads.all();
             tm.deleteTempFiles(jsc);
         }
         return sparkNet.getNetwork();
