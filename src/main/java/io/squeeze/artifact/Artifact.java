@@ -59,6 +59,10 @@ public record Artifact(LoadedModel model, Manifest manifest, Path path) {
             files.put(e.getKey(), b);
             if (e.getKey().startsWith("packed/")) packedBytes += b.length;
         }
+        if (AdapterArtifact.isAdapter(m)) {
+            long stored = m.files().values().stream().mapToLong(Manifest.FileRecord::bytes).sum();
+            return new Artifact(AdapterArtifact.load(st, dir, m, files, stored), m, dir);
+        }
         PackedModel.Decoded d = PackedModel.decode(k -> {
             byte[] b = files.get(k);
             if (b == null) throw new BadInputException("artifact " + dir + " is incomplete: the manifest does not list " + k);

@@ -77,16 +77,25 @@ public final class ArtifactWriter {
         files.put(MODEL_ZIP, ModelIO.toZip(c.net(), c.meta()));
         PackedModel.Encoded packed = PackedModel.encode(c.net(), c.meta(), c.masks());
         files.putAll(packed.files());
+        return commit(st, out, overwrite, files, c.provenance(), layers(c, packed.bytesPerLayer()), c.metrics());
+    }
+
+    /**
+     * Adds {@code manifest.json} (listing every file's size and sha256) and {@code _SUCCESS} to {@code files} and
+     * writes them as an artifact at {@code out}: atomically where the filesystem allows, else {@code _SUCCESS} last.
+     */
+    static Manifest commit(Storage st, Path out, boolean overwrite, Map<String, byte[]> files, Provenance p,
+                           List<Manifest.LayerRecord> layers, Map<String, Object> metrics) {
         Map<String, Manifest.FileRecord> records = new LinkedHashMap<>();
         files.forEach((k, v) -> records.put(k, new Manifest.FileRecord(v.length, Storage.sha256(v))));
         Manifest m = new Manifest(Manifest.FORMAT_VERSION, Version.version(), Version.gitCommit(), Instant.now().toString(),
-                c.provenance().sourceModel(), c.provenance().sourceSha256(), c.provenance().command(),
-                c.provenance().config(), layers(c, packed.bytesPerLayer()), c.metrics(), records);
+                p.sourceModel(), p.sourceSha256(), p.command(), p.config(), layers, metrics, records);
         byte[] manifest = Json.bytes(m);
-        files.put(MANIFEST, manifest);
-        files.put(SUCCESS, Storage.sha256(manifest).getBytes(StandardCharsets.US_ASCII));
-        if (st.atomicRename(out)) writeAtomically(st, out, overwrite, files);
-        else writeInPlace(st, out, overwrite, files);
+        Map<String, byte[]> all = new LinkedHashMap<>(files);
+        all.put(MANIFEST, manifest);
+        all.put(SUCCESS, Storage.sha256(manifest).getBytes(StandardCharsets.US_ASCII));
+        if (st.atomicRename(out)) writeAtomically(st, out, overwrite, all);
+        else writeInPlace(st, out, overwrite, all);
         return m;
     }
 
@@ -101,8 +110,11 @@ public final class ArtifactWriter {
     }
 
     private static void writeAll(Storage st, Path dir, Map<String, byte[]> files) {
-        st.mkdirs(new Path(dir, "packed"));
-        for (Map.Entry<String, byte[]> e : files.entrySet()) st.write(new Path(dir, e.getKey()), e.getValue());
+        for (Map.Entry<String, byte[]> e : files.entrySet()) {
+            Path p = new Path(dir, e.getKey());
+            st.mkdirs(p.getParent());
+            st.write(p, e.getValue());
+        }
     }
 
     private static void writeAtomically(Storage st, Path out, boolean overwrite, Map<String, byte[]> files) {

@@ -25,8 +25,17 @@ public final class Lora {
         throw new BadInputException("lora: the activation of " + what + " (" + a + ") has no SameDiff form");
     }
 
-    /** A copy of {@code net} whose chosen dense layers carry adapters of rank r, scaled by α/r; step 0 equals the base. */
+    /**
+     * A copy of {@code net} whose chosen dense layers carry adapters of rank r, scaled by α/r; step 0 equals the base.
+     * Every other parameter is frozen (zero learning rate, no regularization), so training changes only A and B.
+     */
     public static MultiLayerNetwork attach(MultiLayerNetwork net, Set<Integer> layers, int rank, double alpha, long seed) {
+        return attach(net, layers, rank, alpha, seed, null);
+    }
+
+    /** As above, training the adapters with {@code updater} (null: the base layer's own). */
+    public static MultiLayerNetwork attach(MultiLayerNetwork net, Set<Integer> layers, int rank, double alpha, long seed,
+                                           org.nd4j.linalg.learning.config.IUpdater updater) {
         if (rank <= 0) throw new BadInputException("lora.rank must be > 0, got " + rank);
         if (!(alpha > 0)) throw new BadInputException("lora.alpha must be > 0, got " + alpha);
         MultiLayerConfiguration c = net.getLayerWiseConfigurations().clone();
@@ -37,9 +46,16 @@ public final class Lora {
             long max = Math.min(d.getNIn(), d.getNOut());
             if (rank > max) throw new BadInputException("lora.rank " + rank + " is above min(nIn, nOut) = " + max + " of layer " + i);
             LoraDense ld = new LoraDense(d.getLayerName(), d.getNIn(), d.getNOut(), rank, alpha, activationOf(d.getActivationFn(), "layer " + i), seed + i);
-            ld.setUpdater(d.getIUpdater());
+            ld.setUpdater(updater != null ? updater : d.getIUpdater());
             ld.setRegularization(d.getRegularization());
             c.getConf(i).setLayer(ld);
+        }
+        for (int i = 0; i < c.getConfs().size(); i++) {
+            if (layers.contains(i) || !(c.getConf(i).getLayer() instanceof org.deeplearning4j.nn.conf.layers.BaseLayer bl)) continue;
+            bl.setIUpdater(new org.nd4j.linalg.learning.config.Sgd(0.0)); // everything but the adapters is frozen
+            bl.setBiasUpdater(new org.nd4j.linalg.learning.config.Sgd(0.0));
+            bl.setRegularization(new java.util.ArrayList<>());
+            bl.setRegularizationBias(new java.util.ArrayList<>());
         }
         MultiLayerNetwork out = new MultiLayerNetwork(c);
         out.init();

@@ -53,10 +53,57 @@ class LoraTest {
         assertEquals(b0, trained.getLayer(0).getParam("b"), "base b frozen");
         assertNotEquals(bb0, trained.getLayer(0).getParam("B"), "B trained");
         assertNotEquals(a0, trained.getLayer(0).getParam("A"), "A trained");
-        assertNotEquals(out0, trained.getLayer(2).getParam("W"), "layers without adapters train as usual");
+        assertEquals(out0, trained.getLayer(2).getParam("W"), "layers without adapters are frozen too");
+        assertEquals(base.getLayer(1).getParam("W"), trained.getLayer(1).getParam("W"), "base W of every adapted layer frozen");
         MultiLayerNetwork merged = Lora.merge(trained);
         assertEquals(base.numParams(), merged.numParams());
         assertEquals(0, trained.output(x).sub(merged.output(x)).amax().getDouble(0), 1e-5, "merged computes the adapted network");
+    }
+
+    @org.junit.jupiter.api.io.TempDir
+    java.nio.file.Path dir;
+
+    @Test
+    void cliAdapterArtifactIsTinyReferencesItsBaseAndEqualsTheMergedOne() throws Exception {
+        MultiLayerNetwork base = TestModels.mlp(64, new int[]{32, 16}, 10, 3);
+        java.nio.file.Path zip = dir.resolve("base.zip");
+        var st = new io.squeeze.artifact.Storage(new org.apache.hadoop.conf.Configuration());
+        io.squeeze.model.ModelIO.writeZip(st, new org.apache.hadoop.fs.Path(zip.toString()), base, TestModels.minmaxMeta(64, 10), false);
+        String adapters = dir.resolve("adapters").toString(), merged = dir.resolve("merged").toString();
+        String[] common = {"lora", "--model", zip.toString(), "--rank", "4", "--alpha", "8", "--data", "csv:data/digits/digits-train.csv.gz",
+                "--epochs", "1", "--batch", "32"};
+        io.squeeze.cli.CliRun a = io.squeeze.cli.CliRun.run(concat(common, "--eval-data", "csv:data/digits/digits-test.csv.gz", "--out", adapters));
+        assertEquals(0, a.code(), a.err());
+        assertTrue(a.err().contains("rank 4 on layers [0, 1]: 576 trainable parameters"), a.err());
+        io.squeeze.cli.CliRun m = io.squeeze.cli.CliRun.run(concat(common, "--merge", "--out", merged));
+        assertEquals(0, m.code(), m.err());
+        assertEquals(base.numParams(), io.squeeze.artifact.Artifact.load(st, merged).model().net().numParams(), "merged: plain dense layers");
+        var fromAdapters = io.squeeze.artifact.Artifact.load(st, adapters);
+        // the loaded adapters reproduce exactly what was evaluated right after training
+        String rep = dir.resolve("rep.json").toString();
+        assertEquals(0, io.squeeze.cli.CliRun.run("evaluate", "--model", adapters, "--data", "csv:data/digits/digits-test.csv.gz", "--report", rep).code());
+        var r = new com.fasterxml.jackson.databind.ObjectMapper().readTree(java.nio.file.Files.readAllBytes(java.nio.file.Path.of(rep)));
+        assertEquals((Double) fromAdapters.manifest().metrics().get("accuracy"), r.get("accuracy").asDouble(), 0.0);
+        assertEquals((Double) fromAdapters.manifest().metrics().get("loss"), r.get("loss").asDouble(), 1e-12);
+        long adapterBytes = fromAdapters.model().storedBytes();
+        assertTrue(adapterBytes * 4 < java.nio.file.Files.size(zip), "adapters " + adapterBytes + " vs base " + java.nio.file.Files.size(zip));
+        assertEquals(base.numParams(), fromAdapters.model().net().numParams());
+        // the base changes: the adapters refuse it
+        io.squeeze.model.ModelIO.writeZip(st, new org.apache.hadoop.fs.Path(zip.toString()), TestModels.mlp(64, new int[]{32, 16}, 10, 4),
+                TestModels.minmaxMeta(64, 10), true);
+        var e = assertThrows(BadInputException.class, () -> io.squeeze.artifact.Artifact.load(st, adapters));
+        assertTrue(e.getMessage().contains("the adapters were trained on"), e.getMessage());
+        io.squeeze.cli.CliRun bad = io.squeeze.cli.CliRun.run("lora", "--model", zip.toString(), "--rank", "40", "--data",
+                "csv:data/digits/digits-train.csv.gz", "--epochs", "1", "--out", dir.resolve("never").toString());
+        assertEquals(2, bad.code());
+        assertEquals("squeeze: lora.rank 40 is above min(nIn, nOut) = 32 of layer 0", bad.lastErr());
+        assertFalse(dir.resolve("never").toFile().exists());
+    }
+
+    static String[] concat(String[] a, String... b) {
+        String[] c = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, c, a.length, b.length);
+        return c;
     }
 
     @Test
