@@ -15,7 +15,10 @@ import io.squeeze.prune.Amount;
 import io.squeeze.prune.Chunk;
 import io.squeeze.prune.LayerSelector;
 import io.squeeze.prune.PruneMethod;
+import io.squeeze.lowrank.RankPolicy;
+import io.squeeze.lowrank.SvdMethod;
 import io.squeeze.spark.EvaluateJob;
+import io.squeeze.spark.FactorizeJob;
 import io.squeeze.spark.PruneJob;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
@@ -32,8 +35,8 @@ import java.util.Map;
 @Command(name = "quickstart", mixinStandardHelpOptions = true,
         description = {"The whole pipeline on the UCI 8x8 digits shipped in data/digits (1,797 rows):",
                 "train an MLP on Spark, write it as an artifact, prune it globally on Spark and fine-tune it with the masks",
-                "enforced, load both artifacts back, evaluate them against the original on the held-out rows, and print",
-                "the report. Replaces its own output directory."})
+                "enforced, factorize it (energy 0.9) and fine-tune, load the artifacts back, evaluate them against the",
+                "original on the held-out rows, and print the report. Replaces its own output directory."})
 public final class QuickstartCommand extends BaseCommand {
     @Option(names = "--data-dir", defaultValue = "data/digits", description = "directory with digits-train.csv.gz and digits-test.csv.gz (default: ${DEFAULT-VALUE})")
     String dataDir;
@@ -58,7 +61,7 @@ public final class QuickstartCommand extends BaseCommand {
         DataSpec train = DataSpec.parse("csv:" + dataDir + "/digits-train.csv.gz", Split.TRAIN, false);
         DataSpec test = DataSpec.parse("csv:" + dataDir + "/digits-test.csv.gz", Split.TEST, false);
         var err = err();
-        err.println("quickstart: [1/4] training " + arch + " on " + train);
+        err.println("quickstart: [1/5] training " + arch + " on " + train);
         TrainJob.Trained t = TrainJob.run(spark, train, Arch.parse(arch), Normalization.MINMAX,
                 new Architectures.Hyper(42, 0.003, 1e-4), new SparkTrainer.Config(epochs, 32, 5), err);
         Path out = st.path(outDir);
@@ -67,7 +70,7 @@ public final class QuickstartCommand extends BaseCommand {
         ModelIO.writeZip(st, denseZip, t.net(), t.meta(), true);
         LoadedModel dense = ModelIO.loadFile(st, denseZip);
 
-        err.println("quickstart: [2/4] writing the dense artifact");
+        err.println("quickstart: [2/5] writing the dense artifact");
         Map<String, Object> dense0 = EvaluateJob.run(spark, test, dense, null, 256);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "quickstart");
@@ -83,7 +86,7 @@ public final class QuickstartCommand extends BaseCommand {
         ArtifactWriter.write(st, artifactUri, true, ArtifactWriter.Content.dense(t.net(), t.meta(),
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), config), metrics));
 
-        err.println("quickstart: [3/4] pruning globally to " + Math.round(100 * (1 - pruneAmount)) + " % of the weights on Spark, fine-tuning with the masks");
+        err.println("quickstart: [3/5] pruning globally to " + Math.round(100 * (1 - pruneAmount)) + " % of the weights on Spark, fine-tuning with the masks");
         PruneJob.Result pr = PruneJob.run(SparkSessions.jsc(spark), dense, new PruneJob.Plan(new PruneMethod.GlobalUnstructured(),
                 Amount.fraction(pruneAmount), Map.of(), LayerSelector.ALL, false, Chunk.DEFAULT_SIZE));
         var tuned = PruneJob.fineTune(spark, pr.net(), pr.masks(), dense, train, new SparkTrainer.Config(Math.max(1, epochs / 3), 32, 5), err);
@@ -93,32 +96,46 @@ public final class QuickstartCommand extends BaseCommand {
         ArtifactWriter.write(st, prunedUri, true, new ArtifactWriter.Content(tuned, t.meta(),
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), pconfig), pr.notes(), Map.of(), pr.masks()));
 
-        err.println("quickstart: [4/4] evaluating the artifacts against the original on " + test);
+        err.println("quickstart: [4/5] factorizing the dense layers (90 % of the spectral energy) on Spark, fine-tuning");
+        FactorizeJob.Result fr = FactorizeJob.run(SparkSessions.jsc(spark), dense, LayerSelector.ALL, new RankPolicy.Energy(0.9), new SvdMethod.Exact());
+        var lowNet = PruneJob.fineTune(spark, fr.net(), Map.of(), dense, train, new SparkTrainer.Config(Math.max(1, epochs / 3), 32, 5), err);
+        String lowUri = new Path(out, "lowrank").toString();
+        Map<String, Object> lconfig = new LinkedHashMap<>(config);
+        lconfig.put("factorize", "energy 0.9, exact SVD, fine-tuned " + Math.max(1, epochs / 3) + " epochs");
+        ArtifactWriter.write(st, lowUri, true, new ArtifactWriter.Content(lowNet, t.meta(),
+                new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), lconfig), fr.notes(), Map.of(), Map.of()));
+
+        err.println("quickstart: [5/5] evaluating the artifacts against the original on " + test);
         LoadedModel artifact = Artifact.load(st, artifactUri).model();
         Map<String, Object> report = EvaluateJob.run(spark, test, artifact, dense, 256);
         LoadedModel pruned = Artifact.load(st, prunedUri).model();
         Map<String, Object> prunedReport = EvaluateJob.run(spark, test, pruned, dense, 256);
+        LoadedModel lowrank = Artifact.load(st, lowUri).model();
+        Map<String, Object> lowReport = EvaluateJob.run(spark, test, lowrank, dense, 256);
         Path reportPath = new Path(out, "report.json");
         Map<String, Object> both = new LinkedHashMap<>();
         both.put("dense", report);
         both.put("pruned", prunedReport);
+        both.put("lowrank", lowReport);
         CliSupport.writeJson(st, reportPath, both, true);
 
         var o = out();
         EvalReport.print(prunedReport, o);
         o.println();
-        o.printf("%-30s %9s %9s %10s %12s %10s%n", "model", "accuracy", "params", "nonzeros", "stored", "agreement");
+        o.printf("%-34s %9s %9s %10s %12s %10s%n", "model", "accuracy", "params", "nonzeros", "stored", "agreement");
         row(o, "dense (DL4J zip)", (Double) dense0.get("accuracy"), dense, 1.0);
         row(o, "dense artifact (packed)", (Double) report.get("accuracy"), artifact, (Double) ((Map<?, ?>) report.get("baseline")).get("agreement"));
         row(o, "pruned " + Math.round(100 * pruneAmount) + "% (global, fine-tuned)", (Double) prunedReport.get("accuracy"), pruned,
                 (Double) ((Map<?, ?>) prunedReport.get("baseline")).get("agreement"));
-        o.printf(Locale.ROOT, "%nartifacts %s and %s, report %s, %.1f s%n", artifactUri, prunedUri, reportPath, (System.nanoTime() - t0) / 1e9);
+        row(o, "low-rank (energy 0.9, fine-tuned)", (Double) lowReport.get("accuracy"), lowrank,
+                (Double) ((Map<?, ?>) lowReport.get("baseline")).get("agreement"));
+        o.printf(Locale.ROOT, "%nartifacts %s, %s and %s, report %s, %.1f s%n", artifactUri, prunedUri, lowUri, reportPath, (System.nanoTime() - t0) / 1e9);
         return Main.OK;
     }
 
     private static void row(java.io.PrintWriter o, String name, double acc, LoadedModel m, double agreement) {
         var ls = io.squeeze.model.LayerStats.of(m.net());
-        o.printf(Locale.ROOT, "%-30s %9.4f %9d %10d %12s %10.4f%n", name, acc, io.squeeze.model.LayerStats.totalParams(ls),
+        o.printf(Locale.ROOT, "%-34s %9.4f %9d %10d %12s %10.4f%n", name, acc, io.squeeze.model.LayerStats.totalParams(ls),
                 io.squeeze.model.LayerStats.totalNonzeros(ls), EvalReport.bytes(m.storedBytes()), agreement);
     }
 }

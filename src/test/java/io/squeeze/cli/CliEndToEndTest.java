@@ -140,6 +140,9 @@ class CliEndToEndTest {
         assertEquals(1.0, rep.get("dense").get("baseline").get("agreement").asDouble());
         assertTrue(rep.get("pruned").get("nonzeros").asLong() < 0.3 * rep.get("pruned").get("params").asLong());
         assertTrue(Files.exists(Path.of(out, "pruned", "_SUCCESS")));
+        assertTrue(Files.exists(Path.of(out, "lowrank", "_SUCCESS")));
+        assertTrue(rep.get("lowrank").get("params").asLong() < rep.get("dense").get("params").asLong());
+        assertTrue(r.out().contains("low-rank (energy 0.9, fine-tuned)"), r.out());
         assertTrue(r.out().contains("dense artifact (packed)") && r.out().contains("pruned 80% (global, fine-tuned)"), r.out());
         assertEquals(0, CliRun.run("quickstart", "--epochs", "1", "--out", out).code(), "reruns replace their own output");
     }

@@ -1,0 +1,127 @@
+package io.squeeze.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.squeeze.artifact.Npy;
+import io.squeeze.data.Normalizer;
+import io.squeeze.lowrank.RankPolicy;
+import io.squeeze.lowrank.Svd;
+import io.squeeze.lowrank.SvdMethod;
+import io.squeeze.model.Arch;
+import io.squeeze.model.Architectures;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.ModelMeta;
+import io.squeeze.model.SourceKind;
+import io.squeeze.prune.LayerSelector;
+import io.squeeze.spark.FactorizeJob;
+import io.squeeze.spark.Nd4jThreads;
+import org.apache.spark.sql.SparkSession;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.File;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Low-rank: (1) exact and randomized truncated SVD (p = 10, q = 2) of 1024², 2048² and 4096×1024 matrices at
+ * k = 64 and 128 — time and relative Frobenius error — side by side with PyTorch 1.13's torch.linalg.svd and
+ * torch.svd_lowrank on the same matrices and thread count ({@code bench/svd_torch.py}, run with /usr/bin/python3
+ * when torch is installed); (2) inference rows/s of a 1024-1024-1024-10 MLP against its rank-128 factorization,
+ * compared with the ideal speedup from the FLOP ratio.
+ */
+final class FactorizeBench implements Bench.Benchmark {
+    @Override
+    public String name() {
+        return "factorize";
+    }
+
+    @Override
+    public String description() {
+        return "exact/randomized SVD vs PyTorch; factorized vs original inference against the FLOP ratio";
+    }
+
+    static INDArray matrix(int m, int n, long seed) {
+        Nd4j.getRandom().setSeed(seed);
+        INDArray x = Nd4j.randn(DataType.DOUBLE, m, 256), y = Nd4j.randn(DataType.DOUBLE, 256, n);
+        return x.mmul(y).addi(Nd4j.randn(DataType.DOUBLE, m, n).muli(2.0));
+    }
+
+    @Override
+    public List<Bench.Result> run(SparkSession spark, PrintStream progress) throws Exception {
+        List<Bench.Result> out = new ArrayList<>();
+        Nd4jThreads.all();
+        int threads = Runtime.getRuntime().availableProcessors();
+        File py = new File("/usr/bin/python3"), script = new File("bench/svd_torch.py");
+        for (int[] mn : new int[][]{{1024, 1024}, {2048, 2048}, {4096, 1024}}) {
+            INDArray a = matrix(mn[0], mn[1], mn[0] + mn[1]);
+            double norm = a.norm2Number().doubleValue();
+            String shape = mn[0] + "x" + mn[1];
+            JsonNode torch = null;
+            if (py.canExecute() && script.exists()) {
+                Path npy = Files.createTempFile("squeeze-bench-", ".npy");
+                Files.write(npy, Npy.float32(a.castTo(DataType.FLOAT).dup('c').data().asFloat(), a.shape()));
+                Process p = new ProcessBuilder(py.getPath(), script.getPath(), npy.toString(), Integer.toString(threads), "64", "128")
+                        .redirectErrorStream(false).start();
+                String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                if (p.waitFor() == 0 && text.trim().startsWith("{")) torch = new ObjectMapper().readTree(text);
+                else progress.println("bench: torch not available (" + new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8).lines().reduce((x, y) -> y).orElse("") + ")");
+                Files.deleteIfExists(npy);
+            }
+            INDArray af = a.castTo(DataType.FLOAT).castTo(DataType.DOUBLE); // the float32 matrix torch sees
+            long t0 = System.nanoTime();
+            Svd.Factors full = Svd.exact(af);
+            double exactS = (System.nanoTime() - t0) / 1e9;
+            for (int k : new int[]{64, 128}) {
+                double ee = Svd.frobeniusError(af, full.truncate(k)) / norm;
+                double best = Double.MAX_VALUE;
+                Svd.Factors r = null;
+                for (int rep = 0; rep < 3; rep++) {
+                    long s0 = System.nanoTime();
+                    r = Svd.randomized(af, k, 10, 2, rep);
+                    best = Math.min(best, (System.nanoTime() - s0) / 1e9);
+                }
+                double re = Svd.frobeniusError(af, r) / norm;
+                double te = torch == null ? Double.NaN : torch.get("exact").get(Integer.toString(k)).get("seconds").asDouble();
+                double tr = torch == null ? Double.NaN : torch.get("randomized").get(Integer.toString(k)).get("seconds").asDouble();
+                String terr = torch == null ? "torch n/a" : String.format(Locale.ROOT, "torch rel.err %.4f",
+                        torch.get("randomized").get(Integer.toString(k)).get("rel_error").asDouble());
+                out.add(new Bench.Result("svd.exact_seconds[" + shape + ",k=" + k + "]", exactS, "s", te, te / exactS,
+                        String.format(Locale.ROOT, "rel.err %.4f; ratio = torch.linalg.svd time / ours", ee)));
+                out.add(new Bench.Result("svd.randomized_seconds[" + shape + ",k=" + k + "]", best, "s", tr, tr / best,
+                        String.format(Locale.ROOT, "rel.err %.4f (%.3fx optimal), %s; ratio = torch.svd_lowrank time / ours (goal >= 1)", re, re / ee, terr)));
+                progress.printf(Locale.ROOT, "bench: svd %s k=%d exact %.2f s, randomized %.3f s (torch %.2f / %.3f s)%n", shape, k, exactS, best, te, tr);
+            }
+        }
+        MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(new Arch.Mlp(new int[]{1024, 1024}), 1024, 10, null,
+                new Architectures.Hyper(1, 1e-3, 0), null));
+        net.init();
+        LoadedModel m = new LoadedModel(net, new ModelMeta(1024, 10, null, Normalizer.NONE, "bench"), "", "bench", SourceKind.DL4J_ZIP, 0);
+        MultiLayerNetwork f = FactorizeJob.run(null, m, LayerSelector.parse("0,1"), new RankPolicy.Fixed(128), new SvdMethod.Randomized(10, 2, 1)).net();
+        INDArray x = Nd4j.rand(DataType.FLOAT, 256, 1024);
+        double orig = rowsPerSecond(net, x), fact = rowsPerSecond(f, x);
+        double flopsOrig = 1024.0 * 1024 + 1024.0 * 1024 + 1024 * 10, flopsFact = 128.0 * (1024 + 1024) * 2 + 1024 * 10;
+        double ideal = flopsOrig / flopsFact, achieved = fact / orig;
+        out.add(new Bench.Result("factorize.inference_speedup[1024-1024-1024-10,k=128]", achieved, "x", ideal, achieved / ideal,
+                String.format(Locale.ROOT, "%.0f vs %.0f rows/s; ideal = FLOP ratio; ratio = achieved / ideal (goal >= 0.7)", fact, orig)));
+        return out;
+    }
+
+    static double rowsPerSecond(MultiLayerNetwork n, INDArray x) {
+        for (int i = 0; i < 5; i++) n.output(x, false);
+        double best = 0;
+        for (int rep = 0; rep < 5; rep++) {
+            long t0 = System.nanoTime();
+            for (int i = 0; i < 20; i++) n.output(x, false);
+            best = Math.max(best, 20.0 * x.rows() / ((System.nanoTime() - t0) / 1e9));
+        }
+        return best;
+    }
+}
