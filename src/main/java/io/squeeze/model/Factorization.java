@@ -3,6 +3,7 @@ package io.squeeze.model;
 import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -20,6 +21,11 @@ import java.util.Map;
  * becomes Dense(nIn → k, identity, no bias, W = A) followed by the original layer type (dense or output: its
  * activation, loss and bias) with nIn = k and W = B. The result is a plain DL4J network with k·(nIn + nOut)
  * instead of nIn·nOut weights in that layer.
+ *
+ * <p>A convolution's W [out, in, kh, kw] is factorized as the matrix [out, in·kh·kw] ≈ A·B (A [out, k],
+ * B [k, in·kh·kw]) and becomes a k-filter kh×kw convolution with B's rows as filters (the original stride,
+ * padding, dilation and mode; identity, no bias) followed by a 1×1 convolution with A (the original activation
+ * and bias): the composition computes Σ_k A[o,k] Σ B[k,·]·x = (A·B)·x exactly, with k·(out + in·kh·kw) weights.
  */
 public final class Factorization {
     private Factorization() {}
@@ -40,6 +46,31 @@ public final class Factorization {
             if (f == null) {
                 confs.add(c);
                 origin.add(new int[]{i, 0});
+                continue;
+            }
+            if (c.getLayer() instanceof ConvolutionLayer conv) {
+                ConvolutionLayer first = new ConvolutionLayer.Builder(conv.getKernelSize()).nIn(conv.getNIn()).nOut(f.rank())
+                        .stride(conv.getStride()).padding(conv.getPadding()).dilation(conv.getDilation())
+                        .convolutionMode(conv.getConvolutionMode()).activation(Activation.IDENTITY).hasBias(false)
+                        .name((conv.getLayerName() == null ? "layer" + i : conv.getLayerName()) + "_a").build();
+                first.setIUpdater(conv.getIUpdater());
+                first.setWeightInitFn(conv.getWeightInitFn());
+                first.setRegularization(conv.getRegularization());
+                NeuralNetConfiguration c1 = c.clone();
+                c1.setLayer(first);
+                confs.add(c1);
+                origin.add(new int[]{i, 1});
+                ConvolutionLayer second = (ConvolutionLayer) conv.clone();
+                second.setNIn(f.rank());
+                second.setKernelSize(new int[]{1, 1});
+                second.setStride(new int[]{1, 1});
+                second.setPadding(new int[]{0, 0});
+                second.setDilation(new int[]{1, 1});
+                second.setLayerName((conv.getLayerName() == null ? "layer" + i : conv.getLayerName()) + "_b");
+                NeuralNetConfiguration c2 = c.clone();
+                c2.setLayer(second);
+                confs.add(c2);
+                origin.add(new int[]{i, 2});
                 continue;
             }
             FeedForwardLayer l = (FeedForwardLayer) c.getLayer();
@@ -72,6 +103,16 @@ public final class Factorization {
             var dst = out.getLayer(j);
             if (o[1] == 0) {
                 src.paramTable().forEach((k, v) -> dst.setParam(k, v.dup()));
+            } else if (src.conf().getLayer() instanceof ConvolutionLayer) {
+                Factors f = byLayer.get(o[0]);
+                long[] shape = src.getParam("W").shape(); // [out, in, kh, kw]; f.a() is [out, k], f.b() is [k, in·kh·kw]
+                if (o[1] == 1) {
+                    dst.setParam("W", Nd4j.create(f.b(), new long[]{f.rank(), shape[1], shape[2], shape[3]}, 'c'));
+                } else {
+                    dst.setParam("W", Nd4j.create(f.a(), new long[]{shape[0], f.rank(), 1, 1}, 'c'));
+                    INDArray bias = src.getParam("b");
+                    if (bias != null) dst.setParam("b", bias.dup());
+                }
             } else {
                 Factors f = byLayer.get(o[0]);
                 long nIn = src.getParam("W").rows(), nOut = src.getParam("W").columns();

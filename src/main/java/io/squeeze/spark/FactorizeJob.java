@@ -47,11 +47,19 @@ public final class FactorizeJob {
         for (int i = 0; i < net.getnLayers(); i++) {
             var conf = net.getLayer(i).conf().getLayer();
             if (!layers.matches(i, conf.getLayerName()) || net.getLayer(i).getParam("W") == null) continue;
-            if (conf instanceof ConvolutionLayer && layers != LayerSelector.ALL)
-                throw new BadInputException("factorizing layer " + i + " ('" + conf.getLayerName() + "'), a ConvolutionLayer, is not supported yet");
-            if (!(conf instanceof DenseLayer || conf instanceof OutputLayer)) continue;
-            any = true;
             var w = net.getLayer(i).getParam("W");
+            if (conf.getClass() == ConvolutionLayer.class) {
+                // [out, in, kh, kw] as the matrix [out, in·kh·kw] (C order needs no copy)
+                any = true;
+                out.add(new Task(i, conf.getLayerName(), (int) w.size(0), (int) (w.length() / w.size(0)), Surgery.values(net, i, "W")));
+                continue;
+            }
+            if (!(conf instanceof DenseLayer || conf instanceof OutputLayer)) {
+                if (layers != LayerSelector.ALL)
+                    throw new BadInputException("factorizing layer " + i + " ('" + conf.getLayerName() + "'), a " + conf.getClass().getSimpleName() + ", is not supported");
+                continue;
+            }
+            any = true;
             out.add(new Task(i, conf.getLayerName(), (int) w.rows(), (int) w.columns(), Surgery.values(net, i, "W")));
         }
         layers.requireMatch(any, "--layers");

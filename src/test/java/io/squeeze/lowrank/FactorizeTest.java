@@ -77,6 +77,28 @@ class FactorizeTest {
     }
 
     @Test
+    void convolutionsBecomeAKFilterConvolutionAndAOneByOne() {
+        var conf = io.squeeze.model.Architectures.build(new io.squeeze.model.Arch.LeNet5(), 256, 10, new int[]{16, 16, 1},
+                new io.squeeze.model.Architectures.Hyper(3, 1e-3, 0), null);
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        LoadedModel m = new LoadedModel(net, new io.squeeze.model.ModelMeta(256, 10, new int[]{16, 16, 1}, null, "t"), "", "t", SourceKind.DL4J_ZIP, 0);
+        FactorizeJob.Result r = FactorizeJob.run(TestSpark.jsc(), m, LayerSelector.parse("2"), new RankPolicy.Fixed(4), new SvdMethod.Exact());
+        MultiLayerNetwork f = r.net();
+        assertEquals(net.getnLayers() + 1, f.getnLayers());
+        assertArrayEquals(new long[]{4, 6, 5, 5}, f.getLayer(2).getParam("W").shape());
+        assertArrayEquals(new long[]{16, 4, 1, 1}, f.getLayer(3).getParam("W").shape());
+        // equals the network whose conv W is replaced by the rank-4 reconstruction
+        LayerFactors.Result lf = LayerFactors.factor(io.squeeze.model.Surgery.values(net, 2, "W"), 16, 150, 4, new SvdMethod.Exact());
+        MultiLayerNetwork expected = net.clone();
+        expected.getLayer(2).setParam("W", Nd4j.create(lf.factors().a(), new long[]{16, 4}, 'c')
+                .mmul(Nd4j.create(lf.factors().b(), new long[]{4, 150}, 'c')).reshape('c', 16, 6, 5, 5));
+        var x = Nd4j.rand(DataType.FLOAT, 5, 256);
+        assertEquals(0, expected.output(x).sub(f.output(x)).amax().getDouble(0), 1e-5);
+        assertEquals(4 * (16 + 150) + 16, f.getLayer(2).numParams() + f.getLayer(3).numParams());
+    }
+
+    @Test
     void cliWritesALoadableSmallerArtifactAndRefusesBadInput() {
         MultiLayerNetwork net = TestModels.mlp(64, new int[]{48}, 10, 2);
         Path zip = dir.resolve("m.zip");
