@@ -10,9 +10,9 @@ import java.util.Random;
 /**
  * Truncated singular value decompositions of a dense matrix, in double precision through LAPACK (ND4J's OpenBLAS).
  *
- * <p>{@link #exact}: a thin QR of the taller orientation ({@code A = QR}, LAPACK geqrf/orgqr), then the SVD of the
- * small square R (gesvd), so the cost is O(mn·min(m,n)) and no full m×m factor is formed. By Eckart–Young its rank-k
- * truncation is the best rank-k approximation in Frobenius norm, with error √(Σ_{i>k} σᵢ²).
+ * <p>{@link #exact}: the eigendecomposition of the Gram matrix of the taller orientation (LAPACK syev), O(mn·min(m,n)),
+ * no full m×m factor formed. By Eckart–Young its rank-k truncation is the best rank-k approximation in Frobenius
+ * norm, with error √(Σ_{i>k} σᵢ²).
  *
  * <p>{@link #randomized}: Halko, Martinsson and Tropp, "Finding structure with randomness" (SIAM Review 2011),
  * Algorithms 4.4 and 5.1, as {@code torch.svd_lowrank}: a Gaussian test matrix of k + p columns (seeded), q power
@@ -56,34 +56,46 @@ public final class Svd {
         return new INDArray[]{q, r};
     }
 
-    /** Full SVD of a small square matrix. */
-    static Factors square(INDArray r) {
-        int n = r.rows();
-        INDArray s = Nd4j.create(DataType.DOUBLE, n);
-        INDArray u = Nd4j.create(DataType.DOUBLE, new long[]{n, n}, 'f');
-        INDArray vt = Nd4j.create(DataType.DOUBLE, new long[]{n, n}, 'f');
-        Nd4j.getBlasWrapper().lapack().gesvd(r.dup('f'), s, u, vt);
-        return new Factors(u, s.toDoubleVector(), vt);
-    }
-
-    /** The thin SVD of any m×n matrix: min(m, n) components. */
+    /**
+     * The thin SVD of any m×n matrix (min(m, n) components) from the symmetric eigendecomposition of its Gram
+     * matrix: for the taller orientation t, tᵀt = V Σ² Vᵀ (LAPACK syev) and U = t V Σ⁻¹. ND4J 1.0.0-M2's syev is
+     * about ten times faster than its gesvd; the squared condition number only affects singular values near
+     * √ε·σ₁, far below any rank worth keeping, and t − UΣVᵀ = t(I − VVᵀ) stays at round-off whatever they are.
+     */
     public static Factors exact(INDArray a) {
         boolean wide = a.rows() < a.columns();
         INDArray t = wide ? a.transpose().dup('c') : a;
-        INDArray[] qr = qr(t);
-        Factors f = square(qr[1]);
-        INDArray u = qr[0].mmul(f.u());           // t = (Q Ur) S Vt
-        if (!wide) return new Factors(u.dup('c'), f.s(), f.vt().dup('c'));
-        return new Factors(f.vt().transpose().dup('c'), f.s(), u.transpose().dup('c')); // a = tᵀ = V S (Q Ur)ᵀ
+        int n = t.columns();
+        INDArray g = t.transpose().mmul(t).dup('f');
+        INDArray w = Nd4j.create(DataType.DOUBLE, n);
+        int info = Nd4j.getBlasWrapper().lapack().syev('V', 'U', g, w);
+        if (info != 0) throw new IllegalStateException("LAPACK syev failed, info = " + info);
+        long[] desc = new long[n];
+        double[] s = new double[n];
+        for (int j = 0; j < n; j++) {
+            desc[j] = n - 1 - j;
+            s[j] = Math.sqrt(Math.max(w.getDouble(n - 1 - j), 0));
+        }
+        INDArray v = g.get(NDArrayIndex.all(), NDArrayIndex.indices(desc)).dup('c');
+        double[] inv = new double[n];
+        for (int j = 0; j < n; j++) inv[j] = s[j] > s[0] * 1e-15 ? 1 / s[j] : 0;
+        INDArray u = t.mmul(v).mulRowVector(Nd4j.createFromArray(inv)).dup('c');
+        if (!wide) return new Factors(u, s, v.transpose().dup('c'));
+        return new Factors(v, s, u.transpose().dup('c')); // a = tᵀ = V Σ Uᵀ
     }
 
     /** Singular values only (descending). */
     public static double[] singularValues(INDArray a) {
         boolean wide = a.rows() < a.columns();
-        INDArray r = qr(wide ? a.transpose().dup('c') : a)[1];
-        INDArray s = Nd4j.create(DataType.DOUBLE, r.rows());
-        Nd4j.getBlasWrapper().lapack().gesvd(r.dup('f'), s, null, null);
-        return s.toDoubleVector();
+        INDArray t = wide ? a.transpose().dup('c') : a;
+        INDArray g = t.transpose().mmul(t).dup('f');
+        int n = t.columns();
+        INDArray w = Nd4j.create(DataType.DOUBLE, n);
+        int info = Nd4j.getBlasWrapper().lapack().syev('N', 'U', g, w);
+        if (info != 0) throw new IllegalStateException("LAPACK syev failed, info = " + info);
+        double[] s = new double[n];
+        for (int j = 0; j < n; j++) s[j] = Math.sqrt(Math.max(w.getDouble(n - 1 - j), 0));
+        return s;
     }
 
     /** Rank-k randomized SVD with oversampling p and q power iterations, seeded. */
