@@ -1,5 +1,6 @@
 package io.squeeze.cli;
 
+import io.squeeze.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Models;
 import io.squeeze.artifact.Storage;
@@ -32,16 +33,30 @@ import java.util.Map;
                 "Example: squeeze factorize --model out/mnist --energy 0.9 --fine-tune-data idx:data/mnist --fine-tune-epochs 3 --out out/mnist-lr"})
 public final class FactorizeCommand extends BaseCommand {
     static final class Policy {
-        @Option(names = "--rank", paramLabel = "K")
-        Integer rank;
-        @Option(names = "--energy", paramLabel = "E")
-        Double energy;
+        @Option(names = "--rank", paramLabel = "K", description = "a rank for every chosen layer, or per layer: 0:64,1:32 (index or name)")
+        String rank;
+        @Option(names = "--energy", paramLabel = "E", description = "energy fraction in (0,1] per layer, or per layer: 0:0.95,1:0.8")
+        String energy;
         @Option(names = "--params-budget", paramLabel = "B")
         String budget;
 
         RankPolicy policy() {
-            if (rank != null) return new RankPolicy.Fixed(rank);
-            if (energy != null) return new RankPolicy.Energy(energy);
+            if (rank != null) {
+                if (rank.contains(":")) return RankPolicy.PerLayer.parse(rank, false, "--rank");
+                try {
+                    return new RankPolicy.Fixed(Integer.parseInt(rank.trim()));
+                } catch (NumberFormatException e) {
+                    throw new BadInputException("factorize.rank must be an integer or LAYER:RANK list, got '" + rank + "'");
+                }
+            }
+            if (energy != null) {
+                if (energy.contains(":")) return RankPolicy.PerLayer.parse(energy, true, "--energy");
+                try {
+                    return new RankPolicy.Energy(Double.parseDouble(energy.trim()));
+                } catch (NumberFormatException e) {
+                    throw new BadInputException("factorize.energy must be a number or LAYER:ENERGY list, got '" + energy + "'");
+                }
+            }
             return RankPolicy.Budget.parse(budget);
         }
     }

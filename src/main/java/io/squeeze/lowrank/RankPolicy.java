@@ -13,6 +13,30 @@ public sealed interface RankPolicy extends Serializable {
         }
     }
 
+    /** A rank or energy per layer, keyed by layer index or name; only those layers are factorized. */
+    record PerLayer(java.util.Map<String, RankPolicy> byLayer) implements RankPolicy {
+        public PerLayer {
+            for (RankPolicy p : byLayer.values())
+                if (!(p instanceof Fixed || p instanceof Energy)) throw new IllegalArgumentException("per-layer policies are ranks or energies");
+        }
+
+        /** Parses {@code 0:64,dense1:32} (ranks) or {@code 0:0.9,1:0.8} (energies). */
+        public static PerLayer parse(String spec, boolean energy, String flag) {
+            java.util.Map<String, RankPolicy> m = new java.util.LinkedHashMap<>();
+            for (String part : spec.split(",")) {
+                int c = part.lastIndexOf(':');
+                if (c <= 0) throw new BadInputException(flag + " per-layer entries are LAYER:VALUE, got '" + part + "'");
+                String v = part.substring(c + 1).trim();
+                try {
+                    m.put(part.substring(0, c).trim(), energy ? new Energy(Double.parseDouble(v)) : new Fixed(Integer.parseInt(v)));
+                } catch (NumberFormatException e) {
+                    throw new BadInputException(flag + " value '" + v + "' for layer " + part.substring(0, c).trim() + " is not a number");
+                }
+            }
+            return new PerLayer(m);
+        }
+    }
+
     /** Per layer, the smallest k with Σ_{i≤k} σᵢ² ≥ energy · Σ σᵢ². */
     record Energy(double energy) implements RankPolicy {
         public Energy {

@@ -49,6 +49,9 @@ public final class Ranks {
 
     public static int[] choose(RankPolicy p, List<Layer> layers) {
         int[] k = new int[layers.size()];
+        if (p instanceof RankPolicy.PerLayer) {
+            throw new IllegalArgumentException("per-layer policies are resolved per layer: call choose(policy, layer) for each");
+        }
         if (p instanceof RankPolicy.Fixed f) {
             for (int i = 0; i < k.length; i++) {
                 Layer l = layers.get(i);

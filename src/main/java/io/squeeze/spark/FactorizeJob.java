@@ -68,6 +68,13 @@ public final class FactorizeJob {
 
     public static Result run(JavaSparkContext jsc, LoadedModel m, LayerSelector layers, RankPolicy policy, SvdMethod method) {
         List<Task> tasks = tasks(m, layers);
+        if (policy instanceof RankPolicy.PerLayer pl) {
+            tasks = tasks.stream().filter(t -> pl.byLayer().containsKey(Integer.toString(t.layer()))
+                    || (t.name() != null && pl.byLayer().containsKey(t.name()))).toList();
+            if (tasks.size() != pl.byLayer().size())
+                throw new BadInputException("per-layer ranks name " + pl.byLayer().keySet() + " but only " + tasks.size()
+                        + " of them are factorizable layers");
+        }
         List<Task> bySize = new ArrayList<>(tasks);
         bySize.sort(Comparator.comparingLong((Task t) -> (long) t.rows() * t.cols()).reversed());
         Map<Integer, double[]> values = new TreeMap<>();
@@ -82,7 +89,17 @@ public final class FactorizeJob {
         List<Ranks.Layer> rl = new ArrayList<>();
         for (Task t : tasks)
             rl.add(new Ranks.Layer("layer " + t.layer(), t.rows(), t.cols(), values.getOrDefault(t.layer(), new double[Math.min(t.rows(), t.cols())])));
-        int[] k = Ranks.choose(policy, rl);
+        int[] k;
+        if (policy instanceof RankPolicy.PerLayer pl) {
+            k = new int[tasks.size()];
+            for (int i = 0; i < tasks.size(); i++) {
+                Task t = tasks.get(i);
+                RankPolicy own = pl.byLayer().getOrDefault(Integer.toString(t.layer()), t.name() == null ? null : pl.byLayer().get(t.name()));
+                k[i] = Ranks.choose(own, List.of(rl.get(i)))[0];
+            }
+        } else {
+            k = Ranks.choose(policy, rl);
+        }
         Map<Integer, Integer> rankOf = new TreeMap<>();
         for (int i = 0; i < tasks.size(); i++) if (rl.get(i).saves(k[i])) rankOf.put(tasks.get(i).layer(), k[i]);
         Map<Integer, LayerFactors.Result> factors = new TreeMap<>();

@@ -111,9 +111,20 @@ class FactorizeTest {
         assertEquals(4, a.model().net().getnLayers(), "both dense layers factorized");
         assertTrue(a.model().net().numParams() - 48 - 10 <= 0.5 * (64 * 48 + 48 * 10), "weights within the budget");
         assertEquals("factorize:exact", a.manifest().layers().get(0).method());
+        String per = dir.resolve("per").toString();
+        CliRun p = CliRun.run("factorize", "--model", zip.toString(), "--rank", "0:6", "--out", per);
+        assertEquals(0, p.code(), p.err());
+        var pn = Artifact.load(st, per).model().net();
+        assertEquals(3, pn.getnLayers(), "only layer 0 factorized");
+        assertArrayEquals(new long[]{64, 6}, pn.getLayer(0).getParam("W").shape());
+        CliRun pe = CliRun.run("factorize", "--model", zip.toString(), "--energy", "0:0.5,1:1.0", "--out", dir.resolve("pe").toString());
+        assertEquals(0, pe.code(), pe.err());
+        assertTrue(pe.out().contains("left_dense"), "energy 1.0 on the output layer needs full rank: left dense; " + pe.out());
         String[][] bad = {{"factorize.rank must be > 0, got 0", "--rank", "0"}, {"factorize.rank 49 is above min(nIn, nOut) = 48 of layer 0", "--rank", "49"},
                 {"factorize.energy must be in (0,1], got 1.2", "--energy", "1.2"}, {"cannot be met", "--params-budget", "10"},
-                {"Error: --rank=K, --energy=E are mutually exclusive", "--rank", "3", "--energy", "0.5"}};
+                {"Error: --rank=K, --energy=E are mutually exclusive", "--rank", "3", "--energy", "0.5"},
+                {"per-layer ranks name [0, 7] but only 1 of them are factorizable layers", "--rank", "0:4,7:4"},
+                {"--rank value 'x' for layer 0 is not a number", "--rank", "0:x"}};
         for (String[] b : bad) {
             String[] args = new String[b.length + 3];
             args[0] = "factorize";
