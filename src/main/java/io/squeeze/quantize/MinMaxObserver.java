@@ -27,6 +27,14 @@ public final class MinMaxObserver implements Serializable {
         return min.length;
     }
 
+    public float min(int channel) {
+        return count == 0 ? 0f : min[channel];
+    }
+
+    public float max(int channel) {
+        return count == 0 ? 0f : max[channel];
+    }
+
     public long count() {
         return count;
     }

@@ -16,16 +16,20 @@ public record QParams(float scale, int zeroPoint) {
     public static QParams fromMinMax(float min, float max, QDtype dtype, boolean symmetric, boolean reduceRange) {
         if (symmetric && reduceRange && dtype == QDtype.QUINT8)
             throw new BadInputException("reduce_range is not defined for symmetric quint8 quantization (as in PyTorch)");
-        if (Float.isNaN(min) || Float.isNaN(max)) throw new BadInputException("observed range is NaN");
         int[] q = dtype.range(reduceRange);
-        int qmin = q[0], qmax = q[1];
+        return fromMinMax(min, max, q[0], q[1], symmetric, dtype == QDtype.QUINT8);
+    }
+
+    /** The same rule for any integer range (e.g. 4-bit [-8, 7]); {@code unsigned} puts a symmetric zero point mid-range. */
+    public static QParams fromMinMax(float min, float max, int qmin, int qmax, boolean symmetric, boolean unsigned) {
+        if (Float.isNaN(min) || Float.isNaN(max)) throw new BadInputException("observed range is NaN");
         float minNeg = Math.min(min, 0f), maxPos = Math.max(max, 0f);
         float scale;
         int zp;
         if (symmetric) {
             float m = Math.max(-minNeg, maxPos);
             scale = Math.max(m / ((float) (qmax - qmin) / 2f), EPS);
-            zp = dtype == QDtype.QUINT8 ? (qmin + qmax + 1) / 2 : 0;
+            zp = unsigned ? (qmin + qmax + 1) / 2 : 0;
         } else {
             scale = Math.max((maxPos - minNeg) / (float) (qmax - qmin), EPS);
             zp = (int) (qmin - Math.rint(minNeg / scale));
@@ -36,9 +40,14 @@ public record QParams(float scale, int zeroPoint) {
 
     /** {@code clamp(zero_point + round(x · (1/scale)), dtype)}, as ATen's quantize_val. */
     public int quantize(float x, QDtype dtype) {
+        return quantize(x, dtype.min(), dtype.max());
+    }
+
+    /** Clamped to [lo, hi]. */
+    public int quantize(float x, int lo, int hi) {
         float inv = 1.0f / scale;
         long v = zeroPoint + (long) Math.rint(x * inv);
-        return (int) Math.max(dtype.min(), Math.min(dtype.max(), v));
+        return (int) Math.max(lo, Math.min(hi, v));
     }
 
     public float dequantize(int q) {
