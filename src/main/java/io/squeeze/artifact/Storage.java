@@ -125,6 +125,27 @@ public final class Storage {
         }
     }
 
+    /**
+     * Writes one file through a hidden sibling renamed into place, so readers never see it half-written; an
+     * existing {@code target} is replaced only with {@code overwrite}, and only once the new bytes are complete.
+     */
+    public void replace(Path target, byte[] bytes, boolean overwrite) {
+        Path tmp = new Path(target.getParent(), "." + target.getName() + ".tmp-" + java.util.UUID.randomUUID());
+        mkdirs(target.getParent());
+        write(tmp, bytes);
+        if (exists(target)) {
+            if (!overwrite) {
+                delete(tmp);
+                throw new BadInputException("output " + target + " exists; pass --overwrite to replace it");
+            }
+            delete(target);
+        }
+        if (!rename(tmp, target)) {
+            delete(tmp);
+            throw new UncheckedIOException(new IOException("could not move " + tmp + " to " + target));
+        }
+    }
+
     public OutputStream create(Path p) {
         try {
             return fs(p).create(p, false);

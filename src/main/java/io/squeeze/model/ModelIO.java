@@ -158,19 +158,6 @@ public final class ModelIO {
 
     /** Writes a model zip atomically (temporary file, then rename); refuses to replace a file unless asked. */
     public static void writeZip(Storage st, Path out, MultiLayerNetwork net, ModelMeta meta, boolean overwrite) {
-        byte[] bytes = toZip(net, meta);
-        Path tmp = new Path(out.getParent(), "." + out.getName() + ".tmp-" + java.util.UUID.randomUUID());
-        st.write(tmp, bytes);
-        if (st.exists(out)) {
-            if (!overwrite) {
-                st.delete(tmp);
-                throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
-            }
-            st.delete(out);
-        }
-        if (!st.rename(tmp, out)) {
-            st.delete(tmp);
-            throw new UncheckedIOException(new IOException("could not move " + tmp + " to " + out));
-        }
+        st.replace(out, toZip(net, meta), overwrite);
     }
 }

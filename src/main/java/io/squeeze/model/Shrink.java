@@ -75,9 +75,9 @@ public final class Shrink {
             params.get(i).put("W", w.get(NDArrayIndex.all(), NDArrayIndex.indices(keepIdx)).dup('c'));
             if (b != null) params.get(i).put("b", b.reshape(1, b.length()).get(NDArrayIndex.all(), NDArrayIndex.indices(keepIdx)).dup('c'));
             params.get(i + 1).put("W", wNext.get(NDArrayIndex.indices(keepIdx), NDArrayIndex.all()).dup('c'));
-            newMasks.put(i + "_W", select(wm, w.shape(), keep, 1));
-            if (newMasks.containsKey(i + "_b")) newMasks.put(i + "_b", select(newMasks.get(i + "_b"), new long[]{1, dead.length}, keep, 1));
-            if (newMasks.containsKey((i + 1) + "_W")) newMasks.put((i + 1) + "_W", select(newMasks.get((i + 1) + "_W"), wNext.shape(), keep, 0));
+            newMasks.put(i + "_W", selectAxis(wm, w.shape(), keep, 1));
+            if (newMasks.containsKey(i + "_b")) newMasks.put(i + "_b", selectAxis(newMasks.get(i + "_b"), new long[]{1, dead.length}, keep, 1));
+            if (newMasks.containsKey((i + 1) + "_W")) newMasks.put((i + 1) + "_W", selectAxis(newMasks.get((i + 1) + "_W"), wNext.shape(), keep, 0));
             changes.put(i, "nOut " + dead.length + " -> " + keep.size());
             d.setNOut(keep.size());
             next.setNIn(keep.size());
@@ -156,7 +156,7 @@ public final class Shrink {
             if (masks.containsKey(j + "_W")) {
                 List<Integer> keepRows = new ArrayList<>();
                 for (long r : rowIdx) keepRows.add((int) r);
-                masks.put(j + "_W", select(masks.get(j + "_W"), wNext.shape(), keepRows, 0));
+                masks.put(j + "_W", selectAxis(masks.get(j + "_W"), wNext.shape(), keepRows, 0));
             }
             pre.setNumChannels(keep.size());
             next.setNIn(keep.size() * hw);
@@ -164,13 +164,13 @@ public final class Shrink {
         params.get(i).put("W", w.get(NDArrayIndex.indices(keepIdx), NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.all()).dup('c'));
         if (b != null) params.get(i).put("b", b.reshape(1, b.length()).get(NDArrayIndex.all(), NDArrayIndex.indices(keepIdx)).dup('c'));
         masks.put(i + "_W", selectAxis(wm, w.shape(), keep, 0));
-        if (masks.containsKey(i + "_b")) masks.put(i + "_b", select(masks.get(i + "_b"), new long[]{1, dead.length}, keep, 1));
+        if (masks.containsKey(i + "_b")) masks.put(i + "_b", selectAxis(masks.get(i + "_b"), new long[]{1, dead.length}, keep, 1));
         c.setNOut(keep.size());
         if (nextConv) next.setNIn(keep.size());
         changes.put(i, "channels " + dead.length + " -> " + keep.size());
     }
 
-    /** The mask restricted to the kept slices along {@code axis} (0 or 1) of an n-d C-order shape. */
+    /** The mask restricted to the kept slices along {@code axis} of an n-d C-order shape. */
     static Mask selectAxis(Mask m, long[] shape, List<Integer> keep, int axis) {
         long inner = 1;
         for (int a = axis + 1; a < shape.length; a++) inner *= shape[a];
@@ -184,19 +184,4 @@ public final class Shrink {
                 for (long x = 0; x < inner; x++) kept[p++] = m.kept((int) ((o * dim + k) * inner + x));
         return Mask.of(kept);
     }
-
-    /** The mask restricted to the kept slices along {@code axis} of a 2-d shape. */
-    static Mask select(Mask m, long[] shape, List<Integer> keep, int axis) {
-        int rows = (int) shape[0], cols = (int) shape[1];
-        int newRows = axis == 0 ? keep.size() : rows, newCols = axis == 1 ? keep.size() : cols;
-        boolean[] kept = new boolean[newRows * newCols];
-        for (int r = 0; r < newRows; r++) {
-            for (int c = 0; c < newCols; c++) {
-                int or = axis == 0 ? keep.get(r) : r, oc = axis == 1 ? keep.get(c) : c;
-                kept[r * newCols + c] = m.kept(or * cols + oc);
-            }
-        }
-        return Mask.of(kept);
-    }
-
 }
