@@ -67,9 +67,9 @@ public record Artifact(LoadedModel model, Manifest manifest, Path path) {
             byte[] b = files.get(k);
             if (b == null) throw new BadInputException("artifact " + dir + " is incomplete: the manifest does not list " + k);
             return b;
-        }, dir.toString());
+        }, files::containsKey, dir.toString());
         String sha = m.files().containsKey(ArtifactWriter.MODEL_ZIP) ? m.files().get(ArtifactWriter.MODEL_ZIP).sha256() : "";
         io.squeeze.model.LayerSupport.checkFinite(d.net(), dir.toString());
-        return new Artifact(new LoadedModel(d.net(), d.meta(), sha, dir.toString(), SourceKind.ARTIFACT, packedBytes, d.masks()), m, dir);
+        return new Artifact(new LoadedModel(d.net(), d.meta(), sha, dir.toString(), SourceKind.ARTIFACT, packedBytes, d.masks(), d.quant()), m, dir);
     }
 }

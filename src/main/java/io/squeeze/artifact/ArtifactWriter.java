@@ -46,9 +46,15 @@ public final class ArtifactWriter {
      *
      * @param notes per layer index; layers not listed are recorded as {@link LayerNote#NONE}
      * @param masks pruning masks per tensor key ({@code "<layer>_<param>"}); those tensors are stored sparse
+     * @param quant the quantized form, or null: its weight tensors are stored as integers (or fp16) with their qparams
      */
     public record Content(MultiLayerNetwork net, ModelMeta meta, Provenance provenance, Map<Integer, LayerNote> notes,
-                          Map<String, Object> metrics, Map<String, Mask> masks) {
+                          Map<String, Object> metrics, Map<String, Mask> masks, io.squeeze.quantize.QuantizedModel quant) {
+        public Content(MultiLayerNetwork net, ModelMeta meta, Provenance provenance, Map<Integer, LayerNote> notes,
+                       Map<String, Object> metrics, Map<String, Mask> masks) {
+            this(net, meta, provenance, notes, metrics, masks, null);
+        }
+
         public static Content dense(MultiLayerNetwork net, ModelMeta meta, Provenance p, Map<String, Object> metrics) {
             return new Content(net, meta, p, Map.of(), metrics, Map.of());
         }
@@ -75,7 +81,7 @@ public final class ArtifactWriter {
         Path out = checkTarget(st, uri, overwrite);
         Map<String, byte[]> files = new LinkedHashMap<>();
         files.put(MODEL_ZIP, ModelIO.toZip(c.net(), c.meta()));
-        PackedModel.Encoded packed = PackedModel.encode(c.net(), c.meta(), c.masks());
+        PackedModel.Encoded packed = PackedModel.encode(c.net(), c.meta(), c.masks(), c.quant());
         files.putAll(packed.files());
         return commit(st, out, overwrite, files, c.provenance(), layers(c, packed.bytesPerLayer()), c.metrics());
     }

@@ -1,6 +1,7 @@
 package io.squeeze.artifact;
 
 import io.squeeze.prune.Mask;
+import io.squeeze.quantize.QuantizedTensor;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
@@ -60,7 +61,96 @@ public enum Encoding {
             for (int i = 0; i < n; i++) if (mask.kept(i)) v[i] = b.getFloat();
             return new Tensor(v, mask);
         }
+    },
+    /**
+     * A quantized tensor ({@link QuantizedTensor#toBytes()}: header, qparams per tensor or channel, then 1 byte per
+     * int8 weight, ½ per int4, 2 per fp16), DEFLATEd. Decodes to the dequantized values.
+     */
+    QUANTIZED_DEFLATE {
+        @Override
+        public byte[] encode(float[] v, Mask mask) {
+            throw new UnsupportedOperationException("quantized tensors are encoded with encodeQuantized");
+        }
+
+        @Override
+        public Tensor decode(byte[] bytes, int n) {
+            return new Tensor(decodeQuantized(this, bytes, n).tensor().dequantize(), null);
+        }
+    },
+    /**
+     * A pruned and quantized tensor: the mask's bitmap, then the quantized tensor holding only the kept values
+     * (so pruning's and quantization's savings multiply), DEFLATEd.
+     */
+    SPARSE_QUANTIZED_DEFLATE {
+        @Override
+        public byte[] encode(float[] v, Mask mask) {
+            throw new UnsupportedOperationException("quantized tensors are encoded with encodeQuantized");
+        }
+
+        @Override
+        public Tensor decode(byte[] bytes, int n) {
+            Quantized q = decodeQuantized(this, bytes, n);
+            return new Tensor(q.tensor().dequantize(), q.mask());
+        }
     };
+
+    /** A decoded quantized tensor and its mask (null when not pruned). */
+    public record Quantized(QuantizedTensor tensor, Mask mask) {}
+
+    /** Encodes {@code q} (with its mask, when pruned: only kept values are stored); returns the encoding used and the bytes. */
+    public static java.util.Map.Entry<Encoding, byte[]> encodeQuantized(QuantizedTensor q, Mask mask) {
+        if (mask == null) return java.util.Map.entry(QUANTIZED_DEFLATE, deflate(q.toBytes()));
+        if (mask.size() != q.values().length) throw new IllegalArgumentException("mask of " + mask.size() + " for a tensor of " + q.values().length);
+        short[] kept = new short[(int) mask.keptCount()];
+        for (int i = 0, k = 0; i < q.values().length; i++) if (mask.kept(i)) kept[k++] = q.values()[i];
+        // the kept values as a flat tensor; axis and shape travel in front so channels can be restored
+        QuantizedTensor compact = new QuantizedTensor(q.format(), q.symmetric(), new long[]{kept.length}, -1, q.params(), kept);
+        byte[] body = io.squeeze.Bytes.write(out -> {
+            out.write(mask.toBytes());
+            out.writeInt(q.axis());
+            out.writeByte(q.shape().length);
+            for (long s : q.shape()) out.writeLong(s);
+            out.write(compact.toBytes());
+        });
+        return java.util.Map.entry(SPARSE_QUANTIZED_DEFLATE, deflate(body));
+    }
+
+    /** Decodes a tensor stored with a quantized encoding, keeping its integers. */
+    public static Quantized decodeQuantized(Encoding e, byte[] bytes, int n) {
+        Inflated raw = inflateAll(bytes);
+        byte[] b = java.util.Arrays.copyOf(raw.bytes, raw.length);
+        if (e == SPARSE_QUANTIZED_DEFLATE) return decodeSparseQuantized(b, n);
+        if (e != QUANTIZED_DEFLATE) throw new IllegalArgumentException(e + " is not a quantized encoding");
+        QuantizedTensor t = QuantizedTensor.fromBytes(b);
+        if (t.values().length != n) throw new IllegalStateException("quantized tensor holds " + t.values().length + " values, expected " + n);
+        return new Quantized(t, null);
+    }
+
+    private static Quantized decodeSparseQuantized(byte[] b, int n) {
+        int bitBytes = (n + 7) >>> 3;
+        if (b.length < bitBytes + 5) throw new IllegalStateException("sparse quantized tensor holds " + b.length + " bytes, less than its bitmap");
+        Mask mask = Mask.fromBytes(java.util.Arrays.copyOf(b, bitBytes), n);
+        return io.squeeze.Bytes.read(java.util.Arrays.copyOfRange(b, bitBytes, b.length), in -> {
+            int axis = in.readInt();
+            long[] shape = new long[in.readByte()];
+            for (int i = 0; i < shape.length; i++) shape[i] = in.readLong();
+            QuantizedTensor compact = QuantizedTensor.fromBytes(in.readAllBytes());
+            if (compact.values().length != mask.keptCount())
+                throw new IllegalStateException("sparse quantized tensor holds " + compact.values().length + " values for " + mask.keptCount() + " kept");
+            short[] v = new short[n];
+            long stride = 1;
+            if (axis >= 0) for (int a = axis + 1; a < shape.length; a++) stride *= shape[a];
+            QuantizedTensor.Format f = compact.format();
+            for (int i = 0, k = 0; i < n; i++) {
+                if (mask.kept(i)) v[i] = compact.values()[k++];
+                else if (f != QuantizedTensor.Format.FP16) {
+                    int c = compact.params().length == 1 ? 0 : (int) ((i / stride) % compact.params().length);
+                    v[i] = (short) compact.params()[c].zeroPoint(); // a pruned weight is exactly 0
+                }
+            }
+            return new Quantized(new QuantizedTensor(f, compact.symmetric(), shape, axis, compact.params(), v), mask);
+        });
+    }
 
     /** Decoded values and, for sparse encodings, the mask (null for dense). */
     public record Tensor(float[] values, Mask mask) {}

@@ -26,6 +26,26 @@ public final class Npy {
         return write("|i1", shape, values);
     }
 
+    /** uint8 values (0..255 in a short each) in C order of {@code shape}. */
+    public static byte[] uint8(short[] values, long[] shape) {
+        byte[] b = new byte[values.length];
+        for (int i = 0; i < b.length; i++) b[i] = (byte) values[i];
+        return write("|u1", shape, b);
+    }
+
+    /** IEEE half-precision bit patterns in C order of {@code shape}. */
+    public static byte[] float16(short[] bits, long[] shape) {
+        ByteBuffer b = ByteBuffer.allocate(bits.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+        for (short v : bits) b.putShort(v);
+        return write("<f2", shape, b.array());
+    }
+
+    public static byte[] int32(int[] values, long[] shape) {
+        ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        for (int v : values) b.putInt(v);
+        return write("<i4", shape, b.array());
+    }
+
     private static byte[] write(String descr, long[] shape, byte[] data) {
         String dims = shape.length == 1 ? shape[0] + "," : Arrays.stream(shape).mapToObj(Long::toString).collect(Collectors.joining(", "));
         String dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";

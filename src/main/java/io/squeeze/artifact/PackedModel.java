@@ -16,6 +16,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import io.squeeze.prune.Mask;
+import io.squeeze.model.NetOps;
+import io.squeeze.quantize.QuantPlan;
+import io.squeeze.quantize.QuantizedModel;
+import io.squeeze.quantize.QuantizedTensor;
 import java.util.function.Function;
 
 /**
@@ -25,7 +29,7 @@ import java.util.function.Function;
  */
 public final class PackedModel {
     public static final String CONFIG = "packed/config.json.gz", META = "packed/meta.json",
-            INDEX = "packed/tensors.json", BLOB = "packed/tensors.bin";
+            INDEX = "packed/tensors.json", BLOB = "packed/tensors.bin", QUANT = "packed/quant.json";
 
     private PackedModel() {}
 
@@ -44,8 +48,12 @@ public final class PackedModel {
     /** Encoded files by relative path, plus encoded bytes per layer. */
     public record Encoded(Map<String, byte[]> files, long[] bytesPerLayer) {}
 
-    /** Encodes every tensor: those with a mask (pruned) sparse, the others dense. */
-    public static Encoded encode(MultiLayerNetwork net, ModelMeta meta, Map<String, Mask> masks) {
+    /**
+     * Encodes every tensor: quantized weights (when {@code quant} is given) as integers or fp16 with their qparams,
+     * those with a mask (pruned) sparse, the others dense; with {@code quant}, {@code packed/quant.json} holds its
+     * {@link QuantPlan}.
+     */
+    public static Encoded encode(MultiLayerNetwork net, ModelMeta meta, Map<String, Mask> masks, QuantizedModel quant) {
         ByteArrayOutputStream blob = new ByteArrayOutputStream();
         List<TensorEntry> entries = new ArrayList<>();
         Layer[] layers = net.getLayers();
@@ -55,7 +63,17 @@ public final class PackedModel {
                 Mask mask = masks.get(i + "_" + e.getKey());
                 Encoding enc = mask == null ? Encoding.F32_DEFLATE : Encoding.SPARSE_F32_DEFLATE;
                 INDArray a = e.getValue();
-                byte[] bytes = enc.encode(a.dup('c').data().asFloat(), mask);
+                QuantizedTensor q = quant == null || !e.getKey().equals("W") ? null : quant.weights().get(i);
+                byte[] bytes;
+                if (q != null) {
+                    if (!java.util.Arrays.equals(q.shape(), a.shape()))
+                        throw new IllegalArgumentException("quantized weights of layer " + i + " have shape " + java.util.Arrays.toString(q.shape()));
+                    Map.Entry<Encoding, byte[]> qe = Encoding.encodeQuantized(q, mask);
+                    enc = qe.getKey();
+                    bytes = qe.getValue();
+                } else {
+                    bytes = enc.encode(a.dup('c').data().asFloat(), mask);
+                }
                 entries.add(new TensorEntry(i, e.getKey(), a.shape(), enc, blob.size(), bytes.length));
                 blob.writeBytes(bytes);
                 perLayer[i] += bytes.length;
@@ -66,11 +84,12 @@ public final class PackedModel {
         files.put(META, Json.compact(meta));
         files.put(INDEX, Json.compact(new Index("squeeze-packed", 1, entries)));
         files.put(BLOB, blob.toByteArray());
+        if (quant != null) files.put(QUANT, Json.compact(quant.plan()));
         return new Encoded(files, perLayer);
     }
 
     /** Rebuilds the network from the packed files ({@code read} returns a file's bytes by relative path). */
-    public static Decoded decode(Function<String, byte[]> read, String source) {
+    public static Decoded decode(Function<String, byte[]> read, java.util.function.Predicate<String> hasQuant, String source) {
         MultiLayerNetwork net;
         try {
             net = new MultiLayerNetwork(MultiLayerConfiguration.fromJson(new String(gunzip(read.apply(CONFIG)), StandardCharsets.UTF_8)));
@@ -83,13 +102,20 @@ public final class PackedModel {
         byte[] blob = read.apply(BLOB);
         int restored = 0;
         Map<String, Mask> masks = new LinkedHashMap<>();
+        Map<Integer, QuantizedTensor> quantized = new LinkedHashMap<>();
         for (TensorEntry t : index.tensors()) {
             if (t.offset() < 0 || t.offset() + t.length() > blob.length)
                 throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " lies outside " + BLOB);
             byte[] part = java.util.Arrays.copyOfRange(blob, (int) t.offset(), (int) (t.offset() + t.length()));
             Encoding.Tensor dec;
             try {
-                dec = t.encoding().decode(part, (int) t.count());
+                if (t.encoding() == Encoding.QUANTIZED_DEFLATE || t.encoding() == Encoding.SPARSE_QUANTIZED_DEFLATE) {
+                    Encoding.Quantized q = Encoding.decodeQuantized(t.encoding(), part, (int) t.count());
+                    quantized.put(t.layer(), q.tensor());
+                    dec = new Encoding.Tensor(q.tensor().dequantize(), q.mask());
+                } else {
+                    dec = t.encoding().decode(part, (int) t.count());
+                }
             } catch (IllegalStateException e) {
                 throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " cannot be decoded (" + e.getMessage() + ")");
             }
@@ -103,7 +129,17 @@ public final class PackedModel {
         }
         if (restored != net.paramTable().size())
             throw new BadInputException("artifact " + source + ": " + INDEX + " lists " + restored + " tensors, the network has " + net.paramTable().size());
-        return new Decoded(net, meta, masks);
+        QuantizedModel quant = null;
+        if (!quantized.isEmpty() || hasQuant.test(QUANT)) {
+            QuantPlan plan;
+            try {
+                plan = Json.read(read.apply(QUANT), QuantPlan.class);
+            } catch (RuntimeException e) {
+                throw new BadInputException("artifact " + source + ": " + QUANT + " is missing or not valid (" + e.getMessage() + ")");
+            }
+            quant = new QuantizedModel(NetOps.of(net), plan, quantized);
+        }
+        return new Decoded(net, meta, masks, quant);
     }
 
     static byte[] gzip(byte[] raw) {
@@ -125,5 +161,5 @@ public final class PackedModel {
     }
 
     /** A decoded network and its metadata. */
-    public record Decoded(MultiLayerNetwork net, ModelMeta meta, Map<String, Mask> masks) {}
+    public record Decoded(MultiLayerNetwork net, ModelMeta meta, Map<String, Mask> masks, QuantizedModel quant) {}
 }

@@ -5,6 +5,7 @@ import io.squeeze.model.LoadedModel;
 import org.apache.hadoop.fs.Path;
 import org.deeplearning4j.nn.api.Layer;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import io.squeeze.quantize.QuantizedTensor;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -15,10 +16,46 @@ import java.util.UUID;
 /**
  * {@code weights export}: every parameter as a float32 C-order {@code .npy} in DL4J's own shape (dense W is
  * [nIn, nOut]), plus {@code index.json} listing, in layer order, layer index, layer name, DL4J parameter key,
- * file and shape. Written to a hidden sibling and renamed into place.
+ * file and shape. A quantized artifact's weights are written as stored: integers as int8 {@code .npy} (int4
+ * unpacked one per byte; affine schemes as uint8), fp16 as float16, with their scales (float32) and zero points
+ * (int32) beside them; the entry adds {@code dtype}, {@code scale}, {@code zero_point} (file names) and
+ * {@code axis} (the channel axis, or null per tensor). Written to a hidden sibling and renamed into place.
  */
 public final class WeightsExport {
     private WeightsExport() {}
+
+    private static Map<String, Object> writeQuantized(Storage st, Path dir, String stem, QuantizedTensor q) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("dtype", q.format().name().toLowerCase(java.util.Locale.ROOT));
+        if (q.format() == QuantizedTensor.Format.FP16) {
+            st.write(new Path(dir, stem + ".npy"), Npy.float16(q.values(), q.shape()));
+            m.put("scale", null);
+            m.put("zero_point", null);
+            m.put("axis", null);
+            return m;
+        }
+        if (q.symmetric()) {
+            byte[] b = new byte[q.values().length];
+            for (int k = 0; k < b.length; k++) b[k] = (byte) q.values()[k];
+            st.write(new Path(dir, stem + ".npy"), Npy.int8(b, q.shape()));
+        } else {
+            st.write(new Path(dir, stem + ".npy"), Npy.uint8(q.values(), q.shape()));
+        }
+        float[] scale = new float[q.params().length];
+        int[] zp = new int[q.params().length];
+        for (int k = 0; k < scale.length; k++) {
+            scale[k] = q.params()[k].scale();
+            zp[k] = q.params()[k].zeroPoint();
+        }
+        long[] shape = q.axis() < 0 ? new long[0] : new long[]{scale.length};
+        st.write(new Path(dir, stem + "_scale.npy"), Npy.float32(scale, shape));
+        st.write(new Path(dir, stem + "_zero_point.npy"), Npy.int32(zp, shape));
+        m.put("storage", q.symmetric() ? "int8" : "uint8");
+        m.put("scale", stem + "_scale.npy");
+        m.put("zero_point", stem + "_zero_point.npy");
+        m.put("axis", q.axis() < 0 ? null : q.axis());
+        return m;
+    }
 
     public static List<Map<String, Object>> export(Storage st, LoadedModel model, String outUri, boolean overwrite) {
         Path out = ArtifactWriter.checkTarget(st, outUri, overwrite);
@@ -33,13 +70,16 @@ public final class WeightsExport {
                 for (Map.Entry<String, INDArray> e : layers[i].paramTable().entrySet()) {
                     String file = "layer" + i + "_" + e.getKey() + ".npy";
                     INDArray a = e.getValue();
-                    st.write(new Path(tmp, file), Npy.float32(a.dup('c').data().asFloat(), a.shape()));
+                    QuantizedTensor q = model.quant() == null || !e.getKey().equals("W") ? null : model.quant().weights().get(i);
+                    Map<String, Object> qi = q == null ? null : writeQuantized(st, tmp, "layer" + i + "_" + e.getKey(), q);
+                    if (q == null) st.write(new Path(tmp, file), Npy.float32(a.dup('c').data().asFloat(), a.shape()));
                     Map<String, Object> entry = new LinkedHashMap<>();
                     entry.put("layer", Integer.toString(i));
                     entry.put("name", layers[i].conf().getLayer().getLayerName());
                     entry.put("param", e.getKey());
                     entry.put("file", file);
                     entry.put("shape", a.shape());
+                    if (qi != null) entry.putAll(qi);
                     index.add(entry);
                 }
             }

@@ -23,6 +23,11 @@ final class CliSupport {
         java.util.Map<String, Object> rep = io.squeeze.spark.EvaluateJob.run(spark,
                 io.squeeze.data.DataSpec.parse(data, split == null ? io.squeeze.data.Split.TEST : split, false), candidate, source, 256);
         metrics.put("accuracy", rep.get("accuracy"));
+        if (rep.containsKey("accuracy_fake_quant")) {
+            metrics.put("accuracy_path", "integer");
+            metrics.put("accuracy_fake_quant", rep.get("accuracy_fake_quant"));
+            metrics.put("integer_fake_quant_agreement", rep.get("integer_fake_quant_agreement"));
+        }
         metrics.put("loss", rep.get("loss"));
         metrics.put("baseline", rep.get("baseline"));
         metrics.put("data", data);

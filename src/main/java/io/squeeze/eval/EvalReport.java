@@ -61,12 +61,30 @@ public final class EvalReport {
         return r;
     }
 
+    /** Adds a quantized model's fake-quant accuracy, integer/fake-quant agreement and its plan. */
+    public static void addQuantization(Map<String, Object> r, io.squeeze.quantize.QuantPlan plan, EvalStats intVsFake) {
+        r.put("accuracy_path", "integer");
+        r.put("accuracy_fake_quant", intVsFake.baselineAccuracy());
+        r.put("integer_fake_quant_agreement", intVsFake.agreement());
+        Map<String, Object> q = new LinkedHashMap<>();
+        q.put("mode", plan.mode().name().toLowerCase(Locale.ROOT));
+        q.put("observer", plan.mode() == io.squeeze.quantize.QuantConfig.Mode.DYNAMIC ? "per-batch" : plan.observer());
+        Map<String, String> layers = new LinkedHashMap<>();
+        for (var l : plan.layers()) layers.put(Integer.toString(l.layer()), l.precision().name().toLowerCase(Locale.ROOT)
+                + (l.precision().integer() ? (l.symmetric() ? " symmetric" : " affine") + (l.axis() < 0 ? " per-tensor" : " per-channel") : ""));
+        q.put("layers", layers);
+        r.put("quantization", q);
+    }
+
     @SuppressWarnings("unchecked")
     public static void print(Map<String, Object> r, PrintWriter out) {
         out.printf(Locale.ROOT, "model      %s%n", r.get("model"));
         out.printf(Locale.ROOT, "data       %s (%d rows)%n", r.get("data"), (Long) r.get("rows"));
         out.printf(Locale.ROOT, "accuracy   %.4f%s%n", (Double) r.get("accuracy"),
                 r.containsKey("top5") ? String.format(Locale.ROOT, "   top-5 %.4f", (Double) r.get("top5")) : "");
+        if (r.get("quantization") instanceof Map<?, ?> q)
+            out.printf(Locale.ROOT, "quantized  %s (%s): accuracy is the integer path's; fake-quant %.4f, agreement %.4f; layers %s%n",
+                    q.get("mode"), q.get("observer"), (Double) r.get("accuracy_fake_quant"), (Double) r.get("integer_fake_quant_agreement"), q.get("layers"));
         out.printf(Locale.ROOT, "loss       %.4f%n", (Double) r.get("loss"));
         List<Double> pc = (List<Double>) r.get("per_class_accuracy");
         StringBuilder sb = new StringBuilder();

@@ -2,6 +2,8 @@ package io.squeeze.eval;
 
 import io.squeeze.data.Batches;
 import io.squeeze.data.Normalizer;
+import io.squeeze.quantize.QuantRunner;
+import io.squeeze.quantize.QuantizedModel;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -9,17 +11,31 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Runs a network on raw batches: applies the model's own normalization to a copy of the features, then DL4J's
- * batched {@code output()} in inference mode; returns class probabilities row-major.
+ * batched {@code output()} in inference mode — or, for a quantized model, the quantized runtime on one of its
+ * paths (integer arithmetic, fake-quant); returns class probabilities row-major.
  */
 public final class Inference {
     private final MultiLayerNetwork net;
+    private final QuantRunner runner;
+    private final QuantRunner.Path path;
     private final Normalizer normalizer;
     private final int numClasses;
 
     public Inference(MultiLayerNetwork net, Normalizer normalizer, int numClasses) {
+        this(net, null, null, normalizer, numClasses);
+    }
+
+    private Inference(MultiLayerNetwork net, QuantRunner runner, QuantRunner.Path path, Normalizer normalizer, int numClasses) {
         this.net = net;
+        this.runner = runner;
+        this.path = path;
         this.normalizer = normalizer;
         this.numClasses = numClasses;
+    }
+
+    /** A quantized model run on {@code path}. */
+    public static Inference quantized(QuantizedModel model, QuantRunner.Path path, Normalizer normalizer, int numClasses) {
+        return new Inference(null, new QuantRunner(model), path, normalizer, numClasses);
     }
 
     public int numClasses() {
@@ -28,6 +44,12 @@ public final class Inference {
 
     public float[] probabilities(Batches.Batch b) {
         float[] x = normalizer.isIdentity() ? b.features() : normalizer.applyRows(b.features().clone(), b.rows());
+        if (runner != null) {
+            float[] p = runner.run(x, b.rows(), b.numFeatures(), path, null);
+            if (p.length != b.rows() * numClasses)
+                throw new IllegalStateException("quantized network returned " + p.length + " values for " + b.rows() + " rows of " + numClasses + " classes");
+            return p;
+        }
         INDArray in = Nd4j.create(x, new long[]{b.rows(), b.numFeatures()}, 'c');
         INDArray out = net.output(in, false);
         float[] p = out.castTo(DataType.FLOAT).dup('c').data().asFloat();

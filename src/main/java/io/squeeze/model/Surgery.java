@@ -26,6 +26,17 @@ public final class Surgery {
         }
     }
 
+    /** A copy of {@code net} whose layers' W are replaced by the given C-order values (e.g. dequantized weights). */
+    public static MultiLayerNetwork withWeights(MultiLayerNetwork net, Map<Integer, float[]> weights) {
+        MultiLayerNetwork out = net.clone();
+        weights.forEach((layer, w) -> {
+            INDArray p = out.getLayer(layer).getParam("W");
+            if (p.length() != w.length) throw new IllegalArgumentException("layer " + layer + " W has " + p.length() + " values, got " + w.length);
+            p.assign(Nd4j.create(w, p.shape(), 'c'));
+        });
+        return out;
+    }
+
     /** The flat values of one parameter in C order of its DL4J shape. */
     public static float[] values(MultiLayerNetwork net, int layer, String param) {
         return net.getLayer(layer).getParam(param).dup('c').data().asFloat();

@@ -10,7 +10,7 @@ import io.squeeze.BadInputException;
  * at least float32's epsilon (so a range that collapses to one value does not divide by zero). Rounding is
  * half-to-even, as {@code torch.round}.
  */
-public record QParams(float scale, int zeroPoint) {
+public record QParams(float scale, int zeroPoint) implements java.io.Serializable {
     public static final float EPS = Math.ulp(1.0f); // torch.finfo(torch.float32).eps
 
     public static QParams fromMinMax(float min, float max, QDtype dtype, boolean symmetric, boolean reduceRange) {

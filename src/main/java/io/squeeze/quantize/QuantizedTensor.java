@@ -16,7 +16,8 @@ import io.squeeze.Bytes;
  * @param params  qparams per channel (one per tensor; none for fp16)
  * @param values  integer values (int8/int4, unpacked) or fp16 bit patterns
  */
-public record QuantizedTensor(Format format, boolean symmetric, long[] shape, int axis, QParams[] params, short[] values) {
+public record QuantizedTensor(Format format, boolean symmetric, long[] shape, int axis, QParams[] params, short[] values)
+        implements java.io.Serializable {
 
     /** Storage formats. */
     public enum Format {

@@ -1,6 +1,7 @@
 /**
- * Quantization kernels with the numerics of PyTorch 1.13's {@code torch.ao.quantization}: dtypes, scale/zero-point
- * computation, integer quantization with round-half-to-even and clamping, and mergeable range observers.
- * (The {@code quantize} command, calibration on Spark, QAT and integer-arithmetic evaluation are still to come.)
+ * Quantization: PyTorch-exact qparams and observers, quantized tensor codecs (int8, int4, fp16), the quantization
+ * config and plan, and a runtime that executes a quantized network in float, fake-quant or integer arithmetic
+ * (int8 × int8 → int32, requantized per output channel). Quantization-aware training plugs into DL4J through a
+ * fake-quantized activation and a weight-noise hook with straight-through gradients.
  */
 package io.squeeze.quantize;

@@ -22,6 +22,12 @@ public final class EvaluateJob {
         SparkData.Loaded data = SparkData.read(spark, spec, model.meta().numFeatures(), "model " + model.source());
         SparkEvaluator.Result r = SparkEvaluator.evaluate(SparkSessions.jsc(spark), data.rdd(), model, baseline, batchSize, spec.toString());
         if (r.stats().rows() == 0) throw new BadInputException("data " + spec + " is empty (no rows)");
-        return EvalReport.of(r.stats(), r.wallSeconds(), batchSize, model, baseline, spec.toString());
+        Map<String, Object> report = EvalReport.of(r.stats(), r.wallSeconds(), batchSize, model, baseline, spec.toString());
+        if (model.quant() != null) {
+            // the integer path is the model's accuracy; the fake-quant (float) path beside it, with their agreement
+            SparkEvaluator.Result q = SparkEvaluator.integerVsFakeQuant(SparkSessions.jsc(spark), data.rdd(), model, batchSize, spec.toString());
+            EvalReport.addQuantization(report, model.quant().plan(), q.stats());
+        }
+        return report;
     }
 }

@@ -1,0 +1,170 @@
+package io.squeeze.cli;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Models;
+import io.squeeze.artifact.Storage;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Split;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.SourceKind;
+import io.squeeze.quantize.QuantConfig;
+import io.squeeze.spark.QatJob;
+import io.squeeze.spark.QuantizeJob;
+import io.squeeze.spark.SparkSessions;
+import io.squeeze.spark.SparkTrainer;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+@Command(name = "quantize", mixinStandardHelpOptions = true,
+        description = {"Quantization of weights (int8, int4 or fp16; per tensor or per output channel) and activations (uint8, affine).",
+                "dynamic: activations quantized per batch from their own range. static: activation ranges from calibration",
+                "passes on Spark executors (observers minmax, histogram, percentile:P, entropy). qat: fine-tuning on Spark with",
+                "fake-quantized weights and activations (straight-through gradients), then as static.",
+                "The artifact stores integer weights with their scales and zero points and every activation's qparams;",
+                "evaluate reports the integer-arithmetic accuracy and the fake-quant one.",
+                "Example: squeeze quantize --model out/mnist --mode static --bits 8 --calib-data idx:data/mnist --calib-rows 1000 --out out/mnist-int8"})
+public final class QuantizeCommand extends BaseCommand {
+    @Option(names = "--model", required = true, paramLabel = "M")
+    String model;
+
+    @Option(names = "--mode", defaultValue = "static", paramLabel = "dynamic|static|qat", description = "(default: ${DEFAULT-VALUE})")
+    QuantConfig.Mode mode;
+
+    @Option(names = "--bits", paramLabel = "8|4", description = "integer weights (default 8)")
+    Integer bits;
+
+    @Option(names = "--dtype", paramLabel = "fp16", description = "half-precision weights instead of integers")
+    String dtype;
+
+    @Option(names = "--granularity", defaultValue = "channel", paramLabel = "tensor|channel", description = "weight qparams (default: ${DEFAULT-VALUE})")
+    QuantConfig.Granularity granularity;
+
+    @Option(names = "--scheme", paramLabel = "symmetric|affine", description = "weights: signed symmetric (default) or unsigned affine")
+    QuantConfig.Scheme scheme;
+
+    @Option(names = "--reduce-range", description = "activations use 7 bits (PyTorch's reduce_range, for int8 kernels that overflow)")
+    boolean reduceRange;
+
+    @Option(names = "--observer", defaultValue = "minmax", paramLabel = "minmax|histogram|percentile:P|entropy",
+            description = "activation ranges from calibration (default: ${DEFAULT-VALUE})")
+    String observer;
+
+    @Option(names = "--layer-precision", paramLabel = "LAYERS=P", description = {"mixed precision, repeatable: layers (index, range, name glob)",
+            "and 8, 4, fp16 or fp32, e.g. --layer-precision 0=8 --layer-precision 6=fp32; or @FILE with one LAYERS=P per line"})
+    List<String> layerPrecision = new ArrayList<>();
+
+    @Option(names = "--calib-data", paramLabel = "D", description = "calibration data (static, qat); split defaults to train")
+    String calibData;
+
+    @Option(names = "--calib-rows", defaultValue = "0", paramLabel = "N", description = "use the first N rows (default: all)")
+    long calibRows;
+
+    @Option(names = "--data", paramLabel = "D", description = "qat: training data")
+    String data;
+
+    @Option(names = "--epochs", defaultValue = "2", description = "qat: epochs (default: ${DEFAULT-VALUE})")
+    int epochs;
+
+    @Option(names = "--batch", defaultValue = "64")
+    int batch;
+
+    @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the result (integer path) against the source model and record the metrics")
+    String evalData;
+
+    @Option(names = "--out", required = true, paramLabel = "ARTIFACT")
+    String out;
+
+    @Option(names = "--overwrite")
+    boolean overwrite;
+
+    QuantConfig config(Storage st) {
+        if (bits != null && dtype != null) throw new BadInputException("quantize: give --bits or --dtype, not both");
+        QuantConfig.Precision p;
+        if (dtype != null) {
+            if (!dtype.trim().equalsIgnoreCase("fp16")) throw new BadInputException("quantize.dtype must be fp16, got '" + dtype + "'");
+            p = QuantConfig.Precision.FP16;
+        } else {
+            int b = bits == null ? 8 : bits;
+            if (b != 8 && b != 4) throw new BadInputException("quantize.bits must be 8 or 4, got " + b);
+            p = b == 8 ? QuantConfig.Precision.INT8 : QuantConfig.Precision.INT4;
+        }
+        List<QuantConfig.LayerOverride> overrides = new ArrayList<>();
+        for (String s : layerPrecision) {
+            if (s.startsWith("@")) {
+                String text = new String(st.readAll(st.path(s.substring(1)), "--layer-precision file"), java.nio.charset.StandardCharsets.UTF_8);
+                for (String line : text.split("\\R")) {
+                    String l = line.replaceAll("#.*", "").trim();
+                    if (!l.isEmpty()) overrides.add(QuantConfig.LayerOverride.parse(l));
+                }
+            } else {
+                overrides.add(QuantConfig.LayerOverride.parse(s));
+            }
+        }
+        if (calibRows < 0) throw new BadInputException("quantize.calib-rows must be >= 0, got " + calibRows);
+        if (mode == QuantConfig.Mode.QAT && data == null) throw new BadInputException("quantize --mode qat needs training data: --data D");
+        if (mode == QuantConfig.Mode.DYNAMIC && calibData != null)
+            throw new BadInputException("quantize --mode dynamic takes no calibration data (each batch is quantized from its own range); got --calib-data " + calibData);
+        QuantConfig cfg = new QuantConfig(mode, p, granularity, scheme, reduceRange, QuantConfig.observer(observer), overrides);
+        if (cfg.calibrated() && calibData == null)
+            throw new BadInputException("quantize --mode " + mode.name().toLowerCase(Locale.ROOT) + " needs calibration data: --calib-data D");
+        return cfg;
+    }
+
+    @Override
+    public Integer call() {
+        Storage hst = new Storage(SparkSessions.hadoopConf());
+        QuantConfig cfg = config(hst);
+        SparkSession spark = SparkSessions.start("squeeze quantize");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        ArtifactWriter.checkTarget(st, out, overwrite);
+        LoadedModel src = Models.load(st, model);
+        DataSpec calib = calibData == null ? null : DataSpec.parse(calibData, Split.TRAIN, false);
+        QuantizeJob.Result r = cfg.mode() == QuantConfig.Mode.QAT
+                ? QatJob.run(spark, src, cfg, DataSpec.parse(data, Split.TRAIN, false), new SparkTrainer.Config(epochs, batch, 5), calib, calibRows, err())
+                : QuantizeJob.run(spark, src, cfg, calib, calibRows, batch, err());
+        LoadedModel result = new LoadedModel(r.net(), src.meta(), "", out, SourceKind.ARTIFACT, 0, src.masks(), r.model());
+        Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST, result, src);
+        Map<String, Object> config = new LinkedHashMap<>();
+        config.put("command", "quantize");
+        config.put("mode", cfg.mode().name().toLowerCase(Locale.ROOT));
+        config.put("precision", cfg.precision().name().toLowerCase(Locale.ROOT));
+        config.put("granularity", cfg.granularity().name().toLowerCase(Locale.ROOT));
+        config.put("scheme", cfg.scheme() == null ? null : cfg.scheme().name().toLowerCase(Locale.ROOT));
+        config.put("reduce_range", cfg.reduceRange());
+        config.put("observer", cfg.calibrated() ? cfg.observer().toString() : "per-batch");
+        config.put("layer_precision", layerPrecision);
+        config.put("calib_data", calibData);
+        config.put("calib_rows", r.calibrationRows());
+        config.put("calibration_passes", r.passes());
+        config.put("calibration_s", r.calibrationSeconds());
+        if (cfg.mode() == QuantConfig.Mode.QAT) {
+            config.put("data", data);
+            config.put("epochs", epochs);
+        }
+        var manifest = ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(r.net(), src.meta(),
+                new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), r.notes(), metrics, src.masks(), r.model()));
+        var o = out();
+        for (var e : r.notes().entrySet())
+            o.printf(Locale.ROOT, "layer %-3d %-16s %s%n", e.getKey(), e.getValue().method(), e.getValue().details());
+        if (!r.ranges().isEmpty() && r.ranges().containsKey(-1))
+            o.printf(Locale.ROOT, "input     qparams %s (calibrated on %d rows, %d pass%s, %.1f s)%n", r.ranges().get(-1).qparams(),
+                    r.calibrationRows(), r.passes(), r.passes() == 1 ? "" : "es", r.calibrationSeconds());
+        long packed = manifest.files().entrySet().stream().filter(e -> e.getKey().startsWith("packed/")).mapToLong(e -> e.getValue().bytes()).sum();
+        long zip = io.squeeze.model.ModelIO.toZip(src.net(), src.meta()).length;
+        o.printf(Locale.ROOT, "packed model %s%s%n", io.squeeze.eval.EvalReport.bytes(packed),
+                zip > 0 ? String.format(Locale.ROOT, " (dense fp32 DL4J zip %s, %.2fx smaller)", io.squeeze.eval.EvalReport.bytes(zip), zip / (double) packed) : "");
+        if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f %s, %.4f fake-quant (source %.4f)%n", (Double) metrics.get("accuracy"),
+                cfg.calibrated() || cfg.mode() == QuantConfig.Mode.DYNAMIC && cfg.precision().integer() ? "integer path" : "fp16 weights",
+                (Double) metrics.get("accuracy_fake_quant"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
+        o.println("wrote " + st.path(out));
+        return Main.OK;
+    }
+}

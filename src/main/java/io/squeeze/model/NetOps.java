@@ -1,0 +1,124 @@
+package io.squeeze.model;
+
+import io.squeeze.BadInputException;
+import org.deeplearning4j.nn.conf.CNN2DFormat;
+import org.deeplearning4j.nn.conf.ConvolutionMode;
+import org.deeplearning4j.nn.conf.InputPreProcessor;
+import org.deeplearning4j.nn.conf.layers.ActivationLayer;
+import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.DropoutLayer;
+import org.deeplearning4j.nn.conf.layers.Layer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
+import org.deeplearning4j.nn.conf.preprocessor.CnnToFeedForwardPreProcessor;
+import org.deeplearning4j.nn.conf.preprocessor.FeedForwardToCnnPreProcessor;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.activations.IActivation;
+import org.nd4j.linalg.activations.impl.ActivationIdentity;
+import org.nd4j.linalg.activations.impl.ActivationReLU;
+import org.nd4j.linalg.activations.impl.ActivationSigmoid;
+import org.nd4j.linalg.activations.impl.ActivationSoftmax;
+import org.nd4j.linalg.activations.impl.ActivationTanH;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A DL4J network as a list of plain operations (weights as C-order float arrays, no DL4J types), for runtimes
+ * that execute a network themselves — e.g. the integer-arithmetic runtime of quantization. Supports dense and
+ * output layers, 2-d convolutions (NCHW, no dilation) and max pooling with DL4J's Truncate/Same padding, the
+ * flat-to-image and image-to-flat preprocessors, activation layers and (inference-time no-op) dropout.
+ */
+public final class NetOps {
+    private NetOps() {}
+
+    /** Activation functions the runtimes compute. */
+    public enum Act { IDENTITY, RELU, SOFTMAX, TANH, SIGMOID }
+
+    /** One operation; {@code layer} is the DL4J layer index it came from. */
+    public sealed interface Op extends Serializable {
+        int layer();
+    }
+
+    /** y = act(x·W + b), W [nIn, nOut] C order. */
+    public record Dense(int layer, int nIn, int nOut, float[] w, float[] b, Act act) implements Op {}
+
+    /** 2-d convolution; W [out, in, kh, kw] C order; padding top/left {@code ph, pw} (Same mode computed per input). */
+    public record Conv(int layer, int out, int in, int kh, int kw, int sh, int sw, int ph, int pw, boolean same,
+                       float[] w, float[] b, Act act) implements Op {}
+
+    /** Max pooling. */
+    public record MaxPool(int layer, int kh, int kw, int sh, int sw, int ph, int pw, boolean same) implements Op {}
+
+    /** An activation on its own. */
+    public record Activation(int layer, Act act) implements Op {}
+
+    /** Flat rows [c·h·w] seen as images [c, h, w] (C order), or back to flat when {@code toImage} is false. */
+    public record Reshape(int layer, boolean toImage, int c, int h, int w) implements Op {}
+
+    /** The ops of {@code net}, in order; unsupported layers refused by index and type. */
+    public static List<Op> of(MultiLayerNetwork net) {
+        List<Op> ops = new ArrayList<>();
+        var conf = net.getLayerWiseConfigurations();
+        for (int i = 0; i < net.getnLayers(); i++) {
+            InputPreProcessor pre = conf.getInputPreProcess(i);
+            if (pre instanceof FeedForwardToCnnPreProcessor f)
+                ops.add(new Reshape(i, true, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
+            else if (pre instanceof CnnToFeedForwardPreProcessor f) {
+                if (f.getFormat() != CNN2DFormat.NCHW) throw refuse(i, "a " + f.getFormat() + " preprocessor");
+                ops.add(new Reshape(i, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
+            } else if (pre != null) throw refuse(i, "input preprocessor " + pre.getClass().getSimpleName());
+            Layer l = net.getLayer(i).conf().getLayer();
+            if (l instanceof DenseLayer || l instanceof OutputLayer) {
+                var ff = (org.deeplearning4j.nn.conf.layers.FeedForwardLayer) l;
+                float[] b = net.getLayer(i).getParam("b") == null ? new float[(int) ff.getNOut()] : Surgery.values(net, i, "b");
+                ops.add(new Dense(i, (int) ff.getNIn(), (int) ff.getNOut(), Surgery.values(net, i, "W"), b, act(i, ((BaseLayer) l).getActivationFn())));
+            } else if (l.getClass() == ConvolutionLayer.class) {
+                ConvolutionLayer c = (ConvolutionLayer) l;
+                if (c.getCnn2dDataFormat() != CNN2DFormat.NCHW) throw refuse(i, "a " + c.getCnn2dDataFormat() + " convolution");
+                if (c.getDilation()[0] != 1 || c.getDilation()[1] != 1) throw refuse(i, "a dilated convolution");
+                float[] b = c.hasBias() ? Surgery.values(net, i, "b") : new float[(int) c.getNOut()];
+                ops.add(new Conv(i, (int) c.getNOut(), (int) c.getNIn(), c.getKernelSize()[0], c.getKernelSize()[1],
+                        c.getStride()[0], c.getStride()[1], c.getPadding()[0], c.getPadding()[1],
+                        c.getConvolutionMode() == ConvolutionMode.Same, Surgery.values(net, i, "W"), b, act(i, c.getActivationFn())));
+            } else if (l instanceof SubsamplingLayer s) {
+                if (s.getPoolingType() != org.deeplearning4j.nn.conf.layers.PoolingType.MAX) throw refuse(i, s.getPoolingType() + " pooling");
+                ops.add(new MaxPool(i, s.getKernelSize()[0], s.getKernelSize()[1], s.getStride()[0], s.getStride()[1],
+                        s.getPadding()[0], s.getPadding()[1], s.getConvolutionMode() == ConvolutionMode.Same));
+            } else if (l instanceof ActivationLayer a) {
+                ops.add(new Activation(i, act(i, a.getActivationFn())));
+            } else if (!(l instanceof DropoutLayer)) {
+                throw refuse(i, "a " + l.getClass().getSimpleName());
+            }
+        }
+        return ops;
+    }
+
+    /** Output size and top/left padding of a sliding window, as DL4J computes them. */
+    public static int[] window(int in, int k, int s, int p, boolean same) {
+        if (same) {
+            int out = (in + s - 1) / s;
+            int total = Math.max(0, (out - 1) * s + k - in);
+            return new int[]{out, total / 2};
+        }
+        return new int[]{(in + 2 * p - k) / s + 1, p};
+    }
+
+    static Act act(int layer, IActivation a) {
+        if (a instanceof ActivationIdentity) return Act.IDENTITY;
+        if (a instanceof ActivationReLU) return Act.RELU;
+        if (a instanceof ActivationSoftmax) return Act.SOFTMAX;
+        if (a instanceof ActivationTanH) return Act.TANH;
+        if (a instanceof ActivationSigmoid) return Act.SIGMOID;
+        if (a != null && a.getClass().getName().equals("io.squeeze.quantize.FakeQuantActivation"))
+            throw refuse(layer, "a fake-quantized activation (convert the QAT network first)");
+        throw refuse(layer, "activation " + (a == null ? "null" : a.getClass().getSimpleName()));
+    }
+
+    private static BadInputException refuse(int layer, String what) {
+        return new BadInputException("layer " + layer + " is " + what + ", which the quantized runtime does not support");
+    }
+}

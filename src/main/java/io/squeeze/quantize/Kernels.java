@@ -1,0 +1,179 @@
+package io.squeeze.quantize;
+
+import io.squeeze.model.NetOps;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The arithmetic of the quantized runtime on plain arrays: float GEMM (through ND4J), an integer GEMM with int32
+ * accumulation, im2col for convolutions (float and integer), max pooling and activations. Tensors are batches of
+ * rows in C order; images are [rows, c, h, w].
+ */
+public final class Kernels {
+    private Kernels() {}
+
+    /** x [m, k] · w [k, n] in float32 (ND4J GEMM). */
+    public static float[] gemm(float[] x, int m, int k, float[] w, int n) {
+        INDArray a = Nd4j.create(x, new long[]{m, k}, 'c'), b = Nd4j.create(w, new long[]{k, n}, 'c');
+        return a.mmul(b).dup('c').data().asFloat();
+    }
+
+    /**
+     * x [m, k] · w [k, n] with int32 accumulation, as an int8 runtime computes it ({@code x} and {@code w} already
+     * have their zero points subtracted). Rows of zeros in {@code x} (common after ReLU) are skipped.
+     */
+    public static int[] gemm(int[] x, int m, int k, int[] w, int n) {
+        int[] c = new int[m * n];
+        for (int i = 0; i < m; i++) {
+            int ci = i * n, xi = i * k;
+            for (int p = 0; p < k; p++) {
+                int a = x[xi + p];
+                if (a == 0) continue;
+                int wp = p * n;
+                for (int j = 0; j < n; j++) c[ci + j] += a * w[wp + j];
+            }
+        }
+        return c;
+    }
+
+    /** W [out, in·kh·kw] as [in·kh·kw, out] (the GEMM's right operand). */
+    public static float[] transpose(float[] w, int rows, int cols) {
+        float[] t = new float[w.length];
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
+        return t;
+    }
+
+    public static int[] transpose(int[] w, int rows, int cols) {
+        int[] t = new int[w.length];
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
+        return t;
+    }
+
+    /** Output geometry of a convolution or pooling window over an h×w input: {oh, ow, padTop, padLeft}. */
+    public static int[] geometry(int h, int w, int kh, int kw, int sh, int sw, int ph, int pw, boolean same) {
+        int[] y = NetOps.window(h, kh, sh, ph, same), x = NetOps.window(w, kw, sw, pw, same);
+        return new int[]{y[0], x[0], y[1], x[1]};
+    }
+
+    /** Patches [rows·oh·ow, c·kh·kw] of images [rows, c, h, w]; outside the image reads {@code pad}. */
+    public static float[] im2col(float[] x, int rows, int c, int h, int w, NetOps.Conv op, int[] g, float pad) {
+        int oh = g[0], ow = g[1], k = c * op.kh() * op.kw();
+        float[] cols = new float[rows * oh * ow * k];
+        int q = 0;
+        for (int r = 0; r < rows; r++)
+            for (int y = 0; y < oh; y++)
+                for (int z = 0; z < ow; z++)
+                    for (int ch = 0; ch < c; ch++)
+                        for (int i = 0; i < op.kh(); i++) {
+                            int yy = y * op.sh() - g[2] + i;
+                            for (int j = 0; j < op.kw(); j++) {
+                                int xx = z * op.sw() - g[3] + j;
+                                cols[q++] = yy < 0 || yy >= h || xx < 0 || xx >= w ? pad : x[((r * c + ch) * h + yy) * w + xx];
+                            }
+                        }
+        return cols;
+    }
+
+    public static int[] im2col(int[] x, int rows, int c, int h, int w, NetOps.Conv op, int[] g, int pad) {
+        int oh = g[0], ow = g[1], k = c * op.kh() * op.kw();
+        int[] cols = new int[rows * oh * ow * k];
+        int q = 0;
+        for (int r = 0; r < rows; r++)
+            for (int y = 0; y < oh; y++)
+                for (int z = 0; z < ow; z++)
+                    for (int ch = 0; ch < c; ch++)
+                        for (int i = 0; i < op.kh(); i++) {
+                            int yy = y * op.sh() - g[2] + i;
+                            for (int j = 0; j < op.kw(); j++) {
+                                int xx = z * op.sw() - g[3] + j;
+                                cols[q++] = yy < 0 || yy >= h || xx < 0 || xx >= w ? pad : x[((r * c + ch) * h + yy) * w + xx];
+                            }
+                        }
+        return cols;
+    }
+
+    /** [rows·oh·ow, out] (GEMM output) to images [rows, out, oh, ow]. */
+    public static float[] toImages(float[] y, int rows, int positions, int out) {
+        float[] o = new float[y.length];
+        for (int r = 0; r < rows; r++)
+            for (int p = 0; p < positions; p++)
+                for (int c = 0; c < out; c++) o[(r * out + c) * positions + p] = y[(r * positions + p) * out + c];
+        return o;
+    }
+
+    public static int[] toImages(int[] y, int rows, int positions, int out) {
+        int[] o = new int[y.length];
+        for (int r = 0; r < rows; r++)
+            for (int p = 0; p < positions; p++)
+                for (int c = 0; c < out; c++) o[(r * out + c) * positions + p] = y[(r * positions + p) * out + c];
+        return o;
+    }
+
+    /** Max pooling of images [rows, c, h, w]; windows ignore positions outside the image. */
+    public static float[] maxPool(float[] x, int rows, int c, int h, int w, NetOps.MaxPool op, int[] g) {
+        int oh = g[0], ow = g[1];
+        float[] o = new float[rows * c * oh * ow];
+        for (int rc = 0; rc < rows * c; rc++)
+            for (int y = 0; y < oh; y++)
+                for (int z = 0; z < ow; z++) {
+                    float m = Float.NEGATIVE_INFINITY;
+                    for (int i = 0; i < op.kh(); i++) {
+                        int yy = y * op.sh() - g[2] + i;
+                        if (yy < 0 || yy >= h) continue;
+                        for (int j = 0; j < op.kw(); j++) {
+                            int xx = z * op.sw() - g[3] + j;
+                            if (xx >= 0 && xx < w) m = Math.max(m, x[(rc * h + yy) * w + xx]);
+                        }
+                    }
+                    o[(rc * oh + y) * ow + z] = m;
+                }
+        return o;
+    }
+
+    /** Max pooling on integers (quantization is monotone, so it commutes with max; the qparams carry through). */
+    public static int[] maxPool(int[] x, int rows, int c, int h, int w, NetOps.MaxPool op, int[] g) {
+        int oh = g[0], ow = g[1];
+        int[] o = new int[rows * c * oh * ow];
+        for (int rc = 0; rc < rows * c; rc++)
+            for (int y = 0; y < oh; y++)
+                for (int z = 0; z < ow; z++) {
+                    int m = Integer.MIN_VALUE;
+                    for (int i = 0; i < op.kh(); i++) {
+                        int yy = y * op.sh() - g[2] + i;
+                        if (yy < 0 || yy >= h) continue;
+                        for (int j = 0; j < op.kw(); j++) {
+                            int xx = z * op.sw() - g[3] + j;
+                            if (xx >= 0 && xx < w) m = Math.max(m, x[(rc * h + yy) * w + xx]);
+                        }
+                    }
+                    o[(rc * oh + y) * ow + z] = m;
+                }
+        return o;
+    }
+
+    /** Applies {@code act} in place; softmax is per row of {@code width}. */
+    public static void activate(float[] y, int width, NetOps.Act act) {
+        switch (act) {
+            case IDENTITY -> { }
+            case RELU -> {
+                for (int i = 0; i < y.length; i++) if (y[i] < 0f) y[i] = 0f;
+            }
+            case TANH -> {
+                for (int i = 0; i < y.length; i++) y[i] = (float) Math.tanh(y[i]);
+            }
+            case SIGMOID -> {
+                for (int i = 0; i < y.length; i++) y[i] = (float) (1.0 / (1.0 + Math.exp(-y[i])));
+            }
+            case SOFTMAX -> {
+                for (int r = 0; r < y.length / width; r++) {
+                    int o = r * width;
+                    float m = Float.NEGATIVE_INFINITY;
+                    for (int j = 0; j < width; j++) m = Math.max(m, y[o + j]);
+                    double s = 0;
+                    for (int j = 0; j < width; j++) s += y[o + j] = (float) Math.exp(y[o + j] - m);
+                    for (int j = 0; j < width; j++) y[o + j] = (float) (y[o + j] / s);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+package io.squeeze.quantize;
+
+import io.squeeze.model.NetOps;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Executes a {@link QuantizedModel} on a batch, three ways:
+ * <ul>
+ * <li>{@link Path#FLOAT}: the original float network (calibration runs this, observing every activation);</li>
+ * <li>{@link Path#FAKE_QUANT}: float arithmetic on dequantized weights, with each quantized layer's input and
+ * output quantized and dequantized (PyTorch's fake-quant / QAT forward);</li>
+ * <li>{@link Path#INTEGER}: as an int8 runtime computes it — uint8 activations minus their zero point times
+ * int8/int4 weights minus theirs, accumulated in int32; the bias added as int32 with scale s_in·s_w; the sum
+ * requantized to the output's qparams with one float multiplier s_in·s_w/s_out per channel (FBGEMM's and QNNPACK's
+ * reference requantization), ReLU fused as a clamp at the output zero point; max pooling on integers. Non-linear
+ * activations other than ReLU (tanh, sigmoid; softmax after the last layer) are applied to dequantized values, as
+ * a lookup table would.</li>
+ * </ul>
+ * Static mode quantizes activations with the calibrated qparams; dynamic mode with each batch's own min/max and
+ * returns float outputs from every layer (PyTorch's dynamic quantized Linear). fp16 and fp32 layers compute in
+ * float32 (fp16 weights dequantized).
+ */
+public final class QuantRunner {
+    public enum Path { FLOAT, FAKE_QUANT, INTEGER }
+
+    /** Sees an activation tensor: key -1 is the input, otherwise the producing layer's index. */
+    @FunctionalInterface
+    public interface Hook {
+        void observe(int key, float[] values);
+    }
+
+    private static final int QMIN = 0, QMAX = 255;
+    private final QuantizedModel m;
+    private final Map<Integer, float[]> original = new HashMap<>(), effective = new HashMap<>(), scales = new HashMap<>();
+    private final Map<Integer, int[]> integers = new HashMap<>();
+
+    public QuantRunner(QuantizedModel m) {
+        this.m = m;
+        for (NetOps.Op op : m.ops()) {
+            long[] shape = QuantizedModel.shape(op);
+            if (shape == null) continue;
+            boolean conv = op instanceof NetOps.Conv;
+            int rows = (int) shape[0], cols = (int) (QuantizedModel.weightsOf(op).length / shape[0]);
+            original.put(op.layer(), layout(QuantizedModel.weightsOf(op), conv, rows, cols));
+            effective.put(op.layer(), layout(m.effectiveWeights(op), conv, rows, cols));
+            QuantizedTensor q = m.weights().get(op.layer());
+            if (q == null || q.format() == QuantizedTensor.Format.FP16) continue;
+            int channels = conv ? rows : cols;
+            float[] s = new float[channels];
+            int[] zp = new int[channels];
+            for (int c = 0; c < channels; c++) {
+                QParams p = q.params()[q.params().length == 1 ? 0 : c];
+                s[c] = p.scale();
+                zp[c] = p.zeroPoint();
+            }
+            int[] v = new int[q.values().length];
+            for (int i = 0; i < v.length; i++) v[i] = q.values()[i] - zp[conv ? i / cols : i % cols];
+            scales.put(op.layer(), s);
+            integers.put(op.layer(), conv ? Kernels.transpose(v, rows, cols) : v);
+        }
+    }
+
+    public QuantizedModel model() {
+        return m;
+    }
+
+    private static float[] layout(float[] w, boolean conv, int rows, int cols) {
+        return conv ? Kernels.transpose(w, rows, cols) : w;
+    }
+
+    /** A batch in flight: float values, or integers with their qparams; flat rows of {@code n} or images. */
+    private static final class T {
+        float[] f;
+        int[] q;
+        QParams qp;
+        int n, c, h, w;
+
+        float[] floats() {
+            if (f != null) return f;
+            float[] o = new float[q.length];
+            for (int i = 0; i < o.length; i++) o[i] = (q[i] - qp.zeroPoint()) * qp.scale();
+            return o;
+        }
+
+        void set(float[] v) {
+            f = v;
+            q = null;
+            qp = null;
+        }
+
+        void set(int[] v, QParams p) {
+            q = v;
+            qp = p;
+            f = null;
+        }
+    }
+
+    /** Runs {@code rows} rows of {@code numFeatures} (already normalized); returns the last layer's output. */
+    public float[] run(float[] x, int rows, int numFeatures, Path path, Hook hook) {
+        T t = new T();
+        t.set(x);
+        t.n = numFeatures;
+        int key = -1;
+        if (hook != null) hook.observe(-1, x);
+        for (NetOps.Op op : m.ops()) {
+            if (op instanceof NetOps.Reshape r) {
+                t.n = r.c() * r.h() * r.w();
+                t.c = r.c();
+                t.h = r.h();
+                t.w = r.w();
+            } else if (op instanceof NetOps.MaxPool p) {
+                int[] g = Kernels.geometry(t.h, t.w, p.kh(), p.kw(), p.sh(), p.sw(), p.ph(), p.pw(), p.same());
+                if (t.q != null) t.set(Kernels.maxPool(t.q, rows, t.c, t.h, t.w, p, g), t.qp);
+                else t.set(Kernels.maxPool(t.f, rows, t.c, t.h, t.w, p, g));
+                t.h = g[0];
+                t.w = g[1];
+                t.n = t.c * t.h * t.w;
+            } else if (op instanceof NetOps.Activation a) {
+                float[] y = t.floats().clone();
+                Kernels.activate(y, t.n, a.act());
+                t.set(y);
+                key = a.layer();
+                if (hook != null) hook.observe(key, y);
+            } else {
+                weighted(op, t, rows, key, path, hook);
+                key = op.layer();
+            }
+        }
+        return t.floats();
+    }
+
+    private void weighted(NetOps.Op op, T t, int rows, int key, Path path, Hook hook) {
+        NetOps.Conv conv = op instanceof NetOps.Conv c ? c : null;
+        NetOps.Act act = conv != null ? conv.act() : ((NetOps.Dense) op).act();
+        float[] bias = conv != null ? conv.b() : ((NetOps.Dense) op).b();
+        int[] g = conv == null ? null : Kernels.geometry(t.h, t.w, conv.kh(), conv.kw(), conv.sh(), conv.sw(), conv.ph(), conv.pw(), conv.same());
+        int channels = bias.length, positions = conv == null ? 1 : g[0] * g[1];
+        boolean integer = m.plan().precisionOf(op.layer()).integer() && path != Path.FLOAT;
+        boolean dynamic = m.plan().mode() == QuantConfig.Mode.DYNAMIC;
+        float[] y;
+        if (!integer) {
+            y = floatLayer(op, conv, g, t.floats(), rows, t, path == Path.FLOAT ? original : effective, bias);
+            if (hook != null && act == NetOps.Act.SOFTMAX) hook.observe(op.layer(), y.clone());
+            Kernels.activate(y, conv == null ? channels : channels * positions, act);
+            if (hook != null && act != NetOps.Act.SOFTMAX) hook.observe(op.layer(), y);
+        } else {
+            QParams in;
+            int[] xq;
+            if (!dynamic && t.q != null) {
+                in = t.qp;
+                xq = t.q;
+            } else {
+                float[] xf = t.floats();
+                in = dynamic ? batchRange(xf, m.plan().reduceRange()) : calibrated(key);
+                xq = quantize(xf, in);
+            }
+            QParams out = dynamic ? null : calibrated(op.layer());
+            if (path == Path.FAKE_QUANT) {
+                float[] xf = new float[xq.length];
+                for (int i = 0; i < xf.length; i++) xf[i] = (xq[i] - in.zeroPoint()) * in.scale();
+                y = floatLayer(op, conv, g, xf, rows, t, effective, bias);
+                if (out != null && act == NetOps.Act.SOFTMAX) fakeQuant(y, out);
+                Kernels.activate(y, conv == null ? channels : channels * positions, act);
+                if (out != null && act != NetOps.Act.SOFTMAX) fakeQuant(y, out);
+            } else {
+                int[] xi = new int[xq.length];
+                for (int i = 0; i < xi.length; i++) xi[i] = xq[i] - in.zeroPoint();
+                int[] acc = conv == null ? Kernels.gemm(xi, rows, t.n, integers.get(op.layer()), channels)
+                        : Kernels.gemm(Kernels.im2col(xi, rows, t.c, t.h, t.w, conv, g, 0), rows * positions, conv.in() * conv.kh() * conv.kw(),
+                        integers.get(op.layer()), channels);
+                float[] s = scales.get(op.layer());
+                float[] mult = new float[channels];
+                for (int c = 0; c < channels; c++) mult[c] = in.scale() * s[c];
+                if (out != null && (act == NetOps.Act.RELU || act == NetOps.Act.IDENTITY)) {
+                    int lo = act == NetOps.Act.RELU ? Math.max(QMIN, out.zeroPoint()) : QMIN;
+                    int[] q = new int[acc.length];
+                    for (int i = 0; i < acc.length; i++) {
+                        int c = i % channels;
+                        int b = (int) Math.rint(bias[c] / mult[c]);
+                        long v = out.zeroPoint() + (long) Math.rint((acc[i] + b) * (mult[c] / out.scale()));
+                        q[i] = (int) Math.max(lo, Math.min(QMAX, v));
+                    }
+                    t.set(conv == null ? q : Kernels.toImages(q, rows, positions, channels), out);
+                    finish(t, conv, g, channels);
+                    return;
+                }
+                y = new float[acc.length];
+                for (int i = 0; i < acc.length; i++) {
+                    int c = i % channels;
+                    y[i] = out == null ? acc[i] * mult[c] + bias[c] : (acc[i] + (int) Math.rint(bias[c] / mult[c])) * mult[c];
+                }
+                if (conv != null) y = Kernels.toImages(y, rows, positions, channels);
+                if (out != null && act == NetOps.Act.SOFTMAX) fakeQuant(y, out);
+                Kernels.activate(y, conv == null ? channels : channels * positions, act);
+                if (out != null && act != NetOps.Act.SOFTMAX) {
+                    t.set(quantize(y, out), out);
+                    finish(t, conv, g, channels);
+                    return;
+                }
+                t.set(y);
+                finish(t, conv, g, channels);
+                return;
+            }
+        }
+        t.set(y);
+        finish(t, conv, g, channels);
+    }
+
+    private static void finish(T t, NetOps.Conv conv, int[] g, int channels) {
+        if (conv == null) {
+            t.n = channels;
+            return;
+        }
+        t.c = conv.out();
+        t.h = g[0];
+        t.w = g[1];
+        t.n = t.c * t.h * t.w;
+    }
+
+    /** x·W + b (a convolution as im2col and GEMM), in the output's layout. */
+    private static float[] floatLayer(NetOps.Op op, NetOps.Conv conv, int[] g, float[] x, int rows, T t, Map<Integer, float[]> weights, float[] bias) {
+        float[] y;
+        if (conv == null) {
+            NetOps.Dense d = (NetOps.Dense) op;
+            y = Kernels.gemm(x, rows, d.nIn(), weights.get(op.layer()), d.nOut());
+        } else {
+            y = Kernels.gemm(Kernels.im2col(x, rows, t.c, t.h, t.w, conv, g, 0f), rows * g[0] * g[1], conv.in() * conv.kh() * conv.kw(),
+                    weights.get(op.layer()), conv.out());
+        }
+        for (int i = 0; i < y.length; i++) y[i] += bias[i % bias.length];
+        return conv == null ? y : Kernels.toImages(y, rows, g[0] * g[1], conv.out());
+    }
+
+    private QParams calibrated(int key) {
+        QParams p = m.plan().activations().get(key);
+        if (p == null) throw new IllegalStateException("no calibrated activation range for " + (key < 0 ? "the input" : "layer " + key));
+        return p;
+    }
+
+    static QParams batchRange(float[] x, boolean reduceRange) {
+        float lo = Float.POSITIVE_INFINITY, hi = Float.NEGATIVE_INFINITY;
+        for (float v : x) {
+            lo = Math.min(lo, v);
+            hi = Math.max(hi, v);
+        }
+        return QParams.fromMinMax(lo, hi, QDtype.QUINT8, false, reduceRange);
+    }
+
+    static int[] quantize(float[] x, QParams p) {
+        int[] q = new int[x.length];
+        for (int i = 0; i < x.length; i++) q[i] = p.quantize(x[i], QMIN, QMAX);
+        return q;
+    }
+
+    static void fakeQuant(float[] y, QParams p) {
+        for (int i = 0; i < y.length; i++) y[i] = p.dequantize(p.quantize(y[i], QMIN, QMAX));
+    }
+}

@@ -1,0 +1,59 @@
+package io.squeeze.quantize;
+
+import io.squeeze.model.NetOps;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A network ready for the quantized runtime: its plain ops (float weights), the {@link QuantPlan} and the
+ * quantized weight tensors by layer. Weights are quantized per tensor or per output channel (axis 1 of a dense
+ * W [nIn, nOut], axis 0 of a convolution's [out, in, kh, kw]) with PyTorch's min/max rule over the weights
+ * (Jacob et al. 2018, "Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only
+ * Inference"; Krishnamoorthi 2018). Biases stay float32 and are quantized to int32 at run time with scale
+ * s_in·s_w, as integer runtimes do.
+ */
+public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, QuantizedTensor> weights) implements Serializable {
+
+    /** Quantizes the weights of every weighted op as {@code cfg} and its overrides say ({@code names}: layer names). */
+    public static QuantizedModel quantizeWeights(List<NetOps.Op> ops, QuantConfig cfg, Map<Integer, String> names) {
+        List<QuantPlan.LayerPlan> layers = new ArrayList<>();
+        Map<Integer, QuantizedTensor> w = new LinkedHashMap<>();
+        for (NetOps.Op op : ops) {
+            long[] shape = shape(op);
+            if (shape == null) continue;
+            QuantConfig.Precision p = cfg.precisionOf(op.layer(), names.get(op.layer()));
+            boolean symmetric = p.integer() && cfg.scheme() == QuantConfig.Scheme.SYMMETRIC;
+            int axis = !p.integer() || cfg.granularity() == QuantConfig.Granularity.TENSOR ? -1 : op instanceof NetOps.Dense ? 1 : 0;
+            layers.add(new QuantPlan.LayerPlan(op.layer(), p, symmetric, axis));
+            if (p != QuantConfig.Precision.FP32) w.put(op.layer(), QuantizedTensor.quantize(weightsOf(op), shape, p.format(), symmetric, axis));
+        }
+        return new QuantizedModel(ops, new QuantPlan(cfg.mode(), cfg.observer().toString(), cfg.reduceRange(), layers, Map.of()), w);
+    }
+
+    public QuantizedModel withActivations(Map<Integer, QParams> a) {
+        return new QuantizedModel(ops, plan.withActivations(a), weights);
+    }
+
+    /** The weight tensor's DL4J shape, or null for ops without weights. */
+    public static long[] shape(NetOps.Op op) {
+        if (op instanceof NetOps.Dense d) return new long[]{d.nIn(), d.nOut()};
+        if (op instanceof NetOps.Conv c) return new long[]{c.out(), c.in(), c.kh(), c.kw()};
+        return null;
+    }
+
+    public static float[] weightsOf(NetOps.Op op) {
+        if (op instanceof NetOps.Dense d) return d.w();
+        if (op instanceof NetOps.Conv c) return c.w();
+        throw new IllegalArgumentException("layer " + op.layer() + " has no weights");
+    }
+
+    /** Weights as the quantized model computes with them (dequantized; the original for fp32 layers). */
+    public float[] effectiveWeights(NetOps.Op op) {
+        QuantizedTensor q = weights.get(op.layer());
+        return q == null ? weightsOf(op) : q.dequantize();
+    }
+}

@@ -1,0 +1,179 @@
+package io.squeeze.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.squeeze.artifact.Artifact;
+import io.squeeze.quantize.QuantizedTensor;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** quantize → artifact → evaluate / inspect / weights export, as a user runs it, on the UCI digits. */
+class QuantizeCliTest {
+    static final String TRAIN = "csv:data/digits/digits-train.csv.gz", TEST = "csv:data/digits/digits-test.csv.gz";
+    static final ObjectMapper M = new ObjectMapper();
+    @TempDir
+    static Path dir;
+    static String dense;
+    static double denseAccuracy;
+
+    @BeforeAll
+    static void train() throws Exception {
+        dense = dir.resolve("dense").toString();
+        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax",
+                "--lr", "0.005", "--batch", "32", "--out", dense);
+        assertEquals(0, r.code(), r.err());
+        String rep = dir.resolve("dense.json").toString();
+        assertEquals(0, CliRun.run("evaluate", "--model", dense, "--data", TEST, "--report", rep).code());
+        denseAccuracy = M.readTree(Files.readAllBytes(Path.of(rep))).get("accuracy").asDouble();
+        assertTrue(denseAccuracy > 0.9, "dense digits accuracy " + denseAccuracy);
+    }
+
+    static JsonNode manifest(String art) throws Exception {
+        return M.readTree(Files.readAllBytes(Path.of(art, "manifest.json")));
+    }
+
+    static long packedBytes(String art) throws Exception {
+        long n = 0;
+        var files = manifest(art).get("files").fields();
+        while (files.hasNext()) {
+            var e = files.next();
+            if (e.getKey().startsWith("packed/")) n += e.getValue().get("bytes").asLong();
+        }
+        return n;
+    }
+
+    static JsonNode report(String art) throws Exception {
+        String rep = dir.resolve(Path.of(art).getFileName() + "-report.json").toString();
+        CliRun r = CliRun.run("evaluate", "--model", art, "--data", TEST, "--report", rep, "--overwrite");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("quantized "), r.out());
+        return M.readTree(Files.readAllBytes(Path.of(rep)));
+    }
+
+    @Test
+    void staticInt8PerChannelKeepsAccuracyAndIsFourTimesSmaller() throws Exception {
+        String out = dir.resolve("int8").toString();
+        CliRun r = CliRun.run("quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", TRAIN,
+                "--calib-rows", "500", "--eval-data", TEST, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("calibration pass 1 over 500 rows"), r.err());
+        JsonNode m = manifest(out);
+        assertEquals("integer", m.get("metrics").get("accuracy_path").asText());
+        JsonNode rep = report(out);
+        assertEquals(rep.get("accuracy").asDouble(), m.get("metrics").get("accuracy").asDouble());
+        assertEquals(denseAccuracy, rep.get("accuracy").asDouble(), 0.01);
+        assertTrue(rep.get("integer_fake_quant_agreement").asDouble() > 0.99, rep.toString());
+        assertEquals("static", rep.get("quantization").get("mode").asText());
+        assertEquals("int8 symmetric per-channel", rep.get("quantization").get("layers").get("0").asText());
+        long zip = Files.size(Path.of(dense, "model.zip"));
+        // a 17k-weight model: ~3.6 kB of configuration, index and biases stay; PackedSizeTest checks realistic sizes
+        assertTrue(zip / (double) packedBytes(out) > 3.0, "int8 packed " + packedBytes(out) + " vs dense zip " + zip);
+        // the artifact holds every activation's qparams and integer weights a runtime can use
+        Artifact a = Artifact.load(out);
+        assertEquals(java.util.Set.of(-1, 0, 1, 2), a.model().quant().plan().activations().keySet());
+        QuantizedTensor w0 = a.model().quant().weights().get(0);
+        assertEquals(QuantizedTensor.Format.INT8, w0.format());
+        assertEquals(128, w0.params().length);
+        assertEquals("quantize:int8", m.get("layers").get(0).get("method").asText());
+        // model.zip holds the dequantized weights for plain DL4J users
+        float[] dq = w0.dequantize(), zipW = io.squeeze.model.ModelIO.loadFile(new io.squeeze.artifact.Storage(new org.apache.hadoop.conf.Configuration()),
+                new org.apache.hadoop.fs.Path(out, "model.zip")).net().getLayer(0).getParam("W").dup('c').data().asFloat();
+        assertArrayEquals(dq, zipW, 0f);
+    }
+
+    @Test
+    void int4AndFp16AndDynamicAndObservers() throws Exception {
+        long zip = Files.size(Path.of(dense, "model.zip"));
+        String int4 = dir.resolve("int4").toString(), fp16 = dir.resolve("fp16").toString(), dyn = dir.resolve("dyn").toString();
+        assertEquals(0, CliRun.run("quantize", "--model", dense, "--bits", "4", "--calib-data", TRAIN, "--out", int4).code());
+        assertEquals(0, CliRun.run("quantize", "--model", dense, "--dtype", "fp16", "--out", fp16).code());
+        assertEquals(0, CliRun.run("quantize", "--model", dense, "--mode", "dynamic", "--out", dyn).code());
+        assertTrue(zip / (double) packedBytes(int4) > 5, "int4 " + packedBytes(int4));
+        assertTrue(zip / (double) packedBytes(fp16) > 1.8, "fp16 " + packedBytes(fp16));
+        assertEquals(denseAccuracy, report(int4).get("accuracy").asDouble(), 0.04);
+        assertEquals(denseAccuracy, report(fp16).get("accuracy").asDouble(), 0.003);
+        JsonNode d = report(dyn);
+        assertEquals("per-batch", d.get("quantization").get("observer").asText());
+        assertEquals(denseAccuracy, d.get("accuracy").asDouble(), 0.01);
+        assertTrue(Artifact.load(dyn).model().quant().plan().activations().isEmpty());
+        for (String obs : new String[]{"histogram", "entropy", "percentile:99.9"}) {
+            String o = dir.resolve("obs-" + obs.replace(':', '-')).toString();
+            CliRun r = CliRun.run("quantize", "--model", dense, "--observer", obs, "--calib-data", TRAIN, "--out", o);
+            assertEquals(0, r.code(), r.err());
+            assertEquals(obs, manifest(o).get("config").get("observer").asText());
+            assertEquals(denseAccuracy, report(o).get("accuracy").asDouble(), 0.03, obs);
+        }
+    }
+
+    @Test
+    void mixedPrecisionAndWeightsExportOfIntegers() throws Exception {
+        String out = dir.resolve("mixed").toString(), npy = dir.resolve("mixed-npy").toString();
+        Path cfg = Files.writeString(dir.resolve("precision.txt"), "# first and last layers at 8 bits\n0=8\n2=fp32\n");
+        CliRun r = CliRun.run("quantize", "--model", dense, "--bits", "4", "--layer-precision", "@" + cfg, "--calib-data", TRAIN, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        JsonNode q = report(out).get("quantization").get("layers");
+        assertEquals("int8 symmetric per-channel", q.get("0").asText());
+        assertEquals("int4 symmetric per-channel", q.get("1").asText());
+        assertEquals("fp32", q.get("2").asText());
+        assertEquals(0, CliRun.run("weights", "export", "--model", out, "--out", npy).code());
+        JsonNode index = M.readTree(Files.readAllBytes(Path.of(npy, "index.json")));
+        JsonNode w0 = index.get(0), w1 = null, w2 = null;
+        for (JsonNode e : index) {
+            if (e.get("layer").asText().equals("1") && e.get("param").asText().equals("W")) w1 = e;
+            if (e.get("layer").asText().equals("2") && e.get("param").asText().equals("W")) w2 = e;
+            if (e.get("layer").asText().equals("0") && e.get("param").asText().equals("W")) w0 = e;
+        }
+        assertEquals("int8", w0.get("dtype").asText());
+        assertEquals("int4", w1.get("dtype").asText());
+        assertEquals(1, w1.get("axis").asInt());
+        assertFalse(w2.has("dtype"));
+        byte[] f = Files.readAllBytes(Path.of(npy, w1.get("file").asText()));
+        assertTrue(new String(f, 0, 80, java.nio.charset.StandardCharsets.US_ASCII).contains("'descr': '|i1'"));
+        int header = 10 + ((f[8] & 0xff) | (f[9] & 0xff) << 8);
+        assertEquals(128 * 64, f.length - header);
+        for (int i = header; i < f.length; i++) assertTrue(f[i] >= -8 && f[i] <= 7, "int4 value " + f[i]);
+        byte[] s = Files.readAllBytes(Path.of(npy, w1.get("scale").asText())), z = Files.readAllBytes(Path.of(npy, w1.get("zero_point").asText()));
+        assertEquals(64 * 4, s.length - (10 + ((s[8] & 0xff) | (s[9] & 0xff) << 8)));
+        assertTrue(new String(z, 0, 80, java.nio.charset.StandardCharsets.US_ASCII).contains("'descr': '<i4'"));
+    }
+
+    @Test
+    void quantizingAPrunedArtifactKeepsTheZerosAndBothSavingsMultiply() throws Exception {
+        String pruned = dir.resolve("pruned").toString(), both = dir.resolve("pruned-int8").toString();
+        assertEquals(0, CliRun.run("prune", "--model", dense, "--method", "global", "--amount", "0.9", "--out", pruned).code());
+        CliRun r = CliRun.run("quantize", "--model", pruned, "--bits", "8", "--calib-data", TRAIN, "--out", both);
+        assertEquals(0, r.code(), r.err());
+        Artifact p = Artifact.load(pruned), q = Artifact.load(both);
+        assertEquals(p.model().masks().keySet(), q.model().masks().keySet());
+        for (var e : p.model().masks().entrySet()) {
+            String[] k = e.getKey().split("_");
+            float[] w = q.model().net().getLayer(Integer.parseInt(k[0])).getParam(k[1]).dup('c').data().asFloat();
+            for (int i = 0; i < w.length; i++) if (!e.getValue().kept(i)) assertEquals(0f, w[i], "pruned weight " + e.getKey() + "[" + i + "]");
+        }
+        long zip = Files.size(Path.of(dense, "model.zip"));
+        double prunedRatio = zip / (double) packedBytes(pruned), bothRatio = zip / (double) packedBytes(both);
+        assertTrue(bothRatio > 1.3 * prunedRatio, "pruned " + prunedRatio + "x, pruned+int8 " + bothRatio + "x");
+    }
+
+    @Test
+    void qatFineTunesWithFakeQuantizationAndConvertsToTheSameArtifact() throws Exception {
+        String out = dir.resolve("qat4").toString();
+        CliRun r = CliRun.run("quantize", "--model", dense, "--mode", "qat", "--bits", "4", "--data", TRAIN, "--epochs", "2",
+                "--calib-data", TRAIN, "--calib-rows", "400", "--out", out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("QAT for 2 epochs") && r.err().contains("epoch 2/2"), r.err());
+        JsonNode rep = report(out);
+        assertEquals("qat", rep.get("quantization").get("mode").asText());
+        assertEquals(denseAccuracy, rep.get("accuracy").asDouble(), 0.03);
+        Artifact a = Artifact.load(out);
+        assertEquals(QuantizedTensor.Format.INT4, a.model().quant().weights().get(1).format());
+        // the saved network is a plain one (no fake-quant layers)
+        assertFalse(a.model().net().getLayerWiseConfigurations().toJson().contains("FakeQuant"));
+    }
+}
