@@ -20,6 +20,8 @@ import io.squeeze.lowrank.SvdMethod;
 import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.FactorizeJob;
 import io.squeeze.spark.PruneJob;
+import io.squeeze.spark.QuantizeJob;
+import io.squeeze.quantize.QuantConfig;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
 import io.squeeze.spark.TrainJob;
@@ -35,7 +37,8 @@ import java.util.Map;
 @Command(name = "quickstart", mixinStandardHelpOptions = true,
         description = {"The whole pipeline on the UCI 8x8 digits shipped in data/digits (1,797 rows):",
                 "train an MLP on Spark, write it as an artifact, prune it globally on Spark and fine-tune it with the masks",
-                "enforced, factorize it (energy 0.9) and fine-tune, load the artifacts back, evaluate them against the",
+                "enforced, factorize it (energy 0.9) and fine-tune, quantize it to int8 (static, per-channel, calibrated on",
+                "Spark), load the artifacts back, evaluate them (the int8 one in integer arithmetic) against the",
                 "original on the held-out rows, and print the report. Replaces its own output directory."})
 public final class QuickstartCommand extends BaseCommand {
     @Option(names = "--data-dir", defaultValue = "data/digits", description = "directory with digits-train.csv.gz and digits-test.csv.gz (default: ${DEFAULT-VALUE})")
@@ -61,7 +64,7 @@ public final class QuickstartCommand extends BaseCommand {
         DataSpec train = DataSpec.parse("csv:" + dataDir + "/digits-train.csv.gz", Split.TRAIN, false);
         DataSpec test = DataSpec.parse("csv:" + dataDir + "/digits-test.csv.gz", Split.TEST, false);
         var err = err();
-        err.println("quickstart: [1/5] training " + arch + " on " + train);
+        err.println("quickstart: [1/6] training " + arch + " on " + train);
         TrainJob.Trained t = TrainJob.run(spark, train, Arch.parse(arch), Normalization.MINMAX,
                 new Architectures.Hyper(42, 0.003, 1e-4), new SparkTrainer.Config(epochs, 32, 5), err);
         Path out = st.path(outDir);
@@ -70,7 +73,7 @@ public final class QuickstartCommand extends BaseCommand {
         ModelIO.writeZip(st, denseZip, t.net(), t.meta(), true);
         LoadedModel dense = ModelIO.loadFile(st, denseZip);
 
-        err.println("quickstart: [2/5] writing the dense artifact");
+        err.println("quickstart: [2/6] writing the dense artifact");
         Map<String, Object> dense0 = EvaluateJob.run(spark, test, dense, null, 256);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "quickstart");
@@ -86,7 +89,7 @@ public final class QuickstartCommand extends BaseCommand {
         ArtifactWriter.write(st, artifactUri, true, ArtifactWriter.Content.dense(t.net(), t.meta(),
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), config), metrics));
 
-        err.println("quickstart: [3/5] pruning globally to " + Math.round(100 * (1 - pruneAmount)) + " % of the weights on Spark, fine-tuning with the masks");
+        err.println("quickstart: [3/6] pruning globally to " + Math.round(100 * (1 - pruneAmount)) + " % of the weights on Spark, fine-tuning with the masks");
         PruneJob.Result pr = PruneJob.run(SparkSessions.jsc(spark), dense, new PruneJob.Plan(new PruneMethod.GlobalUnstructured(),
                 Amount.fraction(pruneAmount), Map.of(), LayerSelector.ALL, false, Chunk.DEFAULT_SIZE));
         var tuned = PruneJob.fineTune(spark, pr.net(), pr.masks(), dense, train, new SparkTrainer.Config(Math.max(1, epochs / 3), 32, 5), err);
@@ -96,7 +99,7 @@ public final class QuickstartCommand extends BaseCommand {
         ArtifactWriter.write(st, prunedUri, true, new ArtifactWriter.Content(tuned, t.meta(),
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), pconfig), pr.notes(), Map.of(), pr.masks()));
 
-        err.println("quickstart: [4/5] factorizing the dense layers (90 % of the spectral energy) on Spark, fine-tuning");
+        err.println("quickstart: [4/6] factorizing the dense layers (90 % of the spectral energy) on Spark, fine-tuning");
         FactorizeJob.Result fr = FactorizeJob.run(SparkSessions.jsc(spark), dense, LayerSelector.ALL, new RankPolicy.Energy(0.9), new SvdMethod.Exact());
         var lowNet = PruneJob.fineTune(spark, fr.net(), Map.of(), dense, train, new SparkTrainer.Config(Math.max(1, epochs / 3), 32, 5), err);
         String lowUri = new Path(out, "lowrank").toString();
@@ -105,18 +108,31 @@ public final class QuickstartCommand extends BaseCommand {
         ArtifactWriter.write(st, lowUri, true, new ArtifactWriter.Content(lowNet, t.meta(),
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), lconfig), fr.notes(), Map.of(), Map.of()));
 
-        err.println("quickstart: [5/5] evaluating the artifacts against the original on " + test);
+        err.println("quickstart: [5/6] quantizing to int8 (static, per-channel weights, min/max calibration on Spark)");
+        QuantConfig qc = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
+                QuantConfig.Scheme.SYMMETRIC, false, new QuantConfig.Observer.MinMax(), java.util.List.of());
+        QuantizeJob.Result qr = QuantizeJob.run(spark, dense, qc, train, 1000, 64, err);
+        String quantUri = new Path(out, "int8").toString();
+        Map<String, Object> qconfig = new LinkedHashMap<>(config);
+        qconfig.put("quantize", "static int8 per-channel symmetric, minmax calibration on " + qr.calibrationRows() + " rows");
+        ArtifactWriter.write(st, quantUri, true, new ArtifactWriter.Content(qr.net(), t.meta(),
+                new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), qconfig), qr.notes(), Map.of(), Map.of(), qr.model()));
+
+        err.println("quickstart: [6/6] evaluating the artifacts against the original on " + test);
         LoadedModel artifact = Artifact.load(st, artifactUri).model();
         Map<String, Object> report = EvaluateJob.run(spark, test, artifact, dense, 256);
         LoadedModel pruned = Artifact.load(st, prunedUri).model();
         Map<String, Object> prunedReport = EvaluateJob.run(spark, test, pruned, dense, 256);
         LoadedModel lowrank = Artifact.load(st, lowUri).model();
         Map<String, Object> lowReport = EvaluateJob.run(spark, test, lowrank, dense, 256);
+        LoadedModel quant = Artifact.load(st, quantUri).model();
+        Map<String, Object> quantReport = EvaluateJob.run(spark, test, quant, dense, 256);
         Path reportPath = new Path(out, "report.json");
         Map<String, Object> both = new LinkedHashMap<>();
         both.put("dense", report);
         both.put("pruned", prunedReport);
         both.put("lowrank", lowReport);
+        both.put("int8", quantReport);
         CliSupport.writeJson(st, reportPath, both, true);
 
         var o = out();
@@ -129,7 +145,10 @@ public final class QuickstartCommand extends BaseCommand {
                 (Double) ((Map<?, ?>) prunedReport.get("baseline")).get("agreement"));
         row(o, "low-rank (energy 0.9, fine-tuned)", (Double) lowReport.get("accuracy"), lowrank,
                 (Double) ((Map<?, ?>) lowReport.get("baseline")).get("agreement"));
-        o.printf(Locale.ROOT, "%nartifacts %s, %s and %s, report %s, %.1f s%n", artifactUri, prunedUri, lowUri, reportPath, (System.nanoTime() - t0) / 1e9);
+        row(o, "int8 static per-channel (integer)", (Double) quantReport.get("accuracy"), quant,
+                (Double) ((Map<?, ?>) quantReport.get("baseline")).get("agreement"));
+        o.printf(Locale.ROOT, "%nartifacts %s, %s, %s and %s, report %s, %.1f s%n", artifactUri, prunedUri, lowUri, quantUri, reportPath,
+                (System.nanoTime() - t0) / 1e9);
         return Main.OK;
     }
 

@@ -14,8 +14,15 @@ public final class Kernels {
 
     /** x [m, k] · w [k, n] in float32 (ND4J GEMM). */
     public static float[] gemm(float[] x, int m, int k, float[] w, int n) {
-        INDArray a = Nd4j.create(x, new long[]{m, k}, 'c'), b = Nd4j.create(w, new long[]{k, n}, 'c');
-        return a.mmul(b).dup('c').data().asFloat();
+        return gemm(x, m, k, Nd4j.create(w, new long[]{k, n}, 'c'));
+    }
+
+    /** x [m, k] · w (an ND4J [k, n] matrix, reused across batches), into a C-order result. */
+    public static float[] gemm(float[] x, int m, int k, INDArray w) {
+        INDArray a = Nd4j.create(x, new long[]{m, k}, 'c');
+        INDArray c = Nd4j.createUninitialized(org.nd4j.linalg.api.buffer.DataType.FLOAT, new long[]{m, w.size(1)}, 'c');
+        Nd4j.gemm(a, w, c, false, false, 1.0, 0.0);
+        return c.data().asFloat();
     }
 
     /**

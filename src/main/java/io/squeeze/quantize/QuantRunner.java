@@ -2,6 +2,9 @@ package io.squeeze.quantize;
 
 import io.squeeze.model.NetOps;
 
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
 import java.util.HashMap;
 import java.util.Map;
 
@@ -33,7 +36,8 @@ public final class QuantRunner {
 
     private static final int QMIN = 0, QMAX = 255;
     private final QuantizedModel m;
-    private final Map<Integer, float[]> original = new HashMap<>(), effective = new HashMap<>(), scales = new HashMap<>();
+    private final Map<Integer, float[]> scales = new HashMap<>();
+    private final Map<Integer, INDArray> original = new HashMap<>(), effective = new HashMap<>();
     private final Map<Integer, int[]> integers = new HashMap<>();
 
     public QuantRunner(QuantizedModel m) {
@@ -43,8 +47,9 @@ public final class QuantRunner {
             if (shape == null) continue;
             boolean conv = op instanceof NetOps.Conv;
             int rows = (int) shape[0], cols = (int) (QuantizedModel.weightsOf(op).length / shape[0]);
-            original.put(op.layer(), layout(QuantizedModel.weightsOf(op), conv, rows, cols));
-            effective.put(op.layer(), layout(m.effectiveWeights(op), conv, rows, cols));
+            original.put(op.layer(), matrix(layout(QuantizedModel.weightsOf(op), conv, rows, cols), conv ? cols : rows));
+            effective.put(op.layer(), m.weights().containsKey(op.layer())
+                    ? matrix(layout(m.effectiveWeights(op), conv, rows, cols), conv ? cols : rows) : original.get(op.layer()));
             QuantizedTensor q = m.weights().get(op.layer());
             if (q == null || q.format() == QuantizedTensor.Format.FP16) continue;
             int channels = conv ? rows : cols;
@@ -64,6 +69,10 @@ public final class QuantRunner {
 
     public QuantizedModel model() {
         return m;
+    }
+
+    private static INDArray matrix(float[] w, int rows) {
+        return Nd4j.create(w, new long[]{rows, w.length / rows}, 'c');
     }
 
     private static float[] layout(float[] w, boolean conv, int rows, int cols) {
@@ -220,14 +229,13 @@ public final class QuantRunner {
     }
 
     /** x·W + b (a convolution as im2col and GEMM), in the output's layout. */
-    private static float[] floatLayer(NetOps.Op op, NetOps.Conv conv, int[] g, float[] x, int rows, T t, Map<Integer, float[]> weights, float[] bias) {
+    private static float[] floatLayer(NetOps.Op op, NetOps.Conv conv, int[] g, float[] x, int rows, T t, Map<Integer, INDArray> weights, float[] bias) {
         float[] y;
         if (conv == null) {
-            NetOps.Dense d = (NetOps.Dense) op;
-            y = Kernels.gemm(x, rows, d.nIn(), weights.get(op.layer()), d.nOut());
+            y = Kernels.gemm(x, rows, ((NetOps.Dense) op).nIn(), weights.get(op.layer()));
         } else {
             y = Kernels.gemm(Kernels.im2col(x, rows, t.c, t.h, t.w, conv, g, 0f), rows * g[0] * g[1], conv.in() * conv.kh() * conv.kw(),
-                    weights.get(op.layer()), conv.out());
+                    weights.get(op.layer()));
         }
         for (int i = 0; i < y.length; i++) y[i] += bias[i % bias.length];
         return conv == null ? y : Kernels.toImages(y, rows, g[0] * g[1], conv.out());
