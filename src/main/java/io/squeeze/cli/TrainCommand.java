@@ -43,6 +43,12 @@ public final class TrainCommand extends BaseCommand {
     @Option(names = "--lr", defaultValue = "0.001", description = "Adam learning rate (default: ${DEFAULT-VALUE})")
     double lr;
 
+    @Option(names = "--dropout", defaultValue = "0", description = "probability of dropping a hidden unit in training (default: ${DEFAULT-VALUE})")
+    double dropout;
+
+    @Option(names = "--input-dropout", defaultValue = "0", description = "probability of dropping an input feature in training (default: ${DEFAULT-VALUE})")
+    double inputDropout;
+
     @Option(names = "--l2", defaultValue = "0", description = "L2 weight decay (default: ${DEFAULT-VALUE})")
     double l2;
 
@@ -62,7 +68,7 @@ public final class TrainCommand extends BaseCommand {
     @Override
     public Integer call() {
         Arch a = Arch.parse(arch);
-        Architectures.Hyper hyper = new Architectures.Hyper(seed, lr, l2);
+        Architectures.Hyper hyper = new Architectures.Hyper(seed, lr, l2, inputDropout, dropout);
         SparkTrainer.Config cfg = new SparkTrainer.Config(epochs, batch, averagingFrequency);
         DataSpec spec = data.spec(Split.TRAIN);
         SparkSession spark = SparkSessions.start("squeeze train");
@@ -81,6 +87,8 @@ public final class TrainCommand extends BaseCommand {
             config.put("batch", batch);
             config.put("seed", seed);
             config.put("lr", lr);
+            config.put("dropout", dropout);
+            config.put("input_dropout", inputDropout);
             config.put("l2", l2);
             config.put("averaging_frequency", averagingFrequency);
             config.put("normalize", normalize.name().toLowerCase(Locale.ROOT));

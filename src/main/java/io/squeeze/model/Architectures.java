@@ -29,17 +29,37 @@ public final class Architectures {
      * @param seed         weight-initialisation seed
      * @param learningRate Adam's learning rate
      * @param l2           L2 weight decay (0 for none)
+     * @param inputDropout probability of dropping an input feature during training (Srivastava et al. 2014)
+     * @param dropout      probability of dropping a hidden unit (the input of every layer after the first)
      */
-    public record Hyper(long seed, double learningRate, double l2) {
+    public record Hyper(long seed, double learningRate, double l2, double inputDropout, double dropout) {
         public Hyper {
             if (!(learningRate > 0 && learningRate < 10)) throw new BadInputException("--lr must be in (0, 10), got " + learningRate);
             if (!(l2 >= 0)) throw new BadInputException("--l2 must be >= 0, got " + l2);
+            if (!(inputDropout >= 0 && inputDropout < 1)) throw new BadInputException("--input-dropout must be in [0,1), got " + inputDropout);
+            if (!(dropout >= 0 && dropout < 1)) throw new BadInputException("--dropout must be in [0,1), got " + dropout);
+        }
+
+        public Hyper(long seed, double learningRate, double l2) {
+            this(seed, learningRate, l2, 0, 0);
         }
     }
 
+    /** Sets DL4J's dropout (it takes the retain probability) on the input of each layer: first layer, then the rest. */
+    private static MultiLayerConfiguration withDropout(MultiLayerConfiguration c, Hyper h) {
+        if (h.inputDropout() == 0 && h.dropout() == 0) return c;
+        for (int i = 0; i < c.getConfs().size(); i++) {
+            var l = c.getConf(i).getLayer();
+            if (!(l instanceof org.deeplearning4j.nn.conf.layers.BaseLayer)) continue;
+            double p = i == 0 ? h.inputDropout() : h.dropout();
+            l.setIDropout(p == 0 ? null : new org.deeplearning4j.nn.conf.dropout.Dropout(1 - p));
+        }
+        return c;
+    }
+
     public static MultiLayerConfiguration build(Arch arch, int numFeatures, int numClasses, int[] imageShape, Hyper h, Storage st) {
-        if (arch instanceof Arch.Mlp m) return mlp(m, numFeatures, numClasses, h);
-        if (arch instanceof Arch.LeNet5) return lenet5(numFeatures, numClasses, imageShape, h);
+        if (arch instanceof Arch.Mlp m) return withDropout(mlp(m, numFeatures, numClasses, h), h);
+        if (arch instanceof Arch.LeNet5) return withDropout(lenet5(numFeatures, numClasses, imageShape, h), h);
         return json((Arch.JsonFile) arch, numFeatures, numClasses, st);
     }
 

@@ -1,5 +1,6 @@
 package io.squeeze.quantize;
 
+import org.nd4j.shade.jackson.annotation.JsonProperty;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.activations.BaseActivationFunction;
 import org.nd4j.linalg.activations.IActivation;
@@ -15,8 +16,11 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public class FakeQuantActivation extends BaseActivationFunction {
     private static final long serialVersionUID = 1L;
+    @JsonProperty
     private IActivation inner;
+    @JsonProperty
     private float scale;
+    @JsonProperty
     private int zeroPoint;
 
     public FakeQuantActivation() {} // Jackson

@@ -1,5 +1,6 @@
 package io.squeeze.quantize;
 
+import org.nd4j.shade.jackson.annotation.JsonProperty;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.weightnoise.IWeightNoise;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
@@ -16,8 +17,11 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public class FakeQuantWeights implements IWeightNoise {
     private static final long serialVersionUID = 1L;
+    @JsonProperty
     private QuantizedTensor.Format format;
+    @JsonProperty
     private boolean symmetric;
+    @JsonProperty
     private int axis;
 
     public FakeQuantWeights() {} // Jackson

@@ -75,4 +75,26 @@ class QuantRunnerTest {
             assertTrue(maxFl > 0, "quantization changed nothing");
         }
     }
+
+    @Test
+    void fakeQuantLayersSurviveJsonAndStripBackToThePlainNetwork() {
+        MultiLayerNetwork net = lenet(4);
+        int rows = 16;
+        float[] x = data(rows, 256, 3);
+        QuantConfig cfg = cfg(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT4);
+        QuantizedModel qm = calibrated(net, cfg, x, rows, 256);
+        MultiLayerNetwork qat = io.squeeze.model.FakeQuantSurgery.attach(net, qm.plan(), qm.plan().activations());
+        var back = org.deeplearning4j.nn.conf.MultiLayerConfiguration.fromJson(qat.getLayerWiseConfigurations().toJson());
+        assertEquals(qat.getLayerWiseConfigurations().toJson(), back.toJson());
+        MultiLayerNetwork rebuilt = new MultiLayerNetwork(back);
+        rebuilt.init(qat.params().dup(), false);
+        var in = Nd4j.create(x, new long[]{rows, 256}, 'c');
+        // the fake-quant network computes what the runtime's fake-quant path computes (input left in float)
+        float[] dl4j = rebuilt.output(in).dup('c').data().asFloat(), plain = net.output(in).dup('c').data().asFloat();
+        double diff = 0;
+        for (int i = 0; i < dl4j.length; i++) diff = Math.max(diff, Math.abs(dl4j[i] - plain[i]));
+        assertTrue(diff > 1e-4, "fake quantization changes the outputs");
+        MultiLayerNetwork stripped = io.squeeze.model.FakeQuantSurgery.strip(rebuilt);
+        assertArrayEquals(plain, stripped.output(in).dup('c').data().asFloat(), 1e-6f);
+    }
 }
