@@ -37,6 +37,21 @@ public final class Surgery {
         return out;
     }
 
+    /**
+     * A copy of {@code net} whose output layer trains with {@code loss} (e.g. distillation's), same parameters; the
+     * output layer keeps its activation for inference.
+     */
+    public static MultiLayerNetwork withLoss(MultiLayerNetwork net, org.nd4j.linalg.lossfunctions.ILossFunction loss) {
+        MultiLayerConfiguration c = net.getLayerWiseConfigurations().clone();
+        var last = c.getConf(c.getConfs().size() - 1).getLayer();
+        if (!(last instanceof org.deeplearning4j.nn.conf.layers.BaseOutputLayer o))
+            throw new io.squeeze.BadInputException("the last layer must be an output layer, got " + last.getClass().getSimpleName());
+        o.setLossFn(loss);
+        MultiLayerNetwork out = new MultiLayerNetwork(c);
+        out.init(net.params().dup(), false);
+        return out;
+    }
+
     /** The flat values of one parameter in C order of its DL4J shape. */
     public static float[] values(MultiLayerNetwork net, int layer, String param) {
         return net.getLayer(layer).getParam(param).dup('c').data().asFloat();

@@ -192,7 +192,7 @@ public final class SparkData {
         String where = spec.toString();
         JavaRDD<Example> rdd = sel.javaRDD().zipWithIndex().map(t -> {
             Row r = t._1();
-            if (r.isNullAt(0) || r.isNullAt(1)) throw new BadInputException(where + " row " + t._2() + ": null features or label");
+            if (r.isNullAt(0)) throw new BadInputException(where + " row " + t._2() + ": null features");
             float[] x;
             if (r.get(0) instanceof Vector v) {
                 double[] d = v.toArray();
@@ -203,7 +203,8 @@ public final class SparkData {
                 x = new float[s.size()];
                 for (int j = 0; j < x.length; j++) x[j] = TextRecords.finite(((Number) s.apply(j)).floatValue(), t._2(), j, where);
             }
-            return new Example(t._2(), x, TextRecords.label(String.valueOf(((Number) r.get(1)).doubleValue()), t._2(), where));
+            // a null label is an unlabelled row (-1): soft targets and distillation accept them
+            return new Example(t._2(), x, r.isNullAt(1) ? -1 : TextRecords.label(String.valueOf(((Number) r.get(1)).doubleValue()), t._2(), where));
         });
         int nf = rdd.first().features().length;
         String w2 = where;

@@ -81,8 +81,14 @@ public final class SparkTrainer {
     public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerNetwork net,
                                           int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress,
                                           java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
+        JavaRDD<DataSet> data = minibatches(rows.repartition(jsc.defaultParallelism()), numFeatures, numClasses, cfg.batchSize(), where);
+        return fit(jsc, data, net, cfg, where, progress, afterEpoch);
+    }
+
+    /** Trains on ready minibatches (e.g. distillation's, whose labels carry soft targets); see above. */
+    public static MultiLayerNetwork fit(JavaSparkContext jsc, JavaRDD<DataSet> data, MultiLayerNetwork net, Config cfg, String where,
+                                        PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         int workers = jsc.defaultParallelism();
-        JavaRDD<DataSet> data = minibatches(rows.repartition(workers), numFeatures, numClasses, cfg.batchSize(), where);
         ParameterAveragingTrainingMaster tm = new ParameterAveragingTrainingMaster.Builder(workers, cfg.batchSize())
                 .batchSizePerWorker(cfg.batchSize())
                 .averagingFrequency(cfg.averagingFrequency())

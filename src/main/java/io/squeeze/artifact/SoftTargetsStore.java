@@ -1,0 +1,120 @@
+package io.squeeze.artifact;
+
+import io.squeeze.BadInputException;
+import io.squeeze.Version;
+import io.squeeze.model.Json;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.Path;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.function.Function;
+
+/**
+ * A soft-target directory: Parquet part files {@code part-00000.parquet …} (renamed from Spark's names, so a rerun
+ * writes identical files), {@code _soft-targets.json} (the {@link Manifest} below; the leading underscore keeps Parquet readers off it, with every part's size and
+ * sha256) and {@code _SUCCESS} last, holding the manifest's sha256. On filesystems with an atomic rename (local,
+ * HDFS) everything is written to a hidden sibling first; on object stores in place, {@code _SUCCESS} last.
+ */
+public final class SoftTargetsStore {
+    public static final String MANIFEST = "_soft-targets.json", FORMAT = "squeeze-soft-targets";
+
+    private SoftTargetsStore() {}
+
+    /**
+     * What a soft-target set holds.
+     *
+     * @param topK     0 when every logit is stored (column {@code logits}); else K, with columns {@code topk_index} and
+     *                 {@code topk_logits} (the other classes' logits are treated as −∞: probability 0 at any temperature)
+     * @param dataRows rows of the data it was made from (one output row per input row)
+     */
+    public record Manifest(String format, int version, String squeezeVersion, String created, String teacher, String teacherSha256,
+                           String teacherKind, String data, long dataRows, long labelledRows, int classes, int topK,
+                           List<String> command, Map<String, io.squeeze.artifact.Manifest.FileRecord> files) {}
+
+    /**
+     * Writes the set: {@code writeParquet} writes Spark's part files into the directory it is given and returns the
+     * manifest's content (teacher, data, counts); then parts are renamed, the manifest and {@code _SUCCESS} added.
+     */
+    public static Manifest write(Storage st, Path out, boolean overwrite, Function<Path, Manifest> writeParquet) {
+        Path parent = out.getParent();
+        st.mkdirs(parent);
+        boolean atomic = st.atomicRename(out);
+        Path dir = atomic ? new Path(parent, "." + out.getName() + ".tmp-" + UUID.randomUUID()) : out;
+        try {
+            if (!atomic && st.exists(out)) {
+                if (!overwrite) throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
+                Path s = new Path(out, ArtifactWriter.SUCCESS);
+                if (st.exists(s)) st.delete(s);
+                st.delete(out);
+            }
+            Manifest draft = writeParquet.apply(dir);
+            Map<String, io.squeeze.artifact.Manifest.FileRecord> files = new LinkedHashMap<>();
+            List<FileStatus> parts = new ArrayList<>();
+            for (FileStatus f : st.list(dir)) {
+                String n = f.getPath().getName();
+                if (n.startsWith("part-") && !n.endsWith(".crc")) parts.add(f);
+                else st.delete(f.getPath()); // Spark's _SUCCESS and checksum files
+            }
+            parts.sort(java.util.Comparator.comparing(f -> f.getPath().getName()));
+            for (int i = 0; i < parts.size(); i++) {
+                String name = String.format("part-%05d.parquet", i);
+                Path to = new Path(dir, name);
+                if (!st.rename(parts.get(i).getPath(), to)) throw new IllegalStateException("could not rename " + parts.get(i).getPath());
+                files.put(name, new io.squeeze.artifact.Manifest.FileRecord(st.length(to), st.sha256(to, "soft-target part")));
+            }
+            for (FileStatus f : st.list(dir)) if (f.getPath().getName().endsWith(".crc")) st.delete(f.getPath());
+            Manifest m = new Manifest(FORMAT, 1, Version.version(), Instant.now().toString(), draft.teacher(), draft.teacherSha256(),
+                    draft.teacherKind(), draft.data(), draft.dataRows(), draft.labelledRows(), draft.classes(), draft.topK(), draft.command(), files);
+            byte[] mb = Json.bytes(m);
+            st.write(new Path(dir, MANIFEST), mb);
+            st.write(new Path(dir, ArtifactWriter.SUCCESS), Storage.sha256(mb).getBytes(StandardCharsets.US_ASCII));
+            if (atomic) {
+                Path old = null;
+                if (st.exists(out)) {
+                    if (!overwrite) throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
+                    old = new Path(parent, "." + out.getName() + ".old-" + UUID.randomUUID());
+                    if (!st.rename(out, old)) throw new IllegalStateException("could not move the old " + out + " aside");
+                }
+                if (!st.rename(dir, out)) throw new IllegalStateException("could not move " + dir + " to " + out);
+                if (old != null) st.delete(old);
+            }
+            return m;
+        } catch (RuntimeException e) {
+            if (!atomic && st.exists(out)) st.delete(out);
+            throw e;
+        } finally {
+            if (atomic && st.exists(dir)) st.delete(dir);
+        }
+    }
+
+    /** Reads and verifies a set: {@code _SUCCESS} present and matching the manifest; every part present with its size. */
+    public static Manifest read(Storage st, String uri) {
+        Path dir = st.path(uri);
+        if (!st.exists(dir)) throw new BadInputException("soft targets " + dir + " do not exist");
+        Path success = new Path(dir, ArtifactWriter.SUCCESS), mp = new Path(dir, MANIFEST);
+        if (!st.exists(success)) throw new BadInputException("soft targets " + dir + " are incomplete: no " + ArtifactWriter.SUCCESS);
+        if (!st.exists(mp)) throw new BadInputException("soft targets " + dir + " are incomplete: no " + MANIFEST);
+        byte[] mb = st.readAll(mp, "soft-target manifest");
+        if (!new String(st.readAll(success, "marker"), StandardCharsets.US_ASCII).trim().equals(Storage.sha256(mb)))
+            throw new BadInputException("soft targets " + dir + " are corrupt: " + MANIFEST + " does not match " + ArtifactWriter.SUCCESS);
+        Manifest m;
+        try {
+            m = Json.read(mb, Manifest.class);
+        } catch (RuntimeException e) {
+            throw new BadInputException("soft targets " + dir + ": " + MANIFEST + " is not valid (" + e.getMessage() + ")");
+        }
+        if (!FORMAT.equals(m.format())) throw new BadInputException("soft targets " + dir + ": " + MANIFEST + " is not a soft-target manifest");
+        for (var e : m.files().entrySet()) {
+            Path p = new Path(dir, e.getKey());
+            if (!st.exists(p) || st.length(p) != e.getValue().bytes())
+                throw new BadInputException("soft targets " + dir + " are incomplete: " + e.getKey() + " is missing or has the wrong size");
+        }
+        return m;
+    }
+}

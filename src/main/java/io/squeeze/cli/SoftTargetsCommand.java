@@ -1,0 +1,60 @@
+package io.squeeze.cli;
+
+import io.squeeze.artifact.Storage;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Split;
+import io.squeeze.distill.Teacher;
+import io.squeeze.distill.Teachers;
+import io.squeeze.spark.SoftTargetsJob;
+import io.squeeze.spark.SparkSessions;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.util.Locale;
+
+@Command(name = "soft-targets", mixinStandardHelpOptions = true,
+        description = {"Labels data with a teacher's logits on Spark, for distillation: Parquet (id, label, logits) on file:, hdfs:// or",
+                "s3a://, one row per input row in the input's order, written atomically with a manifest and _SUCCESS.",
+                "The teacher is a DL4J zip, a Keras .h5, an artifact, or an ONNX model (run with ONNX Runtime; fed the raw",
+                "features, reshaped to its input shape). --top-k K keeps the K largest logits per row with their classes.",
+                "Example: squeeze soft-targets --teacher out/mnist/teacher --data idx:data/mnist --out out/mnist/soft"})
+public final class SoftTargetsCommand extends BaseCommand {
+    @Option(names = "--teacher", required = true, paramLabel = "T")
+    String teacher;
+
+    @picocli.CommandLine.Mixin
+    DataOptions data;
+
+    @Option(names = "--out", required = true, paramLabel = "P")
+    String out;
+
+    @Option(names = "--top-k", defaultValue = "0", paramLabel = "K", description = "keep only the K largest logits (default: all)")
+    int topK;
+
+    @Option(names = "--batch", defaultValue = "256", paramLabel = "B")
+    int batch;
+
+    @Option(names = "--onnx-input", paramLabel = "NAME", description = "ONNX input name (default: the model's only input)")
+    String onnxInput;
+
+    @Option(names = "--onnx-output", paramLabel = "NAME", description = "ONNX output name (default: the model's only output)")
+    String onnxOutput;
+
+    @Option(names = "--overwrite")
+    boolean overwrite;
+
+    @Override
+    public Integer call() {
+        if (topK < 0) throw new io.squeeze.BadInputException("soft-targets.top-k must be >= 1, got " + topK);
+        SparkSession spark = SparkSessions.start("squeeze soft-targets");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        io.squeeze.artifact.ArtifactWriter.checkTarget(st, out, overwrite);
+        Teacher t = Teachers.load(st, teacher, onnxInput, onnxOutput);
+        SoftTargetsJob.Result r = SoftTargetsJob.run(spark, t, data.spec(Split.TRAIN), out, topK, batch, overwrite,
+                Main.args(), err());
+        out().printf(Locale.ROOT, "teacher %s (%s, %d classes): %d rows, %d labelled, %.0f rows/s%nwrote %s%n", t.source(), t.kind(),
+                t.numClasses(), r.manifest().dataRows(), r.manifest().labelledRows(), r.rowsPerSecond(), st.path(out));
+        return Main.OK;
+    }
+}

@@ -1,0 +1,99 @@
+package io.squeeze.distill;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import io.squeeze.data.Normalizer;
+import io.squeeze.model.Logits;
+import io.squeeze.model.NetPayload;
+
+import java.io.Serializable;
+import java.nio.FloatBuffer;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A teacher that labels data with logits, as it travels to executors (broadcast once) and runs there — one
+ * instance per executor thread ({@link #open()}), since neither a DL4J network nor an ONNX session is shared
+ * between concurrently running tasks.
+ */
+public sealed interface Teacher extends Serializable {
+    int numFeatures();
+
+    int numClasses();
+
+    /** Where it came from, its sha256 and kind ({@code dl4j}, {@code keras}, {@code artifact}, {@code onnx}). */
+    String source();
+
+    String sha256();
+
+    String kind();
+
+    /** This thread's runner. */
+    Runner open();
+
+    /** Logits of a batch of raw rows (row-major, {@code numFeatures} each). */
+    @FunctionalInterface
+    interface Runner {
+        float[] logits(float[] x, int rows);
+    }
+
+    /** A DL4J network (a zip, a Keras import or an artifact) with its own normalization, logits before its softmax. */
+    record Dl4j(NetPayload payload, Normalizer normalizer, int numFeatures, int numClasses, String source, String sha256, String kind)
+            implements Teacher {
+        @Override
+        public Runner open() {
+            var net = payload.network();
+            return (x, rows) -> Logits.of(net, normalizer.isIdentity() ? x : normalizer.applyRows(x.clone(), rows), rows, numFeatures);
+        }
+    }
+
+    /**
+     * An ONNX model run with ONNX Runtime (one intra-op thread per task), fed the raw features reshaped to its input
+     * shape ({@code inputShape}, batch dimension first, -1 where dynamic).
+     */
+    record Onnx(String key, byte[] model, String input, String output, long[] inputShape, int numFeatures, int numClasses,
+                String source, String sha256) implements Teacher {
+        private static final ThreadLocal<Map<String, OrtSession>> SESSIONS = ThreadLocal.withInitial(HashMap::new);
+
+        @Override
+        public String kind() {
+            return "onnx";
+        }
+
+        static OrtSession session(byte[] model) throws OrtException {
+            OrtSession.SessionOptions o = new OrtSession.SessionOptions();
+            o.setIntraOpNumThreads(1);
+            o.setInterOpNumThreads(1);
+            return OrtEnvironment.getEnvironment().createSession(model, o);
+        }
+
+        @Override
+        public Runner open() {
+            OrtSession s = SESSIONS.get().computeIfAbsent(key, k -> {
+                try {
+                    return session(model);
+                } catch (OrtException e) {
+                    throw new IllegalStateException("ONNX teacher " + source + " cannot be loaded: " + e.getMessage(), e);
+                }
+            });
+            return (x, rows) -> {
+                long[] shape = inputShape.clone();
+                shape[0] = rows;
+                try (OnnxTensor in = OnnxTensor.createTensor(OrtEnvironment.getEnvironment(), FloatBuffer.wrap(x), shape);
+                     OrtSession.Result r = s.run(Map.of(input, in), Set.of(output))) {
+                    FloatBuffer fb = ((OnnxTensor) r.get(0)).getFloatBuffer();
+                    float[] out = new float[fb.remaining()];
+                    fb.get(out);
+                    if (out.length != rows * numClasses)
+                        throw new IllegalStateException("ONNX teacher returned " + out.length + " values for " + rows + " rows of " + numClasses);
+                    return out;
+                } catch (OrtException e) {
+                    throw new IllegalStateException("ONNX teacher " + source + " failed: " + e.getMessage(), e);
+                }
+            };
+        }
+    }
+}

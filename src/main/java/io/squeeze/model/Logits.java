@@ -1,0 +1,45 @@
+package io.squeeze.model;
+
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.conf.InputPreProcessor;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.List;
+
+/**
+ * A DL4J network's logits — the output layer's pre-activation x·W + b, before its softmax — and any hidden
+ * layer's activations, in inference mode. The one place that reaches inside DL4J's forward pass for them.
+ */
+public final class Logits {
+    private Logits() {}
+
+    /** Logits of {@code rows} rows (row-major floats). */
+    public static float[] of(MultiLayerNetwork net, float[] x, int rows, int numFeatures) {
+        int last = net.getnLayers() - 1;
+        INDArray in = Nd4j.create(x, new long[]{rows, numFeatures}, 'c');
+        INDArray h = last == 0 ? in : net.feedForwardToLayer(last - 1, in, false).get(last);
+        InputPreProcessor pre = net.getLayerWiseConfigurations().getInputPreProcess(last);
+        if (pre != null) h = pre.preProcess(h, rows, LayerWorkspaceMgr.noWorkspaces());
+        Layer out = net.getLayer(last);
+        INDArray z = h.castTo(DataType.FLOAT).mmul(out.getParam("W").castTo(DataType.FLOAT));
+        INDArray b = out.getParam("b");
+        if (b != null) z.addiRowVector(b.castTo(DataType.FLOAT));
+        return z.dup('c').data().asFloat();
+    }
+
+    /** Activations of layer {@code layer} (after its activation function), flattened per row. */
+    public static float[] hidden(MultiLayerNetwork net, int layer, float[] x, int rows, int numFeatures) {
+        List<INDArray> acts = net.feedForwardToLayer(layer, Nd4j.create(x, new long[]{rows, numFeatures}, 'c'), false);
+        INDArray a = acts.get(layer + 1);
+        return a.reshape('c', rows, a.length() / rows).castTo(DataType.FLOAT).dup('c').data().asFloat();
+    }
+
+    /** The flattened width of layer {@code layer}'s activations. */
+    public static int width(MultiLayerNetwork net, int layer, int numFeatures) {
+        return hidden(net, layer, new float[numFeatures], 1, numFeatures).length;
+    }
+}

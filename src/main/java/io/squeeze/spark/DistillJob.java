@@ -1,0 +1,176 @@
+package io.squeeze.spark;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.SoftTargetsStore;
+import io.squeeze.data.Batches;
+import io.squeeze.data.Example;
+import io.squeeze.distill.KdLoss;
+import io.squeeze.distill.KdLossKernel;
+import io.squeeze.distill.Teacher;
+import io.squeeze.distill.Teachers;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.ModelMeta;
+import io.squeeze.model.Surgery;
+import org.apache.spark.api.java.JavaPairRDD;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.lossfunctions.impl.LossMCXENT;
+import scala.Tuple2;
+
+import java.io.PrintWriter;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+
+/**
+ * Distillation on Spark. Offline: stored soft targets are joined to the (normalized) features by row id and the
+ * student trains with parameter averaging under the {@link KdLoss} (labels carry the hard label and the teacher's
+ * logits). Online (deep mutual learning, Zhang et al. 2018): each epoch the teacher's logits label the data for one
+ * student epoch, then the student's logits label it for one teacher epoch — both learn from the labels and from each
+ * other's softened outputs (the exchange is per epoch, computed on executors, rather than per minibatch).
+ */
+public final class DistillJob {
+    private DistillJob() {}
+
+    /** (features normalized, hard label or -1) joined with teacher logits of width k. */
+    public record Joined(JavaRDD<Tuple2<Example, float[]>> rows, long count) {}
+
+    /** Stored soft targets as (id → logits over all k classes; top-k sets get −∞ elsewhere). */
+    public static JavaPairRDD<Long, float[]> read(SparkSession spark, String path, SoftTargetsStore.Manifest m) {
+        int k = m.classes(), top = m.topK();
+        return spark.read().parquet(path).javaRDD()
+                .mapToPair(r -> new Tuple2<>(r.getLong(0), logits(r, k, top)));
+    }
+
+    static float[] logits(Row r, int k, int top) {
+        float[] z = new float[k];
+        if (top == 0) {
+            List<Object> l = r.getList(2);
+            if (l.size() != k) throw new BadInputException("soft-target row " + r.getLong(0) + " has " + l.size() + " logits, expected " + k);
+            for (int j = 0; j < k; j++) z[j] = ((Number) l.get(j)).floatValue();
+            return z;
+        }
+        Arrays.fill(z, Float.NEGATIVE_INFINITY);
+        List<Object> idx = r.getList(2), v = r.getList(3);
+        for (int j = 0; j < idx.size(); j++) z[((Number) idx.get(j)).intValue()] = ((Number) v.get(j)).floatValue();
+        return z;
+    }
+
+    /** Joins rows with logits by id; every data row must find its soft target. */
+    public static Joined join(JavaRDD<Example> rows, long dataRows, JavaPairRDD<Long, float[]> logits, String what, String data) {
+        JavaRDD<Tuple2<Example, float[]>> j = rows.mapToPair(e -> new Tuple2<>(e.id(), e)).join(logits).values()
+                .persist(StorageLevel.MEMORY_AND_DISK_SER());
+        long n = j.count();
+        if (n != dataRows) {
+            j.unpersist(false);
+            throw new BadInputException(what + " do not fit data " + data + ": only " + n + " of its " + dataRows
+                    + " row ids join (soft targets from another dataset?)");
+        }
+        return new Joined(j, n);
+    }
+
+    /** Minibatches whose labels are [hard one-hot | teacher logits | labelled] rows ({@link KdLoss#labels}). */
+    public static JavaRDD<DataSet> minibatches(JavaRDD<Tuple2<Example, float[]>> rows, int nf, int k, int batch, String where) {
+        return rows.mapPartitions(it -> {
+            Iterator<Tuple2<Example, float[]>> src = it;
+            return new Iterator<DataSet>() {
+                @Override
+                public boolean hasNext() {
+                    return src.hasNext();
+                }
+
+                @Override
+                public DataSet next() {
+                    float[] x = new float[batch * nf], y = new float[batch * (2 * k + 1)];
+                    int n = 0;
+                    while (n < batch && src.hasNext()) {
+                        Tuple2<Example, float[]> t = src.next();
+                        Example e = t._1();
+                        if (e.features().length != nf) throw new BadInputException(where + " row " + e.id() + " has " + e.features().length + " features, expected " + nf);
+                        if (e.label() >= k) throw new BadInputException(where + " row " + e.id() + ": label " + e.label() + " is out of range for " + k + " classes");
+                        System.arraycopy(e.features(), 0, x, n * nf, nf);
+                        KdLoss.labels(y, n * (2 * k + 1), e.label(), t._2(), 0, k);
+                        n++;
+                    }
+                    return new DataSet(Nd4j.create(Arrays.copyOf(x, n * nf), new long[]{n, nf}, 'c'),
+                            Nd4j.create(Arrays.copyOf(y, n * (2 * k + 1)), new long[]{n, 2 * k + 1}, 'c'));
+                }
+            };
+        });
+    }
+
+    /** Trains {@code student} on joined rows under the KD loss; returns it with its usual loss (MCXENT) back. */
+    public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Tuple2<Example, float[]>> rows, MultiLayerNetwork student, int nf, int k,
+                                          KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress) {
+        MultiLayerNetwork kdNet = Surgery.withLoss(student, new KdLoss(kd, k));
+        JavaRDD<DataSet> data = minibatches(rows.repartition(jsc.defaultParallelism()), nf, k, cfg.batchSize(), where);
+        MultiLayerNetwork trained = SparkTrainer.fit(jsc, data, kdNet, cfg, where, progress, (e, n) -> { });
+        return Surgery.withLoss(trained, new LossMCXENT());
+    }
+
+    /** A network's logits on raw rows (its own normalization applied inside), as (id → logits). */
+    static JavaPairRDD<Long, float[]> logitsOf(JavaSparkContext jsc, JavaRDD<Example> raw, Teacher t, int batch, String where) {
+        Broadcast<Teacher> bc = jsc.broadcast(t);
+        int nf = t.numFeatures(), k = t.numClasses();
+        return raw.mapPartitionsToPair(it -> {
+            Nd4jThreads.forTask();
+            Teacher.Runner r = bc.value().open();
+            Iterator<Batches.Batch> b = Batches.of(it, batch, nf, where);
+            java.util.ArrayDeque<Tuple2<Long, float[]>> ready = new java.util.ArrayDeque<>();
+            return new Iterator<Tuple2<Long, float[]>>() {
+                @Override
+                public boolean hasNext() {
+                    while (ready.isEmpty() && b.hasNext()) {
+                        Batches.Batch x = b.next();
+                        float[] z = r.logits(x.features(), x.rows());
+                        for (int i = 0; i < x.rows(); i++) ready.add(new Tuple2<>(x.ids()[i], Arrays.copyOfRange(z, i * k, (i + 1) * k)));
+                    }
+                    return !ready.isEmpty();
+                }
+
+                @Override
+                public Tuple2<Long, float[]> next() {
+                    if (!hasNext()) throw new java.util.NoSuchElementException();
+                    return ready.poll();
+                }
+            };
+        });
+    }
+
+    /** The networks after online distillation. */
+    public record Mutual(MultiLayerNetwork student, MultiLayerNetwork teacher) {}
+
+    /**
+     * Deep mutual learning, one epoch at a time: teacher logits → a student epoch; student logits → a teacher epoch.
+     * {@code raw} are un-normalized rows; each network applies its own normalization ({@code sm}, {@code tm}).
+     */
+    public static Mutual online(JavaSparkContext jsc, JavaRDD<Example> raw, long dataRows, MultiLayerNetwork student, ModelMeta sm,
+                                LoadedModel teacher, KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress) {
+        int nf = sm.numFeatures(), k = sm.numClasses();
+        MultiLayerNetwork s = student, t = teacher.net();
+        SparkTrainer.Config one = new SparkTrainer.Config(1, cfg.batchSize(), cfg.averagingFrequency());
+        for (int e = 1; e <= cfg.epochs(); e++) {
+            LoadedModel tNow = new LoadedModel(t, teacher.meta(), teacher.sha256(), teacher.source(), teacher.kind(), 0);
+            Joined fromTeacher = join(TrainJob.normalized(raw, sm.normalizer()), dataRows,
+                    logitsOf(jsc, raw, Teachers.of(tNow), cfg.batchSize(), where), "teacher logits", where);
+            progress.printf("distill: online epoch %d/%d: student learns from the teacher%n", e, cfg.epochs());
+            s = train(jsc, fromTeacher.rows(), s, nf, k, kd, one, where, progress);
+            fromTeacher.rows().unpersist(false);
+            LoadedModel sNow = new LoadedModel(s, sm, "", "student", io.squeeze.model.SourceKind.ARTIFACT, 0);
+            Joined fromStudent = join(TrainJob.normalized(raw, teacher.meta().normalizer()), dataRows,
+                    logitsOf(jsc, raw, Teachers.of(sNow), cfg.batchSize(), where), "student logits", where);
+            progress.printf("distill: online epoch %d/%d: teacher learns from the student%n", e, cfg.epochs());
+            t = train(jsc, fromStudent.rows(), t, nf, k, kd, one, where, progress);
+            fromStudent.rows().unpersist(false);
+            progress.flush();
+        }
+        return new Mutual(s, t);
+    }
+}

@@ -1,0 +1,138 @@
+package io.squeeze.spark;
+
+import io.squeeze.BadInputException;
+import io.squeeze.artifact.SoftTargetsStore;
+import io.squeeze.artifact.Storage;
+import io.squeeze.data.Batches;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Example;
+import io.squeeze.distill.Teacher;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.util.LongAccumulator;
+
+import java.io.PrintWriter;
+import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+
+/**
+ * {@code squeeze soft-targets} as a job: the teacher is broadcast once and opened once per executor thread; each
+ * partition streams its rows in fixed-size batches through it (memory per task is one batch, whatever the
+ * partition's size) and emits one output row per input row, in the input's order: {@code id}, {@code label}
+ * (null when unlabelled) and the teacher's logits — all of them ({@code logits}), or the K largest with their
+ * class indices ({@code topk_index}, {@code topk_logits}, by decreasing logit, ties to the lower class).
+ */
+public final class SoftTargetsJob {
+    private SoftTargetsJob() {}
+
+    public record Result(SoftTargetsStore.Manifest manifest, double seconds) {
+        public double rowsPerSecond() {
+            return manifest.dataRows() / Math.max(seconds, 1e-9);
+        }
+    }
+
+    public static StructType schema(int topK) {
+        StructType s = new StructType().add("id", DataTypes.LongType, false).add("label", DataTypes.IntegerType, true);
+        if (topK == 0) return s.add("logits", DataTypes.createArrayType(DataTypes.FloatType, false), false);
+        return s.add("topk_index", DataTypes.createArrayType(DataTypes.IntegerType, false), false)
+                .add("topk_logits", DataTypes.createArrayType(DataTypes.FloatType, false), false);
+    }
+
+    /** The K largest of {@code k} logits at {@code off}: indices by decreasing value, ties to the lower index. */
+    static int[] topK(float[] z, int off, int k, int K) {
+        int[] idx = new int[K];
+        boolean[] used = new boolean[k];
+        for (int r = 0; r < K; r++) {
+            int best = -1;
+            for (int j = 0; j < k; j++) if (!used[j] && (best < 0 || z[off + j] > z[off + best])) best = j;
+            used[best] = true;
+            idx[r] = best;
+        }
+        return idx;
+    }
+
+    /** Streams one partition: a batch at a time through the teacher, one output row per input row. */
+    static Iterator<Row> label(Iterator<Example> rows, Teacher.Runner teacher, int batch, int nf, int k, int topK, String where,
+                               LongAccumulator count, LongAccumulator labelled) {
+        Iterator<Batches.Batch> batches = Batches.of(rows, batch, nf, where);
+        ArrayDeque<Row> ready = new ArrayDeque<>();
+        return new Iterator<>() {
+            @Override
+            public boolean hasNext() {
+                while (ready.isEmpty() && batches.hasNext()) fill(batches.next());
+                return !ready.isEmpty();
+            }
+
+            @Override
+            public Row next() {
+                if (!hasNext()) throw new NoSuchElementException();
+                return ready.poll();
+            }
+
+            private void fill(Batches.Batch b) {
+                float[] z = teacher.logits(b.features(), b.rows());
+                for (int r = 0; r < b.rows(); r++) {
+                    Integer label = b.labels()[r] < 0 ? null : b.labels()[r];
+                    if (label != null) labelled.add(1);
+                    if (topK == 0) {
+                        ready.add(RowFactory.create(b.ids()[r], label, java.util.Arrays.copyOfRange(z, r * k, (r + 1) * k)));
+                    } else {
+                        int[] idx = topK(z, r * k, k, topK);
+                        float[] v = new float[topK];
+                        for (int j = 0; j < topK; j++) v[j] = z[r * k + idx[j]];
+                        ready.add(RowFactory.create(b.ids()[r], label, idx, v));
+                    }
+                }
+                count.add(b.rows());
+            }
+        };
+    }
+
+    public static Result run(SparkSession spark, Teacher teacher, DataSpec data, String out, int topK, int batch, boolean overwrite,
+                             List<String> command, PrintWriter progress) {
+        if (batch <= 0) throw new BadInputException("soft-targets.batch must be > 0, got " + batch);
+        if (topK < 0 || topK > teacher.numClasses())
+            throw new BadInputException("soft-targets.top-k must be in [1, " + teacher.numClasses() + "] (the teacher's classes), got " + topK);
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        var outPath = io.squeeze.artifact.ArtifactWriter.checkTarget(st, out, overwrite);
+        SparkData.Loaded d = SparkData.read(spark, data, teacher.numFeatures(), "teacher " + teacher.source());
+        JavaSparkContext jsc = SparkSessions.jsc(spark);
+        Broadcast<Teacher> bc = jsc.broadcast(teacher);
+        LongAccumulator count = jsc.sc().longAccumulator("soft-target rows"), labelled = jsc.sc().longAccumulator("labelled rows");
+        int nf = teacher.numFeatures(), k = teacher.numClasses();
+        String where = data.toString();
+        JavaRDD<Row> rows = d.rdd().mapPartitions(it -> {
+            Nd4jThreads.forTask();
+            return label(it, bc.value().open(), batch, nf, k, topK, where, count, labelled);
+        });
+        long t0 = System.nanoTime();
+        jsc.setJobDescription("squeeze soft-targets: " + teacher.source() + " on " + where);
+        try {
+            SoftTargetsStore.Manifest m = SoftTargetsStore.write(st, outPath, overwrite, dir -> {
+                spark.createDataFrame(rows, schema(topK)).write().parquet(dir.toString());
+                // counts from what was written (accumulators may count a retried task twice)
+                var written = spark.read().parquet(dir.toString());
+                long n = written.count();
+                if (n == 0) throw new BadInputException("data " + where + " is empty (no rows)");
+                return new SoftTargetsStore.Manifest(null, 1, null, null, teacher.source(), teacher.sha256(), teacher.kind(), where,
+                        n, written.filter("label is not null").count(), k, topK, command, null);
+            });
+            double s = (System.nanoTime() - t0) / 1e9;
+            progress.printf(java.util.Locale.ROOT, "soft-targets: %d rows (%d labelled), %d classes%s, %.1f s (%.0f rows/s)%n", m.dataRows(),
+                    m.labelledRows(), k, topK == 0 ? "" : ", top " + topK, s, m.dataRows() / s);
+            return new Result(m, s);
+        } finally {
+            jsc.clearJobGroup();
+            if (jsc.isLocal()) Nd4jThreads.all();
+            bc.destroy();
+        }
+    }
+}

@@ -1,0 +1,187 @@
+package io.squeeze.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.squeeze.TestSpark;
+import io.squeeze.artifact.Artifact;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** soft-targets → distill (offline, online), as a user runs them, on the UCI digits. */
+class DistillCliTest {
+    static final String TRAIN = "csv:data/digits/digits-train.csv.gz", TEST = "csv:data/digits/digits-test.csv.gz";
+    static final ObjectMapper M = new ObjectMapper();
+    @TempDir
+    static Path dir;
+    static String teacher, soft;
+
+    @BeforeAll
+    static void teacherAndSoftTargets() {
+        teacher = dir.resolve("teacher").toString();
+        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax",
+                "--lr", "0.005", "--batch", "32", "--out", teacher);
+        assertEquals(0, r.code(), r.err());
+        soft = dir.resolve("soft").toString();
+        r = CliRun.run("soft-targets", "--teacher", teacher, "--data", TRAIN, "--out", soft, "--batch", "100");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("1438 rows, 1438 labelled"), r.out());
+    }
+
+    static Dataset<Row> parquet(String p) {
+        return TestSpark.get().read().parquet(p);
+    }
+
+    @Test
+    void softTargetsAreTheTeachersLogitsOneRowPerInputRowInOrder() throws Exception {
+        Artifact t = Artifact.load(teacher);
+        List<Row> rows = parquet(soft).collectAsList();
+        assertEquals(1438, rows.size());
+        assertEquals(List.of("id", "label", "logits"), List.of(parquet(soft).columns()));
+        // the first rows, recomputed in-process: DL4J's own output is softmax(logits)
+        var data = io.squeeze.spark.SparkData.read(TestSpark.get(), io.squeeze.data.DataSpec.parse(TRAIN, io.squeeze.data.Split.TRAIN, false), 64, "t")
+                .rdd().take(20);
+        for (int i = 0; i < 20; i++) {
+            Row r = rows.get(i);
+            assertEquals((long) i, r.getLong(0));
+            assertEquals(data.get(i).label(), r.getInt(1));
+            List<Object> z = r.getList(2);
+            float[] x = t.model().meta().normalizer().apply(data.get(i).features().clone());
+            float[] p = t.model().net().output(org.nd4j.linalg.factory.Nd4j.create(x, new long[]{1, 64}, 'c')).dup().data().asFloat();
+            double max = Double.NEGATIVE_INFINITY, sum = 0;
+            for (Object v : z) max = Math.max(max, ((Number) v).doubleValue());
+            for (Object v : z) sum += Math.exp(((Number) v).doubleValue() - max);
+            for (int j = 0; j < 10; j++)
+                assertEquals(p[j], Math.exp(((Number) z.get(j)).doubleValue() - max) / sum, 1e-5, "row " + i + " class " + j);
+        }
+        JsonNode m = M.readTree(Files.readAllBytes(Path.of(soft, "_soft-targets.json")));
+        assertEquals(10, m.get("classes").asInt());
+        assertEquals(Artifact.load(teacher).manifest().files().get("model.zip").sha256(), m.get("teacher_sha256").asText());
+        // a rerun writes identical files
+        String again = dir.resolve("soft-again").toString();
+        assertEquals(0, CliRun.run("soft-targets", "--teacher", teacher, "--data", TRAIN, "--out", again, "--batch", "100").code());
+        JsonNode m2 = M.readTree(Files.readAllBytes(Path.of(again, "_soft-targets.json")));
+        assertEquals(m.get("files"), m2.get("files"));
+    }
+
+    @Test
+    void topKKeepsTheLargestLogits() throws Exception {
+        String top = dir.resolve("top3").toString();
+        assertEquals(0, CliRun.run("soft-targets", "--teacher", teacher, "--data", TEST, "--out", top, "--top-k", "3").code());
+        List<Row> full = parquet(soft).limit(1).collectAsList(), t = parquet(top).collectAsList();
+        assertEquals(359, t.size());
+        Row r = t.get(0);
+        List<Object> idx = r.getList(2), v = r.getList(3);
+        assertEquals(3, idx.size());
+        assertTrue(((Number) v.get(0)).floatValue() >= ((Number) v.get(1)).floatValue());
+        assertTrue(((Number) v.get(1)).floatValue() >= ((Number) v.get(2)).floatValue());
+        assertNotNull(full);
+    }
+
+    @Test
+    void offlineDistillationTrainsAStudentFromTheStoredSoftTargets() throws Exception {
+        String out = dir.resolve("student").toString();
+        CliRun r = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:32", "--normalize", "minmax",
+                "--temperature", "4", "--alpha", "0.3", "--epochs", "6", "--lr", "0.005", "--batch", "32", "--eval-data", TEST, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("1438 rows joined"), r.err());
+        JsonNode m = M.readTree(Files.readAllBytes(Path.of(out, "manifest.json")));
+        double acc = m.get("metrics").get("accuracy").asDouble(), agree = m.get("metrics").get("baseline").get("agreement").asDouble();
+        assertTrue(acc > 0.85, "student accuracy " + acc);
+        assertTrue(agree > 0.85, "agreement with the teacher " + agree);
+        assertEquals("offline", m.get("config").get("mode").asText());
+        // the saved student is a plain DL4J network (its usual loss back)
+        assertFalse(Artifact.load(out).model().net().getLayerWiseConfigurations().toJson().contains("KdLoss"));
+    }
+
+    @Test
+    void onlineDistillationTrainsBoth() throws Exception {
+        String out = dir.resolve("online").toString(), t2 = dir.resolve("teacher2").toString();
+        CliRun r = CliRun.run("distill", "--teacher", teacher, "--online", "--data", TRAIN, "--student", "mlp:32", "--normalize", "minmax",
+                "--temperature", "2", "--alpha", "0.5", "--epochs", "2", "--lr", "0.005", "--batch", "32", "--eval-data", TEST,
+                "--save-teacher", t2, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("online epoch 2/2: teacher learns from the student"), r.err());
+        assertTrue(M.readTree(Files.readAllBytes(Path.of(out, "manifest.json"))).get("metrics").get("accuracy").asDouble() > 0.8);
+        assertNotEquals(Artifact.load(teacher).manifest().files().get("model.zip").sha256(), Artifact.load(t2).manifest().files().get("model.zip").sha256());
+    }
+
+    @Test
+    void onnxTeacherLogitsEqualOnnxRuntimeInProcess() throws Exception {
+        String out = dir.resolve("onnx-soft").toString();
+        CliRun r = CliRun.run("soft-targets", "--teacher", "src/test/resources/onnx/teacher-mlp.onnx", "--data", TEST, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        List<Row> rows = parquet(out).collectAsList();
+        assertEquals(359, rows.size());
+        var data = io.squeeze.spark.SparkData.read(TestSpark.get(), io.squeeze.data.DataSpec.parse(TEST, io.squeeze.data.Split.TEST, false), 64, "t").rdd().collect();
+        var t = io.squeeze.distill.Teachers.load(new io.squeeze.artifact.Storage(new org.apache.hadoop.conf.Configuration()),
+                "src/test/resources/onnx/teacher-mlp.onnx", null, null).open();
+        float[] x = new float[359 * 64];
+        for (int i = 0; i < 359; i++) System.arraycopy(data.get(i).features(), 0, x, i * 64, 64);
+        float[] z = t.logits(x, 359);
+        for (int i = 0; i < 359; i++) {
+            List<Object> l = rows.get(i).getList(2);
+            for (int j = 0; j < 10; j++) assertEquals(z[i * 10 + j], ((Number) l.get(j)).floatValue(), 0f, "row " + i);
+        }
+        // and ONNX Runtime computes what PyTorch computed when it exported the model
+        JsonNode ref = M.readTree(Files.readAllBytes(Path.of("src/test/resources/onnx/teacher-mlp-reference.json")));
+        float[] rx = new float[5 * 64];
+        for (int i = 0; i < 5; i++) for (int j = 0; j < 64; j++) rx[i * 64 + j] = (float) ref.get("x").get(i).get(j).asDouble();
+        float[] rz = t.logits(rx, 5);
+        for (int i = 0; i < 5; i++) for (int j = 0; j < 10; j++) assertEquals(ref.get("logits").get(i).get(j).asDouble(), rz[i * 10 + j], 1e-4);
+    }
+
+    @Test
+    void badInputs() throws Exception {
+        String never = dir.resolve("never").toString();
+        String[][] cases = {
+                {"distill.temperature must be > 0, got 0.0", "distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:8", "--temperature", "0", "--out", never},
+                {"distill.alpha must be in [0,1], got 1.5", "distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:8", "--alpha", "1.5", "--out", never},
+                {"were made from 1438 rows", "distill", "--soft-targets", soft, "--data", TEST, "--student", "mlp:8", "--out", never},
+                {"soft-targets.top-k must be in [1, 10]", "soft-targets", "--teacher", teacher, "--data", TRAIN, "--top-k", "11", "--out", never},
+                {"has no input 'images'; its inputs: [pixels]", "soft-targets", "--teacher", "src/test/resources/onnx/teacher-mlp.onnx", "--onnx-input", "images", "--data", TRAIN, "--out", never},
+                {"has 784 features but teacher", "soft-targets", "--teacher", "src/test/resources/onnx/teacher-mlp.onnx", "--data", "csv:" + wide(), "--out", never},
+        };
+        for (String[] c : cases) {
+            CliRun r = CliRun.run(java.util.Arrays.copyOfRange(c, 1, c.length));
+            assertEquals(2, r.code(), c[0] + ": " + r.err());
+            assertTrue(r.lastErr().contains(c[0]), "expected '" + c[0] + "' in: " + r.lastErr());
+            assertFalse(Files.exists(Path.of(never)), "nothing written");
+        }
+        // soft targets without _SUCCESS are refused
+        String broken = dir.resolve("broken").toString();
+        org.apache.commons.io.FileUtils.copyDirectory(new java.io.File(soft), new java.io.File(broken));
+        Files.delete(Path.of(broken, "_SUCCESS"));
+        CliRun r = CliRun.run("distill", "--soft-targets", broken, "--data", TRAIN, "--student", "mlp:8", "--out", never);
+        assertEquals(2, r.code());
+        assertTrue(r.lastErr().contains("are incomplete: no _SUCCESS"), r.lastErr());
+        // a student with another class count
+        String five = dir.resolve("five.zip").toString();
+        io.squeeze.model.ModelIO.writeZip(new io.squeeze.artifact.Storage(new org.apache.hadoop.conf.Configuration()), new org.apache.hadoop.fs.Path(five),
+                io.squeeze.TestModels.mlp(64, new int[]{8}, 5, 1), io.squeeze.TestModels.minmaxMeta(64, 5), false);
+        r = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", five, "--out", never);
+        assertEquals(2, r.code());
+        assertTrue(r.lastErr().contains("have 10 classes but the student has 5"), r.lastErr());
+    }
+
+    static String wide() throws Exception {
+        Path p = dir.resolve("wide.csv");
+        if (!Files.exists(p)) {
+            StringBuilder sb = new StringBuilder();
+            for (int r = 0; r < 3; r++) {
+                for (int j = 0; j < 784; j++) sb.append("0,");
+                sb.append(r % 2).append('\n');
+            }
+            Files.writeString(p, sb);
+        }
+        return p.toString();
+    }
+}
