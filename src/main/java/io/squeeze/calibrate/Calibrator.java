@@ -69,8 +69,9 @@ public final class Calibrator {
                 hi = r[1];
             } else if (o instanceof QuantConfig.Observer.Entropy) {
                 float t = RangeChoice.entropy(second.entries().get(x.getKey()).histogram(), e.min() >= 0 ? 256 : 128);
-                lo = e.min() >= 0 ? 0f : -t;
-                hi = t;
+                // clip at ±t, but an affine range need not reach past what was observed
+                lo = e.min() >= 0 ? 0f : Math.max(e.min(), -t);
+                hi = Math.min(e.max(), t);
             }
             out.put(x.getKey(), new Range(e.min(), e.max(), lo, hi, e.count(), QParams.fromMinMax(lo, hi, QDtype.QUINT8, false, reduceRange)));
         }

@@ -13,7 +13,10 @@ import org.apache.datasketches.req.ReqSketch;
  * <li>{@link #entropy}: TensorRT's entropy calibration (Migacz 2017, "8-bit Inference with TensorRT"): over a
  * 2048-bin histogram of |x|, the threshold t whose clipped distribution P and its 128-level (256 for
  * non-negative tensors) quantization Q minimise KL(P‖Q), outliers folded into P's last bin, both smoothed as in
- * MXNet's and TVM's {@code _get_optimal_threshold}.</li>
+ * MXNet's and TVM's {@code _get_optimal_threshold}. Unlike those, the bin holding |x| ≈ 0 is a level of its own in Q:
+ * zero is exactly representable, and merging the spike of exact zeros after a ReLU into its neighbours' level
+ * biases the search toward tiny thresholds (it clipped LeNet-5's activations to a quarter of their range, −6.5
+ * points).</li>
  * <li>{@link #percentile}: the P-th percentile of x and of −x from REQ sketches.</li>
  * </ul>
  */
@@ -97,10 +100,12 @@ public final class RangeChoice {
             for (int j = i; j < bins; j++) outliers += hist[j];
             for (int j = 0; j < i; j++) p[j] = hist[j];
             p[i - 1] += outliers;
-            // quantize hist[0, i) into `levels` groups, each group's mass spread over its non-empty bins
+            // quantize hist[0, i) into `levels` groups, each group's mass spread over its non-empty bins; bin 0 (|x| ≈ 0,
+            // e.g. the exact zeros after a ReLU) is a group of its own, since 0 is exactly representable (the zero point)
             java.util.Arrays.fill(q, 0, i, 0);
-            for (int g = 0; g < levels; g++) {
-                int from = (int) ((long) g * i / levels), to = (int) ((long) (g + 1) * i / levels);
+            q[0] = hist[0];
+            for (int g = 0; g < levels - 1; g++) {
+                int from = 1 + (int) ((long) g * (i - 1) / (levels - 1)), to = 1 + (int) ((long) (g + 1) * (i - 1) / (levels - 1));
                 double sum = 0;
                 int nonzero = 0;
                 for (int j = from; j < to; j++) {
