@@ -33,7 +33,7 @@ public final class Bench {
     }
 
     static List<Benchmark> all() {
-        return List.of(new EvaluateBench(), new FactorizeBench(), new PruneBench(), new QuantizeBench());
+        return List.of(new EvaluateBench(), new FactorizeBench(), new PruneBench(), new QuantizeBench(), new SoftTargetsBench());
     }
 
     private Bench() {}

@@ -85,6 +85,13 @@ public final class DistillCommand extends BaseCommand {
     @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the student against the teacher (when it is a DL4J/Keras model)")
     String evalData;
 
+    @Option(names = "--hint", paramLabel = "TL:SL", description = {"feature distillation (FitNets): an L2 loss between student layer SL",
+            "(through a learned projection when widths differ) and the teacher's layer TL (offline; the soft targets' teacher must be a DL4J/Keras model)"})
+    String hint;
+
+    @Option(names = "--hint-weight", defaultValue = "0.1", paramLabel = "W", description = "weight of the hint loss (default: ${DEFAULT-VALUE})")
+    double hintWeight;
+
     @Option(names = "--save-teacher", paramLabel = "ARTIFACT", description = "online: also write the updated teacher")
     String saveTeacher;
 
@@ -104,6 +111,8 @@ public final class DistillCommand extends BaseCommand {
         SparkTrainer.Config cfg = new SparkTrainer.Config(epochs, batch, 5);
         if (online != (source.teacher != null)) throw new BadInputException(online ? "distill --online needs --teacher T" : "distill --teacher needs --online (or use --soft-targets)");
         if (saveTeacher != null && !online) throw new BadInputException("distill --save-teacher applies to --online only");
+        DistillJob.Hint h = hint == null ? null : DistillJob.Hint.parse(hint, hintWeight);
+        if (h != null && online) throw new BadInputException("distill --hint applies to offline distillation (--soft-targets)");
         SparkSession spark = SparkSessions.start("squeeze distill");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.checkTarget(st, out, overwrite);
@@ -143,10 +152,21 @@ public final class DistillCommand extends BaseCommand {
             if (soft.dataRows() != s.rows())
                 throw new BadInputException("soft targets " + source.softTargets + " were made from " + soft.dataRows() + " rows of " + soft.data()
                         + " but data " + spec + " has " + s.rows() + " rows");
-            DistillJob.Joined j = DistillJob.join(TrainJob.normalized(d.rdd(), meta.normalizer()), s.rows(),
+            DistillJob.Joined j = DistillJob.join(d.rdd(), s.rows(),
                     DistillJob.read(spark, st.path(source.softTargets).toString(), soft), "soft targets " + source.softTargets, spec.toString());
             err.printf(Locale.ROOT, "distill: %d rows joined to soft targets of %s (T %.2f, alpha %.2f)%n", j.count(), soft.teacher(), temperature, alpha);
-            trained = DistillJob.train(SparkSessions.jsc(spark), j.rows(), net, meta.numFeatures(), classes, kd, cfg, spec.toString(), err);
+            if (h == null) {
+                trained = DistillJob.train(SparkSessions.jsc(spark), j.rows(), net, meta.normalizer(), meta.numFeatures(), classes, kd, cfg, spec.toString(), err);
+            } else {
+                if (soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())))
+                    throw new BadInputException("distill --hint needs the teacher's hidden layers: the soft targets' teacher " + soft.teacher()
+                            + " is " + (soft.teacherKind().equals("onnx") ? "an ONNX model" : "not found"));
+                LoadedModel tm = Models.load(st, soft.teacher());
+                if (!tm.sha256().equals(soft.teacherSha256()))
+                    throw new BadInputException("distill --hint: teacher " + soft.teacher() + " changed since the soft targets were made (sha256 differs)");
+                trained = DistillJob.trainWithHint(SparkSessions.jsc(spark), j.rows(), net, meta.normalizer(), tm, h, meta.numFeatures(), classes, kd, lr,
+                        cfg, spec.toString(), err);
+            }
             j.rows().unpersist(false);
         } else {
             if (teacher.meta().numFeatures() != d.numFeatures())
@@ -176,6 +196,10 @@ public final class DistillCommand extends BaseCommand {
         config.put("alpha", alpha);
         config.put("epochs", epochs);
         config.put("batch", batch);
+        if (h != null) {
+            config.put("hint", hint);
+            config.put("hint_weight", hintWeight);
+        }
         ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(trained, meta,
                 new ArtifactWriter.Provenance(existing == null ? student : existing.source(), existing == null ? "" : existing.sha256(), Main.args(), config),
                 Map.of(), metrics, masks));

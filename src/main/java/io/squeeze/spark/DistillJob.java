@@ -4,6 +4,7 @@ import io.squeeze.BadInputException;
 import io.squeeze.artifact.SoftTargetsStore;
 import io.squeeze.data.Batches;
 import io.squeeze.data.Example;
+import io.squeeze.data.Normalizer;
 import io.squeeze.distill.KdLoss;
 import io.squeeze.distill.KdLossKernel;
 import io.squeeze.distill.Teacher;
@@ -76,8 +77,11 @@ public final class DistillJob {
         return new Joined(j, n);
     }
 
-    /** Minibatches whose labels are [hard one-hot | teacher logits | labelled] rows ({@link KdLoss#labels}). */
-    public static JavaRDD<DataSet> minibatches(JavaRDD<Tuple2<Example, float[]>> rows, int nf, int k, int batch, String where) {
+    /**
+     * Minibatches of raw rows normalized with {@code norm}, whose labels are [hard one-hot | teacher logits | labelled]
+     * rows ({@link KdLoss#labels}).
+     */
+    public static JavaRDD<DataSet> minibatches(JavaRDD<Tuple2<Example, float[]>> rows, Normalizer norm, int nf, int k, int batch, String where) {
         return rows.mapPartitions(it -> {
             Iterator<Tuple2<Example, float[]>> src = it;
             return new Iterator<DataSet>() {
@@ -99,18 +103,20 @@ public final class DistillJob {
                         KdLoss.labels(y, n * (2 * k + 1), e.label(), t._2(), 0, k);
                         n++;
                     }
-                    return new DataSet(Nd4j.create(Arrays.copyOf(x, n * nf), new long[]{n, nf}, 'c'),
+                    float[] xs = Arrays.copyOf(x, n * nf);
+                    if (!norm.isIdentity()) norm.applyRows(xs, n);
+                    return new DataSet(Nd4j.create(xs, new long[]{n, nf}, 'c'),
                             Nd4j.create(Arrays.copyOf(y, n * (2 * k + 1)), new long[]{n, 2 * k + 1}, 'c'));
                 }
             };
         });
     }
 
-    /** Trains {@code student} on joined rows under the KD loss; returns it with its usual loss (MCXENT) back. */
-    public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Tuple2<Example, float[]>> rows, MultiLayerNetwork student, int nf, int k,
-                                          KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress) {
+    /** Trains {@code student} on joined raw rows under the KD loss; returns it with its usual loss (MCXENT) back. */
+    public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Tuple2<Example, float[]>> rows, MultiLayerNetwork student, Normalizer norm,
+                                          int nf, int k, KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress) {
         MultiLayerNetwork kdNet = Surgery.withLoss(student, new KdLoss(kd, k));
-        JavaRDD<DataSet> data = minibatches(rows.repartition(jsc.defaultParallelism()), nf, k, cfg.batchSize(), where);
+        JavaRDD<DataSet> data = minibatches(rows.repartition(jsc.defaultParallelism()), norm, nf, k, cfg.batchSize(), where);
         MultiLayerNetwork trained = SparkTrainer.fit(jsc, data, kdNet, cfg, where, progress, (e, n) -> { });
         return Surgery.withLoss(trained, new LossMCXENT());
     }
@@ -158,19 +164,75 @@ public final class DistillJob {
         SparkTrainer.Config one = new SparkTrainer.Config(1, cfg.batchSize(), cfg.averagingFrequency());
         for (int e = 1; e <= cfg.epochs(); e++) {
             LoadedModel tNow = new LoadedModel(t, teacher.meta(), teacher.sha256(), teacher.source(), teacher.kind(), 0);
-            Joined fromTeacher = join(TrainJob.normalized(raw, sm.normalizer()), dataRows,
+            Joined fromTeacher = join(raw, dataRows,
                     logitsOf(jsc, raw, Teachers.of(tNow), cfg.batchSize(), where), "teacher logits", where);
             progress.printf("distill: online epoch %d/%d: student learns from the teacher%n", e, cfg.epochs());
-            s = train(jsc, fromTeacher.rows(), s, nf, k, kd, one, where, progress);
+            s = train(jsc, fromTeacher.rows(), s, sm.normalizer(), nf, k, kd, one, where, progress);
             fromTeacher.rows().unpersist(false);
             LoadedModel sNow = new LoadedModel(s, sm, "", "student", io.squeeze.model.SourceKind.ARTIFACT, 0);
-            Joined fromStudent = join(TrainJob.normalized(raw, teacher.meta().normalizer()), dataRows,
+            Joined fromStudent = join(raw, dataRows,
                     logitsOf(jsc, raw, Teachers.of(sNow), cfg.batchSize(), where), "student logits", where);
             progress.printf("distill: online epoch %d/%d: teacher learns from the student%n", e, cfg.epochs());
-            t = train(jsc, fromStudent.rows(), t, nf, k, kd, one, where, progress);
+            t = train(jsc, fromStudent.rows(), t, teacher.meta().normalizer(), nf, k, kd, one, where, progress);
             fromStudent.rows().unpersist(false);
             progress.flush();
         }
         return new Mutual(s, t);
+    }
+
+    /** Feature distillation: which teacher layer guides which student layer, and how much. */
+    public record Hint(int teacherLayer, int studentLayer, double weight) implements java.io.Serializable {
+        public Hint {
+            if (!(weight > 0) || Double.isInfinite(weight)) throw new BadInputException("distill.hint-weight must be > 0, got " + weight);
+        }
+
+        /** {@code TEACHER_LAYER:STUDENT_LAYER}, layer indices. */
+        public static Hint parse(String s, double weight) {
+            String[] p = s.split(":");
+            try {
+                if (p.length != 2) throw new NumberFormatException();
+                return new Hint(Integer.parseInt(p[0].trim()), Integer.parseInt(p[1].trim()), weight);
+            } catch (NumberFormatException e) {
+                throw new BadInputException("distill.hint must be TEACHER_LAYER:STUDENT_LAYER (layer indices, e.g. 1:0), got '" + s + "'");
+            }
+        }
+    }
+
+    /**
+     * Trains the student with the KD loss and a FitNets hint on a ComputationGraph ({@link io.squeeze.model.HintGraph}):
+     * each minibatch carries the teacher's hint-layer activations, computed on the executor by the broadcast teacher.
+     */
+    public static MultiLayerNetwork trainWithHint(JavaSparkContext jsc, JavaRDD<Tuple2<Example, float[]>> rows, MultiLayerNetwork student,
+                                                  Normalizer norm, LoadedModel teacher, Hint hint, int nf, int k, KdLossKernel kd, double lr,
+                                                  SparkTrainer.Config cfg, String where, PrintWriter progress) {
+        int tl = hint.teacherLayer();
+        if (tl < 0 || tl >= teacher.net().getnLayers() - 1)
+            throw new BadInputException("distill.hint teacher layer must be a hidden layer in [0, " + (teacher.net().getnLayers() - 2) + "], got " + tl);
+        if (hint.studentLayer() < 0 || hint.studentLayer() >= student.getnLayers() - 1)
+            throw new BadInputException("distill.hint student layer must be a hidden layer in [0, " + (student.getnLayers() - 2) + "], got " + hint.studentLayer());
+        if (!(student.getLayer(hint.studentLayer()).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.DenseLayer))
+            throw new BadInputException("distill.hint student layer " + hint.studentLayer() + " is a "
+                    + student.getLayer(hint.studentLayer()).conf().getLayer().getClass().getSimpleName() + "; hints guide dense layers");
+        int tw = io.squeeze.model.Logits.width(teacher.net(), tl, nf), sw = io.squeeze.model.Logits.width(student, hint.studentLayer(), nf);
+        progress.printf("distill: hint from teacher layer %d (%d wide) to student layer %d (%d wide%s), weight %s%n", tl, tw, hint.studentLayer(), sw,
+                tw == sw ? "" : ", through a learned projection", hint.weight());
+        var cg = io.squeeze.model.HintGraph.build(student, hint.studentLayer(), sw, tw, hint.weight(), new KdLoss(kd, k), lr);
+        Broadcast<io.squeeze.model.NetPayload> tb = jsc.broadcast(io.squeeze.model.NetPayload.of(teacher.net()));
+        Normalizer tn = teacher.meta().normalizer();
+        JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data = minibatches(rows.repartition(jsc.defaultParallelism()), Normalizer.NONE, nf, k,
+                cfg.batchSize(), where).map(d -> {
+            var t = tb.value().network();
+            int n = (int) d.getFeatures().size(0);
+            float[] raw = d.getFeatures().dup('c').data().asFloat();
+            float[] h = io.squeeze.model.Logits.hidden(t, tl, tn.isIdentity() ? raw : tn.applyRows(raw.clone(), n), n, nf);
+            float[] xs = norm.isIdentity() ? raw : norm.applyRows(raw.clone(), n);
+            return new org.nd4j.linalg.dataset.MultiDataSet(new org.nd4j.linalg.api.ndarray.INDArray[]{Nd4j.create(xs, new long[]{n, nf}, 'c')},
+                    new org.nd4j.linalg.api.ndarray.INDArray[]{d.getLabels(), Nd4j.create(h, new long[]{n, tw}, 'c')});
+        });
+        try {
+            return io.squeeze.model.HintGraph.student(SparkTrainer.fitGraph(jsc, data, cg, cfg, where, progress), student);
+        } finally {
+            tb.destroy();
+        }
     }
 }

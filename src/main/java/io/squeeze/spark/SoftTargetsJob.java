@@ -31,6 +31,8 @@ import java.util.NoSuchElementException;
  * class indices ({@code topk_index}, {@code topk_logits}, by decreasing logit, ties to the lower class).
  */
 public final class SoftTargetsJob {
+    static final int ROW_GROUP_BYTES = 16 << 20;
+
     private SoftTargetsJob() {}
 
     public record Result(SoftTargetsStore.Manifest manifest, double seconds) {
@@ -117,7 +119,8 @@ public final class SoftTargetsJob {
         jsc.setJobDescription("squeeze soft-targets: " + teacher.source() + " on " + where);
         try {
             SoftTargetsStore.Manifest m = SoftTargetsStore.write(st, outPath, overwrite, dir -> {
-                spark.createDataFrame(rows, schema(topK)).write().parquet(dir.toString());
+                // row groups of 16 MB: a writing task buffers at most one, whatever the partition's size
+                spark.createDataFrame(rows, schema(topK)).write().option("parquet.block.size", ROW_GROUP_BYTES).parquet(dir.toString());
                 // counts from what was written (accumulators may count a retried task twice)
                 var written = spark.read().parquet(dir.toString());
                 long n = written.count();

@@ -85,11 +85,9 @@ public final class SparkTrainer {
         return fit(jsc, data, net, cfg, where, progress, afterEpoch);
     }
 
-    /** Trains on ready minibatches (e.g. distillation's, whose labels carry soft targets); see above. */
-    public static MultiLayerNetwork fit(JavaSparkContext jsc, JavaRDD<DataSet> data, MultiLayerNetwork net, Config cfg, String where,
-                                        PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
+    private static ParameterAveragingTrainingMaster master(JavaSparkContext jsc, Config cfg) {
         int workers = jsc.defaultParallelism();
-        ParameterAveragingTrainingMaster tm = new ParameterAveragingTrainingMaster.Builder(workers, cfg.batchSize())
+        return new ParameterAveragingTrainingMaster.Builder(workers, cfg.batchSize())
                 .batchSizePerWorker(cfg.batchSize())
                 .averagingFrequency(cfg.averagingFrequency())
                 .workerPrefetchNumBatches(2)
@@ -100,6 +98,34 @@ public final class SparkTrainer {
                 .saveUpdater(true)
                 .trainingHooks(new TaskThreadsHook())
                 .build();
+    }
+
+    /** Trains a ComputationGraph (e.g. a student with a feature-distillation output) on multi-output minibatches. */
+    public static org.deeplearning4j.nn.graph.ComputationGraph fitGraph(JavaSparkContext jsc, JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data,
+                                                                        org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
+                                                                        PrintWriter progress) {
+        ParameterAveragingTrainingMaster tm = master(jsc, cfg);
+        var sparkNet = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm);
+        try {
+            for (int e = 1; e <= cfg.epochs(); e++) {
+                jsc.setJobDescription("squeeze train epoch " + e + "/" + cfg.epochs() + " on " + where);
+                long t0 = System.nanoTime();
+                sparkNet.fitMultiDataSet(data);
+                progress.printf("train: epoch %d/%d  score %.4f  %.1f s%n", e, cfg.epochs(), sparkNet.getScore(), (System.nanoTime() - t0) / 1e9);
+                progress.flush();
+            }
+        } finally {
+            jsc.clearJobGroup();
+            if (jsc.isLocal()) Nd4jThreads.all();
+            tm.deleteTempFiles(jsc);
+        }
+        return sparkNet.getNetwork();
+    }
+
+    /** Trains on ready minibatches (e.g. distillation's, whose labels carry soft targets); see above. */
+    public static MultiLayerNetwork fit(JavaSparkContext jsc, JavaRDD<DataSet> data, MultiLayerNetwork net, Config cfg, String where,
+                                        PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
+        ParameterAveragingTrainingMaster tm = master(jsc, cfg);
         SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(jsc, net, tm);
         try {
             for (int e = 1; e <= cfg.epochs(); e++) {

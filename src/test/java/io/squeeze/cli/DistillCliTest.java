@@ -103,6 +103,26 @@ class DistillCliTest {
     }
 
     @Test
+    void featureDistillationAddsAHintThroughAProjection() throws Exception {
+        // the graph starts as the student: same outputs
+        var student = io.squeeze.TestModels.mlp(64, new int[]{32}, 10, 4);
+        var cg = io.squeeze.model.HintGraph.build(student, 0, 32, 128, 0.5, new org.nd4j.linalg.lossfunctions.impl.LossMCXENT(), 1e-3);
+        var x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 4, 64);
+        assertArrayEquals(student.output(x).dup().data().asFloat(), cg.output(x)[0].dup().data().asFloat(), 1e-6f);
+        assertEquals(32 * 128, cg.getLayer(io.squeeze.model.HintGraph.HINT).numParams(), "a projection, no bias");
+        String out = dir.resolve("hint").toString();
+        CliRun r = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:32", "--normalize", "minmax",
+                "--hint", "0:0", "--hint-weight", "0.05", "--epochs", "4", "--lr", "0.005", "--batch", "32", "--eval-data", TEST, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("hint from teacher layer 0 (128 wide) to student layer 0 (32 wide, through a learned projection)"), r.err());
+        JsonNode m = M.readTree(Files.readAllBytes(Path.of(out, "manifest.json")));
+        assertTrue(m.get("metrics").get("accuracy").asDouble() > 0.85, m.get("metrics").toString());
+        assertEquals("0:0", m.get("config").get("hint").asText());
+        // the artifact is the plain student (no projection)
+        assertEquals(64 * 32 + 32 + 32 * 10 + 10, Artifact.load(out).model().net().numParams());
+    }
+
+    @Test
     void onlineDistillationTrainsBoth() throws Exception {
         String out = dir.resolve("online").toString(), t2 = dir.resolve("teacher2").toString();
         CliRun r = CliRun.run("distill", "--teacher", teacher, "--online", "--data", TRAIN, "--student", "mlp:32", "--normalize", "minmax",
@@ -148,6 +168,8 @@ class DistillCliTest {
                 {"were made from 1438 rows", "distill", "--soft-targets", soft, "--data", TEST, "--student", "mlp:8", "--out", never},
                 {"soft-targets.top-k must be in [1, 10]", "soft-targets", "--teacher", teacher, "--data", TRAIN, "--top-k", "11", "--out", never},
                 {"has no input 'images'; its inputs: [pixels]", "soft-targets", "--teacher", "src/test/resources/onnx/teacher-mlp.onnx", "--onnx-input", "images", "--data", TRAIN, "--out", never},
+                {"distill.hint must be TEACHER_LAYER:STUDENT_LAYER (layer indices, e.g. 1:0), got '1-0'", "distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:8", "--hint", "1-0", "--out", never},
+                {"distill.hint student layer must be a hidden layer in [0, 0], got 3", "distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:8", "--hint", "0:3", "--out", never},
                 {"has 784 features but teacher", "soft-targets", "--teacher", "src/test/resources/onnx/teacher-mlp.onnx", "--data", "csv:" + wide(), "--out", never},
         };
         for (String[] c : cases) {

@@ -1,0 +1,65 @@
+package io.squeeze.model;
+
+import io.squeeze.BadInputException;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.BaseOutputLayer;
+import org.deeplearning4j.nn.conf.layers.Layer;
+import org.deeplearning4j.nn.conf.layers.LossLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.nn.weights.WeightInit;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.ILossFunction;
+import org.nd4j.linalg.lossfunctions.impl.LossL2;
+
+/**
+ * A student network as a DL4J ComputationGraph with a second output for feature distillation (FitNets, Romero et
+ * al. 2015): the student's layers in order ({@code L0 … Ln}, the last one training with {@code outputLoss}), plus
+ * a {@code hint} output on student layer {@code s}: a learned linear projection (no bias) to the teacher hint
+ * layer's width when the widths differ, none when they match, trained with {@code weight}·‖teacher − projected‖²
+ * per example. {@link #student} copies the trained layers back into a plain network.
+ */
+public final class HintGraph {
+    public static final String HINT = "hint";
+
+    private HintGraph() {}
+
+    public static ComputationGraph build(MultiLayerNetwork student, int studentLayer, int studentWidth, int teacherWidth, double weight,
+                                         ILossFunction outputLoss, double learningRate) {
+        MultiLayerConfiguration c = student.getLayerWiseConfigurations().clone();
+        int n = c.getConfs().size();
+        if (studentLayer < 0 || studentLayer >= n - 1)
+            throw new BadInputException("distill.hint student layer must be a hidden layer in [0, " + (n - 2) + "], got " + studentLayer);
+        ComputationGraphConfiguration.GraphBuilder g = new NeuralNetConfiguration.Builder().dataType(DataType.FLOAT)
+                .updater(new Adam(learningRate)).graphBuilder().addInputs("in");
+        String prev = "in";
+        for (int i = 0; i < n; i++) {
+            Layer l = c.getConf(i).getLayer().clone();
+            if (i == n - 1) ((BaseOutputLayer) l).setLossFn(outputLoss);
+            g.addLayer("L" + i, l, c.getInputPreProcess(i), prev);
+            prev = "L" + i;
+        }
+        var w = Nd4j.valueArrayOf(new long[]{1, teacherWidth}, weight, DataType.FLOAT); // per-output weights of the L2 loss
+        if (studentWidth == teacherWidth) g.addLayer(HINT, new LossLayer.Builder(new LossL2(w)).activation(Activation.IDENTITY).build(), "L" + studentLayer);
+        else g.addLayer(HINT, new OutputLayer.Builder(new LossL2(w)).nIn(studentWidth).nOut(teacherWidth).hasBias(false)
+                .activation(Activation.IDENTITY).weightInit(WeightInit.XAVIER).build(), "L" + studentLayer);
+        g.setOutputs("L" + (n - 1), HINT);
+        ComputationGraph cg = new ComputationGraph(g.build());
+        cg.init();
+        for (int i = 0; i < n; i++) cg.getLayer("L" + i).setParams(student.getLayer(i).params().dup());
+        return cg;
+    }
+
+    /** The trained student: {@code template}'s configuration with the graph's student layers' parameters. */
+    public static MultiLayerNetwork student(ComputationGraph cg, MultiLayerNetwork template) {
+        MultiLayerNetwork out = template.clone();
+        for (int i = 0; i < out.getnLayers(); i++) out.getLayer(i).setParams(cg.getLayer("L" + i).params().dup());
+        return out;
+    }
+}
