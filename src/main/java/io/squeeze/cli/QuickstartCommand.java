@@ -21,6 +21,9 @@ import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.FactorizeJob;
 import io.squeeze.spark.PruneJob;
 import io.squeeze.spark.QuantizeJob;
+import io.squeeze.spark.SoftTargetsJob;
+import io.squeeze.spark.DistillJob;
+import io.squeeze.distill.Teachers;
 import io.squeeze.quantize.QuantConfig;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
@@ -38,7 +41,8 @@ import java.util.Map;
         description = {"The whole pipeline on the UCI 8x8 digits shipped in data/digits (1,797 rows):",
                 "train an MLP on Spark, write it as an artifact, prune it globally on Spark and fine-tune it with the masks",
                 "enforced, factorize it (energy 0.9) and fine-tune, quantize it to int8 (static, per-channel, calibrated on",
-                "Spark), load the artifacts back, evaluate them (the int8 one in integer arithmetic) against the",
+                "Spark), distill a 4x smaller student from its soft targets, load the artifacts back, evaluate them (the",
+                "int8 one in integer arithmetic) against the",
                 "original on the held-out rows, and print the report. Replaces its own output directory."})
 public final class QuickstartCommand extends BaseCommand {
     @Option(names = "--data-dir", defaultValue = "data/digits", description = "directory with digits-train.csv.gz and digits-test.csv.gz (default: ${DEFAULT-VALUE})")
@@ -64,7 +68,7 @@ public final class QuickstartCommand extends BaseCommand {
         DataSpec train = DataSpec.parse("csv:" + dataDir + "/digits-train.csv.gz", Split.TRAIN, false);
         DataSpec test = DataSpec.parse("csv:" + dataDir + "/digits-test.csv.gz", Split.TEST, false);
         var err = err();
-        err.println("quickstart: [1/6] training " + arch + " on " + train);
+        err.println("quickstart: [1/7] training " + arch + " on " + train);
         TrainJob.Trained t = TrainJob.run(spark, train, Arch.parse(arch), Normalization.MINMAX,
                 new Architectures.Hyper(42, 0.003, 1e-4), new SparkTrainer.Config(epochs, 32, 5), err);
         Path out = st.path(outDir);
@@ -73,7 +77,7 @@ public final class QuickstartCommand extends BaseCommand {
         ModelIO.writeZip(st, denseZip, t.net(), t.meta(), true);
         LoadedModel dense = ModelIO.loadFile(st, denseZip);
 
-        err.println("quickstart: [2/6] writing the dense artifact");
+        err.println("quickstart: [2/7] writing the dense artifact");
         Map<String, Object> dense0 = EvaluateJob.run(spark, test, dense, null, 256);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "quickstart");
@@ -89,7 +93,7 @@ public final class QuickstartCommand extends BaseCommand {
         ArtifactWriter.write(st, artifactUri, true, ArtifactWriter.Content.dense(t.net(), t.meta(),
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), config), metrics));
 
-        err.println("quickstart: [3/6] pruning globally to " + Math.round(100 * (1 - pruneAmount)) + " % of the weights on Spark, fine-tuning with the masks");
+        err.println("quickstart: [3/7] pruning globally to " + Math.round(100 * (1 - pruneAmount)) + " % of the weights on Spark, fine-tuning with the masks");
         PruneJob.Result pr = PruneJob.run(SparkSessions.jsc(spark), dense, new PruneJob.Plan(new PruneMethod.GlobalUnstructured(),
                 Amount.fraction(pruneAmount), Map.of(), LayerSelector.ALL, false, Chunk.DEFAULT_SIZE));
         var tuned = PruneJob.fineTune(spark, pr.net(), pr.masks(), dense, train, new SparkTrainer.Config(Math.max(1, epochs / 3), 32, 5), err);
@@ -99,7 +103,7 @@ public final class QuickstartCommand extends BaseCommand {
         ArtifactWriter.write(st, prunedUri, true, new ArtifactWriter.Content(tuned, t.meta(),
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), pconfig), pr.notes(), Map.of(), pr.masks()));
 
-        err.println("quickstart: [4/6] factorizing the dense layers (90 % of the spectral energy) on Spark, fine-tuning");
+        err.println("quickstart: [4/7] factorizing the dense layers (90 % of the spectral energy) on Spark, fine-tuning");
         FactorizeJob.Result fr = FactorizeJob.run(SparkSessions.jsc(spark), dense, LayerSelector.ALL, new RankPolicy.Energy(0.9), new SvdMethod.Exact());
         var lowNet = PruneJob.fineTune(spark, fr.net(), Map.of(), dense, train, new SparkTrainer.Config(Math.max(1, epochs / 3), 32, 5), err);
         String lowUri = new Path(out, "lowrank").toString();
@@ -108,7 +112,7 @@ public final class QuickstartCommand extends BaseCommand {
         ArtifactWriter.write(st, lowUri, true, new ArtifactWriter.Content(lowNet, t.meta(),
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), lconfig), fr.notes(), Map.of(), Map.of()));
 
-        err.println("quickstart: [5/6] quantizing to int8 (static, per-channel weights, min/max calibration on Spark)");
+        err.println("quickstart: [5/7] quantizing to int8 (static, per-channel weights, min/max calibration on Spark)");
         QuantConfig qc = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
                 QuantConfig.Scheme.SYMMETRIC, false, new QuantConfig.Observer.MinMax(), java.util.List.of());
         QuantizeJob.Result qr = QuantizeJob.run(spark, dense, qc, train, 1000, 64, err);
@@ -118,7 +122,25 @@ public final class QuickstartCommand extends BaseCommand {
         ArtifactWriter.write(st, quantUri, true, new ArtifactWriter.Content(qr.net(), t.meta(),
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), qconfig), qr.notes(), Map.of(), Map.of(), qr.model()));
 
-        err.println("quickstart: [6/6] evaluating the artifacts against the original on " + test);
+        err.println("quickstart: [6/7] distilling a 4x smaller student (mlp:32) from the model's soft targets on Spark (T 4, alpha 0.1)");
+        String softUri = new Path(out, "soft-targets").toString();
+        SoftTargetsJob.run(spark, Teachers.of(dense), train, softUri, 0, 256, true, Main.args(), err);
+        var softManifest = io.squeeze.artifact.SoftTargetsStore.read(st, softUri);
+        var trainData = io.squeeze.spark.SparkData.read(spark, train, t.meta().numFeatures(), "quickstart");
+        var joined = DistillJob.join(trainData.rdd(), softManifest.dataRows(), DistillJob.read(spark, softUri, softManifest), "soft targets", train.toString());
+        var studentNet = new org.deeplearning4j.nn.multilayer.MultiLayerNetwork(Architectures.build(new Arch.Mlp(new int[]{32}),
+                t.meta().numFeatures(), t.meta().numClasses(), null, new Architectures.Hyper(7, 0.003, 0), st));
+        studentNet.init();
+        var distilled = DistillJob.train(SparkSessions.jsc(spark), joined.rows(), studentNet, t.meta().normalizer(), t.meta().numFeatures(),
+                t.meta().numClasses(), new io.squeeze.distill.KdLossKernel(0.1, 4), new SparkTrainer.Config(epochs, 32, 5), train.toString(), err);
+        joined.rows().unpersist(false);
+        String studentUri = new Path(out, "student").toString();
+        Map<String, Object> sconfig = new LinkedHashMap<>(config);
+        sconfig.put("distill", "mlp:32 from " + softUri + ", T 4, alpha 0.1, " + epochs + " epochs");
+        ArtifactWriter.write(st, studentUri, true, new ArtifactWriter.Content(distilled, t.meta(),
+                new ArtifactWriter.Provenance(softUri, softManifest.teacherSha256(), Main.args(), sconfig), Map.of(), Map.of(), Map.of()));
+
+        err.println("quickstart: [7/7] evaluating the artifacts against the original on " + test);
         LoadedModel artifact = Artifact.load(st, artifactUri).model();
         Map<String, Object> report = EvaluateJob.run(spark, test, artifact, dense, 256);
         LoadedModel pruned = Artifact.load(st, prunedUri).model();
@@ -127,12 +149,15 @@ public final class QuickstartCommand extends BaseCommand {
         Map<String, Object> lowReport = EvaluateJob.run(spark, test, lowrank, dense, 256);
         LoadedModel quant = Artifact.load(st, quantUri).model();
         Map<String, Object> quantReport = EvaluateJob.run(spark, test, quant, dense, 256);
+        LoadedModel studentModel = Artifact.load(st, studentUri).model();
+        Map<String, Object> studentReport = EvaluateJob.run(spark, test, studentModel, dense, 256);
         Path reportPath = new Path(out, "report.json");
         Map<String, Object> both = new LinkedHashMap<>();
         both.put("dense", report);
         both.put("pruned", prunedReport);
         both.put("lowrank", lowReport);
         both.put("int8", quantReport);
+        both.put("student", studentReport);
         CliSupport.writeJson(st, reportPath, both, true);
 
         var o = out();
@@ -147,7 +172,9 @@ public final class QuickstartCommand extends BaseCommand {
                 (Double) ((Map<?, ?>) lowReport.get("baseline")).get("agreement"));
         row(o, "int8 static per-channel (integer)", (Double) quantReport.get("accuracy"), quant,
                 (Double) ((Map<?, ?>) quantReport.get("baseline")).get("agreement"));
-        o.printf(Locale.ROOT, "%nartifacts %s, %s, %s and %s, report %s, %.1f s%n", artifactUri, prunedUri, lowUri, quantUri, reportPath,
+        row(o, "student mlp:32 (distilled, T 4)", (Double) studentReport.get("accuracy"), studentModel,
+                (Double) ((Map<?, ?>) studentReport.get("baseline")).get("agreement"));
+        o.printf(Locale.ROOT, "%nartifacts %s, %s, %s, %s and %s, report %s, %.1f s%n", artifactUri, prunedUri, lowUri, quantUri, studentUri, reportPath,
                 (System.nanoTime() - t0) / 1e9);
         return Main.OK;
     }

@@ -56,6 +56,8 @@ public final class EvalReport {
             b.put("nonzeros", LayerStats.totalNonzeros(bl));
             b.put("artifact_bytes", baseline.storedBytes());
             b.put("ms_per_batch", s.baselineMsPerBatch());
+            // the model's size relative to the baseline's (e.g. a student's vs its teacher's)
+            b.put("params_ratio", LayerStats.totalParams(layers) / (double) Math.max(1, LayerStats.totalParams(bl)));
             r.put("baseline", b);
         }
         return r;
@@ -101,8 +103,9 @@ public final class EvalReport {
         }
         out.printf(Locale.ROOT, "sparsity  %s%n", sp);
         if (r.get("baseline") instanceof Map<?, ?> b) {
-            out.printf(Locale.ROOT, "baseline   %s: accuracy %.4f, agreement %.4f, %d params, stored %s%n", b.get("model"),
-                    (Double) b.get("accuracy"), (Double) b.get("agreement"), (Long) b.get("params"), bytes((Long) b.get("artifact_bytes")));
+            out.printf(Locale.ROOT, "baseline   %s: accuracy %.4f, agreement %.4f, %d params (this model has %.3fx), stored %s%n", b.get("model"),
+                    (Double) b.get("accuracy"), (Double) b.get("agreement"), (Long) b.get("params"), (Double) b.get("params_ratio"),
+                    bytes((Long) b.get("artifact_bytes")));
         }
     }
 
