@@ -62,10 +62,13 @@ public final class Kernels {
         return new int[]{y[0], x[0], y[1], x[1]};
     }
 
-    /** Patches [rows·oh·ow, c·kh·kw] of images [rows, c, h, w]; outside the image reads {@code pad}. */
-    public static float[] im2col(float[] x, int rows, int c, int h, int w, NetOps.Conv op, int[] g, float pad) {
+    /**
+     * The source index of every im2col entry — patches [rows·oh·ow, c·kh·kw] of images [rows, c, h, w] — or -1 where
+     * the window lies outside the image (padding). Float and integer paths gather with the same map.
+     */
+    static int[] im2colIndex(int rows, int c, int h, int w, NetOps.Conv op, int[] g) {
         int oh = g[0], ow = g[1], k = c * op.kh() * op.kw();
-        float[] cols = new float[rows * oh * ow * k];
+        int[] idx = new int[rows * oh * ow * k];
         int q = 0;
         for (int r = 0; r < rows; r++)
             for (int y = 0; y < oh; y++)
@@ -75,86 +78,93 @@ public final class Kernels {
                             int yy = y * op.sh() - g[2] + i;
                             for (int j = 0; j < op.kw(); j++) {
                                 int xx = z * op.sw() - g[3] + j;
-                                cols[q++] = yy < 0 || yy >= h || xx < 0 || xx >= w ? pad : x[((r * c + ch) * h + yy) * w + xx];
+                                idx[q++] = yy < 0 || yy >= h || xx < 0 || xx >= w ? -1 : ((r * c + ch) * h + yy) * w + xx;
                             }
                         }
-        return cols;
+        return idx;
+    }
+
+    public static float[] im2col(float[] x, int rows, int c, int h, int w, NetOps.Conv op, int[] g, float pad) {
+        int[] idx = im2colIndex(rows, c, h, w, op, g);
+        float[] out = new float[idx.length];
+        for (int i = 0; i < idx.length; i++) out[i] = idx[i] < 0 ? pad : x[idx[i]];
+        return out;
     }
 
     public static int[] im2col(int[] x, int rows, int c, int h, int w, NetOps.Conv op, int[] g, int pad) {
-        int oh = g[0], ow = g[1], k = c * op.kh() * op.kw();
-        int[] cols = new int[rows * oh * ow * k];
-        int q = 0;
+        int[] idx = im2colIndex(rows, c, h, w, op, g);
+        int[] out = new int[idx.length];
+        for (int i = 0; i < idx.length; i++) out[i] = idx[i] < 0 ? pad : x[idx[i]];
+        return out;
+    }
+
+    /** For each entry of images [rows, out, oh·ow], its index in the GEMM output [rows·oh·ow, out]. */
+    static int[] toImagesIndex(int rows, int positions, int out) {
+        int[] idx = new int[rows * positions * out];
         for (int r = 0; r < rows; r++)
-            for (int y = 0; y < oh; y++)
-                for (int z = 0; z < ow; z++)
-                    for (int ch = 0; ch < c; ch++)
-                        for (int i = 0; i < op.kh(); i++) {
-                            int yy = y * op.sh() - g[2] + i;
-                            for (int j = 0; j < op.kw(); j++) {
-                                int xx = z * op.sw() - g[3] + j;
-                                cols[q++] = yy < 0 || yy >= h || xx < 0 || xx >= w ? pad : x[((r * c + ch) * h + yy) * w + xx];
-                            }
-                        }
-        return cols;
+            for (int p = 0; p < positions; p++)
+                for (int c = 0; c < out; c++) idx[(r * out + c) * positions + p] = (r * positions + p) * out + c;
+        return idx;
     }
 
     /** [rows·oh·ow, out] (GEMM output) to images [rows, out, oh, ow]. */
     public static float[] toImages(float[] y, int rows, int positions, int out) {
+        int[] idx = toImagesIndex(rows, positions, out);
         float[] o = new float[y.length];
-        for (int r = 0; r < rows; r++)
-            for (int p = 0; p < positions; p++)
-                for (int c = 0; c < out; c++) o[(r * out + c) * positions + p] = y[(r * positions + p) * out + c];
+        for (int i = 0; i < o.length; i++) o[i] = y[idx[i]];
         return o;
     }
 
     public static int[] toImages(int[] y, int rows, int positions, int out) {
+        int[] idx = toImagesIndex(rows, positions, out);
         int[] o = new int[y.length];
-        for (int r = 0; r < rows; r++)
-            for (int p = 0; p < positions; p++)
-                for (int c = 0; c < out; c++) o[(r * out + c) * positions + p] = y[(r * positions + p) * out + c];
+        for (int i = 0; i < o.length; i++) o[i] = y[idx[i]];
         return o;
     }
 
-    /** Max pooling of images [rows, c, h, w]; windows ignore positions outside the image. */
-    public static float[] maxPool(float[] x, int rows, int c, int h, int w, NetOps.MaxPool op, int[] g) {
-        int oh = g[0], ow = g[1];
-        float[] o = new float[rows * c * oh * ow];
-        for (int rc = 0; rc < rows * c; rc++)
-            for (int y = 0; y < oh; y++)
-                for (int z = 0; z < ow; z++) {
-                    float m = Float.NEGATIVE_INFINITY;
-                    for (int i = 0; i < op.kh(); i++) {
-                        int yy = y * op.sh() - g[2] + i;
-                        if (yy < 0 || yy >= h) continue;
-                        for (int j = 0; j < op.kw(); j++) {
-                            int xx = z * op.sw() - g[3] + j;
-                            if (xx >= 0 && xx < w) m = Math.max(m, x[(rc * h + yy) * w + xx]);
-                        }
-                    }
-                    o[(rc * oh + y) * ow + z] = m;
-                }
-        return o;
+    /** Whether entry a of an array is larger than entry b (primitive, no boxing in the pooling loop). */
+    @FunctionalInterface
+    interface Larger {
+        boolean test(int a, int b);
     }
 
-    /** Max pooling on integers (quantization is monotone, so it commutes with max; the qparams carry through). */
-    public static int[] maxPool(int[] x, int rows, int c, int h, int w, NetOps.MaxPool op, int[] g) {
+    /**
+     * For each max-pooling output of images [rows, c, h, w], the index of its window's largest input (by
+     * {@code larger(a, b)}: is entry a larger than entry b); windows ignore positions outside the image.
+     */
+    static int[] argMaxPool(int rows, int c, int h, int w, NetOps.MaxPool op, int[] g, Larger larger) {
         int oh = g[0], ow = g[1];
         int[] o = new int[rows * c * oh * ow];
         for (int rc = 0; rc < rows * c; rc++)
             for (int y = 0; y < oh; y++)
                 for (int z = 0; z < ow; z++) {
-                    int m = Integer.MIN_VALUE;
+                    int best = -1;
                     for (int i = 0; i < op.kh(); i++) {
                         int yy = y * op.sh() - g[2] + i;
                         if (yy < 0 || yy >= h) continue;
                         for (int j = 0; j < op.kw(); j++) {
-                            int xx = z * op.sw() - g[3] + j;
-                            if (xx >= 0 && xx < w) m = Math.max(m, x[(rc * h + yy) * w + xx]);
+                            int xx = z * op.sw() - g[3] + j, at = (rc * h + yy) * w + xx;
+                            if (xx >= 0 && xx < w && (best < 0 || larger.test(at, best))) best = at;
                         }
                     }
-                    o[(rc * oh + y) * ow + z] = m;
+                    o[(rc * oh + y) * ow + z] = best;
                 }
+        return o;
+    }
+
+    /** Max pooling of images [rows, c, h, w]. */
+    public static float[] maxPool(float[] x, int rows, int c, int h, int w, NetOps.MaxPool op, int[] g) {
+        int[] idx = argMaxPool(rows, c, h, w, op, g, (a, b) -> x[a] > x[b]);
+        float[] o = new float[idx.length];
+        for (int i = 0; i < o.length; i++) o[i] = x[idx[i]];
+        return o;
+    }
+
+    /** Max pooling on integers (quantization is monotone, so it commutes with max; the qparams carry through). */
+    public static int[] maxPool(int[] x, int rows, int c, int h, int w, NetOps.MaxPool op, int[] g) {
+        int[] idx = argMaxPool(rows, c, h, w, op, g, (a, b) -> x[a] > x[b]);
+        int[] o = new int[idx.length];
+        for (int i = 0; i < o.length; i++) o[i] = x[idx[i]];
         return o;
     }
 
