@@ -3,15 +3,13 @@ package io.squeeze.cli;
 import io.squeeze.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Storage;
-import io.squeeze.data.Shift;
 import io.squeeze.data.Split;
+import io.squeeze.spark.AugmentJob;
 import io.squeeze.spark.SparkData;
 import io.squeeze.spark.SparkSessions;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -75,30 +73,9 @@ public final class AugmentCommand extends BaseCommand {
         }
         if (d.numFeatures() % (h * w) != 0)
             throw new BadInputException("augment: " + d.numFeatures() + " features are not images of " + h + "x" + w);
-        int c = copies, s = maxShift, hh = h, ww = w;
-        long sd = seed;
-        JavaRDD<Row> rows = d.rdd().mapPartitions(it -> new java.util.Iterator<Row>() {
-            io.squeeze.data.Example cur;
-            int k = c;
-
-            @Override
-            public boolean hasNext() {
-                return k < c || it.hasNext();
-            }
-
-            @Override
-            public Row next() {
-                if (k == c) {
-                    cur = it.next();
-                    k = 0;
-                }
-                float[] x = Shift.copy(cur.features(), hh, ww, s, sd, cur.id(), k++);
-                return RowFactory.create(x, cur.label() < 0 ? null : cur.label());
-            }
-        });
+        JavaRDD<Row> rows = AugmentJob.shifted(d.rdd(), copies, h, w, maxShift, seed);
         if (partitions > 0) rows = rows.repartition(partitions);
-        StructType schema = new StructType().add("features", DataTypes.createArrayType(DataTypes.FloatType, false), false)
-                .add("label", DataTypes.IntegerType, true);
+        StructType schema = AugmentJob.SCHEMA;
         long t0 = System.nanoTime();
         // written beside the target and moved into place (the old data, if any, replaced only once complete)
         var tmp = new org.apache.hadoop.fs.Path(target.getParent(), "." + target.getName() + ".tmp-" + java.util.UUID.randomUUID());

@@ -194,6 +194,24 @@ class DistillCliTest {
         assertTrue(r.lastErr().contains("have 10 classes but the student has 5"), r.lastErr());
     }
 
+    @Test
+    void augmentWritesShiftedCopiesToParquet() throws Exception {
+        String out = dir.resolve("aug.parquet").toString();
+        CliRun r = CliRun.run("augment", "--data", TEST, "--image", "8x8", "--copies", "3", "--max-shift", "1", "--out", out);
+        assertEquals(0, r.code(), r.err());
+        List<Row> rows = parquet(out).collectAsList();
+        assertEquals(3 * 359, rows.size());
+        var data = io.squeeze.spark.SparkData.read(TestSpark.get(), io.squeeze.data.DataSpec.parse(TEST, io.squeeze.data.Split.TEST, false), 64, "t").rdd().take(1);
+        List<Object> first = rows.get(0).getList(0), shifted = rows.get(1).getList(0);
+        for (int j = 0; j < 64; j++) assertEquals(data.get(0).features()[j], ((Number) first.get(j)).floatValue(), "copy 0 is the original");
+        assertEquals(data.get(0).label(), rows.get(1).getInt(1));
+        float[] s = new float[64];
+        for (int j = 0; j < 64; j++) s[j] = ((Number) shifted.get(j)).floatValue();
+        assertArrayEquals(io.squeeze.data.Shift.copy(data.get(0).features(), 8, 8, 1, 7, 0, 1), s);
+        // and it is usable as data
+        assertEquals(0, CliRun.run("evaluate", "--model", teacher, "--data", "parquet:" + out).code());
+    }
+
     static String wide() throws Exception {
         Path p = dir.resolve("wide.csv");
         if (!Files.exists(p)) {
