@@ -108,13 +108,20 @@ final class FactorizeBench implements Bench.Benchmark {
             MultiLayerNetwork f = FactorizeJob.run(null, m, LayerSelector.parse("0,1"), new RankPolicy.Fixed(k), new SvdMethod.Randomized(10, 2, 1)).net();
             double flopsOrig = 1024.0 * 1024 + 1024.0 * 1024 + 1024 * 10, flopsFact = (double) k * (1024 + 1024) * 2 + 1024 * 10;
             double ideal = flopsOrig / flopsFact;
-            for (int batch : new int[]{256, 1024}) {
-                INDArray x = Nd4j.rand(DataType.FLOAT, batch, 1024);
-                double orig = rowsPerSecond(net, x), fact = rowsPerSecond(f, x);
-                double achieved = fact / orig;
-                out.add(new Bench.Result("factorize.inference_speedup[1024-1024-1024-10,k=" + k + ",batch=" + batch + "]", achieved, "x", ideal,
-                        achieved / ideal, String.format(Locale.ROOT, "%.0f vs %.0f rows/s; ideal = FLOP ratio; ratio = achieved / ideal (goal >= 0.7)", fact, orig)));
+            for (boolean perTask : new boolean[]{true, false}) {
+                // per task: one ND4J thread, as every Spark task runs (Nd4jThreads.forTask); else all cores in one process
+                if (perTask) io.squeeze.spark.Nd4jThreads.set(1);
+                else io.squeeze.spark.Nd4jThreads.all();
+                for (int batch : new int[]{256, 1024}) {
+                    INDArray x = Nd4j.rand(DataType.FLOAT, batch, 1024);
+                    double orig = rowsPerSecond(net, x), fact = rowsPerSecond(f, x);
+                    double achieved = fact / orig;
+                    out.add(new Bench.Result("factorize.inference_speedup[1024-1024-1024-10,k=" + k + ",batch=" + batch + "," + (perTask ? "1 thread" : "all cores") + "]",
+                            achieved, "x", ideal, achieved / ideal, String.format(Locale.ROOT,
+                                    "%.0f vs %.0f rows/s; ideal = FLOP ratio; ratio = achieved / ideal (goal >= 0.7)", fact, orig)));
+                }
             }
+            io.squeeze.spark.Nd4jThreads.all();
         }
         return out;
     }

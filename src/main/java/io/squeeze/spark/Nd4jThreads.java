@@ -24,7 +24,8 @@ public final class Nd4jThreads {
         set(Runtime.getRuntime().availableProcessors());
     }
 
-    static synchronized void set(int n) {
+    /** Exactly {@code n} threads (e.g. 1, to measure what one Spark task gets). */
+    public static synchronized void set(int n) {
         if (current == n) return;
         Nd4j.factory().blas().setMaxThreads(n);
         Nd4j.getEnvironment().setMaxThreads(n);
