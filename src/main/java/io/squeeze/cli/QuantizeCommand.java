@@ -73,6 +73,9 @@ public final class QuantizeCommand extends BaseCommand {
     @Option(names = "--epochs", defaultValue = "2", description = "qat: epochs (default: ${DEFAULT-VALUE})")
     int epochs;
 
+    @Option(names = "--lr", paramLabel = "LR", description = "qat: learning rate (default: the model's own)")
+    Double lr;
+
     @Option(names = "--batch", defaultValue = "64")
     int batch;
 
@@ -128,7 +131,7 @@ public final class QuantizeCommand extends BaseCommand {
         LoadedModel src = Models.load(st, model);
         DataSpec calib = calibData == null ? null : DataSpec.parse(calibData, Split.TRAIN, false);
         QuantizeJob.Result r = cfg.mode() == QuantConfig.Mode.QAT
-                ? QatJob.run(spark, src, cfg, DataSpec.parse(data, Split.TRAIN, false), new SparkTrainer.Config(epochs, batch, 5), calib, calibRows, err())
+                ? QatJob.run(spark, src, cfg, DataSpec.parse(data, Split.TRAIN, false), new SparkTrainer.Config(epochs, batch, 5), lr, calib, calibRows, err())
                 : QuantizeJob.run(spark, src, cfg, calib, calibRows, batch, err());
         LoadedModel result = new LoadedModel(r.net(), src.meta(), "", out, SourceKind.ARTIFACT, 0, src.masks(), r.model());
         Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST, result, src);
@@ -148,6 +151,7 @@ public final class QuantizeCommand extends BaseCommand {
         if (cfg.mode() == QuantConfig.Mode.QAT) {
             config.put("data", data);
             config.put("epochs", epochs);
+            config.put("lr", lr);
         }
         var manifest = ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(r.net(), src.meta(),
                 new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), r.notes(), metrics, src.masks(), r.model()));

@@ -28,7 +28,8 @@ public final class QatJob {
     private QatJob() {}
 
     public static QuantizeJob.Result run(SparkSession spark, LoadedModel src, QuantConfig cfg, DataSpec train, SparkTrainer.Config tc,
-                                         DataSpec calib, long calibRows, PrintWriter progress) {
+                                         Double lr, DataSpec calib, long calibRows, PrintWriter progress) {
+        if (lr != null && !(lr > 0 && lr < 10)) throw new io.squeeze.BadInputException("quantize.lr must be in (0, 10), got " + lr);
         if (!cfg.calibrated()) throw new io.squeeze.BadInputException("quantize --mode qat needs integer layers (--bits 8|4); fp16 needs no training");
         JavaSparkContext jsc = SparkSessions.jsc(spark);
         var meta = src.meta();
@@ -39,6 +40,7 @@ public final class QatJob {
                 calib.toString(), progress);
         MultiLayerNetwork start = src.masks().isEmpty() ? src.net() : Surgery.withMaskConstraints(src.net(), src.masks());
         MultiLayerNetwork qat = FakeQuantSurgery.attach(start, qm.plan(), Calibrator.qparams(c0.ranges()));
+        if (lr != null) qat.setLearningRate(lr);
         SparkData.Loaded d = SparkData.read(spark, train, meta.numFeatures(), "model " + src.source());
         JavaRDD<Example> rows = TrainJob.normalized(d.rdd(), meta.normalizer());
         progress.printf("quantize: QAT for %d epochs on %s%n", tc.epochs(), train);

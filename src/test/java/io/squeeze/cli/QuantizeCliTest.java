@@ -164,7 +164,7 @@ class QuantizeCliTest {
     @Test
     void qatFineTunesWithFakeQuantizationAndConvertsToTheSameArtifact() throws Exception {
         String out = dir.resolve("qat4").toString();
-        CliRun r = CliRun.run("quantize", "--model", dense, "--mode", "qat", "--bits", "4", "--data", TRAIN, "--epochs", "2",
+        CliRun r = CliRun.run("quantize", "--model", dense, "--mode", "qat", "--bits", "4", "--data", TRAIN, "--epochs", "2", "--lr", "0.0005",
                 "--calib-data", TRAIN, "--calib-rows", "400", "--out", out);
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("QAT for 2 epochs") && r.err().contains("epoch 2/2"), r.err());
