@@ -71,17 +71,17 @@ public final class InspectCommand extends BaseCommand {
         var o = out();
         o.printf("%s (%s, %d features, %d classes, normalization %s)%n", m.source(), m.kind().name().toLowerCase(Locale.ROOT),
                 m.meta().numFeatures(), m.meta().numClasses(), m.meta().normalizer().kind().name().toLowerCase(Locale.ROOT));
-        o.printf("%-5s %-10s %-20s %-32s %10s %10s %8s %10s %10s%n", "index", "name", "type", "shapes", "params", "nonzeros", "sparsity", "dense", "stored");
+        o.printf("%-5s %-10s %-20s %-32s %10s %10s %8s %10s %10s  %s%n", "index", "name", "type", "shapes", "params", "nonzeros", "sparsity", "dense", "stored", "method");
         List<LayerStats> all = LayerStats.of(m.net());
         for (Map<String, Object> r : rows) {
             @SuppressWarnings("unchecked")
             Map<String, long[]> shapes = (Map<String, long[]>) r.get("shapes");
             String sh = shapes.entrySet().stream().map(e -> e.getKey() + java.util.Arrays.toString(e.getValue()).replace(" ", ""))
                     .collect(Collectors.joining(" "));
-            o.printf(Locale.ROOT, "%-5d %-10s %-20s %-32s %10d %10d %7.2f%% %10s %10s%n", (Integer) r.get("index"), r.get("name"),
+            o.printf(Locale.ROOT, "%-5d %-10s %-20s %-32s %10d %10d %7.2f%% %10s %10s  %s%n", (Integer) r.get("index"), r.get("name"),
                     r.get("type"), sh.isEmpty() ? "-" : sh, (Long) r.get("params"), (Long) r.get("nonzeros"),
                     100 * (Double) r.get("sparsity"), EvalReport.bytes((Long) r.get("dense_bytes")),
-                    r.get("stored_bytes") == null ? "-" : EvalReport.bytes((Long) r.get("stored_bytes")));
+                    r.get("stored_bytes") == null ? "-" : EvalReport.bytes((Long) r.get("stored_bytes")), r.get("method") == null ? "" : r.get("method"));
         }
         long p = LayerStats.totalParams(all), nz = LayerStats.totalNonzeros(all);
         o.printf(Locale.ROOT, "total: %d params, %d non-zero (%.2f%% sparse), dense fp32 %s, stored %s%n", p, nz,

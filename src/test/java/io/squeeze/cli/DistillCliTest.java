@@ -84,6 +84,10 @@ class DistillCliTest {
         assertTrue(((Number) v.get(0)).floatValue() >= ((Number) v.get(1)).floatValue());
         assertTrue(((Number) v.get(1)).floatValue() >= ((Number) v.get(2)).floatValue());
         assertNotNull(full);
+        // a student learns from top-k soft targets (the other classes at probability 0)
+        CliRun d = CliRun.run("distill", "--soft-targets", top, "--data", TEST, "--student", "mlp:16", "--normalize", "minmax",
+                "--epochs", "2", "--out", dir.resolve("from-top3").toString());
+        assertEquals(0, d.code(), d.err());
     }
 
     @Test
