@@ -41,7 +41,7 @@ import java.util.Map;
         description = {"The whole pipeline on the UCI 8x8 digits shipped in data/digits (1,797 rows):",
                 "train an MLP on Spark, write it as an artifact, prune it globally on Spark and fine-tune it with the masks",
                 "enforced, factorize it (energy 0.9) and fine-tune, quantize it to int8 (static, per-channel, calibrated on",
-                "Spark), distill a 4x smaller student from its soft targets, load the artifacts back, evaluate them (the",
+                "Spark), distill a 7x smaller student from its soft targets, load the artifacts back, evaluate them (the",
                 "int8 one in integer arithmetic) against the",
                 "original on the held-out rows, and print the report. Replaces its own output directory."})
 public final class QuickstartCommand extends BaseCommand {
@@ -122,7 +122,7 @@ public final class QuickstartCommand extends BaseCommand {
         ArtifactWriter.write(st, quantUri, true, new ArtifactWriter.Content(qr.net(), t.meta(),
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), qconfig), qr.notes(), Map.of(), Map.of(), qr.model()));
 
-        err.println("quickstart: [6/7] distilling a 4x smaller student (mlp:32) from the model's soft targets on Spark (T 4, alpha 0.1)");
+        err.println("quickstart: [6/7] distilling a 7x smaller student (mlp:32) from the model's soft targets on Spark (T 4, alpha 0.1)");
         String softUri = new Path(out, "soft-targets").toString();
         SoftTargetsJob.run(spark, Teachers.of(dense), train, softUri, 0, 256, true, Main.args(), err);
         var softManifest = io.squeeze.artifact.SoftTargetsStore.read(st, softUri);
