@@ -105,9 +105,16 @@ public final class ModelIO {
         var last = c.getConf(c.getConfs().size() - 1);
         if (!(last.getLayer() instanceof org.deeplearning4j.nn.conf.layers.DenseLayer d)
                 || !(d.getActivationFn() instanceof org.nd4j.linalg.activations.impl.ActivationSoftmax)) return net;
-        last.setLayer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder(
+        var o = new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder(
                 org.nd4j.linalg.lossfunctions.LossFunctions.LossFunction.MCXENT).nIn(d.getNIn()).nOut(d.getNOut())
-                .activation(d.getActivationFn()).hasBias(d.hasBias()).name(d.getLayerName()).build());
+                .activation(d.getActivationFn()).hasBias(d.hasBias()).name(d.getLayerName())
+                .updater(d.getIUpdater()).weightInit(d.getWeightInitFn()).build();
+        // the Dense layer's updater, init and regularization carry over: a configuration with a null updater takes
+        // DL4J's legacy JSON path and cannot be read back (executors rebuild networks from JSON)
+        if (d.getBiasUpdater() != null) o.setBiasUpdater(d.getBiasUpdater());
+        o.setRegularization(d.getRegularization());
+        o.setRegularizationBias(d.getRegularizationBias());
+        last.setLayer(o);
         MultiLayerNetwork out = new MultiLayerNetwork(c);
         out.init(net.params().dup(), false);
         return out;

@@ -199,6 +199,30 @@ class DistillCliTest {
     }
 
     @Test
+    void kerasTeacherLogitsGiveKerasOutputs() throws Exception {
+        JsonNode ref = M.readTree(Files.readAllBytes(Path.of("src/test/resources/keras/tiny-mlp-expected.json")));
+        StringBuilder csv = new StringBuilder();
+        for (JsonNode row : ref.get("inputs")) {
+            for (JsonNode v : row) csv.append(v.asDouble()).append(',');
+            csv.append("0\n");
+        }
+        Path data = Files.writeString(dir.resolve("keras-in.csv"), csv);
+        String out = dir.resolve("keras-soft").toString();
+        CliRun r = CliRun.run("soft-targets", "--teacher", "src/test/resources/keras/tiny-mlp.h5", "--data", "csv:" + data, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("(keras_h5, 3 classes)"), r.out());
+        List<Row> rows = parquet(out).orderBy("id").collectAsList();
+        for (int i = 0; i < rows.size(); i++) {
+            List<Object> z = rows.get(i).getList(2);
+            double max = Double.NEGATIVE_INFINITY, sum = 0;
+            for (Object v : z) max = Math.max(max, ((Number) v).doubleValue());
+            for (Object v : z) sum += Math.exp(((Number) v).doubleValue() - max);
+            for (int j = 0; j < 3; j++)
+                assertEquals(ref.get("outputs").get(i).get(j).asDouble(), Math.exp(((Number) z.get(j)).doubleValue() - max) / sum, 1e-5);
+        }
+    }
+
+    @Test
     void augmentWritesShiftedCopiesToParquet() throws Exception {
         String out = dir.resolve("aug.parquet").toString();
         CliRun r = CliRun.run("augment", "--data", TEST, "--image", "8x8", "--copies", "3", "--max-shift", "1", "--out", out);

@@ -34,6 +34,9 @@ class KerasImportTest {
                 assertEquals(ref.get("outputs").get(i).get(c).asDouble(), out.getDouble(i, c), 1e-5, "row " + i + " class " + c);
         // Keras' kernel [in, out] is DL4J's W [nIn, nOut]
         assertEquals(ref.get("W1").get(2).get(3).asDouble(), m.net().getLayer(0).getParam("W").getDouble(2, 3), 1e-7);
+        // the configuration survives JSON, as executors rebuild it (the converted output layer keeps an updater)
+        var rebuilt = io.squeeze.model.NetPayload.of(m.net()).build();
+        assertEquals(out, rebuilt.output(Nd4j.create(x, new long[]{n, 4}, 'c')));
     }
 
     @Test
