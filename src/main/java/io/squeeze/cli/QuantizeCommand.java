@@ -142,7 +142,7 @@ public final class QuantizeCommand extends BaseCommand {
         config.put("granularity", cfg.granularity().name().toLowerCase(Locale.ROOT));
         config.put("scheme", cfg.scheme() == null ? null : cfg.scheme().name().toLowerCase(Locale.ROOT));
         config.put("reduce_range", cfg.reduceRange());
-        config.put("observer", cfg.calibrated() ? cfg.observer().toString() : "per-batch");
+        config.put("observer", cfg.calibrated() ? cfg.observer().toString() : cfg.mode() == QuantConfig.Mode.DYNAMIC ? "per-batch" : "none");
         config.put("layer_precision", layerPrecision);
         config.put("calib_data", calibData);
         config.put("calib_rows", r.calibrationRows());

@@ -70,7 +70,8 @@ public final class EvalReport {
         r.put("integer_fake_quant_agreement", intVsFake.agreement());
         Map<String, Object> q = new LinkedHashMap<>();
         q.put("mode", plan.mode().name().toLowerCase(Locale.ROOT));
-        q.put("observer", plan.mode() == io.squeeze.quantize.QuantConfig.Mode.DYNAMIC ? "per-batch" : plan.observer());
+        q.put("observer", plan.mode() == io.squeeze.quantize.QuantConfig.Mode.DYNAMIC ? "per-batch"
+                : plan.activations().isEmpty() ? "none" : plan.observer());
         Map<String, String> layers = new LinkedHashMap<>();
         for (var l : plan.layers()) layers.put(Integer.toString(l.layer()), l.precision().name().toLowerCase(Locale.ROOT)
                 + (l.precision().integer() ? (l.symmetric() ? " symmetric" : " affine") + (l.axis() < 0 ? " per-tensor" : " per-channel") : ""));
