@@ -42,15 +42,21 @@ final class EvaluateBench implements Bench.Benchmark {
         return "distributed evaluation rows/s vs in-process batched output()";
     }
 
-    @Override
-    public List<Bench.Result> run(SparkSession spark, PrintStream progress) {
-        Random r = new Random(1);
-        List<Example> rows = new ArrayList<>(ROWS);
-        for (int i = 0; i < ROWS; i++) {
+    /** MNIST-shaped rows: 784 features, 80 % zeros, the rest uniform in [0, 1); random labels of 10 classes. */
+    static List<Example> mnistLikeRows(int n, long seed) {
+        Random r = new Random(seed);
+        List<Example> rows = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
             float[] x = new float[FEATURES];
             for (int j = 0; j < FEATURES; j++) x[j] = r.nextFloat() < 0.8f ? 0f : r.nextFloat();
             rows.add(new Example(i, x, r.nextInt(CLASSES)));
         }
+        return rows;
+    }
+
+    @Override
+    public List<Bench.Result> run(SparkSession spark, PrintStream progress) {
+        List<Example> rows = mnistLikeRows(ROWS, 1);
         MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(new Arch.Mlp(new int[]{300, 100}), FEATURES, CLASSES, null,
                 new Architectures.Hyper(1, 1e-3, 0), null));
         net.init();

@@ -59,14 +59,7 @@ final class QuantizeBench implements Bench.Benchmark {
     }
 
     static List<Example> rows(int n, long seed) {
-        Random r = new Random(seed);
-        List<Example> rows = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            float[] x = new float[FEATURES];
-            for (int j = 0; j < FEATURES; j++) x[j] = r.nextFloat() < 0.8f ? 0f : r.nextFloat();
-            rows.add(new Example(i, x, r.nextInt(CLASSES)));
-        }
-        return rows;
+        return EvaluateBench.mnistLikeRows(n, seed);
     }
 
     static MultiLayerNetwork net(Arch arch) {
