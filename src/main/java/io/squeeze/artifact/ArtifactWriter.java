@@ -15,7 +15,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import io.squeeze.prune.Mask;
 
 /**
@@ -100,8 +99,7 @@ public final class ArtifactWriter {
         Map<String, byte[]> all = new LinkedHashMap<>(files);
         all.put(MANIFEST, manifest);
         all.put(SUCCESS, Storage.sha256(manifest).getBytes(StandardCharsets.US_ASCII));
-        if (st.atomicRename(out)) writeAtomically(st, out, overwrite, all);
-        else writeInPlace(st, out, overwrite, all);
+        st.publish(out, overwrite, dir -> writeAll(st, dir, all)); // _SUCCESS is the last entry
         return m;
     }
 
@@ -120,47 +118,6 @@ public final class ArtifactWriter {
             Path p = new Path(dir, e.getKey());
             st.mkdirs(p.getParent());
             st.write(p, e.getValue());
-        }
-    }
-
-    private static void writeAtomically(Storage st, Path out, boolean overwrite, Map<String, byte[]> files) {
-        Path parent = out.getParent();
-        st.mkdirs(parent);
-        Path tmp = new Path(parent, "." + out.getName() + ".tmp-" + UUID.randomUUID());
-        try {
-            writeAll(st, tmp, files);
-            Path old = null;
-            if (st.exists(out)) {
-                if (!overwrite) throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
-                old = new Path(parent, "." + out.getName() + ".old-" + UUID.randomUUID());
-                if (!st.rename(out, old)) throw new IllegalStateException("could not move the old " + out + " aside");
-            }
-            if (!st.rename(tmp, out)) {
-                if (old != null) st.rename(old, out);
-                throw new IllegalStateException("could not move " + tmp + " to " + out);
-            }
-            if (old != null) st.delete(old);
-        } finally {
-            if (st.exists(tmp)) st.delete(tmp);
-        }
-    }
-
-    private static void writeInPlace(Storage st, Path out, boolean overwrite, Map<String, byte[]> files) {
-        if (st.exists(out)) {
-            if (!overwrite) throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
-            Path success = new Path(out, SUCCESS);
-            if (st.exists(success)) st.delete(success);
-            st.delete(out);
-        }
-        try {
-            writeAll(st, out, files); // _SUCCESS is the last entry
-        } catch (RuntimeException e) {
-            try {
-                st.delete(out);
-            } catch (RuntimeException suppressed) {
-                e.addSuppressed(suppressed);
-            }
-            throw e;
         }
     }
 }

@@ -12,7 +12,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.function.Function;
 
 /**
@@ -42,55 +41,34 @@ public final class SoftTargetsStore {
      * manifest's content (teacher, data, counts); then parts are renamed, the manifest and {@code _SUCCESS} added.
      */
     public static Manifest write(Storage st, Path out, boolean overwrite, Function<Path, Manifest> writeParquet) {
-        Path parent = out.getParent();
-        st.mkdirs(parent);
-        boolean atomic = st.atomicRename(out);
-        Path dir = atomic ? new Path(parent, "." + out.getName() + ".tmp-" + UUID.randomUUID()) : out;
-        try {
-            if (!atomic && st.exists(out)) {
-                if (!overwrite) throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
-                Path s = new Path(out, ArtifactWriter.SUCCESS);
-                if (st.exists(s)) st.delete(s);
-                st.delete(out);
-            }
-            Manifest draft = writeParquet.apply(dir);
-            Map<String, io.squeeze.artifact.Manifest.FileRecord> files = new LinkedHashMap<>();
-            List<FileStatus> parts = new ArrayList<>();
-            for (FileStatus f : st.list(dir)) {
-                String n = f.getPath().getName();
-                if (n.startsWith("part-") && !n.endsWith(".crc")) parts.add(f);
-                else st.delete(f.getPath()); // Spark's _SUCCESS and checksum files
-            }
-            parts.sort(java.util.Comparator.comparing(f -> f.getPath().getName()));
-            for (int i = 0; i < parts.size(); i++) {
-                String name = String.format("part-%05d.parquet", i);
-                Path to = new Path(dir, name);
-                if (!st.rename(parts.get(i).getPath(), to)) throw new IllegalStateException("could not rename " + parts.get(i).getPath());
-                files.put(name, new io.squeeze.artifact.Manifest.FileRecord(st.length(to), st.sha256(to, "soft-target part")));
-            }
-            for (FileStatus f : st.list(dir)) if (f.getPath().getName().endsWith(".crc")) st.delete(f.getPath());
-            Manifest m = new Manifest(FORMAT, 1, Version.version(), Instant.now().toString(), draft.teacher(), draft.teacherSha256(),
-                    draft.teacherKind(), draft.data(), draft.dataRows(), draft.labelledRows(), draft.classes(), draft.topK(), draft.command(), files);
-            byte[] mb = Json.bytes(m);
-            st.write(new Path(dir, MANIFEST), mb);
-            st.write(new Path(dir, ArtifactWriter.SUCCESS), Storage.sha256(mb).getBytes(StandardCharsets.US_ASCII));
-            if (atomic) {
-                Path old = null;
-                if (st.exists(out)) {
-                    if (!overwrite) throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
-                    old = new Path(parent, "." + out.getName() + ".old-" + UUID.randomUUID());
-                    if (!st.rename(out, old)) throw new IllegalStateException("could not move the old " + out + " aside");
-                }
-                if (!st.rename(dir, out)) throw new IllegalStateException("could not move " + dir + " to " + out);
-                if (old != null) st.delete(old);
-            }
-            return m;
-        } catch (RuntimeException e) {
-            if (!atomic && st.exists(out)) st.delete(out);
-            throw e;
-        } finally {
-            if (atomic && st.exists(dir)) st.delete(dir);
+        Manifest[] written = new Manifest[1];
+        st.publish(out, overwrite, dir -> written[0] = fill(st, dir, writeParquet));
+        return written[0];
+    }
+
+    private static Manifest fill(Storage st, Path dir, Function<Path, Manifest> writeParquet) {
+        Manifest draft = writeParquet.apply(dir);
+        Map<String, io.squeeze.artifact.Manifest.FileRecord> files = new LinkedHashMap<>();
+        List<FileStatus> parts = new ArrayList<>();
+        for (FileStatus f : st.list(dir)) {
+            String n = f.getPath().getName();
+            if (n.startsWith("part-") && !n.endsWith(".crc")) parts.add(f);
+            else st.delete(f.getPath()); // Spark's _SUCCESS and checksum files
         }
+        parts.sort(java.util.Comparator.comparing(f -> f.getPath().getName()));
+        for (int i = 0; i < parts.size(); i++) {
+            String name = String.format("part-%05d.parquet", i);
+            Path to = new Path(dir, name);
+            if (!st.rename(parts.get(i).getPath(), to)) throw new IllegalStateException("could not rename " + parts.get(i).getPath());
+            files.put(name, new io.squeeze.artifact.Manifest.FileRecord(st.length(to), st.sha256(to, "soft-target part")));
+        }
+        for (FileStatus f : st.list(dir)) if (f.getPath().getName().endsWith(".crc")) st.delete(f.getPath());
+        Manifest m = new Manifest(FORMAT, 1, Version.version(), Instant.now().toString(), draft.teacher(), draft.teacherSha256(),
+                draft.teacherKind(), draft.data(), draft.dataRows(), draft.labelledRows(), draft.classes(), draft.topK(), draft.command(), files);
+        byte[] mb = Json.bytes(m);
+        st.write(new Path(dir, MANIFEST), mb);
+        st.write(new Path(dir, ArtifactWriter.SUCCESS), Storage.sha256(mb).getBytes(StandardCharsets.US_ASCII)); // last
+        return m;
     }
 
     /** Reads and verifies a set: {@code _SUCCESS} present and matching the manifest; every part present with its size. */

@@ -184,6 +184,54 @@ public final class Storage {
         return scheme == null || !(scheme.startsWith("s3") || scheme.equals("gs") || scheme.startsWith("wasb") || scheme.startsWith("abfs"));
     }
 
+    /**
+     * Writes a directory at {@code out} so that readers see it complete or not at all: where renaming is atomic
+     * (local, HDFS) {@code fill} writes a hidden sibling that is renamed into place, the old directory (if any)
+     * moved aside first and deleted after; on object stores {@code fill} writes in place — the old directory,
+     * its {@code _SUCCESS} first, is removed just before — and a failure removes what was written ({@code fill}
+     * must then write its completion marker last). An existing {@code out} is replaced only with {@code overwrite}.
+     */
+    public void publish(Path out, boolean overwrite, java.util.function.Consumer<Path> fill) {
+        Path parent = out.getParent();
+        mkdirs(parent);
+        if (!atomicRename(out)) {
+            if (exists(out)) {
+                if (!overwrite) throw new io.squeeze.BadInputException("output " + out + " exists; pass --overwrite to replace it");
+                Path success = new Path(out, "_SUCCESS");
+                if (exists(success)) delete(success);
+                delete(out);
+            }
+            try {
+                fill.accept(out);
+            } catch (RuntimeException e) {
+                try {
+                    delete(out);
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                throw e;
+            }
+            return;
+        }
+        Path tmp = new Path(parent, "." + out.getName() + ".tmp-" + java.util.UUID.randomUUID());
+        try {
+            fill.accept(tmp);
+            Path old = null;
+            if (exists(out)) {
+                if (!overwrite) throw new io.squeeze.BadInputException("output " + out + " exists; pass --overwrite to replace it");
+                old = new Path(parent, "." + out.getName() + ".old-" + java.util.UUID.randomUUID());
+                if (!rename(out, old)) throw new IllegalStateException("could not move the old " + out + " aside");
+            }
+            if (!rename(tmp, out)) {
+                if (old != null) rename(old, out);
+                throw new IllegalStateException("could not move " + tmp + " to " + out);
+            }
+            if (old != null) delete(old);
+        } finally {
+            if (exists(tmp)) delete(tmp);
+        }
+    }
+
     public String sha256(Path p, String what) {
         try (InputStream in = open(p, what)) {
             return sha256(in);

@@ -77,15 +77,9 @@ public final class AugmentCommand extends BaseCommand {
         if (partitions > 0) rows = rows.repartition(partitions);
         StructType schema = AugmentJob.SCHEMA;
         long t0 = System.nanoTime();
-        // written beside the target and moved into place (the old data, if any, replaced only once complete)
-        var tmp = new org.apache.hadoop.fs.Path(target.getParent(), "." + target.getName() + ".tmp-" + java.util.UUID.randomUUID());
-        try {
-            spark.createDataFrame(rows, schema).write().parquet(tmp.toString());
-            if (st.exists(target)) st.delete(target);
-            if (!st.rename(tmp, target)) throw new IllegalStateException("could not move " + tmp + " to " + target);
-        } finally {
-            if (st.exists(tmp)) st.delete(tmp);
-        }
+        // complete or not at all; the old data, if any, replaced only once the new is written
+        JavaRDD<Row> shifted = rows;
+        st.publish(target, overwrite, dir -> spark.createDataFrame(shifted, schema).write().parquet(dir.toString()));
         long n = spark.read().parquet(target.toString()).count();
         out().printf(Locale.ROOT, "wrote %s: %d rows (%d copies, shifts up to %d px), %s on storage, %.1f s%n", target, n, copies, maxShift,
                 io.squeeze.eval.EvalReport.bytes(st.totalBytes(target)), (System.nanoTime() - t0) / 1e9);

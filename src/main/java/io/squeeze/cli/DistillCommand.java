@@ -181,9 +181,8 @@ public final class DistillCommand extends BaseCommand {
             Surgery.applyMasks(trained, masks);
         }
         LoadedModel baseline = online ? teacher : soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())) ? null : Models.load(st, soft.teacher());
-        Map<String, Object> metrics = baseline == null && evalData != null
-                ? CliSupport.metricsAgainstSource(spark, evalData, Split.TEST, new LoadedModel(trained, meta, "", out, SourceKind.ARTIFACT, 0), null)
-                : CliSupport.metricsAgainstSource(spark, evalData, Split.TEST, new LoadedModel(trained, meta, "", out, SourceKind.ARTIFACT, 0), baseline);
+        Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST,
+                new LoadedModel(trained, meta, "", out, SourceKind.ARTIFACT, 0), baseline);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "distill");
         config.put("mode", online ? "online" : "offline");

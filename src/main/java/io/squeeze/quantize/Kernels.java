@@ -12,11 +12,6 @@ import org.nd4j.linalg.factory.Nd4j;
 public final class Kernels {
     private Kernels() {}
 
-    /** x [m, k] · w [k, n] in float32 (ND4J GEMM). */
-    public static float[] gemm(float[] x, int m, int k, float[] w, int n) {
-        return gemm(x, m, k, Nd4j.create(w, new long[]{k, n}, 'c'));
-    }
-
     /** x [m, k] · w (an ND4J [k, n] matrix, reused across batches), into a C-order result. */
     public static float[] gemm(float[] x, int m, int k, INDArray w) {
         INDArray a = Nd4j.create(x, new long[]{m, k}, 'c');

@@ -87,10 +87,7 @@ public final class QuantRunner {
         int n, c, h, w;
 
         float[] floats() {
-            if (f != null) return f;
-            float[] o = new float[q.length];
-            for (int i = 0; i < o.length; i++) o[i] = (q[i] - qp.zeroPoint()) * qp.scale();
-            return o;
+            return f != null ? f : dequantize(q, qp);
         }
 
         void set(float[] v) {
@@ -167,54 +164,60 @@ public final class QuantRunner {
             }
             QParams out = dynamic ? null : calibrated(op.layer());
             if (path == Path.FAKE_QUANT) {
-                float[] xf = new float[xq.length];
-                for (int i = 0; i < xf.length; i++) xf[i] = (xq[i] - in.zeroPoint()) * in.scale();
-                y = floatLayer(op, conv, g, xf, rows, t, effective, bias);
+                y = floatLayer(op, conv, g, dequantize(xq, in), rows, t, effective, bias);
                 if (out != null && act == NetOps.Act.SOFTMAX) fakeQuant(y, out);
                 Kernels.activate(y, conv == null ? channels : channels * positions, act);
                 if (out != null && act != NetOps.Act.SOFTMAX) fakeQuant(y, out);
             } else {
-                int[] xi = new int[xq.length];
-                for (int i = 0; i < xi.length; i++) xi[i] = xq[i] - in.zeroPoint();
-                int[] acc = conv == null ? Kernels.gemm(xi, rows, t.n, integers.get(op.layer()), channels)
-                        : Kernels.gemm(Kernels.im2col(xi, rows, t.c, t.h, t.w, conv, g, 0), rows * positions, conv.in() * conv.kh() * conv.kw(),
-                        integers.get(op.layer()), channels);
-                float[] s = scales.get(op.layer());
-                float[] mult = new float[channels];
-                for (int c = 0; c < channels; c++) mult[c] = in.scale() * s[c];
-                if (out != null && (act == NetOps.Act.RELU || act == NetOps.Act.IDENTITY)) {
-                    int lo = act == NetOps.Act.RELU ? Math.max(QMIN, out.zeroPoint()) : QMIN;
-                    int[] q = new int[acc.length];
-                    for (int i = 0; i < acc.length; i++) {
-                        int c = i % channels;
-                        int b = (int) Math.rint(bias[c] / mult[c]);
-                        long v = out.zeroPoint() + (long) Math.rint((acc[i] + b) * (mult[c] / out.scale()));
-                        q[i] = (int) Math.max(lo, Math.min(QMAX, v));
-                    }
-                    t.set(conv == null ? q : Kernels.toImages(q, rows, positions, channels), out);
-                    finish(t, conv, g, channels);
-                    return;
-                }
-                y = new float[acc.length];
-                for (int i = 0; i < acc.length; i++) {
-                    int c = i % channels;
-                    y[i] = out == null ? acc[i] * mult[c] + bias[c] : (acc[i] + (int) Math.rint(bias[c] / mult[c])) * mult[c];
-                }
-                if (conv != null) y = Kernels.toImages(y, rows, positions, channels);
-                if (out != null && act == NetOps.Act.SOFTMAX) fakeQuant(y, out);
-                Kernels.activate(y, conv == null ? channels : channels * positions, act);
-                if (out != null && act != NetOps.Act.SOFTMAX) {
-                    t.set(quantize(y, out), out);
-                    finish(t, conv, g, channels);
-                    return;
-                }
-                t.set(y);
+                integerLayer(op, conv, g, t, rows, xq, in, out, act, bias, channels, positions);
                 finish(t, conv, g, channels);
                 return;
             }
         }
         t.set(y);
         finish(t, conv, g, channels);
+    }
+
+    /**
+     * The integer path of one layer: int32 accumulation, the int32 bias at scale s_in·s_w, then either a requantized
+     * uint8 output (ReLU/identity fused as a clamp) or float values for the other activations.
+     */
+    private void integerLayer(NetOps.Op op, NetOps.Conv conv, int[] g, T t, int rows, int[] xq, QParams in, QParams out,
+                              NetOps.Act act, float[] bias, int channels, int positions) {
+        int[] xi = new int[xq.length];
+        for (int i = 0; i < xi.length; i++) xi[i] = xq[i] - in.zeroPoint();
+        int[] acc = conv == null ? Kernels.gemm(xi, rows, t.n, integers.get(op.layer()), channels)
+                : Kernels.gemm(Kernels.im2col(xi, rows, t.c, t.h, t.w, conv, g, 0), rows * positions, conv.in() * conv.kh() * conv.kw(),
+                integers.get(op.layer()), channels);
+        float[] s = scales.get(op.layer());
+        float[] mult = new float[channels], requant = new float[channels];
+        int[] bq = new int[channels];
+        for (int c = 0; c < channels; c++) {
+            mult[c] = in.scale() * s[c];
+            bq[c] = (int) Math.rint(bias[c] / mult[c]);
+            if (out != null) requant[c] = mult[c] / out.scale();
+        }
+        if (out != null && (act == NetOps.Act.RELU || act == NetOps.Act.IDENTITY)) {
+            int lo = act == NetOps.Act.RELU ? Math.max(QMIN, out.zeroPoint()) : QMIN;
+            int[] q = new int[acc.length];
+            for (int i = 0; i < acc.length; i++) {
+                int c = i % channels;
+                long v = out.zeroPoint() + (long) Math.rint((acc[i] + bq[c]) * requant[c]);
+                q[i] = (int) Math.max(lo, Math.min(QMAX, v));
+            }
+            t.set(conv == null ? q : Kernels.toImages(q, rows, positions, channels), out);
+            return;
+        }
+        float[] y = new float[acc.length];
+        for (int i = 0; i < acc.length; i++) {
+            int c = i % channels;
+            y[i] = out == null ? acc[i] * mult[c] + bias[c] : (acc[i] + bq[c]) * mult[c];
+        }
+        if (conv != null) y = Kernels.toImages(y, rows, positions, channels);
+        if (out != null && act == NetOps.Act.SOFTMAX) fakeQuant(y, out);
+        Kernels.activate(y, conv == null ? channels : channels * positions, act);
+        if (out != null && act != NetOps.Act.SOFTMAX) t.set(quantize(y, out), out);
+        else t.set(y);
     }
 
     private static void finish(T t, NetOps.Conv conv, int[] g, int channels) {
@@ -260,6 +263,12 @@ public final class QuantRunner {
         int[] q = new int[x.length];
         for (int i = 0; i < x.length; i++) q[i] = p.quantize(x[i], QMIN, QMAX);
         return q;
+    }
+
+    static float[] dequantize(int[] q, QParams p) {
+        float[] o = new float[q.length];
+        for (int i = 0; i < o.length; i++) o[i] = (q[i] - p.zeroPoint()) * p.scale();
+        return o;
     }
 
     static void fakeQuant(float[] y, QParams p) {

@@ -2,13 +2,13 @@ package io.squeeze.spark;
 
 import io.squeeze.BadInputException;
 import io.squeeze.artifact.SoftTargetsStore;
-import io.squeeze.data.Batches;
 import io.squeeze.data.Example;
 import io.squeeze.data.Normalizer;
 import io.squeeze.distill.KdLoss;
 import io.squeeze.distill.KdLossKernel;
 import io.squeeze.distill.Teacher;
 import io.squeeze.distill.Teachers;
+import io.squeeze.distill.TeacherStream;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.ModelMeta;
 import io.squeeze.model.Surgery;
@@ -127,26 +127,7 @@ public final class DistillJob {
         int nf = t.numFeatures(), k = t.numClasses();
         return raw.mapPartitionsToPair(it -> {
             Nd4jThreads.forTask();
-            Teacher.Runner r = bc.value().open();
-            Iterator<Batches.Batch> b = Batches.of(it, batch, nf, where);
-            java.util.ArrayDeque<Tuple2<Long, float[]>> ready = new java.util.ArrayDeque<>();
-            return new Iterator<Tuple2<Long, float[]>>() {
-                @Override
-                public boolean hasNext() {
-                    while (ready.isEmpty() && b.hasNext()) {
-                        Batches.Batch x = b.next();
-                        float[] z = r.logits(x.features(), x.rows());
-                        for (int i = 0; i < x.rows(); i++) ready.add(new Tuple2<>(x.ids()[i], Arrays.copyOfRange(z, i * k, (i + 1) * k)));
-                    }
-                    return !ready.isEmpty();
-                }
-
-                @Override
-                public Tuple2<Long, float[]> next() {
-                    if (!hasNext()) throw new java.util.NoSuchElementException();
-                    return ready.poll();
-                }
-            };
+            return TeacherStream.of(it, bc.value().open(), batch, nf, k, where, l -> new Tuple2<>(l.id(), l.logits()));
         });
     }
 

@@ -3,10 +3,10 @@ package io.squeeze.spark;
 import io.squeeze.BadInputException;
 import io.squeeze.artifact.SoftTargetsStore;
 import io.squeeze.artifact.Storage;
-import io.squeeze.data.Batches;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;
 import io.squeeze.distill.Teacher;
+import io.squeeze.distill.TeacherStream;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
@@ -15,13 +15,9 @@ import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
-import org.apache.spark.util.LongAccumulator;
 
 import java.io.PrintWriter;
-import java.util.ArrayDeque;
-import java.util.Iterator;
 import java.util.List;
-import java.util.NoSuchElementException;
 
 /**
  * {@code squeeze soft-targets} as a job: the teacher is broadcast once and opened once per executor thread; each
@@ -61,41 +57,14 @@ public final class SoftTargetsJob {
         return idx;
     }
 
-    /** Streams one partition: a batch at a time through the teacher, one output row per input row. */
-    static Iterator<Row> label(Iterator<Example> rows, Teacher.Runner teacher, int batch, int nf, int k, int topK, String where,
-                               LongAccumulator count, LongAccumulator labelled) {
-        Iterator<Batches.Batch> batches = Batches.of(rows, batch, nf, where);
-        ArrayDeque<Row> ready = new ArrayDeque<>();
-        return new Iterator<>() {
-            @Override
-            public boolean hasNext() {
-                while (ready.isEmpty() && batches.hasNext()) fill(batches.next());
-                return !ready.isEmpty();
-            }
-
-            @Override
-            public Row next() {
-                if (!hasNext()) throw new NoSuchElementException();
-                return ready.poll();
-            }
-
-            private void fill(Batches.Batch b) {
-                float[] z = teacher.logits(b.features(), b.rows());
-                for (int r = 0; r < b.rows(); r++) {
-                    Integer label = b.labels()[r] < 0 ? null : b.labels()[r];
-                    if (label != null) labelled.add(1);
-                    if (topK == 0) {
-                        ready.add(RowFactory.create(b.ids()[r], label, java.util.Arrays.copyOfRange(z, r * k, (r + 1) * k)));
-                    } else {
-                        int[] idx = topK(z, r * k, k, topK);
-                        float[] v = new float[topK];
-                        for (int j = 0; j < topK; j++) v[j] = z[r * k + idx[j]];
-                        ready.add(RowFactory.create(b.ids()[r], label, idx, v));
-                    }
-                }
-                count.add(b.rows());
-            }
-        };
+    /** One output row: id, label (null when unlabelled), all logits or the top K with their classes. */
+    static Row row(TeacherStream.Labelled l, int topK) {
+        Integer label = l.label() < 0 ? null : l.label();
+        if (topK == 0) return RowFactory.create(l.id(), label, l.logits());
+        int[] idx = topK(l.logits(), 0, l.logits().length, topK);
+        float[] v = new float[topK];
+        for (int j = 0; j < topK; j++) v[j] = l.logits()[idx[j]];
+        return RowFactory.create(l.id(), label, idx, v);
     }
 
     public static Result run(SparkSession spark, Teacher teacher, DataSpec data, String out, int topK, int batch, boolean overwrite,
@@ -108,12 +77,11 @@ public final class SoftTargetsJob {
         SparkData.Loaded d = SparkData.read(spark, data, teacher.numFeatures(), "teacher " + teacher.source());
         JavaSparkContext jsc = SparkSessions.jsc(spark);
         Broadcast<Teacher> bc = jsc.broadcast(teacher);
-        LongAccumulator count = jsc.sc().longAccumulator("soft-target rows"), labelled = jsc.sc().longAccumulator("labelled rows");
         int nf = teacher.numFeatures(), k = teacher.numClasses();
         String where = data.toString();
         JavaRDD<Row> rows = d.rdd().mapPartitions(it -> {
             Nd4jThreads.forTask();
-            return label(it, bc.value().open(), batch, nf, k, topK, where, count, labelled);
+            return TeacherStream.of(it, bc.value().open(), batch, nf, k, where, l -> row(l, topK));
         });
         long t0 = System.nanoTime();
         jsc.setJobDescription("squeeze soft-targets: " + teacher.source() + " on " + where);
@@ -121,7 +89,7 @@ public final class SoftTargetsJob {
             SoftTargetsStore.Manifest m = SoftTargetsStore.write(st, outPath, overwrite, dir -> {
                 // row groups of 16 MB: a writing task buffers at most one, whatever the partition's size
                 spark.createDataFrame(rows, schema(topK)).write().option("parquet.block.size", ROW_GROUP_BYTES).parquet(dir.toString());
-                // counts from what was written (accumulators may count a retried task twice)
+                // counts from what was written
                 var written = spark.read().parquet(dir.toString());
                 long n = written.count();
                 if (n == 0) throw new BadInputException("data " + where + " is empty (no rows)");
