@@ -30,7 +30,7 @@ public final class Calibrator {
         Iterator<Batches.Batch> it = Batches.of(rows, batchSize, numFeatures, where);
         while (it.hasNext()) {
             Batches.Batch b = it.next();
-            float[] x = norm.isIdentity() ? b.features() : norm.applyRows(b.features().clone(), b.rows());
+            float[] x = norm.appliedRows(b.features(), b.rows());
             runner.run(x, b.rows(), numFeatures, QuantRunner.Path.FLOAT, c::update);
         }
         return c;

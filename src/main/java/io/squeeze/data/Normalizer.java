@@ -66,6 +66,11 @@ public record Normalizer(Normalization kind, float[] offset, float[] scale) impl
         return flat;
     }
 
+    /** The rows normalized, leaving {@code flat} untouched: {@code flat} itself when this is the identity, else a copy. */
+    public float[] appliedRows(float[] flat, int rows) {
+        return isIdentity() ? flat : applyRows(flat.clone(), rows);
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof Normalizer n && n.kind == kind && Arrays.equals(n.offset, offset) && Arrays.equals(n.scale, scale);

@@ -46,7 +46,7 @@ public sealed interface Teacher extends Serializable {
         @Override
         public Runner open() {
             var net = payload.network();
-            return (x, rows) -> Logits.of(net, normalizer.isIdentity() ? x : normalizer.applyRows(x.clone(), rows), rows, numFeatures);
+            return (x, rows) -> Logits.of(net, normalizer.appliedRows(x, rows), rows, numFeatures);
         }
     }
 

@@ -43,7 +43,7 @@ public final class Inference {
     }
 
     public float[] probabilities(Batches.Batch b) {
-        float[] x = normalizer.isIdentity() ? b.features() : normalizer.applyRows(b.features().clone(), b.rows());
+        float[] x = normalizer.appliedRows(b.features(), b.rows());
         if (runner != null) {
             float[] p = runner.run(x, b.rows(), b.numFeatures(), path, null);
             if (p.length != b.rows() * numClasses)

@@ -205,8 +205,8 @@ public final class DistillJob {
             var t = tb.value().network();
             int n = (int) d.getFeatures().size(0);
             float[] raw = d.getFeatures().dup('c').data().asFloat();
-            float[] h = io.squeeze.model.Logits.hidden(t, tl, tn.isIdentity() ? raw : tn.applyRows(raw.clone(), n), n, nf);
-            float[] xs = norm.isIdentity() ? raw : norm.applyRows(raw.clone(), n);
+            float[] h = io.squeeze.model.Logits.hidden(t, tl, tn.appliedRows(raw, n), n, nf);
+            float[] xs = norm.appliedRows(raw, n);
             return new org.nd4j.linalg.dataset.MultiDataSet(new org.nd4j.linalg.api.ndarray.INDArray[]{Nd4j.create(xs, new long[]{n, nf}, 'c')},
                     new org.nd4j.linalg.api.ndarray.INDArray[]{d.getLabels(), Nd4j.create(h, new long[]{n, tw}, 'c')});
         });
