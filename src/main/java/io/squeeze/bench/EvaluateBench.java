@@ -15,19 +15,18 @@ import io.squeeze.spark.SparkSessions;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.storage.StorageLevel;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 
 /**
  * Distributed evaluation (rows/s on the session's master, e.g. local[2]) against the same evaluation kernel run
- * in-process over DL4J's batched {@code output()} on the same rows and cores. Both sides evaluate a LeNet-300-100
- * MLP on 150,000 MNIST-shaped rows held in memory (the RDD cached and materialised first), batch 256; each side
- * is warmed up once, then run seven times, alternating; the medians are compared (the best runs are printed too).
+ * in-process ({@link Inference}: DL4J's layers through {@code DenseRuntime}) on the same rows and cores. Both
+ * sides evaluate a LeNet-300-100 MLP on 150,000 MNIST-shaped rows held in memory (the RDD made on the executors,
+ * cached and materialised first), batch 256; each side is warmed up once, then run seven times, alternating; the
+ * medians are compared (the best runs are printed too).
  */
 final class EvaluateBench implements Bench.Benchmark {
     static final int ROWS = 150_000, FEATURES = 784, CLASSES = 10, BATCH = 256;
@@ -39,32 +38,20 @@ final class EvaluateBench implements Bench.Benchmark {
 
     @Override
     public String description() {
-        return "distributed evaluation rows/s vs in-process batched output()";
-    }
-
-    /** MNIST-shaped rows: 784 features, 80 % zeros, the rest uniform in [0, 1); random labels of 10 classes. */
-    static List<Example> mnistLikeRows(int n, long seed) {
-        Random r = new Random(seed);
-        List<Example> rows = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            float[] x = new float[FEATURES];
-            for (int j = 0; j < FEATURES; j++) x[j] = r.nextFloat() < 0.8f ? 0f : r.nextFloat();
-            rows.add(new Example(i, x, r.nextInt(CLASSES)));
-        }
-        return rows;
+        return "distributed evaluation rows/s vs the same inference in-process";
     }
 
     @Override
     public List<Bench.Result> run(SparkSession spark, PrintStream progress) {
-        List<Example> rows = mnistLikeRows(ROWS, 1);
+        BenchRows.Maker maker = BenchRows.mnistLike(FEATURES, CLASSES, 1);
+        List<Example> rows = BenchRows.list(ROWS, maker);
         MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(new Arch.Mlp(new int[]{300, 100}), FEATURES, CLASSES, null,
                 new Architectures.Hyper(1, 1e-3, 0), null));
         net.init();
         ModelMeta meta = new ModelMeta(FEATURES, CLASSES, null, Normalizer.NONE, "bench");
         LoadedModel model = new LoadedModel(net, meta, "", "bench-mlp-300-100", SourceKind.DL4J_ZIP, 0);
         JavaSparkContext jsc = SparkSessions.jsc(spark);
-        JavaRDD<Example> rdd = jsc.parallelize(rows, jsc.defaultParallelism()).persist(StorageLevel.MEMORY_ONLY());
-        rdd.count();
+        JavaRDD<Example> rdd = BenchRows.cached(jsc, ROWS, maker);
 
         List<Double> dist = new ArrayList<>(), local = new ArrayList<>();
         long distRows = 0, localRows = 0;
@@ -89,7 +76,7 @@ final class EvaluateBench implements Bench.Benchmark {
         double md = median(dist), ml = median(local);
         double bd = java.util.Collections.max(dist), bl = java.util.Collections.max(local);
         return List.of(new Bench.Result("evaluate.rows_per_s[" + master + "]", md, "rows/s", ml, md / ml,
-                        "median of 7; baseline: in-process DL4J output() on the same cores, " + ROWS + " rows, batch " + BATCH + "; goal >= 0.9x"),
+                        "median of 7; baseline: the same inference in-process on the same cores, " + ROWS + " rows, batch " + BATCH + "; goal >= 0.9x"),
                 new Bench.Result("evaluate.best_rows_per_s[" + master + "]", bd, "rows/s", bl, bd / bl, "best of 7"));
     }
 

@@ -3,7 +3,10 @@ package io.squeeze.bench;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.squeeze.artifact.Npy;
+import io.squeeze.data.Batches;
+import io.squeeze.data.Example;
 import io.squeeze.data.Normalizer;
+import io.squeeze.eval.Inference;
 import io.squeeze.lowrank.RankPolicy;
 import io.squeeze.lowrank.Svd;
 import io.squeeze.lowrank.SvdMethod;
@@ -15,6 +18,10 @@ import io.squeeze.model.SourceKind;
 import io.squeeze.prune.LayerSelector;
 import io.squeeze.spark.FactorizeJob;
 import io.squeeze.spark.Nd4jThreads;
+import io.squeeze.spark.SparkEvaluator;
+import io.squeeze.spark.SparkSessions;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -34,10 +41,14 @@ import java.util.Locale;
  * Low-rank: (1) exact and randomized truncated SVD (p = 10, q = 2) of 1024², 2048² and 4096×1024 matrices at
  * k = 64 and 128 — time and relative Frobenius error — side by side with PyTorch 1.13's torch.linalg.svd and
  * torch.svd_lowrank on the same matrices and thread count ({@code bench/svd_torch.py}, run with /usr/bin/python3
- * when torch is installed); (2) inference rows/s of a 1024-1024-1024-10 MLP against its rank-128 factorization,
- * compared with the ideal speedup from the FLOP ratio.
+ * when torch is installed); (2) inference rows/s of a 1024-1024-1024-10 MLP against its rank-128 and rank-256
+ * factorizations, compared with the ideal speedup from the FLOP ratio — one ND4J thread (a Spark task) and all
+ * cores, batches of 256 and 1024, through DL4J's {@code output()} and through Squeeze's inference path; and
+ * distributed evaluation on the session's master (what {@code squeeze evaluate} runs on all cores).
  */
 final class FactorizeBench implements Bench.Benchmark {
+    static final int DIST_ROWS = 150_000;
+
     @Override
     public String name() {
         return "factorize";
@@ -110,29 +121,69 @@ final class FactorizeBench implements Bench.Benchmark {
             double ideal = flopsOrig / flopsFact;
             for (boolean perTask : new boolean[]{true, false}) {
                 // per task: one ND4J thread, as every Spark task runs (Nd4jThreads.forTask); else all cores in one process
-                if (perTask) io.squeeze.spark.Nd4jThreads.set(1);
-                else io.squeeze.spark.Nd4jThreads.all();
+                if (perTask) Nd4jThreads.set(1);
+                else Nd4jThreads.all();
                 for (int batch : new int[]{256, 1024}) {
-                    INDArray x = Nd4j.rand(DataType.FLOAT, batch, 1024);
-                    double orig = rowsPerSecond(net, x), fact = rowsPerSecond(f, x);
-                    double achieved = fact / orig;
-                    out.add(new Bench.Result("factorize.inference_speedup[1024-1024-1024-10,k=" + k + ",batch=" + batch + "," + (perTask ? "1 thread" : "all cores") + "]",
-                            achieved, "x", ideal, achieved / ideal, String.format(Locale.ROOT,
-                                    "%.0f vs %.0f rows/s; ideal = FLOP ratio; ratio = achieved / ideal (goal >= 0.7)", fact, orig)));
+                    Nd4j.getRandom().setSeed(batch);
+                    float[] x = Nd4j.rand(DataType.FLOAT, batch, 1024).data().asFloat();
+                    for (boolean dl4j : new boolean[]{true, false}) {
+                        double orig = rowsPerSecond(net, x, batch, dl4j), fact = rowsPerSecond(f, x, batch, dl4j);
+                        double achieved = fact / orig;
+                        out.add(new Bench.Result("factorize.inference_speedup[1024-1024-1024-10,k=" + k + ",batch=" + batch + ","
+                                + (perTask ? "1 thread" : "all cores") + "," + (dl4j ? "DL4J output()" : "Squeeze inference") + "]",
+                                achieved, "x", ideal, achieved / ideal, String.format(Locale.ROOT,
+                                        "%.0f vs %.0f rows/s; ideal = FLOP ratio; ratio = achieved / ideal (goal >= 0.7)", fact, orig)));
+                        progress.printf(Locale.ROOT, "bench: k=%d batch=%d %s %s: %.0f vs %.0f rows/s = %.2f of ideal%n", k, batch,
+                                perTask ? "1 thread" : "all cores", dl4j ? "DL4J output()" : "Squeeze inference", fact, orig, achieved / ideal);
+                    }
                 }
             }
-            io.squeeze.spark.Nd4jThreads.all();
+            Nd4jThreads.all();
+            out.add(distributed(spark, m, new LoadedModel(f, m.meta(), "", "bench-rank-" + k, SourceKind.DL4J_ZIP, 0), k, ideal, progress));
         }
         return out;
     }
 
-    static double rowsPerSecond(MultiLayerNetwork n, INDArray x) {
-        for (int i = 0; i < 5; i++) n.output(x, false);
+    /**
+     * What {@code squeeze evaluate} does on all cores: {@link SparkEvaluator} over an in-memory RDD (one ND4J thread
+     * per task, batch 256), the original against the factorized model, median of 5 alternating runs after a warm-up.
+     */
+    static Bench.Result distributed(SparkSession spark, LoadedModel orig, LoadedModel fact, int k, double ideal, PrintStream progress) {
+        JavaRDD<Example> rdd = BenchRows.cached(SparkSessions.jsc(spark), DIST_ROWS, BenchRows.uniform(1024, 10, k));
+        JavaSparkContext jsc = SparkSessions.jsc(spark);
+        List<Double> o = new ArrayList<>(), f = new ArrayList<>();
+        for (int rep = 0; rep < 6; rep++) {
+            double ro = SparkEvaluator.evaluate(jsc, rdd, orig, null, 256, "bench").rowsPerSecond();
+            double rf = SparkEvaluator.evaluate(jsc, rdd, fact, null, 256, "bench").rowsPerSecond();
+            if (rep > 0) {
+                o.add(ro);
+                f.add(rf);
+            }
+        }
+        rdd.unpersist(false);
+        double mo = EvaluateBench.median(o), mf = EvaluateBench.median(f), achieved = mf / mo;
+        progress.printf(Locale.ROOT, "bench: k=%d distributed evaluate (%s): %.0f vs %.0f rows/s = %.2f of ideal%n",
+                k, spark.sparkContext().master(), mf, mo, achieved / ideal);
+        return new Bench.Result("factorize.inference_speedup[1024-1024-1024-10,k=" + k + ",distributed evaluate "
+                + spark.sparkContext().master() + ",batch=256]", achieved, "x", ideal, achieved / ideal, String.format(Locale.ROOT,
+                "%.0f vs %.0f rows/s, median of 5, %d rows; ideal = FLOP ratio; ratio = achieved / ideal (goal >= 0.7)", mf, mo, DIST_ROWS));
+    }
+
+    /**
+     * Best of 5 × 20 batches: DL4J's {@code output()} on the batch as an ND4J array, or Squeeze's inference path
+     * ({@link Inference}: what {@code evaluate} and the teacher pass run — the float rows copied in, probabilities out).
+     */
+    static double rowsPerSecond(MultiLayerNetwork n, float[] x, int rows, boolean dl4j) {
+        INDArray in = Nd4j.create(x, new long[]{rows, 1024}, 'c');
+        Inference inference = new Inference(n, Normalizer.NONE, 10);
+        Batches.Batch b = new Batches.Batch(rows, 1024, x, new int[rows], new long[rows]);
+        Runnable once = dl4j ? () -> n.output(in, false) : () -> inference.probabilities(b);
+        for (int i = 0; i < 5; i++) once.run();
         double best = 0;
         for (int rep = 0; rep < 5; rep++) {
             long t0 = System.nanoTime();
-            for (int i = 0; i < 20; i++) n.output(x, false);
-            best = Math.max(best, 20.0 * x.rows() / ((System.nanoTime() - t0) / 1e9));
+            for (int i = 0; i < 20; i++) once.run();
+            best = Math.max(best, 20.0 * rows / ((System.nanoTime() - t0) / 1e9));
         }
         return best;
     }

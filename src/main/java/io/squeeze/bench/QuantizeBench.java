@@ -19,7 +19,6 @@ import io.squeeze.spark.SparkSessions;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.storage.StorageLevel;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -59,7 +58,7 @@ final class QuantizeBench implements Bench.Benchmark {
     }
 
     static List<Example> rows(int n, long seed) {
-        return EvaluateBench.mnistLikeRows(n, seed);
+        return BenchRows.list(n, BenchRows.mnistLike(FEATURES, CLASSES, seed));
     }
 
     static MultiLayerNetwork net(Arch arch) {
@@ -82,14 +81,12 @@ final class QuantizeBench implements Bench.Benchmark {
     }
 
     private List<Bench.Result> calibration(SparkSession spark, PrintStream progress) {
-        List<Example> rows = rows(ROWS, 1);
         MultiLayerNetwork net = net(new Arch.Mlp(new int[]{300, 100}));
         ModelMeta meta = new ModelMeta(FEATURES, CLASSES, null, Normalizer.NONE, "bench");
         LoadedModel model = new LoadedModel(net, meta, "", "bench-mlp-300-100", SourceKind.DL4J_ZIP, 0);
         QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), STATIC8, Map.of());
         JavaSparkContext jsc = SparkSessions.jsc(spark);
-        JavaRDD<Example> rdd = jsc.parallelize(rows, jsc.defaultParallelism()).persist(StorageLevel.MEMORY_ONLY());
-        rdd.count();
+        JavaRDD<Example> rdd = BenchRows.cached(jsc, ROWS, BenchRows.mnistLike(FEATURES, CLASSES, 1));
         List<Double> cal = new ArrayList<>(), inf = new ArrayList<>();
         PrintWriter quiet = new PrintWriter(java.io.Writer.nullWriter());
         for (int rep = 0; rep < 6; rep++) {
@@ -107,7 +104,7 @@ final class QuantizeBench implements Bench.Benchmark {
         rdd.unpersist(false);
         double mc = EvaluateBench.median(cal), mi = EvaluateBench.median(inf);
         return List.of(new Bench.Result("quantize.calibration_rows_per_s[" + spark.sparkContext().master() + "]", mc, "rows/s", mi, mc / mi,
-                "min/max pass observing 4 activation tensors vs distributed DL4J inference, " + ROWS + " rows, median of 5; goal >= 0.7x"));
+                "min/max pass observing 4 activation tensors vs distributed inference (evaluate), " + ROWS + " rows, median of 5; goal >= 0.7x"));
     }
 
     private Bench.Result kernel(PrintStream progress) throws Exception {

@@ -5,6 +5,7 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import io.squeeze.data.Normalizer;
+import io.squeeze.model.DenseRuntime;
 import io.squeeze.model.Logits;
 import io.squeeze.model.NetPayload;
 
@@ -40,12 +41,20 @@ public sealed interface Teacher extends Serializable {
         float[] logits(float[] x, int rows);
     }
 
-    /** A DL4J network (a zip, a Keras import or an artifact) with its own normalization, logits before its softmax. */
+    /**
+     * A DL4J network (a zip, a Keras import or an artifact) with its own normalization, logits before its softmax —
+     * through {@link DenseRuntime} when the network is all dense layers.
+     */
     record Dl4j(NetPayload payload, Normalizer normalizer, int numFeatures, int numClasses, String source, String sha256, String kind)
             implements Teacher {
         @Override
         public Runner open() {
             var net = payload.network();
+            var dense = DenseRuntime.of(net).filter(DenseRuntime::hasLogits);
+            if (dense.isPresent()) {
+                DenseRuntime rt = dense.get();
+                return (x, rows) -> rt.logits(normalizer.appliedRows(x, rows), rows, numFeatures);
+            }
             return (x, rows) -> Logits.of(net, normalizer.appliedRows(x, rows), rows, numFeatures);
         }
     }

@@ -2,6 +2,7 @@ package io.squeeze.eval;
 
 import io.squeeze.data.Batches;
 import io.squeeze.data.Normalizer;
+import io.squeeze.model.DenseRuntime;
 import io.squeeze.quantize.QuantRunner;
 import io.squeeze.quantize.QuantizedModel;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -10,12 +11,14 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Runs a network on raw batches: applies the model's own normalization to a copy of the features, then DL4J's
- * batched {@code output()} in inference mode — or, for a quantized model, the quantized runtime on one of its
- * paths (integer arithmetic, fake-quant); returns class probabilities row-major.
+ * Runs a network on raw batches: applies the model's own normalization to a copy of the features, then — for a
+ * feed-forward network of dense layers — {@link DenseRuntime} (DL4J's layers as GEMMs into column-major buffers),
+ * otherwise DL4J's batched {@code output()} in inference mode; for a quantized model, the quantized runtime on one
+ * of its paths (integer arithmetic, fake-quant). Returns class probabilities row-major. One instance per thread.
  */
 public final class Inference {
     private final MultiLayerNetwork net;
+    private final DenseRuntime dense;
     private final QuantRunner runner;
     private final QuantRunner.Path path;
     private final Normalizer normalizer;
@@ -27,6 +30,7 @@ public final class Inference {
 
     private Inference(MultiLayerNetwork net, QuantRunner runner, QuantRunner.Path path, Normalizer normalizer, int numClasses) {
         this.net = net;
+        this.dense = net == null ? null : DenseRuntime.of(net).orElse(null);
         this.runner = runner;
         this.path = path;
         this.normalizer = normalizer;
@@ -50,9 +54,13 @@ public final class Inference {
                 throw new IllegalStateException("quantized network returned " + p.length + " values for " + b.rows() + " rows of " + numClasses + " classes");
             return p;
         }
-        INDArray in = Nd4j.create(x, new long[]{b.rows(), b.numFeatures()}, 'c');
-        INDArray out = net.output(in, false);
-        float[] p = out.castTo(DataType.FLOAT).dup('c').data().asFloat();
+        float[] p;
+        if (dense != null) {
+            p = dense.output(x, b.rows(), b.numFeatures());
+        } else {
+            INDArray in = Nd4j.create(x, new long[]{b.rows(), b.numFeatures()}, 'c');
+            p = net.output(in, false).castTo(DataType.FLOAT).dup('c').data().asFloat();
+        }
         if (p.length != b.rows() * numClasses)
             throw new IllegalStateException("network returned " + p.length + " values for " + b.rows() + " rows of " + numClasses + " classes");
         return p;

@@ -1,5 +1,6 @@
 package io.squeeze.quantize;
 
+import io.squeeze.model.NdRows;
 import io.squeeze.model.NetOps;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -14,10 +15,11 @@ public final class Kernels {
 
     /** x [m, k] · w (an ND4J [k, n] matrix, reused across batches), into a C-order result. */
     public static float[] gemm(float[] x, int m, int k, INDArray w) {
-        INDArray a = Nd4j.create(x, new long[]{m, k}, 'c');
-        INDArray c = Nd4j.createUninitialized(org.nd4j.linalg.api.buffer.DataType.FLOAT, new long[]{m, w.size(1)}, 'c');
+        INDArray a = NdRows.of(x, m, k);
+        // a column-major result: ND4J computes a row-major one column-major and copies it across
+        INDArray c = Nd4j.createUninitialized(org.nd4j.linalg.api.buffer.DataType.FLOAT, new long[]{m, w.size(1)}, 'f');
         Nd4j.gemm(a, w, c, false, false, 1.0, 0.0);
-        return c.data().asFloat();
+        return NdRows.toRowMajor(c);
     }
 
     /**
