@@ -23,7 +23,7 @@ import java.util.Map;
  * </ul>
  * Static mode quantizes activations with the calibrated qparams; dynamic mode with each batch's own min/max and
  * returns float outputs from every layer (PyTorch's dynamic quantized Linear). fp16 and fp32 layers compute in
- * float32 (fp16 weights dequantized).
+ * float32 (fp16 weights dequantized). One instance per thread: it keeps its native GEMM buffers across batches.
  */
 public final class QuantRunner {
     public enum Path { FLOAT, FAKE_QUANT, INTEGER }
@@ -39,6 +39,7 @@ public final class QuantRunner {
     private final Map<Integer, float[]> scales = new HashMap<>();
     private final Map<Integer, INDArray> original = new HashMap<>(), effective = new HashMap<>();
     private final Map<Integer, int[]> integers = new HashMap<>();
+    private final Kernels.GemmBuffers buffers = new Kernels.GemmBuffers();
 
     public QuantRunner(QuantizedModel m) {
         this.m = m;
@@ -232,15 +233,17 @@ public final class QuantRunner {
     }
 
     /** x·W + b (a convolution as im2col and GEMM), in the output's layout. */
-    private static float[] floatLayer(NetOps.Op op, NetOps.Conv conv, int[] g, float[] x, int rows, T t, Map<Integer, INDArray> weights, float[] bias) {
+    private float[] floatLayer(NetOps.Op op, NetOps.Conv conv, int[] g, float[] x, int rows, T t, Map<Integer, INDArray> weights, float[] bias) {
         float[] y;
         if (conv == null) {
-            y = Kernels.gemm(x, rows, ((NetOps.Dense) op).nIn(), weights.get(op.layer()));
+            y = Kernels.gemm(x, rows, ((NetOps.Dense) op).nIn(), weights.get(op.layer()), buffers);
         } else {
             y = Kernels.gemm(Kernels.im2col(x, rows, t.c, t.h, t.w, conv, g, 0f), rows * g[0] * g[1], conv.in() * conv.kh() * conv.kw(),
-                    weights.get(op.layer()));
+                    weights.get(op.layer()), buffers);
         }
-        for (int i = 0; i < y.length; i++) y[i] += bias[i % bias.length];
+        int nb = bias.length;
+        for (int o = 0; o < y.length; o += nb)
+            for (int c = 0; c < nb; c++) y[o + c] += bias[c];
         return conv == null ? y : Kernels.toImages(y, rows, g[0] * g[1], conv.out());
     }
 
