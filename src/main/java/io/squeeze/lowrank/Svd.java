@@ -48,6 +48,19 @@ public final class Svd {
         return Nd4j.create(a, new long[]{m, n}, 'c').castTo(DataType.DOUBLE);
     }
 
+    /** op(a)·b into a new column-major [rows, cols] array (what LAPACK takes; ND4J's row-major results cost a copy). */
+    private static INDArray product(INDArray a, boolean transposeA, INDArray b, int rows, int cols) {
+        INDArray c = Nd4j.createUninitialized(a.dataType(), new long[]{rows, cols}, 'f');
+        Nd4j.gemm(a, b.castTo(a.dataType()), c, transposeA, false, 1.0, 0.0);
+        return c;
+    }
+
+    /** Q of the thin QR of {@code y}, a column-major array overwritten in place. */
+    private static INDArray orthonormalize(INDArray y) {
+        Nd4j.getBlasWrapper().lapack().geqrf(y, Nd4j.create(y.dataType(), new long[]{y.columns(), y.columns()}, 'f'));
+        return y;
+    }
+
     /** Thin QR: returns {Q [m, n], R [n, n]} of a tall (m ≥ n) matrix. */
     static INDArray[] qr(INDArray a) {
         INDArray q = a.dup('f');
@@ -106,10 +119,10 @@ public final class Svd {
         double[] g = new double[n * l];
         for (int i = 0; i < g.length; i++) g[i] = r.nextGaussian();
         INDArray omega = Nd4j.create(g, new long[]{n, l}, 'c');
-        INDArray qm = qr(a.mmul(omega))[0];
+        INDArray qm = orthonormalize(product(a, false, omega, m, l));
         for (int i = 0; i < q; i++) {
-            INDArray z = qr(a.transpose().mmul(qm))[0];
-            qm = qr(a.mmul(z))[0];
+            INDArray z = orthonormalize(product(a, true, qm, n, l));
+            qm = orthonormalize(product(a, false, z, m, l));
         }
         INDArray b = qm.transpose().mmul(a);          // [l, n]
         Factors fb = exact(b);                         // b = Ub S Vt, l components
