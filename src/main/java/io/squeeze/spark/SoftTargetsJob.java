@@ -89,12 +89,14 @@ public final class SoftTargetsJob {
             SoftTargetsStore.Manifest m = SoftTargetsStore.write(st, outPath, overwrite, dir -> {
                 // row groups of 16 MB: a writing task buffers at most one, whatever the partition's size
                 spark.createDataFrame(rows, schema(topK)).write().option("parquet.block.size", ROW_GROUP_BYTES).parquet(dir.toString());
-                // counts from what was written
-                var written = spark.read().parquet(dir.toString());
-                long n = written.count();
-                if (n == 0) throw new BadInputException("data " + where + " is empty (no rows)");
+                // counts from what was written: the files' footers, or (no statistics) a scan
+                var counts = ParquetCounts.of(spark.sparkContext().hadoopConfiguration(), dir, "label").orElseGet(() -> {
+                    var written = spark.read().parquet(dir.toString());
+                    return new ParquetCounts.Counts(written.count(), written.filter("label is not null").count());
+                });
+                if (counts.rows() == 0) throw new BadInputException("data " + where + " is empty (no rows)");
                 return new SoftTargetsStore.Manifest(null, 1, null, null, teacher.source(), teacher.sha256(), teacher.kind(), where,
-                        n, written.filter("label is not null").count(), k, topK, command, null);
+                        counts.rows(), counts.nonNull(), k, topK, command, null);
             });
             double s = (System.nanoTime() - t0) / 1e9;
             progress.printf(java.util.Locale.ROOT, "soft-targets: %d rows (%d labelled), %d classes%s, %.1f s (%.0f rows/s)%n", m.dataRows(),

@@ -11,17 +11,10 @@ import org.apache.hadoop.io.compress.CompressionCodec;
 import org.apache.hadoop.io.compress.CompressionCodecFactory;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.ml.linalg.Vector;
 import org.apache.spark.sql.AnalysisException;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.sql.types.ArrayType;
-import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.NumericType;
-import org.apache.spark.sql.types.StructField;
-import org.apache.spark.sql.types.StructType;
-import scala.collection.Seq;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -178,46 +171,6 @@ public final class SparkData {
     }
 
     private static Loaded parquet(SparkSession spark, DataSpec spec, Path root) {
-        Dataset<Row> df = load(spark, spec, () -> spark.read().parquet(root.toString()));
-        StructType schema = df.schema();
-        StructField f = field(schema, "features", spec), l = field(schema, "label", spec);
-        DataType ft = f.dataType();
-        boolean vector = ft.typeName().equals("vector");
-        if (!vector && !(ft instanceof ArrayType at && at.elementType() instanceof NumericType))
-            throw new BadInputException("data " + spec + ": column 'features' must be array<float|double> or a Spark ML vector, got " + ft.simpleString());
-        if (!(l.dataType() instanceof NumericType))
-            throw new BadInputException("data " + spec + ": column 'label' must be numeric, got " + l.dataType().simpleString());
-        Dataset<Row> sel = df.select("features", "label");
-        if (sel.isEmpty()) throw new BadInputException("data " + spec + " is empty (no rows)");
-        String where = spec.toString();
-        JavaRDD<Example> rdd = sel.javaRDD().zipWithIndex().map(t -> {
-            Row r = t._1();
-            if (r.isNullAt(0)) throw new BadInputException(where + " row " + t._2() + ": null features");
-            float[] x;
-            if (r.get(0) instanceof Vector v) {
-                double[] d = v.toArray();
-                x = new float[d.length];
-                for (int j = 0; j < d.length; j++) x[j] = TextRecords.finite((float) d[j], t._2(), j, where);
-            } else {
-                Seq<Object> s = r.getSeq(0);
-                x = new float[s.size()];
-                for (int j = 0; j < x.length; j++) x[j] = TextRecords.finite(((Number) s.apply(j)).floatValue(), t._2(), j, where);
-            }
-            // a null label is an unlabelled row (-1): soft targets and distillation accept them
-            return new Example(t._2(), x, r.isNullAt(1) ? -1 : TextRecords.label(String.valueOf(((Number) r.get(1)).doubleValue()), t._2(), where));
-        });
-        int nf = rdd.first().features().length;
-        String w2 = where;
-        JavaRDD<Example> checked = rdd.map(e -> {
-            if (e.features().length != nf)
-                throw new BadInputException(w2 + " row " + e.id() + ": has " + e.features().length + " features, the first row has " + nf);
-            return e;
-        });
-        return new Loaded(checked, nf, null, spec);
-    }
-
-    private static StructField field(StructType schema, String name, DataSpec spec) {
-        for (StructField f : schema.fields()) if (f.name().equals(name)) return f;
-        throw new BadInputException("data " + spec + " has no '" + name + "' column (columns: " + String.join(", ", schema.fieldNames()) + ")");
+        return ParquetExamples.read(load(spark, spec, () -> spark.read().parquet(root.toString())), spec);
     }
 }

@@ -10,6 +10,7 @@ import org.apache.spark.ml.linalg.Vectors;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
@@ -23,7 +24,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.zip.GZIPOutputStream;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -99,6 +102,41 @@ public class SparkDataTest {
         spark.createDataFrame(List.of(RowFactory.create(1)), new StructType().add("x", DataTypes.IntegerType)).write().parquet(p3);
         assertEquals("data parquet:" + p3 + " has no 'features' column (columns: x)",
                 assertThrows(BadInputException.class, () -> read("parquet:" + p3, -1)).getMessage());
+    }
+
+    @Test
+    void parquetFloatAndDoubleArraysKeepZipWithIndexIdsAcrossFiles() {
+        SparkSession spark = TestSpark.get();
+        java.util.Random r = new java.util.Random(5);
+        for (DataType et : List.of(DataTypes.FloatType, DataTypes.DoubleType)) {
+            List<Row> rows = new ArrayList<>();
+            for (int i = 0; i < 1000; i++) {
+                List<Object> x = new ArrayList<>();
+                for (int j = 0; j < 3; j++) x.add(et == DataTypes.FloatType ? (Object) r.nextFloat() : (Object) r.nextDouble());
+                rows.add(RowFactory.create(scala.collection.JavaConverters.asScalaBuffer(x).toList(), i % 7 == 0 ? null : (long) (i % 4)));
+            }
+            StructType schema = new StructType().add("features", DataTypes.createArrayType(et)).add("label", DataTypes.LongType);
+            String p = dir.resolve("multi-" + et.typeName() + ".parquet").toString();
+            spark.createDataFrame(rows, schema).repartition(5).write().parquet(p);
+            // what zipWithIndex over the general Row path numbers each row
+            Map<Long, Row> expected = new HashMap<>();
+            spark.read().parquet(p).select("features", "label").javaRDD().zipWithIndex().collect().forEach(t -> expected.put(t._2(), t._1()));
+            SparkData.Loaded l = read("parquet:" + p, 3);
+            assertTrue(l.rdd().getNumPartitions() > 1);
+            List<Example> got = l.rdd().collect();
+            assertEquals(1000, got.size());
+            for (Example e : got) {
+                Row want = expected.get(e.id());
+                scala.collection.Seq<Object> f = want.getSeq(0);
+                for (int j = 0; j < 3; j++) assertEquals(((Number) f.apply(j)).floatValue(), e.features()[j], "row " + e.id());
+                assertEquals(want.isNullAt(1) ? -1 : (int) want.getLong(1), e.label(), "row " + e.id());
+            }
+        }
+        String bad = dir.resolve("bad.parquet").toString();
+        spark.createDataFrame(List.of(RowFactory.create(scala.collection.JavaConverters.asScalaBuffer(List.<Object>of(1f, Float.NaN)).toList(), 1.5)),
+                new StructType().add("features", DataTypes.createArrayType(DataTypes.FloatType)).add("label", DataTypes.DoubleType)).write().parquet(bad);
+        assertTrue(assertThrows(Exception.class, () -> read("parquet:" + bad, 2).rdd().collect()).getMessage()
+                .contains("row 0 feature 1 is NaN (features must be finite)"));
     }
 
     public static void writeIdx(Path dir, String prefix, int n, int side, boolean gz) throws IOException {
