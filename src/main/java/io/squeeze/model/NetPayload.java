@@ -2,7 +2,6 @@ package io.squeeze.model;
 
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.Serializable;
 import java.util.HashMap;
@@ -22,13 +21,13 @@ public record NetPayload(String key, String confJson, float[] params) implements
     private static final ThreadLocal<Map<String, MultiLayerNetwork>> CACHE = ThreadLocal.withInitial(HashMap::new);
 
     public static NetPayload of(MultiLayerNetwork net) {
-        return new NetPayload(UUID.randomUUID().toString(), net.getLayerWiseConfigurations().toJson(), net.params().dup().data().asFloat());
+        return new NetPayload(UUID.randomUUID().toString(), net.getLayerWiseConfigurations().toJson(), NdRows.toRowMajor(net.params().castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).dup('c')));
     }
 
     /** Rebuilds the network (uncached). */
     public MultiLayerNetwork build() {
         MultiLayerNetwork n = new MultiLayerNetwork(MultiLayerConfiguration.fromJson(confJson));
-        n.init(Nd4j.create(params, new long[]{1, params.length}, 'c'), false);
+        n.init(NdRows.of(params, 1, params.length), false);
         return n;
     }
 
