@@ -109,7 +109,12 @@ public final class NetOps {
 
     static Act act(int layer, IActivation a) {
         if (a instanceof ActivationIdentity) return Act.IDENTITY;
-        if (a instanceof ActivationReLU) return Act.RELU;
+        if (a instanceof ActivationReLU r) {
+            boolean plain = (r.getMax() == null || r.getMax().isInfinite()) && (r.getThreshold() == null || r.getThreshold() == 0)
+                    && (r.getNegativeSlope() == null || r.getNegativeSlope() == 0);
+            if (plain) return Act.RELU;
+            throw refuse(layer, "a ReLU with max " + r.getMax() + ", threshold " + r.getThreshold() + ", negative slope " + r.getNegativeSlope());
+        }
         if (a instanceof ActivationSoftmax) return Act.SOFTMAX;
         if (a instanceof ActivationTanH) return Act.TANH;
         if (a instanceof ActivationSigmoid) return Act.SIGMOID;

@@ -56,6 +56,18 @@ class QuantRunnerTest {
     }
 
     @Test
+    void aParameterisedReluIsRefusedNotRunAsAPlainOne() {
+        MultiLayerNetwork relu6 = new MultiLayerNetwork(new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder().list()
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().nIn(4).nOut(3)
+                        .activation(new org.nd4j.linalg.activations.impl.ActivationReLU(6.0, 0.0, 0.0)).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().nIn(3).nOut(2)
+                        .activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build()).build());
+        relu6.init();
+        assertEquals("layer 0 is a ReLU with max 6.0, threshold 0.0, negative slope 0.0, which the quantized runtime does not support",
+                assertThrows(io.squeeze.BadInputException.class, () -> NetOps.of(relu6)).getMessage());
+    }
+
+    @Test
     void integerPathAgreesWithFakeQuant() {
         for (MultiLayerNetwork net : List.of(TestModels.mlp(256, new int[]{32, 16}, 10, 3), lenet(3))) {
             int rows = 64;
