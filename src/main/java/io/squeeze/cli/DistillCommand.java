@@ -26,6 +26,7 @@ import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.LinkedHashMap;
@@ -95,11 +96,8 @@ public final class DistillCommand extends BaseCommand {
     @Option(names = "--save-teacher", paramLabel = "ARTIFACT", description = "online: also write the updated teacher")
     String saveTeacher;
 
-    @Option(names = "--out", required = true, paramLabel = "ARTIFACT")
-    String out;
-
-    @Option(names = "--overwrite")
-    boolean overwrite;
+    @Mixin
+    ArtifactOutput output;
 
     static boolean isArch(String s) {
         return s.startsWith("mlp:") || s.equals("lenet5") || s.endsWith(".json");
@@ -115,8 +113,8 @@ public final class DistillCommand extends BaseCommand {
         if (h != null && online) throw new BadInputException("distill --hint applies to offline distillation (--soft-targets)");
         SparkSession spark = SparkSessions.start("squeeze distill");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.checkTarget(st, out, overwrite);
-        if (saveTeacher != null) ArtifactWriter.checkTarget(st, saveTeacher, overwrite);
+        ArtifactWriter.checkTarget(st, output.out, output.overwrite);
+        if (saveTeacher != null) ArtifactWriter.checkTarget(st, saveTeacher, output.overwrite);
         SoftTargetsStore.Manifest soft = source.softTargets == null ? null : SoftTargetsStore.read(st, source.softTargets);
         LoadedModel teacher = online ? Models.load(st, source.teacher) : null;
         DataSpec spec = data.spec(Split.TRAIN);
@@ -182,7 +180,7 @@ public final class DistillCommand extends BaseCommand {
         }
         LoadedModel baseline = online ? teacher : soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())) ? null : Models.load(st, soft.teacher());
         Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST,
-                new LoadedModel(trained, meta, "", out, SourceKind.ARTIFACT, 0), baseline);
+                new LoadedModel(trained, meta, "", output.out, SourceKind.ARTIFACT, 0), baseline);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "distill");
         config.put("mode", online ? "online" : "offline");
@@ -199,11 +197,11 @@ public final class DistillCommand extends BaseCommand {
             config.put("hint", hint);
             config.put("hint_weight", hintWeight);
         }
-        ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(trained, meta,
+        ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(trained, meta,
                 new ArtifactWriter.Provenance(existing == null ? student : existing.source(), existing == null ? "" : existing.sha256(), Main.args(), config),
                 Map.of(), metrics, masks));
         if (teacherAfter != null && saveTeacher != null)
-            ArtifactWriter.write(st, saveTeacher, overwrite, new ArtifactWriter.Content(teacherAfter, teacher.meta(),
+            ArtifactWriter.write(st, saveTeacher, output.overwrite, new ArtifactWriter.Content(teacherAfter, teacher.meta(),
                     new ArtifactWriter.Provenance(teacher.source(), teacher.sha256(), Main.args(), config), Map.of(), Map.of(), Map.of()));
         var o = out();
         if (!metrics.isEmpty()) {
@@ -213,7 +211,7 @@ public final class DistillCommand extends BaseCommand {
                         trained.numParams(), (Long) b.get("params"));
             o.println();
         }
-        o.println("wrote " + st.path(out));
+        o.println("wrote " + st.path(output.out));
         return Main.OK;
     }
 }

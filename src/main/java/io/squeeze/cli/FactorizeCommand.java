@@ -19,6 +19,7 @@ import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.LinkedHashMap;
@@ -99,11 +100,8 @@ public final class FactorizeCommand extends BaseCommand {
     @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the result against the source model and record the metrics")
     String evalData;
 
-    @Option(names = "--out", required = true, paramLabel = "ARTIFACT")
-    String out;
-
-    @Option(names = "--overwrite")
-    boolean overwrite;
+    @Mixin
+    ArtifactOutput output;
 
     @Override
     public Integer call() {
@@ -112,7 +110,7 @@ public final class FactorizeCommand extends BaseCommand {
         CliSupport.checkFineTune(fineTuneEpochs, fineTuneData);
         SparkSession spark = SparkSessions.start("squeeze factorize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.checkTarget(st, out, overwrite);
+        ArtifactWriter.checkTarget(st, output.out, output.overwrite);
         LoadedModel src = Models.load(st, model);
         FactorizeJob.Result r = FactorizeJob.run(local ? null : SparkSessions.jsc(spark), src, LayerSelector.parse(layers), rp, method);
         MultiLayerNetwork net = r.net();
@@ -122,7 +120,7 @@ public final class FactorizeCommand extends BaseCommand {
                     new SparkTrainer.Config(fineTuneEpochs, batch, 5), err());
         }
         Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST,
-                new LoadedModel(net, src.meta(), "", out, SourceKind.ARTIFACT, 0), src);
+                new LoadedModel(net, src.meta(), "", output.out, SourceKind.ARTIFACT, 0), src);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "factorize");
         config.put("policy", rp.toString());
@@ -131,7 +129,7 @@ public final class FactorizeCommand extends BaseCommand {
         config.put("fine_tune_data", fineTuneData);
         config.put("fine_tune_epochs", fineTuneEpochs);
         config.put("distributed", !local);
-        ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(net, src.meta(),
+        ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(net, src.meta(),
                 new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), r.notes(), metrics, Map.of()));
         var o = out();
         Object previous = null;
@@ -143,7 +141,7 @@ public final class FactorizeCommand extends BaseCommand {
                 100.0 * r.weightsAfter() / r.weightsBefore(), net.numParams());
         if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"),
                 (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
-        o.println("wrote " + st.path(out));
+        o.println("wrote " + st.path(output.out));
         return Main.OK;
     }
 }

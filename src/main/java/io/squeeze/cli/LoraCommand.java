@@ -68,11 +68,8 @@ public final class LoraCommand extends BaseCommand {
     @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the adapted model against the base and record the metrics")
     String evalData;
 
-    @Option(names = "--out", required = true, paramLabel = "ARTIFACT")
-    String out;
-
-    @Option(names = "--overwrite")
-    boolean overwrite;
+    @Mixin
+    ArtifactOutput output;
 
     @Override
     public Integer call() {
@@ -80,7 +77,7 @@ public final class LoraCommand extends BaseCommand {
         SparkTrainer.Config cfg = new SparkTrainer.Config(epochs, batch, 5);
         SparkSession spark = SparkSessions.start("squeeze lora");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.checkTarget(st, out, overwrite);
+        ArtifactWriter.checkTarget(st, output.out, output.overwrite);
         LoadedModel base = Models.load(st, model);
         LayerSelector sel = LayerSelector.parse(layers);
         TreeSet<Integer> chosen = new TreeSet<>();
@@ -101,7 +98,7 @@ public final class LoraCommand extends BaseCommand {
                 cfg, spec.toString(), err());
         MultiLayerNetwork merged = Lora.merge(trained);
         Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, null,
-                new LoadedModel(merged, meta, "", out, SourceKind.ARTIFACT, 0), base);
+                new LoadedModel(merged, meta, "", output.out, SourceKind.ARTIFACT, 0), base);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "lora");
         config.put("rank", rank);
@@ -113,15 +110,15 @@ public final class LoraCommand extends BaseCommand {
         config.put("trainable_params", trainable);
         config.put("merged", merge);
         var prov = new ArtifactWriter.Provenance(base.source(), base.sha256(), Main.args(), config);
-        var manifest = merge ? ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(merged, meta, prov, Map.of(), metrics, Map.of()))
-                : AdapterArtifact.write(st, out, overwrite, trained, prov, metrics);
+        var manifest = merge ? ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(merged, meta, prov, Map.of(), metrics, Map.of()))
+                : AdapterArtifact.write(st, output.out, output.overwrite, trained, prov, metrics);
         long bytes = manifest.files().values().stream().mapToLong(f -> f.bytes()).sum();
         var o = out();
         o.printf(Locale.ROOT, "trained %d adapter parameters (%.2f%%); %s %s%n", trainable, 100.0 * trainable / net.numParams(),
                 merge ? "merged artifact" : "adapter artifact", io.squeeze.eval.EvalReport.bytes(bytes));
         if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f (base %.4f)%n", (Double) metrics.get("accuracy"),
                 (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
-        o.println("wrote " + st.path(out));
+        o.println("wrote " + st.path(output.out));
         return Main.OK;
     }
 }

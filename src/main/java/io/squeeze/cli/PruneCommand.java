@@ -20,6 +20,7 @@ import io.squeeze.spark.SparkTrainer;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.LinkedHashMap;
@@ -87,11 +88,8 @@ public final class PruneCommand extends BaseCommand {
     @Option(names = "--shrink", description = "after pruning, remove dense output neurons whose weights are all pruned (ln --dim out), and the matching inputs of the next layer")
     boolean shrink;
 
-    @Option(names = "--out", required = true, paramLabel = "ARTIFACT")
-    String out;
-
-    @Option(names = "--overwrite", description = "replace an existing artifact")
-    boolean overwrite;
+    @Mixin
+    ArtifactOutput output;
 
     PruneMethod method() {
         return switch (method) {
@@ -150,7 +148,7 @@ public final class PruneCommand extends BaseCommand {
         PruneJob.Plan plan = new PruneJob.Plan(pm, single, per, LayerSelector.parse(layers), includeBias, Chunk.DEFAULT_SIZE);
         SparkSession spark = SparkSessions.start("squeeze prune");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.checkTarget(st, out, overwrite);
+        ArtifactWriter.checkTarget(st, output.out, output.overwrite);
         LoadedModel src = Models.load(st, model);
         var err = err();
         PruneJob.Result r = PruneJob.run(local ? null : SparkSessions.jsc(spark), src, plan);
@@ -179,7 +177,7 @@ public final class PruneCommand extends BaseCommand {
             masks = s.masks();
         }
         Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, split,
-                new LoadedModel(net, src.meta(), "", out, SourceKind.ARTIFACT, 0, masks), src);
+                new LoadedModel(net, src.meta(), "", output.out, SourceKind.ARTIFACT, 0, masks), src);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "prune");
         config.put("method", pm.label());
@@ -192,7 +190,7 @@ public final class PruneCommand extends BaseCommand {
         config.put("fine_tune_epochs", fineTuneEpochs);
         config.put("distributed", !local);
         config.put("shrink", shrink);
-        var manifest = ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(net, src.meta(),
+        var manifest = ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(net, src.meta(),
                 new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), notes, metrics, masks));
         var o = out();
         o.printf("%-5s %-10s %-16s %10s %10s %9s%n", "layer", "name", "tensor", "entries", "pruned", "sparsity");
@@ -210,7 +208,7 @@ public final class PruneCommand extends BaseCommand {
                 net.numParams() * 4.0 / packed);
         if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"),
                 (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
-        o.println("wrote " + st.path(out));
+        o.println("wrote " + st.path(output.out));
         return Main.OK;
     }
 }

@@ -15,6 +15,7 @@ import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.ArrayList;
@@ -82,11 +83,8 @@ public final class QuantizeCommand extends BaseCommand {
     @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the result (integer path) against the source model and record the metrics")
     String evalData;
 
-    @Option(names = "--out", required = true, paramLabel = "ARTIFACT")
-    String out;
-
-    @Option(names = "--overwrite")
-    boolean overwrite;
+    @Mixin
+    ArtifactOutput output;
 
     QuantConfig config(Storage st) {
         if (bits != null && dtype != null) throw new BadInputException("quantize: give --bits or --dtype, not both");
@@ -127,13 +125,13 @@ public final class QuantizeCommand extends BaseCommand {
         QuantConfig cfg = config(hst);
         SparkSession spark = SparkSessions.start("squeeze quantize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.checkTarget(st, out, overwrite);
+        ArtifactWriter.checkTarget(st, output.out, output.overwrite);
         LoadedModel src = Models.load(st, model);
         DataSpec calib = calibData == null ? null : DataSpec.parse(calibData, Split.TRAIN, false);
         QuantizeJob.Result r = cfg.mode() == QuantConfig.Mode.QAT
                 ? QatJob.run(spark, src, cfg, DataSpec.parse(data, Split.TRAIN, false), new SparkTrainer.Config(epochs, batch, 5), lr, calib, calibRows, err())
                 : QuantizeJob.run(spark, src, cfg, calib, calibRows, batch, err());
-        LoadedModel result = new LoadedModel(r.net(), src.meta(), "", out, SourceKind.ARTIFACT, 0, src.masks(), r.model());
+        LoadedModel result = new LoadedModel(r.net(), src.meta(), "", output.out, SourceKind.ARTIFACT, 0, src.masks(), r.model());
         Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST, result, src);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "quantize");
@@ -153,7 +151,7 @@ public final class QuantizeCommand extends BaseCommand {
             config.put("epochs", epochs);
             config.put("lr", lr);
         }
-        var manifest = ArtifactWriter.write(st, out, overwrite, new ArtifactWriter.Content(r.net(), src.meta(),
+        var manifest = ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(r.net(), src.meta(),
                 new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), r.notes(), metrics, src.masks(), r.model()));
         var o = out();
         for (var e : r.notes().entrySet())
@@ -168,7 +166,7 @@ public final class QuantizeCommand extends BaseCommand {
         if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f %s, %.4f fake-quant (source %.4f)%n", (Double) metrics.get("accuracy"),
                 cfg.calibrated() || cfg.mode() == QuantConfig.Mode.DYNAMIC && cfg.precision().integer() ? "integer path" : "fp16 weights",
                 (Double) metrics.get("accuracy_fake_quant"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
-        o.println("wrote " + st.path(out));
+        o.println("wrote " + st.path(output.out));
         return Main.OK;
     }
 }
