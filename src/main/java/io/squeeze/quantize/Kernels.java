@@ -2,11 +2,9 @@ package io.squeeze.quantize;
 
 import io.squeeze.model.NdRows;
 import io.squeeze.model.NetOps;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-
-import java.util.HashMap;
-import java.util.Map;
 
 /**
  * The arithmetic of the quantized runtime on plain arrays: float GEMM (through ND4J), an integer GEMM with int32
@@ -16,28 +14,16 @@ import java.util.Map;
 public final class Kernels {
     private Kernels() {}
 
-    /** x [m, k] · w (an ND4J [k, n] matrix, reused across batches), into a C-order result. */
-    public static float[] gemm(float[] x, int m, int k, INDArray w, GemmBuffers buffers) {
-        INDArray a = NdRows.fill(buffers.get(m, k, 'c'), x);
+    /**
+     * x [m, k] · w (an ND4J [k, n] matrix, reused across batches), into a C-order result; the operand and result
+     * arrays are {@code buffers}' slots for {@code layer}.
+     */
+    public static float[] gemm(float[] x, int m, int k, INDArray w, NdRows.Buffers buffers, int layer) {
+        INDArray a = NdRows.fill(buffers.get("x" + layer, DataType.FLOAT, m, k, 'c'), x);
         // a column-major result: ND4J computes a row-major one column-major and copies it across
-        INDArray c = buffers.get(m, w.size(1), 'f');
+        INDArray c = buffers.get("y" + layer, DataType.FLOAT, m, w.size(1), 'f');
         Nd4j.gemm(a, w, c, false, false, 1.0, 0.0);
         return NdRows.toRowMajor(c);
-    }
-
-    /**
-     * Native operand and result arrays for {@link #gemm(float[], int, int, INDArray, GemmBuffers)}, kept across
-     * batches by one thread: fresh native pages cost more than the GEMM's own copies (a 256×784 · 784×300 layer on one
-     * core: 1.8 ms with fresh arrays, 1.1 ms with these; the GEMM alone 1.0 ms).
-     */
-    public static final class GemmBuffers {
-        private final Map<String, INDArray> arrays = new HashMap<>();
-
-        INDArray get(long rows, long cols, char order) {
-            if (arrays.size() > 32) arrays.clear(); // many batch sizes: start again
-            return arrays.computeIfAbsent(rows + "x" + cols + order,
-                    key -> Nd4j.createUninitialized(org.nd4j.linalg.api.buffer.DataType.FLOAT, new long[]{rows, cols}, order));
-        }
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.squeeze.quantize;
 
+import io.squeeze.model.NdRows;
 import io.squeeze.model.NetOps;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -39,7 +40,7 @@ public final class QuantRunner {
     private final Map<Integer, float[]> scales = new HashMap<>();
     private final Map<Integer, INDArray> original = new HashMap<>(), effective = new HashMap<>();
     private final Map<Integer, int[]> integers = new HashMap<>();
-    private final Kernels.GemmBuffers buffers = new Kernels.GemmBuffers();
+    private final NdRows.Buffers buffers = new NdRows.Buffers();
 
     public QuantRunner(QuantizedModel m) {
         this.m = m;
@@ -236,10 +237,10 @@ public final class QuantRunner {
     private float[] floatLayer(NetOps.Op op, NetOps.Conv conv, int[] g, float[] x, int rows, T t, Map<Integer, INDArray> weights, float[] bias) {
         float[] y;
         if (conv == null) {
-            y = Kernels.gemm(x, rows, ((NetOps.Dense) op).nIn(), weights.get(op.layer()), buffers);
+            y = Kernels.gemm(x, rows, ((NetOps.Dense) op).nIn(), weights.get(op.layer()), buffers, op.layer());
         } else {
             y = Kernels.gemm(Kernels.im2col(x, rows, t.c, t.h, t.w, conv, g, 0f), rows * g[0] * g[1], conv.in() * conv.kh() * conv.kw(),
-                    weights.get(op.layer()), buffers);
+                    weights.get(op.layer()), buffers, op.layer());
         }
         int nb = bias.length;
         for (int o = 0; o < y.length; o += nb)
