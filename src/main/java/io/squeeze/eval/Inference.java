@@ -3,12 +3,10 @@ package io.squeeze.eval;
 import io.squeeze.data.Batches;
 import io.squeeze.data.Normalizer;
 import io.squeeze.model.DenseRuntime;
+import io.squeeze.model.NdRows;
 import io.squeeze.quantize.QuantRunner;
 import io.squeeze.quantize.QuantizedModel;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Runs a network on raw batches: applies the model's own normalization to a copy of the features, then — for a
@@ -58,8 +56,7 @@ public final class Inference {
         if (dense != null) {
             p = dense.output(x, b.rows(), b.numFeatures());
         } else {
-            INDArray in = Nd4j.create(x, new long[]{b.rows(), b.numFeatures()}, 'c');
-            p = net.output(in, false).castTo(DataType.FLOAT).dup('c').data().asFloat();
+            p = NdRows.toRowMajor(net.output(NdRows.of(x, b.rows(), b.numFeatures()), false));
         }
         if (p.length != b.rows() * numClasses)
             throw new IllegalStateException("network returned " + p.length + " values for " + b.rows() + " rows of " + numClasses + " classes");

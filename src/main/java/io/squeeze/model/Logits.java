@@ -6,7 +6,6 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.List;
 
@@ -20,7 +19,7 @@ public final class Logits {
     /** Logits of {@code rows} rows (row-major floats). */
     public static float[] of(MultiLayerNetwork net, float[] x, int rows, int numFeatures) {
         int last = net.getnLayers() - 1;
-        INDArray in = Nd4j.create(x, new long[]{rows, numFeatures}, 'c');
+        INDArray in = NdRows.of(x, rows, numFeatures);
         INDArray h = last == 0 ? in : net.feedForwardToLayer(last - 1, in, false).get(last);
         InputPreProcessor pre = net.getLayerWiseConfigurations().getInputPreProcess(last);
         if (pre != null) h = pre.preProcess(h, rows, LayerWorkspaceMgr.noWorkspaces());
@@ -28,14 +27,14 @@ public final class Logits {
         INDArray z = h.castTo(DataType.FLOAT).mmul(out.getParam("W").castTo(DataType.FLOAT));
         INDArray b = out.getParam("b");
         if (b != null) z.addiRowVector(b.castTo(DataType.FLOAT));
-        return z.dup('c').data().asFloat();
+        return NdRows.toRowMajor(z);
     }
 
     /** Activations of layer {@code layer} (after its activation function), flattened per row. */
     public static float[] hidden(MultiLayerNetwork net, int layer, float[] x, int rows, int numFeatures) {
-        List<INDArray> acts = net.feedForwardToLayer(layer, Nd4j.create(x, new long[]{rows, numFeatures}, 'c'), false);
+        List<INDArray> acts = net.feedForwardToLayer(layer, NdRows.of(x, rows, numFeatures), false);
         INDArray a = acts.get(layer + 1);
-        return a.reshape('c', rows, a.length() / rows).castTo(DataType.FLOAT).dup('c').data().asFloat();
+        return NdRows.toRowMajor(a.reshape('c', rows, a.length() / rows));
     }
 
     /** The flattened width of layer {@code layer}'s activations. */

@@ -21,7 +21,7 @@ public record NetPayload(String key, String confJson, float[] params) implements
     private static final ThreadLocal<Map<String, MultiLayerNetwork>> CACHE = ThreadLocal.withInitial(HashMap::new);
 
     public static NetPayload of(MultiLayerNetwork net) {
-        return new NetPayload(UUID.randomUUID().toString(), net.getLayerWiseConfigurations().toJson(), NdRows.toRowMajor(net.params().castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).dup('c')));
+        return new NetPayload(UUID.randomUUID().toString(), net.getLayerWiseConfigurations().toJson(), NdRows.toRowMajor(net.params()));
     }
 
     /** Rebuilds the network (uncached). */
