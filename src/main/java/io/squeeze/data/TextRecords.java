@@ -86,8 +86,13 @@ public final class TextRecords {
         } catch (NumberFormatException e) {
             throw new BadInputException(where + " row " + id + ": label '" + s + "' is not a number");
         }
+        return label(d, s.trim(), id, where);
+    }
+
+    /** A numeric class label, {@code shown} as the data has it: a non-negative integer value. */
+    public static int label(double d, String shown, long id, String where) {
         if (d != Math.rint(d) || d < 0 || d > Integer.MAX_VALUE)
-            throw new BadInputException(where + " row " + id + ": label " + s.trim() + " is not a class index (a non-negative integer)");
+            throw new BadInputException(where + " row " + id + ": label " + shown + " is not a class index (a non-negative integer)");
         return (int) d;
     }
 }

@@ -148,11 +148,9 @@ final class ParquetExamples {
         }
     }
 
-    /** A class label: a non-negative integer value. */
+    /** A numeric label as a class index; an error shows it as {@code String.valueOf(double)}. */
     private static int label(double d, long id, String where) {
-        if (d != Math.rint(d) || d < 0 || d > Integer.MAX_VALUE)
-            throw new BadInputException(where + " row " + id + ": label " + d + " is not a class index (a non-negative integer)");
-        return (int) d;
+        return TextRecords.label(d, String.valueOf(d), id, where);
     }
 
     private static StructField field(StructType schema, String name, DataSpec spec) {
