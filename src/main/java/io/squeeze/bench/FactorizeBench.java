@@ -150,8 +150,8 @@ final class FactorizeBench implements Bench.Benchmark {
      * per task, batch 256), the original against the factorized model, median of 5 alternating runs after a warm-up.
      */
     static Bench.Result distributed(SparkSession spark, LoadedModel orig, LoadedModel fact, int k, double ideal, PrintStream progress) {
-        JavaRDD<Example> rdd = BenchRows.cached(SparkSessions.jsc(spark), DIST_ROWS, BenchRows.uniform(1024, 10, k));
         JavaSparkContext jsc = SparkSessions.jsc(spark);
+        JavaRDD<Example> rdd = BenchRows.cached(jsc, DIST_ROWS, BenchRows.uniform(1024, 10, k));
         List<Double> o = new ArrayList<>(), f = new ArrayList<>();
         for (int rep = 0; rep < 6; rep++) {
             double ro = SparkEvaluator.evaluate(jsc, rdd, orig, null, 256, "bench").rowsPerSecond();

@@ -55,18 +55,10 @@ public final class Svd {
         return c;
     }
 
-    /** Q of the thin QR of {@code y}, a column-major array overwritten in place. */
-    private static INDArray orthonormalize(INDArray y) {
+    /** Q of the thin QR of a tall (m ≥ n) {@code y}, a column-major array overwritten in place. */
+    static INDArray orthonormalize(INDArray y) {
         Nd4j.getBlasWrapper().lapack().geqrf(y, Nd4j.create(y.dataType(), new long[]{y.columns(), y.columns()}, 'f'));
         return y;
-    }
-
-    /** Thin QR: returns {Q [m, n], R [n, n]} of a tall (m ≥ n) matrix. */
-    static INDArray[] qr(INDArray a) {
-        INDArray q = a.dup('f');
-        INDArray r = Nd4j.create(DataType.DOUBLE, new long[]{a.columns(), a.columns()}, 'f');
-        Nd4j.getBlasWrapper().lapack().geqrf(q, r);
-        return new INDArray[]{q, r};
     }
 
     /**

@@ -21,7 +21,7 @@ class SvdTest {
         INDArray gu = Nd4j.create(DataType.DOUBLE, m, k), gv = Nd4j.create(DataType.DOUBLE, n, k);
         for (int i = 0; i < m; i++) for (int j = 0; j < k; j++) gu.putScalar(i, j, r.nextGaussian());
         for (int i = 0; i < n; i++) for (int j = 0; j < k; j++) gv.putScalar(i, j, r.nextGaussian());
-        INDArray u = Svd.qr(gu)[0], v = Svd.qr(gv)[0];
+        INDArray u = Svd.orthonormalize(gu.dup('f')), v = Svd.orthonormalize(gv.dup('f'));
         return u.mulRowVector(Nd4j.createFromArray(s)).mmul(v.transpose()).dup('c');
     }
 
