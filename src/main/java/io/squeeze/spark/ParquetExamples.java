@@ -50,8 +50,9 @@ final class ParquetExamples {
         Dataset<Row> sel = df.select("features", "label");
         if (sel.isEmpty()) throw new BadInputException("data " + spec + " is empty (no rows)");
         String where = spec.toString();
-        JavaRDD<Example> rdd = vector || !(((ArrayType) ft).elementType() == DataTypes.FloatType || ((ArrayType) ft).elementType() == DataTypes.DoubleType)
-                ? viaRows(sel, where) : viaInternalRows(sel, (ArrayType) ft, l.dataType(), where);
+        DataType et = vector ? null : ((ArrayType) ft).elementType();
+        boolean bulk = et == DataTypes.FloatType || et == DataTypes.DoubleType;
+        JavaRDD<Example> rdd = bulk ? viaInternalRows(sel, (ArrayType) ft, l.dataType(), where) : viaRows(sel, where);
         int nf = rdd.first().features().length;
         JavaRDD<Example> checked = rdd.map(e -> {
             if (e.features().length != nf)
