@@ -15,7 +15,7 @@ public final class SparkSessions {
 
     public static SparkConf defaults(String appName) {
         return new SparkConf()
-                .setAppName(appName)
+                .setIfMissing("spark.app.name", appName)
                 .setIfMissing("spark.master", "local[*]")
                 .setIfMissing("spark.ui.enabled", "false")
                 .setIfMissing("spark.ui.showConsoleProgress", "false")

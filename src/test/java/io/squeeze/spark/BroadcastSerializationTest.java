@@ -1,0 +1,116 @@
+package io.squeeze.spark;
+
+import io.squeeze.TestModels;
+import io.squeeze.data.Normalizer;
+import io.squeeze.distill.Teacher;
+import io.squeeze.model.NetOps;
+import io.squeeze.model.NetPayload;
+import io.squeeze.quantize.QuantConfig;
+import io.squeeze.quantize.QuantRunner;
+import io.squeeze.quantize.QuantizedModel;
+import org.apache.spark.SparkConf;
+import org.apache.spark.serializer.JavaSerializer;
+import org.apache.spark.serializer.KryoSerializer;
+import org.apache.spark.serializer.Serializer;
+import org.apache.spark.serializer.SerializerInstance;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.api.Test;
+import scala.reflect.ClassTag$;
+
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * Every payload Squeeze sends to executors (broadcasts) survives Spark's Kryo serializer, configured as a job
+ * configures it, and Java serialization — as an executor in another JVM reads it. Local mode never deserializes a
+ * broadcast, so without this a payload holding {@code List.of} passed every local test and failed on a cluster.
+ */
+class BroadcastSerializationTest {
+    private static final List<Serializer> SERIALIZERS = List.of(
+            new KryoSerializer(new SparkConf(false).set("spark.kryo.registrator", SqueezeKryoRegistrator.CHAIN)),
+            new JavaSerializer(new SparkConf(false)));
+
+    @SuppressWarnings("unchecked")
+    private static <T> T roundTrip(Serializer s, T value) {
+        SerializerInstance in = s.newInstance();
+        var bytes = in.serialize(value, ClassTag$.MODULE$.AnyRef());
+        return (T) s.newInstance().deserialize(bytes, ClassTag$.MODULE$.AnyRef());
+    }
+
+    @Test
+    void jdkUnmodifiableCollectionsComeBackEqual() {
+        List<Object> values = List.of(List.of(), List.of(1), List.of(1, 2, 3), Stream.of(4, 5).toList(),
+                Set.of(7, 8, 9), Map.of(1, "a", 2, "b"), Map.of(3, "c"),
+                Collections.unmodifiableList(Arrays.asList(1, 2)), Arrays.asList("x", "y"),
+                Collections.unmodifiableSet(new TreeSet<>(Set.of(3, 1))), Collections.unmodifiableMap(new HashMap<>(Map.of(1, 2))),
+                Collections.unmodifiableSortedMap(new TreeMap<>(Map.of(2, 1, 1, 2))), Collections.unmodifiableNavigableSet(new TreeSet<>(Set.of(5, 4))),
+                new Holder(List.of(List.of(1.5, 2.5), List.of()), Map.of("k", List.of("v"))));
+        for (Serializer s : SERIALIZERS)
+            for (Object v : values) {
+                Object back = roundTrip(s, v);
+                assertEquals(v, back, s.getClass().getSimpleName() + " " + v.getClass().getName());
+                assertEquals(v.getClass().getName().contains("Sorted") || v.getClass().getName().contains("Navigable"),
+                        back.getClass().getName().contains("Sorted") || back.getClass().getName().contains("Navigable"), "sortedness of " + v);
+            }
+    }
+
+    record Holder(List<List<Double>> nested, Map<String, List<String>> map) implements java.io.Serializable {}
+
+    @Test
+    void aCalibratedQuantizedModelComesBackComputingTheSameIntegers() {
+        MultiLayerNetwork net = TestModels.mlp(16, new int[]{8}, 3, 4);
+        QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
+                QuantConfig.Scheme.SYMMETRIC, false, new QuantConfig.Observer.MinMax(), List.of());
+        QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), cfg, Map.of(0, "dense0"));
+        float[] x = new float[5 * 16];
+        Random r = new Random(2);
+        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
+        io.squeeze.calibrate.Calibration c = new io.squeeze.calibrate.Calibration(io.squeeze.calibrate.Calibrator.firstPass(cfg.observer()));
+        new QuantRunner(qm).run(x, 5, 16, QuantRunner.Path.FLOAT, c::update);
+        qm = qm.withActivations(io.squeeze.calibrate.Calibrator.qparams(
+                io.squeeze.calibrate.Calibrator.ranges(cfg.observer(), c, null, false)));
+        float[] expected = new QuantRunner(qm).run(x, 5, 16, QuantRunner.Path.INTEGER, null);
+        for (Serializer s : SERIALIZERS) {
+            QuantizedModel back = roundTrip(s, qm);
+            assertEquals(qm.plan(), back.plan(), s.getClass().getSimpleName());
+            assertEquals(qm.weights().keySet(), back.weights().keySet());
+            assertArrayEquals(expected, new QuantRunner(back).run(x, 5, 16, QuantRunner.Path.INTEGER, null), s.getClass().getSimpleName());
+        }
+    }
+
+    @Test
+    void networksTeachersAndHistogramBinsComeBackEqual() {
+        MultiLayerNetwork net = TestModels.mlp(12, new int[]{6}, 3, 9);
+        NetPayload p = NetPayload.of(net);
+        Teacher.Dl4j dl4j = new Teacher.Dl4j(p, Normalizer.NONE, 12, 3, "teacher.zip", "ab12", "dl4j");
+        Teacher.Onnx onnx = new Teacher.Onnx("k", new byte[]{1, 2, 3}, "in", "out", new long[]{-1, 12}, 12, 3, "t.onnx", "cd34");
+        HashMap<Integer, Integer> bins = new HashMap<>(Map.of(0, 3, 2, 7));
+        for (Serializer s : SERIALIZERS) {
+            NetPayload pb = roundTrip(s, p);
+            assertEquals(p.key(), pb.key());
+            assertEquals(p.confJson(), pb.confJson());
+            assertArrayEquals(p.params(), pb.params());
+            TestModels.assertSameWeights(net, pb.build());
+            Teacher.Dl4j db = roundTrip(s, dl4j);
+            assertArrayEquals(dl4j.payload().params(), db.payload().params());
+            assertEquals(List.of(dl4j.numFeatures(), dl4j.numClasses(), dl4j.source(), dl4j.sha256(), dl4j.kind()),
+                    List.of(db.numFeatures(), db.numClasses(), db.source(), db.sha256(), db.kind()));
+            Teacher.Onnx ob = roundTrip(s, onnx);
+            assertArrayEquals(onnx.model(), ob.model());
+            assertArrayEquals(onnx.inputShape(), ob.inputShape());
+            assertEquals(onnx.output(), ob.output());
+            assertEquals(bins, roundTrip(s, bins));
+        }
+    }
+}
