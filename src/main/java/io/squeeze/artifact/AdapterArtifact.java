@@ -1,6 +1,7 @@
 package io.squeeze.artifact;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.Storage;
+import io.squeeze.core.BadInputException;
 import io.squeeze.model.Json;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.Lora;

@@ -1,10 +1,11 @@
 package io.squeeze.artifact;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.Storage;
+import io.squeeze.core.BadInputException;
 import io.squeeze.model.Json;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.SourceKind;
-import io.squeeze.spark.SparkSessions;
+import io.squeeze.quantize.QuantizedModel;
 import org.apache.hadoop.fs.Path;
 
 import java.nio.charset.StandardCharsets;
@@ -18,14 +19,20 @@ import java.util.Map;
  * manifest's sha256, or any of whose files is missing or differs from the size and sha256 in the manifest.
  *
  * @param model    the network with metadata; {@code storedBytes} is the packed form's size
+ * @param quant    the quantized form of a quantized artifact, else null
  * @param manifest the manifest
  * @param path     where it was loaded from
  */
-public record Artifact(LoadedModel model, Manifest manifest, Path path) {
+public record Artifact(LoadedModel model, QuantizedModel quant, Manifest manifest, Path path) {
+
+    /** The model with its quantized form, as runtimes take it. */
+    public Loaded loaded() {
+        return new Loaded(model, quant);
+    }
 
     /** Loads an artifact from any Hadoop URI with the default Hadoop configuration ({@code spark.hadoop.*} applied). */
     public static Artifact load(String uri) {
-        return load(new Storage(SparkSessions.hadoopConf()), uri);
+        return load(Storage.withSparkDefaults(), uri);
     }
 
     public static Artifact load(Storage st, String uri) {
@@ -61,7 +68,7 @@ public record Artifact(LoadedModel model, Manifest manifest, Path path) {
         }
         if (AdapterArtifact.isAdapter(m)) {
             long stored = m.files().values().stream().mapToLong(Manifest.FileRecord::bytes).sum();
-            return new Artifact(AdapterArtifact.load(st, dir, m, files, stored), m, dir);
+            return new Artifact(AdapterArtifact.load(st, dir, m, files, stored), null, m, dir);
         }
         PackedModel.Decoded d = PackedModel.decode(k -> {
             byte[] b = files.get(k);
@@ -70,6 +77,6 @@ public record Artifact(LoadedModel model, Manifest manifest, Path path) {
         }, files::containsKey, dir.toString());
         String sha = m.files().containsKey(ArtifactWriter.MODEL_ZIP) ? m.files().get(ArtifactWriter.MODEL_ZIP).sha256() : "";
         io.squeeze.model.LayerSupport.checkFinite(d.net(), dir.toString());
-        return new Artifact(new LoadedModel(d.net(), d.meta(), sha, dir.toString(), SourceKind.ARTIFACT, packedBytes, d.masks(), d.quant()), m, dir);
+        return new Artifact(new LoadedModel(d.net(), d.meta(), sha, dir.toString(), SourceKind.ARTIFACT, packedBytes, d.masks()), d.quant(), m, dir);
     }
 }

@@ -1,7 +1,8 @@
 package io.squeeze.artifact;
 
-import io.squeeze.BadInputException;
-import io.squeeze.Version;
+import io.squeeze.core.Storage;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Version;
 import io.squeeze.model.Json;
 import io.squeeze.model.LayerStats;
 import io.squeeze.model.ModelIO;
@@ -15,7 +16,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import io.squeeze.prune.Mask;
+import io.squeeze.core.Mask;
 
 /**
  * Writes an artifact directory: {@code model.zip}, {@code packed/}, {@code manifest.json} (with every other

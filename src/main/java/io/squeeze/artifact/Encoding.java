@@ -1,6 +1,6 @@
 package io.squeeze.artifact;
 
-import io.squeeze.prune.Mask;
+import io.squeeze.core.Mask;
 import io.squeeze.quantize.QuantizedTensor;
 
 import java.io.ByteArrayOutputStream;
@@ -105,7 +105,7 @@ public enum Encoding {
         for (int i = 0, k = 0; i < q.values().length; i++) if (mask.kept(i)) kept[k++] = q.values()[i];
         // the kept values as a flat tensor; axis and shape travel in front so channels can be restored
         QuantizedTensor compact = new QuantizedTensor(q.format(), q.symmetric(), new long[]{kept.length}, -1, q.params(), kept);
-        byte[] body = io.squeeze.Bytes.write(out -> {
+        byte[] body = io.squeeze.core.Bytes.write(out -> {
             out.write(mask.toBytes());
             out.writeInt(q.axis());
             out.writeByte(q.shape().length);
@@ -130,7 +130,7 @@ public enum Encoding {
         int bitBytes = (n + 7) >>> 3;
         if (b.length < bitBytes + 5) throw new IllegalStateException("sparse quantized tensor holds " + b.length + " bytes, less than its bitmap");
         Mask mask = Mask.fromBytes(java.util.Arrays.copyOf(b, bitBytes), n);
-        return io.squeeze.Bytes.read(java.util.Arrays.copyOfRange(b, bitBytes, b.length), in -> {
+        return io.squeeze.core.Bytes.read(java.util.Arrays.copyOfRange(b, bitBytes, b.length), in -> {
             int axis = in.readInt();
             long[] shape = new long[in.readByte()];
             for (int i = 0; i < shape.length; i++) shape[i] = in.readLong();

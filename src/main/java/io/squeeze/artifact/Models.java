@@ -1,6 +1,9 @@
 package io.squeeze.artifact;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.Storage;
+import io.squeeze.core.BadInputException;
+import io.squeeze.distill.Teacher;
+import io.squeeze.distill.Teachers;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.ModelIO;
 import org.apache.hadoop.fs.Path;
@@ -15,5 +18,22 @@ public final class Models {
         if (!st.exists(p)) throw new BadInputException("model " + p + " does not exist");
         if (st.isDirectory(p)) return Artifact.load(st, uri).model();
         return ModelIO.loadFile(st, p);
+    }
+
+    /** As {@link #load}, with the quantized form of a quantized artifact (for runtimes and evaluation). */
+    public static Loaded loadRunnable(Storage st, String uri) {
+        if (uri != null && !uri.isBlank()) {
+            Path p = st.path(uri);
+            if (st.exists(p) && st.isDirectory(p)) return Artifact.load(st, uri).loaded();
+        }
+        return Loaded.plain(load(st, uri));
+    }
+
+    /** A teacher from a path: {@code .onnx} files through ONNX Runtime, anything else as {@link #load} reads it. */
+    public static Teacher teacher(Storage st, String path, String inputName, String outputName) {
+        if (path.toLowerCase(java.util.Locale.ROOT).endsWith(".onnx")) return Teachers.onnx(st, path, inputName, outputName);
+        if (inputName != null || outputName != null)
+            throw new BadInputException("--onnx-input/--onnx-output apply to ONNX teachers only; " + path + " is not a .onnx file");
+        return Teachers.of(load(st, path));
     }
 }

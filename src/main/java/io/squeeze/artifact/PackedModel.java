@@ -1,6 +1,6 @@
 package io.squeeze.artifact;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.model.Json;
 import io.squeeze.model.ModelMeta;
 import org.deeplearning4j.nn.api.Layer;
@@ -15,7 +15,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import io.squeeze.prune.Mask;
+import io.squeeze.core.Mask;
 import io.squeeze.model.NetOps;
 import io.squeeze.quantize.QuantPlan;
 import io.squeeze.quantize.QuantizedModel;

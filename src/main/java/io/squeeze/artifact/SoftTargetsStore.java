@@ -1,7 +1,8 @@
 package io.squeeze.artifact;
 
-import io.squeeze.BadInputException;
-import io.squeeze.Version;
+import io.squeeze.core.Storage;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Version;
 import io.squeeze.model.Json;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.Path;

@@ -1,5 +1,6 @@
 package io.squeeze.artifact;
 
+import io.squeeze.core.Storage;
 import io.squeeze.model.Json;
 import io.squeeze.model.LoadedModel;
 import org.apache.hadoop.fs.Path;
@@ -57,7 +58,8 @@ public final class WeightsExport {
         return m;
     }
 
-    public static List<Map<String, Object>> export(Storage st, LoadedModel model, String outUri, boolean overwrite) {
+    public static List<Map<String, Object>> export(Storage st, Loaded loaded, String outUri, boolean overwrite) {
+        LoadedModel model = loaded.model();
         Path out = ArtifactWriter.checkTarget(st, outUri, overwrite);
         Path parent = out.getParent();
         st.mkdirs(parent);
@@ -70,7 +72,7 @@ public final class WeightsExport {
                 for (Map.Entry<String, INDArray> e : layers[i].paramTable().entrySet()) {
                     String file = "layer" + i + "_" + e.getKey() + ".npy";
                     INDArray a = e.getValue();
-                    QuantizedTensor q = model.quant() == null || !e.getKey().equals("W") ? null : model.quant().weights().get(i);
+                    QuantizedTensor q = loaded.quant() == null || !e.getKey().equals("W") ? null : loaded.quant().weights().get(i);
                     Map<String, Object> qi = q == null ? null : writeQuantized(st, tmp, "layer" + i + "_" + e.getKey(), q);
                     if (q == null) st.write(new Path(tmp, file), Npy.float32(a.dup('c').data().asFloat(), a.shape()));
                     Map<String, Object> entry = new LinkedHashMap<>();

@@ -1,6 +1,6 @@
 package io.squeeze.bench;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.model.Json;
 import io.squeeze.spark.SparkSessions;
 import org.apache.spark.sql.SparkSession;

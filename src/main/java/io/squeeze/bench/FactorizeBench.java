@@ -15,7 +15,7 @@ import io.squeeze.model.Architectures;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.ModelMeta;
 import io.squeeze.model.SourceKind;
-import io.squeeze.prune.LayerSelector;
+import io.squeeze.core.LayerSelector;
 import io.squeeze.spark.FactorizeJob;
 import io.squeeze.spark.Nd4jThreads;
 import io.squeeze.spark.SparkEvaluator;

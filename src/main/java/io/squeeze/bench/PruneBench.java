@@ -1,8 +1,10 @@
 package io.squeeze.bench;
 
+import io.squeeze.prune.L1Unstructured;
+import io.squeeze.prune.GlobalUnstructured;
 import io.squeeze.prune.Amount;
 import io.squeeze.prune.Chunk;
-import io.squeeze.prune.Mask;
+import io.squeeze.core.Mask;
 import io.squeeze.prune.PruneMethod;
 import io.squeeze.prune.Pruner;
 import io.squeeze.prune.Target;
@@ -52,7 +54,7 @@ final class PruneBench implements Bench.Benchmark {
         double[] radix = new double[3], sort = new double[3];
         for (int rep = -1; rep < 3; rep++) {
             long t0 = System.nanoTime();
-            Mask m = Pruner.masks(List.of(big), new PruneMethod.L1Unstructured(), big.amount(), Chunk.DEFAULT_SIZE).get(0);
+            Mask m = Pruner.masks(List.of(big), new L1Unstructured(), big.amount(), Chunk.DEFAULT_SIZE).get(0);
             long t1 = System.nanoTime();
             float[] a = new float[n];
             for (int i = 0; i < n; i++) a[i] = Math.abs(big.values()[i]);
@@ -80,7 +82,7 @@ final class PruneBench implements Bench.Benchmark {
             double[] runs = new double[3];
             for (int rep = -1; rep < 3; rep++) {
                 long t0 = System.nanoTime();
-                var masks = SparkPruner.masks(SparkSessions.jsc(s), layers, new PruneMethod.GlobalUnstructured(), Amount.fraction(0.9), 1 << 16);
+                var masks = SparkPruner.masks(SparkSessions.jsc(s), layers, new GlobalUnstructured(), Amount.fraction(0.9), 1 << 16);
                 double sec = (System.nanoTime() - t0) / 1e9;
                 if (first == null) first = masks.get(0);
                 else if (!first.equals(masks.get(0))) throw new IllegalStateException("masks differ between runs");

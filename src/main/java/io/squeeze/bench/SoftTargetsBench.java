@@ -1,7 +1,7 @@
 package io.squeeze.bench;
 
-import io.squeeze.BadInputException;
-import io.squeeze.cli.Main;
+import io.squeeze.core.BadInputException;
+import io.squeeze.spark.AugmentJob;
 import io.squeeze.data.Batches;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;
@@ -57,10 +57,8 @@ final class SoftTargetsBench implements Bench.Benchmark {
         if (!new File("data/mnist/train-images-idx3-ubyte").isFile() && !new File("data/mnist/train-images-idx3-ubyte.gz").isFile())
             throw new BadInputException("the soft-targets benchmark needs MNIST in data/mnist: run jobs/get-mnist");
         progress.println("bench: writing " + path + " (squeeze augment, " + copies + " copies of MNIST's 60,000 rows)");
-        PrintWriter out = new PrintWriter(progress, true);
-        int code = Main.execute(out, out, "augment", "--data", "idx:data/mnist", "--copies", Integer.toString(copies), "--max-shift", "2",
-                "--partitions", "8", "--out", path);
-        if (code != 0) throw new IllegalStateException("augment failed: " + code);
+        AugmentJob.run(SparkSessions.start("squeeze bench"), new AugmentJob.Config(
+                io.squeeze.data.DataSpec.parse("idx:data/mnist", io.squeeze.data.Split.TRAIN, false), copies, 2, null, 7, 8, path, false));
     }
 
     static Teacher teacher() {

@@ -1,6 +1,6 @@
 package io.squeeze.calibrate;
 
-import io.squeeze.Bytes;
+import io.squeeze.core.Bytes;
 import io.squeeze.quantize.MinMaxObserver;
 import org.apache.datasketches.memory.Memory;
 import org.apache.datasketches.req.ReqSketch;

@@ -1,6 +1,6 @@
 package io.squeeze.calibrate;
 
-import io.squeeze.Bytes;
+import io.squeeze.core.Bytes;
 
 import java.util.Arrays;
 

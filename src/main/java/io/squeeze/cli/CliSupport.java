@@ -1,6 +1,7 @@
 package io.squeeze.cli;
 
-import io.squeeze.artifact.Storage;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.core.Storage;
 import io.squeeze.model.Json;
 import org.apache.hadoop.fs.Path;
 
@@ -8,16 +9,10 @@ import org.apache.hadoop.fs.Path;
 final class CliSupport {
     private CliSupport() {}
 
-    /** Fine-tuning flags: epochs >= 0, and data when epochs > 0. */
-    static void checkFineTune(int epochs, String data) {
-        if (epochs < 0) throw new io.squeeze.BadInputException("--fine-tune-epochs must be >= 0, got " + epochs);
-        if (epochs > 0 && data == null) throw new io.squeeze.BadInputException("--fine-tune-epochs needs --fine-tune-data");
-    }
-
     /** Evaluates a compressed network against its source on {@code data}; the metrics recorded in the manifest. */
     static java.util.Map<String, Object> metricsAgainstSource(org.apache.spark.sql.SparkSession spark, String data,
-                                                               io.squeeze.data.Split split, io.squeeze.model.LoadedModel candidate,
-                                                               io.squeeze.model.LoadedModel source) {
+                                                               io.squeeze.data.Split split, io.squeeze.artifact.Loaded candidate,
+                                                               io.squeeze.artifact.Loaded source) {
         java.util.Map<String, Object> metrics = new java.util.LinkedHashMap<>();
         if (data == null) return metrics;
         java.util.Map<String, Object> rep = io.squeeze.spark.EvaluateJob.run(spark,

@@ -1,10 +1,11 @@
 package io.squeeze.cli;
 
-import io.squeeze.BadInputException;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Models;
 import io.squeeze.artifact.SoftTargetsStore;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.DataSummary;
 import io.squeeze.data.Normalization;
@@ -116,7 +117,8 @@ public final class DistillCommand extends BaseCommand {
         ArtifactWriter.checkTarget(st, output.out, output.overwrite);
         if (saveTeacher != null) ArtifactWriter.checkTarget(st, saveTeacher, output.overwrite);
         SoftTargetsStore.Manifest soft = source.softTargets == null ? null : SoftTargetsStore.read(st, source.softTargets);
-        LoadedModel teacher = online ? Models.load(st, source.teacher) : null;
+        Loaded teacherRun = online ? Models.loadRunnable(st, source.teacher) : null;
+        LoadedModel teacher = teacherRun == null ? null : teacherRun.model();
         DataSpec spec = data.spec(Split.TRAIN);
         SparkData.Loaded d = SparkData.read(spark, spec, -1, null);
         DataSummary s = TrainJob.summarize(spark, d.rdd(), spec.toString());
@@ -173,14 +175,14 @@ public final class DistillCommand extends BaseCommand {
             trained = m.student();
             teacherAfter = m.teacher();
         }
-        var masks = existing == null ? Map.<String, io.squeeze.prune.Mask>of() : existing.masks();
+        var masks = existing == null ? Map.<String, io.squeeze.core.Mask>of() : existing.masks();
         if (!masks.isEmpty()) {
             trained = Surgery.withoutMaskConstraints(trained);
             Surgery.applyMasks(trained, masks);
         }
-        LoadedModel baseline = online ? teacher : soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())) ? null : Models.load(st, soft.teacher());
+        Loaded baseline = online ? teacherRun : soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())) ? null : Models.loadRunnable(st, soft.teacher());
         Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST,
-                new LoadedModel(trained, meta, "", output.out, SourceKind.ARTIFACT, 0), baseline);
+                Loaded.plain(new LoadedModel(trained, meta, "", output.out, SourceKind.ARTIFACT, 0)), baseline);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "distill");
         config.put("mode", online ? "online" : "offline");

@@ -1,7 +1,8 @@
 package io.squeeze.cli;
 
+import io.squeeze.artifact.Loaded;
 import io.squeeze.artifact.Models;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.data.Split;
 import io.squeeze.eval.EvalReport;
 import io.squeeze.model.LoadedModel;
@@ -45,8 +46,8 @@ public final class EvaluateCommand extends BaseCommand {
         SparkSession spark = SparkSessions.start("squeeze evaluate");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         Path reportPath = report == null ? null : io.squeeze.artifact.ArtifactWriter.checkTarget(st, report, overwrite);
-        LoadedModel m = Models.load(st, model);
-        LoadedModel b = baseline == null ? null : Models.load(st, baseline);
+        Loaded m = Models.loadRunnable(st, model);
+        Loaded b = baseline == null ? null : Models.loadRunnable(st, baseline);
         Map<String, Object> r = EvaluateJob.run(spark, spec, m, b, batch);
         EvalReport.print(r, out());
         if (reportPath != null) {

@@ -1,17 +1,19 @@
 package io.squeeze.cli;
 
-import io.squeeze.BadInputException;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Models;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Split;
 import io.squeeze.lowrank.RankPolicy;
 import io.squeeze.lowrank.SvdMethod;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.SourceKind;
-import io.squeeze.prune.LayerSelector;
+import io.squeeze.core.LayerSelector;
 import io.squeeze.spark.FactorizeJob;
+import io.squeeze.spark.FineTune;
 import io.squeeze.spark.PruneJob;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
@@ -88,14 +90,8 @@ public final class FactorizeCommand extends BaseCommand {
     @Option(names = "--local", description = "run the SVDs in this process instead of on Spark executors")
     boolean local;
 
-    @Option(names = "--fine-tune-data", paramLabel = "D")
-    String fineTuneData;
-
-    @Option(names = "--fine-tune-epochs", defaultValue = "0")
-    int fineTuneEpochs;
-
-    @Option(names = "--batch", defaultValue = "64")
-    int batch;
+    @Mixin
+    FineTuneOptions fineTuneOptions;
 
     @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the result against the source model and record the metrics")
     String evalData;
@@ -107,27 +103,26 @@ public final class FactorizeCommand extends BaseCommand {
     public Integer call() {
         RankPolicy rp = policy.policy();
         SvdMethod method = svd == SvdName.EXACT ? new SvdMethod.Exact() : new SvdMethod.Randomized(oversample, powerIters, seed);
-        CliSupport.checkFineTune(fineTuneEpochs, fineTuneData);
+        FineTune fineTune = fineTuneOptions.config();
         SparkSession spark = SparkSessions.start("squeeze factorize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.checkTarget(st, output.out, output.overwrite);
-        LoadedModel src = Models.load(st, model);
+        Loaded srcRun = Models.loadRunnable(st, model);
+        LoadedModel src = srcRun.model();
         FactorizeJob.Result r = FactorizeJob.run(local ? null : SparkSessions.jsc(spark), src, LayerSelector.parse(layers), rp, method);
         MultiLayerNetwork net = r.net();
-        if (fineTuneData != null && fineTuneEpochs > 0) {
-            err().printf("factorize: fine-tuning %d epochs on %s%n", fineTuneEpochs, fineTuneData);
-            net = PruneJob.fineTune(spark, net, Map.of(), src, DataSpec.parse(fineTuneData, Split.TRAIN, false),
-                    new SparkTrainer.Config(fineTuneEpochs, batch, 5), err());
+        if (fineTune.runs()) {
+            err().printf("factorize: fine-tuning %d epochs on %s%n", fineTune.epochs(), fineTune.data());
+            net = PruneJob.fineTune(spark, net, Map.of(), src, fineTune, Split.TRAIN, err());
         }
         Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST,
-                new LoadedModel(net, src.meta(), "", output.out, SourceKind.ARTIFACT, 0), src);
+                Loaded.plain(new LoadedModel(net, src.meta(), "", output.out, SourceKind.ARTIFACT, 0)), srcRun);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "factorize");
         config.put("policy", rp.toString());
         config.put("svd", method.toString());
         config.put("layers", layers == null ? "all" : layers);
-        config.put("fine_tune_data", fineTuneData);
-        config.put("fine_tune_epochs", fineTuneEpochs);
+        config.put("fine_tune", fineTune.provenance());
         config.put("distributed", !local);
         ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(net, src.meta(),
                 new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), r.notes(), metrics, Map.of()));

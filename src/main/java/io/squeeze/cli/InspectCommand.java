@@ -3,13 +3,12 @@ package io.squeeze.cli;
 import io.squeeze.artifact.Artifact;
 import io.squeeze.artifact.Manifest;
 import io.squeeze.artifact.Models;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.eval.EvalReport;
 import io.squeeze.model.Json;
 import io.squeeze.model.LayerStats;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.SourceKind;
-import io.squeeze.spark.SparkSessions;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -33,7 +32,7 @@ public final class InspectCommand extends BaseCommand {
 
     @Override
     public Integer call() {
-        Storage st = new Storage(SparkSessions.hadoopConf());
+        Storage st = Storage.withSparkDefaults();
         LoadedModel m = Models.load(st, model);
         Map<Integer, Manifest.LayerRecord> stored = new LinkedHashMap<>();
         if (m.kind() == SourceKind.ARTIFACT) {

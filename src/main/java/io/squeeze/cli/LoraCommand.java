@@ -1,16 +1,17 @@
 package io.squeeze.cli;
 
-import io.squeeze.BadInputException;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.AdapterArtifact;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Models;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Split;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.Lora;
 import io.squeeze.model.SourceKind;
-import io.squeeze.prune.LayerSelector;
+import io.squeeze.core.LayerSelector;
 import io.squeeze.spark.SparkData;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
@@ -78,7 +79,8 @@ public final class LoraCommand extends BaseCommand {
         SparkSession spark = SparkSessions.start("squeeze lora");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.checkTarget(st, output.out, output.overwrite);
-        LoadedModel base = Models.load(st, model);
+        Loaded baseRun = Models.loadRunnable(st, model);
+        LoadedModel base = baseRun.model();
         LayerSelector sel = LayerSelector.parse(layers);
         TreeSet<Integer> chosen = new TreeSet<>();
         MultiLayerNetwork net = base.net();
@@ -98,7 +100,7 @@ public final class LoraCommand extends BaseCommand {
                 cfg, spec.toString(), err());
         MultiLayerNetwork merged = Lora.merge(trained);
         Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, null,
-                new LoadedModel(merged, meta, "", output.out, SourceKind.ARTIFACT, 0), base);
+                Loaded.plain(new LoadedModel(merged, meta, "", output.out, SourceKind.ARTIFACT, 0)), baseRun);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "lora");
         config.put("rank", rank);

@@ -1,7 +1,7 @@
 package io.squeeze.cli;
 
-import io.squeeze.BadInputException;
-import io.squeeze.Version;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Version;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

@@ -1,9 +1,15 @@
 package io.squeeze.cli;
 
-import io.squeeze.BadInputException;
+import io.squeeze.prune.Threshold;
+import io.squeeze.prune.RandomUnstructured;
+import io.squeeze.prune.LnStructured;
+import io.squeeze.prune.L1Unstructured;
+import io.squeeze.prune.GlobalUnstructured;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Models;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Split;
 import io.squeeze.eval.EvalReport;
@@ -11,9 +17,10 @@ import io.squeeze.model.LoadedModel;
 import io.squeeze.model.SourceKind;
 import io.squeeze.prune.Amount;
 import io.squeeze.prune.Chunk;
-import io.squeeze.prune.LayerSelector;
-import io.squeeze.prune.Mask;
+import io.squeeze.core.LayerSelector;
+import io.squeeze.core.Mask;
 import io.squeeze.prune.PruneMethod;
+import io.squeeze.spark.FineTune;
 import io.squeeze.spark.PruneJob;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
@@ -67,17 +74,8 @@ public final class PruneCommand extends BaseCommand {
     @Option(names = "--local", description = "compute masks in this process instead of on Spark executors")
     boolean local;
 
-    @Option(names = "--fine-tune-data", paramLabel = "D", description = "fine-tune on this data with the masks enforced")
-    String fineTuneData;
-
-    @Option(names = "--fine-tune-epochs", defaultValue = "0", paramLabel = "E")
-    int fineTuneEpochs;
-
-    @Option(names = "--fine-tune-lr", paramLabel = "LR", description = "learning rate for fine-tuning (default: the model's own)")
-    Double fineTuneLr;
-
-    @Option(names = "--batch", defaultValue = "64", description = "fine-tuning minibatch (default: ${DEFAULT-VALUE})")
-    int batch;
+    @Mixin
+    FineTuneOptions fineTuneOptions;
 
     @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the result against the source model and record the metrics")
     String evalData;
@@ -93,13 +91,13 @@ public final class PruneCommand extends BaseCommand {
 
     PruneMethod method() {
         return switch (method) {
-            case RANDOM -> new PruneMethod.RandomUnstructured(seed);
-            case L1 -> new PruneMethod.L1Unstructured();
-            case GLOBAL -> new PruneMethod.GlobalUnstructured();
-            case LN -> new PruneMethod.LnStructured(PruneMethod.Norm.parse(norm), parseDim(dim));
+            case RANDOM -> new RandomUnstructured(seed);
+            case L1 -> new L1Unstructured();
+            case GLOBAL -> new GlobalUnstructured();
+            case LN -> new LnStructured(PruneMethod.Norm.parse(norm), parseDim(dim));
             case THRESHOLD -> {
                 if (theta == null) throw new BadInputException("--threshold must be given for method threshold");
-                yield new PruneMethod.Threshold(theta);
+                yield new Threshold(theta);
             }
         };
     }
@@ -140,30 +138,29 @@ public final class PruneCommand extends BaseCommand {
 
     @Override
     public Integer call() {
-        amount = expandAmountFile(amount, new Storage(SparkSessions.hadoopConf()));
+        amount = expandAmountFile(amount, Storage.withSparkDefaults());
         PruneMethod pm = method();
         Map<String, Amount> per = perLayer(amount);
         Amount single = amount == null || amount.contains(":") ? null : Amount.parse(amount);
-        CliSupport.checkFineTune(fineTuneEpochs, fineTuneData);
+        FineTune fineTune = fineTuneOptions.config();
         PruneJob.Plan plan = new PruneJob.Plan(pm, single, per, LayerSelector.parse(layers), includeBias, Chunk.DEFAULT_SIZE);
         SparkSession spark = SparkSessions.start("squeeze prune");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.checkTarget(st, output.out, output.overwrite);
-        LoadedModel src = Models.load(st, model);
+        Loaded srcRun = Models.loadRunnable(st, model);
+        LoadedModel src = srcRun.model();
         var err = err();
         PruneJob.Result r = PruneJob.run(local ? null : SparkSessions.jsc(spark), src, plan);
         MultiLayerNetwork net = r.net();
-        if (fineTuneData != null && fineTuneEpochs > 0) {
-            err.printf("prune: fine-tuning %d epochs on %s with the masks enforced%n", fineTuneEpochs, fineTuneData);
+        if (fineTune.runs()) {
+            err.printf("prune: fine-tuning %d epochs on %s with the masks enforced%n", fineTune.epochs(), fineTune.data());
             err.flush();
-            if (fineTuneLr != null) net.setLearningRate(fineTuneLr);
-            net = PruneJob.fineTune(spark, net, r.masks(), src, DataSpec.parse(fineTuneData, split == null ? Split.TRAIN : split, false),
-                    new SparkTrainer.Config(fineTuneEpochs, batch, 5), err);
+            net = PruneJob.fineTune(spark, net, r.masks(), src, fineTune, split == null ? Split.TRAIN : split, err);
         }
         Map<String, Mask> masks = r.masks();
         Map<Integer, ArtifactWriter.LayerNote> notes = new java.util.TreeMap<>(r.notes());
         if (shrink) {
-            var s = io.squeeze.model.Shrink.shrink(net, masks);
+            var s = io.squeeze.prune.Shrink.shrink(net, masks);
             s.skipped().forEach((layer, why) -> err.printf("prune: shrink layer %d: left masked, %s%n", layer, why));
             if (s.changes().isEmpty()) err.println("prune: --shrink found no neuron or channel whose weights are all pruned (use --method ln --dim out)");
             s.changes().forEach((layer, what) -> {
@@ -177,17 +174,16 @@ public final class PruneCommand extends BaseCommand {
             masks = s.masks();
         }
         Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, split,
-                new LoadedModel(net, src.meta(), "", output.out, SourceKind.ARTIFACT, 0, masks), src);
+                Loaded.plain(new LoadedModel(net, src.meta(), "", output.out, SourceKind.ARTIFACT, 0, masks)), srcRun);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "prune");
         config.put("method", pm.label());
         config.put("amount", amount);
         config.put("layers", plan.layers().toString());
         config.put("include_bias", includeBias);
-        if (pm instanceof PruneMethod.RandomUnstructured) config.put("seed", seed);
-        if (pm instanceof PruneMethod.Threshold th) config.put("threshold", th.theta());
-        config.put("fine_tune_data", fineTuneData);
-        config.put("fine_tune_epochs", fineTuneEpochs);
+        if (pm instanceof RandomUnstructured) config.put("seed", seed);
+        if (pm instanceof Threshold th) config.put("threshold", th.theta());
+        config.put("fine_tune", fineTune.provenance());
         config.put("distributed", !local);
         config.put("shrink", shrink);
         var manifest = ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(net, src.meta(),

@@ -1,9 +1,10 @@
 package io.squeeze.cli;
 
-import io.squeeze.BadInputException;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Models;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Split;
 import io.squeeze.model.LoadedModel;
@@ -121,18 +122,19 @@ public final class QuantizeCommand extends BaseCommand {
 
     @Override
     public Integer call() {
-        Storage hst = new Storage(SparkSessions.hadoopConf());
+        Storage hst = Storage.withSparkDefaults();
         QuantConfig cfg = config(hst);
         SparkSession spark = SparkSessions.start("squeeze quantize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.checkTarget(st, output.out, output.overwrite);
-        LoadedModel src = Models.load(st, model);
+        Loaded srcRun = Models.loadRunnable(st, model);
+        LoadedModel src = srcRun.model();
         DataSpec calib = calibData == null ? null : DataSpec.parse(calibData, Split.TRAIN, false);
         QuantizeJob.Result r = cfg.mode() == QuantConfig.Mode.QAT
                 ? QatJob.run(spark, src, cfg, DataSpec.parse(data, Split.TRAIN, false), new SparkTrainer.Config(epochs, batch, 5), lr, calib, calibRows, err())
                 : QuantizeJob.run(spark, src, cfg, calib, calibRows, batch, err());
-        LoadedModel result = new LoadedModel(r.net(), src.meta(), "", output.out, SourceKind.ARTIFACT, 0, src.masks(), r.model());
-        Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST, result, src);
+        Loaded result = new Loaded(new LoadedModel(r.net(), src.meta(), "", output.out, SourceKind.ARTIFACT, 0, src.masks()), r.model());
+        Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST, result, srcRun);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "quantize");
         config.put("mode", cfg.mode().name().toLowerCase(Locale.ROOT));

@@ -1,8 +1,10 @@
 package io.squeeze.cli;
 
+import io.squeeze.prune.GlobalUnstructured;
+import io.squeeze.artifact.Loaded;
 import io.squeeze.artifact.Artifact;
 import io.squeeze.artifact.ArtifactWriter;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Normalization;
 import io.squeeze.data.Split;
@@ -13,7 +15,7 @@ import io.squeeze.model.LoadedModel;
 import io.squeeze.model.ModelIO;
 import io.squeeze.prune.Amount;
 import io.squeeze.prune.Chunk;
-import io.squeeze.prune.LayerSelector;
+import io.squeeze.core.LayerSelector;
 import io.squeeze.prune.PruneMethod;
 import io.squeeze.lowrank.RankPolicy;
 import io.squeeze.lowrank.SvdMethod;
@@ -78,7 +80,7 @@ public final class QuickstartCommand extends BaseCommand {
         LoadedModel dense = ModelIO.loadFile(st, denseZip);
 
         err.println("quickstart: [2/7] writing the dense artifact");
-        Map<String, Object> dense0 = EvaluateJob.run(spark, test, dense, null, 256);
+        Map<String, Object> dense0 = EvaluateJob.run(spark, test, Loaded.plain(dense), null, 256);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "quickstart");
         config.put("data", train.toString());
@@ -94,7 +96,7 @@ public final class QuickstartCommand extends BaseCommand {
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), config), metrics));
 
         err.println("quickstart: [3/7] pruning globally to " + Math.round(100 * (1 - pruneAmount)) + " % of the weights on Spark, fine-tuning with the masks");
-        PruneJob.Result pr = PruneJob.run(SparkSessions.jsc(spark), dense, new PruneJob.Plan(new PruneMethod.GlobalUnstructured(),
+        PruneJob.Result pr = PruneJob.run(SparkSessions.jsc(spark), dense, new PruneJob.Plan(new GlobalUnstructured(),
                 Amount.fraction(pruneAmount), Map.of(), LayerSelector.ALL, false, Chunk.DEFAULT_SIZE));
         var tuned = PruneJob.fineTune(spark, pr.net(), pr.masks(), dense, train, new SparkTrainer.Config(Math.max(1, epochs / 3), 32, 5), err);
         String prunedUri = new Path(out, "pruned").toString();
@@ -141,16 +143,16 @@ public final class QuickstartCommand extends BaseCommand {
                 new ArtifactWriter.Provenance(softUri, softManifest.teacherSha256(), Main.args(), sconfig), Map.of(), Map.of(), Map.of()));
 
         err.println("quickstart: [7/7] evaluating the artifacts against the original on " + test);
-        LoadedModel artifact = Artifact.load(st, artifactUri).model();
-        Map<String, Object> report = EvaluateJob.run(spark, test, artifact, dense, 256);
-        LoadedModel pruned = Artifact.load(st, prunedUri).model();
-        Map<String, Object> prunedReport = EvaluateJob.run(spark, test, pruned, dense, 256);
-        LoadedModel lowrank = Artifact.load(st, lowUri).model();
-        Map<String, Object> lowReport = EvaluateJob.run(spark, test, lowrank, dense, 256);
-        LoadedModel quant = Artifact.load(st, quantUri).model();
-        Map<String, Object> quantReport = EvaluateJob.run(spark, test, quant, dense, 256);
-        LoadedModel studentModel = Artifact.load(st, studentUri).model();
-        Map<String, Object> studentReport = EvaluateJob.run(spark, test, studentModel, dense, 256);
+        Loaded artifact = Artifact.load(st, artifactUri).loaded();
+        Map<String, Object> report = EvaluateJob.run(spark, test, artifact, Loaded.plain(dense), 256);
+        Loaded pruned = Artifact.load(st, prunedUri).loaded();
+        Map<String, Object> prunedReport = EvaluateJob.run(spark, test, pruned, Loaded.plain(dense), 256);
+        Loaded lowrank = Artifact.load(st, lowUri).loaded();
+        Map<String, Object> lowReport = EvaluateJob.run(spark, test, lowrank, Loaded.plain(dense), 256);
+        Loaded quant = Artifact.load(st, quantUri).loaded();
+        Map<String, Object> quantReport = EvaluateJob.run(spark, test, quant, Loaded.plain(dense), 256);
+        Loaded studentModel = Artifact.load(st, studentUri).loaded();
+        Map<String, Object> studentReport = EvaluateJob.run(spark, test, studentModel, Loaded.plain(dense), 256);
         Path reportPath = new Path(out, "report.json");
         Map<String, Object> both = new LinkedHashMap<>();
         both.put("dense", report);
@@ -165,14 +167,14 @@ public final class QuickstartCommand extends BaseCommand {
         o.println();
         o.printf("%-34s %9s %9s %10s %12s %10s%n", "model", "accuracy", "params", "nonzeros", "stored", "agreement");
         row(o, "dense (DL4J zip)", (Double) dense0.get("accuracy"), dense, 1.0);
-        row(o, "dense artifact (packed)", (Double) report.get("accuracy"), artifact, (Double) ((Map<?, ?>) report.get("baseline")).get("agreement"));
-        row(o, "pruned " + Math.round(100 * pruneAmount) + "% (global, fine-tuned)", (Double) prunedReport.get("accuracy"), pruned,
+        row(o, "dense artifact (packed)", (Double) report.get("accuracy"), artifact.model(), (Double) ((Map<?, ?>) report.get("baseline")).get("agreement"));
+        row(o, "pruned " + Math.round(100 * pruneAmount) + "% (global, fine-tuned)", (Double) prunedReport.get("accuracy"), pruned.model(),
                 (Double) ((Map<?, ?>) prunedReport.get("baseline")).get("agreement"));
-        row(o, "low-rank (energy 0.9, fine-tuned)", (Double) lowReport.get("accuracy"), lowrank,
+        row(o, "low-rank (energy 0.9, fine-tuned)", (Double) lowReport.get("accuracy"), lowrank.model(),
                 (Double) ((Map<?, ?>) lowReport.get("baseline")).get("agreement"));
-        row(o, "int8 static per-channel (integer)", (Double) quantReport.get("accuracy"), quant,
+        row(o, "int8 static per-channel (integer)", (Double) quantReport.get("accuracy"), quant.model(),
                 (Double) ((Map<?, ?>) quantReport.get("baseline")).get("agreement"));
-        row(o, "student mlp:32 (distilled, T 4)", (Double) studentReport.get("accuracy"), studentModel,
+        row(o, "student mlp:32 (distilled, T 4)", (Double) studentReport.get("accuracy"), studentModel.model(),
                 (Double) ((Map<?, ?>) studentReport.get("baseline")).get("agreement"));
         o.printf(Locale.ROOT, "%nartifacts %s, %s, %s, %s and %s, report %s, %.1f s%n", artifactUri, prunedUri, lowUri, quantUri, studentUri, reportPath,
                 (System.nanoTime() - t0) / 1e9);

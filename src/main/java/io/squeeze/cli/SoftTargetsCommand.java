@@ -1,6 +1,7 @@
 package io.squeeze.cli;
 
-import io.squeeze.artifact.Storage;
+import io.squeeze.artifact.Models;
+import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Split;
 import io.squeeze.distill.Teacher;
@@ -46,11 +47,11 @@ public final class SoftTargetsCommand extends BaseCommand {
 
     @Override
     public Integer call() {
-        if (topK < 0) throw new io.squeeze.BadInputException("soft-targets.top-k must be >= 1, got " + topK);
+        if (topK < 0) throw new io.squeeze.core.BadInputException("soft-targets.top-k must be >= 1, got " + topK);
         SparkSession spark = SparkSessions.start("squeeze soft-targets");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         io.squeeze.artifact.ArtifactWriter.checkTarget(st, out, overwrite);
-        Teacher t = Teachers.load(st, teacher, onnxInput, onnxOutput);
+        Teacher t = Models.teacher(st, teacher, onnxInput, onnxOutput);
         SoftTargetsJob.Result r = SoftTargetsJob.run(spark, t, data.spec(Split.TRAIN), out, topK, batch, overwrite,
                 Main.args(), err());
         out().printf(Locale.ROOT, "teacher %s (%s, %d classes): %d rows, %d labelled, %.0f rows/s%nwrote %s%n", t.source(), t.kind(),

@@ -1,7 +1,7 @@
 package io.squeeze.cli;
 
 import io.squeeze.artifact.ArtifactWriter;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Normalization;
 import io.squeeze.data.Split;

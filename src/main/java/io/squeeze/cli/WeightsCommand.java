@@ -1,9 +1,8 @@
 package io.squeeze.cli;
 
 import io.squeeze.artifact.Models;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.artifact.WeightsExport;
-import io.squeeze.spark.SparkSessions;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -35,9 +34,9 @@ public final class WeightsCommand implements Runnable {
 
         @Override
         public Integer call() {
-            Storage st = new Storage(SparkSessions.hadoopConf());
+            Storage st = Storage.withSparkDefaults();
             io.squeeze.artifact.ArtifactWriter.checkTarget(st, out, overwrite);
-            var index = WeightsExport.export(st, Models.load(st, model), out, overwrite);
+            var index = WeightsExport.export(st, Models.loadRunnable(st, model), out, overwrite);
             out().printf("wrote %d tensors to %s%n", index.size(), st.path(out));
             return Main.OK;
         }

@@ -1,6 +1,6 @@
 package io.squeeze.data;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 
 import java.io.Serializable;
 import java.util.Arrays;

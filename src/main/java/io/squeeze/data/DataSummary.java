@@ -1,6 +1,6 @@
 package io.squeeze.data;
 
-import io.squeeze.Bytes;
+import io.squeeze.core.Bytes;
 
 import java.io.Serializable;
 import java.util.Arrays;

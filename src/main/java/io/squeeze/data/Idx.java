@@ -1,6 +1,6 @@
 package io.squeeze.data;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 
 import java.io.DataInputStream;
 import java.io.EOFException;

@@ -1,6 +1,6 @@
 package io.squeeze.data;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 
 /**
  * Parsing kernels for text rows: CSV (features, then the label) and LIBSVM ({@code label i:v ...}, 1-based).

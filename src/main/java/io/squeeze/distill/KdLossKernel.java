@@ -1,6 +1,6 @@
 package io.squeeze.distill;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 
 import java.io.Serializable;
 

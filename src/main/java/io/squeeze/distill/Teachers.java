@@ -4,9 +4,8 @@ import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
-import io.squeeze.BadInputException;
-import io.squeeze.artifact.Models;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Storage;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.NetPayload;
 
@@ -14,23 +13,17 @@ import java.util.Arrays;
 import java.util.Map;
 import java.util.UUID;
 
-/** Loads a teacher: {@code .onnx} files through ONNX Runtime (names and shapes checked), anything else as a model. */
+/** Makes teachers: a loaded model, or an {@code .onnx} file through ONNX Runtime (names and shapes checked). */
 public final class Teachers {
     private Teachers() {}
-
-    public static Teacher load(Storage st, String path, String inputName, String outputName) {
-        if (path.toLowerCase(java.util.Locale.ROOT).endsWith(".onnx")) return onnx(st, path, inputName, outputName);
-        if (inputName != null || outputName != null)
-            throw new BadInputException("--onnx-input/--onnx-output apply to ONNX teachers only; " + path + " is not a .onnx file");
-        return of(Models.load(st, path));
-    }
 
     public static Teacher of(LoadedModel m) {
         return new Teacher.Dl4j(NetPayload.of(m.net()), m.meta().normalizer(), m.meta().numFeatures(), m.meta().numClasses(),
                 m.source(), m.sha256(), m.kind().name().toLowerCase(java.util.Locale.ROOT));
     }
 
-    static Teacher onnx(Storage st, String path, String inputName, String outputName) {
+    /** An ONNX teacher, its input and output chosen by name (or the only one) and their shapes checked. */
+    public static Teacher onnx(Storage st, String path, String inputName, String outputName) {
         var p = st.path(path);
         if (!st.exists(p)) throw new BadInputException("teacher " + p + " does not exist");
         byte[] model = st.readAll(p, "ONNX teacher");

@@ -1,8 +1,8 @@
 package io.squeeze.eval;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 
-import io.squeeze.Bytes;
+import io.squeeze.core.Bytes;
 
 import java.io.Serializable;
 

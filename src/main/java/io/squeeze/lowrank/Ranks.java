@@ -1,6 +1,6 @@
 package io.squeeze.lowrank;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 
 import java.util.ArrayList;
 import java.util.List;

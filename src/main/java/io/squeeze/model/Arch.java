@@ -1,6 +1,6 @@
 package io.squeeze.model;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 
 import java.util.Arrays;
 

@@ -1,7 +1,7 @@
 package io.squeeze.model;
 
-import io.squeeze.BadInputException;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Storage;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;

@@ -1,6 +1,6 @@
 package io.squeeze.model;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;

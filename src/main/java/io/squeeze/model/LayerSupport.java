@@ -1,6 +1,6 @@
 package io.squeeze.model;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import org.deeplearning4j.nn.conf.layers.ActivationLayer;
 import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;

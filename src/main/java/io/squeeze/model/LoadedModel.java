@@ -1,12 +1,12 @@
 package io.squeeze.model;
 
-import io.squeeze.prune.Mask;
+import io.squeeze.core.Mask;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
 import java.util.Map;
 
 /**
- * A network with its metadata, provenance and pruning masks.
+ * A network with its metadata, provenance and pruning masks (a quantized artifact's integer form: {@code artifact.Loaded}).
  *
  * @param net         the network, parameters initialised
  * @param meta        input/output description and normalization
@@ -15,17 +15,10 @@ import java.util.Map;
  * @param kind        what the path was
  * @param storedBytes bytes on storage (model file, or the artifact's packed form)
  * @param masks       pruning masks by tensor key ({@code "<layer>_<param>"}); empty for a model never pruned
- * @param quant       the quantized form (integer weights, activation qparams) of a quantized artifact, else null;
- *                    {@code net} then holds the dequantized weights
  */
 public record LoadedModel(MultiLayerNetwork net, ModelMeta meta, String sha256, String source, SourceKind kind, long storedBytes,
-                          Map<String, Mask> masks, io.squeeze.quantize.QuantizedModel quant) {
+                          Map<String, Mask> masks) {
     public LoadedModel(MultiLayerNetwork net, ModelMeta meta, String sha256, String source, SourceKind kind, long storedBytes) {
-        this(net, meta, sha256, source, kind, storedBytes, Map.of(), null);
-    }
-
-    public LoadedModel(MultiLayerNetwork net, ModelMeta meta, String sha256, String source, SourceKind kind, long storedBytes,
-                       Map<String, Mask> masks) {
-        this(net, meta, sha256, source, kind, storedBytes, masks, null);
+        this(net, meta, sha256, source, kind, storedBytes, Map.of());
     }
 }

@@ -1,6 +1,6 @@
 package io.squeeze.model;
 
-import io.squeeze.prune.Mask;
+import io.squeeze.core.Mask;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.layers.LayerConstraint;
 import org.nd4j.linalg.api.ndarray.INDArray;

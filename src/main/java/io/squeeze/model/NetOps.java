@@ -1,6 +1,6 @@
 package io.squeeze.model;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.InputPreProcessor;
@@ -118,8 +118,6 @@ public final class NetOps {
         if (a instanceof ActivationSoftmax) return Act.SOFTMAX;
         if (a instanceof ActivationTanH) return Act.TANH;
         if (a instanceof ActivationSigmoid) return Act.SIGMOID;
-        if (a != null && a.getClass().getName().equals("io.squeeze.quantize.FakeQuantActivation"))
-            throw refuse(layer, "a fake-quantized activation (convert the QAT network first)");
         throw refuse(layer, "activation " + (a == null ? "null" : a.getClass().getSimpleName()));
     }
 

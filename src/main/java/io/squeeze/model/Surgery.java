@@ -1,6 +1,6 @@
 package io.squeeze.model;
 
-import io.squeeze.prune.Mask;
+import io.squeeze.core.Mask;
 import org.deeplearning4j.nn.api.layers.LayerConstraint;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -45,7 +45,7 @@ public final class Surgery {
         MultiLayerConfiguration c = net.getLayerWiseConfigurations().clone();
         var last = c.getConf(c.getConfs().size() - 1).getLayer();
         if (!(last instanceof org.deeplearning4j.nn.conf.layers.BaseOutputLayer o))
-            throw new io.squeeze.BadInputException("the last layer must be an output layer, got " + last.getClass().getSimpleName());
+            throw new io.squeeze.core.BadInputException("the last layer must be an output layer, got " + last.getClass().getSimpleName());
         o.setLossFn(loss);
         MultiLayerNetwork out = new MultiLayerNetwork(c);
         out.init(net.params().dup(), false);

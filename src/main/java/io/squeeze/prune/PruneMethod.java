@@ -1,31 +1,53 @@
 package io.squeeze.prune;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Mask;
 
 import java.io.Serializable;
 import java.util.Locale;
 
 /**
- * The pruning methods, with the semantics of PyTorch's {@code torch.nn.utils.prune}: every method prunes among
- * the entries (or channels) not pruned yet, and the new mask is combined with the old one.
+ * A pruning method, with the semantics of PyTorch's {@code torch.nn.utils.prune}: every method prunes among the
+ * entries (or channels) not pruned yet, and the new mask is combined with the old one. As in {@code prune.py}, each
+ * method is one class that owns its kernel; it is one of two kinds, and {@link Pruner} (in process) and
+ * {@code spark.SparkPruner} (on executors) run either kind without knowing the method:
+ * <ul>
+ *   <li>{@link PerTensor}: the mask of a tensor follows from that tensor alone ({@code compute_mask});</li>
+ *   <li>{@link Selecting}: the method scores entries, and the lowest-scored k of a selection group (one tensor, or
+ *       every chosen tensor together) are pruned by an exact distributed k-selection ({@link Selection}).</li>
+ * </ul>
+ * Adding a method is one new class implementing one of the two, plus its name in the CLI ({@code docs/ARCHITECTURE.md}).
  */
-public sealed interface PruneMethod extends Serializable {
-    /** Unstructured, entries chosen uniformly at random (seeded): {@code random_unstructured}. */
-    record RandomUnstructured(long seed) implements PruneMethod {}
+public sealed interface PruneMethod extends Serializable permits PruneMethod.PerTensor, PruneMethod.Selecting {
 
-    /** Unstructured, smallest |w| per tensor: {@code l1_unstructured}. */
-    record L1Unstructured() implements PruneMethod {}
+    /** A short name for manifests and progress lines. */
+    String label();
 
-    /** Unstructured, smallest |w| across all chosen tensors with one threshold: {@code global_unstructured}. */
-    record GlobalUnstructured() implements PruneMethod {}
+    /** Refuses a tensor the method cannot prune ({@link BadInputException} naming it), before any work starts. */
+    default void check(Target t) {}
 
-    /** Whole output (or input) neurons/channels with the smallest Ln norm: {@code ln_structured}. */
-    record LnStructured(Norm norm, Dim dim) implements PruneMethod {}
+    /** Whether the method needs an amount (how much to prune); a threshold carries its own criterion. */
+    default boolean needsAmount() {
+        return true;
+    }
 
-    /** Every entry with |w| below theta. */
-    record Threshold(double theta) implements PruneMethod {
-        public Threshold {
-            if (!(theta >= 0) || Double.isInfinite(theta)) throw new BadInputException("prune.threshold must be a finite number >= 0, got " + theta);
+    /** A method whose new mask of a tensor depends on that tensor only. */
+    non-sealed interface PerTensor extends PruneMethod {
+        /** The tensor's new mask (entries already pruned stay pruned). */
+        Mask computeMask(Target t);
+    }
+
+    /** A method that prunes the lowest-scored entries of each selection group. */
+    non-sealed interface Selecting extends PruneMethod {
+        /**
+         * Scores of the entries {@code [from, to)} of {@code t}: non-negative for candidates, NaN for entries already
+         * pruned. A score must depend only on the tensor and the position, never on how the tensor is chunked.
+         */
+        float[] scores(Target t, int from, int to);
+
+        /** Whether all chosen tensors form one selection group (one threshold) instead of one group per tensor. */
+        default boolean global() {
+            return false;
         }
     }
 
@@ -45,13 +67,4 @@ public sealed interface PruneMethod extends Serializable {
 
     /** Which slices {@link LnStructured} removes: output neurons/channels or inputs. */
     enum Dim { OUT, IN }
-
-    /** A short name for manifests. */
-    default String label() {
-        if (this instanceof RandomUnstructured) return "random";
-        if (this instanceof L1Unstructured) return "l1";
-        if (this instanceof GlobalUnstructured) return "global";
-        if (this instanceof LnStructured ln) return "ln(" + ln.norm().name().toLowerCase(Locale.ROOT) + "," + ln.dim().name().toLowerCase(Locale.ROOT) + ")";
-        return "threshold";
-    }
 }

@@ -1,6 +1,7 @@
 package io.squeeze.prune;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Mask;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -8,41 +9,33 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Computes the new masks of a set of tensors for one method in this process: structured and threshold methods
- * tensor by tensor, selection methods through {@link Selection} over chunks. {@code spark.SparkPruner} runs the
- * same kernels on executors and returns the same masks.
+ * Computes the new masks of a set of tensors for one method in this process: a {@link PruneMethod.PerTensor}
+ * method tensor by tensor, a {@link PruneMethod.Selecting} method through {@link Selection} over chunks of its
+ * scores. {@code spark.SparkPruner} runs the same kernels on executors and returns the same masks.
  */
 public final class Pruner {
     private Pruner() {}
 
-    /** Threshold pruning of one tensor: kept entries with |w| below theta are pruned. */
-    public static Mask threshold(Target t, double theta) {
-        boolean[] kept = new boolean[t.size()];
-        for (int i = 0; i < kept.length; i++) kept[i] = t.mask().kept(i) && Math.abs(t.values()[i]) >= theta;
-        return Mask.of(kept);
-    }
-
-    /** Whether the method prunes through k-selection over chunks. */
-    public static boolean selects(PruneMethod m) {
-        return m instanceof PruneMethod.L1Unstructured || m instanceof PruneMethod.RandomUnstructured || m instanceof PruneMethod.GlobalUnstructured;
-    }
-
-    /** The selection group of a tensor: one per tensor, or one for all with the global method. */
-    public static int group(PruneMethod m, Target t) {
-        return m instanceof PruneMethod.GlobalUnstructured ? 0 : t.id();
+    /** The selection group of a tensor: one per tensor, or one for all with a global method. */
+    public static int group(PruneMethod.Selecting m, Target t) {
+        return m.global() ? 0 : t.id();
     }
 
     /** How many entries group {@code g} prunes out of its {@code candidates}. */
-    public static long toPrune(PruneMethod m, List<Target> targets, Amount global, int g, long candidates) {
-        if (m instanceof PruneMethod.GlobalUnstructured) return global.of(candidates, "the chosen layers together");
+    public static long toPrune(PruneMethod.Selecting m, List<Target> targets, Amount global, int g, long candidates) {
+        if (m.global()) return global.of(candidates, "the chosen layers together");
         Target t = targets.stream().filter(x -> x.id() == g).findFirst().orElseThrow();
         return t.amount().of(candidates, "layer " + t.layer() + " " + t.param());
     }
 
-    public static List<Chunk> chunks(List<Target> targets, PruneMethod m, int chunkSize) {
-        List<Chunk> all = new ArrayList<>();
-        for (Target t : targets) all.addAll(Scores.chunks(t, m, group(m, t), chunkSize));
-        return all;
+    /** Chunks of at most {@code size} scores of {@code t} for {@code m}. */
+    public static List<Chunk> chunks(Target t, PruneMethod.Selecting m, int size) {
+        List<Chunk> out = new ArrayList<>();
+        for (int from = 0, index = 0; from < t.size(); from += size, index++) {
+            int to = Math.min(t.size(), from + size);
+            out.add(new Chunk(group(m, t), t.id(), index, from, m.scores(t, from, to)));
+        }
+        return out;
     }
 
     /** Combines a selection's pruned flags per chunk into each tensor's new mask. */
@@ -64,14 +57,15 @@ public final class Pruner {
     /** New masks by tensor id. */
     public static Map<Integer, Mask> masks(List<Target> targets, PruneMethod m, Amount global, int chunkSize) {
         if (targets.isEmpty()) throw new BadInputException("nothing to prune: no tensor chosen");
+        for (Target t : targets) m.check(t);
         Map<Integer, Mask> out = new TreeMap<>();
-        if (m instanceof PruneMethod.LnStructured ln) {
-            for (Target t : targets) out.put(t.id(), Structured.ln(t, ln, "layer " + t.layer() + " " + t.param()));
-        } else if (m instanceof PruneMethod.Threshold th) {
-            for (Target t : targets) out.put(t.id(), threshold(t, th.theta()));
+        if (m instanceof PruneMethod.PerTensor p) {
+            for (Target t : targets) out.put(t.id(), p.computeMask(t));
         } else {
-            Selection.Result r = Selection.run(Selection.local(chunks(targets, m, chunkSize)),
-                    (g, n) -> toPrune(m, targets, global, g, n));
+            PruneMethod.Selecting s = (PruneMethod.Selecting) m;
+            List<Chunk> chunks = new ArrayList<>();
+            for (Target t : targets) chunks.addAll(chunks(t, s, chunkSize));
+            Selection.Result r = Selection.run(Selection.local(chunks), (g, n) -> toPrune(s, targets, global, g, n));
             out.putAll(combine(targets, r.pruned(), chunkSize));
         }
         return out;

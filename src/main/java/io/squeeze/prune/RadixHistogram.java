@@ -1,6 +1,6 @@
 package io.squeeze.prune;
 
-import io.squeeze.Bytes;
+import io.squeeze.core.Bytes;
 
 import java.io.Serializable;
 

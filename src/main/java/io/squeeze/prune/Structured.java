@@ -1,6 +1,7 @@
 package io.squeeze.prune;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.Mask;
+import io.squeeze.core.BadInputException;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -16,7 +17,7 @@ public final class Structured {
     private Structured() {}
 
     /** Checks that the tensor has the dimension and more than one slice; returns the axis. */
-    public static int check(Target t, PruneMethod.LnStructured m, String what) {
+    public static int check(Target t, LnStructured m, String what) {
         int axis = m.dim() == PruneMethod.Dim.OUT ? t.outAxis() : t.inAxis();
         if (axis < 0 || axis >= t.shape().length)
             throw new BadInputException("prune.dim " + m.dim().name().toLowerCase() + " does not exist for " + what + " of shape " + java.util.Arrays.toString(t.shape()));
@@ -25,7 +26,7 @@ public final class Structured {
         return axis;
     }
 
-    public static Mask ln(Target t, PruneMethod.LnStructured m, String what) {
+    public static Mask ln(Target t, LnStructured m, String what) {
         int axis = check(t, m, what);
         int slices = (int) t.shape()[axis];
         long stride = 1;

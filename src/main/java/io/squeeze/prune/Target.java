@@ -1,5 +1,6 @@
 package io.squeeze.prune;
 
+import io.squeeze.core.Mask;
 import java.io.Serializable;
 
 /**

@@ -1,6 +1,6 @@
 package io.squeeze.quantize;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 
 /**
  * A scale and zero point, computed from an observed range exactly as PyTorch 1.13's

@@ -1,7 +1,7 @@
 package io.squeeze.quantize;
 
-import io.squeeze.BadInputException;
-import io.squeeze.prune.LayerSelector;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.LayerSelector;
 
 import java.io.Serializable;
 import java.util.List;

@@ -1,7 +1,7 @@
 package io.squeeze.quantize;
 
-import io.squeeze.BadInputException;
-import io.squeeze.Bytes;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Bytes;
 
 /**
  * A weight tensor stored as integers: 8-bit (qint8 [-128, 127] symmetric, quint8 [0, 255] affine) or 4-bit

@@ -1,7 +1,13 @@
 package io.squeeze.spark;
 
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Storage;
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;
 import io.squeeze.data.Shift;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.SparkSession;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -9,10 +15,66 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 import java.util.Iterator;
+import java.util.Locale;
 
-/** {@code squeeze augment} as a job: every row streams out as {@code copies} shifted rows (features, label). */
+/**
+ * {@code squeeze augment} as a job: every row streams out as {@code copies} shifted rows (features, label), the
+ * original first (random translations, as used to train Hinton et al. 2015's MNIST teacher), written as Parquet and
+ * published atomically.
+ */
 public final class AugmentJob {
     private AugmentJob() {}
+
+    /**
+     * What to augment, validated before any Spark work.
+     *
+     * @param image      {@code {h, w}}, or null to take the shape from the data's format
+     * @param partitions output files, 0 for the input's partitions
+     */
+    public record Config(DataSpec data, int copies, int maxShift, int[] image, long seed, int partitions, String out, boolean overwrite) {
+        public Config {
+            if (copies < 1) throw new BadInputException("augment.copies must be >= 1, got " + copies);
+            if (maxShift < 0) throw new BadInputException("augment.max-shift must be >= 0, got " + maxShift);
+            if (partitions < 0) throw new BadInputException("augment.partitions must be >= 0, got " + partitions);
+            if (image != null && (image.length != 2 || image[0] < 1 || image[1] < 1))
+                throw new BadInputException("augment.image must be two positive sizes, got " + java.util.Arrays.toString(image));
+        }
+
+        /** Parses {@code HxW} (e.g. {@code 28x28}); null stays null. */
+        public static int[] image(String hxw) {
+            if (hxw == null) return null;
+            String[] hw = hxw.toLowerCase(Locale.ROOT).split("x");
+            try {
+                if (hw.length != 2) throw new NumberFormatException();
+                int[] r = {Integer.parseInt(hw[0].trim()), Integer.parseInt(hw[1].trim())};
+                if (r[0] < 1 || r[1] < 1) throw new NumberFormatException();
+                return r;
+            } catch (NumberFormatException e) {
+                throw new BadInputException("augment.image must look like 28x28, got '" + hxw + "'");
+            }
+        }
+    }
+
+    /** What was written: the published directory, its rows and bytes, and the seconds the write took. */
+    public record Result(Path target, long rows, long bytes, double seconds) {}
+
+    public static Result run(SparkSession spark, Config c) {
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        Path target = ArtifactWriter.checkTarget(st, c.out(), c.overwrite());
+        SparkData.Loaded d = SparkData.read(spark, c.data(), -1, null);
+        int[] hw = c.image() != null ? c.image() : d.imageShape();
+        if (hw == null) throw new BadInputException("augment: data " + c.data() + " carries no image shape; give --image HxW");
+        int h = hw[0], w = hw[1];
+        if (d.numFeatures() % (h * w) != 0)
+            throw new BadInputException("augment: " + d.numFeatures() + " features are not images of " + h + "x" + w);
+        JavaRDD<Row> rows = shifted(d.rdd(), c.copies(), h, w, c.maxShift(), c.seed());
+        JavaRDD<Row> out = c.partitions() > 0 ? rows.repartition(c.partitions()) : rows;
+        long t0 = System.nanoTime();
+        // complete or not at all; the old data, if any, replaced only once the new is written
+        st.publish(target, c.overwrite(), dir -> spark.createDataFrame(out, SCHEMA).write().parquet(dir.toString()));
+        long n = spark.read().parquet(target.toString()).count();
+        return new Result(target, n, st.totalBytes(target), (System.nanoTime() - t0) / 1e9);
+    }
 
     public static final StructType SCHEMA = new StructType().add("features", DataTypes.createArrayType(DataTypes.FloatType, false), false)
             .add("label", DataTypes.IntegerType, true);

@@ -1,6 +1,6 @@
 package io.squeeze.spark;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.SoftTargetsStore;
 import io.squeeze.data.Example;
 import io.squeeze.data.Normalizer;

@@ -1,6 +1,7 @@
 package io.squeeze.spark;
 
-import io.squeeze.BadInputException;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.core.BadInputException;
 import io.squeeze.data.DataSpec;
 import io.squeeze.eval.EvalReport;
 import io.squeeze.model.LoadedModel;
@@ -12,7 +13,8 @@ import java.util.Map;
 public final class EvaluateJob {
     private EvaluateJob() {}
 
-    public static Map<String, Object> run(SparkSession spark, DataSpec spec, LoadedModel model, LoadedModel baseline, int batchSize) {
+    public static Map<String, Object> run(SparkSession spark, DataSpec spec, Loaded run, Loaded baselineRun, int batchSize) {
+        LoadedModel model = run.model(), baseline = baselineRun == null ? null : baselineRun.model();
         if (batchSize <= 0) throw new BadInputException("--batch must be > 0, got " + batchSize);
         if (baseline != null && (baseline.meta().numFeatures() != model.meta().numFeatures()
                 || baseline.meta().numClasses() != model.meta().numClasses()))
@@ -20,13 +22,13 @@ public final class EvaluateJob {
                     + baseline.meta().numClasses() + " classes but model " + model.source() + " takes "
                     + model.meta().numFeatures() + " / " + model.meta().numClasses());
         SparkData.Loaded data = SparkData.read(spark, spec, model.meta().numFeatures(), "model " + model.source());
-        SparkEvaluator.Result r = SparkEvaluator.evaluate(SparkSessions.jsc(spark), data.rdd(), model, baseline, batchSize, spec.toString());
+        SparkEvaluator.Result r = SparkEvaluator.evaluate(SparkSessions.jsc(spark), data.rdd(), run, baselineRun, batchSize, spec.toString());
         if (r.stats().rows() == 0) throw new BadInputException("data " + spec + " is empty (no rows)");
         Map<String, Object> report = EvalReport.of(r.stats(), r.wallSeconds(), batchSize, model, baseline, spec.toString());
-        if (model.quant() != null) {
+        if (run.quant() != null) {
             // the integer path is the model's accuracy; the fake-quant (float) path beside it, with their agreement
-            SparkEvaluator.Result q = SparkEvaluator.integerVsFakeQuant(SparkSessions.jsc(spark), data.rdd(), model, batchSize, spec.toString());
-            EvalReport.addQuantization(report, model.quant().plan(), q.stats());
+            SparkEvaluator.Result q = SparkEvaluator.integerVsFakeQuant(SparkSessions.jsc(spark), data.rdd(), run, batchSize, spec.toString());
+            EvalReport.addQuantization(report, run.quant().plan(), q.stats());
         }
         return report;
     }

@@ -1,6 +1,6 @@
 package io.squeeze.spark;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.lowrank.LayerFactors;
 import io.squeeze.lowrank.RankPolicy;
@@ -9,7 +9,7 @@ import io.squeeze.lowrank.SvdMethod;
 import io.squeeze.model.Factorization;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.Surgery;
-import io.squeeze.prune.LayerSelector;
+import io.squeeze.core.LayerSelector;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;

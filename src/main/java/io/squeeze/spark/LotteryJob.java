@@ -1,12 +1,13 @@
 package io.squeeze.spark;
 
+import io.squeeze.prune.L1Unstructured;
 import io.squeeze.data.Example;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.ModelMeta;
 import io.squeeze.model.SourceKind;
 import io.squeeze.model.Surgery;
 import io.squeeze.prune.Amount;
-import io.squeeze.prune.Mask;
+import io.squeeze.core.Mask;
 import io.squeeze.prune.PruneMethod;
 import io.squeeze.prune.Pruner;
 import io.squeeze.prune.Target;
@@ -37,10 +38,10 @@ public final class LotteryJob {
     /** Settings. */
     public record Config(int rounds, double rate, double outputRate, int rewindEpochs, boolean control, long controlSeed) {
         public Config {
-            if (rounds <= 0) throw new io.squeeze.BadInputException("--rounds must be > 0, got " + rounds);
+            if (rounds <= 0) throw new io.squeeze.core.BadInputException("--rounds must be > 0, got " + rounds);
             Amount.fraction(rate);
             Amount.fraction(outputRate);
-            if (rewindEpochs < 0) throw new io.squeeze.BadInputException("--rewind-epoch must be >= 0, got " + rewindEpochs);
+            if (rewindEpochs < 0) throw new io.squeeze.core.BadInputException("--rewind-epoch must be >= 0, got " + rewindEpochs);
         }
     }
 
@@ -110,7 +111,7 @@ public final class LotteryJob {
             targets.add(new Target(targets.size(), i, "W", w.shape(), v, masks.getOrDefault(i + "_W", Mask.all(v.length)),
                     Amount.fraction(i == last ? lc.outputRate() : lc.rate()), conv ? 0 : 1, conv ? 1 : 0));
         }
-        Map<Integer, Mask> fresh = Pruner.masks(targets, new PruneMethod.L1Unstructured(), Amount.fraction(lc.rate()), io.squeeze.prune.Chunk.DEFAULT_SIZE);
+        Map<Integer, Mask> fresh = Pruner.masks(targets, new L1Unstructured(), Amount.fraction(lc.rate()), io.squeeze.prune.Chunk.DEFAULT_SIZE);
         Map<String, Mask> out = new TreeMap<>();
         for (Target t : targets) out.put(t.key(), fresh.get(t.id()));
         return out;

@@ -1,14 +1,14 @@
 package io.squeeze.spark;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.Surgery;
 import io.squeeze.prune.Amount;
-import io.squeeze.prune.LayerSelector;
-import io.squeeze.prune.Mask;
+import io.squeeze.core.LayerSelector;
+import io.squeeze.core.Mask;
 import io.squeeze.prune.PruneMethod;
 import io.squeeze.prune.Pruner;
 import io.squeeze.prune.Target;
@@ -47,9 +47,9 @@ public final class PruneJob {
     public record Plan(PruneMethod method, Amount amount, Map<String, Amount> perLayer, LayerSelector layers,
                        boolean includeBias, int chunkSize) {
         public Plan {
-            if (amount == null && perLayer.isEmpty() && !(method instanceof PruneMethod.Threshold))
+            if (amount == null && perLayer.isEmpty() && method.needsAmount())
                 throw new BadInputException("--amount must be given for method " + method.label());
-            if (method instanceof PruneMethod.GlobalUnstructured && amount == null)
+            if (method instanceof PruneMethod.Selecting s && s.global() && amount == null)
                 throw new BadInputException("the global method takes one --amount for all layers, not per-layer amounts");
         }
     }
@@ -67,7 +67,7 @@ public final class PruneJob {
             String name = conf.getLayerName();
             if (!p.layers().matches(i, name)) continue;
             Amount a = p.perLayer().isEmpty() ? p.amount() : p.perLayer().getOrDefault(Integer.toString(i), p.perLayer().get(name));
-            if (a == null && !(p.method() instanceof PruneMethod.Threshold)) continue;
+            if (a == null && p.method().needsAmount()) continue;
             anyMatch = true;
             boolean conv = conf instanceof ConvolutionLayer;
             for (String param : p.includeBias() ? List.of("W", "b") : List.of("W")) {
@@ -105,6 +105,14 @@ public final class PruneJob {
         MultiLayerNetwork net = m.net().clone();
         Surgery.applyMasks(net, masks);
         return new Result(net, masks, notes);
+    }
+
+    /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */
+    public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<String, Mask> masks, LoadedModel source,
+                                             FineTune ft, io.squeeze.data.Split split, PrintWriter progress) {
+        if (!ft.runs()) return net;
+        if (ft.lr() != null) net.setLearningRate(ft.lr());
+        return fineTune(spark, net, masks, source, DataSpec.parse(ft.data(), split, false), new SparkTrainer.Config(ft.epochs(), ft.batch(), 5), progress);
     }
 
     /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */

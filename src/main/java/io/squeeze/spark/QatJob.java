@@ -3,7 +3,7 @@ package io.squeeze.spark;
 import io.squeeze.calibrate.Calibrator;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;
-import io.squeeze.model.FakeQuantSurgery;
+import io.squeeze.quantize.FakeQuantSurgery;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.NetOps;
 import io.squeeze.model.Surgery;
@@ -29,8 +29,8 @@ public final class QatJob {
 
     public static QuantizeJob.Result run(SparkSession spark, LoadedModel src, QuantConfig cfg, DataSpec train, SparkTrainer.Config tc,
                                          Double lr, DataSpec calib, long calibRows, PrintWriter progress) {
-        if (lr != null && !(lr > 0 && lr < 10)) throw new io.squeeze.BadInputException("quantize.lr must be in (0, 10), got " + lr);
-        if (!cfg.calibrated()) throw new io.squeeze.BadInputException("quantize --mode qat needs integer layers (--bits 8|4); fp16 needs no training");
+        if (lr != null && !(lr > 0 && lr < 10)) throw new io.squeeze.core.BadInputException("quantize.lr must be in (0, 10), got " + lr);
+        if (!cfg.calibrated()) throw new io.squeeze.core.BadInputException("quantize --mode qat needs integer layers (--bits 8|4); fp16 needs no training");
         JavaSparkContext jsc = SparkSessions.jsc(spark);
         var meta = src.meta();
         Map<Integer, String> names = QuantizeJob.names(src.net());

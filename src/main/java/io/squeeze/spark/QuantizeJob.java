@@ -1,6 +1,6 @@
 package io.squeeze.spark;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.calibrate.Calibration;
 import io.squeeze.calibrate.Calibrator;

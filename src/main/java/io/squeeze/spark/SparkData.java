@@ -1,7 +1,7 @@
 package io.squeeze.spark;
 
-import io.squeeze.BadInputException;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;
 import io.squeeze.data.Idx;

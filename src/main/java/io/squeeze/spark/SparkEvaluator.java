@@ -1,5 +1,6 @@
 package io.squeeze.spark;
 
+import io.squeeze.artifact.Loaded;
 import io.squeeze.data.Example;
 import io.squeeze.data.Normalizer;
 import io.squeeze.eval.EvalStats;
@@ -34,8 +35,9 @@ public final class SparkEvaluator {
     /** A model as it travels to executors: a DL4J network, or a quantized model with the path to run. */
     private record Engine(Broadcast<NetPayload> net, Broadcast<QuantizedModel> quant, QuantRunner.Path path, Normalizer norm, int k)
             implements java.io.Serializable {
-        static Engine of(JavaSparkContext jsc, LoadedModel m, QuantRunner.Path path) {
-            if (m.quant() != null) return new Engine(null, jsc.broadcast(m.quant()), path, m.meta().normalizer(), m.meta().numClasses());
+        static Engine of(JavaSparkContext jsc, Loaded l, QuantRunner.Path path) {
+            LoadedModel m = l.model();
+            if (l.quant() != null) return new Engine(null, jsc.broadcast(l.quant()), path, m.meta().normalizer(), m.meta().numClasses());
             return new Engine(jsc.broadcast(NetPayload.of(m.net())), null, null, m.meta().normalizer(), m.meta().numClasses());
         }
 
@@ -50,17 +52,23 @@ public final class SparkEvaluator {
     }
 
     /** Evaluates {@code model} (a quantized model on its integer path) against an optional baseline. */
-    public static Result evaluate(JavaSparkContext jsc, JavaRDD<Example> data, LoadedModel model, LoadedModel baseline,
+    public static Result evaluate(JavaSparkContext jsc, JavaRDD<Example> data, Loaded model, Loaded baseline,
                                   int batchSize, String where) {
         return run(jsc, data, Engine.of(jsc, model, QuantRunner.Path.INTEGER),
-                baseline == null ? null : Engine.of(jsc, baseline, QuantRunner.Path.INTEGER), model, batchSize, where);
+                baseline == null ? null : Engine.of(jsc, baseline, QuantRunner.Path.INTEGER), model.model(), batchSize, where);
+    }
+
+    /** Evaluates a float model against an optional float baseline. */
+    public static Result evaluate(JavaSparkContext jsc, JavaRDD<Example> data, LoadedModel model, LoadedModel baseline,
+                                  int batchSize, String where) {
+        return evaluate(jsc, data, Loaded.plain(model), Loaded.plain(baseline), batchSize, where);
     }
 
     /** A quantized model's integer path, with its fake-quant path in the baseline's place (accuracy and agreement). */
-    public static Result integerVsFakeQuant(JavaSparkContext jsc, JavaRDD<Example> data, LoadedModel model, int batchSize, String where) {
-        if (model.quant() == null) throw new IllegalArgumentException(model.source() + " is not quantized");
+    public static Result integerVsFakeQuant(JavaSparkContext jsc, JavaRDD<Example> data, Loaded model, int batchSize, String where) {
+        if (model.quant() == null) throw new IllegalArgumentException(model.model().source() + " is not quantized");
         return run(jsc, data, Engine.of(jsc, model, QuantRunner.Path.INTEGER), Engine.of(jsc, model, QuantRunner.Path.FAKE_QUANT),
-                model, batchSize, where);
+                model.model(), batchSize, where);
     }
 
     private static Result run(JavaSparkContext jsc, JavaRDD<Example> data, Engine m, Engine b, LoadedModel model, int batchSize, String where) {

@@ -2,13 +2,11 @@ package io.squeeze.spark;
 
 import io.squeeze.prune.Amount;
 import io.squeeze.prune.Chunk;
-import io.squeeze.prune.Mask;
+import io.squeeze.core.Mask;
 import io.squeeze.prune.PruneMethod;
 import io.squeeze.prune.Pruner;
 import io.squeeze.prune.RadixHistogram;
-import io.squeeze.prune.Scores;
 import io.squeeze.prune.Selection;
-import io.squeeze.prune.Structured;
 import io.squeeze.prune.Target;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -33,28 +31,23 @@ public final class SparkPruner {
     private SparkPruner() {}
 
     public static Map<Integer, Mask> masks(JavaSparkContext jsc, List<Target> targets, PruneMethod m, Amount global, int chunkSize) {
-        if (m instanceof PruneMethod.LnStructured ln) {
-            for (Target t : targets) Structured.check(t, ln, "layer " + t.layer() + " " + t.param()); // fail fast, in order
-        }
+        for (Target t : targets) m.check(t); // fail fast, in order
         List<Target> bySize = new ArrayList<>(targets);
         bySize.sort(Comparator.comparingInt(Target::size).reversed());
         JavaRDD<Target> rdd = jsc.parallelize(bySize, bySize.size());
         jsc.setJobDescription("squeeze prune: " + m.label() + " on " + targets.size() + " tensors");
         try {
-            if (!Pruner.selects(m)) {
-                Map<Integer, byte[]> bits = rdd.mapToPair(t -> {
-                    Mask mask = m instanceof PruneMethod.LnStructured ln ? Structured.ln(t, ln, "layer " + t.layer() + " " + t.param())
-                            : Pruner.threshold(t, ((PruneMethod.Threshold) m).theta());
-                    return new Tuple2<>(t.id(), mask.toBytes());
-                }).collectAsMap();
+            if (m instanceof PruneMethod.PerTensor p) {
+                Map<Integer, byte[]> bits = rdd.mapToPair(t -> new Tuple2<>(t.id(), p.computeMask(t).toBytes())).collectAsMap();
                 Map<Integer, Mask> out = new TreeMap<>();
                 for (Target t : targets) out.put(t.id(), Mask.fromBytes(bits.get(t.id()), t.size()));
                 return out;
             }
-            JavaRDD<Chunk> chunks = rdd.flatMap(t -> Scores.chunks(t, m, Pruner.group(m, t), chunkSize).iterator())
+            PruneMethod.Selecting s = (PruneMethod.Selecting) m;
+            JavaRDD<Chunk> chunks = rdd.flatMap(t -> Pruner.chunks(t, s, chunkSize).iterator())
                     .persist(StorageLevel.MEMORY_AND_DISK());
             try {
-                Selection.Result r = Selection.run(runner(jsc, chunks), (g, n) -> Pruner.toPrune(m, targets, global, g, n));
+                Selection.Result r = Selection.run(runner(jsc, chunks), (g, n) -> Pruner.toPrune(s, targets, global, g, n));
                 return Pruner.combine(targets, r.pruned(), chunkSize);
             } finally {
                 chunks.unpersist(false);

@@ -1,9 +1,7 @@
 package io.squeeze.spark;
 
-import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.deploy.SparkHadoopUtil;
 import org.apache.spark.sql.SparkSession;
 
 /**
@@ -31,13 +29,5 @@ public final class SparkSessions {
 
     public static JavaSparkContext jsc(SparkSession spark) {
         return JavaSparkContext.fromSparkContext(spark.sparkContext());
-    }
-
-    /**
-     * The Hadoop configuration a job would see ({@code spark.hadoop.*} settings applied) without starting Spark:
-     * for commands such as {@code inspect} that only touch files.
-     */
-    public static Configuration hadoopConf() {
-        return SparkHadoopUtil.get().newConfiguration(new SparkConf());
     }
 }

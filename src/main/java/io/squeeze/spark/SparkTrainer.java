@@ -1,6 +1,6 @@
 package io.squeeze.spark;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.data.Batches;
 import io.squeeze.data.Example;
 import org.apache.spark.api.java.JavaRDD;

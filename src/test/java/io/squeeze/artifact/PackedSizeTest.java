@@ -3,7 +3,7 @@ package io.squeeze.artifact;
 import io.squeeze.TestModels;
 import io.squeeze.model.ModelIO;
 import io.squeeze.model.NetOps;
-import io.squeeze.prune.Mask;
+import io.squeeze.core.Mask;
 import io.squeeze.quantize.QuantConfig;
 import io.squeeze.quantize.QuantizedModel;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;

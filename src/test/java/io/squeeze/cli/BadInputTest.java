@@ -1,7 +1,7 @@
 package io.squeeze.cli;
 
 import io.squeeze.TestModels;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.model.ModelIO;
 import org.apache.hadoop.conf.Configuration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
@@ -105,6 +105,16 @@ class BadInputTest {
         expect("--arch 'resnet' is not mlp:H1,H2,..., lenet5 or a .json DL4J configuration", "train", "--data", TEST, "--arch", "resnet", "--epochs", "1", "--out", report);
         expect("Missing required option: '--data=D'", "evaluate", "--model", model);
         expect("--batch must be > 0, got -5", "evaluate", "--model", model, "--data", TEST, "--batch", "-5");
+        // fine-tuning data without epochs would record a fine-tuning that never ran: refused, nothing written
+        for (String cmd : new String[]{"prune", "factorize"}) {
+            String[] method = cmd.equals("prune") ? new String[]{"--method", "l1", "--amount", "0.5"} : new String[]{"--rank", "2"};
+            String[] args = java.util.stream.Stream.of(new String[]{cmd, "--model", model}, method,
+                    new String[]{"--fine-tune-data", TEST, "--out", report}).flatMap(Arrays::stream).toArray(String[]::new);
+            expect("--fine-tune-data " + TEST + " needs --fine-tune-epochs E (E > 0); without it nothing would be fine-tuned", args);
+            String[] noData = java.util.stream.Stream.of(new String[]{cmd, "--model", model}, method,
+                    new String[]{"--fine-tune-epochs", "2", "--out", report}).flatMap(Arrays::stream).toArray(String[]::new);
+            expect("--fine-tune-epochs needs --fine-tune-data", noData);
+        }
     }
 
     @Test

@@ -146,7 +146,7 @@ class DistillCliTest {
         List<Row> rows = parquet(out).collectAsList();
         assertEquals(359, rows.size());
         var data = io.squeeze.spark.SparkData.read(TestSpark.get(), io.squeeze.data.DataSpec.parse(TEST, io.squeeze.data.Split.TEST, false), 64, "t").rdd().collect();
-        var t = io.squeeze.distill.Teachers.load(new io.squeeze.artifact.Storage(new org.apache.hadoop.conf.Configuration()),
+        var t = io.squeeze.artifact.Models.teacher(new io.squeeze.core.Storage(new org.apache.hadoop.conf.Configuration()),
                 "src/test/resources/onnx/teacher-mlp.onnx", null, null).open();
         float[] x = new float[359 * 64];
         for (int i = 0; i < 359; i++) System.arraycopy(data.get(i).features(), 0, x, i * 64, 64);
@@ -191,7 +191,7 @@ class DistillCliTest {
         assertTrue(r.lastErr().contains("are incomplete: no _SUCCESS"), r.lastErr());
         // a student with another class count
         String five = dir.resolve("five.zip").toString();
-        io.squeeze.model.ModelIO.writeZip(new io.squeeze.artifact.Storage(new org.apache.hadoop.conf.Configuration()), new org.apache.hadoop.fs.Path(five),
+        io.squeeze.model.ModelIO.writeZip(new io.squeeze.core.Storage(new org.apache.hadoop.conf.Configuration()), new org.apache.hadoop.fs.Path(five),
                 io.squeeze.TestModels.mlp(64, new int[]{8}, 5, 1), io.squeeze.TestModels.minmaxMeta(64, 5), false);
         r = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", five, "--out", never);
         assertEquals(2, r.code());

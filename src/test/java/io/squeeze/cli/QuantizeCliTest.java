@@ -76,13 +76,13 @@ class QuantizeCliTest {
         assertTrue(zip / (double) packedBytes(out) > 3.0, "int8 packed " + packedBytes(out) + " vs dense zip " + zip);
         // the artifact holds every activation's qparams and integer weights a runtime can use
         Artifact a = Artifact.load(out);
-        assertEquals(java.util.Set.of(-1, 0, 1, 2), a.model().quant().plan().activations().keySet());
-        QuantizedTensor w0 = a.model().quant().weights().get(0);
+        assertEquals(java.util.Set.of(-1, 0, 1, 2), a.quant().plan().activations().keySet());
+        QuantizedTensor w0 = a.quant().weights().get(0);
         assertEquals(QuantizedTensor.Format.INT8, w0.format());
         assertEquals(128, w0.params().length);
         assertEquals("quantize:int8", m.get("layers").get(0).get("method").asText());
         // model.zip holds the dequantized weights for plain DL4J users
-        float[] dq = w0.dequantize(), zipW = io.squeeze.model.ModelIO.loadFile(new io.squeeze.artifact.Storage(new org.apache.hadoop.conf.Configuration()),
+        float[] dq = w0.dequantize(), zipW = io.squeeze.model.ModelIO.loadFile(new io.squeeze.core.Storage(new org.apache.hadoop.conf.Configuration()),
                 new org.apache.hadoop.fs.Path(out, "model.zip")).net().getLayer(0).getParam("W").dup('c').data().asFloat();
         assertArrayEquals(dq, zipW, 0f);
     }
@@ -101,7 +101,7 @@ class QuantizeCliTest {
         JsonNode d = report(dyn);
         assertEquals("per-batch", d.get("quantization").get("observer").asText());
         assertEquals(denseAccuracy, d.get("accuracy").asDouble(), 0.01);
-        assertTrue(Artifact.load(dyn).model().quant().plan().activations().isEmpty());
+        assertTrue(Artifact.load(dyn).quant().plan().activations().isEmpty());
         for (String obs : new String[]{"histogram", "entropy", "percentile:99.9"}) {
             String o = dir.resolve("obs-" + obs.replace(':', '-')).toString();
             CliRun r = CliRun.run("quantize", "--model", dense, "--observer", obs, "--calib-data", TRAIN, "--out", o);
@@ -172,7 +172,7 @@ class QuantizeCliTest {
         assertEquals("qat", rep.get("quantization").get("mode").asText());
         assertEquals(denseAccuracy, rep.get("accuracy").asDouble(), 0.03);
         Artifact a = Artifact.load(out);
-        assertEquals(QuantizedTensor.Format.INT4, a.model().quant().weights().get(1).format());
+        assertEquals(QuantizedTensor.Format.INT4, a.quant().weights().get(1).format());
         // the saved network is a plain one (no fake-quant layers)
         assertFalse(a.model().net().getLayerWiseConfigurations().toJson().contains("FakeQuant"));
     }

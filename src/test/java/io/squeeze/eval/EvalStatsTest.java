@@ -1,6 +1,6 @@
 package io.squeeze.eval;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import org.junit.jupiter.api.Test;
 
 import java.util.Random;

@@ -1,15 +1,15 @@
 package io.squeeze.lowrank;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.TestModels;
 import io.squeeze.TestSpark;
 import io.squeeze.artifact.Artifact;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.cli.CliRun;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.ModelIO;
 import io.squeeze.model.SourceKind;
-import io.squeeze.prune.LayerSelector;
+import io.squeeze.core.LayerSelector;
 import io.squeeze.spark.FactorizeJob;
 import org.apache.hadoop.conf.Configuration;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;

@@ -1,6 +1,6 @@
 package io.squeeze.lowrank;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.TestModels;
 import io.squeeze.TestSpark;
 import io.squeeze.data.Example;
@@ -67,7 +67,7 @@ class LoraTest {
     void cliAdapterArtifactIsTinyReferencesItsBaseAndEqualsTheMergedOne() throws Exception {
         MultiLayerNetwork base = TestModels.mlp(64, new int[]{32, 16}, 10, 3);
         java.nio.file.Path zip = dir.resolve("base.zip");
-        var st = new io.squeeze.artifact.Storage(new org.apache.hadoop.conf.Configuration());
+        var st = new io.squeeze.core.Storage(new org.apache.hadoop.conf.Configuration());
         io.squeeze.model.ModelIO.writeZip(st, new org.apache.hadoop.fs.Path(zip.toString()), base, TestModels.minmaxMeta(64, 10), false);
         String adapters = dir.resolve("adapters").toString(), merged = dir.resolve("merged").toString();
         String[] common = {"lora", "--model", zip.toString(), "--rank", "4", "--alpha", "8", "--data", "csv:data/digits/digits-train.csv.gz",

@@ -3,7 +3,7 @@ package io.squeeze.model;
 import io.squeeze.TestModels;
 import io.squeeze.lowrank.RankPolicy;
 import io.squeeze.lowrank.SvdMethod;
-import io.squeeze.prune.LayerSelector;
+import io.squeeze.core.LayerSelector;
 import io.squeeze.quantize.FakeQuantWeights;
 import io.squeeze.quantize.QuantizedTensor;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;

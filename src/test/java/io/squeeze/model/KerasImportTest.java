@@ -3,7 +3,7 @@ package io.squeeze.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.squeeze.artifact.Models;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.cli.CliRun;
 import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.Test;

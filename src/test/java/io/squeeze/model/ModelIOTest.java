@@ -1,8 +1,8 @@
 package io.squeeze.model;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.TestModels;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import org.apache.hadoop.conf.Configuration;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;

@@ -1,5 +1,6 @@
 package io.squeeze.prune;
 
+import io.squeeze.core.Mask;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.BeforeAll;
@@ -89,7 +90,7 @@ class PyTorchReferenceTest {
             JsonNode c = find(name);
             for (int chunk : new int[]{Chunk.DEFAULT_SIZE, 7, 1}) {
                 Target t = target(0, shape(c), floats(c.get("weights")), null, amount(c));
-                Mask m = run(new PruneMethod.L1Unstructured(), t, chunk);
+                Mask m = run(new L1Unstructured(), t, chunk);
                 assertArrayEquals(bools(c.get("mask")), torchLayout(m, shape(c)), name + " chunk " + chunk);
                 assertEquals(c.get("pruned").asLong(), m.prunedCount(), name);
             }
@@ -100,9 +101,9 @@ class PyTorchReferenceTest {
     void l1ComposesOnTheRemainingEntries() {
         JsonNode c = find("l1-compose");
         float[] w = floats(c.get("weights"));
-        Mask first = run(new PruneMethod.L1Unstructured(), target(0, shape(c), w, null, Amount.fraction(0.5)), 3);
+        Mask first = run(new L1Unstructured(), target(0, shape(c), w, null, Amount.fraction(0.5)), 3);
         assertArrayEquals(bools(c.get("first_mask")), torchLayout(first, shape(c)));
-        Mask second = run(new PruneMethod.L1Unstructured(), target(0, shape(c), w, torchLayout(first, shape(c)), Amount.fraction(0.5)), 3);
+        Mask second = run(new L1Unstructured(), target(0, shape(c), w, torchLayout(first, shape(c)), Amount.fraction(0.5)), 3);
         assertArrayEquals(bools(c.get("mask")), torchLayout(second, shape(c)));
         assertEquals(7, second.prunedCount(), "0.5 then 0.5 of 10 -> 7 zeros");
     }
@@ -116,7 +117,7 @@ class PyTorchReferenceTest {
             ts.add(target(i, shape(t), floats(t.get("weights")), null, Amount.fraction(0.4)));
         }
         for (int chunk : new int[]{Chunk.DEFAULT_SIZE, 5}) {
-            Map<Integer, Mask> m = Pruner.masks(ts, new PruneMethod.GlobalUnstructured(), Amount.fraction(0.4), chunk);
+            Map<Integer, Mask> m = Pruner.masks(ts, new GlobalUnstructured(), Amount.fraction(0.4), chunk);
             long pruned = 0;
             for (int i = 0; i < ts.size(); i++) {
                 JsonNode t = c.get("tensors").get(i);
@@ -133,13 +134,13 @@ class PyTorchReferenceTest {
             for (String dim : new String[]{"out", "in"}) {
                 JsonNode c = find("ln-" + norm + "-" + dim);
                 Target t = target(0, shape(c), floats(c.get("weights")), null, amount(c));
-                Mask m = run(new PruneMethod.LnStructured(PruneMethod.Norm.parse(norm), PruneMethod.Dim.valueOf(dim.toUpperCase())), t, 1 << 20);
+                Mask m = run(new LnStructured(PruneMethod.Norm.parse(norm), PruneMethod.Dim.valueOf(dim.toUpperCase())), t, 1 << 20);
                 assertArrayEquals(bools(c.get("mask")), torchLayout(m, shape(c)), c.get("name").asText());
             }
         }
         JsonNode conv = find("ln-2-out-conv");
         Target t = target(0, shape(conv), floats(conv.get("weights")), null, amount(conv));
-        Mask m = run(new PruneMethod.LnStructured(PruneMethod.Norm.L2, PruneMethod.Dim.OUT), t, 1 << 20);
+        Mask m = run(new LnStructured(PruneMethod.Norm.L2, PruneMethod.Dim.OUT), t, 1 << 20);
         assertArrayEquals(bools(conv.get("mask")), torchLayout(m, shape(conv)));
         assertEquals(24, m.prunedCount(), "2 of 4 output channels of 3x2x2");
     }
@@ -148,7 +149,7 @@ class PyTorchReferenceTest {
     void lnComposesOnTheRemainingChannels() {
         JsonNode c = find("ln-compose");
         float[] w = floats(c.get("weights"));
-        PruneMethod.LnStructured ln = new PruneMethod.LnStructured(PruneMethod.Norm.L1, PruneMethod.Dim.OUT);
+        LnStructured ln = new LnStructured(PruneMethod.Norm.L1, PruneMethod.Dim.OUT);
         Mask first = run(ln, target(0, shape(c), w, null, Amount.fraction(0.25)), 1 << 20);
         assertArrayEquals(bools(c.get("first_mask")), torchLayout(first, shape(c)));
         float[] masked = w.clone();
@@ -163,11 +164,11 @@ class PyTorchReferenceTest {
         for (String name : new String[]{"random-0.35-17", "random-0.25-10", "random-0.35-10", "random-0.5-9"}) {
             JsonNode c = find(name);
             Target t = target(0, shape(c), floats(c.get("weights")), null, amount(c));
-            Mask a = run(new PruneMethod.RandomUnstructured(5), t, 4);
+            Mask a = run(new RandomUnstructured(5), t, 4);
             assertEquals(c.get("pruned").asLong(), a.prunedCount(), name);
-            assertEquals(a, run(new PruneMethod.RandomUnstructured(5), t, 1 << 20), "chunking does not change the draw");
+            assertEquals(a, run(new RandomUnstructured(5), t, 1 << 20), "chunking does not change the draw");
         }
         Target big = target(0, new long[]{50, 40}, new float[2000], null, Amount.fraction(0.5));
-        assertNotEquals(run(new PruneMethod.RandomUnstructured(1), big, 1 << 20), run(new PruneMethod.RandomUnstructured(2), big, 1 << 20));
+        assertNotEquals(run(new RandomUnstructured(1), big, 1 << 20), run(new RandomUnstructured(2), big, 1 << 20));
     }
 }

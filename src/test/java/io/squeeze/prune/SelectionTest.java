@@ -1,6 +1,7 @@
 package io.squeeze.prune;
 
-import io.squeeze.BadInputException;
+import io.squeeze.core.Mask;
+import io.squeeze.core.BadInputException;
 import io.squeeze.TestSpark;
 import io.squeeze.spark.SparkPruner;
 import org.junit.jupiter.api.Test;
@@ -42,7 +43,7 @@ class SelectionTest {
         for (int i = 0; i < 2000; i++) v[i * 5] = 0.25f; // 2,000 exact ties
         Mask expected = bySorting(t, Math.round(0.37 * 10_000));
         for (int chunk : new int[]{1 << 20, 999, 64}) {
-            assertEquals(expected, Pruner.masks(List.of(t), new PruneMethod.L1Unstructured(), t.amount(), chunk).get(0), "chunk " + chunk);
+            assertEquals(expected, Pruner.masks(List.of(t), new L1Unstructured(), t.amount(), chunk).get(0), "chunk " + chunk);
         }
     }
 
@@ -60,16 +61,16 @@ class SelectionTest {
         assertEquals("prune.norm must be 1, 2 or inf, got '3'", assertThrows(BadInputException.class, () -> PruneMethod.Norm.parse("3")).getMessage());
         Target bias = new Target(0, 0, "b", new long[]{1, 1}, new float[]{1}, Mask.all(1), Amount.fraction(0.5), 1, -1);
         assertEquals("ln pruning needs more than one out slice; layer 0 b has 1",
-                assertThrows(BadInputException.class, () -> Structured.ln(bias, new PruneMethod.LnStructured(PruneMethod.Norm.L1, PruneMethod.Dim.OUT), "layer 0 b")).getMessage());
-        assertTrue(assertThrows(BadInputException.class, () -> Structured.ln(bias, new PruneMethod.LnStructured(PruneMethod.Norm.L1, PruneMethod.Dim.IN), "layer 0 b"))
+                assertThrows(BadInputException.class, () -> Structured.ln(bias, new LnStructured(PruneMethod.Norm.L1, PruneMethod.Dim.OUT), "layer 0 b")).getMessage());
+        assertTrue(assertThrows(BadInputException.class, () -> Structured.ln(bias, new LnStructured(PruneMethod.Norm.L1, PruneMethod.Dim.IN), "layer 0 b"))
                 .getMessage().startsWith("prune.dim in does not exist for layer 0 b"));
     }
 
     @Test
     void histogramsMergeInAnyOrder() {
         Target t = target(0, 5000, 9, Amount.fraction(0.5));
-        List<Chunk> chunks = Scores.chunks(t, new PruneMethod.L1Unstructured(), 0, 700);
-        RadixHistogram single = Scores.chunks(t, new PruneMethod.L1Unstructured(), 0, 1 << 20).get(0).high();
+        List<Chunk> chunks = Pruner.chunks(t, new L1Unstructured(), 700);
+        RadixHistogram single = Pruner.chunks(t, new L1Unstructured(), 1 << 20).get(0).high();
         RadixHistogram fwd = new RadixHistogram(), rev = new RadixHistogram();
         for (Chunk c : chunks) fwd.merge(RadixHistogram.fromBytes(c.high().toBytes()));
         for (int i = chunks.size() - 1; i >= 0; i--) rev.merge(chunks.get(i).high());
@@ -87,15 +88,15 @@ class SelectionTest {
         for (int i = 0; i < 5; i++) ts.add(target(i, 2000 + 1000 * i, 20 + i, Amount.fraction(0.1 + 0.15 * i)));
         float[] v = ts.get(2).values();
         for (int i = 0; i < 300; i++) v[i * 7] = 0.5f; // ties across chunk boundaries
-        List<PruneMethod> methods = List.of(new PruneMethod.L1Unstructured(), new PruneMethod.GlobalUnstructured(),
-                new PruneMethod.RandomUnstructured(7), new PruneMethod.LnStructured(PruneMethod.Norm.L2, PruneMethod.Dim.OUT),
-                new PruneMethod.LnStructured(PruneMethod.Norm.LINF, PruneMethod.Dim.IN), new PruneMethod.Threshold(0.3));
+        List<PruneMethod> methods = List.of(new L1Unstructured(), new GlobalUnstructured(),
+                new RandomUnstructured(7), new LnStructured(PruneMethod.Norm.L2, PruneMethod.Dim.OUT),
+                new LnStructured(PruneMethod.Norm.LINF, PruneMethod.Dim.IN), new Threshold(0.3));
         for (PruneMethod m : methods) {
             Map<Integer, Mask> local = Pruner.masks(ts, m, Amount.fraction(0.6), 1 << 20);
             Map<Integer, Mask> dist = SparkPruner.masks(TestSpark.jsc(), ts, m, Amount.fraction(0.6), 900);
             assertEquals(local, dist, m.label());
         }
-        long pruned = SparkPruner.masks(TestSpark.jsc(), ts, new PruneMethod.GlobalUnstructured(), Amount.fraction(0.6), 900)
+        long pruned = SparkPruner.masks(TestSpark.jsc(), ts, new GlobalUnstructured(), Amount.fraction(0.6), 900)
                 .values().stream().mapToLong(Mask::prunedCount).sum();
         assertEquals(Math.round(0.6 * (2000 + 3000 + 4000 + 5000 + 6000)), pruned);
     }

@@ -64,7 +64,7 @@ class QuantRunnerTest {
                         .activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build()).build());
         relu6.init();
         assertEquals("layer 0 is a ReLU with max 6.0, threshold 0.0, negative slope 0.0, which the quantized runtime does not support",
-                assertThrows(io.squeeze.BadInputException.class, () -> NetOps.of(relu6)).getMessage());
+                assertThrows(io.squeeze.core.BadInputException.class, () -> NetOps.of(relu6)).getMessage());
     }
 
     @Test
@@ -95,7 +95,7 @@ class QuantRunnerTest {
         float[] x = data(rows, 256, 3);
         QuantConfig cfg = cfg(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT4);
         QuantizedModel qm = calibrated(net, cfg, x, rows, 256);
-        MultiLayerNetwork qat = io.squeeze.model.FakeQuantSurgery.attach(net, qm.plan(), qm.plan().activations());
+        MultiLayerNetwork qat = io.squeeze.quantize.FakeQuantSurgery.attach(net, qm.plan(), qm.plan().activations());
         var back = org.deeplearning4j.nn.conf.MultiLayerConfiguration.fromJson(qat.getLayerWiseConfigurations().toJson());
         assertEquals(qat.getLayerWiseConfigurations().toJson(), back.toJson());
         MultiLayerNetwork rebuilt = new MultiLayerNetwork(back);
@@ -106,7 +106,7 @@ class QuantRunnerTest {
         double diff = 0;
         for (int i = 0; i < dl4j.length; i++) diff = Math.max(diff, Math.abs(dl4j[i] - plain[i]));
         assertTrue(diff > 1e-4, "fake quantization changes the outputs");
-        MultiLayerNetwork stripped = io.squeeze.model.FakeQuantSurgery.strip(rebuilt);
+        MultiLayerNetwork stripped = io.squeeze.quantize.FakeQuantSurgery.strip(rebuilt);
         assertArrayEquals(plain, stripped.output(in).dup('c').data().asFloat(), 1e-6f);
     }
 }

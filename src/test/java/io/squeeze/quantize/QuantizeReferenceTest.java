@@ -2,7 +2,7 @@ package io.squeeze.quantize;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import org.junit.jupiter.api.Test;
 
 import java.io.File;

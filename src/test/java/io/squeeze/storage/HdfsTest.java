@@ -2,11 +2,11 @@ package io.squeeze.storage;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.TestModels;
 import io.squeeze.TestSpark;
 import io.squeeze.artifact.Artifact;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.cli.CliRun;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;

@@ -2,7 +2,7 @@ package io.squeeze.storage;
 
 import io.squeeze.TestSpark;
 import io.squeeze.artifact.Artifact;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.cli.CliRun;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -31,7 +31,7 @@ final class RoundTrips {
         assertTrue(Artifact.load(student).model().net().numParams() < Artifact.load(teacher).model().net().numParams());
         CliRun qz = CliRun.run("quantize", "--model", teacher, "--calib-data", train, "--eval-data", test, "--out", q);
         assertEquals(0, qz.code(), qz.err());
-        assertNotNull(Artifact.load(q).model().quant());
+        assertNotNull(Artifact.load(q).quant());
         // soft targets without _SUCCESS are refused
         fs.delete(new Path(soft + "/_SUCCESS"), false);
         CliRun refused = CliRun.run("distill", "--soft-targets", soft, "--data", train, "--student", "mlp:8", "--out", root + "/kd/never");

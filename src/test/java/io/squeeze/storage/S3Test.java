@@ -2,14 +2,13 @@ package io.squeeze.storage;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.squeeze.BadInputException;
+import io.squeeze.core.BadInputException;
 import io.squeeze.TestModels;
 import io.squeeze.TestSpark;
 import io.squeeze.artifact.Artifact;
-import io.squeeze.artifact.Storage;
+import io.squeeze.core.Storage;
 import io.squeeze.cli.CliRun;
 import io.squeeze.model.ModelIO;
-import io.squeeze.spark.SparkSessions;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -116,7 +115,7 @@ class S3Test {
         var zip = ModelIO.loadFile(st, new Path(art + "/model.zip"));
         TestModels.assertSameWeights(zip.net(), a.model().net());
         assertEquals("standard", a.manifest().config().get("normalize"));
-        assertEquals(SparkSessions.hadoopConf().get("fs.s3a.endpoint"), st.conf().get("fs.s3a.endpoint"));
+        assertEquals(Storage.withSparkDefaults().conf().get("fs.s3a.endpoint"), st.conf().get("fs.s3a.endpoint"));
 
         CliRun i = CliRun.run("inspect", "--model", art, "--json");
         assertEquals(0, i.code(), i.err());

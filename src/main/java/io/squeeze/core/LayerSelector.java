@@ -1,6 +1,5 @@
-package io.squeeze.prune;
+package io.squeeze.core;
 
-import io.squeeze.BadInputException;
 
 import java.io.Serializable;
 import java.util.ArrayList;

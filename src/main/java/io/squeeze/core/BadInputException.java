@@ -1,4 +1,4 @@
-package io.squeeze;
+package io.squeeze.core;
 
 /**
  * Input the user can fix: a missing or corrupt file, a flag value out of range, data that does not fit the model.

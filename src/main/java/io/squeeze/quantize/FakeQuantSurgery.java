@@ -1,9 +1,5 @@
-package io.squeeze.model;
+package io.squeeze.quantize;
 
-import io.squeeze.quantize.FakeQuantActivation;
-import io.squeeze.quantize.FakeQuantWeights;
-import io.squeeze.quantize.QParams;
-import io.squeeze.quantize.QuantPlan;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.layers.BaseLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;

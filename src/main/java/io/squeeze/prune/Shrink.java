@@ -1,7 +1,6 @@
-package io.squeeze.model;
+package io.squeeze.prune;
 
-import io.squeeze.prune.Mask;
-import io.squeeze.prune.Structured;
+import io.squeeze.core.Mask;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;

@@ -1,4 +1,4 @@
-package io.squeeze.prune;
+package io.squeeze.core;
 
 import java.io.Serializable;
 import java.util.Arrays;

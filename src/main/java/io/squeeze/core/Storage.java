@@ -1,6 +1,5 @@
-package io.squeeze.artifact;
+package io.squeeze.core;
 
-import io.squeeze.BadInputException;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -25,6 +24,14 @@ public final class Storage {
 
     public Storage(Configuration conf) {
         this.conf = conf;
+    }
+
+    /**
+     * Storage with the Hadoop configuration a Spark job would see ({@code spark.hadoop.*} settings from
+     * {@code spark-submit}/{@code spark-defaults.conf} applied), without starting Spark.
+     */
+    public static Storage withSparkDefaults() {
+        return new Storage(org.apache.spark.deploy.SparkHadoopUtil.get().newConfiguration(new org.apache.spark.SparkConf()));
     }
 
     public Configuration conf() {
@@ -196,7 +203,7 @@ public final class Storage {
         mkdirs(parent);
         if (!atomicRename(out)) {
             if (exists(out)) {
-                if (!overwrite) throw new io.squeeze.BadInputException("output " + out + " exists; pass --overwrite to replace it");
+                if (!overwrite) throw new io.squeeze.core.BadInputException("output " + out + " exists; pass --overwrite to replace it");
                 Path success = new Path(out, "_SUCCESS");
                 if (exists(success)) delete(success);
                 delete(out);
@@ -218,7 +225,7 @@ public final class Storage {
             fill.accept(tmp);
             Path old = null;
             if (exists(out)) {
-                if (!overwrite) throw new io.squeeze.BadInputException("output " + out + " exists; pass --overwrite to replace it");
+                if (!overwrite) throw new io.squeeze.core.BadInputException("output " + out + " exists; pass --overwrite to replace it");
                 old = new Path(parent, "." + out.getName() + ".old-" + java.util.UUID.randomUUID());
                 if (!rename(out, old)) throw new IllegalStateException("could not move the old " + out + " aside");
             }

@@ -1,4 +1,4 @@
-package io.squeeze;
+package io.squeeze.core;
 
 import java.io.IOException;
 import java.io.InputStream;

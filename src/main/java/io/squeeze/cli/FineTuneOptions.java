@@ -1,0 +1,23 @@
+package io.squeeze.cli;
+
+import io.squeeze.spark.FineTune;
+import picocli.CommandLine.Option;
+
+/** The fine-tuning options of the compressing commands (prune, factorize), as one validated {@link FineTune}. */
+final class FineTuneOptions {
+    @Option(names = "--fine-tune-data", paramLabel = "D", description = "fine-tune on this data (needs --fine-tune-epochs)")
+    String data;
+
+    @Option(names = "--fine-tune-epochs", defaultValue = "0", paramLabel = "E", description = "fine-tuning epochs (needs --fine-tune-data)")
+    int epochs;
+
+    @Option(names = "--fine-tune-lr", paramLabel = "LR", description = "learning rate for fine-tuning (default: the model's own)")
+    Double lr;
+
+    @Option(names = "--batch", defaultValue = "64", description = "fine-tuning minibatch (default: ${DEFAULT-VALUE})")
+    int batch;
+
+    FineTune config() {
+        return new FineTune(data, epochs, batch, lr);
+    }
+}
