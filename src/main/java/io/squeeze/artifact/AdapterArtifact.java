@@ -60,9 +60,21 @@ public final class AdapterArtifact {
         return m.files().containsKey(INDEX) && !m.files().containsKey(ArtifactWriter.MODEL_ZIP);
     }
 
+    /**
+     * Where the base is: the path the manifest records or, when nothing is there any more (the adapter and its base were
+     * copied or moved together), a sibling of the adapter directory with the recorded base's name. Either way the
+     * base's sha256 must match the manifest's.
+     */
+    static String basePath(Storage st, Path dir, Manifest m) {
+        Path recorded = st.path(m.sourceModel());
+        if (st.exists(recorded) || dir.getParent() == null) return m.sourceModel();
+        Path sibling = new Path(dir.getParent(), recorded.getName());
+        return st.exists(sibling) ? sibling.toString() : m.sourceModel();
+    }
+
     /** The base with the adapters attached and merged; {@code files} are the verified artifact files. */
     static LoadedModel load(Storage st, Path dir, Manifest m, Map<String, byte[]> files, long storedBytes) {
-        LoadedModel base = Models.load(st, m.sourceModel());
+        LoadedModel base = Models.load(st, basePath(st, dir, m));
         if (!base.sha256().equals(m.sourceSha256()))
             throw new BadInputException("adapter artifact " + dir + ": base model " + m.sourceModel() + " has sha256 " + base.sha256()
                     + ", the adapters were trained on " + m.sourceSha256());

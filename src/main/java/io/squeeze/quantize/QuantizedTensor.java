@@ -19,18 +19,34 @@ import io.squeeze.core.Bytes;
 public record QuantizedTensor(Format format, boolean symmetric, long[] shape, int axis, QParams[] params, short[] values)
         implements java.io.Serializable {
 
-    /** Storage formats. */
+    /**
+     * Storage formats. Each is stored by its stable {@link #id()} (the first byte of {@link #toBytes()}), never by its
+     * position in this list: a new format takes a new id, and an existing id never changes meaning (artifacts written
+     * since format version 1 are test fixtures that must keep loading).
+     */
     public enum Format {
-        INT8(8), INT4(4), FP16(16);
+        INT8(8, 0), INT4(4, 1), FP16(16, 2);
 
-        private final int bits;
+        private final int bits, id;
 
-        Format(int bits) {
+        Format(int bits, int id) {
             this.bits = bits;
+            this.id = id;
         }
 
         public int bits() {
             return bits;
+        }
+
+        /** The stable id stored in a tensor's bytes. */
+        public int id() {
+            return id;
+        }
+
+        /** The format stored as {@code id}; a {@link BadInputException} for an id this version does not know. */
+        public static Format byId(int id) {
+            for (Format f : values()) if (f.id == id) return f;
+            throw new BadInputException("quantized tensor has an unknown format id " + id + " (written by a newer Squeeze?)");
         }
     }
 
@@ -78,7 +94,7 @@ public record QuantizedTensor(Format format, boolean symmetric, long[] shape, in
 
     public byte[] toBytes() {
         return Bytes.write(out -> {
-            out.writeByte(format.ordinal());
+            out.writeByte(format.id());
             out.writeBoolean(symmetric);
             out.writeByte(shape.length);
             for (long s : shape) out.writeLong(s);
@@ -107,9 +123,7 @@ public record QuantizedTensor(Format format, boolean symmetric, long[] shape, in
 
     public static QuantizedTensor fromBytes(byte[] b) {
         return Bytes.read(b, in -> {
-            int fo = in.readByte();
-            if (fo < 0 || fo >= Format.values().length) throw new BadInputException("quantized tensor has an unknown format " + fo);
-            Format f = Format.values()[fo];
+            Format f = Format.byId(in.readByte());
             boolean signed = in.readBoolean();
             long[] shape = new long[in.readByte()];
             long n = 1;
