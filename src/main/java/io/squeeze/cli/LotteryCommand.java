@@ -94,8 +94,6 @@ public final class LotteryCommand extends BaseCommand {
         SparkData.Loaded te = SparkData.read(spark, testSpec, meta.numFeatures(), "the training data");
         JavaRDD<Example> test = TrainJob.normalized(te.rdd(), meta.normalizer());
         LotteryJob.Result r = LotteryJob.run(SparkSessions.jsc(spark), p.rows(), test, p.conf(), meta, tc, lc, err());
-        if (st.exists(dir) && overwrite) st.delete(dir);
-        st.mkdirs(dir);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "lottery");
         config.put("data", trainSpec.toString());
@@ -107,9 +105,12 @@ public final class LotteryCommand extends BaseCommand {
         config.put("rewind_epoch", rewindEpoch);
         config.put("seed", seed);
         List<Map<String, Object>> table = LotteryJob.table(r.rows());
-        ArtifactWriter.write(st, new Path(dir, "ticket").toString(), false, new ArtifactWriter.Content(r.ticket(), meta,
-                new ArtifactWriter.Provenance(trainSpec.toString(), "", Main.args(), config), Map.of(), Map.of("lottery", table), r.masks()));
-        CliSupport.writeJson(st, new Path(dir, "lottery.json"), table, false);
+        // the ticket and the table appear together or not at all; an old output is replaced only once both are written
+        st.publish(dir, overwrite, tmp -> {
+            ArtifactWriter.write(st, new Path(tmp, "ticket").toString(), false, new ArtifactWriter.Content(r.ticket(), meta,
+                    new ArtifactWriter.Provenance(trainSpec.toString(), "", Main.args(), config), Map.of(), Map.of("lottery", table), r.masks()));
+            CliSupport.writeJson(st, new Path(tmp, "lottery.json"), table, false);
+        });
         var o = out();
         o.printf("%-6s %-14s %10s %10s %10s %12s%n", "round", "run", "weights", "accuracy", "loss", "iters-to-best");
         for (LotteryJob.Row row : r.rows())

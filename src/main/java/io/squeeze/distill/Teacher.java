@@ -72,6 +72,14 @@ public sealed interface Teacher extends Serializable {
             return "onnx";
         }
 
+        private static void close(OrtSession s) {
+            try {
+                s.close();
+            } catch (OrtException e) {
+                // the session is gone either way; nothing the job can do about a failed native release
+            }
+        }
+
         static OrtSession session(byte[] model) throws OrtException {
             OrtSession.SessionOptions o = new OrtSession.SessionOptions();
             o.setIntraOpNumThreads(1);
@@ -81,18 +89,25 @@ public sealed interface Teacher extends Serializable {
 
         @Override
         public Runner open() {
-            OrtSession s = SESSIONS.get().computeIfAbsent(key, k -> {
+            Map<String, OrtSession> mine = SESSIONS.get();
+            OrtSession s = mine.get(key);
+            if (s == null) {
+                // a long-lived executor thread keeps the session of the teacher it runs now, not of every job before it
+                for (OrtSession old : mine.values()) close(old);
+                mine.clear();
                 try {
-                    return session(model);
+                    s = session(model);
                 } catch (OrtException e) {
                     throw new IllegalStateException("ONNX teacher " + source + " cannot be loaded: " + e.getMessage(), e);
                 }
-            });
+                mine.put(key, s);
+            }
+            OrtSession session = s;
             return (x, rows) -> {
                 long[] shape = inputShape.clone();
                 shape[0] = rows;
                 try (OnnxTensor in = OnnxTensor.createTensor(OrtEnvironment.getEnvironment(), FloatBuffer.wrap(x), shape);
-                     OrtSession.Result r = s.run(Map.of(input, in), Set.of(output))) {
+                     OrtSession.Result r = session.run(Map.of(input, in), Set.of(output))) {
                     FloatBuffer fb = ((OnnxTensor) r.get(0)).getFloatBuffer();
                     float[] out = new float[fb.remaining()];
                     fb.get(out);

@@ -121,10 +121,12 @@ public final class DistillJob {
         return Surgery.withLoss(trained, new LossMCXENT());
     }
 
-    /** A network's logits on raw rows (its own normalization applied inside), as (id → logits). */
-    static JavaPairRDD<Long, float[]> logitsOf(JavaSparkContext jsc, JavaRDD<Example> raw, Teacher t, int batch, String where) {
-        Broadcast<Teacher> bc = jsc.broadcast(t);
-        int nf = t.numFeatures(), k = t.numClasses();
+    /**
+     * A broadcast network's logits on raw rows (its own normalization applied inside), as (id → logits); the caller
+     * destroys the broadcast once the rows are consumed.
+     */
+    static JavaPairRDD<Long, float[]> logitsOf(JavaRDD<Example> raw, Broadcast<Teacher> bc, int batch, String where) {
+        int nf = bc.value().numFeatures(), k = bc.value().numClasses();
         return raw.mapPartitionsToPair(it -> {
             Nd4jThreads.forTask();
             return TeacherStream.of(it, bc.value().open(), batch, nf, k, where, l -> new Tuple2<>(l.id(), l.logits()));
@@ -144,18 +146,24 @@ public final class DistillJob {
         MultiLayerNetwork s = student, t = teacher.net();
         SparkTrainer.Config one = new SparkTrainer.Config(1, cfg.batchSize(), cfg.averagingFrequency());
         for (int e = 1; e <= cfg.epochs(); e++) {
-            LoadedModel tNow = new LoadedModel(t, teacher.meta(), teacher.sha256(), teacher.source(), teacher.kind(), 0);
-            Joined fromTeacher = join(raw, dataRows,
-                    logitsOf(jsc, raw, Teachers.of(tNow), cfg.batchSize(), where), "teacher logits", where);
+            Broadcast<Teacher> tb = jsc.broadcast(Teachers.of(new LoadedModel(t, teacher.meta(), teacher.sha256(), teacher.source(), teacher.kind(), 0)));
+            Joined fromTeacher = join(raw, dataRows, logitsOf(raw, tb, cfg.batchSize(), where), "teacher logits", where);
             progress.printf("distill: online epoch %d/%d: student learns from the teacher%n", e, cfg.epochs());
-            s = train(jsc, fromTeacher.rows(), s, sm.normalizer(), nf, k, kd, one, where, progress);
-            fromTeacher.rows().unpersist(false);
-            LoadedModel sNow = new LoadedModel(s, sm, "", "student", io.squeeze.model.SourceKind.ARTIFACT, 0);
-            Joined fromStudent = join(raw, dataRows,
-                    logitsOf(jsc, raw, Teachers.of(sNow), cfg.batchSize(), where), "student logits", where);
+            try {
+                s = train(jsc, fromTeacher.rows(), s, sm.normalizer(), nf, k, kd, one, where, progress);
+            } finally {
+                fromTeacher.rows().unpersist(false);
+                tb.destroy();
+            }
+            Broadcast<Teacher> sb = jsc.broadcast(Teachers.of(new LoadedModel(s, sm, "", "student", io.squeeze.model.SourceKind.ARTIFACT, 0)));
+            Joined fromStudent = join(raw, dataRows, logitsOf(raw, sb, cfg.batchSize(), where), "student logits", where);
             progress.printf("distill: online epoch %d/%d: teacher learns from the student%n", e, cfg.epochs());
-            t = train(jsc, fromStudent.rows(), t, teacher.meta().normalizer(), nf, k, kd, one, where, progress);
-            fromStudent.rows().unpersist(false);
+            try {
+                t = train(jsc, fromStudent.rows(), t, teacher.meta().normalizer(), nf, k, kd, one, where, progress);
+            } finally {
+                fromStudent.rows().unpersist(false);
+                sb.destroy();
+            }
             progress.flush();
         }
         return new Mutual(s, t);

@@ -67,8 +67,12 @@ public final class SparkPruner {
             @Override
             public Map<Integer, RadixHistogram> low(Map<Integer, Integer> highBin) {
                 Broadcast<HashMap<Integer, Integer>> b = jsc.broadcast(new HashMap<>(highBin));
-                return new TreeMap<>(chunks.filter(c -> b.value().containsKey(c.group()))
-                        .mapToPair(c -> new Tuple2<>(c.group(), c.low(b.value().get(c.group())))).reduceByKey(RadixHistogram::merge).collectAsMap());
+                try {
+                    return new TreeMap<>(chunks.filter(c -> b.value().containsKey(c.group()))
+                            .mapToPair(c -> new Tuple2<>(c.group(), c.low(b.value().get(c.group())))).reduceByKey(RadixHistogram::merge).collectAsMap());
+                } finally {
+                    b.destroy();
+                }
             }
 
             @Override

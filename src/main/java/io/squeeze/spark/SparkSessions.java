@@ -23,9 +23,19 @@ public final class SparkSessions {
                 .setIfMissing("spark.sql.shuffle.partitions", "8");
     }
 
+    /** The job's session, with {@link TaskFailureLog} reporting failed task attempts and lost executors at WARN. */
     public static SparkSession start(String appName) {
-        return SparkSession.builder().config(defaults(appName)).getOrCreate();
+        SparkSession s = SparkSession.builder().config(defaults(appName)).getOrCreate();
+        synchronized (SparkSessions.class) {
+            if (listening != s.sparkContext()) {
+                s.sparkContext().addSparkListener(new TaskFailureLog());
+                listening = s.sparkContext();
+            }
+        }
+        return s;
     }
+
+    private static org.apache.spark.SparkContext listening;
 
     public static JavaSparkContext jsc(SparkSession spark) {
         return JavaSparkContext.fromSparkContext(spark.sparkContext());

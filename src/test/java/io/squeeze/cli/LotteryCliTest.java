@@ -42,6 +42,15 @@ class LotteryCliTest {
         PruneCliTest.assertMaskedZero(ticket.model());
         assertEquals(2, CliRun.run("lottery", "--data", "csv:data/digits/digits-train.csv.gz", "--test-data", "csv:data/digits/digits-test.csv.gz",
                 "--arch", "mlp:8", "--epochs", "1", "--rounds", "1", "--out", out).code(), "exists");
+        // --overwrite publishes the new ticket and table together in the old one's place, leaving no hidden sibling
+        assertEquals(0, CliRun.run("lottery", "--data", "csv:data/digits/digits-train.csv.gz", "--test-data", "csv:data/digits/digits-test.csv.gz",
+                "--arch", "mlp:8", "--epochs", "1", "--rounds", "1", "--out", out, "--overwrite").code());
+        assertEquals(2, new ObjectMapper().readTree(Files.readAllBytes(Path.of(out, "lottery.json"))).size(), "round 0 and round 1 (no control)");
+        assertEquals(64 * 8 + 8 * 10, Artifact.load(new Storage(new Configuration()), out + "/ticket").model().masks().values().stream()
+                .mapToLong(Mask::size).sum());
+        try (var siblings = Files.list(dir)) {
+            assertEquals(java.util.List.of(), siblings.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".lottery")).toList());
+        }
         CliRun bad = CliRun.run("lottery", "--data", "csv:data/digits/digits-train.csv.gz", "--test-data", "csv:data/digits/digits-test.csv.gz",
                 "--arch", "mlp:8", "--epochs", "1", "--rate", "1.5", "--out", dir.resolve("x").toString());
         assertEquals(2, bad.code());
