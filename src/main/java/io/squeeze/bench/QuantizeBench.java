@@ -1,5 +1,6 @@
 package io.squeeze.bench;
 
+import io.squeeze.quantize.Observer;
 import io.squeeze.data.Batches;
 import io.squeeze.data.Example;
 import io.squeeze.data.Normalizer;
@@ -69,7 +70,7 @@ final class QuantizeBench implements Bench.Benchmark {
     }
 
     static final QuantConfig STATIC8 = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
-            QuantConfig.Scheme.SYMMETRIC, false, new QuantConfig.Observer.MinMax(), List.of());
+            QuantConfig.Scheme.SYMMETRIC, false, new Observer.MinMax(), List.of());
 
     @Override
     public List<Bench.Result> run(SparkSession spark, PrintStream progress) throws Exception {
@@ -140,13 +141,13 @@ final class QuantizeBench implements Bench.Benchmark {
         MultiLayerNetwork net = net(arch);
         QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), STATIC8, Map.of());
         QuantRunner runner = new QuantRunner(qm);
-        var cal = new io.squeeze.calibrate.Calibration(io.squeeze.calibrate.Calibration.Pass.minMax(false));
+        var cal = new io.squeeze.quantize.Calibration(io.squeeze.quantize.Calibration.Pass.minMax(false));
         for (Iterator<Batches.Batch> it = Batches.of(data.subList(0, 1000).iterator(), BATCH, FEATURES, "bench"); it.hasNext(); ) {
             Batches.Batch b = it.next();
             runner.run(b.features(), b.rows(), FEATURES, QuantRunner.Path.FLOAT, cal::update);
         }
-        runner = new QuantRunner(qm.withActivations(io.squeeze.calibrate.Calibrator.qparams(
-                io.squeeze.calibrate.Calibrator.ranges(new QuantConfig.Observer.MinMax(), cal, null, false))));
+        runner = new QuantRunner(qm.withActivations(io.squeeze.quantize.Calibrator.qparams(
+                io.squeeze.quantize.Calibrator.ranges(new Observer.MinMax(), cal, null, false))));
         io.squeeze.spark.Nd4jThreads.all();
         double[] best = {Double.MAX_VALUE, Double.MAX_VALUE, Double.MAX_VALUE};
         for (int rep = 0; rep < 4; rep++) {

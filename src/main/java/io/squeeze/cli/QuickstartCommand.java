@@ -1,5 +1,6 @@
 package io.squeeze.cli;
 
+import io.squeeze.quantize.Observer;
 import io.squeeze.prune.GlobalUnstructured;
 import io.squeeze.artifact.Loaded;
 import io.squeeze.artifact.Artifact;
@@ -116,7 +117,7 @@ public final class QuickstartCommand extends BaseCommand {
 
         err.println("quickstart: [5/7] quantizing to int8 (static, per-channel weights, min/max calibration on Spark)");
         QuantConfig qc = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
-                QuantConfig.Scheme.SYMMETRIC, false, new QuantConfig.Observer.MinMax(), java.util.List.of());
+                QuantConfig.Scheme.SYMMETRIC, false, new Observer.MinMax(), java.util.List.of());
         QuantizeJob.Result qr = QuantizeJob.run(spark, dense, qc, train, 1000, 64, err);
         String quantUri = new Path(out, "int8").toString();
         Map<String, Object> qconfig = new LinkedHashMap<>(config);

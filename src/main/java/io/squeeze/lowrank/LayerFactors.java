@@ -21,8 +21,7 @@ public final class LayerFactors {
 
     public static Result factor(float[] w, int rows, int cols, int k, SvdMethod m) {
         INDArray a = Svd.matrix(w, rows, cols);
-        Svd.Factors f = m instanceof SvdMethod.Randomized r ? Svd.randomized(a, k, r.oversample(), r.powerIters(), r.seed())
-                : Svd.exact(a).truncate(k);
+        Svd.Factors f = m.truncated(a, k);
         INDArray root = Nd4j.createFromArray(f.s()).castTo(DataType.DOUBLE);
         root = org.nd4j.linalg.ops.transforms.Transforms.sqrt(root, true);
         INDArray left = f.u().mulRowVector(root), right = f.vt().mulColumnVector(root.reshape(k, 1));

@@ -1,25 +1,29 @@
 package io.squeeze.lowrank;
 
-import io.squeeze.core.BadInputException;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.PriorityQueue;
 
 /**
- * Rank selection from singular values. A rank-k factorization of an nIn×nOut matrix costs k·(nIn + nOut) weights
- * instead of nIn·nOut, so it saves only while k < nIn·nOut / (nIn + nOut).
- *
- * <p>The joint budget is filled greedily by energy per weight: every layer starts at rank 1 and the next
- * singular value taken is the one with the largest σᵢ² / (nIn + nOut) among all layers. Because each layer's
- * σᵢ² are non-increasing, this greedy order minimises the total discarded energy Σ σᵢ² over the budget (the
- * fractional-knapsack argument, exact up to the last value that does not fit).
+ * What rank selection works on: each layer's shape and singular values. A rank-k factorization of an nIn×nOut
+ * matrix costs k·(nIn + nOut) weights instead of nIn·nOut, so it saves only while k < nIn·nOut / (nIn + nOut).
+ * Each {@link RankPolicy} chooses ranks from these.
  */
 public final class Ranks {
     private Ranks() {}
 
-    /** A matrix's shape and singular values. */
-    public record Layer(String name, int rows, int cols, double[] s) {
+    /**
+     * A matrix's shape and singular values.
+     *
+     * @param name      how messages name it
+     * @param index     its layer index, -1 when it has none
+     * @param layerName its layer's name, or null
+     */
+    public record Layer(String name, int rows, int cols, double[] s, int index, String layerName) {
+        public Layer(String name, int rows, int cols, double[] s) {
+            this(name, rows, cols, s, -1, null);
+        }
+
         public int maxRank() {
             return Math.min(rows, cols);
         }
@@ -47,47 +51,8 @@ public final class Ranks {
         }
     }
 
-    public static int[] choose(RankPolicy p, List<Layer> layers) {
-        int[] k = new int[layers.size()];
-        if (p instanceof RankPolicy.PerLayer) {
-            throw new IllegalArgumentException("per-layer policies are resolved per layer: call choose(policy, layer) for each");
-        }
-        if (p instanceof RankPolicy.Fixed f) {
-            for (int i = 0; i < k.length; i++) {
-                Layer l = layers.get(i);
-                if (f.rank() > l.maxRank())
-                    throw new BadInputException("factorize.rank " + f.rank() + " is above min(nIn, nOut) = " + l.maxRank() + " of " + l.name());
-                k[i] = f.rank();
-            }
-        } else if (p instanceof RankPolicy.Energy e) {
-            for (int i = 0; i < k.length; i++) k[i] = energyRank(layers.get(i).s(), e.energy());
-        } else {
-            RankPolicy.Budget b = (RankPolicy.Budget) p;
-            long total = layers.stream().mapToLong(Layer::dense).sum();
-            long budget = b.of(total), used = 0;
-            for (int i = 0; i < k.length; i++) {
-                k[i] = 1;
-                used += layers.get(i).cost(1);
-            }
-            if (used > budget)
-                throw new BadInputException("factorize.params-budget " + budget + " weights cannot be met: rank 1 everywhere needs " + used);
-            PriorityQueue<int[]> q = new PriorityQueue<>((x, y) -> Double.compare(gain(layers.get(y[0]), y[1]), gain(layers.get(x[0]), x[1])));
-            for (int i = 0; i < k.length; i++) if (layers.get(i).maxRank() > 1) q.add(new int[]{i, 1});
-            while (!q.isEmpty()) {
-                int[] top = q.poll();
-                Layer l = layers.get(top[0]);
-                long c = l.rows() + l.cols();
-                if (used + c > budget) continue;
-                used += c;
-                k[top[0]] = top[1] + 1;
-                if (top[1] + 1 < l.maxRank()) q.add(new int[]{top[0], top[1] + 1});
-            }
-        }
-        return k;
-    }
-
-    /** σ²(index) per weight of the next rank. */
-    private static double gain(Layer l, int index) {
+    /** σ²(index) per weight of the next rank: the joint budget's greedy order. */
+    static double gain(Layer l, int index) {
         return l.s()[index] * l.s()[index] / (l.rows() + l.cols());
     }
 

@@ -58,60 +58,6 @@ public record QuantConfig(Mode mode, Precision precision, Granularity granularit
 
     public enum Scheme { SYMMETRIC, AFFINE }
 
-    /** Activation-range choice from calibration statistics. */
-    public sealed interface Observer extends Serializable {
-        /** Running min and max (PyTorch's MinMaxObserver). */
-        record MinMax() implements Observer {
-            @Override
-            public String toString() {
-                return "minmax";
-            }
-        }
-
-        /** The range minimising the L2 quantization error over a histogram (PyTorch's HistogramObserver search). */
-        record Histogram() implements Observer {
-            @Override
-            public String toString() {
-                return "histogram";
-            }
-        }
-
-        /** [P-th percentile from below, P-th from above], from a relative-error quantile sketch. */
-        record Percentile(double p) implements Observer {
-            public Percentile {
-                if (!(p > 0 && p <= 100)) throw new BadInputException("quantize.observer percentile must be in (0,100], got " + p);
-            }
-
-            @Override
-            public String toString() {
-                return "percentile:" + p;
-            }
-        }
-
-        /** The clipping threshold minimising KL(P‖Q) over a histogram of |x| (TensorRT's entropy calibration). */
-        record Entropy() implements Observer {
-            @Override
-            public String toString() {
-                return "entropy";
-            }
-        }
-
-        static Observer parse(String s) {
-            String t = s == null ? "minmax" : s.trim().toLowerCase(Locale.ROOT);
-            if (t.equals("minmax")) return new MinMax();
-            if (t.equals("histogram")) return new Histogram();
-            if (t.equals("entropy")) return new Entropy();
-            if (t.startsWith("percentile:")) {
-                try {
-                    return new Percentile(Double.parseDouble(t.substring(11)));
-                } catch (NumberFormatException e) {
-                    throw new BadInputException("quantize.observer percentile must be a number, got '" + t.substring(11) + "'");
-                }
-            }
-            throw new BadInputException("quantize.observer must be minmax, histogram, percentile:P or entropy, got '" + s + "'");
-        }
-    }
-
     /** Layers matched by {@code layers} take {@code precision}. */
     public record LayerOverride(LayerSelector layers, Precision precision) implements Serializable {
         /** {@code SELECTOR=PRECISION}, e.g. {@code 0=8}, {@code dense*=4}, {@code 6=fp32}. */

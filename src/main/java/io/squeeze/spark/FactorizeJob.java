@@ -67,18 +67,12 @@ public final class FactorizeJob {
     }
 
     public static Result run(JavaSparkContext jsc, LoadedModel m, LayerSelector layers, RankPolicy policy, SvdMethod method) {
-        List<Task> tasks = tasks(m, layers);
-        if (policy instanceof RankPolicy.PerLayer pl) {
-            tasks = tasks.stream().filter(t -> pl.byLayer().containsKey(Integer.toString(t.layer()))
-                    || (t.name() != null && pl.byLayer().containsKey(t.name()))).toList();
-            if (tasks.size() != pl.byLayer().size())
-                throw new BadInputException("per-layer ranks name " + pl.byLayer().keySet() + " but only " + tasks.size()
-                        + " of them are factorizable layers");
-        }
+        List<Task> tasks = tasks(m, layers).stream().filter(t -> policy.covers(t.layer(), t.name())).toList();
+        policy.checkCovered(tasks.size());
         List<Task> bySize = new ArrayList<>(tasks);
         bySize.sort(Comparator.comparingLong((Task t) -> (long) t.rows() * t.cols()).reversed());
         Map<Integer, double[]> values = new TreeMap<>();
-        if (!(policy instanceof RankPolicy.Fixed)) {
+        if (policy.needsSpectrum()) {
             if (jsc == null) for (Task t : tasks) values.put(t.layer(), LayerFactors.singularValues(t.w(), t.rows(), t.cols()));
             else {
                 jsc.setJobDescription("squeeze factorize: singular values of " + tasks.size() + " layers");
@@ -88,18 +82,9 @@ public final class FactorizeJob {
         }
         List<Ranks.Layer> rl = new ArrayList<>();
         for (Task t : tasks)
-            rl.add(new Ranks.Layer("layer " + t.layer(), t.rows(), t.cols(), values.getOrDefault(t.layer(), new double[Math.min(t.rows(), t.cols())])));
-        int[] k;
-        if (policy instanceof RankPolicy.PerLayer pl) {
-            k = new int[tasks.size()];
-            for (int i = 0; i < tasks.size(); i++) {
-                Task t = tasks.get(i);
-                RankPolicy own = pl.byLayer().getOrDefault(Integer.toString(t.layer()), t.name() == null ? null : pl.byLayer().get(t.name()));
-                k[i] = Ranks.choose(own, List.of(rl.get(i)))[0];
-            }
-        } else {
-            k = Ranks.choose(policy, rl);
-        }
+            rl.add(new Ranks.Layer("layer " + t.layer(), t.rows(), t.cols(), values.getOrDefault(t.layer(), new double[Math.min(t.rows(), t.cols())]),
+                    t.layer(), t.name()));
+        int[] k = policy.choose(rl);
         Map<Integer, Integer> rankOf = new TreeMap<>();
         for (int i = 0; i < tasks.size(); i++) if (rl.get(i).saves(k[i])) rankOf.put(tasks.get(i).layer(), k[i]);
         Map<Integer, LayerFactors.Result> factors = new TreeMap<>();
@@ -129,7 +114,7 @@ public final class FactorizeJob {
                 d.put("weights_before", l.dense());
                 d.put("weights_after", l.cost(k[i]));
                 after += l.cost(k[i]);
-                notes.put(t.layer(), new ArtifactWriter.LayerNote("factorize:" + (method instanceof SvdMethod.Exact ? "exact" : "randomized"), d));
+                notes.put(t.layer(), new ArtifactWriter.LayerNote("factorize:" + method.label(), d));
             } else {
                 d.put("rank", k[i]);
                 d.put("left_dense", "rank " + k[i] + " would need " + l.cost(k[i]) + " weights, the layer has " + l.dense());

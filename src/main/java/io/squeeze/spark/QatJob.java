@@ -1,6 +1,6 @@
 package io.squeeze.spark;
 
-import io.squeeze.calibrate.Calibrator;
+import io.squeeze.quantize.Calibrator;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;
 import io.squeeze.quantize.FakeQuantSurgery;

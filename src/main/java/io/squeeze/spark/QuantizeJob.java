@@ -2,8 +2,8 @@ package io.squeeze.spark;
 
 import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
-import io.squeeze.calibrate.Calibration;
-import io.squeeze.calibrate.Calibrator;
+import io.squeeze.quantize.Calibration;
+import io.squeeze.quantize.Calibrator;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;
 import io.squeeze.data.Normalizer;

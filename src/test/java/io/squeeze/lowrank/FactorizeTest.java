@@ -31,18 +31,18 @@ class FactorizeTest {
     @Test
     void rankSelection() {
         Ranks.Layer a = new Ranks.Layer("a", 100, 50, new double[]{10, 5, 1, 0.5, 0.1}), b = new Ranks.Layer("b", 40, 40, new double[]{3, 2.9, 2.8, 2.7});
-        assertArrayEquals(new int[]{2, 2}, Ranks.choose(new RankPolicy.Fixed(2), List.of(a, b)));
+        assertArrayEquals(new int[]{2, 2}, new RankPolicy.Fixed(2).choose(List.of(a, b)));
         assertEquals(2, Ranks.energyRank(a.s(), 0.99));  // (100 + 25) / 126.26 = 0.990
         assertEquals(1, Ranks.energyRank(a.s(), 0.75));
         assertEquals(4, Ranks.energyRank(b.s(), 1.0));
         // budget: 2 ranks of a (150 each) + 2 of b (80 each) = 460; greedy takes the biggest sigma^2 per weight first
-        int[] k = Ranks.choose(new RankPolicy.Budget(Double.NaN, 460), List.of(a, b));
+        int[] k = new RankPolicy.Budget(Double.NaN, 460).choose(List.of(a, b));
         assertTrue(a.cost(k[0]) + b.cost(k[1]) <= 460);
         assertArrayEquals(new int[]{2, 2}, k);
         assertEquals("factorize.params-budget 100 weights cannot be met: rank 1 everywhere needs 230",
-                assertThrows(BadInputException.class, () -> Ranks.choose(new RankPolicy.Budget(Double.NaN, 100), List.of(a, b))).getMessage());
+                assertThrows(BadInputException.class, () -> new RankPolicy.Budget(Double.NaN, 100).choose(List.of(a, b))).getMessage());
         assertEquals("factorize.rank 41 is above min(nIn, nOut) = 40 of b",
-                assertThrows(BadInputException.class, () -> Ranks.choose(new RankPolicy.Fixed(41), List.of(a, b))).getMessage());
+                assertThrows(BadInputException.class, () -> new RankPolicy.Fixed(41).choose(List.of(a, b))).getMessage());
         assertThrows(BadInputException.class, () -> new RankPolicy.Energy(1.5));
         assertThrows(BadInputException.class, () -> new RankPolicy.Fixed(0));
         assertFalse(b.saves(20));

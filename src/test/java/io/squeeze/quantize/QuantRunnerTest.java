@@ -1,8 +1,6 @@
 package io.squeeze.quantize;
 
 import io.squeeze.TestModels;
-import io.squeeze.calibrate.Calibration;
-import io.squeeze.calibrate.Calibrator;
 import io.squeeze.model.Arch;
 import io.squeeze.model.Architectures;
 import io.squeeze.model.NetOps;
@@ -40,7 +38,7 @@ class QuantRunnerTest {
 
     static QuantConfig cfg(QuantConfig.Mode mode, QuantConfig.Precision p) {
         return new QuantConfig(mode, p, QuantConfig.Granularity.CHANNEL, p == QuantConfig.Precision.FP16 ? null : QuantConfig.Scheme.SYMMETRIC,
-                false, new QuantConfig.Observer.MinMax(), List.of());
+                false, new Observer.MinMax(), List.of());
     }
 
     @Test

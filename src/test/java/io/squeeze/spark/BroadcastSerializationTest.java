@@ -1,5 +1,6 @@
 package io.squeeze.spark;
 
+import io.squeeze.quantize.Observer;
 import io.squeeze.TestModels;
 import io.squeeze.data.Normalizer;
 import io.squeeze.distill.Teacher;
@@ -71,15 +72,15 @@ class BroadcastSerializationTest {
     void aCalibratedQuantizedModelComesBackComputingTheSameIntegers() {
         MultiLayerNetwork net = TestModels.mlp(16, new int[]{8}, 3, 4);
         QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
-                QuantConfig.Scheme.SYMMETRIC, false, new QuantConfig.Observer.MinMax(), List.of());
+                QuantConfig.Scheme.SYMMETRIC, false, new Observer.MinMax(), List.of());
         QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), cfg, Map.of(0, "dense0"));
         float[] x = new float[5 * 16];
         Random r = new Random(2);
         for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
-        io.squeeze.calibrate.Calibration c = new io.squeeze.calibrate.Calibration(io.squeeze.calibrate.Calibrator.firstPass(cfg.observer()));
+        io.squeeze.quantize.Calibration c = new io.squeeze.quantize.Calibration(io.squeeze.quantize.Calibrator.firstPass(cfg.observer()));
         new QuantRunner(qm).run(x, 5, 16, QuantRunner.Path.FLOAT, c::update);
-        qm = qm.withActivations(io.squeeze.calibrate.Calibrator.qparams(
-                io.squeeze.calibrate.Calibrator.ranges(cfg.observer(), c, null, false)));
+        qm = qm.withActivations(io.squeeze.quantize.Calibrator.qparams(
+                io.squeeze.quantize.Calibrator.ranges(cfg.observer(), c, null, false)));
         float[] expected = new QuantRunner(qm).run(x, 5, 16, QuantRunner.Path.INTEGER, null);
         for (Serializer s : SERIALIZERS) {
             QuantizedModel back = roundTrip(s, qm);

@@ -1,8 +1,9 @@
 package io.squeeze.spark;
 
+import io.squeeze.quantize.Observer;
 import io.squeeze.TestSpark;
-import io.squeeze.calibrate.Calibration;
-import io.squeeze.calibrate.Calibrator;
+import io.squeeze.quantize.Calibration;
+import io.squeeze.quantize.Calibrator;
 import io.squeeze.data.Example;
 import io.squeeze.data.Normalizer;
 import io.squeeze.model.Arch;
@@ -42,8 +43,8 @@ class QuantizeJobTest {
                 new Architectures.Hyper(5, 1e-3, 0), null));
         net.init();
         List<Example> data = rows(600);
-        for (QuantConfig.Observer o : List.of(new QuantConfig.Observer.MinMax(), new QuantConfig.Observer.Histogram(),
-                new QuantConfig.Observer.Entropy(), new QuantConfig.Observer.Percentile(99.9))) {
+        for (Observer o : List.of(new Observer.MinMax(), new Observer.Histogram(),
+                new Observer.Entropy(), new Observer.Percentile(99.9))) {
             QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, null, null, false, o, List.of());
             QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), cfg, Map.of());
             // single process, one pass (and the histogram pass) over all rows in one batch stream
@@ -61,13 +62,13 @@ class QuantizeJobTest {
                 single.forEach((k, r) -> {
                     var d = c.ranges().get(k);
                     float span = r.observedMax() - r.observedMin();
-                    float tol = o instanceof QuantConfig.Observer.Percentile ? 3 * r.qparams().scale()
-                            : o instanceof QuantConfig.Observer.MinMax ? 1e-5f * span : 2 * span / Calibrator.BINS;
+                    float tol = o instanceof Observer.Percentile ? 3 * r.qparams().scale()
+                            : o instanceof Observer.MinMax ? 1e-5f * span : 2 * span / Calibrator.BINS;
                     String what = o + " key " + k + " partitions " + partitions;
                     assertEquals(r.lo(), d.lo(), tol + 1e-7f, what);
                     assertEquals(r.hi(), d.hi(), tol + 1e-7f, what);
                     assertEquals(r.values(), d.values(), what);
-                    if (o instanceof QuantConfig.Observer.MinMax) {
+                    if (o instanceof Observer.MinMax) {
                         assertEquals(r.qparams().scale(), d.qparams().scale(), 1e-5f * r.qparams().scale(), what);
                         assertEquals(r.qparams().zeroPoint(), d.qparams().zeroPoint(), 1, what);
                     }

@@ -1,10 +1,7 @@
-package io.squeeze.calibrate;
+package io.squeeze.quantize;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.squeeze.quantize.QDtype;
-import io.squeeze.quantize.QParams;
-import io.squeeze.quantize.QuantConfig;
 import org.junit.jupiter.api.Test;
 
 import java.io.File;
@@ -29,13 +26,13 @@ class CalibrationTest {
             Calibration first = new Calibration(Calibration.Pass.minMax(false)).update(0, x);
             assertEquals((float) c.get("min").asDouble(), first.entries().get(0).min(), 0f, what);
             assertEquals((float) c.get("max").asDouble(), first.entries().get(0).max(), 0f, what);
-            Calibration second = new Calibration(Calibrator.secondPass(new QuantConfig.Observer.Histogram(), first)).update(0, x);
+            Calibration second = new Calibration(Calibrator.secondPass(new Observer.Histogram(), first)).update(0, x);
             long[] counts = second.entries().get(0).histogram().counts();
             for (int b = 0; b < counts.length; b++) assertEquals(c.get("histogram").get(b).asDouble(), counts[b], 0, what + " bin " + b);
             float[] r = RangeChoice.histogramL2(second.entries().get(0).histogram(), 256);
             assertEquals(c.get("range_min").asDouble(), r[0], 1e-5 * Math.abs(c.get("range_min").asDouble()) + 1e-6, what + " range min");
             assertEquals(c.get("range_max").asDouble(), r[1], 1e-5 * Math.abs(c.get("range_max").asDouble()) + 1e-6, what + " range max");
-            QParams q = Calibrator.ranges(new QuantConfig.Observer.Histogram(), first, second, c.get("reduce_range").asBoolean()).get(0).qparams();
+            QParams q = Calibrator.ranges(new Observer.Histogram(), first, second, c.get("reduce_range").asBoolean()).get(0).qparams();
             assertEquals(c.get("scale").asDouble(), q.scale(), 1e-6 * c.get("scale").asDouble(), what + " scale");
             assertEquals(c.get("zero_point").asInt(), q.zeroPoint(), what + " zero point");
         }
@@ -75,7 +72,7 @@ class CalibrationTest {
         float[] x = sample(20_000, 1);
         Calibration.Pass p1 = Calibration.Pass.minMax(false);
         Calibration single = new Calibration(p1).update(0, x).update(1, negate(x));
-        for (QuantConfig.Observer o : List.<QuantConfig.Observer>of(new QuantConfig.Observer.Histogram(), new QuantConfig.Observer.Entropy())) {
+        for (Observer o : List.<Observer>of(new Observer.Histogram(), new Observer.Entropy())) {
             Calibration.Pass p2 = Calibrator.secondPass(o, single);
             Calibration h = new Calibration(p2).update(0, x).update(1, negate(x));
             Map<Integer, Calibrator.Range> want = Calibrator.ranges(o, single, h, false);
@@ -131,7 +128,7 @@ class CalibrationTest {
         }
         for (float[] x : List.of(relu, uniform)) {
             Calibration first = new Calibration(Calibration.Pass.minMax(false)).update(0, x);
-            QuantConfig.Observer o = new QuantConfig.Observer.Entropy();
+            Observer o = new Observer.Entropy();
             Calibration second = new Calibration(Calibrator.secondPass(o, first)).update(0, x);
             Calibrator.Range range = Calibrator.ranges(o, first, second, false).get(0);
             assertEquals(0f, range.lo());
@@ -145,11 +142,11 @@ class CalibrationTest {
         float[] x = new float[100];
         Arrays.fill(x, 0.5f);
         Calibration c = new Calibration(Calibration.Pass.minMax(false)).update(0, new float[100]);
-        QParams zero = Calibrator.ranges(new QuantConfig.Observer.MinMax(), c, null, false).get(0).qparams();
+        QParams zero = Calibrator.ranges(new Observer.MinMax(), c, null, false).get(0).qparams();
         assertEquals(QParams.EPS, zero.scale());
         assertEquals(0, zero.zeroPoint());
         c = new Calibration(Calibration.Pass.minMax(false)).update(0, x);
         assertEquals(QParams.fromMinMax(0.5f, 0.5f, QDtype.QUINT8, false, false),
-                Calibrator.ranges(new QuantConfig.Observer.MinMax(), c, null, false).get(0).qparams());
+                Calibrator.ranges(new Observer.MinMax(), c, null, false).get(0).qparams());
     }
 }

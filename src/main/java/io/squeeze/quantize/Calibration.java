@@ -1,7 +1,6 @@
-package io.squeeze.calibrate;
+package io.squeeze.quantize;
 
 import io.squeeze.core.Bytes;
-import io.squeeze.quantize.MinMaxObserver;
 import org.apache.datasketches.memory.Memory;
 import org.apache.datasketches.req.ReqSketch;
 

@@ -1,4 +1,4 @@
-package io.squeeze.calibrate;
+package io.squeeze.quantize;
 
 import io.squeeze.core.Bytes;
 
