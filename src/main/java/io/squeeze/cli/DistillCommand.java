@@ -18,6 +18,7 @@ import io.squeeze.model.LoadedModel;
 import io.squeeze.model.ModelMeta;
 import io.squeeze.model.SourceKind;
 import io.squeeze.model.Surgery;
+import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.DistillJob;
 import io.squeeze.spark.SparkData;
 import io.squeeze.spark.SparkSessions;
@@ -181,7 +182,7 @@ public final class DistillCommand extends BaseCommand {
             Surgery.applyMasks(trained, masks);
         }
         Loaded baseline = online ? teacherRun : soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())) ? null : Models.loadRunnable(st, soft.teacher());
-        Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST,
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, Split.TEST,
                 Loaded.plain(new LoadedModel(trained, meta, "", output.out, SourceKind.ARTIFACT, 0)), baseline);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "distill");

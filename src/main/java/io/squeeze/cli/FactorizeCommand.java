@@ -12,6 +12,7 @@ import io.squeeze.lowrank.SvdMethod;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.SourceKind;
 import io.squeeze.core.LayerSelector;
+import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.FactorizeJob;
 import io.squeeze.spark.FineTune;
 import io.squeeze.spark.PruneJob;
@@ -115,7 +116,7 @@ public final class FactorizeCommand extends BaseCommand {
             err().printf("factorize: fine-tuning %d epochs on %s%n", fineTune.epochs(), fineTune.data());
             net = PruneJob.fineTune(spark, net, Map.of(), src, fineTune, Split.TRAIN, err());
         }
-        Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST,
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, Split.TEST,
                 Loaded.plain(new LoadedModel(net, src.meta(), "", output.out, SourceKind.ARTIFACT, 0)), srcRun);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "factorize");

@@ -12,6 +12,7 @@ import io.squeeze.model.LoadedModel;
 import io.squeeze.model.Lora;
 import io.squeeze.model.SourceKind;
 import io.squeeze.core.LayerSelector;
+import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.SparkData;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
@@ -99,7 +100,7 @@ public final class LoraCommand extends BaseCommand {
         MultiLayerNetwork trained = SparkTrainer.train(SparkSessions.jsc(spark), rows, adapted, meta.numFeatures(), meta.numClasses(),
                 cfg, spec.toString(), err());
         MultiLayerNetwork merged = Lora.merge(trained);
-        Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, null,
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, null,
                 Loaded.plain(new LoadedModel(merged, meta, "", output.out, SourceKind.ARTIFACT, 0)), baseRun);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "lora");

@@ -20,6 +20,7 @@ import io.squeeze.prune.Chunk;
 import io.squeeze.core.LayerSelector;
 import io.squeeze.core.Mask;
 import io.squeeze.prune.PruneMethod;
+import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.FineTune;
 import io.squeeze.spark.PruneJob;
 import io.squeeze.spark.SparkSessions;
@@ -30,7 +31,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import com.fasterxml.jackson.databind.jsontype.NamedType;
+
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -42,7 +47,22 @@ import java.util.Map;
                 "Example: squeeze prune --model out/mnist --method global --amount 0.92 --fine-tune-data idx:data/mnist",
                 "         --fine-tune-epochs 5 --out out/mnist-pruned"})
 public final class PruneCommand extends BaseCommand {
-    enum MethodName { RANDOM, L1, GLOBAL, LN, THRESHOLD }
+    /** The methods by their CLI (and manifest) names. */
+    enum MethodName {
+        RANDOM(RandomUnstructured.class), L1(L1Unstructured.class), GLOBAL(GlobalUnstructured.class), LN(LnStructured.class),
+        THRESHOLD(Threshold.class);
+
+        final Class<? extends PruneMethod> type;
+
+        MethodName(Class<? extends PruneMethod> type) {
+            this.type = type;
+        }
+    }
+
+    /** The pruning methods under their manifest names, for reading a manifest's config back. */
+    static List<NamedType> methodTypes() {
+        return Arrays.stream(MethodName.values()).map(m -> new NamedType(m.type, m.name().toLowerCase(Locale.ROOT))).toList();
+    }
 
     @Option(names = "--model", required = true, paramLabel = "M")
     String model;
@@ -136,58 +156,27 @@ public final class PruneCommand extends BaseCommand {
         return sb.toString();
     }
 
+    /** The validated job: every option checked before any Spark work. */
+    PruneJob.Config config() {
+        if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
+        Storage st = Storage.withSparkDefaults();
+        String a = expandAmountFile(amount, st);
+        Amount single = a == null || a.contains(":") ? null : Amount.parse(a);
+        return new PruneJob.Config(st.path(model).toString(), method(), single, perLayer(a), LayerSelector.parse(layers), includeBias, !local,
+                fineTuneOptions.config(), split, shrink, evalData);
+    }
+
     @Override
     public Integer call() {
-        amount = expandAmountFile(amount, Storage.withSparkDefaults());
-        PruneMethod pm = method();
-        Map<String, Amount> per = perLayer(amount);
-        Amount single = amount == null || amount.contains(":") ? null : Amount.parse(amount);
-        FineTune fineTune = fineTuneOptions.config();
-        PruneJob.Plan plan = new PruneJob.Plan(pm, single, per, LayerSelector.parse(layers), includeBias, Chunk.DEFAULT_SIZE);
+        PruneJob.Config c = config();
         SparkSession spark = SparkSessions.start("squeeze prune");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.checkTarget(st, output.out, output.overwrite);
-        Loaded srcRun = Models.loadRunnable(st, model);
-        LoadedModel src = srcRun.model();
-        var err = err();
-        PruneJob.Result r = PruneJob.run(local ? null : SparkSessions.jsc(spark), src, plan);
-        MultiLayerNetwork net = r.net();
-        if (fineTune.runs()) {
-            err.printf("prune: fine-tuning %d epochs on %s with the masks enforced%n", fineTune.epochs(), fineTune.data());
-            err.flush();
-            net = PruneJob.fineTune(spark, net, r.masks(), src, fineTune, split == null ? Split.TRAIN : split, err);
-        }
-        Map<String, Mask> masks = r.masks();
-        Map<Integer, ArtifactWriter.LayerNote> notes = new java.util.TreeMap<>(r.notes());
-        if (shrink) {
-            var s = io.squeeze.prune.Shrink.shrink(net, masks);
-            s.skipped().forEach((layer, why) -> err.printf("prune: shrink layer %d: left masked, %s%n", layer, why));
-            if (s.changes().isEmpty()) err.println("prune: --shrink found no neuron or channel whose weights are all pruned (use --method ln --dim out)");
-            s.changes().forEach((layer, what) -> {
-                err.printf("prune: shrink layer %d: %s%n", layer, what);
-                var old = notes.get(layer);
-                Map<String, Object> d = new LinkedHashMap<>(old == null ? Map.of() : old.details());
-                d.put("shrunk", what);
-                notes.put(layer, new ArtifactWriter.LayerNote(old == null ? "shrink" : old.method() + "+shrink", d));
-            });
-            net = s.net();
-            masks = s.masks();
-        }
-        Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, split,
-                Loaded.plain(new LoadedModel(net, src.meta(), "", output.out, SourceKind.ARTIFACT, 0, masks)), srcRun);
-        Map<String, Object> config = new LinkedHashMap<>();
-        config.put("command", "prune");
-        config.put("method", pm.label());
-        config.put("amount", amount);
-        config.put("layers", plan.layers().toString());
-        config.put("include_bias", includeBias);
-        if (pm instanceof RandomUnstructured) config.put("seed", seed);
-        if (pm instanceof Threshold th) config.put("threshold", th.theta());
-        config.put("fine_tune", fineTune.provenance());
-        config.put("distributed", !local);
-        config.put("shrink", shrink);
-        var manifest = ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(net, src.meta(),
-                new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), notes, metrics, masks));
+        ArtifactWriter.Content content = c.run(spark, output.out, Main.args(), err());
+        var manifest = ArtifactWriter.write(st, output.out, output.overwrite, content);
+        MultiLayerNetwork net = content.net();
+        Map<String, Mask> masks = content.masks();
+        Map<String, Object> metrics = content.metrics();
         var o = out();
         o.printf("%-5s %-10s %-16s %10s %10s %9s%n", "layer", "name", "tensor", "entries", "pruned", "sparsity");
         long total = 0, pruned = 0;

@@ -10,6 +10,7 @@ import io.squeeze.data.Split;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.SourceKind;
 import io.squeeze.quantize.QuantConfig;
+import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.QatJob;
 import io.squeeze.spark.QuantizeJob;
 import io.squeeze.spark.SparkSessions;
@@ -134,7 +135,7 @@ public final class QuantizeCommand extends BaseCommand {
                 ? QatJob.run(spark, src, cfg, DataSpec.parse(data, Split.TRAIN, false), new SparkTrainer.Config(epochs, batch, 5), lr, calib, calibRows, err())
                 : QuantizeJob.run(spark, src, cfg, calib, calibRows, batch, err());
         Loaded result = new Loaded(new LoadedModel(r.net(), src.meta(), "", output.out, SourceKind.ARTIFACT, 0, src.masks()), r.model());
-        Map<String, Object> metrics = CliSupport.metricsAgainstSource(spark, evalData, Split.TEST, result, srcRun);
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, Split.TEST, result, srcRun);
         Map<String, Object> config = new LinkedHashMap<>();
         config.put("command", "quantize");
         config.put("mode", cfg.mode().name().toLowerCase(Locale.ROOT));

@@ -13,6 +13,8 @@ import java.util.regex.Pattern;
 public record LayerSelector(List<String> tokens) implements Serializable {
     public static final LayerSelector ALL = new LayerSelector(List.of("all"));
 
+    /** Parses the comma-separated spec; {@link #toString} reads back. */
+    @com.fasterxml.jackson.annotation.JsonCreator
     public static LayerSelector parse(String spec) {
         if (spec == null || spec.isBlank()) return ALL;
         List<String> t = new ArrayList<>();
@@ -48,6 +50,7 @@ public record LayerSelector(List<String> tokens) implements Serializable {
         if (!any) throw new BadInputException(flag + " '" + String.join(",", tokens) + "' matches no layer with weights");
     }
 
+    @com.fasterxml.jackson.annotation.JsonValue
     @Override
     public String toString() {
         return String.join(",", tokens);

@@ -26,7 +26,8 @@ public record Amount(double fraction, long count) implements Serializable {
         return new Amount(Double.NaN, n);
     }
 
-    /** "0.3" is a fraction, "30" a count (PyTorch's rule: a float is a fraction, an int a count). */
+    /** "0.3" is a fraction, "30" a count (PyTorch's rule: a float is a fraction, an int a count); {@link #toString} reads back. */
+    @com.fasterxml.jackson.annotation.JsonCreator
     public static Amount parse(String s) {
         String t = s.trim();
         try {
@@ -47,6 +48,7 @@ public record Amount(double fraction, long count) implements Serializable {
         return (long) Math.rint(fraction * remaining);
     }
 
+    @com.fasterxml.jackson.annotation.JsonValue
     @Override
     public String toString() {
         return count >= 0 ? Long.toString(count) : Double.toString(fraction);

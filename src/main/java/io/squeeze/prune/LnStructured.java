@@ -8,6 +8,7 @@ import java.util.Locale;
  * Whole output (or input) neurons/channels with the smallest Ln norm: PyTorch's {@code ln_structured} (Li et al.,
  * "Pruning Filters for Efficient ConvNets", ICLR 2017). The kernel is {@link Structured#ln}.
  */
+@com.fasterxml.jackson.annotation.JsonTypeName("ln")
 public record LnStructured(PruneMethod.Norm norm, PruneMethod.Dim dim) implements PruneMethod.PerTensor {
     @Override
     public String label() {

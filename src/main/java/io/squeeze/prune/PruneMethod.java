@@ -2,6 +2,8 @@ package io.squeeze.prune;
 
 import io.squeeze.core.BadInputException;
 import io.squeeze.core.Mask;
+import com.fasterxml.jackson.annotation.JsonTypeInfo;
+import com.fasterxml.jackson.annotation.JsonTypeName;
 
 import java.io.Serializable;
 import java.util.Locale;
@@ -17,10 +19,13 @@ import java.util.Locale;
  *       every chosen tensor together) are pruned by an exact distributed k-selection ({@link Selection}).</li>
  * </ul>
  * Adding a method is one new class implementing one of the two, plus its name in the CLI ({@code docs/ARCHITECTURE.md}).
+ * In a manifest a method is stored as an object whose {@code "name"} is its {@link JsonTypeName} (the CLI's name for
+ * it) and whose other fields are its record components.
  */
+@JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "name")
 public sealed interface PruneMethod extends Serializable permits PruneMethod.PerTensor, PruneMethod.Selecting {
 
-    /** A short name for manifests and progress lines. */
+    /** A short name for progress lines and per-layer notes. */
     String label();
 
     /** Refuses a tensor the method cannot prune ({@link BadInputException} naming it), before any work starts. */

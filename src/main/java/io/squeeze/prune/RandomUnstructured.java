@@ -5,6 +5,7 @@ package io.squeeze.prune;
  * a uniform draw in [0, 1) from a counter-based generator (SplitMix64 of seed, tensor and position), so the draw does
  * not depend on how the tensor is chunked or where it runs.
  */
+@com.fasterxml.jackson.annotation.JsonTypeName("random")
 public record RandomUnstructured(long seed) implements PruneMethod.Selecting {
     @Override
     public String label() {

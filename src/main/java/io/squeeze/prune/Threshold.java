@@ -4,6 +4,7 @@ import io.squeeze.core.BadInputException;
 import io.squeeze.core.Mask;
 
 /** Every kept entry with |w| below theta (Han et al. 2015's pruning rule with an absolute threshold). */
+@com.fasterxml.jackson.annotation.JsonTypeName("threshold")
 public record Threshold(double theta) implements PruneMethod.PerTensor {
     public Threshold {
         if (!(theta >= 0) || Double.isInfinite(theta)) throw new BadInputException("prune.threshold must be a finite number >= 0, got " + theta);

@@ -3,10 +3,12 @@ package io.squeeze.spark;
 import io.squeeze.artifact.Loaded;
 import io.squeeze.core.BadInputException;
 import io.squeeze.data.DataSpec;
+import io.squeeze.data.Split;
 import io.squeeze.eval.EvalReport;
 import io.squeeze.model.LoadedModel;
 import org.apache.spark.sql.SparkSession;
 
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /** {@code squeeze evaluate} as a job: checks the data against the model(s), then one distributed pass. */
@@ -31,5 +33,23 @@ public final class EvaluateJob {
             EvalReport.addQuantization(report, run.quant().plan(), q.stats());
         }
         return report;
+    }
+
+    /** Evaluates a compressed network against its source on {@code data}; the metrics recorded in the manifest. */
+    public static Map<String, Object> againstSource(SparkSession spark, String data, Split split, Loaded candidate, Loaded source) {
+        Map<String, Object> metrics = new LinkedHashMap<>();
+        if (data == null) return metrics;
+        Map<String, Object> rep = run(spark,
+                DataSpec.parse(data, split == null ? Split.TEST : split, false), candidate, source, 256);
+        metrics.put("accuracy", rep.get("accuracy"));
+        if (rep.containsKey("accuracy_fake_quant")) {
+            metrics.put("accuracy_path", "integer");
+            metrics.put("accuracy_fake_quant", rep.get("accuracy_fake_quant"));
+            metrics.put("integer_fake_quant_agreement", rep.get("integer_fake_quant_agreement"));
+        }
+        metrics.put("loss", rep.get("loss"));
+        metrics.put("baseline", rep.get("baseline"));
+        metrics.put("data", data);
+        return metrics;
     }
 }

@@ -2,6 +2,10 @@ package io.squeeze.spark;
 
 import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.artifact.Models;
+import io.squeeze.core.Storage;
+import io.squeeze.prune.Chunk;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;
 import io.squeeze.model.LoadedModel;
@@ -52,6 +56,80 @@ public final class PruneJob {
             if (method instanceof PruneMethod.Selecting s && s.global() && amount == null)
                 throw new BadInputException("the global method takes one --amount for all layers, not per-layer amounts");
         }
+    }
+
+    /**
+     * {@code squeeze prune} as a record: everything the command runs, stored as the artifact's {@code config}.
+     *
+     * @param model       the source model (qualified URI)
+     * @param method      the pruning method
+     * @param amount      one amount for every chosen tensor (and the global amount), or null with {@code perLayer}
+     * @param perLayer    amounts by layer index or name (empty: {@code amount} everywhere)
+     * @param layers      which layers
+     * @param includeBias prune biases too
+     * @param distributed masks computed on executors (false: in this process; the masks are the same)
+     * @param fineTune    fine-tuning with the masks enforced (none when its epochs are 0)
+     * @param split       the IDX split of the fine-tuning data (train) and evaluation data (test), or null
+     * @param shrink      remove neurons/channels whose weights are all pruned
+     * @param evalData    data to evaluate the result against the source on, or null
+     */
+    public record Config(String model, PruneMethod method, Amount amount, Map<String, Amount> perLayer, LayerSelector layers,
+                         boolean includeBias, boolean distributed, FineTune fineTune, io.squeeze.data.Split split, boolean shrink,
+                         String evalData) implements JobConfig {
+        public Config {
+            if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
+            if (method == null) throw new BadInputException("--method must be given");
+            perLayer = perLayer == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(perLayer));
+            layers = layers == null ? LayerSelector.ALL : layers;
+            fineTune = fineTune == null ? new FineTune(null, 0, 64, null) : fineTune;
+            new Plan(method, amount, perLayer, layers, includeBias, Chunk.DEFAULT_SIZE); // validates the combination
+        }
+
+        public Plan plan() {
+            return new Plan(method, amount, perLayer, layers, includeBias, Chunk.DEFAULT_SIZE);
+        }
+
+        @Override
+        public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
+            return PruneJob.run(spark, this, out, argv, progress);
+        }
+    }
+
+    /**
+     * Runs {@code c}: loads the model, computes the masks (on executors unless {@code distributed} is false), fine-tunes
+     * with the masks enforced, shrinks, evaluates; returns the artifact content with {@code c} as its config.
+     */
+    public static ArtifactWriter.Content run(SparkSession spark, Config c, String out, List<String> argv, PrintWriter err) {
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        Loaded srcRun = Models.loadRunnable(st, c.model());
+        LoadedModel src = srcRun.model();
+        Result r = run(c.distributed() ? SparkSessions.jsc(spark) : null, src, c.plan());
+        MultiLayerNetwork net = r.net();
+        if (c.fineTune().runs()) {
+            err.printf("prune: fine-tuning %d epochs on %s with the masks enforced%n", c.fineTune().epochs(), c.fineTune().data());
+            err.flush();
+            net = fineTune(spark, net, r.masks(), src, c.fineTune(), c.split() == null ? io.squeeze.data.Split.TRAIN : c.split(), err);
+        }
+        Map<String, Mask> masks = r.masks();
+        Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>(r.notes());
+        if (c.shrink()) {
+            var s = io.squeeze.prune.Shrink.shrink(net, masks);
+            s.skipped().forEach((layer, why) -> err.printf("prune: shrink layer %d: left masked, %s%n", layer, why));
+            if (s.changes().isEmpty()) err.println("prune: --shrink found no neuron or channel whose weights are all pruned (use --method ln --dim out)");
+            s.changes().forEach((layer, what) -> {
+                err.printf("prune: shrink layer %d: %s%n", layer, what);
+                var old = notes.get(layer);
+                Map<String, Object> d = new LinkedHashMap<>(old == null ? Map.of() : old.details());
+                d.put("shrunk", what);
+                notes.put(layer, new ArtifactWriter.LayerNote(old == null ? "shrink" : old.method() + "+shrink", d));
+            });
+            net = s.net();
+            masks = s.masks();
+        }
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), c.split(),
+                Loaded.plain(new LoadedModel(net, src.meta(), "", out, io.squeeze.model.SourceKind.ARTIFACT, 0, masks)), srcRun);
+        return new ArtifactWriter.Content(net, src.meta(), new ArtifactWriter.Provenance(src.source(), src.sha256(), argv, Jobs.toMap(c)),
+                notes, metrics, masks);
     }
 
     /** The pruned network, every mask (old and new) by tensor key, and per-layer notes. */

@@ -1,0 +1,33 @@
+package io.squeeze.spark;
+
+import com.fasterxml.jackson.annotation.JsonSubTypes;
+import com.fasterxml.jackson.annotation.JsonTypeInfo;
+import io.squeeze.artifact.ArtifactWriter;
+import org.apache.spark.sql.SparkSession;
+
+import java.io.PrintWriter;
+import java.util.List;
+
+/**
+ * What a compressing command runs, as one validated record (Tribuo's provenance idea: derived from the configured
+ * object, never written by hand). The artifact's manifest stores this record as its {@code config}, with
+ * {@code "command"} naming the record type, so what the manifest says ran is exactly what ran; {@code squeeze rerun}
+ * reads it back and runs it again. A record validates itself in its constructor, both when a command builds it and
+ * when a manifest is read.
+ */
+@JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "command")
+@JsonSubTypes({@JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune")})
+public sealed interface JobConfig permits PruneJob.Config {
+
+    /** The model the job compresses (a qualified URI). */
+    String model();
+
+    /**
+     * Runs the job and returns the artifact content, provenance included.
+     *
+     * @param out      where the artifact will be written (names the result in evaluation reports)
+     * @param argv     the command line that asked for it, recorded in the manifest
+     * @param progress progress lines
+     */
+    ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress);
+}

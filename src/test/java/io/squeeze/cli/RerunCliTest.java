@@ -1,0 +1,101 @@
+package io.squeeze.cli;
+
+import io.squeeze.artifact.Artifact;
+import io.squeeze.artifact.Manifest;
+import io.squeeze.core.LayerSelector;
+import io.squeeze.core.Storage;
+import io.squeeze.prune.Amount;
+import io.squeeze.prune.LnStructured;
+import io.squeeze.prune.PruneMethod;
+import io.squeeze.spark.FineTune;
+import io.squeeze.spark.JobConfig;
+import io.squeeze.spark.Jobs;
+import io.squeeze.spark.PruneJob;
+import org.apache.hadoop.conf.Configuration;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The manifest's config is the job's record, and {@code squeeze rerun} runs it again from the manifest alone. */
+class RerunCliTest {
+    static final String TRAIN = "csv:data/digits/digits-train.csv.gz", TEST = "csv:data/digits/digits-test.csv.gz";
+    static final Storage ST = new Storage(new Configuration());
+    @TempDir
+    static Path dir;
+    static String digits;
+
+    @BeforeAll
+    static void train() {
+        digits = dir.resolve("digits").toString();
+        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:32,16", "--epochs", "2", "--normalize", "minmax", "--out", digits);
+        assertEquals(0, r.code(), r.err());
+    }
+
+    static Map<String, String> packed(Manifest m) {
+        Map<String, String> out = new TreeMap<>();
+        m.files().forEach((k, v) -> {
+            if (k.startsWith("packed/")) out.put(k, v.sha256());
+        });
+        return out;
+    }
+
+    @Test
+    void theManifestConfigIsTheRecordThatRanAndReadsBackEqual() {
+        String out = dir.resolve("ln").toString();
+        CliRun r = CliRun.run("prune", "--model", digits, "--method", "ln", "--norm", "2", "--amount", "0:0.25,1:2", "--layers", "0-1",
+                "--eval-data", TEST, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        Manifest m = Artifact.load(ST, out).manifest();
+        assertEquals("prune", m.config().get("command"));
+        assertEquals(Map.of("name", "ln", "norm", "L2", "dim", "OUT"), m.config().get("method"));
+        assertEquals(Map.of("0", "0.25", "1", "2"), m.config().get("per_layer"));
+        JobConfig back = Jobs.fromMap(m.config(), RerunCommand.types(), "test");
+        PruneJob.Config expected = new PruneJob.Config(ST.path(digits).toString(), new LnStructured(PruneMethod.Norm.L2, PruneMethod.Dim.OUT),
+                null, Map.of("0", Amount.fraction(0.25), "1", Amount.count(2)), LayerSelector.parse("0-1"), false, true,
+                new FineTune(null, 0, 64, null), null, false, TEST);
+        assertEquals(expected, back);
+    }
+
+    @Test
+    void rerunWritesTheSamePackedFilesAndRefusesWhatItCannotReproduce() throws Exception {
+        String a = dir.resolve("l1").toString(), b = dir.resolve("l1-again").toString();
+        assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "l1", "--amount", "0.6", "--include-bias", "--out", a).code());
+        CliRun r = CliRun.run("rerun", "--manifest", a + "/manifest.json", "--out", b);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("reran prune from"), r.out());
+        Manifest ma = Artifact.load(ST, a).manifest(), mb = Artifact.load(ST, b).manifest();
+        assertEquals(packed(ma), packed(mb));
+        assertEquals(ma.config(), mb.config());
+        assertEquals(ma.sourceSha256(), mb.sourceSha256());
+        assertEquals(java.util.List.of("rerun", "--manifest", a + "/manifest.json", "--out", b), mb.command());
+        // the artifact directory works as well as its manifest
+        String c = dir.resolve("l1-third").toString();
+        assertEquals(0, CliRun.run("rerun", "--manifest", a, "--out", c).code());
+        assertEquals(packed(ma), packed(Artifact.load(ST, c).manifest()));
+
+        // an artifact written before configs were records (format-v1 fixture) is refused by name, nothing written
+        String never = dir.resolve("never").toString();
+        CliRun old = CliRun.run("rerun", "--manifest", "src/test/resources/fixtures/artifacts-v1/pruned-l1", "--out", never);
+        assertEquals(2, old.code(), old.err());
+        assertTrue(old.lastErr().contains("records a config of command 'prune' that this Squeeze cannot run again"), old.lastErr());
+        assertFalse(Files.exists(Path.of(never)));
+
+        // the source model changed since: not a reproduction, refused, nothing written
+        String copy = dir.resolve("digits-copy").toString();
+        assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "l1", "--amount", "0.1", "--out", copy).code());
+        String fromCopy = dir.resolve("from-copy").toString();
+        assertEquals(0, CliRun.run("prune", "--model", copy, "--method", "l1", "--amount", "0.5", "--out", fromCopy).code());
+        assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "l1", "--amount", "0.3", "--out", copy, "--overwrite").code());
+        CliRun changed = CliRun.run("rerun", "--manifest", fromCopy, "--out", never);
+        assertEquals(2, changed.code(), changed.err());
+        assertTrue(changed.lastErr().contains("was made from") && changed.lastErr().endsWith("nothing written"), changed.lastErr());
+        assertFalse(Files.exists(Path.of(never)));
+    }
+}
