@@ -100,33 +100,25 @@ public final class FactorizeCommand extends BaseCommand {
     @Mixin
     ArtifactOutput output;
 
+    /** The validated job: every option checked before any Spark work. */
+    FactorizeJob.Config config() {
+        if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
+        SvdMethod method = svd == SvdName.EXACT ? new SvdMethod.Exact() : new SvdMethod.Randomized(oversample, powerIters, seed);
+        return new FactorizeJob.Config(Storage.withSparkDefaults().path(model).toString(), policy.policy(), method, LayerSelector.parse(layers),
+                !local, fineTuneOptions.config(), evalData);
+    }
+
     @Override
     public Integer call() {
-        RankPolicy rp = policy.policy();
-        SvdMethod method = svd == SvdName.EXACT ? new SvdMethod.Exact() : new SvdMethod.Randomized(oversample, powerIters, seed);
-        FineTune fineTune = fineTuneOptions.config();
+        FactorizeJob.Config c = config();
         SparkSession spark = SparkSessions.start("squeeze factorize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.checkTarget(st, output.out, output.overwrite);
-        Loaded srcRun = Models.loadRunnable(st, model);
-        LoadedModel src = srcRun.model();
-        FactorizeJob.Result r = FactorizeJob.run(local ? null : SparkSessions.jsc(spark), src, LayerSelector.parse(layers), rp, method);
+        FactorizeJob.Outcome outcome = FactorizeJob.execute(spark, c, output.out, Main.args(), err());
+        ArtifactWriter.write(st, output.out, output.overwrite, outcome.content());
+        FactorizeJob.Result r = outcome.result();
         MultiLayerNetwork net = r.net();
-        if (fineTune.runs()) {
-            err().printf("factorize: fine-tuning %d epochs on %s%n", fineTune.epochs(), fineTune.data());
-            net = PruneJob.fineTune(spark, net, Map.of(), src, fineTune, Split.TRAIN, err());
-        }
-        Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, Split.TEST,
-                Loaded.plain(new LoadedModel(net, src.meta(), "", output.out, SourceKind.ARTIFACT, 0)), srcRun);
-        Map<String, Object> config = new LinkedHashMap<>();
-        config.put("command", "factorize");
-        config.put("policy", rp.toString());
-        config.put("svd", method.toString());
-        config.put("layers", layers == null ? "all" : layers);
-        config.put("fine_tune", fineTune.provenance());
-        config.put("distributed", !local);
-        ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(net, src.meta(),
-                new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), r.notes(), metrics, Map.of()));
+        Map<String, Object> metrics = outcome.content().metrics();
         var o = out();
         Object previous = null;
         for (var e : r.notes().entrySet()) { // a factorized layer's two halves share one note: print it once

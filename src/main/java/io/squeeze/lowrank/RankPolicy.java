@@ -1,5 +1,7 @@
 package io.squeeze.lowrank;
 
+import com.fasterxml.jackson.annotation.JsonSubTypes;
+import com.fasterxml.jackson.annotation.JsonTypeInfo;
 import io.squeeze.core.BadInputException;
 
 import java.io.Serializable;
@@ -10,7 +12,11 @@ import java.util.PriorityQueue;
 /**
  * How ranks are chosen: one rank for every layer, an energy fraction per layer, a joint parameter budget, or any of
  * the first two per layer. Each policy owns its choice ({@link #choose}); {@code spark.FactorizeJob} runs any of them.
+ * A manifest stores a policy by the name of its CLI option ({@code "name"}) and its components.
  */
+@JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "name")
+@JsonSubTypes({@JsonSubTypes.Type(value = RankPolicy.Fixed.class, name = "rank"), @JsonSubTypes.Type(value = RankPolicy.Energy.class, name = "energy"),
+        @JsonSubTypes.Type(value = RankPolicy.Budget.class, name = "params_budget"), @JsonSubTypes.Type(value = RankPolicy.PerLayer.class, name = "per_layer")})
 public sealed interface RankPolicy extends Serializable {
 
     /** The rank of each layer, in order. */

@@ -1,17 +1,21 @@
 package io.squeeze.lowrank;
 
+import com.fasterxml.jackson.annotation.JsonSubTypes;
+import com.fasterxml.jackson.annotation.JsonTypeInfo;
 import io.squeeze.core.BadInputException;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.Serializable;
 
 /** How a layer's truncated SVD is computed; each method owns its kernel ({@link #truncated}). */
+@JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "name")
+@JsonSubTypes({@JsonSubTypes.Type(value = SvdMethod.Exact.class, name = "exact"), @JsonSubTypes.Type(value = SvdMethod.Randomized.class, name = "randomized")})
 public sealed interface SvdMethod extends Serializable {
 
     /** The rank-{@code k} truncated SVD of {@code a} (at most min(rows, cols) values). */
     Svd.Factors truncated(INDArray a, int k);
 
-    /** A short name for manifests. */
+    /** A short name for per-layer notes. */
     String label();
 
     /** Exact: the full SVD from the Gram matrix's eigendecomposition (LAPACK {@code syev}), then truncated. */

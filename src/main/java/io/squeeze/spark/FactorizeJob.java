@@ -2,6 +2,9 @@ package io.squeeze.spark;
 
 import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.artifact.Models;
+import io.squeeze.core.Storage;
 import io.squeeze.lowrank.LayerFactors;
 import io.squeeze.lowrank.RankPolicy;
 import io.squeeze.lowrank.Ranks;
@@ -11,12 +14,14 @@ import io.squeeze.model.LoadedModel;
 import io.squeeze.model.Surgery;
 import io.squeeze.core.LayerSelector;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import scala.Tuple2;
 
+import java.io.PrintWriter;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -64,6 +69,54 @@ public final class FactorizeJob {
         }
         layers.requireMatch(any, "--layers");
         return out;
+    }
+
+    /**
+     * {@code squeeze factorize} as a record: everything the command runs, stored as the artifact's {@code config}.
+     *
+     * @param model       the source model (qualified URI)
+     * @param policy      how ranks are chosen
+     * @param svd         how each SVD is computed
+     * @param layers      which layers
+     * @param distributed SVDs on executors (false: in this process; the factors are the same)
+     * @param fineTune    fine-tuning after the rewrite (none when its epochs are 0)
+     * @param evalData    data to evaluate the result against the source on, or null
+     */
+    public record Config(String model, RankPolicy policy, SvdMethod svd, LayerSelector layers, boolean distributed, FineTune fineTune,
+                         String evalData) implements JobConfig {
+        public Config {
+            if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
+            if (policy == null) throw new BadInputException("factorize needs --rank, --energy or --params-budget");
+            svd = svd == null ? new SvdMethod.Exact() : svd;
+            layers = layers == null ? LayerSelector.ALL : layers;
+            fineTune = fineTune == null ? new FineTune(null, 0, 64, null) : fineTune;
+        }
+
+        @Override
+        public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
+            return execute(spark, this, out, argv, progress).content();
+        }
+    }
+
+    /** The artifact content and what the factorization did. */
+    public record Outcome(ArtifactWriter.Content content, Result result) {}
+
+    /** Runs {@code c}: loads the model, factorizes (on executors unless not distributed), fine-tunes, evaluates. */
+    public static Outcome execute(SparkSession spark, Config c, String out, List<String> argv, PrintWriter err) {
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        Loaded srcRun = Models.loadRunnable(st, c.model());
+        LoadedModel src = srcRun.model();
+        Result r = run(c.distributed() ? SparkSessions.jsc(spark) : null, src, c.layers(), c.policy(), c.svd());
+        MultiLayerNetwork net = r.net();
+        if (c.fineTune().runs()) {
+            err.printf("factorize: fine-tuning %d epochs on %s%n", c.fineTune().epochs(), c.fineTune().data());
+            net = PruneJob.fineTune(spark, net, Map.of(), src, c.fineTune(), io.squeeze.data.Split.TRAIN, err);
+        }
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
+                Loaded.plain(new LoadedModel(net, src.meta(), "", out, io.squeeze.model.SourceKind.ARTIFACT, 0)), srcRun);
+        ArtifactWriter.Content content = new ArtifactWriter.Content(net, src.meta(),
+                new ArtifactWriter.Provenance(src.source(), src.sha256(), argv, Jobs.toMap(c)), r.notes(), metrics, Map.of());
+        return new Outcome(content, new Result(net, r.notes(), r.weightsBefore(), r.weightsAfter()));
     }
 
     public static Result run(JavaSparkContext jsc, LoadedModel m, LayerSelector layers, RankPolicy policy, SvdMethod method) {

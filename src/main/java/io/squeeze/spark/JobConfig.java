@@ -16,8 +16,8 @@ import java.util.List;
  * when a manifest is read.
  */
 @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "command")
-@JsonSubTypes({@JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune")})
-public sealed interface JobConfig permits PruneJob.Config {
+@JsonSubTypes({@JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune"), @JsonSubTypes.Type(value = FactorizeJob.Config.class, name = "factorize")})
+public sealed interface JobConfig permits PruneJob.Config, FactorizeJob.Config {
 
     /** The model the job compresses (a qualified URI). */
     String model();

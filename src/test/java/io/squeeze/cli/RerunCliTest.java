@@ -64,6 +64,22 @@ class RerunCliTest {
     }
 
     @Test
+    void factorizeConfigsReadBackAndRerunToTheSameFactors() {
+        for (String[] policy : new String[][]{{"--params-budget", "0.5"}, {"--params-budget", "900"}, {"--energy", "0:0.9,1:0.8"}, {"--rank", "5"}}) {
+            String out = dir.resolve("f" + policy[0] + policy[1].replace(':', '_').replace(',', '_')).toString();
+            CliRun r = CliRun.run("factorize", "--model", digits, policy[0], policy[1], "--svd", "randomized", "--seed", "3", "--out", out);
+            assertEquals(0, r.code(), r.err());
+            Manifest m = Artifact.load(ST, out).manifest();
+            JobConfig back = Jobs.fromMap(m.config(), RerunCommand.types(), "test");
+            assertEquals(new String(io.squeeze.model.Json.bytes(m.config())), new String(io.squeeze.model.Json.bytes(Jobs.toMap(back))),
+                    "the config reads back to the record that wrote it");
+            String again = out + "-again";
+            assertEquals(0, CliRun.run("rerun", "--manifest", out, "--out", again).code());
+            assertEquals(packed(m), packed(Artifact.load(ST, again).manifest()), policy[0] + " " + policy[1]);
+        }
+    }
+
+    @Test
     void rerunWritesTheSamePackedFilesAndRefusesWhatItCannotReproduce() throws Exception {
         String a = dir.resolve("l1").toString(), b = dir.resolve("l1-again").toString();
         assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "l1", "--amount", "0.6", "--include-bias", "--out", a).code());
