@@ -111,51 +111,30 @@ public final class QuantizeCommand extends BaseCommand {
                 overrides.add(QuantConfig.LayerOverride.parse(s));
             }
         }
-        if (calibRows < 0) throw new BadInputException("quantize.calib-rows must be >= 0, got " + calibRows);
-        if (mode == QuantConfig.Mode.QAT && data == null) throw new BadInputException("quantize --mode qat needs training data: --data D");
-        if (mode == QuantConfig.Mode.DYNAMIC && calibData != null)
-            throw new BadInputException("quantize --mode dynamic takes no calibration data (each batch is quantized from its own range); got --calib-data " + calibData);
-        QuantConfig cfg = new QuantConfig(mode, p, granularity, scheme, reduceRange, QuantConfig.observer(observer), overrides);
-        if (cfg.calibrated() && calibData == null)
-            throw new BadInputException("quantize --mode " + mode.name().toLowerCase(Locale.ROOT) + " needs calibration data: --calib-data D");
-        return cfg;
+        return new QuantConfig(mode, p, granularity, scheme, reduceRange, QuantConfig.observer(observer), overrides);
+    }
+
+    /** The validated job: every option checked before any Spark work. */
+    QuantizeJob.Config job() {
+        if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
+        Storage st = Storage.withSparkDefaults();
+        QuantConfig cfg = config(st);
+        QuantizeJob.Qat qat = cfg.mode() == QuantConfig.Mode.QAT && data != null ? new QuantizeJob.Qat(data, epochs, lr) : null;
+        return new QuantizeJob.Config(st.path(model).toString(), cfg, calibData, calibRows, batch, qat, evalData);
     }
 
     @Override
     public Integer call() {
-        Storage hst = Storage.withSparkDefaults();
-        QuantConfig cfg = config(hst);
+        QuantizeJob.Config c = job();
+        QuantConfig cfg = c.quant();
         SparkSession spark = SparkSessions.start("squeeze quantize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.checkTarget(st, output.out, output.overwrite);
-        Loaded srcRun = Models.loadRunnable(st, model);
-        LoadedModel src = srcRun.model();
-        DataSpec calib = calibData == null ? null : DataSpec.parse(calibData, Split.TRAIN, false);
-        QuantizeJob.Result r = cfg.mode() == QuantConfig.Mode.QAT
-                ? QatJob.run(spark, src, cfg, DataSpec.parse(data, Split.TRAIN, false), new SparkTrainer.Config(epochs, batch, 5), lr, calib, calibRows, err())
-                : QuantizeJob.run(spark, src, cfg, calib, calibRows, batch, err());
-        Loaded result = new Loaded(new LoadedModel(r.net(), src.meta(), "", output.out, SourceKind.ARTIFACT, 0, src.masks()), r.model());
-        Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, Split.TEST, result, srcRun);
-        Map<String, Object> config = new LinkedHashMap<>();
-        config.put("command", "quantize");
-        config.put("mode", cfg.mode().name().toLowerCase(Locale.ROOT));
-        config.put("precision", cfg.precision().name().toLowerCase(Locale.ROOT));
-        config.put("granularity", cfg.granularity().name().toLowerCase(Locale.ROOT));
-        config.put("scheme", cfg.scheme() == null ? null : cfg.scheme().name().toLowerCase(Locale.ROOT));
-        config.put("reduce_range", cfg.reduceRange());
-        config.put("observer", cfg.calibrated() ? cfg.observer().toString() : cfg.mode() == QuantConfig.Mode.DYNAMIC ? "per-batch" : "none");
-        config.put("layer_precision", layerPrecision);
-        config.put("calib_data", calibData);
-        config.put("calib_rows", r.calibrationRows());
-        config.put("calibration_passes", r.passes());
-        config.put("calibration_s", r.calibrationSeconds());
-        if (cfg.mode() == QuantConfig.Mode.QAT) {
-            config.put("data", data);
-            config.put("epochs", epochs);
-            config.put("lr", lr);
-        }
-        var manifest = ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(r.net(), src.meta(),
-                new ArtifactWriter.Provenance(src.source(), src.sha256(), Main.args(), config), r.notes(), metrics, src.masks(), r.model()));
+        QuantizeJob.Outcome outcome = QuantizeJob.execute(spark, c, output.out, Main.args(), err());
+        var manifest = ArtifactWriter.write(st, output.out, output.overwrite, outcome.content());
+        QuantizeJob.Result r = outcome.result();
+        Map<String, Object> metrics = outcome.content().metrics();
+        LoadedModel src = outcome.source();
         var o = out();
         for (var e : r.notes().entrySet())
             o.printf(Locale.ROOT, "layer %-3d %-16s %s%n", e.getKey(), e.getValue().method(), e.getValue().details());
@@ -166,7 +145,7 @@ public final class QuantizeCommand extends BaseCommand {
         long zip = io.squeeze.model.ModelIO.toZip(src.net(), src.meta()).length;
         o.printf(Locale.ROOT, "packed model %s%s%n", io.squeeze.eval.EvalReport.bytes(packed),
                 zip > 0 ? String.format(Locale.ROOT, " (dense fp32 DL4J zip %s, %.2fx smaller)", io.squeeze.eval.EvalReport.bytes(zip), zip / (double) packed) : "");
-        if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f %s, %.4f fake-quant (source %.4f)%n", (Double) metrics.get("accuracy"),
+        if (metrics.containsKey("accuracy")) o.printf(Locale.ROOT, "accuracy %.4f %s, %.4f fake-quant (source %.4f)%n", (Double) metrics.get("accuracy"),
                 cfg.calibrated() || cfg.mode() == QuantConfig.Mode.DYNAMIC && cfg.precision().integer() ? "integer path" : "fp16 weights",
                 (Double) metrics.get("accuracy_fake_quant"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));

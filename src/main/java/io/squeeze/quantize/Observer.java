@@ -24,6 +24,10 @@ public sealed interface Observer extends Serializable {
         return null;
     }
 
+    /** The name a manifest stores, which {@link #parse} reads back. */
+    @com.fasterxml.jackson.annotation.JsonValue
+    String toString();
+
     /** The chosen {lo, hi} of one activation from its first-pass entry and its second-pass entry (null without one). */
     float[] range(Calibration.Entry first, Calibration.Entry second);
 
@@ -105,7 +109,8 @@ public sealed interface Observer extends Serializable {
         }
     }
 
-    /** Parses {@code minmax | histogram | percentile:P | entropy}. */
+    /** Parses {@code minmax | histogram | percentile:P | entropy}, the form {@link #toString} writes (and manifests store). */
+    @com.fasterxml.jackson.annotation.JsonCreator
     static Observer parse(String s) {
         String t = s == null ? "minmax" : s.trim().toLowerCase(Locale.ROOT);
         if (t.equals("minmax")) return new MinMax();

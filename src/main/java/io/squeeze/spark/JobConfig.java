@@ -16,8 +16,9 @@ import java.util.List;
  * when a manifest is read.
  */
 @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "command")
-@JsonSubTypes({@JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune"), @JsonSubTypes.Type(value = FactorizeJob.Config.class, name = "factorize")})
-public sealed interface JobConfig permits PruneJob.Config, FactorizeJob.Config {
+@JsonSubTypes({@JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune"), @JsonSubTypes.Type(value = FactorizeJob.Config.class, name = "factorize"),
+        @JsonSubTypes.Type(value = QuantizeJob.Config.class, name = "quantize")})
+public sealed interface JobConfig permits PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config {
 
     /** The model the job compresses (a qualified URI). */
     String model();

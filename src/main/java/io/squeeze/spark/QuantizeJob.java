@@ -2,6 +2,9 @@ package io.squeeze.spark;
 
 import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.artifact.Models;
+import io.squeeze.data.Split;
 import io.squeeze.quantize.Calibration;
 import io.squeeze.quantize.Calibrator;
 import io.squeeze.data.DataSpec;
@@ -37,6 +40,77 @@ import java.util.TreeMap;
  */
 public final class QuantizeJob {
     private QuantizeJob() {}
+
+    /**
+     * {@code squeeze quantize} as a record: everything the command runs, stored as the artifact's {@code config}.
+     *
+     * @param model     the source model (qualified URI)
+     * @param quant     precisions, scheme, granularity, observer, per-layer overrides
+     * @param calibData calibration data (static, QAT), or null
+     * @param calibRows the first rows of it to use, 0 for all
+     * @param batch     rows per batch (calibration, QAT minibatches)
+     * @param qat       QAT's training, null unless the mode is QAT
+     * @param evalData  data to evaluate the result (integer path) against the source on, or null
+     */
+    public record Config(String model, QuantConfig quant, String calibData, long calibRows, int batch, Qat qat, String evalData)
+            implements JobConfig {
+        public Config {
+            if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
+            if (quant == null) throw new BadInputException("quantize needs a configuration");
+            if (calibRows < 0) throw new BadInputException("quantize.calib-rows must be >= 0, got " + calibRows);
+            if (batch <= 0) throw new BadInputException("--batch must be > 0, got " + batch);
+            if (quant.mode() == QuantConfig.Mode.QAT && qat == null) throw new BadInputException("quantize --mode qat needs training data: --data D");
+            if (quant.mode() != QuantConfig.Mode.QAT) qat = null;
+            if (quant.mode() == QuantConfig.Mode.DYNAMIC && calibData != null)
+                throw new BadInputException("quantize --mode dynamic takes no calibration data (each batch is quantized from its own range); got --calib-data " + calibData);
+            if (quant.calibrated() && calibData == null)
+                throw new BadInputException("quantize --mode " + quant.mode().name().toLowerCase(java.util.Locale.ROOT) + " needs calibration data: --calib-data D");
+        }
+
+        @Override
+        public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
+            return execute(spark, this, out, argv, progress).content();
+        }
+    }
+
+    /**
+     * Quantization-aware training: fake-quantized fine-tuning on {@code data}.
+     *
+     * @param lr learning rate, or null for the model's own
+     */
+    public record Qat(String data, int epochs, Double lr) {
+        public Qat {
+            if (data == null || data.isBlank()) throw new BadInputException("quantize --mode qat needs training data: --data D");
+            if (epochs <= 0) throw new BadInputException("--epochs must be > 0, got " + epochs);
+            if (lr != null && !(lr > 0 && lr < 10)) throw new BadInputException("quantize.lr must be in (0, 10), got " + lr);
+        }
+    }
+
+    /** The artifact content, the quantization's figures and the source model. */
+    public record Outcome(ArtifactWriter.Content content, Result result, LoadedModel source) {}
+
+    /**
+     * Runs {@code c}: loads the model, quantizes its weights, calibrates on executors (static), or trains fake-quantized
+     * (QAT), evaluates the integer path against the source; the calibration's rows, passes and seconds go into the
+     * metrics.
+     */
+    public static Outcome execute(SparkSession spark, Config c, String out, List<String> argv, PrintWriter progress) {
+        io.squeeze.core.Storage st = new io.squeeze.core.Storage(spark.sparkContext().hadoopConfiguration());
+        Loaded srcRun = Models.loadRunnable(st, c.model());
+        LoadedModel src = srcRun.model();
+        DataSpec calib = c.calibData() == null ? null : DataSpec.parse(c.calibData(), Split.TRAIN, false);
+        QuantConfig cfg = c.quant();
+        Result r = c.qat() != null
+                ? QatJob.run(spark, src, cfg, DataSpec.parse(c.qat().data(), Split.TRAIN, false), new SparkTrainer.Config(c.qat().epochs(), c.batch(), 5),
+                c.qat().lr(), calib, c.calibRows(), progress)
+                : run(spark, src, cfg, calib, c.calibRows(), c.batch(), progress);
+        Loaded result = new Loaded(new LoadedModel(r.net(), src.meta(), "", out, io.squeeze.model.SourceKind.ARTIFACT, 0, src.masks()), r.model());
+        Map<String, Object> metrics = new java.util.LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), Split.TEST, result, srcRun));
+        if (r.passes() > 0) metrics.put("calibration", Map.of("rows", r.calibrationRows(), "passes", r.passes(), "seconds", r.calibrationSeconds()));
+        ArtifactWriter.Content content = new ArtifactWriter.Content(r.net(), src.meta(),
+                new ArtifactWriter.Provenance(src.source(), src.sha256(), argv, Jobs.toMap(c)), r.notes(), metrics, src.masks(), r.model());
+        return new Outcome(content, r, src);
+    }
 
     /** The quantized model, the network with dequantized weights, per-layer notes and calibration figures. */
     public record Result(QuantizedModel model, MultiLayerNetwork net, Map<Integer, ArtifactWriter.LayerNote> notes,

@@ -106,7 +106,7 @@ class QuantizeCliTest {
             String o = dir.resolve("obs-" + obs.replace(':', '-')).toString();
             CliRun r = CliRun.run("quantize", "--model", dense, "--observer", obs, "--calib-data", TRAIN, "--out", o);
             assertEquals(0, r.code(), r.err());
-            assertEquals(obs, manifest(o).get("config").get("observer").asText());
+            assertEquals(obs, manifest(o).get("config").get("quant").get("observer").asText()); // the config is QuantizeJob.Config
             assertEquals(denseAccuracy, report(o).get("accuracy").asDouble(), 0.03, obs);
         }
     }

@@ -80,6 +80,32 @@ class RerunCliTest {
     }
 
     @Test
+    void quantizeConfigsReadBackAndRerunToTheSameIntegers() throws Exception {
+        String[][] runs = {
+                {"--mode", "static", "--bits", "4", "--granularity", "tensor", "--scheme", "affine", "--observer", "percentile:99.9",
+                        "--layer-precision", "0=8", "--calib-data", TRAIN, "--calib-rows", "300"},
+                {"--mode", "dynamic", "--dtype", "fp16"},
+                {"--mode", "static", "--observer", "histogram", "--reduce-range", "--calib-data", TRAIN, "--eval-data", TEST}};
+        for (int i = 0; i < runs.length; i++) {
+            String out = dir.resolve("q" + i).toString();
+            String[] args = java.util.stream.Stream.concat(java.util.stream.Stream.of("quantize", "--model", digits, "--out", out),
+                    java.util.Arrays.stream(runs[i])).toArray(String[]::new);
+            CliRun r = CliRun.run(args);
+            assertEquals(0, r.code(), r.err());
+            Manifest m = Artifact.load(ST, out).manifest();
+            JobConfig back = Jobs.fromMap(m.config(), RerunCommand.types(), "test");
+            assertEquals(new String(io.squeeze.model.Json.bytes(m.config())), new String(io.squeeze.model.Json.bytes(Jobs.toMap(back))));
+            String again = out + "-again";
+            CliRun rr = CliRun.run("rerun", "--manifest", out, "--out", again);
+            assertEquals(0, rr.code(), rr.err());
+            assertEquals(packed(m), packed(Artifact.load(ST, again).manifest()), String.join(" ", runs[i]));
+        }
+        Manifest first = Artifact.load(ST, dir.resolve("q0").toString()).manifest();
+        assertEquals("percentile:99.9", first.config().get("quant") instanceof Map<?, ?> q ? q.get("observer") : null);
+        assertEquals(300, ((Map<?, ?>) first.metrics().get("calibration")).get("rows"));
+    }
+
+    @Test
     void rerunWritesTheSamePackedFilesAndRefusesWhatItCannotReproduce() throws Exception {
         String a = dir.resolve("l1").toString(), b = dir.resolve("l1-again").toString();
         assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "l1", "--amount", "0.6", "--include-bias", "--out", a).code());
