@@ -22,6 +22,7 @@ import io.squeeze.lowrank.RankPolicy;
 import io.squeeze.lowrank.SvdMethod;
 import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.FactorizeJob;
+import io.squeeze.spark.FineTune;
 import io.squeeze.spark.PruneJob;
 import io.squeeze.spark.QuantizeJob;
 import io.squeeze.spark.SoftTargetsJob;
@@ -96,34 +97,26 @@ public final class QuickstartCommand extends BaseCommand {
         ArtifactWriter.write(st, artifactUri, true, ArtifactWriter.Content.dense(t.net(), t.meta(),
                 new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), config), metrics));
 
+        // steps 3-5 are the prune, factorize and quantize jobs themselves: each artifact records its job's config
+        int tuneEpochs = Math.max(1, epochs / 3);
         err.println("quickstart: [3/7] pruning globally to " + Math.round(100 * (1 - pruneAmount)) + " % of the weights on Spark, fine-tuning with the masks");
-        PruneJob.Result pr = PruneJob.run(SparkSessions.jsc(spark), dense, new PruneJob.Plan(new GlobalUnstructured(),
-                Amount.fraction(pruneAmount), Map.of(), LayerSelector.ALL, false, Chunk.DEFAULT_SIZE));
-        var tuned = PruneJob.fineTune(spark, pr.net(), pr.masks(), dense, train, new SparkTrainer.Config(Math.max(1, epochs / 3), 32, 5), err);
         String prunedUri = new Path(out, "pruned").toString();
-        Map<String, Object> pconfig = new LinkedHashMap<>(config);
-        pconfig.put("prune", "global " + pruneAmount + ", fine-tuned " + Math.max(1, epochs / 3) + " epochs");
-        ArtifactWriter.write(st, prunedUri, true, new ArtifactWriter.Content(tuned, t.meta(),
-                new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), pconfig), pr.notes(), Map.of(), pr.masks()));
+        PruneJob.Config prune = new PruneJob.Config(denseZip.toString(), new GlobalUnstructured(), Amount.fraction(pruneAmount), Map.of(),
+                LayerSelector.ALL, false, true, new FineTune(train.toString(), tuneEpochs, 32, null), null, false, null);
+        ArtifactWriter.write(st, prunedUri, true, prune.run(spark, prunedUri, Main.args(), err));
 
         err.println("quickstart: [4/7] factorizing the dense layers (90 % of the spectral energy) on Spark, fine-tuning");
-        FactorizeJob.Result fr = FactorizeJob.run(SparkSessions.jsc(spark), dense, LayerSelector.ALL, new RankPolicy.Energy(0.9), new SvdMethod.Exact());
-        var lowNet = PruneJob.fineTune(spark, fr.net(), Map.of(), dense, train, new SparkTrainer.Config(Math.max(1, epochs / 3), 32, 5), err);
         String lowUri = new Path(out, "lowrank").toString();
-        Map<String, Object> lconfig = new LinkedHashMap<>(config);
-        lconfig.put("factorize", "energy 0.9, exact SVD, fine-tuned " + Math.max(1, epochs / 3) + " epochs");
-        ArtifactWriter.write(st, lowUri, true, new ArtifactWriter.Content(lowNet, t.meta(),
-                new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), lconfig), fr.notes(), Map.of(), Map.of()));
+        FactorizeJob.Config factorize = new FactorizeJob.Config(denseZip.toString(), new RankPolicy.Energy(0.9), new SvdMethod.Exact(),
+                LayerSelector.ALL, true, new FineTune(train.toString(), tuneEpochs, 32, null), null);
+        ArtifactWriter.write(st, lowUri, true, factorize.run(spark, lowUri, Main.args(), err));
 
         err.println("quickstart: [5/7] quantizing to int8 (static, per-channel weights, min/max calibration on Spark)");
         QuantConfig qc = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
                 QuantConfig.Scheme.SYMMETRIC, false, new Observer.MinMax(), java.util.List.of());
-        QuantizeJob.Result qr = QuantizeJob.run(spark, dense, qc, train, 1000, 64, err);
         String quantUri = new Path(out, "int8").toString();
-        Map<String, Object> qconfig = new LinkedHashMap<>(config);
-        qconfig.put("quantize", "static int8 per-channel symmetric, minmax calibration on " + qr.calibrationRows() + " rows");
-        ArtifactWriter.write(st, quantUri, true, new ArtifactWriter.Content(qr.net(), t.meta(),
-                new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), qconfig), qr.notes(), Map.of(), Map.of(), qr.model()));
+        QuantizeJob.Config quantize = new QuantizeJob.Config(denseZip.toString(), qc, train.toString(), 1000, 64, null, null);
+        ArtifactWriter.write(st, quantUri, true, quantize.run(spark, quantUri, Main.args(), err));
 
         err.println("quickstart: [6/7] distilling a 7x smaller student (mlp:32) from the model's soft targets on Spark (T 4, alpha 0.1)");
         String softUri = new Path(out, "soft-targets").toString();
