@@ -65,38 +65,22 @@ public final class TrainCommand extends BaseCommand {
     @Option(names = "--overwrite", description = "replace an existing output")
     boolean overwrite;
 
+    /** The validated job: every option checked before any Spark work. */
+    TrainJob.Config config() {
+        return new TrainJob.Config(data.spec(Split.TRAIN), Arch.parse(arch), normalize, new Architectures.Hyper(seed, lr, l2, inputDropout, dropout),
+                new SparkTrainer.Config(epochs, batch, averagingFrequency));
+    }
+
     @Override
     public Integer call() {
-        Arch a = Arch.parse(arch);
-        Architectures.Hyper hyper = new Architectures.Hyper(seed, lr, l2, inputDropout, dropout);
-        SparkTrainer.Config cfg = new SparkTrainer.Config(epochs, batch, averagingFrequency);
-        DataSpec spec = data.spec(Split.TRAIN);
+        TrainJob.Config c = config();
         SparkSession spark = SparkSessions.start("squeeze train");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         var target = ArtifactWriter.checkTarget(st, out, overwrite);
-        var err = err();
-        TrainJob.Trained t = TrainJob.run(spark, spec, a, normalize, hyper, cfg, err);
-        if (out.toLowerCase(Locale.ROOT).endsWith(".zip")) {
-            ModelIO.writeZip(st, target, t.net(), t.meta(), overwrite);
-        } else {
-            Map<String, Object> config = new LinkedHashMap<>();
-            config.put("command", "train");
-            config.put("data", spec.toString());
-            config.put("arch", a.toString());
-            config.put("epochs", epochs);
-            config.put("batch", batch);
-            config.put("seed", seed);
-            config.put("lr", lr);
-            config.put("dropout", dropout);
-            config.put("input_dropout", inputDropout);
-            config.put("l2", l2);
-            config.put("averaging_frequency", averagingFrequency);
-            config.put("normalize", normalize.name().toLowerCase(Locale.ROOT));
-            config.put("spark_master", spark.sparkContext().master());
-            ArtifactWriter.write(st, out, overwrite, ArtifactWriter.Content.dense(t.net(), t.meta(),
-                    new ArtifactWriter.Provenance(spec.toString(), "", Main.args(), config), Map.of()));
-        }
-        out().printf("wrote %s (%d parameters)%n", target, t.net().numParams());
+        ArtifactWriter.Content content = c.run(spark, out, Main.args(), err());
+        if (out.toLowerCase(Locale.ROOT).endsWith(".zip")) ModelIO.writeZip(st, target, content.net(), content.meta(), overwrite);
+        else ArtifactWriter.write(st, out, overwrite, content);
+        out().printf("wrote %s (%d parameters)%n", target, content.net().numParams());
         return Main.OK;
     }
 }

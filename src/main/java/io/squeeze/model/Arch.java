@@ -4,8 +4,12 @@ import io.squeeze.core.BadInputException;
 
 import java.util.Arrays;
 
-/** A network architecture as {@code train --arch} names it. */
+/** A network architecture as {@code train --arch} names it; manifests store that name ({@link #toString}). */
 public sealed interface Arch {
+    /** The name {@link #parse} reads back. */
+    @com.fasterxml.jackson.annotation.JsonValue
+    String toString();
+
     /** Fully connected ReLU layers of the given widths, then a softmax output (e.g. LeNet-300-100). */
     record Mlp(int[] hidden) implements Arch {
         public Mlp {
@@ -35,6 +39,7 @@ public sealed interface Arch {
         }
     }
 
+    @com.fasterxml.jackson.annotation.JsonCreator
     static Arch parse(String s) {
         if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lenet5 or a DL4J JSON file)");
         if (s.equals("lenet5")) return new LeNet5();

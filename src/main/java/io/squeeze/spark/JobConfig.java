@@ -16,12 +16,12 @@ import java.util.List;
  * when a manifest is read.
  */
 @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "command")
-@JsonSubTypes({@JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune"), @JsonSubTypes.Type(value = FactorizeJob.Config.class, name = "factorize"),
+@JsonSubTypes({@JsonSubTypes.Type(value = TrainJob.Config.class, name = "train"), @JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune"), @JsonSubTypes.Type(value = FactorizeJob.Config.class, name = "factorize"),
         @JsonSubTypes.Type(value = QuantizeJob.Config.class, name = "quantize")})
-public sealed interface JobConfig permits PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config {
+public sealed interface JobConfig permits TrainJob.Config, PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config {
 
-    /** The model the job compresses (a qualified URI). */
-    String model();
+    /** What the job reads first: the model it compresses (a qualified URI), or the data it trains on. */
+    String source();
 
     /**
      * Runs the job and returns the artifact content, provenance included.

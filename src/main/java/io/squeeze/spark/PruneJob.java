@@ -90,6 +90,11 @@ public final class PruneJob {
         }
 
         @Override
+        public String source() {
+            return model;
+        }
+
+        @Override
         public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
             return PruneJob.run(spark, this, out, argv, progress);
         }

@@ -68,6 +68,11 @@ public final class QuantizeJob {
         }
 
         @Override
+        public String source() {
+            return model;
+        }
+
+        @Override
         public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
             return execute(spark, this, out, argv, progress).content();
         }

@@ -1,5 +1,6 @@
 package io.squeeze.spark;
 
+import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.core.BadInputException;
 import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
@@ -16,6 +17,8 @@ import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
 import java.io.PrintWriter;
+import java.util.List;
+import java.util.Map;
 
 /**
  * {@code squeeze train} as a job: one summary pass (rows, classes, feature statistics; checks labels and
@@ -26,6 +29,36 @@ public final class TrainJob {
 
     /** A trained network, its metadata and what the summary pass saw. */
     public record Trained(MultiLayerNetwork net, ModelMeta meta, DataSummary summary) {}
+
+    /**
+     * {@code squeeze train} as a record: everything the command runs, stored as the artifact's {@code config}.
+     *
+     * @param data      the training data
+     * @param arch      the architecture
+     * @param normalize the feature transform fitted on the data
+     * @param hyper     seed, learning rate, L2, dropouts
+     * @param training  epochs, minibatch, averaging frequency
+     */
+    public record Config(DataSpec data, Arch arch, Normalization normalize, Architectures.Hyper hyper, SparkTrainer.Config training)
+            implements JobConfig {
+        public Config {
+            if (data == null) throw new BadInputException("--data must be given");
+            if (arch == null) throw new BadInputException("--arch must be given (mlp:300,100, lenet5 or a DL4J JSON file)");
+            if (normalize == null) normalize = Normalization.NONE;
+            if (hyper == null || training == null) throw new BadInputException("train needs its hyper-parameters and epochs");
+        }
+
+        @Override
+        public String source() {
+            return data.format().prefix() + ":" + data.path();
+        }
+
+        @Override
+        public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
+            Trained t = TrainJob.run(spark, data, arch, normalize, hyper, training, progress);
+            return ArtifactWriter.Content.dense(t.net(), t.meta(), new ArtifactWriter.Provenance(data.toString(), "", argv, Jobs.toMap(this)), Map.of());
+        }
+    }
 
     public static DataSummary summarize(SparkSession spark, JavaRDD<Example> rows, String what) {
         SparkSessions.jsc(spark).setJobDescription("squeeze: summarize " + what);

@@ -64,6 +64,23 @@ class RerunCliTest {
     }
 
     @Test
+    void aTrainedArtifactRecordsItsTrainConfigAndRerunsIt() {
+        Manifest m = Artifact.load(ST, digits).manifest();
+        io.squeeze.spark.TrainJob.Config t = (io.squeeze.spark.TrainJob.Config) Jobs.fromMap(m.config(), RerunCommand.types(), "test");
+        assertEquals(io.squeeze.data.DataSpec.parse(TRAIN, io.squeeze.data.Split.TRAIN, false), t.data());
+        assertEquals("mlp:32,16", t.arch().toString());
+        assertEquals(io.squeeze.data.Normalization.MINMAX, t.normalize());
+        assertEquals(new io.squeeze.model.Architectures.Hyper(42, 0.001, 0), t.hyper());
+        assertEquals(new io.squeeze.spark.SparkTrainer.Config(2, 64, 5), t.training());
+        assertEquals("mlp:32,16", ((Map<?, ?>) m.config()).get("arch"));
+        String again = dir.resolve("digits-again").toString();
+        CliRun r = CliRun.run("rerun", "--manifest", digits, "--out", again);
+        assertEquals(0, r.code(), r.err());
+        assertEquals(m.config(), Artifact.load(ST, again).manifest().config());
+        assertEquals(Artifact.load(ST, digits).model().net().numParams(), Artifact.load(ST, again).model().net().numParams());
+    }
+
+    @Test
     void factorizeConfigsReadBackAndRerunToTheSameFactors() {
         for (String[] policy : new String[][]{{"--params-budget", "0.5"}, {"--params-budget", "900"}, {"--energy", "0:0.9,1:0.8"}, {"--rank", "5"}}) {
             String out = dir.resolve("f" + policy[0] + policy[1].replace(':', '_').replace(',', '_')).toString();

@@ -114,7 +114,7 @@ class S3Test {
         Artifact a = Artifact.load(art); // the library API, with spark.hadoop.* settings
         var zip = ModelIO.loadFile(st, new Path(art + "/model.zip"));
         TestModels.assertSameWeights(zip.net(), a.model().net());
-        assertEquals("standard", a.manifest().config().get("normalize"));
+        assertEquals("STANDARD", a.manifest().config().get("normalize")); // the config is TrainJob.Config
         assertEquals(Storage.withSparkDefaults().conf().get("fs.s3a.endpoint"), st.conf().get("fs.s3a.endpoint"));
 
         CliRun i = CliRun.run("inspect", "--model", art, "--json");
