@@ -12,7 +12,7 @@ import io.squeeze.model.LoadedModel;
 import io.squeeze.model.Lora;
 import io.squeeze.model.SourceKind;
 import io.squeeze.core.LayerSelector;
-import io.squeeze.spark.EvaluateJob;
+import io.squeeze.spark.LoraJob;
 import io.squeeze.spark.SparkData;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
@@ -73,53 +73,29 @@ public final class LoraCommand extends BaseCommand {
     @Mixin
     ArtifactOutput output;
 
+    /** The validated job: every option checked before any Spark work. */
+    LoraJob.Config config() {
+        if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
+        return new LoraJob.Config(Storage.withSparkDefaults().path(model).toString(), rank, alpha, LayerSelector.parse(layers),
+                data.spec(Split.TRAIN), new SparkTrainer.Config(epochs, batch, 5), lr, seed, merge, evalData);
+    }
+
     @Override
     public Integer call() {
-        if (!(lr > 0)) throw new BadInputException("--lr must be > 0, got " + lr);
-        SparkTrainer.Config cfg = new SparkTrainer.Config(epochs, batch, 5);
+        LoraJob.Config c = config();
         SparkSession spark = SparkSessions.start("squeeze lora");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.checkTarget(st, output.out, output.overwrite);
-        Loaded baseRun = Models.loadRunnable(st, model);
-        LoadedModel base = baseRun.model();
-        LayerSelector sel = LayerSelector.parse(layers);
-        TreeSet<Integer> chosen = new TreeSet<>();
-        MultiLayerNetwork net = base.net();
-        for (int i = 0; i < net.getnLayers(); i++) {
-            var l = net.getLayer(i).conf().getLayer();
-            if (sel.matches(i, l.getLayerName()) && (l instanceof DenseLayer || sel != LayerSelector.ALL)) chosen.add(i);
-        }
-        sel.requireMatch(!chosen.isEmpty(), "--layers");
-        MultiLayerNetwork adapted = Lora.attach(net, chosen, rank, alpha, seed, new Adam(lr));
-        long trainable = adapted.numParams() - net.numParams();
-        err().printf(Locale.ROOT, "lora: rank %d on layers %s: %d trainable parameters (%.2f%% of the model's %d)%n", rank, chosen,
-                trainable, 100.0 * trainable / net.numParams(), net.numParams());
-        var meta = base.meta();
-        DataSpec spec = data.spec(Split.TRAIN);
-        var rows = TrainJob.normalized(SparkData.read(spark, spec, meta.numFeatures(), "model " + base.source()).rdd(), meta.normalizer());
-        MultiLayerNetwork trained = SparkTrainer.train(SparkSessions.jsc(spark), rows, adapted, meta.numFeatures(), meta.numClasses(),
-                cfg, spec.toString(), err());
-        MultiLayerNetwork merged = Lora.merge(trained);
-        Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, null,
-                Loaded.plain(new LoadedModel(merged, meta, "", output.out, SourceKind.ARTIFACT, 0)), baseRun);
-        Map<String, Object> config = new LinkedHashMap<>();
-        config.put("command", "lora");
-        config.put("rank", rank);
-        config.put("alpha", alpha);
-        config.put("layers", chosen.toString());
-        config.put("data", spec.toString());
-        config.put("epochs", epochs);
-        config.put("lr", lr);
-        config.put("trainable_params", trainable);
-        config.put("merged", merge);
-        var prov = new ArtifactWriter.Provenance(base.source(), base.sha256(), Main.args(), config);
-        var manifest = merge ? ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(merged, meta, prov, Map.of(), metrics, Map.of()))
-                : AdapterArtifact.write(st, output.out, output.overwrite, trained, prov, metrics);
+        ArtifactWriter.Content content = c.run(spark, output.out, Main.args(), err());
+        var manifest = c.publish(st, output.out, output.overwrite, content);
+        Map<String, Object> metrics = content.metrics();
+        long trainable = ((Number) metrics.get("trainable_params")).longValue();
+        long baseParams = content.net().numParams() - (merge ? 0 : trainable);
         long bytes = manifest.files().values().stream().mapToLong(f -> f.bytes()).sum();
         var o = out();
-        o.printf(Locale.ROOT, "trained %d adapter parameters (%.2f%%); %s %s%n", trainable, 100.0 * trainable / net.numParams(),
+        o.printf(Locale.ROOT, "trained %d adapter parameters (%.2f%%); %s %s%n", trainable, 100.0 * trainable / baseParams,
                 merge ? "merged artifact" : "adapter artifact", io.squeeze.eval.EvalReport.bytes(bytes));
-        if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f (base %.4f)%n", (Double) metrics.get("accuracy"),
+        if (metrics.containsKey("accuracy")) o.printf(Locale.ROOT, "accuracy %.4f (base %.4f)%n", (Double) metrics.get("accuracy"),
                 (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));
         return Main.OK;

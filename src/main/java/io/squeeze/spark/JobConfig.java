@@ -3,6 +3,8 @@ package io.squeeze.spark;
 import com.fasterxml.jackson.annotation.JsonSubTypes;
 import com.fasterxml.jackson.annotation.JsonTypeInfo;
 import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Manifest;
+import io.squeeze.core.Storage;
 import org.apache.spark.sql.SparkSession;
 
 import java.io.PrintWriter;
@@ -17,8 +19,8 @@ import java.util.List;
  */
 @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "command")
 @JsonSubTypes({@JsonSubTypes.Type(value = TrainJob.Config.class, name = "train"), @JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune"), @JsonSubTypes.Type(value = FactorizeJob.Config.class, name = "factorize"),
-        @JsonSubTypes.Type(value = QuantizeJob.Config.class, name = "quantize")})
-public sealed interface JobConfig permits TrainJob.Config, PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config {
+        @JsonSubTypes.Type(value = QuantizeJob.Config.class, name = "quantize"), @JsonSubTypes.Type(value = LoraJob.Config.class, name = "lora")})
+public sealed interface JobConfig permits TrainJob.Config, PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config, LoraJob.Config {
 
     /** What the job reads first: the model it compresses (a qualified URI), or the data it trains on. */
     String source();
@@ -31,4 +33,9 @@ public sealed interface JobConfig permits TrainJob.Config, PruneJob.Config, Fact
      * @param progress progress lines
      */
     ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress);
+
+    /** Writes what {@link #run} returned as an artifact (atomically, {@code _SUCCESS} last); returns its manifest. */
+    default Manifest publish(Storage st, String out, boolean overwrite, ArtifactWriter.Content content) {
+        return ArtifactWriter.write(st, out, overwrite, content);
+    }
 }

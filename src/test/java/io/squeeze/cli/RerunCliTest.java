@@ -81,6 +81,24 @@ class RerunCliTest {
     }
 
     @Test
+    void aLoraAdapterRecordsItsConfigAndRerunsToAnAdapterArtifact() {
+        String out = dir.resolve("lora").toString(), again = dir.resolve("lora-again").toString();
+        CliRun r = CliRun.run("lora", "--model", digits, "--rank", "2", "--alpha", "8", "--data", TRAIN, "--epochs", "1", "--out", out);
+        assertEquals(0, r.code(), r.err());
+        Manifest m = Artifact.load(ST, out).manifest();
+        assertEquals(2, m.config().get("rank"));
+        assertEquals(8.0, m.config().get("alpha"));
+        assertEquals(2L * (64 + 32) + 2L * (32 + 16), ((Number) m.metrics().get("trainable_params")).longValue());
+        assertEquals(new String(io.squeeze.model.Json.bytes(m.config())),
+                new String(io.squeeze.model.Json.bytes(Jobs.toMap(Jobs.fromMap(m.config(), RerunCommand.types(), "test")))));
+        CliRun rr = CliRun.run("rerun", "--manifest", out, "--out", again);
+        assertEquals(0, rr.code(), rr.err());
+        Manifest ma = Artifact.load(ST, again).manifest();
+        assertEquals(m.config(), ma.config());
+        assertEquals(m.files().keySet(), ma.files().keySet(), "an adapter artifact again, not a merged one");
+    }
+
+    @Test
     void factorizeConfigsReadBackAndRerunToTheSameFactors() {
         for (String[] policy : new String[][]{{"--params-budget", "0.5"}, {"--params-budget", "900"}, {"--energy", "0:0.9,1:0.8"}, {"--rank", "5"}}) {
             String out = dir.resolve("f" + policy[0] + policy[1].replace(':', '_').replace(',', '_')).toString();

@@ -1,0 +1,108 @@
+package io.squeeze.spark;
+
+import io.squeeze.artifact.AdapterArtifact;
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.artifact.Manifest;
+import io.squeeze.artifact.Models;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.LayerSelector;
+import io.squeeze.core.Storage;
+import io.squeeze.data.DataSpec;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.Lora;
+import io.squeeze.model.SourceKind;
+import org.apache.spark.sql.SparkSession;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.learning.config.Adam;
+
+import java.io.PrintWriter;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * {@code squeeze lora} as a job (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models"): the base is
+ * frozen and a rank-r update ΔW = (α/r)·A·B per chosen dense layer trains on Spark (A Gaussian, B zero, so the
+ * adapted model starts exactly at the base). The result is either the merged network or an adapter artifact that
+ * holds only A and B and references the base by path and sha256.
+ */
+public final class LoraJob {
+    private LoraJob() {}
+
+    /**
+     * {@code squeeze lora} as a record: everything the command runs, stored as the artifact's {@code config}
+     * ({@code rank} and {@code alpha} are also what loading an adapter artifact reads).
+     *
+     * @param model    the base model (qualified URI)
+     * @param layers   which layers get adapters (default: every hidden dense layer)
+     * @param data     the training data
+     * @param training epochs and minibatch
+     * @param merge    write the merged network instead of the adapters
+     * @param evalData data to evaluate the adapted model against the base on, or null
+     */
+    public record Config(String model, int rank, double alpha, LayerSelector layers, DataSpec data, SparkTrainer.Config training, double lr,
+                         long seed, boolean merge, String evalData) implements JobConfig {
+        public Config {
+            if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
+            if (rank <= 0) throw new BadInputException("lora.rank must be > 0, got " + rank);
+            if (!(alpha > 0) || Double.isInfinite(alpha)) throw new BadInputException("lora.alpha must be a finite number > 0, got " + alpha);
+            if (!(lr > 0)) throw new BadInputException("--lr must be > 0, got " + lr);
+            if (data == null) throw new BadInputException("--data must be given");
+            if (training == null) throw new BadInputException("--epochs must be given");
+            layers = layers == null ? LayerSelector.ALL : layers;
+        }
+
+        @Override
+        public String source() {
+            return model;
+        }
+
+        @Override
+        public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
+            return LoraJob.run(spark, this, out, argv, progress);
+        }
+
+        /** The merged network as an artifact, or the adapters alone ({@link AdapterArtifact}). */
+        @Override
+        public Manifest publish(Storage st, String out, boolean overwrite, ArtifactWriter.Content c) {
+            return merge ? ArtifactWriter.write(st, out, overwrite, c) : AdapterArtifact.write(st, out, overwrite, c.net(), c.provenance(), c.metrics());
+        }
+    }
+
+    /**
+     * Runs {@code c}; the content's network is the merged one with {@code merge}, else the adapted network (base plus
+     * LoRA layers) that {@link Config#publish} stores as adapters. Metrics are the merged network's against the base,
+     * with the number of trainable parameters.
+     */
+    public static ArtifactWriter.Content run(SparkSession spark, Config c, String out, List<String> argv, PrintWriter err) {
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        Loaded baseRun = Models.loadRunnable(st, c.model());
+        LoadedModel base = baseRun.model();
+        MultiLayerNetwork net = base.net();
+        TreeSet<Integer> chosen = new TreeSet<>();
+        for (int i = 0; i < net.getnLayers(); i++) {
+            var l = net.getLayer(i).conf().getLayer();
+            if (c.layers().matches(i, l.getLayerName()) && (l instanceof DenseLayer || !c.layers().equals(LayerSelector.ALL))) chosen.add(i);
+        }
+        c.layers().requireMatch(!chosen.isEmpty(), "--layers");
+        MultiLayerNetwork adapted = Lora.attach(net, chosen, c.rank(), c.alpha(), c.seed(), new Adam(c.lr()));
+        long trainable = adapted.numParams() - net.numParams();
+        err.printf(Locale.ROOT, "lora: rank %d on layers %s: %d trainable parameters (%.2f%% of the model's %d)%n", c.rank(), chosen,
+                trainable, 100.0 * trainable / net.numParams(), net.numParams());
+        var meta = base.meta();
+        var rows = TrainJob.normalized(SparkData.read(spark, c.data(), meta.numFeatures(), "model " + base.source()).rdd(), meta.normalizer());
+        MultiLayerNetwork trained = SparkTrainer.train(SparkSessions.jsc(spark), rows, adapted, meta.numFeatures(), meta.numClasses(),
+                c.training(), c.data().toString(), err);
+        MultiLayerNetwork merged = Lora.merge(trained);
+        Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), null,
+                Loaded.plain(new LoadedModel(merged, meta, "", out, SourceKind.ARTIFACT, 0)), baseRun));
+        metrics.put("adapted_layers", chosen.toString());
+        metrics.put("trainable_params", trainable);
+        return new ArtifactWriter.Content(c.merge() ? merged : trained, meta,
+                new ArtifactWriter.Provenance(base.source(), base.sha256(), argv, Jobs.toMap(c)), Map.of(), metrics, Map.of());
+    }
+}
