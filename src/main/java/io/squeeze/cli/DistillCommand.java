@@ -101,117 +101,36 @@ public final class DistillCommand extends BaseCommand {
     @Mixin
     ArtifactOutput output;
 
-    static boolean isArch(String s) {
-        return s.startsWith("mlp:") || s.equals("lenet5") || s.endsWith(".json");
+    /** The validated job: every option checked before any Spark work. */
+    DistillJob.Config config() {
+        if (saveTeacher != null && !online) throw new BadInputException("distill --save-teacher applies to --online only");
+        if (online != (source.teacher != null))
+            throw new BadInputException(online ? "distill --online needs --teacher T" : "distill --teacher needs --online (or use --soft-targets)");
+        Storage st = Storage.withSparkDefaults();
+        String s = DistillJob.isArch(student) ? student : st.path(student).toString();
+        return new DistillJob.Config(online ? DistillJob.Mode.ONLINE : DistillJob.Mode.OFFLINE,
+                source.softTargets == null ? null : st.path(source.softTargets).toString(),
+                source.teacher == null ? null : st.path(source.teacher).toString(), data.spec(Split.TRAIN), s, temperature, alpha,
+                new SparkTrainer.Config(epochs, batch, 5), lr, seed, dropout, normalize, hint, hintWeight, evalData);
     }
 
     @Override
     public Integer call() {
-        KdLossKernel kd = new KdLossKernel(alpha, temperature);
-        SparkTrainer.Config cfg = new SparkTrainer.Config(epochs, batch, 5);
-        if (online != (source.teacher != null)) throw new BadInputException(online ? "distill --online needs --teacher T" : "distill --teacher needs --online (or use --soft-targets)");
-        if (saveTeacher != null && !online) throw new BadInputException("distill --save-teacher applies to --online only");
-        DistillJob.Hint h = hint == null ? null : DistillJob.Hint.parse(hint, hintWeight);
-        if (h != null && online) throw new BadInputException("distill --hint applies to offline distillation (--soft-targets)");
+        DistillJob.Config c = config();
         SparkSession spark = SparkSessions.start("squeeze distill");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.checkTarget(st, output.out, output.overwrite);
         if (saveTeacher != null) ArtifactWriter.checkTarget(st, saveTeacher, output.overwrite);
-        SoftTargetsStore.Manifest soft = source.softTargets == null ? null : SoftTargetsStore.read(st, source.softTargets);
-        Loaded teacherRun = online ? Models.loadRunnable(st, source.teacher) : null;
-        LoadedModel teacher = teacherRun == null ? null : teacherRun.model();
-        DataSpec spec = data.spec(Split.TRAIN);
-        SparkData.Loaded d = SparkData.read(spark, spec, -1, null);
-        DataSummary s = TrainJob.summarize(spark, d.rdd(), spec.toString());
-        if (s.rows() == 0) throw new BadInputException("data " + spec + " is empty (no rows)");
-        int classes = soft != null ? soft.classes() : teacher.meta().numClasses();
-        // the student: a new network for the data, or an existing model (its masks kept while it trains)
-        MultiLayerNetwork net;
-        ModelMeta meta;
-        LoadedModel existing = null;
-        if (isArch(student)) {
-            Normalizer n = Normalizer.fit(normalize, s.features());
-            meta = new ModelMeta(d.numFeatures(), classes, d.imageShape(), n, spec.toString());
-            net = new MultiLayerNetwork(Architectures.build(Arch.parse(student), d.numFeatures(), classes, d.imageShape(),
-                    new Architectures.Hyper(seed, lr, 0, 0, dropout), st));
-            net.init();
-        } else {
-            existing = Models.load(st, student);
-            meta = existing.meta();
-            net = existing.masks().isEmpty() ? existing.net() : Surgery.withMaskConstraints(existing.net(), existing.masks());
-        }
-        if (meta.numFeatures() != d.numFeatures())
-            throw new BadInputException("data " + spec + " has " + d.numFeatures() + " features but the student takes " + meta.numFeatures());
-        if (meta.numClasses() != classes)
-            throw new BadInputException((soft != null ? "soft targets " + source.softTargets : "teacher " + source.teacher) + " have " + classes
-                    + " classes but the student has " + meta.numClasses());
-        if (s.numClasses() > classes)
-            throw new BadInputException("data " + spec + " has labels up to " + (s.numClasses() - 1) + " but the teacher has " + classes + " classes");
-        var err = err();
-        MultiLayerNetwork trained, teacherAfter = null;
-        if (soft != null) {
-            if (soft.dataRows() != s.rows())
-                throw new BadInputException("soft targets " + source.softTargets + " were made from " + soft.dataRows() + " rows of " + soft.data()
-                        + " but data " + spec + " has " + s.rows() + " rows");
-            DistillJob.Joined j = DistillJob.join(d.rdd(), s.rows(),
-                    DistillJob.read(spark, st.path(source.softTargets).toString(), soft), "soft targets " + source.softTargets, spec.toString());
-            err.printf(Locale.ROOT, "distill: %d rows joined to soft targets of %s (T %.2f, alpha %.2f)%n", j.count(), soft.teacher(), temperature, alpha);
-            if (h == null) {
-                trained = DistillJob.train(SparkSessions.jsc(spark), j.rows(), net, meta.normalizer(), meta.numFeatures(), classes, kd, cfg, spec.toString(), err);
-            } else {
-                if (soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())))
-                    throw new BadInputException("distill --hint needs the teacher's hidden layers: the soft targets' teacher " + soft.teacher()
-                            + " is " + (soft.teacherKind().equals("onnx") ? "an ONNX model" : "not found"));
-                LoadedModel tm = Models.load(st, soft.teacher());
-                if (!tm.sha256().equals(soft.teacherSha256()))
-                    throw new BadInputException("distill --hint: teacher " + soft.teacher() + " changed since the soft targets were made (sha256 differs)");
-                trained = DistillJob.trainWithHint(SparkSessions.jsc(spark), j.rows(), net, meta.normalizer(), tm, h, meta.numFeatures(), classes, kd, lr,
-                        cfg, spec.toString(), err);
-            }
-            j.rows().unpersist(false);
-        } else {
-            if (teacher.meta().numFeatures() != d.numFeatures())
-                throw new BadInputException("teacher " + source.teacher + " takes " + teacher.meta().numFeatures() + " features but data " + spec + " has " + d.numFeatures());
-            DistillJob.Mutual m = DistillJob.online(SparkSessions.jsc(spark), d.rdd(), s.rows(), net, meta, teacher, kd, cfg, spec.toString(), err);
-            trained = m.student();
-            teacherAfter = m.teacher();
-        }
-        var masks = existing == null ? Map.<String, io.squeeze.core.Mask>of() : existing.masks();
-        if (!masks.isEmpty()) {
-            trained = Surgery.withoutMaskConstraints(trained);
-            Surgery.applyMasks(trained, masks);
-        }
-        Loaded baseline = online ? teacherRun : soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())) ? null : Models.loadRunnable(st, soft.teacher());
-        Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, Split.TEST,
-                Loaded.plain(new LoadedModel(trained, meta, "", output.out, SourceKind.ARTIFACT, 0)), baseline);
-        Map<String, Object> config = new LinkedHashMap<>();
-        config.put("command", "distill");
-        config.put("mode", online ? "online" : "offline");
-        config.put("teacher", online ? teacher.source() : soft.teacher());
-        config.put("teacher_sha256", online ? teacher.sha256() : soft.teacherSha256());
-        config.put("soft_targets", source.softTargets);
-        config.put("data", spec.toString());
-        config.put("student", student);
-        config.put("temperature", temperature);
-        config.put("alpha", alpha);
-        config.put("epochs", epochs);
-        config.put("batch", batch);
-        if (h != null) {
-            config.put("hint", hint);
-            config.put("hint_weight", hintWeight);
-        }
-        ArtifactWriter.write(st, output.out, output.overwrite, new ArtifactWriter.Content(trained, meta,
-                new ArtifactWriter.Provenance(existing == null ? student : existing.source(), existing == null ? "" : existing.sha256(), Main.args(), config),
-                Map.of(), metrics, masks));
-        if (teacherAfter != null && saveTeacher != null)
-            ArtifactWriter.write(st, saveTeacher, output.overwrite, new ArtifactWriter.Content(teacherAfter, teacher.meta(),
-                    new ArtifactWriter.Provenance(teacher.source(), teacher.sha256(), Main.args(), config), Map.of(), Map.of(), Map.of()));
+        DistillJob.Outcome r = DistillJob.execute(spark, c, output.out, Main.args(), err());
+        c.publish(st, output.out, output.overwrite, r.student());
+        if (r.teacher() != null && saveTeacher != null) ArtifactWriter.write(st, saveTeacher, output.overwrite, r.teacher());
+        Map<String, Object> metrics = r.student().metrics();
         var o = out();
         if (!metrics.isEmpty()) {
             o.printf(Locale.ROOT, "student accuracy %.4f", (Double) metrics.get("accuracy"));
             if (metrics.get("baseline") instanceof Map<?, ?> b)
                 o.printf(Locale.ROOT, ", teacher %.4f, agreement %.4f, params %d vs %d", (Double) b.get("accuracy"), (Double) b.get("agreement"),
-                        trained.numParams(), (Long) b.get("params"));
+                        r.student().net().numParams(), (Long) b.get("params"));
             o.println();
         }
         o.println("wrote " + st.path(output.out));

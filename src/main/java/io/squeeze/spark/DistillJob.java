@@ -1,7 +1,10 @@
 package io.squeeze.spark;
 
 import io.squeeze.core.BadInputException;
+import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.SoftTargetsStore;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Normalization;
 import io.squeeze.data.Example;
 import io.squeeze.data.Normalizer;
 import io.squeeze.distill.KdLoss;
@@ -39,6 +42,72 @@ import java.util.List;
  */
 public final class DistillJob {
     private DistillJob() {}
+
+    /** Offline (stored soft targets) or online (deep mutual learning with a teacher that trains alongside). */
+    public enum Mode {
+        OFFLINE, ONLINE;
+
+        @com.fasterxml.jackson.annotation.JsonValue
+        String json() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        @com.fasterxml.jackson.annotation.JsonCreator
+        static Mode of(String s) {
+            return valueOf(s.trim().toUpperCase(java.util.Locale.ROOT));
+        }
+    }
+
+    /**
+     * {@code squeeze distill} as a record: everything the command runs, stored as the artifact's {@code config}.
+     *
+     * @param softTargets stored soft targets (offline), or null
+     * @param teacher     the teacher model (online), or null
+     * @param student     an architecture ({@code mlp:…}, {@code lenet5}, a JSON file) or an existing model's URI
+     * @param normalize   a new student's input normalization
+     * @param hint        FitNets hint {@code TEACHER_LAYER:STUDENT_LAYER} (offline), or null
+     * @param evalData    data to evaluate the student against the teacher on, or null
+     */
+    public record Config(Mode mode, String softTargets, String teacher, DataSpec data, String student, double temperature, double alpha,
+                         SparkTrainer.Config training, double lr, long seed, double dropout, Normalization normalize, String hint,
+                         double hintWeight, String evalData) implements JobConfig {
+        public Config {
+            if (mode == null) throw new BadInputException("distill needs --soft-targets P or --teacher T --online");
+            if (mode == Mode.ONLINE && (teacher == null || softTargets != null)) throw new BadInputException("distill --online needs --teacher T");
+            if (mode == Mode.OFFLINE && (softTargets == null || teacher != null))
+                throw new BadInputException("distill --teacher needs --online (or use --soft-targets)");
+            if (data == null) throw new BadInputException("--data must be given");
+            if (student == null || student.isBlank()) throw new BadInputException("--student must be given");
+            new KdLossKernel(alpha, temperature); // validates both
+            if (training == null) throw new BadInputException("--epochs must be given");
+            if (hint != null && mode == Mode.ONLINE) throw new BadInputException("distill --hint applies to offline distillation (--soft-targets)");
+            if (hint != null) Hint.parse(hint, hintWeight);
+            if (normalize == null) normalize = Normalization.NONE;
+        }
+
+        @Override
+        public String source() {
+            return student;
+        }
+
+        @Override
+        public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
+            return DistillRun.execute(spark, this, out, argv, progress).student();
+        }
+    }
+
+    /** The student's artifact content, and the updated teacher's after online distillation (else null). */
+    public record Outcome(ArtifactWriter.Content student, ArtifactWriter.Content teacher) {}
+
+    /** Runs {@code c}; see {@link DistillRun}. */
+    public static Outcome execute(SparkSession spark, Config c, String out, List<String> argv, PrintWriter progress) {
+        return DistillRun.execute(spark, c, out, argv, progress);
+    }
+
+    /** Whether {@code s} names an architecture rather than a model path. */
+    public static boolean isArch(String s) {
+        return s.startsWith("mlp:") || s.equals("lenet5") || s.endsWith(".json");
+    }
 
     /** (features normalized, hard label or -1) joined with teacher logits of width k. */
     public record Joined(JavaRDD<Tuple2<Example, float[]>> rows, long count) {}

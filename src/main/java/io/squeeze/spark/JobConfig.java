@@ -19,8 +19,10 @@ import java.util.List;
  */
 @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "command")
 @JsonSubTypes({@JsonSubTypes.Type(value = TrainJob.Config.class, name = "train"), @JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune"), @JsonSubTypes.Type(value = FactorizeJob.Config.class, name = "factorize"),
-        @JsonSubTypes.Type(value = QuantizeJob.Config.class, name = "quantize"), @JsonSubTypes.Type(value = LoraJob.Config.class, name = "lora")})
-public sealed interface JobConfig permits TrainJob.Config, PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config, LoraJob.Config {
+        @JsonSubTypes.Type(value = QuantizeJob.Config.class, name = "quantize"), @JsonSubTypes.Type(value = LoraJob.Config.class, name = "lora"),
+        @JsonSubTypes.Type(value = DistillJob.Config.class, name = "distill")})
+public sealed interface JobConfig permits TrainJob.Config, PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config, LoraJob.Config,
+        DistillJob.Config {
 
     /** What the job reads first: the model it compresses (a qualified URI), or the data it trains on. */
     String source();

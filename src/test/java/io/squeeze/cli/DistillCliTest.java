@@ -102,6 +102,16 @@ class DistillCliTest {
         assertTrue(acc > 0.85, "student accuracy " + acc);
         assertTrue(agree > 0.85, "agreement with the teacher " + agree);
         assertEquals("offline", m.get("config").get("mode").asText());
+        // the config is the job's record: it reads back, and squeeze rerun distills again from it
+        var manifest = Artifact.load(out).manifest();
+        var c = (io.squeeze.spark.DistillJob.Config) io.squeeze.spark.Jobs.fromMap(manifest.config(), RerunCommand.types(), out);
+        assertEquals(new io.squeeze.spark.SparkTrainer.Config(6, 32, 5), c.training());
+        assertEquals(List.of(4.0, 0.3, 0.005), List.of(c.temperature(), c.alpha(), c.lr()));
+        String again = dir.resolve("student-again").toString();
+        CliRun rr = CliRun.run("rerun", "--manifest", out, "--out", again);
+        assertEquals(0, rr.code(), rr.err());
+        assertEquals(manifest.config(), Artifact.load(again).manifest().config());
+        assertTrue((Double) Artifact.load(again).manifest().metrics().get("accuracy") > 0.85);
         // the saved student is a plain DL4J network (its usual loss back)
         assertFalse(Artifact.load(out).model().net().getLayerWiseConfigurations().toJson().contains("KdLoss"));
     }
