@@ -5,7 +5,6 @@ import io.squeeze.prune.GlobalUnstructured;
 import io.squeeze.prune.Amount;
 import io.squeeze.prune.Chunk;
 import io.squeeze.core.Mask;
-import io.squeeze.prune.PruneMethod;
 import io.squeeze.prune.Pruner;
 import io.squeeze.prune.Target;
 import io.squeeze.spark.SparkPruner;

@@ -1,6 +1,5 @@
 package io.squeeze.cli;
 
-import io.squeeze.artifact.Loaded;
 import io.squeeze.core.Storage;
 import io.squeeze.model.Json;
 import org.apache.hadoop.fs.Path;

@@ -1,37 +1,19 @@
 package io.squeeze.cli;
 
-import io.squeeze.artifact.Loaded;
 import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
-import io.squeeze.artifact.Models;
-import io.squeeze.artifact.SoftTargetsStore;
 import io.squeeze.core.Storage;
-import io.squeeze.data.DataSpec;
-import io.squeeze.data.DataSummary;
 import io.squeeze.data.Normalization;
-import io.squeeze.data.Normalizer;
 import io.squeeze.data.Split;
-import io.squeeze.distill.KdLossKernel;
-import io.squeeze.model.Arch;
-import io.squeeze.model.Architectures;
-import io.squeeze.model.LoadedModel;
-import io.squeeze.model.ModelMeta;
-import io.squeeze.model.SourceKind;
-import io.squeeze.model.Surgery;
-import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.DistillJob;
-import io.squeeze.spark.SparkData;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
-import io.squeeze.spark.TrainJob;
 import org.apache.spark.sql.SparkSession;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 

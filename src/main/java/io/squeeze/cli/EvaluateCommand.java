@@ -5,7 +5,6 @@ import io.squeeze.artifact.Models;
 import io.squeeze.core.Storage;
 import io.squeeze.data.Split;
 import io.squeeze.eval.EvalReport;
-import io.squeeze.model.LoadedModel;
 import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.SparkSessions;
 import org.apache.hadoop.fs.Path;

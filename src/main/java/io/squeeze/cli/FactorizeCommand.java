@@ -1,23 +1,13 @@
 package io.squeeze.cli;
 
-import io.squeeze.artifact.Loaded;
 import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
-import io.squeeze.artifact.Models;
 import io.squeeze.core.Storage;
-import io.squeeze.data.DataSpec;
-import io.squeeze.data.Split;
 import io.squeeze.lowrank.RankPolicy;
 import io.squeeze.lowrank.SvdMethod;
-import io.squeeze.model.LoadedModel;
-import io.squeeze.model.SourceKind;
 import io.squeeze.core.LayerSelector;
-import io.squeeze.spark.EvaluateJob;
 import io.squeeze.spark.FactorizeJob;
-import io.squeeze.spark.FineTune;
-import io.squeeze.spark.PruneJob;
 import io.squeeze.spark.SparkSessions;
-import io.squeeze.spark.SparkTrainer;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import picocli.CommandLine.ArgGroup;
@@ -25,7 +15,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 

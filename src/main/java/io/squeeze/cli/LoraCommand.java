@@ -1,34 +1,21 @@
 package io.squeeze.cli;
 
-import io.squeeze.artifact.Loaded;
 import io.squeeze.core.BadInputException;
-import io.squeeze.artifact.AdapterArtifact;
 import io.squeeze.artifact.ArtifactWriter;
-import io.squeeze.artifact.Models;
 import io.squeeze.core.Storage;
-import io.squeeze.data.DataSpec;
 import io.squeeze.data.Split;
-import io.squeeze.model.LoadedModel;
-import io.squeeze.model.Lora;
-import io.squeeze.model.SourceKind;
 import io.squeeze.core.LayerSelector;
 import io.squeeze.spark.LoraJob;
-import io.squeeze.spark.SparkData;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
-import io.squeeze.spark.TrainJob;
 import org.apache.spark.sql.SparkSession;
-import org.deeplearning4j.nn.conf.layers.DenseLayer;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.learning.config.Adam;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.TreeSet;
 
 @Command(name = "lora", mixinStandardHelpOptions = true,
         description = {"LoRA (Hu et al. 2021): freezes the model (e.g. a pruned or factorized one) and trains, on Spark, a",

@@ -1,27 +1,18 @@
 package io.squeeze.cli;
 
-import io.squeeze.artifact.Loaded;
 import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
-import io.squeeze.artifact.Models;
 import io.squeeze.core.Storage;
-import io.squeeze.data.DataSpec;
-import io.squeeze.data.Split;
 import io.squeeze.model.LoadedModel;
-import io.squeeze.model.SourceKind;
 import io.squeeze.quantize.QuantConfig;
-import io.squeeze.spark.EvaluateJob;
-import io.squeeze.spark.QatJob;
 import io.squeeze.spark.QuantizeJob;
 import io.squeeze.spark.SparkSessions;
-import io.squeeze.spark.SparkTrainer;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;

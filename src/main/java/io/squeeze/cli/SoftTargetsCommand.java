@@ -2,10 +2,8 @@ package io.squeeze.cli;
 
 import io.squeeze.artifact.Models;
 import io.squeeze.core.Storage;
-import io.squeeze.data.DataSpec;
 import io.squeeze.data.Split;
 import io.squeeze.distill.Teacher;
-import io.squeeze.distill.Teachers;
 import io.squeeze.spark.SoftTargetsJob;
 import io.squeeze.spark.SparkSessions;
 import org.apache.spark.sql.SparkSession;

@@ -2,7 +2,6 @@ package io.squeeze.cli;
 
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.core.Storage;
-import io.squeeze.data.DataSpec;
 import io.squeeze.data.Normalization;
 import io.squeeze.data.Split;
 import io.squeeze.model.Arch;
@@ -16,9 +15,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.util.LinkedHashMap;
 import java.util.Locale;
-import java.util.Map;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = {"Trains a network on Spark (DL4J parameter averaging).",

@@ -8,7 +8,6 @@ import io.squeeze.model.SourceKind;
 import io.squeeze.model.Surgery;
 import io.squeeze.prune.Amount;
 import io.squeeze.core.Mask;
-import io.squeeze.prune.PruneMethod;
 import io.squeeze.prune.Pruner;
 import io.squeeze.prune.Target;
 import org.apache.spark.api.java.JavaRDD;

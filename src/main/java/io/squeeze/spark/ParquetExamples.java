@@ -20,7 +20,6 @@ import org.apache.spark.sql.types.StructType;
 import scala.collection.Seq;
 
 import java.io.Serializable;
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 

@@ -4,7 +4,6 @@ import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.SoftTargetsStore;
 import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
-import io.squeeze.data.Example;
 import io.squeeze.distill.Teacher;
 import io.squeeze.distill.TeacherStream;
 import org.apache.spark.api.java.JavaRDD;

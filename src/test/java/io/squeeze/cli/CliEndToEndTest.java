@@ -2,7 +2,6 @@ package io.squeeze.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.squeeze.TestModels;
 import io.squeeze.artifact.Artifact;
 import io.squeeze.core.Storage;
 import io.squeeze.model.ModelIO;

@@ -4,7 +4,6 @@ import io.squeeze.core.BadInputException;
 import io.squeeze.TestModels;
 import io.squeeze.core.Storage;
 import org.apache.hadoop.conf.Configuration;
-import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.LSTM;
