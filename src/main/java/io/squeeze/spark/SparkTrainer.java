@@ -85,15 +85,23 @@ public final class SparkTrainer {
         return fit(jsc, data, net, cfg, where, progress, afterEpoch);
     }
 
+    /**
+     * Export writes the minibatches once (under {@code hadoop.tmp.dir} on the default filesystem) and each averaging
+     * round reads only its own files; Direct rescans the RDD once per round. DL4J refuses Export on a cluster whose
+     * default filesystem is the local disk (each executor would see its own), so there - data on S3 and no HDFS, say -
+     * training uses Direct.
+     */
+    static RDDTrainingApproach approach(JavaSparkContext jsc) {
+        return org.deeplearning4j.spark.impl.paramavg.util.ExportSupport.exportSupported(jsc) ? RDDTrainingApproach.Export : RDDTrainingApproach.Direct;
+    }
+
     private static ParameterAveragingTrainingMaster master(JavaSparkContext jsc, Config cfg) {
         int workers = jsc.defaultParallelism();
         return new ParameterAveragingTrainingMaster.Builder(workers, cfg.batchSize())
                 .batchSizePerWorker(cfg.batchSize())
                 .averagingFrequency(cfg.averagingFrequency())
                 .workerPrefetchNumBatches(2)
-                // Export: minibatches are written once (under hadoop.tmp.dir) and each averaging round reads only its
-                // own files; Direct would rescan the whole RDD once per round
-                .rddTrainingApproach(RDDTrainingApproach.Export)
+                .rddTrainingApproach(approach(jsc))
                 .collectTrainingStats(false)
                 .saveUpdater(true)
                 .trainingHooks(new TaskThreadsHook())

@@ -1,0 +1,135 @@
+package io.squeeze.cluster;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.squeeze.TestSpark;
+import io.squeeze.artifact.Artifact;
+import io.squeeze.artifact.Manifest;
+import io.squeeze.cli.CliRun;
+import io.squeeze.core.Storage;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.Row;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Commands as {@code spark-submit} jobs on a real standalone cluster — a driver JVM, two executor JVMs — each giving
+ * the same result as the same command on local[2] (bit-identical where the job is deterministic). Broadcasts are
+ * deserialized in other JVMs here, which local mode never does; the default filesystem is the local disk, which
+ * makes DL4J's Export training approach unusable.
+ */
+class StandaloneClusterIT {
+    static final Path BASE = StandaloneCluster.BASE;
+    static final String TRAIN = "csv:" + BASE.resolve("data/digits/digits-train.csv.gz"), TEST = "csv:" + BASE.resolve("data/digits/digits-test.csv.gz");
+    static final Path FIXTURES = BASE.resolve("src/test/resources/fixtures/artifacts-v1");
+    static final Storage ST = new Storage(new Configuration());
+    static final ObjectMapper M = new ObjectMapper();
+    static StandaloneCluster cluster;
+    @TempDir
+    static Path dir;
+
+    @BeforeAll
+    static void start() throws Exception {
+        cluster = new StandaloneCluster(2);
+    }
+
+    @AfterAll
+    static void stop() {
+        if (cluster != null) cluster.close();
+    }
+
+    static StandaloneCluster.Run submit(String... args) throws Exception {
+        StandaloneCluster.Run r = cluster.submit(List.of(), args);
+        assertEquals(0, r.code(), "spark-submit " + String.join(" ", args) + "\n" + r.err());
+        return r;
+    }
+
+    static CliRun local(String... args) {
+        CliRun r = CliRun.run(args);
+        assertEquals(0, r.code(), r.err());
+        return r;
+    }
+
+    static Map<String, String> packed(String artifact) {
+        Map<String, String> out = new TreeMap<>();
+        Artifact.load(ST, artifact).manifest().files().forEach((k, v) -> {
+            if (k.startsWith("packed/")) out.put(k, v.sha256());
+        });
+        return out;
+    }
+
+    @Test
+    void aQuantizedArtifactEvaluatesOnExecutorsAsInOneProcess() throws Exception {
+        String model = FIXTURES.resolve("pruned-int8-static").toString();
+        Path onCluster = dir.resolve("eval-cluster.json"), onLocal = dir.resolve("eval-local.json");
+        submit("evaluate", "--model", model, "--data", TEST, "--report", onCluster.toString());
+        assertTrue(cluster.executorLaunches() >= 2, "the work ran in executor JVMs of their own");
+        local("evaluate", "--model", model, "--data", TEST, "--report", onLocal.toString());
+        JsonNode c = M.readTree(Files.readAllBytes(onCluster)), l = M.readTree(Files.readAllBytes(onLocal));
+        for (String k : new String[]{"rows", "accuracy", "loss", "top5"}) assertEquals(l.get(k), c.get(k), k);
+        assertEquals(l.get("quantization"), c.get("quantization"));
+    }
+
+    @Test
+    void quantizePruneAndFactorizeWriteTheSamePackedFilesAsLocally() throws Exception {
+        String dense = FIXTURES.resolve("dense").toString();
+        String[][] jobs = {
+                {"quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", TRAIN, "--eval-data", TEST},
+                {"quantize", "--model", dense, "--mode", "dynamic", "--bits", "8", "--eval-data", TEST},
+                {"prune", "--model", dense, "--method", "global", "--amount", "0.6", "--eval-data", TEST},
+                {"factorize", "--model", dense, "--rank", "5", "--svd", "randomized", "--eval-data", TEST}};
+        for (String[] job : jobs) {
+            String c = dir.resolve(job[0] + "-" + job[4] + "-cluster").toString(), l = dir.resolve(job[0] + "-" + job[4] + "-local").toString();
+            submit(append(job, "--out", c));
+            local(append(job, "--out", l));
+            assertEquals(packed(l), packed(c), String.join(" ", job));
+            Manifest mc = Artifact.load(ST, c).manifest(), ml = Artifact.load(ST, l).manifest();
+            assertEquals(ml.metrics().get("accuracy"), mc.metrics().get("accuracy"), String.join(" ", job));
+        }
+    }
+
+    @Test
+    void trainingRunsOnAClusterWhoseDefaultFilesystemIsTheLocalDisk() throws Exception {
+        String out = dir.resolve("trained").toString();
+        StandaloneCluster.Run r = submit("train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax",
+                "--lr", "0.01", "--batch", "32", "--out", out);
+        assertTrue(r.err().contains("epoch 3/3"), r.err());
+        Path report = dir.resolve("trained.json");
+        local("evaluate", "--model", out, "--data", TEST, "--report", report.toString());
+        assertTrue(M.readTree(Files.readAllBytes(report)).get("accuracy").asDouble() > 0.8, "a trained model");
+    }
+
+    @Test
+    void softTargetsOnExecutorsEqualTheLocalOnes() throws Exception {
+        String teacher = FIXTURES.resolve("dense").toString();
+        String c = dir.resolve("soft-cluster").toString(), l = dir.resolve("soft-local").toString();
+        submit("soft-targets", "--teacher", teacher, "--data", TRAIN, "--out", c);
+        local("soft-targets", "--teacher", teacher, "--data", TRAIN, "--out", l);
+        Map<Long, List<Object>> fromCluster = logits(c), fromLocal = logits(l);
+        assertEquals(1438, fromLocal.size());
+        assertEquals(fromLocal, fromCluster);
+    }
+
+    static Map<Long, List<Object>> logits(String path) {
+        Map<Long, List<Object>> out = new HashMap<>();
+        for (Row r : TestSpark.get().read().parquet(path).collectAsList()) out.put(r.getLong(0), r.getList(r.fieldIndex("logits")));
+        return out;
+    }
+
+    static String[] append(String[] a, String... more) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + more.length);
+        System.arraycopy(more, 0, out, a.length, more.length);
+        return out;
+    }
+}
