@@ -46,6 +46,11 @@ public final class StandaloneCluster implements AutoCloseable {
         Files.createDirectories(home.resolve("jars"));
         Files.createDirectories(logs);
         Files.writeString(home.resolve("RELEASE"), "Spark 3.5.9 built for Hadoop 3.3.4 (jars from Maven Central, for Squeeze's cluster tests)\n");
+        // bin/spark-submit as a distribution's launcher runs it: SparkSubmit on jars/, driver JVM options from SPARK_SUBMIT_OPTS
+        Path bin = Files.createDirectories(home.resolve("bin"));
+        Files.writeString(bin.resolve("spark-submit"), "#!/usr/bin/env bash\n"
+                + "exec \"" + java() + "\" $SPARK_SUBMIT_OPTS -cp \"$SPARK_HOME/jars/*\" org.apache.spark.deploy.SparkSubmit \"$@\"\n");
+        bin.resolve("spark-submit").toFile().setExecutable(true);
         for (String jar : distributionClasspath()) {
             Path link = home.resolve("jars").resolve(Path.of(jar).getFileName());
             if (!Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)) Files.createSymbolicLink(link, Path.of(jar));
@@ -111,37 +116,41 @@ public final class StandaloneCluster implements AutoCloseable {
     }
 
     /**
-     * {@code spark-submit --master spark://… --class io.squeeze.cli.Main JOB_JAR args…} from a driver JVM of its own,
-     * with Squeeze's Kryo settings and logging, the job jar's JVM flags on the executors, and {@code conf} on top.
+     * {@code jobs/submit --master spark://… [conf…] -- args…}, exactly as the README's cluster section runs it:
+     * the distribution's {@code spark-submit} (on PATH from this {@code SPARK_HOME}) starts a driver JVM of its own,
+     * with the job jar's JVM flags for the driver ({@code SPARK_SUBMIT_OPTS}) and the executors.
+     *
+     * @param submitOptions further {@code spark-submit} options, e.g. {@code --conf k=v}
      */
-    public Run submit(List<String> conf, String... args) throws IOException, InterruptedException {
-        String jar = System.getProperty("squeeze.jobJar");
-        if (jar == null || !Files.exists(Path.of(jar))) throw new IllegalStateException("no job jar at " + jar + " (run through mvn verify)");
+    public Run submit(List<String> submitOptions, String... args) throws IOException, InterruptedException {
         String cache = TARGET.resolve("javacpp-cache").toString();
-        List<String> cmd = new ArrayList<>(List.of(java(), "-Xmx1g"));
-        cmd.addAll(List.of(JVM_FLAGS.split(" ")));
-        cmd.addAll(List.of("-Dorg.bytedeco.javacpp.cachedir=" + cache, "-Dlog4j2.configurationFile=" + BASE.resolve("conf/log4j2.properties"),
-                "-cp", jar + File.pathSeparator + home.resolve("jars") + "/*", "org.apache.spark.deploy.SparkSubmit", "--master", master,
+        List<String> cmd = new ArrayList<>(List.of(BASE.resolve("jobs/submit").toString(), "--master", master,
                 "--conf", "spark.executor.cores=1", "--conf", "spark.executor.memory=1g", "--conf", "spark.cores.max=" + executors,
                 "--conf", "spark.executor.extraJavaOptions=" + JVM_FLAGS + " -Dorg.bytedeco.javacpp.cachedir=" + cache,
-                "--conf", "spark.serializer=org.apache.spark.serializer.KryoSerializer",
-                "--conf", "spark.kryo.registrator=org.nd4j.kryo.Nd4jRegistrator,io.squeeze.spark.SqueezeKryoRegistrator",
                 "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.ui.enabled=false"));
-        for (String c : conf) cmd.addAll(List.of("--conf", c));
-        cmd.addAll(List.of("--class", "io.squeeze.cli.Main", jar));
+        cmd.addAll(submitOptions);
+        cmd.add("--");
         cmd.addAll(List.of(args));
         Path out = Files.createTempFile(TARGET, "submit-", ".out"), err = Files.createTempFile(TARGET, "submit-", ".err");
         ProcessBuilder pb = new ProcessBuilder(cmd).directory(BASE.toFile()).redirectOutput(out.toFile()).redirectError(err.toFile());
         env(pb.environment());
+        pb.environment().put("PATH", home.resolve("bin") + File.pathSeparator + System.getenv("PATH"));
+        pb.environment().put("SPARK_SUBMIT_OPTS", JVM_FLAGS + " -Xmx1g -Dorg.bytedeco.javacpp.cachedir=" + cache
+                + " -Dlog4j2.configurationFile=" + BASE.resolve("conf/log4j2.properties"));
         Process p = pb.start();
         if (!p.waitFor(10, TimeUnit.MINUTES)) {
             p.destroyForcibly();
-            throw new IllegalStateException("spark-submit " + String.join(" ", args) + " did not finish in 10 minutes");
+            throw new IllegalStateException("jobs/submit " + String.join(" ", args) + " did not finish in 10 minutes");
         }
         Run r = new Run(p.exitValue(), Files.readString(out), Files.readString(err));
         Files.delete(out);
         Files.delete(err);
         return r;
+    }
+
+    /** The Master's log so far (applications register there by name). */
+    public String masterLog() throws IOException {
+        return Files.readString(logs.resolve("master.log"));
     }
 
     /** How many executor JVMs the Worker launched for applications so far (their stderr files). */

@@ -121,6 +121,70 @@ class StandaloneClusterIT {
         assertEquals(fromLocal, fromCluster);
     }
 
+    @Test
+    void trainingJobsRunOnTheClusterWithinTolerance() throws Exception {
+        // training is data-parallel parameter averaging on both sides; results agree within a stated tolerance
+        String dense = FIXTURES.resolve("dense").toString();
+        String[][] jobs = {
+                {"quantize", "--model", dense, "--mode", "qat", "--bits", "8", "--data", TRAIN, "--epochs", "2", "--lr", "0.01", "--calib-data", TRAIN,
+                        "--eval-data", TEST},
+                {"lora", "--model", dense, "--rank", "4", "--data", TRAIN, "--epochs", "3", "--lr", "0.01", "--merge", "--eval-data", TEST},
+                {"prune", "--model", dense, "--method", "global", "--amount", "0.5", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "2",
+                        "--fine-tune-lr", "0.01", "--eval-data", TEST},
+                {"distill", "--teacher", dense, "--online", "--data", TRAIN, "--student", "mlp:16", "--normalize", "minmax", "--lr", "0.01",
+                        "--epochs", "2", "--eval-data", TEST}};
+        for (String[] job : jobs) {
+            String c = dir.resolve(job[0] + "-train-cluster").toString(), l = dir.resolve(job[0] + "-train-local").toString();
+            submit(append(job, "--out", c));
+            local(append(job, "--out", l));
+            double ac = (Double) Artifact.load(ST, c).manifest().metrics().get("accuracy"), al = (Double) Artifact.load(ST, l).manifest().metrics().get("accuracy");
+            assertEquals(al, ac, 0.1, String.join(" ", job));
+        }
+        // the quantized QAT result and the merged LoRA load like any artifact
+        assertNotNull(Artifact.load(ST, dir.resolve("quantize-train-cluster").toString()).quant());
+    }
+
+    @Test
+    void structuredPruningAugmentInspectAndWeightsGiveTheLocalResults() throws Exception {
+        String dense = FIXTURES.resolve("dense").toString();
+        String c = dir.resolve("ln-cluster").toString(), l = dir.resolve("ln-local").toString();
+        String[] ln = {"prune", "--model", dense, "--method", "ln", "--dim", "out", "--amount", "0.25", "--layers", "0", "--shrink"};
+        // a user's --conf wins over jobs/submit's: the application shows under the user's name
+        StandaloneCluster.Run r = cluster.submit(List.of("--conf", "spark.app.name=nightly-ln-prune"), append(ln, "--out", c));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(cluster.masterLog().contains("Registering app nightly-ln-prune"), "app name");
+        local(append(ln, "--out", l));
+        assertEquals(packed(l), packed(c));
+
+        String ac = dir.resolve("aug-cluster").toString(), al = dir.resolve("aug-local").toString();
+        submit("augment", "--data", TRAIN, "--image", "8x8", "--copies", "3", "--max-shift", "1", "--out", ac);
+        local("augment", "--data", TRAIN, "--image", "8x8", "--copies", "3", "--max-shift", "1", "--out", al);
+        List<Row> rc = TestSpark.get().read().parquet(ac).collectAsList(), rl = TestSpark.get().read().parquet(al).collectAsList();
+        assertEquals(3 * 1438, rl.size());
+        assertEquals(new java.util.HashSet<>(rl), new java.util.HashSet<>(rc));
+
+        String model = FIXTURES.resolve("pruned-int8-static").toString();
+        assertEquals(local("inspect", "--model", model, "--json").out(), submit("inspect", "--model", model, "--json").out());
+        String wc = dir.resolve("weights-cluster").toString(), wl = dir.resolve("weights-local").toString();
+        submit("weights", "export", "--model", model, "--out", wc);
+        local("weights", "export", "--model", model, "--out", wl);
+        try (var files = Files.list(Path.of(wl))) {
+            for (Path f : files.toList()) assertArrayEquals(Files.readAllBytes(f), Files.readAllBytes(Path.of(wc).resolve(f.getFileName())), f.toString());
+        }
+    }
+
+    @Test
+    void offlineDistillationFromSoftTargetsMadeOnTheCluster() throws Exception {
+        String teacher = FIXTURES.resolve("dense").toString();
+        String soft = dir.resolve("soft-for-distill").toString(), student = dir.resolve("student-cluster").toString();
+        submit("soft-targets", "--teacher", teacher, "--data", TRAIN, "--top-k", "3", "--out", soft);
+        submit("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:16", "--normalize", "minmax", "--epochs", "2",
+                "--lr", "0.01", "--eval-data", TEST, "--out", student);
+        Manifest m = Artifact.load(ST, student).manifest();
+        assertEquals("offline", m.config().get("mode"));
+        assertTrue(m.metrics().containsKey("accuracy"));
+    }
+
     static Map<Long, List<Object>> logits(String path) {
         Map<Long, List<Object>> out = new HashMap<>();
         for (Row r : TestSpark.get().read().parquet(path).collectAsList()) out.put(r.getLong(0), r.getList(r.fieldIndex("logits")));
