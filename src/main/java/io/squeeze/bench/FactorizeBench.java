@@ -117,7 +117,7 @@ final class FactorizeBench implements Bench.Benchmark {
         net.init();
         LoadedModel m = new LoadedModel(net, new ModelMeta(1024, 10, null, Normalizer.NONE, "bench"), "", "bench", SourceKind.DL4J_ZIP, 0);
         for (int k : new int[]{128, 256}) {
-            MultiLayerNetwork f = FactorizeJob.run(null, m, LayerSelector.parse("0,1"), new RankPolicy.Fixed(k), new SvdMethod.Randomized(10, 2, 1)).net();
+            MultiLayerNetwork f = FactorizeJob.run(new io.squeeze.spark.Execution.InProcess(), m, LayerSelector.parse("0,1"), new RankPolicy.Fixed(k), new SvdMethod.Randomized(10, 2, 1)).net();
             double flopsOrig = 1024.0 * 1024 + 1024.0 * 1024 + 1024 * 10, flopsFact = (double) k * (1024 + 1024) * 2 + 1024 * 10;
             double ideal = flopsOrig / flopsFact;
             for (boolean perTask : new boolean[]{true, false}) {

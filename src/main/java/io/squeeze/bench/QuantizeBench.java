@@ -92,7 +92,7 @@ final class QuantizeBench implements Bench.Benchmark {
         PrintWriter quiet = new PrintWriter(java.io.Writer.nullWriter());
         for (int rep = 0; rep < 6; rep++) {
             SparkEvaluator.Result e = SparkEvaluator.evaluate(jsc, rdd, model, null, BATCH, "bench");
-            QuantizeJob.Calibrated c = QuantizeJob.calibrate(jsc, rdd, qm, Normalizer.NONE, FEATURES, BATCH, STATIC8, "bench", quiet);
+            QuantizeJob.Calibrated c = QuantizeJob.calibrate(new io.squeeze.spark.Execution.OnSpark(jsc), rdd, qm, Normalizer.NONE, FEATURES, BATCH, STATIC8, "bench", quiet);
             if (c.rows() != ROWS || e.stats().rows() != ROWS) throw new IllegalStateException("row counts differ");
             double cr = ROWS / c.seconds(), ir = e.rowsPerSecond();
             if (rep > 0) {

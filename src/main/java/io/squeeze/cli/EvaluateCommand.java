@@ -36,6 +36,9 @@ public final class EvaluateCommand extends BaseCommand {
     @Option(names = "--batch", defaultValue = "256", description = "inference batch rows (default: ${DEFAULT-VALUE})")
     int batch;
 
+    @Option(names = "--local", description = "evaluate in this process instead of on Spark executors (the rows still stream through Spark)")
+    boolean local;
+
     @Option(names = "--overwrite", description = "replace an existing report")
     boolean overwrite;
 
@@ -47,7 +50,7 @@ public final class EvaluateCommand extends BaseCommand {
         Path reportPath = report == null ? null : io.squeeze.artifact.ArtifactWriter.checkTarget(st, report, overwrite);
         Loaded m = Models.loadRunnable(st, model);
         Loaded b = baseline == null ? null : Models.loadRunnable(st, baseline);
-        Map<String, Object> r = EvaluateJob.run(spark, spec, m, b, batch);
+        Map<String, Object> r = EvaluateJob.run(spark, io.squeeze.spark.Execution.of(io.squeeze.spark.SparkSessions.jsc(spark), local), spec, m, b, batch);
         EvalReport.print(r, out());
         if (reportPath != null) {
             CliSupport.writeJson(st, reportPath, r, overwrite);

@@ -73,6 +73,9 @@ public final class QuantizeCommand extends BaseCommand {
     @Option(names = "--batch", defaultValue = "64")
     int batch;
 
+    @Option(names = "--local", description = "calibrate in this process instead of on Spark executors (the rows still stream through Spark)")
+    boolean local;
+
     @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the result (integer path) against the source model and record the metrics")
     String evalData;
 
@@ -111,7 +114,7 @@ public final class QuantizeCommand extends BaseCommand {
         Storage st = Storage.withSparkDefaults();
         QuantConfig cfg = config(st);
         QuantizeJob.Qat qat = cfg.mode() == QuantConfig.Mode.QAT && data != null ? new QuantizeJob.Qat(data, epochs, lr) : null;
-        return new QuantizeJob.Config(st.path(model).toString(), cfg, calibData, calibRows, batch, qat, evalData);
+        return new QuantizeJob.Config(st.path(model).toString(), cfg, calibData, calibRows, batch, qat, !local, evalData);
     }
 
     @Override

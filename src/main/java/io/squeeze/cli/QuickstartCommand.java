@@ -113,7 +113,7 @@ public final class QuickstartCommand extends BaseCommand {
         QuantConfig qc = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
                 QuantConfig.Scheme.SYMMETRIC, false, new Observer.MinMax(), java.util.List.of());
         String quantUri = new Path(out, "int8").toString();
-        QuantizeJob.Config quantize = new QuantizeJob.Config(denseZip.toString(), qc, train.toString(), 1000, 64, null, null);
+        QuantizeJob.Config quantize = new QuantizeJob.Config(denseZip.toString(), qc, train.toString(), 1000, 64, null, true, null);
         ArtifactWriter.write(st, quantUri, true, quantize.run(spark, quantUri, Main.args(), err));
 
         err.println("quickstart: [6/7] distilling a 7x smaller student (mlp:32) from the model's soft targets on Spark (T 4, alpha 0.1)");

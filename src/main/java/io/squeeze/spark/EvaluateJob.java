@@ -16,6 +16,11 @@ public final class EvaluateJob {
     private EvaluateJob() {}
 
     public static Map<String, Object> run(SparkSession spark, DataSpec spec, Loaded run, Loaded baselineRun, int batchSize) {
+        return run(spark, new Execution.OnSpark(SparkSessions.jsc(spark)), spec, run, baselineRun, batchSize);
+    }
+
+    /** Evaluates on {@code exec}: the executors, or this process ({@code evaluate --local}). */
+    public static Map<String, Object> run(SparkSession spark, Execution exec, DataSpec spec, Loaded run, Loaded baselineRun, int batchSize) {
         LoadedModel model = run.model(), baseline = baselineRun == null ? null : baselineRun.model();
         if (batchSize <= 0) throw new BadInputException("--batch must be > 0, got " + batchSize);
         if (baseline != null && (baseline.meta().numFeatures() != model.meta().numFeatures()
@@ -24,12 +29,12 @@ public final class EvaluateJob {
                     + baseline.meta().numClasses() + " classes but model " + model.source() + " takes "
                     + model.meta().numFeatures() + " / " + model.meta().numClasses());
         SparkData.Loaded data = SparkData.read(spark, spec, model.meta().numFeatures(), "model " + model.source());
-        SparkEvaluator.Result r = SparkEvaluator.evaluate(SparkSessions.jsc(spark), data.rdd(), run, baselineRun, batchSize, spec.toString());
+        SparkEvaluator.Result r = SparkEvaluator.evaluate(exec, data.rdd(), run, baselineRun, batchSize, spec.toString());
         if (r.stats().rows() == 0) throw new BadInputException("data " + spec + " is empty (no rows)");
         Map<String, Object> report = EvalReport.of(r.stats(), r.wallSeconds(), batchSize, model, baseline, spec.toString());
         if (run.quant() != null) {
             // the integer path is the model's accuracy; the fake-quant (float) path beside it, with their agreement
-            SparkEvaluator.Result q = SparkEvaluator.integerVsFakeQuant(SparkSessions.jsc(spark), data.rdd(), run, batchSize, spec.toString());
+            SparkEvaluator.Result q = SparkEvaluator.integerVsFakeQuant(exec, data.rdd(), run, batchSize, spec.toString());
             EvalReport.addQuantization(report, run.quant().plan(), q.stats());
         }
         return report;

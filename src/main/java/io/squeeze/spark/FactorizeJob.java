@@ -40,7 +40,11 @@ public final class FactorizeJob {
     private FactorizeJob() {}
 
     /** One layer's matrix, as a task receives it. */
-    public record Task(int layer, String name, int rows, int cols, float[] w) implements Serializable {}
+    public record Task(int layer, String name, int rows, int cols, float[] w) implements Serializable {
+        long size() {
+            return (long) rows * cols;
+        }
+    }
 
     /** The rewritten network and per-layer notes (indices of the source network). */
     public record Result(MultiLayerNetwork net, Map<Integer, ArtifactWriter.LayerNote> notes, long weightsBefore, long weightsAfter) {}
@@ -111,7 +115,7 @@ public final class FactorizeJob {
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         Loaded srcRun = Models.loadRunnable(st, c.model());
         LoadedModel src = srcRun.model();
-        Result r = run(c.distributed() ? SparkSessions.jsc(spark) : null, src, c.layers(), c.policy(), c.svd());
+        Result r = run(Execution.of(SparkSessions.jsc(spark), !c.distributed()), src, c.layers(), c.policy(), c.svd());
         MultiLayerNetwork net = r.net();
         if (c.fineTune().runs()) {
             err.printf("factorize: fine-tuning %d epochs on %s%n", c.fineTune().epochs(), c.fineTune().data());
@@ -124,19 +128,14 @@ public final class FactorizeJob {
         return new Outcome(content, new Result(net, r.notes(), r.weightsBefore(), r.weightsAfter()));
     }
 
-    public static Result run(JavaSparkContext jsc, LoadedModel m, LayerSelector layers, RankPolicy policy, SvdMethod method) {
+    public static Result run(Execution exec, LoadedModel m, LayerSelector layers, RankPolicy policy, SvdMethod method) {
         List<Task> tasks = tasks(m, layers).stream().filter(t -> policy.covers(t.layer(), t.name())).toList();
         policy.checkCovered(tasks.size());
-        List<Task> bySize = new ArrayList<>(tasks);
-        bySize.sort(Comparator.comparingLong((Task t) -> (long) t.rows() * t.cols()).reversed());
         Map<Integer, double[]> values = new TreeMap<>();
         if (policy.needsSpectrum()) {
-            if (jsc == null) for (Task t : tasks) values.put(t.layer(), LayerFactors.singularValues(t.w(), t.rows(), t.cols()));
-            else {
-                jsc.setJobDescription("squeeze factorize: singular values of " + tasks.size() + " layers");
-                values.putAll(jsc.parallelize(bySize, bySize.size())
-                        .mapToPair(t -> new Tuple2<>(t.layer(), LayerFactors.singularValues(t.w(), t.rows(), t.cols()))).collectAsMap());
-            }
+            List<double[]> s = exec.map(tasks, Task::size, t -> LayerFactors.singularValues(t.w(), t.rows(), t.cols()),
+                    "factorize: singular values of " + tasks.size() + " layers");
+            for (int i = 0; i < tasks.size(); i++) values.put(tasks.get(i).layer(), s.get(i));
         }
         List<Ranks.Layer> rl = new ArrayList<>();
         for (Task t : tasks)
@@ -146,15 +145,11 @@ public final class FactorizeJob {
         Map<Integer, Integer> rankOf = new TreeMap<>();
         for (int i = 0; i < tasks.size(); i++) if (rl.get(i).saves(k[i])) rankOf.put(tasks.get(i).layer(), k[i]);
         Map<Integer, LayerFactors.Result> factors = new TreeMap<>();
-        List<Task> todo = bySize.stream().filter(t -> rankOf.containsKey(t.layer())).toList();
-        if (jsc == null) for (Task t : todo) factors.put(t.layer(), LayerFactors.factor(t.w(), t.rows(), t.cols(), rankOf.get(t.layer()), method));
-        else if (!todo.isEmpty()) {
-            jsc.setJobDescription("squeeze factorize: factors of " + todo.size() + " layers");
-            Map<Integer, Integer> ranks = new TreeMap<>(rankOf);
-            factors.putAll(jsc.parallelize(todo, todo.size())
-                    .mapToPair(t -> new Tuple2<>(t.layer(), LayerFactors.factor(t.w(), t.rows(), t.cols(), ranks.get(t.layer()), method))).collectAsMap());
-            jsc.clearJobGroup();
-        }
+        List<Task> todo = tasks.stream().filter(t -> rankOf.containsKey(t.layer())).toList();
+        Map<Integer, Integer> ranks = new TreeMap<>(rankOf);
+        List<LayerFactors.Result> f = exec.map(todo, Task::size, t -> LayerFactors.factor(t.w(), t.rows(), t.cols(), ranks.get(t.layer()), method),
+                "factorize: factors of " + todo.size() + " layers");
+        for (int i = 0; i < todo.size(); i++) factors.put(todo.get(i).layer(), f.get(i));
         Map<Integer, Factorization.Factors> byLayer = new TreeMap<>();
         factors.forEach((l, r) -> byLayer.put(l, r.factors()));
         MultiLayerNetwork net = byLayer.isEmpty() ? m.net().clone() : Factorization.rewrite(m.net(), byLayer);

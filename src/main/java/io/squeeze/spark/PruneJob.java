@@ -108,7 +108,7 @@ public final class PruneJob {
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         Loaded srcRun = Models.loadRunnable(st, c.model());
         LoadedModel src = srcRun.model();
-        Result r = run(c.distributed() ? SparkSessions.jsc(spark) : null, src, c.plan());
+        Result r = run(Execution.of(SparkSessions.jsc(spark), !c.distributed()), src, c.plan());
         MultiLayerNetwork net = r.net();
         if (c.fineTune().runs()) {
             err.printf("prune: fine-tuning %d epochs on %s with the masks enforced%n", c.fineTune().epochs(), c.fineTune().data());
@@ -168,11 +168,27 @@ public final class PruneJob {
         return out;
     }
 
-    public static Result run(JavaSparkContext jsc, LoadedModel m, Plan p) {
+    /**
+     * New masks of {@code targets}: a per-tensor method as one task per tensor; a selecting method by exact k-selection,
+     * its passes as Spark jobs over chunks on executors ({@link SparkPruner}) or in this process ({@link Pruner}).
+     */
+    static Map<Integer, Mask> masks(Execution exec, List<Target> targets, PruneMethod method, Amount global, int chunkSize) {
+        if (method instanceof PruneMethod.PerTensor p) {
+            if (targets.isEmpty()) throw new BadInputException("nothing to prune: no tensor chosen");
+            for (Target t : targets) p.check(t); // fail fast, in order
+            List<byte[]> bits = exec.map(targets, Target::size, t -> p.computeMask(t).toBytes(), "prune: " + p.label() + " on " + targets.size() + " tensors");
+            Map<Integer, Mask> out = new TreeMap<>();
+            for (int i = 0; i < targets.size(); i++) out.put(targets.get(i).id(), Mask.fromBytes(bits.get(i), targets.get(i).size()));
+            return out;
+        }
+        return exec instanceof Execution.OnSpark s ? SparkPruner.masks(s.jsc(), targets, method, global, chunkSize)
+                : Pruner.masks(targets, method, global, chunkSize);
+    }
+
+    public static Result run(Execution exec, LoadedModel m, Plan p) {
         List<Target> targets = targets(m, p);
         Amount global = p.amount() == null ? Amount.fraction(0) : p.amount();
-        Map<Integer, Mask> fresh = jsc == null ? Pruner.masks(targets, p.method(), global, p.chunkSize())
-                : SparkPruner.masks(jsc, targets, p.method(), global, p.chunkSize());
+        Map<Integer, Mask> fresh = masks(exec, targets, p.method(), global, p.chunkSize());
         Map<String, Mask> masks = new TreeMap<>(m.masks());
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>();
         for (Target t : targets) {

@@ -50,10 +50,11 @@ public final class QuantizeJob {
      * @param calibRows the first rows of it to use, 0 for all
      * @param batch     rows per batch (calibration, QAT minibatches)
      * @param qat       QAT's training, null unless the mode is QAT
+     * @param distributed calibration on executors (false: in this process; min/max and histogram ranges are the same)
      * @param evalData  data to evaluate the result (integer path) against the source on, or null
      */
-    public record Config(String model, QuantConfig quant, String calibData, long calibRows, int batch, Qat qat, String evalData)
-            implements JobConfig {
+    public record Config(String model, QuantConfig quant, String calibData, long calibRows, int batch, Qat qat, boolean distributed,
+                         String evalData) implements JobConfig {
         public Config {
             if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
             if (quant == null) throw new BadInputException("quantize needs a configuration");
@@ -61,6 +62,7 @@ public final class QuantizeJob {
             if (batch <= 0) throw new BadInputException("--batch must be > 0, got " + batch);
             if (quant.mode() == QuantConfig.Mode.QAT && qat == null) throw new BadInputException("quantize --mode qat needs training data: --data D");
             if (quant.mode() != QuantConfig.Mode.QAT) qat = null;
+            if (qat != null && !distributed) throw new BadInputException("quantize --mode qat trains on Spark; --local applies to static calibration");
             if (quant.mode() == QuantConfig.Mode.DYNAMIC && calibData != null)
                 throw new BadInputException("quantize --mode dynamic takes no calibration data (each batch is quantized from its own range); got --calib-data " + calibData);
             if (quant.calibrated() && calibData == null)
@@ -108,7 +110,7 @@ public final class QuantizeJob {
         Result r = c.qat() != null
                 ? QatJob.run(spark, src, cfg, DataSpec.parse(c.qat().data(), Split.TRAIN, false), new SparkTrainer.Config(c.qat().epochs(), c.batch(), 5),
                 c.qat().lr(), calib, c.calibRows(), progress)
-                : run(spark, src, cfg, calib, c.calibRows(), c.batch(), progress);
+                : run(spark, Execution.of(SparkSessions.jsc(spark), !c.distributed()), src, cfg, calib, c.calibRows(), c.batch(), progress);
         Loaded result = new Loaded(new LoadedModel(r.net(), src.meta(), "", out, io.squeeze.model.SourceKind.ARTIFACT, 0, src.masks()), r.model());
         Map<String, Object> metrics = new java.util.LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), Split.TEST, result, srcRun));
         if (r.passes() > 0) metrics.put("calibration", Map.of("rows", r.calibrationRows(), "passes", r.passes(), "seconds", r.calibrationSeconds()));
@@ -124,7 +126,7 @@ public final class QuantizeJob {
     /** The calibration outcome. */
     public record Calibrated(Map<Integer, Calibrator.Range> ranges, long rows, double seconds, int passes) {}
 
-    public static Result run(SparkSession spark, LoadedModel src, QuantConfig cfg, DataSpec calib, long calibRows, int batch,
+    public static Result run(SparkSession spark, Execution exec, LoadedModel src, QuantConfig cfg, DataSpec calib, long calibRows, int batch,
                              PrintWriter progress) {
         if (cfg.calibrated() && calib == null)
             throw new BadInputException("quantize --mode " + cfg.mode().name().toLowerCase() + " needs calibration data: --calib-data D");
@@ -133,7 +135,7 @@ public final class QuantizeJob {
         Calibrated c = null;
         if (cfg.calibrated()) {
             JavaRDD<Example> rows = calibrationRows(spark, src, calib, calibRows);
-            c = calibrate(SparkSessions.jsc(spark), rows, qm, src.meta().normalizer(), src.meta().numFeatures(), batch, cfg, calib.toString(), progress);
+            c = calibrate(exec, rows, qm, src.meta().normalizer(), src.meta().numFeatures(), batch, cfg, calib.toString(), progress);
             qm = qm.withActivations(Calibrator.qparams(c.ranges()));
         }
         return result(src.net(), qm, c);
@@ -155,13 +157,12 @@ public final class QuantizeJob {
         return d.rdd().zipWithIndex().filter(t -> t._2() < limit).map(Tuple2::_1);
     }
 
-    /** One or two distributed calibration passes; fails on empty data. */
-    public static Calibrated calibrate(JavaSparkContext jsc, JavaRDD<Example> rows, QuantizedModel qm, Normalizer norm, int nf, int batch,
+    /** One or two calibration passes (on executors or in this process); fails on empty data. */
+    public static Calibrated calibrate(Execution exec, JavaRDD<Example> rows, QuantizedModel qm, Normalizer norm, int nf, int batch,
                                        QuantConfig cfg, String where, PrintWriter progress) {
         long t0 = System.nanoTime();
-        Broadcast<QuantizedModel> bc = jsc.broadcast(qm);
-        try {
-            Calibration first = pass(jsc, rows, bc, norm, nf, batch, Calibrator.firstPass(cfg.observer()), where, 1);
+        try (Execution.Shared<QuantizedModel> shared = exec.share(qm)) {
+            Calibration first = pass(exec, rows, shared, norm, nf, batch, Calibrator.firstPass(cfg.observer()), where, 1);
             if (first.entries().isEmpty() || first.entries().get(-1).count() == 0)
                 throw new BadInputException("calibration data " + where + " is empty (no rows)");
             long n = first.entries().get(-1).count() / nf;
@@ -170,30 +171,20 @@ public final class QuantizeJob {
             Calibration.Pass p2 = Calibrator.secondPass(cfg.observer(), first);
             Calibration second = null;
             if (p2 != null) {
-                second = pass(jsc, rows, bc, norm, nf, batch, p2, where, 2);
+                second = pass(exec, rows, shared, norm, nf, batch, p2, where, 2);
                 progress.printf("quantize: calibration pass 2 (histograms of %d bins)%n", Calibrator.BINS);
                 progress.flush();
             }
             return new Calibrated(Calibrator.ranges(cfg.observer(), first, second, cfg.reduceRange()), n,
                     (System.nanoTime() - t0) / 1e9, p2 == null ? 1 : 2);
-        } finally {
-            bc.destroy();
         }
     }
 
-    static Calibration pass(JavaSparkContext jsc, JavaRDD<Example> rows, Broadcast<QuantizedModel> bc, Normalizer norm, int nf, int batch,
+    /** One pass: every partition's {@link Calibration}, merged over their byte form. */
+    static Calibration pass(Execution exec, JavaRDD<Example> rows, Execution.Shared<QuantizedModel> qm, Normalizer norm, int nf, int batch,
                             Calibration.Pass pass, String where, int number) {
-        jsc.setJobDescription("squeeze quantize: calibration pass " + number + " over " + where);
-        try {
-            byte[] merged = rows.mapPartitions(it -> {
-                Nd4jThreads.forTask();
-                return List.of(Calibrator.run(it, new QuantRunner(bc.value()), norm, batch, nf, pass, where).toBytes()).iterator();
-            }).treeReduce((a, b) -> Calibration.fromBytes(a).merge(Calibration.fromBytes(b)).toBytes());
-            return Calibration.fromBytes(merged);
-        } finally {
-            jsc.clearJobGroup();
-            if (jsc.isLocal()) Nd4jThreads.all();
-        }
+        return Calibration.fromBytes(exec.fold(rows, it -> Calibrator.run(it, new QuantRunner(qm.value()), norm, batch, nf, pass, where).toBytes(),
+                (a, b) -> Calibration.fromBytes(a).merge(Calibration.fromBytes(b)).toBytes(), "quantize: calibration pass " + number + " over " + where));
     }
 
     /** The network with dequantized weights, and notes per layer. */

@@ -31,18 +31,13 @@ public final class SparkPruner {
     private SparkPruner() {}
 
     public static Map<Integer, Mask> masks(JavaSparkContext jsc, List<Target> targets, PruneMethod m, Amount global, int chunkSize) {
+        if (m instanceof PruneMethod.PerTensor) return PruneJob.masks(new Execution.OnSpark(jsc), targets, m, global, chunkSize);
         for (Target t : targets) m.check(t); // fail fast, in order
         List<Target> bySize = new ArrayList<>(targets);
         bySize.sort(Comparator.comparingInt(Target::size).reversed());
         JavaRDD<Target> rdd = jsc.parallelize(bySize, bySize.size());
         jsc.setJobDescription("squeeze prune: " + m.label() + " on " + targets.size() + " tensors");
         try {
-            if (m instanceof PruneMethod.PerTensor p) {
-                Map<Integer, byte[]> bits = rdd.mapToPair(t -> new Tuple2<>(t.id(), p.computeMask(t).toBytes())).collectAsMap();
-                Map<Integer, Mask> out = new TreeMap<>();
-                for (Target t : targets) out.put(t.id(), Mask.fromBytes(bits.get(t.id()), t.size()));
-                return out;
-            }
             PruneMethod.Selecting s = (PruneMethod.Selecting) m;
             JavaRDD<Chunk> chunks = rdd.flatMap(t -> Pruner.chunks(t, s, chunkSize).iterator())
                     .persist(StorageLevel.MEMORY_AND_DISK());

@@ -53,7 +53,7 @@ class FactorizeTest {
     void fullRankRewriteComputesTheSameOutputsAndDistributedEqualsLocal() {
         MultiLayerNetwork net = TestModels.mlp(30, new int[]{20, 12}, 10, 4);
         LoadedModel m = new LoadedModel(net, TestModels.meta(30, 10), "", "t", SourceKind.DL4J_ZIP, 0);
-        FactorizeJob.Result r5 = FactorizeJob.run(null, m, LayerSelector.parse("0"), new RankPolicy.Fixed(5), new SvdMethod.Exact());
+        FactorizeJob.Result r5 = FactorizeJob.run(new io.squeeze.spark.Execution.InProcess(), m, LayerSelector.parse("0"), new RankPolicy.Fixed(5), new SvdMethod.Exact());
         assertEquals(net.getnLayers() + 1, r5.net().getnLayers());
         assertEquals(5 * (30 + 20) + 20 + 20 * 12 + 12 + 12 * 10 + 10, r5.net().numParams());
         // the rewritten network computes exactly what the network with W replaced by A·B computes
@@ -64,14 +64,14 @@ class FactorizeTest {
         assertEquals(0, expected.output(x).sub(r5.net().output(x)).amax().getDouble(0), 1e-5);
         assertEquals(f.relativeError(), (Double) r5.notes().get(0).details().get("relative_error"), 1e-12);
         assertEquals("factorize:exact", r5.notes().get(1).method(), "both halves carry the note");
-        assertEquals("dense", FactorizeJob.run(null, m, LayerSelector.parse("0"), new RankPolicy.Fixed(19), new SvdMethod.Exact())
+        assertEquals("dense", FactorizeJob.run(new io.squeeze.spark.Execution.InProcess(), m, LayerSelector.parse("0"), new RankPolicy.Fixed(19), new SvdMethod.Exact())
                 .notes().get(0).method(), "rank 19 of a 30x20 layer would not save weights");
-        FactorizeJob.Result exact = FactorizeJob.run(null, m, LayerSelector.parse("0,1"), new RankPolicy.Energy(0.8), new SvdMethod.Exact());
-        FactorizeJob.Result dist = FactorizeJob.run(TestSpark.jsc(), m, LayerSelector.parse("0,1"), new RankPolicy.Energy(0.8), new SvdMethod.Exact());
+        FactorizeJob.Result exact = FactorizeJob.run(new io.squeeze.spark.Execution.InProcess(), m, LayerSelector.parse("0,1"), new RankPolicy.Energy(0.8), new SvdMethod.Exact());
+        FactorizeJob.Result dist = FactorizeJob.run(new io.squeeze.spark.Execution.OnSpark(TestSpark.jsc()), m, LayerSelector.parse("0,1"), new RankPolicy.Energy(0.8), new SvdMethod.Exact());
         TestModels.assertSameWeights(exact.net(), dist.net());
         assertEquals(exact.notes(), dist.notes());
-        FactorizeJob.Result r1 = FactorizeJob.run(TestSpark.jsc(), m, LayerSelector.ALL, new RankPolicy.Fixed(3), new SvdMethod.Randomized(10, 2, 5));
-        FactorizeJob.Result r2 = FactorizeJob.run(null, m, LayerSelector.ALL, new RankPolicy.Fixed(3), new SvdMethod.Randomized(10, 2, 5));
+        FactorizeJob.Result r1 = FactorizeJob.run(new io.squeeze.spark.Execution.OnSpark(TestSpark.jsc()), m, LayerSelector.ALL, new RankPolicy.Fixed(3), new SvdMethod.Randomized(10, 2, 5));
+        FactorizeJob.Result r2 = FactorizeJob.run(new io.squeeze.spark.Execution.InProcess(), m, LayerSelector.ALL, new RankPolicy.Fixed(3), new SvdMethod.Randomized(10, 2, 5));
         TestModels.assertSameWeights(r1.net(), r2.net());
         assertEquals(3 * (30 + 20) + 20 + 3 * (20 + 12) + 12 + 3 * (12 + 10) + 10, r1.net().numParams());
     }
@@ -83,7 +83,7 @@ class FactorizeTest {
         MultiLayerNetwork net = new MultiLayerNetwork(conf);
         net.init();
         LoadedModel m = new LoadedModel(net, new io.squeeze.model.ModelMeta(256, 10, new int[]{16, 16, 1}, null, "t"), "", "t", SourceKind.DL4J_ZIP, 0);
-        FactorizeJob.Result r = FactorizeJob.run(TestSpark.jsc(), m, LayerSelector.parse("2"), new RankPolicy.Fixed(4), new SvdMethod.Exact());
+        FactorizeJob.Result r = FactorizeJob.run(new io.squeeze.spark.Execution.OnSpark(TestSpark.jsc()), m, LayerSelector.parse("2"), new RankPolicy.Fixed(4), new SvdMethod.Exact());
         MultiLayerNetwork f = r.net();
         assertEquals(net.getnLayers() + 1, f.getnLayers());
         assertArrayEquals(new long[]{4, 6, 5, 5}, f.getLayer(2).getParam("W").shape());

@@ -49,7 +49,7 @@ class DenseRuntimeTest {
         MultiLayerNetwork mlp = TestModels.mlp(30, new int[]{20, 12}, 10, 4);
         assertSameAsDl4j(mlp, 30);
         LoadedModel m = new LoadedModel(mlp, TestModels.meta(30, 10), "", "t", SourceKind.DL4J_ZIP, 0);
-        MultiLayerNetwork factorized = io.squeeze.spark.FactorizeJob.run(null, m, LayerSelector.parse("0,1"),
+        MultiLayerNetwork factorized = io.squeeze.spark.FactorizeJob.run(new io.squeeze.spark.Execution.InProcess(), m, LayerSelector.parse("0,1"),
                 new RankPolicy.Fixed(5), new SvdMethod.Exact()).net();
         assertEquals(5, factorized.getnLayers());
         assertSameAsDl4j(factorized, 30);

@@ -53,7 +53,7 @@ class QuantizeJobTest {
             Calibration second = p2 == null ? null : Calibrator.run(data.iterator(), new QuantRunner(qm), Normalizer.NONE, 32, 256, p2, "t");
             var single = Calibrator.ranges(o, first, second, false);
             for (int partitions : new int[]{1, 3, 8}) {
-                var c = QuantizeJob.calibrate(TestSpark.jsc(), TestSpark.jsc().parallelize(data, partitions), qm, Normalizer.NONE, 256, 32,
+                var c = QuantizeJob.calibrate(new Execution.OnSpark(TestSpark.jsc()), TestSpark.jsc().parallelize(data, partitions), qm, Normalizer.NONE, 256, 32,
                         cfg, "t", new PrintWriter(new StringWriter()));
                 assertEquals(600, c.rows());
                 // statistics merge exactly (CalibrationTest); the activations themselves can differ in the last bit with the
