@@ -77,6 +77,28 @@ public final class ArtifactWriter {
         return out;
     }
 
+    /**
+     * As {@link #checkTarget(Storage, String, boolean)}, and refuses an output that is one of the job's {@code inputs}
+     * or lies inside or around one (e.g. an artifact written into its own source's {@code packed/}).
+     */
+    public static Path checkTarget(Storage st, String uri, boolean overwrite, List<String> inputs) {
+        Path out = checkTarget(st, uri, overwrite);
+        String o = key(out);
+        for (String in : inputs) {
+            String i = key(st.path(in));
+            if (o.equals(i)) throw new BadInputException("output " + out + " is the job's input " + i + "; write the result elsewhere");
+            if (o.startsWith(i + "/")) throw new BadInputException("output " + out + " is inside the job's input " + i + "; write the result elsewhere");
+            if (i.startsWith(o + "/")) throw new BadInputException("output " + out + " holds the job's input " + i + "; write the result elsewhere");
+        }
+        return out;
+    }
+
+    /** A qualified path as scheme://authority/path, however it was spelled ({@code file:/x} and {@code file:///x} alike). */
+    private static String key(Path p) {
+        java.net.URI u = p.toUri().normalize();
+        return u.getScheme() + "://" + (u.getAuthority() == null ? "" : u.getAuthority()) + u.getPath().replaceAll("/+$", "");
+    }
+
     public static Manifest write(Storage st, String uri, boolean overwrite, Content c) {
         Path out = checkTarget(st, uri, overwrite);
         Map<String, byte[]> files = new LinkedHashMap<>();

@@ -99,10 +99,11 @@ public final class DistillCommand extends BaseCommand {
     @Override
     public Integer call() {
         DistillJob.Config c = config();
+        // the output is checked before any Spark work
+        ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
+        if (saveTeacher != null) ArtifactWriter.checkTarget(Storage.withSparkDefaults(), saveTeacher, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze distill");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.checkTarget(st, output.out, output.overwrite);
-        if (saveTeacher != null) ArtifactWriter.checkTarget(st, saveTeacher, output.overwrite);
         DistillJob.Outcome r = DistillJob.execute(spark, c, output.out, Main.args(), err());
         c.publish(st, output.out, output.overwrite, r.student());
         if (r.teacher() != null && saveTeacher != null) ArtifactWriter.write(st, saveTeacher, output.overwrite, r.teacher());

@@ -100,9 +100,10 @@ public final class FactorizeCommand extends BaseCommand {
     @Override
     public Integer call() {
         FactorizeJob.Config c = config();
+        // the output is checked before any Spark work
+        ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze factorize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.checkTarget(st, output.out, output.overwrite);
         FactorizeJob.Outcome outcome = FactorizeJob.execute(spark, c, output.out, Main.args(), err());
         ArtifactWriter.write(st, output.out, output.overwrite, outcome.content());
         FactorizeJob.Result r = outcome.result();

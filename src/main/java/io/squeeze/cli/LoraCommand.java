@@ -70,9 +70,10 @@ public final class LoraCommand extends BaseCommand {
     @Override
     public Integer call() {
         LoraJob.Config c = config();
+        // the output is checked before any Spark work
+        ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze lora");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.checkTarget(st, output.out, output.overwrite);
         ArtifactWriter.Content content = c.run(spark, output.out, Main.args(), err());
         var manifest = c.publish(st, output.out, output.overwrite, content);
         Map<String, Object> metrics = content.metrics();

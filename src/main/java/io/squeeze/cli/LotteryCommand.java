@@ -86,9 +86,9 @@ public final class LotteryCommand extends BaseCommand {
         SparkTrainer.Config tc = new SparkTrainer.Config(epochs, batch, 5);
         Arch a = Arch.parse(arch);
         DataSpec trainSpec = data.spec(Split.TRAIN), testSpec = DataSpec.parse(testData, Split.TEST, data.csvHeader);
+        Path dir = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite); // before any Spark work
         SparkSession spark = SparkSessions.start("squeeze lottery");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        Path dir = ArtifactWriter.checkTarget(st, out, overwrite);
         TrainJob.Prepared p = TrainJob.prepare(spark, trainSpec, a, normalize, new Architectures.Hyper(seed, lr, 0), err());
         ModelMeta meta = p.meta();
         SparkData.Loaded te = SparkData.read(spark, testSpec, meta.numFeatures(), "the training data");

@@ -160,9 +160,10 @@ public final class PruneCommand extends BaseCommand {
     @Override
     public Integer call() {
         PruneJob.Config c = config();
+        // the output is checked before any Spark work
+        ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze prune");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.checkTarget(st, output.out, output.overwrite);
         ArtifactWriter.Content content = c.run(spark, output.out, Main.args(), err());
         var manifest = ArtifactWriter.write(st, output.out, output.overwrite, content);
         MultiLayerNetwork net = content.net();

@@ -58,8 +58,8 @@ public final class QuantizeCommand extends BaseCommand {
     @Option(names = "--calib-data", paramLabel = "D", description = "calibration data (static, qat); split defaults to train")
     String calibData;
 
-    @Option(names = "--calib-rows", defaultValue = "0", paramLabel = "N", description = "use the first N rows (default: all)")
-    long calibRows;
+    @Option(names = "--calib-rows", paramLabel = "N", description = "use the first N > 0 rows (default: all)")
+    Long calibRows;
 
     @Option(names = "--data", paramLabel = "D", description = "qat: training data")
     String data;
@@ -114,16 +114,19 @@ public final class QuantizeCommand extends BaseCommand {
         Storage st = Storage.withSparkDefaults();
         QuantConfig cfg = config(st);
         QuantizeJob.Qat qat = cfg.mode() == QuantConfig.Mode.QAT && data != null ? new QuantizeJob.Qat(data, epochs, lr) : null;
-        return new QuantizeJob.Config(st.path(model).toString(), cfg, calibData, calibRows, batch, qat, !local, evalData);
+        if (calibRows != null && calibRows <= 0)
+            throw new BadInputException("quantize.calib-rows must be > 0 (leave it out to calibrate on every row), got " + calibRows);
+        return new QuantizeJob.Config(st.path(model).toString(), cfg, calibData, calibRows == null ? 0 : calibRows, batch, qat, !local, evalData);
     }
 
     @Override
     public Integer call() {
         QuantizeJob.Config c = job();
         QuantConfig cfg = c.quant();
+        // the output is checked before any Spark work
+        ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze quantize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.checkTarget(st, output.out, output.overwrite);
         QuantizeJob.Outcome outcome = QuantizeJob.execute(spark, c, output.out, Main.args(), err());
         var manifest = ArtifactWriter.write(st, output.out, output.overwrite, outcome.content());
         QuantizeJob.Result r = outcome.result();

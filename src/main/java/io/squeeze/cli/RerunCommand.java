@@ -49,9 +49,10 @@ public final class RerunCommand extends BaseCommand {
             throw new BadInputException("manifest " + p + " is not valid (" + e.getMessage() + ")");
         }
         JobConfig c = Jobs.fromMap(m.config(), types(), "manifest " + p);
+        // the output is checked before any Spark work
+        ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze rerun");
         Storage sst = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.checkTarget(sst, output.out, output.overwrite);
         ArtifactWriter.Content content = c.run(spark, output.out, Main.args(), err());
         if (m.sourceSha256() != null && !m.sourceSha256().equals(content.provenance().sourceSha256()))
             throw new BadInputException("source model " + c.source() + " has sha256 " + content.provenance().sourceSha256()

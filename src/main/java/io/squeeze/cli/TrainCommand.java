@@ -71,9 +71,10 @@ public final class TrainCommand extends BaseCommand {
     @Override
     public Integer call() {
         TrainJob.Config c = config();
+        // the output is checked before any Spark work
+        var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze train");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        var target = ArtifactWriter.checkTarget(st, out, overwrite);
         ArtifactWriter.Content content = c.run(spark, out, Main.args(), err());
         if (out.toLowerCase(Locale.ROOT).endsWith(".zip")) ModelIO.writeZip(st, target, content.net(), content.meta(), overwrite);
         else ArtifactWriter.write(st, out, overwrite, content);

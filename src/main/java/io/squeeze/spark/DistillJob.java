@@ -91,6 +91,15 @@ public final class DistillJob {
         }
 
         @Override
+        public List<String> inputs() {
+            List<String> in = new java.util.ArrayList<>();
+            if (softTargets != null) in.add(softTargets);
+            if (teacher != null) in.add(teacher);
+            if (!isArch(student)) in.add(student);
+            return in;
+        }
+
+        @Override
         public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
             return DistillRun.execute(spark, this, out, argv, progress).student();
         }

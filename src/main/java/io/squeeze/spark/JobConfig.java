@@ -27,6 +27,11 @@ public sealed interface JobConfig permits TrainJob.Config, PruneJob.Config, Fact
     /** What the job reads first: the model it compresses (a qualified URI), or the data it trains on. */
     String source();
 
+    /** Every path the job reads (models, soft targets); an output may be none of them, nor inside or around one. */
+    default List<String> inputs() {
+        return List.of(source());
+    }
+
     /**
      * Runs the job and returns the artifact content, provenance included.
      *

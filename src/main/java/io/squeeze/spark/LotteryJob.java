@@ -38,8 +38,9 @@ public final class LotteryJob {
     public record Config(int rounds, double rate, double outputRate, int rewindEpochs, boolean control, long controlSeed) {
         public Config {
             if (rounds <= 0) throw new io.squeeze.core.BadInputException("--rounds must be > 0, got " + rounds);
-            Amount.fraction(rate);
-            Amount.fraction(outputRate);
+            if (!(rate >= 0 && rate <= 1)) throw new io.squeeze.core.BadInputException("lottery.rate must be in [0,1], got " + rate);
+            if (!(outputRate >= 0 && outputRate <= 1))
+                throw new io.squeeze.core.BadInputException("lottery.output-rate must be in [0,1], got " + outputRate);
             if (rewindEpochs < 0) throw new io.squeeze.core.BadInputException("--rewind-epoch must be >= 0, got " + rewindEpochs);
         }
     }

@@ -107,6 +107,7 @@ public final class QuantizeJob {
         LoadedModel src = srcRun.model();
         DataSpec calib = c.calibData() == null ? null : DataSpec.parse(c.calibData(), Split.TRAIN, false);
         QuantConfig cfg = c.quant();
+        checkOverrides(src.net(), c.quant());
         Result r = c.qat() != null
                 ? QatJob.run(spark, src, cfg, DataSpec.parse(c.qat().data(), Split.TRAIN, false), new SparkTrainer.Config(c.qat().epochs(), c.batch(), 5),
                 c.qat().lr(), calib, c.calibRows(), progress)
@@ -139,6 +140,16 @@ public final class QuantizeJob {
             qm = qm.withActivations(Calibrator.qparams(c.ranges()));
         }
         return result(src.net(), qm, c);
+    }
+
+    /** Every {@code --layer-precision} selector must name a layer with weights. */
+    static void checkOverrides(MultiLayerNetwork net, QuantConfig cfg) {
+        for (QuantConfig.LayerOverride o : cfg.overrides()) {
+            boolean any = false;
+            for (int i = 0; i < net.getnLayers() && !any; i++)
+                any = net.getLayer(i).getParam("W") != null && o.layers().matches(i, net.getLayer(i).conf().getLayer().getLayerName());
+            o.layers().requireMatch(any, "--layer-precision");
+        }
     }
 
     static Map<Integer, String> names(MultiLayerNetwork net) {

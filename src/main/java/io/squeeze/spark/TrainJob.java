@@ -54,6 +54,11 @@ public final class TrainJob {
         }
 
         @Override
+        public List<String> inputs() {
+            return List.of(data.path());
+        }
+
+        @Override
         public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
             Trained t = TrainJob.run(spark, data, arch, normalize, hyper, training, progress);
             return ArtifactWriter.Content.dense(t.net(), t.meta(), new ArtifactWriter.Provenance(data.toString(), "", argv, Jobs.toMap(this)), Map.of());

@@ -105,6 +105,13 @@ class BadInputTest {
         expect("--arch 'resnet' is not mlp:H1,H2,..., lenet5 or a .json DL4J configuration", "train", "--data", TEST, "--arch", "resnet", "--epochs", "1", "--out", report);
         expect("Missing required option: '--data=D'", "evaluate", "--model", model);
         expect("--batch must be > 0, got -5", "evaluate", "--model", model, "--data", TEST, "--batch", "-5");
+        // values out of range, named as the user typed them
+        expect("quantize.calib-rows must be > 0 (leave it out to calibrate on every row), got 0", "quantize", "--model", model, "--calib-data", TEST,
+                "--calib-rows", "0", "--out", report);
+        expect("--layer-precision '9' matches no layer with weights", "quantize", "--model", model, "--calib-data", TEST,
+                "--layer-precision", "9=8", "--out", report);
+        expect("lottery.rate must be in [0,1], got 1.5", "lottery", "--data", TEST, "--test-data", TEST, "--arch", "mlp:4", "--epochs", "1",
+                "--rate", "1.5", "--out", report);
         // fine-tuning data without epochs would record a fine-tuning that never ran: refused, nothing written
         for (String cmd : new String[]{"prune", "factorize"}) {
             String[] method = cmd.equals("prune") ? new String[]{"--method", "l1", "--amount", "0.5"} : new String[]{"--rank", "2"};
@@ -115,6 +122,25 @@ class BadInputTest {
                     new String[]{"--fine-tune-epochs", "2", "--out", report}).flatMap(Arrays::stream).toArray(String[]::new);
             expect("--fine-tune-epochs needs --fine-tune-data", noData);
         }
+    }
+
+    @Test
+    void anOutputInsideOrAroundAnInputIsRefusedBeforeAnyWork() throws Exception {
+        String art = dir.resolve("art").toString();
+        assertEquals(0, CliRun.run("prune", "--model", model, "--method", "l1", "--amount", "0.5", "--out", art).code());
+        byte[] manifest = Files.readAllBytes(Path.of(art, "manifest.json"));
+        CliRun inside = CliRun.run("quantize", "--model", art, "--mode", "dynamic", "--out", art + "/packed/nested");
+        assertEquals(2, inside.code(), inside.err());
+        assertTrue(inside.lastErr().matches("squeeze: output \\S+/packed/nested is inside the job's input \\S+/art; write the result elsewhere"),
+                inside.lastErr());
+        assertFalse(Files.exists(Path.of(art, "packed", "nested")));
+        CliRun same = CliRun.run("prune", "--model", art, "--method", "l1", "--amount", "0.5", "--out", art, "--overwrite");
+        assertEquals(2, same.code());
+        assertTrue(same.lastErr().contains("is the job's input"), same.lastErr());
+        CliRun around = CliRun.run("factorize", "--model", art, "--rank", "2", "--out", dir.toString(), "--overwrite");
+        assertEquals(2, around.code());
+        assertTrue(around.lastErr().contains("holds the job's input"), around.lastErr());
+        assertArrayEquals(manifest, Files.readAllBytes(Path.of(art, "manifest.json")), "the input is untouched");
     }
 
     @Test

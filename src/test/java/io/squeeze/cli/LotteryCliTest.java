@@ -54,6 +54,6 @@ class LotteryCliTest {
         CliRun bad = CliRun.run("lottery", "--data", "csv:data/digits/digits-train.csv.gz", "--test-data", "csv:data/digits/digits-test.csv.gz",
                 "--arch", "mlp:8", "--epochs", "1", "--rate", "1.5", "--out", dir.resolve("x").toString());
         assertEquals(2, bad.code());
-        assertTrue(bad.lastErr().endsWith("prune.amount must be in [0,1], got 1.5"), bad.lastErr());
+        assertTrue(bad.lastErr().endsWith("lottery.rate must be in [0,1], got 1.5"), bad.lastErr()); // the option the user typed
     }
 }

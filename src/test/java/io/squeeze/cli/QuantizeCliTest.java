@@ -208,6 +208,6 @@ class QuantizeCliTest {
         expectBad("has 3 features but model", "quantize", "--model", dense, "--calib-data", "csv:" + narrow);
         Path empty = Files.writeString(dir.resolve("empty.csv"), "");
         expectBad("is empty (no rows)", "quantize", "--model", dense, "--calib-data", "csv:" + empty);
-        expectBad("quantize.calib-rows must be >= 0, got -5", "quantize", "--model", dense, "--calib-data", TRAIN, "--calib-rows", "-5");
+        expectBad("quantize.calib-rows must be > 0 (leave it out to calibrate on every row), got -5", "quantize", "--model", dense, "--calib-data", TRAIN, "--calib-rows", "-5");
     }
 }
