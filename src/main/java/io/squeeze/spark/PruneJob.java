@@ -17,7 +17,6 @@ import io.squeeze.prune.PruneMethod;
 import io.squeeze.prune.Pruner;
 import io.squeeze.prune.Target;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;

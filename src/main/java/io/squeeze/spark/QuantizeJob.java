@@ -19,8 +19,6 @@ import io.squeeze.quantize.QuantRunner;
 import io.squeeze.quantize.QuantizedModel;
 import io.squeeze.quantize.QuantizedTensor;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import scala.Tuple2;

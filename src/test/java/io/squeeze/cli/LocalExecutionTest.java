@@ -10,8 +10,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
-import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -23,14 +21,6 @@ class LocalExecutionTest {
     @TempDir
     static Path dir;
 
-    static Map<String, String> packed(String artifact) {
-        Map<String, String> out = new TreeMap<>();
-        Artifact.load(ST, artifact).manifest().files().forEach((k, v) -> {
-            if (k.startsWith("packed/")) out.put(k, v.sha256());
-        });
-        return out;
-    }
-
     @Test
     void calibrationInProcessEqualsCalibrationOnExecutors() {
         for (String observer : new String[]{"minmax", "histogram"}) {
@@ -38,7 +28,7 @@ class LocalExecutionTest {
             assertEquals(0, CliRun.run("quantize", "--model", DENSE, "--observer", observer, "--calib-data", TRAIN, "--out", spark).code());
             CliRun r = CliRun.run("quantize", "--model", DENSE, "--observer", observer, "--calib-data", TRAIN, "--local", "--out", local);
             assertEquals(0, r.code(), r.err());
-            assertEquals(packed(spark), packed(local), observer + ": the same qparams and integers");
+            assertEquals(io.squeeze.TestArtifacts.packed(spark), io.squeeze.TestArtifacts.packed(local), observer + ": the same qparams and integers");
             assertEquals(false, Artifact.load(ST, local).manifest().config().get("distributed"));
         }
         CliRun qat = CliRun.run("quantize", "--model", DENSE, "--mode", "qat", "--data", TRAIN, "--calib-data", TRAIN, "--local", "--out",

@@ -19,7 +19,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -36,14 +35,6 @@ class RerunCliTest {
         digits = dir.resolve("digits").toString();
         CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:32,16", "--epochs", "2", "--normalize", "minmax", "--out", digits);
         assertEquals(0, r.code(), r.err());
-    }
-
-    static Map<String, String> packed(Manifest m) {
-        Map<String, String> out = new TreeMap<>();
-        m.files().forEach((k, v) -> {
-            if (k.startsWith("packed/")) out.put(k, v.sha256());
-        });
-        return out;
     }
 
     @Test
@@ -110,7 +101,7 @@ class RerunCliTest {
                     "the config reads back to the record that wrote it");
             String again = out + "-again";
             assertEquals(0, CliRun.run("rerun", "--manifest", out, "--out", again).code());
-            assertEquals(packed(m), packed(Artifact.load(ST, again).manifest()), policy[0] + " " + policy[1]);
+            assertEquals(io.squeeze.TestArtifacts.packed(m), io.squeeze.TestArtifacts.packed(Artifact.load(ST, again).manifest()), policy[0] + " " + policy[1]);
         }
     }
 
@@ -133,7 +124,7 @@ class RerunCliTest {
             String again = out + "-again";
             CliRun rr = CliRun.run("rerun", "--manifest", out, "--out", again);
             assertEquals(0, rr.code(), rr.err());
-            assertEquals(packed(m), packed(Artifact.load(ST, again).manifest()), String.join(" ", runs[i]));
+            assertEquals(io.squeeze.TestArtifacts.packed(m), io.squeeze.TestArtifacts.packed(Artifact.load(ST, again).manifest()), String.join(" ", runs[i]));
         }
         Manifest first = Artifact.load(ST, dir.resolve("q0").toString()).manifest();
         assertEquals("percentile:99.9", first.config().get("quant") instanceof Map<?, ?> q ? q.get("observer") : null);
@@ -148,14 +139,14 @@ class RerunCliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("reran prune from"), r.out());
         Manifest ma = Artifact.load(ST, a).manifest(), mb = Artifact.load(ST, b).manifest();
-        assertEquals(packed(ma), packed(mb));
+        assertEquals(io.squeeze.TestArtifacts.packed(ma), io.squeeze.TestArtifacts.packed(mb));
         assertEquals(ma.config(), mb.config());
         assertEquals(ma.sourceSha256(), mb.sourceSha256());
         assertEquals(java.util.List.of("rerun", "--manifest", a + "/manifest.json", "--out", b), mb.command());
         // the artifact directory works as well as its manifest
         String c = dir.resolve("l1-third").toString();
         assertEquals(0, CliRun.run("rerun", "--manifest", a, "--out", c).code());
-        assertEquals(packed(ma), packed(Artifact.load(ST, c).manifest()));
+        assertEquals(io.squeeze.TestArtifacts.packed(ma), io.squeeze.TestArtifacts.packed(Artifact.load(ST, c).manifest()));
 
         // an artifact written before configs were records (format-v1 fixture) is refused by name, nothing written
         String never = dir.resolve("never").toString();

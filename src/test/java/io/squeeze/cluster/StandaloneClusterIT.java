@@ -19,7 +19,6 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -61,14 +60,6 @@ class StandaloneClusterIT {
         return r;
     }
 
-    static Map<String, String> packed(String artifact) {
-        Map<String, String> out = new TreeMap<>();
-        Artifact.load(ST, artifact).manifest().files().forEach((k, v) -> {
-            if (k.startsWith("packed/")) out.put(k, v.sha256());
-        });
-        return out;
-    }
-
     @Test
     void aQuantizedArtifactEvaluatesOnExecutorsAsInOneProcess() throws Exception {
         String model = FIXTURES.resolve("pruned-int8-static").toString();
@@ -93,7 +84,7 @@ class StandaloneClusterIT {
             String c = dir.resolve(job[0] + "-" + job[4] + "-cluster").toString(), l = dir.resolve(job[0] + "-" + job[4] + "-local").toString();
             submit(append(job, "--out", c));
             local(append(job, "--out", l));
-            assertEquals(packed(l), packed(c), String.join(" ", job));
+            assertEquals(io.squeeze.TestArtifacts.packed(l), io.squeeze.TestArtifacts.packed(c), String.join(" ", job));
             Manifest mc = Artifact.load(ST, c).manifest(), ml = Artifact.load(ST, l).manifest();
             assertEquals(ml.metrics().get("accuracy"), mc.metrics().get("accuracy"), String.join(" ", job));
         }
@@ -154,7 +145,7 @@ class StandaloneClusterIT {
         assertEquals(0, r.code(), r.err());
         assertTrue(cluster.masterLog().contains("Registering app nightly-ln-prune"), "app name");
         local(append(ln, "--out", l));
-        assertEquals(packed(l), packed(c));
+        assertEquals(io.squeeze.TestArtifacts.packed(l), io.squeeze.TestArtifacts.packed(c));
 
         String ac = dir.resolve("aug-cluster").toString(), al = dir.resolve("aug-local").toString();
         submit("augment", "--data", TRAIN, "--image", "8x8", "--copies", "3", "--max-shift", "1", "--out", ac);
