@@ -32,15 +32,6 @@ public final class Calibrator {
         return c;
     }
 
-    public static Calibration.Pass firstPass(Observer o) {
-        return o.firstPass();
-    }
-
-    /** The histogram pass the observer needs after {@code first}, or null. */
-    public static Calibration.Pass secondPass(Observer o, Calibration first) {
-        return o.secondPass(first);
-    }
-
     /** One activation's chosen range and what it was chosen from. */
     public record Range(float observedMin, float observedMax, float lo, float hi, long values, QParams qparams) {}
 

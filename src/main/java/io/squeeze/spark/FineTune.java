@@ -2,9 +2,6 @@ package io.squeeze.spark;
 
 import io.squeeze.core.BadInputException;
 
-import java.util.LinkedHashMap;
-import java.util.Map;
-
 /**
  * The fine-tuning a compressing command runs after it compresses (prune, factorize): data-parallel training on
  * Spark ({@link SparkTrainer}), masks enforced after every update where the model has any. Data and epochs come
@@ -28,16 +25,5 @@ public record FineTune(String data, int epochs, int batch, Double lr) {
     /** Whether any fine-tuning runs. */
     public boolean runs() {
         return epochs > 0;
-    }
-
-    /** What the manifest records: null when nothing ran, else data, epochs, batch and learning rate. */
-    public Map<String, Object> provenance() {
-        if (!runs()) return null;
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("data", data);
-        m.put("epochs", epochs);
-        m.put("batch", batch);
-        m.put("lr", lr);
-        return m;
     }
 }

@@ -171,13 +171,13 @@ public final class QuantizeJob {
                                        QuantConfig cfg, String where, PrintWriter progress) {
         long t0 = System.nanoTime();
         try (Execution.Shared<QuantizedModel> shared = exec.share(qm)) {
-            Calibration first = pass(exec, rows, shared, norm, nf, batch, Calibrator.firstPass(cfg.observer()), where, 1);
+            Calibration first = pass(exec, rows, shared, norm, nf, batch, cfg.observer().firstPass(), where, 1);
             if (first.entries().isEmpty() || first.entries().get(-1).count() == 0)
                 throw new BadInputException("calibration data " + where + " is empty (no rows)");
             long n = first.entries().get(-1).count() / nf;
             progress.printf("quantize: calibration pass 1 over %d rows (%s)%n", n, cfg.observer());
             progress.flush();
-            Calibration.Pass p2 = Calibrator.secondPass(cfg.observer(), first);
+            Calibration.Pass p2 = cfg.observer().secondPass(first);
             Calibration second = null;
             if (p2 != null) {
                 second = pass(exec, rows, shared, norm, nf, batch, p2, where, 2);

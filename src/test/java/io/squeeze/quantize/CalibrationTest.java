@@ -26,7 +26,7 @@ class CalibrationTest {
             Calibration first = new Calibration(Calibration.Pass.minMax(false)).update(0, x);
             assertEquals((float) c.get("min").asDouble(), first.entries().get(0).min(), 0f, what);
             assertEquals((float) c.get("max").asDouble(), first.entries().get(0).max(), 0f, what);
-            Calibration second = new Calibration(Calibrator.secondPass(new Observer.Histogram(), first)).update(0, x);
+            Calibration second = new Calibration(new Observer.Histogram().secondPass(first)).update(0, x);
             long[] counts = second.entries().get(0).histogram().counts();
             for (int b = 0; b < counts.length; b++) assertEquals(c.get("histogram").get(b).asDouble(), counts[b], 0, what + " bin " + b);
             float[] r = RangeChoice.histogramL2(second.entries().get(0).histogram(), 256);
@@ -73,7 +73,7 @@ class CalibrationTest {
         Calibration.Pass p1 = Calibration.Pass.minMax(false);
         Calibration single = new Calibration(p1).update(0, x).update(1, negate(x));
         for (Observer o : List.<Observer>of(new Observer.Histogram(), new Observer.Entropy())) {
-            Calibration.Pass p2 = Calibrator.secondPass(o, single);
+            Calibration.Pass p2 = o.secondPass(single);
             Calibration h = new Calibration(p2).update(0, x).update(1, negate(x));
             Map<Integer, Calibrator.Range> want = Calibrator.ranges(o, single, h, false);
             for (int parts : new int[]{1, 3, 7, 40}) {
@@ -129,7 +129,7 @@ class CalibrationTest {
         for (float[] x : List.of(relu, uniform)) {
             Calibration first = new Calibration(Calibration.Pass.minMax(false)).update(0, x);
             Observer o = new Observer.Entropy();
-            Calibration second = new Calibration(Calibrator.secondPass(o, first)).update(0, x);
+            Calibration second = new Calibration(o.secondPass(first)).update(0, x);
             Calibrator.Range range = Calibrator.ranges(o, first, second, false).get(0);
             assertEquals(0f, range.lo());
             if (x == relu) assertTrue(range.hi() > 3f && range.hi() < 0.8f * range.observedMax(), "the heavy tail is clipped: " + range.hi() + " of " + range.observedMax());

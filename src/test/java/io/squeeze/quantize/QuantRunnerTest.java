@@ -31,7 +31,7 @@ class QuantRunnerTest {
 
     static QuantizedModel calibrated(MultiLayerNetwork net, QuantConfig cfg, float[] x, int rows, int nf) {
         QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), cfg, Map.of());
-        Calibration c = new Calibration(Calibrator.firstPass(cfg.observer()));
+        Calibration c = new Calibration(cfg.observer().firstPass());
         new QuantRunner(qm).run(x, rows, nf, QuantRunner.Path.FLOAT, c::update);
         return qm.withActivations(Calibrator.qparams(Calibrator.ranges(cfg.observer(), c, null, cfg.reduceRange())));
     }

@@ -77,7 +77,7 @@ class BroadcastSerializationTest {
         float[] x = new float[5 * 16];
         Random r = new Random(2);
         for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
-        io.squeeze.quantize.Calibration c = new io.squeeze.quantize.Calibration(io.squeeze.quantize.Calibrator.firstPass(cfg.observer()));
+        io.squeeze.quantize.Calibration c = new io.squeeze.quantize.Calibration(cfg.observer().firstPass());
         new QuantRunner(qm).run(x, 5, 16, QuantRunner.Path.FLOAT, c::update);
         qm = qm.withActivations(io.squeeze.quantize.Calibrator.qparams(
                 io.squeeze.quantize.Calibrator.ranges(cfg.observer(), c, null, false)));

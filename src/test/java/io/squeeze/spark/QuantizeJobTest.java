@@ -48,8 +48,8 @@ class QuantizeJobTest {
             QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, null, null, false, o, List.of());
             QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), cfg, Map.of());
             // single process, one pass (and the histogram pass) over all rows in one batch stream
-            Calibration first = Calibrator.run(data.iterator(), new QuantRunner(qm), Normalizer.NONE, 32, 256, Calibrator.firstPass(o), "t");
-            Calibration.Pass p2 = Calibrator.secondPass(o, first);
+            Calibration first = Calibrator.run(data.iterator(), new QuantRunner(qm), Normalizer.NONE, 32, 256, o.firstPass(), "t");
+            Calibration.Pass p2 = o.secondPass(first);
             Calibration second = p2 == null ? null : Calibrator.run(data.iterator(), new QuantRunner(qm), Normalizer.NONE, 32, 256, p2, "t");
             var single = Calibrator.ranges(o, first, second, false);
             for (int partitions : new int[]{1, 3, 8}) {
