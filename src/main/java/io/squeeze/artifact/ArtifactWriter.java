@@ -66,6 +66,7 @@ public final class ArtifactWriter {
      */
     public static Path checkTarget(Storage st, String uri, boolean overwrite) {
         Path out = st.path(uri);
+        io.squeeze.core.Orphans.restore(st, out);
         if (st.exists(out) && !overwrite)
             throw new BadInputException("output " + out + " exists; pass --overwrite to replace it");
         for (Path p = out.getParent(); p != null; p = p.getParent()) {
@@ -74,6 +75,7 @@ public final class ArtifactWriter {
                 break;
             }
         }
+        st.checkWritable(out);
         return out;
     }
 
@@ -137,10 +139,12 @@ public final class ArtifactWriter {
     }
 
     private static void writeAll(Storage st, Path dir, Map<String, byte[]> files) {
+        int n = 0;
         for (Map.Entry<String, byte[]> e : files.entrySet()) {
             Path p = new Path(dir, e.getKey());
             st.mkdirs(p.getParent());
             st.write(p, e.getValue());
+            if (++n == files.size() / 2) io.squeeze.core.FaultPoint.reach(io.squeeze.core.FaultPoint.MID_WRITE);
         }
     }
 }

@@ -12,7 +12,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 
 /**
  * {@code weights export}: every parameter as a float32 C-order {@code .npy} in DL4J's own shape (dense W is
@@ -61,11 +60,8 @@ public final class WeightsExport {
     public static List<Map<String, Object>> export(Storage st, Loaded loaded, String outUri, boolean overwrite) {
         LoadedModel model = loaded.model();
         Path out = ArtifactWriter.checkTarget(st, outUri, overwrite);
-        Path parent = out.getParent();
-        st.mkdirs(parent);
-        Path tmp = new Path(parent, "." + out.getName() + ".tmp-" + UUID.randomUUID());
         List<Map<String, Object>> index = new ArrayList<>();
-        try {
+        st.publish(out, overwrite, tmp -> {
             st.mkdirs(tmp);
             Layer[] layers = model.net().getLayers();
             for (int i = 0; i < layers.length; i++) {
@@ -86,11 +82,7 @@ public final class WeightsExport {
                 }
             }
             st.write(new Path(tmp, "index.json"), Json.bytes(index));
-            if (st.exists(out)) st.delete(out);
-            if (!st.rename(tmp, out)) throw new IllegalStateException("could not move " + tmp + " to " + out);
-            return index;
-        } finally {
-            if (st.exists(tmp)) st.delete(tmp);
-        }
+        });
+        return index;
     }
 }

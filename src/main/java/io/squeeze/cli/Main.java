@@ -61,19 +61,37 @@ public final class Main implements Runnable {
                 err.flush();
                 return BAD_INPUT;
             }
-            Throwable root = ex;
-            while (root.getCause() != null && root.getCause() != root) root = root.getCause();
-            err.println("squeeze: failed: " + root.getClass().getSimpleName() + ": " + root.getMessage()
-                    + (System.getenv("SQUEEZE_DEBUG") == null ? " (SQUEEZE_DEBUG=1 shows the stack trace)" : ""));
-            err.flush();
-            return FAILURE;
+            return failed(err, ex);
         });
+        io.squeeze.core.Orphans.markRunStart();
         try {
             return cl.execute(args);
+        } catch (Error e) { // e.g. Hadoop's FSError for a full local disk, which picocli does not catch
+            if (System.getenv("SQUEEZE_DEBUG") != null) e.printStackTrace(err);
+            return failed(err, e);
         } finally {
             out.flush();
             err.flush();
         }
+    }
+
+    /**
+     * Reports a failure that is not bad input in one line: the first message that names a file (a storage error), else
+     * the root cause.
+     */
+    private static int failed(PrintWriter err, Throwable ex) {
+        String line = null;
+        for (Throwable t = ex; t != null && line == null; t = t.getCause() == t ? null : t.getCause())
+            if (t instanceof java.io.UncheckedIOException && t.getMessage() != null) line = t.getMessage();
+        if (line == null) {
+            Throwable root = ex;
+            while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+            line = root.getClass().getSimpleName() + ": " + root.getMessage();
+        }
+        err.println("squeeze: failed: " + line.strip().replace('\n', ' ')
+                + (System.getenv("SQUEEZE_DEBUG") == null ? " (SQUEEZE_DEBUG=1 shows the stack trace)" : ""));
+        err.flush();
+        return FAILURE;
     }
 
     static final class VersionProvider implements CommandLine.IVersionProvider {

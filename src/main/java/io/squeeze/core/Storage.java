@@ -129,7 +129,33 @@ public final class Storage {
             out.write(bytes);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + p + ": " + e.getMessage(), e);
+        } catch (org.apache.hadoop.fs.FSError e) { // the local filesystem's way to say "disk full" or "I/O error"
+            throw new UncheckedIOException("cannot write " + p + ": " + e.getCause().getMessage(),
+                    e.getCause() instanceof IOException io ? io : new IOException(e.getCause()));
         }
+    }
+
+    /**
+     * Fails fast, before any work, when nothing can be written at {@code out}: writes and removes a hidden probe file
+     * in the nearest existing ancestor (nothing is created when the probe fails).
+     */
+    public void checkWritable(Path out) {
+        Path dir = out.getParent();
+        while (dir != null && !exists(dir)) dir = dir.getParent();
+        if (dir == null) return;
+        Path probe = new Path(dir, ".squeeze-probe-" + java.util.UUID.randomUUID());
+        try {
+            write(probe, new byte[]{1});
+        } catch (UncheckedIOException | BadInputException e) {
+            try {
+                if (exists(probe)) delete(probe);
+            } catch (RuntimeException ignored) {
+                // the probe's own failure is the one to report
+            }
+            Throwable why = e.getCause() == null ? e : e.getCause();
+            throw new BadInputException("output " + out + " cannot be written: " + why.getMessage(), e);
+        }
+        delete(probe);
     }
 
     /**
@@ -137,8 +163,9 @@ public final class Storage {
      * existing {@code target} is replaced only with {@code overwrite}, and only once the new bytes are complete.
      */
     public void replace(Path target, byte[] bytes, boolean overwrite) {
-        Path tmp = new Path(target.getParent(), "." + target.getName() + ".tmp-" + java.util.UUID.randomUUID());
+        Path tmp = Orphans.sibling(target, Orphans.TMP);
         mkdirs(target.getParent());
+        Orphans.clean(this, target);
         write(tmp, bytes);
         if (exists(target)) {
             if (!overwrite) {
@@ -201,6 +228,7 @@ public final class Storage {
     public void publish(Path out, boolean overwrite, java.util.function.Consumer<Path> fill) {
         Path parent = out.getParent();
         mkdirs(parent);
+        FaultPoint.reach(FaultPoint.BEFORE_WRITE);
         if (!atomicRename(out)) {
             if (exists(out)) {
                 if (!overwrite) throw new io.squeeze.core.BadInputException("output " + out + " exists; pass --overwrite to replace it");
@@ -220,19 +248,22 @@ public final class Storage {
             }
             return;
         }
-        Path tmp = new Path(parent, "." + out.getName() + ".tmp-" + java.util.UUID.randomUUID());
+        Orphans.clean(this, out);
+        Path tmp = Orphans.sibling(out, Orphans.TMP);
         try {
             fill.accept(tmp);
+            FaultPoint.reach(FaultPoint.BEFORE_RENAME);
             Path old = null;
             if (exists(out)) {
                 if (!overwrite) throw new io.squeeze.core.BadInputException("output " + out + " exists; pass --overwrite to replace it");
-                old = new Path(parent, "." + out.getName() + ".old-" + java.util.UUID.randomUUID());
+                old = Orphans.sibling(out, Orphans.OLD);
                 if (!rename(out, old)) throw new IllegalStateException("could not move the old " + out + " aside");
             }
             if (!rename(tmp, out)) {
                 if (old != null) rename(old, out);
                 throw new IllegalStateException("could not move " + tmp + " to " + out);
             }
+            FaultPoint.reach(FaultPoint.AFTER_PUBLISH);
             if (old != null) delete(old);
         } finally {
             if (exists(tmp)) delete(tmp);

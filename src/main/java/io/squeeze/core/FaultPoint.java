@@ -1,0 +1,32 @@
+package io.squeeze.core;
+
+/**
+ * Named points in the write path where the fault-injection tests stop a process to kill it ({@code kill -9})
+ * at a known moment. A point is inert unless the JVM was started with {@code -Dsqueeze.pause=NAME}; then reaching
+ * it prints {@code squeeze: paused at NAME} on stderr and blocks until the process is killed.
+ */
+public final class FaultPoint {
+    /** Work done, nothing of the output written yet. */
+    public static final String BEFORE_WRITE = "before-write";
+    /** Part of the output's files written (to its hidden sibling). */
+    public static final String MID_WRITE = "mid-write";
+    /** Every file written, the output not yet renamed into place. */
+    public static final String BEFORE_RENAME = "before-rename";
+    /** The output renamed into place; the old output (if any) not yet deleted. */
+    public static final String AFTER_PUBLISH = "after-publish";
+
+    private FaultPoint() {}
+
+    public static void reach(String name) {
+        if (!name.equals(System.getProperty("squeeze.pause"))) return;
+        System.err.println("squeeze: paused at " + name);
+        System.err.flush();
+        while (true) {
+            try {
+                Thread.sleep(60_000);
+            } catch (InterruptedException e) {
+                // only a kill ends the pause
+            }
+        }
+    }
+}
