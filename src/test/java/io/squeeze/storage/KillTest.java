@@ -1,0 +1,131 @@
+package io.squeeze.storage;
+
+import io.squeeze.TestModels;
+import io.squeeze.artifact.Artifact;
+import io.squeeze.cli.CliRun;
+import io.squeeze.core.FaultPoint;
+import io.squeeze.core.Storage;
+import io.squeeze.model.ModelIO;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.InputStreamReader;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code kill -9} of {@code squeeze prune} (a child JVM) at each point of the write, on the local disk and on HDFS:
+ * afterwards the output is the old artifact or the new one, complete and loadable, never partial; a rerun succeeds
+ * and leaves no hidden sibling behind.
+ */
+class KillTest {
+    @TempDir
+    static java.nio.file.Path dir;
+    static MiniDFSCluster cluster;
+    static String hdfs, model;
+    static final Storage st = new Storage(new Configuration());
+
+    @BeforeAll
+    static void start() throws Exception {
+        Configuration conf = new Configuration();
+        conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, new File("target/minidfs-kill-" + System.nanoTime()).getAbsolutePath());
+        for (String k : new String[]{"dfs.namenode.http-address", "dfs.datanode.http.address", "dfs.datanode.address", "dfs.datanode.ipc.address"})
+            conf.set(k, "127.0.0.1:0");
+        cluster = new MiniDFSCluster.Builder(conf).numDataNodes(1).build();
+        cluster.waitActive();
+        hdfs = "hdfs://localhost:" + cluster.getNameNodePort();
+        model = dir.resolve("m.zip").toString();
+        ModelIO.writeZip(st, new Path(model), TestModels.mlp(64, new int[]{16}, 10, 1), TestModels.minmaxMeta(64, 10), false);
+    }
+
+    @AfterAll
+    static void stop() {
+        if (cluster != null) cluster.shutdown(true);
+    }
+
+    static String[] prune(String out, String amount) {
+        return new String[]{"prune", "--model", model, "--method", "l1", "--amount", amount, "--local", "--out", out, "--overwrite"};
+    }
+
+    /** Runs the command in a child JVM stopped at {@code point}, then kills it with SIGKILL. */
+    static void runAndKill(String point, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java")));
+        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments())
+            if (a.startsWith("--add-opens") || a.startsWith("--add-exports") || a.startsWith("-Dorg.bytedeco") || a.startsWith("-Djdk.reflect")
+                    || a.startsWith("-Djava.io.tmpdir") || a.startsWith("-Dlog4j2") || a.equals("-XX:+IgnoreUnrecognizedVMOptions")) cmd.add(a);
+        cmd.addAll(List.of("-Xmx1g", "-Dsqueeze.pause=" + point, "-cp", System.getProperty("java.class.path"), "io.squeeze.cli.Main"));
+        cmd.addAll(Arrays.asList(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        StringBuilder log = new StringBuilder();
+        boolean paused = false;
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = r.readLine()) != null; ) {
+                log.append(line).append('\n');
+                if (line.equals("squeeze: paused at " + point)) {
+                    paused = true;
+                    p.destroyForcibly(); // SIGKILL: no shutdown hook, no finally block runs
+                    break;
+                }
+            }
+        }
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertTrue(paused, "the child reached " + point + ":\n" + log);
+        assertEquals(137, p.exitValue(), "killed by SIGKILL");
+    }
+
+    static List<String> hidden(String out) {
+        Path o = st.path(out);
+        return Arrays.stream(st.list(o.getParent())).map(FileStatus::getPath).map(Path::getName).filter(n -> n.startsWith(".")).toList();
+    }
+
+    @ParameterizedTest(name = "{0} on {1}")
+    @CsvSource({"before-write,file", "mid-write,file", "before-rename,file", "after-publish,file",
+            "mid-write,hdfs", "before-rename,hdfs", "after-publish,hdfs"})
+    void aKilledWriteLeavesTheOldOrTheNewArtifactAndARerunCleansUp(String point, String fs) throws Exception {
+        String base = fs.equals("file") ? dir.resolve(point).toString() : hdfs + "/kill/" + point;
+        String out = base + "/art";
+        assertEquals(0, CliRun.run(prune(out, "0.5")).code());
+        String oldManifest = new String(st.readAll(new Path(out + "/manifest.json"), "m"), StandardCharsets.UTF_8);
+
+        runAndKill(point, prune(out, "0.75"));
+
+        Artifact after = Artifact.load(st, out); // complete and verified, whichever it is
+        boolean published = point.equals(FaultPoint.AFTER_PUBLISH);
+        assertEquals(published ? "0.75" : "0.5", after.manifest().layers().get(0).details().get("W_amount"));
+        if (!published)
+            assertEquals(oldManifest, new String(st.readAll(new Path(out + "/manifest.json"), "m"), StandardCharsets.UTF_8));
+        assertEquals(point.equals(FaultPoint.BEFORE_WRITE) ? 0 : 1, hidden(out).size(), "what the kill left: " + hidden(out));
+
+        CliRun rerun = CliRun.run(prune(out, "0.75"));
+        assertEquals(0, rerun.code(), rerun.err());
+        assertEquals("0.75", Artifact.load(st, out).manifest().layers().get(0).details().get("W_amount"));
+        assertEquals(List.of(), hidden(out), "the rerun removed the leftovers");
+    }
+
+    @ParameterizedTest(name = "first write on {0}")
+    @CsvSource({"file", "hdfs"})
+    void aFirstWriteKilledHalfwayLeavesNoOutput(String fs) throws Exception {
+        String out = (fs.equals("file") ? dir.resolve("first").toString() : hdfs + "/kill/first") + "/art";
+        runAndKill(FaultPoint.MID_WRITE, prune(out, "0.5"));
+        assertFalse(st.exists(st.path(out)), "no partial output");
+        CliRun rerun = CliRun.run(prune(out, "0.5"));
+        assertEquals(0, rerun.code(), rerun.err());
+        Artifact.load(st, out);
+        assertEquals(List.of(), hidden(out));
+    }
+}
