@@ -60,7 +60,7 @@ public final class SoftTargetsStore {
         for (int i = 0; i < parts.size(); i++) {
             String name = String.format("part-%05d.parquet", i);
             Path to = new Path(dir, name);
-            if (!st.rename(parts.get(i).getPath(), to)) throw new IllegalStateException("could not rename " + parts.get(i).getPath());
+            if (!parts.get(i).getPath().getName().equals(name) && !st.rename(parts.get(i).getPath(), to)) throw new IllegalStateException("could not rename " + parts.get(i).getPath());
             files.put(name, new io.squeeze.artifact.Manifest.FileRecord(st.length(to), st.sha256(to, "soft-target part")));
         }
         for (FileStatus f : st.list(dir)) if (f.getPath().getName().endsWith(".crc")) st.delete(f.getPath());

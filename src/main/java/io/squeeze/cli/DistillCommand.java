@@ -93,7 +93,7 @@ public final class DistillCommand extends BaseCommand {
         return new DistillJob.Config(online ? DistillJob.Mode.ONLINE : DistillJob.Mode.OFFLINE,
                 source.softTargets == null ? null : st.path(source.softTargets).toString(),
                 source.teacher == null ? null : st.path(source.teacher).toString(), data.spec(Split.TRAIN), s, temperature, alpha,
-                new SparkTrainer.Config(epochs, batch, 5), lr, seed, dropout, normalize, hint, hintWeight, evalData);
+                new SparkTrainer.Config(epochs, batch, 5, seed), lr, seed, dropout, normalize, hint, hintWeight, evalData);
     }
 
     @Override

@@ -64,7 +64,7 @@ public final class LoraCommand extends BaseCommand {
     LoraJob.Config config() {
         if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
         return new LoraJob.Config(Storage.withSparkDefaults().path(model).toString(), rank, alpha, LayerSelector.parse(layers),
-                data.spec(Split.TRAIN), new SparkTrainer.Config(epochs, batch, 5), lr, seed, merge, evalData);
+                data.spec(Split.TRAIN), new SparkTrainer.Config(epochs, batch, 5, seed), lr, seed, merge, evalData);
     }
 
     @Override

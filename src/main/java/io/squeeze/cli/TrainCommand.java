@@ -65,7 +65,7 @@ public final class TrainCommand extends BaseCommand {
     /** The validated job: every option checked before any Spark work. */
     TrainJob.Config config() {
         return new TrainJob.Config(data.spec(Split.TRAIN), Arch.parse(arch), normalize, new Architectures.Hyper(seed, lr, l2, inputDropout, dropout),
-                new SparkTrainer.Config(epochs, batch, averagingFrequency));
+                new SparkTrainer.Config(epochs, batch, averagingFrequency, seed));
     }
 
     @Override

@@ -149,11 +149,11 @@ public final class ModelIO {
                  ZipOutputStream zout = new ZipOutputStream(out)) {
                 for (ZipEntry e; (e = zin.getNextEntry()) != null; ) {
                     if (e.getName().equals(META_ENTRY)) continue;
-                    zout.putNextEntry(new ZipEntry(e.getName()));
+                    zout.putNextEntry(entry(e.getName()));
                     zin.transferTo(zout);
                     zout.closeEntry();
                 }
-                zout.putNextEntry(new ZipEntry(META_ENTRY));
+                zout.putNextEntry(entry(META_ENTRY));
                 zout.write(Json.bytes(meta));
                 zout.closeEntry();
             }
@@ -161,6 +161,13 @@ public final class ModelIO {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** A zip entry with a fixed time (2000-01-01 00:00, local), so the same model is the same bytes on every run. */
+    private static ZipEntry entry(String name) {
+        ZipEntry e = new ZipEntry(name);
+        e.setTimeLocal(java.time.LocalDateTime.of(2000, 1, 1, 0, 0));
+        return e;
     }
 
     /** Writes a model zip atomically (temporary file, then rename); refuses to replace a file unless asked. */

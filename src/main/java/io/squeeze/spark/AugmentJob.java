@@ -71,7 +71,7 @@ public final class AugmentJob {
         JavaRDD<Row> out = c.partitions() > 0 ? rows.repartition(c.partitions()) : rows;
         long t0 = System.nanoTime();
         // complete or not at all; the old data, if any, replaced only once the new is written
-        st.publish(target, c.overwrite(), dir -> spark.createDataFrame(out, SCHEMA).write().parquet(dir.toString()));
+        st.publish(target, c.overwrite(), dir -> ParquetParts.write(SparkSessions.jsc(spark), st, spark.createDataFrame(out, SCHEMA), dir, null));
         long n = spark.read().parquet(target.toString()).count();
         return new Result(target, n, st.totalBytes(target), (System.nanoTime() - t0) / 1e9);
     }

@@ -87,7 +87,7 @@ public final class SoftTargetsJob {
         try {
             SoftTargetsStore.Manifest m = SoftTargetsStore.write(st, outPath, overwrite, dir -> {
                 // row groups of 16 MB: a writing task buffers at most one, whatever the partition's size
-                spark.createDataFrame(rows, schema(topK)).write().option("parquet.block.size", ROW_GROUP_BYTES).parquet(dir.toString());
+                ParquetParts.write(jsc, st, spark.createDataFrame(rows, schema(topK)), dir, Integer.toString(ROW_GROUP_BYTES));
                 // counts from what was written: the files' footers, or (no statistics) a scan
                 var counts = ParquetCounts.of(spark.sparkContext().hadoopConfiguration(), dir, "label").orElseGet(() -> {
                     var written = spark.read().parquet(dir.toString());

@@ -28,8 +28,14 @@ public final class SparkTrainer {
      * @param epochs             passes over the data
      * @param batchSize          minibatch rows per worker
      * @param averagingFrequency minibatches between parameter averages
+     * @param seed               seeds how each epoch's data is split between averaging rounds and workers: the same
+     *                           seed, data, master and partitioning give the same weights
      */
-    public record Config(int epochs, int batchSize, int averagingFrequency) {
+    public record Config(int epochs, int batchSize, int averagingFrequency, long seed) {
+        public Config(int epochs, int batchSize, int averagingFrequency) {
+            this(epochs, batchSize, averagingFrequency, 0);
+        }
+
         public Config {
             if (epochs <= 0) throw new BadInputException("--epochs must be > 0, got " + epochs);
             if (batchSize <= 0) throw new BadInputException("--batch must be > 0, got " + batchSize);
@@ -102,6 +108,7 @@ public final class SparkTrainer {
                 .averagingFrequency(cfg.averagingFrequency())
                 .workerPrefetchNumBatches(2)
                 .rddTrainingApproach(approach(jsc))
+                .rngSeed(cfg.seed())
                 .collectTrainingStats(false)
                 .saveUpdater(true)
                 .trainingHooks(new TaskThreadsHook())

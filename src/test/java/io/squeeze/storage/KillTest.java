@@ -1,5 +1,6 @@
 package io.squeeze.storage;
 
+import io.squeeze.ChildSqueeze;
 import io.squeeze.TestModels;
 import io.squeeze.artifact.Artifact;
 import io.squeeze.cli.CliRun;
@@ -16,15 +17,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.BufferedReader;
 import java.io.File;
-import java.io.InputStreamReader;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -64,28 +60,8 @@ class KillTest {
 
     /** Runs the command in a child JVM stopped at {@code point}, then kills it with SIGKILL. */
     static void runAndKill(String point, String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java")));
-        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments())
-            if (a.startsWith("--add-opens") || a.startsWith("--add-exports") || a.startsWith("-Dorg.bytedeco") || a.startsWith("-Djdk.reflect")
-                    || a.startsWith("-Djava.io.tmpdir") || a.startsWith("-Dlog4j2") || a.equals("-XX:+IgnoreUnrecognizedVMOptions")) cmd.add(a);
-        cmd.addAll(List.of("-Xmx1g", "-Dsqueeze.pause=" + point, "-cp", System.getProperty("java.class.path"), "io.squeeze.cli.Main"));
-        cmd.addAll(Arrays.asList(args));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        StringBuilder log = new StringBuilder();
-        boolean paused = false;
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-            for (String line; (line = r.readLine()) != null; ) {
-                log.append(line).append('\n');
-                if (line.equals("squeeze: paused at " + point)) {
-                    paused = true;
-                    p.destroyForcibly(); // SIGKILL: no shutdown hook, no finally block runs
-                    break;
-                }
-            }
-        }
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
-        assertTrue(paused, "the child reached " + point + ":\n" + log);
-        assertEquals(137, p.exitValue(), "killed by SIGKILL");
+        var r = ChildSqueeze.run(List.of("-Dsqueeze.pause=" + point), line -> line.equals("squeeze: paused at " + point), args);
+        assertEquals(137, r.code(), "killed by SIGKILL at " + point + ":\n" + r.log());
     }
 
     static List<String> hidden(String out) {
