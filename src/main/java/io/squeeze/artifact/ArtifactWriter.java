@@ -65,6 +65,13 @@ public final class ArtifactWriter {
      * Returns the qualified output path.
      */
     public static Path checkTarget(Storage st, String uri, boolean overwrite) {
+        Path out = checkPlace(st, uri, overwrite);
+        st.checkWritable(out);
+        return out;
+    }
+
+    /** The checks of {@link #checkTarget(Storage, String, boolean)} that write nothing. */
+    private static Path checkPlace(Storage st, String uri, boolean overwrite) {
         Path out = st.path(uri);
         io.squeeze.core.Orphans.restore(st, out);
         if (st.exists(out) && !overwrite)
@@ -75,7 +82,6 @@ public final class ArtifactWriter {
                 break;
             }
         }
-        st.checkWritable(out);
         return out;
     }
 
@@ -84,7 +90,7 @@ public final class ArtifactWriter {
      * or lies inside or around one (e.g. an artifact written into its own source's {@code packed/}).
      */
     public static Path checkTarget(Storage st, String uri, boolean overwrite, List<String> inputs) {
-        Path out = checkTarget(st, uri, overwrite);
+        Path out = checkPlace(st, uri, overwrite);
         String o = key(out);
         for (String in : inputs) {
             String i = key(st.path(in));
@@ -92,6 +98,7 @@ public final class ArtifactWriter {
             if (o.startsWith(i + "/")) throw new BadInputException("output " + out + " is inside the job's input " + i + "; write the result elsewhere");
             if (i.startsWith(o + "/")) throw new BadInputException("output " + out + " holds the job's input " + i + "; write the result elsewhere");
         }
+        st.checkWritable(out);
         return out;
     }
 

@@ -85,6 +85,7 @@ public final class LotteryCommand extends BaseCommand {
         LotteryJob.Config lc = new LotteryJob.Config(rounds, rate, outputRate, rewindEpoch, control, seed + 1);
         SparkTrainer.Config tc = new SparkTrainer.Config(epochs, batch, 5, seed);
         Arch a = Arch.parse(arch);
+        Architectures.check(a, Storage.withSparkDefaults());
         DataSpec trainSpec = data.spec(Split.TRAIN), testSpec = DataSpec.parse(testData, Split.TEST, data.csvHeader);
         Path dir = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite); // before any Spark work
         SparkSession spark = SparkSessions.start("squeeze lottery");

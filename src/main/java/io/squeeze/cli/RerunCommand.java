@@ -46,7 +46,9 @@ public final class RerunCommand extends BaseCommand {
         try {
             m = Json.read(st.readAll(p, "manifest"), Manifest.class);
         } catch (RuntimeException e) {
-            throw new BadInputException("manifest " + p + " is not valid (" + e.getMessage() + ")");
+            throw new BadInputException("manifest " + p + " is not an artifact's manifest.json ("
+                    + String.valueOf(e.getMessage()).lines().findFirst().orElse("").replaceAll("[^\\p{Print}]", "?").strip()
+                    .replaceAll("^(.{120}).+", "$1…") + ")");
         }
         JobConfig c = Jobs.fromMap(m.config(), types(), "manifest " + p);
         // the output is checked before any Spark work

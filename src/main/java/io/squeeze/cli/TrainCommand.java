@@ -71,7 +71,8 @@ public final class TrainCommand extends BaseCommand {
     @Override
     public Integer call() {
         TrainJob.Config c = config();
-        // the output is checked before any Spark work
+        // the architecture and the output are checked before any Spark work
+        io.squeeze.model.Architectures.check(c.arch(), Storage.withSparkDefaults());
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze train");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());

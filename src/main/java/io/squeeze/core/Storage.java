@@ -64,7 +64,7 @@ public final class Storage {
         try {
             return fs(p).exists(p);
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw failure(p, e);
         }
     }
 
@@ -74,7 +74,7 @@ public final class Storage {
         } catch (java.io.FileNotFoundException e) {
             return false;
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw failure(p, e);
         }
     }
 
@@ -82,8 +82,27 @@ public final class Storage {
         try {
             return fs(p).getFileStatus(p).getLen();
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw failure(p, e);
         }
+    }
+
+    /**
+     * A storage failure as the user should see it: missing credentials or a denied access is bad input naming the path
+     * and what to set (one line, not the SDK's text); anything else stays an I/O failure.
+     */
+    static RuntimeException failure(Path p, IOException e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            String type = t.getClass().getSimpleName(), msg = String.valueOf(t.getMessage()).toLowerCase(java.util.Locale.ROOT);
+            if (type.equals("NoAuthWithAWSException") || type.equals("NoAwsCredentialsException") || msg.contains("no aws credentials"))
+                return new BadInputException("cannot access " + p + ": no S3 credentials; set fs.s3a.access.key and fs.s3a.secret.key"
+                        + " (spark-submit: --conf spark.hadoop.fs.s3a.access.key=...) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", e);
+        }
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof java.nio.file.AccessDeniedException || t.getClass().getSimpleName().equals("AccessControlException"))
+                return new BadInputException("cannot access " + p + ": permission denied ("
+                        + String.valueOf(t.getMessage()).lines().findFirst().orElse("").strip() + ")", e);
+        }
+        return new UncheckedIOException(e);
     }
 
     /** Total bytes of a file or of every file under a directory. */
@@ -99,7 +118,7 @@ public final class Storage {
         try {
             return fs(dir).listStatus(dir);
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw failure(dir, e);
         }
     }
 
@@ -110,7 +129,7 @@ public final class Storage {
         } catch (java.io.FileNotFoundException e) {
             throw new BadInputException(what + " " + p + " does not exist");
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw failure(p, e);
         }
     }
 
@@ -128,6 +147,8 @@ public final class Storage {
         try (OutputStream out = fs(p).create(p, false)) {
             out.write(bytes);
         } catch (IOException e) {
+            RuntimeException f = failure(p, e);
+            if (f instanceof BadInputException) throw f;
             throw new UncheckedIOException("cannot write " + p + ": " + e.getMessage(), e);
         } catch (org.apache.hadoop.fs.FSError e) { // the local filesystem's way to say "disk full" or "I/O error"
             throw new UncheckedIOException("cannot write " + p + ": " + e.getCause().getMessage(),

@@ -59,6 +59,13 @@ public final class DataSummary implements Serializable {
         return labelCounts.length;
     }
 
+    /** How many distinct labels occur. */
+    public int distinctLabels() {
+        int n = 0;
+        for (long c : labelCounts) if (c > 0) n++;
+        return n;
+    }
+
     public long labelCount(int k) {
         return k < labelCounts.length ? labelCounts[k] : 0;
     }

@@ -107,14 +107,29 @@ public final class Architectures {
                 .build();
     }
 
-    private static MultiLayerConfiguration json(Arch.JsonFile j, int nf, int classes, Storage st) {
+    /**
+     * Checks what can be checked of {@code arch} without data, before any Spark work: a JSON configuration must parse
+     * and hold only layers Squeeze supports, ending in an OutputLayer.
+     */
+    public static void check(Arch arch, Storage st) {
+        if (arch instanceof Arch.JsonFile j) parse(j, st);
+    }
+
+    private static MultiLayerConfiguration parse(Arch.JsonFile j, Storage st) {
         String text = new String(st.readAll(st.path(j.path()), "--arch configuration"), StandardCharsets.UTF_8);
         MultiLayerConfiguration c;
         try {
             c = MultiLayerConfiguration.fromJson(text);
         } catch (RuntimeException e) {
-            throw new BadInputException("--arch " + j.path() + " is not a DL4J MultiLayerConfiguration JSON (" + e.getMessage() + ")");
+            throw new BadInputException("--arch " + j.path() + " is not a DL4J MultiLayerConfiguration JSON ("
+                    + String.valueOf(e.getMessage()).lines().findFirst().orElse("").strip() + ")");
         }
+        LayerSupport.check(c, "--arch " + j.path());
+        return c;
+    }
+
+    private static MultiLayerConfiguration json(Arch.JsonFile j, int nf, int classes, Storage st) {
+        MultiLayerConfiguration c = parse(j, st);
         var last = c.getConf(c.getConfs().size() - 1).getLayer();
         if (last instanceof FeedForwardLayer ff && ff.getNOut() != classes)
             throw new BadInputException("--arch " + j.path() + " has " + ff.getNOut() + " outputs but the data has " + classes + " classes");

@@ -21,16 +21,21 @@ public final class LayerSupport {
     private LayerSupport() {}
 
     public static void check(MultiLayerNetwork net, String source) {
-        var confs = net.getLayerWiseConfigurations().getConfs();
+        check(net.getLayerWiseConfigurations(), "model " + source);
+    }
+
+    /** As above for a configuration; {@code what} names it ("model m.zip", "--arch a.json"). */
+    public static void check(org.deeplearning4j.nn.conf.MultiLayerConfiguration conf, String what) {
+        var confs = conf.getConfs();
         for (int i = 0; i < confs.size(); i++) {
             Layer l = confs.get(i).getLayer();
             if (!SUPPORTED.contains(l.getClass()))
-                throw new BadInputException("model " + source + ": layer " + i + " ('" + l.getLayerName() + "') is a "
+                throw new BadInputException(what + ": layer " + i + " ('" + l.getLayerName() + "') is a "
                         + l.getClass().getSimpleName() + ", which Squeeze does not support (supported: "
                         + SUPPORTED.stream().map(Class::getSimpleName).toList() + ")");
         }
         if (!(confs.get(confs.size() - 1).getLayer() instanceof OutputLayer))
-            throw new BadInputException("model " + source + ": the last layer must be an OutputLayer, got "
+            throw new BadInputException(what + ": the last layer must be an OutputLayer, got "
                     + confs.get(confs.size() - 1).getLayer().getClass().getSimpleName());
     }
 

@@ -69,7 +69,18 @@ public final class ModelIO {
         return checked(net, meta, Storage.sha256(bytes), source, kind, bytes.length);
     }
 
+    private static final byte[] HDF5_SIGNATURE = {(byte) 0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+
+    /** Whether {@code b} is an HDF5 file: its signature at offset 0 or, after a user block, at 512, 1024, 2048, … */
+    static boolean isHdf5(byte[] b) {
+        for (long at = 0; at + HDF5_SIGNATURE.length <= b.length; at = at == 0 ? 512 : at * 2)
+            if (java.util.Arrays.equals(b, (int) at, (int) at + HDF5_SIGNATURE.length, HDF5_SIGNATURE, 0, HDF5_SIGNATURE.length)) return true;
+        return false;
+    }
+
     private static LoadedModel keras(byte[] bytes, String source) {
+        // checked here: the HDF5 library prints a page of diagnostics on stderr before failing on a non-HDF5 file
+        if (!isHdf5(bytes)) throw new BadInputException("model " + source + " is not a Keras .h5 file (no HDF5 signature); is it corrupt?");
         File tmp = null;
         try {
             tmp = File.createTempFile("squeeze-keras-", ".h5");

@@ -67,11 +67,15 @@ public final class AugmentJob {
         int h = hw[0], w = hw[1];
         if (d.numFeatures() % (h * w) != 0)
             throw new BadInputException("augment: " + d.numFeatures() + " features are not images of " + h + "x" + w);
-        JavaRDD<Row> rows = shifted(d.rdd(), c.copies(), h, w, c.maxShift(), c.seed());
+        BadRows bad = new BadRows(SparkSessions.jsc(spark));
+        JavaRDD<Row> rows = shifted(d.rdd(), c.copies(), h, w, c.maxShift(), c.seed()).mapPartitions(bad::guard);
         JavaRDD<Row> out = c.partitions() > 0 ? rows.repartition(c.partitions()) : rows;
         long t0 = System.nanoTime();
         // complete or not at all; the old data, if any, replaced only once the new is written
-        st.publish(target, c.overwrite(), dir -> ParquetParts.write(SparkSessions.jsc(spark), st, spark.createDataFrame(out, SCHEMA), dir, null));
+        st.publish(target, c.overwrite(), dir -> {
+            ParquetParts.write(SparkSessions.jsc(spark), st, spark.createDataFrame(out, SCHEMA), dir, null);
+            bad.check();
+        });
         long n = spark.read().parquet(target.toString()).count();
         return new Result(target, n, st.totalBytes(target), (System.nanoTime() - t0) / 1e9);
     }

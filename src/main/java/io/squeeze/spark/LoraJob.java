@@ -94,7 +94,7 @@ public final class LoraJob {
         err.printf(Locale.ROOT, "lora: rank %d on layers %s: %d trainable parameters (%.2f%% of the model's %d)%n", c.rank(), chosen,
                 trainable, 100.0 * trainable / net.numParams(), net.numParams());
         var meta = base.meta();
-        var rows = TrainJob.normalized(SparkData.read(spark, c.data(), meta.numFeatures(), "model " + base.source()).rdd(), meta.normalizer());
+        var rows = TrainJob.normalized(TrainJob.trainingData(spark, c.data(), meta, base.source()).rdd(), meta.normalizer());
         MultiLayerNetwork trained = SparkTrainer.train(SparkSessions.jsc(spark), rows, adapted, meta.numFeatures(), meta.numClasses(),
                 c.training(), c.data().toString(), err);
         MultiLayerNetwork merged = Lora.merge(trained);

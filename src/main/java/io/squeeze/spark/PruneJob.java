@@ -217,7 +217,7 @@ public final class PruneJob {
     public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<String, Mask> masks, LoadedModel source,
                                              DataSpec data, SparkTrainer.Config cfg, PrintWriter progress) {
         var meta = source.meta();
-        SparkData.Loaded d = SparkData.read(spark, data, meta.numFeatures(), "model " + source.source());
+        SparkData.Loaded d = TrainJob.trainingData(spark, data, meta, source.source());
         var norm = meta.normalizer();
         JavaRDD<Example> rows = TrainJob.normalized(d.rdd(), norm);
         MultiLayerNetwork constrained = Surgery.withMaskConstraints(net, masks);

@@ -41,7 +41,7 @@ public final class QatJob {
         MultiLayerNetwork start = src.masks().isEmpty() ? src.net() : Surgery.withMaskConstraints(src.net(), src.masks());
         MultiLayerNetwork qat = FakeQuantSurgery.attach(start, qm.plan(), Calibrator.qparams(c0.ranges()));
         if (lr != null) qat.setLearningRate(lr);
-        SparkData.Loaded d = SparkData.read(spark, train, meta.numFeatures(), "model " + src.source());
+        SparkData.Loaded d = TrainJob.trainingData(spark, train, meta, src.source());
         JavaRDD<Example> rows = TrainJob.normalized(d.rdd(), meta.normalizer());
         progress.printf("quantize: QAT for %d epochs on %s%n", tc.epochs(), train);
         MultiLayerNetwork trained = SparkTrainer.train(jsc, rows, qat, meta.numFeatures(), meta.numClasses(), tc, train.toString(), progress,

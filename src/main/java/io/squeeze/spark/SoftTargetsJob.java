@@ -78,9 +78,10 @@ public final class SoftTargetsJob {
         Broadcast<Teacher> bc = jsc.broadcast(teacher);
         int nf = teacher.numFeatures(), k = teacher.numClasses();
         String where = data.toString();
+        BadRows bad = new BadRows(jsc);
         JavaRDD<Row> rows = d.rdd().mapPartitions(it -> {
             Nd4jThreads.forTask();
-            return TeacherStream.of(it, bc.value().open(), batch, nf, k, where, l -> row(l, topK));
+            return bad.guard(TeacherStream.of(it, bc.value().open(), batch, nf, k, where, l -> row(l, topK)));
         });
         long t0 = System.nanoTime();
         jsc.setJobDescription("squeeze soft-targets: " + teacher.source() + " on " + where);
@@ -88,6 +89,7 @@ public final class SoftTargetsJob {
             SoftTargetsStore.Manifest m = SoftTargetsStore.write(st, outPath, overwrite, dir -> {
                 // row groups of 16 MB: a writing task buffers at most one, whatever the partition's size
                 ParquetParts.write(jsc, st, spark.createDataFrame(rows, schema(topK)), dir, Integer.toString(ROW_GROUP_BYTES));
+                bad.check();
                 // counts from what was written: the files' footers, or (no statistics) a scan
                 var counts = ParquetCounts.of(spark.sparkContext().hadoopConfiguration(), dir, "label").orElseGet(() -> {
                     var written = spark.read().parquet(dir.toString());

@@ -14,6 +14,8 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.AnalysisException;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.SparkSession;
 
 import java.io.IOException;
@@ -45,6 +47,9 @@ public final class SparkData {
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         Path root = st.path(spec.path());
         if (!st.exists(root)) throw new BadInputException("data " + spec + ": " + root + " does not exist");
+        if (spec.format() != io.squeeze.data.DataFormat.IDX && st.isDirectory(root)
+                && java.util.Arrays.stream(st.list(root)).map(f -> f.getPath().getName()).allMatch(n -> n.startsWith("_") || n.startsWith(".")))
+            throw new BadInputException("data " + spec + " is empty: directory " + root + " holds no data files");
         Loaded l = switch (spec.format()) {
             case IDX -> idx(spark, st, root, spec);
             case CSV -> csv(spark, spec, root);
@@ -139,24 +144,43 @@ public final class SparkData {
         }
     }
 
+    /**
+     * CSV with every row checked: the column count comes from the first line; a row with more or fewer fields is bad
+     * input naming its row number (Spark's PERMISSIVE mode keeps such a row in a corrupt-record column instead of
+     * failing the task with its own message).
+     */
     private static Loaded csv(SparkSession spark, DataSpec spec, Path root) {
-        Dataset<Row> df = load(spark, spec, () -> spark.read().option("header", spec.csvHeader())
-                .option("inferSchema", false).option("mode", "FAILFAST").csv(root.toString()));
-        int cols = df.schema().fields().length;
-        if (cols == 0 || df.isEmpty()) throw new BadInputException("data " + spec + " is empty (no rows)");
+        Dataset<Row> first = load(spark, spec, () -> spark.read().option("header", spec.csvHeader())
+                .option("inferSchema", false).csv(root.toString()));
+        int cols = first.schema().fields().length;
+        if (cols == 0 || first.isEmpty()) throw new BadInputException("data " + spec + " is empty (no rows)");
+        StructType schema = new StructType();
+        for (int j = 0; j < cols; j++) schema = schema.add("c" + j, DataTypes.StringType, true);
+        schema = schema.add(CORRUPT, DataTypes.StringType, true);
+        StructType full = schema;
+        Dataset<Row> df = load(spark, spec, () -> spark.read().option("header", spec.csvHeader()).option("mode", "PERMISSIVE")
+                .option("columnNameOfCorruptRecord", CORRUPT).schema(full).csv(root.toString()));
         int nf = cols - 1;
         String where = spec.toString();
         JavaRDD<Example> rdd = df.javaRDD().zipWithIndex().map(t -> {
             Row r = t._1();
-            String[] cells = new String[r.length()];
-            for (int j = 0; j < cells.length; j++) {
-                if (r.isNullAt(j)) throw new BadInputException(where + " row " + t._2() + ": has fewer than " + cols + " columns");
+            if (!r.isNullAt(cols)) {
+                String line = r.getString(cols);
+                int fields = line.split(",", -1).length;
+                throw new BadInputException(where + " row " + t._2() + ": has " + fields + " fields, expected " + cols
+                        + " (as in the first row)");
+            }
+            String[] cells = new String[cols];
+            for (int j = 0; j < cols; j++) {
+                if (r.isNullAt(j)) throw new BadInputException(where + " row " + t._2() + ": field " + j + " is empty");
                 cells[j] = r.getString(j);
             }
             return TextRecords.csv(cells, t._2(), where);
         });
         return new Loaded(rdd, nf, null, spec);
     }
+
+    private static final String CORRUPT = "_squeeze_malformed";
 
     private static Loaded libsvm(SparkSession spark, DataSpec spec, Path root, int expectedFeatures) {
         String where = spec.toString();

@@ -70,6 +70,22 @@ public final class TrainJob {
         return rows.treeAggregate(DataSummary.empty(), DataSummary::update, DataSummary::merge);
     }
 
+    /**
+     * Reads data to continue training an existing model on (fine-tuning, QAT, LoRA), checked in one pass before any
+     * training: rows present, each labelled with one of the model's classes, every field a finite number (a bad row is
+     * bad input naming its row, not a failure inside training).
+     */
+    public static SparkData.Loaded trainingData(SparkSession spark, DataSpec spec, io.squeeze.model.ModelMeta meta, String model) {
+        SparkData.Loaded d = SparkData.read(spark, spec, meta.numFeatures(), "model " + model);
+        DataSummary s = summarize(spark, d.rdd(), spec.toString());
+        if (s.rows() == 0) throw new BadInputException("data " + spec + " is empty (no rows)");
+        if (s.unlabelled() > 0) throw new BadInputException("data " + spec + ": " + s.unlabelled() + " rows have no label; training needs labels");
+        if (s.numClasses() > meta.numClasses())
+            throw new BadInputException("data " + spec + " has label " + (s.numClasses() - 1) + " but model " + model + " has "
+                    + meta.numClasses() + " classes (labels 0.." + (meta.numClasses() - 1) + ")");
+        return d;
+    }
+
     /** Training data checked, summarized and normalized, with the model's metadata and configuration. */
     public record Prepared(JavaRDD<Example> rows, ModelMeta meta, MultiLayerConfiguration conf, DataSummary summary) {}
 
@@ -80,7 +96,8 @@ public final class TrainJob {
         DataSummary s = summarize(spark, data.rdd(), spec.toString());
         if (s.rows() == 0) throw new BadInputException("data " + spec + " is empty (no rows)");
         if (s.unlabelled() > 0) throw new BadInputException("data " + spec + ": " + s.unlabelled() + " rows have no label; training needs labels");
-        if (s.numClasses() < 2) throw new BadInputException("data " + spec + " has a single class (" + (s.numClasses() - 1) + "); training needs at least two");
+        if (s.distinctLabels() < 2)
+            throw new BadInputException("data " + spec + " has a single class (" + (s.numClasses() - 1) + "); training needs at least two");
         int nf = data.numFeatures(), k = s.numClasses();
         progress.printf("train: %s: %d rows, %d features, %d classes, normalization %s%n", spec, s.rows(), nf, k,
                 norm.name().toLowerCase(java.util.Locale.ROOT));

@@ -105,7 +105,7 @@ class DistillCliTest {
         // the config is the job's record: it reads back, and squeeze rerun distills again from it
         var manifest = Artifact.load(out).manifest();
         var c = (io.squeeze.spark.DistillJob.Config) io.squeeze.spark.Jobs.fromMap(manifest.config(), RerunCommand.types(), out);
-        assertEquals(new io.squeeze.spark.SparkTrainer.Config(6, 32, 5), c.training());
+        assertEquals(new io.squeeze.spark.SparkTrainer.Config(6, 32, 5, 42), c.training()); // --seed seeds the data split too
         assertEquals(List.of(4.0, 0.3, 0.005), List.of(c.temperature(), c.alpha(), c.lr()));
         String again = dir.resolve("student-again").toString();
         CliRun rr = CliRun.run("rerun", "--manifest", out, "--out", again);

@@ -50,6 +50,15 @@ class ReliabilityTest {
     }
 
     @Test
+    void trainingLabelsNeedNotBeContiguous() throws Exception {
+        String row = "0,".repeat(64);
+        Path labels = Files.writeString(dir.resolve("labels-3-12.csv"), row + "3\n" + row + "12\n");
+        CliRun r = CliRun.run("train", "--data", "csv:" + labels, "--arch", "mlp:4", "--epochs", "1", "--out", dir.resolve("m13").toString());
+        assertEquals(0, r.code(), "labels 3 and 12 make 13 classes for training: " + r.err());
+        assertEquals(13, io.squeeze.artifact.Artifact.load(dir.resolve("m13").toString()).model().meta().numClasses());
+    }
+
+    @Test
     void aDiskThatFillsDuringTheWriteIsOneLineAndKeepsTheOldArtifact() throws Exception {
         Path parent = Files.createDirectories(dir.resolve("disk"));
         String art = "full://" + parent.resolve("art");

@@ -62,7 +62,7 @@ class RerunCliTest {
         assertEquals("mlp:32,16", t.arch().toString());
         assertEquals(io.squeeze.data.Normalization.MINMAX, t.normalize());
         assertEquals(new io.squeeze.model.Architectures.Hyper(42, 0.001, 0), t.hyper());
-        assertEquals(new io.squeeze.spark.SparkTrainer.Config(2, 64, 5), t.training());
+        assertEquals(new io.squeeze.spark.SparkTrainer.Config(2, 64, 5, 42), t.training());
         assertEquals("mlp:32,16", ((Map<?, ?>) m.config()).get("arch"));
         String again = dir.resolve("digits-again").toString();
         CliRun r = CliRun.run("rerun", "--manifest", digits, "--out", again);

@@ -48,6 +48,7 @@ class KerasImportTest {
         java.nio.file.Files.writeString(bad.toPath(), "not hdf5");
         CliRun b = CliRun.run("inspect", "--model", bad.getPath());
         assertEquals(2, b.code());
-        assertTrue(b.lastErr().contains("could not be imported as a Keras Sequential model"), b.lastErr());
+        assertTrue(b.lastErr().endsWith(".h5 is not a Keras .h5 file (no HDF5 signature); is it corrupt?"), b.lastErr());
+        assertEquals(1, b.err().strip().lines().count(), "no HDF5 diagnostics: " + b.err());
     }
 }

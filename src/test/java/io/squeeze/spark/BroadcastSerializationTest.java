@@ -114,4 +114,24 @@ class BroadcastSerializationTest {
             assertEquals(bins, roundTrip(s, bins));
         }
     }
+
+    @Test
+    void theBadRowGuardComesBackAndStillStopsAtABadRow() {
+        BadRows bad = new BadRows(io.squeeze.spark.SparkSessions.jsc(io.squeeze.TestSpark.get()));
+        for (Serializer s : SERIALIZERS) {
+            BadRows back = roundTrip(s, bad);
+            var it = back.guard(Stream.<Integer>of(1, 2, 3).map(x -> {
+                if (x == 3) throw new io.squeeze.core.BadInputException("row 2: bad");
+                return x;
+            }).iterator());
+            List<Integer> seen = new java.util.ArrayList<>();
+            it.forEachRemaining(seen::add);
+            assertEquals(List.of(1, 2), seen, s.getClass().getSimpleName());
+        }
+        bad.guard(Stream.<Integer>of(1).map(x -> {
+            throw new io.squeeze.core.BadInputException("row 0: bad");
+        }).iterator()).hasNext();
+        var e = org.junit.jupiter.api.Assertions.assertThrows(io.squeeze.core.BadInputException.class, bad::check);
+        assertEquals("row 0: bad", e.getMessage());
+    }
 }

@@ -105,6 +105,45 @@ class S3Test {
     }
 
     @Test
+    void aKilledWriteLeavesADirectoryWithoutSuccessThatIsRefusedAndReplacedOnlyWithOverwrite() throws Exception {
+        String s3 = "s3a://" + BUCKET, art = s3 + "/killed/art";
+        CliRun first = CliRun.run("train", "--data", "csv:" + s3 + "/data/digits-test.csv.gz", "--arch", "mlp:4", "--epochs", "1", "--out", art);
+        assertEquals(0, first.code(), first.err());
+        st.delete(new Path(art + "/_SUCCESS")); // what a write killed before its last file leaves on S3
+        CliRun read = CliRun.run("inspect", "--model", art);
+        assertEquals(2, read.code());
+        assertTrue(read.lastErr().endsWith("is incomplete: no _SUCCESS"), read.lastErr());
+        CliRun again = CliRun.run("prune", "--model", s3 + "/killed/none.zip", "--method", "l1", "--amount", "0.5", "--out", art);
+        assertEquals(2, again.code());
+        String[] rerun = {"train", "--data", "csv:" + s3 + "/data/digits-test.csv.gz", "--arch", "mlp:4", "--epochs", "1", "--out", art};
+        CliRun noOverwrite = CliRun.run(rerun);
+        assertEquals(2, noOverwrite.code());
+        assertTrue(noOverwrite.lastErr().endsWith("exists; pass --overwrite to replace it"), noOverwrite.lastErr());
+        String[] withOverwrite = java.util.Arrays.copyOf(rerun, rerun.length + 1);
+        withOverwrite[rerun.length] = "--overwrite";
+        assertEquals(0, CliRun.run(withOverwrite).code());
+        Artifact.load(art);
+    }
+
+    @Test
+    void missingOrWrongCredentialsAreOneLineBeforeAnyWork() {
+        Configuration conf = TestSpark.get().sparkContext().hadoopConfiguration();
+        for (String[] kv : new String[][]{{"fs.s3a.bucket.nocreds.access.key", ""}, {"fs.s3a.bucket.nocreds.secret.key", ""},
+                {"fs.s3a.bucket.wrongcreds.access.key", "somebody-else"}, {"fs.s3a.bucket.wrongcreds.secret.key", "not-the-secret"}}) {
+            conf.set(kv[0], kv[1]);
+            System.setProperty("spark.hadoop." + kv[0], kv[1]);
+        }
+        CliRun none = CliRun.run("evaluate", "--model", "s3a://nocreds/m", "--data", "csv:data/digits/digits-test.csv.gz");
+        assertEquals(2, none.code(), none.err());
+        assertEquals("squeeze: cannot access s3a://nocreds/m: no S3 credentials; set fs.s3a.access.key and fs.s3a.secret.key"
+                + " (spark-submit: --conf spark.hadoop.fs.s3a.access.key=...) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", none.err().strip());
+        CliRun wrong = CliRun.run("train", "--data", "csv:s3a://wrongcreds/data.csv", "--arch", "mlp:4", "--epochs", "1", "--out", "s3a://wrongcreds/out");
+        assertEquals(2, wrong.code(), wrong.err());
+        assertTrue(wrong.err().strip().matches("squeeze: cannot access s3a://wrongcreds/\\S+: permission denied \\(.+\\)"), wrong.err());
+        assertFalse(wrong.err().strip().contains("\n"), "one line: " + wrong.err());
+    }
+
+    @Test
     void trainEvaluateInspectAndRoundTripOnS3() throws Exception {
         String s3 = "s3a://" + BUCKET;
         String art = s3 + "/models/digits";
