@@ -173,8 +173,12 @@ public final class Storage {
             } catch (RuntimeException ignored) {
                 // the probe's own failure is the one to report
             }
-            Throwable why = e.getCause() == null ? e : e.getCause();
-            throw new BadInputException("output " + out + " cannot be written: " + why.getMessage(), e);
+            Throwable root = e;
+            while (root.getCause() != null && root.getCause() != root) root = root.getCause();
+            String why = String.valueOf(root.getMessage()).strip();
+            int paren = why.lastIndexOf(" ("); // "/x/.squeeze-probe-… (Permission denied)" from the local filesystem
+            if (why.endsWith(")") && paren >= 0) why = why.substring(paren + 2, why.length() - 1);
+            throw new BadInputException("output " + out + " cannot be written: " + why, e);
         }
         delete(probe);
     }
