@@ -101,9 +101,29 @@ public final class SparkTrainer {
         return org.deeplearning4j.spark.impl.paramavg.util.ExportSupport.exportSupported(jsc) ? RDDTrainingApproach.Export : RDDTrainingApproach.Direct;
     }
 
-    private static ParameterAveragingTrainingMaster master(JavaSparkContext jsc, Config cfg) {
+    /**
+     * Where Export writes this training's minibatches: a directory of its own under {@code hadoop.tmp.dir} on the default
+     * filesystem, removed whole when training ends (DL4J's own cleanup leaves an empty directory per run).
+     */
+    private static String exportDir(JavaSparkContext jsc) {
+        var conf = jsc.hadoopConfiguration();
+        return new org.apache.hadoop.fs.Path(org.apache.hadoop.fs.FileSystem.getDefaultUri(conf).toString(),
+                conf.get("hadoop.tmp.dir", "/tmp") + "/squeeze-train-" + java.util.UUID.randomUUID()).toString();
+    }
+
+    private static void removeExportDir(JavaSparkContext jsc, String dir) {
+        try {
+            var p = new org.apache.hadoop.fs.Path(dir);
+            p.getFileSystem(jsc.hadoopConfiguration()).delete(p, true);
+        } catch (java.io.IOException e) {
+            org.apache.logging.log4j.LogManager.getLogger(SparkTrainer.class).warn("could not remove {}: {}", dir, e.getMessage());
+        }
+    }
+
+    private static ParameterAveragingTrainingMaster master(JavaSparkContext jsc, Config cfg, String exportDir) {
         int workers = jsc.defaultParallelism();
         return new ParameterAveragingTrainingMaster.Builder(workers, cfg.batchSize())
+                .exportDirectory(exportDir)
                 .batchSizePerWorker(cfg.batchSize())
                 .averagingFrequency(cfg.averagingFrequency())
                 .workerPrefetchNumBatches(2)
@@ -119,7 +139,8 @@ public final class SparkTrainer {
     public static org.deeplearning4j.nn.graph.ComputationGraph fitGraph(JavaSparkContext jsc, JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data,
                                                                         org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
                                                                         PrintWriter progress) {
-        ParameterAveragingTrainingMaster tm = master(jsc, cfg);
+        String exportDir = exportDir(jsc);
+        ParameterAveragingTrainingMaster tm = master(jsc, cfg, exportDir);
         var sparkNet = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm);
         try {
             for (int e = 1; e <= cfg.epochs(); e++) {
@@ -133,6 +154,7 @@ public final class SparkTrainer {
             jsc.clearJobGroup();
             if (jsc.isLocal()) Nd4jThreads.all();
             tm.deleteTempFiles(jsc);
+            removeExportDir(jsc, exportDir);
         }
         return sparkNet.getNetwork();
     }
@@ -140,7 +162,8 @@ public final class SparkTrainer {
     /** Trains on ready minibatches (e.g. distillation's, whose labels carry soft targets); see above. */
     public static MultiLayerNetwork fit(JavaSparkContext jsc, JavaRDD<DataSet> data, MultiLayerNetwork net, Config cfg, String where,
                                         PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
-        ParameterAveragingTrainingMaster tm = master(jsc, cfg);
+        String exportDir = exportDir(jsc);
+        ParameterAveragingTrainingMaster tm = master(jsc, cfg, exportDir);
         SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(jsc, net, tm);
         try {
             for (int e = 1; e <= cfg.epochs(); e++) {
@@ -156,6 +179,7 @@ public final class SparkTrainer {
             jsc.clearJobGroup();
             if (jsc.isLocal()) Nd4jThreads.all();
             tm.deleteTempFiles(jsc);
+            removeExportDir(jsc, exportDir);
         }
         return sparkNet.getNetwork();
     }

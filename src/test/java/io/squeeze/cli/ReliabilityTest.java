@@ -50,6 +50,24 @@ class ReliabilityTest {
     }
 
     @Test
+    void trainingLeavesNothingUnderHadoopTmpDir() throws Exception {
+        Path tmp = Path.of(new org.apache.hadoop.fs.Path(io.squeeze.TestSpark.get().sparkContext().hadoopConfiguration().get("hadoop.tmp.dir"))
+                .toUri().getPath());
+        java.util.function.Supplier<java.util.Set<String>> entries = () -> {
+            if (!Files.exists(tmp)) return java.util.Set.of();
+            try (var s = Files.walk(tmp)) {
+                return s.map(Path::toString).filter(p -> !p.contains("s3a")).collect(java.util.stream.Collectors.toSet());
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        };
+        var before = entries.get();
+        CliRun r = CliRun.run("train", "--data", TEST, "--arch", "mlp:4", "--epochs", "1", "--out", dir.resolve("tmpcheck").toString());
+        assertEquals(0, r.code(), r.err());
+        assertEquals(before, entries.get(), "the minibatches exported for training are removed with their directory");
+    }
+
+    @Test
     void trainingLabelsNeedNotBeContiguous() throws Exception {
         String row = "0,".repeat(64);
         Path labels = Files.writeString(dir.resolve("labels-3-12.csv"), row + "3\n" + row + "12\n");
