@@ -1,5 +1,6 @@
 package io.squeeze.artifact;
 
+import io.squeeze.core.TensorKey;
 import io.squeeze.core.Storage;
 import io.squeeze.core.BadInputException;
 import io.squeeze.core.Version;
@@ -45,13 +46,13 @@ public final class ArtifactWriter {
      * Everything that goes into an artifact.
      *
      * @param notes per layer index; layers not listed are recorded as {@link LayerNote#NONE}
-     * @param masks pruning masks per tensor key ({@code "<layer>_<param>"}); those tensors are stored sparse
+     * @param masks pruning masks per tensor; those tensors are stored sparse
      * @param quant the quantized form, or null: its weight tensors are stored as integers (or fp16) with their qparams
      */
     public record Content(MultiLayerNetwork net, ModelMeta meta, Provenance provenance, Map<Integer, LayerNote> notes,
-                          Map<String, Object> metrics, Map<String, Mask> masks, io.squeeze.quantize.QuantizedModel quant) {
+                          Map<String, Object> metrics, Map<TensorKey, Mask> masks, io.squeeze.quantize.QuantizedModel quant) {
         public Content(MultiLayerNetwork net, ModelMeta meta, Provenance provenance, Map<Integer, LayerNote> notes,
-                       Map<String, Object> metrics, Map<String, Mask> masks) {
+                       Map<String, Object> metrics, Map<TensorKey, Mask> masks) {
             this(net, meta, provenance, notes, metrics, masks, null);
         }
 

@@ -1,5 +1,6 @@
 package io.squeeze.artifact;
 
+import io.squeeze.core.TensorKey;
 import io.squeeze.core.BadInputException;
 import io.squeeze.model.Json;
 import io.squeeze.model.ModelMeta;
@@ -53,14 +54,14 @@ public final class PackedModel {
      * those with a mask (pruned) sparse, the others dense; with {@code quant}, {@code packed/quant.json} holds its
      * {@link QuantPlan}.
      */
-    public static Encoded encode(MultiLayerNetwork net, ModelMeta meta, Map<String, Mask> masks, QuantizedModel quant) {
+    public static Encoded encode(MultiLayerNetwork net, ModelMeta meta, Map<TensorKey, Mask> masks, QuantizedModel quant) {
         ByteArrayOutputStream blob = new ByteArrayOutputStream();
         List<TensorEntry> entries = new ArrayList<>();
         Layer[] layers = net.getLayers();
         long[] perLayer = new long[layers.length];
         for (int i = 0; i < layers.length; i++) {
             for (Map.Entry<String, INDArray> e : layers[i].paramTable().entrySet()) {
-                Mask mask = masks.get(i + "_" + e.getKey());
+                Mask mask = masks.get(new TensorKey(i, e.getKey()));
                 Encoding enc = mask == null ? Encoding.F32_DEFLATE : Encoding.SPARSE_F32_DEFLATE;
                 INDArray a = e.getValue();
                 QuantizedTensor q = quant == null || !e.getKey().equals("W") ? null : quant.weights().get(i);
@@ -101,7 +102,7 @@ public final class PackedModel {
         Index index = Json.read(read.apply(INDEX), Index.class);
         byte[] blob = read.apply(BLOB);
         int restored = 0;
-        Map<String, Mask> masks = new LinkedHashMap<>();
+        Map<TensorKey, Mask> masks = new LinkedHashMap<>();
         Map<Integer, QuantizedTensor> quantized = new LinkedHashMap<>();
         for (TensorEntry t : index.tensors()) {
             if (t.offset() < 0 || t.offset() + t.length() > blob.length)
@@ -120,7 +121,7 @@ public final class PackedModel {
                 throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " cannot be decoded (" + e.getMessage() + ")");
             }
             float[] v = dec.values();
-            if (dec.mask() != null) masks.put(t.layer() + "_" + t.param(), dec.mask());
+            if (dec.mask() != null) masks.put(new TensorKey(t.layer(), t.param()), dec.mask());
             INDArray target = net.getLayer(t.layer()).getParam(t.param());
             if (target == null || !java.util.Arrays.equals(target.shape(), t.shape()))
                 throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " does not fit the configuration");
@@ -161,5 +162,5 @@ public final class PackedModel {
     }
 
     /** A decoded network and its metadata. */
-    public record Decoded(MultiLayerNetwork net, ModelMeta meta, Map<String, Mask> masks, QuantizedModel quant) {}
+    public record Decoded(MultiLayerNetwork net, ModelMeta meta, Map<TensorKey, Mask> masks, QuantizedModel quant) {}
 }

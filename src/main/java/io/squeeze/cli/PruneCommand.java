@@ -1,5 +1,6 @@
 package io.squeeze.cli;
 
+import io.squeeze.core.TensorKey;
 import io.squeeze.prune.Threshold;
 import io.squeeze.prune.RandomUnstructured;
 import io.squeeze.prune.LnStructured;
@@ -167,15 +168,15 @@ public final class PruneCommand extends BaseCommand {
         ArtifactWriter.Content content = c.run(spark, output.out, Main.args(), err());
         var manifest = ArtifactWriter.write(st, output.out, output.overwrite, content);
         MultiLayerNetwork net = content.net();
-        Map<String, Mask> masks = content.masks();
+        Map<TensorKey, Mask> masks = content.masks();
         Map<String, Object> metrics = content.metrics();
         var o = out();
         o.printf("%-5s %-10s %-16s %10s %10s %9s%n", "layer", "name", "tensor", "entries", "pruned", "sparsity");
         long total = 0, pruned = 0;
-        for (Map.Entry<String, Mask> e : masks.entrySet()) {
-            int layer = Integer.parseInt(e.getKey().substring(0, e.getKey().indexOf('_')));
+        for (Map.Entry<TensorKey, Mask> e : masks.entrySet()) {
+            int layer = e.getKey().layer();
             o.printf(Locale.ROOT, "%-5d %-10s %-16s %10d %10d %8.2f%%%n", layer, net.getLayer(layer).conf().getLayer().getLayerName(),
-                    e.getKey(), e.getValue().size(), e.getValue().prunedCount(), 100.0 * e.getValue().prunedCount() / e.getValue().size());
+                    e.getKey().toString(), e.getValue().size(), e.getValue().prunedCount(), 100.0 * e.getValue().prunedCount() / e.getValue().size());
             total += e.getValue().size();
             pruned += e.getValue().prunedCount();
         }

@@ -56,10 +56,7 @@ public final class Factorization {
                 first.setIUpdater(conv.getIUpdater());
                 first.setWeightInitFn(conv.getWeightInitFn());
                 first.setRegularization(conv.getRegularization());
-                NeuralNetConfiguration c1 = c.clone();
-                c1.setLayer(first);
-                confs.add(c1);
-                origin.add(new int[]{i, 1});
+                add(confs, origin, c, first, i, 1);
                 ConvolutionLayer second = (ConvolutionLayer) conv.clone();
                 second.setNIn(f.rank());
                 second.setKernelSize(new int[]{1, 1});
@@ -67,10 +64,7 @@ public final class Factorization {
                 second.setPadding(new int[]{0, 0});
                 second.setDilation(new int[]{1, 1});
                 second.setLayerName((conv.getLayerName() == null ? "layer" + i : conv.getLayerName()) + "_b");
-                NeuralNetConfiguration c2 = c.clone();
-                c2.setLayer(second);
-                confs.add(c2);
-                origin.add(new int[]{i, 2});
+                add(confs, origin, c, second, i, 2);
                 continue;
             }
             FeedForwardLayer l = (FeedForwardLayer) c.getLayer();
@@ -81,17 +75,11 @@ public final class Factorization {
             a.setRegularization(l.getRegularization());
             a.setGradientNormalization(l.getGradientNormalization());
             a.setGradientNormalizationThreshold(l.getGradientNormalizationThreshold());
-            NeuralNetConfiguration ca = c.clone();
-            ca.setLayer(a);
-            confs.add(ca);
-            origin.add(new int[]{i, 1});
+            add(confs, origin, c, a, i, 1);
             FeedForwardLayer b = (FeedForwardLayer) l.clone();
             b.setNIn(f.rank());
             b.setLayerName((l.getLayerName() == null ? "layer" + i : l.getLayerName()) + "_b");
-            NeuralNetConfiguration cb = c.clone();
-            cb.setLayer(b);
-            confs.add(cb);
-            origin.add(new int[]{i, 2});
+            add(confs, origin, c, b, i, 2);
         }
         conf.setConfs(confs);
         conf.setInputPreProcessors(pre);
@@ -126,5 +114,14 @@ public final class Factorization {
             }
         }
         return out;
+    }
+
+    /** Appends {@code layer} in a copy of {@code c}'s configuration, as part {@code part} (1 = A, 2 = B) of old layer {@code i}. */
+    private static void add(List<NeuralNetConfiguration> confs, List<int[]> origin, NeuralNetConfiguration c,
+                            org.deeplearning4j.nn.conf.layers.Layer layer, int i, int part) {
+        NeuralNetConfiguration copy = c.clone();
+        copy.setLayer(layer);
+        confs.add(copy);
+        origin.add(new int[]{i, part});
     }
 }

@@ -1,5 +1,6 @@
 package io.squeeze.model;
 
+import io.squeeze.core.TensorKey;
 import io.squeeze.core.Mask;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
@@ -14,10 +15,10 @@ import java.util.Map;
  * @param source      the path it was loaded from
  * @param kind        what the path was
  * @param storedBytes bytes on storage (model file, or the artifact's packed form)
- * @param masks       pruning masks by tensor key ({@code "<layer>_<param>"}); empty for a model never pruned
+ * @param masks       pruning masks by tensor; empty for a model never pruned
  */
 public record LoadedModel(MultiLayerNetwork net, ModelMeta meta, String sha256, String source, SourceKind kind, long storedBytes,
-                          Map<String, Mask> masks) {
+                          Map<TensorKey, Mask> masks) {
     public LoadedModel(MultiLayerNetwork net, ModelMeta meta, String sha256, String source, SourceKind kind, long storedBytes) {
         this(net, meta, sha256, source, kind, storedBytes, Map.of());
     }

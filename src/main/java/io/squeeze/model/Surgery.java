@@ -1,5 +1,6 @@
 package io.squeeze.model;
 
+import io.squeeze.core.TensorKey;
 import io.squeeze.core.Mask;
 import org.deeplearning4j.nn.api.layers.LayerConstraint;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
@@ -16,11 +17,10 @@ import java.util.Map;
 public final class Surgery {
     private Surgery() {}
 
-    /** Zeroes every pruned entry (masks by tensor key {@code "<layer>_<param>"}), in place. */
-    public static void applyMasks(MultiLayerNetwork net, Map<String, Mask> masks) {
-        for (Map.Entry<String, Mask> e : masks.entrySet()) {
-            int u = e.getKey().indexOf('_');
-            INDArray p = net.getLayer(Integer.parseInt(e.getKey().substring(0, u))).getParam(e.getKey().substring(u + 1));
+    /** Zeroes every pruned entry (masks by tensor), in place. */
+    public static void applyMasks(MultiLayerNetwork net, Map<TensorKey, Mask> masks) {
+        for (Map.Entry<TensorKey, Mask> e : masks.entrySet()) {
+            INDArray p = net.getLayer(e.getKey().layer()).getParam(e.getKey().param());
             float[] v = p.dup('c').data().asFloat();
             p.assign(Nd4j.create(e.getValue().apply(v), p.shape(), 'c'));
         }
@@ -58,13 +58,10 @@ public final class Surgery {
     }
 
     /** A copy of the network whose layers carry {@link MaskConstraint}s for their masks, for training. */
-    public static MultiLayerNetwork withMaskConstraints(MultiLayerNetwork net, Map<String, Mask> masks) {
+    public static MultiLayerNetwork withMaskConstraints(MultiLayerNetwork net, Map<TensorKey, Mask> masks) {
         MultiLayerConfiguration c = net.getLayerWiseConfigurations().clone();
         Map<Integer, Map<String, Mask>> byLayer = new HashMap<>();
-        masks.forEach((k, m) -> {
-            int u = k.indexOf('_');
-            byLayer.computeIfAbsent(Integer.parseInt(k.substring(0, u)), x -> new HashMap<>()).put(k.substring(u + 1), m);
-        });
+        masks.forEach((k, m) -> byLayer.computeIfAbsent(k.layer(), x -> new HashMap<>()).put(k.param(), m));
         for (int i = 0; i < c.getConfs().size(); i++) {
             var layer = c.getConf(i).getLayer();
             List<LayerConstraint> cs = new ArrayList<>();

@@ -1,5 +1,6 @@
 package io.squeeze.prune;
 
+import io.squeeze.core.TensorKey;
 import io.squeeze.core.Mask;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
@@ -36,9 +37,9 @@ public final class Shrink {
     private Shrink() {}
 
     /** The shrunk network, its masks re-indexed, and per layer "nOut before → after". */
-    public record Result(MultiLayerNetwork net, Map<String, Mask> masks, Map<Integer, String> changes, Map<Integer, String> skipped) {}
+    public record Result(MultiLayerNetwork net, Map<TensorKey, Mask> masks, Map<Integer, String> changes, Map<Integer, String> skipped) {}
 
-    public static Result shrink(MultiLayerNetwork net, Map<String, Mask> masks) {
+    public static Result shrink(MultiLayerNetwork net, Map<TensorKey, Mask> masks) {
         MultiLayerConfiguration conf = net.getLayerWiseConfigurations().clone();
         int n = conf.getConfs().size();
         List<Map<String, INDArray>> params = new ArrayList<>();
@@ -47,7 +48,7 @@ public final class Shrink {
             net.getLayer(i).paramTable().forEach((k, v) -> p.put(k, v.dup('c')));
             params.add(p);
         }
-        Map<String, Mask> newMasks = new TreeMap<>(masks);
+        Map<TensorKey, Mask> newMasks = new TreeMap<>(masks);
         Map<Integer, String> changes = new TreeMap<>(), skipped = new TreeMap<>();
         for (int i = 0; i + 1 < n; i++) {
             if (conf.getConf(i).getLayer() instanceof ConvolutionLayer) {
@@ -56,7 +57,7 @@ public final class Shrink {
             }
             if (!(conf.getConf(i).getLayer() instanceof DenseLayer d) || conf.getInputPreProcess(i + 1) != null) continue;
             if (!(conf.getConf(i + 1).getLayer() instanceof FeedForwardLayer next) || params.get(i + 1).get("W") == null) continue;
-            Mask wm = newMasks.get(i + "_W");
+            Mask wm = newMasks.get(TensorKey.weights(i));
             if (wm == null) continue;
             INDArray w = params.get(i).get("W"), b = params.get(i).get("b");
             boolean[] dead = Structured.deadSlices(wm, w.shape(), 1);
@@ -74,9 +75,9 @@ public final class Shrink {
             params.get(i).put("W", w.get(NDArrayIndex.all(), NDArrayIndex.indices(keepIdx)).dup('c'));
             if (b != null) params.get(i).put("b", b.reshape(1, b.length()).get(NDArrayIndex.all(), NDArrayIndex.indices(keepIdx)).dup('c'));
             params.get(i + 1).put("W", wNext.get(NDArrayIndex.indices(keepIdx), NDArrayIndex.all()).dup('c'));
-            newMasks.put(i + "_W", selectAxis(wm, w.shape(), keep, 1));
-            if (newMasks.containsKey(i + "_b")) newMasks.put(i + "_b", selectAxis(newMasks.get(i + "_b"), new long[]{1, dead.length}, keep, 1));
-            if (newMasks.containsKey((i + 1) + "_W")) newMasks.put((i + 1) + "_W", selectAxis(newMasks.get((i + 1) + "_W"), wNext.shape(), keep, 0));
+            newMasks.put(TensorKey.weights(i), selectAxis(wm, w.shape(), keep, 1));
+            if (newMasks.containsKey(TensorKey.bias(i))) newMasks.put(TensorKey.bias(i), selectAxis(newMasks.get(TensorKey.bias(i)), new long[]{1, dead.length}, keep, 1));
+            if (newMasks.containsKey(TensorKey.weights(i + 1))) newMasks.put(TensorKey.weights(i + 1), selectAxis(newMasks.get(TensorKey.weights(i + 1)), wNext.shape(), keep, 0));
             changes.put(i, "nOut " + dead.length + " -> " + keep.size());
             d.setNOut(keep.size());
             next.setNIn(keep.size());
@@ -88,10 +89,10 @@ public final class Shrink {
         return new Result(out, newMasks, changes, skipped);
     }
 
-    private static void shrinkConv(MultiLayerConfiguration conf, List<Map<String, INDArray>> params, Map<String, Mask> masks,
+    private static void shrinkConv(MultiLayerConfiguration conf, List<Map<String, INDArray>> params, Map<TensorKey, Mask> masks,
                                    int i, Map<Integer, String> changes, Map<Integer, String> skipped) {
         ConvolutionLayer c = (ConvolutionLayer) conf.getConf(i).getLayer();
-        Mask wm = masks.get(i + "_W");
+        Mask wm = masks.get(TensorKey.weights(i));
         if (wm == null) return;
         INDArray w = params.get(i).get("W"), b = params.get(i).get("b");
         boolean[] dead = Structured.deadSlices(wm, w.shape(), 0);
@@ -134,7 +135,7 @@ public final class Shrink {
                 bNext.addi(slice.sum(1, 2).reshape(bNext.shape()).mul(k));
             }
             params.get(j).put("W", wNext.get(NDArrayIndex.all(), NDArrayIndex.indices(keepIdx), NDArrayIndex.all(), NDArrayIndex.all()).dup('c'));
-            if (masks.containsKey(j + "_W")) masks.put(j + "_W", selectAxis(masks.get(j + "_W"), wNext.shape(), keep, 1));
+            if (masks.containsKey(TensorKey.weights(j))) masks.put(TensorKey.weights(j), selectAxis(masks.get(TensorKey.weights(j)), wNext.shape(), keep, 1));
         } else {
             if (!(conf.getInputPreProcess(j) instanceof CnnToFeedForwardPreProcessor pre)) {
                 skipped.put(i, "the dense layer after it has no flattening preprocessor");
@@ -152,18 +153,18 @@ public final class Shrink {
             }
             long[] rowIdx = rows.stream().mapToLong(Long::longValue).toArray();
             params.get(j).put("W", wNext.get(NDArrayIndex.indices(rowIdx), NDArrayIndex.all()).dup('c'));
-            if (masks.containsKey(j + "_W")) {
+            if (masks.containsKey(TensorKey.weights(j))) {
                 List<Integer> keepRows = new ArrayList<>();
                 for (long r : rowIdx) keepRows.add((int) r);
-                masks.put(j + "_W", selectAxis(masks.get(j + "_W"), wNext.shape(), keepRows, 0));
+                masks.put(TensorKey.weights(j), selectAxis(masks.get(TensorKey.weights(j)), wNext.shape(), keepRows, 0));
             }
             pre.setNumChannels(keep.size());
             next.setNIn(keep.size() * hw);
         }
         params.get(i).put("W", w.get(NDArrayIndex.indices(keepIdx), NDArrayIndex.all(), NDArrayIndex.all(), NDArrayIndex.all()).dup('c'));
         if (b != null) params.get(i).put("b", b.reshape(1, b.length()).get(NDArrayIndex.all(), NDArrayIndex.indices(keepIdx)).dup('c'));
-        masks.put(i + "_W", selectAxis(wm, w.shape(), keep, 0));
-        if (masks.containsKey(i + "_b")) masks.put(i + "_b", selectAxis(masks.get(i + "_b"), new long[]{1, dead.length}, keep, 1));
+        masks.put(TensorKey.weights(i), selectAxis(wm, w.shape(), keep, 0));
+        if (masks.containsKey(TensorKey.bias(i))) masks.put(TensorKey.bias(i), selectAxis(masks.get(TensorKey.bias(i)), new long[]{1, dead.length}, keep, 1));
         c.setNOut(keep.size());
         if (nextConv) next.setNIn(keep.size());
         changes.put(i, "channels " + dead.length + " -> " + keep.size());

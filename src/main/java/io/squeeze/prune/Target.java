@@ -18,8 +18,8 @@ import java.io.Serializable;
  */
 public record Target(int id, int layer, String param, long[] shape, float[] values, Mask mask, Amount amount,
                      int outAxis, int inAxis) implements Serializable {
-    public String key() {
-        return layer + "_" + param;
+    public io.squeeze.core.TensorKey key() {
+        return new io.squeeze.core.TensorKey(layer, param);
     }
 
     public int size() {

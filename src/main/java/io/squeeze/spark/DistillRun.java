@@ -1,5 +1,6 @@
 package io.squeeze.spark;
 
+import io.squeeze.core.TensorKey;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Loaded;
 import io.squeeze.artifact.Models;
@@ -98,7 +99,7 @@ final class DistillRun {
             trained = m.student();
             teacherAfter = m.teacher();
         }
-        Map<String, Mask> masks = existing == null ? Map.of() : existing.masks();
+        Map<TensorKey, Mask> masks = existing == null ? Map.of() : existing.masks();
         if (!masks.isEmpty()) {
             trained = Surgery.withoutMaskConstraints(trained);
             Surgery.applyMasks(trained, masks);

@@ -1,5 +1,6 @@
 package io.squeeze.spark;
 
+import io.squeeze.core.TensorKey;
 import io.squeeze.prune.L1Unstructured;
 import io.squeeze.data.Example;
 import io.squeeze.model.LoadedModel;
@@ -50,7 +51,7 @@ public final class LotteryJob {
                       int bestEpoch, long iterationsToBest) {}
 
     /** The final ticket, its masks and the table. */
-    public record Result(MultiLayerNetwork ticket, Map<String, Mask> masks, List<Row> rows, List<MultiLayerNetwork> perRound) {}
+    public record Result(MultiLayerNetwork ticket, Map<TensorKey, Mask> masks, List<Row> rows, List<MultiLayerNetwork> perRound) {}
 
     public static Result run(JavaSparkContext jsc, JavaRDD<Example> train, JavaRDD<Example> test, MultiLayerConfiguration conf,
                              ModelMeta meta, SparkTrainer.Config tc, Config lc, PrintWriter progress) {
@@ -68,7 +69,7 @@ public final class LotteryJob {
         }
         List<Row> rows = new ArrayList<>();
         List<MultiLayerNetwork> perRound = new ArrayList<>();
-        Map<String, Mask> masks = new TreeMap<>();
+        Map<TensorKey, Mask> masks = new TreeMap<>();
         long total = 0;
         for (int i = 0; i < init.getnLayers(); i++) if (init.getLayer(i).getParam("W") != null) total += init.getLayer(i).getParam("W").length();
         MultiLayerNetwork trained = null;
@@ -100,7 +101,7 @@ public final class LotteryJob {
     }
 
     /** Prunes the trained network's weights by magnitude per layer, among the remaining ones. */
-    static Map<String, Mask> pruneRound(MultiLayerNetwork trained, Map<String, Mask> masks, Config lc) {
+    static Map<TensorKey, Mask> pruneRound(MultiLayerNetwork trained, Map<TensorKey, Mask> masks, Config lc) {
         List<Target> targets = new ArrayList<>();
         int last = trained.getnLayers() - 1;
         for (int i = 0; i <= last; i++) {
@@ -108,11 +109,11 @@ public final class LotteryJob {
             if (w == null) continue;
             float[] v = Surgery.values(trained, i, "W");
             boolean conv = trained.getLayer(i).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
-            targets.add(new Target(targets.size(), i, "W", w.shape(), v, masks.getOrDefault(i + "_W", Mask.all(v.length)),
+            targets.add(new Target(targets.size(), i, "W", w.shape(), v, masks.getOrDefault(TensorKey.weights(i), Mask.all(v.length)),
                     Amount.fraction(i == last ? lc.outputRate() : lc.rate()), conv ? 0 : 1, conv ? 1 : 0));
         }
         Map<Integer, Mask> fresh = Pruner.masks(targets, new L1Unstructured(), Amount.fraction(lc.rate()), io.squeeze.prune.Chunk.DEFAULT_SIZE);
-        Map<String, Mask> out = new TreeMap<>();
+        Map<TensorKey, Mask> out = new TreeMap<>();
         for (Target t : targets) out.put(t.key(), fresh.get(t.id()));
         return out;
     }
@@ -120,7 +121,7 @@ public final class LotteryJob {
     private record Trained(MultiLayerNetwork net, double accuracy, double loss, int bestEpoch) {}
 
     private static Trained trainAndTrack(JavaSparkContext jsc, JavaRDD<Example> train, JavaRDD<Example> test, MultiLayerNetwork start,
-                                         Map<String, Mask> masks, ModelMeta meta, SparkTrainer.Config tc, long itersPerEpoch, PrintWriter progress) {
+                                         Map<TensorKey, Mask> masks, ModelMeta meta, SparkTrainer.Config tc, long itersPerEpoch, PrintWriter progress) {
         double[] best = {Double.MAX_VALUE};
         int[] bestEpoch = {0};
         double[] last = new double[2];

@@ -1,5 +1,6 @@
 package io.squeeze.spark;
 
+import io.squeeze.core.TensorKey;
 import io.squeeze.core.BadInputException;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Loaded;
@@ -114,7 +115,7 @@ public final class PruneJob {
             err.flush();
             net = fineTune(spark, net, r.masks(), src, c.fineTune(), c.split() == null ? io.squeeze.data.Split.TRAIN : c.split(), err);
         }
-        Map<String, Mask> masks = r.masks();
+        Map<TensorKey, Mask> masks = r.masks();
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>(r.notes());
         if (c.shrink()) {
             var s = io.squeeze.prune.Shrink.shrink(net, masks);
@@ -137,7 +138,7 @@ public final class PruneJob {
     }
 
     /** The pruned network, every mask (old and new) by tensor key, and per-layer notes. */
-    public record Result(MultiLayerNetwork net, Map<String, Mask> masks, Map<Integer, ArtifactWriter.LayerNote> notes) {}
+    public record Result(MultiLayerNetwork net, Map<TensorKey, Mask> masks, Map<Integer, ArtifactWriter.LayerNote> notes) {}
 
     public static List<Target> targets(LoadedModel m, Plan p) {
         List<Target> out = new ArrayList<>();
@@ -155,7 +156,7 @@ public final class PruneJob {
             for (String param : p.includeBias() ? List.of("W", "b") : List.of("W")) {
                 var arr = layers[i].getParam(param);
                 if (arr == null) continue;
-                String key = i + "_" + param;
+                TensorKey key = new TensorKey(i, param);
                 float[] v = Surgery.values(m.net(), i, param);
                 Mask mask = m.masks().getOrDefault(key, Mask.all(v.length));
                 int outAxis = param.equals("b") ? 1 : conv ? 0 : 1;
@@ -188,7 +189,7 @@ public final class PruneJob {
         List<Target> targets = targets(m, p);
         Amount global = p.amount() == null ? Amount.fraction(0) : p.amount();
         Map<Integer, Mask> fresh = masks(exec, targets, p.method(), global, p.chunkSize());
-        Map<String, Mask> masks = new TreeMap<>(m.masks());
+        Map<TensorKey, Mask> masks = new TreeMap<>(m.masks());
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>();
         for (Target t : targets) {
             Mask mk = fresh.get(t.id());
@@ -206,7 +207,7 @@ public final class PruneJob {
     }
 
     /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */
-    public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<String, Mask> masks, LoadedModel source,
+    public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<TensorKey, Mask> masks, LoadedModel source,
                                              FineTune ft, io.squeeze.data.Split split, PrintWriter progress) {
         if (!ft.runs()) return net;
         if (ft.lr() != null) net.setLearningRate(ft.lr());
@@ -214,7 +215,7 @@ public final class PruneJob {
     }
 
     /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */
-    public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<String, Mask> masks, LoadedModel source,
+    public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<TensorKey, Mask> masks, LoadedModel source,
                                              DataSpec data, SparkTrainer.Config cfg, PrintWriter progress) {
         var meta = source.meta();
         SparkData.Loaded d = TrainJob.trainingData(spark, data, meta, source.source());

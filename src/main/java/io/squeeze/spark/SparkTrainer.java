@@ -139,41 +139,49 @@ public final class SparkTrainer {
     public static org.deeplearning4j.nn.graph.ComputationGraph fitGraph(JavaSparkContext jsc, JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data,
                                                                         org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
                                                                         PrintWriter progress) {
-        String exportDir = exportDir(jsc);
-        ParameterAveragingTrainingMaster tm = master(jsc, cfg, exportDir);
-        var sparkNet = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm);
-        try {
-            for (int e = 1; e <= cfg.epochs(); e++) {
-                jsc.setJobDescription("squeeze train epoch " + e + "/" + cfg.epochs() + " on " + where);
-                long t0 = System.nanoTime();
-                sparkNet.fitMultiDataSet(data);
-                progress.printf("train: epoch %d/%d  score %.4f  %.1f s%n", e, cfg.epochs(), sparkNet.getScore(), (System.nanoTime() - t0) / 1e9);
-                progress.flush();
-            }
-        } finally {
-            jsc.clearJobGroup();
-            if (jsc.isLocal()) Nd4jThreads.all();
-            tm.deleteTempFiles(jsc);
-            removeExportDir(jsc, exportDir);
-        }
-        return sparkNet.getNetwork();
+        var sparkNet = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph[1];
+        epochs(jsc, cfg, where, progress, tm -> {
+            sparkNet[0] = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm);
+            return () -> {
+                sparkNet[0].fitMultiDataSet(data);
+                return sparkNet[0].getScore();
+            };
+        }, e -> { });
+        return sparkNet[0].getNetwork();
     }
 
     /** Trains on ready minibatches (e.g. distillation's, whose labels carry soft targets); see above. */
     public static MultiLayerNetwork fit(JavaSparkContext jsc, JavaRDD<DataSet> data, MultiLayerNetwork net, Config cfg, String where,
                                         PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
+        SparkDl4jMultiLayer[] sparkNet = new SparkDl4jMultiLayer[1];
+        epochs(jsc, cfg, where, progress, tm -> {
+            sparkNet[0] = new SparkDl4jMultiLayer(jsc, net, tm);
+            return () -> {
+                sparkNet[0].fit(data);
+                return sparkNet[0].getScore();
+            };
+        }, e -> afterEpoch.accept(e, sparkNet[0].getNetwork()));
+        return sparkNet[0].getNetwork();
+    }
+
+    /**
+     * The epoch loop of both: {@code start} wraps the network for the training master and returns one epoch's fit
+     * (returning its score); progress per epoch; the exported minibatches and thread settings cleaned up whatever happens.
+     */
+    private static void epochs(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
+                               java.util.function.Function<ParameterAveragingTrainingMaster, java.util.function.DoubleSupplier> start,
+                               java.util.function.IntConsumer afterEpoch) {
         String exportDir = exportDir(jsc);
         ParameterAveragingTrainingMaster tm = master(jsc, cfg, exportDir);
-        SparkDl4jMultiLayer sparkNet = new SparkDl4jMultiLayer(jsc, net, tm);
         try {
+            java.util.function.DoubleSupplier epoch = start.apply(tm);
             for (int e = 1; e <= cfg.epochs(); e++) {
                 jsc.setJobDescription("squeeze train epoch " + e + "/" + cfg.epochs() + " on " + where);
                 long t0 = System.nanoTime();
-                sparkNet.fit(data);
-                progress.printf("train: epoch %d/%d  score %.4f  %.1f s%n", e, cfg.epochs(), sparkNet.getScore(),
-                        (System.nanoTime() - t0) / 1e9);
+                double score = epoch.getAsDouble();
+                progress.printf("train: epoch %d/%d  score %.4f  %.1f s%n", e, cfg.epochs(), score, (System.nanoTime() - t0) / 1e9);
                 progress.flush();
-                afterEpoch.accept(e, sparkNet.getNetwork());
+                afterEpoch.accept(e);
             }
         } finally {
             jsc.clearJobGroup();
@@ -181,6 +189,5 @@ public final class SparkTrainer {
             tm.deleteTempFiles(jsc);
             removeExportDir(jsc, exportDir);
         }
-        return sparkNet.getNetwork();
     }
 }

@@ -1,5 +1,6 @@
 package io.squeeze.artifact;
 
+import io.squeeze.core.TensorKey;
 import io.squeeze.TestModels;
 import io.squeeze.model.ModelIO;
 import io.squeeze.model.NetOps;
@@ -35,7 +36,7 @@ class PackedSizeTest {
         return net;
     }
 
-    static long packed(MultiLayerNetwork net, Map<String, Mask> masks, QuantizedModel q) {
+    static long packed(MultiLayerNetwork net, Map<TensorKey, Mask> masks, QuantizedModel q) {
         return PackedModel.encode(net, TestModels.meta(784, 10), masks, q).files().values().stream().mapToLong(b -> b.length).sum();
     }
 
@@ -60,7 +61,7 @@ class PackedSizeTest {
     void pruningAndQuantizationSavingsMultiply() {
         MultiLayerNetwork net = lenet300();
         long zip = ModelIO.toZip(net, TestModels.meta(784, 10)).length; // the dense model's
-        Map<String, Mask> masks = new TreeMap<>();
+        Map<TensorKey, Mask> masks = new TreeMap<>();
         Random r = new Random(3);
         for (int i = 0; i < net.getnLayers(); i++) {
             var w = net.getLayer(i).getParam("W");
@@ -71,7 +72,7 @@ class PackedSizeTest {
                 if (!keep[k]) v[k] = 0f;
             }
             w.assign(Nd4j.create(v, w.shape(), 'c'));
-            masks.put(i + "_W", Mask.of(keep));
+            masks.put(TensorKey.weights(i), Mask.of(keep));
         }
         double pruned = zip / (double) packed(net, masks, null), both = zip / (double) packed(net, masks, quantized(net, QuantConfig.Precision.INT8));
         assertTrue(pruned > 5, "90 % pruned: " + pruned);

@@ -1,5 +1,6 @@
 package io.squeeze.cli;
 
+import io.squeeze.core.TensorKey;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.squeeze.TestModels;
@@ -43,9 +44,8 @@ class PruneCliTest {
     /** Every masked entry of every masked tensor is exactly zero. */
     static void assertMaskedZero(LoadedModel m) {
         assertFalse(m.masks().isEmpty());
-        for (Map.Entry<String, Mask> e : m.masks().entrySet()) {
-            int u = e.getKey().indexOf('_');
-            float[] v = m.net().getLayer(Integer.parseInt(e.getKey().substring(0, u))).getParam(e.getKey().substring(u + 1)).dup('c').data().asFloat();
+        for (Map.Entry<TensorKey, Mask> e : m.masks().entrySet()) {
+            float[] v = m.net().getLayer(e.getKey().layer()).getParam(e.getKey().param()).dup('c').data().asFloat();
             for (int i = 0; i < v.length; i++) if (!e.getValue().kept(i)) assertEquals(0f, v[i], 0f, e.getKey() + "[" + i + "]");
         }
     }
@@ -97,7 +97,7 @@ class PruneCliTest {
         assertEquals(0, CliRun.run("prune", "--model", a, "--method", "l1", "--amount", "0.5", "--local", "--out", c).code());
         Artifact ab = load(b);
         long n0 = 64 * 64, first = Math.round(0.5 * n0);
-        assertEquals(first + Math.round(0.5 * (n0 - first)), ab.model().masks().get("0_W").prunedCount());
+        assertEquals(first + Math.round(0.5 * (n0 - first)), ab.model().masks().get(TensorKey.weights(0)).prunedCount());
         assertEquals(load(c).model().masks(), ab.model().masks());
         TestModels.assertSameWeights(load(c).model().net(), ab.model().net());
         assertMaskedZero(ab.model());
@@ -118,7 +118,7 @@ class PruneCliTest {
         assertEquals(0, CliRun.run("evaluate", "--model", tuned, "--data", TEST, "--report", rep).code());
         JsonNode layers = new ObjectMapper().readTree(Files.readAllBytes(Path.of(rep))).get("layers");
         assertEquals(3, layers.size());
-        long pruned = t.model().masks().get("0_W").prunedCount();
+        long pruned = t.model().masks().get(TensorKey.weights(0)).prunedCount();
         assertEquals(1.0 - (double) (64 * 64 + 64 - pruned - zeros(t.model().net().getLayer(0).getParam("b"))) / (64 * 64 + 64),
                 layers.get(0).get("sparsity").asDouble(), 1e-12);
         assertTrue(after > before + 0.02, "fine-tuned " + after + " vs pruned " + before + " (dense " + dense + ")");
@@ -131,17 +131,17 @@ class PruneCliTest {
         String ln = dir.resolve("ln").toString();
         assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "ln", "--norm", "2", "--dim", "out", "--amount", "0.25",
                 "--layers", "0-1", "--out", ln).code());
-        Mask m0 = load(ln).model().masks().get("0_W");
+        Mask m0 = load(ln).model().masks().get(TensorKey.weights(0));
         assertEquals(16 * 64, m0.prunedCount(), "16 of 64 output neurons of layer 0, each 64 inputs");
-        assertFalse(load(ln).model().masks().containsKey("2_W"), "--layers 0-1 leaves the output layer");
+        assertFalse(load(ln).model().masks().containsKey(TensorKey.weights(2)), "--layers 0-1 leaves the output layer");
         String th = dir.resolve("th").toString();
         assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "threshold", "--threshold", "0.05", "--out", th).code());
-        for (Map.Entry<String, Mask> e : load(th).model().masks().entrySet()) assertTrue(e.getValue().prunedCount() > 0, e.getKey());
+        for (Map.Entry<TensorKey, Mask> e : load(th).model().masks().entrySet()) assertTrue(e.getValue().prunedCount() > 0, e.getKey().toString());
         String per = dir.resolve("per").toString();
         assertEquals(0, CliRun.run("prune", "--model", digits, "--method", "l1", "--amount", "0:0.3,layer1:10", "--out", per).code());
-        Map<String, Mask> pm = load(per).model().masks();
-        assertEquals(Math.round(0.3 * 64 * 64), pm.get("0_W").prunedCount());
-        assertEquals(10, pm.get("1_W").prunedCount());
+        Map<TensorKey, Mask> pm = load(per).model().masks();
+        assertEquals(Math.round(0.3 * 64 * 64), pm.get(TensorKey.weights(0)).prunedCount());
+        assertEquals(10, pm.get(TensorKey.weights(1)).prunedCount());
         assertEquals(2, pm.size());
         Path file = Files.writeString(dir.resolve("amounts.txt"), "# per-layer amounts\n0:0.3\nlayer1:10 # by name\n");
         String perFile = dir.resolve("per-file").toString();

@@ -1,5 +1,6 @@
 package io.squeeze.cli;
 
+import io.squeeze.core.TensorKey;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.squeeze.artifact.Artifact;
@@ -152,8 +153,7 @@ class QuantizeCliTest {
         Artifact p = Artifact.load(pruned), q = Artifact.load(both);
         assertEquals(p.model().masks().keySet(), q.model().masks().keySet());
         for (var e : p.model().masks().entrySet()) {
-            String[] k = e.getKey().split("_");
-            float[] w = q.model().net().getLayer(Integer.parseInt(k[0])).getParam(k[1]).dup('c').data().asFloat();
+            float[] w = q.model().net().getLayer(e.getKey().layer()).getParam(e.getKey().param()).dup('c').data().asFloat();
             for (int i = 0; i < w.length; i++) if (!e.getValue().kept(i)) assertEquals(0f, w[i], "pruned weight " + e.getKey() + "[" + i + "]");
         }
         long zip = Files.size(Path.of(dense, "model.zip"));

@@ -116,6 +116,18 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void masksByTensorKeyComeBackEqual() {
+        Map<io.squeeze.core.TensorKey, io.squeeze.core.Mask> masks = new TreeMap<>(Map.of(io.squeeze.core.TensorKey.weights(2),
+                io.squeeze.core.Mask.of(new boolean[]{true, false, true}), new io.squeeze.core.TensorKey(0, "b"), io.squeeze.core.Mask.all(4)));
+        for (Serializer s : SERIALIZERS) {
+            Map<io.squeeze.core.TensorKey, io.squeeze.core.Mask> back = roundTrip(s, masks);
+            assertEquals(masks, back, s.getClass().getSimpleName());
+            assertEquals(List.of("0_b", "2_W"), back.keySet().stream().map(Object::toString).toList(), "ordered by layer");
+        }
+        assertEquals(new io.squeeze.core.TensorKey(12, "W"), io.squeeze.core.TensorKey.parse("12_W"));
+    }
+
+    @Test
     void theBadRowGuardComesBackAndStillStopsAtABadRow() {
         BadRows bad = new BadRows(io.squeeze.spark.SparkSessions.jsc(io.squeeze.TestSpark.get()));
         for (Serializer s : SERIALIZERS) {
