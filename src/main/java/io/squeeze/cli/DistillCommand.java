@@ -67,6 +67,9 @@ public final class DistillCommand extends BaseCommand {
     @Option(names = "--normalize", defaultValue = "none", paramLabel = "none|minmax|standard", description = "a new student's input normalization")
     Normalization normalize;
 
+    @Option(names = "--local", description = "train in this process instead of on Spark executors (the rows still stream through Spark)")
+    boolean local;
+
     @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the student against the teacher (when it is a DL4J/Keras model)")
     String evalData;
 
@@ -93,7 +96,7 @@ public final class DistillCommand extends BaseCommand {
         return new DistillJob.Config(online ? DistillJob.Mode.ONLINE : DistillJob.Mode.OFFLINE,
                 source.softTargets == null ? null : st.path(source.softTargets).toString(),
                 source.teacher == null ? null : st.path(source.teacher).toString(), data.spec(Split.TRAIN), s, temperature, alpha,
-                new SparkTrainer.Config(epochs, batch, 5, seed), lr, seed, dropout, normalize, hint, hintWeight, evalData);
+                new SparkTrainer.Config(epochs, batch, 5, seed, local), lr, seed, dropout, normalize, hint, hintWeight, evalData);
     }
 
     @Override

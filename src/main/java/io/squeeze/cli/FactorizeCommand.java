@@ -77,7 +77,7 @@ public final class FactorizeCommand extends BaseCommand {
     @Option(names = "--layers", paramLabel = "L", description = "layers by index, range or name glob (default: every dense layer)")
     String layers;
 
-    @Option(names = "--local", description = "run the SVDs in this process instead of on Spark executors")
+    @Option(names = "--local", description = "run the SVDs and any fine-tuning in this process instead of on Spark executors")
     boolean local;
 
     @Mixin

@@ -51,6 +51,9 @@ public final class LoraCommand extends BaseCommand {
     @Option(names = "--seed", defaultValue = "42")
     long seed;
 
+    @Option(names = "--local", description = "train in this process instead of on Spark executors (the rows still stream through Spark)")
+    boolean local;
+
     @Option(names = "--merge", description = "write the merged network instead of the adapters")
     boolean merge;
 
@@ -64,7 +67,7 @@ public final class LoraCommand extends BaseCommand {
     LoraJob.Config config() {
         if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
         return new LoraJob.Config(Storage.withSparkDefaults().path(model).toString(), rank, alpha, LayerSelector.parse(layers),
-                data.spec(Split.TRAIN), new SparkTrainer.Config(epochs, batch, 5, seed), lr, seed, merge, evalData);
+                data.spec(Split.TRAIN), new SparkTrainer.Config(epochs, batch, 5, seed, local), lr, seed, merge, evalData);
     }
 
     @Override

@@ -74,6 +74,9 @@ public final class LotteryCommand extends BaseCommand {
     @Option(names = "--normalize", defaultValue = "none")
     Normalization normalize;
 
+    @Option(names = "--local", description = "train in this process instead of on Spark executors (the rows still stream through Spark)")
+    boolean local;
+
     @Option(names = "--out", required = true, paramLabel = "DIR")
     String out;
 
@@ -83,7 +86,7 @@ public final class LotteryCommand extends BaseCommand {
     @Override
     public Integer call() {
         LotteryJob.Config lc = new LotteryJob.Config(rounds, rate, outputRate, rewindEpoch, control, seed + 1);
-        SparkTrainer.Config tc = new SparkTrainer.Config(epochs, batch, 5, seed);
+        SparkTrainer.Config tc = new SparkTrainer.Config(epochs, batch, 5, seed, local);
         Arch a = Arch.parse(arch);
         Architectures.check(a, Storage.withSparkDefaults());
         DataSpec trainSpec = data.spec(Split.TRAIN), testSpec = DataSpec.parse(testData, Split.TEST, data.csvHeader);

@@ -83,7 +83,7 @@ public final class PruneCommand extends BaseCommand {
     @Option(names = "--seed", defaultValue = "42", description = "random: seed (default: ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--local", description = "compute masks in this process instead of on Spark executors")
+    @Option(names = "--local", description = "compute masks and fine-tune in this process instead of on Spark executors")
     boolean local;
 
     @Mixin

@@ -73,7 +73,7 @@ public final class QuantizeCommand extends BaseCommand {
     @Option(names = "--batch", defaultValue = "64")
     int batch;
 
-    @Option(names = "--local", description = "calibrate in this process instead of on Spark executors (the rows still stream through Spark)")
+    @Option(names = "--local", description = "calibrate and train (qat) in this process instead of on Spark executors (the rows still stream through Spark)")
     boolean local;
 
     @Option(names = "--eval-data", paramLabel = "D", description = "evaluate the result (integer path) against the source model and record the metrics")

@@ -56,6 +56,9 @@ public final class TrainCommand extends BaseCommand {
             description = "feature transform fitted on this data and recorded with the model (default: ${DEFAULT-VALUE})")
     Normalization normalize;
 
+    @Option(names = "--local", description = "train in this process instead of on Spark executors (the rows still stream through Spark)")
+    boolean local;
+
     @Option(names = "--out", required = true, paramLabel = "M", description = "output model (.zip) or artifact directory")
     String out;
 
@@ -65,7 +68,7 @@ public final class TrainCommand extends BaseCommand {
     /** The validated job: every option checked before any Spark work. */
     TrainJob.Config config() {
         return new TrainJob.Config(data.spec(Split.TRAIN), Arch.parse(arch), normalize, new Architectures.Hyper(seed, lr, l2, inputDropout, dropout),
-                new SparkTrainer.Config(epochs, batch, averagingFrequency, seed));
+                new SparkTrainer.Config(epochs, batch, averagingFrequency, seed, local));
     }
 
     @Override

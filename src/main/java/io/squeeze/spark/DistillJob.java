@@ -223,7 +223,7 @@ public final class DistillJob {
         int nf = sm.numFeatures(), k = sm.numClasses();
         MultiLayerNetwork s = student, t = teacher.net();
         for (int e = 1; e <= cfg.epochs(); e++) {
-            SparkTrainer.Config one = new SparkTrainer.Config(1, cfg.batchSize(), cfg.averagingFrequency(), cfg.seed() + e);
+            SparkTrainer.Config one = new SparkTrainer.Config(1, cfg.batchSize(), cfg.averagingFrequency(), cfg.seed() + e, cfg.local());
             Broadcast<Teacher> tb = jsc.broadcast(Teachers.of(new LoadedModel(t, teacher.meta(), teacher.sha256(), teacher.source(), teacher.kind(), 0)));
             Joined fromTeacher = join(raw, dataRows, logitsOf(raw, tb, cfg.batchSize(), where), "teacher logits", where);
             progress.printf("distill: online epoch %d/%d: student learns from the teacher%n", e, cfg.epochs());

@@ -116,7 +116,7 @@ public final class FactorizeJob {
         MultiLayerNetwork net = r.net();
         if (c.fineTune().runs()) {
             err.printf("factorize: fine-tuning %d epochs on %s%n", c.fineTune().epochs(), c.fineTune().data());
-            net = PruneJob.fineTune(spark, net, Map.of(), src, c.fineTune(), io.squeeze.data.Split.TRAIN, err);
+            net = PruneJob.fineTune(spark, net, Map.of(), src, c.fineTune(), io.squeeze.data.Split.TRAIN, !c.distributed(), err);
         }
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
                 Loaded.plain(new LoadedModel(net, src.meta(), "", out, io.squeeze.model.SourceKind.ARTIFACT, 0)), srcRun);

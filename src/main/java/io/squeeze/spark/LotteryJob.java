@@ -64,7 +64,7 @@ public final class LotteryJob {
         MultiLayerNetwork rewindPoint = init.clone();
         if (lc.rewindEpochs() > 0) {
             progress.printf("lottery: late rewinding point: %d epoch(s) of dense training%n", lc.rewindEpochs());
-            rewindPoint = SparkTrainer.train(jsc, train, init.clone(), nf, k, new SparkTrainer.Config(lc.rewindEpochs(), tc.batchSize(), tc.averagingFrequency(), tc.seed()),
+            rewindPoint = SparkTrainer.train(jsc, train, init.clone(), nf, k, new SparkTrainer.Config(lc.rewindEpochs(), tc.batchSize(), tc.averagingFrequency(), tc.seed(), tc.local()),
                     "rewind", progress).clone();
         }
         List<Row> rows = new ArrayList<>();

@@ -113,7 +113,7 @@ public final class PruneJob {
         if (c.fineTune().runs()) {
             err.printf("prune: fine-tuning %d epochs on %s with the masks enforced%n", c.fineTune().epochs(), c.fineTune().data());
             err.flush();
-            net = fineTune(spark, net, r.masks(), src, c.fineTune(), c.split() == null ? io.squeeze.data.Split.TRAIN : c.split(), err);
+            net = fineTune(spark, net, r.masks(), src, c.fineTune(), c.split() == null ? io.squeeze.data.Split.TRAIN : c.split(), !c.distributed(), err);
         }
         Map<TensorKey, Mask> masks = r.masks();
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>(r.notes());
@@ -208,10 +208,10 @@ public final class PruneJob {
 
     /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */
     public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<TensorKey, Mask> masks, LoadedModel source,
-                                             FineTune ft, io.squeeze.data.Split split, PrintWriter progress) {
+                                             FineTune ft, io.squeeze.data.Split split, boolean local, PrintWriter progress) {
         if (!ft.runs()) return net;
         if (ft.lr() != null) net.setLearningRate(ft.lr());
-        return fineTune(spark, net, masks, source, DataSpec.parse(ft.data(), split, false), new SparkTrainer.Config(ft.epochs(), ft.batch(), 5), progress);
+        return fineTune(spark, net, masks, source, DataSpec.parse(ft.data(), split, false), new SparkTrainer.Config(ft.epochs(), ft.batch(), 5, 0, local), progress);
     }
 
     /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */

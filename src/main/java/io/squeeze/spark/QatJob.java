@@ -20,7 +20,7 @@ import java.util.Map;
 /**
  * Quantization-aware training on Spark: the model is calibrated once, its integer layers get fake-quantized
  * weights and activations ({@link FakeQuantSurgery}), it is fine-tuned with parameter averaging (straight-through
- * gradients), the activation ranges are re-calibrated on executors after every epoch and written into the
+ * gradients), the activation ranges are re-calibrated (on executors, or in process with {@code --local}) after every epoch and written into the
  * configuration the workers receive next, and the trained float weights are finally quantized and calibrated as
  * in static mode. A pruned source keeps its zeros (mask constraints ride along).
  */
@@ -36,7 +36,7 @@ public final class QatJob {
         Map<Integer, String> names = QuantizeJob.names(src.net());
         JavaRDD<Example> calibRdd = QuantizeJob.calibrationRows(spark, src, calib, calibRows);
         QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(src.net()), cfg, names);
-        QuantizeJob.Calibrated c0 = QuantizeJob.calibrate(new Execution.OnSpark(jsc), calibRdd, qm, meta.normalizer(), meta.numFeatures(), tc.batchSize(), cfg,
+        QuantizeJob.Calibrated c0 = QuantizeJob.calibrate(Execution.of(jsc, tc.local()), calibRdd, qm, meta.normalizer(), meta.numFeatures(), tc.batchSize(), cfg,
                 calib.toString(), progress);
         MultiLayerNetwork start = src.masks().isEmpty() ? src.net() : Surgery.withMaskConstraints(src.net(), src.masks());
         MultiLayerNetwork qat = FakeQuantSurgery.attach(start, qm.plan(), Calibrator.qparams(c0.ranges()));
@@ -48,14 +48,14 @@ public final class QatJob {
                 (epoch, n) -> {
                     if (epoch == tc.epochs()) return; // the final calibration follows
                     QuantizedModel q = QuantizedModel.quantizeWeights(NetOps.of(FakeQuantSurgery.strip(n)), cfg, names);
-                    QuantizeJob.Calibrated c = QuantizeJob.calibrate(new Execution.OnSpark(jsc), calibRdd, q, meta.normalizer(), meta.numFeatures(), tc.batchSize(),
+                    QuantizeJob.Calibrated c = QuantizeJob.calibrate(Execution.of(jsc, tc.local()), calibRdd, q, meta.normalizer(), meta.numFeatures(), tc.batchSize(),
                             cfg, calib.toString(), progress);
                     FakeQuantSurgery.update(n, Calibrator.qparams(c.ranges()));
                 });
         MultiLayerNetwork plain = Surgery.withoutMaskConstraints(FakeQuantSurgery.strip(trained));
         Surgery.applyMasks(plain, src.masks());
         QuantizedModel fq = QuantizedModel.quantizeWeights(NetOps.of(plain), cfg, names);
-        QuantizeJob.Calibrated c = QuantizeJob.calibrate(new Execution.OnSpark(jsc), calibRdd, fq, meta.normalizer(), meta.numFeatures(), tc.batchSize(), cfg,
+        QuantizeJob.Calibrated c = QuantizeJob.calibrate(Execution.of(jsc, tc.local()), calibRdd, fq, meta.normalizer(), meta.numFeatures(), tc.batchSize(), cfg,
                 calib.toString(), progress);
         return QuantizeJob.result(plain, fq.withActivations(Calibrator.qparams(c.ranges())), c);
     }

@@ -60,7 +60,6 @@ public final class QuantizeJob {
             if (batch <= 0) throw new BadInputException("--batch must be > 0, got " + batch);
             if (quant.mode() == QuantConfig.Mode.QAT && qat == null) throw new BadInputException("quantize --mode qat needs training data: --data D");
             if (quant.mode() != QuantConfig.Mode.QAT) qat = null;
-            if (qat != null && !distributed) throw new BadInputException("quantize --mode qat trains on Spark; --local applies to static calibration");
             if (quant.mode() == QuantConfig.Mode.DYNAMIC && calibData != null)
                 throw new BadInputException("quantize --mode dynamic takes no calibration data (each batch is quantized from its own range); got --calib-data " + calibData);
             if (quant.calibrated() && calibData == null)
@@ -107,7 +106,7 @@ public final class QuantizeJob {
         QuantConfig cfg = c.quant();
         checkOverrides(src.net(), c.quant());
         Result r = c.qat() != null
-                ? QatJob.run(spark, src, cfg, DataSpec.parse(c.qat().data(), Split.TRAIN, false), new SparkTrainer.Config(c.qat().epochs(), c.batch(), 5),
+                ? QatJob.run(spark, src, cfg, DataSpec.parse(c.qat().data(), Split.TRAIN, false), new SparkTrainer.Config(c.qat().epochs(), c.batch(), 5, 0, !c.distributed()),
                 c.qat().lr(), calib, c.calibRows(), progress)
                 : run(spark, Execution.of(SparkSessions.jsc(spark), !c.distributed()), src, cfg, calib, c.calibRows(), c.batch(), progress);
         Loaded result = new Loaded(new LoadedModel(r.net(), src.meta(), "", out, io.squeeze.model.SourceKind.ARTIFACT, 0, src.masks()), r.model());

@@ -30,10 +30,21 @@ public final class SparkTrainer {
      * @param averagingFrequency minibatches between parameter averages
      * @param seed               seeds how each epoch's data is split between averaging rounds and workers: the same
      *                           seed, data, master and partitioning give the same weights
+     * @param local              train in this process ({@code --local}): one DL4J {@code fit} over the minibatches in
+     *                           the data's order, streamed from Spark, instead of parameter averaging on the executors
      */
-    public record Config(int epochs, int batchSize, int averagingFrequency, long seed) {
+    public record Config(int epochs, int batchSize, int averagingFrequency, long seed, boolean local) {
         public Config(int epochs, int batchSize, int averagingFrequency) {
-            this(epochs, batchSize, averagingFrequency, 0);
+            this(epochs, batchSize, averagingFrequency, 0, false);
+        }
+
+        public Config(int epochs, int batchSize, int averagingFrequency, long seed) {
+            this(epochs, batchSize, averagingFrequency, seed, false);
+        }
+
+        /** The same settings, trained in this process or not. */
+        public Config local(boolean inProcess) {
+            return new Config(epochs, batchSize, averagingFrequency, seed, inProcess);
         }
 
         public Config {
@@ -87,7 +98,9 @@ public final class SparkTrainer {
     public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerNetwork net,
                                           int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress,
                                           java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
-        JavaRDD<DataSet> data = minibatches(rows.repartition(jsc.defaultParallelism()), numFeatures, numClasses, cfg.batchSize(), where);
+        // in process the rows keep their order; on Spark they are spread over every worker
+        JavaRDD<DataSet> data = minibatches(cfg.local() ? rows : rows.repartition(jsc.defaultParallelism()), numFeatures, numClasses,
+                cfg.batchSize(), where);
         return fit(jsc, data, net, cfg, where, progress, afterEpoch);
     }
 
@@ -139,6 +152,13 @@ public final class SparkTrainer {
     public static org.deeplearning4j.nn.graph.ComputationGraph fitGraph(JavaSparkContext jsc, JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data,
                                                                         org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
                                                                         PrintWriter progress) {
+        if (cfg.local()) {
+            inProcess(jsc, cfg, where, progress, () -> {
+                graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(data.toLocalIterator(), cfg.batchSize()));
+                return graph.score();
+            }, e -> { });
+            return graph;
+        }
         var sparkNet = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph[1];
         epochs(jsc, cfg, where, progress, tm -> {
             sparkNet[0] = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm);
@@ -153,6 +173,13 @@ public final class SparkTrainer {
     /** Trains on ready minibatches (e.g. distillation's, whose labels carry soft targets); see above. */
     public static MultiLayerNetwork fit(JavaSparkContext jsc, JavaRDD<DataSet> data, MultiLayerNetwork net, Config cfg, String where,
                                         PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
+        if (cfg.local()) {
+            inProcess(jsc, cfg, where, progress, () -> {
+                net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(data.toLocalIterator()));
+                return net.score();
+            }, e -> afterEpoch.accept(e, net));
+            return net;
+        }
         SparkDl4jMultiLayer[] sparkNet = new SparkDl4jMultiLayer[1];
         epochs(jsc, cfg, where, progress, tm -> {
             sparkNet[0] = new SparkDl4jMultiLayer(jsc, net, tm);
@@ -162,6 +189,27 @@ public final class SparkTrainer {
             };
         }, e -> afterEpoch.accept(e, sparkNet[0].getNetwork()));
         return sparkNet[0].getNetwork();
+    }
+
+    /**
+     * Training in this process ({@link Execution.InProcess}): each epoch streams the minibatches to this JVM in
+     * partition order ({@code toLocalIterator}, one partition at a time) and fits them with every core of the process.
+     */
+    private static void inProcess(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
+                                  java.util.function.DoubleSupplier epoch, java.util.function.IntConsumer afterEpoch) {
+        Nd4jThreads.all();
+        try {
+            for (int e = 1; e <= cfg.epochs(); e++) {
+                jsc.setJobDescription("squeeze train (in process) epoch " + e + "/" + cfg.epochs() + " on " + where);
+                long t0 = System.nanoTime();
+                double score = epoch.getAsDouble();
+                progress.printf("train: epoch %d/%d  score %.4f  %.1f s (in process)%n", e, cfg.epochs(), score, (System.nanoTime() - t0) / 1e9);
+                progress.flush();
+                afterEpoch.accept(e);
+            }
+        } finally {
+            jsc.clearJobGroup();
+        }
     }
 
     /**

@@ -31,10 +31,72 @@ class LocalExecutionTest {
             assertEquals(io.squeeze.TestArtifacts.packed(spark), io.squeeze.TestArtifacts.packed(local), observer + ": the same qparams and integers");
             assertEquals(false, Artifact.load(ST, local).manifest().config().get("distributed"));
         }
-        CliRun qat = CliRun.run("quantize", "--model", DENSE, "--mode", "qat", "--data", TRAIN, "--calib-data", TRAIN, "--local", "--out",
-                dir.resolve("never").toString());
-        assertEquals(2, qat.code());
-        assertEquals("squeeze: quantize --mode qat trains on Spark; --local applies to static calibration", qat.lastErr());
+    }
+
+    static double accuracy(String model) throws Exception {
+        Path r = dir.resolve("acc-" + Path.of(model).getFileName() + ".json");
+        CliRun e = CliRun.run("evaluate", "--model", model, "--data", TEST, "--report", r.toString(), "--overwrite");
+        assertEquals(0, e.code(), e.err());
+        return new ObjectMapper().readTree(Files.readAllBytes(r)).get("accuracy").asDouble();
+    }
+
+    @Test
+    void trainingInProcessLearnsAsWellAsTrainingOnExecutors() throws Exception {
+        String spark = dir.resolve("t-spark").toString(), local = dir.resolve("t-local").toString();
+        String[] train = {"train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "8", "--normalize", "minmax", "--lr", "0.005"};
+        assertEquals(0, CliRun.run(cat(train, "--out", spark)).code());
+        CliRun r = CliRun.run(cat(train, "--local", "--out", local));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("train: epoch 8/8") && r.err().contains("(in process)"), r.err());
+        double a = accuracy(spark), b = accuracy(local);
+        assertTrue(a > 0.9 && b > 0.9, "accuracy on executors " + a + ", in process " + b);
+        assertEquals(a, b, 0.05, "parameter averaging and one in-process fit reach the same accuracy within 0.05");
+        assertEquals(true, ((java.util.Map<?, ?>) Artifact.load(ST, local).manifest().config().get("training")).get("local"));
+        // the same command twice in process: the same weights
+        String again = dir.resolve("t-local-again").toString();
+        assertEquals(0, CliRun.run(cat(train, "--local", "--out", again)).code());
+        assertEquals(io.squeeze.TestArtifacts.packed(local), io.squeeze.TestArtifacts.packed(again));
+    }
+
+    @Test
+    void everyJobThatTrainsTrainsInProcessWithLocal() throws Exception {
+        String model = dir.resolve("base").toString();
+        assertEquals(0, CliRun.run("train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "6", "--normalize", "minmax", "--lr", "0.005",
+                "--local", "--out", model).code());
+        String soft = dir.resolve("soft").toString();
+        assertEquals(0, CliRun.run("soft-targets", "--teacher", model, "--data", TRAIN, "--out", soft).code());
+        String[][] jobs = {
+                {"prune", "--model", model, "--method", "global", "--amount", "0.7", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "2"},
+                {"factorize", "--model", model, "--rank", "8", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "2"},
+                {"quantize", "--model", model, "--mode", "qat", "--data", TRAIN, "--calib-data", TRAIN, "--epochs", "2"},
+                {"lora", "--model", model, "--rank", "4", "--epochs", "2", "--data", TRAIN, "--merge"},
+                {"distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:16", "--epochs", "4", "--normalize", "minmax", "--lr", "0.005"},
+                {"distill", "--online", "--teacher", model, "--data", TRAIN, "--student", "mlp:16", "--epochs", "4", "--normalize", "minmax", "--lr", "0.005"},
+                {"distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:32", "--epochs", "4", "--normalize", "minmax", "--lr", "0.005",
+                        "--batch", "32", "--hint", "0:0", "--hint-weight", "0.05"},
+        };
+        for (int i = 0; i < jobs.length; i++) {
+            String[] job = jobs[i];
+            String out = dir.resolve("local-" + i + "-" + job[0]).toString();
+            CliRun r = CliRun.run(cat(job, "--local", "--out", out));
+            assertEquals(0, r.code(), String.join(" ", job) + ": " + r.err());
+            assertTrue(r.err().contains("(in process)"), String.join(" ", job) + " trains in process: " + r.err());
+            assertFalse(r.err().contains("epoch") && r.err().lines().anyMatch(l -> l.startsWith("train: epoch") && !l.endsWith("(in process)")),
+                    "no epoch on executors: " + r.err());
+            double acc = accuracy(out);
+            assertTrue(acc > 0.8, String.join(" ", job) + ": accuracy " + acc);
+        }
+        String lottery = dir.resolve("lottery-local").toString();
+        CliRun l = CliRun.run("lottery", "--data", TRAIN, "--test-data", TEST, "--arch", "mlp:16", "--epochs", "3", "--rounds", "1", "--normalize", "minmax", "--lr", "0.005", "--local",
+                "--out", lottery);
+        assertEquals(0, l.code(), l.err());
+        assertTrue(l.err().contains("(in process)"), l.err());
+        double ticket = accuracy(lottery + "/ticket");
+        assertTrue(ticket > 0.7, "the ticket's accuracy " + ticket);
+    }
+
+    static String[] cat(String[] a, String... b) {
+        return java.util.stream.Stream.concat(java.util.Arrays.stream(a), java.util.Arrays.stream(b)).toArray(String[]::new);
     }
 
     @Test
