@@ -3,25 +3,19 @@ package io.squeeze.cli;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
-import io.squeeze.data.Example;
 import io.squeeze.data.Normalization;
 import io.squeeze.data.Split;
 import io.squeeze.model.Arch;
 import io.squeeze.model.Architectures;
-import io.squeeze.model.ModelMeta;
 import io.squeeze.spark.LotteryJob;
-import io.squeeze.spark.SparkData;
 import io.squeeze.spark.SparkSessions;
 import io.squeeze.spark.SparkTrainer;
-import io.squeeze.spark.TrainJob;
 import org.apache.hadoop.fs.Path;
-import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.SparkSession;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -83,43 +77,30 @@ public final class LotteryCommand extends BaseCommand {
     @Option(names = "--overwrite")
     boolean overwrite;
 
+    /** The validated job: every option checked before any Spark work. */
+    LotteryJob.Config config() {
+        return new LotteryJob.Config(data.spec(Split.TRAIN), DataSpec.parse(testData, Split.TEST, data.csvHeader), Arch.parse(arch), normalize,
+                new Architectures.Hyper(seed, lr, 0), new SparkTrainer.Config(epochs, batch, 5, seed, local),
+                new LotteryJob.Rounds(rounds, rate, outputRate, rewindEpoch, control, seed + 1));
+    }
+
     @Override
     public Integer call() {
-        LotteryJob.Config lc = new LotteryJob.Config(rounds, rate, outputRate, rewindEpoch, control, seed + 1);
-        SparkTrainer.Config tc = new SparkTrainer.Config(epochs, batch, 5, seed, local);
-        Arch a = Arch.parse(arch);
-        Architectures.check(a, Storage.withSparkDefaults());
-        DataSpec trainSpec = data.spec(Split.TRAIN), testSpec = DataSpec.parse(testData, Split.TEST, data.csvHeader);
-        Path dir = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite); // before any Spark work
+        LotteryJob.Config c = config();
+        Architectures.check(c.arch(), Storage.withSparkDefaults());
+        Path dir = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite, c.inputs()); // before any Spark work
         SparkSession spark = SparkSessions.start("squeeze lottery");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        TrainJob.Prepared p = TrainJob.prepare(spark, trainSpec, a, normalize, new Architectures.Hyper(seed, lr, 0), err());
-        ModelMeta meta = p.meta();
-        SparkData.Loaded te = SparkData.read(spark, testSpec, meta.numFeatures(), "the training data");
-        JavaRDD<Example> test = TrainJob.normalized(te.rdd(), meta.normalizer());
-        LotteryJob.Result r = LotteryJob.run(SparkSessions.jsc(spark), p.rows(), test, p.conf(), meta, tc, lc, err());
-        Map<String, Object> config = new LinkedHashMap<>();
-        config.put("command", "lottery");
-        config.put("data", trainSpec.toString());
-        config.put("arch", a.toString());
-        config.put("epochs", epochs);
-        config.put("rounds", rounds);
-        config.put("rate", rate);
-        config.put("output_rate", outputRate);
-        config.put("rewind_epoch", rewindEpoch);
-        config.put("seed", seed);
-        List<Map<String, Object>> table = LotteryJob.table(r.rows());
-        // the ticket and the table appear together or not at all; an old output is replaced only once both are written
-        st.publish(dir, overwrite, tmp -> {
-            ArtifactWriter.write(st, new Path(tmp, "ticket").toString(), false, new ArtifactWriter.Content(r.ticket(), meta,
-                    new ArtifactWriter.Provenance(trainSpec.toString(), "", Main.args(), config), Map.of(), Map.of("lottery", table), r.masks()));
-            CliSupport.writeJson(st, new Path(tmp, "lottery.json"), table, false);
-        });
+        ArtifactWriter.Content content = c.run(spark, out, Main.args(), err());
+        c.publish(st, out, overwrite, content);
         var o = out();
         o.printf("%-6s %-14s %10s %10s %10s %12s%n", "round", "run", "weights", "accuracy", "loss", "iters-to-best");
-        for (LotteryJob.Row row : r.rows())
-            o.printf(Locale.ROOT, "%-6d %-14s %9.1f%% %10.4f %10.4f %12d%n", row.round(), row.run(), 100 * row.weightsRemaining(),
-                    row.testAccuracy(), row.testLoss(), row.iterationsToBest());
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> table = (List<Map<String, Object>>) content.metrics().get("lottery");
+        for (Map<String, Object> row : table)
+            o.printf(Locale.ROOT, "%-6d %-14s %9.1f%% %10.4f %10.4f %12d%n", row.get("round"), row.get("run"),
+                    100 * (double) row.get("weights_remaining"), row.get("test_accuracy"), row.get("test_loss"),
+                    row.get("iterations_to_best_validation_loss"));
         o.println("wrote " + new Path(dir, "ticket") + " and " + new Path(dir, "lottery.json"));
         return Main.OK;
     }

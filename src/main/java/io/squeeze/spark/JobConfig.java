@@ -20,9 +20,9 @@ import java.util.List;
 @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "command")
 @JsonSubTypes({@JsonSubTypes.Type(value = TrainJob.Config.class, name = "train"), @JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune"), @JsonSubTypes.Type(value = FactorizeJob.Config.class, name = "factorize"),
         @JsonSubTypes.Type(value = QuantizeJob.Config.class, name = "quantize"), @JsonSubTypes.Type(value = LoraJob.Config.class, name = "lora"),
-        @JsonSubTypes.Type(value = DistillJob.Config.class, name = "distill")})
+        @JsonSubTypes.Type(value = DistillJob.Config.class, name = "distill"), @JsonSubTypes.Type(value = LotteryJob.Config.class, name = "lottery")})
 public sealed interface JobConfig permits TrainJob.Config, PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config, LoraJob.Config,
-        DistillJob.Config {
+        DistillJob.Config, LotteryJob.Config {
 
     /** What the job reads first: the model it compresses (a qualified URI), or the data it trains on. */
     String source();

@@ -1,6 +1,15 @@
 package io.squeeze.spark;
 
 import io.squeeze.core.TensorKey;
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Manifest;
+import io.squeeze.core.Storage;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Normalization;
+import io.squeeze.model.Arch;
+import io.squeeze.model.Architectures;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.SparkSession;
 import io.squeeze.prune.L1Unstructured;
 import io.squeeze.data.Example;
 import io.squeeze.model.LoadedModel;
@@ -35,9 +44,63 @@ import java.util.TreeMap;
 public final class LotteryJob {
     private LotteryJob() {}
 
-    /** Settings. */
-    public record Config(int rounds, double rate, double outputRate, int rewindEpochs, boolean control, long controlSeed) {
+    /**
+     * {@code squeeze lottery} as a record, stored as the ticket's {@code config}: {@code squeeze rerun} of the ticket's
+     * manifest runs the whole procedure again and writes the directory (ticket and table).
+     *
+     * @param data     the training data
+     * @param testData the validation data evaluated after every epoch
+     * @param arch     the architecture
+     * @param normalize the feature transform fitted on the training data
+     * @param hyper    seed, learning rate
+     * @param training epochs per round, minibatch, averaging, in process or not
+     * @param rounds   the pruning schedule
+     */
+    public record Config(DataSpec data, DataSpec testData, Arch arch, Normalization normalize, Architectures.Hyper hyper,
+                         SparkTrainer.Config training, Rounds rounds) implements JobConfig {
         public Config {
+            if (data == null || testData == null) throw new io.squeeze.core.BadInputException("lottery needs --data and --test-data");
+            if (arch == null) throw new io.squeeze.core.BadInputException("--arch must be given (mlp:300,100, lenet5 or a DL4J JSON file)");
+            if (normalize == null) normalize = Normalization.NONE;
+            if (hyper == null || training == null || rounds == null) throw new io.squeeze.core.BadInputException("lottery needs its settings");
+        }
+
+        @Override
+        public String source() {
+            return data.format().prefix() + ":" + data.path();
+        }
+
+        @Override
+        public List<String> inputs() {
+            return List.of(data.path(), testData.path());
+        }
+
+        @Override
+        public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
+            TrainJob.Prepared p = TrainJob.prepare(spark, data, arch, normalize, hyper, progress);
+            ModelMeta meta = p.meta();
+            SparkData.Loaded te = SparkData.read(spark, testData, meta.numFeatures(), "the training data");
+            Result r = LotteryJob.run(SparkSessions.jsc(spark), p.rows(), TrainJob.normalized(te.rdd(), meta.normalizer()), p.conf(), meta,
+                    training, rounds, progress);
+            return new ArtifactWriter.Content(r.ticket(), meta, new ArtifactWriter.Provenance(source(), "", argv, Jobs.toMap(this)), Map.of(),
+                    Map.of("lottery", table(r.rows())), r.masks());
+        }
+
+        /** The ticket (an artifact) and {@code lottery.json} (the table), together or not at all; returns the ticket's manifest. */
+        @Override
+        public Manifest publish(Storage st, String out, boolean overwrite, ArtifactWriter.Content c) {
+            Manifest[] ticket = new Manifest[1];
+            st.publish(st.path(out), overwrite, tmp -> {
+                ticket[0] = ArtifactWriter.write(st, new Path(tmp, "ticket").toString(), false, c);
+                st.write(new Path(tmp, "lottery.json"), io.squeeze.model.Json.bytes(c.metrics().get("lottery")));
+            });
+            return ticket[0];
+        }
+    }
+
+    /** The pruning schedule. */
+    public record Rounds(int rounds, double rate, double outputRate, int rewindEpochs, boolean control, long controlSeed) {
+        public Rounds {
             if (rounds <= 0) throw new io.squeeze.core.BadInputException("--rounds must be > 0, got " + rounds);
             if (!(rate >= 0 && rate <= 1)) throw new io.squeeze.core.BadInputException("lottery.rate must be in [0,1], got " + rate);
             if (!(outputRate >= 0 && outputRate <= 1))
@@ -54,7 +117,7 @@ public final class LotteryJob {
     public record Result(MultiLayerNetwork ticket, Map<TensorKey, Mask> masks, List<Row> rows, List<MultiLayerNetwork> perRound) {}
 
     public static Result run(JavaSparkContext jsc, JavaRDD<Example> train, JavaRDD<Example> test, MultiLayerConfiguration conf,
-                             ModelMeta meta, SparkTrainer.Config tc, Config lc, PrintWriter progress) {
+                             ModelMeta meta, SparkTrainer.Config tc, Rounds lc, PrintWriter progress) {
         int nf = meta.numFeatures(), k = meta.numClasses();
         JavaRDD<Example> testCached = test.persist(StorageLevel.MEMORY_ONLY());
         long trainRows = train.count();
@@ -101,7 +164,7 @@ public final class LotteryJob {
     }
 
     /** Prunes the trained network's weights by magnitude per layer, among the remaining ones. */
-    static Map<TensorKey, Mask> pruneRound(MultiLayerNetwork trained, Map<TensorKey, Mask> masks, Config lc) {
+    static Map<TensorKey, Mask> pruneRound(MultiLayerNetwork trained, Map<TensorKey, Mask> masks, Rounds lc) {
         List<Target> targets = new ArrayList<>();
         int last = trained.getnLayers() - 1;
         for (int i = 0; i <= last; i++) {

@@ -152,90 +152,66 @@ public final class SparkTrainer {
     public static org.deeplearning4j.nn.graph.ComputationGraph fitGraph(JavaSparkContext jsc, JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data,
                                                                         org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
                                                                         PrintWriter progress) {
-        if (cfg.local()) {
-            inProcess(jsc, cfg, where, progress, () -> {
-                graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(data.toLocalIterator(), cfg.batchSize()));
-                return graph.score();
-            }, e -> { });
-            return graph;
-        }
         var sparkNet = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph[1];
-        epochs(jsc, cfg, where, progress, tm -> {
-            sparkNet[0] = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm);
-            return () -> {
-                sparkNet[0].fitMultiDataSet(data);
-                return sparkNet[0].getScore();
-            };
-        }, e -> { });
-        return sparkNet[0].getNetwork();
+        epochs(jsc, cfg, where, progress, tm -> tm == null ? () -> {
+            graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(data.toLocalIterator(), cfg.batchSize()));
+            return graph.score();
+        } : fitting(() -> (sparkNet[0] == null ? sparkNet[0] = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm)
+                : sparkNet[0]).fitMultiDataSet(data), () -> sparkNet[0].getScore()), e -> { });
+        return cfg.local() ? graph : sparkNet[0].getNetwork();
     }
 
     /** Trains on ready minibatches (e.g. distillation's, whose labels carry soft targets); see above. */
     public static MultiLayerNetwork fit(JavaSparkContext jsc, JavaRDD<DataSet> data, MultiLayerNetwork net, Config cfg, String where,
                                         PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
-        if (cfg.local()) {
-            inProcess(jsc, cfg, where, progress, () -> {
-                net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(data.toLocalIterator()));
-                return net.score();
-            }, e -> afterEpoch.accept(e, net));
-            return net;
-        }
         SparkDl4jMultiLayer[] sparkNet = new SparkDl4jMultiLayer[1];
-        epochs(jsc, cfg, where, progress, tm -> {
-            sparkNet[0] = new SparkDl4jMultiLayer(jsc, net, tm);
-            return () -> {
-                sparkNet[0].fit(data);
-                return sparkNet[0].getScore();
-            };
-        }, e -> afterEpoch.accept(e, sparkNet[0].getNetwork()));
-        return sparkNet[0].getNetwork();
+        epochs(jsc, cfg, where, progress, tm -> tm == null ? () -> {
+            net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(data.toLocalIterator()));
+            return net.score();
+        } : fitting(() -> (sparkNet[0] == null ? sparkNet[0] = new SparkDl4jMultiLayer(jsc, net, tm) : sparkNet[0]).fit(data),
+                () -> sparkNet[0].getScore()),
+                e -> afterEpoch.accept(e, cfg.local() ? net : sparkNet[0].getNetwork()));
+        return cfg.local() ? net : sparkNet[0].getNetwork();
+    }
+
+    /** One epoch on Spark: {@code fit}, then the averaged {@code score}. */
+    private static java.util.function.DoubleSupplier fitting(Runnable fit, java.util.function.DoubleSupplier score) {
+        return () -> {
+            fit.run();
+            return score.getAsDouble();
+        };
     }
 
     /**
-     * Training in this process ({@link Execution.InProcess}): each epoch streams the minibatches to this JVM in
-     * partition order ({@code toLocalIterator}, one partition at a time) and fits them with every core of the process.
-     */
-    private static void inProcess(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
-                                  java.util.function.DoubleSupplier epoch, java.util.function.IntConsumer afterEpoch) {
-        Nd4jThreads.all();
-        try {
-            for (int e = 1; e <= cfg.epochs(); e++) {
-                jsc.setJobDescription("squeeze train (in process) epoch " + e + "/" + cfg.epochs() + " on " + where);
-                long t0 = System.nanoTime();
-                double score = epoch.getAsDouble();
-                progress.printf("train: epoch %d/%d  score %.4f  %.1f s (in process)%n", e, cfg.epochs(), score, (System.nanoTime() - t0) / 1e9);
-                progress.flush();
-                afterEpoch.accept(e);
-            }
-        } finally {
-            jsc.clearJobGroup();
-        }
-    }
-
-    /**
-     * The epoch loop of both: {@code start} wraps the network for the training master and returns one epoch's fit
-     * (returning its score); progress per epoch; the exported minibatches and thread settings cleaned up whatever happens.
+     * The epoch loop of every training: {@code start} gets the training master (null in process) and returns one
+     * epoch's fit, returning its score; progress per epoch; the exported minibatches and thread settings cleaned up
+     * whatever happens. In process ({@link Execution.InProcess}, {@code --local}) each epoch streams the minibatches
+     * to this JVM in partition order ({@code toLocalIterator}, one partition at a time) and fits them with every core.
      */
     private static void epochs(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
                                java.util.function.Function<ParameterAveragingTrainingMaster, java.util.function.DoubleSupplier> start,
                                java.util.function.IntConsumer afterEpoch) {
-        String exportDir = exportDir(jsc);
-        ParameterAveragingTrainingMaster tm = master(jsc, cfg, exportDir);
+        String exportDir = cfg.local() ? null : exportDir(jsc);
+        ParameterAveragingTrainingMaster tm = cfg.local() ? null : master(jsc, cfg, exportDir);
+        if (cfg.local()) Nd4jThreads.all();
+        String how = cfg.local() ? " (in process)" : "";
         try {
             java.util.function.DoubleSupplier epoch = start.apply(tm);
             for (int e = 1; e <= cfg.epochs(); e++) {
-                jsc.setJobDescription("squeeze train epoch " + e + "/" + cfg.epochs() + " on " + where);
+                jsc.setJobDescription("squeeze train" + how + " epoch " + e + "/" + cfg.epochs() + " on " + where);
                 long t0 = System.nanoTime();
                 double score = epoch.getAsDouble();
-                progress.printf("train: epoch %d/%d  score %.4f  %.1f s%n", e, cfg.epochs(), score, (System.nanoTime() - t0) / 1e9);
+                progress.printf("train: epoch %d/%d  score %.4f  %.1f s%s%n", e, cfg.epochs(), score, (System.nanoTime() - t0) / 1e9, how);
                 progress.flush();
                 afterEpoch.accept(e);
             }
         } finally {
             jsc.clearJobGroup();
             if (jsc.isLocal()) Nd4jThreads.all();
-            tm.deleteTempFiles(jsc);
-            removeExportDir(jsc, exportDir);
+            if (tm != null) {
+                tm.deleteTempFiles(jsc);
+                removeExportDir(jsc, exportDir);
+            }
         }
     }
 }

@@ -56,4 +56,22 @@ class LotteryCliTest {
         assertEquals(2, bad.code());
         assertTrue(bad.lastErr().endsWith("lottery.rate must be in [0,1], got 1.5"), bad.lastErr()); // the option the user typed
     }
+
+    @Test
+    void theTicketRecordsTheLotteryConfigAndRerunReproducesTheDirectory() throws Exception {
+        String out = dir.resolve("lottery-rerun").toString(), again = dir.resolve("lottery-again").toString();
+        CliRun r = CliRun.run("lottery", "--data", "csv:data/digits/digits-train.csv.gz", "--test-data", "csv:data/digits/digits-test.csv.gz",
+                "--arch", "mlp:16", "--normalize", "minmax", "--epochs", "1", "--rounds", "2", "--rate", "0.3", "--lr", "0.004", "--out", out);
+        assertEquals(0, r.code(), r.err());
+        var config = Artifact.load(new Storage(new Configuration()), out + "/ticket").manifest().config();
+        var c = (io.squeeze.spark.LotteryJob.Config) io.squeeze.spark.Jobs.fromMap(config, RerunCommand.types(), out);
+        assertEquals(new io.squeeze.spark.LotteryJob.Rounds(2, 0.3, 0.1, 0, false, 43), c.rounds());
+        assertEquals(new io.squeeze.model.Architectures.Hyper(42, 0.004, 0), c.hyper());
+        assertEquals(io.squeeze.data.Normalization.MINMAX, c.normalize());
+        assertEquals("csv:data/digits/digits-test.csv.gz", c.testData().toString());
+        CliRun rr = CliRun.run("rerun", "--manifest", out + "/ticket/manifest.json", "--out", again);
+        assertEquals(0, rr.code(), rr.err());
+        assertArrayEquals(Files.readAllBytes(Path.of(out, "lottery.json")), Files.readAllBytes(Path.of(again, "lottery.json")));
+        assertEquals(io.squeeze.TestArtifacts.packed(out + "/ticket"), io.squeeze.TestArtifacts.packed(again + "/ticket"));
+    }
 }
