@@ -136,6 +136,33 @@ class StandaloneClusterIT {
     }
 
     @Test
+    void lotteryAndInProcessTrainingOnTheCluster() throws Exception {
+        String[] lottery = {"lottery", "--data", TRAIN, "--test-data", TEST, "--arch", "mlp:16", "--normalize", "minmax", "--epochs", "2",
+                "--rounds", "1", "--lr", "0.005"};
+        String c = dir.resolve("lottery-cluster").toString(), l = dir.resolve("lottery-local").toString();
+        submit(append(lottery, "--out", c));
+        local(append(lottery, "--out", l));
+        JsonNode tc = M.readTree(Files.readAllBytes(Path.of(c, "lottery.json"))), tl = M.readTree(Files.readAllBytes(Path.of(l, "lottery.json")));
+        assertEquals(2, tc.size());
+        for (int i = 0; i < 2; i++) {
+            assertEquals(tl.get(i).get("weights_remaining"), tc.get(i).get("weights_remaining"));
+            assertEquals(tl.get(i).get("test_accuracy").asDouble(), tc.get(i).get("test_accuracy").asDouble(), 0.1, "round " + i);
+        }
+        // --local on a cluster: the executors read and batch the rows, the driver trains
+        String[] train = {"train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax", "--lr", "0.005", "--local"};
+        String ic = dir.resolve("inproc-cluster").toString(), il = dir.resolve("inproc-local").toString();
+        StandaloneCluster.Run r = submit(append(train, "--out", ic));
+        assertTrue(r.err().contains("(in process)"), r.err());
+        local(append(train, "--out", il));
+        Path rc = dir.resolve("inproc-cluster.json"), rl = dir.resolve("inproc-local.json");
+        local("evaluate", "--model", ic, "--data", TEST, "--report", rc.toString());
+        local("evaluate", "--model", il, "--data", TEST, "--report", rl.toString());
+        double ac = M.readTree(Files.readAllBytes(rc)).get("accuracy").asDouble(), al = M.readTree(Files.readAllBytes(rl)).get("accuracy").asDouble();
+        assertTrue(ac > 0.8, "trained on the driver: " + ac);
+        assertEquals(al, ac, 0.02, "the same minibatches in the same order");
+    }
+
+    @Test
     void structuredPruningAugmentInspectAndWeightsGiveTheLocalResults() throws Exception {
         String dense = FIXTURES.resolve("dense").toString();
         String c = dir.resolve("ln-cluster").toString(), l = dir.resolve("ln-local").toString();
