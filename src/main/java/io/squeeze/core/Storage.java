@@ -192,17 +192,24 @@ public final class Storage {
         mkdirs(target.getParent());
         Orphans.clean(this, target);
         write(tmp, bytes);
+        Path old = null;
         if (exists(target)) {
             if (!overwrite) {
                 delete(tmp);
                 throw new BadInputException("output " + target + " exists; pass --overwrite to replace it");
             }
-            delete(target);
+            old = Orphans.sibling(target, Orphans.OLD); // moved aside, as publish does, so a kill never loses both
+            if (!rename(target, old)) {
+                delete(tmp);
+                throw new UncheckedIOException(new IOException("could not move the old " + target + " aside"));
+            }
         }
         if (!rename(tmp, target)) {
             delete(tmp);
+            if (old != null) rename(old, target);
             throw new UncheckedIOException(new IOException("could not move " + tmp + " to " + target));
         }
+        if (old != null) delete(old);
     }
 
     public OutputStream create(Path p) {

@@ -50,6 +50,26 @@ class ReliabilityTest {
     }
 
     @Test
+    void aSingleFileOutputIsReplacedThroughASiblingAndRestoredAfterAKill() throws Exception {
+        Path parent = Files.createDirectories(dir.resolve("reports"));
+        Path report = parent.resolve("r.json");
+        String[] evaluate = {"evaluate", "--model", model, "--data", TEST, "--report", report.toString()};
+        assertEquals(0, CliRun.run(evaluate).code());
+        byte[] first = Files.readAllBytes(report);
+        CliRun again = CliRun.run(Stream.concat(Stream.of(evaluate), Stream.of("--overwrite")).toArray(String[]::new));
+        assertEquals(0, again.code(), again.err());
+        assertEquals(0, hiddenSiblings(parent), "the old report moved aside and removed");
+        Path aside = parent.resolve(".r.json.old-" + UUID.randomUUID());
+        Files.move(report, aside); // killed between moving the old report aside and moving the new one in
+        Files.setLastModifiedTime(aside, FileTime.from(Instant.now().minusSeconds(60)));
+        CliRun restored = CliRun.run(evaluate);
+        assertEquals(2, restored.code(), restored.err());
+        assertTrue(restored.lastErr().endsWith("r.json exists; pass --overwrite to replace it"), restored.lastErr());
+        assertTrue(Files.exists(report) && first.length > 0);
+        assertEquals(0, hiddenSiblings(parent));
+    }
+
+    @Test
     void trainingLeavesNothingUnderHadoopTmpDir() throws Exception {
         Path tmp = Path.of(new org.apache.hadoop.fs.Path(io.squeeze.TestSpark.get().sparkContext().hadoopConfiguration().get("hadoop.tmp.dir"))
                 .toUri().getPath());
