@@ -35,13 +35,19 @@ public final class AugmentCommand extends BaseCommand {
     @Option(names = "--out", required = true, paramLabel = "PARQUET")
     String out;
 
+    @Option(names = "--local", description = "shift the images and write the output in this process instead of on Spark executors (the rows still stream through Spark)")
+    boolean local;
+
     @Option(names = "--overwrite")
     boolean overwrite;
 
     @Override
     public Integer call() {
         AugmentJob.Config c = new AugmentJob.Config(data.spec(Split.TRAIN), copies, maxShift, AugmentJob.Config.image(image), seed,
-                partitions, out, overwrite);
+                partitions, out, overwrite, local);
+        if (local && partitions > 0) throw new io.squeeze.core.BadInputException("augment --local writes one file; leave out --partitions " + partitions);
+        io.squeeze.artifact.ArtifactWriter.checkTarget(io.squeeze.core.Storage.withSparkDefaults(), out, overwrite,
+                java.util.List.of(c.data().path())); // before any Spark work
         AugmentJob.Result r = AugmentJob.run(SparkSessions.start("squeeze augment"), c);
         out().printf(Locale.ROOT, "wrote %s: %d rows (%d copies, shifts up to %d px), %s on storage, %.1f s%n", r.target(), r.rows(), copies,
                 maxShift, io.squeeze.eval.EvalReport.bytes(r.bytes()), r.seconds());

@@ -40,17 +40,22 @@ public final class SoftTargetsCommand extends BaseCommand {
     @Option(names = "--onnx-output", paramLabel = "NAME", description = "ONNX output name (default: the model's only output)")
     String onnxOutput;
 
+    @Option(names = "--local", description = "run the teacher and write the output in this process instead of on Spark executors (the rows still stream through Spark)")
+    boolean local;
+
     @Option(names = "--overwrite")
     boolean overwrite;
 
     @Override
     public Integer call() {
         if (topK < 0) throw new io.squeeze.core.BadInputException("soft-targets.top-k must be >= 1, got " + topK);
+        Storage before = Storage.withSparkDefaults();
+        io.squeeze.artifact.ArtifactWriter.checkTarget(before, out, overwrite, java.util.List.of(before.path(teacher).toString(),
+                data.spec(Split.TRAIN).path())); // before any Spark work
+        Teacher t = Models.teacher(before, teacher, onnxInput, onnxOutput);
         SparkSession spark = SparkSessions.start("squeeze soft-targets");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        io.squeeze.artifact.ArtifactWriter.checkTarget(st, out, overwrite);
-        Teacher t = Models.teacher(st, teacher, onnxInput, onnxOutput);
-        SoftTargetsJob.Result r = SoftTargetsJob.run(spark, t, data.spec(Split.TRAIN), out, topK, batch, overwrite,
+        SoftTargetsJob.Result r = SoftTargetsJob.run(spark, t, data.spec(Split.TRAIN), out, topK, batch, overwrite, local,
                 Main.args(), err());
         out().printf(Locale.ROOT, "teacher %s (%s, %d classes): %d rows, %d labelled, %.0f rows/s%nwrote %s%n", t.source(), t.kind(),
                 t.numClasses(), r.manifest().dataRows(), r.manifest().labelledRows(), r.rowsPerSecond(), st.path(out));

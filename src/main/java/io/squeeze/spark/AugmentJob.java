@@ -31,7 +31,12 @@ public final class AugmentJob {
      * @param image      {@code {h, w}}, or null to take the shape from the data's format
      * @param partitions output files, 0 for the input's partitions
      */
-    public record Config(DataSpec data, int copies, int maxShift, int[] image, long seed, int partitions, String out, boolean overwrite) {
+    public record Config(DataSpec data, int copies, int maxShift, int[] image, long seed, int partitions, String out, boolean overwrite,
+                         boolean local) {
+        public Config(DataSpec data, int copies, int maxShift, int[] image, long seed, int partitions, String out, boolean overwrite) {
+            this(data, copies, maxShift, image, seed, partitions, out, overwrite, false);
+        }
+
         public Config {
             if (copies < 1) throw new BadInputException("augment.copies must be >= 1, got " + copies);
             if (maxShift < 0) throw new BadInputException("augment.max-shift must be >= 0, got " + maxShift);
@@ -73,7 +78,8 @@ public final class AugmentJob {
         long t0 = System.nanoTime();
         // complete or not at all; the old data, if any, replaced only once the new is written
         st.publish(target, c.overwrite(), dir -> {
-            ParquetParts.write(SparkSessions.jsc(spark), st, spark.createDataFrame(out, SCHEMA), dir, null);
+            if (c.local()) LocalParquet.write(st, dir, SCHEMA, expand(d.rdd().toLocalIterator(), c.copies(), h, w, c.maxShift(), c.seed()), 128 << 20);
+            else ParquetParts.write(SparkSessions.jsc(spark), st, spark.createDataFrame(out, SCHEMA), dir, null);
             bad.check();
         });
         long n = spark.read().parquet(target.toString()).count();

@@ -68,6 +68,15 @@ public final class SoftTargetsJob {
 
     public static Result run(SparkSession spark, Teacher teacher, DataSpec data, String out, int topK, int batch, boolean overwrite,
                              List<String> command, PrintWriter progress) {
+        return run(spark, teacher, data, out, topK, batch, overwrite, false, command, progress);
+    }
+
+    /**
+     * As above; {@code local} runs the teacher in this process ({@code --local}): the rows stream to the driver in
+     * partition order and one Parquet file is written there, with the same rows and logits as the executors write.
+     */
+    public static Result run(SparkSession spark, Teacher teacher, DataSpec data, String out, int topK, int batch, boolean overwrite,
+                             boolean local, List<String> command, PrintWriter progress) {
         if (batch <= 0) throw new BadInputException("soft-targets.batch must be > 0, got " + batch);
         if (topK < 0 || topK > teacher.numClasses())
             throw new BadInputException("soft-targets.top-k must be in [1, " + teacher.numClasses() + "] (the teacher's classes), got " + topK);
@@ -88,7 +97,13 @@ public final class SoftTargetsJob {
         try {
             SoftTargetsStore.Manifest m = SoftTargetsStore.write(st, outPath, overwrite, dir -> {
                 // row groups of 16 MB: a writing task buffers at most one, whatever the partition's size
-                ParquetParts.write(jsc, st, spark.createDataFrame(rows, schema(topK)), dir, Integer.toString(ROW_GROUP_BYTES));
+                if (local) {
+                    Nd4jThreads.all();
+                    LocalParquet.write(st, dir, schema(topK), TeacherStream.of(d.rdd().toLocalIterator(), teacher.open(), batch, nf, k, where,
+                            l -> row(l, topK)), ROW_GROUP_BYTES);
+                } else {
+                    ParquetParts.write(jsc, st, spark.createDataFrame(rows, schema(topK)), dir, Integer.toString(ROW_GROUP_BYTES));
+                }
                 bad.check();
                 // counts from what was written: the files' footers, or (no statistics) a scan
                 var counts = ParquetCounts.of(spark.sparkContext().hadoopConfiguration(), dir, "label").orElseGet(() -> {

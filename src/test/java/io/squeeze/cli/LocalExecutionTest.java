@@ -95,6 +95,24 @@ class LocalExecutionTest {
         assertTrue(ticket > 0.7, "the ticket's accuracy " + ticket);
     }
 
+    @Test
+    void softTargetsAndAugmentInProcessWriteTheRowsTheExecutorsWrite() {
+        var spark = io.squeeze.TestSpark.get();
+        for (String[] job : new String[][]{{"soft-targets", "--teacher", DENSE, "--data", TRAIN}, {"soft-targets", "--teacher", DENSE, "--data", TEST,
+                "--top-k", "3"}, {"augment", "--data", TRAIN, "--image", "8x8", "--copies", "3", "--max-shift", "1"}}) {
+            String name = String.join("-", job).replaceAll("[^a-z0-9-]", ""), onSpark = dir.resolve("s-" + name.hashCode()).toString(),
+                    local = dir.resolve("l-" + name.hashCode()).toString();
+            assertEquals(0, CliRun.run(cat(job, "--out", onSpark)).code());
+            CliRun r = CliRun.run(cat(job, "--local", "--out", local));
+            assertEquals(0, r.code(), r.err());
+            var a = spark.read().parquet(onSpark).collectAsList(); // parts in partition order: the input's row order
+            var b = spark.read().parquet(local).collectAsList();
+            assertTrue(a.size() >= 359, name);
+            assertEquals(a, b, name + ": the same rows in the same order");
+            assertEquals(java.util.List.of(spark.read().parquet(onSpark).schema()), java.util.List.of(spark.read().parquet(local).schema()));
+        }
+    }
+
     static String[] cat(String[] a, String... b) {
         return java.util.stream.Stream.concat(java.util.Arrays.stream(a), java.util.Arrays.stream(b)).toArray(String[]::new);
     }
