@@ -16,7 +16,7 @@ import java.util.Map;
 import java.util.function.Function;
 
 /**
- * A soft-target directory: Parquet part files {@code part-00000.parquet …} (renamed from Spark's names, so a rerun
+ * A soft-target directory: Parquet part files {@code part-00000.parquet …} (fixed names and deterministic footers, so a rerun
  * writes identical files), {@code _soft-targets.json} (the {@link Manifest} below; the leading underscore keeps Parquet readers off it, with every part's size and
  * sha256) and {@code _SUCCESS} last, holding the manifest's sha256. On filesystems with an atomic rename (local,
  * HDFS) everything is written to a hidden sibling first; on object stores in place, {@code _SUCCESS} last.
@@ -38,8 +38,9 @@ public final class SoftTargetsStore {
                            List<String> command, Map<String, io.squeeze.artifact.Manifest.FileRecord> files) {}
 
     /**
-     * Writes the set: {@code writeParquet} writes Spark's part files into the directory it is given and returns the
-     * manifest's content (teacher, data, counts); then parts are renamed, the manifest and {@code _SUCCESS} added.
+     * Writes the set: {@code writeParquet} writes the part files {@code part-00000.parquet …} into the directory it is
+     * given and returns the manifest's content (teacher, data, counts); then the manifest (with every part's size and
+     * sha256) and {@code _SUCCESS} are added.
      */
     public static Manifest write(Storage st, Path out, boolean overwrite, Function<Path, Manifest> writeParquet) {
         Manifest[] written = new Manifest[1];
@@ -54,16 +55,11 @@ public final class SoftTargetsStore {
         for (FileStatus f : st.list(dir)) {
             String n = f.getPath().getName();
             if (n.startsWith("part-") && !n.endsWith(".crc")) parts.add(f);
-            else st.delete(f.getPath()); // Spark's _SUCCESS and checksum files
+            else st.delete(f.getPath()); // checksum files
         }
         parts.sort(java.util.Comparator.comparing(f -> f.getPath().getName()));
-        for (int i = 0; i < parts.size(); i++) {
-            String name = String.format("part-%05d.parquet", i);
-            Path to = new Path(dir, name);
-            if (!parts.get(i).getPath().getName().equals(name) && !st.rename(parts.get(i).getPath(), to)) throw new IllegalStateException("could not rename " + parts.get(i).getPath());
-            files.put(name, new io.squeeze.artifact.Manifest.FileRecord(st.length(to), st.sha256(to, "soft-target part")));
-        }
-        for (FileStatus f : st.list(dir)) if (f.getPath().getName().endsWith(".crc")) st.delete(f.getPath());
+        for (FileStatus f : parts)
+            files.put(f.getPath().getName(), new io.squeeze.artifact.Manifest.FileRecord(f.getLen(), st.sha256(f.getPath(), "soft-target part")));
         Manifest m = new Manifest(FORMAT, 1, Version.version(), Instant.now().toString(), draft.teacher(), draft.teacherSha256(),
                 draft.teacherKind(), draft.data(), draft.dataRows(), draft.labelledRows(), draft.classes(), draft.topK(), draft.command(), files);
         byte[] mb = Json.bytes(m);
