@@ -23,7 +23,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.File;
 import java.net.URI;
 import java.util.List;
 
@@ -38,12 +37,7 @@ class HdfsTest {
 
     @BeforeAll
     static void start() throws Exception {
-        Configuration conf = new Configuration();
-        conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, new File("target/minidfs-" + System.nanoTime()).getAbsolutePath());
-        for (String k : new String[]{"dfs.namenode.http-address", "dfs.datanode.http.address", "dfs.datanode.address", "dfs.datanode.ipc.address"})
-            conf.set(k, "127.0.0.1:0");
-        cluster = new MiniDFSCluster.Builder(conf).numDataNodes(1).build();
-        cluster.waitActive();
+        cluster = TestHdfs.start("minidfs");
         hdfs = "hdfs://localhost:" + cluster.getNameNodePort();
         fs = FileSystem.get(URI.create(hdfs), new Configuration());
         st = new Storage(new Configuration());

@@ -17,7 +17,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
@@ -38,12 +37,7 @@ class KillTest {
 
     @BeforeAll
     static void start() throws Exception {
-        Configuration conf = new Configuration();
-        conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, new File("target/minidfs-kill-" + System.nanoTime()).getAbsolutePath());
-        for (String k : new String[]{"dfs.namenode.http-address", "dfs.datanode.http.address", "dfs.datanode.address", "dfs.datanode.ipc.address"})
-            conf.set(k, "127.0.0.1:0");
-        cluster = new MiniDFSCluster.Builder(conf).numDataNodes(1).build();
-        cluster.waitActive();
+        cluster = TestHdfs.start("minidfs-kill");
         hdfs = "hdfs://localhost:" + cluster.getNameNodePort();
         model = dir.resolve("m.zip").toString();
         ModelIO.writeZip(st, new Path(model), TestModels.mlp(64, new int[]{16}, 10, 1), TestModels.minmaxMeta(64, 10), false);
