@@ -126,14 +126,26 @@ public final class ArtifactWriter {
                            List<Manifest.LayerRecord> layers, Map<String, Object> metrics) {
         Map<String, Manifest.FileRecord> records = new LinkedHashMap<>();
         files.forEach((k, v) -> records.put(k, new Manifest.FileRecord(v.length, Storage.sha256(v))));
-        Manifest m = new Manifest(Manifest.FORMAT_VERSION, Version.version(), Version.gitCommit(), Instant.now().toString(),
-                p.sourceModel(), p.sourceSha256(), p.command(), p.config(), layers, metrics, records);
+        Manifest m = manifest(records, p, layers, metrics);
         byte[] manifest = Json.bytes(m);
         Map<String, byte[]> all = new LinkedHashMap<>(files);
         all.put(MANIFEST, manifest);
         all.put(SUCCESS, Storage.sha256(manifest).getBytes(StandardCharsets.US_ASCII));
         st.publish(out, overwrite, dir -> writeAll(st, dir, all)); // _SUCCESS is the last entry
         return m;
+    }
+
+    /** The manifest of an artifact holding files with {@code records}. */
+    static Manifest manifest(Map<String, Manifest.FileRecord> records, Provenance p, List<Manifest.LayerRecord> layers, Map<String, Object> metrics) {
+        return new Manifest(Manifest.FORMAT_VERSION, Version.version(), Version.gitCommit(), Instant.now().toString(),
+                p.sourceModel(), p.sourceSha256(), p.command(), p.config(), layers, metrics, records);
+    }
+
+    /** Writes {@code m} and then {@code _SUCCESS} (holding the manifest's sha256) into {@code dir}. */
+    static void finish(Storage st, Path dir, Manifest m) {
+        byte[] manifest = Json.bytes(m);
+        st.write(new Path(dir, MANIFEST), manifest);
+        st.write(new Path(dir, SUCCESS), Storage.sha256(manifest).getBytes(StandardCharsets.US_ASCII));
     }
 
     private static List<Manifest.LayerRecord> layers(Content c, long[] bytesAfter) {

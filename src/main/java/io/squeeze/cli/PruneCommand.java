@@ -16,6 +16,8 @@ import io.squeeze.core.LayerSelector;
 import io.squeeze.core.Mask;
 import io.squeeze.prune.PruneMethod;
 import io.squeeze.spark.PruneJob;
+import io.squeeze.spark.PruneStream;
+import io.squeeze.artifact.Manifest;
 import io.squeeze.spark.SparkSessions;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -165,25 +167,42 @@ public final class PruneCommand extends BaseCommand {
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze prune");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        ArtifactWriter.Content content = c.run(spark, output.out, Main.args(), err());
-        var manifest = ArtifactWriter.write(st, output.out, output.overwrite, content);
-        MultiLayerNetwork net = content.net();
-        Map<TensorKey, Mask> masks = content.masks();
-        Map<String, Object> metrics = content.metrics();
+        Manifest manifest;
+        Map<TensorKey, Mask> masks;
+        java.util.function.IntFunction<String> layerName;
+        long params;
+        Map<String, Object> metrics;
+        PruneStream.Outcome streamed = PruneStream.applies(st, c)
+                ? PruneStream.run(SparkSessions.jsc(spark), st, c, output.out, output.overwrite, Main.args(), err()) : null;
+        if (streamed != null) {
+            manifest = streamed.manifest();
+            masks = streamed.masks();
+            layerName = streamed.layerNames()::get;
+            params = streamed.params();
+            metrics = Map.of();
+        } else {
+            ArtifactWriter.Content content = c.run(spark, output.out, Main.args(), err());
+            manifest = ArtifactWriter.write(st, output.out, output.overwrite, content);
+            MultiLayerNetwork net = content.net();
+            masks = content.masks();
+            layerName = i -> net.getLayer(i).conf().getLayer().getLayerName();
+            params = net.numParams();
+            metrics = content.metrics();
+        }
         var o = out();
         o.printf("%-5s %-10s %-16s %10s %10s %9s%n", "layer", "name", "tensor", "entries", "pruned", "sparsity");
         long total = 0, pruned = 0;
         for (Map.Entry<TensorKey, Mask> e : masks.entrySet()) {
             int layer = e.getKey().layer();
-            o.printf(Locale.ROOT, "%-5d %-10s %-16s %10d %10d %8.2f%%%n", layer, net.getLayer(layer).conf().getLayer().getLayerName(),
+            o.printf(Locale.ROOT, "%-5d %-10s %-16s %10d %10d %8.2f%%%n", layer, layerName.apply(layer),
                     e.getKey().toString(), e.getValue().size(), e.getValue().prunedCount(), 100.0 * e.getValue().prunedCount() / e.getValue().size());
             total += e.getValue().size();
             pruned += e.getValue().prunedCount();
         }
         long packed = manifest.files().entrySet().stream().filter(e -> e.getKey().startsWith("packed/")).mapToLong(e -> e.getValue().bytes()).sum();
         o.printf(Locale.ROOT, "pruned %d of %d masked entries (%.2f%%); packed %s vs dense fp32 %s (%.1fx)%n", pruned, total,
-                100.0 * pruned / Math.max(1, total), EvalReport.bytes(packed), EvalReport.bytes(net.numParams() * 4L),
-                net.numParams() * 4.0 / packed);
+                100.0 * pruned / Math.max(1, total), EvalReport.bytes(packed), EvalReport.bytes(params * 4L),
+                params * 4.0 / packed);
         if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"),
                 (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));

@@ -133,7 +133,11 @@ public final class ModelIO {
 
     /** Input width and classes read off the network itself, for models Squeeze did not write. */
     static ModelMeta deriveMeta(MultiLayerNetwork net, String source) {
-        MultiLayerConfiguration c = net.getLayerWiseConfigurations();
+        return deriveMeta(net.getLayerWiseConfigurations(), source);
+    }
+
+    /** Input width and classes read off a configuration. */
+    static ModelMeta deriveMeta(MultiLayerConfiguration c, String source) {
         InputPreProcessor pre = c.getInputPreProcess(0);
         int nf;
         int[] shape = null;
@@ -175,7 +179,7 @@ public final class ModelIO {
     }
 
     /** A zip entry with a fixed time (2000-01-01 00:00, local), so the same model is the same bytes on every run. */
-    private static ZipEntry entry(String name) {
+    static ZipEntry entry(String name) {
         ZipEntry e = new ZipEntry(name);
         e.setTimeLocal(java.time.LocalDateTime.of(2000, 1, 1, 0, 0));
         return e;

@@ -47,14 +47,14 @@ public record Chunk(int group, int tensor, int index, int offset, float[] scores
     }
 
     /** Entries to prune: scores below {@code t}, then the first {@code quota} equal to it. */
-    public boolean[] pruned(float t, long quota) {
-        boolean[] p = new boolean[scores.length];
+    public java.util.BitSet pruned(float t, long quota) {
+        java.util.BitSet p = new java.util.BitSet(scores.length);
         for (int i = 0; i < scores.length; i++) {
             float s = scores[i];
             if (Float.isNaN(s)) continue;
-            if (s < t) p[i] = true;
+            if (s < t) p.set(i);
             else if (s == t && quota > 0) {
-                p[i] = true;
+                p.set(i);
                 quota--;
             }
         }

@@ -39,15 +39,15 @@ public final class Pruner {
     }
 
     /** Combines a selection's pruned flags per chunk into each tensor's new mask. */
-    public static Map<Integer, Mask> combine(List<Target> targets, Map<Long, boolean[]> pruned, int chunkSize) {
+    public static Map<Integer, Mask> combine(List<Target> targets, Map<Long, java.util.BitSet> pruned, int chunkSize) {
         Map<Integer, Mask> out = new TreeMap<>();
         for (Target t : targets) {
             boolean[] kept = new boolean[t.size()];
             for (int i = 0; i < kept.length; i++) kept[i] = t.mask().kept(i);
             for (int from = 0, index = 0; from < t.size(); from += chunkSize, index++) {
-                boolean[] p = pruned.get(((long) t.id() << 32) | index);
+                java.util.BitSet p = pruned.get(((long) t.id() << 32) | index);
                 if (p == null) continue;
-                for (int i = 0; i < p.length; i++) if (p[i]) kept[from + i] = false;
+                for (int i = p.nextSetBit(0); i >= 0; i = p.nextSetBit(i + 1)) kept[from + i] = false;
             }
             out.put(t.id(), Mask.of(kept));
         }

@@ -29,8 +29,8 @@ public final class Selection {
         /** Entries equal to the group's threshold, per chunk id. */
         Map<Long, Long> equal(Map<Integer, Float> threshold);
 
-        /** Pruned flags per chunk id, given thresholds and tie quotas. */
-        Map<Long, boolean[]> prune(Map<Integer, Float> threshold, Map<Long, Long> quota);
+        /** Pruned entries per chunk id (bit i set = entry i pruned), given thresholds and tie quotas. */
+        Map<Long, java.util.BitSet> prune(Map<Integer, Float> threshold, Map<Long, Long> quota);
     }
 
     /** The cut for one group: prune scores below {@code threshold} and {@code ties} entries equal to it. */
@@ -80,7 +80,7 @@ public final class Selection {
                 quota.put(id, q);
             }
         }
-        Map<Long, boolean[]> pruned = threshold.isEmpty() ? Map.of() : r.prune(threshold, quota);
+        Map<Long, java.util.BitSet> pruned = threshold.isEmpty() ? Map.of() : r.prune(threshold, quota);
         Map<Integer, Cut> cuts = new TreeMap<>();
         for (Integer g : k.keySet())
             cuts.put(g, new Cut(threshold.getOrDefault(g, Float.NEGATIVE_INFINITY), ties.getOrDefault(g, 0L), candidates.get(g), k.get(g)));
@@ -88,7 +88,7 @@ public final class Selection {
     }
 
     /** Pruned flags per chunk id, and the cut per group. */
-    public record Result(Map<Long, boolean[]> pruned, Map<Integer, Cut> cuts) {}
+    public record Result(Map<Long, java.util.BitSet> pruned, Map<Integer, Cut> cuts) {}
 
     /** {@link Runner#equal} values carry the chunk's group in the high 16 bits and the count in the low 48. */
     public static long encode(int group, long count) {
@@ -124,8 +124,8 @@ public final class Selection {
             }
 
             @Override
-            public Map<Long, boolean[]> prune(Map<Integer, Float> threshold, Map<Long, Long> quota) {
-                Map<Long, boolean[]> m = new HashMap<>();
+            public Map<Long, java.util.BitSet> prune(Map<Integer, Float> threshold, Map<Long, Long> quota) {
+                Map<Long, java.util.BitSet> m = new HashMap<>();
                 for (Chunk c : chunks) if (threshold.containsKey(c.group())) m.put(c.id(), c.pruned(threshold.get(c.group()), quota.getOrDefault(c.id(), 0L)));
                 return m;
             }

@@ -141,27 +141,41 @@ public final class PruneJob {
     public record Result(MultiLayerNetwork net, Map<TensorKey, Mask> masks, Map<Integer, ArtifactWriter.LayerNote> notes) {}
 
     public static List<Target> targets(LoadedModel m, Plan p) {
-        List<Target> out = new ArrayList<>();
+        Map<TensorKey, long[]> shapes = new java.util.HashMap<>();
         var layers = m.net().getLayers();
+        for (int i = 0; i < layers.length; i++)
+            for (var e : layers[i].paramTable().entrySet()) shapes.put(new TensorKey(i, e.getKey()), e.getValue().shape());
+        return targets(m.net().getLayerWiseConfigurations(), shapes, p, m.masks(), key -> Surgery.values(m.net(), key.layer(), key.param()));
+    }
+
+    /**
+     * The tensors {@code p} chooses in a network with configuration {@code conf} and parameter {@code shapes}, with
+     * their previous {@code masks}; {@code values} reads a tensor's values (C order), or returns null when each task
+     * reads its own tensor from storage.
+     */
+    static List<Target> targets(org.deeplearning4j.nn.conf.MultiLayerConfiguration conf, Map<TensorKey, long[]> shapes, Plan p,
+                                Map<TensorKey, Mask> masks, java.util.function.Function<TensorKey, float[]> values) {
+        List<Target> out = new ArrayList<>();
         boolean anyMatch = false;
-        for (int i = 0; i < layers.length; i++) {
-            var conf = layers[i].conf().getLayer();
-            if (!(conf instanceof FeedForwardLayer) || layers[i].getParam("W") == null) continue;
-            String name = conf.getLayerName();
+        for (int i = 0; i < conf.getConfs().size(); i++) {
+            var layer = conf.getConf(i).getLayer();
+            if (!(layer instanceof FeedForwardLayer) || !shapes.containsKey(new TensorKey(i, "W"))) continue;
+            String name = layer.getLayerName();
             if (!p.layers().matches(i, name)) continue;
             Amount a = p.perLayer().isEmpty() ? p.amount() : p.perLayer().getOrDefault(Integer.toString(i), p.perLayer().get(name));
             if (a == null && p.method().needsAmount()) continue;
             anyMatch = true;
-            boolean conv = conf instanceof ConvolutionLayer;
+            boolean conv = layer instanceof ConvolutionLayer;
             for (String param : p.includeBias() ? List.of("W", "b") : List.of("W")) {
-                var arr = layers[i].getParam(param);
-                if (arr == null) continue;
                 TensorKey key = new TensorKey(i, param);
-                float[] v = Surgery.values(m.net(), i, param);
-                Mask mask = m.masks().getOrDefault(key, Mask.all(v.length));
+                long[] shape = shapes.get(key);
+                if (shape == null) continue;
                 int outAxis = param.equals("b") ? 1 : conv ? 0 : 1;
                 int inAxis = param.equals("b") ? -1 : conv ? 1 : 0;
-                out.add(new Target(out.size(), i, param, arr.shape(), v, mask, a == null ? Amount.fraction(0) : a, outAxis, inAxis));
+                Target t = new Target(out.size(), i, param, shape, null, null, a == null ? Amount.fraction(0) : a, outAxis, inAxis);
+                Mask mask = masks.getOrDefault(key, Mask.all(t.size()));
+                float[] v = values.apply(key);
+                out.add(new Target(t.id(), i, param, shape, v, mask, t.amount(), outAxis, inAxis));
             }
         }
         p.layers().requireMatch(anyMatch, p.perLayer().isEmpty() ? "--layers" : "--amount per-layer list");
@@ -190,6 +204,14 @@ public final class PruneJob {
         Amount global = p.amount() == null ? Amount.fraction(0) : p.amount();
         Map<Integer, Mask> fresh = masks(exec, targets, p.method(), global, p.chunkSize());
         Map<TensorKey, Mask> masks = new TreeMap<>(m.masks());
+        Map<Integer, ArtifactWriter.LayerNote> notes = notes(targets, fresh, p.method(), masks);
+        MultiLayerNetwork net = m.net().clone();
+        Surgery.applyMasks(net, masks);
+        return new Result(net, masks, notes);
+    }
+
+    /** Puts each target's new mask into {@code masks}; returns the per-layer notes (amounts and counts). */
+    static Map<Integer, ArtifactWriter.LayerNote> notes(List<Target> targets, Map<Integer, Mask> fresh, PruneMethod method, Map<TensorKey, Mask> masks) {
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>();
         for (Target t : targets) {
             Mask mk = fresh.get(t.id());
@@ -199,11 +221,9 @@ public final class PruneJob {
             d.put(t.param() + "_pruned", mk.prunedCount());
             d.put(t.param() + "_pruned_now", mk.prunedCount() - t.mask().prunedCount());
             d.put(t.param() + "_sparsity", (double) mk.prunedCount() / mk.size());
-            notes.put(t.layer(), new ArtifactWriter.LayerNote("prune:" + p.method().label(), d));
+            notes.put(t.layer(), new ArtifactWriter.LayerNote("prune:" + method.label(), d));
         }
-        MultiLayerNetwork net = m.net().clone();
-        Surgery.applyMasks(net, masks);
-        return new Result(net, masks, notes);
+        return notes;
     }
 
     /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */

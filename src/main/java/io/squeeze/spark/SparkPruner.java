@@ -1,5 +1,6 @@
 package io.squeeze.spark;
 
+import io.squeeze.core.BadInputException;
 import io.squeeze.prune.Amount;
 import io.squeeze.prune.Chunk;
 import io.squeeze.core.Mask;
@@ -32,18 +33,32 @@ public final class SparkPruner {
 
     public static Map<Integer, Mask> masks(JavaSparkContext jsc, List<Target> targets, PruneMethod m, Amount global, int chunkSize) {
         if (m instanceof PruneMethod.PerTensor) return PruneJob.masks(new Execution.OnSpark(jsc), targets, m, global, chunkSize);
-        for (Target t : targets) m.check(t); // fail fast, in order
         List<Target> bySize = new ArrayList<>(targets);
         bySize.sort(Comparator.comparingInt(Target::size).reversed());
-        JavaRDD<Target> rdd = jsc.parallelize(bySize, bySize.size());
-        jsc.setJobDescription("squeeze prune: " + m.label() + " on " + targets.size() + " tensors");
+        return masks(jsc, targets, jsc.parallelize(bySize, Math.max(1, bySize.size())), m, global, chunkSize);
+    }
+
+    /**
+     * As {@link #masks(JavaSparkContext, List, PruneMethod, Amount, int)}, the tensors' values coming from
+     * {@code loaded} (read on executors): the driver's {@code plan} carries shapes, masks and amounts only.
+     */
+    static Map<Integer, Mask> masks(JavaSparkContext jsc, List<Target> plan, JavaRDD<Target> loaded, PruneMethod m, Amount global, int chunkSize) {
+        if (plan.isEmpty()) throw new BadInputException("nothing to prune: no tensor chosen");
+        for (Target t : plan) m.check(t); // fail fast, in order
+        jsc.setJobDescription("squeeze prune: " + m.label() + " on " + plan.size() + " tensors");
         try {
+            if (m instanceof PruneMethod.PerTensor p) {
+                Map<Integer, byte[]> bits = loaded.mapToPair(t -> new Tuple2<>(t.id(), p.computeMask(t).toBytes())).collectAsMap();
+                Map<Integer, Mask> out = new TreeMap<>();
+                for (Target t : plan) out.put(t.id(), Mask.fromBytes(bits.get(t.id()), t.size()));
+                return out;
+            }
             PruneMethod.Selecting s = (PruneMethod.Selecting) m;
-            JavaRDD<Chunk> chunks = rdd.flatMap(t -> Pruner.chunks(t, s, chunkSize).iterator())
+            JavaRDD<Chunk> chunks = loaded.flatMap(t -> Pruner.chunks(t, s, chunkSize).iterator())
                     .persist(StorageLevel.MEMORY_AND_DISK());
             try {
-                Selection.Result r = Selection.run(runner(jsc, chunks), (g, n) -> Pruner.toPrune(s, targets, global, g, n));
-                return Pruner.combine(targets, r.pruned(), chunkSize);
+                Selection.Result r = Selection.run(runner(jsc, chunks), (g, n) -> Pruner.toPrune(s, plan, global, g, n));
+                return Pruner.combine(plan, r.pruned(), chunkSize);
             } finally {
                 chunks.unpersist(false);
             }
@@ -78,20 +93,14 @@ public final class SparkPruner {
             }
 
             @Override
-            public Map<Long, boolean[]> prune(Map<Integer, Float> threshold, Map<Long, Long> quota) {
+            public Map<Long, java.util.BitSet> prune(Map<Integer, Float> threshold, Map<Long, Long> quota) {
                 HashMap<Integer, Float> t = new HashMap<>(threshold);
                 HashMap<Long, Long> q = new HashMap<>(quota);
-                Map<Long, Tuple2<Integer, byte[]>> bits = chunks.filter(c -> t.containsKey(c.group())).mapToPair(c -> {
-                    boolean[] p = c.pruned(t.get(c.group()), q.getOrDefault(c.id(), 0L));
-                    return new Tuple2<>(c.id(), new Tuple2<>(p.length, Mask.of(p).toBytes()));
-                }).collectAsMap();
-                Map<Long, boolean[]> out = new HashMap<>();
-                bits.forEach((id, v) -> {
-                    Mask mk = Mask.fromBytes(v._2(), v._1());
-                    boolean[] p = new boolean[v._1()];
-                    for (int i = 0; i < p.length; i++) p[i] = mk.kept(i);
-                    out.put(id, p);
-                });
+                // bits travel as bytes (Kryo's field serializer would drop BitSet's transient word count)
+                Map<Long, byte[]> bits = chunks.filter(c -> t.containsKey(c.group())).mapToPair(c ->
+                        new Tuple2<>(c.id(), c.pruned(t.get(c.group()), q.getOrDefault(c.id(), 0L)).toByteArray())).collectAsMap();
+                Map<Long, java.util.BitSet> out = new HashMap<>();
+                bits.forEach((id, b) -> out.put(id, java.util.BitSet.valueOf(b)));
                 return out;
             }
         };

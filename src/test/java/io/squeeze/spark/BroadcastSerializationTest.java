@@ -116,6 +116,26 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void pruningTargetsAndTheirLayoutComeBack() {
+        // a task's plan (no values, no mask), the tensor a reader hands over a shuffle, and the layout it reads by
+        var t = new io.squeeze.prune.Target(3, 2, "W", new long[]{2, 3}, null, null, io.squeeze.prune.Amount.fraction(0.5), 1, 0);
+        var loaded = t.withValues(new float[]{1, -2, 3, -4, 5, -6});
+        var layout = io.squeeze.model.ParamLayout.of(io.squeeze.TestModels.mlp(4, new int[]{3}, 2, 1).getLayerWiseConfigurations());
+        for (Serializer s : SERIALIZERS) {
+            var p = roundTrip(s, t);
+            assertEquals(6, p.size());
+            assertEquals(null, p.values());
+            assertEquals(io.squeeze.core.Mask.all(6), p.withValues(new float[6]).mask());
+            var l = roundTrip(s, loaded);
+            assertArrayEquals(loaded.values(), l.values());
+            assertEquals(loaded.mask(), l.mask());
+            assertEquals("0.5", l.amount().toString());
+            assertEquals(layout.toString(), roundTrip(s, layout).toString());
+            assertEquals(layout.total(), roundTrip(s, layout).total());
+        }
+    }
+
+    @Test
     void masksByTensorKeyComeBackEqual() {
         Map<io.squeeze.core.TensorKey, io.squeeze.core.Mask> masks = new TreeMap<>(Map.of(io.squeeze.core.TensorKey.weights(2),
                 io.squeeze.core.Mask.of(new boolean[]{true, false, true}), new io.squeeze.core.TensorKey(0, "b"), io.squeeze.core.Mask.all(4)));
