@@ -46,10 +46,25 @@ public final class StandaloneCluster implements AutoCloseable {
         Files.createDirectories(home.resolve("jars"));
         Files.createDirectories(logs);
         Files.writeString(home.resolve("RELEASE"), "Spark 3.5.9 built for Hadoop 3.3.4 (jars from Maven Central, for Squeeze's cluster tests)\n");
-        // bin/spark-submit as a distribution's launcher runs it: SparkSubmit on jars/, driver JVM options from SPARK_SUBMIT_OPTS
+        // bin/spark-submit as a distribution's bin/spark-class runs it: Spark's launcher builds the driver's command
+        // (SPARK_SUBMIT_OPTS, then -Xmx from --driver-memory / spark.driver.memory) and the script runs it
         Path bin = Files.createDirectories(home.resolve("bin"));
-        Files.writeString(bin.resolve("spark-submit"), "#!/usr/bin/env bash\n"
-                + "exec \"" + java() + "\" $SPARK_SUBMIT_OPTS -cp \"$SPARK_HOME/jars/*\" org.apache.spark.deploy.SparkSubmit \"$@\"\n");
+        Files.writeString(bin.resolve("spark-submit"), String.join("\n", "#!/usr/bin/env bash",
+                "# as Spark's bin/spark-class: the launcher prints a NUL line, then the command, NUL-separated, then its exit code",
+                "set +o posix",
+                "build_command() {",
+                "  \"" + java() + "\" -Xmx128m -cp \"$SPARK_HOME/jars/*\" org.apache.spark.launcher.Main org.apache.spark.deploy.SparkSubmit \"$@\"",
+                "  printf '%d\\0' $?",
+                "}",
+                "CMD=(); DELIM=$'\\n'; STARTED=false",
+                "while IFS= read -d \"$DELIM\" -r ARG; do",
+                "  if [ \"$STARTED\" = true ]; then CMD+=(\"$ARG\")",
+                "  elif [ \"$ARG\" = $'\\0' ]; then DELIM=''; STARTED=true",
+                "  elif [ -n \"$ARG\" ]; then echo \"$ARG\"; fi",
+                "done < <(build_command \"$@\")",
+                "LAST=$((${#CMD[@]} - 1))",
+                "[ \"${CMD[$LAST]}\" = 0 ] || exit \"${CMD[$LAST]}\"",
+                "exec \"${CMD[@]:0:$LAST}\"", ""));
         bin.resolve("spark-submit").toFile().setExecutable(true);
         for (String jar : distributionClasspath()) {
             Path link = home.resolve("jars").resolve(Path.of(jar).getFileName());
@@ -135,7 +150,7 @@ public final class StandaloneCluster implements AutoCloseable {
         ProcessBuilder pb = new ProcessBuilder(cmd).directory(BASE.toFile()).redirectOutput(out.toFile()).redirectError(err.toFile());
         env(pb.environment());
         pb.environment().put("PATH", home.resolve("bin") + File.pathSeparator + System.getenv("PATH"));
-        pb.environment().put("SPARK_SUBMIT_OPTS", JVM_FLAGS + " -Xmx1g -Dorg.bytedeco.javacpp.cachedir=" + cache
+        pb.environment().put("SPARK_SUBMIT_OPTS", JVM_FLAGS + " -Dorg.bytedeco.javacpp.cachedir=" + cache
                 + " -Dlog4j2.configurationFile=" + BASE.resolve("conf/log4j2.properties"));
         Process p = pb.start();
         if (!p.waitFor(10, TimeUnit.MINUTES)) {

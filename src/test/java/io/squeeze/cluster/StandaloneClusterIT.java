@@ -203,6 +203,22 @@ class StandaloneClusterIT {
         assertTrue(m.metrics().containsKey("accuracy"));
     }
 
+    @Test
+    void globalPruningOfAModelLargerThanTheDriver() throws Exception {
+        Path src = dir.resolve("big.zip");
+        io.squeeze.BigModel.write(src, 11);
+        List<String> smallDriver = List.of("--driver-memory", "512m");
+        // the driver really is too small for the model: loading it there fails
+        StandaloneCluster.Run load = cluster.submit(smallDriver, "inspect", "--model", src.toString());
+        assertNotEquals(0, load.code(), load.out());
+        assertTrue(load.err().contains("OutOfMemoryError: Java heap space"), load.err());
+        String c = dir.resolve("big-g80").toString();
+        StandaloneCluster.Run r = cluster.submit(smallDriver, "prune", "--model", src.toString(), "--method", "global", "--amount", "0.8", "--out", c);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("each read on an executor"), r.err());
+        io.squeeze.BigModel.checkGlobal(src, Path.of(c, "model.zip"), 0.8);
+    }
+
     static Map<Long, List<Object>> logits(String path) {
         Map<Long, List<Object>> out = new HashMap<>();
         for (Row r : TestSpark.get().read().parquet(path).collectAsList()) out.put(r.getLong(0), r.getList(r.fieldIndex("logits")));
