@@ -35,7 +35,10 @@ public final class SoftTargetsStore {
      */
     public record Manifest(String format, int version, String squeezeVersion, String created, String teacher, String teacherSha256,
                            String teacherKind, String data, long dataRows, long labelledRows, int classes, int topK,
-                           List<String> command, Map<String, io.squeeze.artifact.Manifest.FileRecord> files) {}
+                           List<String> command, Map<String, Object> config, Map<String, io.squeeze.artifact.Manifest.FileRecord> files) {}
+
+    /** The manifest's version: 2 adds {@code config} (the command's validated record); 1 is read too. */
+    public static final int VERSION = 2;
 
     /**
      * Writes the set: {@code writeParquet} writes the part files {@code part-00000.parquet …} into the directory it is
@@ -60,8 +63,9 @@ public final class SoftTargetsStore {
         parts.sort(java.util.Comparator.comparing(f -> f.getPath().getName()));
         for (FileStatus f : parts)
             files.put(f.getPath().getName(), new io.squeeze.artifact.Manifest.FileRecord(f.getLen(), st.sha256(f.getPath(), "soft-target part")));
-        Manifest m = new Manifest(FORMAT, 1, Version.version(), Instant.now().toString(), draft.teacher(), draft.teacherSha256(),
-                draft.teacherKind(), draft.data(), draft.dataRows(), draft.labelledRows(), draft.classes(), draft.topK(), draft.command(), files);
+        Manifest m = new Manifest(FORMAT, VERSION, Version.version(), Instant.now().toString(), draft.teacher(), draft.teacherSha256(),
+                draft.teacherKind(), draft.data(), draft.dataRows(), draft.labelledRows(), draft.classes(), draft.topK(), draft.command(),
+                draft.config(), files);
         byte[] mb = Json.bytes(m);
         st.write(new Path(dir, MANIFEST), mb);
         st.write(new Path(dir, ArtifactWriter.SUCCESS), Storage.sha256(mb).getBytes(StandardCharsets.US_ASCII)); // last
@@ -85,6 +89,8 @@ public final class SoftTargetsStore {
             throw new BadInputException("soft targets " + dir + ": " + MANIFEST + " is not valid (" + e.getMessage() + ")");
         }
         if (!FORMAT.equals(m.format())) throw new BadInputException("soft targets " + dir + ": " + MANIFEST + " is not a soft-target manifest");
+        if (m.version() > VERSION)
+            throw new BadInputException("soft targets " + dir + " have manifest version " + m.version() + "; this Squeeze reads up to " + VERSION);
         for (var e : m.files().entrySet()) {
             Path p = new Path(dir, e.getKey());
             if (!st.exists(p) || st.length(p) != e.getValue().bytes())

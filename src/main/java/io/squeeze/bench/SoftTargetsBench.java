@@ -58,7 +58,8 @@ final class SoftTargetsBench implements Bench.Benchmark {
             throw new BadInputException("the soft-targets benchmark needs MNIST in data/mnist: run jobs/get-mnist");
         progress.println("bench: writing " + path + " (squeeze augment, " + copies + " copies of MNIST's 60,000 rows)");
         AugmentJob.run(SparkSessions.start("squeeze bench"), new AugmentJob.Config(
-                io.squeeze.data.DataSpec.parse("idx:data/mnist", io.squeeze.data.Split.TRAIN, false), copies, 2, null, 7, 8, path, false));
+                io.squeeze.data.DataSpec.parse("idx:data/mnist", io.squeeze.data.Split.TRAIN, false), copies, 2, null, 7, 8, false), path, false,
+                List.of("bench"));
     }
 
     static Teacher teacher() {
@@ -97,8 +98,8 @@ final class SoftTargetsBench implements Bench.Benchmark {
     }
 
     static double softTargets(SparkSession spark, Teacher t, String data, String out) {
-        SoftTargetsJob.Result r = SoftTargetsJob.run(spark, t, DataSpec.parse("parquet:" + data, Split.TRAIN, false), out, 0, 256, true,
-                List.of("bench"), new PrintWriter(java.io.Writer.nullWriter()));
+        SoftTargetsJob.Config c = new SoftTargetsJob.Config(t.source(), null, null, DataSpec.parse("parquet:" + data, Split.TRAIN, false), 0, 256, false);
+        SoftTargetsJob.Result r = SoftTargetsJob.run(spark, c, t, out, true, List.of("bench"), new PrintWriter(java.io.Writer.nullWriter()));
         return r.rowsPerSecond();
     }
 

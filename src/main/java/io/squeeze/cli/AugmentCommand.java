@@ -44,11 +44,10 @@ public final class AugmentCommand extends BaseCommand {
     @Override
     public Integer call() {
         AugmentJob.Config c = new AugmentJob.Config(data.spec(Split.TRAIN), copies, maxShift, AugmentJob.Config.image(image), seed,
-                partitions, out, overwrite, local);
-        if (local && partitions > 0) throw new io.squeeze.core.BadInputException("augment --local writes one file; leave out --partitions " + partitions);
+                partitions, local);
         io.squeeze.artifact.ArtifactWriter.checkTarget(io.squeeze.core.Storage.withSparkDefaults(), out, overwrite,
                 java.util.List.of(c.data().path())); // before any Spark work
-        AugmentJob.Result r = AugmentJob.run(SparkSessions.start("squeeze augment"), c);
+        AugmentJob.Result r = AugmentJob.run(SparkSessions.start("squeeze augment"), c, out, overwrite, Main.args());
         out().printf(Locale.ROOT, "wrote %s: %d rows (%d copies, shifts up to %d px), %s on storage, %.1f s%n", r.target(), r.rows(), copies,
                 maxShift, io.squeeze.eval.EvalReport.bytes(r.bytes()), r.seconds());
         return Main.OK;

@@ -118,7 +118,8 @@ public final class QuickstartCommand extends BaseCommand {
 
         err.println("quickstart: [6/7] distilling a 7x smaller student (mlp:32) from the model's soft targets on Spark (T 4, alpha 0.1)");
         String softUri = new Path(out, "soft-targets").toString();
-        SoftTargetsJob.run(spark, Teachers.of(dense), train, softUri, 0, 256, true, Main.args(), err);
+        SoftTargetsJob.run(spark, new SoftTargetsJob.Config(denseZip.toString(), null, null, train, 0, 256, false), Teachers.of(dense),
+                softUri, true, Main.args(), err);
         var softManifest = io.squeeze.artifact.SoftTargetsStore.read(st, softUri);
         var trainData = io.squeeze.spark.SparkData.read(spark, train, t.meta().numFeatures(), "quickstart");
         var joined = DistillJob.join(trainData.rdd(), softManifest.dataRows(), DistillJob.read(spark, softUri, softManifest), "soft targets", train.toString());

@@ -46,17 +46,22 @@ public final class SoftTargetsCommand extends BaseCommand {
     @Option(names = "--overwrite")
     boolean overwrite;
 
+    /** The validated job: every option checked before any Spark work. */
+    SoftTargetsJob.Config config() {
+        if (teacher == null || teacher.isBlank()) throw new io.squeeze.core.BadInputException("--teacher must be given");
+        return new SoftTargetsJob.Config(Storage.withSparkDefaults().path(teacher).toString(), onnxInput, onnxOutput, data.spec(Split.TRAIN),
+                topK, batch, local);
+    }
+
     @Override
     public Integer call() {
-        if (topK < 0) throw new io.squeeze.core.BadInputException("soft-targets.top-k must be >= 1, got " + topK);
+        SoftTargetsJob.Config c = config();
         Storage before = Storage.withSparkDefaults();
-        io.squeeze.artifact.ArtifactWriter.checkTarget(before, out, overwrite, java.util.List.of(before.path(teacher).toString(),
-                data.spec(Split.TRAIN).path())); // before any Spark work
-        Teacher t = Models.teacher(before, teacher, onnxInput, onnxOutput);
+        io.squeeze.artifact.ArtifactWriter.checkTarget(before, out, overwrite, c.inputs()); // before any Spark work
+        Teacher t = c.loadTeacher(before);
         SparkSession spark = SparkSessions.start("squeeze soft-targets");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        SoftTargetsJob.Result r = SoftTargetsJob.run(spark, t, data.spec(Split.TRAIN), out, topK, batch, overwrite, local,
-                Main.args(), err());
+        SoftTargetsJob.Result r = SoftTargetsJob.run(spark, c, t, out, overwrite, Main.args(), err());
         out().printf(Locale.ROOT, "teacher %s (%s, %d classes): %d rows, %d labelled, %.0f rows/s%nwrote %s%n", t.source(), t.kind(),
                 t.numClasses(), r.manifest().dataRows(), r.manifest().labelledRows(), r.rowsPerSecond(), st.path(out));
         return Main.OK;

@@ -15,6 +15,9 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 import java.util.Iterator;
+import java.util.Map;
+import java.util.List;
+import io.squeeze.model.Json;
 import java.util.Locale;
 
 /**
@@ -26,23 +29,49 @@ public final class AugmentJob {
     private AugmentJob() {}
 
     /**
-     * What to augment, validated before any Spark work.
+     * What to augment, validated before any Spark work; stored in the output's {@code _augment.json} and read back by
+     * {@code rerun}.
      *
      * @param image      {@code {h, w}}, or null to take the shape from the data's format
      * @param partitions output files, 0 for the input's partitions
+     * @param local      shift and write in the driver process (one file)
      */
-    public record Config(DataSpec data, int copies, int maxShift, int[] image, long seed, int partitions, String out, boolean overwrite,
-                         boolean local) {
-        public Config(DataSpec data, int copies, int maxShift, int[] image, long seed, int partitions, String out, boolean overwrite) {
-            this(data, copies, maxShift, image, seed, partitions, out, overwrite, false);
-        }
-
+    public record Config(DataSpec data, int copies, int maxShift, int[] image, long seed, int partitions, boolean local) {
         public Config {
+            if (data == null) throw new BadInputException("--data must be given");
             if (copies < 1) throw new BadInputException("augment.copies must be >= 1, got " + copies);
             if (maxShift < 0) throw new BadInputException("augment.max-shift must be >= 0, got " + maxShift);
             if (partitions < 0) throw new BadInputException("augment.partitions must be >= 0, got " + partitions);
             if (image != null && (image.length != 2 || image[0] < 1 || image[1] < 1))
                 throw new BadInputException("augment.image must be two positive sizes, got " + java.util.Arrays.toString(image));
+            if (local && partitions > 0) throw new BadInputException("augment --local writes one file; leave out --partitions " + partitions);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Config c && data.equals(c.data) && copies == c.copies && maxShift == c.maxShift
+                    && java.util.Arrays.equals(image, c.image) && seed == c.seed && partitions == c.partitions && local == c.local;
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(data, copies, maxShift, java.util.Arrays.hashCode(image), seed, partitions, local);
+        }
+
+        @SuppressWarnings("unchecked")
+        public Map<String, Object> toMap() {
+            return Json.MAPPER.convertValue(this, java.util.LinkedHashMap.class);
+        }
+
+        /** Reads a stored config back, validated as when the command builds it. */
+        public static Config fromMap(Map<String, Object> m, String where) {
+            try {
+                return Json.MAPPER.convertValue(m, Config.class);
+            } catch (IllegalArgumentException e) {
+                Throwable cause = e;
+                while (cause.getCause() != null) cause = cause.getCause();
+                throw new BadInputException(where + ": its config is not valid: " + cause.getMessage().lines().findFirst().orElse(""));
+            }
         }
 
         /** Parses {@code HxW} (e.g. {@code 28x28}); null stays null. */
@@ -63,9 +92,25 @@ public final class AugmentJob {
     /** What was written: the published directory, its rows and bytes, and the seconds the write took. */
     public record Result(Path target, long rows, long bytes, double seconds) {}
 
-    public static Result run(SparkSession spark, Config c) {
+    /** {@code _augment.json}: what made the rows (Spark's readers skip files whose names start with {@code _}). */
+    public record Manifest(String format, int version, String squeezeVersion, String created, List<String> command,
+                           Map<String, Object> config, long rows) {
+        public static final String FILE = "_augment.json", FORMAT = "squeeze-augment";
+
+        /** Reads {@code dir}'s manifest. */
+        public static Manifest read(Storage st, Path dir) {
+            Path p = new Path(dir, FILE);
+            if (!st.exists(p)) throw new BadInputException("augmented data " + dir + " has no " + FILE);
+            Manifest m = Json.read(st.readAll(p, "augment manifest"), Manifest.class);
+            if (!FORMAT.equals(m.format()) || m.version() > 1)
+                throw new BadInputException(p + " is not an augment manifest this Squeeze reads (format " + m.format() + ", version " + m.version() + ")");
+            return m;
+        }
+    }
+
+    public static Result run(SparkSession spark, Config c, String out, boolean overwrite, List<String> command) {
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        Path target = ArtifactWriter.checkTarget(st, c.out(), c.overwrite());
+        Path target = ArtifactWriter.checkTarget(st, out, overwrite);
         SparkData.Loaded d = SparkData.read(spark, c.data(), -1, null);
         int[] hw = c.image() != null ? c.image() : d.imageShape();
         if (hw == null) throw new BadInputException("augment: data " + c.data() + " carries no image shape; give --image HxW");
@@ -74,16 +119,20 @@ public final class AugmentJob {
             throw new BadInputException("augment: " + d.numFeatures() + " features are not images of " + h + "x" + w);
         BadRows bad = new BadRows(SparkSessions.jsc(spark));
         JavaRDD<Row> rows = shifted(d.rdd(), c.copies(), h, w, c.maxShift(), c.seed()).mapPartitions(bad::guard);
-        JavaRDD<Row> out = c.partitions() > 0 ? rows.repartition(c.partitions()) : rows;
+        JavaRDD<Row> parts = c.partitions() > 0 ? rows.repartition(c.partitions()) : rows;
         long t0 = System.nanoTime();
+        long[] n = new long[1];
         // complete or not at all; the old data, if any, replaced only once the new is written
-        st.publish(target, c.overwrite(), dir -> {
+        st.publish(target, overwrite, dir -> {
             if (c.local()) LocalParquet.write(st, dir, SCHEMA, expand(d.rdd().toLocalIterator(), c.copies(), h, w, c.maxShift(), c.seed()), 128 << 20);
-            else ParquetParts.write(SparkSessions.jsc(spark), st, spark.createDataFrame(out, SCHEMA), dir, null);
+            else ParquetParts.write(SparkSessions.jsc(spark), st, spark.createDataFrame(parts, SCHEMA), dir, null);
             bad.check();
+            n[0] = ParquetCounts.of(spark.sparkContext().hadoopConfiguration(), dir, "label")
+                    .map(ParquetCounts.Counts::rows).orElseGet(() -> spark.read().parquet(dir.toString()).count());
+            st.write(new Path(dir, Manifest.FILE), Json.bytes(new Manifest(Manifest.FORMAT, 1, io.squeeze.core.Version.version(),
+                    java.time.Instant.now().toString(), command, c.toMap(), n[0])));
         });
-        long n = spark.read().parquet(target.toString()).count();
-        return new Result(target, n, st.totalBytes(target), (System.nanoTime() - t0) / 1e9);
+        return new Result(target, n[0], st.totalBytes(target), (System.nanoTime() - t0) / 1e9);
     }
 
     public static final StructType SCHEMA = new StructType().add("features", DataTypes.createArrayType(DataTypes.FloatType, false), false)

@@ -30,6 +30,52 @@ public final class SoftTargetsJob {
 
     private SoftTargetsJob() {}
 
+    /**
+     * {@code squeeze soft-targets} as a record, stored as the set's {@code config} and read back by {@code rerun}.
+     *
+     * @param teacher    the teacher (qualified URI): an artifact, DL4J zip, Keras .h5 or .onnx file
+     * @param onnxInput  the ONNX input name, or null for the model's only input
+     * @param onnxOutput the ONNX output name, or null for the model's only output
+     * @param topK       keep the K largest logits (0: all)
+     * @param batch      rows per teacher call
+     * @param local      run the teacher in the driver process
+     */
+    public record Config(String teacher, String onnxInput, String onnxOutput, DataSpec data, int topK, int batch, boolean local) {
+        public Config {
+            if (teacher == null || teacher.isBlank()) throw new BadInputException("--teacher must be given");
+            if (data == null) throw new BadInputException("--data must be given");
+            if (topK < 0) throw new BadInputException("soft-targets.top-k must be >= 1, got " + topK);
+            if (batch <= 0) throw new BadInputException("soft-targets.batch must be > 0, got " + batch);
+        }
+
+        /** Every path the job reads. */
+        public List<String> inputs() {
+            return List.of(teacher, data.path());
+        }
+
+        /** The teacher, loaded (before any Spark work). */
+        public Teacher loadTeacher(Storage st) {
+            return io.squeeze.artifact.Models.teacher(st, teacher, onnxInput, onnxOutput);
+        }
+
+        @SuppressWarnings("unchecked")
+        public java.util.Map<String, Object> toMap() {
+            return io.squeeze.model.Json.MAPPER.convertValue(this, java.util.LinkedHashMap.class);
+        }
+
+        /** Reads a set's stored config back, validated as when the command builds it. */
+        public static Config fromMap(java.util.Map<String, Object> m, String where) {
+            if (m == null) throw new BadInputException(where + " records no config (written before soft-target manifests had one)");
+            try {
+                return io.squeeze.model.Json.MAPPER.convertValue(m, Config.class);
+            } catch (IllegalArgumentException e) {
+                Throwable cause = e;
+                while (cause.getCause() != null) cause = cause.getCause();
+                throw new BadInputException(where + ": its config is not valid: " + cause.getMessage().lines().findFirst().orElse(""));
+            }
+        }
+    }
+
     public record Result(SoftTargetsStore.Manifest manifest, double seconds) {
         public double rowsPerSecond() {
             return manifest.dataRows() / Math.max(seconds, 1e-9);
@@ -66,19 +112,17 @@ public final class SoftTargetsJob {
         return RowFactory.create(l.id(), label, idx, v);
     }
 
-    public static Result run(SparkSession spark, Teacher teacher, DataSpec data, String out, int topK, int batch, boolean overwrite,
-                             List<String> command, PrintWriter progress) {
-        return run(spark, teacher, data, out, topK, batch, overwrite, false, command, progress);
-    }
-
     /**
-     * As above; {@code local} runs the teacher in this process ({@code --local}): the rows stream to the driver in
-     * partition order and one Parquet file is written there, with the same rows and logits as the executors write.
+     * Runs {@code c} with its teacher {@code teacher} (loaded by {@link Config#loadTeacher}) and writes the set at
+     * {@code out}; {@code c.local()} runs the teacher in this process: the rows stream to the driver in partition order
+     * and one Parquet file is written there, with the same rows and logits as the executors write.
      */
-    public static Result run(SparkSession spark, Teacher teacher, DataSpec data, String out, int topK, int batch, boolean overwrite,
-                             boolean local, List<String> command, PrintWriter progress) {
-        if (batch <= 0) throw new BadInputException("soft-targets.batch must be > 0, got " + batch);
-        if (topK < 0 || topK > teacher.numClasses())
+    public static Result run(SparkSession spark, Config c, Teacher teacher, String out, boolean overwrite, List<String> command,
+                             PrintWriter progress) {
+        int topK = c.topK(), batch = c.batch();
+        boolean local = c.local();
+        DataSpec data = c.data();
+        if (topK > teacher.numClasses())
             throw new BadInputException("soft-targets.top-k must be in [1, " + teacher.numClasses() + "] (the teacher's classes), got " + topK);
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         var outPath = io.squeeze.artifact.ArtifactWriter.checkTarget(st, out, overwrite);
@@ -112,7 +156,7 @@ public final class SoftTargetsJob {
                 });
                 if (counts.rows() == 0) throw new BadInputException("data " + where + " is empty (no rows)");
                 return new SoftTargetsStore.Manifest(null, 1, null, null, teacher.source(), teacher.sha256(), teacher.kind(), where,
-                        counts.rows(), counts.nonNull(), k, topK, command, null);
+                        counts.rows(), counts.nonNull(), k, topK, command, c.toMap(), null);
             });
             double s = (System.nanoTime() - t0) / 1e9;
             progress.printf(java.util.Locale.ROOT, "soft-targets: %d rows (%d labelled), %d classes%s, %.1f s (%.0f rows/s)%n", m.dataRows(),

@@ -166,4 +166,43 @@ class RerunCliTest {
         assertTrue(changed.lastErr().contains("was made from") && changed.lastErr().endsWith("nothing written"), changed.lastErr());
         assertFalse(Files.exists(Path.of(never)));
     }
+
+    /** The part files of a Parquet set by name, with their sha256. */
+    static Map<String, String> parts(String dir) throws Exception {
+        Map<String, String> out = new java.util.TreeMap<>();
+        try (var s = java.nio.file.Files.list(Path.of(dir))) {
+            for (Path p : s.filter(f -> f.getFileName().toString().startsWith("part-")).toList())
+                out.put(p.getFileName().toString(), Storage.sha256(java.nio.file.Files.readAllBytes(p)));
+        }
+        assertFalse(out.isEmpty(), dir);
+        return out;
+    }
+
+    @Test
+    void softTargetsAndAugmentedDataRecordTheirConfigAndRerunToTheSameFiles() throws Exception {
+        String soft = dir.resolve("soft").toString(), again = dir.resolve("soft-again").toString();
+        CliRun r = CliRun.run("soft-targets", "--teacher", digits, "--data", TRAIN, "--top-k", "3", "--batch", "100", "--out", soft);
+        assertEquals(0, r.code(), r.err());
+        var m = io.squeeze.artifact.SoftTargetsStore.read(ST, soft);
+        assertEquals(io.squeeze.artifact.SoftTargetsStore.VERSION, m.version());
+        assertEquals(new io.squeeze.spark.SoftTargetsJob.Config(ST.path(digits).toString(), null, null,
+                io.squeeze.data.DataSpec.parse(TRAIN, io.squeeze.data.Split.TRAIN, false), 3, 100, false),
+                io.squeeze.spark.SoftTargetsJob.Config.fromMap(m.config(), "test"));
+        r = CliRun.run("rerun", "--manifest", soft + "/_soft-targets.json", "--out", again);
+        assertEquals(0, r.code(), r.err());
+        assertEquals(parts(soft), parts(again));
+        assertEquals(m.files(), io.squeeze.artifact.SoftTargetsStore.read(ST, again).files());
+
+        String aug = dir.resolve("aug").toString(), aug2 = dir.resolve("aug-again").toString();
+        r = CliRun.run("augment", "--data", TRAIN, "--image", "8x8", "--copies", "2", "--max-shift", "1", "--seed", "3", "--out", aug);
+        assertEquals(0, r.code(), r.err());
+        var am = io.squeeze.spark.AugmentJob.Manifest.read(ST, ST.path(aug));
+        assertEquals(new io.squeeze.spark.AugmentJob.Config(io.squeeze.data.DataSpec.parse(TRAIN, io.squeeze.data.Split.TRAIN, false), 2, 1,
+                new int[]{8, 8}, 3, 0, false), io.squeeze.spark.AugmentJob.Config.fromMap(am.config(), "test"));
+        r = CliRun.run("rerun", "--manifest", aug, "--out", aug2);
+        assertEquals(0, r.code(), r.err());
+        assertEquals(parts(aug), parts(aug2));
+        assertEquals(am.rows(), io.squeeze.spark.AugmentJob.Manifest.read(ST, ST.path(aug2)).rows());
+        assertTrue(am.rows() > 1000, "rows " + am.rows());
+    }
 }
