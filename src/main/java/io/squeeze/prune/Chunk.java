@@ -48,16 +48,16 @@ public record Chunk(int group, int tensor, int index, int offset, float[] scores
 
     /** Entries to prune: scores below {@code t}, then the first {@code quota} equal to it. */
     public java.util.BitSet pruned(float t, long quota) {
-        java.util.BitSet p = new java.util.BitSet(scores.length);
+        long[] words = new long[(scores.length + 63) >>> 6]; // set bit by bit here: BitSet.set checks and resizes per call
         for (int i = 0; i < scores.length; i++) {
             float s = scores[i];
             if (Float.isNaN(s)) continue;
-            if (s < t) p.set(i);
+            if (s < t) words[i >>> 6] |= 1L << i;
             else if (s == t && quota > 0) {
-                p.set(i);
+                words[i >>> 6] |= 1L << i;
                 quota--;
             }
         }
-        return p;
+        return java.util.BitSet.valueOf(words);
     }
 }
