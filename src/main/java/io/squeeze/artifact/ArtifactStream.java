@@ -1,6 +1,5 @@
 package io.squeeze.artifact;
 
-import io.squeeze.core.BadInputException;
 import io.squeeze.core.FaultPoint;
 import io.squeeze.core.Mask;
 import io.squeeze.core.Storage;
@@ -74,13 +73,9 @@ public final class ArtifactStream {
                         ParamLayout.Slice s = flat.get(at);
                         float[] c = s.toC(in.next(s.length()));
                         Mask mk = masks.get(new TensorKey(layer, s.param()));
+                        io.squeeze.model.LayerSupport.checkFinite(c, layer, s.param(), source.toString());
                         if (mk != null) mk.apply(c);
-                        for (int i = 0; i < c.length; i++) {
-                            if (!Float.isFinite(c[i]))
-                                throw new BadInputException("model " + source + ": layer " + layer + " parameter " + s.param()
-                                        + " has a non-finite weight (" + c[i] + " at flat index " + i + ")");
-                            if (c[i] != 0f) nonzeros[layer]++;
-                        }
+                        for (float x : c) if (x != 0f) nonzeros[layer]++;
                         params[layer] += c.length;
                         w.write(s.fromC(c));
                         values.put(s, c);

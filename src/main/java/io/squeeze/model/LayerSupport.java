@@ -43,14 +43,16 @@ public final class LayerSupport {
     public static void checkFinite(MultiLayerNetwork net, String source) {
         org.deeplearning4j.nn.api.Layer[] layers = net.getLayers();
         for (int i = 0; i < layers.length; i++) {
-            for (var e : layers[i].paramTable().entrySet()) {
-                float[] v = e.getValue().dup().data().asFloat();
-                for (int k = 0; k < v.length; k++) {
-                    if (!Float.isFinite(v[k]))
-                        throw new BadInputException("model " + source + ": layer " + i + " parameter " + e.getKey()
-                                + " has a non-finite weight (" + v[k] + " at flat index " + k + ")");
-                }
-            }
+            for (var e : layers[i].paramTable().entrySet()) checkFinite(e.getValue().dup().data().asFloat(), i, e.getKey(), source);
+        }
+    }
+
+    /** As above for one tensor's values, read without a network (streamed from a model zip). */
+    public static void checkFinite(float[] v, int layer, String param, String source) {
+        for (int k = 0; k < v.length; k++) {
+            if (!Float.isFinite(v[k]))
+                throw new BadInputException("model " + source + ": layer " + layer + " parameter " + param
+                        + " has a non-finite weight (" + v[k] + " at flat index " + k + ")");
         }
     }
 }

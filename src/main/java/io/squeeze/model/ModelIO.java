@@ -56,9 +56,7 @@ public final class ModelIO {
         } catch (IOException | IllegalArgumentException e) {
             throw new BadInputException("model " + source + " is corrupt or truncated (" + e.getMessage() + ")");
         }
-        if (confJson == null) throw new BadInputException("model " + source + " is not a DL4J model zip (no configuration.json); is it truncated?");
-        if (confJson.contains("\"vertices\""))
-            throw new BadInputException("model " + source + " is a ComputationGraph; this command needs a MultiLayerNetwork");
+        checkConfiguration(confJson, source);
         MultiLayerNetwork net;
         try {
             net = ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(bytes), false);
@@ -67,6 +65,13 @@ public final class ModelIO {
         }
         ModelMeta meta = metaJson != null ? Json.read(metaJson, ModelMeta.class) : deriveMeta(net, source);
         return checked(net, meta, Storage.sha256(bytes), source, kind, bytes.length);
+    }
+
+    /** Refuses a zip without {@code configuration.json} or with a ComputationGraph's. */
+    static void checkConfiguration(String confJson, String source) {
+        if (confJson == null) throw new BadInputException("model " + source + " is not a DL4J model zip (no configuration.json); is it truncated?");
+        if (confJson.contains("\"vertices\""))
+            throw new BadInputException("model " + source + " is a ComputationGraph; this command needs a MultiLayerNetwork");
     }
 
     private static final byte[] HDF5_SIGNATURE = {(byte) 0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};

@@ -97,9 +97,7 @@ public final class ModelZipStream {
         } catch (IOException | IllegalArgumentException e) {
             throw new BadInputException("model " + source + " is corrupt or truncated (" + e.getMessage() + ")", e);
         }
-        if (confJson == null) throw new BadInputException("model " + source + " is not a DL4J model zip (no configuration.json); is it truncated?");
-        if (confJson.contains("\"vertices\""))
-            throw new BadInputException("model " + source + " is a ComputationGraph; this command needs a MultiLayerNetwork");
+        ModelIO.checkConfiguration(confJson, source);
         if (prefix == null) throw new BadInputException("model " + source + " has no " + COEFFICIENTS + "; is it truncated?");
         MultiLayerConfiguration conf;
         try {

@@ -58,20 +58,13 @@ public final class AugmentJob {
             return java.util.Objects.hash(data, copies, maxShift, java.util.Arrays.hashCode(image), seed, partitions, local);
         }
 
-        @SuppressWarnings("unchecked")
         public Map<String, Object> toMap() {
-            return Json.MAPPER.convertValue(this, java.util.LinkedHashMap.class);
+            return Jobs.toMap(this);
         }
 
         /** Reads a stored config back, validated as when the command builds it. */
         public static Config fromMap(Map<String, Object> m, String where) {
-            try {
-                return Json.MAPPER.convertValue(m, Config.class);
-            } catch (IllegalArgumentException e) {
-                Throwable cause = e;
-                while (cause.getCause() != null) cause = cause.getCause();
-                throw new BadInputException(where + ": its config is not valid: " + cause.getMessage().lines().findFirst().orElse(""));
-            }
+            return Jobs.read(m, Config.class, where);
         }
 
         /** Parses {@code HxW} (e.g. {@code 28x28}); null stays null. */

@@ -15,8 +15,27 @@ public final class Jobs {
 
     /** The record as the manifest stores it: its components (snake_case) and {@code "command"}. */
     @SuppressWarnings("unchecked")
-    public static Map<String, Object> toMap(JobConfig c) {
+    public static Map<String, Object> toMap(Object c) {
         return Json.MAPPER.convertValue(c, LinkedHashMap.class);
+    }
+
+    /**
+     * Reads a stored config that is not a {@link JobConfig} (soft targets, augment) back into its record, validated as
+     * when a command builds it; a record that refuses it is bad input naming {@code where}.
+     */
+    public static <T> T read(Map<String, Object> config, Class<T> type, String where) {
+        try {
+            return Json.MAPPER.convertValue(config, type);
+        } catch (IllegalArgumentException e) {
+            Throwable cause = root(e);
+            throw new BadInputException(where + ": its config is not valid: " + String.valueOf(cause.getMessage()).lines().findFirst().orElse(""));
+        }
+    }
+
+    private static Throwable root(Throwable e) {
+        Throwable cause = e;
+        while (cause.getCause() != null) cause = cause.getCause();
+        return cause;
     }
 
     /**
@@ -31,8 +50,7 @@ public final class Jobs {
         try {
             return m.convertValue(config, JobConfig.class);
         } catch (IllegalArgumentException e) {
-            Throwable cause = e;
-            while (cause.getCause() != null) cause = cause.getCause();
+            Throwable cause = root(e);
             if (cause instanceof BadInputException b) throw new BadInputException(where + ": its config is not valid: " + b.getMessage());
             String what = config == null ? "no config" : "config of command '" + config.get("command") + "'";
             throw new BadInputException(where + " records a " + what + " that this Squeeze cannot run again ("

@@ -122,10 +122,7 @@ public final class PruneStream {
                     continue;
                 }
                 float[] v = s.toC(in.next(s.length()));
-                for (int i = 0; i < v.length; i++)
-                    if (!Float.isFinite(v[i]))
-                        throw new BadInputException("model " + source + ": layer " + s.layer() + " parameter " + s.param()
-                                + " has a non-finite weight (" + v[i] + " at flat index " + i + ")");
+                io.squeeze.model.LayerSupport.checkFinite(v, s.layer(), s.param(), source);
                 next = t.withValues(v);
                 left--;
             }

@@ -58,21 +58,14 @@ public final class SoftTargetsJob {
             return io.squeeze.artifact.Models.teacher(st, teacher, onnxInput, onnxOutput);
         }
 
-        @SuppressWarnings("unchecked")
         public java.util.Map<String, Object> toMap() {
-            return io.squeeze.model.Json.MAPPER.convertValue(this, java.util.LinkedHashMap.class);
+            return Jobs.toMap(this);
         }
 
         /** Reads a set's stored config back, validated as when the command builds it. */
         public static Config fromMap(java.util.Map<String, Object> m, String where) {
             if (m == null) throw new BadInputException(where + " records no config (written before soft-target manifests had one)");
-            try {
-                return io.squeeze.model.Json.MAPPER.convertValue(m, Config.class);
-            } catch (IllegalArgumentException e) {
-                Throwable cause = e;
-                while (cause.getCause() != null) cause = cause.getCause();
-                throw new BadInputException(where + ": its config is not valid: " + cause.getMessage().lines().findFirst().orElse(""));
-            }
+            return Jobs.read(m, Config.class, where);
         }
     }
 
