@@ -68,11 +68,6 @@ public enum Encoding {
      */
     QUANTIZED_DEFLATE {
         @Override
-        public byte[] encode(float[] v, Mask mask) {
-            throw new UnsupportedOperationException("quantized tensors are encoded with encodeQuantized");
-        }
-
-        @Override
         public Tensor decode(byte[] bytes, int n) {
             return new Tensor(decodeQuantized(this, bytes, n).tensor().dequantize(), null);
         }
@@ -82,11 +77,6 @@ public enum Encoding {
      * (so pruning's and quantization's savings multiply), DEFLATEd.
      */
     SPARSE_QUANTIZED_DEFLATE {
-        @Override
-        public byte[] encode(float[] v, Mask mask) {
-            throw new UnsupportedOperationException("quantized tensors are encoded with encodeQuantized");
-        }
-
         @Override
         public Tensor decode(byte[] bytes, int n) {
             Quantized q = decodeQuantized(this, bytes, n);
@@ -155,7 +145,10 @@ public enum Encoding {
     /** Decoded values and, for sparse encodings, the mask (null for dense). */
     public record Tensor(float[] values, Mask mask) {}
 
-    public abstract byte[] encode(float[] values, Mask mask);
+    /** Encodes float values (and the mask, for sparse encodings); the quantized encodings take {@code encodeQuantized}. */
+    public byte[] encode(float[] values, Mask mask) {
+        throw new UnsupportedOperationException(this + ": quantized tensors are encoded with encodeQuantized");
+    }
 
     public abstract Tensor decode(byte[] bytes, int count);
 

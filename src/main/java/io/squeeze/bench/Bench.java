@@ -9,10 +9,8 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 
 /**
  * {@code jobs/bench [NAME...] [--json FILE]}: runs named benchmarks, each measuring Squeeze against a baseline
@@ -23,17 +21,21 @@ public final class Bench {
     /** One measured figure against its baseline (ratio = value / baseline, higher is better for rates). */
     public record Result(String name, double value, String unit, double baseline, double ratio, String note) {}
 
-    /** A named benchmark. */
+    /** A benchmark: side-by-side measurements in one run. */
     public interface Benchmark {
-        String name();
-
-        String description();
-
         List<Result> run(SparkSession spark, PrintStream progress) throws Exception;
     }
 
-    static List<Benchmark> all() {
-        return List.of(new EvaluateBench(), new FactorizeBench(), new PruneBench(), new QuantizeBench(), new SoftTargetsBench());
+    /** A benchmark under the name {@code jobs/bench} takes. */
+    record Named(String name, String description, Benchmark bench) {}
+
+    static List<Named> all() {
+        return List.of(
+                new Named("evaluate", "distributed evaluation rows/s vs the same inference in-process", new EvaluateBench()),
+                new Named("factorize", "exact/randomized SVD vs PyTorch; factorized vs original inference against the FLOP ratio", new FactorizeBench()),
+                new Named("prune", "mask for 10M weights: radix select vs sort; distributed prune local[1] vs local[2]", new PruneBench()),
+                new Named("quantize", "calibration pass vs inference pass; quantize kernel vs PyTorch; integer vs float inference", new QuantizeBench()),
+                new Named("soft-targets", "soft-target rows/s vs in-process inference; local[1] vs local[2]; memory for 120k vs 1M rows", new SoftTargetsBench()));
     }
 
     private Bench() {}
@@ -45,12 +47,12 @@ public final class Bench {
             if (args[i].equals("--json") && i + 1 < args.length) json = args[++i];
             else if (args[i].equals("--list") || args[i].equals("--help")) {
                 System.out.println("usage: jobs/bench [NAME...] [--json FILE]");
-                for (Benchmark b : all()) System.out.printf("  %-12s %s%n", b.name(), b.description());
+                for (Named b : all()) System.out.printf("  %-12s %s%n", b.name(), b.description());
                 return;
             } else names.add(args[i]);
         }
-        List<Benchmark> chosen = new ArrayList<>();
-        for (Benchmark b : all()) if (names.isEmpty() || names.contains(b.name())) chosen.add(b);
+        List<Named> chosen = new ArrayList<>();
+        for (Named b : all()) if (names.isEmpty() || names.contains(b.name())) chosen.add(b);
         for (String n : names) {
             if (all().stream().noneMatch(b -> b.name().equals(n))) {
                 System.err.println("bench: unknown benchmark '" + n + "' (jobs/bench --list)");
@@ -59,10 +61,10 @@ public final class Bench {
         }
         List<Result> results = new ArrayList<>();
         try {
-            for (Benchmark b : chosen) {
+            for (Named b : chosen) {
                 SparkSession spark = SparkSessions.start("squeeze bench"); // a benchmark may stop it to compare masters
                 System.err.println("bench: " + b.name() + " (" + b.description() + ") on " + spark.sparkContext().master());
-                results.addAll(b.run(spark, System.err));
+                results.addAll(b.bench().run(spark, System.err));
             }
         } catch (BadInputException e) {
             System.err.println("bench: " + e.getMessage());
@@ -79,18 +81,7 @@ public final class Bench {
                     r.note().isEmpty() ? "" : " (" + r.note() + ")");
         }
         if (json != null) {
-            List<Map<String, Object>> out = new ArrayList<>();
-            for (Result r : results) {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("name", r.name());
-                m.put("value", r.value());
-                m.put("unit", r.unit());
-                m.put("baseline", r.baseline());
-                m.put("ratio", r.ratio());
-                m.put("note", r.note());
-                out.add(m);
-            }
-            Files.write(Path.of(json), Json.bytes(out));
+            Files.write(Path.of(json), Json.bytes(results)); // each Result as {name, value, unit, baseline, ratio, note}
             System.err.println("bench: wrote " + json);
         }
     }

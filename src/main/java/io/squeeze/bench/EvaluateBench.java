@@ -31,15 +31,6 @@ import java.util.List;
 final class EvaluateBench implements Bench.Benchmark {
     static final int ROWS = 150_000, FEATURES = 784, CLASSES = 10, BATCH = 256;
 
-    @Override
-    public String name() {
-        return "evaluate";
-    }
-
-    @Override
-    public String description() {
-        return "distributed evaluation rows/s vs the same inference in-process";
-    }
 
     @Override
     public List<Bench.Result> run(SparkSession spark, PrintStream progress) {

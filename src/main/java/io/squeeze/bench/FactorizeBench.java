@@ -49,15 +49,6 @@ import java.util.Locale;
 final class FactorizeBench implements Bench.Benchmark {
     static final int DIST_ROWS = 150_000;
 
-    @Override
-    public String name() {
-        return "factorize";
-    }
-
-    @Override
-    public String description() {
-        return "exact/randomized SVD vs PyTorch; factorized vs original inference against the FLOP ratio";
-    }
 
     static INDArray matrix(int m, int n, long seed) {
         Nd4j.getRandom().setSeed(seed);

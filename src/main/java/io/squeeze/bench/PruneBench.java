@@ -23,15 +23,6 @@ import java.util.Random;
  * 512×512 on local[1] against local[2] (fresh Spark contexts in this run). Medians of three runs after a warm-up.
  */
 final class PruneBench implements Bench.Benchmark {
-    @Override
-    public String name() {
-        return "prune";
-    }
-
-    @Override
-    public String description() {
-        return "mask for 10M weights: radix select vs sort; distributed prune local[1] vs local[2]";
-    }
 
     static float[] gaussian(int n, long seed) {
         Random r = new Random(seed);

@@ -48,15 +48,6 @@ import java.util.Random;
 final class QuantizeBench implements Bench.Benchmark {
     static final int ROWS = 150_000, FEATURES = 784, CLASSES = 10, BATCH = 256;
 
-    @Override
-    public String name() {
-        return "quantize";
-    }
-
-    @Override
-    public String description() {
-        return "calibration pass vs inference pass; quantize kernel vs PyTorch; integer vs float inference";
-    }
 
     static List<Example> rows(int n, long seed) {
         return BenchRows.list(n, BenchRows.mnistLike(FEATURES, CLASSES, seed));

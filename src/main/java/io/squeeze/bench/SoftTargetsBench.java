@@ -42,15 +42,6 @@ import java.util.List;
 final class SoftTargetsBench implements Bench.Benchmark {
     static final String SMALL = "target/bench-data/mnist-shift-120k", LARGE = "target/bench-data/mnist-shift-1m";
 
-    @Override
-    public String name() {
-        return "soft-targets";
-    }
-
-    @Override
-    public String description() {
-        return "soft-target rows/s vs in-process inference; local[1] vs local[2]; memory for 120k vs 1M rows";
-    }
 
     static void ensure(String path, int copies, PrintStream progress) {
         if (new File(path, "_SUCCESS").isFile() || new File(path).isDirectory()) return;

@@ -40,14 +40,8 @@ public final class InspectCommand extends BaseCommand {
         }
         List<Map<String, Object>> rows = new ArrayList<>();
         for (LayerStats s : LayerStats.of(m.net())) {
-            Map<String, Object> r = new LinkedHashMap<>();
-            r.put("index", s.index());
-            r.put("name", s.name());
-            r.put("type", s.type());
+            Map<String, Object> r = s.row();
             r.put("shapes", s.shapes());
-            r.put("params", s.params());
-            r.put("nonzeros", s.nonzeros());
-            r.put("sparsity", s.sparsity());
             r.put("dense_bytes", s.denseBytes());
             Manifest.LayerRecord rec = stored.get(s.index());
             r.put("stored_bytes", rec == null ? null : rec.bytesAfter());

@@ -18,7 +18,6 @@ import picocli.CommandLine.Option;
 
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 
 @Command(name = "lottery", mixinStandardHelpOptions = true,
         description = {"Lottery-ticket search (Frankle & Carbin 2019): train, prune --rate of the remaining weights per layer",
@@ -96,11 +95,10 @@ public final class LotteryCommand extends BaseCommand {
         var o = out();
         o.printf("%-6s %-14s %10s %10s %10s %12s%n", "round", "run", "weights", "accuracy", "loss", "iters-to-best");
         @SuppressWarnings("unchecked")
-        List<Map<String, Object>> table = (List<Map<String, Object>>) content.metrics().get("lottery");
-        for (Map<String, Object> row : table)
-            o.printf(Locale.ROOT, "%-6d %-14s %9.1f%% %10.4f %10.4f %12d%n", row.get("round"), row.get("run"),
-                    100 * (double) row.get("weights_remaining"), row.get("test_accuracy"), row.get("test_loss"),
-                    row.get("iterations_to_best_validation_loss"));
+        List<LotteryJob.Row> table = (List<LotteryJob.Row>) content.metrics().get("lottery");
+        for (LotteryJob.Row row : table)
+            o.printf(Locale.ROOT, "%-6d %-14s %9.1f%% %10.4f %10.4f %12d%n", row.round(), row.run(), 100 * row.weightsRemaining(),
+                    row.testAccuracy(), row.testLoss(), row.iterationsToBest());
         o.println("wrote " + new Path(dir, "ticket") + " and " + new Path(dir, "lottery.json"));
         return Main.OK;
     }

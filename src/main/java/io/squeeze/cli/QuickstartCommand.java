@@ -71,31 +71,22 @@ public final class QuickstartCommand extends BaseCommand {
         DataSpec test = DataSpec.parse("csv:" + dataDir + "/digits-test.csv.gz", Split.TEST, false);
         var err = err();
         err.println("quickstart: [1/7] training " + arch + " on " + train);
-        TrainJob.Trained t = TrainJob.run(spark, train, Arch.parse(arch), Normalization.MINMAX,
-                new Architectures.Hyper(42, 0.003, 1e-4), new SparkTrainer.Config(epochs, 32, 5), err);
         Path out = st.path(outDir);
-        Path denseZip = new Path(out, "dense.zip");
         st.mkdirs(out);
-        ModelIO.writeZip(st, denseZip, t.net(), t.meta(), true);
+        TrainJob.Config trainJob = new TrainJob.Config(train, Arch.parse(arch), Normalization.MINMAX, new Architectures.Hyper(42, 0.003, 1e-4),
+                new SparkTrainer.Config(epochs, 32, 5));
+        ArtifactWriter.Content trained = trainJob.run(spark, new Path(out, "model").toString(), Main.args(), err);
+        Path denseZip = new Path(out, "dense.zip");
+        ModelIO.writeZip(st, denseZip, trained.net(), trained.meta(), true);
         LoadedModel dense = ModelIO.loadFile(st, denseZip);
 
         err.println("quickstart: [2/7] writing the dense artifact");
         Map<String, Object> dense0 = EvaluateJob.run(spark, test, Loaded.plain(dense), null, 256);
-        Map<String, Object> config = new LinkedHashMap<>();
-        config.put("command", "quickstart");
-        config.put("data", train.toString());
-        config.put("arch", arch);
-        config.put("epochs", epochs);
-        config.put("normalize", "minmax");
-        Map<String, Object> metrics = new LinkedHashMap<>();
-        metrics.put("accuracy", dense0.get("accuracy"));
-        metrics.put("loss", dense0.get("loss"));
-        metrics.put("data", test.toString());
         String artifactUri = new Path(out, "model").toString();
-        ArtifactWriter.write(st, artifactUri, true, ArtifactWriter.Content.dense(t.net(), t.meta(),
-                new ArtifactWriter.Provenance(denseZip.toString(), dense.sha256(), Main.args(), config), metrics));
+        trainJob.publish(st, artifactUri, true, trained);
 
-        // steps 3-5 are the prune, factorize and quantize jobs themselves: each artifact records its job's config
+        // every step is the job of its command (train, prune, factorize, quantize, soft-targets, distill): each artifact
+        // records its job's config, as if the command had been run
         int tuneEpochs = Math.max(1, epochs / 3);
         err.println("quickstart: [3/7] pruning globally to " + Math.round(100 * (1 - pruneAmount)) + " % of the weights on Spark, fine-tuning with the masks");
         String prunedUri = new Path(out, "pruned").toString();
@@ -120,55 +111,38 @@ public final class QuickstartCommand extends BaseCommand {
         String softUri = new Path(out, "soft-targets").toString();
         SoftTargetsJob.run(spark, new SoftTargetsJob.Config(denseZip.toString(), null, null, train, 0, 256, false), Teachers.of(dense),
                 softUri, true, Main.args(), err);
-        var softManifest = io.squeeze.artifact.SoftTargetsStore.read(st, softUri);
-        var trainData = io.squeeze.spark.SparkData.read(spark, train, t.meta().numFeatures(), "quickstart");
-        var joined = DistillJob.join(trainData.rdd(), softManifest.dataRows(), DistillJob.read(spark, softUri, softManifest), "soft targets", train.toString());
-        var studentNet = new org.deeplearning4j.nn.multilayer.MultiLayerNetwork(Architectures.build(new Arch.Mlp(new int[]{32}),
-                t.meta().numFeatures(), t.meta().numClasses(), null, new Architectures.Hyper(7, 0.003, 0), st));
-        studentNet.init();
-        var distilled = DistillJob.train(SparkSessions.jsc(spark), joined.rows(), studentNet, t.meta().normalizer(), t.meta().numFeatures(),
-                t.meta().numClasses(), new io.squeeze.distill.KdLossKernel(0.1, 4), new SparkTrainer.Config(epochs, 32, 5), train.toString(), err);
-        joined.rows().unpersist(false);
         String studentUri = new Path(out, "student").toString();
-        Map<String, Object> sconfig = new LinkedHashMap<>(config);
-        sconfig.put("distill", "mlp:32 from " + softUri + ", T 4, alpha 0.1, " + epochs + " epochs");
-        ArtifactWriter.write(st, studentUri, true, new ArtifactWriter.Content(distilled, t.meta(),
-                new ArtifactWriter.Provenance(softUri, softManifest.teacherSha256(), Main.args(), sconfig), Map.of(), Map.of(), Map.of()));
+        DistillJob.Config distill = new DistillJob.Config(DistillJob.Mode.OFFLINE, softUri, null, train, "mlp:32", 4, 0.1,
+                new SparkTrainer.Config(epochs, 32, 5), 0.003, 7, 0, Normalization.MINMAX, null, 0, null);
+        distill.publish(st, studentUri, true, distill.run(spark, studentUri, Main.args(), err));
 
         err.println("quickstart: [7/7] evaluating the artifacts against the original on " + test);
-        Loaded artifact = Artifact.load(st, artifactUri).loaded();
-        Map<String, Object> report = EvaluateJob.run(spark, test, artifact, Loaded.plain(dense), 256);
-        Loaded pruned = Artifact.load(st, prunedUri).loaded();
-        Map<String, Object> prunedReport = EvaluateJob.run(spark, test, pruned, Loaded.plain(dense), 256);
-        Loaded lowrank = Artifact.load(st, lowUri).loaded();
-        Map<String, Object> lowReport = EvaluateJob.run(spark, test, lowrank, Loaded.plain(dense), 256);
-        Loaded quant = Artifact.load(st, quantUri).loaded();
-        Map<String, Object> quantReport = EvaluateJob.run(spark, test, quant, Loaded.plain(dense), 256);
-        Loaded studentModel = Artifact.load(st, studentUri).loaded();
-        Map<String, Object> studentReport = EvaluateJob.run(spark, test, studentModel, Loaded.plain(dense), 256);
+        // report key, table label, artifact
+        String[][] artifacts = {{"dense", "dense artifact (packed)", artifactUri},
+                {"pruned", "pruned " + Math.round(100 * pruneAmount) + "% (global, fine-tuned)", prunedUri},
+                {"lowrank", "low-rank (energy 0.9, fine-tuned)", lowUri}, {"int8", "int8 static per-channel (integer)", quantUri},
+                {"student", "student mlp:32 (distilled, T 4)", studentUri}};
+        Map<String, Object> reports = new LinkedHashMap<>();
+        Map<String, LoadedModel> models = new LinkedHashMap<>();
+        for (String[] a : artifacts) {
+            Loaded l = Artifact.load(st, a[2]).loaded();
+            models.put(a[0], l.model());
+            reports.put(a[0], EvaluateJob.run(spark, test, l, Loaded.plain(dense), 256));
+        }
         Path reportPath = new Path(out, "report.json");
-        Map<String, Object> both = new LinkedHashMap<>();
-        both.put("dense", report);
-        both.put("pruned", prunedReport);
-        both.put("lowrank", lowReport);
-        both.put("int8", quantReport);
-        both.put("student", studentReport);
-        CliSupport.writeJson(st, reportPath, both, true);
+        CliSupport.writeJson(st, reportPath, reports, true);
 
         var o = out();
+        @SuppressWarnings("unchecked")
+        Map<String, Object> prunedReport = (Map<String, Object>) reports.get("pruned");
         EvalReport.print(prunedReport, o);
         o.println();
         o.printf("%-34s %9s %9s %10s %12s %10s%n", "model", "accuracy", "params", "nonzeros", "stored", "agreement");
         row(o, "dense (DL4J zip)", (Double) dense0.get("accuracy"), dense, 1.0);
-        row(o, "dense artifact (packed)", (Double) report.get("accuracy"), artifact.model(), (Double) ((Map<?, ?>) report.get("baseline")).get("agreement"));
-        row(o, "pruned " + Math.round(100 * pruneAmount) + "% (global, fine-tuned)", (Double) prunedReport.get("accuracy"), pruned.model(),
-                (Double) ((Map<?, ?>) prunedReport.get("baseline")).get("agreement"));
-        row(o, "low-rank (energy 0.9, fine-tuned)", (Double) lowReport.get("accuracy"), lowrank.model(),
-                (Double) ((Map<?, ?>) lowReport.get("baseline")).get("agreement"));
-        row(o, "int8 static per-channel (integer)", (Double) quantReport.get("accuracy"), quant.model(),
-                (Double) ((Map<?, ?>) quantReport.get("baseline")).get("agreement"));
-        row(o, "student mlp:32 (distilled, T 4)", (Double) studentReport.get("accuracy"), studentModel.model(),
-                (Double) ((Map<?, ?>) studentReport.get("baseline")).get("agreement"));
+        for (String[] a : artifacts) {
+            Map<?, ?> r = (Map<?, ?>) reports.get(a[0]);
+            row(o, a[1], (Double) r.get("accuracy"), models.get(a[0]), (Double) ((Map<?, ?>) r.get("baseline")).get("agreement"));
+        }
         o.printf(Locale.ROOT, "%nartifacts %s, %s, %s, %s and %s, report %s, %.1f s%n", artifactUri, prunedUri, lowUri, quantUri, studentUri, reportPath,
                 (System.nanoTime() - t0) / 1e9);
         return Main.OK;

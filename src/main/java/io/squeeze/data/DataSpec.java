@@ -35,6 +35,11 @@ public record DataSpec(DataFormat format, String path, Split split, boolean csvH
                 + Arrays.stream(DataFormat.values()).map(f -> f.prefix() + ":").toList());
     }
 
+    /** The data as a URI that {@link #parse} reads back: {@code idx:DIR}, {@code parquet:PATH}, … */
+    public String uri() {
+        return format.prefix() + ":" + path;
+    }
+
     @Override
     public String toString() {
         return format.prefix() + ":" + path + (format == DataFormat.IDX ? " (" + split.name().toLowerCase(Locale.ROOT) + ")" : "");

@@ -36,14 +36,7 @@ public final class EvalReport {
         List<Map<String, Object>> perLayer = new java.util.ArrayList<>();
         for (LayerStats l : layers) {
             if (l.params() == 0) continue;
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("index", l.index());
-            m.put("name", l.name());
-            m.put("type", l.type());
-            m.put("params", l.params());
-            m.put("nonzeros", l.nonzeros());
-            m.put("sparsity", l.sparsity());
-            perLayer.add(m);
+            perLayer.add(l.row());
         }
         r.put("layers", perLayer);
         if (baseline != null) {

@@ -52,10 +52,8 @@ public final class Factorization {
                 ConvolutionLayer first = new ConvolutionLayer.Builder(conv.getKernelSize()).nIn(conv.getNIn()).nOut(f.rank())
                         .stride(conv.getStride()).padding(conv.getPadding()).dilation(conv.getDilation())
                         .convolutionMode(conv.getConvolutionMode()).activation(Activation.IDENTITY).hasBias(false)
-                        .name((conv.getLayerName() == null ? "layer" + i : conv.getLayerName()) + "_a").build();
-                first.setIUpdater(conv.getIUpdater());
-                first.setWeightInitFn(conv.getWeightInitFn());
-                first.setRegularization(conv.getRegularization());
+                        .name(partName(conv, i, "_a")).build();
+                trainLike(conv, first);
                 add(confs, origin, c, first, i, 1);
                 ConvolutionLayer second = (ConvolutionLayer) conv.clone();
                 second.setNIn(f.rank());
@@ -63,22 +61,20 @@ public final class Factorization {
                 second.setStride(new int[]{1, 1});
                 second.setPadding(new int[]{0, 0});
                 second.setDilation(new int[]{1, 1});
-                second.setLayerName((conv.getLayerName() == null ? "layer" + i : conv.getLayerName()) + "_b");
+                second.setLayerName(partName(conv, i, "_b"));
                 add(confs, origin, c, second, i, 2);
                 continue;
             }
             FeedForwardLayer l = (FeedForwardLayer) c.getLayer();
             DenseLayer a = new DenseLayer.Builder().nIn(l.getNIn()).nOut(f.rank()).activation(Activation.IDENTITY).hasBias(false)
-                    .name((l.getLayerName() == null ? "layer" + i : l.getLayerName()) + "_a").build();
-            a.setIUpdater(l.getIUpdater());
-            a.setWeightInitFn(l.getWeightInitFn());
-            a.setRegularization(l.getRegularization());
+                    .name(partName(l, i, "_a")).build();
+            trainLike(l, a);
             a.setGradientNormalization(l.getGradientNormalization());
             a.setGradientNormalizationThreshold(l.getGradientNormalizationThreshold());
             add(confs, origin, c, a, i, 1);
             FeedForwardLayer b = (FeedForwardLayer) l.clone();
             b.setNIn(f.rank());
-            b.setLayerName((l.getLayerName() == null ? "layer" + i : l.getLayerName()) + "_b");
+            b.setLayerName(partName(l, i, "_b"));
             add(confs, origin, c, b, i, 2);
         }
         conf.setConfs(confs);
@@ -114,6 +110,18 @@ public final class Factorization {
             }
         }
         return out;
+    }
+
+    /** The name of part {@code suffix} ({@code _a}, {@code _b}) of old layer {@code i}. */
+    private static String partName(org.deeplearning4j.nn.conf.layers.Layer l, int i, String suffix) {
+        return (l.getLayerName() == null ? "layer" + i : l.getLayerName()) + suffix;
+    }
+
+    /** Gives the new first factor the old layer's updater, weight init and regularization (it trains like the layer). */
+    private static void trainLike(org.deeplearning4j.nn.conf.layers.BaseLayer from, org.deeplearning4j.nn.conf.layers.BaseLayer to) {
+        to.setIUpdater(from.getIUpdater());
+        to.setWeightInitFn(from.getWeightInitFn());
+        to.setRegularization(from.getRegularization());
     }
 
     /** Appends {@code layer} in a copy of {@code c}'s configuration, as part {@code part} (1 = A, 2 = B) of old layer {@code i}. */

@@ -26,6 +26,18 @@ public record LayerStats(int index, String name, String type, Map<String, long[]
         return params == 0 ? 0 : 1.0 - (double) nonzeros / params;
     }
 
+    /** The row reports show: index, name, type, params, nonzeros, sparsity (a mutable, ordered map). */
+    public Map<String, Object> row() {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("index", index);
+        r.put("name", name);
+        r.put("type", type);
+        r.put("params", params);
+        r.put("nonzeros", nonzeros);
+        r.put("sparsity", sparsity());
+        return r;
+    }
+
     public static List<LayerStats> of(MultiLayerNetwork net) {
         List<LayerStats> out = new ArrayList<>();
         Layer[] layers = net.getLayers();

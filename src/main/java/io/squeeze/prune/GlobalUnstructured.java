@@ -7,11 +7,6 @@ package io.squeeze.prune;
 @com.fasterxml.jackson.annotation.JsonTypeName("global")
 public record GlobalUnstructured() implements PruneMethod.Selecting {
     @Override
-    public String label() {
-        return "global";
-    }
-
-    @Override
     public float[] scores(Target t, int from, int to) {
         return L1Unstructured.magnitude(t, from, to);
     }

@@ -3,10 +3,6 @@ package io.squeeze.prune;
 /** Unstructured, the smallest |w| of each tensor: PyTorch's {@code l1_unstructured} (Han et al. 2015). */
 @com.fasterxml.jackson.annotation.JsonTypeName("l1")
 public record L1Unstructured() implements PruneMethod.Selecting {
-    @Override
-    public String label() {
-        return "l1";
-    }
 
     @Override
     public float[] scores(Target t, int from, int to) {

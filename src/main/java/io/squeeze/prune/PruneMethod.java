@@ -25,8 +25,12 @@ import java.util.Locale;
 @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "name")
 public sealed interface PruneMethod extends Serializable permits PruneMethod.PerTensor, PruneMethod.Selecting {
 
-    /** A short name for progress lines and per-layer notes. */
-    String label();
+    /** A short name for progress lines and per-layer notes: the method's {@link JsonTypeName}, unless it says more. */
+    default String label() {
+        JsonTypeName name = getClass().getAnnotation(JsonTypeName.class);
+        if (name == null) throw new IllegalStateException(getClass().getName() + " needs @JsonTypeName (its name in manifests and the CLI)");
+        return name.value();
+    }
 
     /** Refuses a tensor the method cannot prune ({@link BadInputException} naming it), before any work starts. */
     default void check(Target t) {}

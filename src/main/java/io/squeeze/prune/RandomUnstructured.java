@@ -8,11 +8,6 @@ package io.squeeze.prune;
 @com.fasterxml.jackson.annotation.JsonTypeName("random")
 public record RandomUnstructured(long seed) implements PruneMethod.Selecting {
     @Override
-    public String label() {
-        return "random";
-    }
-
-    @Override
     public float[] scores(Target t, int from, int to) {
         float[] s = new float[to - from];
         for (int i = from; i < to; i++) {

@@ -61,9 +61,8 @@ public final class Shrink {
             if (wm == null) continue;
             INDArray w = params.get(i).get("W"), b = params.get(i).get("b");
             boolean[] dead = Structured.deadSlices(wm, w.shape(), 1);
-            List<Integer> keep = new ArrayList<>();
-            for (int j = 0; j < dead.length; j++) if (!dead[j]) keep.add(j);
-            if (keep.size() == dead.length || keep.isEmpty()) continue;
+            List<Integer> keep = survivors(dead);
+            if (keep == null) continue;
             long[] keepIdx = keep.stream().mapToLong(Integer::longValue).toArray();
             INDArray wNext = params.get(i + 1).get("W"), bNext = params.get(i + 1).get("b");
             if (b != null && bNext != null) {
@@ -89,6 +88,13 @@ public final class Shrink {
         return new Result(out, newMasks, changes, skipped);
     }
 
+    /** The slices that stay, or null when shrinking changes nothing (none dead) or cannot (all dead). */
+    private static List<Integer> survivors(boolean[] dead) {
+        List<Integer> keep = new ArrayList<>();
+        for (int j = 0; j < dead.length; j++) if (!dead[j]) keep.add(j);
+        return keep.size() == dead.length || keep.isEmpty() ? null : keep;
+    }
+
     private static void shrinkConv(MultiLayerConfiguration conf, List<Map<String, INDArray>> params, Map<TensorKey, Mask> masks,
                                    int i, Map<Integer, String> changes, Map<Integer, String> skipped) {
         ConvolutionLayer c = (ConvolutionLayer) conf.getConf(i).getLayer();
@@ -96,9 +102,8 @@ public final class Shrink {
         if (wm == null) return;
         INDArray w = params.get(i).get("W"), b = params.get(i).get("b");
         boolean[] dead = Structured.deadSlices(wm, w.shape(), 0);
-        List<Integer> keep = new ArrayList<>();
-        for (int j = 0; j < dead.length; j++) if (!dead[j]) keep.add(j);
-        if (keep.size() == dead.length || keep.isEmpty()) return;
+        List<Integer> keep = survivors(dead);
+        if (keep == null) return;
         int j = i + 1;
         while (j < conf.getConfs().size() && (conf.getConf(j).getLayer() instanceof SubsamplingLayer
                 || conf.getConf(j).getLayer() instanceof DropoutLayer)) j++;

@@ -11,11 +11,6 @@ public record Threshold(double theta) implements PruneMethod.PerTensor {
     }
 
     @Override
-    public String label() {
-        return "threshold";
-    }
-
-    @Override
     public boolean needsAmount() {
         return false;
     }

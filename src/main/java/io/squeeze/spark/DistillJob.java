@@ -160,34 +160,23 @@ public final class DistillJob {
      * rows ({@link KdLoss#labels}).
      */
     public static JavaRDD<DataSet> minibatches(JavaRDD<Tuple2<Example, float[]>> rows, Normalizer norm, int nf, int k, int batch, String where) {
-        return rows.mapPartitions(it -> {
-            Iterator<Tuple2<Example, float[]>> src = it;
-            return new Iterator<DataSet>() {
-                @Override
-                public boolean hasNext() {
-                    return src.hasNext();
-                }
-
-                @Override
-                public DataSet next() {
-                    float[] x = new float[batch * nf], y = new float[batch * (2 * k + 1)];
-                    int n = 0;
-                    while (n < batch && src.hasNext()) {
-                        Tuple2<Example, float[]> t = src.next();
-                        Example e = t._1();
-                        if (e.features().length != nf) throw new BadInputException(where + " row " + e.id() + " has " + e.features().length + " features, expected " + nf);
-                        if (e.label() >= k) throw new BadInputException(where + " row " + e.id() + ": label " + e.label() + " is out of range for " + k + " classes");
-                        System.arraycopy(e.features(), 0, x, n * nf, nf);
-                        KdLoss.labels(y, n * (2 * k + 1), e.label(), t._2(), 0, k);
-                        n++;
-                    }
-                    float[] xs = Arrays.copyOf(x, n * nf);
-                    if (!norm.isIdentity()) norm.applyRows(xs, n);
-                    return new DataSet(Nd4j.create(xs, new long[]{n, nf}, 'c'),
-                            Nd4j.create(Arrays.copyOf(y, n * (2 * k + 1)), new long[]{n, 2 * k + 1}, 'c'));
-                }
-            };
-        });
+        return rows.mapPartitions(it -> io.squeeze.core.Pulling.of(it, src -> {
+            float[] x = new float[batch * nf], y = new float[batch * (2 * k + 1)];
+            int n = 0;
+            while (n < batch && src.hasNext()) {
+                Tuple2<Example, float[]> t = src.next();
+                Example e = t._1();
+                if (e.features().length != nf) throw new BadInputException(where + " row " + e.id() + " has " + e.features().length + " features, expected " + nf);
+                if (e.label() >= k) throw new BadInputException(where + " row " + e.id() + ": label " + e.label() + " is out of range for " + k + " classes");
+                System.arraycopy(e.features(), 0, x, n * nf, nf);
+                KdLoss.labels(y, n * (2 * k + 1), e.label(), t._2(), 0, k);
+                n++;
+            }
+            float[] xs = Arrays.copyOf(x, n * nf);
+            if (!norm.isIdentity()) norm.applyRows(xs, n);
+            return new DataSet(Nd4j.create(xs, new long[]{n, nf}, 'c'),
+                    Nd4j.create(Arrays.copyOf(y, n * (2 * k + 1)), new long[]{n, 2 * k + 1}, 'c'));
+        }));
     }
 
     /** Trains {@code student} on joined raw rows under the KD loss; returns it with its usual loss (MCXENT) back. */

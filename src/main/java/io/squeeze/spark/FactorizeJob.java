@@ -84,18 +84,13 @@ public final class FactorizeJob {
      * @param evalData    data to evaluate the result against the source on, or null
      */
     public record Config(String model, RankPolicy policy, SvdMethod svd, LayerSelector layers, boolean distributed, FineTune fineTune,
-                         String evalData) implements JobConfig {
+                         String evalData) implements JobConfig.OfModel {
         public Config {
             if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
             if (policy == null) throw new BadInputException("factorize needs --rank, --energy or --params-budget");
             svd = svd == null ? new SvdMethod.Exact() : svd;
             layers = layers == null ? LayerSelector.ALL : layers;
             fineTune = fineTune == null ? new FineTune(null, 0, 64, null) : fineTune;
-        }
-
-        @Override
-        public String source() {
-            return model;
         }
 
         @Override

@@ -21,8 +21,18 @@ import java.util.List;
 @JsonSubTypes({@JsonSubTypes.Type(value = TrainJob.Config.class, name = "train"), @JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune"), @JsonSubTypes.Type(value = FactorizeJob.Config.class, name = "factorize"),
         @JsonSubTypes.Type(value = QuantizeJob.Config.class, name = "quantize"), @JsonSubTypes.Type(value = LoraJob.Config.class, name = "lora"),
         @JsonSubTypes.Type(value = DistillJob.Config.class, name = "distill"), @JsonSubTypes.Type(value = LotteryJob.Config.class, name = "lottery")})
-public sealed interface JobConfig permits TrainJob.Config, PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config, LoraJob.Config,
-        DistillJob.Config, LotteryJob.Config {
+public sealed interface JobConfig permits JobConfig.OfModel, TrainJob.Config, DistillJob.Config, LotteryJob.Config {
+
+    /** A job that compresses an existing model: its source is that model. */
+    sealed interface OfModel extends JobConfig permits PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config, LoraJob.Config {
+        /** The model the job compresses, a qualified URI. */
+        String model();
+
+        @Override
+        default String source() {
+            return model();
+        }
+    }
 
     /** What the job reads first: the model it compresses (a qualified URI), or the data it trains on. */
     String source();

@@ -45,7 +45,7 @@ public final class LoraJob {
      * @param evalData data to evaluate the adapted model against the base on, or null
      */
     public record Config(String model, int rank, double alpha, LayerSelector layers, DataSpec data, SparkTrainer.Config training, double lr,
-                         long seed, boolean merge, String evalData) implements JobConfig {
+                         long seed, boolean merge, String evalData) implements JobConfig.OfModel {
         public Config {
             if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
             if (rank <= 0) throw new BadInputException("lora.rank must be > 0, got " + rank);
@@ -54,11 +54,6 @@ public final class LoraJob {
             if (data == null) throw new BadInputException("--data must be given");
             if (training == null) throw new BadInputException("--epochs must be given");
             layers = layers == null ? LayerSelector.ALL : layers;
-        }
-
-        @Override
-        public String source() {
-            return model;
         }
 
         @Override

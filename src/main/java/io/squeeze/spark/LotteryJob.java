@@ -28,7 +28,6 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
 import java.io.PrintWriter;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -67,7 +66,7 @@ public final class LotteryJob {
 
         @Override
         public String source() {
-            return data.format().prefix() + ":" + data.path();
+            return data.uri();
         }
 
         @Override
@@ -83,7 +82,7 @@ public final class LotteryJob {
             Result r = LotteryJob.run(SparkSessions.jsc(spark), p.rows(), TrainJob.normalized(te.rdd(), meta.normalizer()), p.conf(), meta,
                     training, rounds, progress);
             return new ArtifactWriter.Content(r.ticket(), meta, new ArtifactWriter.Provenance(source(), "", argv, Jobs.toMap(this)), Map.of(),
-                    Map.of("lottery", table(r.rows())), r.masks());
+                    Map.of("lottery", r.rows()), r.masks());
         }
 
         /** The ticket (an artifact) and {@code lottery.json} (the table), together or not at all; returns the ticket's manifest. */
@@ -111,7 +110,7 @@ public final class LotteryJob {
 
     /** One row of the table. */
     public record Row(int round, String run, double weightsRemaining, double testAccuracy, double testLoss,
-                      int bestEpoch, long iterationsToBest) {}
+                      int bestEpoch, @com.fasterxml.jackson.annotation.JsonProperty("iterations_to_best_validation_loss") long iterationsToBest) {}
 
     /** The final ticket, its masks and the table. */
     public record Result(MultiLayerNetwork ticket, Map<TensorKey, Mask> masks, List<Row> rows, List<MultiLayerNetwork> perRound) {}
@@ -207,22 +206,5 @@ public final class LotteryJob {
     /** Data passed in is already normalized: evaluate without a second transform. */
     private static ModelMeta plain(ModelMeta m) {
         return new ModelMeta(m.numFeatures(), m.numClasses(), m.inputShape(), null, m.trainedOn());
-    }
-
-    /** The table as JSON-ready rows. */
-    public static List<Map<String, Object>> table(List<Row> rows) {
-        List<Map<String, Object>> out = new ArrayList<>();
-        for (Row r : rows) {
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("round", r.round());
-            m.put("run", r.run());
-            m.put("weights_remaining", r.weightsRemaining());
-            m.put("test_accuracy", r.testAccuracy());
-            m.put("test_loss", r.testLoss());
-            m.put("best_epoch", r.bestEpoch());
-            m.put("iterations_to_best_validation_loss", r.iterationsToBest());
-            out.add(m);
-        }
-        return out;
     }
 }

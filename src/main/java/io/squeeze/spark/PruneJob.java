@@ -75,7 +75,7 @@ public final class PruneJob {
      */
     public record Config(String model, PruneMethod method, Amount amount, Map<String, Amount> perLayer, LayerSelector layers,
                          boolean includeBias, boolean distributed, FineTune fineTune, io.squeeze.data.Split split, boolean shrink,
-                         String evalData) implements JobConfig {
+                         String evalData) implements JobConfig.OfModel {
         public Config {
             if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
             if (method == null) throw new BadInputException("--method must be given");
@@ -87,11 +87,6 @@ public final class PruneJob {
 
         public Plan plan() {
             return new Plan(method, amount, perLayer, layers, includeBias, Chunk.DEFAULT_SIZE);
-        }
-
-        @Override
-        public String source() {
-            return model;
         }
 
         @Override

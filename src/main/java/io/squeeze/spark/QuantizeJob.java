@@ -52,7 +52,7 @@ public final class QuantizeJob {
      * @param evalData  data to evaluate the result (integer path) against the source on, or null
      */
     public record Config(String model, QuantConfig quant, String calibData, long calibRows, int batch, Qat qat, boolean distributed,
-                         String evalData) implements JobConfig {
+                         String evalData) implements JobConfig.OfModel {
         public Config {
             if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
             if (quant == null) throw new BadInputException("quantize needs a configuration");
@@ -64,11 +64,6 @@ public final class QuantizeJob {
                 throw new BadInputException("quantize --mode dynamic takes no calibration data (each batch is quantized from its own range); got --calib-data " + calibData);
             if (quant.calibrated() && calibData == null)
                 throw new BadInputException("quantize --mode " + quant.mode().name().toLowerCase(java.util.Locale.ROOT) + " needs calibration data: --calib-data D");
-        }
-
-        @Override
-        public String source() {
-            return model;
         }
 
         @Override

@@ -56,29 +56,18 @@ public final class SparkTrainer {
 
     /** Turns normalized rows into one-hot minibatches, streaming. */
     public static JavaRDD<DataSet> minibatches(JavaRDD<Example> rows, int numFeatures, int numClasses, int batchSize, String where) {
-        return rows.mapPartitions(it -> {
-            Iterator<Batches.Batch> b = Batches.of(it, batchSize, numFeatures, where);
-            return new Iterator<DataSet>() {
-                @Override
-                public boolean hasNext() {
-                    return b.hasNext();
-                }
-
-                @Override
-                public DataSet next() {
-                    Batches.Batch x = b.next();
-                    float[] y = new float[x.rows() * numClasses];
-                    for (int r = 0; r < x.rows(); r++) {
-                        int l = x.labels()[r];
-                        if (l < 0 || l >= numClasses)
-                            throw new BadInputException(where + " row " + x.ids()[r] + ": label " + l + " is out of range for " + numClasses + " classes");
-                        y[r * numClasses + l] = 1f;
-                    }
-                    return new DataSet(Nd4j.create(x.features(), new long[]{x.rows(), numFeatures}, 'c'),
-                            Nd4j.create(y, new long[]{x.rows(), numClasses}, 'c'));
-                }
-            };
-        });
+        return rows.mapPartitions(it -> io.squeeze.core.Pulling.of(Batches.of(it, batchSize, numFeatures, where), b -> {
+            Batches.Batch x = b.next();
+            float[] y = new float[x.rows() * numClasses];
+            for (int r = 0; r < x.rows(); r++) {
+                int l = x.labels()[r];
+                if (l < 0 || l >= numClasses)
+                    throw new BadInputException(where + " row " + x.ids()[r] + ": label " + l + " is out of range for " + numClasses + " classes");
+                y[r * numClasses + l] = 1f;
+            }
+            return new DataSet(Nd4j.create(x.features(), new long[]{x.rows(), numFeatures}, 'c'),
+                    Nd4j.create(y, new long[]{x.rows(), numClasses}, 'c'));
+        }));
     }
 
     public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerConfiguration conf,

@@ -50,7 +50,7 @@ public final class TrainJob {
 
         @Override
         public String source() {
-            return data.format().prefix() + ":" + data.path();
+            return data.uri();
         }
 
         @Override

@@ -143,8 +143,8 @@ class CliEndToEndTest {
         assertTrue(rep.get("lowrank").get("params").asLong() < rep.get("dense").get("params").asLong());
         assertTrue(r.out().contains("low-rank (energy 0.9, fine-tuned)"), r.out());
         assertTrue(r.out().contains("dense artifact (packed)") && r.out().contains("pruned 80% (global, fine-tuned)"), r.out());
-        // quickstart runs the prune, factorize and quantize jobs themselves: each artifact records its job's config
-        for (String[] k : new String[][]{{"pruned", "PruneJob$Config"}, {"lowrank", "FactorizeJob$Config"}, {"int8", "QuantizeJob$Config"}}) {
+        // quickstart runs the jobs of the commands themselves: each artifact records its job's config
+        for (String[] k : new String[][]{{"model", "TrainJob$Config"}, {"student", "DistillJob$Config"}, {"pruned", "PruneJob$Config"}, {"lowrank", "FactorizeJob$Config"}, {"int8", "QuantizeJob$Config"}}) {
             var m = io.squeeze.artifact.Artifact.load(new Storage(new Configuration()), Path.of(out, k[0]).toString()).manifest();
             assertEquals(k[1], io.squeeze.spark.Jobs.fromMap(m.config(), RerunCommand.types(), k[0]).getClass().getName().replaceAll(".*\\.", ""));
         }

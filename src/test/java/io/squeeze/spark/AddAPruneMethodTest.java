@@ -26,12 +26,8 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 class AddAPruneMethodTest {
 
     /** Scores w² (a selecting method): ranks as |w|, so its masks are {@code l1_unstructured}'s. */
+    @com.fasterxml.jackson.annotation.JsonTypeName("squared")
     record SquaredMagnitude(boolean global) implements PruneMethod.Selecting {
-        @Override
-        public String label() {
-            return "squared";
-        }
-
         @Override
         public float[] scores(Target t, int from, int to) {
             float[] s = new float[to - from];
@@ -41,12 +37,8 @@ class AddAPruneMethodTest {
     }
 
     /** Keeps the entries whose magnitude is at least a fraction of the tensor's largest (a per-tensor method). */
+    @com.fasterxml.jackson.annotation.JsonTypeName("relative")
     record RelativeThreshold(double fraction) implements PruneMethod.PerTensor {
-        @Override
-        public String label() {
-            return "relative";
-        }
-
         @Override
         public Mask computeMask(Target t) {
             float max = 0;
@@ -88,6 +80,10 @@ class AddAPruneMethodTest {
     void aNewPerTensorMethodRunsInProcessAndOnSparkWithTheMasksItDefines() {
         List<Target> ts = targets();
         RelativeThreshold m = new RelativeThreshold(0.25);
+        assertEquals("relative", m.label(), "a method's label is its @JsonTypeName");
+        assertEquals("squared", new SquaredMagnitude(false).label());
+        assertEquals("global", new GlobalUnstructured().label());
+        assertEquals("ln(l2,out)", new io.squeeze.prune.LnStructured(PruneMethod.Norm.L2, PruneMethod.Dim.OUT).label());
         Map<Integer, Mask> local = Pruner.masks(ts, m, null, 500);
         for (Target t : ts) {
             float max = 0;
