@@ -84,6 +84,9 @@ public final class DistillCommand extends BaseCommand {
     String saveTeacher;
 
     @Mixin
+    SyncOptions sync;
+
+    @Mixin
     ArtifactOutput output;
 
     /** The validated job: every option checked before any Spark work. */
@@ -96,7 +99,7 @@ public final class DistillCommand extends BaseCommand {
         return new DistillJob.Config(online ? DistillJob.Mode.ONLINE : DistillJob.Mode.OFFLINE,
                 source.softTargets == null ? null : st.path(source.softTargets).toString(),
                 source.teacher == null ? null : st.path(source.teacher).toString(), data.spec(Split.TRAIN), s, temperature, alpha,
-                new SparkTrainer.Config(epochs, batch, 5, seed, local), lr, seed, dropout, normalize, hint, hintWeight, evalData);
+                new SparkTrainer.Config(epochs, batch, sync.syncEvery, seed, local), lr, seed, dropout, normalize, hint, hintWeight, evalData);
     }
 
     @Override

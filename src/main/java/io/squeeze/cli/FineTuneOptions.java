@@ -17,7 +17,10 @@ final class FineTuneOptions {
     @Option(names = "--batch", defaultValue = "64", description = "fine-tuning minibatch (default: ${DEFAULT-VALUE})")
     int batch;
 
+    @picocli.CommandLine.Mixin
+    SyncOptions sync;
+
     FineTune config() {
-        return new FineTune(data, epochs, batch, lr);
+        return new FineTune(data, epochs, batch, lr, sync.syncEvery);
     }
 }

@@ -37,6 +37,9 @@ public final class LoraCommand extends BaseCommand {
     String layers;
 
     @Mixin
+    SyncOptions sync;
+
+    @Mixin
     DataOptions data;
 
     @Option(names = "--epochs", required = true, paramLabel = "E")
@@ -67,7 +70,7 @@ public final class LoraCommand extends BaseCommand {
     LoraJob.Config config() {
         if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
         return new LoraJob.Config(Storage.withSparkDefaults().path(model).toString(), rank, alpha, LayerSelector.parse(layers),
-                data.spec(Split.TRAIN), new SparkTrainer.Config(epochs, batch, 5, seed, local), lr, seed, merge, evalData);
+                data.spec(Split.TRAIN), new SparkTrainer.Config(epochs, batch, sync.syncEvery, seed, local), lr, seed, merge, evalData);
     }
 
     @Override

@@ -29,6 +29,9 @@ import java.util.Locale;
                 "         --rounds 7 --control --out out/lottery"})
 public final class LotteryCommand extends BaseCommand {
     @Mixin
+    SyncOptions sync;
+
+    @Mixin
     DataOptions data;
 
     @Option(names = "--test-data", required = true, paramLabel = "D", description = "validation/test data (IDX: its test split)")
@@ -79,7 +82,7 @@ public final class LotteryCommand extends BaseCommand {
     /** The validated job: every option checked before any Spark work. */
     LotteryJob.Config config() {
         return new LotteryJob.Config(data.spec(Split.TRAIN), DataSpec.parse(testData, Split.TEST, data.csvHeader), Arch.parse(arch), normalize,
-                new Architectures.Hyper(seed, lr, 0), new SparkTrainer.Config(epochs, batch, 5, seed, local),
+                new Architectures.Hyper(seed, lr, 0), new SparkTrainer.Config(epochs, batch, sync.syncEvery, seed, local),
                 new LotteryJob.Rounds(rounds, rate, outputRate, rewindEpoch, control, seed + 1));
     }
 

@@ -80,6 +80,9 @@ public final class QuantizeCommand extends BaseCommand {
     String evalData;
 
     @Mixin
+    SyncOptions sync;
+
+    @Mixin
     ArtifactOutput output;
 
     QuantConfig config(Storage st) {
@@ -113,7 +116,7 @@ public final class QuantizeCommand extends BaseCommand {
         if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
         Storage st = Storage.withSparkDefaults();
         QuantConfig cfg = config(st);
-        QuantizeJob.Qat qat = cfg.mode() == QuantConfig.Mode.QAT && data != null ? new QuantizeJob.Qat(data, epochs, lr) : null;
+        QuantizeJob.Qat qat = cfg.mode() == QuantConfig.Mode.QAT && data != null ? new QuantizeJob.Qat(data, epochs, lr, sync.syncEvery) : null;
         if (calibRows != null && calibRows <= 0)
             throw new BadInputException("quantize.calib-rows must be > 0 (leave it out to calibrate on every row), got " + calibRows);
         return new QuantizeJob.Config(st.path(model).toString(), cfg, calibData, calibRows == null ? 0 : calibRows, batch, qat, !local, evalData);

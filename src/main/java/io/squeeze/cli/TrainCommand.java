@@ -49,8 +49,8 @@ public final class TrainCommand extends BaseCommand {
     @Option(names = "--l2", defaultValue = "0", description = "L2 weight decay (default: ${DEFAULT-VALUE})")
     double l2;
 
-    @Option(names = "--averaging-frequency", defaultValue = "5", description = "minibatches between parameter averages (default: ${DEFAULT-VALUE})")
-    int averagingFrequency;
+    @picocli.CommandLine.Mixin
+    SyncOptions sync;
 
     @Option(names = "--normalize", defaultValue = "none", paramLabel = "none|minmax|standard",
             description = "feature transform fitted on this data and recorded with the model (default: ${DEFAULT-VALUE})")
@@ -58,6 +58,10 @@ public final class TrainCommand extends BaseCommand {
 
     @Option(names = "--local", description = "train in this process instead of on Spark executors (the rows still stream through Spark)")
     boolean local;
+
+    @Option(names = "--eval-data", paramLabel = "D", description = "validate on this data after every epoch (its test split for idx:) "
+            + "and record the trained model's accuracy and loss on it")
+    String evalData;
 
     @Option(names = "--out", required = true, paramLabel = "M", description = "output model (.zip) or artifact directory")
     String out;
@@ -68,7 +72,7 @@ public final class TrainCommand extends BaseCommand {
     /** The validated job: every option checked before any Spark work. */
     TrainJob.Config config() {
         return new TrainJob.Config(data.spec(Split.TRAIN), Arch.parse(arch), normalize, new Architectures.Hyper(seed, lr, l2, inputDropout, dropout),
-                new SparkTrainer.Config(epochs, batch, averagingFrequency, seed, local));
+                new SparkTrainer.Config(epochs, batch, sync.syncEvery, seed, local), evalData);
     }
 
     @Override
@@ -82,6 +86,8 @@ public final class TrainCommand extends BaseCommand {
         ArtifactWriter.Content content = c.run(spark, out, Main.args(), err());
         if (out.toLowerCase(Locale.ROOT).endsWith(".zip")) ModelIO.writeZip(st, target, content.net(), content.meta(), overwrite);
         else ArtifactWriter.write(st, out, overwrite, content);
+        if (content.metrics().get("accuracy") instanceof Double acc)
+            out().printf(Locale.ROOT, "accuracy %.4f on %s%n", acc, evalData);
         out().printf("wrote %s (%d parameters)%n", target, content.net().numParams());
         return Main.OK;
     }

@@ -179,12 +179,17 @@ public final class DistillJob {
         }));
     }
 
-    /** Trains {@code student} on joined raw rows under the KD loss; returns it with its usual loss (MCXENT) back. */
+    /**
+     * Trains {@code student} on joined raw rows under the KD loss; returns it with its usual loss (MCXENT) back.
+     * {@code afterEpoch} sees the student as it will be returned (cross-entropy loss), e.g. for validation.
+     */
     public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Tuple2<Example, float[]>> rows, MultiLayerNetwork student, Normalizer norm,
-                                          int nf, int k, KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress) {
+                                          int nf, int k, KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress,
+                                          java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         MultiLayerNetwork kdNet = Surgery.withLoss(student, new KdLoss(kd, k));
         JavaRDD<DataSet> data = minibatches(rows.repartition(jsc.defaultParallelism()), norm, nf, k, cfg.batchSize(), where);
-        MultiLayerNetwork trained = SparkTrainer.fit(jsc, data, kdNet, cfg, where, progress, (e, n) -> { });
+        MultiLayerNetwork trained = SparkTrainer.fit(jsc, data, kdNet, cfg, where, progress,
+                (e, n) -> afterEpoch.accept(e, Surgery.withLoss(n, new LossMCXENT())));
         return Surgery.withLoss(trained, new LossMCXENT());
     }
 
@@ -212,12 +217,12 @@ public final class DistillJob {
         int nf = sm.numFeatures(), k = sm.numClasses();
         MultiLayerNetwork s = student, t = teacher.net();
         for (int e = 1; e <= cfg.epochs(); e++) {
-            SparkTrainer.Config one = new SparkTrainer.Config(1, cfg.batchSize(), cfg.averagingFrequency(), cfg.seed() + e, cfg.local());
+            SparkTrainer.Config one = cfg.epochs(1, cfg.seed() + e);
             Broadcast<Teacher> tb = jsc.broadcast(Teachers.of(new LoadedModel(t, teacher.meta(), teacher.sha256(), teacher.source(), teacher.kind(), 0)));
             Joined fromTeacher = join(raw, dataRows, logitsOf(raw, tb, cfg.batchSize(), where), "teacher logits", where);
             progress.printf("distill: online epoch %d/%d: student learns from the teacher%n", e, cfg.epochs());
             try {
-                s = train(jsc, fromTeacher.rows(), s, sm.normalizer(), nf, k, kd, one, where, progress);
+                s = train(jsc, fromTeacher.rows(), s, sm.normalizer(), nf, k, kd, one, where, progress, (ep, n) -> { });
             } finally {
                 fromTeacher.rows().unpersist(false);
                 tb.destroy();
@@ -226,7 +231,7 @@ public final class DistillJob {
             Joined fromStudent = join(raw, dataRows, logitsOf(raw, sb, cfg.batchSize(), where), "student logits", where);
             progress.printf("distill: online epoch %d/%d: teacher learns from the student%n", e, cfg.epochs());
             try {
-                t = train(jsc, fromStudent.rows(), t, teacher.meta().normalizer(), nf, k, kd, one, where, progress);
+                t = train(jsc, fromStudent.rows(), t, teacher.meta().normalizer(), nf, k, kd, one, where, progress, (ep, n) -> { });
             } finally {
                 fromStudent.rows().unpersist(false);
                 sb.destroy();

@@ -78,7 +78,8 @@ final class DistillRun {
             err.printf(Locale.ROOT, "distill: %d rows joined to soft targets of %s (T %.2f, alpha %.2f)%n", j.count(), soft.teacher(), c.temperature(), c.alpha());
             try {
                 if (h == null) {
-                    trained = DistillJob.train(SparkSessions.jsc(spark), j.rows(), net, meta.normalizer(), meta.numFeatures(), classes, kd, c.training(), where, err);
+                    trained = DistillJob.train(SparkSessions.jsc(spark), j.rows(), net, meta.normalizer(), meta.numFeatures(), classes, kd, c.training(), where, err,
+                            Validation.after(spark, c.evalData(), meta, err));
                 } else {
                     if (soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())))
                         throw new BadInputException("distill --hint needs the teacher's hidden layers: the soft targets' teacher " + soft.teacher()

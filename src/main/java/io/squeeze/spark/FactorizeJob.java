@@ -90,7 +90,7 @@ public final class FactorizeJob {
             if (policy == null) throw new BadInputException("factorize needs --rank, --energy or --params-budget");
             svd = svd == null ? new SvdMethod.Exact() : svd;
             layers = layers == null ? LayerSelector.ALL : layers;
-            fineTune = fineTune == null ? new FineTune(null, 0, 64, null) : fineTune;
+            fineTune = fineTune == null ? FineTune.NONE : fineTune;
         }
 
         @Override
@@ -111,7 +111,7 @@ public final class FactorizeJob {
         MultiLayerNetwork net = r.net();
         if (c.fineTune().runs()) {
             err.printf("factorize: fine-tuning %d epochs on %s%n", c.fineTune().epochs(), c.fineTune().data());
-            net = PruneJob.fineTune(spark, net, Map.of(), src, c.fineTune(), io.squeeze.data.Split.TRAIN, !c.distributed(), err);
+            net = PruneJob.fineTune(spark, net, Map.of(), src, c.fineTune(), io.squeeze.data.Split.TRAIN, !c.distributed(), c.evalData(), err);
         }
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
                 Loaded.plain(new LoadedModel(net, src.meta(), "", out, io.squeeze.model.SourceKind.ARTIFACT, 0)), srcRun);

@@ -91,7 +91,7 @@ public final class LoraJob {
         var meta = base.meta();
         var rows = TrainJob.normalized(TrainJob.trainingData(spark, c.data(), meta, base.source()).rdd(), meta.normalizer());
         MultiLayerNetwork trained = SparkTrainer.train(SparkSessions.jsc(spark), rows, adapted, meta.numFeatures(), meta.numClasses(),
-                c.training(), c.data().toString(), err);
+                c.training(), c.data().toString(), err, Validation.after(spark, c.evalData(), meta, err, Lora::merge));
         MultiLayerNetwork merged = Lora.merge(trained);
         Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), null,
                 Loaded.plain(new LoadedModel(merged, meta, "", out, SourceKind.ARTIFACT, 0)), baseRun));

@@ -126,7 +126,7 @@ public final class LotteryJob {
         MultiLayerNetwork rewindPoint = init.clone();
         if (lc.rewindEpochs() > 0) {
             progress.printf("lottery: late rewinding point: %d epoch(s) of dense training%n", lc.rewindEpochs());
-            rewindPoint = SparkTrainer.train(jsc, train, init.clone(), nf, k, new SparkTrainer.Config(lc.rewindEpochs(), tc.batchSize(), tc.averagingFrequency(), tc.seed(), tc.local()),
+            rewindPoint = SparkTrainer.train(jsc, train, init.clone(), nf, k, tc.epochs(lc.rewindEpochs(), tc.seed()),
                     "rewind", progress).clone();
         }
         List<Row> rows = new ArrayList<>();

@@ -81,7 +81,7 @@ public final class PruneJob {
             if (method == null) throw new BadInputException("--method must be given");
             perLayer = perLayer == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(perLayer));
             layers = layers == null ? LayerSelector.ALL : layers;
-            fineTune = fineTune == null ? new FineTune(null, 0, 64, null) : fineTune;
+            fineTune = fineTune == null ? FineTune.NONE : fineTune;
             new Plan(method, amount, perLayer, layers, includeBias, Chunk.DEFAULT_SIZE); // validates the combination
         }
 
@@ -108,7 +108,7 @@ public final class PruneJob {
         if (c.fineTune().runs()) {
             err.printf("prune: fine-tuning %d epochs on %s with the masks enforced%n", c.fineTune().epochs(), c.fineTune().data());
             err.flush();
-            net = fineTune(spark, net, r.masks(), src, c.fineTune(), c.split() == null ? io.squeeze.data.Split.TRAIN : c.split(), !c.distributed(), err);
+            net = fineTune(spark, net, r.masks(), src, c.fineTune(), c.split() == null ? io.squeeze.data.Split.TRAIN : c.split(), !c.distributed(), c.evalData(), err);
         }
         Map<TensorKey, Mask> masks = r.masks();
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>(r.notes());
@@ -223,22 +223,22 @@ public final class PruneJob {
 
     /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */
     public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<TensorKey, Mask> masks, LoadedModel source,
-                                             FineTune ft, io.squeeze.data.Split split, boolean local, PrintWriter progress) {
+                                             FineTune ft, io.squeeze.data.Split split, boolean local, String evalData, PrintWriter progress) {
         if (!ft.runs()) return net;
         if (ft.lr() != null) net.setLearningRate(ft.lr());
-        return fineTune(spark, net, masks, source, DataSpec.parse(ft.data(), split, false), new SparkTrainer.Config(ft.epochs(), ft.batch(), 5, 0, local), progress);
+        return fineTune(spark, net, masks, source, DataSpec.parse(ft.data(), split, false), ft.training(0, local), evalData, progress);
     }
 
     /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */
     public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<TensorKey, Mask> masks, LoadedModel source,
-                                             DataSpec data, SparkTrainer.Config cfg, PrintWriter progress) {
+                                             DataSpec data, SparkTrainer.Config cfg, String evalData, PrintWriter progress) {
         var meta = source.meta();
         SparkData.Loaded d = TrainJob.trainingData(spark, data, meta, source.source());
         var norm = meta.normalizer();
         JavaRDD<Example> rows = TrainJob.normalized(d.rdd(), norm);
         MultiLayerNetwork constrained = Surgery.withMaskConstraints(net, masks);
         MultiLayerNetwork tuned = SparkTrainer.train(SparkSessions.jsc(spark), rows, constrained, meta.numFeatures(),
-                meta.numClasses(), cfg, data.toString(), progress);
+                meta.numClasses(), cfg, data.toString(), progress, Validation.after(spark, evalData, meta, progress));
         MultiLayerNetwork clean = Surgery.withoutMaskConstraints(tuned);
         Surgery.applyMasks(clean, masks);
         return clean;

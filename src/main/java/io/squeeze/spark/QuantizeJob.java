@@ -77,8 +77,10 @@ public final class QuantizeJob {
      *
      * @param lr learning rate, or null for the model's own
      */
-    public record Qat(String data, int epochs, Double lr) {
+    public record Qat(String data, int epochs, Double lr, Integer syncEvery) {
         public Qat {
+            if (syncEvery == null) syncEvery = SparkTrainer.SYNC_EVERY_BEFORE_THE_OPTION; // a manifest from before the option
+            if (syncEvery <= 0) throw new BadInputException("--sync-every must be > 0, got " + syncEvery);
             if (data == null || data.isBlank()) throw new BadInputException("quantize --mode qat needs training data: --data D");
             if (epochs <= 0) throw new BadInputException("--epochs must be > 0, got " + epochs);
             if (lr != null && !(lr > 0 && lr < 10)) throw new BadInputException("quantize.lr must be in (0, 10), got " + lr);
@@ -101,7 +103,7 @@ public final class QuantizeJob {
         QuantConfig cfg = c.quant();
         checkOverrides(src.net(), c.quant());
         Result r = c.qat() != null
-                ? QatJob.run(spark, src, cfg, DataSpec.parse(c.qat().data(), Split.TRAIN, false), new SparkTrainer.Config(c.qat().epochs(), c.batch(), 5, 0, !c.distributed()),
+                ? QatJob.run(spark, src, cfg, DataSpec.parse(c.qat().data(), Split.TRAIN, false), new SparkTrainer.Config(c.qat().epochs(), c.batch(), c.qat().syncEvery(), 0, !c.distributed()),
                 c.qat().lr(), calib, c.calibRows(), progress)
                 : run(spark, Execution.of(SparkSessions.jsc(spark), !c.distributed()), src, cfg, calib, c.calibRows(), c.batch(), progress);
         Loaded result = new Loaded(new LoadedModel(r.net(), src.meta(), "", out, io.squeeze.model.SourceKind.ARTIFACT, 0, src.masks()), r.model());

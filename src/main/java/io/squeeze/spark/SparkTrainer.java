@@ -5,6 +5,7 @@ import io.squeeze.data.Batches;
 import io.squeeze.data.Example;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.util.LongAccumulator;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.spark.api.RDDTrainingApproach;
@@ -19,38 +20,54 @@ import java.util.Iterator;
 /**
  * Data-parallel training with DL4J's parameter averaging (McDonald, Hall and Mann 2010; Zinkevich et al. 2010):
  * each worker fits its share of minibatches, and parameters (and updater state) are averaged every
- * {@code averagingFrequency} minibatches. Rows become fixed-size {@link DataSet} minibatches per partition.
+ * {@code syncEvery} minibatches (each worker runs that many local steps between averages: local SGD). Rows become fixed-size {@link DataSet} minibatches per partition.
  */
 public final class SparkTrainer {
     private SparkTrainer() {}
 
     /**
+     * Minibatches per worker between averages when a command is not told otherwise: measured in docs/BENCHMARKS.md
+     * (LeNet-300-100 on MNIST, local[2]: every 20 runs at the in-process fit's speed with the same accuracy; every 5,
+     * the default before, at 0.63x).
+     */
+    public static final int DEFAULT_SYNC_EVERY = 20;
+
+    /** What training that recorded no {@code syncEvery} ran with (fine-tuning and QAT before the option existed). */
+    public static final int SYNC_EVERY_BEFORE_THE_OPTION = 5;
+
+    /**
      * @param epochs             passes over the data
      * @param batchSize          minibatch rows per worker
-     * @param averagingFrequency minibatches between parameter averages
+     * @param syncEvery          minibatches each worker fits between parameter (and updater state) averages
      * @param seed               seeds how each epoch's data is split between averaging rounds and workers: the same
      *                           seed, data, master and partitioning give the same weights
      * @param local              train in this process ({@code --local}): one DL4J {@code fit} over the minibatches in
      *                           the data's order, streamed from Spark, instead of parameter averaging on the executors
      */
-    public record Config(int epochs, int batchSize, int averagingFrequency, long seed, boolean local) {
-        public Config(int epochs, int batchSize, int averagingFrequency) {
-            this(epochs, batchSize, averagingFrequency, 0, false);
+    public record Config(int epochs, int batchSize, @com.fasterxml.jackson.annotation.JsonAlias("averaging_frequency") int syncEvery, long seed,
+                         boolean local) {
+        public Config(int epochs, int batchSize, int syncEvery) {
+            this(epochs, batchSize, syncEvery, 0, false);
         }
 
-        public Config(int epochs, int batchSize, int averagingFrequency, long seed) {
-            this(epochs, batchSize, averagingFrequency, seed, false);
+        public Config(int epochs, int batchSize, int syncEvery, long seed) {
+            this(epochs, batchSize, syncEvery, seed, false);
         }
 
         /** The same settings, trained in this process or not. */
         public Config local(boolean inProcess) {
-            return new Config(epochs, batchSize, averagingFrequency, seed, inProcess);
+            return new Config(epochs, batchSize, syncEvery, seed, inProcess);
+        }
+
+        /** The same settings for {@code n} epochs with another seed (one round of a longer schedule). */
+        public Config epochs(int n, long newSeed) {
+            return new Config(n, batchSize, syncEvery, newSeed, local);
         }
 
         public Config {
             if (epochs <= 0) throw new BadInputException("--epochs must be > 0, got " + epochs);
             if (batchSize <= 0) throw new BadInputException("--batch must be > 0, got " + batchSize);
-            if (averagingFrequency <= 0) throw new BadInputException("--averaging-frequency must be > 0, got " + averagingFrequency);
+            if (syncEvery <= 0) throw new BadInputException("--sync-every must be > 0, got " + syncEvery);
         }
     }
 
@@ -127,7 +144,7 @@ public final class SparkTrainer {
         return new ParameterAveragingTrainingMaster.Builder(workers, cfg.batchSize())
                 .exportDirectory(exportDir)
                 .batchSizePerWorker(cfg.batchSize())
-                .averagingFrequency(cfg.averagingFrequency())
+                .averagingFrequency(cfg.syncEvery())
                 .workerPrefetchNumBatches(2)
                 .rddTrainingApproach(approach(jsc))
                 .rngSeed(cfg.seed())
@@ -142,11 +159,16 @@ public final class SparkTrainer {
                                                                         org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
                                                                         PrintWriter progress) {
         var sparkNet = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph[1];
-        epochs(jsc, cfg, where, progress, tm -> tm == null ? () -> {
-            graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(data.toLocalIterator(), cfg.batchSize()));
+        LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
+        JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> counted = data.map(d -> {
+            rows.add(d.getFeatures(0).size(0));
+            return d;
+        });
+        epochs(jsc, cfg, where, progress, rows, tm -> tm == null ? () -> {
+            graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(counted.toLocalIterator(), cfg.batchSize()));
             return graph.score();
         } : fitting(() -> (sparkNet[0] == null ? sparkNet[0] = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm)
-                : sparkNet[0]).fitMultiDataSet(data), () -> sparkNet[0].getScore()), e -> { });
+                : sparkNet[0]).fitMultiDataSet(counted), () -> sparkNet[0].getScore()), e -> { });
         return cfg.local() ? graph : sparkNet[0].getNetwork();
     }
 
@@ -154,10 +176,15 @@ public final class SparkTrainer {
     public static MultiLayerNetwork fit(JavaSparkContext jsc, JavaRDD<DataSet> data, MultiLayerNetwork net, Config cfg, String where,
                                         PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         SparkDl4jMultiLayer[] sparkNet = new SparkDl4jMultiLayer[1];
-        epochs(jsc, cfg, where, progress, tm -> tm == null ? () -> {
-            net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(data.toLocalIterator()));
+        LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
+        JavaRDD<DataSet> counted = data.map(d -> {
+            rows.add(d.numExamples());
+            return d;
+        });
+        epochs(jsc, cfg, where, progress, rows, tm -> tm == null ? () -> {
+            net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator()));
             return net.score();
-        } : fitting(() -> (sparkNet[0] == null ? sparkNet[0] = new SparkDl4jMultiLayer(jsc, net, tm) : sparkNet[0]).fit(data),
+        } : fitting(() -> (sparkNet[0] == null ? sparkNet[0] = new SparkDl4jMultiLayer(jsc, net, tm) : sparkNet[0]).fit(counted),
                 () -> sparkNet[0].getScore()),
                 e -> afterEpoch.accept(e, cfg.local() ? net : sparkNet[0].getNetwork()));
         return cfg.local() ? net : sparkNet[0].getNetwork();
@@ -177,7 +204,7 @@ public final class SparkTrainer {
      * whatever happens. In process ({@link Execution.InProcess}, {@code --local}) each epoch streams the minibatches
      * to this JVM in partition order ({@code toLocalIterator}, one partition at a time) and fits them with every core.
      */
-    private static void epochs(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
+    private static void epochs(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress, LongAccumulator rows,
                                java.util.function.Function<ParameterAveragingTrainingMaster, java.util.function.DoubleSupplier> start,
                                java.util.function.IntConsumer afterEpoch) {
         String exportDir = cfg.local() ? null : exportDir(jsc);
@@ -186,11 +213,17 @@ public final class SparkTrainer {
         String how = cfg.local() ? " (in process)" : "";
         try {
             java.util.function.DoubleSupplier epoch = start.apply(tm);
+            long perEpoch = 0;
             for (int e = 1; e <= cfg.epochs(); e++) {
                 jsc.setJobDescription("squeeze train" + how + " epoch " + e + "/" + cfg.epochs() + " on " + where);
-                long t0 = System.nanoTime();
+                long t0 = System.nanoTime(), before = rows.value();
                 double score = epoch.getAsDouble();
-                progress.printf("train: epoch %d/%d  score %.4f  %.1f s%s%n", e, cfg.epochs(), score, (System.nanoTime() - t0) / 1e9, how);
+                double s = (System.nanoTime() - t0) / 1e9;
+                // DL4J builds the minibatches in the first epoch only (Export writes them to files, Direct caches them); in
+                // process every epoch streams them again: the first epoch's count is the rows an epoch trains on
+                if (perEpoch == 0) perEpoch = rows.value() - before;
+                progress.printf(java.util.Locale.ROOT, "train: epoch %d/%d  loss %.4f  %.1f s  %,d rows  %,.0f rows/s%s%n", e, cfg.epochs(), score, s,
+                        perEpoch, perEpoch / s, how);
                 progress.flush();
                 afterEpoch.accept(e);
             }

@@ -27,9 +27,6 @@ import java.util.Map;
 public final class TrainJob {
     private TrainJob() {}
 
-    /** A trained network, its metadata and what the summary pass saw. */
-    public record Trained(MultiLayerNetwork net, ModelMeta meta, DataSummary summary) {}
-
     /**
      * {@code squeeze train} as a record: everything the command runs, stored as the artifact's {@code config}.
      *
@@ -37,10 +34,11 @@ public final class TrainJob {
      * @param arch      the architecture
      * @param normalize the feature transform fitted on the data
      * @param hyper     seed, learning rate, L2, dropouts
-     * @param training  epochs, minibatch, averaging frequency
+     * @param training  epochs, minibatch, minibatches between averages
+     * @param evalData  data to validate on after every epoch and to evaluate the model on (its test split), or null
      */
-    public record Config(DataSpec data, Arch arch, Normalization normalize, Architectures.Hyper hyper, SparkTrainer.Config training)
-            implements JobConfig {
+    public record Config(DataSpec data, Arch arch, Normalization normalize, Architectures.Hyper hyper, SparkTrainer.Config training,
+                         String evalData) implements JobConfig {
         public Config {
             if (data == null) throw new BadInputException("--data must be given");
             if (arch == null) throw new BadInputException("--arch must be given (mlp:300,100, lenet5 or a DL4J JSON file)");
@@ -60,8 +58,16 @@ public final class TrainJob {
 
         @Override
         public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
-            Trained t = TrainJob.run(spark, data, arch, normalize, hyper, training, progress);
-            return ArtifactWriter.Content.dense(t.net(), t.meta(), new ArtifactWriter.Provenance(data.toString(), "", argv, Jobs.toMap(this)), Map.of());
+            Prepared p = prepare(spark, data, arch, normalize, hyper, progress);
+            MultiLayerNetwork init = new MultiLayerNetwork(p.conf());
+            init.init();
+            MultiLayerNetwork net = SparkTrainer.train(SparkSessions.jsc(spark), p.rows(), init, p.meta().numFeatures(),
+                    p.meta().numClasses(), training, data.toString(), progress, Validation.after(spark, evalData, p.meta(), progress));
+            Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, io.squeeze.data.Split.TEST,
+                    io.squeeze.artifact.Loaded.plain(new io.squeeze.model.LoadedModel(net, p.meta(), "", "trained", io.squeeze.model.SourceKind.DL4J_ZIP, 0)),
+                    null);
+            metrics.remove("baseline");
+            return ArtifactWriter.Content.dense(net, p.meta(), new ArtifactWriter.Provenance(data.toString(), "", argv, Jobs.toMap(this)), metrics);
         }
     }
 
@@ -112,13 +118,5 @@ public final class TrainJob {
     /** Rows with the normalizer applied (the same rows when it is the identity). */
     public static JavaRDD<Example> normalized(JavaRDD<Example> rows, Normalizer n) {
         return n.isIdentity() ? rows : rows.map(e -> new Example(e.id(), n.apply(e.features().clone()), e.label()));
-    }
-
-    public static Trained run(SparkSession spark, DataSpec spec, Arch arch, Normalization norm, Architectures.Hyper hyper,
-                              SparkTrainer.Config cfg, PrintWriter progress) {
-        Prepared p = prepare(spark, spec, arch, norm, hyper, progress);
-        MultiLayerNetwork net = SparkTrainer.train(SparkSessions.jsc(spark), p.rows(), p.conf(), p.meta().numFeatures(),
-                p.meta().numClasses(), cfg, spec.toString(), progress);
-        return new Trained(net, p.meta(), p.summary());
     }
 }

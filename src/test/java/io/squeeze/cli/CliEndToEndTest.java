@@ -31,10 +31,15 @@ class CliEndToEndTest {
     static void train() {
         art = dir.resolve("digits").toString();
         CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "8", "--normalize", "minmax",
-                "--lr", "0.005", "--batch", "32", "--out", art);
+                "--lr", "0.005", "--batch", "32", "--sync-every", "5", "--eval-data", TEST, "--out", art);
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("1438 rows, 64 features, 10 classes, normalization minmax"), r.err());
         assertTrue(r.err().contains("epoch 8/8"), r.err());
+        // progress per epoch: loss, time, rows (each training row once) and rows/s, then the epoch's validation metrics
+        for (int e = 1; e <= 8; e++)
+            assertTrue(java.util.regex.Pattern.compile("train: epoch " + e + "/8  loss [0-9.]+  [0-9.]+ s  1,438 rows  [0-9,]+ rows/s").matcher(r.err()).find(), r.err());
+        assertTrue(r.err().contains("train: epoch 8 validation accuracy "), r.err());
+        assertTrue(r.out().contains("accuracy 0."), r.out());
     }
 
     @Test
@@ -55,6 +60,10 @@ class CliEndToEndTest {
         assertEquals(10, j.get("per_class_accuracy").size());
         assertEquals(1.0, j.get("baseline").get("agreement").asDouble());
         assertEquals(j.get("accuracy").asDouble(), j.get("baseline").get("accuracy").asDouble());
+        // train --eval-data recorded the same accuracy the evaluate command measures, and its --sync-every
+        JsonNode manifest = M.readTree(Files.readAllBytes(Path.of(art, "manifest.json")));
+        assertEquals(j.get("accuracy").asDouble(), manifest.get("metrics").get("accuracy").asDouble(), 0.0);
+        assertEquals(5, manifest.get("config").get("training").get("sync_every").asInt(), manifest.toString());
         assertTrue(r.out().contains("accuracy   " + String.format(java.util.Locale.ROOT, "%.4f", j.get("accuracy").asDouble())), r.out());
         // the report is not overwritten without --overwrite
         CliRun again = CliRun.run("evaluate", "--model", art, "--data", TEST, "--report", report);

@@ -27,7 +27,7 @@ class DistillCliTest {
     @BeforeAll
     static void teacherAndSoftTargets() {
         teacher = dir.resolve("teacher").toString();
-        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax",
+        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax", "--sync-every", "5",
                 "--lr", "0.005", "--batch", "32", "--out", teacher);
         assertEquals(0, r.code(), r.err());
         soft = dir.resolve("soft").toString();
@@ -100,12 +100,14 @@ class DistillCliTest {
         JsonNode m = M.readTree(Files.readAllBytes(Path.of(out, "manifest.json")));
         double acc = m.get("metrics").get("accuracy").asDouble(), agree = m.get("metrics").get("baseline").get("agreement").asDouble();
         assertTrue(acc > 0.85, "student accuracy " + acc);
+        // the last epoch's validation is the student as written
+        assertTrue(r.err().contains(String.format(java.util.Locale.ROOT, "train: epoch 6 validation accuracy %.4f", acc)), r.err());
         assertTrue(agree > 0.85, "agreement with the teacher " + agree);
         assertEquals("offline", m.get("config").get("mode").asText());
         // the config is the job's record: it reads back, and squeeze rerun distills again from it
         var manifest = Artifact.load(out).manifest();
         var c = (io.squeeze.spark.DistillJob.Config) io.squeeze.spark.Jobs.fromMap(manifest.config(), RerunCommand.types(), out);
-        assertEquals(new io.squeeze.spark.SparkTrainer.Config(6, 32, 5, 42), c.training()); // --seed seeds the data split too
+        assertEquals(new io.squeeze.spark.SparkTrainer.Config(6, 32, io.squeeze.spark.SparkTrainer.DEFAULT_SYNC_EVERY, 42), c.training()); // --seed seeds the data split too
         assertEquals(List.of(4.0, 0.3, 0.005), List.of(c.temperature(), c.alpha(), c.lr()));
         String again = dir.resolve("student-again").toString();
         CliRun rr = CliRun.run("rerun", "--manifest", out, "--out", again);
@@ -126,7 +128,7 @@ class DistillCliTest {
         assertEquals(32 * 128, cg.getLayer(io.squeeze.model.HintGraph.HINT).numParams(), "a projection, no bias");
         String out = dir.resolve("hint").toString();
         CliRun r = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:32", "--normalize", "minmax",
-                "--hint", "0:0", "--hint-weight", "0.05", "--epochs", "4", "--lr", "0.005", "--batch", "32", "--eval-data", TEST, "--out", out);
+                "--hint", "0:0", "--hint-weight", "0.05", "--epochs", "4", "--lr", "0.005", "--batch", "32", "--sync-every", "5", "--eval-data", TEST, "--out", out);
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("hint from teacher layer 0 (128 wide) to student layer 0 (32 wide, through a learned projection)"), r.err());
         JsonNode m = M.readTree(Files.readAllBytes(Path.of(out, "manifest.json")));

@@ -32,7 +32,7 @@ class PruneCliTest {
     @BeforeAll
     static void train() {
         digits = dir.resolve("digits").toString();
-        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:64,32", "--epochs", "10", "--normalize", "minmax",
+        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:64,32", "--epochs", "10", "--normalize", "minmax", "--sync-every", "5",
                 "--lr", "0.005", "--batch", "32", "--out", digits);
         assertEquals(0, r.code(), r.err());
     }
@@ -114,6 +114,8 @@ class PruneCliTest {
         assertMaskedZero(t.model());
         assertEquals(load(raw).model().masks(), t.model().masks(), "fine-tuning keeps the masks");
         double before = accuracy(raw), after = accuracy(tuned), dense = accuracy(digits);
+        // each fine-tuning epoch is validated; the last one is the masked model as written
+        assertTrue(ft.err().contains(String.format(java.util.Locale.ROOT, "train: epoch 6 validation accuracy %.4f", after)), ft.err());
         String rep = dir.resolve("ft-report.json").toString();
         assertEquals(0, CliRun.run("evaluate", "--model", tuned, "--data", TEST, "--report", rep).code());
         JsonNode layers = new ObjectMapper().readTree(Files.readAllBytes(Path.of(rep))).get("layers");

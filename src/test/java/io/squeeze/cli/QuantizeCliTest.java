@@ -26,7 +26,7 @@ class QuantizeCliTest {
     @BeforeAll
     static void train() throws Exception {
         dense = dir.resolve("dense").toString();
-        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax",
+        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax", "--sync-every", "5",
                 "--lr", "0.005", "--batch", "32", "--out", dense);
         assertEquals(0, r.code(), r.err());
         String rep = dir.resolve("dense.json").toString();
@@ -164,7 +164,7 @@ class QuantizeCliTest {
     @Test
     void qatFineTunesWithFakeQuantizationAndConvertsToTheSameArtifact() throws Exception {
         String out = dir.resolve("qat4").toString();
-        CliRun r = CliRun.run("quantize", "--model", dense, "--mode", "qat", "--bits", "4", "--data", TRAIN, "--epochs", "2", "--lr", "0.0005",
+        CliRun r = CliRun.run("quantize", "--model", dense, "--mode", "qat", "--bits", "4", "--data", TRAIN, "--epochs", "2", "--lr", "0.0005", "--sync-every", "5",
                 "--calib-data", TRAIN, "--calib-rows", "400", "--out", out);
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("QAT for 2 epochs") && r.err().contains("epoch 2/2"), r.err());

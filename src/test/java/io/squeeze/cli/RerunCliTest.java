@@ -38,6 +38,20 @@ class RerunCliTest {
     }
 
     @Test
+    void configsWrittenBeforeSyncEveryReadBackWithTheAveragingTheyRanWith() {
+        // fine-tuning and QAT averaged every 5 minibatches before --sync-every; train stored it as averaging_frequency
+        FineTune ft = io.squeeze.model.Json.read("{\"data\":\"csv:x\",\"epochs\":2,\"batch\":64}".getBytes(), FineTune.class);
+        assertEquals(5, ft.syncEvery());
+        var qat = io.squeeze.model.Json.read("{\"data\":\"csv:x\",\"epochs\":1}".getBytes(), io.squeeze.spark.QuantizeJob.Qat.class);
+        assertEquals(5, qat.syncEvery());
+        var tc = io.squeeze.model.Json.read("{\"epochs\":2,\"batch_size\":64,\"averaging_frequency\":7,\"seed\":1}".getBytes(),
+                io.squeeze.spark.SparkTrainer.Config.class);
+        assertEquals(7, tc.syncEvery());
+        assertEquals(io.squeeze.spark.SparkTrainer.DEFAULT_SYNC_EVERY, FineTune.NONE.syncEvery());
+        assertEquals(9, new String(io.squeeze.model.Json.bytes(tc)).contains("\"sync_every\" : 7") ? 9 : 0, "stored under its new name");
+    }
+
+    @Test
     void theManifestConfigIsTheRecordThatRanAndReadsBackEqual() {
         String out = dir.resolve("ln").toString();
         CliRun r = CliRun.run("prune", "--model", digits, "--method", "ln", "--norm", "2", "--amount", "0:0.25,1:2", "--layers", "0-1",
@@ -50,7 +64,7 @@ class RerunCliTest {
         JobConfig back = Jobs.fromMap(m.config(), RerunCommand.types(), "test");
         PruneJob.Config expected = new PruneJob.Config(ST.path(digits).toString(), new LnStructured(PruneMethod.Norm.L2, PruneMethod.Dim.OUT),
                 null, Map.of("0", Amount.fraction(0.25), "1", Amount.count(2)), LayerSelector.parse("0-1"), false, true,
-                new FineTune(null, 0, 64, null), null, false, TEST);
+                FineTune.NONE, null, false, TEST);
         assertEquals(expected, back);
     }
 
@@ -62,7 +76,7 @@ class RerunCliTest {
         assertEquals("mlp:32,16", t.arch().toString());
         assertEquals(io.squeeze.data.Normalization.MINMAX, t.normalize());
         assertEquals(new io.squeeze.model.Architectures.Hyper(42, 0.001, 0), t.hyper());
-        assertEquals(new io.squeeze.spark.SparkTrainer.Config(2, 64, 5, 42), t.training());
+        assertEquals(new io.squeeze.spark.SparkTrainer.Config(2, 64, io.squeeze.spark.SparkTrainer.DEFAULT_SYNC_EVERY, 42), t.training());
         assertEquals("mlp:32,16", ((Map<?, ?>) m.config()).get("arch"));
         String again = dir.resolve("digits-again").toString();
         CliRun r = CliRun.run("rerun", "--manifest", digits, "--out", again);

@@ -82,8 +82,9 @@ class StandaloneClusterIT {
                 {"factorize", "--model", dense, "--rank", "5", "--svd", "randomized", "--eval-data", TEST}};
         for (String[] job : jobs) {
             String c = dir.resolve(job[0] + "-" + job[4] + "-cluster").toString(), l = dir.resolve(job[0] + "-" + job[4] + "-local").toString();
-            submit(append(job, "--out", c));
-            local(append(job, "--out", l));
+            // the digits are 45 minibatches an epoch: average every 5 (the default 20 would be once an epoch)
+            submit(append(job, "--sync-every", "5", "--out", c));
+            local(append(job, "--sync-every", "5", "--out", l));
             assertEquals(io.squeeze.TestArtifacts.packed(l), io.squeeze.TestArtifacts.packed(c), String.join(" ", job));
             Manifest mc = Artifact.load(ST, c).manifest(), ml = Artifact.load(ST, l).manifest();
             assertEquals(ml.metrics().get("accuracy"), mc.metrics().get("accuracy"), String.join(" ", job));
@@ -94,7 +95,7 @@ class StandaloneClusterIT {
     void trainingRunsOnAClusterWhoseDefaultFilesystemIsTheLocalDisk() throws Exception {
         String out = dir.resolve("trained").toString();
         StandaloneCluster.Run r = submit("train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax",
-                "--lr", "0.01", "--batch", "32", "--out", out);
+                "--lr", "0.01", "--batch", "32", "--sync-every", "5", "--out", out);
         assertTrue(r.err().contains("epoch 3/3"), r.err());
         Path report = dir.resolve("trained.json");
         local("evaluate", "--model", out, "--data", TEST, "--report", report.toString());
@@ -138,7 +139,7 @@ class StandaloneClusterIT {
     @Test
     void lotteryAndInProcessTrainingOnTheCluster() throws Exception {
         String[] lottery = {"lottery", "--data", TRAIN, "--test-data", TEST, "--arch", "mlp:16", "--normalize", "minmax", "--epochs", "2",
-                "--rounds", "1", "--lr", "0.005"};
+                "--rounds", "1", "--lr", "0.005", "--sync-every", "5"};
         String c = dir.resolve("lottery-cluster").toString(), l = dir.resolve("lottery-local").toString();
         submit(append(lottery, "--out", c));
         local(append(lottery, "--out", l));

@@ -75,6 +75,9 @@ class LoraTest {
         io.squeeze.cli.CliRun a = io.squeeze.cli.CliRun.run(concat(common, "--eval-data", "csv:data/digits/digits-test.csv.gz", "--out", adapters));
         assertEquals(0, a.code(), a.err());
         assertTrue(a.err().contains("rank 4 on layers [0, 1]: 576 trainable parameters"), a.err());
+        // the epoch's validation is the merged model, as evaluated into the metrics
+        double acc = io.squeeze.artifact.Artifact.load(st, adapters).manifest().metrics().get("accuracy") instanceof Number n ? n.doubleValue() : -1;
+        assertTrue(a.err().contains(String.format(java.util.Locale.ROOT, "train: epoch 1 validation accuracy %.4f", acc)), a.err());
         io.squeeze.cli.CliRun m = io.squeeze.cli.CliRun.run(concat(common, "--merge", "--out", merged));
         assertEquals(0, m.code(), m.err());
         assertEquals(base.numParams(), io.squeeze.artifact.Artifact.load(st, merged).model().net().numParams(), "merged: plain dense layers");
