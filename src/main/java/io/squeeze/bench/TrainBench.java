@@ -17,7 +17,6 @@ import org.deeplearning4j.datasets.iterator.ExistingDataSetIterator;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.dataset.DataSet;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.File;
 import java.io.PrintStream;
@@ -78,16 +77,8 @@ final class TrainBench implements Bench.Benchmark {
     /** Rows/s of a DL4J fit() loop over minibatches held in memory, every core, over the warm epochs. */
     static double inProcess(MultiLayerConfiguration conf, List<Example> rows, PrintStream progress, String name) {
         List<DataSet> batches = new ArrayList<>();
-        for (int from = 0; from < rows.size(); from += BATCH) {
-            int n = Math.min(BATCH, rows.size() - from), nf = rows.get(0).features().length;
-            float[] x = new float[n * nf], y = new float[n * 10];
-            for (int r = 0; r < n; r++) {
-                Example e = rows.get(from + r);
-                System.arraycopy(e.features(), 0, x, r * nf, nf);
-                y[r * 10 + e.label()] = 1f;
-            }
-            batches.add(new DataSet(Nd4j.create(x, new long[]{n, nf}, 'c'), Nd4j.create(y, new long[]{n, 10}, 'c')));
-        }
+        var it = io.squeeze.data.Batches.of(rows.iterator(), BATCH, rows.get(0).features().length, "bench " + name);
+        while (it.hasNext()) batches.add(SparkTrainer.oneHot(it.next(), rows.get(0).features().length, 10, "bench " + name));
         MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
         net.init();
         Nd4jThreads.all();

@@ -181,15 +181,14 @@ public final class DistillJob {
 
     /**
      * Trains {@code student} on joined raw rows under the KD loss; returns it with its usual loss (MCXENT) back.
-     * {@code afterEpoch} sees the student as it will be returned (cross-entropy loss), e.g. for validation.
+     * {@code afterEpoch} sees the network being trained, with the KD loss.
      */
     public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Tuple2<Example, float[]>> rows, MultiLayerNetwork student, Normalizer norm,
                                           int nf, int k, KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress,
                                           java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         MultiLayerNetwork kdNet = Surgery.withLoss(student, new KdLoss(kd, k));
         JavaRDD<DataSet> data = minibatches(rows.repartition(jsc.defaultParallelism()), norm, nf, k, cfg.batchSize(), where);
-        MultiLayerNetwork trained = SparkTrainer.fit(jsc, data, kdNet, cfg, where, progress,
-                (e, n) -> afterEpoch.accept(e, Surgery.withLoss(n, new LossMCXENT())));
+        MultiLayerNetwork trained = SparkTrainer.fit(jsc, data, kdNet, cfg, where, progress, afterEpoch);
         return Surgery.withLoss(trained, new LossMCXENT());
     }
 

@@ -79,7 +79,7 @@ final class DistillRun {
             try {
                 if (h == null) {
                     trained = DistillJob.train(SparkSessions.jsc(spark), j.rows(), net, meta.normalizer(), meta.numFeatures(), classes, kd, c.training(), where, err,
-                            Validation.after(spark, c.evalData(), meta, err));
+                            Validation.after(spark, c.evalData(), meta, err, n -> Surgery.withLoss(n, new org.nd4j.linalg.lossfunctions.impl.LossMCXENT())));
                 } else {
                     if (soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())))
                         throw new BadInputException("distill --hint needs the teacher's hidden layers: the soft targets' teacher " + soft.teacher()

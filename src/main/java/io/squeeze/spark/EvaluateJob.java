@@ -53,7 +53,7 @@ public final class EvaluateJob {
             metrics.put("integer_fake_quant_agreement", rep.get("integer_fake_quant_agreement"));
         }
         metrics.put("loss", rep.get("loss"));
-        metrics.put("baseline", rep.get("baseline"));
+        if (source != null) metrics.put("baseline", rep.get("baseline"));
         metrics.put("data", data);
         return metrics;
     }

@@ -19,8 +19,7 @@ public record FineTune(String data, int epochs, int batch, Double lr, Integer sy
     public static final FineTune NONE = new FineTune(null, 0, 64, null, SparkTrainer.DEFAULT_SYNC_EVERY);
 
     public FineTune {
-        if (syncEvery == null) syncEvery = SparkTrainer.SYNC_EVERY_BEFORE_THE_OPTION;
-        if (syncEvery <= 0) throw new BadInputException("--sync-every must be > 0, got " + syncEvery);
+        syncEvery = SparkTrainer.syncEvery(syncEvery);
         if (epochs < 0) throw new BadInputException("--fine-tune-epochs must be >= 0, got " + epochs);
         if (epochs > 0 && data == null) throw new BadInputException("--fine-tune-epochs needs --fine-tune-data");
         if (epochs == 0 && data != null)

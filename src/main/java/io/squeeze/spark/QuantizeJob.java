@@ -79,8 +79,7 @@ public final class QuantizeJob {
      */
     public record Qat(String data, int epochs, Double lr, Integer syncEvery) {
         public Qat {
-            if (syncEvery == null) syncEvery = SparkTrainer.SYNC_EVERY_BEFORE_THE_OPTION; // a manifest from before the option
-            if (syncEvery <= 0) throw new BadInputException("--sync-every must be > 0, got " + syncEvery);
+            syncEvery = SparkTrainer.syncEvery(syncEvery); // 5 in a manifest from before the option
             if (data == null || data.isBlank()) throw new BadInputException("quantize --mode qat needs training data: --data D");
             if (epochs <= 0) throw new BadInputException("--epochs must be > 0, got " + epochs);
             if (lr != null && !(lr > 0 && lr < 10)) throw new BadInputException("quantize.lr must be in (0, 10), got " + lr);

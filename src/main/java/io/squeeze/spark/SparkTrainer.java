@@ -27,13 +27,23 @@ public final class SparkTrainer {
 
     /**
      * Minibatches per worker between averages when a command is not told otherwise: measured in docs/BENCHMARKS.md
-     * (LeNet-300-100 on MNIST, local[2]: every 20 runs at the in-process fit's speed with the same accuracy; every 5,
-     * the default before, at 0.63x).
+     * (LeNet-300-100 on MNIST, local[2]: every 20 runs a warm epoch at 0.97x the speed of {@code --local} with the same
+     * accuracy after 2 epochs; every 5, the default before, at 0.63x).
      */
     public static final int DEFAULT_SYNC_EVERY = 20;
 
     /** What training that recorded no {@code syncEvery} ran with (fine-tuning and QAT before the option existed). */
     public static final int SYNC_EVERY_BEFORE_THE_OPTION = 5;
+
+    /**
+     * A record's {@code syncEvery} as given, or {@link #SYNC_EVERY_BEFORE_THE_OPTION} when a manifest written before the
+     * option has none; refused unless &gt; 0.
+     */
+    public static int syncEvery(Integer stored) {
+        int s = stored == null ? SYNC_EVERY_BEFORE_THE_OPTION : stored;
+        if (s <= 0) throw new BadInputException("--sync-every must be > 0, got " + s);
+        return s;
+    }
 
     /**
      * @param epochs             passes over the data
@@ -73,25 +83,30 @@ public final class SparkTrainer {
 
     /** Turns normalized rows into one-hot minibatches, streaming. */
     public static JavaRDD<DataSet> minibatches(JavaRDD<Example> rows, int numFeatures, int numClasses, int batchSize, String where) {
-        return rows.mapPartitions(it -> io.squeeze.core.Pulling.of(Batches.of(it, batchSize, numFeatures, where), b -> {
-            Batches.Batch x = b.next();
-            float[] y = new float[x.rows() * numClasses];
-            for (int r = 0; r < x.rows(); r++) {
-                int l = x.labels()[r];
-                if (l < 0 || l >= numClasses)
-                    throw new BadInputException(where + " row " + x.ids()[r] + ": label " + l + " is out of range for " + numClasses + " classes");
-                y[r * numClasses + l] = 1f;
-            }
-            return new DataSet(Nd4j.create(x.features(), new long[]{x.rows(), numFeatures}, 'c'),
-                    Nd4j.create(y, new long[]{x.rows(), numClasses}, 'c'));
-        }));
+        return rows.mapPartitions(it -> io.squeeze.core.Pulling.of(Batches.of(it, batchSize, numFeatures, where),
+                b -> oneHot(b.next(), numFeatures, numClasses, where)));
     }
 
+    /** A batch of rows as a DataSet with one-hot labels; a label outside the classes is bad input naming its row. */
+    public static DataSet oneHot(Batches.Batch x, int numFeatures, int numClasses, String where) {
+        float[] y = new float[x.rows() * numClasses];
+        for (int r = 0; r < x.rows(); r++) {
+            int l = x.labels()[r];
+            if (l < 0 || l >= numClasses)
+                throw new BadInputException(where + " row " + x.ids()[r] + ": label " + l + " is out of range for " + numClasses + " classes");
+            y[r * numClasses + l] = 1f;
+        }
+        return new DataSet(Nd4j.create(x.features(), new long[]{x.rows(), numFeatures}, 'c'),
+                Nd4j.create(y, new long[]{x.rows(), numClasses}, 'c'));
+    }
+
+    /** Trains a new network of {@code conf}, calling {@code afterEpoch} as below. */
     public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerConfiguration conf,
-                                          int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress) {
+                                          int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress,
+                                          java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         MultiLayerNetwork net = new MultiLayerNetwork(conf);
         net.init();
-        return train(jsc, rows, net, numFeatures, numClasses, cfg, where, progress);
+        return train(jsc, rows, net, numFeatures, numClasses, cfg, where, progress, afterEpoch);
     }
 
     /** Continues training {@code net} (e.g. fine-tuning a compressed model; its layer constraints are enforced). */
@@ -160,10 +175,7 @@ public final class SparkTrainer {
                                                                         PrintWriter progress) {
         var sparkNet = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph[1];
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
-        JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> counted = data.map(d -> {
-            rows.add(d.getFeatures(0).size(0));
-            return d;
-        });
+        JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> counted = counted(data, rows, d -> d.getFeatures(0).size(0));
         epochs(jsc, cfg, where, progress, rows, tm -> tm == null ? () -> {
             graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(counted.toLocalIterator(), cfg.batchSize()));
             return graph.score();
@@ -177,10 +189,7 @@ public final class SparkTrainer {
                                         PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         SparkDl4jMultiLayer[] sparkNet = new SparkDl4jMultiLayer[1];
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
-        JavaRDD<DataSet> counted = data.map(d -> {
-            rows.add(d.numExamples());
-            return d;
-        });
+        JavaRDD<DataSet> counted = counted(data, rows, d -> (long) d.numExamples());
         epochs(jsc, cfg, where, progress, rows, tm -> tm == null ? () -> {
             net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator()));
             return net.score();
@@ -188,6 +197,14 @@ public final class SparkTrainer {
                 () -> sparkNet[0].getScore()),
                 e -> afterEpoch.accept(e, cfg.local() ? net : sparkNet[0].getNetwork()));
         return cfg.local() ? net : sparkNet[0].getNetwork();
+    }
+
+    /** {@code data} adding each minibatch's rows to {@code rows} as it is built (the epoch's rows for progress). */
+    private static <T> JavaRDD<T> counted(JavaRDD<T> data, LongAccumulator rows, org.apache.spark.api.java.function.Function<T, Long> size) {
+        return data.map(d -> {
+            rows.add(size.call(d));
+            return d;
+        });
     }
 
     /** One epoch on Spark: {@code fit}, then the averaged {@code score}. */

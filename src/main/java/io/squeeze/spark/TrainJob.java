@@ -59,14 +59,11 @@ public final class TrainJob {
         @Override
         public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
             Prepared p = prepare(spark, data, arch, normalize, hyper, progress);
-            MultiLayerNetwork init = new MultiLayerNetwork(p.conf());
-            init.init();
-            MultiLayerNetwork net = SparkTrainer.train(SparkSessions.jsc(spark), p.rows(), init, p.meta().numFeatures(),
+            MultiLayerNetwork net = SparkTrainer.train(SparkSessions.jsc(spark), p.rows(), p.conf(), p.meta().numFeatures(),
                     p.meta().numClasses(), training, data.toString(), progress, Validation.after(spark, evalData, p.meta(), progress));
             Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, io.squeeze.data.Split.TEST,
                     io.squeeze.artifact.Loaded.plain(new io.squeeze.model.LoadedModel(net, p.meta(), "", "trained", io.squeeze.model.SourceKind.DL4J_ZIP, 0)),
                     null);
-            metrics.remove("baseline");
             return ArtifactWriter.Content.dense(net, p.meta(), new ArtifactWriter.Provenance(data.toString(), "", argv, Jobs.toMap(this)), metrics);
         }
     }
