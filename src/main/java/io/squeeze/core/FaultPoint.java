@@ -14,8 +14,28 @@ public final class FaultPoint {
     public static final String BEFORE_RENAME = "before-rename";
     /** The output renamed into place; the old output (if any) not yet deleted. */
     public static final String AFTER_PUBLISH = "after-publish";
+    /**
+     * Inside an executor's task (teacher inference, a training worker's minibatch). Reached through
+     * {@link #reachOnce}: only the first task of the machine to get there stops, so a test can kill that executor
+     * mid-task and the retried attempt runs through.
+     */
+    public static final String IN_TASK = "in-task";
 
     private FaultPoint() {}
+
+    /**
+     * As {@link #reach}, for code that runs in many tasks and JVMs: only the first caller on this machine stops, the
+     * one that creates the file {@code -Dsqueeze.pause.once=PATH} (inert without it).
+     */
+    public static void reachOnce(String name) {
+        if (!name.equals(System.getProperty("squeeze.pause"))) return;
+        String marker = System.getProperty("squeeze.pause.once");
+        try {
+            if (marker != null && new java.io.File(marker).createNewFile()) reach(name);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 
     public static void reach(String name) {
         if (!name.equals(System.getProperty("squeeze.pause"))) return;

@@ -112,7 +112,7 @@ public final class AugmentJob {
             throw new BadInputException("augment: " + d.numFeatures() + " features are not images of " + h + "x" + w);
         BadRows bad = new BadRows(SparkSessions.jsc(spark));
         JavaRDD<Row> rows = shifted(d.rdd(), c.copies(), h, w, c.maxShift(), c.seed()).mapPartitions(bad::guard);
-        JavaRDD<Row> parts = c.partitions() > 0 ? rows.repartition(c.partitions()) : rows;
+        JavaRDD<Row> parts = c.partitions() > 0 ? RoundRobin.spread(rows, c.partitions()) : rows;
         long t0 = System.nanoTime();
         long[] n = new long[1];
         // complete or not at all; the old data, if any, replaced only once the new is written

@@ -187,7 +187,7 @@ public final class DistillJob {
                                           int nf, int k, KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress,
                                           java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         MultiLayerNetwork kdNet = Surgery.withLoss(student, new KdLoss(kd, k));
-        JavaRDD<DataSet> data = minibatches(rows.repartition(jsc.defaultParallelism()), norm, nf, k, cfg.batchSize(), where);
+        JavaRDD<DataSet> data = minibatches(RoundRobin.spread(rows, jsc.defaultParallelism()), norm, nf, k, cfg.batchSize(), where);
         MultiLayerNetwork trained = SparkTrainer.fit(jsc, data, kdNet, cfg, where, progress, afterEpoch);
         return Surgery.withLoss(trained, new LossMCXENT());
     }
@@ -279,7 +279,7 @@ public final class DistillJob {
         var cg = io.squeeze.model.HintGraph.build(student, hint.studentLayer(), sw, tw, hint.weight(), new KdLoss(kd, k), lr);
         Broadcast<io.squeeze.model.NetPayload> tb = jsc.broadcast(io.squeeze.model.NetPayload.of(teacher.net()));
         Normalizer tn = teacher.meta().normalizer();
-        JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data = minibatches(rows.repartition(jsc.defaultParallelism()), Normalizer.NONE, nf, k,
+        JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data = minibatches(RoundRobin.spread(rows, jsc.defaultParallelism()), Normalizer.NONE, nf, k,
                 cfg.batchSize(), where).map(d -> {
             var t = tb.value().network();
             int n = (int) d.getFeatures().size(0);

@@ -126,6 +126,7 @@ public final class SoftTargetsJob {
         String where = data.toString();
         BadRows bad = new BadRows(jsc);
         JavaRDD<Row> rows = d.rdd().mapPartitions(it -> {
+            io.squeeze.core.FaultPoint.reachOnce(io.squeeze.core.FaultPoint.IN_TASK);
             Nd4jThreads.forTask();
             return bad.guard(TeacherStream.of(it, bc.value().open(), batch, nf, k, where, l -> row(l, topK)));
         });

@@ -120,7 +120,7 @@ public final class SparkTrainer {
                                           int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress,
                                           java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         // in process the rows keep their order; on Spark they are spread over every worker
-        JavaRDD<DataSet> data = minibatches(cfg.local() ? rows : rows.repartition(jsc.defaultParallelism()), numFeatures, numClasses,
+        JavaRDD<DataSet> data = minibatches(cfg.local() ? rows : RoundRobin.spread(rows, jsc.defaultParallelism()), numFeatures, numClasses,
                 cfg.batchSize(), where);
         return fit(jsc, data, net, cfg, where, progress, afterEpoch);
     }
@@ -162,6 +162,9 @@ public final class SparkTrainer {
                 .averagingFrequency(cfg.syncEvery())
                 .workerPrefetchNumBatches(2)
                 .rddTrainingApproach(approach(jsc))
+                // the workers keep the partitions RoundRobin.spread dealt them: DL4J's default re-deals every
+                // averaging round's data with a shuffle, whose blocks arrive in no fixed order on a cluster
+                .repartionData(org.deeplearning4j.spark.api.Repartition.Never)
                 .rngSeed(cfg.seed())
                 .collectTrainingStats(false)
                 .saveUpdater(true)

@@ -48,8 +48,8 @@ class StandaloneClusterIT {
         if (cluster != null) cluster.close();
     }
 
-    static StandaloneCluster.Run submit(String... args) throws Exception {
-        StandaloneCluster.Run r = cluster.submit(List.of(), args);
+    static SparkHome.Run submit(String... args) throws Exception {
+        SparkHome.Run r = cluster.submit(List.of(), args);
         assertEquals(0, r.code(), "spark-submit " + String.join(" ", args) + "\n" + r.err());
         return r;
     }
@@ -94,7 +94,7 @@ class StandaloneClusterIT {
     @Test
     void trainingRunsOnAClusterWhoseDefaultFilesystemIsTheLocalDisk() throws Exception {
         String out = dir.resolve("trained").toString();
-        StandaloneCluster.Run r = submit("train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax",
+        SparkHome.Run r = submit("train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax",
                 "--lr", "0.01", "--batch", "32", "--sync-every", "5", "--out", out);
         assertTrue(r.err().contains("epoch 3/3"), r.err());
         Path report = dir.resolve("trained.json");
@@ -152,7 +152,7 @@ class StandaloneClusterIT {
         // --local on a cluster: the executors read and batch the rows, the driver trains
         String[] train = {"train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax", "--lr", "0.005", "--local"};
         String ic = dir.resolve("inproc-cluster").toString(), il = dir.resolve("inproc-local").toString();
-        StandaloneCluster.Run r = submit(append(train, "--out", ic));
+        SparkHome.Run r = submit(append(train, "--out", ic));
         assertTrue(r.err().contains("(in process)"), r.err());
         local(append(train, "--out", il));
         Path rc = dir.resolve("inproc-cluster.json"), rl = dir.resolve("inproc-local.json");
@@ -169,7 +169,7 @@ class StandaloneClusterIT {
         String c = dir.resolve("ln-cluster").toString(), l = dir.resolve("ln-local").toString();
         String[] ln = {"prune", "--model", dense, "--method", "ln", "--dim", "out", "--amount", "0.25", "--layers", "0", "--shrink"};
         // a user's --conf wins over jobs/submit's: the application shows under the user's name
-        StandaloneCluster.Run r = cluster.submit(List.of("--conf", "spark.app.name=nightly-ln-prune"), append(ln, "--out", c));
+        SparkHome.Run r = cluster.submit(List.of("--conf", "spark.app.name=nightly-ln-prune"), append(ln, "--out", c));
         assertEquals(0, r.code(), r.err());
         assertTrue(cluster.masterLog().contains("Registering app nightly-ln-prune"), "app name");
         local(append(ln, "--out", l));
@@ -210,11 +210,11 @@ class StandaloneClusterIT {
         io.squeeze.BigModel.write(src, 11);
         List<String> smallDriver = List.of("--driver-memory", "512m");
         // the driver really is too small for the model: loading it there fails
-        StandaloneCluster.Run load = cluster.submit(smallDriver, "inspect", "--model", src.toString());
+        SparkHome.Run load = cluster.submit(smallDriver, "inspect", "--model", src.toString());
         assertNotEquals(0, load.code(), load.out());
         assertTrue(load.err().contains("OutOfMemoryError: Java heap space"), load.err());
         String c = dir.resolve("big-g80").toString();
-        StandaloneCluster.Run r = cluster.submit(smallDriver, "prune", "--model", src.toString(), "--method", "global", "--amount", "0.8", "--out", c);
+        SparkHome.Run r = cluster.submit(smallDriver, "prune", "--model", src.toString(), "--method", "global", "--amount", "0.8", "--out", c);
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("each read on an executor"), r.err());
         io.squeeze.BigModel.checkGlobal(src, Path.of(c, "model.zip"), 0.8);

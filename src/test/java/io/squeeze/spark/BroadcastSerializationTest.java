@@ -166,4 +166,15 @@ class BroadcastSerializationTest {
         var e = org.junit.jupiter.api.Assertions.assertThrows(io.squeeze.core.BadInputException.class, bad::check);
         assertEquals("row 0: bad", e.getMessage());
     }
+
+    @Test
+    void theRoundRobinPartitionerComesBackDealingTheSameWay() {
+        RoundRobin p = new RoundRobin(3);
+        for (Serializer s : SERIALIZERS) {
+            RoundRobin back = roundTrip(s, p);
+            assertEquals(p, back);
+            for (long key : new long[]{0, 1, 2, 5, (1L << 32) | 7, (4L << 32) | 1000})
+                assertEquals(p.getPartition(key), back.getPartition(key), s.getClass().getSimpleName() + " key " + key);
+        }
+    }
 }

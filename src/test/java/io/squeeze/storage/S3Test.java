@@ -17,14 +17,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.File;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -33,60 +26,16 @@ import static org.junit.jupiter.api.Assertions.*;
  * 127.0.0.1, reached through Hadoop's S3A exactly as a cluster reaches S3.
  */
 class S3Test {
-    static final String BUCKET = "squeeze-test";
-    static Process proxy;
+    static final String BUCKET = TestS3.BUCKET;
+    static TestS3 server;
     static Storage st;
     static FileSystem fs;
 
-    static Map<String, String> s3a(int port) {
-        Map<String, String> m = new LinkedHashMap<>();
-        m.put("fs.s3a.endpoint", "http://127.0.0.1:" + port);
-        m.put("fs.s3a.endpoint.region", "us-east-1");
-        m.put("fs.s3a.path.style.access", "true");
-        m.put("fs.s3a.connection.ssl.enabled", "false");
-        m.put("fs.s3a.access.key", "squeeze-access");
-        m.put("fs.s3a.secret.key", "squeeze-secret");
-        m.put("fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider");
-        m.put("fs.s3a.change.detection.version.required", "false");
-        m.put("fs.s3a.attempts.maximum", "3");
-        m.put("fs.s3a.retry.limit", "3");
-        // a stalled request is retried after 20 s instead of S3A's default 200 s
-        m.put("fs.s3a.connection.timeout", "20000");
-        m.put("fs.s3a.connection.establish.timeout", "5000");
-        // keep directory markers: S3A otherwise bulk-deletes parent markers after each write (DeleteObjects), a call
-        // s3proxy's filesystem store can leave unanswered; keeping them is also S3A's advice for speed
-        m.put("fs.s3a.directory.marker.retention", "keep");
-        m.put("fs.s3a.multiobjectdelete.enable", "false");
-        return m;
-    }
-
     @BeforeAll
     static void start() throws Exception {
-        int port;
-        try (ServerSocket ss = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            port = ss.getLocalPort();
-        }
-        File dir = new File("target/s3proxy-fs-" + System.nanoTime()).getAbsoluteFile();
-        assertTrue(new File(dir, BUCKET).mkdirs());
-        File props = new File(dir.getParentFile(), dir.getName() + ".properties");
-        Files.writeString(props.toPath(), String.join("\n", "s3proxy.endpoint=http://127.0.0.1:" + port,
-                "s3proxy.authorization=aws-v2-or-v4", "s3proxy.identity=squeeze-access", "s3proxy.credential=squeeze-secret",
-                "jclouds.provider=filesystem", "jclouds.filesystem.basedir=" + dir.getPath(), ""), StandardCharsets.UTF_8);
-        proxy = new ProcessBuilder(System.getProperty("java.home") + "/bin/java", "-Xmx256m", "-jar", "target/s3proxy/s3proxy.jar",
-                "--properties", props.getPath()).redirectErrorStream(true).redirectOutput(new File(dir.getPath() + ".log")).start();
-        long deadline = System.currentTimeMillis() + 60_000;
-        while (true) {
-            try (Socket s = new Socket()) {
-                s.connect(new InetSocketAddress("127.0.0.1", port), 200);
-                break;
-            } catch (Exception e) {
-                assertTrue(proxy.isAlive(), "s3proxy died, see " + dir + ".log");
-                assertTrue(System.currentTimeMillis() < deadline, "s3proxy did not start");
-                Thread.sleep(100);
-            }
-        }
+        server = TestS3.start();
         Configuration conf = TestSpark.get().sparkContext().hadoopConfiguration();
-        for (var e : s3a(port).entrySet()) {
+        for (var e : server.s3a().entrySet()) {
             conf.set(e.getKey(), e.getValue());
             System.setProperty("spark.hadoop." + e.getKey(), e.getValue()); // for commands that read files without Spark
         }
@@ -98,10 +47,7 @@ class S3Test {
 
     @AfterAll
     static void stop() throws Exception {
-        if (proxy != null) {
-            proxy.destroy();
-            proxy.waitFor();
-        }
+        if (server != null) server.close();
     }
 
     @Test
