@@ -40,7 +40,17 @@ public final class Main implements Runnable {
             s.stop();
             return null;
         });
+        if (onYarnInClusterMode()) {
+            // the driver is a thread of YARN's application master, which reports the application's final status when
+            // main returns or throws; System.exit would end it first, report a failure and make YARN retry
+            if (code != OK) throw new IllegalStateException("squeeze exited with code " + code + " (the reason is on the driver's stderr)");
+            return;
+        }
         System.exit(code);
+    }
+
+    static boolean onYarnInClusterMode() {
+        return "yarn".equals(System.getProperty("spark.master")) && "cluster".equals(System.getProperty("spark.submit.deployMode"));
     }
 
     /** Runs one command in this process (also used by the tests). */

@@ -15,7 +15,7 @@ import java.util.Iterator;
  * order of rows - hence the minibatches and the trained weights - changed from run to run and whenever a lost
  * executor's work ran again. {@link #spread} deals every row to the same partition as {@code repartition} and sorts
  * each partition by (input partition, position in it): the order in which local mode, where every block is local,
- * reads them. So training gives the same weights on local[n] as before and on a cluster every time.
+ * reads them (tested equal to {@code repartition} there). So a cluster deals the same minibatches every time.
  */
 public final class RoundRobin extends Partitioner {
     private static final long serialVersionUID = 1L;

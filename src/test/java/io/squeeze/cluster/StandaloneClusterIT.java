@@ -6,6 +6,7 @@ import io.squeeze.TestSpark;
 import io.squeeze.artifact.Artifact;
 import io.squeeze.artifact.Manifest;
 import io.squeeze.cli.CliRun;
+import io.squeeze.cluster.SparkHome.Run;
 import io.squeeze.core.Storage;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.sql.Row;
@@ -48,8 +49,8 @@ class StandaloneClusterIT {
         if (cluster != null) cluster.close();
     }
 
-    static SparkHome.Run submit(String... args) throws Exception {
-        SparkHome.Run r = cluster.submit(List.of(), args);
+    static Run submit(String... args) throws Exception {
+        Run r = cluster.submit(List.of(), args);
         assertEquals(0, r.code(), "spark-submit " + String.join(" ", args) + "\n" + r.err());
         return r;
     }
@@ -94,7 +95,7 @@ class StandaloneClusterIT {
     @Test
     void trainingRunsOnAClusterWhoseDefaultFilesystemIsTheLocalDisk() throws Exception {
         String out = dir.resolve("trained").toString();
-        SparkHome.Run r = submit("train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax",
+        Run r = submit("train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax",
                 "--lr", "0.01", "--batch", "32", "--sync-every", "5", "--out", out);
         assertTrue(r.err().contains("epoch 3/3"), r.err());
         Path report = dir.resolve("trained.json");
@@ -152,7 +153,7 @@ class StandaloneClusterIT {
         // --local on a cluster: the executors read and batch the rows, the driver trains
         String[] train = {"train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax", "--lr", "0.005", "--local"};
         String ic = dir.resolve("inproc-cluster").toString(), il = dir.resolve("inproc-local").toString();
-        SparkHome.Run r = submit(append(train, "--out", ic));
+        Run r = submit(append(train, "--out", ic));
         assertTrue(r.err().contains("(in process)"), r.err());
         local(append(train, "--out", il));
         Path rc = dir.resolve("inproc-cluster.json"), rl = dir.resolve("inproc-local.json");
@@ -169,7 +170,7 @@ class StandaloneClusterIT {
         String c = dir.resolve("ln-cluster").toString(), l = dir.resolve("ln-local").toString();
         String[] ln = {"prune", "--model", dense, "--method", "ln", "--dim", "out", "--amount", "0.25", "--layers", "0", "--shrink"};
         // a user's --conf wins over jobs/submit's: the application shows under the user's name
-        SparkHome.Run r = cluster.submit(List.of("--conf", "spark.app.name=nightly-ln-prune"), append(ln, "--out", c));
+        Run r = cluster.submit(List.of("--conf", "spark.app.name=nightly-ln-prune"), append(ln, "--out", c));
         assertEquals(0, r.code(), r.err());
         assertTrue(cluster.masterLog().contains("Registering app nightly-ln-prune"), "app name");
         local(append(ln, "--out", l));
@@ -205,16 +206,56 @@ class StandaloneClusterIT {
     }
 
     @Test
+    void onnxAndKerasTeachersAndHintDistillationOnExecutorsGiveTheLocalResults() throws Exception {
+        // ONNX Runtime and the Keras import run in the executor JVMs: the same logits as in one process
+        String onnx = BASE.resolve("src/test/resources/onnx/teacher-mlp.onnx").toString();
+        String oc = dir.resolve("onnx-soft-cluster").toString(), ol = dir.resolve("onnx-soft-local").toString();
+        submit("soft-targets", "--teacher", onnx, "--data", TRAIN, "--out", oc);
+        local("soft-targets", "--teacher", onnx, "--data", TRAIN, "--out", ol);
+        assertEquals(1438, logits(ol).size());
+        assertEquals(logits(ol), logits(oc));
+
+        JsonNode ref = M.readTree(Files.readAllBytes(BASE.resolve("src/test/resources/keras/tiny-mlp-expected.json")));
+        StringBuilder csv = new StringBuilder();
+        for (JsonNode row : ref.get("inputs")) {
+            for (JsonNode v : row) csv.append(v.asDouble()).append(',');
+            csv.append("0\n");
+        }
+        String kerasData = "csv:" + Files.writeString(dir.resolve("keras-in.csv"), csv);
+        String keras = BASE.resolve("src/test/resources/keras/tiny-mlp.h5").toString();
+        String kc = dir.resolve("keras-soft-cluster").toString(), kl = dir.resolve("keras-soft-local").toString();
+        submit("soft-targets", "--teacher", keras, "--data", kerasData, "--out", kc);
+        local("soft-targets", "--teacher", keras, "--data", kerasData, "--out", kl);
+        assertEquals(ref.get("inputs").size(), logits(kl).size());
+        assertEquals(logits(kl), logits(kc));
+
+        // feature distillation (a hint through a learned projection): a ComputationGraph trained by parameter
+        // averaging (DL4J's Direct approach here, Export on local[2]: accuracy within the suite's tolerance)
+        String soft = dir.resolve("soft-for-hint").toString();
+        local("soft-targets", "--teacher", FIXTURES.resolve("dense").toString(), "--data", TRAIN, "--out", soft);
+        String[] hint = {"distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:32", "--normalize", "minmax", "--hint", "0:0",
+                "--hint-weight", "0.05", "--epochs", "2", "--lr", "0.005", "--batch", "32", "--sync-every", "5", "--eval-data", TEST};
+        String hc = dir.resolve("hint-cluster").toString(), hl = dir.resolve("hint-local").toString();
+        Run r = submit(append(hint, "--out", hc));
+        assertTrue(r.err().contains("hint from teacher layer 0"), r.err());
+        local(append(hint, "--out", hl));
+        Manifest mc = Artifact.load(ST, hc).manifest(), ml = Artifact.load(ST, hl).manifest();
+        assertTrue((Double) mc.metrics().get("accuracy") > 0.8, "a trained student: " + mc.metrics());
+        assertEquals((Double) ml.metrics().get("accuracy"), (Double) mc.metrics().get("accuracy"), 0.1);
+        assertEquals("0:0", mc.config().get("hint"));
+    }
+
+    @Test
     void globalPruningOfAModelLargerThanTheDriver() throws Exception {
         Path src = dir.resolve("big.zip");
         io.squeeze.BigModel.write(src, 11);
         List<String> smallDriver = List.of("--driver-memory", "512m");
         // the driver really is too small for the model: loading it there fails
-        SparkHome.Run load = cluster.submit(smallDriver, "inspect", "--model", src.toString());
+        Run load = cluster.submit(smallDriver, "inspect", "--model", src.toString());
         assertNotEquals(0, load.code(), load.out());
         assertTrue(load.err().contains("OutOfMemoryError: Java heap space"), load.err());
         String c = dir.resolve("big-g80").toString();
-        SparkHome.Run r = cluster.submit(smallDriver, "prune", "--model", src.toString(), "--method", "global", "--amount", "0.8", "--out", c);
+        Run r = cluster.submit(smallDriver, "prune", "--model", src.toString(), "--method", "global", "--amount", "0.8", "--out", c);
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("each read on an executor"), r.err());
         io.squeeze.BigModel.checkGlobal(src, Path.of(c, "model.zip"), 0.8);

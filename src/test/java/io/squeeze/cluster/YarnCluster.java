@@ -28,6 +28,8 @@ public final class YarnCluster implements AutoCloseable {
     public YarnCluster() throws IOException, InterruptedException {
         spark = SparkHome.get();
         YarnConfiguration conf = new YarnConfiguration();
+        // one queue, first come first served: the capacity scheduler's queue file is not on this classpath
+        conf.set(YarnConfiguration.RM_SCHEDULER, org.apache.hadoop.yarn.server.resourcemanager.scheduler.fifo.FifoScheduler.class.getName());
         conf.setInt(YarnConfiguration.RM_SCHEDULER_MINIMUM_ALLOCATION_MB, 256);
         conf.setInt(YarnConfiguration.NM_PMEM_MB, 8192);
         conf.setInt(YarnConfiguration.NM_VCORES, 4);
