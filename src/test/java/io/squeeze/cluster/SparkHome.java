@@ -57,6 +57,9 @@ public final class SparkHome {
         Files.writeString(bin.resolve("spark-submit"), String.join("\n", "#!/usr/bin/env bash",
                 "# as Spark's bin/spark-class: the launcher prints a NUL line, then the command, NUL-separated, then its exit code",
                 "set +o posix",
+                "# as Spark's bin/spark-submit: SPARK_HOME defaults to the directory above this script",
+                "export SPARK_HOME=\"${SPARK_HOME:-$(cd \"$(dirname \"$0\")/..\" && pwd)}\"",
+                "export SPARK_SCALA_VERSION=\"${SPARK_SCALA_VERSION:-2.12}\"",
                 "build_command() {",
                 "  \"" + java() + "\" -Xmx128m -cp \"$SPARK_HOME/jars/*\" org.apache.spark.launcher.Main org.apache.spark.deploy.SparkSubmit \"$@\"",
                 "  printf '%d\\0' $?",
@@ -71,6 +74,9 @@ public final class SparkHome {
                 "[ \"${CMD[$LAST]}\" = 0 ] || exit \"${CMD[$LAST]}\"",
                 "exec \"${CMD[@]:0:$LAST}\"", ""));
         bin.resolve("spark-submit").toFile().setExecutable(true);
+        // logging as Squeeze's own (WARN, executor failures kept visible), as a cluster's conf/ would configure it
+        Files.createDirectories(home.resolve("conf"));
+        Files.copy(BASE.resolve("conf/log4j2.properties"), home.resolve("conf/log4j2.properties"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         for (String jar : distributionClasspath()) {
             Path link = home.resolve("jars").resolve(Path.of(jar).getFileName());
             if (!Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)) Files.createSymbolicLink(link, Path.of(jar));
