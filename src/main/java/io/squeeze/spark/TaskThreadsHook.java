@@ -15,8 +15,7 @@ public final class TaskThreadsHook implements TrainingHook {
 
     @Override
     public void preUpdate(DataSet minibatch, Model model) {
-        io.squeeze.core.FaultPoint.reachOnce(io.squeeze.core.FaultPoint.IN_TASK);
-        Nd4jThreads.forTask();
+        beforeMinibatch();
     }
 
     @Override
@@ -26,12 +25,16 @@ public final class TaskThreadsHook implements TrainingHook {
 
     @Override
     public void preUpdate(MultiDataSet minibatch, Model model) {
-        io.squeeze.core.FaultPoint.reachOnce(io.squeeze.core.FaultPoint.IN_TASK);
-        Nd4jThreads.forTask();
+        beforeMinibatch();
     }
 
     @Override
     public void postUpdate(MultiDataSet minibatch, Model model) {
         // nothing after the update
+    }
+
+    private static void beforeMinibatch() {
+        io.squeeze.core.FaultPoint.reachOnce(io.squeeze.core.FaultPoint.IN_TASK);
+        Nd4jThreads.forTask();
     }
 }
