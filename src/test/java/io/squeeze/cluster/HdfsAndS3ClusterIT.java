@@ -4,7 +4,6 @@ import io.squeeze.TestArtifacts;
 import io.squeeze.TestSpark;
 import io.squeeze.artifact.Artifact;
 import io.squeeze.artifact.Manifest;
-import io.squeeze.cli.CliRun;
 import io.squeeze.core.FaultPoint;
 import io.squeeze.core.Storage;
 import io.squeeze.storage.TestS3;
@@ -12,7 +11,6 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
-import org.apache.spark.sql.Row;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -61,6 +59,8 @@ class HdfsAndS3ClusterIT {
         s3 = TestS3.start();
         conf = new Configuration();
         s3.s3a().forEach(conf::set);
+        // this JVM reads the outputs back through Spark too (the soft targets' Parquet)
+        s3.s3a().forEach(TestSpark.get().sparkContext().hadoopConfiguration()::set);
         st = new Storage(conf);
         for (String f : new String[]{"digits-train.csv.gz", "digits-test.csv.gz"}) {
             Path local = new Path(BASE.resolve("data/digits").resolve(f).toUri());
@@ -127,11 +127,6 @@ class HdfsAndS3ClusterIT {
         return r;
     }
 
-    static void local(String... args) {
-        CliRun r = CliRun.run(args);
-        assertEquals(0, r.code(), r.err());
-    }
-
     static List<String> hidden(String out) {
         Path o = st.path(out);
         return Arrays.stream(st.list(o.getParent())).map(FileStatus::getPath).map(Path::getName).filter(n -> n.startsWith(".")).toList();
@@ -154,13 +149,13 @@ class HdfsAndS3ClusterIT {
         // a deterministic job on HDFS: the same packed files as locally
         String dense = "file:" + FIXTURES.resolve("dense"), q = hdfs + "/models/int8", ql = dir.resolve("int8-local").toString();
         submit(onHdfs(), "quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", train, "--eval-data", test, "--out", q);
-        local("quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", localTrain, "--eval-data", localTest, "--out", ql);
+        StandaloneClusterIT.local("quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", localTrain, "--eval-data", localTest, "--out", ql);
         assertEquals(TestArtifacts.packed(ql), TestArtifacts.packed(Artifact.load(st, q).manifest()));
 
         // soft targets with an executor killed mid-task: the same logits as a local run
         String soft = hdfs + "/soft/dense", softLocal = dir.resolve("soft-local").toString();
         submitKillingAnExecutor(onHdfs(), "soft-targets", "--teacher", dense, "--data", train, "--out", soft);
-        local("soft-targets", "--teacher", dense, "--data", localTrain, "--out", softLocal);
+        StandaloneClusterIT.local("soft-targets", "--teacher", dense, "--data", localTrain, "--out", softLocal);
         Map<Long, List<Object>> expected = logits(softLocal);
         assertEquals(1438, expected.size());
         assertEquals(expected, logits(soft));
@@ -215,12 +210,7 @@ class HdfsAndS3ClusterIT {
     }
 
     static Map<Long, List<Object>> logits(String path) {
-        var spark = TestSpark.get();
-        var hc = spark.sparkContext().hadoopConfiguration();
-        s3.s3a().forEach(hc::set);
-        Map<Long, List<Object>> out = new HashMap<>();
-        for (Row r : spark.read().parquet(path).collectAsList()) out.put(r.getLong(0), r.getList(r.fieldIndex("logits")));
-        return out;
+        return StandaloneClusterIT.logits(path);
     }
 
     static String[] append(String[] a, String... more) {

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.squeeze.TestArtifacts;
 import io.squeeze.artifact.Artifact;
-import io.squeeze.cli.CliRun;
 import io.squeeze.core.Storage;
 import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.AfterAll;
@@ -48,28 +47,22 @@ class YarnClusterIT {
         return r;
     }
 
-    static void local(String... args) {
-        CliRun r = CliRun.run(args);
-        assertEquals(0, r.code(), r.err());
-    }
-
     @Test
     void inClientModeAQuantizedModelEvaluatesAndTrainingRunsAsLocally() throws Exception {
         String model = FIXTURES.resolve("pruned-int8-static").toString();
         Path onYarn = dir.resolve("eval-yarn.json"), onLocal = dir.resolve("eval-local.json");
         submit(List.of("--conf", "spark.app.name=squeeze-yarn-evaluate"), "evaluate", "--model", model, "--data", TEST, "--report", onYarn.toString());
-        local("evaluate", "--model", model, "--data", TEST, "--report", onLocal.toString());
+        StandaloneClusterIT.local("evaluate", "--model", model, "--data", TEST, "--report", onLocal.toString());
         JsonNode y = M.readTree(Files.readAllBytes(onYarn)), l = M.readTree(Files.readAllBytes(onLocal));
         for (String k : new String[]{"rows", "accuracy", "loss", "top5"}) assertEquals(l.get(k), y.get(k), k);
         assertTrue(yarn.finalStates().contains("squeeze-yarn-evaluate SUCCEEDED"), yarn.finalStates().toString());
 
-        String out = dir.resolve("trained-yarn").toString();
-        SparkHome.Run t = submit(List.of(), "train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax", "--lr", "0.01",
-                "--batch", "32", "--sync-every", "5", "--eval-data", TEST, "--out", out);
+        String out = dir.resolve("trained-yarn").toString(), lo = dir.resolve("trained-local").toString();
+        String[] train = {"train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax", "--lr", "0.01", "--batch", "32",
+                "--sync-every", "5", "--eval-data", TEST};
+        SparkHome.Run t = submit(List.of(), StandaloneClusterIT.append(train, "--out", out));
         assertTrue(t.err().contains("epoch 3/3"), t.err());
-        String lo = dir.resolve("trained-local").toString();
-        local("train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax", "--lr", "0.01", "--batch", "32",
-                "--sync-every", "5", "--eval-data", TEST, "--out", lo);
+        StandaloneClusterIT.local(StandaloneClusterIT.append(train, "--out", lo));
         Storage st = new Storage(new Configuration());
         double ay = (Double) Artifact.load(st, out).manifest().metrics().get("accuracy"), al = (Double) Artifact.load(st, lo).manifest().metrics().get("accuracy");
         assertTrue(ay > 0.8, "a trained model: " + ay);
@@ -83,7 +76,7 @@ class YarnClusterIT {
         String[] job = {"quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", TRAIN, "--eval-data", TEST};
         submit(List.of("--deploy-mode", "cluster", "--conf", "spark.app.name=squeeze-yarn-cluster-quantize"), StandaloneClusterIT.append(job, "--out", y));
         assertTrue(yarn.finalStates().contains("squeeze-yarn-cluster-quantize SUCCEEDED"), yarn.finalStates().toString());
-        local(StandaloneClusterIT.append(job, "--out", l));
+        StandaloneClusterIT.local(StandaloneClusterIT.append(job, "--out", l));
         assertEquals(TestArtifacts.packed(l), TestArtifacts.packed(y));
         Storage st = new Storage(new Configuration());
         assertEquals(Artifact.load(st, l).manifest().metrics().get("accuracy"), Artifact.load(st, y).manifest().metrics().get("accuracy"));
