@@ -126,13 +126,15 @@ final class SoftTargetsBench implements Bench.Benchmark {
         heap[1] = peakLiveHeap(() -> largeRate[0] = softTargets(spark, t, LARGE, "target/bench-out/soft-1m"));
         progress.printf("bench: soft-targets 1.02M rows: %.0f rows/s; live heap peak %d MB (120k: %d MB)%n", largeRate[0], heap[1] >> 20, heap[0] >> 20);
         spark.stop();
-        double[] rate = new double[2];
-        String[] masters = {"local[1]", "local[2]"};
-        for (int k = 0; k < 2; k++) {
-            SparkSession s = SparkSession.builder().config(SparkSessions.defaults("squeeze bench soft-targets").setMaster(masters[k])).getOrCreate();
+        // the third: two cores as one task (spark.task.cpus=2), ND4J given both inside it (Nd4jThreads.forTask)
+        double[] rate = new double[3];
+        String[] masters = {"local[1]", "local[2]", "local[2]"};
+        for (int k = 0; k < 3; k++) {
+            SparkSession s = SparkSession.builder().config(SparkSessions.defaults("squeeze bench soft-targets").setMaster(masters[k])
+                    .set("spark.task.cpus", k == 2 ? "2" : "1")).getOrCreate();
             softTargets(s, t, SMALL, "target/bench-out/soft-120k"); // warm-up
             rate[k] = Math.max(softTargets(s, t, SMALL, "target/bench-out/soft-120k"), softTargets(s, t, SMALL, "target/bench-out/soft-120k"));
-            progress.printf("bench: soft-targets on %s: %.0f rows/s%n", masters[k], rate[k]);
+            progress.printf("bench: soft-targets on %s%s: %.0f rows/s%n", masters[k], k == 2 ? ", spark.task.cpus=2" : "", rate[k]);
             s.stop();
         }
         double md = EvaluateBench.median(dist), ml = EvaluateBench.median(local);
@@ -140,6 +142,8 @@ final class SoftTargetsBench implements Bench.Benchmark {
                 new Bench.Result("soft_targets.rows_per_s[local[2]]", md, "rows/s", ml, md / ml,
                         "Parquet in, Parquet out, 120,000 rows, 2x1200 teacher, median of 5; baseline: in-process batched inference on the same cores; goal >= 0.9x"),
                 new Bench.Result("soft_targets.scaling[local[2] vs local[1]]", rate[1], "rows/s", rate[0], rate[1] / rate[0], "best of 2 after a warm-up; goal >= 1.7x"),
+                new Bench.Result("soft_targets.scaling[local[2] task.cpus=2 vs local[1]]", rate[2], "rows/s", rate[0], rate[2] / rate[0],
+                        "both cores as one task, ND4J given both (spark.task.cpus=2); best of 2 after a warm-up"),
                 new Bench.Result("soft_targets.rows_per_s[1.02M rows]", largeRate[0], "rows/s", md, largeRate[0] / md, "the 1,020,000-row set vs the 120,000-row one"),
                 new Bench.Result("soft_targets.live_heap_MB[1.02M vs 120k rows]", heap[1] / 1e6, "MB", heap[0] / 1e6, heap[1] / (double) Math.max(1, heap[0]),
                         "peak heap still reachable after a full GC, sampled every second while the job runs (executor = driver JVM in local mode); ~1x = does not grow with the data"));
