@@ -57,7 +57,7 @@ public final class AdapterArtifact {
     }
 
     static boolean isAdapter(Manifest m) {
-        return m.files().containsKey(INDEX) && !m.files().containsKey(ArtifactWriter.MODEL_ZIP);
+        return m.files().containsKey(INDEX) && !m.files().containsKey(PackedModel.INDEX);
     }
 
     /**

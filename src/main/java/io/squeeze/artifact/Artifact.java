@@ -18,7 +18,10 @@ import java.util.Map;
  * <p>{@link #load} refuses an artifact without {@code _SUCCESS}, whose {@code _SUCCESS} does not hold the
  * manifest's sha256, or any of whose files is missing or differs from the size and sha256 in the manifest.
  *
- * @param model    the network with metadata; {@code storedBytes} is the packed form's size
+ * <p>The network's identity ({@link LoadedModel#sha256()}, what provenance and LoRA adapters record of a source) is
+ * {@link #modelSha256(Manifest)}.
+ *
+ * @param model    the network with metadata; {@code storedBytes} is the whole artifact directory's size on storage
  * @param quant    the quantized form of a quantized artifact, else null
  * @param manifest the manifest
  * @param path     where it was loaded from
@@ -56,7 +59,7 @@ public record Artifact(LoadedModel model, QuantizedModel quant, Manifest manifes
         if (m.formatVersion() > Manifest.FORMAT_VERSION)
             throw new BadInputException("artifact " + dir + " has format version " + m.formatVersion() + "; this Squeeze reads up to " + Manifest.FORMAT_VERSION);
         Map<String, byte[]> files = new HashMap<>();
-        long packedBytes = 0;
+        long dirBytes = manifestBytes.length + st.readAll(success, "artifact marker").length;
         for (Map.Entry<String, Manifest.FileRecord> e : m.files().entrySet()) {
             Path p = new Path(dir, e.getKey());
             if (!st.exists(p)) throw new BadInputException("artifact " + dir + " is incomplete: " + e.getKey() + " is missing");
@@ -64,19 +67,31 @@ public record Artifact(LoadedModel model, QuantizedModel quant, Manifest manifes
             if (b.length != e.getValue().bytes() || !Storage.sha256(b).equals(e.getValue().sha256()))
                 throw new BadInputException("artifact " + dir + " is corrupt: " + e.getKey() + " does not match its size/sha256 in the manifest");
             files.put(e.getKey(), b);
-            if (e.getKey().startsWith("packed/")) packedBytes += b.length;
+            dirBytes += b.length;
         }
-        if (AdapterArtifact.isAdapter(m)) {
-            long stored = m.files().values().stream().mapToLong(Manifest.FileRecord::bytes).sum();
-            return new Artifact(AdapterArtifact.load(st, dir, m, files, stored), null, m, dir);
-        }
+        if (AdapterArtifact.isAdapter(m)) return new Artifact(AdapterArtifact.load(st, dir, m, files, dirBytes), null, m, dir);
         PackedModel.Decoded d = PackedModel.decode(k -> {
             byte[] b = files.get(k);
             if (b == null) throw new BadInputException("artifact " + dir + " is incomplete: the manifest does not list " + k);
             return b;
         }, files::containsKey, dir.toString());
-        String sha = m.files().containsKey(ArtifactWriter.MODEL_ZIP) ? m.files().get(ArtifactWriter.MODEL_ZIP).sha256() : "";
         io.squeeze.model.LayerSupport.checkFinite(d.net(), dir.toString());
-        return new Artifact(new LoadedModel(d.net(), d.meta(), sha, dir.toString(), SourceKind.ARTIFACT, packedBytes, d.masks()), d.quant(), m, dir);
+        return new Artifact(new LoadedModel(d.net(), d.meta(), modelSha256(m), dir.toString(), SourceKind.ARTIFACT, dirBytes, d.masks()), d.quant(), m, dir);
+    }
+
+    /**
+     * The network's identity in an artifact: from format 2 on, the sha256 of the {@code packed/} files' names and
+     * sha256s, one {@code "name sha256\n"} line each in name order (whether or not a {@code model.zip} is there too);
+     * in format 1, which always held a {@code model.zip}, that file's sha256, as those artifacts recorded it. Either
+     * way it depends on the network alone, not on when it was written.
+     */
+    public static String modelSha256(Manifest m) {
+        Manifest.FileRecord zip = m.files().get(ArtifactWriter.MODEL_ZIP);
+        if (m.formatVersion() < 2 && zip != null) return zip.sha256();
+        StringBuilder lines = new StringBuilder();
+        new java.util.TreeMap<>(m.files()).forEach((name, r) -> {
+            if (name.startsWith("packed/")) lines.append(name).append(' ').append(r.sha256()).append('\n');
+        });
+        return Storage.sha256(lines.toString().getBytes(StandardCharsets.UTF_8));
     }
 }

@@ -24,8 +24,8 @@ import java.util.Map;
 
 /**
  * Writes the artifact of a masked DL4J zip while reading the source once, one layer's tensors at a time, so the
- * writer never holds more than one layer's weights: {@code model.zip} and {@code packed/tensors.bin} are written side
- * by side as the source's {@code coefficients.bin} streams past, each tensor masked, encoded and checksummed on the way.
+ * writer never holds more than one layer's weights: {@code packed/tensors.bin} (and {@code model.zip} beside it when
+ * asked for) is written as the source's {@code coefficients.bin} streams past, each tensor masked, encoded and checksummed on the way.
  * The files are the bytes {@link ArtifactWriter#write} produces for the same network and masks (tested), published the
  * same way: atomically where the filesystem renames atomically, {@code _SUCCESS} last.
  */
@@ -39,14 +39,15 @@ public final class ArtifactStream {
      */
     public static Manifest write(Storage st, String uri, boolean overwrite, Path source, ModelZipStream.Header h, ParamLayout layout,
                                  Map<TensorKey, Mask> masks, Map<Integer, ArtifactWriter.LayerNote> notes,
-                                 ArtifactWriter.Provenance p, Map<String, Object> metrics) {
+                                 ArtifactWriter.Provenance p, Map<String, Object> metrics, boolean dl4jZip) {
         Path out = ArtifactWriter.checkTarget(st, uri, overwrite);
         Manifest[] done = new Manifest[1];
         st.publish(out, overwrite, dir -> {
             Map<String, Manifest.FileRecord> records = new LinkedHashMap<>();
-            for (String name : List.of(ArtifactWriter.MODEL_ZIP, PackedModel.CONFIG, PackedModel.META, PackedModel.INDEX, PackedModel.BLOB))
+            if (dl4jZip) records.put(ArtifactWriter.MODEL_ZIP, null);
+            for (String name : List.of(PackedModel.CONFIG, PackedModel.META, PackedModel.INDEX, PackedModel.BLOB))
                 records.put(name, null); // the order ArtifactWriter lists them in
-            List<Manifest.LayerRecord> layers = writeFiles(st, dir, source, h, layout, masks, notes, records);
+            List<Manifest.LayerRecord> layers = writeFiles(st, dir, source, h, layout, masks, notes, records, dl4jZip);
             FaultPoint.reach(FaultPoint.MID_WRITE);
             Manifest m = ArtifactWriter.manifest(records, p, layers, metrics);
             ArtifactWriter.finish(st, dir, m);
@@ -57,15 +58,15 @@ public final class ArtifactStream {
 
     private static List<Manifest.LayerRecord> writeFiles(Storage st, Path dir, Path source, ModelZipStream.Header h, ParamLayout layout,
                                                          Map<TensorKey, Mask> masks, Map<Integer, ArtifactWriter.LayerNote> notes,
-                                                         Map<String, Manifest.FileRecord> records) {
+                                                         Map<String, Manifest.FileRecord> records, boolean dl4jZip) {
         int nLayers = h.conf().getConfs().size();
         long[] params = new long[nLayers], nonzeros = new long[nLayers], packed = new long[nLayers];
         List<PackedModel.TensorEntry> entries = new ArrayList<>();
         List<ParamLayout.Slice> flat = layout.inFlatOrder();
-        try (Recorded zip = new Recorded(st, new Path(dir, ArtifactWriter.MODEL_ZIP), records, ArtifactWriter.MODEL_ZIP);
+        try (Recorded zip = dl4jZip ? new Recorded(st, new Path(dir, ArtifactWriter.MODEL_ZIP), records, ArtifactWriter.MODEL_ZIP) : null;
              Recorded blob = new Recorded(st, new Path(dir, PackedModel.BLOB), records, PackedModel.BLOB);
              ModelZipStream.Coefficients in = ModelZipStream.Coefficients.open(st, source, h.prefix().length)) {
-            try (ModelZipStream.Writer w = new ModelZipStream.Writer(zip, h.conf(), h.meta(), h.prefix(), h.count())) {
+            try (ModelZipStream.Writer w = dl4jZip ? new ModelZipStream.Writer(zip, h.conf(), h.meta(), h.prefix(), h.count()) : null) {
                 for (int at = 0; at < flat.size(); ) {
                     int layer = flat.get(at).layer();
                     Map<ParamLayout.Slice, float[]> values = new LinkedHashMap<>(); // this layer's tensors, C order, masked
@@ -77,7 +78,7 @@ public final class ArtifactStream {
                         if (mk != null) mk.apply(c);
                         for (float x : c) if (x != 0f) nonzeros[layer]++;
                         params[layer] += c.length;
-                        w.write(s.fromC(c));
+                        if (w != null) w.write(s.fromC(c));
                         values.put(s, c);
                     }
                     List<ParamLayout.Slice> table = new ArrayList<>(values.keySet());

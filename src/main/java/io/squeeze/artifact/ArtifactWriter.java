@@ -20,8 +20,10 @@ import java.util.Map;
 import io.squeeze.core.Mask;
 
 /**
- * Writes an artifact directory: {@code model.zip}, {@code packed/}, {@code manifest.json} (with every other
- * file's size and sha256) and {@code _SUCCESS} last (holding the manifest's sha256).
+ * Writes an artifact directory: {@code packed/} (which alone rebuilds the network), {@code manifest.json} (with every
+ * other file's size and sha256) and {@code _SUCCESS} last (holding the manifest's sha256); with {@code dl4jZip} also
+ * {@code model.zip}, the network as a plain DL4J zip for DL4J users (the weights as the network computes with them:
+ * masked, dequantized).
  *
  * <p>Where renaming a directory is atomic (local disk, HDFS) everything is written to a hidden sibling and
  * renamed into place, so the artifact appears complete or not at all. On object stores (S3) files are written in
@@ -109,10 +111,16 @@ public final class ArtifactWriter {
         return u.getScheme() + "://" + (u.getAuthority() == null ? "" : u.getAuthority()) + u.getPath().replaceAll("/+$", "");
     }
 
+    /** A lean artifact: {@code packed/} without {@code model.zip}. */
     public static Manifest write(Storage st, String uri, boolean overwrite, Content c) {
+        return write(st, uri, overwrite, c, false);
+    }
+
+    /** An artifact, with {@code model.zip} beside {@code packed/} when {@code dl4jZip}. */
+    public static Manifest write(Storage st, String uri, boolean overwrite, Content c, boolean dl4jZip) {
         Path out = checkTarget(st, uri, overwrite);
         Map<String, byte[]> files = new LinkedHashMap<>();
-        files.put(MODEL_ZIP, ModelIO.toZip(c.net(), c.meta()));
+        if (dl4jZip) files.put(MODEL_ZIP, ModelIO.toZip(c.net(), c.meta()));
         PackedModel.Encoded packed = PackedModel.encode(c.net(), c.meta(), c.masks(), c.quant());
         files.putAll(packed.files());
         return commit(st, out, overwrite, files, c.provenance(), layers(c, packed.bytesPerLayer()), c.metrics());

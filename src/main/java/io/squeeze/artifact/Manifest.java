@@ -23,7 +23,11 @@ public record Manifest(int formatVersion, String squeezeVersion, String gitCommi
                        String sourceSha256, List<String> command, Map<String, Object> config, List<LayerRecord> layers,
                        Map<String, Object> metrics, Map<String, FileRecord> files) {
 
-    public static final int FORMAT_VERSION = 1;
+    /**
+     * 2: {@code model.zip} is optional ({@code packed/} alone holds the network) and the network's identity is
+     * {@link Artifact#modelSha256}'s digest of {@code packed/}; 1: every artifact held a {@code model.zip}.
+     */
+    public static final int FORMAT_VERSION = 2;
 
     /** A layer's entry: method applied and sizes before and after. */
     public record LayerRecord(int index, String name, String type, String method, long params, long nonzeros,

@@ -9,4 +9,8 @@ final class ArtifactOutput {
 
     @Option(names = "--overwrite", description = "replace an existing artifact")
     boolean overwrite;
+
+    @Option(names = "--with-dl4j-zip", description = "also write model.zip, the network as a plain DL4J zip (packed/ alone rebuilds it; "
+            + "squeeze export --format dl4j makes one later)")
+    boolean dl4jZip;
 }

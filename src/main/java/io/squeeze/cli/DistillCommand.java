@@ -111,8 +111,8 @@ public final class DistillCommand extends BaseCommand {
         SparkSession spark = SparkSessions.start("squeeze distill");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         DistillJob.Outcome r = DistillJob.execute(spark, c, output.out, Main.args(), err());
-        c.publish(st, output.out, output.overwrite, r.student());
-        if (r.teacher() != null && saveTeacher != null) ArtifactWriter.write(st, saveTeacher, output.overwrite, r.teacher());
+        c.publish(st, output.out, output.overwrite, r.student(), output.dl4jZip);
+        if (r.teacher() != null && saveTeacher != null) ArtifactWriter.write(st, saveTeacher, output.overwrite, r.teacher(), output.dl4jZip);
         Map<String, Object> metrics = r.student().metrics();
         var o = out();
         if (!metrics.isEmpty()) {

@@ -105,7 +105,7 @@ public final class FactorizeCommand extends BaseCommand {
         SparkSession spark = SparkSessions.start("squeeze factorize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         FactorizeJob.Outcome outcome = FactorizeJob.execute(spark, c, output.out, Main.args(), err());
-        ArtifactWriter.write(st, output.out, output.overwrite, outcome.content());
+        ArtifactWriter.write(st, output.out, output.overwrite, outcome.content(), output.dl4jZip);
         FactorizeJob.Result r = outcome.result();
         MultiLayerNetwork net = r.net();
         Map<String, Object> metrics = outcome.content().metrics();

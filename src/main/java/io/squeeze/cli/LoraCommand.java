@@ -81,7 +81,7 @@ public final class LoraCommand extends BaseCommand {
         SparkSession spark = SparkSessions.start("squeeze lora");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.Content content = c.run(spark, output.out, Main.args(), err());
-        var manifest = c.publish(st, output.out, output.overwrite, content);
+        var manifest = c.publish(st, output.out, output.overwrite, content, output.dl4jZip);
         Map<String, Object> metrics = content.metrics();
         long trainable = ((Number) metrics.get("trainable_params")).longValue();
         long baseParams = content.net().numParams() - (merge ? 0 : trainable);

@@ -79,6 +79,9 @@ public final class LotteryCommand extends BaseCommand {
     @Option(names = "--overwrite")
     boolean overwrite;
 
+    @Option(names = "--with-dl4j-zip", description = "also write model.zip, the network as a plain DL4J zip (packed/ alone rebuilds it)")
+    boolean dl4jZip;
+
     /** The validated job: every option checked before any Spark work. */
     LotteryJob.Config config() {
         return new LotteryJob.Config(data.spec(Split.TRAIN), DataSpec.parse(testData, Split.TEST, data.csvHeader), Arch.parse(arch), normalize,
@@ -94,7 +97,7 @@ public final class LotteryCommand extends BaseCommand {
         SparkSession spark = SparkSessions.start("squeeze lottery");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.Content content = c.run(spark, out, Main.args(), err());
-        c.publish(st, out, overwrite, content);
+        c.publish(st, out, overwrite, content, dl4jZip);
         var o = out();
         o.printf("%-6s %-14s %10s %10s %10s %12s%n", "round", "run", "weights", "accuracy", "loss", "iters-to-best");
         @SuppressWarnings("unchecked")

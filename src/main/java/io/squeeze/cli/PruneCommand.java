@@ -173,7 +173,7 @@ public final class PruneCommand extends BaseCommand {
         long params;
         Map<String, Object> metrics;
         PruneStream.Outcome streamed = PruneStream.applies(st, c)
-                ? PruneStream.run(SparkSessions.jsc(spark), st, c, output.out, output.overwrite, Main.args(), err()) : null;
+                ? PruneStream.run(SparkSessions.jsc(spark), st, c, output.out, output.overwrite, output.dl4jZip, Main.args(), err()) : null;
         if (streamed != null) {
             manifest = streamed.manifest();
             masks = streamed.masks();
@@ -182,7 +182,7 @@ public final class PruneCommand extends BaseCommand {
             metrics = Map.of();
         } else {
             ArtifactWriter.Content content = c.run(spark, output.out, Main.args(), err());
-            manifest = ArtifactWriter.write(st, output.out, output.overwrite, content);
+            manifest = ArtifactWriter.write(st, output.out, output.overwrite, content, output.dl4jZip);
             MultiLayerNetwork net = content.net();
             masks = content.masks();
             layerName = i -> net.getLayer(i).conf().getLayer().getLayerName();

@@ -131,7 +131,7 @@ public final class QuantizeCommand extends BaseCommand {
         SparkSession spark = SparkSessions.start("squeeze quantize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         QuantizeJob.Outcome outcome = QuantizeJob.execute(spark, c, output.out, Main.args(), err());
-        var manifest = ArtifactWriter.write(st, output.out, output.overwrite, outcome.content());
+        var manifest = ArtifactWriter.write(st, output.out, output.overwrite, outcome.content(), output.dl4jZip);
         QuantizeJob.Result r = outcome.result();
         Map<String, Object> metrics = outcome.content().metrics();
         LoadedModel src = outcome.source();

@@ -86,7 +86,7 @@ public final class QuickstartCommand extends BaseCommand {
         err.println("quickstart: [2/7] writing the dense artifact");
         Map<String, Object> dense0 = EvaluateJob.run(spark, test, Loaded.plain(dense), null, 256);
         String artifactUri = new Path(out, "model").toString();
-        trainJob.publish(st, artifactUri, true, trained);
+        trainJob.publish(st, artifactUri, true, trained, false);
 
         // every step is the job of its command (train, prune, factorize, quantize, soft-targets, distill): each artifact
         // records its job's config, as if the command had been run
@@ -95,20 +95,20 @@ public final class QuickstartCommand extends BaseCommand {
         String prunedUri = new Path(out, "pruned").toString();
         PruneJob.Config prune = new PruneJob.Config(denseZip.toString(), new GlobalUnstructured(), Amount.fraction(pruneAmount), Map.of(),
                 LayerSelector.ALL, false, true, new FineTune(train.toString(), tuneEpochs, 32, null, SYNC), null, false, null);
-        prune.publish(st, prunedUri, true, prune.run(spark, prunedUri, Main.args(), err));
+        prune.publish(st, prunedUri, true, prune.run(spark, prunedUri, Main.args(), err), false);
 
         err.println("quickstart: [4/7] factorizing the dense layers (90 % of the spectral energy) on Spark, fine-tuning");
         String lowUri = new Path(out, "lowrank").toString();
         FactorizeJob.Config factorize = new FactorizeJob.Config(denseZip.toString(), new RankPolicy.Energy(0.9), new SvdMethod.Exact(),
                 LayerSelector.ALL, true, new FineTune(train.toString(), tuneEpochs, 32, null, SYNC), null);
-        factorize.publish(st, lowUri, true, factorize.run(spark, lowUri, Main.args(), err));
+        factorize.publish(st, lowUri, true, factorize.run(spark, lowUri, Main.args(), err), false);
 
         err.println("quickstart: [5/7] quantizing to int8 (static, per-channel weights, min/max calibration on Spark)");
         QuantConfig qc = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
                 QuantConfig.Scheme.SYMMETRIC, false, new Observer.MinMax(), java.util.List.of());
         String quantUri = new Path(out, "int8").toString();
         QuantizeJob.Config quantize = new QuantizeJob.Config(denseZip.toString(), qc, train.toString(), 1000, 64, null, true, null);
-        quantize.publish(st, quantUri, true, quantize.run(spark, quantUri, Main.args(), err));
+        quantize.publish(st, quantUri, true, quantize.run(spark, quantUri, Main.args(), err), false);
 
         err.println("quickstart: [6/7] distilling a 7x smaller student (mlp:32) from the model's soft targets on Spark (T 4, alpha 0.1)");
         String softUri = new Path(out, "soft-targets").toString();
@@ -117,7 +117,7 @@ public final class QuickstartCommand extends BaseCommand {
         String studentUri = new Path(out, "student").toString();
         DistillJob.Config distill = new DistillJob.Config(DistillJob.Mode.OFFLINE, softUri, null, train, "mlp:32", 4, 0.1,
                 new SparkTrainer.Config(epochs, 32, SYNC), 0.003, 7, 0, Normalization.MINMAX, null, 0, null);
-        distill.publish(st, studentUri, true, distill.run(spark, studentUri, Main.args(), err));
+        distill.publish(st, studentUri, true, distill.run(spark, studentUri, Main.args(), err), false);
 
         err.println("quickstart: [7/7] evaluating the artifacts against the original on " + test);
         // report key, table label, artifact

@@ -67,7 +67,7 @@ public final class RerunCommand extends BaseCommand {
         if (m.sourceSha256() != null && !m.sourceSha256().equals(content.provenance().sourceSha256()))
             throw new BadInputException("source model " + c.source() + " has sha256 " + content.provenance().sourceSha256()
                     + ", but " + p + " was made from " + m.sourceSha256() + "; nothing written");
-        c.publish(sst, output.out, output.overwrite, content);
+        c.publish(sst, output.out, output.overwrite, content, output.dl4jZip);
         out().println("reran " + m.config().get("command") + " from " + p + "; wrote " + sst.path(output.out));
         return Main.OK;
     }

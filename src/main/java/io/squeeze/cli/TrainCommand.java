@@ -69,6 +69,9 @@ public final class TrainCommand extends BaseCommand {
     @Option(names = "--overwrite", description = "replace an existing output")
     boolean overwrite;
 
+    @Option(names = "--with-dl4j-zip", description = "for an artifact directory, also write model.zip, the network as a plain DL4J zip (packed/ alone rebuilds it)")
+    boolean dl4jZip;
+
     /** The validated job: every option checked before any Spark work. */
     TrainJob.Config config() {
         return new TrainJob.Config(data.spec(Split.TRAIN), Arch.parse(arch), normalize, new Architectures.Hyper(seed, lr, l2, inputDropout, dropout),
@@ -85,7 +88,7 @@ public final class TrainCommand extends BaseCommand {
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.Content content = c.run(spark, out, Main.args(), err());
         if (out.toLowerCase(Locale.ROOT).endsWith(".zip")) ModelIO.writeZip(st, target, content.net(), content.meta(), overwrite);
-        else ArtifactWriter.write(st, out, overwrite, content);
+        else ArtifactWriter.write(st, out, overwrite, content, dl4jZip);
         if (content.metrics().get("accuracy") instanceof Double acc)
             out().printf(Locale.ROOT, "accuracy %.4f on %s%n", acc, evalData);
         out().printf("wrote %s (%d parameters)%n", target, content.net().numParams());

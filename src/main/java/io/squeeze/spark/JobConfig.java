@@ -51,8 +51,11 @@ public sealed interface JobConfig permits JobConfig.OfModel, TrainJob.Config, Di
      */
     ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress);
 
-    /** Writes what {@link #run} returned as an artifact (atomically, {@code _SUCCESS} last); returns its manifest. */
-    default Manifest publish(Storage st, String out, boolean overwrite, ArtifactWriter.Content content) {
-        return ArtifactWriter.write(st, out, overwrite, content);
+    /**
+     * Writes what {@link #run} returned as an artifact (atomically, {@code _SUCCESS} last), with a DL4J
+     * {@code model.zip} beside {@code packed/} when {@code dl4jZip}; returns its manifest.
+     */
+    default Manifest publish(Storage st, String out, boolean overwrite, ArtifactWriter.Content content, boolean dl4jZip) {
+        return ArtifactWriter.write(st, out, overwrite, content, dl4jZip);
     }
 }

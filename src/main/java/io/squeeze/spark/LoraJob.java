@@ -63,8 +63,8 @@ public final class LoraJob {
 
         /** The merged network as an artifact, or the adapters alone ({@link AdapterArtifact}). */
         @Override
-        public Manifest publish(Storage st, String out, boolean overwrite, ArtifactWriter.Content c) {
-            return merge ? ArtifactWriter.write(st, out, overwrite, c) : AdapterArtifact.write(st, out, overwrite, c.net(), c.provenance(), c.metrics());
+        public Manifest publish(Storage st, String out, boolean overwrite, ArtifactWriter.Content c, boolean dl4jZip) {
+            return merge ? ArtifactWriter.write(st, out, overwrite, c, dl4jZip) : AdapterArtifact.write(st, out, overwrite, c.net(), c.provenance(), c.metrics());
         }
     }
 

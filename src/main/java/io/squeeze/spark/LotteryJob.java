@@ -87,10 +87,10 @@ public final class LotteryJob {
 
         /** The ticket (an artifact) and {@code lottery.json} (the table), together or not at all; returns the ticket's manifest. */
         @Override
-        public Manifest publish(Storage st, String out, boolean overwrite, ArtifactWriter.Content c) {
+        public Manifest publish(Storage st, String out, boolean overwrite, ArtifactWriter.Content c, boolean dl4jZip) {
             Manifest[] ticket = new Manifest[1];
             st.publish(st.path(out), overwrite, tmp -> {
-                ticket[0] = ArtifactWriter.write(st, new Path(tmp, "ticket").toString(), false, c);
+                ticket[0] = ArtifactWriter.write(st, new Path(tmp, "ticket").toString(), false, c, dl4jZip);
                 st.write(new Path(tmp, "lottery.json"), io.squeeze.model.Json.bytes(c.metrics().get("lottery")));
             });
             return ticket[0];

@@ -54,7 +54,8 @@ public final class PruneStream {
     }
 
     /** Runs {@code c} and writes its artifact; null when the zip's parameters are not a plain FLOAT vector. */
-    public static Outcome run(JavaSparkContext jsc, Storage st, PruneJob.Config c, String out, boolean overwrite, List<String> argv, PrintWriter err) {
+    public static Outcome run(JavaSparkContext jsc, Storage st, PruneJob.Config c, String out, boolean overwrite, boolean dl4jZip, List<String> argv,
+                              PrintWriter err) {
         Path src = st.path(c.model());
         ModelZipStream.Header h = ModelZipStream.read(st, src);
         ParamLayout layout = ParamLayout.of(h.conf());
@@ -73,7 +74,7 @@ public final class PruneStream {
         err.println("prune: writing " + st.path(out) + " one layer at a time");
         err.flush();
         Manifest m = ArtifactStream.write(st, out, overwrite, src, h, layout, masks, notes,
-                new ArtifactWriter.Provenance(src.toString(), h.sha256(), argv, Jobs.toMap(c)), Map.of());
+                new ArtifactWriter.Provenance(src.toString(), h.sha256(), argv, Jobs.toMap(c)), Map.of(), dl4jZip);
         List<String> names = h.conf().getConfs().stream().map(x -> x.getLayer().getLayerName()).toList();
         return new Outcome(m, masks, names, layout.total());
     }

@@ -27,8 +27,19 @@ class ArtifactTest {
     Path dir;
 
     static Manifest write(String uri, boolean overwrite, MultiLayerNetwork net, ModelMeta meta) {
+        return write(uri, overwrite, net, meta, false);
+    }
+
+    static Manifest write(String uri, boolean overwrite, MultiLayerNetwork net, ModelMeta meta, boolean dl4jZip) {
         return ArtifactWriter.write(ST, uri, overwrite, ArtifactWriter.Content.dense(net, meta,
-                new ArtifactWriter.Provenance("src.zip", "abc", List.of("train", "--x"), Map.of("epochs", 3)), Map.of("accuracy", 0.5)));
+                new ArtifactWriter.Provenance("src.zip", "abc", List.of("train", "--x"), Map.of("epochs", 3)), Map.of("accuracy", 0.5)), dl4jZip);
+    }
+
+    /** Every file of a directory tree, bytes summed. */
+    static long directoryBytes(Path d) throws Exception {
+        try (var s = Files.walk(d)) {
+            return s.filter(Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
+        }
     }
 
     @Test
@@ -42,26 +53,42 @@ class ArtifactTest {
         assertEquals(meta, a.model().meta());
         assertEquals(SourceKind.ARTIFACT, a.model().kind());
         Manifest m = a.manifest();
-        assertEquals(1, m.formatVersion());
+        assertEquals(2, m.formatVersion());
         assertEquals("abc", m.sourceSha256());
         assertEquals(List.of("train", "--x"), m.command());
         assertEquals(3, m.config().get("epochs"));
         assertEquals(0.5, m.metrics().get("accuracy"));
         assertEquals(written.files().keySet(), m.files().keySet());
-        assertTrue(m.files().keySet().containsAll(List.of("model.zip", "packed/config.json.gz", "packed/tensors.bin", "packed/tensors.json", "packed/meta.json")));
+        // lean: packed/ alone holds the network
+        assertEquals(java.util.Set.of("packed/config.json.gz", "packed/tensors.bin", "packed/tensors.json", "packed/meta.json"), m.files().keySet());
         assertEquals(3, m.layers().size());
         assertEquals(10 * 8 + 8, m.layers().get(0).params());
         assertEquals("none", m.layers().get(0).method());
-        long packed = m.files().entrySet().stream().filter(e -> e.getKey().startsWith("packed/")).mapToLong(e -> e.getValue().bytes()).sum();
-        assertEquals(packed, a.model().storedBytes());
-        // model.zip is a plain DL4J zip
-        MultiLayerNetwork plain = ModelSerializer.restoreMultiLayerNetwork(new File(uri, "model.zip"));
-        TestModels.assertSameWeights(net, plain);
+        // the size reported is the whole directory on disk
+        assertEquals(directoryBytes(Path.of(uri)), a.model().storedBytes());
+        assertEquals(Artifact.modelSha256(m), a.model().sha256());
         // nothing left beside it
         try (var s = Files.list(dir)) {
             assertEquals(List.of("a"), s.map(p -> p.getFileName().toString()).toList());
         }
         assertEquals(Storage.sha256(Files.readAllBytes(Path.of(uri, "manifest.json"))), Files.readString(Path.of(uri, "_SUCCESS")));
+    }
+
+    @Test
+    void aDl4jZipIsWrittenOnlyWhenAskedForAndIsThePlainNetwork() throws Exception {
+        MultiLayerNetwork net = TestModels.mlp(10, new int[]{8, 6}, 3, 7);
+        ModelMeta meta = TestModels.minmaxMeta(10, 3);
+        String lean = dir.resolve("lean").toString(), withZip = dir.resolve("zip").toString();
+        Manifest ml = write(lean, false, net, meta), mz = write(withZip, false, net, meta, true);
+        assertFalse(Files.exists(Path.of(lean, "model.zip")));
+        assertEquals(Files.size(Path.of(withZip, "model.zip")), mz.files().get("model.zip").bytes());
+        // model.zip is a plain DL4J zip of the same network; packed/ is the same bytes either way
+        TestModels.assertSameWeights(net, ModelSerializer.restoreMultiLayerNetwork(new File(withZip, "model.zip")));
+        for (String f : ml.files().keySet()) assertEquals(ml.files().get(f), mz.files().get(f), f);
+        Artifact a = Artifact.load(ST, lean), z = Artifact.load(ST, withZip);
+        TestModels.assertSameWeights(z.model().net(), a.model().net());
+        assertEquals(directoryBytes(Path.of(withZip)), z.model().storedBytes());
+        assertEquals(directoryBytes(Path.of(lean)), a.model().storedBytes());
     }
 
     @Test
@@ -127,13 +154,17 @@ class ArtifactTest {
     void modelsResolvesEveryKind() throws Exception {
         MultiLayerNetwork net = TestModels.mlp(5, new int[]{4}, 3, 3);
         String a = dir.resolve("art").toString();
-        write(a, false, net, TestModels.meta(5, 3));
+        write(a, false, net, TestModels.meta(5, 3), true);
         LoadedModel fromArtifact = Models.load(ST, a);
         assertEquals(SourceKind.ARTIFACT, fromArtifact.kind());
         LoadedModel fromZip = Models.load(ST, dir.resolve("art/model.zip").toString());
         assertEquals(SourceKind.DL4J_ZIP, fromZip.kind());
         TestModels.assertSameWeights(fromArtifact.net(), fromZip.net());
-        assertEquals(fromArtifact.sha256(), fromZip.sha256());
+        // the network's identity in an artifact is its packed form's, whether a model.zip is there or not
+        assertEquals(Artifact.modelSha256(Artifact.load(ST, a).manifest()), fromArtifact.sha256());
+        String lean = dir.resolve("lean").toString();
+        write(lean, false, net, TestModels.meta(5, 3));
+        assertEquals(fromArtifact.sha256(), Models.load(ST, lean).sha256());
         var e = assertThrows(BadInputException.class, () -> Models.load(ST, dir.resolve("missing.zip").toString()));
         assertTrue(e.getMessage().startsWith("model ") && e.getMessage().endsWith("missing.zip does not exist"), e.getMessage());
     }

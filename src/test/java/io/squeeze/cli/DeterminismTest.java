@@ -88,7 +88,8 @@ class DeterminismTest {
 
     @Test
     void pruningWithFineTuningAndQuantizingWriteTheSameFiles() throws Exception {
-        twice("prune", "prune", "--model", model, "--method", "global", "--amount", "0.6", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1");
+        twice("prune", "prune", "--model", model, "--method", "global", "--amount", "0.6", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1",
+                "--with-dl4j-zip");
         twice("quantize", "quantize", "--model", model, "--calib-data", TRAIN, "--eval-data", TEST);
         twice("factorize", "factorize", "--model", model, "--energy", "0.9");
     }

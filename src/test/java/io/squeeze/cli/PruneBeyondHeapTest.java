@@ -29,7 +29,7 @@ class PruneBeyondHeapTest {
         assertTrue(weights * 4 > 540L << 20, "weights " + weights); // more than the child's whole heap
         String out = dir.resolve("big-g80").toString();
         ChildSqueeze.Result r = ChildSqueeze.run(List.of("-Xmx512m"), line -> false,
-                "prune", "--model", src.toString(), "--method", "global", "--amount", "0.8", "--out", out);
+                "prune", "--model", src.toString(), "--method", "global", "--amount", "0.8", "--with-dl4j-zip", "--out", out);
         assertEquals(0, r.code(), r.log());
         assertTrue(r.log().contains("each read on an executor"), r.log());
         long pruned = BigModel.checkGlobal(src, Path.of(out, "model.zip"), 0.8);

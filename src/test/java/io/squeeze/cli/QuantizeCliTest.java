@@ -27,7 +27,7 @@ class QuantizeCliTest {
     static void train() throws Exception {
         dense = dir.resolve("dense").toString();
         CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax", "--sync-every", "5",
-                "--lr", "0.005", "--batch", "32", "--out", dense);
+                "--lr", "0.005", "--batch", "32", "--with-dl4j-zip", "--out", dense);
         assertEquals(0, r.code(), r.err());
         String rep = dir.resolve("dense.json").toString();
         assertEquals(0, CliRun.run("evaluate", "--model", dense, "--data", TEST, "--report", rep).code());
@@ -61,7 +61,7 @@ class QuantizeCliTest {
     void staticInt8PerChannelKeepsAccuracyAndIsFourTimesSmaller() throws Exception {
         String out = dir.resolve("int8").toString();
         CliRun r = CliRun.run("quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", TRAIN,
-                "--calib-rows", "500", "--eval-data", TEST, "--out", out);
+                "--calib-rows", "500", "--eval-data", TEST, "--with-dl4j-zip", "--out", out);
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("calibration pass 1 over 500 rows"), r.err());
         JsonNode m = manifest(out);

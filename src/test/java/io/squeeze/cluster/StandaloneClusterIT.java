@@ -257,7 +257,7 @@ class StandaloneClusterIT {
         assertNotEquals(0, load.code(), load.out());
         assertTrue(load.err().contains("OutOfMemoryError: Java heap space"), load.err());
         String c = dir.resolve("big-g80").toString();
-        Run r = cluster.submit(smallDriver, "prune", "--model", src.toString(), "--method", "global", "--amount", "0.8", "--out", c);
+        Run r = cluster.submit(smallDriver, "prune", "--model", src.toString(), "--method", "global", "--amount", "0.8", "--with-dl4j-zip", "--out", c);
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("each read on an executor"), r.err());
         io.squeeze.BigModel.checkGlobal(src, Path.of(c, "model.zip"), 0.8);

@@ -64,7 +64,8 @@ public final class YarnCluster implements AutoCloseable {
                 "--driver-memory", "1g", "--conf", "spark.yarn.jars=local:" + spark.path().resolve("jars") + "/*",
                 "--conf", "spark.yarn.am.memory=512m",
                 // ND4J's native libraries unpacked once for every container, not once per container
-                "--conf", "spark.driver.extraJavaOptions=-Dorg.bytedeco.javacpp.cachedir=" + SparkHome.TARGET.resolve("javacpp-cache")));
+                "--conf", "spark.driver.extraJavaOptions=" + SparkHome.SHORT_JOB_JIT + " -Dorg.bytedeco.javacpp.cachedir=" + SparkHome.TARGET.resolve("javacpp-cache"),
+                "--conf", "spark.yarn.am.extraJavaOptions=" + SparkHome.SHORT_JOB_JIT));
         options.addAll(submitOptions);
         return spark.submit("yarn", Map.of("HADOOP_CONF_DIR", confDir.toString(), "YARN_CONF_DIR", confDir.toString()), options, "", "", args).await();
     }

@@ -55,7 +55,7 @@ class HdfsTest {
     void trainEvaluateAndArtifactRoundTripOnHdfs() throws Exception {
         String art = hdfs + "/models/digits";
         CliRun t = CliRun.run("train", "--data", "csv:" + hdfs + "/data/digits-train.csv.gz", "--arch", "mlp:16", "--epochs", "2",
-                "--normalize", "minmax", "--out", art);
+                "--normalize", "minmax", "--with-dl4j-zip", "--out", art);
         assertEquals(0, t.code(), t.err());
         assertTrue(fs.exists(new Path(art + "/_SUCCESS")));
         assertEquals(0, fs.listStatus(new Path(hdfs + "/models")).length - 1, "no temporary siblings left");
@@ -64,7 +64,7 @@ class HdfsTest {
         TestModels.assertSameWeights(zip.net(), a.model().net());
         assertEquals(zip.meta(), a.model().meta());
         assertEquals(List.of("train", "--data", "csv:" + hdfs + "/data/digits-train.csv.gz", "--arch", "mlp:16", "--epochs", "2",
-                "--normalize", "minmax", "--out", art), a.manifest().command());
+                "--normalize", "minmax", "--with-dl4j-zip", "--out", art), a.manifest().command());
 
         String report = hdfs + "/reports/r.json";
         CliRun e = CliRun.run("evaluate", "--model", art, "--data", "csv:" + hdfs + "/data/digits-test.csv.gz", "--report", report);

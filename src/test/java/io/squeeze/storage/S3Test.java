@@ -94,7 +94,7 @@ class S3Test {
         String s3 = "s3a://" + BUCKET;
         String art = s3 + "/models/digits";
         CliRun t = CliRun.run("train", "--data", "csv:" + s3 + "/data/digits-train.csv.gz", "--arch", "mlp:16", "--epochs", "2",
-                "--normalize", "standard", "--out", art);
+                "--normalize", "standard", "--with-dl4j-zip", "--out", art);
         assertEquals(0, t.code(), t.err());
         Artifact a = Artifact.load(art); // the library API, with spark.hadoop.* settings
         var zip = ModelIO.loadFile(st, new Path(art + "/model.zip"));

@@ -1,0 +1,49 @@
+package io.squeeze.cli;
+
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Models;
+import io.squeeze.core.Storage;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.ModelIO;
+import java.util.List;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code squeeze export}: a model in another format. {@code dl4j} writes the network as Squeeze computes with it
+ * (pruned weights as zeros, a quantized artifact's dequantized weights, LoRA adapters merged) as a plain DL4J zip,
+ * with {@code squeeze.json} (input size, classes, normalization) inside; the bytes are those {@code --with-dl4j-zip}
+ * puts in an artifact.
+ */
+@Command(name = "export", mixinStandardHelpOptions = true,
+        description = {"Writes a model in another format. dl4j: a plain DL4J zip of the network as Squeeze computes with it",
+                "(masked weights, a quantized artifact's dequantized weights, adapters merged), readable by ModelSerializer.",
+                "Example: squeeze export --model out/quickstart/pruned --format dl4j --out out/pruned.zip"})
+public final class ExportCommand extends BaseCommand {
+    /** The formats a model can be exported to. */
+    enum Format { DL4J }
+
+    @Option(names = "--model", required = true, paramLabel = "M", description = "an artifact directory, a DL4J zip or a Keras .h5")
+    String model;
+
+    @Option(names = "--format", required = true, paramLabel = "F", description = "dl4j")
+    Format format;
+
+    @Option(names = "--out", required = true, paramLabel = "FILE")
+    String out;
+
+    @Option(names = "--overwrite", description = "replace an existing file")
+    boolean overwrite;
+
+    @Override
+    public Integer call() {
+        Storage st = Storage.withSparkDefaults();
+        var target = ArtifactWriter.checkTarget(st, out, overwrite, List.of(model));
+        LoadedModel m = Models.load(st, model);
+        switch (format) {
+            case DL4J -> ModelIO.writeZip(st, target, m.net(), m.meta(), overwrite);
+        }
+        out().printf("wrote %s (%s, %d parameters)%n", target, format.name().toLowerCase(java.util.Locale.ROOT), m.net().numParams());
+        return Main.OK;
+    }
+}
