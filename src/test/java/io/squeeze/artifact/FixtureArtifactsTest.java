@@ -26,14 +26,17 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Artifacts written by an earlier Squeeze (format version 1, {@code fixtures/artifacts-v1/}, made by
- * {@code make-artifacts.sh}: dense, pruned, shrunk, int8/int4/fp16, dynamic, factorized, a LoRA adapter) keep loading,
+ * Artifacts written by earlier Squeezes (format version 1 in {@code fixtures/artifacts-v1/}, with a {@code model.zip}
+ * each; format 2, lean, in {@code fixtures/artifacts-v2/}; both made by {@code make-artifacts.sh}: dense, pruned, shrunk,
+ * int8/int4/fp16, dynamic, factorized, a LoRA adapter) keep loading,
  * with every checksum verified, and keep computing the outputs recorded when the fixtures were added
  * ({@code expected.json}: float logits, and the integer path's outputs for quantized ones, on fixed inputs).
  * A later change that misreads a stored format — e.g. a quantized format stored by enum position — fails here.
  */
 class FixtureArtifactsTest {
     static final Path ROOT = Path.of("src/test/resources/fixtures/artifacts-v1");
+    /** Each committed fixture set by its format version. */
+    static final Map<Integer, Path> SETS = Map.of(1, ROOT, 2, Path.of("src/test/resources/fixtures/artifacts-v2"));
     static final Storage ST = new Storage(new Configuration());
     static final int ROWS = 6, FEATURES = 64;
     static final ObjectMapper JSON = new ObjectMapper();
@@ -45,8 +48,8 @@ class FixtureArtifactsTest {
         return x;
     }
 
-    static List<Path> fixtures() throws IOException {
-        try (Stream<Path> s = Files.list(ROOT)) {
+    static List<Path> fixtures(Path root) throws IOException {
+        try (Stream<Path> s = Files.list(root)) {
             return s.filter(Files::isDirectory).sorted().toList();
         }
     }
@@ -64,32 +67,37 @@ class FixtureArtifactsTest {
 
     @Test
     void everyFixtureLoadsVerifiedAndComputesWhatItComputedWhenWritten() throws IOException {
-        boolean write = Boolean.getBoolean("squeeze.fixtures.write");
-        List<String> names = new ArrayList<>();
-        for (Path dir : fixtures()) {
-            names.add(dir.getFileName().toString());
-            Artifact a = Artifact.load(ST, dir.toString());
-            assertEquals(1, a.manifest().formatVersion(), dir.toString());
-            Map<String, Object> now = outputs(a);
-            File expected = dir.resolveSibling(dir.getFileName() + ".expected.json").toFile();
-            if (write) {
-                JSON.writerWithDefaultPrettyPrinter().writeValue(expected, now);
-                continue;
+        // -Dsqueeze.fixtures.write=N records the outputs of the newly made set of format N (make-artifacts.sh)
+        int write = Integer.getInteger("squeeze.fixtures.write", 0);
+        for (int version : new int[]{1, 2}) {
+            List<String> names = new ArrayList<>();
+            for (Path dir : fixtures(SETS.get(version))) {
+                names.add(dir.getFileName().toString());
+                Artifact a = Artifact.load(ST, dir.toString());
+                assertEquals(version, a.manifest().formatVersion(), dir.toString());
+                if (!AdapterArtifact.isAdapter(a.manifest())) // adapters never held one
+                    assertEquals(version == 1, a.manifest().files().containsKey("model.zip"), dir.toString());
+                Map<String, Object> now = outputs(a);
+                File expected = dir.resolveSibling(dir.getFileName() + ".expected.json").toFile();
+                if (write == version) {
+                    JSON.writerWithDefaultPrettyPrinter().writeValue(expected, now);
+                    continue;
+                }
+                Map<?, ?> then = JSON.readValue(expected, Map.class);
+                assertEquals(((Number) then.get("params")).longValue(), now.get("params"), dir + " params");
+                assertEquals(then.containsKey("integer"), now.containsKey("integer"), dir + " quantized");
+                for (String k : new String[]{"logits", "integer"}) {
+                    if (!then.containsKey(k)) continue;
+                    List<?> e = (List<?>) then.get(k);
+                    float[] v = (float[]) now.get(k);
+                    assertEquals(e.size(), v.length, dir + " " + k);
+                    for (int i = 0; i < v.length; i++)
+                        assertEquals(((Number) e.get(i)).floatValue(), v[i], 1e-5f * Math.max(1f, Math.abs(v[i])), dir + " " + k + "[" + i + "]");
+                }
             }
-            Map<?, ?> then = JSON.readValue(expected, Map.class);
-            assertEquals(((Number) then.get("params")).longValue(), now.get("params"), dir + " params");
-            assertEquals(then.containsKey("integer"), now.containsKey("integer"), dir + " quantized");
-            for (String k : new String[]{"logits", "integer"}) {
-                if (!then.containsKey(k)) continue;
-                List<?> e = (List<?>) then.get(k);
-                float[] v = (float[]) now.get(k);
-                assertEquals(e.size(), v.length, dir + " " + k);
-                for (int i = 0; i < v.length; i++)
-                    assertEquals(((Number) e.get(i)).floatValue(), v[i], 1e-5f * Math.max(1f, Math.abs(v[i])), dir + " " + k + "[" + i + "]");
-            }
+            assertEquals(List.of("dense", "factorized", "fp16", "int4-affine-tensor", "int8-dynamic", "lora-adapter", "pruned-int8-static",
+                    "pruned-l1", "pruned-ln-shrunk"), names);
         }
-        assertEquals(List.of("dense", "factorized", "fp16", "int4-affine-tensor", "int8-dynamic", "lora-adapter", "pruned-int8-static",
-                "pruned-l1", "pruned-ln-shrunk"), names);
     }
 
     @Test
