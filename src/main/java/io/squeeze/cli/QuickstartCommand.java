@@ -121,7 +121,7 @@ public final class QuickstartCommand extends BaseCommand {
 
         err.println("quickstart: [7/7] evaluating the artifacts against the original on " + test);
         // report key, table label, artifact
-        String[][] artifacts = {{"dense", "dense artifact (packed)", artifactUri},
+        String[][] artifacts = {{"dense", "dense artifact", artifactUri},
                 {"pruned", "pruned " + Math.round(100 * pruneAmount) + "% (global, fine-tuned)", prunedUri},
                 {"lowrank", "low-rank (energy 0.9, fine-tuned)", lowUri}, {"int8", "int8 static per-channel (integer)", quantUri},
                 {"student", "student mlp:32 (distilled, T 4)", studentUri}};

@@ -165,7 +165,7 @@ class StandaloneClusterIT {
     }
 
     @Test
-    void structuredPruningAugmentInspectAndWeightsGiveTheLocalResults() throws Exception {
+    void structuredPruningAugmentInspectWeightsAndExportGiveTheLocalResults() throws Exception {
         String dense = FIXTURES.resolve("dense").toString();
         String c = dir.resolve("ln-cluster").toString(), l = dir.resolve("ln-local").toString();
         String[] ln = {"prune", "--model", dense, "--method", "ln", "--dim", "out", "--amount", "0.25", "--layers", "0", "--shrink"};
@@ -185,6 +185,10 @@ class StandaloneClusterIT {
 
         String model = FIXTURES.resolve("pruned-int8-static").toString();
         assertEquals(local("inspect", "--model", model, "--json").out(), submit("inspect", "--model", model, "--json").out());
+        String xc = dir.resolve("export-cluster.zip").toString(), xl = dir.resolve("export-local.zip").toString();
+        submit("export", "--model", model, "--format", "dl4j", "--out", xc);
+        local("export", "--model", model, "--format", "dl4j", "--out", xl);
+        assertArrayEquals(Files.readAllBytes(Path.of(xl)), Files.readAllBytes(Path.of(xc)), "export --format dl4j");
         String wc = dir.resolve("weights-cluster").toString(), wl = dir.resolve("weights-local").toString();
         submit("weights", "export", "--model", model, "--out", wc);
         local("weights", "export", "--model", model, "--out", wl);
