@@ -210,9 +210,11 @@ public final class DistillJob {
     /**
      * Deep mutual learning, one epoch at a time: teacher logits → a student epoch; student logits → a teacher epoch.
      * {@code raw} are un-normalized rows; each network applies its own normalization ({@code sm}, {@code tm}).
+     * {@code afterEpoch} sees the student at the end of each epoch (after the teacher's half of it).
      */
     public static Mutual online(JavaSparkContext jsc, JavaRDD<Example> raw, long dataRows, MultiLayerNetwork student, ModelMeta sm,
-                                LoadedModel teacher, KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress) {
+                                LoadedModel teacher, KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress,
+                                java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         int nf = sm.numFeatures(), k = sm.numClasses();
         MultiLayerNetwork s = student, t = teacher.net();
         for (int e = 1; e <= cfg.epochs(); e++) {
@@ -235,6 +237,7 @@ public final class DistillJob {
                 fromStudent.rows().unpersist(false);
                 sb.destroy();
             }
+            afterEpoch.accept(e, s);
             progress.flush();
         }
         return new Mutual(s, t);

@@ -68,6 +68,8 @@ final class DistillRun {
         if (s.numClasses() > classes)
             throw new BadInputException("data " + c.data() + " has labels up to " + (s.numClasses() - 1) + " but the teacher has " + classes + " classes");
         MultiLayerNetwork trained, teacherAfter = null;
+        // each epoch's student, validated as the classifier it will be (cross-entropy, not the KD loss)
+        var validate = Validation.after(spark, c.evalData(), meta, err, n -> Surgery.withLoss(n, new org.nd4j.linalg.lossfunctions.impl.LossMCXENT()));
         String where = c.data().toString();
         if (soft != null) {
             if (soft.dataRows() != s.rows())
@@ -79,7 +81,7 @@ final class DistillRun {
             try {
                 if (h == null) {
                     trained = DistillJob.train(SparkSessions.jsc(spark), j.rows(), net, meta.normalizer(), meta.numFeatures(), classes, kd, c.training(), where, err,
-                            Validation.after(spark, c.evalData(), meta, err, n -> Surgery.withLoss(n, new org.nd4j.linalg.lossfunctions.impl.LossMCXENT())));
+                            validate);
                 } else {
                     if (soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())))
                         throw new BadInputException("distill --hint needs the teacher's hidden layers: the soft targets' teacher " + soft.teacher()
@@ -96,7 +98,8 @@ final class DistillRun {
         } else {
             if (teacher.meta().numFeatures() != d.numFeatures())
                 throw new BadInputException("teacher " + c.teacher() + " takes " + teacher.meta().numFeatures() + " features but data " + c.data() + " has " + d.numFeatures());
-            DistillJob.Mutual m = DistillJob.online(SparkSessions.jsc(spark), d.rdd(), s.rows(), net, meta, teacher, kd, c.training(), where, err);
+            DistillJob.Mutual m = DistillJob.online(SparkSessions.jsc(spark), d.rdd(), s.rows(), net, meta, teacher, kd, c.training(), where, err,
+                    validate);
             trained = m.student();
             teacherAfter = m.teacher();
         }

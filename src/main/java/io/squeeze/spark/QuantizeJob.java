@@ -103,7 +103,7 @@ public final class QuantizeJob {
         checkOverrides(src.net(), c.quant());
         Result r = c.qat() != null
                 ? QatJob.run(spark, src, cfg, DataSpec.parse(c.qat().data(), Split.TRAIN, false), new SparkTrainer.Config(c.qat().epochs(), c.batch(), c.qat().syncEvery(), 0, !c.distributed()),
-                c.qat().lr(), calib, c.calibRows(), progress)
+                c.qat().lr(), calib, c.calibRows(), c.evalData(), progress)
                 : run(spark, Execution.of(SparkSessions.jsc(spark), !c.distributed()), src, cfg, calib, c.calibRows(), c.batch(), progress);
         Loaded result = new Loaded(new LoadedModel(r.net(), src.meta(), "", out, io.squeeze.model.SourceKind.ARTIFACT, 0, src.masks()), r.model());
         Map<String, Object> metrics = new java.util.LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), Split.TEST, result, srcRun));

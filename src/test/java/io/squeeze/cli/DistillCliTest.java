@@ -146,6 +146,8 @@ class DistillCliTest {
                 "--save-teacher", t2, "--out", out);
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("online epoch 2/2: teacher learns from the student"), r.err());
+        // the student is validated after each epoch, as training validates
+        assertTrue(r.err().contains("train: epoch 1 validation accuracy") && r.err().contains("train: epoch 2 validation accuracy"), r.err());
         assertTrue(M.readTree(Files.readAllBytes(Path.of(out, "manifest.json"))).get("metrics").get("accuracy").asDouble() > 0.8);
         assertNotEquals(Artifact.load(teacher).model().sha256(), Artifact.load(t2).model().sha256());
     }

@@ -165,9 +165,15 @@ class QuantizeCliTest {
     void qatFineTunesWithFakeQuantizationAndConvertsToTheSameArtifact() throws Exception {
         String out = dir.resolve("qat4").toString();
         CliRun r = CliRun.run("quantize", "--model", dense, "--mode", "qat", "--bits", "4", "--data", TRAIN, "--epochs", "2", "--lr", "0.0005", "--sync-every", "5",
-                "--calib-data", TRAIN, "--calib-rows", "400", "--out", out);
+                "--calib-data", TRAIN, "--calib-rows", "400", "--eval-data", TEST, "--out", out);
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("QAT for 2 epochs") && r.err().contains("epoch 2/2"), r.err());
+        // each epoch's fake-quantized network is validated on the evaluation data, as training does
+        for (int e = 1; e <= 2; e++) {
+            var v = java.util.regex.Pattern.compile("train: epoch " + e + " validation accuracy ([0-9.]+) ").matcher(r.err());
+            assertTrue(v.find(), r.err());
+            assertEquals(denseAccuracy, Double.parseDouble(v.group(1)), 0.05, "epoch " + e);
+        }
         JsonNode rep = report(out);
         assertEquals("qat", rep.get("quantization").get("mode").asText());
         assertEquals(denseAccuracy, rep.get("accuracy").asDouble(), 0.03);
