@@ -17,6 +17,13 @@ public final class TestArtifacts {
         return packed(Artifact.load(new Storage(new Configuration()), artifact).manifest());
     }
 
+    /** Every file of a directory tree on the local disk, bytes summed: what an artifact occupies. */
+    public static long directoryBytes(java.nio.file.Path dir) throws java.io.IOException {
+        try (var s = java.nio.file.Files.walk(dir)) {
+            return s.filter(java.nio.file.Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
+        }
+    }
+
     /** The sha256 of every {@code packed/} file a manifest lists. */
     public static Map<String, String> packed(Manifest m) {
         Map<String, String> out = new TreeMap<>();

@@ -47,7 +47,8 @@ public record Artifact(LoadedModel model, QuantizedModel quant, Manifest manifes
         Path mp = new Path(dir, ArtifactWriter.MANIFEST);
         if (!st.exists(mp)) throw new BadInputException("artifact " + dir + " is incomplete: no " + ArtifactWriter.MANIFEST);
         byte[] manifestBytes = st.readAll(mp, "artifact manifest");
-        String expected = new String(st.readAll(success, "artifact marker"), StandardCharsets.US_ASCII).trim();
+        byte[] successBytes = st.readAll(success, "artifact marker");
+        String expected = new String(successBytes, StandardCharsets.US_ASCII).trim();
         if (!expected.equals(Storage.sha256(manifestBytes)))
             throw new BadInputException("artifact " + dir + " is corrupt: " + ArtifactWriter.MANIFEST + " does not match the checksum in " + ArtifactWriter.SUCCESS);
         Manifest m;
@@ -59,7 +60,7 @@ public record Artifact(LoadedModel model, QuantizedModel quant, Manifest manifes
         if (m.formatVersion() > Manifest.FORMAT_VERSION)
             throw new BadInputException("artifact " + dir + " has format version " + m.formatVersion() + "; this Squeeze reads up to " + Manifest.FORMAT_VERSION);
         Map<String, byte[]> files = new HashMap<>();
-        long dirBytes = manifestBytes.length + st.readAll(success, "artifact marker").length;
+        long dirBytes = manifestBytes.length + successBytes.length;
         for (Map.Entry<String, Manifest.FileRecord> e : m.files().entrySet()) {
             Path p = new Path(dir, e.getKey());
             if (!st.exists(p)) throw new BadInputException("artifact " + dir + " is incomplete: " + e.getKey() + " is missing");

@@ -111,11 +111,6 @@ public final class ArtifactWriter {
         return u.getScheme() + "://" + (u.getAuthority() == null ? "" : u.getAuthority()) + u.getPath().replaceAll("/+$", "");
     }
 
-    /** A lean artifact: {@code packed/} without {@code model.zip}. */
-    public static Manifest write(Storage st, String uri, boolean overwrite, Content c) {
-        return write(st, uri, overwrite, c, false);
-    }
-
     /** An artifact, with {@code model.zip} beside {@code packed/} when {@code dl4jZip}. */
     public static Manifest write(Storage st, String uri, boolean overwrite, Content c, boolean dl4jZip) {
         Path out = checkTarget(st, uri, overwrite);

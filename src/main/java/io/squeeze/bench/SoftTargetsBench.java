@@ -126,15 +126,15 @@ final class SoftTargetsBench implements Bench.Benchmark {
         heap[1] = peakLiveHeap(() -> largeRate[0] = softTargets(spark, t, LARGE, "target/bench-out/soft-1m"));
         progress.printf("bench: soft-targets 1.02M rows: %.0f rows/s; live heap peak %d MB (120k: %d MB)%n", largeRate[0], heap[1] >> 20, heap[0] >> 20);
         spark.stop();
-        // the third: two cores as one task (spark.task.cpus=2), ND4J given both inside it (Nd4jThreads.forTask)
-        double[] rate = new double[3];
-        String[] masters = {"local[1]", "local[2]", "local[2]"};
-        for (int k = 0; k < 3; k++) {
-            SparkSession s = SparkSession.builder().config(SparkSessions.defaults("squeeze bench soft-targets").setMaster(masters[k])
-                    .set("spark.task.cpus", k == 2 ? "2" : "1")).getOrCreate();
+        // {master, spark.task.cpus}; the third: two cores as one task, ND4J given both inside it (Nd4jThreads.forTask)
+        String[][] runs = {{"local[1]", "1"}, {"local[2]", "1"}, {"local[2]", "2"}};
+        double[] rate = new double[runs.length];
+        for (int k = 0; k < runs.length; k++) {
+            SparkSession s = SparkSession.builder().config(SparkSessions.defaults("squeeze bench soft-targets").setMaster(runs[k][0])
+                    .set("spark.task.cpus", runs[k][1])).getOrCreate();
             softTargets(s, t, SMALL, "target/bench-out/soft-120k"); // warm-up
             rate[k] = Math.max(softTargets(s, t, SMALL, "target/bench-out/soft-120k"), softTargets(s, t, SMALL, "target/bench-out/soft-120k"));
-            progress.printf("bench: soft-targets on %s%s: %.0f rows/s%n", masters[k], k == 2 ? ", spark.task.cpus=2" : "", rate[k]);
+            progress.printf("bench: soft-targets on %s, spark.task.cpus=%s: %.0f rows/s%n", runs[k][0], runs[k][1], rate[k]);
             s.stop();
         }
         double md = EvaluateBench.median(dist), ml = EvaluateBench.median(local);

@@ -2,6 +2,7 @@ package io.squeeze.artifact;
 
 import io.squeeze.core.Storage;
 import io.squeeze.core.BadInputException;
+import io.squeeze.TestArtifacts;
 import io.squeeze.TestModels;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.ModelMeta;
@@ -35,13 +36,6 @@ class ArtifactTest {
                 new ArtifactWriter.Provenance("src.zip", "abc", List.of("train", "--x"), Map.of("epochs", 3)), Map.of("accuracy", 0.5)), dl4jZip);
     }
 
-    /** Every file of a directory tree, bytes summed. */
-    static long directoryBytes(Path d) throws Exception {
-        try (var s = Files.walk(d)) {
-            return s.filter(Files::isRegularFile).mapToLong(f -> f.toFile().length()).sum();
-        }
-    }
-
     @Test
     void writeThenLoadRestoresExactWeightsAndProvenance() throws Exception {
         MultiLayerNetwork net = TestModels.mlp(10, new int[]{8, 6}, 3, 7);
@@ -65,7 +59,7 @@ class ArtifactTest {
         assertEquals(10 * 8 + 8, m.layers().get(0).params());
         assertEquals("none", m.layers().get(0).method());
         // the size reported is the whole directory on disk
-        assertEquals(directoryBytes(Path.of(uri)), a.model().storedBytes());
+        assertEquals(TestArtifacts.directoryBytes(Path.of(uri)), a.model().storedBytes());
         assertEquals(Artifact.modelSha256(m), a.model().sha256());
         // nothing left beside it
         try (var s = Files.list(dir)) {
@@ -87,8 +81,8 @@ class ArtifactTest {
         for (String f : ml.files().keySet()) assertEquals(ml.files().get(f), mz.files().get(f), f);
         Artifact a = Artifact.load(ST, lean), z = Artifact.load(ST, withZip);
         TestModels.assertSameWeights(z.model().net(), a.model().net());
-        assertEquals(directoryBytes(Path.of(withZip)), z.model().storedBytes());
-        assertEquals(directoryBytes(Path.of(lean)), a.model().storedBytes());
+        assertEquals(TestArtifacts.directoryBytes(Path.of(withZip)), z.model().storedBytes());
+        assertEquals(TestArtifacts.directoryBytes(Path.of(lean)), a.model().storedBytes());
     }
 
     @Test
