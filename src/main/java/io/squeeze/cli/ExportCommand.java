@@ -1,6 +1,8 @@
 package io.squeeze.cli;
 
 import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.artifact.OnnxExport;
 import io.squeeze.artifact.Models;
 import io.squeeze.core.Storage;
 import io.squeeze.model.LoadedModel;
@@ -13,20 +15,23 @@ import picocli.CommandLine.Option;
  * {@code squeeze export}: a model in another format. {@code dl4j} writes the network as Squeeze computes with it
  * (pruned weights as zeros, a quantized artifact's dequantized weights, LoRA adapters merged) as a plain DL4J zip,
  * with {@code squeeze.json} (input size, classes, normalization) inside; the bytes are those {@code --with-dl4j-zip}
- * puts in an artifact.
+ * puts in an artifact. {@code onnx} writes the graph {@link OnnxExport} builds: float, static QDQ or dynamic int8 as
+ * the artifact is.
  */
 @Command(name = "export", mixinStandardHelpOptions = true,
         description = {"Writes a model in another format. dl4j: a plain DL4J zip of the network as Squeeze computes with it",
                 "(masked weights, a quantized artifact's dequantized weights, adapters merged), readable by ModelSerializer.",
+                "onnx: an ONNX model (opset 13) of raw features to logits and output; a quantized artifact in QDQ",
+                "(static) or DynamicQuantizeLinear/MatMulInteger (dynamic) form, runnable in ONNX Runtime.",
                 "Example: squeeze export --model out/quickstart/pruned --format dl4j --out out/pruned.zip"})
 public final class ExportCommand extends BaseCommand {
     /** The formats a model can be exported to. */
-    enum Format { DL4J }
+    enum Format { DL4J, ONNX }
 
     @Option(names = "--model", required = true, paramLabel = "M", description = "an artifact directory, a DL4J zip or a Keras .h5")
     String model;
 
-    @Option(names = "--format", required = true, paramLabel = "F", description = "dl4j")
+    @Option(names = "--format", required = true, paramLabel = "F", description = "dl4j or onnx")
     Format format;
 
     @Option(names = "--out", required = true, paramLabel = "FILE")
@@ -39,11 +44,23 @@ public final class ExportCommand extends BaseCommand {
     public Integer call() {
         Storage st = Storage.withSparkDefaults();
         var target = ArtifactWriter.checkTarget(st, out, overwrite, List.of(model));
-        LoadedModel m = Models.load(st, model);
+        Loaded loaded = Models.loadRunnable(st, model);
+        LoadedModel m = loaded.model();
+        String what;
         switch (format) {
-            case DL4J -> ModelIO.writeZip(st, target, m.net(), m.meta(), overwrite);
+            case DL4J -> {
+                ModelIO.writeZip(st, target, m.net(), m.meta(), overwrite);
+                what = "dl4j";
+            }
+            case ONNX -> {
+                // built in memory first: a model ONNX cannot express is refused before anything is written
+                OnnxExport.Exported onnx = OnnxExport.export(loaded);
+                st.replace(target, onnx.bytes(), overwrite);
+                what = "onnx opset " + OnnxExport.OPSET + ", " + onnx.form();
+            }
+            default -> throw new IllegalStateException(format.name());
         }
-        out().printf("wrote %s (%s, %d parameters)%n", target, format.name().toLowerCase(java.util.Locale.ROOT), m.net().numParams());
+        out().printf("wrote %s (%s, %d parameters)%n", target, what, m.net().numParams());
         return Main.OK;
     }
 }

@@ -61,6 +61,11 @@ public final class NetOps {
 
     /** The ops of {@code net}, in order; unsupported layers refused by index and type. */
     public static List<Op> of(MultiLayerNetwork net) {
+        return of(net, "the quantized runtime");
+    }
+
+    /** As {@link #of(MultiLayerNetwork)}; {@code who} names the consumer in a refusal ("ONNX export"). */
+    public static List<Op> of(MultiLayerNetwork net, String who) {
         List<Op> ops = new ArrayList<>();
         var conf = net.getLayerWiseConfigurations();
         for (int i = 0; i < net.getnLayers(); i++) {
@@ -68,30 +73,30 @@ public final class NetOps {
             if (pre instanceof FeedForwardToCnnPreProcessor f)
                 ops.add(new Reshape(i, true, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
             else if (pre instanceof CnnToFeedForwardPreProcessor f) {
-                if (f.getFormat() != CNN2DFormat.NCHW) throw refuse(i, "a " + f.getFormat() + " preprocessor");
+                if (f.getFormat() != CNN2DFormat.NCHW) throw refuse(who, i, "a " + f.getFormat() + " preprocessor");
                 ops.add(new Reshape(i, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
-            } else if (pre != null) throw refuse(i, "input preprocessor " + pre.getClass().getSimpleName());
+            } else if (pre != null) throw refuse(who, i, "input preprocessor " + pre.getClass().getSimpleName());
             Layer l = net.getLayer(i).conf().getLayer();
             if (l instanceof DenseLayer || l instanceof OutputLayer) {
                 var ff = (org.deeplearning4j.nn.conf.layers.FeedForwardLayer) l;
                 float[] b = net.getLayer(i).getParam("b") == null ? new float[(int) ff.getNOut()] : Surgery.values(net, i, "b");
-                ops.add(new Dense(i, (int) ff.getNIn(), (int) ff.getNOut(), Surgery.values(net, i, "W"), b, act(i, ((BaseLayer) l).getActivationFn())));
+                ops.add(new Dense(i, (int) ff.getNIn(), (int) ff.getNOut(), Surgery.values(net, i, "W"), b, act(who, i, ((BaseLayer) l).getActivationFn())));
             } else if (l.getClass() == ConvolutionLayer.class) {
                 ConvolutionLayer c = (ConvolutionLayer) l;
-                if (c.getCnn2dDataFormat() != CNN2DFormat.NCHW) throw refuse(i, "a " + c.getCnn2dDataFormat() + " convolution");
-                if (c.getDilation()[0] != 1 || c.getDilation()[1] != 1) throw refuse(i, "a dilated convolution");
+                if (c.getCnn2dDataFormat() != CNN2DFormat.NCHW) throw refuse(who, i, "a " + c.getCnn2dDataFormat() + " convolution");
+                if (c.getDilation()[0] != 1 || c.getDilation()[1] != 1) throw refuse(who, i, "a dilated convolution");
                 float[] b = c.hasBias() ? Surgery.values(net, i, "b") : new float[(int) c.getNOut()];
                 ops.add(new Conv(i, (int) c.getNOut(), (int) c.getNIn(), c.getKernelSize()[0], c.getKernelSize()[1],
                         c.getStride()[0], c.getStride()[1], c.getPadding()[0], c.getPadding()[1],
-                        c.getConvolutionMode() == ConvolutionMode.Same, Surgery.values(net, i, "W"), b, act(i, c.getActivationFn())));
+                        c.getConvolutionMode() == ConvolutionMode.Same, Surgery.values(net, i, "W"), b, act(who, i, c.getActivationFn())));
             } else if (l instanceof SubsamplingLayer s) {
-                if (s.getPoolingType() != org.deeplearning4j.nn.conf.layers.PoolingType.MAX) throw refuse(i, s.getPoolingType() + " pooling");
+                if (s.getPoolingType() != org.deeplearning4j.nn.conf.layers.PoolingType.MAX) throw refuse(who, i, s.getPoolingType() + " pooling");
                 ops.add(new MaxPool(i, s.getKernelSize()[0], s.getKernelSize()[1], s.getStride()[0], s.getStride()[1],
                         s.getPadding()[0], s.getPadding()[1], s.getConvolutionMode() == ConvolutionMode.Same));
             } else if (l instanceof ActivationLayer a) {
-                ops.add(new Activation(i, act(i, a.getActivationFn())));
+                ops.add(new Activation(i, act(who, i, a.getActivationFn())));
             } else if (!(l instanceof DropoutLayer)) {
-                throw refuse(i, "a " + l.getClass().getSimpleName());
+                throw refuse(who, i, "a " + l.getClass().getSimpleName());
             }
         }
         return ops;
@@ -107,21 +112,21 @@ public final class NetOps {
         return new int[]{(in + 2 * p - k) / s + 1, p};
     }
 
-    static Act act(int layer, IActivation a) {
+    static Act act(String who, int layer, IActivation a) {
         if (a instanceof ActivationIdentity) return Act.IDENTITY;
         if (a instanceof ActivationReLU r) {
             boolean plain = (r.getMax() == null || r.getMax().isInfinite()) && (r.getThreshold() == null || r.getThreshold() == 0)
                     && (r.getNegativeSlope() == null || r.getNegativeSlope() == 0);
             if (plain) return Act.RELU;
-            throw refuse(layer, "a ReLU with max " + r.getMax() + ", threshold " + r.getThreshold() + ", negative slope " + r.getNegativeSlope());
+            throw refuse(who, layer, "a ReLU with max " + r.getMax() + ", threshold " + r.getThreshold() + ", negative slope " + r.getNegativeSlope());
         }
         if (a instanceof ActivationSoftmax) return Act.SOFTMAX;
         if (a instanceof ActivationTanH) return Act.TANH;
         if (a instanceof ActivationSigmoid) return Act.SIGMOID;
-        throw refuse(layer, "activation " + (a == null ? "null" : a.getClass().getSimpleName()));
+        throw refuse(who, layer, "activation " + (a == null ? "null" : a.getClass().getSimpleName()));
     }
 
-    private static BadInputException refuse(int layer, String what) {
-        return new BadInputException("layer " + layer + " is " + what + ", which the quantized runtime does not support");
+    private static BadInputException refuse(String who, int layer, String what) {
+        return new BadInputException("layer " + layer + " is " + what + ", which " + who + " does not support");
     }
 }

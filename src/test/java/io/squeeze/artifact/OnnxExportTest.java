@@ -1,0 +1,164 @@
+package io.squeeze.artifact;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.onnx.proto.OnnxMl;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import io.squeeze.core.Storage;
+import io.squeeze.model.Logits;
+import io.squeeze.quantize.QuantRunner;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.zip.GZIPInputStream;
+import org.apache.hadoop.conf.Configuration;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every fixture artifact kind (dense, factorized, shrunk, pruned, fp16, int8 static, int4, int8 dynamic, a LoRA
+ * adapter) exported to ONNX and run in ONNX Runtime on the digits test set: float forms give Squeeze's logits to
+ * 1e-5 relative, quantized forms Squeeze's integer-arithmetic outputs; the graph names its producer and source.
+ * MNIST models (LeNet-300-100 and LeNet-5, int8) are in {@code cli.OnnxExportCliTest}.
+ */
+class OnnxExportTest {
+    static final Path FIXTURES = Path.of("src/test/resources/fixtures/artifacts-v2");
+    static final Storage ST = new Storage(new Configuration());
+
+    /** The digits test set: 359 rows of 64 pixels (0..16) and their labels. */
+    record Rows(float[] x, int[] labels, int n, int features) {}
+
+    static Rows digits() throws IOException {
+        List<String> lines;
+        try (InputStream in = new GZIPInputStream(Files.newInputStream(Path.of("data/digits/digits-test.csv.gz")))) {
+            lines = new String(in.readAllBytes()).lines().filter(l -> !l.isBlank()).toList();
+        }
+        float[] x = new float[lines.size() * 64];
+        int[] y = new int[lines.size()];
+        for (int r = 0; r < lines.size(); r++) {
+            String[] c = lines.get(r).split(",");
+            for (int j = 0; j < 64; j++) x[r * 64 + j] = Float.parseFloat(c[j]);
+            y[r] = Integer.parseInt(c[64]);
+        }
+        return new Rows(x, y, lines.size(), 64);
+    }
+
+    /** Rows [0, n) of an MNIST split (pixels / 255, as Squeeze's idx reader gives them). */
+    static Rows mnist(String split, int n) throws IOException {
+        float[] x = new float[n * 784];
+        int[] y = new int[n];
+        try (var img = new DataInputStream(Files.newInputStream(Path.of("data/mnist/" + split + "-images-idx3-ubyte")));
+             var lab = new DataInputStream(Files.newInputStream(Path.of("data/mnist/" + split + "-labels-idx1-ubyte")))) {
+            img.skipNBytes(16);
+            lab.skipNBytes(8);
+            byte[] px = img.readNBytes(n * 784);
+            for (int i = 0; i < px.length; i++) x[i] = (px[i] & 0xff) / 255f;
+            for (int r = 0; r < n; r++) y[r] = lab.readUnsignedByte();
+        }
+        return new Rows(x, y, n, 784);
+    }
+
+    /** ONNX Runtime's outputs ("logits", "output") for the rows, flattened row-major. */
+    static Map<String, float[]> runOnnx(byte[] model, Rows rows) throws Exception {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
+            o.setIntraOpNumThreads(1);
+            if (Boolean.getBoolean("squeeze.ort.noopt")) o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
+            try (OrtSession s = env.createSession(model, o);
+                 OnnxTensor in = OnnxTensor.createTensor(env, FloatBuffer.wrap(rows.x()), new long[]{rows.n(), rows.features()});
+                 OrtSession.Result r = s.run(Map.of("input", in))) {
+                return Map.of("logits", flat((float[][]) r.get("logits").get().getValue()),
+                        "output", flat((float[][]) r.get("output").get().getValue()));
+            }
+        }
+    }
+
+    static float[] flat(float[][] a) {
+        float[] f = new float[a.length * a[0].length];
+        for (int i = 0; i < a.length; i++) System.arraycopy(a[i], 0, f, i * a[i].length, a[i].length);
+        return f;
+    }
+
+    static int argmax(float[] v, int row, int width) {
+        int best = 0;
+        for (int j = 1; j < width; j++) if (v[row * width + j] > v[row * width + best]) best = j;
+        return best;
+    }
+
+    /** The fraction of rows whose predicted class agrees. */
+    static double agreement(float[] a, float[] b, int rows, int width) {
+        int same = 0;
+        for (int r = 0; r < rows; r++) if (argmax(a, r, width) == argmax(b, r, width)) same++;
+        return same / (double) rows;
+    }
+
+    static double accuracy(float[] out, int[] labels, int width) {
+        int ok = 0;
+        for (int r = 0; r < labels.length; r++) if (argmax(out, r, width) == labels[r]) ok++;
+        return ok / (double) labels.length;
+    }
+
+    /** |a - b| ≤ 1e-5 · max(1, |b|) element-wise. */
+    static void assertClose(float[] expected, float[] actual, String what) {
+        assertEquals(expected.length, actual.length, what);
+        for (int i = 0; i < expected.length; i++)
+            assertTrue(Math.abs(expected[i] - actual[i]) <= 1e-5 * Math.max(1, Math.abs(expected[i])),
+                    what + " [" + i + "]: squeeze " + expected[i] + ", onnx runtime " + actual[i]);
+    }
+
+    /** Squeeze's own outputs: the float network's logits, and the integer path's output for a quantized model. */
+    static float[] squeezeIntegerOutput(Loaded m, Rows rows) {
+        float[] x = m.model().meta().normalizer().appliedRows(rows.x().clone(), rows.n());
+        return new QuantRunner(m.quant()).run(x, rows.n(), rows.features(), QuantRunner.Path.INTEGER, null);
+    }
+
+    @Test
+    void everyFixtureKindRunsInOnnxRuntimeAsSqueezeComputesIt() throws Exception {
+        Rows rows = digits();
+        List<String> checked = new ArrayList<>();
+        long denseBytes = 0, prunedBytes = 0;
+        for (String name : List.of("dense", "factorized", "pruned-l1", "pruned-ln-shrunk", "fp16", "lora-adapter",
+                "pruned-int8-static", "int4-affine-tensor", "int8-dynamic")) {
+            Loaded m = Models.loadRunnable(ST, FIXTURES.resolve(name).toString());
+            OnnxExport.Exported e = OnnxExport.export(m);
+            OnnxMl.ModelProto proto = OnnxMl.ModelProto.parseFrom(e.bytes());
+            assertEquals("squeeze", proto.getProducerName());
+            assertEquals(OnnxExport.OPSET, proto.getOpsetImport(0).getVersion());
+            assertEquals(m.model().sha256(), proto.getMetadataPropsList().stream()
+                    .filter(p -> p.getKey().equals("squeeze.model_sha256")).findFirst().orElseThrow().getValue(), name);
+            Map<String, float[]> ort = runOnnx(e.bytes(), rows);
+            int classes = m.model().meta().numClasses();
+            float[] x = m.model().meta().normalizer().appliedRows(rows.x().clone(), rows.n());
+            boolean integer = m.quant() != null && m.quant().plan().layers().stream().anyMatch(l -> l.precision().integer());
+            if (!integer) {
+                assertClose(Logits.of(m.model().net(), x, rows.n(), rows.features()), ort.get("logits"), name + " logits");
+                float[] out = m.model().net().output(org.nd4j.linalg.factory.Nd4j.create(x, new long[]{rows.n(), rows.features()}, 'c'))
+                        .dup('c').data().asFloat();
+                assertClose(out, ort.get("output"), name + " output");
+            } else {
+                float[] sq = squeezeIntegerOutput(m, rows);
+                double agree = agreement(sq, ort.get("output"), rows.n(), classes);
+                assertTrue(agree >= 0.999, name + ": ONNX Runtime's int8 predictions agree with Squeeze's integer path on " + agree);
+                assertEquals(accuracy(sq, rows.labels(), classes), accuracy(ort.get("output"), rows.labels(), classes), 0.0002, name);
+            }
+            if (name.equals("dense")) denseBytes = e.bytes().length;
+            if (name.equals("pruned-l1")) {
+                prunedBytes = e.bytes().length;
+                assertTrue(e.sparseWeights() > 0, "70 % zeros: weights stored sparse");
+            }
+            assertEquals(name.equals("fp16") ? "float16 weights" : name.equals("int8-dynamic") ? "dynamic int8"
+                    : name.contains("int") ? "static QDQ" : name.equals("pruned-l1") ? "float, sparse weights" : "float", e.form(), name);
+            checked.add(name);
+        }
+        assertEquals(9, checked.size());
+        assertTrue(prunedBytes < denseBytes, "pruned " + prunedBytes + " vs dense " + denseBytes);
+    }
+}
