@@ -29,14 +29,14 @@ import org.junit.jupiter.api.Test;
  * 1e-5 relative, quantized forms Squeeze's integer-arithmetic outputs; the graph names its producer and source.
  * MNIST models (LeNet-300-100 and LeNet-5, int8) are in {@code cli.OnnxExportCliTest}.
  */
-class OnnxExportTest {
+public class OnnxExportTest {
     static final Path FIXTURES = Path.of("src/test/resources/fixtures/artifacts-v2");
     static final Storage ST = new Storage(new Configuration());
 
     /** The digits test set: 359 rows of 64 pixels (0..16) and their labels. */
-    record Rows(float[] x, int[] labels, int n, int features) {}
+    public record Rows(float[] x, int[] labels, int n, int features) {}
 
-    static Rows digits() throws IOException {
+    public static Rows digits() throws IOException {
         List<String> lines;
         try (InputStream in = new GZIPInputStream(Files.newInputStream(Path.of("data/digits/digits-test.csv.gz")))) {
             lines = new String(in.readAllBytes()).lines().filter(l -> !l.isBlank()).toList();
@@ -52,7 +52,7 @@ class OnnxExportTest {
     }
 
     /** Rows [0, n) of an MNIST split (pixels / 255, as Squeeze's idx reader gives them). */
-    static Rows mnist(String split, int n) throws IOException {
+    public static Rows mnist(String split, int n) throws IOException {
         float[] x = new float[n * 784];
         int[] y = new int[n];
         try (var img = new DataInputStream(Files.newInputStream(Path.of("data/mnist/" + split + "-images-idx3-ubyte")));
@@ -67,7 +67,7 @@ class OnnxExportTest {
     }
 
     /** ONNX Runtime's outputs ("logits", "output") for the rows, flattened row-major. */
-    static Map<String, float[]> runOnnx(byte[] model, Rows rows) throws Exception {
+    public static Map<String, float[]> runOnnx(byte[] model, Rows rows) throws Exception {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
             o.setIntraOpNumThreads(1);
@@ -81,7 +81,7 @@ class OnnxExportTest {
         }
     }
 
-    static float[] flat(float[][] a) {
+    public static float[] flat(float[][] a) {
         float[] f = new float[a.length * a[0].length];
         for (int i = 0; i < a.length; i++) System.arraycopy(a[i], 0, f, i * a[i].length, a[i].length);
         return f;
@@ -94,20 +94,20 @@ class OnnxExportTest {
     }
 
     /** The fraction of rows whose predicted class agrees. */
-    static double agreement(float[] a, float[] b, int rows, int width) {
+    public static double agreement(float[] a, float[] b, int rows, int width) {
         int same = 0;
         for (int r = 0; r < rows; r++) if (argmax(a, r, width) == argmax(b, r, width)) same++;
         return same / (double) rows;
     }
 
-    static double accuracy(float[] out, int[] labels, int width) {
+    public static double accuracy(float[] out, int[] labels, int width) {
         int ok = 0;
         for (int r = 0; r < labels.length; r++) if (argmax(out, r, width) == labels[r]) ok++;
         return ok / (double) labels.length;
     }
 
     /** |a - b| ≤ 1e-5 · max(1, |b|) element-wise. */
-    static void assertClose(float[] expected, float[] actual, String what) {
+    public static void assertClose(float[] expected, float[] actual, String what) {
         assertEquals(expected.length, actual.length, what);
         for (int i = 0; i < expected.length; i++)
             assertTrue(Math.abs(expected[i] - actual[i]) <= 1e-5 * Math.max(1, Math.abs(expected[i])),
@@ -115,7 +115,7 @@ class OnnxExportTest {
     }
 
     /** Squeeze's own outputs: the float network's logits, and the integer path's output for a quantized model. */
-    static float[] squeezeIntegerOutput(Loaded m, Rows rows) {
+    public static float[] squeezeIntegerOutput(Loaded m, Rows rows) {
         float[] x = m.model().meta().normalizer().appliedRows(rows.x().clone(), rows.n());
         return new QuantRunner(m.quant()).run(x, rows.n(), rows.features(), QuantRunner.Path.INTEGER, null);
     }
