@@ -87,7 +87,7 @@ public class OnnxExportTest {
         return f;
     }
 
-    static int argmax(float[] v, int row, int width) {
+    public static int argmax(float[] v, int row, int width) {
         int best = 0;
         for (int j = 1; j < width; j++) if (v[row * width + j] > v[row * width + best]) best = j;
         return best;

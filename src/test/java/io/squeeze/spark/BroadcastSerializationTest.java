@@ -116,6 +116,26 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void predictionScorersComeBackScoringTheSame() {
+        MultiLayerNetwork net = TestModels.mlp(16, new int[]{8}, 3, 4);
+        QuantConfig cfg = new QuantConfig(QuantConfig.Mode.DYNAMIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
+                QuantConfig.Scheme.SYMMETRIC, false, new Observer.MinMax(), List.of());
+        QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), cfg, Map.of());
+        float[] x = new float[5 * 16];
+        Random r = new Random(3);
+        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
+        List<PredictJob.Scorer> scorers = List.of(new PredictJob.Network(NetPayload.of(net), Normalizer.NONE, 16, true),
+                new PredictJob.Network(NetPayload.of(net), Normalizer.NONE, 16, false), new PredictJob.Quantized(qm, Normalizer.NONE, 16));
+        PredictJob.Config c = new PredictJob.Config("m", io.squeeze.data.DataSpec.parse("csv:d.csv", io.squeeze.data.Split.TEST, false),
+                PredictJob.Runtime.ONNX, 2, true, 64);
+        for (Serializer s : SERIALIZERS) {
+            for (PredictJob.Scorer sc : scorers)
+                assertArrayEquals(sc.open().logits(x.clone(), 5), roundTrip(s, sc).open().logits(x.clone(), 5), 0f, s.getClass().getSimpleName() + " " + sc.getClass());
+            assertEquals(c, roundTrip(s, c));
+        }
+    }
+
+    @Test
     void pruningTargetsAndTheirLayoutComeBack() {
         // a task's plan (no values, no mask), the tensor a reader hands over a shuffle, and the layout it reads by
         var t = new io.squeeze.prune.Target(3, 2, "W", new long[]{2, 3}, null, null, io.squeeze.prune.Amount.fraction(0.5), 1, 0);
