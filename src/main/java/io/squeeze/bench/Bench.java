@@ -31,6 +31,7 @@ public final class Bench {
 
     static List<Named> all() {
         return List.of(
+                new Named("deploy", "inference rows/s of fp32, int8 and 90 % sparse forms in DenseRuntime, ONNX Runtime, the integer path and PyTorch", new DeployBench()),
                 new Named("evaluate", "distributed evaluation rows/s vs the same inference in-process", new EvaluateBench()),
                 new Named("factorize", "exact/randomized SVD vs PyTorch; factorized vs original inference against the FLOP ratio", new FactorizeBench()),
                 new Named("prune", "mask for 10M weights: radix select vs sort; distributed prune local[1] vs local[2]", new PruneBench()),

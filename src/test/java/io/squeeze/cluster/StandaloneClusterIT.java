@@ -71,6 +71,14 @@ class StandaloneClusterIT {
         JsonNode c = M.readTree(Files.readAllBytes(onCluster)), l = M.readTree(Files.readAllBytes(onLocal));
         for (String k : new String[]{"rows", "accuracy", "loss", "top5"}) assertEquals(l.get(k), c.get(k), k);
         assertEquals(l.get("quantization"), c.get("quantization"));
+        // predict: the artifact exported to ONNX in the driver, broadcast, scored by ONNX Runtime in the executors
+        String pc = dir.resolve("predict-cluster").toString(), pl = dir.resolve("predict-local").toString();
+        submit("predict", "--model", model, "--data", TEST, "--runtime", "onnx", "--top-k", "2", "--out", "parquet:" + pc);
+        local("predict", "--model", model, "--data", TEST, "--runtime", "onnx", "--top-k", "2", "--out", "parquet:" + pl);
+        try (var parts = Files.list(Path.of(pl))) {
+            for (Path part : parts.filter(f -> f.getFileName().toString().startsWith("part-")).toList())
+                assertArrayEquals(Files.readAllBytes(part), Files.readAllBytes(Path.of(pc).resolve(part.getFileName())), "predict " + part.getFileName());
+        }
     }
 
     @Test

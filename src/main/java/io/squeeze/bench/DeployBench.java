@@ -1,0 +1,158 @@
+package io.squeeze.bench;
+
+import io.squeeze.artifact.Loaded;
+import io.squeeze.artifact.OnnxExport;
+import io.squeeze.data.Batches;
+import io.squeeze.data.Example;
+import io.squeeze.data.Normalizer;
+import io.squeeze.distill.Teacher;
+import io.squeeze.model.Arch;
+import io.squeeze.model.Architectures;
+import io.squeeze.model.DenseRuntime;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.ModelMeta;
+import io.squeeze.model.NetOps;
+import io.squeeze.model.SourceKind;
+import io.squeeze.quantize.Observer;
+import io.squeeze.quantize.QuantRunner;
+import io.squeeze.quantize.QuantizedModel;
+import io.squeeze.spark.Nd4jThreads;
+import org.apache.spark.sql.SparkSession;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.io.File;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Deployment speed: inference rows/s on one thread (ND4J/OpenBLAS and ONNX Runtime limited to one), batch 256, of
+ * one network in each form Squeeze produces — fp32 in Squeeze's {@link DenseRuntime} and in ONNX Runtime (the
+ * {@code export --format onnx} graph), static int8 in ONNX Runtime (the QDQ graph) and in Squeeze's pure-Java
+ * integer path, 90 % unstructured-sparse (the smallest weights of each layer zeroed) in both fp32 runtimes — and
+ * PyTorch 1.13's float and dynamically quantized int8 inference of the same shapes ({@code bench/deploy_torch.py},
+ * when /usr/bin/python3 has torch). For LeNet-300-100 (784-300-100-10) and a 1024-1024-1024-10 MLP; random weights
+ * (speed does not depend on their values), best of 3 timed passes after a warm-up. Goals (issue 18): int8 ≥ 3× the
+ * fp32 DenseRuntime; the best Squeeze fp32 ≥ 0.8× ONNX Runtime fp32 and ≥ 1.0× PyTorch float.
+ */
+final class DeployBench implements Bench.Benchmark {
+    static final int BATCH = 256, CLASSES = 10;
+
+    @Override
+    public List<Bench.Result> run(SparkSession spark, PrintStream progress) throws Exception {
+        List<Bench.Result> out = new ArrayList<>();
+        out.addAll(model("mlp-300-100", 784, new int[]{300, 100}, 20_000, progress));
+        out.addAll(model("mlp-1024x3", 1024, new int[]{1024, 1024}, 5_000, progress));
+        return out;
+    }
+
+    /** Rows → outputs, one batch at a time. */
+    interface Runner {
+        float[] run(float[] x, int rows);
+    }
+
+    private List<Bench.Result> model(String name, int features, int[] hidden, int n, PrintStream progress) throws Exception {
+        MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(new Arch.Mlp(hidden), features, CLASSES, null,
+                new Architectures.Hyper(1, 1e-3, 0), null));
+        net.init();
+        List<Example> data = BenchRows.list(n, BenchRows.mnistLike(features, CLASSES, 3));
+        List<float[]> batches = new ArrayList<>();
+        for (Iterator<Batches.Batch> it = Batches.of(data.iterator(), BATCH, features, "bench"); it.hasNext(); ) batches.add(it.next().features().clone());
+        ModelMeta meta = new ModelMeta(features, CLASSES, null, Normalizer.NONE, "bench");
+        LoadedModel lm = new LoadedModel(net, meta, "", "bench-" + name, SourceKind.DL4J_ZIP, 0);
+
+        QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), QuantizeBench.STATIC8, Map.of());
+        var cal = new io.squeeze.quantize.Calibration(io.squeeze.quantize.Calibration.Pass.minMax(false));
+        QuantRunner calibrating = new QuantRunner(qm);
+        for (float[] b : batches.subList(0, 4)) calibrating.run(b, b.length / features, features, QuantRunner.Path.FLOAT, cal::update);
+        qm = qm.withActivations(io.squeeze.quantize.Calibrator.qparams(io.squeeze.quantize.Calibrator.ranges(new Observer.MinMax(), cal, null, false)));
+        QuantRunner integer = new QuantRunner(qm);
+
+        MultiLayerNetwork sparse = net.clone();
+        for (int i = 0; i < sparse.getnLayers(); i++) zeroSmallest(sparse.getLayer(i).getParam("W"), 0.9);
+        LoadedModel sparseModel = new LoadedModel(sparse, meta, "", "bench-" + name + "-sparse", SourceKind.DL4J_ZIP, 0);
+
+        Nd4jThreads.set(1);
+        try {
+            DenseRuntime dense = DenseRuntime.of(net).orElseThrow(), denseSparse = DenseRuntime.of(sparse).orElseThrow();
+            Teacher.Runner onnx = ort(OnnxExport.export(Loaded.plain(lm)).bytes(), features);
+            Teacher.Runner onnxInt8 = ort(OnnxExport.export(new Loaded(lm, qm)).bytes(), features);
+            Teacher.Runner onnxSparse = ort(OnnxExport.export(Loaded.plain(sparseModel)).bytes(), features);
+            String[] forms = {"fp32_dense", "fp32_onnx", "int8_onnx", "int8_java", "sparse90_dense", "sparse90_onnx"};
+            Runner[] runners = {(x, r) -> dense.output(x, r, features), onnx::logits, onnxInt8::logits,
+                    (x, r) -> integer.run(x, r, features, QuantRunner.Path.INTEGER, null), (x, r) -> denseSparse.output(x, r, features), onnxSparse::logits};
+            double[] rate = new double[forms.length];
+            for (int f = 0; f < forms.length; f++) rate[f] = rowsPerSecond(runners[f], batches, features, n);
+            double[] torch = torch(n, features, hidden);
+            progress.printf(java.util.Locale.ROOT, "bench: deploy %s rows/s (1 thread): %s; PyTorch float %.0f, dynamic int8 %.0f%n", name,
+                    java.util.stream.IntStream.range(0, forms.length).mapToObj(i -> String.format(java.util.Locale.ROOT, "%s %.0f", forms[i], rate[i]))
+                            .reduce((a, b) -> a + ", " + b).orElse(""), torch[0], torch[1]);
+            String tag = "[" + name + ",1 thread,batch " + BATCH + "]";
+            double bestFp32 = Math.max(rate[0], rate[1]);
+            List<Bench.Result> r = new ArrayList<>(List.of(
+                    result("deploy.fp32_dense_rows_per_s" + tag, rate[0], rate[1], "Squeeze DenseRuntime vs ONNX Runtime fp32 of the exported graph; goal >= 0.8x"),
+                    result("deploy.int8_onnx_rows_per_s" + tag, rate[2], rate[0], "static int8 QDQ export in ONNX Runtime vs Squeeze's fp32 DenseRuntime; goal >= 3x"),
+                    result("deploy.int8_java_rows_per_s" + tag, rate[3], rate[0], "Squeeze's pure-Java integer path vs its fp32 DenseRuntime"),
+                    result("deploy.sparse90_dense_rows_per_s" + tag, rate[4], rate[0], "90 % zeros in DenseRuntime vs dense (no sparse kernel: ideal would be 10x)"),
+                    result("deploy.sparse90_onnx_rows_per_s" + tag, rate[5], rate[1], "90 % zeros in ONNX Runtime (sparse constants densified at load) vs dense")));
+            if (!Double.isNaN(torch[0])) {
+                r.add(result("deploy.best_fp32_vs_torch_rows_per_s" + tag, bestFp32, torch[0], "Squeeze's faster fp32 runtime vs PyTorch 1.13 float; goal >= 1.0x"));
+                r.add(result("deploy.int8_onnx_vs_torch_dynamic_rows_per_s" + tag, rate[2], torch[1], "int8 QDQ in ONNX Runtime vs PyTorch 1.13 quantize_dynamic"));
+            }
+            return r;
+        } finally {
+            Nd4jThreads.all();
+        }
+    }
+
+    static Bench.Result result(String name, double value, double baseline, String note) {
+        return new Bench.Result(name, value, "rows/s", baseline, value / baseline, note);
+    }
+
+    private static Teacher.Runner ort(byte[] model, int features) {
+        return new Teacher.Onnx(java.util.UUID.randomUUID().toString(), model, "input", "output", new long[]{-1, features}, features, CLASSES,
+                "bench", "").open();
+    }
+
+    /** Best of 3 timed passes over every batch after one warm-up pass. */
+    private static double rowsPerSecond(Runner r, List<float[]> batches, int features, int n) {
+        double best = Double.MAX_VALUE;
+        for (int rep = 0; rep < 4; rep++) {
+            long t0 = System.nanoTime();
+            for (float[] b : batches) {
+                float[] y = r.run(b, b.length / features);
+                if (y.length != b.length / features * CLASSES) throw new IllegalStateException("got " + y.length + " outputs");
+            }
+            if (rep > 0) best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+        }
+        return n / best;
+    }
+
+    /** Zeroes the {@code fraction} smallest-magnitude entries of {@code w} in place. */
+    static void zeroSmallest(INDArray w, double fraction) {
+        float[] v = w.dup('c').data().asFloat(), a = new float[v.length];
+        for (int i = 0; i < v.length; i++) a[i] = Math.abs(v[i]);
+        Arrays.sort(a);
+        float t = a[(int) Math.min(a.length - 1, Math.round(fraction * a.length))];
+        for (int i = 0; i < v.length; i++) if (Math.abs(v[i]) < t) v[i] = 0f;
+        w.assign(org.nd4j.linalg.factory.Nd4j.create(v, w.shape(), 'c'));
+    }
+
+    /** PyTorch's float and dynamic-int8 rows/s, or NaN when /usr/bin/python3 has no torch. */
+    private static double[] torch(int n, int features, int[] hidden) throws Exception {
+        File py = new File("/usr/bin/python3"), script = new File("bench/deploy_torch.py");
+        if (!py.canExecute() || !script.isFile()) return new double[]{Double.NaN, Double.NaN};
+        List<String> cmd = new ArrayList<>(List.of(py.getPath(), script.getPath(), Integer.toString(n), Integer.toString(features)));
+        for (int h : hidden) cmd.add(Integer.toString(h));
+        cmd.add(Integer.toString(CLASSES));
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String json = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+        if (p.waitFor() != 0 || !json.startsWith("{")) return new double[]{Double.NaN, Double.NaN};
+        var j = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json);
+        return new double[]{j.get("float_rows_per_s").asDouble(), j.get("dynamic_int8_rows_per_s").asDouble()};
+    }
+}
