@@ -113,9 +113,24 @@ final class DeployBench implements Bench.Benchmark {
         return new Bench.Result(name, value, "rows/s", baseline, value / baseline, note);
     }
 
-    private static Teacher.Runner ort(byte[] model, int features) {
-        return new Teacher.Onnx(java.util.UUID.randomUUID().toString(), model, "input", "output", new long[]{-1, features}, features, CLASSES,
-                "bench", "").open();
+    /** An ONNX Runtime session of its own (one intra-op thread), kept open for the benchmark's life. */
+    private static Teacher.Runner ort(byte[] model, int features) throws ai.onnxruntime.OrtException {
+        ai.onnxruntime.OrtEnvironment env = ai.onnxruntime.OrtEnvironment.getEnvironment();
+        ai.onnxruntime.OrtSession.SessionOptions o = new ai.onnxruntime.OrtSession.SessionOptions();
+        o.setIntraOpNumThreads(1);
+        o.setInterOpNumThreads(1);
+        ai.onnxruntime.OrtSession s = env.createSession(model, o);
+        return (x, rows) -> {
+            try (var in = ai.onnxruntime.OnnxTensor.createTensor(env, java.nio.FloatBuffer.wrap(x), new long[]{rows, features});
+                 var r = s.run(Map.of("input", in), java.util.Set.of("output"))) {
+                java.nio.FloatBuffer fb = ((ai.onnxruntime.OnnxTensor) r.get(0)).getFloatBuffer();
+                float[] y = new float[fb.remaining()];
+                fb.get(y);
+                return y;
+            } catch (ai.onnxruntime.OrtException e) {
+                throw new IllegalStateException(e);
+            }
+        };
     }
 
     /** Best of 3 timed passes over every batch after one warm-up pass. */
@@ -149,7 +164,10 @@ final class DeployBench implements Bench.Benchmark {
         List<String> cmd = new ArrayList<>(List.of(py.getPath(), script.getPath(), Integer.toString(n), Integer.toString(features)));
         for (int h : hidden) cmd.add(Integer.toString(h));
         cmd.add(Integer.toString(CLASSES));
-        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD);
+        // one thread for PyTorch's BLAS too (OpenBLAS would otherwise start a thread per core)
+        for (String v : List.of("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")) pb.environment().put(v, "1");
+        Process p = pb.start();
         String json = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
         if (p.waitFor() != 0 || !json.startsWith("{")) return new double[]{Double.NaN, Double.NaN};
         var j = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json);

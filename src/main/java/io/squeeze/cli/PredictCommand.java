@@ -16,8 +16,8 @@ import java.util.Locale;
         description = {"Scores data with a model on Spark: Parquet (id, label, prediction, probability [, probabilities] [, topk_index,",
                 "topk_probability]) on file:, hdfs:// or s3a://, one row per input row in the input's order, written atomically",
                 "with _predictions.json and _SUCCESS. The model is an artifact, a DL4J zip, a Keras .h5 or an .onnx file.",
-                "--runtime auto: ONNX Runtime for .onnx, integer arithmetic for a quantized model (as evaluate), else the",
-                "dense GEMM runtime where it applies, else DL4J.",
+                "--runtime auto: ONNX Runtime (the model as export --format onnx writes it; the fastest measured, int8 with",
+                "evaluate's integer arithmetic); a model the export refuses runs on integer, dense or dl4j.",
                 "Example: squeeze predict --model out/quickstart/int8 --data csv:data/digits/digits-test.csv.gz --out parquet:out/pred"})
 public final class PredictCommand extends BaseCommand {
     @Option(names = "--model", required = true, paramLabel = "M")

@@ -117,9 +117,12 @@ public final class PredictJob {
     public record Resolved(Scorer scorer, Runtime runtime, int numFeatures, int numClasses, String source, String sha256) {}
 
     /**
-     * Loads the model and picks its runtime (before any Spark work): {@code AUTO} is ONNX Runtime for a {@code .onnx}
-     * file, the integer path for a model with integer layers, else {@link DenseRuntime} where it runs the network and
-     * DL4J otherwise. A runtime that cannot run the model is refused naming both.
+     * Loads the model and picks its runtime (before any Spark work). {@code AUTO} is ONNX Runtime — on a {@code .onnx}
+     * file, or on the model exported as {@code export --format onnx} does — because it measured fastest for every
+     * form here ({@code jobs/bench deploy}: int8 QDQ 3.4–4.7× Squeeze's pure-Java integer path with the same integer
+     * arithmetic, fp32 1.06–1.16× {@link DenseRuntime}); a model the export does not take falls back to the integer
+     * path for integer layers, else {@link DenseRuntime} where it runs the network, else DL4J. A runtime that cannot
+     * run the model is refused naming both.
      */
     public static Resolved resolve(Storage st, Config c) {
         if (c.onnxFile()) {
@@ -133,7 +136,17 @@ public final class PredictJob {
         int nf = lm.meta().numFeatures(), k = lm.meta().numClasses();
         boolean integer = m.quant() != null && m.quant().plan().layers().stream().anyMatch(l -> l.precision().integer());
         boolean dense = DenseRuntime.of(lm.net()).isPresent();
-        Runtime r = c.runtime() != Runtime.AUTO ? c.runtime() : integer ? Runtime.INTEGER : dense ? Runtime.DENSE : Runtime.DL4J;
+        Runtime r = c.runtime();
+        byte[] onnx = null;
+        if (r == Runtime.AUTO) {
+            try {
+                onnx = OnnxExport.export(m).bytes();
+                r = Runtime.ONNX;
+            } catch (BadInputException e) { // a model the export does not take runs in Squeeze's own runtimes
+                r = integer ? Runtime.INTEGER : dense ? Runtime.DENSE : Runtime.DL4J;
+            }
+        }
+        byte[] exported = onnx;
         Scorer s = switch (r) {
             case INTEGER -> {
                 if (!integer) throw new BadInputException("--runtime integer needs a quantized model; " + lm.source() + " has no integer layers");
@@ -145,7 +158,7 @@ public final class PredictJob {
                 yield new Network(NetPayload.of(lm.net()), lm.meta().normalizer(), nf, true);
             }
             case DL4J -> new Network(NetPayload.of(lm.net()), lm.meta().normalizer(), nf, false);
-            case ONNX -> new Onnx(new Teacher.Onnx(UUID.randomUUID().toString(), OnnxExport.export(m).bytes(), "input", "output",
+            case ONNX -> new Onnx(new Teacher.Onnx(UUID.randomUUID().toString(), exported != null ? exported : OnnxExport.export(m).bytes(), "input", "output",
                     new long[]{-1, nf}, nf, k, lm.source(), lm.sha256()));
             case AUTO -> throw new IllegalStateException("resolved above");
         };
