@@ -37,14 +37,16 @@ class ArchitectureTest {
                 .layer("Artifact").definedBy("io.squeeze.artifact..")
                 .layer("Execution").definedBy("io.squeeze.spark..")
                 .layer("Cli").definedBy("io.squeeze.cli..")
+                .layer("Ml").definedBy("io.squeeze.ml..")
                 .layer("Bench").definedBy("io.squeeze.bench..")
                 .whereLayer("Cli").mayNotBeAccessedByAnyLayer()
                 .whereLayer("Bench").mayNotBeAccessedByAnyLayer()
-                .whereLayer("Execution").mayOnlyBeAccessedByLayers("Cli", "Bench")
-                .whereLayer("Artifact").mayOnlyBeAccessedByLayers("Execution", "Cli", "Bench")
-                .whereLayer("Techniques").mayOnlyBeAccessedByLayers("Artifact", "Execution", "Cli", "Bench")
-                .whereLayer("Model").mayOnlyBeAccessedByLayers("Techniques", "Artifact", "Execution", "Cli", "Bench")
-                .whereLayer("Data").mayOnlyBeAccessedByLayers("Model", "Techniques", "Artifact", "Execution", "Cli", "Bench")
+                .whereLayer("Ml").mayNotBeAccessedByAnyLayer()
+                .whereLayer("Execution").mayOnlyBeAccessedByLayers("Cli", "Bench", "Ml")
+                .whereLayer("Artifact").mayOnlyBeAccessedByLayers("Execution", "Cli", "Bench", "Ml")
+                .whereLayer("Techniques").mayOnlyBeAccessedByLayers("Artifact", "Execution", "Cli", "Bench", "Ml")
+                .whereLayer("Model").mayOnlyBeAccessedByLayers("Techniques", "Artifact", "Execution", "Cli", "Bench", "Ml")
+                .whereLayer("Data").mayOnlyBeAccessedByLayers("Model", "Techniques", "Artifact", "Execution", "Cli", "Bench", "Ml")
                 .check(MAIN);
     }
 
