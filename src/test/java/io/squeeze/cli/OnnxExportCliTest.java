@@ -24,7 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code squeeze export --format onnx} on MNIST models trained by {@code squeeze train}: LeNet-300-100 and LeNet-5,
  * float and static int8. In ONNX Runtime the float exports give Squeeze's logits (1e-5 relative) and the int8 QDQ
  * exports Squeeze's integer-arithmetic predictions on ≥ 99.9 % of the MNIST test rows, with the same accuracy to
- * ±0.02 point. Refusals: a layer ONNX export does not take, an existing output, 7-bit dynamic activations.
+ * ±0.02 point; {@code predict} of the int8 LeNet-300-100 on the test set gives ONNX Runtime's predictions row for row
+ * (the README's walkthrough: evaluate, the ONNX Runtime snippet and predict agree). Refusals: a layer ONNX export does not take, an existing output, 7-bit dynamic activations.
  */
 class OnnxExportCliTest {
     static final Storage ST = new Storage(new Configuration());
@@ -75,6 +76,20 @@ class OnnxExportCliTest {
         double accSq = OnnxExportTest.accuracy(sq, test.labels(), 10), accOnnx = OnnxExportTest.accuracy(onnx, test.labels(), 10);
         assertEquals(accSq, accOnnx, 0.0002, name + " int8 accuracy");
         assertTrue(accSq > learned, name + " learned something (one epoch on 3,000 rows; chance is 0.1): " + accSq);
+        if (testRows == 10_000) {
+            // the README's third way: predict the test set to Parquet on Spark (auto: ONNX Runtime on the export)
+            String pred = dir.resolve(name + "-predictions").toString();
+            ok("predict", "--model", int8, "--data", "idx:data/mnist", "--out", "parquet:" + pred);
+            var rows = io.squeeze.TestSpark.get().read().parquet(pred).orderBy("id").collectAsList();
+            assertEquals(testRows, rows.size());
+            int same = 0;
+            for (int i = 0; i < testRows; i++) {
+                assertEquals(test.labels()[i], rows.get(i).getInt(1), "row " + i + " label");
+                assertEquals(OnnxExportTest.argmax(onnx, i, 10), rows.get(i).getInt(2), "row " + i + ": predict and the ONNX Runtime snippet");
+                if (rows.get(i).getInt(2) == OnnxExportTest.argmax(sq, i, 10)) same++;
+            }
+            assertTrue(same >= 0.999 * testRows, "predict and Squeeze's integer path agree on " + same + " rows");
+        }
     }
 
     @Test
