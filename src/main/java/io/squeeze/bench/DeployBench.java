@@ -35,7 +35,8 @@ import java.util.Map;
  * {@code export --format onnx} graph), static int8 in ONNX Runtime (the QDQ graph) and in Squeeze's pure-Java
  * integer path, 90 % unstructured-sparse (the smallest weights of each layer zeroed) in both fp32 runtimes — and
  * PyTorch 1.13's float and dynamically quantized int8 inference of the same shapes ({@code bench/deploy_torch.py},
- * when /usr/bin/python3 has torch). For LeNet-300-100 (784-300-100-10) and a 1024-1024-1024-10 MLP; random weights
+ * when /usr/bin/python3 has torch; MLPs only). For LeNet-300-100 (784-300-100-10), a 1024-1024-1024-10 MLP and LeNet-5
+ * (whose fp32 Squeeze path is DL4J's {@code output()}: DenseRuntime takes dense layers only); random weights
  * (speed does not depend on their values), best of 3 timed passes after a warm-up. Goals (issue 18): int8 ≥ 3× the
  * fp32 DenseRuntime; the best Squeeze fp32 ≥ 0.8× ONNX Runtime fp32 and ≥ 1.0× PyTorch float.
  */
@@ -45,8 +46,9 @@ final class DeployBench implements Bench.Benchmark {
     @Override
     public List<Bench.Result> run(SparkSession spark, PrintStream progress) throws Exception {
         List<Bench.Result> out = new ArrayList<>();
-        out.addAll(model("mlp-300-100", 784, new int[]{300, 100}, 20_000, progress));
-        out.addAll(model("mlp-1024x3", 1024, new int[]{1024, 1024}, 5_000, progress));
+        out.addAll(model("mlp-300-100", new Arch.Mlp(new int[]{300, 100}), 784, 20_000, progress));
+        out.addAll(model("mlp-1024x3", new Arch.Mlp(new int[]{1024, 1024}), 1024, 5_000, progress));
+        out.addAll(model("lenet5", new Arch.LeNet5(), 784, 3_000, progress));
         return out;
     }
 
@@ -55,14 +57,15 @@ final class DeployBench implements Bench.Benchmark {
         float[] run(float[] x, int rows);
     }
 
-    private List<Bench.Result> model(String name, int features, int[] hidden, int n, PrintStream progress) throws Exception {
-        MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(new Arch.Mlp(hidden), features, CLASSES, null,
+    private List<Bench.Result> model(String name, Arch arch, int features, int n, PrintStream progress) throws Exception {
+        boolean conv = arch instanceof Arch.LeNet5;
+        MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(arch, features, CLASSES, conv ? new int[]{28, 28, 1} : null,
                 new Architectures.Hyper(1, 1e-3, 0), null));
         net.init();
         List<Example> data = BenchRows.list(n, BenchRows.mnistLike(features, CLASSES, 3));
         List<float[]> batches = new ArrayList<>();
         for (Iterator<Batches.Batch> it = Batches.of(data.iterator(), BATCH, features, "bench"); it.hasNext(); ) batches.add(it.next().features().clone());
-        ModelMeta meta = new ModelMeta(features, CLASSES, null, Normalizer.NONE, "bench");
+        ModelMeta meta = new ModelMeta(features, CLASSES, conv ? new int[]{28, 28, 1} : null, Normalizer.NONE, "bench");
         LoadedModel lm = new LoadedModel(net, meta, "", "bench-" + name, SourceKind.DL4J_ZIP, 0);
 
         QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), QuantizeBench.STATIC8, Map.of());
@@ -73,31 +76,32 @@ final class DeployBench implements Bench.Benchmark {
         QuantRunner integer = new QuantRunner(qm);
 
         MultiLayerNetwork sparse = net.clone();
-        for (int i = 0; i < sparse.getnLayers(); i++) zeroSmallest(sparse.getLayer(i).getParam("W"), 0.9);
+        for (int i = 0; i < sparse.getnLayers(); i++) if (sparse.getLayer(i).getParam("W") != null) zeroSmallest(sparse.getLayer(i).getParam("W"), 0.9);
         LoadedModel sparseModel = new LoadedModel(sparse, meta, "", "bench-" + name + "-sparse", SourceKind.DL4J_ZIP, 0);
 
         Nd4jThreads.set(1);
         try {
-            DenseRuntime dense = DenseRuntime.of(net).orElseThrow(), denseSparse = DenseRuntime.of(sparse).orElseThrow();
+            Runner fp32 = squeezeFp32(net, features), fp32Sparse = squeezeFp32(sparse, features);
             Teacher.Runner onnx = ort(OnnxExport.export(Loaded.plain(lm)).bytes(), features);
             Teacher.Runner onnxInt8 = ort(OnnxExport.export(new Loaded(lm, qm)).bytes(), features);
             Teacher.Runner onnxSparse = ort(OnnxExport.export(Loaded.plain(sparseModel)).bytes(), features);
-            String[] forms = {"fp32_dense", "fp32_onnx", "int8_onnx", "int8_java", "sparse90_dense", "sparse90_onnx"};
-            Runner[] runners = {(x, r) -> dense.output(x, r, features), onnx::logits, onnxInt8::logits,
-                    (x, r) -> integer.run(x, r, features, QuantRunner.Path.INTEGER, null), (x, r) -> denseSparse.output(x, r, features), onnxSparse::logits};
+            String fp = conv ? "dl4j" : "dense";
+            String[] forms = {"fp32_" + fp, "fp32_onnx", "int8_onnx", "int8_java", "sparse90_" + fp, "sparse90_onnx"};
+            Runner[] runners = {fp32, onnx::logits, onnxInt8::logits,
+                    (x, r) -> integer.run(x, r, features, QuantRunner.Path.INTEGER, null), fp32Sparse, onnxSparse::logits};
             double[] rate = new double[forms.length];
             for (int f = 0; f < forms.length; f++) rate[f] = rowsPerSecond(runners[f], batches, features, n);
-            double[] torch = torch(n, features, hidden);
-            progress.printf(java.util.Locale.ROOT, "bench: deploy %s rows/s (1 thread): %s; PyTorch float %.0f, dynamic int8 %.0f%n", name,
+            double[] torch = conv ? new double[]{Double.NaN, Double.NaN} : torch(n, features, ((Arch.Mlp) arch).hidden());
+            progress.printf(java.util.Locale.ROOT, "bench: deploy %s rows/s (1 thread): %s; PyTorch float %.0f, dynamic int8 %.0f (NaN: not run)%n", name,
                     java.util.stream.IntStream.range(0, forms.length).mapToObj(i -> String.format(java.util.Locale.ROOT, "%s %.0f", forms[i], rate[i]))
                             .reduce((a, b) -> a + ", " + b).orElse(""), torch[0], torch[1]);
             String tag = "[" + name + ",1 thread,batch " + BATCH + "]";
             double bestFp32 = Math.max(rate[0], rate[1]);
             List<Bench.Result> r = new ArrayList<>(List.of(
-                    result("deploy.fp32_dense_rows_per_s" + tag, rate[0], rate[1], "Squeeze DenseRuntime vs ONNX Runtime fp32 of the exported graph; goal >= 0.8x"),
-                    result("deploy.int8_onnx_rows_per_s" + tag, rate[2], rate[0], "static int8 QDQ export in ONNX Runtime vs Squeeze's fp32 DenseRuntime; goal >= 3x"),
-                    result("deploy.int8_java_rows_per_s" + tag, rate[3], rate[0], "Squeeze's pure-Java integer path vs its fp32 DenseRuntime"),
-                    result("deploy.sparse90_dense_rows_per_s" + tag, rate[4], rate[0], "90 % zeros in DenseRuntime vs dense (no sparse kernel: ideal would be 10x)"),
+                    result("deploy.fp32_" + fp + "_rows_per_s" + tag, rate[0], rate[1], "Squeeze's fp32 (" + fp + ") vs ONNX Runtime fp32 of the exported graph; goal >= 0.8x"),
+                    result("deploy.int8_onnx_rows_per_s" + tag, rate[2], rate[0], "static int8 QDQ export in ONNX Runtime vs Squeeze's fp32 " + fp + "; goal >= 3x"),
+                    result("deploy.int8_java_rows_per_s" + tag, rate[3], rate[0], "Squeeze's pure-Java integer path vs its fp32 " + fp),
+                    result("deploy.sparse90_" + fp + "_rows_per_s" + tag, rate[4], rate[0], "90 % zeros in " + fp + " vs dense (no sparse kernel: ideal would be 10x)"),
                     result("deploy.sparse90_onnx_rows_per_s" + tag, rate[5], rate[1], "90 % zeros in ONNX Runtime (sparse constants densified at load) vs dense")));
             if (!Double.isNaN(torch[0])) {
                 r.add(result("deploy.best_fp32_vs_torch_rows_per_s" + tag, bestFp32, torch[0], "Squeeze's faster fp32 runtime vs PyTorch 1.13 float; goal >= 1.0x"));
@@ -107,6 +111,13 @@ final class DeployBench implements Bench.Benchmark {
         } finally {
             Nd4jThreads.all();
         }
+    }
+
+    /** Squeeze's own fp32 path: {@link DenseRuntime} where it runs the network, else DL4J's {@code output()}. */
+    private static Runner squeezeFp32(MultiLayerNetwork net, int features) {
+        var dense = DenseRuntime.of(net);
+        if (dense.isPresent()) return (x, r) -> dense.get().output(x, r, features);
+        return (x, r) -> net.output(org.nd4j.linalg.factory.Nd4j.create(x, new long[]{r, features}, 'c'), false).dup('c').data().asFloat();
     }
 
     static Bench.Result result(String name, double value, double baseline, String note) {
