@@ -119,8 +119,9 @@ public final class PredictJob {
     /**
      * Loads the model and picks its runtime (before any Spark work). {@code AUTO} is ONNX Runtime — on a {@code .onnx}
      * file, or on the model exported as {@code export --format onnx} does — because it measured fastest for every
-     * form {@code jobs/bench deploy} measures (MLPs: static int8 QDQ 3.2–4.8× Squeeze's pure-Java integer path with
-     * the same integer arithmetic, fp32 1.06–1.23× {@link DenseRuntime}); a model the export does not take falls back to the integer
+     * form {@code jobs/bench deploy} measures (static int8 QDQ 3.3–6.8× Squeeze's pure-Java integer path with the
+     * same integer arithmetic; fp32 1.06–1.24× {@link DenseRuntime} on MLPs, 40× DL4J on LeNet-5); a model the export
+     * does not take falls back to the integer
      * path for integer layers, else {@link DenseRuntime} where it runs the network, else DL4J. A runtime that cannot
      * run the model is refused naming both.
      */
