@@ -51,15 +51,19 @@ public class OnnxExportTest {
         return new Rows(x, y, lines.size(), 64);
     }
 
-    /** Rows [0, n) of an MNIST split (pixels / 255, as Squeeze's idx reader gives them). */
+    /** The MNIST subset committed for the tests (make-subset.py): the first 3,000 training rows, all 10,000 test rows. */
+    public static final String MNIST = "src/test/resources/mnist";
+
+    /** Rows [0, n) of a split of the {@link #MNIST} subset (pixels / 255, as Squeeze's idx reader gives them). */
     public static Rows mnist(String split, int n) throws IOException {
         float[] x = new float[n * 784];
         int[] y = new int[n];
-        try (var img = new DataInputStream(Files.newInputStream(Path.of("data/mnist/" + split + "-images-idx3-ubyte")));
-             var lab = new DataInputStream(Files.newInputStream(Path.of("data/mnist/" + split + "-labels-idx1-ubyte")))) {
+        try (var img = new DataInputStream(new GZIPInputStream(Files.newInputStream(Path.of(MNIST, split + "-images-idx3-ubyte.gz"))));
+             var lab = new DataInputStream(new GZIPInputStream(Files.newInputStream(Path.of(MNIST, split + "-labels-idx1-ubyte.gz"))))) {
             img.skipNBytes(16);
             lab.skipNBytes(8);
             byte[] px = img.readNBytes(n * 784);
+            if (px.length != n * 784) throw new IOException("the " + split + " subset has fewer than " + n + " rows");
             for (int i = 0; i < px.length; i++) x[i] = (px[i] & 0xff) / 255f;
             for (int r = 0; r < n; r++) y[r] = lab.readUnsignedByte();
         }

@@ -33,7 +33,7 @@ class OnnxExportCliTest {
     static Path dir;
     static String train;
 
-    /** The first 3,000 MNIST training rows as CSV (pixels / 255, as the idx reader gives them): a quick fit. */
+    /** The committed 3,000 MNIST training rows as CSV (pixels / 255, as the idx reader gives them): a quick fit. */
     @BeforeAll
     static void data() throws IOException {
         Rows r = OnnxExportTest.mnist("train", 3000);
@@ -79,7 +79,7 @@ class OnnxExportCliTest {
         if (testRows == 10_000) {
             // the README's third way: predict the test set to Parquet on Spark (auto: ONNX Runtime on the export)
             String pred = dir.resolve(name + "-predictions").toString();
-            ok("predict", "--model", int8, "--data", "idx:data/mnist", "--out", "parquet:" + pred);
+            ok("predict", "--model", int8, "--data", "idx:" + OnnxExportTest.MNIST, "--out", "parquet:" + pred);
             var rows = io.squeeze.TestSpark.get().read().parquet(pred).orderBy("id").collectAsList();
             assertEquals(testRows, rows.size());
             int same = 0;

@@ -128,7 +128,7 @@ class PredictCliTest {
         assertEquals(2, r.code(), r.err());
         assertTrue(r.lastErr().contains("is not a valid ONNX model"), r.lastErr());
         // a model that expects another width than the data has
-        r = CliRun.run("predict", "--model", FIX + "dense", "--data", "idx:data/mnist", "--out", dir.resolve("w").toString());
+        r = CliRun.run("predict", "--model", FIX + "dense", "--data", "idx:" + OnnxExportTest.MNIST, "--out", dir.resolve("w").toString());
         assertEquals(2, r.code(), r.err());
         assertFalse(Files.exists(dir.resolve("w")));
     }
