@@ -80,7 +80,7 @@ public final class OnnxExport {
         e.cur = e.normalize(lm.meta().normalizer());
         e.n = features;
         for (int i = 0; i < ops.size(); i++) e.op(ops.get(i), i == ops.size() - 1);
-        boolean integer = m.quant() != null && m.quant().plan().layers().stream().anyMatch(l -> l.precision().integer());
+        boolean integer = m.quant() != null && m.quant().plan().hasIntegerLayers();
         String form = integer ? (e.dynamic ? "dynamic int8" : "static QDQ")
                 : (m.quant() != null ? "float16 weights" : "float") + (e.g.sparseWeights() > 0 ? ", sparse weights" : "");
         Map<String, String> meta = new LinkedHashMap<>();

@@ -4,13 +4,10 @@ import io.squeeze.core.Storage;
 import io.squeeze.core.BadInputException;
 import io.squeeze.core.Version;
 import io.squeeze.model.Json;
-import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.Path;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -53,22 +50,11 @@ public final class SoftTargetsStore {
 
     private static Manifest fill(Storage st, Path dir, Function<Path, Manifest> writeParquet) {
         Manifest draft = writeParquet.apply(dir);
-        Map<String, io.squeeze.artifact.Manifest.FileRecord> files = new LinkedHashMap<>();
-        List<FileStatus> parts = new ArrayList<>();
-        for (FileStatus f : st.list(dir)) {
-            String n = f.getPath().getName();
-            if (n.startsWith("part-") && !n.endsWith(".crc")) parts.add(f);
-            else st.delete(f.getPath()); // checksum files
-        }
-        parts.sort(java.util.Comparator.comparing(f -> f.getPath().getName()));
-        for (FileStatus f : parts)
-            files.put(f.getPath().getName(), new io.squeeze.artifact.Manifest.FileRecord(f.getLen(), st.sha256(f.getPath(), "soft-target part")));
+        Map<String, io.squeeze.artifact.Manifest.FileRecord> files = PartFiles.records(st, dir, "soft-target part");
         Manifest m = new Manifest(FORMAT, VERSION, Version.version(), Instant.now().toString(), draft.teacher(), draft.teacherSha256(),
                 draft.teacherKind(), draft.data(), draft.dataRows(), draft.labelledRows(), draft.classes(), draft.topK(), draft.command(),
                 draft.config(), files);
-        byte[] mb = Json.bytes(m);
-        st.write(new Path(dir, MANIFEST), mb);
-        st.write(new Path(dir, ArtifactWriter.SUCCESS), Storage.sha256(mb).getBytes(StandardCharsets.US_ASCII)); // last
+        PartFiles.seal(st, dir, MANIFEST, Json.bytes(m));
         return m;
     }
 

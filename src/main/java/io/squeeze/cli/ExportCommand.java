@@ -46,20 +46,18 @@ public final class ExportCommand extends BaseCommand {
         var target = ArtifactWriter.checkTarget(st, out, overwrite, List.of(model));
         Loaded loaded = Models.loadRunnable(st, model);
         LoadedModel m = loaded.model();
-        String what;
-        switch (format) {
+        String what = switch (format) {
             case DL4J -> {
                 ModelIO.writeZip(st, target, m.net(), m.meta(), overwrite);
-                what = "dl4j";
+                yield "dl4j";
             }
             case ONNX -> {
                 // built in memory first: a model ONNX cannot express is refused before anything is written
                 OnnxExport.Exported onnx = OnnxExport.export(loaded);
                 st.replace(target, onnx.bytes(), overwrite);
-                what = "onnx opset " + OnnxExport.OPSET + ", " + onnx.form();
+                yield "onnx opset " + OnnxExport.OPSET + ", " + onnx.form();
             }
-            default -> throw new IllegalStateException(format.name());
-        }
+        };
         out().printf("wrote %s (%s, %d parameters)%n", target, what, m.net().numParams());
         return Main.OK;
     }

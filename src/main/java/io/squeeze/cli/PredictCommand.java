@@ -64,7 +64,7 @@ public final class PredictCommand extends BaseCommand {
         PredictJob.Config c = config();
         Storage before = Storage.withSparkDefaults();
         ArtifactWriter.checkTarget(before, outPath(), overwrite, java.util.List.of(c.model(), c.data().path())); // before any Spark work
-        PredictJob.Resolved m = PredictJob.resolve(before, c);
+        PredictJob.Resolved m = PredictJob.resolve(before, c.model(), c.runtime());
         if (topK > m.numClasses())
             throw new io.squeeze.core.BadInputException("--top-k must be in [1, " + m.numClasses() + "] (the model's classes), got " + topK);
         SparkSession spark = SparkSessions.start("squeeze predict");

@@ -2,8 +2,6 @@ package io.squeeze.ml;
 
 import io.squeeze.core.BadInputException;
 import io.squeeze.core.Storage;
-import io.squeeze.data.DataSpec;
-import io.squeeze.data.Split;
 import io.squeeze.spark.PredictJob;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -110,11 +108,7 @@ public final class SqueezeModel extends Transformer implements MLWritable {
     }
 
     PredictJob.Resolved resolved() {
-        if (resolved == null) {
-            PredictJob.Config c = new PredictJob.Config(modelPath, new DataSpec(io.squeeze.data.DataFormat.PARQUET, "unused", Split.TEST, false),
-                    PredictJob.Runtime.AUTO, 0, false, BATCH);
-            resolved = PredictJob.resolve(Storage.withSparkDefaults(), c);
-        }
+        if (resolved == null) resolved = PredictJob.resolve(Storage.withSparkDefaults(), modelPath, PredictJob.Runtime.AUTO);
         return resolved;
     }
 

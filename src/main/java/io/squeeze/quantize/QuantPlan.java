@@ -34,6 +34,11 @@ public record QuantPlan(QuantConfig.Mode mode, String observer, boolean reduceRa
         return l == null ? QuantConfig.Precision.FP32 : l.precision();
     }
 
+    /** Whether any layer is stored as integers (int8/int4), not only as fp16/fp32. */
+    public boolean hasIntegerLayers() {
+        return layers.stream().anyMatch(l -> l.precision().integer());
+    }
+
     public QuantPlan withActivations(Map<Integer, QParams> a) {
         return new QuantPlan(mode, observer, reduceRange, layers, a);
     }

@@ -4,6 +4,7 @@ import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Loaded;
 import io.squeeze.artifact.Models;
 import io.squeeze.artifact.OnnxExport;
+import io.squeeze.artifact.PartFiles;
 import io.squeeze.core.BadInputException;
 import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
@@ -17,7 +18,6 @@ import io.squeeze.model.NdRows;
 import io.squeeze.model.NetPayload;
 import io.squeeze.quantize.QuantRunner;
 import io.squeeze.quantize.QuantizedModel;
-import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -30,7 +30,6 @@ import org.apache.spark.sql.types.StructType;
 
 import java.io.PrintWriter;
 import java.io.Serializable;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -73,9 +72,6 @@ public final class PredictJob {
             if (batch <= 0) throw new BadInputException("predict.batch must be > 0, got " + batch);
         }
 
-        boolean onnxFile() {
-            return model.toLowerCase(Locale.ROOT).endsWith(".onnx");
-        }
     }
 
     /** A model ready for executors: each task opens its own runner of raw rows → outputs (row-major, k per row). */
@@ -125,19 +121,19 @@ public final class PredictJob {
      * path for integer layers, else {@link DenseRuntime} where it runs the network, else DL4J. A runtime that cannot
      * run the model is refused naming both.
      */
-    public static Resolved resolve(Storage st, Config c) {
-        if (c.onnxFile()) {
-            if (c.runtime() != Runtime.AUTO && c.runtime() != Runtime.ONNX)
-                throw new BadInputException("--runtime " + c.runtime().name().toLowerCase(Locale.ROOT) + " cannot run " + c.model() + " (an ONNX model runs in onnx)");
-            Teacher.Onnx t = (Teacher.Onnx) Teachers.onnx(st, c.model(), null, squeezeOutput(st, c.model()));
+    public static Resolved resolve(Storage st, String model, Runtime runtime) {
+        if (model.toLowerCase(Locale.ROOT).endsWith(".onnx")) {
+            if (runtime != Runtime.AUTO && runtime != Runtime.ONNX)
+                throw new BadInputException("--runtime " + runtime.name().toLowerCase(Locale.ROOT) + " cannot run " + model + " (an ONNX model runs in onnx)");
+            Teacher.Onnx t = (Teacher.Onnx) Teachers.onnx(st, model, null, squeezeOutput(st, model));
             return new Resolved(new Onnx(t), Runtime.ONNX, t.numFeatures(), t.numClasses(), t.source(), t.sha256());
         }
-        Loaded m = Models.loadRunnable(st, c.model());
+        Loaded m = Models.loadRunnable(st, model);
         var lm = m.model();
         int nf = lm.meta().numFeatures(), k = lm.meta().numClasses();
-        boolean integer = m.quant() != null && m.quant().plan().layers().stream().anyMatch(l -> l.precision().integer());
+        boolean integer = m.quant() != null && m.quant().plan().hasIntegerLayers();
         boolean dense = DenseRuntime.of(lm.net()).isPresent();
-        Runtime r = c.runtime();
+        Runtime r = runtime;
         byte[] onnx = null;
         if (r == Runtime.AUTO) {
             try {
@@ -202,10 +198,11 @@ public final class PredictJob {
         return RowFactory.create(v.toArray());
     }
 
-    /** Runs the job and writes the predictions at {@code out}; returns the rows written. */
+    /**
+     * Runs the job and writes the predictions at {@code out}; returns the rows written. {@code c.topK()} must be at most
+     * the model's classes (the command checks it against {@code m} before Spark starts).
+     */
     public static long run(SparkSession spark, Config c, Resolved m, String out, boolean overwrite, List<String> command, PrintWriter progress) {
-        if (c.topK() > m.numClasses())
-            throw new BadInputException("predict.top-k must be in [1, " + m.numClasses() + "] (the model's classes), got " + c.topK());
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         Path outPath = ArtifactWriter.checkTarget(st, out, overwrite);
         SparkData.Loaded d = SparkData.read(spark, c.data(), m.numFeatures(), "model " + m.source());
@@ -229,12 +226,7 @@ public final class PredictJob {
                         .orElseGet(() -> new ParquetCounts.Counts(spark.read().parquet(dir.toString()).count(), -1));
                 if (counts.rows() == 0) throw new BadInputException("data " + where + " is empty (no rows)");
                 count[0] = counts.rows();
-                Map<String, Object> files = new LinkedHashMap<>();
-                for (FileStatus f : st.list(dir)) {
-                    String n = f.getPath().getName();
-                    if (n.endsWith(".crc")) st.delete(f.getPath());
-                    else if (n.startsWith("part-")) files.put(n, Map.of("bytes", f.getLen(), "sha256", st.sha256(f.getPath(), "prediction part")));
-                }
+                var files = PartFiles.records(st, dir, "prediction part");
                 Map<String, Object> manifest = new LinkedHashMap<>();
                 manifest.put("format", "squeeze-predictions");
                 manifest.put("version", 1);
@@ -246,10 +238,8 @@ public final class PredictJob {
                 manifest.put("classes", k);
                 manifest.put("config", Jobs.toMap(c));
                 manifest.put("command", command);
-                manifest.put("files", new java.util.TreeMap<>(files));
-                byte[] mb = Json.bytes(manifest);
-                st.write(new Path(dir, MANIFEST), mb);
-                st.write(new Path(dir, ArtifactWriter.SUCCESS), Storage.sha256(mb).getBytes(StandardCharsets.US_ASCII)); // last
+                manifest.put("files", files);
+                PartFiles.seal(st, dir, MANIFEST, Json.bytes(manifest));
             });
             double s = (System.nanoTime() - t0) / 1e9;
             progress.printf(Locale.ROOT, "predict: %d rows, %d classes, runtime %s, %.1f s (%.0f rows/s)%n", count[0], k,

@@ -141,7 +141,7 @@ public class OnnxExportTest {
             Map<String, float[]> ort = runOnnx(e.bytes(), rows);
             int classes = m.model().meta().numClasses();
             float[] x = m.model().meta().normalizer().appliedRows(rows.x().clone(), rows.n());
-            boolean integer = m.quant() != null && m.quant().plan().layers().stream().anyMatch(l -> l.precision().integer());
+            boolean integer = m.quant() != null && m.quant().plan().hasIntegerLayers();
             if (!integer) {
                 assertClose(Logits.of(m.model().net(), x, rows.n(), rows.features()), ort.get("logits"), name + " logits");
                 float[] out = m.model().net().output(org.nd4j.linalg.factory.Nd4j.create(x, new long[]{rows.n(), rows.features()}, 'c'))

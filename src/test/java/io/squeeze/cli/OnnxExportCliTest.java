@@ -105,17 +105,7 @@ class OnnxExportCliTest {
     @Test
     void whatOnnxCannotExpressIsRefusedByNameAndNothingIsWritten() throws Exception {
         // average pooling: Squeeze evaluates it through DL4J, the export does not take it
-        var conf = new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder().seed(1).list()
-                .layer(new org.deeplearning4j.nn.conf.layers.ConvolutionLayer.Builder(3, 3).nIn(1).nOut(2).build())
-                .layer(new org.deeplearning4j.nn.conf.layers.SubsamplingLayer.Builder(org.deeplearning4j.nn.conf.layers.PoolingType.AVG)
-                        .kernelSize(2, 2).stride(2, 2).build())
-                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().nOut(3).activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build())
-                .setInputType(org.deeplearning4j.nn.conf.inputs.InputType.convolutionalFlat(8, 8, 1)).build();
-        var net = new org.deeplearning4j.nn.multilayer.MultiLayerNetwork(conf);
-        net.init();
-        Path zip = dir.resolve("avgpool.zip");
-        io.squeeze.model.ModelIO.writeZip(ST, new org.apache.hadoop.fs.Path(zip.toString()), net,
-                new io.squeeze.model.ModelMeta(64, 3, new int[]{8, 8, 1}, null, ""), false);
+        Path zip = io.squeeze.TestModels.avgPoolZip(dir.resolve("avgpool.zip"), 3);
         Path out = dir.resolve("avgpool.onnx");
         CliRun r = CliRun.run("export", "--model", zip.toString(), "--format", "onnx", "--out", out.toString());
         assertEquals(2, r.code(), r.err());

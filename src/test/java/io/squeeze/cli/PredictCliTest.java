@@ -84,17 +84,7 @@ class PredictCliTest {
         for (String rt : List.of("dl4j", "dense")) assertArrayEquals(dense, predictions(predict("dense-" + rt, "--model", FIX + "dense", "--runtime", rt)), rt);
         assertTrue(Files.readString(dir.resolve("dense").resolve("_predictions.json")).contains("\"runtime\" : \"onnx\""));
         // a model the ONNX export does not take (average pooling) is scored by DL4J under auto
-        var conf = new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder().seed(1).list()
-                .layer(new org.deeplearning4j.nn.conf.layers.ConvolutionLayer.Builder(3, 3).nIn(1).nOut(2).build())
-                .layer(new org.deeplearning4j.nn.conf.layers.SubsamplingLayer.Builder(org.deeplearning4j.nn.conf.layers.PoolingType.AVG)
-                        .kernelSize(2, 2).stride(2, 2).build())
-                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().nOut(10).activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build())
-                .setInputType(org.deeplearning4j.nn.conf.inputs.InputType.convolutionalFlat(8, 8, 1)).build();
-        var net = new org.deeplearning4j.nn.multilayer.MultiLayerNetwork(conf);
-        net.init();
-        Path zip = dir.resolve("avgpool.zip");
-        io.squeeze.model.ModelIO.writeZip(ST, new org.apache.hadoop.fs.Path(zip.toString()), net,
-                new io.squeeze.model.ModelMeta(64, 10, new int[]{8, 8, 1}, null, ""), false);
+        Path zip = io.squeeze.TestModels.avgPoolZip(dir.resolve("avgpool.zip"), 10);
         assertEquals(359, predict("avgpool", "--model", zip.toString()).size());
         assertTrue(Files.readString(dir.resolve("avgpool").resolve("_predictions.json")).contains("\"runtime\" : \"dl4j\""));
         predict("dense-again", "--model", FIX + "dense");
