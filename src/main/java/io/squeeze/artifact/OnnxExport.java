@@ -185,7 +185,8 @@ public final class OnnxExport {
             String xq = g.name("x" + layer + "_q"), xs = g.name("x" + layer + "_scale"), xz = g.name("x" + layer + "_zp");
             g.node("DynamicQuantizeLinear", new String[]{xq, xs, xz}, new String[]{x});
             String[] wq = weightInts(qt, layer, wShape);
-            String acc = g.node(conv != null ? "ConvInteger" : "MatMulInteger", "acc" + layer, new String[]{xq, wq[0], xz, wq[2]}, attrs);
+            String acc = g.node(conv != null ? "ConvInteger" : "MatMulInteger", "acc" + layer, new String[]{xq, wq[0], xz,
+                    conv != null ? convWeightZeroPoint(qt, layer) : wq[2]}, attrs);
             float[] s = scales(qt, channels);
             long[] perChannel = conv != null ? new long[]{channels, 1, 1} : new long[]{channels};
             String mult = g.node("Mul", "mult" + layer, new String[]{xs, g.floats("w" + layer + "_scales", s, perChannel)});
@@ -267,6 +268,21 @@ public final class OnnxExport {
         long[] dims = qt.axis() < 0 ? new long[0] : new long[]{k};
         return new String[]{g.bytes("W" + layer + "_q", signed, v, shape), g.floats("W" + layer + "_scale", qt.axis() < 0 ? new float[]{s[0]} : s, dims),
                 g.bytes("W" + layer + "_zp", signed, qt.axis() < 0 ? new int[]{zp[0]} : zp, dims)};
+    }
+
+    /**
+     * ConvInteger's weight zero point as one value: ONNX allows one per output channel, but ONNX Runtime 1.19's CPU
+     * kernel refuses a vector ("Non per-tensor quantization is not supported now"). Symmetric weights share zero point
+     * 128 (see {@link #weightInts}); per-channel affine weights with different zero points are refused.
+     */
+    private String convWeightZeroPoint(QuantizedTensor qt, int layer) {
+        int shift = qt.symmetric() && qt.format() == QuantizedTensor.Format.INT8 ? 128 : 0;
+        int zp = qt.params()[0].zeroPoint();
+        for (var p : qt.params())
+            if (p.zeroPoint() != zp)
+                throw new BadInputException("layer " + layer + " is a dynamic int8 convolution with a zero point per channel (affine scheme), "
+                        + "which ONNX Runtime's ConvInteger does not run; quantize it with --scheme symmetric or --granularity tensor");
+        return g.bytes("W" + layer + "_zp1", qt.symmetric() && shift == 0, new int[]{zp + shift}, new long[0]);
     }
 
     private static Object[] axisAttr(QuantizedTensor qt) {

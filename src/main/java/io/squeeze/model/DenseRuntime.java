@@ -24,15 +24,17 @@ import java.util.Optional;
  * copies it across (measured on one core: a 256×1024 output costs 5.2 ms instead of 4.2 ms, a 128→1024 layer
  * 1.37 ms instead of 0.55 ms). That fixed per-layer cost is paid again by each of the two layers a low-rank
  * factorization makes, so it hides most of what factorization saves; here the GEMMs alone remain. Outputs equal
- * DL4J's {@code output()} to float rounding (same SGEMM, same activation code).
+ * DL4J's {@code output()} to float rounding (same SGEMM, same activation code). Unstructured-pruned float layers
+ * whose density is at most {@link SparseDense#MAX_DENSITY} run in {@link SparseDense} instead of SGEMM (faster there,
+ * measured by {@code jobs/bench deploy}).
  *
  * <p>Networks with anything else (convolutions, preprocessors, weight noise such as fake-quantized weights,
  * layer norm, SameDiff layers such as LoRA adapters) are not taken: {@link #of} is empty and callers keep DL4J's
  * {@code output()}. One instance per thread (its buffers are reused).
  */
 public final class DenseRuntime {
-    /** A dense layer (w [nIn, nOut], b [1, nOut] or null) or an activation on its own (w null). */
-    private record Step(INDArray w, INDArray b, IActivation act) {}
+    /** A dense layer (w [nIn, nOut], b [1, nOut] or null; sparse: its CSC form, or null) or an activation on its own (w null). */
+    private record Step(INDArray w, INDArray b, IActivation act, SparseDense sparse) {}
 
     private final List<Step> steps;
     private final NdRows.Buffers buffers = new NdRows.Buffers();
@@ -41,8 +43,16 @@ public final class DenseRuntime {
         this.steps = steps;
     }
 
-    /** The runtime for {@code net}, or empty when a layer is not a plain dense/output/activation/dropout layer. */
+    /**
+     * The runtime for {@code net}, or empty when a layer is not a plain dense/output/activation/dropout layer. A float
+     * layer with at most {@link SparseDense#MAX_DENSITY} non-zero weights runs in {@link SparseDense}.
+     */
     public static Optional<DenseRuntime> of(MultiLayerNetwork net) {
+        return of(net, true);
+    }
+
+    /** {@link #of(MultiLayerNetwork)}, with sparse layers ({@code sparseKernel} false: every layer an SGEMM). */
+    public static Optional<DenseRuntime> of(MultiLayerNetwork net, boolean sparseKernel) {
         var conf = net.getLayerWiseConfigurations();
         List<Step> steps = new ArrayList<>();
         for (int i = 0; i < net.getnLayers(); i++) {
@@ -51,9 +61,11 @@ public final class DenseRuntime {
             if (l.getClass() == DenseLayer.class || l.getClass() == OutputLayer.class) {
                 BaseLayer b = (BaseLayer) l;
                 if (b.getWeightNoise() != null || (l instanceof DenseLayer d && d.hasLayerNorm())) return Optional.empty();
-                steps.add(new Step(net.getLayer(i).getParam("W"), net.getLayer(i).getParam("b"), b.getActivationFn()));
+                INDArray w = net.getLayer(i).getParam("W"), bias = net.getLayer(i).getParam("b");
+                boolean sparse = sparseKernel && w.dataType() == DataType.FLOAT && SparseDense.density(w) <= SparseDense.MAX_DENSITY;
+                steps.add(new Step(w, bias, b.getActivationFn(), sparse ? SparseDense.of(w, bias) : null));
             } else if (l.getClass() == ActivationLayer.class) {
-                steps.add(new Step(null, null, ((ActivationLayer) l).getActivationFn()));
+                steps.add(new Step(null, null, ((ActivationLayer) l).getActivationFn(), null));
             } else if (l.getClass() != DropoutLayer.class) {
                 return Optional.empty();
             }
@@ -64,6 +76,17 @@ public final class DenseRuntime {
     /** The network's output for {@code x} [rows, nIn]; valid until the next call on this instance. */
     public INDArray output(INDArray x) {
         return run(x, true);
+    }
+
+    /** The share of the network's multiply-adds (dense count, nIn·nOut per layer) in layers run by {@link SparseDense}. */
+    public double sparseShare() {
+        double all = 0, sparse = 0;
+        for (Step s : steps) {
+            if (s.w() == null) continue;
+            all += s.w().length();
+            if (s.sparse() != null) sparse += s.w().length();
+        }
+        return all == 0 ? 0 : sparse / all;
     }
 
     /** Whether the last layer is a dense/output layer, so that {@link #logits} is defined. */
@@ -99,8 +122,13 @@ public final class DenseRuntime {
             if (s.w() != null) {
                 if (cur.dataType() != s.w().dataType()) cur = cur.castTo(s.w().dataType());
                 // one slot per layer: a layer never writes into the array it reads
-                cur = cur.mmuli(s.w(), buffers.get("layer" + i, s.w().dataType(), x.rows(), s.w().columns(), 'f'));
-                if (s.b() != null) cur.addiRowVector(s.b());
+                INDArray target = buffers.get("layer" + i, s.w().dataType(), x.rows(), s.w().columns(), 'f');
+                if (s.sparse() != null) {
+                    cur = s.sparse().multiply(cur, target); // bias included
+                } else {
+                    cur = cur.mmuli(s.w(), target);
+                    if (s.b() != null) cur.addiRowVector(s.b());
+                }
             } else if (cur == x) {
                 cur = x.dup('f'); // never overwrite the caller's array
             }

@@ -165,4 +165,46 @@ public class OnnxExportTest {
         assertEquals(9, checked.size());
         assertTrue(prunedBytes < denseBytes, "pruned " + prunedBytes + " vs dense " + denseBytes);
     }
+
+    /** A small conv net on the 8×8 digits, seeded, untrained. */
+    private static io.squeeze.model.LoadedModel convNet() {
+        var net = new org.deeplearning4j.nn.multilayer.MultiLayerNetwork(new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder().seed(5)
+                .dataType(org.nd4j.linalg.api.buffer.DataType.FLOAT).list()
+                .layer(new org.deeplearning4j.nn.conf.layers.ConvolutionLayer.Builder(3, 3).nOut(6).activation(org.nd4j.linalg.activations.Activation.RELU).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.SubsamplingLayer.Builder(org.deeplearning4j.nn.conf.layers.SubsamplingLayer.PoolingType.MAX)
+                        .kernelSize(2, 2).stride(2, 2).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().nOut(16).activation(org.nd4j.linalg.activations.Activation.RELU).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder(org.nd4j.linalg.lossfunctions.LossFunctions.LossFunction.MCXENT).nOut(10)
+                        .activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build())
+                .setInputType(org.deeplearning4j.nn.conf.inputs.InputType.convolutionalFlat(8, 8, 1)).build());
+        net.init();
+        var meta = new io.squeeze.model.ModelMeta(64, 10, new int[]{8, 8, 1}, io.squeeze.data.Normalizer.NONE, "test");
+        return new io.squeeze.model.LoadedModel(net, meta, "", "conv", io.squeeze.model.SourceKind.DL4J_ZIP, 0);
+    }
+
+    @Test
+    void dynamicInt8ConvolutionsRunInOnnxRuntimeWithOneWeightZeroPoint() throws Exception {
+        Rows rows = digits();
+        var lm = convNet();
+        var cfg = new io.squeeze.quantize.QuantConfig(io.squeeze.quantize.QuantConfig.Mode.DYNAMIC, io.squeeze.quantize.QuantConfig.Precision.INT8,
+                io.squeeze.quantize.QuantConfig.Granularity.CHANNEL, io.squeeze.quantize.QuantConfig.Scheme.SYMMETRIC, false,
+                new io.squeeze.quantize.Observer.MinMax(), List.of());
+        Loaded m = new Loaded(lm, io.squeeze.quantize.QuantizedModel.quantizeWeights(io.squeeze.model.NetOps.of(lm.net()), cfg, Map.of()));
+        OnnxExport.Exported e = OnnxExport.export(m);
+        assertEquals("dynamic int8", e.form());
+        var conv = OnnxMl.ModelProto.parseFrom(e.bytes()).getGraph().getNodeList().stream().filter(n -> n.getOpType().equals("ConvInteger")).findFirst().orElseThrow();
+        var zp = OnnxMl.ModelProto.parseFrom(e.bytes()).getGraph().getInitializerList().stream().filter(t -> t.getName().equals(conv.getInput(3))).findFirst().orElseThrow();
+        assertEquals(0, zp.getDimsCount(), "one weight zero point, as ONNX Runtime's ConvInteger requires");
+        float[] ort = runOnnx(e.bytes(), rows).get("output"), sq = squeezeIntegerOutput(m, rows);
+        double agree = agreement(sq, ort, rows.n(), 10);
+        assertTrue(agree >= 0.99, "dynamic int8 conv net: ONNX Runtime agrees with Squeeze's integer path on " + agree);
+        for (int i = 0; i < sq.length; i++) assertEquals(sq[i], ort[i], 0.02, "probability " + i);
+
+        var affine = new io.squeeze.quantize.QuantConfig(io.squeeze.quantize.QuantConfig.Mode.DYNAMIC, io.squeeze.quantize.QuantConfig.Precision.INT8,
+                io.squeeze.quantize.QuantConfig.Granularity.CHANNEL, io.squeeze.quantize.QuantConfig.Scheme.AFFINE, false,
+                new io.squeeze.quantize.Observer.MinMax(), List.of());
+        Loaded a = new Loaded(lm, io.squeeze.quantize.QuantizedModel.quantizeWeights(io.squeeze.model.NetOps.of(lm.net()), affine, Map.of()));
+        var ex = org.junit.jupiter.api.Assertions.assertThrows(io.squeeze.core.BadInputException.class, () -> OnnxExport.export(a));
+        assertTrue(ex.getMessage().startsWith("layer 0 is a dynamic int8 convolution with a zero point per channel"), ex.getMessage());
+    }
 }

@@ -79,6 +79,18 @@ class PredictCliTest {
     }
 
     @Test
+    void aHighlyPrunedFloatModelRunsInTheSparseKernelUnderAutoWithOnnxRuntimesPredictions() throws Exception {
+        Path pruned = dir.resolve("pruned-90");
+        assertEquals(0, CliRun.run("prune", "--model", FIX + "dense", "--method", "l1", "--amount", "0.9", "--out", pruned.toString()).code());
+        int[] auto = predictions(predict("sparse-auto", "--model", pruned.toString()));
+        assertTrue(Files.exists(dir.resolve("sparse-auto").resolve("_predictions.json")));
+        assertTrue(Files.readString(dir.resolve("sparse-auto").resolve("_predictions.json")).contains("\"runtime\" : \"dense\""),
+                "90 % zeros: the sparse kernel, not ONNX Runtime");
+        assertArrayEquals(predictions(predict("sparse-onnx", "--model", pruned.toString(), "--runtime", "onnx")), auto);
+        assertArrayEquals(predictions(predict("sparse-dl4j", "--model", pruned.toString(), "--runtime", "dl4j")), auto);
+    }
+
+    @Test
     void aFloatModelGivesTheSamePredictionsOnEveryRuntimeAndARerunWritesTheSameFiles() throws Exception {
         int[] dense = predictions(predict("dense", "--model", FIX + "dense"));
         for (String rt : List.of("dl4j", "dense")) assertArrayEquals(dense, predictions(predict("dense-" + rt, "--model", FIX + "dense", "--runtime", rt)), rt);
