@@ -10,6 +10,7 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class Nd4jThreads {
     private static volatile int current = -1;
+    private static boolean warmed;
 
     private Nd4jThreads() {}
 
@@ -24,9 +25,22 @@ public final class Nd4jThreads {
         set(Runtime.getRuntime().availableProcessors());
     }
 
-    /** Exactly {@code n} threads (e.g. 1, to measure what one Spark task gets). */
+    /**
+     * Exactly {@code n} threads (e.g. 1, to measure what one Spark task gets). The first time in a JVM, one GEMM large
+     * enough to run on OpenBLAS's threads goes first: ND4J 1.0.0-M2's OpenBLAS limited to one thread before its
+     * thread server ever ran stays about 3× slower for good (a 256×1024 · 1024×1024 SGEMM on this repository's AVX2
+     * machine: 12 GFLOP/s, against 34 GFLOP/s on one thread after a 512³ GEMM on two; docs/BENCHMARKS.md).
+     */
     public static synchronized void set(int n) {
         if (current == n) return;
+        if (!warmed) {
+            warmed = true;
+            int all = Runtime.getRuntime().availableProcessors();
+            if (n < all) {
+                Nd4j.factory().blas().setMaxThreads(all);
+                Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 512, 512).mmul(Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 512, 512));
+            }
+        }
         Nd4j.factory().blas().setMaxThreads(n);
         Nd4j.getEnvironment().setMaxThreads(n);
         Nd4j.getEnvironment().setMaxMasterThreads(n);
