@@ -254,7 +254,7 @@ public final class OnnxExport {
      * cannot saturate and stay as they are.
      */
     private String[] weightInts(QuantizedTensor qt, int layer, long[] shape) {
-        int shift = qt.symmetric() && qt.format() == QuantizedTensor.Format.INT8 ? 128 : 0;
+        int shift = uint8Shift(qt);
         boolean signed = qt.symmetric() && shift == 0;
         int[] v = new int[qt.values().length];
         for (int i = 0; i < v.length; i++) v[i] = qt.values()[i] + shift;
@@ -276,13 +276,18 @@ public final class OnnxExport {
      * 128 (see {@link #weightInts}); per-channel affine weights with different zero points are refused.
      */
     private String convWeightZeroPoint(QuantizedTensor qt, int layer) {
-        int shift = qt.symmetric() && qt.format() == QuantizedTensor.Format.INT8 ? 128 : 0;
+        int shift = uint8Shift(qt);
         int zp = qt.params()[0].zeroPoint();
         for (var p : qt.params())
             if (p.zeroPoint() != zp)
                 throw new BadInputException("layer " + layer + " is a dynamic int8 convolution with a zero point per channel (affine scheme), "
                         + "which ONNX Runtime's ConvInteger does not run; quantize it with --scheme symmetric or --granularity tensor");
         return g.bytes("W" + layer + "_zp1", qt.symmetric() && shift == 0, new int[]{zp + shift}, new long[0]);
+    }
+
+    /** 128 for symmetric int8 weights, which {@link #weightInts} writes as uint8; else 0 (stored as they are). */
+    private static int uint8Shift(QuantizedTensor qt) {
+        return qt.symmetric() && qt.format() == QuantizedTensor.Format.INT8 ? 128 : 0;
     }
 
     private static Object[] axisAttr(QuantizedTensor qt) {

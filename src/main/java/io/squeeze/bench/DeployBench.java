@@ -99,8 +99,9 @@ final class DeployBench implements Bench.Benchmark {
         Nd4jThreads.set(1);
         try {
             Runner fp32 = squeezeFp32(net, features, true), fp32Sparse = squeezeFp32(sparse, features, true);
-            Teacher.Runner onnx = ort(OnnxExport.export(Loaded.plain(lm)).bytes(), features);
-            Teacher.Runner onnxInt8 = ort(OnnxExport.export(new Loaded(lm, qm)).bytes(), features);
+            byte[] fp32Onnx = OnnxExport.export(Loaded.plain(lm)).bytes(), int8Onnx = OnnxExport.export(new Loaded(lm, qm)).bytes();
+            Teacher.Runner onnx = ort(fp32Onnx, features);
+            Teacher.Runner onnxInt8 = ort(int8Onnx, features);
             Teacher.Runner onnxDyn = ort(OnnxExport.export(new Loaded(lm, dyn)).bytes(), features);
             Teacher.Runner onnxSparse = ort(OnnxExport.export(Loaded.plain(sparseModel)).bytes(), features);
             String fp = conv ? "dl4j" : "dense";
@@ -142,7 +143,7 @@ final class DeployBench implements Bench.Benchmark {
                         "Squeeze's faster int8 export in ONNX Runtime vs PyTorch 1.13 quantize_dynamic"));
             }
             r.addAll(DeployScaling.run(spark, name, features, batches, n, NetPayload.of(net), NetPayload.of(sparse),
-                    OnnxExport.export(Loaded.plain(lm)).bytes(), OnnxExport.export(new Loaded(lm, qm)).bytes(), rate[0], rate[5], rate[1], rate[2], progress));
+                    fp32Onnx, int8Onnx, rate[0], rate[5], rate[1], rate[2], progress));
             return r;
         } finally {
             Nd4jThreads.all();

@@ -5,13 +5,9 @@ import io.squeeze.model.SparseDense;
 import io.squeeze.spark.Nd4jThreads;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
-import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
-import org.deeplearning4j.nn.conf.inputs.InputType;
-import org.deeplearning4j.nn.conf.layers.OutputLayer;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.lossfunctions.LossFunctions;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.PrintStream;
 import java.io.Serializable;
@@ -43,27 +39,24 @@ final class DeployScaling {
             for (int[] shape : new int[][]{{784, 300}, {1024, 1024}}) {
                 StringBuilder line = new StringBuilder();
                 for (double d : new double[]{0.05, 0.1, 0.2, 0.3, 0.4, 0.5}) {
-                    MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(1).dataType(DataType.FLOAT).list()
-                            .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MSE).nOut(shape[1]).activation(Activation.IDENTITY).build())
-                            .setInputType(InputType.feedForward(shape[0])).build());
-                    net.init();
-                    DeployBench.zeroSmallest(net.getLayer(0).getParam("W"), 1 - d);
+                    Nd4j.getRandom().setSeed(1);
+                    INDArray w = Nd4j.randn(DataType.FLOAT, shape[0], shape[1]).dup('f'), bias = Nd4j.randn(DataType.FLOAT, 1, shape[1]); // DL4J's weight order
+                    DeployBench.zeroSmallest(w, 1 - d);
                     float[] x = new float[DeployBench.BATCH * shape[0]];
                     java.util.Random r = new java.util.Random(2);
                     for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
                     List<float[]> batches = Collections.nCopies((int) Math.max(8, 6e9 / (2.0 * DeployBench.BATCH * shape[0] * shape[1])), x);
                     int n = batches.size() * DeployBench.BATCH;
-                    SparseDense kernel = SparseDense.of(net.getLayer(0).getParam("W"), net.getLayer(0).getParam("b"));
-                    var target = org.nd4j.linalg.factory.Nd4j.createUninitialized(DataType.FLOAT, new long[]{DeployBench.BATCH, shape[1]}, 'f');
+                    SparseDense kernel = SparseDense.of(w, bias);
+                    var target = Nd4j.createUninitialized(DataType.FLOAT, new long[]{DeployBench.BATCH, shape[1]}, 'f');
                     var xin = io.squeeze.model.NdRows.of(x, DeployBench.BATCH, shape[0]);
                     DeployBench.Runner kernelOnly = (b, rows) -> { kernel.multiply(xin, target); return new float[rows * DeployBench.CLASSES]; };
-                    DeployBench.Runner sgemmOnly = (b, rows) -> { xin.mmul(net.getLayer(0).getParam("W"), target); return new float[rows * DeployBench.CLASSES]; };
+                    DeployBench.Runner sgemmOnly = (b, rows) -> { xin.mmul(w, target); return new float[rows * DeployBench.CLASSES]; };
                     double k = DeployBench.rowsPerSecond(kernelOnly, batches, shape[0], n), g = DeployBench.rowsPerSecond(sgemmOnly, batches, shape[0], n);
                     line.append(String.format(Locale.ROOT, " %.0f%%: %.2fx", 100 * d, k / g));
                     out.add(DeployBench.result(String.format(Locale.ROOT, "deploy.sparse_layer_rows_per_s[%dx%d,density %.2f,1 thread,batch %d]",
                             shape[0], shape[1], d, DeployBench.BATCH), k, g, "SparseDense kernel vs ND4J SGEMM on the same layer; >1 below the crossover"
-                            + (d <= SparseDense.MAX_DENSITY ? " (DenseRuntime uses the kernel)" : " (DenseRuntime uses SGEMM)")
-));
+                            + (d <= SparseDense.MAX_DENSITY ? " (DenseRuntime uses the kernel)" : " (DenseRuntime uses SGEMM)")));
                 }
                 progress.printf("bench: deploy sparse kernel vs SGEMM, %dx%d layer, batch %d:%s%n", shape[0], shape[1], DeployBench.BATCH, line);
             }

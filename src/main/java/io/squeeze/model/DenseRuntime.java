@@ -62,8 +62,8 @@ public final class DenseRuntime {
                 BaseLayer b = (BaseLayer) l;
                 if (b.getWeightNoise() != null || (l instanceof DenseLayer d && d.hasLayerNorm())) return Optional.empty();
                 INDArray w = net.getLayer(i).getParam("W"), bias = net.getLayer(i).getParam("b");
-                boolean sparse = sparseKernel && w.dataType() == DataType.FLOAT && SparseDense.density(w) <= SparseDense.MAX_DENSITY;
-                steps.add(new Step(w, bias, b.getActivationFn(), sparse ? SparseDense.of(w, bias) : null));
+                SparseDense sparse = sparseKernel && w.dataType() == DataType.FLOAT ? SparseDense.ifSparse(w, bias) : null;
+                steps.add(new Step(w, bias, b.getActivationFn(), sparse));
             } else if (l.getClass() == ActivationLayer.class) {
                 steps.add(new Step(null, null, ((ActivationLayer) l).getActivationFn(), null));
             } else if (l.getClass() != DropoutLayer.class) {

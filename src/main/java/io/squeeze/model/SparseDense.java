@@ -42,20 +42,22 @@ public final class SparseDense {
         this.bias = bias;
     }
 
-    /** The fraction of non-zero entries of {@code w}. */
-    public static double density(INDArray w) {
-        float[] v = NdRows.toRowMajor(w.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT));
-        int nnz = 0;
-        for (float f : v) if (f != 0f) nnz++;
-        return v.length == 0 ? 0 : (double) nnz / v.length;
-    }
-
     /** The CSC form of {@code w} [nIn, nOut] (float) and its bias {@code b} [1, nOut] (null: none). */
     public static SparseDense of(INDArray w, INDArray b) {
+        return build(w, b, 1.0);
+    }
+
+    /** {@link #of}, or null when more than {@link #MAX_DENSITY} of {@code w} is non-zero (SGEMM is faster then). */
+    public static SparseDense ifSparse(INDArray w, INDArray b) {
+        return build(w, b, MAX_DENSITY);
+    }
+
+    private static SparseDense build(INDArray w, INDArray b, double maxDensity) {
         int nIn = (int) w.rows(), nOut = (int) w.columns();
         float[] v = NdRows.toRowMajor(w.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT));
         int nnz = 0;
         for (float f : v) if (f != 0f) nnz++;
+        if (nnz > maxDensity * v.length) return null;
         int[] colStart = new int[nOut + 1], rowIndex = new int[nnz];
         float[] values = new float[nnz];
         int k = 0;
@@ -71,6 +73,11 @@ public final class SparseDense {
         }
         float[] bias = b == null ? new float[nOut] : NdRows.toRowMajor(b.reshape(1, nOut).castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT));
         return new SparseDense(nIn, nOut, colStart, rowIndex, values, bias);
+    }
+
+    /** The fraction of W's entries that are non-zero. */
+    public double density() {
+        return nIn * nOut == 0 ? 0 : (double) values.length / ((long) nIn * nOut);
     }
 
     public int nonZeros() {

@@ -33,13 +33,11 @@ public final class Nd4jThreads {
      */
     public static synchronized void set(int n) {
         if (current == n) return;
-        if (!warmed) {
+        int all = Runtime.getRuntime().availableProcessors();
+        if (!warmed && n < all) { // the first lowering, whatever was set before it
             warmed = true;
-            int all = Runtime.getRuntime().availableProcessors();
-            if (n < all) {
-                Nd4j.factory().blas().setMaxThreads(all);
-                Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 512, 512).mmul(Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 512, 512));
-            }
+            Nd4j.factory().blas().setMaxThreads(all);
+            Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 512, 512).mmul(Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 512, 512));
         }
         Nd4j.factory().blas().setMaxThreads(n);
         Nd4j.getEnvironment().setMaxThreads(n);

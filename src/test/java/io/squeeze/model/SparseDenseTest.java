@@ -26,7 +26,9 @@ class SparseDenseTest {
         INDArray w = sparse(37, 13, 0.2, 5, 1), b = Nd4j.rand(DataType.FLOAT, 1, 13);
         SparseDense k = SparseDense.of(w, b);
         assertEquals(w.neq(0).castTo(DataType.INT32).sumNumber().intValue(), k.nonZeros());
-        assertEquals(k.nonZeros() / (37.0 * 13), SparseDense.density(w), 1e-12);
+        assertEquals(k.nonZeros() / (37.0 * 13), k.density(), 1e-12);
+        assertEquals(k.nonZeros(), SparseDense.ifSparse(w, b).nonZeros(), "about 20 % non-zero: the kernel takes it");
+        assertNull(SparseDense.ifSparse(sparse(37, 13, 0.5, -1, 9), b), "about 50 % non-zero: SGEMM");
         for (int rows : new int[]{1, 3, 256, 5}) { // buffers grow and are reused for a smaller batch
             Nd4j.getRandom().setSeed(rows);
             INDArray x = Nd4j.randn(DataType.FLOAT, rows, 37);
