@@ -82,6 +82,38 @@ public enum Encoding {
             Quantized q = decodeQuantized(this, bytes, n);
             return new Tensor(q.tensor().dequantize(), q.mask());
         }
+    },
+
+    /**
+     * A tensor with at most 256 distinct values (weight sharing): the values once as a codebook, each weight's index
+     * Huffman-coded ({@link CodebookCoding}). Chosen by {@link PackedModel} whenever it is smaller than DEFLATE.
+     */
+    CODEBOOK_HUFFMAN {
+        @Override
+        public byte[] encode(float[] v, Mask mask) {
+            return CodebookCoding.encode(v, null);
+        }
+
+        @Override
+        public Tensor decode(byte[] bytes, int n) {
+            return CodebookCoding.decode(bytes, n, false);
+        }
+    },
+    /**
+     * A pruned tensor with at most 256 distinct kept values: the codebook, then the kept weights' relative positions
+     * (R bits with fillers) and their indices, both Huffman-coded (Deep Compression's storage, {@link CodebookCoding}).
+     */
+    SPARSE_CODEBOOK_HUFFMAN {
+        @Override
+        public byte[] encode(float[] v, Mask mask) {
+            if (mask == null || mask.size() != v.length) throw new IllegalArgumentException("sparse encoding needs a mask of " + v.length);
+            return CodebookCoding.encode(v, mask);
+        }
+
+        @Override
+        public Tensor decode(byte[] bytes, int n) {
+            return CodebookCoding.decode(bytes, n, true);
+        }
     };
 
     /** A decoded quantized tensor and its mask (null when not pruned). */

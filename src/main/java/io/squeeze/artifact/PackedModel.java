@@ -26,7 +26,8 @@ import java.util.function.Function;
 /**
  * The {@code packed/} form of an artifact: {@code config.json.gz} (DL4J configuration, gzip), {@code meta.json}
  * ({@link ModelMeta}), {@code tensors.json} (an index) and {@code tensors.bin} (every parameter tensor, each
- * encoded with its {@link Encoding}, concatenated). Decoding restores exactly the same weights.
+ * encoded with its {@link Encoding}, concatenated). A float tensor with at most 256 distinct values is stored
+ * codebook-and-Huffman coded when that is smaller than DEFLATE. Decoding restores exactly the same weights.
  */
 public final class PackedModel {
     public static final String CONFIG = "packed/config.json.gz", META = "packed/meta.json",
@@ -73,7 +74,13 @@ public final class PackedModel {
                     enc = qe.getKey();
                     bytes = qe.getValue();
                 } else {
-                    bytes = enc.encode(a.dup('c').data().asFloat(), mask);
+                    float[] values = a.dup('c').data().asFloat();
+                    bytes = enc.encode(values, mask);
+                    byte[] coded = CodebookCoding.encode(values, mask); // weight-shared (or tiny) tensors: smaller when entropy-coded
+                    if (coded != null && coded.length < bytes.length) {
+                        enc = mask == null ? Encoding.CODEBOOK_HUFFMAN : Encoding.SPARSE_CODEBOOK_HUFFMAN;
+                        bytes = coded;
+                    }
                 }
                 entries.add(new TensorEntry(i, e.getKey(), a.shape(), enc, blob.size(), bytes.length));
                 blob.writeBytes(bytes);

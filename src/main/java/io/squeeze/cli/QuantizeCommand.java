@@ -24,15 +24,21 @@ import java.util.Map;
                 "fake-quantized weights and activations (straight-through gradients), then as static.",
                 "The artifact stores integer weights with their scales and zero points and every activation's qparams;",
                 "evaluate reports the integer-arithmetic accuracy and the fake-quant one.",
+                "codebook: weight sharing (Deep Compression): each layer's kept weights clustered by k-means (linear init) into",
+                "2^bits shared values on executors, then, with --data, codebook fine-tuning on Spark (clusters and masks fixed);",
+                "stored as codebooks and Huffman-coded indices (and relative positions when pruned); evaluated exactly.",
                 "Example: squeeze quantize --model out/mnist --mode static --bits 8 --calib-data idx:data/mnist --calib-rows 1000 --out out/mnist-int8"})
 public final class QuantizeCommand extends BaseCommand {
     @Option(names = "--model", required = true, paramLabel = "M")
     String model;
 
-    @Option(names = "--mode", defaultValue = "static", paramLabel = "dynamic|static|qat", description = "(default: ${DEFAULT-VALUE})")
-    QuantConfig.Mode mode;
+    /** The modes: the integer ones of {@link QuantConfig.Mode}, and weight sharing. */
+    enum ModeOption { DYNAMIC, STATIC, QAT, CODEBOOK }
 
-    @Option(names = "--bits", paramLabel = "8|4", description = "integer weights (default 8)")
+    @Option(names = "--mode", defaultValue = "static", paramLabel = "dynamic|static|qat|codebook", description = "(default: ${DEFAULT-VALUE})")
+    ModeOption mode;
+
+    @Option(names = "--bits", paramLabel = "B", description = "integer weights: 8 or 4 (default 8); codebook: 1..8 (2^B shared values per layer, default 8)")
     Integer bits;
 
     @Option(names = "--dtype", paramLabel = "fp16", description = "half-precision weights instead of integers")
@@ -61,10 +67,10 @@ public final class QuantizeCommand extends BaseCommand {
     @Option(names = "--calib-rows", paramLabel = "N", description = "use the first N > 0 rows (default: all)")
     Long calibRows;
 
-    @Option(names = "--data", paramLabel = "D", description = "qat: training data")
+    @Option(names = "--data", paramLabel = "D", description = "qat: training data; codebook: fine-tuning data (none: no fine-tuning)")
     String data;
 
-    @Option(names = "--epochs", defaultValue = "2", description = "qat: epochs (default: ${DEFAULT-VALUE})")
+    @Option(names = "--epochs", defaultValue = "2", description = "qat, codebook fine-tuning: epochs (default: ${DEFAULT-VALUE})")
     int epochs;
 
     @Option(names = "--lr", paramLabel = "LR", description = "qat: learning rate (default: the model's own)")
@@ -97,18 +103,40 @@ public final class QuantizeCommand extends BaseCommand {
             p = b == 8 ? QuantConfig.Precision.INT8 : QuantConfig.Precision.INT4;
         }
         List<QuantConfig.LayerOverride> overrides = new ArrayList<>();
+        for (String l : precisionLines(st)) overrides.add(QuantConfig.LayerOverride.parse(l));
+        return new QuantConfig(QuantConfig.Mode.valueOf(mode.name()), p, granularity, scheme, reduceRange, QuantConfig.observer(observer), overrides);
+    }
+
+    /** {@code --layer-precision} values, each file ({@code @FILE}) read as one per line. */
+    private List<String> precisionLines(Storage st) {
+        List<String> lines = new ArrayList<>();
         for (String s : layerPrecision) {
-            if (s.startsWith("@")) {
-                String text = new String(st.readAll(st.path(s.substring(1)), "--layer-precision file"), java.nio.charset.StandardCharsets.UTF_8);
-                for (String line : text.split("\\R")) {
-                    String l = line.replaceAll("#.*", "").trim();
-                    if (!l.isEmpty()) overrides.add(QuantConfig.LayerOverride.parse(l));
-                }
-            } else {
-                overrides.add(QuantConfig.LayerOverride.parse(s));
+            if (!s.startsWith("@")) {
+                lines.add(s);
+                continue;
+            }
+            String text = new String(st.readAll(st.path(s.substring(1)), "--layer-precision file"), java.nio.charset.StandardCharsets.UTF_8);
+            for (String line : text.split("\\R")) {
+                String l = line.replaceAll("#.*", "").trim();
+                if (!l.isEmpty()) lines.add(l);
             }
         }
-        return new QuantConfig(mode, p, granularity, scheme, reduceRange, QuantConfig.observer(observer), overrides);
+        return lines;
+    }
+
+    /** The validated codebook job; options of the integer modes are refused. */
+    io.squeeze.spark.CodebookJob.Config codebookJob() {
+        if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
+        for (var o : new Object[][]{{"--dtype", dtype}, {"--scheme", scheme}, {"--calib-data", calibData}, {"--calib-rows", calibRows},
+                {"--reduce-range", reduceRange ? true : null}, {"--observer", observer.equals("minmax") ? null : observer}})
+            if (o[1] != null) throw new BadInputException("quantize " + o[0] + " does not apply to --mode codebook (shared float values, no scales or calibration), got " + o[1]);
+        Storage st = Storage.withSparkDefaults();
+        List<io.squeeze.quantize.CodebookConfig.LayerBits> overrides = new ArrayList<>();
+        for (String l : precisionLines(st)) overrides.add(io.squeeze.quantize.CodebookConfig.LayerBits.parse(l));
+        var cfg = new io.squeeze.quantize.CodebookConfig(bits == null ? 8 : bits, overrides);
+        var ft = data == null ? io.squeeze.spark.FineTune.NONE : new io.squeeze.spark.FineTune(data, epochs, batch, lr, sync.syncEvery);
+        if (data == null && lr != null) throw new BadInputException("quantize --lr needs fine-tuning data: --data D");
+        return new io.squeeze.spark.CodebookJob.Config(st.path(model).toString(), cfg, !local, ft, evalData);
     }
 
     /** The validated job: every option checked before any Spark work. */
@@ -124,6 +152,7 @@ public final class QuantizeCommand extends BaseCommand {
 
     @Override
     public Integer call() {
+        if (mode == ModeOption.CODEBOOK) return codebook();
         QuantizeJob.Config c = job();
         QuantConfig cfg = c.quant();
         // the output is checked before any Spark work
@@ -148,6 +177,27 @@ public final class QuantizeCommand extends BaseCommand {
         if (metrics.containsKey("accuracy")) o.printf(Locale.ROOT, "accuracy %.4f %s, %.4f fake-quant (source %.4f)%n", (Double) metrics.get("accuracy"),
                 cfg.calibrated() || cfg.mode() == QuantConfig.Mode.DYNAMIC && cfg.precision().integer() ? "integer path" : "fp16 weights",
                 (Double) metrics.get("accuracy_fake_quant"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
+        o.println("wrote " + st.path(output.out));
+        return Main.OK;
+    }
+
+    private Integer codebook() {
+        var c = codebookJob();
+        ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs()); // before any Spark work
+        SparkSession spark = SparkSessions.start("squeeze quantize");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        var content = c.run(spark, output.out, Main.args(), err());
+        c.publish(st, output.out, output.overwrite, content, output.dl4jZip);
+        var o = out();
+        content.notes().forEach((l, n) -> o.printf(Locale.ROOT, "layer %-3d %-9s %s%n", l, n.method(), n.details()));
+        long dir = st.totalBytes(st.path(output.out)), fp32 = content.net().numParams() * 4L;
+        long zip = io.squeeze.model.ModelIO.toZip(content.net(), content.meta()).length;
+        o.printf(Locale.ROOT, "artifact %s (whole directory): %.1fx smaller than the dense fp32 parameters (%s), %.1fx than the DL4J zip (%s)%n",
+                io.squeeze.eval.EvalReport.bytes(dir), fp32 / (double) dir, io.squeeze.eval.EvalReport.bytes(fp32), zip / (double) dir,
+                io.squeeze.eval.EvalReport.bytes(zip));
+        Map<String, Object> metrics = content.metrics();
+        if (metrics.containsKey("accuracy"))
+            o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));
         return Main.OK;
     }

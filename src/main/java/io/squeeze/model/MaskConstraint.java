@@ -1,7 +1,6 @@
 package io.squeeze.model;
 
 import io.squeeze.core.Mask;
-import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.api.layers.LayerConstraint;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -10,7 +9,6 @@ import java.util.Base64;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * A DL4J layer constraint that keeps pruned weights at exactly zero: after every parameter update DL4J applies
@@ -18,13 +16,10 @@ import java.util.Set;
  * configuration, so it travels with the configuration (JSON or Java serialization) to Spark executors and is
  * enforced by every worker of parameter-averaging training.
  */
-public final class MaskConstraint implements LayerConstraint {
+public final class MaskConstraint extends ParamConstraint<INDArray> {
     private static final long serialVersionUID = 1L;
-    private Set<String> params = new HashSet<>();
     private Map<String, String> masks = new HashMap<>(); // param -> base64 of Mask.toBytes()
     private Map<String, Integer> sizes = new HashMap<>();
-    // workers in one JVM share a deserialized configuration, hence this instance: the cache must be concurrent
-    private transient volatile Map<String, INDArray> cache;
 
     public MaskConstraint() {
     }
@@ -42,35 +37,16 @@ public final class MaskConstraint implements LayerConstraint {
     }
 
     @Override
-    public void applyConstraint(Layer layer, int iteration, int epoch) {
-        Map<String, INDArray> c = cache;
-        if (c == null) {
-            synchronized (this) {
-                if (cache == null) cache = new java.util.concurrent.ConcurrentHashMap<>();
-                c = cache;
-            }
-        }
-        for (String k : params) {
-            INDArray p = layer.getParam(k);
-            if (p == null) continue;
-            INDArray m = c.computeIfAbsent(k, key -> {
-                Mask mask = mask(key);
-                float[] f = new float[mask.size()];
-                for (int i = 0; i < f.length; i++) f[i] = mask.kept(i) ? 1f : 0f;
-                return Nd4j.create(f, p.shape(), 'c').castTo(p.dataType());
-            });
-            p.muli(m);
-        }
+    protected INDArray prepare(String param, INDArray p) {
+        Mask mask = mask(param);
+        float[] f = new float[mask.size()];
+        for (int i = 0; i < f.length; i++) f[i] = mask.kept(i) ? 1f : 0f;
+        return Nd4j.create(f, p.shape(), 'c').castTo(p.dataType());
     }
 
     @Override
-    public void setParams(Set<String> params) {
-        this.params = params;
-    }
-
-    @Override
-    public Set<String> getParams() {
-        return params;
+    protected void apply(INDArray p, INDArray mask) {
+        p.muli(mask);
     }
 
     public Map<String, String> getMasks() {

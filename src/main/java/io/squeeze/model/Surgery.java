@@ -59,13 +59,24 @@ public final class Surgery {
 
     /** A copy of the network whose layers carry {@link MaskConstraint}s for their masks, for training. */
     public static MultiLayerNetwork withMaskConstraints(MultiLayerNetwork net, Map<TensorKey, Mask> masks) {
+        return withConstraints(net, masks, Map.of());
+    }
+
+    /**
+     * A copy of the network whose layers carry {@link MaskConstraint}s for their masks and {@link CodebookConstraint}s
+     * for their weight-sharing assignments (by layer, then parameter), for training; any earlier ones are replaced.
+     */
+    public static MultiLayerNetwork withConstraints(MultiLayerNetwork net, Map<TensorKey, Mask> masks,
+                                                    Map<Integer, Map<String, CodebookConstraint.Assignment>> codebooks) {
         MultiLayerConfiguration c = net.getLayerWiseConfigurations().clone();
         Map<Integer, Map<String, Mask>> byLayer = new HashMap<>();
         masks.forEach((k, m) -> byLayer.computeIfAbsent(k.layer(), x -> new HashMap<>()).put(k.param(), m));
         for (int i = 0; i < c.getConfs().size(); i++) {
             var layer = c.getConf(i).getLayer();
             List<LayerConstraint> cs = new ArrayList<>();
-            if (layer.getConstraints() != null) for (LayerConstraint x : layer.getConstraints()) if (!(x instanceof MaskConstraint)) cs.add(x);
+            if (layer.getConstraints() != null)
+                for (LayerConstraint x : layer.getConstraints()) if (!(x instanceof MaskConstraint) && !(x instanceof CodebookConstraint)) cs.add(x);
+            if (codebooks.containsKey(i)) cs.add(new CodebookConstraint(codebooks.get(i)));
             if (byLayer.containsKey(i)) cs.add(new MaskConstraint(byLayer.get(i)));
             layer.setConstraints(cs.isEmpty() ? null : cs);
         }
@@ -74,7 +85,7 @@ public final class Surgery {
         return out;
     }
 
-    /** A copy without {@link MaskConstraint}s (masks live in the artifact, not in the configuration). */
+    /** A copy without {@link MaskConstraint}s or {@link CodebookConstraint}s (masks and codebooks live in the artifact, not in the configuration). */
     public static MultiLayerNetwork withoutMaskConstraints(MultiLayerNetwork net) {
         return withMaskConstraints(net, Map.of());
     }

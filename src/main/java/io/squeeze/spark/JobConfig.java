@@ -19,12 +19,13 @@ import java.util.List;
  */
 @JsonTypeInfo(use = JsonTypeInfo.Id.NAME, property = "command")
 @JsonSubTypes({@JsonSubTypes.Type(value = TrainJob.Config.class, name = "train"), @JsonSubTypes.Type(value = PruneJob.Config.class, name = "prune"), @JsonSubTypes.Type(value = FactorizeJob.Config.class, name = "factorize"),
-        @JsonSubTypes.Type(value = QuantizeJob.Config.class, name = "quantize"), @JsonSubTypes.Type(value = LoraJob.Config.class, name = "lora"),
+        @JsonSubTypes.Type(value = QuantizeJob.Config.class, name = "quantize"), @JsonSubTypes.Type(value = CodebookJob.Config.class, name = "codebook"),
+        @JsonSubTypes.Type(value = LoraJob.Config.class, name = "lora"),
         @JsonSubTypes.Type(value = DistillJob.Config.class, name = "distill"), @JsonSubTypes.Type(value = LotteryJob.Config.class, name = "lottery")})
 public sealed interface JobConfig permits JobConfig.OfModel, TrainJob.Config, DistillJob.Config, LotteryJob.Config {
 
     /** A job that compresses an existing model: its source is that model. */
-    sealed interface OfModel extends JobConfig permits PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config, LoraJob.Config {
+    sealed interface OfModel extends JobConfig permits PruneJob.Config, FactorizeJob.Config, QuantizeJob.Config, CodebookJob.Config, LoraJob.Config {
         /** The model the job compresses, a qualified URI. */
         String model();
 

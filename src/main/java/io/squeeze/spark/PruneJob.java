@@ -224,19 +224,32 @@ public final class PruneJob {
     /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */
     public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<TensorKey, Mask> masks, LoadedModel source,
                                              FineTune ft, io.squeeze.data.Split split, boolean local, String evalData, PrintWriter progress) {
+        return fineTune(spark, net, masks, Map.of(), source, ft, split, local, evalData, progress);
+    }
+
+    /** Fine-tunes on Spark with the masks and the weight-sharing ties ({@code codebooks}, by layer and parameter) enforced after every update. */
+    public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<TensorKey, Mask> masks,
+                                             Map<Integer, Map<String, io.squeeze.model.CodebookConstraint.Assignment>> codebooks, LoadedModel source,
+                                             FineTune ft, io.squeeze.data.Split split, boolean local, String evalData, PrintWriter progress) {
         if (!ft.runs()) return net;
         if (ft.lr() != null) net.setLearningRate(ft.lr());
-        return fineTune(spark, net, masks, source, DataSpec.parse(ft.data(), split, false), ft.training(0, local), evalData, progress);
+        return fineTune(spark, net, masks, codebooks, source, DataSpec.parse(ft.data(), split, false), ft.training(0, local), evalData, progress);
     }
 
     /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */
     public static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<TensorKey, Mask> masks, LoadedModel source,
                                              DataSpec data, SparkTrainer.Config cfg, String evalData, PrintWriter progress) {
+        return fineTune(spark, net, masks, Map.of(), source, data, cfg, evalData, progress);
+    }
+
+    static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<TensorKey, Mask> masks,
+                                      Map<Integer, Map<String, io.squeeze.model.CodebookConstraint.Assignment>> codebooks, LoadedModel source,
+                                      DataSpec data, SparkTrainer.Config cfg, String evalData, PrintWriter progress) {
         var meta = source.meta();
         SparkData.Loaded d = TrainJob.trainingData(spark, data, meta, source.source());
         var norm = meta.normalizer();
         JavaRDD<Example> rows = TrainJob.normalized(d.rdd(), norm);
-        MultiLayerNetwork constrained = Surgery.withMaskConstraints(net, masks);
+        MultiLayerNetwork constrained = Surgery.withConstraints(net, masks, codebooks);
         MultiLayerNetwork tuned = SparkTrainer.train(SparkSessions.jsc(spark), rows, constrained, meta.numFeatures(),
                 meta.numClasses(), cfg, data.toString(), progress, Validation.after(spark, evalData, meta, progress));
         MultiLayerNetwork clean = Surgery.withoutMaskConstraints(tuned);

@@ -59,6 +59,9 @@ class BadInputCorpusTest {
         String art = dir.resolve("art").toString(), soft = dir.resolve("soft").toString();
         assertEquals(0, CliRun.run("prune", "--model", model, "--method", "l1", "--amount", "0.5", "--out", art).code());
         assertEquals(0, CliRun.run("soft-targets", "--teacher", model, "--data", TEST, "--out", soft).code());
+        String qart = dir.resolve("qart").toString();
+        assertEquals(0, CliRun.run("quantize", "--model", model, "--mode", "dynamic", "--out", qart).code());
+        vars.put("$QART", qart);
         vars.put("$ART", art);
         vars.put("$SOFT", soft);
         Path incomplete = copy(Path.of(art), dir.resolve("incomplete"));

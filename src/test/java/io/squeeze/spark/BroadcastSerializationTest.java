@@ -197,4 +197,25 @@ class BroadcastSerializationTest {
                 assertEquals(p.getPartition(key), back.getPartition(key), s.getClass().getSimpleName() + " key " + key);
         }
     }
+
+    @Test
+    void aCodebookTaskAndItsClustersComeBackClusteringTheSameWay() {
+        float[] w = new float[3000];
+        Random r = new Random(4);
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
+        boolean[] keep = new boolean[w.length];
+        for (int i = 0; i < keep.length; i++) keep[i] = i % 4 != 0;
+        CodebookJob.Task t = new CodebookJob.Task(2, w, io.squeeze.core.Mask.of(keep).toBytes(), 16);
+        var expected = io.squeeze.quantize.WeightSharing.cluster(t.w(), t.kept(), t.k(), 300);
+        for (Serializer s : SERIALIZERS) {
+            CodebookJob.Task back = roundTrip(s, t);
+            var c = io.squeeze.quantize.WeightSharing.cluster(back.w(), back.kept(), back.k(), 300);
+            assertArrayEquals(expected.centroids(), c.centroids(), s.getClass().getSimpleName());
+            assertArrayEquals(expected.assignment(), c.assignment());
+            var cb = roundTrip(s, c);
+            assertArrayEquals(c.centroids(), cb.centroids());
+            assertArrayEquals(c.assignment(), cb.assignment());
+            assertEquals(c.sse(), cb.sse());
+        }
+    }
 }

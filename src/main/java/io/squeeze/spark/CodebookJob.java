@@ -1,0 +1,146 @@
+package io.squeeze.spark;
+
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Loaded;
+import io.squeeze.artifact.Models;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Mask;
+import io.squeeze.core.Storage;
+import io.squeeze.core.TensorKey;
+import io.squeeze.data.Split;
+import io.squeeze.model.CodebookConstraint;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.SourceKind;
+import io.squeeze.model.Surgery;
+import io.squeeze.quantize.CodebookConfig;
+import io.squeeze.quantize.WeightSharing;
+import org.apache.spark.sql.SparkSession;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+
+import java.io.PrintWriter;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * {@code squeeze quantize --mode codebook} as a job: weight sharing (Han, Mao and Dally 2016, "Deep Compression",
+ * section 3). Each layer's k-means ({@link WeightSharing}) is one executor task; the layers' weights are replaced by
+ * their shared values; then, with training data, codebook fine-tuning on Spark — the same data-parallel training as
+ * every fine-tuning, each layer's clusters and masks held fixed by {@link CodebookConstraint} and
+ * {@link io.squeeze.model.MaskConstraint} after every update. The artifact is a float network whose weights take at
+ * most 2^bits values per layer; {@link io.squeeze.artifact.PackedModel} stores such a layer as its codebook and
+ * Huffman-coded indices (and relative positions, when pruned), and evaluation computes with the shared values
+ * exactly.
+ */
+public final class CodebookJob {
+    private CodebookJob() {}
+
+    /**
+     * The job as a record, stored as the artifact's {@code config}.
+     *
+     * @param model       the source model (qualified URI), a float network (pruned or not)
+     * @param codebook    bits, per-layer overrides
+     * @param distributed k-means on executors (false: in this process; the codebooks are the same)
+     * @param fineTune    codebook fine-tuning (none when its epochs are 0)
+     * @param evalData    data to evaluate the result against the source on, or null
+     */
+    public record Config(String model, CodebookConfig codebook, boolean distributed, FineTune fineTune, String evalData)
+            implements JobConfig.OfModel {
+        public Config {
+            if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
+            if (codebook == null) throw new BadInputException("quantize --mode codebook needs --bits");
+            fineTune = fineTune == null ? FineTune.NONE : fineTune;
+        }
+
+        @Override
+        public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
+            return CodebookJob.run(spark, this, out, argv, progress);
+        }
+    }
+
+    /** One layer's clustering, as sent to an executor. */
+    public record Task(int layer, float[] w, byte[] mask, int k) implements Serializable {
+        long size() {
+            return w.length;
+        }
+
+        Mask kept() {
+            return mask == null ? null : Mask.fromBytes(mask, w.length);
+        }
+    }
+
+    /** The shared network, each layer's clustering (layer index to clusters) and per-layer notes. */
+    public record Result(MultiLayerNetwork net, Map<Integer, WeightSharing.Clusters> clusters, Map<Integer, ArtifactWriter.LayerNote> notes) {}
+
+    /** Runs {@code c}: k-means per layer, codebook fine-tuning, evaluation against the source. */
+    public static ArtifactWriter.Content run(SparkSession spark, Config c, String out, List<String> argv, PrintWriter err) {
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        Loaded srcRun = Models.loadRunnable(st, c.model());
+        if (srcRun.quant() != null)
+            throw new BadInputException("quantize --mode codebook takes a float model; " + c.model() + " is already quantized (" + srcRun.quant().plan().mode() + ")");
+        LoadedModel src = srcRun.model();
+        Result r = share(Execution.of(SparkSessions.jsc(spark), !c.distributed()), src.net(), src.masks(), c.codebook(), err);
+        MultiLayerNetwork net = r.net();
+        Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>(r.notes());
+        if (c.fineTune().runs()) {
+            err.printf("quantize: codebook fine-tuning %d epochs on %s, clusters%s fixed%n", c.fineTune().epochs(), c.fineTune().data(),
+                    src.masks().isEmpty() ? "" : " and masks");
+            err.flush();
+            Map<Integer, Map<String, CodebookConstraint.Assignment>> ties = new TreeMap<>();
+            r.clusters().forEach((l, cl) -> ties.put(l, Map.of("W", new CodebookConstraint.Assignment(cl.assignment(), cl.centroids().length))));
+            MultiLayerNetwork tuned = PruneJob.fineTune(spark, net, src.masks(), ties, src, c.fineTune(), Split.TRAIN, !c.distributed(), c.evalData(), err);
+            Map<Integer, float[]> tied = new TreeMap<>();
+            r.clusters().forEach((l, cl) -> tied.put(l, CodebookConstraint.tie(Surgery.values(tuned, l, "W"), cl.assignment(), cl.centroids().length)));
+            net = Surgery.withWeights(tuned, tied); // exact ties, whatever the last averaging did
+        }
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), Split.TEST,
+                Loaded.plain(new LoadedModel(net, src.meta(), "", out, SourceKind.ARTIFACT, 0, src.masks())), srcRun);
+        return new ArtifactWriter.Content(net, src.meta(), new ArtifactWriter.Provenance(src.source(), src.sha256(), argv, Jobs.toMap(c)),
+                notes, metrics, src.masks());
+    }
+
+    /** Clusters every chosen layer's kept weights (a task per layer) and returns the network with shared weights. */
+    public static Result share(Execution exec, MultiLayerNetwork net, Map<TensorKey, Mask> masks, CodebookConfig cfg, PrintWriter err) {
+        for (CodebookConfig.LayerBits o : cfg.overrides()) {
+            boolean any = false;
+            for (int i = 0; i < net.getnLayers() && !any; i++)
+                any = net.getLayer(i).getParam("W") != null && o.layers().matches(i, net.getLayer(i).conf().getLayer().getLayerName());
+            o.layers().requireMatch(any, "--layer-precision");
+        }
+        List<Task> tasks = new ArrayList<>();
+        for (int i = 0; i < net.getnLayers(); i++) {
+            if (net.getLayer(i).getParam("W") == null) continue;
+            int bits = cfg.bitsOf(i, net.getLayer(i).conf().getLayer().getLayerName());
+            if (bits == 0) continue;
+            Mask m = masks.get(new TensorKey(i, "W"));
+            tasks.add(new Task(i, Surgery.values(net, i, "W"), m == null ? null : m.toBytes(), 1 << bits));
+        }
+        if (tasks.isEmpty()) throw new BadInputException("quantize --mode codebook: no layer with weights is left to share (every layer is fp32)");
+        long t0 = System.nanoTime();
+        List<WeightSharing.Clusters> done = exec.map(tasks, Task::size, t -> WeightSharing.cluster(t.w(), t.kept(), t.k(), WeightSharing.MAX_ITERATIONS),
+                "quantize: k-means of " + tasks.size() + " layers");
+        err.printf("quantize: k-means of %d layers in %.1f s%n", tasks.size(), (System.nanoTime() - t0) / 1e9);
+        err.flush();
+        Map<Integer, WeightSharing.Clusters> clusters = new TreeMap<>();
+        Map<Integer, float[]> shared = new TreeMap<>();
+        Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>();
+        for (int j = 0; j < tasks.size(); j++) {
+            Task t = tasks.get(j);
+            WeightSharing.Clusters cl = done.get(j);
+            clusters.put(t.layer(), cl);
+            shared.put(t.layer(), cl.shared());
+            long kept = java.util.Arrays.stream(cl.assignment()).filter(a -> a >= 0).count();
+            Map<String, Object> d = new LinkedHashMap<>();
+            d.put("bits", Integer.numberOfTrailingZeros(t.k()));
+            d.put("clusters", cl.centroids().length);
+            d.put("weights", kept);
+            d.put("iterations", cl.iterations());
+            d.put("mse", kept == 0 ? 0.0 : cl.sse() / kept);
+            notes.put(t.layer(), new ArtifactWriter.LayerNote("codebook", d));
+        }
+        return new Result(Surgery.withWeights(net, shared), clusters, notes);
+    }
+}

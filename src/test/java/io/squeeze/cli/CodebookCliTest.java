@@ -1,0 +1,102 @@
+package io.squeeze.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.squeeze.artifact.Artifact;
+import io.squeeze.core.TensorKey;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** quantize --mode codebook (weight sharing, Deep Compression) as a user runs it, on the UCI digits: pruned, shared, fine-tuned. */
+class CodebookCliTest {
+    static final String TRAIN = QuantizeCliTest.TRAIN, TEST = QuantizeCliTest.TEST;
+    static final ObjectMapper M = new ObjectMapper();
+    @TempDir
+    static Path dir;
+    static String dense, pruned;
+
+    @BeforeAll
+    static void trainAndPrune() {
+        dense = dir.resolve("dense").toString();
+        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax", "--sync-every", "5",
+                "--lr", "0.005", "--batch", "32", "--with-dl4j-zip", "--out", dense);
+        assertEquals(0, r.code(), r.err());
+        pruned = dir.resolve("pruned").toString();
+        r = CliRun.run("prune", "--model", dense, "--method", "global", "--amount", "0.8", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "2",
+                "--out", pruned);
+        assertEquals(0, r.code(), r.err());
+    }
+
+    static Set<Float> kept(Artifact a, int layer) {
+        float[] w = a.model().net().getLayer(layer).getParam("W").dup('c').data().asFloat();
+        var mask = a.model().masks().get(new TensorKey(layer, "W"));
+        Set<Float> s = new HashSet<>();
+        for (int i = 0; i < w.length; i++) if (mask == null || mask.kept(i)) s.add(w[i]);
+        return s;
+    }
+
+    static JsonNode tensors(String art) throws Exception {
+        return M.readTree(Files.readAllBytes(Path.of(art, "packed/tensors.json"))).get("tensors");
+    }
+
+    @Test
+    void sharedFineTunedPrunedModelKeepsItsMasksAndAccuracyAndShrinks() throws Exception {
+        String out = dir.resolve("cb4").toString();
+        CliRun r = CliRun.run("quantize", "--model", pruned, "--mode", "codebook", "--bits", "4", "--layer-precision", "2=5",
+                "--data", TRAIN, "--epochs", "2", "--lr", "0.001", "--eval-data", TEST, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("quantize: k-means of 3 layers"), r.err());
+        assertTrue(r.err().contains("codebook fine-tuning 2 epochs"), r.err());
+        assertTrue(r.out().contains("smaller than the dense fp32 parameters"), r.out());
+        Artifact src = Artifact.load(pruned), a = Artifact.load(out);
+        assertEquals(src.model().masks(), a.model().masks(), "masks unchanged");
+        for (int l = 0; l < 3; l++) {
+            int clusters = kept(a, l).size();
+            assertTrue(clusters <= (l == 2 ? 32 : 16) && clusters > 4, "layer " + l + ": " + clusters + " shared values");
+            // pruned weights stay zero
+            float[] w = a.model().net().getLayer(l).getParam("W").dup('c').data().asFloat();
+            var mask = a.model().masks().get(new TensorKey(l, "W"));
+            for (int i = 0; i < w.length; i++) if (!mask.kept(i)) assertEquals(0f, w[i]);
+        }
+        for (JsonNode t : tensors(out))
+            if (t.get("param").asText().equals("W")) assertEquals("SPARSE_CODEBOOK_HUFFMAN", t.get("encoding").asText());
+        JsonNode m = M.readTree(Files.readAllBytes(Path.of(out, "manifest.json")));
+        assertEquals("codebook", m.get("config").get("command").asText());
+        assertEquals(4, m.get("config").get("codebook").get("bits").asInt());
+        assertEquals("codebook", m.get("layers").get(0).get("method").asText());
+        assertEquals(16, m.get("layers").get(0).get("details").get("clusters").asInt());
+        assertEquals(5, m.get("layers").get(2).get("details").get("bits").asInt());
+        double acc = m.get("metrics").get("accuracy").asDouble(), base = m.get("metrics").get("baseline").get("accuracy").asDouble();
+        assertTrue(acc > base - 0.02, acc + " vs pruned source " + base);
+        long prunedBytes = Files.walk(Path.of(pruned)).filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
+        long sharedBytes = Files.walk(Path.of(out)).filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
+        assertTrue(sharedBytes * 2 < prunedBytes, sharedBytes + " vs pruned " + prunedBytes);
+        // evaluate computes with the shared values exactly: the same accuracy as recorded
+        String rep = dir.resolve("cb4.json").toString();
+        assertEquals(0, CliRun.run("evaluate", "--model", out, "--data", TEST, "--report", rep).code());
+        assertEquals(acc, M.readTree(Files.readAllBytes(Path.of(rep))).get("accuracy").asDouble());
+    }
+
+    @Test
+    void executorsAndThisProcessShareTheSameWayAndRerunWritesTheSameFiles() throws Exception {
+        String a = dir.resolve("cb-spark").toString(), b = dir.resolve("cb-local").toString(), c = dir.resolve("cb-rerun").toString();
+        assertEquals(0, CliRun.run("quantize", "--model", dense, "--mode", "codebook", "--bits", "3", "--out", a).code());
+        assertEquals(0, CliRun.run("quantize", "--model", dense, "--mode", "codebook", "--bits", "3", "--local", "--out", b).code());
+        assertArrayEquals(Files.readAllBytes(Path.of(a, "packed/tensors.bin")), Files.readAllBytes(Path.of(b, "packed/tensors.bin")));
+        CliRun r = CliRun.run("rerun", "--manifest", a, "--out", c);
+        assertEquals(0, r.code(), r.err());
+        assertArrayEquals(Files.readAllBytes(Path.of(a, "packed/tensors.bin")), Files.readAllBytes(Path.of(c, "packed/tensors.bin")));
+        Artifact art = Artifact.load(a);
+        for (int l = 0; l < 3; l++) assertEquals(8, kept(art, l).size(), "layer " + l);
+        for (JsonNode t : tensors(a))
+            if (t.get("param").asText().equals("W")) assertEquals("CODEBOOK_HUFFMAN", t.get("encoding").asText());
+    }
+}
