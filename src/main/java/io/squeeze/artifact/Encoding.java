@@ -114,13 +114,46 @@ public enum Encoding {
         public Tensor decode(byte[] bytes, int n) {
             return CodebookCoding.decode(bytes, n, true);
         }
+    },
+
+    /**
+     * A quantized tensor's integers Huffman-coded ({@link QuantizedCoding}): the header and qparams, then the values as
+     * codes. Chosen over {@link #QUANTIZED_DEFLATE} whenever smaller.
+     */
+    QUANTIZED_HUFFMAN {
+        @Override
+        public Tensor decode(byte[] bytes, int n) {
+            return new Tensor(decodeQuantized(this, bytes, n).tensor().dequantize(), null);
+        }
+    },
+    /**
+     * A pruned quantized tensor: header and qparams, then the kept values' relative positions and codes, both
+     * Huffman-coded ({@link QuantizedCoding}); chosen over {@link #SPARSE_QUANTIZED_DEFLATE} whenever smaller.
+     */
+    SPARSE_QUANTIZED_HUFFMAN {
+        @Override
+        public Tensor decode(byte[] bytes, int n) {
+            Quantized q = decodeQuantized(this, bytes, n);
+            return new Tensor(q.tensor().dequantize(), q.mask());
+        }
     };
 
     /** A decoded quantized tensor and its mask (null when not pruned). */
     public record Quantized(QuantizedTensor tensor, Mask mask) {}
 
-    /** Encodes {@code q} (with its mask, when pruned: only kept values are stored); returns the encoding used and the bytes. */
+    /**
+     * Encodes {@code q} (with its mask, when pruned: only kept values are stored) DEFLATEd or Huffman-coded, whichever
+     * is smaller; returns the encoding used and the bytes.
+     */
     public static java.util.Map.Entry<Encoding, byte[]> encodeQuantized(QuantizedTensor q, Mask mask) {
+        java.util.Map.Entry<Encoding, byte[]> d = deflateQuantized(q, mask);
+        byte[] h = QuantizedCoding.encode(q, mask);
+        if (h == null || h.length >= d.getValue().length) return d;
+        return java.util.Map.entry(mask == null ? QUANTIZED_HUFFMAN : SPARSE_QUANTIZED_HUFFMAN, h);
+    }
+
+    /** The DEFLATE encoding of {@code q}, whatever its size. */
+    static java.util.Map.Entry<Encoding, byte[]> deflateQuantized(QuantizedTensor q, Mask mask) {
         if (mask == null) return java.util.Map.entry(QUANTIZED_DEFLATE, deflate(q.toBytes()));
         if (mask.size() != q.values().length) throw new IllegalArgumentException("mask of " + mask.size() + " for a tensor of " + q.values().length);
         short[] kept = new short[(int) mask.keptCount()];
@@ -139,6 +172,7 @@ public enum Encoding {
 
     /** Decodes a tensor stored with a quantized encoding, keeping its integers. */
     public static Quantized decodeQuantized(Encoding e, byte[] bytes, int n) {
+        if (e == QUANTIZED_HUFFMAN || e == SPARSE_QUANTIZED_HUFFMAN) return QuantizedCoding.decode(bytes, n, e == SPARSE_QUANTIZED_HUFFMAN);
         Inflated raw = inflateAll(bytes);
         byte[] b = java.util.Arrays.copyOf(raw.bytes, raw.length);
         if (e == SPARSE_QUANTIZED_DEFLATE) return decodeSparseQuantized(b, n);
@@ -172,6 +206,11 @@ public enum Encoding {
             }
             return new Quantized(new QuantizedTensor(f, compact.symmetric(), shape, axis, compact.params(), v), mask);
         });
+    }
+
+    /** Whether tensors so encoded hold integers with qparams ({@link #decodeQuantized} keeps them). */
+    public boolean quantized() {
+        return this == QUANTIZED_DEFLATE || this == SPARSE_QUANTIZED_DEFLATE || this == QUANTIZED_HUFFMAN || this == SPARSE_QUANTIZED_HUFFMAN;
     }
 
     /** Decoded values and, for sparse encodings, the mask (null for dense). */

@@ -117,7 +117,7 @@ public final class PackedModel {
             byte[] part = java.util.Arrays.copyOfRange(blob, (int) t.offset(), (int) (t.offset() + t.length()));
             Encoding.Tensor dec;
             try {
-                if (t.encoding() == Encoding.QUANTIZED_DEFLATE || t.encoding() == Encoding.SPARSE_QUANTIZED_DEFLATE) {
+                if (t.encoding().quantized()) {
                     Encoding.Quantized q = Encoding.decodeQuantized(t.encoding(), part, (int) t.count());
                     quantized.put(t.layer(), q.tensor());
                     dec = new Encoding.Tensor(q.tensor().dequantize(), q.mask());

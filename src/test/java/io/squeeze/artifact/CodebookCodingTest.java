@@ -96,4 +96,47 @@ class CodebookCodingTest {
         assertThrows(IllegalStateException.class, () -> Encoding.CODEBOOK_HUFFMAN.decode(dense, 2001), "count");
         assertThrows(IllegalStateException.class, () -> Encoding.CODEBOOK_HUFFMAN.decode(new byte[]{1, 0}, 0), "empty codebook");
     }
+
+    @Test
+    void quantizedIntegersRoundTripHuffmanCodedAndTheSmallerEncodingIsChosen() {
+        Random r = new Random(11);
+        float[] w = new float[300 * 100];
+        for (int i = 0; i < w.length; i++) w[i] = (float) (r.nextGaussian() * 0.05);
+        boolean[] keep = new boolean[w.length];
+        for (int i = 0; i < keep.length; i++) keep[i] = r.nextDouble() < 0.2;
+        Mask m = Mask.of(keep);
+        for (var f : new io.squeeze.quantize.QuantizedTensor.Format[]{io.squeeze.quantize.QuantizedTensor.Format.INT8, io.squeeze.quantize.QuantizedTensor.Format.INT4})
+            for (boolean symmetric : new boolean[]{true, false})
+                for (int axis : new int[]{-1, 1})
+                    for (Mask mask : new Mask[]{null, m}) {
+                        var q = io.squeeze.quantize.QuantizedTensor.quantize(mask == null ? w : mask.apply(w), new long[]{300, 100}, f, symmetric, axis);
+                        String what = f + " symmetric " + symmetric + " axis " + axis + (mask == null ? " dense" : " pruned");
+                        byte[] h = QuantizedCoding.encode(q, mask);
+                        Encoding.Quantized back = QuantizedCoding.decode(h, w.length, mask != null);
+                        assertEquals(mask, back.mask(), what);
+                        var deflated = Encoding.decodeQuantized(mask == null ? Encoding.QUANTIZED_DEFLATE : Encoding.SPARSE_QUANTIZED_DEFLATE,
+                                encodeDeflate(q, mask), w.length);
+                        assertArrayEquals(deflated.tensor().values(), back.tensor().values(), what);
+                        assertArrayEquals(deflated.tensor().dequantize(), back.tensor().dequantize(), what);
+                        var chosen = Encoding.encodeQuantized(q, mask);
+                        assertTrue(chosen.getValue().length <= encodeDeflate(q, mask).length, what);
+                        assertArrayEquals(back.tensor().values(), Encoding.decodeQuantized(chosen.getKey(), chosen.getValue(), w.length).tensor().values());
+                    }
+        // int8 Gaussian weights: ~6 bits of entropy per value against DEFLATE's ~7
+        var q = io.squeeze.quantize.QuantizedTensor.quantize(m.apply(w), new long[]{300, 100}, io.squeeze.quantize.QuantizedTensor.Format.INT8, true, 1);
+        assertEquals(Encoding.SPARSE_QUANTIZED_HUFFMAN, Encoding.encodeQuantized(q, m).getKey());
+        byte[] h = QuantizedCoding.encode(q, m);
+        assertThrows(IllegalStateException.class, () -> QuantizedCoding.decode(Arrays.copyOf(h, 20), w.length, true));
+        assertThrows(IllegalStateException.class, () -> QuantizedCoding.decode(h, w.length + 1, true));
+        byte[] fmt = h.clone();
+        fmt[1] = 77;
+        assertThrows(IllegalStateException.class, () -> QuantizedCoding.decode(fmt, w.length, true));
+        assertNull(QuantizedCoding.encode(io.squeeze.quantize.QuantizedTensor.quantize(w, new long[]{300, 100},
+                io.squeeze.quantize.QuantizedTensor.Format.FP16, false, -1), null), "fp16 stays DEFLATEd");
+    }
+
+    /** The DEFLATE encoding alone, as written before Huffman coding existed. */
+    private static byte[] encodeDeflate(io.squeeze.quantize.QuantizedTensor q, Mask mask) {
+        return Encoding.deflateQuantized(q, mask).getValue();
+    }
 }
