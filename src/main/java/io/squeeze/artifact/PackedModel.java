@@ -150,6 +150,33 @@ public final class PackedModel {
         return new Decoded(net, meta, masks, quant);
     }
 
+    /**
+     * How each layer's weights ({@code W}) are stored, for {@code inspect}: e.g. {@code fp32}, {@code sparse fp32},
+     * {@code codebook 64 (6 bits), huffman, sparse}, {@code int8 huffman}; {@code read} returns a packed file's bytes.
+     */
+    public static Map<Integer, String> storage(Function<String, byte[]> read) {
+        Index index = Json.read(read.apply(INDEX), Index.class);
+        byte[] blob = read.apply(BLOB);
+        Map<Integer, String> out = new LinkedHashMap<>();
+        for (TensorEntry t : index.tensors()) {
+            if (!t.param().equals("W")) continue;
+            byte[] part = java.util.Arrays.copyOfRange(blob, (int) t.offset(), (int) (t.offset() + t.length()));
+            String sparse = t.encoding().name().startsWith("SPARSE_") ? ", sparse" : "";
+            out.put(t.layer(), switch (t.encoding()) {
+                case F32_DEFLATE, SPARSE_F32_DEFLATE -> "fp32" + sparse;
+                case CODEBOOK_HUFFMAN, SPARSE_CODEBOOK_HUFFMAN -> {
+                    int k = CodebookCoding.codebookSize(part);
+                    yield "codebook " + k + " (" + Math.max(1, 32 - Integer.numberOfLeadingZeros(k - 1)) + " bits), huffman" + sparse;
+                }
+                case QUANTIZED_DEFLATE, SPARSE_QUANTIZED_DEFLATE, QUANTIZED_HUFFMAN, SPARSE_QUANTIZED_HUFFMAN -> {
+                    QuantizedTensor q = Encoding.decodeQuantized(t.encoding(), part, (int) t.count()).tensor();
+                    yield q.format().name().toLowerCase(java.util.Locale.ROOT) + (t.encoding().name().endsWith("HUFFMAN") ? " huffman" : " deflate") + sparse;
+                }
+            });
+        }
+        return out;
+    }
+
     static byte[] gzip(byte[] raw) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         try (java.util.zip.GZIPOutputStream gz = new java.util.zip.GZIPOutputStream(out)) {

@@ -19,7 +19,9 @@ import java.util.Map;
  * file and shape. A quantized artifact's weights are written as stored: integers as int8 {@code .npy} (int4
  * unpacked one per byte; affine schemes as uint8), fp16 as float16, with their scales (float32) and zero points
  * (int32) beside them; the entry adds {@code dtype}, {@code scale}, {@code zero_point} (file names) and
- * {@code axis} (the channel axis, or null per tensor). Written to a hidden sibling and renamed into place.
+ * {@code axis} (the channel axis, or null per tensor). A weight-shared layer's weights (stored as a codebook) are
+ * written as uint8 indices and a float32 codebook, {@code dtype} {@code codebook}. Written to a hidden sibling and
+ * renamed into place.
  */
 public final class WeightsExport {
     private WeightsExport() {}
@@ -57,7 +59,34 @@ public final class WeightsExport {
         return m;
     }
 
+    /**
+     * A weight-shared tensor as uint8 indices ({@code stem.npy}, the tensor's shape) into a float32 codebook
+     * ({@code stem_codebook.npy}); a pruned weight's index points at 0.0, added to the codebook when it is not a shared
+     * value. Null when the values do not fit 256 entries (the tensor is then written as float32).
+     */
+    private static Map<String, Object> writeCodebook(Storage st, Path dir, String stem, float[] v, long[] shape) {
+        for (int i = 0; i < v.length; i++) if (v[i] == 0f) v[i] = 0f; // -0.0 (a masked negative weight) is 0.0
+        float[] book = CodebookCoding.codebook(v, null);
+        if (book == null) return null;
+        Map<Integer, Integer> index = new java.util.HashMap<>();
+        for (int k = 0; k < book.length; k++) index.put(Float.floatToRawIntBits(book[k]), k);
+        short[] idx = new short[v.length];
+        for (int i = 0; i < v.length; i++) idx[i] = (short) (int) index.get(Float.floatToRawIntBits(v[i]));
+        st.write(new Path(dir, stem + ".npy"), Npy.uint8(idx, shape));
+        st.write(new Path(dir, stem + "_codebook.npy"), Npy.float32(book, new long[]{book.length}));
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("dtype", "codebook");
+        m.put("storage", "uint8");
+        m.put("codebook", stem + "_codebook.npy");
+        return m;
+    }
+
     public static List<Map<String, Object>> export(Storage st, Loaded loaded, String outUri, boolean overwrite) {
+        return export(st, loaded, java.util.Set.of(), outUri, overwrite);
+    }
+
+    /** As {@link #export(Storage, Loaded, String, boolean)}, the weights of {@code codebookLayers} as indices and codebooks. */
+    public static List<Map<String, Object>> export(Storage st, Loaded loaded, java.util.Set<Integer> codebookLayers, String outUri, boolean overwrite) {
         LoadedModel model = loaded.model();
         Path out = ArtifactWriter.checkTarget(st, outUri, overwrite);
         List<Map<String, Object>> index = new ArrayList<>();
@@ -70,7 +99,9 @@ public final class WeightsExport {
                     INDArray a = e.getValue();
                     QuantizedTensor q = loaded.quant() == null || !e.getKey().equals("W") ? null : loaded.quant().weights().get(i);
                     Map<String, Object> qi = q == null ? null : writeQuantized(st, tmp, "layer" + i + "_" + e.getKey(), q);
-                    if (q == null) st.write(new Path(tmp, file), Npy.float32(a.dup('c').data().asFloat(), a.shape()));
+                    if (qi == null && e.getKey().equals("W") && codebookLayers.contains(i))
+                        qi = writeCodebook(st, tmp, "layer" + i + "_" + e.getKey(), a.dup('c').data().asFloat(), a.shape());
+                    if (qi == null) st.write(new Path(tmp, file), Npy.float32(a.dup('c').data().asFloat(), a.shape()));
                     Map<String, Object> entry = new LinkedHashMap<>();
                     entry.put("layer", Integer.toString(i));
                     entry.put("name", layers[i].conf().getLayer().getLayerName());

@@ -35,8 +35,12 @@ public final class InspectCommand extends BaseCommand {
         Storage st = Storage.withSparkDefaults();
         LoadedModel m = Models.load(st, model);
         Map<Integer, Manifest.LayerRecord> stored = new LinkedHashMap<>();
+        Map<Integer, String> storage = new LinkedHashMap<>();
         if (m.kind() == SourceKind.ARTIFACT) {
-            for (Manifest.LayerRecord r : Artifact.load(st, model).manifest().layers()) stored.put(r.index(), r);
+            Artifact a = Artifact.load(st, model);
+            for (Manifest.LayerRecord r : a.manifest().layers()) stored.put(r.index(), r);
+            if (a.manifest().files().containsKey(io.squeeze.artifact.PackedModel.INDEX))
+                storage = io.squeeze.artifact.PackedModel.storage(f -> st.readAll(new org.apache.hadoop.fs.Path(st.path(model), f), "artifact file"));
         }
         List<Map<String, Object>> rows = new ArrayList<>();
         for (LayerStats s : LayerStats.of(m.net())) {
@@ -46,6 +50,7 @@ public final class InspectCommand extends BaseCommand {
             Manifest.LayerRecord rec = stored.get(s.index());
             r.put("stored_bytes", rec == null ? null : rec.bytesAfter());
             r.put("method", rec == null ? null : rec.method());
+            r.put("storage", storage.get(s.index()));
             rows.add(r);
         }
         if (json) {
@@ -64,17 +69,18 @@ public final class InspectCommand extends BaseCommand {
         var o = out();
         o.printf("%s (%s, %d features, %d classes, normalization %s)%n", m.source(), m.kind().name().toLowerCase(Locale.ROOT),
                 m.meta().numFeatures(), m.meta().numClasses(), m.meta().normalizer().kind().name().toLowerCase(Locale.ROOT));
-        o.printf("%-5s %-10s %-20s %-32s %10s %10s %8s %10s %10s  %s%n", "index", "name", "type", "shapes", "params", "nonzeros", "sparsity", "dense", "stored", "method");
+        o.printf("%-5s %-10s %-20s %-32s %10s %10s %8s %10s %10s  %-16s %s%n", "index", "name", "type", "shapes", "params", "nonzeros", "sparsity", "dense", "stored", "method", "weights stored as");
         List<LayerStats> all = LayerStats.of(m.net());
         for (Map<String, Object> r : rows) {
             @SuppressWarnings("unchecked")
             Map<String, long[]> shapes = (Map<String, long[]>) r.get("shapes");
             String sh = shapes.entrySet().stream().map(e -> e.getKey() + java.util.Arrays.toString(e.getValue()).replace(" ", ""))
                     .collect(Collectors.joining(" "));
-            o.printf(Locale.ROOT, "%-5d %-10s %-20s %-32s %10d %10d %7.2f%% %10s %10s  %s%n", (Integer) r.get("index"), r.get("name"),
+            o.printf(Locale.ROOT, "%-5d %-10s %-20s %-32s %10d %10d %7.2f%% %10s %10s  %-16s %s%n", (Integer) r.get("index"), r.get("name"),
                     r.get("type"), sh.isEmpty() ? "-" : sh, (Long) r.get("params"), (Long) r.get("nonzeros"),
                     100 * (Double) r.get("sparsity"), EvalReport.bytes((Long) r.get("dense_bytes")),
-                    r.get("stored_bytes") == null ? "-" : EvalReport.bytes((Long) r.get("stored_bytes")), r.get("method") == null ? "" : r.get("method"));
+                    r.get("stored_bytes") == null ? "-" : EvalReport.bytes((Long) r.get("stored_bytes")), r.get("method") == null ? "" : r.get("method"),
+                    r.get("storage") == null ? "" : r.get("storage"));
         }
         long p = LayerStats.totalParams(all), nz = LayerStats.totalNonzeros(all);
         o.printf(Locale.ROOT, "total: %d params, %d non-zero (%.2f%% sparse), dense fp32 %s, stored %s%n", p, nz,

@@ -79,6 +79,22 @@ class CodebookCliTest {
         long prunedBytes = Files.walk(Path.of(pruned)).filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
         long sharedBytes = Files.walk(Path.of(out)).filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
         assertTrue(sharedBytes * 2 < prunedBytes, sharedBytes + " vs pruned " + prunedBytes);
+        // inspect names the storage; weights export writes uint8 indices into a float32 codebook that rebuild W exactly
+        CliRun insp = CliRun.run("inspect", "--model", out);
+        assertTrue(insp.out().contains("codebook 16 (4 bits), huffman, sparse"), insp.out());
+        assertTrue(insp.out().contains("codebook 32 (5 bits), huffman, sparse") || insp.out().matches("(?s).*codebook \\d+ \\(5 bits\\).*"), insp.out());
+        String npy = dir.resolve("cb4-npy").toString();
+        assertEquals(0, CliRun.run("weights", "export", "--model", out, "--out", npy).code());
+        JsonNode w0 = M.readTree(Files.readAllBytes(Path.of(npy, "index.json"))).get(0);
+        assertEquals("codebook", w0.get("dtype").asText());
+        float[] book = npyFloats(Files.readAllBytes(Path.of(npy, w0.get("codebook").asText())));
+        byte[] idx = npyBody(Files.readAllBytes(Path.of(npy, w0.get("file").asText())));
+        float[] w = a.model().net().getLayer(0).getParam("W").dup('c').data().asFloat();
+        assertEquals(w.length, idx.length);
+        assertTrue(book.length <= 17, "16 shared values and 0.0 for pruned weights: " + book.length);
+        for (int i = 0; i < w.length; i++) assertEquals(w[i], book[idx[i] & 0xff], 0f, "weight " + i);
+        assertTrue(npyHeader(Files.readAllBytes(Path.of(npy, w0.get("file").asText()))).contains("|u1"));
+        assertTrue(npyHeader(Files.readAllBytes(Path.of(npy, "layer0_b.npy"))).contains("<f4"), "biases stay float32");
         // evaluate computes with the shared values exactly: the same accuracy as recorded
         String rep = dir.resolve("cb4.json").toString();
         assertEquals(0, CliRun.run("evaluate", "--model", out, "--data", TEST, "--report", rep).code());
@@ -98,5 +114,22 @@ class CodebookCliTest {
         for (int l = 0; l < 3; l++) assertEquals(8, kept(art, l).size(), "layer " + l);
         for (JsonNode t : tensors(a))
             if (t.get("param").asText().equals("W")) assertEquals("CODEBOOK_HUFFMAN", t.get("encoding").asText());
+    }
+
+    static String npyHeader(byte[] npy) {
+        int hlen = (npy[8] & 0xff) | (npy[9] & 0xff) << 8;
+        return new String(npy, 10, hlen, java.nio.charset.StandardCharsets.US_ASCII);
+    }
+
+    static byte[] npyBody(byte[] npy) {
+        int hlen = (npy[8] & 0xff) | (npy[9] & 0xff) << 8;
+        return java.util.Arrays.copyOfRange(npy, 10 + hlen, npy.length);
+    }
+
+    static float[] npyFloats(byte[] npy) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(npyBody(npy)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        float[] f = new float[b.remaining() / 4];
+        for (int i = 0; i < f.length; i++) f[i] = b.getFloat();
+        return f;
     }
 }
