@@ -12,9 +12,11 @@ import java.util.Arrays;
  * 3.2, Figure 4): linear initialization keeps the few large weights, which matter most, where random and
  * density-based ones lose them. Lloyd's iterations follow: each weight goes to its nearest centroid (ascending
  * centroids, so the boundaries are midpoints found by binary search; a weight on a midpoint goes to the lower one),
- * each centroid becomes the mean of its weights (an empty cluster keeps its value), until no weight changes
- * cluster or {@code maxIterations}. No randomness and a fixed order: the same weights give the same codebook on any
- * machine.
+ * each centroid becomes the mean of its weights (an empty cluster keeps its value), until the centroids no longer
+ * change (nor, then, does any assignment) or {@code maxIterations}. Each pass sums the weights chunk by chunk
+ * ({@link #CHUNK}) into mergeable {@link Sums} merged in chunk order, so a layer whose chunks run as executor tasks
+ * gets bit for bit the centroids of one task. No randomness and a fixed order: the same weights give the same
+ * codebook on any machine.
  * <p>
  * A layer with at most k distinct kept weights gets exactly those values (fewer clusters, lossless). Pruned weights
  * take no part and stay 0.
@@ -70,30 +72,91 @@ public final class WeightSharing {
         float[] distinct = distinct(w, kept, k);
         if (distinct != null) {
             if (distinct.length == 0) return new Clusters(new float[0], assignAll(w, kept, new float[]{0f}, true), 0, 0);
-            int[] a = assignAll(w, kept, distinct, false);
-            return new Clusters(distinct, a, 0, 0);
+            return new Clusters(distinct, assignAll(w, kept, distinct, false), 0, 0);
         }
+        float[] range = range(w, kept, 0, w.length);
+        Lloyd l = lloyd(linear(range[0], range[1], k), maxIterations, c -> {
+            Sums all = null;
+            for (int from = 0; from < w.length; from += CHUNK) {
+                Sums s = pass(w, kept, from, Math.min(w.length, from + CHUNK), c);
+                all = all == null ? s : all.merge(s);
+            }
+            return all;
+        });
+        return new Clusters(l.centroids(), assignAll(w, kept, l.centroids(), false), l.iterations(), l.sse());
+    }
+
+    /** Weights per pass chunk: a layer's sums are merged chunk by chunk in this order wherever the chunks ran. */
+    public static final int CHUNK = 1 << 20;
+
+    /** Lloyd's outcome: the centroids, the iterations that moved them, and the last assignment's sse. */
+    public record Lloyd(float[] centroids, int iterations, double sse) {}
+
+    /**
+     * Lloyd's iterations from {@code start}: {@code pass} gives the merged sums of every kept weight assigned to its
+     * nearest of the given centroids (one pass over the weights, wherever they are); the centroids become the means,
+     * until they no longer change (then neither do the assignments) or {@code maxIterations} updates.
+     */
+    public static Lloyd lloyd(float[] start, int maxIterations, java.util.function.Function<float[], Sums> pass) {
+        float[] c = start;
+        Sums s = pass.apply(c);
+        int it = 0;
+        while (it < maxIterations) {
+            float[] next = s.centroids(c);
+            if (Arrays.equals(next, c)) break;
+            c = next;
+            it++;
+            s = pass.apply(c);
+        }
+        return new Lloyd(c, it, s.sse());
+    }
+
+    /** The sums of the kept weights in [from, to), each at its nearest centroid. */
+    public static Sums pass(float[] w, Mask kept, int from, int to, float[] centroids) {
+        double[] s = new double[centroids.length];
+        long[] n = new long[centroids.length];
+        double sse = 0;
+        for (int i = from; i < to; i++) {
+            if (kept != null && !kept.kept(i)) continue;
+            int j = nearest(centroids, w[i]);
+            s[j] += w[i];
+            n[j]++;
+            double d = w[i] - (double) centroids[j];
+            sse += d * d;
+        }
+        return new Sums(s, n, sse);
+    }
+
+    /** {min, max} of the kept weights in [from, to) (+inf, -inf when none). */
+    public static float[] range(float[] w, Mask kept, int from, int to) {
         float min = Float.POSITIVE_INFINITY, max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < w.length; i++) if (kept == null || kept.kept(i)) {
+        for (int i = from; i < to; i++) if (kept == null || kept.kept(i)) {
             min = Math.min(min, w[i]);
             max = Math.max(max, w[i]);
         }
-        float[] c = linear(min, max, k);
-        int[] a = assignAll(w, kept, c, false);
-        int it = 0;
-        while (it < maxIterations) {
-            it++;
-            c = sums(w, a, c.length, 0, w.length, c).centroids(c);
-            int[] next = assignAll(w, kept, c, false);
-            boolean same = Arrays.equals(a, next);
-            a = next;
-            if (same) break;
+        return new float[]{min, max};
+    }
+
+    /** The clusters of {@code w} once Lloyd's centroids are known (each kept weight at its nearest). */
+    public static Clusters assign(float[] w, Mask kept, Lloyd l) {
+        return new Clusters(l.centroids(), assignAll(w, kept, l.centroids(), false), l.iterations(), l.sse());
+    }
+
+    /** The distinct kept values ascending when there are at most {@code k}, else null. */
+    public static float[] distinct(float[] w, Mask kept, int k) {
+        java.util.TreeSet<Float> seen = new java.util.TreeSet<>();
+        for (int i = 0; i < w.length; i++) {
+            if (kept != null && !kept.kept(i)) continue;
+            if (seen.add(w[i]) && seen.size() > k) return null;
         }
-        return new Clusters(c, a, it, sums(w, a, c.length, 0, w.length, c).sse());
+        float[] d = new float[seen.size()];
+        int j = 0;
+        for (float f : seen) d[j++] = f;
+        return d;
     }
 
     /** {@code k} centroids evenly spaced over [min, max] (one at their midpoint for k = 1). */
-    static float[] linear(float min, float max, int k) {
+    public static float[] linear(float min, float max, int k) {
         float[] c = new float[k];
         if (k == 1) {
             c[0] = (float) ((min + (double) max) / 2);
@@ -131,22 +194,9 @@ public final class WeightSharing {
         return new Sums(s, n, sse);
     }
 
-    private static int[] assignAll(float[] w, Mask kept, float[] c, boolean none) {
+    static int[] assignAll(float[] w, Mask kept, float[] c, boolean none) {
         int[] a = new int[w.length];
         for (int i = 0; i < w.length; i++) a[i] = none || kept != null && !kept.kept(i) ? -1 : nearest(c, w[i]);
         return a;
-    }
-
-    /** The distinct kept values ascending when there are at most {@code k}, else null. */
-    private static float[] distinct(float[] w, Mask kept, int k) {
-        java.util.TreeSet<Float> seen = new java.util.TreeSet<>();
-        for (int i = 0; i < w.length; i++) {
-            if (kept != null && !kept.kept(i)) continue;
-            if (seen.add(w[i]) && seen.size() > k) return null;
-        }
-        float[] d = new float[seen.size()];
-        int j = 0;
-        for (float f : seen) d[j++] = f;
-        return d;
     }
 }

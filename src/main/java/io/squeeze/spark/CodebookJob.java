@@ -104,6 +104,57 @@ public final class CodebookJob {
 
     /** Clusters every chosen layer's kept weights (a task per layer) and returns the network with shared weights. */
     public static Result share(Execution exec, MultiLayerNetwork net, Map<TensorKey, Mask> masks, CodebookConfig cfg, PrintWriter err) {
+        return share(exec, net, masks, cfg, DISTRIBUTED_ABOVE, err);
+    }
+
+    /** Layers with more weights than this run Lloyd's passes over chunks on the executors instead of in one task. */
+    public static final long DISTRIBUTED_ABOVE = 4L * WeightSharing.CHUNK;
+
+    /** One chunk of a large layer: its weights and kept bits, kept on an executor across Lloyd's passes. */
+    public record Chunk(float[] w, byte[] mask) implements Serializable {
+        WeightSharing.Sums sums(float[] centroids) {
+            return WeightSharing.pass(w, mask == null ? null : Mask.fromBytes(mask, w.length), 0, w.length, centroids);
+        }
+    }
+
+    /**
+     * A layer too large for one task: its chunks stay on the executors, and each Lloyd iteration is one pass over them
+     * that sends the centroids and returns each chunk's sums, merged on the driver in chunk order — the same sums, so
+     * the same centroids, as {@link WeightSharing#cluster} in one task.
+     */
+    static WeightSharing.Clusters distributedLloyd(Execution exec, Task t, PrintWriter err) {
+        Mask kept = t.kept();
+        float[] distinct = WeightSharing.distinct(t.w(), kept, t.k());
+        if (distinct != null) return WeightSharing.cluster(t.w(), kept, t.k(), WeightSharing.MAX_ITERATIONS);
+        List<Chunk> chunks = new ArrayList<>();
+        for (int from = 0; from < t.w().length; from += WeightSharing.CHUNK) {
+            int to = Math.min(t.w().length, from + WeightSharing.CHUNK);
+            byte[] m = null;
+            if (kept != null) {
+                boolean[] b = new boolean[to - from];
+                for (int i = from; i < to; i++) b[i - from] = kept.kept(i);
+                m = Mask.of(b).toBytes();
+            }
+            chunks.add(new Chunk(java.util.Arrays.copyOfRange(t.w(), from, to), m));
+        }
+        float[] range = WeightSharing.range(t.w(), kept, 0, t.w().length);
+        int[] passes = {0};
+        try (Execution.Resident<Chunk> resident = exec.keep(chunks, "quantize: Lloyd passes over layer " + t.layer())) {
+            WeightSharing.Lloyd l = WeightSharing.lloyd(WeightSharing.linear(range[0], range[1], t.k()), WeightSharing.MAX_ITERATIONS, c -> {
+                WeightSharing.Sums all = null;
+                for (WeightSharing.Sums s : resident.pass(c, Chunk::sums)) all = all == null ? s : all.merge(s);
+                if (++passes[0] % 10 == 0) {
+                    err.printf("quantize: layer %d, Lloyd pass %d over %d chunks%n", t.layer(), passes[0], chunks.size());
+                    err.flush();
+                }
+                return all;
+            });
+            return WeightSharing.assign(t.w(), kept, l);
+        }
+    }
+
+    /** As {@link #share(Execution, MultiLayerNetwork, Map, CodebookConfig, PrintWriter)}, layers above {@code distributedAbove} weights clustered by distributed passes. */
+    public static Result share(Execution exec, MultiLayerNetwork net, Map<TensorKey, Mask> masks, CodebookConfig cfg, long distributedAbove, PrintWriter err) {
         for (CodebookConfig.LayerBits o : cfg.overrides()) {
             boolean any = false;
             for (int i = 0; i < net.getnLayers() && !any; i++)
@@ -120,8 +171,11 @@ public final class CodebookJob {
         }
         if (tasks.isEmpty()) throw new BadInputException("quantize --mode codebook: no layer with weights is left to share (every layer is fp32)");
         long t0 = System.nanoTime();
-        List<WeightSharing.Clusters> done = exec.map(tasks, Task::size, t -> WeightSharing.cluster(t.w(), t.kept(), t.k(), WeightSharing.MAX_ITERATIONS),
-                "quantize: k-means of " + tasks.size() + " layers");
+        List<Task> small = tasks.stream().filter(t -> t.size() <= distributedAbove).toList();
+        List<WeightSharing.Clusters> smallDone = exec.map(small, Task::size, t -> WeightSharing.cluster(t.w(), t.kept(), t.k(), WeightSharing.MAX_ITERATIONS),
+                "quantize: k-means of " + small.size() + " layers");
+        List<WeightSharing.Clusters> done = new ArrayList<>();
+        for (Task t : tasks) done.add(t.size() <= distributedAbove ? smallDone.get(small.indexOf(t)) : distributedLloyd(exec, t, err));
         err.printf("quantize: k-means of %d layers in %.1f s%n", tasks.size(), (System.nanoTime() - t0) / 1e9);
         err.flush();
         Map<Integer, WeightSharing.Clusters> clusters = new TreeMap<>();

@@ -23,7 +23,7 @@ import java.util.function.ToLongFunction;
  *       (calibration statistics, evaluation metrics: MLlib's {@code treeAggregate} of a mergeable value).</li>
  * </ul>
  * {@link #share} hands a read-only value to that work: a broadcast on Spark (destroyed by {@link Shared#close}), the
- * value itself in process.
+ * value itself in process. {@link #keep} holds a list of items where the tasks run for iterative passes.
  */
 public sealed interface Execution permits Execution.OnSpark, Execution.InProcess {
 
@@ -40,6 +40,21 @@ public sealed interface Execution permits Execution.OnSpark, Execution.InProcess
 
     /** A read-only value for the tasks of this execution. */
     <T> Shared<T> share(T value);
+
+    /**
+     * {@code items} kept where the tasks run (cached on the executors) for repeated passes, each of which sends only a
+     * small value: an iterative algorithm over data too large to ship every time (Lloyd's passes over a huge layer).
+     */
+    <T extends Serializable> Resident<T> keep(List<T> items, String what);
+
+    /** Items kept for repeated passes; closing releases them. */
+    interface Resident<T> extends AutoCloseable {
+        /** {@code f} of every item with {@code value}, results in item order. */
+        <S extends Serializable, R> List<R> pass(S value, Function2<T, S, R> f);
+
+        @Override
+        void close();
+    }
 
     /** A value shared with tasks; closing it releases it on the executors. */
     interface Shared<T> extends Serializable, AutoCloseable {
@@ -89,6 +104,37 @@ public sealed interface Execution permits Execution.OnSpark, Execution.InProcess
             return new Broadcasted<>(jsc.broadcast(value));
         }
 
+        @Override
+        public <T extends Serializable> Resident<T> keep(List<T> items, String what) {
+            List<Tuple2<Integer, T>> indexed = new ArrayList<>();
+            for (int i = 0; i < items.size(); i++) indexed.add(new Tuple2<>(i, items.get(i)));
+            JavaRDD<Tuple2<Integer, T>> rdd = jsc.parallelize(indexed, Math.max(1, indexed.size())).persist(org.apache.spark.storage.StorageLevel.MEMORY_ONLY());
+            return new Cached<>(jsc, rdd, items.size(), what);
+        }
+
+        /** Items cached on the executors; each pass broadcasts its value and collects the results by index. */
+        private record Cached<T>(JavaSparkContext jsc, JavaRDD<Tuple2<Integer, T>> rdd, int size, String what) implements Resident<T> {
+            @Override
+            public <S extends Serializable, R> List<R> pass(S value, Function2<T, S, R> f) {
+                Broadcast<S> b = jsc.broadcast(value);
+                jsc.setJobDescription("squeeze: " + what);
+                try {
+                    List<Tuple2<Integer, R>> done = rdd.map(t -> new Tuple2<>(t._1(), f.call(t._2(), b.value()))).collect();
+                    List<R> out = new ArrayList<>(java.util.Collections.nCopies(size, null));
+                    for (Tuple2<Integer, R> t : done) out.set(t._1(), t._2());
+                    return out;
+                } finally {
+                    jsc.clearJobGroup();
+                    b.destroy();
+                }
+            }
+
+            @Override
+            public void close() {
+                rdd.unpersist(false);
+            }
+        }
+
         /** A broadcast (a static record: a task's closure must not capture the Spark context). */
         private record Broadcasted<T>(Broadcast<T> broadcast) implements Shared<T> {
             @Override
@@ -131,6 +177,27 @@ public sealed interface Execution permits Execution.OnSpark, Execution.InProcess
         }
 
         private record Local<T>(T value) implements Shared<T> {
+            @Override
+            public void close() {}
+        }
+
+        @Override
+        public <T extends Serializable> Resident<T> keep(List<T> items, String what) {
+            return new Held<>(List.copyOf(items));
+        }
+
+        private record Held<T>(List<T> items) implements Resident<T> {
+            @Override
+            public <S extends Serializable, R> List<R> pass(S value, Function2<T, S, R> f) {
+                List<R> out = new ArrayList<>();
+                try {
+                    for (T t : items) out.add(f.call(t, value));
+                } catch (Exception e) {
+                    throw rethrow(e);
+                }
+                return out;
+            }
+
             @Override
             public void close() {}
         }
