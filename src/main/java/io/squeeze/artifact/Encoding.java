@@ -158,8 +158,10 @@ public enum Encoding {
         if (mask.size() != q.values().length) throw new IllegalArgumentException("mask of " + mask.size() + " for a tensor of " + q.values().length);
         short[] kept = new short[(int) mask.keptCount()];
         for (int i = 0, k = 0; i < q.values().length; i++) if (mask.kept(i)) kept[k++] = q.values()[i];
-        // the kept values as a flat tensor; axis and shape travel in front so channels can be restored
-        QuantizedTensor compact = new QuantizedTensor(q.format(), q.symmetric(), new long[]{kept.length}, -1, q.params(), kept);
+        // the kept values as a flat tensor; axis and shape travel in front so channels can be restored (nf4, whose
+        // blocks follow the positions, keeps every value: pruned ones are its zero code)
+        QuantizedTensor compact = q.format() == QuantizedTensor.Format.NF4 ? q
+                : new QuantizedTensor(q.format(), q.symmetric(), new long[]{kept.length}, -1, q.params(), kept);
         byte[] body = io.squeeze.core.Bytes.write(out -> {
             out.write(mask.toBytes());
             out.writeInt(q.axis());
@@ -191,6 +193,10 @@ public enum Encoding {
             long[] shape = new long[in.readByte()];
             for (int i = 0; i < shape.length; i++) shape[i] = in.readLong();
             QuantizedTensor compact = QuantizedTensor.fromBytes(in.readAllBytes());
+            if (compact.format() == QuantizedTensor.Format.NF4) {
+                if (compact.values().length != n) throw new IllegalStateException("sparse nf4 tensor holds " + compact.values().length + " values, expected " + n);
+                return new Quantized(new QuantizedTensor(compact.format(), false, shape, -1, compact.params(), compact.values()), mask);
+            }
             if (compact.values().length != mask.keptCount())
                 throw new IllegalStateException("sparse quantized tensor holds " + compact.values().length + " values for " + mask.keptCount() + " kept");
             short[] v = new short[n];

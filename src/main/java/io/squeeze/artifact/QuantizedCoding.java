@@ -12,7 +12,7 @@ import java.nio.ByteBuffer;
  * A quantized tensor with its integers entropy-coded: int8 and int4 values are codes (offset to start at 0: +128
  * for signed int8, +8 for signed int4) Huffman-coded by {@link SymbolCoding} — for a pruned tensor only the kept
  * values, with relative positions, as Deep Compression stores its weights (Han, Mao and Dally 2016, section 4).
- * Exact: decoding gives back the same integers and qparams. fp16 tensors are not coded this way (65,536 codes).
+ * Exact: decoding gives back the same integers and qparams. fp16 (65,536 codes) and nf4 tensors are not coded this way.
  * <p>
  * Layout (version 1): a version byte; the format's id, symmetric, the shape (rank byte, longs), the channel axis,
  * the qparams (count, then scale float and zero point int each), big-endian; then the codes.
@@ -24,7 +24,7 @@ final class QuantizedCoding {
 
     /** The coded tensor, or null for fp16. */
     static byte[] encode(QuantizedTensor q, Mask mask) {
-        if (q.format() == QuantizedTensor.Format.FP16) return null;
+        if (!q.format().integer()) return null; // fp16 (65,536 codes), nf4 (block maxima, not qparams)
         if (mask != null && mask.size() != q.values().length) throw new IllegalArgumentException("mask of " + mask.size() + " for a tensor of " + q.values().length);
         int offset = offset(q), alphabet = 1 << q.format().bits();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -59,7 +59,7 @@ final class QuantizedCoding {
             } catch (io.squeeze.core.BadInputException e) {
                 throw new IllegalStateException(e.getMessage());
             }
-            if (f == QuantizedTensor.Format.FP16) throw new IllegalStateException("quantized tensor is fp16, which is not Huffman-coded");
+            if (!f.integer()) throw new IllegalStateException("quantized tensor is " + f + ", which is not Huffman-coded");
             boolean symmetric = in.get() != 0;
             long[] shape = new long[in.get()];
             long count = 1;

@@ -18,7 +18,8 @@ import java.util.Map;
  * [nIn, nOut]), plus {@code index.json} listing, in layer order, layer index, layer name, DL4J parameter key,
  * file and shape. A quantized artifact's weights are written as stored: integers as int8 {@code .npy} (int4
  * unpacked one per byte; affine schemes as uint8), fp16 as float16, with their scales (float32) and zero points
- * (int32) beside them; the entry adds {@code dtype}, {@code scale}, {@code zero_point} (file names) and
+ * (int32) beside them; nf4 as uint8 level indices with {@code _absmax.npy} (each block of 64's maximum, as
+ * dequantized) and {@code _levels.npy} (the 16 levels); the entry adds {@code dtype}, {@code scale}, {@code zero_point} (file names) and
  * {@code axis} (the channel axis, or null per tensor). A weight-shared layer's weights (stored as a codebook) are
  * written as uint8 indices and a float32 codebook, {@code dtype} {@code codebook}. Written to a hidden sibling and
  * renamed into place.
@@ -29,6 +30,19 @@ public final class WeightsExport {
     private static Map<String, Object> writeQuantized(Storage st, Path dir, String stem, QuantizedTensor q) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("dtype", q.format().name().toLowerCase(java.util.Locale.ROOT));
+        if (q.format() == QuantizedTensor.Format.NF4) {
+            io.squeeze.quantize.NormalFloat4.Blocks b = q.nf4();
+            st.write(new Path(dir, stem + ".npy"), Npy.uint8(b.codes(), q.shape()));
+            float[] absmax = new float[b.q8().length];
+            for (int k = 0; k < absmax.length; k++) absmax[k] = b.absmax(k);
+            st.write(new Path(dir, stem + "_absmax.npy"), Npy.float32(absmax, new long[]{absmax.length}));
+            st.write(new Path(dir, stem + "_levels.npy"), Npy.float32(io.squeeze.quantize.NormalFloat4.LEVELS, new long[]{16}));
+            m.put("storage", "uint8");
+            m.put("absmax", stem + "_absmax.npy");
+            m.put("levels", stem + "_levels.npy");
+            m.put("block_size", io.squeeze.quantize.NormalFloat4.BLOCK);
+            return m;
+        }
         if (q.format() == QuantizedTensor.Format.FP16) {
             st.write(new Path(dir, stem + ".npy"), Npy.float16(q.values(), q.shape()));
             m.put("scale", null);

@@ -31,6 +31,7 @@ public final class Bench {
 
     static List<Named> all() {
         return List.of(
+                new Named("codebook", "weight sharing: k-means vs a plain Lloyd; distributed Lloyd local[1] vs local[2]; Huffman vs DEFLATE; codebook vs dense inference", new CodebookBench()),
                 new Named("deploy", "inference rows/s of fp32, int8 and 90 % sparse forms in DenseRuntime, ONNX Runtime, the integer path and PyTorch", new DeployBench()),
                 new Named("evaluate", "distributed evaluation rows/s vs the same inference in-process", new EvaluateBench()),
                 new Named("factorize", "exact/randomized SVD vs PyTorch; factorized vs original inference against the FLOP ratio", new FactorizeBench()),

@@ -41,7 +41,8 @@ public final class QuantizeCommand extends BaseCommand {
     @Option(names = "--bits", paramLabel = "B", description = "integer weights: 8 or 4 (default 8); codebook: 1..8 (2^B shared values per layer, default 8)")
     Integer bits;
 
-    @Option(names = "--dtype", paramLabel = "fp16", description = "half-precision weights instead of integers")
+    @Option(names = "--dtype", paramLabel = "fp16|nf4", description = {"float weights instead of integers: fp16 (half precision), or nf4",
+            "(QLoRA's 4-bit NormalFloat, blocks of 64, double-quantized maxima: a base for lora)"})
     String dtype;
 
     @Option(names = "--granularity", defaultValue = "channel", paramLabel = "tensor|channel", description = "weight qparams (default: ${DEFAULT-VALUE})")
@@ -95,8 +96,9 @@ public final class QuantizeCommand extends BaseCommand {
         if (bits != null && dtype != null) throw new BadInputException("quantize: give --bits or --dtype, not both");
         QuantConfig.Precision p;
         if (dtype != null) {
-            if (!dtype.trim().equalsIgnoreCase("fp16")) throw new BadInputException("quantize.dtype must be fp16, got '" + dtype + "'");
-            p = QuantConfig.Precision.FP16;
+            String d = dtype.trim().toLowerCase(Locale.ROOT);
+            if (!d.equals("fp16") && !d.equals("nf4")) throw new BadInputException("quantize.dtype must be fp16 or nf4, got '" + dtype + "'");
+            p = d.equals("fp16") ? QuantConfig.Precision.FP16 : QuantConfig.Precision.NF4;
         } else {
             int b = bits == null ? 8 : bits;
             if (b != 8 && b != 4) throw new BadInputException("quantize.bits must be 8 or 4, got " + b);
@@ -175,7 +177,7 @@ public final class QuantizeCommand extends BaseCommand {
         o.printf(Locale.ROOT, "packed model %s%s%n", io.squeeze.eval.EvalReport.bytes(packed),
                 zip > 0 ? String.format(Locale.ROOT, " (dense fp32 DL4J zip %s, %.2fx smaller)", io.squeeze.eval.EvalReport.bytes(zip), zip / (double) packed) : "");
         if (metrics.containsKey("accuracy")) o.printf(Locale.ROOT, "accuracy %.4f %s, %.4f fake-quant (source %.4f)%n", (Double) metrics.get("accuracy"),
-                cfg.calibrated() || cfg.mode() == QuantConfig.Mode.DYNAMIC && cfg.precision().integer() ? "integer path" : "fp16 weights",
+                cfg.calibrated() || cfg.mode() == QuantConfig.Mode.DYNAMIC && cfg.precision().integer() ? "integer path" : cfg.precision().name().toLowerCase(Locale.ROOT) + " weights",
                 (Double) metrics.get("accuracy_fake_quant"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));
         return Main.OK;
@@ -191,10 +193,8 @@ public final class QuantizeCommand extends BaseCommand {
         var o = out();
         content.notes().forEach((l, n) -> o.printf(Locale.ROOT, "layer %-3d %-9s %s%n", l, n.method(), n.details()));
         long dir = st.totalBytes(st.path(output.out)), fp32 = content.net().numParams() * 4L;
-        long zip = io.squeeze.model.ModelIO.toZip(content.net(), content.meta()).length;
-        o.printf(Locale.ROOT, "artifact %s (whole directory): %.1fx smaller than the dense fp32 parameters (%s), %.1fx than the DL4J zip (%s)%n",
-                io.squeeze.eval.EvalReport.bytes(dir), fp32 / (double) dir, io.squeeze.eval.EvalReport.bytes(fp32), zip / (double) dir,
-                io.squeeze.eval.EvalReport.bytes(zip));
+        o.printf(Locale.ROOT, "artifact %s (whole directory): %.1fx smaller than the dense fp32 parameters (%s)%n",
+                io.squeeze.eval.EvalReport.bytes(dir), fp32 / (double) dir, io.squeeze.eval.EvalReport.bytes(fp32));
         Map<String, Object> metrics = content.metrics();
         if (metrics.containsKey("accuracy"))
             o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));

@@ -15,12 +15,15 @@ import java.util.PriorityQueue;
  * Stored form: the alphabet size and the symbol count as unsigned LEB128 varints; then nothing for an empty stream;
  * mode byte 0 and the symbol (varint) when every symbol is the same one (zero bits per symbol); otherwise mode byte 1,
  * each symbol's code length as a nibble (0 = unused; low nibble first), and the codes, most significant bit first,
- * zero-padded to a byte. {@link #decode} refuses a stream whose lengths do not form a complete prefix code, that ends
+ * zero-padded to a byte. Decoding looks up the next 10 bits in a table (one step for every code of at most 10 bits)
+ * and reads longer codes bit by bit. {@link #decode} refuses a stream whose lengths do not form a complete prefix code, that ends
  * early, or that carries anything after its last symbol.
  */
 public final class Huffman {
     /** The longest code. */
     public static final int MAX_LENGTH = 15;
+    /** Codes of at most this many bits decode by one table lookup; longer ones bit by bit. */
+    private static final int LOOKUP = 10;
 
     private Huffman() {}
 
@@ -96,14 +99,33 @@ public final class Huffman {
             code = (code + count[l]) << 1;
             idx += count[l];
         }
-        int p = pos[0], bit = 0;
+        // a table over the next LOOKUP bits decodes every code of at most LOOKUP bits in one step: entry = symbol << 4 | length
+        int[] table = new int[1 << LOOKUP];
+        for (int l = 1; l <= LOOKUP; l++)
+            for (int j = 0; j < count[l]; j++) {
+                int code = first[l] + j, from = code << (LOOKUP - l), span = 1 << (LOOKUP - l);
+                java.util.Arrays.fill(table, from, from + span, sorted[firstIndex[l] + j] << 4 | l);
+            }
+        int p = pos[0], have = 0;
+        long acc = 0;
         for (int i = 0; i < n; i++) {
+            while (have <= 56 && p < b.length) {
+                acc = acc << 8 | (b[p++] & 0xff);
+                have += 8;
+            }
+            int peek = (int) (have >= LOOKUP ? acc >>> (have - LOOKUP) : acc << (LOOKUP - have)) & ((1 << LOOKUP) - 1);
+            int e = table[peek];
+            if (e != 0) {
+                if ((e & 0xf) > have) throw new IllegalStateException("Huffman stream ends after " + i + " of " + n + " symbols");
+                have -= e & 0xf;
+                out[i] = e >>> 4;
+                continue;
+            }
             int code = 0;
-            for (int l = 1; ; l++) {
+            for (int l = 1; ; l++) { // a code longer than LOOKUP bits
                 if (l > MAX_LENGTH) throw new IllegalStateException("Huffman stream holds a code longer than " + MAX_LENGTH + " bits");
-                if (p >= b.length) throw new IllegalStateException("Huffman stream ends after " + i + " of " + n + " symbols");
-                code = code << 1 | (b[p] >>> (7 - bit)) & 1;
-                if (++bit == 8) { bit = 0; p++; }
+                if (have == 0) throw new IllegalStateException("Huffman stream ends after " + i + " of " + n + " symbols");
+                code = code << 1 | (int) (acc >>> --have) & 1;
                 int d = code - first[l];
                 if (d >= 0 && d < count[l]) {
                     out[i] = sorted[firstIndex[l] + d];
@@ -111,11 +133,9 @@ public final class Huffman {
                 }
             }
         }
-        if (bit > 0) {
-            if ((b[p] & (0xff >>> bit)) != 0) throw new IllegalStateException("Huffman stream has non-zero padding");
-            p++;
-        }
-        return end(b, p, out);
+        if (have >= 8 || p < b.length) throw new IllegalStateException("Huffman stream has " + (have / 8 + b.length - p) + " bytes after its last symbol");
+        if ((acc & ((1L << have) - 1)) != 0) throw new IllegalStateException("Huffman stream has non-zero padding");
+        return out;
     }
 
     /** The bits {@link #encode} spends on the codes of symbols with these counts (the table and header aside). */

@@ -27,7 +27,7 @@ public record QuantConfig(Mode mode, Precision precision, Granularity granularit
 
     /** Per-layer storage and arithmetic of weights. */
     public enum Precision {
-        INT8, INT4, FP16, FP32;
+        INT8, INT4, FP16, NF4, FP32;
 
         public boolean integer() {
             return this == INT8 || this == INT4;
@@ -38,6 +38,7 @@ public record QuantConfig(Mode mode, Precision precision, Granularity granularit
                 case INT8 -> QuantizedTensor.Format.INT8;
                 case INT4 -> QuantizedTensor.Format.INT4;
                 case FP16 -> QuantizedTensor.Format.FP16;
+                case NF4 -> QuantizedTensor.Format.NF4;
                 case FP32 -> null;
             };
         }
@@ -48,8 +49,9 @@ public record QuantConfig(Mode mode, Precision precision, Granularity granularit
                 case "8", "int8" -> INT8;
                 case "4", "int4" -> INT4;
                 case "fp16" -> FP16;
+                case "nf4" -> NF4;
                 case "fp32" -> FP32;
-                default -> throw new BadInputException(field + " must be 8, 4, fp16 or fp32, got '" + s.trim() + "'");
+                default -> throw new BadInputException(field + " must be 8, 4, fp16, nf4 or fp32, got '" + s.trim() + "'");
             };
         }
     }
@@ -73,8 +75,9 @@ public record QuantConfig(Mode mode, Precision precision, Granularity granularit
         if (mode == null) throw new BadInputException("quantize.mode must be dynamic, static or qat");
         if (precision == null || precision == Precision.FP32)
             throw new BadInputException("quantize.bits must be 8 or 4 (or --dtype fp16), got " + precision);
-        if (precision == Precision.FP16 && scheme != null)
-            throw new BadInputException("quantize.scheme does not apply to --dtype fp16 (half precision has no scale or zero point), got " + scheme);
+        if ((precision == Precision.FP16 || precision == Precision.NF4) && scheme != null)
+            throw new BadInputException("quantize.scheme does not apply to --dtype " + precision.name().toLowerCase(Locale.ROOT)
+                    + " (" + (precision == Precision.FP16 ? "half precision has no scale or zero point" : "nf4 scales each block of 64 by its maximum") + "), got " + scheme);
         if (precision.integer() && scheme == null) scheme = Scheme.SYMMETRIC;
         if (granularity == null) granularity = Granularity.CHANNEL;
         if (observer == null) observer = new Observer.MinMax();

@@ -53,7 +53,7 @@ public final class QuantRunner {
             effective.put(op.layer(), m.weights().containsKey(op.layer())
                     ? matrix(layout(m.effectiveWeights(op), conv, rows, cols), conv ? cols : rows) : original.get(op.layer()));
             QuantizedTensor q = m.weights().get(op.layer());
-            if (q == null || q.format() == QuantizedTensor.Format.FP16) continue;
+            if (q == null || !q.format().integer()) continue;
             int channels = conv ? rows : cols;
             float[] s = new float[channels];
             int[] zp = new int[channels];

@@ -6,8 +6,11 @@ import io.squeeze.core.Bytes;
 /**
  * A weight tensor stored as integers: 8-bit (qint8 [-128, 127] symmetric, quint8 [0, 255] affine) or 4-bit
  * ([-8, 7] symmetric, [0, 15] affine; two values per byte, low nibble first), with a scale and zero point per
- * tensor or per channel along {@code axis}; or as IEEE half precision (fp16). {@link #toBytes()} is the packed
- * form: a small header, the qparams, then the values — 1 byte (int8), ½ byte (int4) or 2 bytes (fp16) per weight.
+ * tensor or per channel along {@code axis}; or as IEEE half precision (fp16); or as 4-bit NormalFloat with
+ * double-quantized block maxima ({@link NormalFloat4}: the values are level indices, and the params hold each block's
+ * maximum as dequantized with its 8-bit code as zero point, then each group's scale, then the maxima's mean).
+ * {@link #toBytes()} is the packed form: a small header, the qparams, then the values — 1 byte (int8), ½ byte (int4,
+ * nf4) or 2 bytes (fp16) per weight; nf4 stores its block maxima as one byte each.
  *
  * @param format    the storage format
  * @param symmetric signed symmetric integers (else unsigned affine)
@@ -25,7 +28,7 @@ public record QuantizedTensor(Format format, boolean symmetric, long[] shape, in
      * since format version 1 are test fixtures that must keep loading).
      */
     public enum Format {
-        INT8(8, 0), INT4(4, 1), FP16(16, 2);
+        INT8(8, 0), INT4(4, 1), FP16(16, 2), NF4(4, 3);
 
         private final int bits, id;
 
@@ -36,6 +39,11 @@ public record QuantizedTensor(Format format, boolean symmetric, long[] shape, in
 
         public int bits() {
             return bits;
+        }
+
+        /** Whether values are integers with scales and zero points (computed on the integer path); fp16 and nf4 compute in float. */
+        public boolean integer() {
+            return this == INT8 || this == INT4;
         }
 
         /** The stable id stored in a tensor's bytes. */
@@ -57,6 +65,7 @@ public record QuantizedTensor(Format format, boolean symmetric, long[] shape, in
 
     /** Quantizes weights; {@code axis} -1 for per-tensor. */
     public static QuantizedTensor quantize(float[] w, long[] shape, Format f, boolean symmetric, int axis) {
+        if (f == Format.NF4) return ofNf4(NormalFloat4.quantize(w), shape);
         if (f == Format.FP16) {
             short[] h = new short[w.length];
             for (int i = 0; i < w.length; i++) h[i] = Half.fromFloat(w[i]);
@@ -77,7 +86,31 @@ public record QuantizedTensor(Format format, boolean symmetric, long[] shape, in
         return new QuantizedTensor(f, symmetric, shape, axis, p, q);
     }
 
+    /** An nf4 tensor from its blocks. */
+    static QuantizedTensor ofNf4(NormalFloat4.Blocks b, long[] shape) {
+        int nb = b.q8().length, ng = b.scales().length;
+        QParams[] p = new QParams[nb + ng + 1];
+        for (int i = 0; i < nb; i++) p[i] = new QParams(b.absmax(i), b.q8()[i]);
+        for (int g = 0; g < ng; g++) p[nb + g] = new QParams(b.scales()[g], 0);
+        p[nb + ng] = new QParams(b.offset(), 0);
+        return new QuantizedTensor(Format.NF4, false, shape, -1, p, b.codes());
+    }
+
+    /** An nf4 tensor's blocks (its values and the double-quantized maxima). */
+    public NormalFloat4.Blocks nf4() {
+        if (format != Format.NF4) throw new IllegalStateException(format + " is not nf4");
+        int nb = NormalFloat4.blocks(values.length), ng = NormalFloat4.groups(nb);
+        if (params.length != nb + ng + 1) throw new IllegalStateException("nf4 tensor of " + values.length + " values has " + params.length + " qparams, expected " + (nb + ng + 1));
+        byte[] q8 = new byte[nb];
+        float[] scales = new float[ng];
+        for (int i = 0; i < nb; i++) q8[i] = (byte) params[i].zeroPoint();
+        for (int g = 0; g < ng; g++) scales[g] = params[nb + g].scale();
+        for (short v : values) if (v < 0 || v > 15) throw new IllegalStateException("nf4 tensor holds a code " + v + " outside [0, 15]");
+        return new NormalFloat4.Blocks(values, q8, scales, params[nb + ng].scale());
+    }
+
     public float[] dequantize() {
+        if (format == Format.NF4) return nf4().dequantize();
         float[] out = new float[values.length];
         if (format == Format.FP16) {
             for (int i = 0; i < out.length; i++) out[i] = Half.toFloat(values[i]);
@@ -99,6 +132,17 @@ public record QuantizedTensor(Format format, boolean symmetric, long[] shape, in
             out.writeByte(shape.length);
             for (long s : shape) out.writeLong(s);
             out.writeInt(axis);
+            if (format == Format.NF4) {
+                NormalFloat4.Blocks b = nf4();
+                out.writeInt(values.length);
+                out.writeFloat(b.offset());
+                out.writeInt(b.scales().length);
+                for (float f : b.scales()) out.writeFloat(f);
+                out.writeInt(b.q8().length);
+                out.write(b.q8());
+                for (int i = 0; i < values.length; i += 2) out.writeByte(values[i] & 0xf | (i + 1 < values.length ? values[i + 1] & 0xf : 0) << 4);
+                return;
+            }
             out.writeInt(params.length);
             for (QParams p : params) {
                 out.writeFloat(p.scale());
@@ -129,6 +173,26 @@ public record QuantizedTensor(Format format, boolean symmetric, long[] shape, in
             long n = 1;
             for (int i = 0; i < shape.length; i++) n *= shape[i] = in.readLong();
             int axis = in.readInt();
+            if (f == Format.NF4) {
+                int count = in.readInt();
+                float offset = in.readFloat();
+                int ng = in.readInt();
+                if (ng < 0 || ng > count + 1) throw new IllegalStateException("nf4 tensor has " + ng + " groups");
+                float[] scales = new float[ng];
+                for (int g = 0; g < ng; g++) scales[g] = in.readFloat();
+                int nb = in.readInt();
+                if (nb != NormalFloat4.blocks(count) || ng != NormalFloat4.groups(nb))
+                    throw new IllegalStateException("nf4 tensor of " + count + " values has " + nb + " blocks in " + ng + " groups");
+                byte[] q8 = new byte[nb];
+                in.readFully(q8);
+                short[] v = new short[count];
+                for (int i = 0; i < count; i += 2) {
+                    int x = in.readUnsignedByte();
+                    v[i] = (short) (x & 0xf);
+                    if (i + 1 < count) v[i + 1] = (short) (x >>> 4);
+                }
+                return ofNf4(new NormalFloat4.Blocks(v, q8, scales, offset), shape);
+            }
             QParams[] p = new QParams[in.readInt()];
             for (int i = 0; i < p.length; i++) p[i] = new QParams(in.readFloat(), in.readInt());
             short[] v = new short[(int) n];

@@ -122,7 +122,7 @@ public final class CodebookJob {
      * that sends the centroids and returns each chunk's sums, merged on the driver in chunk order — the same sums, so
      * the same centroids, as {@link WeightSharing#cluster} in one task.
      */
-    static WeightSharing.Clusters distributedLloyd(Execution exec, Task t, PrintWriter err) {
+    public static WeightSharing.Clusters distributedLloyd(Execution exec, Task t, PrintWriter err) {
         Mask kept = t.kept();
         float[] distinct = WeightSharing.distinct(t.w(), kept, t.k());
         if (distinct != null) return WeightSharing.cluster(t.w(), kept, t.k(), WeightSharing.MAX_ITERATIONS);

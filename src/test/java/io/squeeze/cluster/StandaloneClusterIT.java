@@ -88,7 +88,8 @@ class StandaloneClusterIT {
                 {"quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", TRAIN, "--eval-data", TEST},
                 {"quantize", "--model", dense, "--mode", "dynamic", "--bits", "8", "--eval-data", TEST},
                 {"prune", "--model", dense, "--method", "global", "--amount", "0.6", "--eval-data", TEST},
-                {"factorize", "--model", dense, "--rank", "5", "--svd", "randomized", "--eval-data", TEST}};
+                {"factorize", "--model", dense, "--rank", "5", "--svd", "randomized", "--eval-data", TEST},
+                {"quantize", "--model", dense, "--mode", "codebook", "--bits", "4", "--eval-data", TEST}};
         for (String[] job : jobs) {
             String c = dir.resolve(job[0] + "-" + job[4] + "-cluster").toString(), l = dir.resolve(job[0] + "-" + job[4] + "-local").toString();
             // the digits are 45 minibatches an epoch: average every 5 (the default 20 would be once an epoch)
@@ -133,9 +134,11 @@ class StandaloneClusterIT {
                 {"prune", "--model", dense, "--method", "global", "--amount", "0.5", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "2",
                         "--fine-tune-lr", "0.01", "--eval-data", TEST},
                 {"distill", "--teacher", dense, "--online", "--data", TRAIN, "--student", "mlp:16", "--normalize", "minmax", "--lr", "0.01",
-                        "--epochs", "2", "--eval-data", TEST}};
+                        "--epochs", "2", "--eval-data", TEST},
+                {"quantize", "--model", dense, "--mode", "codebook", "--bits", "4", "--data", TRAIN, "--epochs", "2", "--lr", "0.001", "--eval-data", TEST}};
         for (String[] job : jobs) {
-            String c = dir.resolve(job[0] + "-train-cluster").toString(), l = dir.resolve(job[0] + "-train-local").toString();
+            String name = job[0] + (job[4].equals("codebook") ? "-codebook" : "");
+            String c = dir.resolve(name + "-train-cluster").toString(), l = dir.resolve(name + "-train-local").toString();
             submit(append(job, "--out", c));
             local(append(job, "--out", l));
             double ac = (Double) Artifact.load(ST, c).manifest().metrics().get("accuracy"), al = (Double) Artifact.load(ST, l).manifest().metrics().get("accuracy");
@@ -143,6 +146,14 @@ class StandaloneClusterIT {
         }
         // the quantized QAT result and the merged LoRA load like any artifact
         assertNotNull(Artifact.load(ST, dir.resolve("quantize-train-cluster").toString()).quant());
+        // codebook fine-tuning on executors in other JVMs kept every layer's weights shared: at most 16 values each
+        var shared = Artifact.load(ST, dir.resolve("quantize-codebook-train-cluster").toString()).model().net();
+        for (int layer = 0; layer < shared.getnLayers(); layer++) {
+            float[] w = shared.getLayer(layer).getParam("W").dup('c').data().asFloat();
+            java.util.Set<Float> values = new java.util.HashSet<>();
+            for (float x : w) values.add(x);
+            assertTrue(values.size() <= 16, "layer " + layer + " holds " + values.size() + " values");
+        }
     }
 
     @Test
