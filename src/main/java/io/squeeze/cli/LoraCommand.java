@@ -57,6 +57,10 @@ public final class LoraCommand extends BaseCommand {
     @Option(names = "--local", description = "train in this process instead of on Spark executors (the rows still stream through Spark)")
     boolean local;
 
+    @Option(names = "--base-quant", paramLabel = "nf4", description = {"QLoRA: the frozen base's weights in 4-bit NormalFloat (blocks of 64,",
+            "double-quantized maxima) under the adapters; with --merge"})
+    String baseQuant;
+
     @Option(names = "--merge", description = "write the merged network instead of the adapters")
     boolean merge;
 
@@ -70,7 +74,8 @@ public final class LoraCommand extends BaseCommand {
     LoraJob.Config config() {
         if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
         return new LoraJob.Config(Storage.withSparkDefaults().path(model).toString(), rank, alpha, LayerSelector.parse(layers),
-                data.spec(Split.TRAIN), new SparkTrainer.Config(epochs, batch, sync.syncEvery, seed, local), lr, seed, merge, evalData);
+                data.spec(Split.TRAIN), new SparkTrainer.Config(epochs, batch, sync.syncEvery, seed, local), lr, seed, merge, evalData,
+                baseQuant == null ? null : io.squeeze.quantize.QuantConfig.Precision.parse(baseQuant, "lora.base-quant"));
     }
 
     @Override

@@ -66,7 +66,7 @@ public record QuantConfig(Mode mode, Precision precision, Granularity granularit
         public static LayerOverride parse(String s) {
             int eq = s.lastIndexOf('=');
             if (eq <= 0 || eq == s.length() - 1)
-                throw new BadInputException("quantize.layer-precision must look like LAYERS=8|4|fp16|fp32 (e.g. 0=8), got '" + s + "'");
+                throw new BadInputException("quantize.layer-precision must look like LAYERS=8|4|fp16|nf4|fp32 (e.g. 0=8), got '" + s + "'");
             return new LayerOverride(LayerSelector.parse(s.substring(0, eq)), Precision.parse(s.substring(eq + 1), "quantize.layer-precision '" + s + "'"));
         }
     }

@@ -12,6 +12,8 @@ import io.squeeze.data.DataSpec;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.Lora;
 import io.squeeze.model.SourceKind;
+import io.squeeze.quantize.QuantConfig;
+import io.squeeze.quantize.QuantizedTensor;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -43,10 +45,22 @@ public final class LoraJob {
      * @param training epochs and minibatch
      * @param merge    write the merged network instead of the adapters
      * @param evalData data to evaluate the adapted model against the base on, or null
+     * @param baseQuant null, or {@code NF4}: QLoRA — the base's weights quantized to 4-bit NormalFloat (frozen) under
+     *                  the adapters (with {@code merge})
      */
     public record Config(String model, int rank, double alpha, LayerSelector layers, DataSpec data, SparkTrainer.Config training, double lr,
-                         long seed, boolean merge, String evalData) implements JobConfig.OfModel {
+                         long seed, boolean merge, String evalData, QuantConfig.Precision baseQuant) implements JobConfig.OfModel {
+        public Config(String model, int rank, double alpha, LayerSelector layers, DataSpec data, SparkTrainer.Config training, double lr,
+                      long seed, boolean merge, String evalData) {
+            this(model, rank, alpha, layers, data, training, lr, seed, merge, evalData, null);
+        }
+
         public Config {
+            if (baseQuant != null && baseQuant != QuantConfig.Precision.NF4)
+                throw new BadInputException("lora.base-quant must be nf4, got " + baseQuant.name().toLowerCase(Locale.ROOT));
+            if (baseQuant != null && !merge)
+                throw new BadInputException("lora --base-quant nf4 writes the merged model: add --merge, or quantize the base first "
+                        + "(squeeze quantize --model M --dtype nf4 --out B) and adapt B, whose adapters then reference the NF4 base by sha256");
             if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
             if (rank <= 0) throw new BadInputException("lora.rank must be > 0, got " + rank);
             if (!(alpha > 0) || Double.isInfinite(alpha)) throw new BadInputException("lora.alpha must be a finite number > 0, got " + alpha);
@@ -78,6 +92,14 @@ public final class LoraJob {
         Loaded baseRun = Models.loadRunnable(st, c.model());
         LoadedModel base = baseRun.model();
         MultiLayerNetwork net = base.net();
+        Map<String, Object> baseBytes = new LinkedHashMap<>();
+        if (c.baseQuant() != null) {
+            if (baseRun.quant() != null)
+                throw new BadInputException("lora --base-quant nf4: " + c.model() + " is already quantized (" + baseRun.quant().plan().mode() + "); adapt it without --base-quant");
+            net = nf4Base(net, baseBytes);
+            err.printf(Locale.ROOT, "lora: base weights in NF4 (blocks of 64, double-quantized maxima): %d bytes against %d in fp32%n",
+                    (Long) baseBytes.get("base_weights_nf4_bytes"), (Long) baseBytes.get("base_weights_fp32_bytes"));
+        }
         TreeSet<Integer> chosen = new TreeSet<>();
         for (int i = 0; i < net.getnLayers(); i++) {
             var l = net.getLayer(i).conf().getLayer();
@@ -95,9 +117,27 @@ public final class LoraJob {
         MultiLayerNetwork merged = Lora.merge(trained);
         Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), null,
                 Loaded.plain(new LoadedModel(merged, meta, "", out, SourceKind.ARTIFACT, 0)), baseRun));
+        metrics.putAll(baseBytes);
         metrics.put("adapted_layers", chosen.toString());
         metrics.put("trainable_params", trainable);
         return new ArtifactWriter.Content(c.merge() ? merged : trained, meta,
                 new ArtifactWriter.Provenance(base.source(), base.sha256(), argv, Jobs.toMap(c)), Map.of(), metrics, Map.of());
+    }
+
+    /** The network with every layer's weights {@code W} replaced by their NF4 dequantization (biases stay float32). */
+    static MultiLayerNetwork nf4Base(MultiLayerNetwork net, Map<String, Object> bytes) {
+        Map<Integer, float[]> w = new java.util.TreeMap<>();
+        long nf4 = 0, fp32 = 0;
+        for (int i = 0; i < net.getnLayers(); i++) {
+            if (net.getLayer(i).getParam("W") == null) continue;
+            float[] v = io.squeeze.model.Surgery.values(net, i, "W");
+            QuantizedTensor q = QuantizedTensor.quantize(v, net.getLayer(i).getParam("W").shape(), QuantizedTensor.Format.NF4, false, -1);
+            w.put(i, q.dequantize());
+            nf4 += q.toBytes().length;
+            fp32 += 4L * v.length;
+        }
+        bytes.put("base_weights_nf4_bytes", nf4);
+        bytes.put("base_weights_fp32_bytes", fp32);
+        return io.squeeze.model.Surgery.withWeights(net, w);
     }
 }

@@ -199,7 +199,7 @@ class QuantizeCliTest {
     void badInputs() throws Exception {
         expectBad("quantize.bits must be 8 or 4, got 6", "quantize", "--model", dense, "--bits", "6", "--calib-data", TRAIN);
         expectBad("quantize.scheme does not apply to --dtype fp16", "quantize", "--model", dense, "--dtype", "fp16", "--scheme", "affine");
-        expectBad("quantize.dtype must be fp16, got 'bf16'", "quantize", "--model", dense, "--dtype", "bf16");
+        expectBad("quantize.dtype must be fp16 or nf4, got 'bf16'", "quantize", "--model", dense, "--dtype", "bf16");
         expectBad("give --bits or --dtype, not both", "quantize", "--model", dense, "--bits", "8", "--dtype", "fp16");
         expectBad("quantize --mode static needs calibration data: --calib-data D", "quantize", "--model", dense, "--mode", "static");
         expectBad("quantize --mode dynamic takes no calibration data", "quantize", "--model", dense, "--mode", "dynamic", "--calib-data", TRAIN);
@@ -208,8 +208,8 @@ class QuantizeCliTest {
         expectBad("quantize.observer percentile must be in (0,100], got 100.5", "quantize", "--model", dense, "--observer", "percentile:100.5", "--calib-data", TRAIN);
         expectBad("quantize.observer must be minmax, histogram, percentile:P or entropy, got 'kl'", "quantize", "--model", dense, "--observer", "kl", "--calib-data", TRAIN);
         expectBad("quantize.observer histogram needs calibration", "quantize", "--model", dense, "--mode", "dynamic", "--observer", "histogram");
-        expectBad("quantize.layer-precision must look like LAYERS=8|4|fp16|fp32", "quantize", "--model", dense, "--layer-precision", "0:8", "--calib-data", TRAIN);
-        expectBad("quantize.layer-precision '0=2' must be 8, 4, fp16 or fp32, got '2'", "quantize", "--model", dense, "--layer-precision", "0=2", "--calib-data", TRAIN);
+        expectBad("quantize.layer-precision must look like LAYERS=8|4|fp16|nf4|fp32", "quantize", "--model", dense, "--layer-precision", "0:8", "--calib-data", TRAIN);
+        expectBad("quantize.layer-precision '0=2' must be 8, 4, fp16, nf4 or fp32, got '2'", "quantize", "--model", dense, "--layer-precision", "0=2", "--calib-data", TRAIN);
         Path narrow = Files.writeString(dir.resolve("narrow.csv"), "1,2,3,0\n4,5,6,1\n");
         expectBad("has 3 features but model", "quantize", "--model", dense, "--calib-data", "csv:" + narrow);
         Path empty = Files.writeString(dir.resolve("empty.csv"), "");

@@ -89,9 +89,10 @@ class StandaloneClusterIT {
                 {"quantize", "--model", dense, "--mode", "dynamic", "--bits", "8", "--eval-data", TEST},
                 {"prune", "--model", dense, "--method", "global", "--amount", "0.6", "--eval-data", TEST},
                 {"factorize", "--model", dense, "--rank", "5", "--svd", "randomized", "--eval-data", TEST},
-                {"quantize", "--model", dense, "--mode", "codebook", "--bits", "4", "--eval-data", TEST}};
+                {"quantize", "--model", dense, "--mode", "codebook", "--bits", "4", "--eval-data", TEST},
+                {"quantize", "--model", dense, "--dtype", "nf4", "--eval-data", TEST}};
         for (String[] job : jobs) {
-            String c = dir.resolve(job[0] + "-" + job[4] + "-cluster").toString(), l = dir.resolve(job[0] + "-" + job[4] + "-local").toString();
+            String c = dir.resolve(job[0] + "-" + job[4] + job[5] + "-cluster").toString(), l = dir.resolve(job[0] + "-" + job[4] + job[5] + "-local").toString();
             // the digits are 45 minibatches an epoch: average every 5 (the default 20 would be once an epoch)
             submit(append(job, "--sync-every", "5", "--out", c));
             local(append(job, "--sync-every", "5", "--out", l));
@@ -135,9 +136,10 @@ class StandaloneClusterIT {
                         "--fine-tune-lr", "0.01", "--eval-data", TEST},
                 {"distill", "--teacher", dense, "--online", "--data", TRAIN, "--student", "mlp:16", "--normalize", "minmax", "--lr", "0.01",
                         "--epochs", "2", "--eval-data", TEST},
-                {"quantize", "--model", dense, "--mode", "codebook", "--bits", "4", "--data", TRAIN, "--epochs", "2", "--lr", "0.001", "--eval-data", TEST}};
+                {"quantize", "--model", dense, "--mode", "codebook", "--bits", "4", "--data", TRAIN, "--epochs", "2", "--lr", "0.001", "--eval-data", TEST},
+                {"lora", "--model", dense, "--base-quant", "nf4", "--rank", "4", "--data", TRAIN, "--epochs", "3", "--lr", "0.01", "--merge", "--eval-data", TEST}};
         for (String[] job : jobs) {
-            String name = job[0] + (job[4].equals("codebook") ? "-codebook" : "");
+            String name = job[0] + (job[4].equals("codebook") ? "-codebook" : job[4].equals("nf4") ? "-nf4" : "");
             String c = dir.resolve(name + "-train-cluster").toString(), l = dir.resolve(name + "-train-local").toString();
             submit(append(job, "--out", c));
             local(append(job, "--out", l));

@@ -199,6 +199,19 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void anNf4QuantizedModelComesBackWithTheSameWeights() {
+        MultiLayerNetwork net = TestModels.mlp(70, new int[]{9}, 3, 6);
+        QuantConfig cfg = new QuantConfig(QuantConfig.Mode.DYNAMIC, QuantConfig.Precision.NF4, QuantConfig.Granularity.TENSOR, null, false,
+                new Observer.MinMax(), List.of());
+        QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), cfg, Map.of());
+        for (Serializer s : SERIALIZERS) {
+            QuantizedModel back = roundTrip(s, qm);
+            for (var op : qm.ops()) if (QuantizedModel.shape(op) != null)
+                assertArrayEquals(qm.effectiveWeights(op), back.effectiveWeights(op), s.getClass().getSimpleName());
+        }
+    }
+
+    @Test
     void aCodebookTaskAndItsClustersComeBackClusteringTheSameWay() {
         float[] w = new float[3000];
         Random r = new Random(4);
