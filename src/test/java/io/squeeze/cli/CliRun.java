@@ -19,4 +19,14 @@ public record CliRun(int code, String out, String err) {
         String[] lines = err.strip().split("\n");
         return lines[lines.length - 1];
     }
+
+    /** Trains the UCI digits MLP (64-128-64-10, minmax, 6 epochs) the compression CLI tests start from, into {@code out}. */
+    public static String digitsMlp(String out, String... extra) {
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("train", "--data", "csv:data/digits/digits-train.csv.gz", "--arch", "mlp:128,64",
+                "--epochs", "6", "--normalize", "minmax", "--sync-every", "5", "--lr", "0.005", "--batch", "32", "--out", out));
+        args.addAll(java.util.List.of(extra));
+        CliRun r = run(args.toArray(String[]::new));
+        if (r.code() != 0) throw new AssertionError("training the digits MLP failed: " + r.err());
+        return out;
+    }
 }

@@ -25,12 +25,9 @@ class CodebookCliTest {
 
     @BeforeAll
     static void trainAndPrune() {
-        dense = dir.resolve("dense").toString();
-        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax", "--sync-every", "5",
-                "--lr", "0.005", "--batch", "32", "--with-dl4j-zip", "--out", dense);
-        assertEquals(0, r.code(), r.err());
+        dense = CliRun.digitsMlp(dir.resolve("dense").toString());
         pruned = dir.resolve("pruned").toString();
-        r = CliRun.run("prune", "--model", dense, "--method", "global", "--amount", "0.8", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "2",
+        CliRun r = CliRun.run("prune", "--model", dense, "--method", "global", "--amount", "0.8", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "2",
                 "--out", pruned);
         assertEquals(0, r.code(), r.err());
     }

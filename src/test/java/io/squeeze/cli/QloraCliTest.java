@@ -24,10 +24,7 @@ class QloraCliTest {
 
     @BeforeAll
     static void train() {
-        dense = dir.resolve("dense").toString();
-        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax", "--sync-every", "5",
-                "--lr", "0.005", "--batch", "32", "--out", dense);
-        assertEquals(0, r.code(), r.err());
+        dense = CliRun.digitsMlp(dir.resolve("dense").toString());
     }
 
     static JsonNode manifest(String art) throws Exception {

@@ -25,10 +25,7 @@ class QuantizeCliTest {
 
     @BeforeAll
     static void train() throws Exception {
-        dense = dir.resolve("dense").toString();
-        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax", "--sync-every", "5",
-                "--lr", "0.005", "--batch", "32", "--with-dl4j-zip", "--out", dense);
-        assertEquals(0, r.code(), r.err());
+        dense = CliRun.digitsMlp(dir.resolve("dense").toString(), "--with-dl4j-zip");
         String rep = dir.resolve("dense.json").toString();
         assertEquals(0, CliRun.run("evaluate", "--model", dense, "--data", TEST, "--report", rep).code());
         denseAccuracy = M.readTree(Files.readAllBytes(Path.of(rep))).get("accuracy").asDouble();
