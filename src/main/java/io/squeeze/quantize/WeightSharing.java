@@ -178,22 +178,6 @@ public final class WeightSharing {
         return lo;
     }
 
-    /** Sums, counts and squared errors of weights [from, to) over their assignment. */
-    public static Sums sums(float[] w, int[] a, int k, int from, int to, float[] centroids) {
-        double[] s = new double[k];
-        long[] n = new long[k];
-        double sse = 0;
-        for (int i = from; i < to; i++) {
-            int j = a[i];
-            if (j < 0) continue;
-            s[j] += w[i];
-            n[j]++;
-            double d = w[i] - (double) centroids[j];
-            sse += d * d;
-        }
-        return new Sums(s, n, sse);
-    }
-
     static int[] assignAll(float[] w, Mask kept, float[] c, boolean none) {
         int[] a = new int[w.length];
         for (int i = 0; i < w.length; i++) a[i] = none || kept != null && !kept.kept(i) ? -1 : nearest(c, w[i]);

@@ -101,9 +101,9 @@ class WeightSharingTest {
         assertArrayEquals(a.centroids(), b.centroids());
         assertArrayEquals(a.assignment(), b.assignment());
         // sums over two halves merge to the sums over the whole
-        WeightSharing.Sums whole = WeightSharing.sums(w, a.assignment(), 64, 0, w.length, a.centroids());
-        WeightSharing.Sums merged = WeightSharing.sums(w, a.assignment(), 64, 0, 2000, a.centroids())
-                .merge(WeightSharing.sums(w, a.assignment(), 64, 2000, w.length, a.centroids()));
+        WeightSharing.Sums whole = WeightSharing.pass(w, null, 0, w.length, a.centroids());
+        WeightSharing.Sums merged = WeightSharing.pass(w, null, 0, 2000, a.centroids())
+                .merge(WeightSharing.pass(w, null, 2000, w.length, a.centroids()));
         assertArrayEquals(whole.count(), merged.count());
         assertArrayEquals(whole.sum(), merged.sum(), 1e-9);
         assertEquals(whole.sse(), merged.sse(), 1e-9);
