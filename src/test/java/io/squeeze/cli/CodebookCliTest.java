@@ -92,6 +92,9 @@ class CodebookCliTest {
         for (int i = 0; i < w.length; i++) assertEquals(w[i], book[idx[i] & 0xff], 0f, "weight " + i);
         assertTrue(npyHeader(Files.readAllBytes(Path.of(npy, w0.get("file").asText()))).contains("|u1"));
         assertTrue(npyHeader(Files.readAllBytes(Path.of(npy, "layer0_b.npy"))).contains("<f4"), "biases stay float32");
+        // predict computes with the shared values: DL4J and ONNX Runtime (on the exported graph) give the same classes
+        int[] dl4j = predictions(out, "dl4j"), onnx = predictions(out, "onnx");
+        assertArrayEquals(dl4j, onnx);
         // evaluate computes with the shared values exactly: the same accuracy as recorded
         String rep = dir.resolve("cb4.json").toString();
         assertEquals(0, CliRun.run("evaluate", "--model", out, "--data", TEST, "--report", rep).code());
@@ -128,5 +131,12 @@ class CodebookCliTest {
         float[] f = new float[b.remaining() / 4];
         for (int i = 0; i < f.length; i++) f[i] = b.getFloat();
         return f;
+    }
+
+    static int[] predictions(String model, String runtime) {
+        String where = dir.resolve(Path.of(model).getFileName() + "-" + runtime).toString();
+        CliRun r = CliRun.run("predict", "--model", model, "--data", TEST, "--runtime", runtime, "--out", "parquet:" + where);
+        assertEquals(0, r.code(), r.err());
+        return PredictCliTest.predictions(io.squeeze.TestSpark.get().read().parquet(where).collectAsList());
     }
 }
