@@ -25,8 +25,10 @@ import java.util.Map;
  * @param quant    the quantized form of a quantized artifact, else null
  * @param manifest the manifest
  * @param path     where it was loaded from
+ * @param storage  how each layer's weights are stored in {@code packed/} (e.g. {@code codebook 16 (4 bits), huffman,
+ *                 sparse}), by layer; empty for an adapter artifact
  */
-public record Artifact(LoadedModel model, QuantizedModel quant, Manifest manifest, Path path) {
+public record Artifact(LoadedModel model, QuantizedModel quant, Manifest manifest, Path path, Map<Integer, String> storage) {
 
     /** The model with its quantized form, as runtimes take it. */
     public Loaded loaded() {
@@ -70,14 +72,14 @@ public record Artifact(LoadedModel model, QuantizedModel quant, Manifest manifes
             files.put(e.getKey(), b);
             dirBytes += b.length;
         }
-        if (AdapterArtifact.isAdapter(m)) return new Artifact(AdapterArtifact.load(st, dir, m, files, dirBytes), null, m, dir);
+        if (AdapterArtifact.isAdapter(m)) return new Artifact(AdapterArtifact.load(st, dir, m, files, dirBytes), null, m, dir, Map.of());
         PackedModel.Decoded d = PackedModel.decode(k -> {
             byte[] b = files.get(k);
             if (b == null) throw new BadInputException("artifact " + dir + " is incomplete: the manifest does not list " + k);
             return b;
         }, files::containsKey, dir.toString());
         io.squeeze.model.LayerSupport.checkFinite(d.net(), dir.toString());
-        return new Artifact(new LoadedModel(d.net(), d.meta(), modelSha256(m), dir.toString(), SourceKind.ARTIFACT, dirBytes, d.masks()), d.quant(), m, dir);
+        return new Artifact(new LoadedModel(d.net(), d.meta(), modelSha256(m), dir.toString(), SourceKind.ARTIFACT, dirBytes, d.masks()), d.quant(), m, dir, d.storage());
     }
 
     /**

@@ -66,23 +66,12 @@ public enum Encoding {
      * A quantized tensor ({@link QuantizedTensor#toBytes()}: header, qparams per tensor or channel, then 1 byte per
      * int8 weight, ½ per int4, 2 per fp16), DEFLATEd. Decodes to the dequantized values.
      */
-    QUANTIZED_DEFLATE {
-        @Override
-        public Tensor decode(byte[] bytes, int n) {
-            return new Tensor(decodeQuantized(this, bytes, n).tensor().dequantize(), null);
-        }
-    },
+    QUANTIZED_DEFLATE,
     /**
      * A pruned and quantized tensor: the mask's bitmap, then the quantized tensor holding only the kept values
      * (so pruning's and quantization's savings multiply), DEFLATEd.
      */
-    SPARSE_QUANTIZED_DEFLATE {
-        @Override
-        public Tensor decode(byte[] bytes, int n) {
-            Quantized q = decodeQuantized(this, bytes, n);
-            return new Tensor(q.tensor().dequantize(), q.mask());
-        }
-    },
+    SPARSE_QUANTIZED_DEFLATE,
 
     /**
      * A tensor with at most 256 distinct values (weight sharing): the values once as a codebook, each weight's index
@@ -120,23 +109,12 @@ public enum Encoding {
      * A quantized tensor's integers Huffman-coded ({@link QuantizedCoding}): the header and qparams, then the values as
      * codes. Chosen over {@link #QUANTIZED_DEFLATE} whenever smaller.
      */
-    QUANTIZED_HUFFMAN {
-        @Override
-        public Tensor decode(byte[] bytes, int n) {
-            return new Tensor(decodeQuantized(this, bytes, n).tensor().dequantize(), null);
-        }
-    },
+    QUANTIZED_HUFFMAN,
     /**
      * A pruned quantized tensor: header and qparams, then the kept values' relative positions and codes, both
      * Huffman-coded ({@link QuantizedCoding}); chosen over {@link #SPARSE_QUANTIZED_DEFLATE} whenever smaller.
      */
-    SPARSE_QUANTIZED_HUFFMAN {
-        @Override
-        public Tensor decode(byte[] bytes, int n) {
-            Quantized q = decodeQuantized(this, bytes, n);
-            return new Tensor(q.tensor().dequantize(), q.mask());
-        }
-    };
+    SPARSE_QUANTIZED_HUFFMAN;
 
     /** A decoded quantized tensor and its mask (null when not pruned). */
     public record Quantized(QuantizedTensor tensor, Mask mask) {}
@@ -227,7 +205,12 @@ public enum Encoding {
         throw new UnsupportedOperationException(this + ": quantized tensors are encoded with encodeQuantized");
     }
 
-    public abstract Tensor decode(byte[] bytes, int count);
+    /** Decodes {@code count} values (and the mask of a sparse encoding); the quantized encodings to their dequantized values. */
+    public Tensor decode(byte[] bytes, int count) {
+        if (!quantized()) throw new UnsupportedOperationException(this + " has no decoder"); // every other constant overrides this
+        Quantized q = decodeQuantized(this, bytes, count);
+        return new Tensor(q.tensor().dequantize(), q.mask());
+    }
 
     static byte[] deflate(byte[] raw) {
         Deflater d = new Deflater(9, true);

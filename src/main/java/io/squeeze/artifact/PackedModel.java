@@ -111,19 +111,23 @@ public final class PackedModel {
         int restored = 0;
         Map<TensorKey, Mask> masks = new LinkedHashMap<>();
         Map<Integer, QuantizedTensor> quantized = new LinkedHashMap<>();
+        Map<Integer, String> storage = new LinkedHashMap<>();
         for (TensorEntry t : index.tensors()) {
             if (t.offset() < 0 || t.offset() + t.length() > blob.length)
                 throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " lies outside " + BLOB);
             byte[] part = java.util.Arrays.copyOfRange(blob, (int) t.offset(), (int) (t.offset() + t.length()));
             Encoding.Tensor dec;
             try {
+                QuantizedTensor qt = null;
                 if (t.encoding().quantized()) {
                     Encoding.Quantized q = Encoding.decodeQuantized(t.encoding(), part, (int) t.count());
-                    quantized.put(t.layer(), q.tensor());
-                    dec = new Encoding.Tensor(q.tensor().dequantize(), q.mask());
+                    qt = q.tensor();
+                    quantized.put(t.layer(), qt);
+                    dec = new Encoding.Tensor(qt.dequantize(), q.mask());
                 } else {
                     dec = t.encoding().decode(part, (int) t.count());
                 }
+                if (t.param().equals("W")) storage.put(t.layer(), describe(t.encoding(), part, qt));
             } catch (IllegalStateException e) {
                 throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " cannot be decoded (" + e.getMessage() + ")");
             }
@@ -147,34 +151,24 @@ public final class PackedModel {
             }
             quant = new QuantizedModel(NetOps.of(net), plan, quantized);
         }
-        return new Decoded(net, meta, masks, quant);
+        return new Decoded(net, meta, masks, quant, storage);
     }
 
     /**
-     * How each layer's weights ({@code W}) are stored, for {@code inspect}: e.g. {@code fp32}, {@code sparse fp32},
-     * {@code codebook 64 (6 bits), huffman, sparse}, {@code int8 huffman}; {@code read} returns a packed file's bytes.
+     * How a weight tensor is stored, for {@code inspect}: e.g. {@code fp32}, {@code fp32, sparse},
+     * {@code codebook 64 (6 bits), huffman, sparse}, {@code int8 huffman}; {@code q} is its decoded quantized form.
      */
-    public static Map<Integer, String> storage(Function<String, byte[]> read) {
-        Index index = Json.read(read.apply(INDEX), Index.class);
-        byte[] blob = read.apply(BLOB);
-        Map<Integer, String> out = new LinkedHashMap<>();
-        for (TensorEntry t : index.tensors()) {
-            if (!t.param().equals("W")) continue;
-            byte[] part = java.util.Arrays.copyOfRange(blob, (int) t.offset(), (int) (t.offset() + t.length()));
-            String sparse = t.encoding().name().startsWith("SPARSE_") ? ", sparse" : "";
-            out.put(t.layer(), switch (t.encoding()) {
-                case F32_DEFLATE, SPARSE_F32_DEFLATE -> "fp32" + sparse;
-                case CODEBOOK_HUFFMAN, SPARSE_CODEBOOK_HUFFMAN -> {
-                    int k = CodebookCoding.codebookSize(part);
-                    yield "codebook " + k + " (" + Math.max(1, 32 - Integer.numberOfLeadingZeros(k - 1)) + " bits), huffman" + sparse;
-                }
-                case QUANTIZED_DEFLATE, SPARSE_QUANTIZED_DEFLATE, QUANTIZED_HUFFMAN, SPARSE_QUANTIZED_HUFFMAN -> {
-                    QuantizedTensor q = Encoding.decodeQuantized(t.encoding(), part, (int) t.count()).tensor();
-                    yield q.format().name().toLowerCase(java.util.Locale.ROOT) + (t.encoding().name().endsWith("HUFFMAN") ? " huffman" : " deflate") + sparse;
-                }
-            });
-        }
-        return out;
+    private static String describe(Encoding e, byte[] part, QuantizedTensor q) {
+        String sparse = e.name().startsWith("SPARSE_") ? ", sparse" : "";
+        return switch (e) {
+            case F32_DEFLATE, SPARSE_F32_DEFLATE -> "fp32" + sparse;
+            case CODEBOOK_HUFFMAN, SPARSE_CODEBOOK_HUFFMAN -> {
+                int k = CodebookCoding.codebookSize(part);
+                yield "codebook " + k + " (" + Math.max(1, 32 - Integer.numberOfLeadingZeros(k - 1)) + " bits), huffman" + sparse;
+            }
+            case QUANTIZED_DEFLATE, SPARSE_QUANTIZED_DEFLATE, QUANTIZED_HUFFMAN, SPARSE_QUANTIZED_HUFFMAN ->
+                    q.format().name().toLowerCase(java.util.Locale.ROOT) + (e.name().endsWith("HUFFMAN") ? " huffman" : " deflate") + sparse;
+        };
     }
 
     static byte[] gzip(byte[] raw) {
@@ -195,6 +189,6 @@ public final class PackedModel {
         }
     }
 
-    /** A decoded network and its metadata. */
-    public record Decoded(MultiLayerNetwork net, ModelMeta meta, Map<TensorKey, Mask> masks, QuantizedModel quant) {}
+    /** A decoded network, its metadata, masks, quantized form, and how each layer's weights are stored (by layer). */
+    public record Decoded(MultiLayerNetwork net, ModelMeta meta, Map<TensorKey, Mask> masks, QuantizedModel quant, Map<Integer, String> storage) {}
 }

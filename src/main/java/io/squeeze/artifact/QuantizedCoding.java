@@ -26,7 +26,7 @@ final class QuantizedCoding {
     static byte[] encode(QuantizedTensor q, Mask mask) {
         if (!q.format().integer()) return null; // fp16 (65,536 codes), nf4 (block maxima, not qparams)
         if (mask != null && mask.size() != q.values().length) throw new IllegalArgumentException("mask of " + mask.size() + " for a tensor of " + q.values().length);
-        int offset = offset(q), alphabet = 1 << q.format().bits();
+        int offset = offset(q.format(), q.symmetric()), alphabet = 1 << q.format().bits();
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.write(VERSION);
         out.writeBytes(Bytes.write(o -> {
@@ -70,8 +70,7 @@ final class QuantizedCoding {
             if (np < 1 || np > n) throw new IllegalStateException("quantized tensor has " + np + " qparams");
             QParams[] params = new QParams[np];
             for (int i = 0; i < np; i++) params[i] = new QParams(in.getFloat(), in.getInt());
-            QuantizedTensor probe = new QuantizedTensor(f, symmetric, shape, axis, params, new short[0]);
-            int offset = offset(probe);
+            int offset = offset(f, symmetric);
             SymbolCoding.Decoded d = SymbolCoding.read(b, new int[]{in.position()}, n, 1 << f.bits(), sparse, "quantized tensor");
             long stride = 1;
             if (axis >= 0) for (int a = axis + 1; a < shape.length; a++) stride *= shape[a];
@@ -87,7 +86,7 @@ final class QuantizedCoding {
     }
 
     /** What is added to a value to make it a code in [0, 2^bits). */
-    private static int offset(QuantizedTensor q) {
-        return q.symmetric() ? 1 << (q.format().bits() - 1) : 0;
+    private static int offset(QuantizedTensor.Format f, boolean symmetric) {
+        return symmetric ? 1 << (f.bits() - 1) : 0;
     }
 }

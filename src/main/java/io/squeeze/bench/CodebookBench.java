@@ -65,10 +65,6 @@ final class CodebookBench implements Bench.Benchmark {
         return c;
     }
 
-    private static double median(double[] v) {
-        return PruneBench.median(v);
-    }
-
     @Override
     public List<Bench.Result> run(SparkSession spark, PrintStream progress) {
         List<Bench.Result> out = new ArrayList<>();
@@ -90,7 +86,7 @@ final class CodebookBench implements Bench.Benchmark {
                 if (rep >= 0) { mine[rep] = (t1 - t0) / 1e9; plain[rep] = (t2 - t1) / 1e9; }
                 progress.printf(Locale.ROOT, "bench: k-means %s run %d: %.3f s (%d iterations), plain Lloyd %.3f s%n", l[0], rep, (t1 - t0) / 1e9, c.iterations(), (t2 - t1) / 1e9);
             }
-            out.add(new Bench.Result("codebook.kmeans_" + l[0] + "_per_s", 1 / median(mine), "layers/s", 1 / median(plain), median(plain) / median(mine),
+            out.add(new Bench.Result("codebook.kmeans_" + l[0] + "_per_s", 1 / PruneBench.median(mine), "layers/s", 1 / PruneBench.median(plain), PruneBench.median(plain) / PruneBench.median(mine),
                     "64 clusters, linear init, same centroids as a plain O(n·k) Lloyd of the same iterations"));
         }
         out.add(huffman(progress));
@@ -123,7 +119,7 @@ final class CodebookBench implements Bench.Benchmark {
                 if (rep >= 0) runs[rep] = sec;
                 progress.printf(Locale.ROOT, "bench: distributed Lloyd 4096x4096 %s run %d: %.2f s (%d iterations)%n", masters[k], rep, sec, c.iterations());
             }
-            secs[k] = median(runs);
+            secs[k] = PruneBench.median(runs);
             s.stop();
         }
         return new Bench.Result("codebook.distributed_lloyd_4096x4096_speedup", 1 / secs[1], "layers/s", 1 / secs[0], secs[0] / secs[1],
@@ -160,9 +156,9 @@ final class CodebookBench implements Bench.Benchmark {
                     (t2 - t1) / 1e9, (t3 - t2) / 1e9, (t4 - t3) / 1e9);
         }
         double mb = n / 1e6;
-        return new Bench.Result("codebook.huffman_decode_MB_per_s", mb / median(dec), "MB/s", mb / median(ddec), median(ddec) / median(dec),
+        return new Bench.Result("codebook.huffman_decode_MB_per_s", mb / PruneBench.median(dec), "MB/s", mb / PruneBench.median(ddec), PruneBench.median(ddec) / PruneBench.median(dec),
                 String.format(Locale.ROOT, "10M 6-bit codes (1 byte each): encode %.0f MB/s vs DEFLATE-9 %.0f MB/s; %.2f bits/code vs DEFLATE %.2f",
-                        mb / median(enc), mb / median(denc), hBytes * 8.0 / n, dBytes * 8.0 / n));
+                        mb / PruneBench.median(enc), mb / PruneBench.median(denc), hBytes * 8.0 / n, dBytes * 8.0 / n));
     }
 
     /** DenseRuntime rows/s of a codebook-shared LeNet-300-100 against its dense twin. */
@@ -185,7 +181,7 @@ final class CodebookBench implements Bench.Benchmark {
         } finally {
             io.squeeze.spark.Nd4jThreads.all();
         }
-        return new Bench.Result("codebook.lenet300_rows_per_s", median(cb), "rows/s", median(twin), median(cb) / median(twin),
+        return new Bench.Result("codebook.lenet300_rows_per_s", PruneBench.median(cb), "rows/s", PruneBench.median(twin), PruneBench.median(cb) / PruneBench.median(twin),
                 "6-bit codebook (decoded once to float) vs its dense twin, DenseRuntime, 1 thread, batch 256");
     }
 

@@ -39,8 +39,7 @@ public final class InspectCommand extends BaseCommand {
         if (m.kind() == SourceKind.ARTIFACT) {
             Artifact a = Artifact.load(st, model);
             for (Manifest.LayerRecord r : a.manifest().layers()) stored.put(r.index(), r);
-            if (a.manifest().files().containsKey(io.squeeze.artifact.PackedModel.INDEX))
-                storage = io.squeeze.artifact.PackedModel.storage(f -> st.readAll(new org.apache.hadoop.fs.Path(st.path(model), f), "artifact file"));
+            storage = a.storage();
         }
         List<Map<String, Object>> rows = new ArrayList<>();
         for (LayerStats s : LayerStats.of(m.net())) {

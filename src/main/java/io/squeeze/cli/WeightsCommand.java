@@ -36,12 +36,16 @@ public final class WeightsCommand implements Runnable {
         public Integer call() {
             Storage st = Storage.withSparkDefaults();
             io.squeeze.artifact.ArtifactWriter.checkTarget(st, out, overwrite);
-            var loaded = Models.loadRunnable(st, model);
-            java.util.Set<Integer> codebooks = new java.util.TreeSet<>();
             var dir = st.path(model);
-            if (st.isDirectory(dir) && st.exists(new org.apache.hadoop.fs.Path(dir, io.squeeze.artifact.PackedModel.INDEX)))
-                io.squeeze.artifact.PackedModel.storage(f -> st.readAll(new org.apache.hadoop.fs.Path(dir, f), "artifact file"))
-                        .forEach((layer, how) -> { if (how.startsWith("codebook")) codebooks.add(layer); });
+            io.squeeze.artifact.Loaded loaded;
+            java.util.Set<Integer> codebooks = new java.util.TreeSet<>();
+            if (st.exists(dir) && st.isDirectory(dir)) { // an artifact (as Models.loadRunnable reads one), with how its layers are stored
+                var a = io.squeeze.artifact.Artifact.load(st, model);
+                loaded = a.loaded();
+                a.storage().forEach((layer, how) -> { if (how.startsWith("codebook")) codebooks.add(layer); });
+            } else {
+                loaded = Models.loadRunnable(st, model);
+            }
             var index = WeightsExport.export(st, loaded, codebooks, out, overwrite);
             out().printf("wrote %d tensors to %s%n", index.size(), st.path(out));
             return Main.OK;

@@ -24,8 +24,7 @@ import java.util.Map;
 public final class CodebookConstraint extends ParamConstraint<CodebookConstraint.Assignment> {
     private static final long serialVersionUID = 1L;
     private Map<String, String> clusters = new HashMap<>(); // param -> base64 of one unsigned byte per weight
-    private Map<String, String> kept = new HashMap<>();     // param -> base64 of Mask.toBytes()
-    private Map<String, Integer> sizes = new HashMap<>();
+    private Map<String, String> kept = new HashMap<>();     // param -> base64 of Mask.toBytes() (its size: the clusters' bytes)
     private Map<String, Integer> counts = new HashMap<>();  // param -> number of clusters
 
     /** A parameter's assignment: the cluster of each weight (-1: pruned) and the number of clusters. */
@@ -46,7 +45,6 @@ public final class CodebookConstraint extends ParamConstraint<CodebookConstraint
             params.add(k);
             clusters.put(k, Base64.getEncoder().encodeToString(b));
             kept.put(k, Base64.getEncoder().encodeToString(Mask.of(m).toBytes()));
-            sizes.put(k, b.length);
             counts.put(k, a.count());
         });
     }
@@ -54,7 +52,7 @@ public final class CodebookConstraint extends ParamConstraint<CodebookConstraint
     /** The assignment of {@code param}. */
     public Assignment assignment(String param) {
         byte[] b = Base64.getDecoder().decode(clusters.get(param));
-        Mask m = Mask.fromBytes(Base64.getDecoder().decode(kept.get(param)), sizes.get(param));
+        Mask m = Mask.fromBytes(Base64.getDecoder().decode(kept.get(param)), b.length);
         int[] c = new int[b.length];
         for (int i = 0; i < c.length; i++) c[i] = m.kept(i) ? b[i] & 0xff : -1;
         return new Assignment(c, counts.get(param));
@@ -102,14 +100,6 @@ public final class CodebookConstraint extends ParamConstraint<CodebookConstraint
         this.kept = kept;
     }
 
-    public Map<String, Integer> getSizes() {
-        return sizes;
-    }
-
-    public void setSizes(Map<String, Integer> sizes) {
-        this.sizes = sizes;
-    }
-
     public Map<String, Integer> getCounts() {
         return counts;
     }
@@ -124,7 +114,6 @@ public final class CodebookConstraint extends ParamConstraint<CodebookConstraint
         c.params = new HashSet<>(params);
         c.clusters = new HashMap<>(clusters);
         c.kept = new HashMap<>(kept);
-        c.sizes = new HashMap<>(sizes);
         c.counts = new HashMap<>(counts);
         return c;
     }

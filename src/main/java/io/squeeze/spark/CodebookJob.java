@@ -155,12 +155,7 @@ public final class CodebookJob {
 
     /** As {@link #share(Execution, MultiLayerNetwork, Map, CodebookConfig, PrintWriter)}, layers above {@code distributedAbove} weights clustered by distributed passes. */
     public static Result share(Execution exec, MultiLayerNetwork net, Map<TensorKey, Mask> masks, CodebookConfig cfg, long distributedAbove, PrintWriter err) {
-        for (CodebookConfig.LayerBits o : cfg.overrides()) {
-            boolean any = false;
-            for (int i = 0; i < net.getnLayers() && !any; i++)
-                any = net.getLayer(i).getParam("W") != null && o.layers().matches(i, net.getLayer(i).conf().getLayer().getLayerName());
-            o.layers().requireMatch(any, "--layer-precision");
-        }
+        for (CodebookConfig.LayerBits o : cfg.overrides()) QuantizeJob.requireWeightedLayer(net, o.layers());
         List<Task> tasks = new ArrayList<>();
         for (int i = 0; i < net.getnLayers(); i++) {
             if (net.getLayer(i).getParam("W") == null) continue;
@@ -174,8 +169,9 @@ public final class CodebookJob {
         List<Task> small = tasks.stream().filter(t -> t.size() <= distributedAbove).toList();
         List<WeightSharing.Clusters> smallDone = exec.map(small, Task::size, t -> WeightSharing.cluster(t.w(), t.kept(), t.k(), WeightSharing.MAX_ITERATIONS),
                 "quantize: k-means of " + small.size() + " layers");
+        var fromSmall = smallDone.iterator(); // small tasks' results come back in task order
         List<WeightSharing.Clusters> done = new ArrayList<>();
-        for (Task t : tasks) done.add(t.size() <= distributedAbove ? smallDone.get(small.indexOf(t)) : distributedLloyd(exec, t, err));
+        for (Task t : tasks) done.add(t.size() <= distributedAbove ? fromSmall.next() : distributedLloyd(exec, t, err));
         err.printf("quantize: k-means of %d layers in %.1f s%n", tasks.size(), (System.nanoTime() - t0) / 1e9);
         err.flush();
         Map<Integer, WeightSharing.Clusters> clusters = new TreeMap<>();

@@ -137,12 +137,15 @@ public final class QuantizeJob {
 
     /** Every {@code --layer-precision} selector must name a layer with weights. */
     static void checkOverrides(MultiLayerNetwork net, QuantConfig cfg) {
-        for (QuantConfig.LayerOverride o : cfg.overrides()) {
-            boolean any = false;
-            for (int i = 0; i < net.getnLayers() && !any; i++)
-                any = net.getLayer(i).getParam("W") != null && o.layers().matches(i, net.getLayer(i).conf().getLayer().getLayerName());
-            o.layers().requireMatch(any, "--layer-precision");
-        }
+        for (QuantConfig.LayerOverride o : cfg.overrides()) requireWeightedLayer(net, o.layers());
+    }
+
+    /** {@code layers} (a {@code --layer-precision} selector) must name a layer with weights. */
+    static void requireWeightedLayer(MultiLayerNetwork net, io.squeeze.core.LayerSelector layers) {
+        boolean any = false;
+        for (int i = 0; i < net.getnLayers() && !any; i++)
+            any = net.getLayer(i).getParam("W") != null && layers.matches(i, net.getLayer(i).conf().getLayer().getLayerName());
+        layers.requireMatch(any, "--layer-precision");
     }
 
     static Map<Integer, String> names(MultiLayerNetwork net) {
