@@ -31,6 +31,18 @@ public sealed interface Arch {
         }
     }
 
+    /**
+     * Caffe's LeNet-5 (examples/mnist/lenet_train_test.prototxt), the network of Han et al.'s pruning and Deep
+     * Compression tables: conv 20@5×5, max-pool, conv 50@5×5, max-pool, dense 500 ReLU, softmax — 431,080 parameters
+     * on 28×28 images (1,724 KB in fp32).
+     */
+    record LeNet5Caffe() implements Arch {
+        @Override
+        public String toString() {
+            return "lenet5-caffe";
+        }
+    }
+
     /** A DL4J {@code MultiLayerConfiguration} JSON file on any Hadoop filesystem. */
     record JsonFile(String path) implements Arch {
         @Override
@@ -41,8 +53,9 @@ public sealed interface Arch {
 
     @com.fasterxml.jackson.annotation.JsonCreator
     static Arch parse(String s) {
-        if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lenet5 or a DL4J JSON file)");
+        if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lenet5, lenet5-caffe or a DL4J JSON file)");
         if (s.equals("lenet5")) return new LeNet5();
+        if (s.equals("lenet5-caffe")) return new LeNet5Caffe();
         if (s.startsWith("mlp:")) {
             try {
                 return new Mlp(Arrays.stream(s.substring(4).split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray());
@@ -51,6 +64,6 @@ public sealed interface Arch {
             }
         }
         if (s.endsWith(".json")) return new JsonFile(s);
-        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lenet5 or a .json DL4J configuration");
+        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lenet5, lenet5-caffe or a .json DL4J configuration");
     }
 }

@@ -59,7 +59,8 @@ public final class Architectures {
 
     public static MultiLayerConfiguration build(Arch arch, int numFeatures, int numClasses, int[] imageShape, Hyper h, Storage st) {
         if (arch instanceof Arch.Mlp m) return withDropout(mlp(m, numFeatures, numClasses, h), h);
-        if (arch instanceof Arch.LeNet5) return withDropout(lenet5(numFeatures, numClasses, imageShape, h), h);
+        if (arch instanceof Arch.LeNet5) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Same, 6, 16, 120, 84), h);
+        if (arch instanceof Arch.LeNet5Caffe) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Truncate, 20, 50, 500), h);
         return json((Arch.JsonFile) arch, numFeatures, numClasses, st);
     }
 
@@ -85,23 +86,26 @@ public final class Architectures {
         return lb.layer(output(in, classes)).build();
     }
 
-    private static MultiLayerConfiguration lenet5(int nf, int classes, int[] shape, Hyper h) {
+    /** Two 5×5 convolutions ({@code first} and {@code second} channels, each max-pooled 2×2), dense ReLU layers, softmax. */
+    private static MultiLayerConfiguration lenet5(int nf, int classes, int[] shape, Hyper h, ConvolutionMode firstMode, int first, int second,
+                                                  int... dense) {
         if (shape == null) {
             int side = (int) Math.round(Math.sqrt(nf));
             if (side * side != nf)
-                throw new BadInputException("--arch lenet5 needs square images; the data has " + nf + " features and no image shape");
+                throw new BadInputException("--arch " + (firstMode == ConvolutionMode.Same ? "lenet5" : "lenet5-caffe") + " needs square images; the data has " + nf + " features and no image shape");
             shape = new int[]{side, side, 1};
         }
-        if (shape[0] < 12 || shape[1] < 12)
-            throw new BadInputException("--arch lenet5 needs images of at least 12x12, got " + shape[0] + "x" + shape[1]);
-        return base(h)
-                .layer(new ConvolutionLayer.Builder(5, 5).nOut(6).convolutionMode(ConvolutionMode.Same).activation(Activation.RELU).build())
+        int min = firstMode == ConvolutionMode.Same ? 12 : 16; // the second pooling needs a 2x2 input
+        String name = firstMode == ConvolutionMode.Same ? "lenet5" : "lenet5-caffe";
+        if (shape[0] < min || shape[1] < min)
+            throw new BadInputException("--arch " + name + " needs images of at least " + min + "x" + min + ", got " + shape[0] + "x" + shape[1]);
+        var lb = base(h)
+                .layer(new ConvolutionLayer.Builder(5, 5).nOut(first).convolutionMode(firstMode).activation(Activation.RELU).build())
                 .layer(new SubsamplingLayer.Builder(SubsamplingLayer.PoolingType.MAX).kernelSize(2, 2).stride(2, 2).build())
-                .layer(new ConvolutionLayer.Builder(5, 5).nOut(16).activation(Activation.RELU).build())
-                .layer(new SubsamplingLayer.Builder(SubsamplingLayer.PoolingType.MAX).kernelSize(2, 2).stride(2, 2).build())
-                .layer(new DenseLayer.Builder().nOut(120).activation(Activation.RELU).build())
-                .layer(new DenseLayer.Builder().nOut(84).activation(Activation.RELU).build())
-                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(classes)
+                .layer(new ConvolutionLayer.Builder(5, 5).nOut(second).activation(Activation.RELU).build())
+                .layer(new SubsamplingLayer.Builder(SubsamplingLayer.PoolingType.MAX).kernelSize(2, 2).stride(2, 2).build());
+        for (int width : dense) lb.layer(new DenseLayer.Builder().nOut(width).activation(Activation.RELU).build());
+        return lb.layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(classes)
                         .weightInit(WeightInit.XAVIER).activation(Activation.SOFTMAX).build())
                 .setInputType(InputType.convolutionalFlat(shape[0], shape[1], shape[2]))
                 .build();

@@ -12,12 +12,11 @@ import java.util.Map;
 
 /**
  * A DL4J layer constraint that keeps a weight-shared parameter shared while it trains (codebook fine-tuning, Han,
- * Mao and Dally 2016, section 3.3 and Figure 3): the cluster of every weight is fixed, and after every parameter
- * update each cluster's weights are set to their mean. Starting from the codebook, that moves each shared value by
- * the <em>mean</em> of its weights' updates. The paper moves it by their <em>sum</em> (plain SGD on the shared
- * value); with a per-weight adaptive updater (Adam, DL4J's default here) a sum would scale a centroid's step with its
- * cluster's size — thousands of times the learning rate for a large cluster — so the mean is used: with SGD it is
- * the paper's update at a learning rate divided by the cluster's size. Pruned weights (not kept) take no part; a
+ * Mao and Dally 2016, section 3.3 and Figure 3): the cluster of every weight is fixed. Before every update
+ * {@link TiedGradients} gives each weight its cluster's summed gradient ({@link #sumGradients}, the paper's rule), so
+ * every weight of a cluster takes the same step; after every update each cluster's weights are set to their mean
+ * ({@link #tie}), which leaves tied weights exactly as they are and re-ties any that an updater state carried over
+ * from earlier training moved apart. Pruned weights (not kept) take no part and get no gradient; a
  * {@link MaskConstraint} keeps them at zero. Travels with the configuration (JSON or Java serialization) to
  * executors, as {@link MaskConstraint} does; parameter averaging of tied weights keeps them tied.
  */
@@ -66,6 +65,30 @@ public final class CodebookConstraint extends ParamConstraint<CodebookConstraint
     @Override
     protected void apply(INDArray p, Assignment a) {
         p.assign(Nd4j.create(tie(p.dup('c').data().asFloat(), a.cluster(), a.count()), p.shape(), 'c').castTo(p.dataType()));
+    }
+
+    /**
+     * Replaces, in place, the gradient {@code g} of each of this constraint's parameters of {@code layer} by
+     * {@link #sumGradients}; {@code gradientOf} gives a parameter's gradient view (null: none).
+     */
+    public void tieGradients(org.deeplearning4j.nn.api.Layer layer, java.util.function.Function<String, INDArray> gradientOf) {
+        for (String k : params) {
+            INDArray g = gradientOf.apply(k), p = layer.getParam(k);
+            if (g == null || p == null) continue;
+            Assignment a = prepared(k, p);
+            g.assign(Nd4j.create(sumGradients(g.dup('c').data().asFloat(), a.cluster(), a.count()), g.shape(), 'c').castTo(g.dataType()));
+        }
+    }
+
+    /**
+     * The paper's gradient of a shared value: every weight's gradient becomes the sum (in double) of its cluster's
+     * gradients; a pruned weight's becomes 0. Returns {@code g}.
+     */
+    public static float[] sumGradients(float[] g, int[] cluster, int count) {
+        double[] sum = new double[count];
+        for (int i = 0; i < g.length; i++) if (cluster[i] >= 0) sum[cluster[i]] += g[i];
+        for (int i = 0; i < g.length; i++) g[i] = cluster[i] >= 0 ? (float) sum[cluster[i]] : 0f;
+        return g;
     }
 
     /** Sets every cluster's weights to their mean (pruned weights untouched); returns {@code w}. */

@@ -31,6 +31,15 @@ abstract class ParamConstraint<T> implements LayerConstraint {
 
     @Override
     public void applyConstraint(Layer layer, int iteration, int epoch) {
+        for (String k : params) {
+            INDArray p = layer.getParam(k);
+            if (p == null) continue;
+            apply(p, prepared(k, p));
+        }
+    }
+
+    /** The decoded constraint of {@code param} (current value {@code p}), decoded on first use. */
+    protected final T prepared(String param, INDArray p) {
         Map<String, T> c = cache;
         if (c == null) {
             synchronized (this) {
@@ -38,11 +47,7 @@ abstract class ParamConstraint<T> implements LayerConstraint {
                 c = cache;
             }
         }
-        for (String k : params) {
-            INDArray p = layer.getParam(k);
-            if (p == null) continue;
-            apply(p, c.computeIfAbsent(k, key -> prepare(key, p)));
-        }
+        return c.computeIfAbsent(param, key -> prepare(key, p));
     }
 
     @Override

@@ -29,8 +29,9 @@ import java.util.TreeMap;
  * {@code squeeze quantize --mode codebook} as a job: weight sharing (Han, Mao and Dally 2016, "Deep Compression",
  * section 3). Each layer's k-means ({@link WeightSharing}) is one executor task; the layers' weights are replaced by
  * their shared values; then, with training data, codebook fine-tuning on Spark — the same data-parallel training as
- * every fine-tuning, each layer's clusters and masks held fixed by {@link CodebookConstraint} and
- * {@link io.squeeze.model.MaskConstraint} after every update. The artifact is a float network whose weights take at
+ * every fine-tuning, each shared value trained by the sum of its weights' gradients
+ * ({@link io.squeeze.model.TiedGradients}, the paper's Figure 3), each layer's clusters and masks held fixed by
+ * {@link CodebookConstraint} and {@link io.squeeze.model.MaskConstraint} after every update. The artifact is a float network whose weights take at
  * most 2^bits values per layer; {@link io.squeeze.artifact.PackedModel} stores such a layer as its codebook and
  * Huffman-coded indices (and relative positions, when pruned), and evaluation computes with the shared values
  * exactly.

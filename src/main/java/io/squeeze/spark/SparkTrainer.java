@@ -193,12 +193,26 @@ public final class SparkTrainer {
         SparkDl4jMultiLayer[] sparkNet = new SparkDl4jMultiLayer[1];
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
         JavaRDD<DataSet> counted = counted(data, rows, d -> (long) d.numExamples());
-        epochs(jsc, cfg, where, progress, rows, tm -> tm == null ? () -> {
-            net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator()));
-            return net.score();
-        } : fitting(() -> (sparkNet[0] == null ? sparkNet[0] = new SparkDl4jMultiLayer(jsc, net, tm) : sparkNet[0]).fit(counted),
-                () -> sparkNet[0].getScore()),
-                e -> afterEpoch.accept(e, cfg.local() ? net : sparkNet[0].getNetwork()));
+        // weight-shared layers train by their clusters' summed gradients, in process and on every worker
+        java.util.List<org.deeplearning4j.optimize.api.TrainingListener> listeners =
+                io.squeeze.model.TiedGradients.needed(net) ? java.util.List.of(new io.squeeze.model.TiedGradients()) : java.util.List.of();
+        var before = new java.util.ArrayList<>(net.getListeners() == null ? java.util.List.of() : net.getListeners());
+        try {
+            epochs(jsc, cfg, where, progress, rows, tm -> {
+                if (tm == null) {
+                    net.addListeners(listeners.toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
+                    return () -> {
+                        net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator()));
+                        return net.score();
+                    };
+                }
+                if (!listeners.isEmpty()) tm.setListeners(listeners);
+                return fitting(() -> (sparkNet[0] == null ? sparkNet[0] = new SparkDl4jMultiLayer(jsc, net, tm) : sparkNet[0]).fit(counted),
+                        () -> sparkNet[0].getScore());
+            }, e -> afterEpoch.accept(e, cfg.local() ? net : sparkNet[0].getNetwork()));
+        } finally {
+            if (cfg.local()) net.setListeners(before);
+        }
         return cfg.local() ? net : sparkNet[0].getNetwork();
     }
 

@@ -111,6 +111,8 @@ class ModelIOTest {
     void archParsing() {
         assertArrayEquals(new int[]{300, 100}, ((Arch.Mlp) Arch.parse("mlp:300,100")).hidden());
         assertInstanceOf(Arch.LeNet5.class, Arch.parse("lenet5"));
+        assertInstanceOf(Arch.LeNet5Caffe.class, Arch.parse("lenet5-caffe"));
+        assertEquals("lenet5-caffe", Arch.parse("lenet5-caffe").toString());
         assertInstanceOf(Arch.JsonFile.class, Arch.parse("conf/net.json"));
         assertEquals("--arch 'mlp:3,x': hidden sizes must be integers, e.g. mlp:300,100",
                 assertThrows(BadInputException.class, () -> Arch.parse("mlp:3,x")).getMessage());
@@ -122,13 +124,32 @@ class ModelIOTest {
 
     @Test
     void lenet5BuildsForMnistShape() {
-        var conf = Architectures.build(new Arch.LeNet5(), 784, 10, new int[]{28, 28, 1}, new Architectures.Hyper(1, 1e-3, 0), null);
-        MultiLayerNetwork net = new MultiLayerNetwork(conf);
-        net.init();
+        MultiLayerNetwork net = mnistNet(new Arch.LeNet5());
         assertEquals(7, net.getnLayers());
         assertArrayEquals(new long[]{3, 10}, net.output(org.nd4j.linalg.factory.Nd4j.rand(3, 784)).shape());
         var e = assertThrows(BadInputException.class, () -> Architectures.build(new Arch.LeNet5(), 65, 10, null, new Architectures.Hyper(1, 1e-3, 0), null));
         assertEquals("--arch lenet5 needs square images; the data has 65 features and no image shape", e.getMessage());
         assertEquals(784, ModelIO.deriveMeta(net, "x").numFeatures());
+    }
+
+    /** Caffe's LeNet-5, Han et al.'s network: 431,080 parameters, layer by layer as the prototxt has them. */
+    @Test
+    void caffeLenet5HasThePapersParameters() {
+        MultiLayerNetwork net = mnistNet(new Arch.LeNet5Caffe());
+        assertEquals(6, net.getnLayers());
+        assertEquals(431_080, net.numParams());
+        long[] perLayer = new long[6];
+        for (int i = 0; i < 6; i++) perLayer[i] = net.getLayer(i).numParams();
+        assertArrayEquals(new long[]{520, 0, 25_050, 0, 400_500, 5_010}, perLayer);
+        assertArrayEquals(new long[]{3, 10}, net.output(org.nd4j.linalg.factory.Nd4j.rand(3, 784)).shape());
+        var e = assertThrows(BadInputException.class, () -> Architectures.build(new Arch.LeNet5Caffe(), 196, 10, new int[]{14, 14, 1},
+                new Architectures.Hyper(1, 1e-3, 0), null));
+        assertEquals("--arch lenet5-caffe needs images of at least 16x16, got 14x14", e.getMessage());
+    }
+
+    private static MultiLayerNetwork mnistNet(Arch arch) {
+        MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(arch, 784, 10, new int[]{28, 28, 1}, new Architectures.Hyper(1, 1e-3, 0), null));
+        net.init();
+        return net;
     }
 }

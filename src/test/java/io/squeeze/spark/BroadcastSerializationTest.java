@@ -231,4 +231,22 @@ class BroadcastSerializationTest {
             assertEquals(c.sse(), cb.sse());
         }
     }
+
+    /** Codebook fine-tuning's listener, which parameter averaging's worker carries to executors, comes back tying gradients. */
+    @Test
+    void theTiedGradientsListenerComesBackSummingEachClustersGradients() {
+        var setup = io.squeeze.model.TiedGradientsTest.setup(new org.nd4j.linalg.learning.config.Sgd(0.1), 5);
+        var batch = io.squeeze.model.TiedGradientsTest.batch(16, 6);
+        float[] g = io.squeeze.model.TiedGradientsTest.gradient(setup.plain(), batch, "0_W").dup('c').data().asFloat();
+        float[] want = io.squeeze.model.CodebookConstraint.sumGradients(g.clone(), setup.cluster(), 4);
+        for (Serializer s : SERIALIZERS) {
+            var back = roundTrip(s, new io.squeeze.model.TiedGradients());
+            var net = setup.tied();
+            net.setInput(batch.getFeatures());
+            net.setLabels(batch.getLabels());
+            net.computeGradientAndScore();
+            back.onGradientCalculation(net);
+            assertArrayEquals(want, net.gradient().getGradientFor("0_W").dup('c').data().asFloat(), 0f, s.getClass().getSimpleName());
+        }
+    }
 }

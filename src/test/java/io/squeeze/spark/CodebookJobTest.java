@@ -64,4 +64,28 @@ class CodebookJobTest {
         assertArrayEquals(local.net().params().data().asFloat(), passes.net().params().data().asFloat());
         for (int i = 0; i < keep.length; i++) if (!keep[i]) assertEquals(0f, local.net().getLayer(0).getParam("W").dup('c').data().asFloat()[i]);
     }
+
+    /**
+     * Codebook fine-tuning's summed gradient reaches parameter averaging's workers: one SGD step on each of two
+     * workers, then the average, gives each shared value its start minus the learning rate times the mean over the
+     * two minibatches of its cluster's summed gradient (per row).
+     */
+    @Test
+    void onSparkWorkersEachSharedValueTrainsByItsClustersSummedGradient() {
+        double lr = 0.05;
+        var s = io.squeeze.model.TiedGradientsTest.setup(new org.nd4j.linalg.learning.config.Sgd(lr), 4);
+        var b1 = io.squeeze.model.TiedGradientsTest.batch(32, 21);
+        var b2 = io.squeeze.model.TiedGradientsTest.batch(32, 22);
+        double[] sum1 = s.clusterSums(io.squeeze.model.TiedGradientsTest.gradient(s.plain(), b1, "0_W"));
+        double[] sum2 = s.clusterSums(io.squeeze.model.TiedGradientsTest.gradient(s.plain(), b2, "0_W"));
+        var data = TestSpark.jsc().parallelize(List.of(b1, b2), 2);
+        MultiLayerNetwork trained = SparkTrainer.fit(TestSpark.jsc(), data, s.tied(), new SparkTrainer.Config(1, 32, 1, 0, false), "two batches",
+                new PrintWriter(new StringWriter()), (e, n) -> { });
+        float[] w = trained.getLayer(0).getParam("W").dup('c').data().asFloat();
+        for (int i = 0; i < w.length; i++) {
+            int c = s.cluster()[i];
+            double want = c < 0 ? 0 : io.squeeze.model.TiedGradientsTest.BOOK[c] - lr * (sum1[c] / 32 + sum2[c] / 32) / 2;
+            assertEquals(want, w[i], 2e-6, "weight " + i + " of cluster " + c);
+        }
+    }
 }
