@@ -16,13 +16,14 @@ import java.util.Map;
  * weight's codebook index, Huffman-coded — for a pruned tensor only the kept weights', with relative positions
  * ({@link SymbolCoding}). Values are kept bit for bit (codebook entries are raw float32), so decoding is exact.
  * <p>
- * Layout (version 1): a version byte; K (varint) and the K values as little-endian float32, ascending; then the
- * indices ({@link SymbolCoding}, alphabet K).
+ * Layout (version 2): a version byte; K (varint) and the K values as little-endian float32, ascending; then the
+ * indices ({@link SymbolCoding}, alphabet K; positions in row or column order). Version 1, the same without the
+ * column order, is read.
  */
 public final class CodebookCoding {
     /** The largest codebook: indices of at most 8 bits. */
     public static final int MAX_CODEBOOK = 256;
-    private static final int VERSION = 1;
+    private static final int VERSION = 2;
 
     private CodebookCoding() {}
 
@@ -42,6 +43,11 @@ public final class CodebookCoding {
 
     /** The coded tensor, or null when it has no kept value or more than {@link #MAX_CODEBOOK} distinct ones. */
     public static byte[] encode(float[] v, Mask mask) {
+        return encode(v, mask, 1);
+    }
+
+    /** As {@link #encode(float[], Mask)}, for a tensor whose first dimension has {@code rows} entries (positions may go column by column). */
+    public static byte[] encode(float[] v, Mask mask, long rows) {
         if (mask != null && mask.size() != v.length) throw new IllegalArgumentException("mask of " + mask.size() + " for a tensor of " + v.length);
         float[] book = codebook(v, mask);
         if (book == null || book.length == 0) return null;
@@ -55,7 +61,7 @@ public final class CodebookCoding {
         out.writeBytes(b.array());
         int[] idx = new int[v.length];
         for (int i = 0; i < v.length; i++) if (mask == null || mask.kept(i)) idx[i] = index.get(Float.floatToRawIntBits(v[i]));
-        SymbolCoding.write(out, idx, book.length, mask);
+        SymbolCoding.write(out, idx, book.length, mask, rows);
         return out.toByteArray();
     }
 
@@ -64,7 +70,8 @@ public final class CodebookCoding {
         int[] p = {0};
         if (bytes.length == 0) throw new IllegalStateException("codebook tensor is empty");
         int version = bytes[p[0]++] & 0xff;
-        if (version != VERSION) throw new IllegalStateException("codebook tensor has layout version " + version + ", this Squeeze reads " + VERSION);
+        if (version < 1 || version > VERSION)
+            throw new IllegalStateException("codebook tensor has layout version " + version + ", this Squeeze reads 1 to " + VERSION);
         long k = Varint.read(bytes, p, "codebook tensor");
         if (k < 1 || k > MAX_CODEBOOK || p[0] + k * 4 > bytes.length) throw new IllegalStateException("codebook tensor has a codebook of " + k + " entries");
         ByteBuffer b = ByteBuffer.wrap(bytes, p[0], (int) k * 4).order(ByteOrder.LITTLE_ENDIAN);

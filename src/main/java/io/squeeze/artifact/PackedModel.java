@@ -76,7 +76,7 @@ public final class PackedModel {
                 } else {
                     float[] values = a.dup('c').data().asFloat();
                     bytes = enc.encode(values, mask);
-                    byte[] coded = CodebookCoding.encode(values, mask); // weight-shared (or tiny) tensors: smaller when entropy-coded
+                    byte[] coded = CodebookCoding.encode(values, mask, a.rank() > 1 ? a.size(0) : 1); // weight-shared (or tiny) tensors: smaller when entropy-coded
                     if (coded != null && coded.length < bytes.length) {
                         enc = mask == null ? Encoding.CODEBOOK_HUFFMAN : Encoding.SPARSE_CODEBOOK_HUFFMAN;
                         bytes = coded;

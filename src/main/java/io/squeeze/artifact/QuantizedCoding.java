@@ -14,11 +14,12 @@ import java.nio.ByteBuffer;
  * values, with relative positions, as Deep Compression stores its weights (Han, Mao and Dally 2016, section 4).
  * Exact: decoding gives back the same integers and qparams. fp16 (65,536 codes) and nf4 tensors are not coded this way.
  * <p>
- * Layout (version 1): a version byte; the format's id, symmetric, the shape (rank byte, longs), the channel axis,
- * the qparams (count, then scale float and zero point int each), big-endian; then the codes.
+ * Layout (version 2): a version byte; the format's id, symmetric, the shape (rank byte, longs), the channel axis,
+ * the qparams (count, then scale float and zero point int each), big-endian; then the codes ({@link SymbolCoding},
+ * positions in row or column order by the first dimension). Version 1, the same without the column order, is read.
  */
 final class QuantizedCoding {
-    private static final int VERSION = 1;
+    private static final int VERSION = 2;
 
     private QuantizedCoding() {}
 
@@ -43,14 +44,15 @@ final class QuantizedCoding {
         }));
         int[] codes = new int[q.values().length];
         for (int i = 0; i < codes.length; i++) codes[i] = mask != null && !mask.kept(i) ? 0 : q.values()[i] + offset;
-        SymbolCoding.write(out, codes, alphabet, mask);
+        SymbolCoding.write(out, codes, alphabet, mask, q.shape().length > 1 ? q.shape()[0] : 1);
         return out.toByteArray();
     }
 
     /** Decodes {@code n} values; pruned ones take their channel's zero point (exactly 0 once dequantized). */
     static Encoding.Quantized decode(byte[] b, int n, boolean sparse) {
         if (b.length < 3) throw new IllegalStateException("quantized tensor ends early");
-        if ((b[0] & 0xff) != VERSION) throw new IllegalStateException("quantized tensor has layout version " + (b[0] & 0xff) + ", this Squeeze reads " + VERSION);
+        if ((b[0] & 0xff) < 1 || (b[0] & 0xff) > VERSION)
+            throw new IllegalStateException("quantized tensor has layout version " + (b[0] & 0xff) + ", this Squeeze reads 1 to " + VERSION);
         ByteBuffer in = ByteBuffer.wrap(b, 1, b.length - 1);
         try {
             QuantizedTensor.Format f;

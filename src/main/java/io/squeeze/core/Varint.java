@@ -14,6 +14,16 @@ public final class Varint {
         out.write((int) v);
     }
 
+    /** The number of bytes {@link #write} takes for {@code v}. */
+    public static int size(long v) {
+        int n = 1;
+        while ((v & ~0x7fL) != 0) {
+            v >>>= 7;
+            n++;
+        }
+        return n;
+    }
+
     /** Reads the varint at {@code pos[0]} and advances it; {@link IllegalStateException} naming {@code what} if malformed. */
     public static long read(byte[] b, int[] pos, String what) {
         long v = 0;

@@ -139,4 +139,41 @@ class CodebookCodingTest {
     private static byte[] encodeDeflate(io.squeeze.quantize.QuantizedTensor q, Mask mask) {
         return Encoding.deflateQuantized(q, mask).getValue();
     }
+
+    /**
+     * A layer whose outputs (columns) each keep a run of inputs (rows) codes its positions column by column, smaller
+     * than row by row; it decodes exactly, a version-1 stream (row order) still decodes, and a column
+     * count that does not divide the tensor is refused.
+     */
+    @Test
+    void positionsGoColumnByColumnWhenThatIsSmallerAndVersionOneStillReads() {
+        int rows = 784, cols = 300;
+        Random r = new Random(13);
+        float[] book = {-0.4f, -0.2f, 0.1f, 0.3f};
+        float[] v = new float[rows * cols];
+        boolean[] keep = new boolean[v.length];
+        for (int j = 0; j < cols; j++) {
+            int from = r.nextInt(rows - 40); // each output keeps a run of inputs: runs down the columns
+            for (int i = from; i < from + 40; i++) {
+                int k = i * cols + j;
+                keep[k] = r.nextDouble() < 0.8;
+                v[k] = keep[k] ? book[r.nextInt(4)] : 0f;
+            }
+        }
+        Mask m = Mask.of(keep);
+        byte[] byRow = CodebookCoding.encode(v, m), byColumn = CodebookCoding.encode(v, m, rows);
+        int at = 1 + 1 + 4 * book.length; // version, K, the codebook: then the byte of R and the order
+        assertEquals(0, byRow[at] & 0x80, "row order without the shape");
+        assertEquals(0x80, byColumn[at] & 0x80, "column order chosen");
+        assertTrue(byColumn.length < byRow.length, byColumn.length + " vs " + byRow.length);
+        for (byte[] b : new byte[][]{byRow, byColumn}) {
+            Encoding.Tensor t = Encoding.SPARSE_CODEBOOK_HUFFMAN.decode(b, v.length);
+            assertArrayEquals(v, t.values());
+            assertEquals(m, t.mask());
+        }
+        byte[] v1 = byRow.clone();
+        v1[0] = 1;
+        assertArrayEquals(v, Encoding.SPARSE_CODEBOOK_HUFFMAN.decode(v1, v.length).values(), "a version-1 stream");
+        assertThrows(IllegalStateException.class, () -> Encoding.SPARSE_CODEBOOK_HUFFMAN.decode(byColumn, v.length - 1), "rows do not divide");
+    }
 }
