@@ -7,10 +7,11 @@ import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import java.io.IOException;
 
 /**
- * The layout of Squeeze's own JSON files (manifests, reports): Jackson's indented layout for the top-level objects, but
- * every object that is an element of an array - a manifest's layer, a report's row - on one line of its own, with
- * everything inside it. A table of records then reads as a table (one line per layer), and a manifest of a small model
- * is not mostly indentation. Arrays of values stay on one line.
+ * The layout of Squeeze's own JSON files (manifests, reports): Jackson's indented layout for the first two levels,
+ * every deeper object on one line (a configuration's sub-record, a file's size and checksum), and every object that
+ * is an element of an array - a manifest's layer, a report's row - on one line of its own. A table of records then
+ * reads as a table (one line per layer), and a manifest of a small model is not mostly indentation. Arrays of values
+ * stay on one line.
  */
 final class JsonLayout extends DefaultPrettyPrinter {
     private static final long serialVersionUID = 1L;
@@ -23,10 +24,20 @@ final class JsonLayout extends DefaultPrettyPrinter {
         return new JsonLayout();
     }
 
-    /** Whether the object or array being written lies inside an element of an array (it is written on one line). */
+    /** Whether the object being written ({@code g}'s current context) goes on one line. */
     private static boolean inRow(JsonGenerator g) {
-        for (JsonStreamContext c = g.getOutputContext().getParent(); c != null; c = c.getParent()) if (c.inArray()) return true;
-        return false;
+        return oneLine(g.getOutputContext());
+    }
+
+    /** An object goes on one line three levels down (root object 1) or inside an array. */
+    private static boolean oneLine(JsonStreamContext object) {
+        int depth = 0;
+        boolean inArray = false;
+        for (JsonStreamContext c = object; c != null && !c.inRoot(); c = c.getParent()) {
+            depth++;
+            if (c != object && c.inArray()) inArray = true;
+        }
+        return inArray || depth >= 3;
     }
 
     @Override
@@ -35,16 +46,10 @@ final class JsonLayout extends DefaultPrettyPrinter {
             super.writeStartObject(g);
             return;
         }
-        // an element of an array begins a line, indented one step past the array's field
+        // an element of an array written among indented lines begins a line, one step past the array's field
         JsonStreamContext parent = g.getOutputContext().getParent();
-        if (parent.inArray() && !inRowAbove(parent)) _objectIndenter.writeIndentation(g, _nesting + 1);
+        if (parent.inArray() && !oneLine(parent.getParent())) _objectIndenter.writeIndentation(g, _nesting + 1);
         g.writeRaw("{ ");
-    }
-
-    /** Whether {@code array} itself lies inside an element of an array. */
-    private static boolean inRowAbove(JsonStreamContext array) {
-        for (JsonStreamContext c = array.getParent(); c != null; c = c.getParent()) if (c.inArray()) return true;
-        return false;
     }
 
     @Override

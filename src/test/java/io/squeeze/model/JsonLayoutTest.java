@@ -9,11 +9,11 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** Squeeze's JSON layout: indented at the top, one line per element of an array of objects, and read back equal. */
+/** Squeeze's JSON layout: two levels indented, one line per deeper object and per element of an array of objects; read back equal. */
 class JsonLayoutTest {
 
     @Test
-    void aTableOfRecordsIsOneLinePerRecord() {
+    void aTableOfRecordsIsOneLinePerRecordAndDeeperObjectsOneLineEach() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("format_version", 2);
         m.put("command", List.of("quantize", "--bits", "4"));
@@ -22,7 +22,10 @@ class JsonLayoutTest {
         l0.put("shape", List.of(784, 300));
         l0.put("details", Map.of("bits", 4));
         m.put("layers", List.of(l0, Map.of("index", 1), Map.of()));
-        m.put("config", Map.of("fine_tune", Map.of("epochs", 0)));
+        Map<String, Object> ft = new LinkedHashMap<>();
+        ft.put("epochs", 0);
+        ft.put("lr", null);
+        m.put("config", Map.of("fine_tune", ft));
         String json = new String(Json.bytes(m), StandardCharsets.UTF_8);
         assertEquals(String.join("\n",
                 "{",
@@ -33,9 +36,7 @@ class JsonLayoutTest {
                 "    { \"index\" : 1 }, ",
                 "    { } ],",
                 "  \"config\" : {",
-                "    \"fine_tune\" : {",
-                "      \"epochs\" : 0",
-                "    }",
+                "    \"fine_tune\" : { \"epochs\" : 0, \"lr\" : null }",
                 "  }",
                 "}"), json);
         assertEquals(m.toString(), Json.read(Json.bytes(m), Map.class).toString());
