@@ -89,14 +89,14 @@ public final class Architectures {
     /** Two 5×5 convolutions ({@code first} and {@code second} channels, each max-pooled 2×2), dense ReLU layers, softmax. */
     private static MultiLayerConfiguration lenet5(int nf, int classes, int[] shape, Hyper h, ConvolutionMode firstMode, int first, int second,
                                                   int... dense) {
+        String name = firstMode == ConvolutionMode.Same ? "lenet5" : "lenet5-caffe";
         if (shape == null) {
             int side = (int) Math.round(Math.sqrt(nf));
             if (side * side != nf)
-                throw new BadInputException("--arch " + (firstMode == ConvolutionMode.Same ? "lenet5" : "lenet5-caffe") + " needs square images; the data has " + nf + " features and no image shape");
+                throw new BadInputException("--arch " + name + " needs square images; the data has " + nf + " features and no image shape");
             shape = new int[]{side, side, 1};
         }
         int min = firstMode == ConvolutionMode.Same ? 12 : 16; // the second pooling needs a 2x2 input
-        String name = firstMode == ConvolutionMode.Same ? "lenet5" : "lenet5-caffe";
         if (shape[0] < min || shape[1] < min)
             throw new BadInputException("--arch " + name + " needs images of at least " + min + "x" + min + ", got " + shape[0] + "x" + shape[1]);
         var lb = base(h)

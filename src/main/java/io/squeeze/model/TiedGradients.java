@@ -15,7 +15,8 @@ import java.io.Serializable;
  * replaces the gradient of every weight of each weight-shared parameter by its cluster's summed gradient
  * ({@link CodebookConstraint#sumGradients}). Every weight of a cluster then gets the same gradient and, from the same
  * value and updater state, the same update: the shared value trains by the summed gradient with plain SGD (the
- * paper's update) and with any per-weight updater (Adam, AdaGrad, ...), and the weights stay tied without averaging.
+ * paper's update) and with any per-weight updater (Adam, AdaGrad, ...); {@link CodebookConstraint}'s mean after the
+ * update then leaves them as they are.
  * The clusters are the {@link CodebookConstraint}s of the model's own layers, so the listener holds no state and
  * travels to Spark workers (parameter averaging's worker sets it on each worker's network) as it is.
  */
