@@ -141,7 +141,7 @@ public final class ArtifactWriter {
     /** The manifest of an artifact holding files with {@code records}. */
     static Manifest manifest(Map<String, Manifest.FileRecord> records, Provenance p, List<Manifest.LayerRecord> layers, Map<String, Object> metrics) {
         return new Manifest(Manifest.FORMAT_VERSION, Version.version(), Version.gitCommit(), Instant.now().toString(),
-                p.sourceModel(), p.sourceSha256(), p.command(), p.config(), layers, metrics, records);
+                p.sourceModel(), p.sourceSha256(), p.command(), p.config(), layers, metrics, records, null);
     }
 
     /** Writes {@code m} and then {@code _SUCCESS} (holding the manifest's sha256) into {@code dir}. */
@@ -159,6 +159,28 @@ public final class ArtifactWriter {
                     s.sparsity(), s.denseBytes(), bytesAfter[s.index()], n.details()));
         }
         return out;
+    }
+
+    /**
+     * Copies the artifact at {@code from} to {@code to} (atomically, {@code _SUCCESS} last) with {@code lineage} in its
+     * manifest; every file is checked against the manifest's sha256 on the way. Returns the new manifest.
+     */
+    public static Manifest copyWithLineage(Storage st, String from, String to, boolean overwrite, List<Map<String, Object>> lineage) {
+        Path src = st.path(from), out = st.path(to);
+        Manifest m = Json.read(st.readAll(new Path(src, MANIFEST), "manifest"), Manifest.class);
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        for (Map.Entry<String, Manifest.FileRecord> e : m.files().entrySet()) {
+            byte[] b = st.readAll(new Path(src, e.getKey()), "artifact file");
+            if (!Storage.sha256(b).equals(e.getValue().sha256()))
+                throw new IllegalStateException(new Path(src, e.getKey()) + " does not match its manifest's sha256; the artifact is damaged");
+            files.put(e.getKey(), b);
+        }
+        Manifest copy = m.withLineage(lineage);
+        byte[] manifest = Json.bytes(copy);
+        files.put(MANIFEST, manifest);
+        files.put(SUCCESS, Storage.sha256(manifest).getBytes(StandardCharsets.US_ASCII));
+        st.publish(out, overwrite, dir -> writeAll(st, dir, files));
+        return copy;
     }
 
     private static void writeAll(Storage st, Path dir, Map<String, byte[]> files) {

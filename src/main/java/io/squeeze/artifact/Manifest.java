@@ -18,16 +18,25 @@ import java.util.Map;
  * @param layers         per layer: what was done and its figures
  * @param metrics        evaluation metrics when run (may be empty)
  * @param files          every other file of the artifact: size and sha256, by relative path
+ * @param lineage        for {@code squeeze run}'s final (and best) artifact: every stage that led to it, in order
+ *                       (technique, command, config, input and output sha256, metrics, seconds); absent otherwise
  */
 public record Manifest(int formatVersion, String squeezeVersion, String gitCommit, String created, String sourceModel,
                        String sourceSha256, List<String> command, Map<String, Object> config, List<LayerRecord> layers,
-                       Map<String, Object> metrics, Map<String, FileRecord> files) {
+                       Map<String, Object> metrics, Map<String, FileRecord> files,
+                       @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL)
+                       List<Map<String, Object>> lineage) {
 
     /**
      * 2: {@code model.zip} is optional ({@code packed/} alone holds the network) and the network's identity is
      * {@link Artifact#modelSha256}'s digest of {@code packed/}; 1: every artifact held a {@code model.zip}.
      */
     public static final int FORMAT_VERSION = 2;
+
+    /** This manifest with {@code lineage} set. */
+    public Manifest withLineage(List<Map<String, Object>> lineage) {
+        return new Manifest(formatVersion, squeezeVersion, gitCommit, created, sourceModel, sourceSha256, command, config, layers, metrics, files, lineage);
+    }
 
     /** A layer's entry: method applied and sizes before and after. */
     public record LayerRecord(int index, String name, String type, String method, long params, long nonzeros,

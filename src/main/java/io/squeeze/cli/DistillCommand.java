@@ -23,7 +23,7 @@ import java.util.Map;
                 "student learning from each other's softened outputs and the labels (deep mutual learning, exchanged per epoch).",
                 "The student is an architecture (mlp:800,800, lenet5, a DL4J JSON) or an existing model (e.g. pruned or factorized).",
                 "Example: squeeze distill --soft-targets out/mnist/soft --data idx:data/mnist --student mlp:800,800 --temperature 4 --alpha 0.1 --epochs 10 --out out/mnist/student"})
-public final class DistillCommand extends BaseCommand {
+public final class DistillCommand extends BaseCommand implements StageCommand {
     static final class Source {
         @Option(names = "--soft-targets", paramLabel = "P", description = "stored soft targets (offline distillation)")
         String softTargets;
@@ -124,5 +124,10 @@ public final class DistillCommand extends BaseCommand {
         }
         o.println("wrote " + st.path(output.out));
         return Main.OK;
+    }
+
+    @Override
+    public void check() {
+        config();
     }
 }

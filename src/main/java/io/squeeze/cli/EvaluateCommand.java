@@ -20,7 +20,7 @@ import java.util.Map;
                 "with --baseline also the baseline's accuracy and the agreement of their predictions.",
                 "IDX data is read from its test split unless --split train.",
                 "Example: squeeze evaluate --model out/mnist-mlp --data idx:data/mnist --report out/report.json"})
-public final class EvaluateCommand extends BaseCommand {
+public final class EvaluateCommand extends BaseCommand implements StageCommand {
     @Option(names = "--model", required = true, paramLabel = "M", description = "artifact directory, DL4J zip or Keras .h5")
     String model;
 
@@ -57,5 +57,10 @@ public final class EvaluateCommand extends BaseCommand {
             out().println("report     " + reportPath);
         }
         return Main.OK;
+    }
+
+    @Override
+    public void check() {
+        data.spec(Split.TEST);
     }
 }

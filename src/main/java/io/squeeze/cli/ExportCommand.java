@@ -24,7 +24,7 @@ import picocli.CommandLine.Option;
                 "onnx: an ONNX model (opset 13) of raw features to logits and output; a quantized artifact in QDQ",
                 "(static) or DynamicQuantizeLinear/MatMulInteger (dynamic) form, runnable in ONNX Runtime.",
                 "Example: squeeze export --model out/quickstart/pruned --format dl4j --out out/pruned.zip"})
-public final class ExportCommand extends BaseCommand {
+public final class ExportCommand extends BaseCommand implements StageCommand {
     /** The formats a model can be exported to. */
     enum Format { DL4J, ONNX }
 
@@ -60,5 +60,10 @@ public final class ExportCommand extends BaseCommand {
         };
         out().printf("wrote %s (%s, %d parameters)%n", target, what, m.net().numParams());
         return Main.OK;
+    }
+
+    @Override
+    public void check() {
+        if (model == null || model.isBlank()) throw new io.squeeze.core.BadInputException("--model must be given");
     }
 }

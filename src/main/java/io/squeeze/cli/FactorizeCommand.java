@@ -24,7 +24,7 @@ import java.util.Map;
                 "Ranks: --rank K for every layer, --energy E (smallest k keeping E of Σσ²) or --params-budget B (a fraction of",
                 "the chosen layers' weights, or a count; ranks chosen jointly to discard the least energy).",
                 "Example: squeeze factorize --model out/mnist --energy 0.9 --fine-tune-data idx:data/mnist --fine-tune-epochs 3 --out out/mnist-lr"})
-public final class FactorizeCommand extends BaseCommand {
+public final class FactorizeCommand extends BaseCommand implements StageCommand {
     static final class Policy {
         @Option(names = "--rank", paramLabel = "K", description = "a rank for every chosen layer, or per layer: 0:64,1:32 (index or name)")
         String rank;
@@ -121,5 +121,10 @@ public final class FactorizeCommand extends BaseCommand {
                 (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));
         return Main.OK;
+    }
+
+    @Override
+    public void check() {
+        config();
     }
 }

@@ -23,7 +23,7 @@ import java.util.Map;
                 "--merge folds W + ΔW into plain dense layers; without it the artifact holds only A and B and references",
                 "the base model by path and sha256 (loading checks it).",
                 "Example: squeeze lora --model out/mnist-lr --rank 8 --alpha 16 --data idx:data/mnist --epochs 2 --out out/mnist-lora"})
-public final class LoraCommand extends BaseCommand {
+public final class LoraCommand extends BaseCommand implements StageCommand {
     @Option(names = "--model", required = true, paramLabel = "M")
     String model;
 
@@ -98,5 +98,10 @@ public final class LoraCommand extends BaseCommand {
                 (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));
         return Main.OK;
+    }
+
+    @Override
+    public void check() {
+        config();
     }
 }

@@ -27,7 +27,7 @@ import java.util.Locale;
                 "accuracy and loss, iterations to the best validation loss).",
                 "Example: squeeze lottery --data idx:data/mnist --test-data idx:data/mnist --arch mlp:300,100 --epochs 5",
                 "         --rounds 7 --control --out out/lottery"})
-public final class LotteryCommand extends BaseCommand {
+public final class LotteryCommand extends BaseCommand implements StageCommand {
     @Mixin
     SyncOptions sync;
 
@@ -107,5 +107,10 @@ public final class LotteryCommand extends BaseCommand {
                     row.testAccuracy(), row.testLoss(), row.iterationsToBest());
         o.println("wrote " + new Path(dir, "ticket") + " and " + new Path(dir, "lottery.json"));
         return Main.OK;
+    }
+
+    @Override
+    public void check() {
+        config();
     }
 }

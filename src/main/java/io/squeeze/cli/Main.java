@@ -11,12 +11,13 @@ import java.util.List;
 
 /**
  * {@code squeeze <command>}: exit 0 on success, 2 on bad usage or bad input (one line naming the thing and the
- * value), 1 on any other failure. Set {@code SQUEEZE_DEBUG=1} for stack traces.
+ * value), 1 on any other failure, 3 when {@code squeeze run}'s final model misses the recipe's accuracy gate. Set
+ * {@code SQUEEZE_DEBUG=1} for stack traces.
  */
 @Command(name = "squeeze", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
         description = "Compresses trained Deeplearning4j networks on Apache Spark.",
         subcommands = {TrainCommand.class, EvaluateCommand.class, PruneCommand.class, LotteryCommand.class, FactorizeCommand.class, LoraCommand.class, QuantizeCommand.class, SoftTargetsCommand.class, DistillCommand.class, AugmentCommand.class, InspectCommand.class, WeightsCommand.class, ExportCommand.class, PredictCommand.class,
-                RerunCommand.class, QuickstartCommand.class, CommandLine.HelpCommand.class})
+                RunCommand.class, RerunCommand.class, QuickstartCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     public static final int OK = 0, FAILURE = 1, BAD_INPUT = 2;
     private static final ThreadLocal<List<String>> ARGS = ThreadLocal.withInitial(List::of);

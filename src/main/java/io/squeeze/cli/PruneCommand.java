@@ -40,7 +40,7 @@ import java.util.Map;
                 "Pruning a pruned artifact prunes among the remaining weights. Masks are stored in the artifact.",
                 "Example: squeeze prune --model out/mnist --method global --amount 0.92 --fine-tune-data idx:data/mnist",
                 "         --fine-tune-epochs 5 --out out/mnist-pruned"})
-public final class PruneCommand extends BaseCommand {
+public final class PruneCommand extends BaseCommand implements StageCommand {
     /** The methods by their CLI (and manifest) names. */
     enum MethodName {
         RANDOM(RandomUnstructured.class), L1(L1Unstructured.class), GLOBAL(GlobalUnstructured.class), LN(LnStructured.class),
@@ -207,5 +207,10 @@ public final class PruneCommand extends BaseCommand {
                 (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));
         return Main.OK;
+    }
+
+    @Override
+    public void check() {
+        config();
     }
 }

@@ -28,7 +28,7 @@ import java.util.Map;
                 "2^bits shared values on executors, then, with --data, codebook fine-tuning on Spark (clusters and masks fixed);",
                 "stored as codebooks and Huffman-coded indices (and relative positions when pruned); evaluated exactly.",
                 "Example: squeeze quantize --model out/mnist --mode static --bits 8 --calib-data idx:data/mnist --calib-rows 1000 --out out/mnist-int8"})
-public final class QuantizeCommand extends BaseCommand {
+public final class QuantizeCommand extends BaseCommand implements StageCommand {
     @Option(names = "--model", required = true, paramLabel = "M")
     String model;
 
@@ -200,5 +200,11 @@ public final class QuantizeCommand extends BaseCommand {
             o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));
         return Main.OK;
+    }
+
+    @Override
+    public void check() {
+        if (mode == ModeOption.CODEBOOK) codebookJob();
+        else job();
     }
 }

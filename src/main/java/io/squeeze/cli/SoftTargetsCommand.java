@@ -18,7 +18,7 @@ import java.util.Locale;
                 "The teacher is a DL4J zip, a Keras .h5, an artifact, or an ONNX model (run with ONNX Runtime; fed the raw",
                 "features, reshaped to its input shape). --top-k K keeps the K largest logits per row with their classes.",
                 "Example: squeeze soft-targets --teacher out/mnist/teacher --data idx:data/mnist --out out/mnist/soft"})
-public final class SoftTargetsCommand extends BaseCommand {
+public final class SoftTargetsCommand extends BaseCommand implements StageCommand {
     @Option(names = "--teacher", required = true, paramLabel = "T")
     String teacher;
 
@@ -65,5 +65,10 @@ public final class SoftTargetsCommand extends BaseCommand {
         out().printf(Locale.ROOT, "teacher %s (%s, %d classes): %d rows, %d labelled, %.0f rows/s%nwrote %s%n", t.source(), t.kind(),
                 t.numClasses(), r.manifest().dataRows(), r.manifest().labelledRows(), r.rowsPerSecond(), st.path(out));
         return Main.OK;
+    }
+
+    @Override
+    public void check() {
+        config();
     }
 }

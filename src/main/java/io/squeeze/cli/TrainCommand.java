@@ -21,7 +21,7 @@ import java.util.Locale;
         description = {"Trains a network on Spark (DL4J parameter averaging).",
                 "Writes a DL4J zip when --out ends in .zip, otherwise an artifact directory.",
                 "Example: squeeze train --data idx:data/mnist --arch mlp:300,100 --epochs 10 --out out/mnist-mlp"})
-public final class TrainCommand extends BaseCommand {
+public final class TrainCommand extends BaseCommand implements StageCommand {
     @Mixin
     DataOptions data;
 
@@ -93,5 +93,11 @@ public final class TrainCommand extends BaseCommand {
             out().printf(Locale.ROOT, "accuracy %.4f on %s%n", acc, evalData);
         out().printf("wrote %s (%d parameters)%n", target, content.net().numParams());
         return Main.OK;
+    }
+
+    @Override
+    public void check() {
+        config();
+        io.squeeze.model.Architectures.check(config().arch(), Storage.withSparkDefaults());
     }
 }
