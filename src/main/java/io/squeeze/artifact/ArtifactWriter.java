@@ -163,20 +163,23 @@ public final class ArtifactWriter {
 
     /**
      * Copies the artifact at {@code from} to {@code to} (atomically, {@code _SUCCESS} last) with {@code lineage} in its
-     * manifest; every file is checked against the manifest's sha256 on the way. Returns the new manifest.
+     * manifest; every file is checked against the manifest's sha256 on the way. When {@code to} already holds that
+     * artifact (its {@code _SUCCESS} names the same manifest) nothing is written. Returns the new manifest.
      */
     public static Manifest copyWithLineage(Storage st, String from, String to, boolean overwrite, List<Map<String, Object>> lineage) {
         Path src = st.path(from), out = st.path(to);
-        Manifest m = Json.read(st.readAll(new Path(src, MANIFEST), "manifest"), Manifest.class);
+        Manifest copy = Json.read(st.readAll(new Path(src, MANIFEST), "manifest"), Manifest.class).withLineage(lineage);
+        byte[] manifest = Json.bytes(copy);
+        Path success = new Path(out, SUCCESS);
+        if (st.exists(success) && new String(st.readAll(success, "_SUCCESS"), StandardCharsets.US_ASCII).equals(Storage.sha256(manifest)))
+            return copy; // already there, complete: nothing is written
         Map<String, byte[]> files = new LinkedHashMap<>();
-        for (Map.Entry<String, Manifest.FileRecord> e : m.files().entrySet()) {
+        for (Map.Entry<String, Manifest.FileRecord> e : copy.files().entrySet()) {
             byte[] b = st.readAll(new Path(src, e.getKey()), "artifact file");
             if (!Storage.sha256(b).equals(e.getValue().sha256()))
                 throw new IllegalStateException(new Path(src, e.getKey()) + " does not match its manifest's sha256; the artifact is damaged");
             files.put(e.getKey(), b);
         }
-        Manifest copy = m.withLineage(lineage);
-        byte[] manifest = Json.bytes(copy);
         files.put(MANIFEST, manifest);
         files.put(SUCCESS, Storage.sha256(manifest).getBytes(StandardCharsets.US_ASCII));
         st.publish(out, overwrite, dir -> writeAll(st, dir, files));

@@ -105,16 +105,23 @@ final class RecipeRun {
             }
             if (!st.exists(st.path(path))) throw new BadInputException(recipe.file() + ": data." + role[0] + " " + role[1] + " does not exist");
         }
-        for (Stage s : recipe.stages()) RecipeStages.check(recipe, s, RecipeStages.argv(recipe, s, inputs(s.index(), false), null));
+        String source = recipe.model() == null ? null : st.path(recipe.model()).toString();
+        for (Stage s : recipe.stages()) {
+            // overrides of a stage that reads the source model are resolved against its layers now
+            boolean onSource = !s.overrides().isEmpty() && source != null && source.equals(modelIn.get(s.index()));
+            RecipeStages.check(recipe, s, RecipeStages.argv(recipe, s, inputs(s.index(), false), onSource ? m -> layerNames(st, m) : null));
+        }
         for (int i = 0; i < fromIndex; i++)
             if (RunState.read(st, RunState.recordPath(out, recipe.stages().get(i))) == null)
                 throw new BadInputException("--from: stage " + recipe.stages().get(i).dir() + " before it has not run in " + out + "; run without --from");
     }
 
-    int execute(SparkSession spark, Storage st, int fromIndex, int untilIndex, boolean overwrite, PrintWriter o) {
+    int execute(SparkSession spark, Storage st, int fromIndex, int untilIndex, boolean forceFrom, PrintWriter o) {
         long t0 = System.nanoTime();
         st.mkdirs(out);
-        RunState.write(st, new Path(out, RunState.RECIPE), new RunState.RecipeRecord(recipe.name(), recipe.file(), recipe.recipe()));
+        Path recipePath = new Path(out, RunState.RECIPE);
+        byte[] recipeJson = Json.bytes(new RunState.RecipeRecord(recipe.name(), recipe.file(), recipe.recipe()));
+        if (!st.exists(recipePath) || !java.util.Arrays.equals(recipeJson, st.readAll(recipePath, "recipe record"))) st.replace(recipePath, recipeJson, true);
         Map<String, String> produced = new HashMap<>();
         List<Map<String, Object>> stages = new ArrayList<>();
         List<StageRecord> records = new ArrayList<>();
@@ -130,7 +137,8 @@ final class RecipeRun {
             String key = RunState.key(st, argv, in);
             StageRecord prev = RunState.read(st, recPath);
             String output = outputOf(s, dir);
-            boolean skip = i < fromIndex || prev != null && prev.key().equals(key) && prev.outputSha256() != null
+            // before --from: kept as recorded; from it on (with --from): run again; otherwise: skipped when unchanged
+            boolean skip = i < fromIndex || !forceFrom && prev != null && prev.key().equals(key) && prev.outputSha256() != null
                     && prev.outputSha256().equals(RunState.identity(st, output));
             if (i < fromIndex && prev == null) throw new IllegalStateException("stage " + s.dir() + " has no record");
             StageRecord rec;

@@ -64,7 +64,7 @@ public final class RunCommand extends BaseCommand {
         run.validate(overwrite, fromIndex);
         // validated: from here on things are written
         SparkSession spark = SparkSessions.start("squeeze run " + r.name());
-        return run.execute(spark, new Storage(spark.sparkContext().hadoopConfiguration()), fromIndex, untilIndex, overwrite, out());
+        return run.execute(spark, new Storage(spark.sparkContext().hadoopConfiguration()), fromIndex, untilIndex, from != null, out());
     }
 
     /** Prints the report's table: one line per stage, then the gate. */

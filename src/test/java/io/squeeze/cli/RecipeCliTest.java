@@ -1,0 +1,209 @@
+package io.squeeze.cli;
+
+import io.squeeze.ChildSqueeze;
+import io.squeeze.artifact.Artifact;
+import io.squeeze.artifact.Manifest;
+import io.squeeze.core.FaultPoint;
+import io.squeeze.core.Storage;
+import io.squeeze.model.Json;
+import org.apache.hadoop.conf.Configuration;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code squeeze run} on local[2] with the UCI digits: a recipe of train → prune (per-layer overrides) → fine-tune →
+ * quantize runs each stage as its command, writes {@code final} with the lineage, skips what is unchanged, re-runs
+ * from the first changed stage, goes on after a {@code kill -9} mid-stage, and exits 3 with {@code best} when the
+ * gate is missed.
+ */
+class RecipeCliTest {
+    static final String TRAIN = "csv:data/digits/digits-train.csv.gz", TEST = "csv:data/digits/digits-test.csv.gz";
+    static final Storage st = new Storage(new Configuration());
+    @TempDir
+    static Path dir;
+    static Path recipe;
+
+    static final String RECIPE = """
+            name: digits-test
+            vars: {train: %s}
+            data: {train: "${train}", eval: %s}
+            accuracy: {metric: accuracy, tolerable_loss: 0.2}
+            stages:
+              - train: {arch: "mlp:32", epochs: 3, normalize: minmax, lr: 0.01, batch: 32, sync-every: 5}
+              - prune:
+                  method: l1
+                  amount: 0.5
+                  overrides:
+                    - {layers: "1", amount: 0.3}
+                    - {layers: "layer1", amount: 0.2}
+              - fine-tune: {epochs: 1, batch: 32, sync-every: 5}
+              - quantize: {mode: dynamic}
+            """.formatted(TRAIN, TEST);
+
+    @BeforeAll
+    static void write() throws Exception {
+        recipe = Files.writeString(dir.resolve("digits.yaml"), RECIPE);
+    }
+
+    static CliRun run(String out, String... extra) {
+        List<String> a = new java.util.ArrayList<>(List.of("run", recipe.toString(), "--out", out));
+        a.addAll(List.of(extra));
+        return CliRun.run(a.toArray(String[]::new));
+    }
+
+    static Manifest manifest(String artifact) {
+        return Artifact.load(st, artifact).manifest();
+    }
+
+    static long ran(CliRun r) {
+        return r.err().lines().filter(l -> l.startsWith("run: [") && l.contains(": done in")).count();
+    }
+
+    static long skipped(CliRun r) {
+        return r.err().lines().filter(l -> l.startsWith("run: [") && l.endsWith(", skipped")).count();
+    }
+
+    @Test
+    void aRecipeRunsItsStagesAsTheirCommandsAndARerunOnlyWhatChanged() throws Exception {
+        String out = dir.resolve("run").toString();
+        CliRun r = run(out);
+        assertEquals(0, r.code(), r.err());
+        assertEquals(4, ran(r));
+        String stages = out + "/stages/";
+
+        // the prune stage is `squeeze prune` with the overrides resolved per layer (the later override wins)
+        Manifest pruned = manifest(stages + "02-prune");
+        assertEquals("0.5", pruned.layers().get(0).details().get("W_amount"));
+        assertEquals("0.2", pruned.layers().get(1).details().get("W_amount"));
+        String by = dir.resolve("by-hand").toString();
+        assertEquals(0, CliRun.run("prune", "--model", stages + "01-train", "--method", "l1", "--amount", "0:0.5,1:0.2", "--out", by).code());
+        assertEquals(manifest(by).files(), pruned.files(), "the stage wrote what the command writes");
+
+        // fine-tune kept the masks and trained: same zeros, other weights
+        Manifest tuned = manifest(stages + "03-fine-tune");
+        for (int l = 0; l < 2; l++) assertEquals(pruned.layers().get(l).nonzeros(), tuned.layers().get(l).nonzeros());
+        assertNotEquals(pruned.files().get("packed/tensors.bin"), tuned.files().get("packed/tensors.bin"));
+
+        // final: the last stage's files, with every stage in its lineage
+        Manifest fin = manifest(out + "/final");
+        assertEquals(manifest(stages + "04-quantize").files(), fin.files());
+        assertEquals(List.of("01-train", "02-prune", "03-fine-tune", "04-quantize"), fin.lineage().stream().map(e -> e.get("stage")).toList());
+        assertEquals(Map.of("name", "l1"), ((Map<?, ?>) fin.lineage().get(1).get("config")).get("method"));
+        assertEquals(Map.of("0", "0.5", "1", "0.2"), ((Map<?, ?>) fin.lineage().get(1).get("config")).get("per_layer"));
+
+        // the report: the trained model is the baseline; every model stage evaluated on data.eval; the gate met
+        Map<?, ?> report = Json.read(Files.readAllBytes(Path.of(out, "report.json")), Map.class);
+        Map<?, ?> gate = (Map<?, ?>) report.get("gate");
+        assertEquals(true, gate.get("met"));
+        double base = (Double) ((Map<?, ?>) ((Map<?, ?>) report.get("baseline")).get("metrics")).get("accuracy");
+        List<?> st4 = (List<?>) report.get("stages");
+        assertEquals(base, (Double) ((Map<?, ?>) ((Map<?, ?>) st4.get(0)).get("metrics")).get("accuracy"));
+        assertEquals(gate.get("final_value"), ((Map<?, ?>) ((Map<?, ?>) st4.get(3)).get("metrics")).get("accuracy"));
+        CliRun ev = CliRun.run("evaluate", "--model", out + "/final", "--data", TEST);
+        assertTrue(ev.out().contains(String.format(java.util.Locale.ROOT, "%.4f", (Double) gate.get("final_value"))), ev.out());
+        assertFalse(Files.exists(Path.of(out, "best")));
+
+        // a rerun does no work: every stage skipped, nothing rewritten
+        Map<Path, Long> before = times(out);
+        CliRun again = run(out);
+        assertEquals(0, again.code(), again.err());
+        assertEquals(4, skipped(again));
+        assertEquals(0, ran(again));
+        before.remove(Path.of(out, "report.json"));
+        Map<Path, Long> after = times(out);
+        after.remove(Path.of(out, "report.json"));
+        assertEquals(before, after, "a skipped run rewrites nothing but report.json");
+
+        // a changed stage runs again, and every stage after it; the ones before are skipped
+        CliRun changed = run(out, "--set", "stages.2.fine-tune.epochs=2");
+        assertEquals(0, changed.code(), changed.err());
+        assertEquals(2, skipped(changed));
+        assertEquals(2, ran(changed));
+        assertEquals(2, ((Map<?, ?>) manifest(stages + "03-fine-tune").config().get("fine_tune")).get("epochs"));
+
+        // --from runs again from a stage even if unchanged; --until stops after one
+        CliRun from = run(out, "--set", "stages.2.fine-tune.epochs=2", "--from", "04");
+        assertEquals(3, skipped(from));
+        assertEquals(1, ran(from));
+        String part = dir.resolve("part").toString();
+        CliRun until = run(part, "--until", "prune");
+        assertEquals(0, until.code(), until.err());
+        assertEquals(2, ran(until));
+        assertFalse(Files.exists(Path.of(part, "final")));
+        assertFalse(Files.exists(Path.of(part, "stages", "03-fine-tune")));
+
+        // a directory holding another recipe's run is refused, and nothing in it changes
+        Map<Path, Long> held = times(out);
+        CliRun other = run(out, "--set", "name=another");
+        assertEquals(2, other.code());
+        assertTrue(other.lastErr().contains("holds a run of recipe 'digits-test', not 'another'; pass --overwrite"), other.lastErr());
+        assertEquals(held, times(out));
+    }
+
+    @Test
+    void aRunKilledMidStageGoesOnFromThatStageAndASecondRerunDoesNoWork() throws Exception {
+        String out = dir.resolve("killed").toString();
+        CliRun first = run(out, "--until", "01");
+        assertEquals(0, first.code(), first.err());
+        // the next run skips 01 and is killed while 02 writes its artifact
+        var killed = ChildSqueeze.run(List.of("-Dsqueeze.pause=" + FaultPoint.MID_WRITE), l -> l.equals("squeeze: paused at " + FaultPoint.MID_WRITE),
+                "run", recipe.toString(), "--out", out);
+        assertEquals(137, killed.code(), killed.log());
+        assertTrue(killed.log().contains("run: [1/4] 01-train: unchanged"), killed.log());
+        assertFalse(Files.exists(Path.of(out, "stages", "02-prune")), "no half stage");
+
+        CliRun rerun = run(out);
+        assertEquals(0, rerun.code(), rerun.err());
+        assertEquals(1, skipped(rerun));
+        assertEquals(3, ran(rerun));
+        try (Stream<Path> s = Files.list(Path.of(out, "stages"))) {
+            assertEquals(List.of(), s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".")).toList(), "the rerun removed the leftovers");
+        }
+        CliRun second = run(out);
+        assertEquals(4, skipped(second));
+        assertEquals(0, ran(second));
+    }
+
+    @Test
+    void aMissedGateExitsThreeAndWritesTheBestCandidate() throws Exception {
+        String out = dir.resolve("gate").toString();
+        String source = CliRun.digitsMlp(dir.resolve("source").toString());
+        Path gate = Files.writeString(dir.resolve("gate.yaml"), """
+                model: %s
+                data: {eval: %s}
+                accuracy: {metric: accuracy, tolerable_loss: 0.0}
+                stages:
+                  - prune: {method: l1, amount: 0.97}
+                  - quantize: {mode: dynamic, bits: 4}
+                """.formatted(source, TEST));
+        CliRun r = CliRun.run("run", gate.toString(), "--out", out);
+        assertEquals(RunCommand.GATE_FAILED, r.code(), r.err());
+        assertTrue(r.err().contains("misses the gate"), r.err());
+        Map<?, ?> g = (Map<?, ?>) Json.read(Files.readAllBytes(Path.of(out, "report.json")), Map.class).get("gate");
+        assertEquals(false, g.get("met"));
+        assertTrue((Double) g.get("final_value") < (Double) g.get("baseline_value"));
+        // best: the candidate closest to the gate, with the lineage up to it
+        String best = (String) g.get("best");
+        Manifest b = manifest(out + "/best");
+        assertEquals(manifest(out + "/stages/" + best).files(), b.files());
+        assertEquals(best, b.lineage().get(b.lineage().size() - 1).get("stage"));
+        assertTrue(Files.exists(Path.of(out, "final")));
+    }
+
+    static Map<Path, Long> times(String out) throws Exception {
+        try (Stream<Path> s = Files.walk(Path.of(out))) {
+            Map<Path, Long> m = new java.util.TreeMap<>();
+            for (Path p : s.filter(Files::isRegularFile).toList()) m.put(p, Files.getLastModifiedTime(p).toMillis());
+            return m;
+        }
+    }
+}
