@@ -90,6 +90,7 @@ final class RecipeRun {
         } else if (st.exists(out) && st.list(out).length > 0 && !overwrite) {
             throw new BadInputException("output " + out + " exists and is not a recipe run; pass --overwrite to replace it");
         }
+        st.checkWritable(out);
         if (recipe.model() != null && !st.exists(st.path(recipe.model())))
             throw new BadInputException(recipe.file() + ": model " + recipe.model() + " does not exist");
         if (baseline != null && baselineStage < 0 && !st.exists(st.path(baseline)))

@@ -106,6 +106,16 @@ class BadInputCorpusTest {
         Files.writeString(dir.resolve("report.json"), "{}");
         vars.put("$FILE", Files.writeString(dir.resolve("plainfile"), "x").toString());
         vars.put("$OUT", dir.resolve("never").toString());
+        // recipes (squeeze run): a valid one the cases bend with --set, and broken files
+        vars.put("$RECIPE", Files.writeString(dir.resolve("r.yaml"), String.join("\n", "name: corpus", "model: " + model,
+                "data: {train: " + TEST + ", eval: " + TEST + "}", "accuracy: {metric: accuracy, tolerable_loss: 0.01}", "stages:",
+                "  - prune: {method: l1, amount: 0.5, overrides: [{layers: 0, amount: 0.4}]}", "  - quantize: {mode: dynamic}", "")).toString());
+        vars.put("$YAMLBROKEN", Files.writeString(dir.resolve("broken.yaml"), "stages: [prune: {amount: 0.5}\nname: x\n").toString());
+        vars.put("$YAMLSTAGE", Files.writeString(dir.resolve("stage.yaml"), "model: " + model + "\nstages:\n  - shrink: {amount: 0.5}\n").toString());
+        vars.put("$YAMLKEY", Files.writeString(dir.resolve("key.yaml"), "model: " + model + "\nstage:\n  - prune: {amount: 0.5}\n").toString());
+        vars.put("$YAMLVAR", Files.writeString(dir.resolve("var.yaml"), "model: " + model + "\nstages:\n  - prune: {method: l1, amount: \"${amt}\"}\n").toString());
+        vars.put("$YAMLDISTILL", Files.writeString(dir.resolve("distill.yaml"), "model: " + model + "\ndata: {train: " + TEST + "}\nstages:\n  - distill: {student: \"mlp:4\", epochs: 1}\n").toString());
+        vars.put("$YAMLVALUE", Files.writeString(dir.resolve("value.yaml"), "model: " + model + "\nstages:\n  - prune:\n      method: l1\n      amount: 1.3\n").toString());
         vars.put("$DIR", dir.toString()); // last: the other values start with it
 
         capture = new AbstractAppender("bad-input-capture", null, null, true, Property.EMPTY_ARRAY) {
