@@ -25,7 +25,7 @@ class ArchitectureTest {
             .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
             .importPackages("io.squeeze");
 
-    static final List<String> TECHNIQUES = List.of("prune", "lowrank", "quantize", "distill", "eval");
+    static final List<String> TECHNIQUES = List.of("prune", "lowrank", "quantize", "distill", "eval", "search");
 
     @Test
     void layersImportOnlyDownwards() {

@@ -17,7 +17,7 @@ import java.util.List;
 @Command(name = "squeeze", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
         description = "Compresses trained Deeplearning4j networks on Apache Spark.",
         subcommands = {TrainCommand.class, EvaluateCommand.class, PruneCommand.class, LotteryCommand.class, FactorizeCommand.class, LoraCommand.class, QuantizeCommand.class, SoftTargetsCommand.class, DistillCommand.class, AugmentCommand.class, InspectCommand.class, WeightsCommand.class, ExportCommand.class, PredictCommand.class,
-                RunCommand.class, RerunCommand.class, QuickstartCommand.class, CommandLine.HelpCommand.class})
+                RunCommand.class, SensitivityCommand.class, RerunCommand.class, QuickstartCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     public static final int OK = 0, FAILURE = 1, BAD_INPUT = 2;
     private static final ThreadLocal<List<String>> ARGS = ThreadLocal.withInitial(List::of);

@@ -1,0 +1,182 @@
+package io.squeeze.search;
+
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.Mask;
+import io.squeeze.lowrank.LayerFactors;
+import io.squeeze.lowrank.SvdMethod;
+import io.squeeze.prune.Amount;
+import io.squeeze.prune.L1Unstructured;
+import io.squeeze.prune.Pruner;
+import io.squeeze.prune.Target;
+import io.squeeze.quantize.QuantizedTensor;
+
+import java.io.Serializable;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * One technique applied to one layer's weights at one level, for a sensitivity trial: the weights as the compressed
+ * layer computes with them (same shape, C order), and the storage the level saves. Each probe uses the technique's
+ * own kernel, so a trial measures exactly what the command would do to that layer (without fine-tuning).
+ */
+public sealed interface Probe extends Serializable permits Probe.Prune, Probe.Quantize, Probe.Factorize {
+
+    /** A layer's weight tensor as a probe sees it. */
+    record Weights(int layer, long[] shape, float[] values, Mask mask, boolean conv) implements Serializable {
+        int outAxis() {
+            return conv ? 0 : 1;
+        }
+
+        public long entries() {
+            return values.length;
+        }
+    }
+
+    /** The weights compressed at {@code level}. */
+    float[] apply(Weights w, double level);
+
+    /** Storage bits the level saves on this tensor, against fp32 (negative when it costs more). */
+    double bitsSaved(Weights w, double level);
+
+    /** The levels a sensitivity run measures when none are given. */
+    List<Double> defaultLevels();
+
+    /** Refuses a level the technique cannot take ({@link BadInputException}). */
+    void checkLevel(double level);
+
+    String key();
+
+    static Probe of(String technique) {
+        return switch (technique.toLowerCase(Locale.ROOT)) {
+            case "prune" -> new Prune();
+            case "quantize" -> new Quantize();
+            case "factorize" -> new Factorize();
+            default -> throw new BadInputException("sensitivity --technique must be prune, quantize or factorize, got '" + technique + "'");
+        };
+    }
+
+    /**
+     * L1 unstructured pruning (PyTorch's {@code l1_unstructured}, Han et al. 2015's magnitude criterion): level = the
+     * fraction of the remaining weights pruned, as {@code squeeze prune --method l1 --amount LEVEL}.
+     */
+    record Prune() implements Probe {
+        @Override
+        public float[] apply(Weights w, double level) {
+            Target t = new Target(0, w.layer(), "W", w.shape(), w.values(), w.mask(), Amount.fraction(level), w.outAxis(), w.conv() ? 1 : 0);
+            Mask m = Pruner.masks(List.of(t), new L1Unstructured(), Amount.fraction(level), io.squeeze.prune.Chunk.DEFAULT_SIZE).get(0);
+            return m.apply(w.values().clone()); // Mask.apply zeroes in place
+        }
+
+        @Override
+        public double bitsSaved(Weights w, double level) {
+            return 32.0 * Amount.fraction(level).of(w.mask().keptCount(), "sensitivity level");
+        }
+
+        @Override
+        public List<Double> defaultLevels() {
+            return List.of(0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99);
+        }
+
+        @Override
+        public void checkLevel(double level) {
+            if (!(level >= 0 && level <= 1)) throw new BadInputException("prune sensitivity levels must be in [0,1], got " + level);
+        }
+
+        @Override
+        public String key() {
+            return "prune";
+        }
+    }
+
+    /**
+     * Weight quantization as {@code squeeze quantize} stores it (symmetric, per output channel; Jacob et al. 2018):
+     * level = bits, 8 or 4 (integers), 16 (fp16); the weights are quantized and dequantized (fake quantization).
+     */
+    record Quantize() implements Probe {
+        @Override
+        public float[] apply(Weights w, double level) {
+            return QuantizedTensor.quantize(w.values(), w.shape(), format(level), true, w.outAxis()).dequantize();
+        }
+
+        static QuantizedTensor.Format format(double bits) {
+            if (bits == 8) return QuantizedTensor.Format.INT8;
+            if (bits == 4) return QuantizedTensor.Format.INT4;
+            if (bits == 16) return QuantizedTensor.Format.FP16;
+            throw new BadInputException("quantize sensitivity levels are bits: 4, 8 or 16 (fp16), got " + bits);
+        }
+
+        @Override
+        public double bitsSaved(Weights w, double level) {
+            return (32 - level) * w.entries();
+        }
+
+        @Override
+        public List<Double> defaultLevels() {
+            return List.of(4.0, 8.0, 16.0);
+        }
+
+        @Override
+        public void checkLevel(double level) {
+            format(level);
+        }
+
+        @Override
+        public String key() {
+            return "quantize";
+        }
+    }
+
+    /**
+     * Truncated SVD (Eckart–Young; the factorization {@code squeeze factorize} writes, Denton et al. 2014): level = the
+     * rank as a fraction of the full rank min(rows, cols), rounded, at least 1; the trial computes with A·B.
+     */
+    record Factorize() implements Probe {
+        static int[] matrix(Weights w) {
+            int rows = (int) w.shape()[0];
+            return new int[]{rows, (int) (w.entries() / rows)};
+        }
+
+        static int rank(Weights w, double level) {
+            int[] m = matrix(w);
+            return (int) Math.max(1, Math.round(level * Math.min(m[0], m[1])));
+        }
+
+        @Override
+        public float[] apply(Weights w, double level) {
+            int[] m = matrix(w);
+            int k = rank(w, level);
+            if (k >= Math.min(m[0], m[1])) return w.values().clone();
+            var f = LayerFactors.factor(w.values(), m[0], m[1], k, new SvdMethod.Exact()).factors();
+            float[] a = f.a(), b = f.b(), out = new float[m[0] * m[1]];
+            for (int i = 0; i < m[0]; i++)
+                for (int r = 0; r < k; r++) {
+                    float air = a[i * k + r];
+                    if (air == 0) continue;
+                    for (int j = 0; j < m[1]; j++) out[i * m[1] + j] += air * b[r * m[1] + j];
+                }
+            return out;
+        }
+
+        @Override
+        public double bitsSaved(Weights w, double level) {
+            int[] m = matrix(w);
+            int k = rank(w, level);
+            return k >= Math.min(m[0], m[1]) ? 0 : 32.0 * ((long) m[0] * m[1] - (long) k * (m[0] + m[1]));
+        }
+
+        @Override
+        public List<Double> defaultLevels() {
+            return List.of(0.05, 0.1, 0.2, 0.3, 0.5, 0.7);
+        }
+
+        @Override
+        public void checkLevel(double level) {
+            if (!(level > 0 && level <= 1)) throw new BadInputException("factorize sensitivity levels are rank fractions in (0,1], got " + level);
+        }
+
+        @Override
+        public String key() {
+            return "factorize";
+        }
+    }
+}

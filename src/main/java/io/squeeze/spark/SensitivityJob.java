@@ -1,0 +1,139 @@
+package io.squeeze.spark;
+
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.LayerSelector;
+import io.squeeze.core.Mask;
+import io.squeeze.core.TensorKey;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Example;
+import io.squeeze.eval.EvalStats;
+import io.squeeze.eval.Evaluator;
+import io.squeeze.eval.Inference;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.NetPayload;
+import io.squeeze.model.Surgery;
+import io.squeeze.search.Probe;
+import io.squeeze.search.Sensitivity;
+import org.apache.spark.sql.SparkSession;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.PrintWriter;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Per-layer sensitivity on Spark: every trial (one layer compressed at one level by a {@link Probe}, the rest of the
+ * network as it is) is evaluated on the data in <em>one</em> pass ({@link Execution#fold}): each partition holds its
+ * rows once, computes each trial's weights with the technique's kernel, swaps them into its own copy of the network,
+ * runs the rows and puts the layer back; the per-trial {@link EvalStats} merge like any evaluation ({@code treeReduce}).
+ * The data is read once whatever the number of trials, and is never gathered anywhere; the network travels once
+ * (broadcast). Data-parallel rather than trial-parallel: see docs/BENCHMARKS.md for the measurement.
+ */
+public final class SensitivityJob {
+    private SensitivityJob() {}
+
+    /** The configured measurement. */
+    public record Config(Probe probe, List<Double> levels, LayerSelector layers, int batch) implements Serializable {
+        public Config {
+            if (probe == null) throw new BadInputException("sensitivity --technique must be given");
+            levels = levels == null || levels.isEmpty() ? probe.defaultLevels() : List.copyOf(levels);
+            for (double l : levels) probe.checkLevel(l);
+            if (new java.util.HashSet<>(levels).size() != levels.size()) throw new BadInputException("sensitivity --levels repeat a level: " + levels);
+            layers = layers == null ? LayerSelector.ALL : layers;
+            if (batch <= 0) throw new BadInputException("sensitivity.batch must be > 0, got " + batch);
+        }
+    }
+
+    /** The weight tensors the selector chooses: dense and convolution layers with weights. */
+    static List<Probe.Weights> weights(LoadedModel m, LayerSelector sel) {
+        MultiLayerNetwork net = m.net();
+        List<Probe.Weights> out = new ArrayList<>();
+        for (int i = 0; i < net.getnLayers(); i++) {
+            var conf = net.getLayer(i).conf().getLayer();
+            if (!(conf instanceof FeedForwardLayer) || net.getLayer(i).getParam("W") == null) continue;
+            if (!sel.matches(i, conf.getLayerName())) continue;
+            float[] v = Surgery.values(net, i, "W");
+            out.add(new Probe.Weights(i, net.getLayer(i).getParam("W").shape(), v,
+                    m.masks().getOrDefault(TensorKey.weights(i), Mask.all(v.length)), conf instanceof ConvolutionLayer));
+        }
+        sel.requireMatch(!out.isEmpty(), "sensitivity --layers");
+        return out;
+    }
+
+    public static Sensitivity run(SparkSession spark, Execution exec, DataSpec spec, LoadedModel model, Config c, PrintWriter progress) {
+        long t0 = System.nanoTime();
+        List<Probe.Weights> tensors = weights(model, c.layers());
+        int trials = tensors.size() * c.levels().size();
+        progress.printf(Locale.ROOT, "sensitivity: %d layers x %d levels = %d trials (%s), one pass over %s%n", tensors.size(), c.levels().size(),
+                trials, c.probe().key(), spec);
+        progress.flush();
+        SparkData.Loaded data = SparkData.read(spark, spec, model.meta().numFeatures(), "model " + model.source());
+        var net = exec.share(NetPayload.of(model.net()));
+        var shared = exec.share(new Trials(tensors, c));
+        int nf = model.meta().numFeatures(), k = model.meta().numClasses();
+        var norm = model.meta().normalizer();
+        String where = spec.toString();
+        EvalStats[] stats;
+        try {
+            stats = exec.fold(data.rdd(), it -> shared.value().evaluate(it, net.value().build(), norm, k, nf, where), SensitivityJob::merge,
+                    "sensitivity of " + model.source() + " (" + trials + " trials)");
+        } finally {
+            net.close();
+            shared.close();
+        }
+        if (stats[0].rows() == 0) throw new BadInputException("data " + spec + " is empty (no rows)");
+        Sensitivity.Point base = new Sensitivity.Point(0, stats[0].accuracy(), stats[0].loss(), 0);
+        List<Sensitivity.LayerCurve> curves = new ArrayList<>();
+        int t = 1;
+        for (Probe.Weights w : tensors) {
+            List<Sensitivity.Point> pts = new ArrayList<>();
+            for (double level : c.levels()) {
+                pts.add(new Sensitivity.Point(level, stats[t].accuracy(), stats[t].loss(), c.probe().bitsSaved(w, level)));
+                t++;
+            }
+            var layer = model.net().getLayer(w.layer()).conf().getLayer();
+            curves.add(new Sensitivity.LayerCurve(w.layer(), layer.getLayerName(), layer.getClass().getSimpleName(), w.entries(), pts));
+        }
+        double secs = (System.nanoTime() - t0) / 1e9;
+        String par = exec instanceof Execution.OnSpark s ? "data-parallel on " + s.jsc().master() : "in process";
+        return new Sensitivity(Sensitivity.FORMAT, Sensitivity.VERSION, c.probe().key(), model.source(), model.sha256(), where, c.levels(), base, curves,
+                new Sensitivity.Run(trials, stats[0].rows(), par, secs));
+    }
+
+    static EvalStats[] merge(EvalStats[] a, EvalStats[] b) {
+        EvalStats[] out = new EvalStats[a.length];
+        for (int i = 0; i < a.length; i++) out[i] = a[i].merge(b[i]);
+        return out;
+    }
+
+    /** The trials as they travel to the tasks: the chosen tensors (with masks) and the levels. */
+    record Trials(List<Probe.Weights> tensors, Config config) implements Serializable {
+        /** Index 0: the model as it is; then layer by layer, level by level. */
+        EvalStats[] evaluate(java.util.Iterator<Example> it, MultiLayerNetwork net, io.squeeze.data.Normalizer norm, int k, int nf, String where) {
+            List<Example> rows = new ArrayList<>();
+            it.forEachRemaining(rows::add);
+            List<EvalStats> out = new ArrayList<>();
+            // an Inference takes its runtime's copy of the weights when built: one per trial, after the swap
+            out.add(Evaluator.run(rows.iterator(), new Inference(net, norm, k), null, config.batch(), nf, where));
+            for (Probe.Weights w : tensors) {
+                INDArray p = net.getLayer(w.layer()).getParam("W");
+                INDArray original = p.dup();
+                try {
+                    for (double level : config.levels()) {
+                        p.assign(Nd4j.create(config.probe().apply(w, level), p.shape(), 'c'));
+                        out.add(Evaluator.run(rows.iterator(), new Inference(net, norm, k), null, config.batch(), nf, where));
+                    }
+                } finally {
+                    p.assign(original);
+                }
+            }
+            return out.toArray(EvalStats[]::new);
+        }
+    }
+}
