@@ -72,7 +72,7 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
     record Override(LayerSelector layers, String value, Node at) {}
 
     /** One stage; {@code index} counts from 0, its directory from 01. */
-    record Stage(int index, Technique technique, Map<String, Node> options, List<Override> overrides, Node at) {
+    record Stage(int index, Technique technique, Map<String, Node> options, List<Override> overrides, RecipeAllocation.Spec auto, Node at) {
         String dir() {
             return String.format(Locale.ROOT, "%02d-%s", index + 1, technique.key);
         }
@@ -190,7 +190,8 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
         for (Map.Entry<String, Node> opt : options.entrySet())
             if (t.reserved().contains(opt.getKey()))
                 throw new BadInputException(RecipeYaml.at(file, opt.getValue()) + t.key + "." + opt.getKey() + " is set by the recipe, not by a stage");
-        Stage probe = new Stage(index, t, options, List.of(), s);
+        RecipeAllocation.Spec auto = RecipeAllocation.Spec.take(file, t, options);
+        Stage probe = new Stage(index, t, options, List.of(), auto, s);
         List<Override> overrides = new ArrayList<>();
         Node ov = options.remove("overrides");
         if (ov != null) {
@@ -204,7 +205,9 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
                 overrides.add(new Override(LayerSelector.parse(entry.map().get("layers").scalar()), entry.map().get(key(per)).scalar(), entry));
             }
         }
-        return new Stage(index, t, java.util.Collections.unmodifiableMap(options), List.copyOf(overrides), s);
+        if (auto != null && !overrides.isEmpty())
+            throw new BadInputException(RecipeYaml.at(file, s) + t.key + ": give overrides or an allocation from sensitivity, not both");
+        return new Stage(index, t, java.util.Collections.unmodifiableMap(options), List.copyOf(overrides), auto, s);
     }
 
     /** The recipe's name of a per-layer option inside an override ({@code precision} for quantize's {@code layer-precision}). */

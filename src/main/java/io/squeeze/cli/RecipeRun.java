@@ -74,8 +74,8 @@ final class RecipeRun {
         return hits.get(0);
     }
 
-    RecipeStages.Inputs inputs(int i, boolean overwrite) {
-        return new RecipeStages.Inputs(modelIn.get(i), softIn.get(i), baseline, dirs.get(i), overwrite);
+    RecipeStages.Inputs inputs(int i, boolean overwrite, List<String> allocated) {
+        return new RecipeStages.Inputs(modelIn.get(i), softIn.get(i), baseline, dirs.get(i), overwrite, allocated);
     }
 
     /** Everything that can be checked before any Spark work: the directory, the inputs, every stage's command line. */
@@ -110,7 +110,7 @@ final class RecipeRun {
         for (Stage s : recipe.stages()) {
             // overrides of a stage that reads the source model are resolved against its layers now
             boolean onSource = !s.overrides().isEmpty() && source != null && source.equals(modelIn.get(s.index()));
-            RecipeStages.check(recipe, s, RecipeStages.argv(recipe, s, inputs(s.index(), false), onSource ? m -> layerNames(st, m) : null));
+            RecipeStages.check(recipe, s, RecipeStages.argv(recipe, s, inputs(s.index(), false, null), onSource ? m -> layerNames(st, m) : null));
         }
         for (int i = 0; i < fromIndex; i++)
             if (RunState.read(st, RunState.recordPath(out, recipe.stages().get(i))) == null)
@@ -128,12 +128,17 @@ final class RecipeRun {
         List<StageRecord> records = new ArrayList<>();
         int n = recipe.stages().size();
         if (recipe.model() != null) produced.put(st.path(recipe.model()).toString(), RunState.identity(st, recipe.model()));
+        err.println(String.format(Locale.ROOT, "run: recipe %s, %d stages, in %s", recipe.name(), n, out));
         Loaded base = null;
+        Map<String, io.squeeze.search.Sensitivity> sensitivities = new LinkedHashMap<>();
         for (int i = 0; i <= untilIndex; i++) {
             Stage s = recipe.stages().get(i);
             String tag = String.format(Locale.ROOT, "run: [%d/%d] %s", i + 1, n, s.dir());
             Path dir = dirs.get(i), recPath = RunState.recordPath(out, s);
-            List<String> argv = RecipeStages.argv(recipe, s, inputs(i, st.exists(dir)), m -> layerNames(st, m));
+            RecipeAllocation.Solved solved = s.auto() == null ? null
+                    : RecipeAllocation.solve(spark, st, s.auto(), modelIn.get(i), recipe.data().calibration(), dir, err);
+            if (solved != null) sensitivities.put(s.dir(), solved.sensitivity());
+            List<String> argv = RecipeStages.argv(recipe, s, inputs(i, st.exists(dir), solved == null ? null : solved.argv()), m -> layerNames(st, m));
             Map<String, String> in = RunState.inputs(st, argv, produced);
             String key = RunState.key(st, argv, in);
             StageRecord prev = RunState.read(st, recPath);
@@ -162,7 +167,7 @@ final class RecipeRun {
                     metrics.putAll(evaluate(spark, st, modelOut.get(i), baseline != null && !baseline.equals(modelOut.get(i)) ? base : null));
                 }
                 rec = new StageRecord(i, s.dir(), s.technique().key, argv, key, in, output, RunState.identity(st, output), metrics,
-                        (System.nanoTime() - ts) / 1e9, Instant.now().toString());
+                        (System.nanoTime() - ts) / 1e9, Instant.now().toString(), solved == null ? null : solved.record());
                 RunState.write(st, recPath, rec);
                 Object acc = metrics.get("accuracy");
                 err.println(tag + String.format(Locale.ROOT, ": done in %.1f s", rec.seconds()) + (acc == null ? "" : String.format(Locale.ROOT, ", accuracy %.4f", (Double) acc)));
@@ -180,8 +185,11 @@ final class RecipeRun {
         report.put("stages", stages);
         report.put("seconds", (System.nanoTime() - t0) / 1e9);
         st.replace(new Path(out, "report.json"), Json.bytes(report), true);
+        List<String> made = new ArrayList<>();
+        for (int i = 0; i <= untilIndex; i++) if (modelOut.get(i) != null) made.add(modelOut.get(i));
+        st.replace(new Path(out, "report.html"), RunReport.html(st, report, made, sensitivities, recipe.recipe()), true);
         RunCommand.print(o, report);
-        o.println("report " + new Path(out, "report.json") + (untilIndex == n - 1 ? ", final " + new Path(out, "final") : ""));
+        o.println("report " + new Path(out, "report.html") + " (and .json)" + (untilIndex == n - 1 ? ", final " + new Path(out, "final") : ""));
         return code;
     }
 

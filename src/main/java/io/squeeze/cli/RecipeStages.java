@@ -26,7 +26,7 @@ final class RecipeStages {
     private RecipeStages() {}
 
     /** What a stage reads that earlier stages (or the recipe) produced. */
-    record Inputs(String model, String softTargets, String baseline, Path dir, boolean overwrite) {}
+    record Inputs(String model, String softTargets, String baseline, Path dir, boolean overwrite, List<String> allocated) {}
 
     static CommandSpec spec(Technique t) {
         return new CommandLine(new Main()).getSubcommands().get(t.command).getCommandSpec();
@@ -73,6 +73,7 @@ final class RecipeStages {
             }
         }
         if (!s.overrides().isEmpty()) a.addAll(overrides(r, s, in, layers));
+        if (s.auto() != null) a.addAll(in.allocated() != null ? in.allocated() : s.auto().placeholder());
         fill(r, s, in, a, given);
         return a;
     }
@@ -88,6 +89,12 @@ final class RecipeStages {
             }
             case PRUNE, FACTORIZE -> {
                 a.addAll(List.of("--model", in.model(), "--out", dir));
+                if (s.technique() == Technique.PRUNE && s.auto() != null) {
+                    // the curves were measured with l1 per tensor: the allocated amounts are l1's
+                    if (given.contains("method") && !"l1".equals(s.option("method")))
+                        throw new BadInputException(RecipeYaml.at(r.file(), s.options().get("method")) + "prune with an allocation from sensitivity prunes with method l1, got '" + s.option("method") + "'");
+                    add(a, given, "method", "l1");
+                }
                 if (given.contains("fine-tune-epochs")) add(a, given, "fine-tune-data", d.train());
             }
             case FINE_TUNE -> {

@@ -34,7 +34,8 @@ final class RunState {
 
     /** One finished stage, as {@code stages/NN-name.json} holds it. */
     record StageRecord(int index, String stage, String technique, List<String> command, String key, Map<String, String> inputs,
-                       String output, String outputSha256, Map<String, Object> metrics, double seconds, String finished) {}
+                       String output, String outputSha256, Map<String, Object> metrics, double seconds, String finished,
+                       Map<String, Object> allocation) {}
 
     /** What {@code OUT/recipe.json} holds: the recipe a directory belongs to. */
     record RecipeRecord(String name, String file, Object recipe) {}

@@ -1,0 +1,236 @@
+package io.squeeze.cli;
+
+import io.squeeze.artifact.Loaded;
+import io.squeeze.artifact.Models;
+import io.squeeze.cli.RecipeYaml.Node;
+import io.squeeze.core.BadInputException;
+import io.squeeze.core.LayerSelector;
+import io.squeeze.core.Storage;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Split;
+import io.squeeze.model.Json;
+import io.squeeze.search.Allocation;
+import io.squeeze.search.Probe;
+import io.squeeze.search.Sensitivity;
+import io.squeeze.spark.Execution;
+import io.squeeze.spark.SensitivityJob;
+import io.squeeze.spark.SparkSessions;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.SparkSession;
+
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Auto-compression inside a recipe: a stage that states a budget instead of per-layer settings gets them from
+ * per-layer sensitivity curves ({@code squeeze sensitivity}, measured on the recipe's calibration data, or a saved
+ * file) and {@link Allocation}'s least-damage solution under the budget:
+ * <ul>
+ *   <li>{@code prune: {target: 0.95, allocation: sensitivity}} — overall sparsity of the chosen layers' weights;</li>
+ *   <li>{@code quantize: {choices: [4, 8, fp16, fp32], effective_bits: 5}} — average bits per weight (ModelOpt's
+ *       {@code auto_quantize} budget), each layer one of the choices;</li>
+ *   <li>{@code factorize: {params-budget: 0.25, allocation: sensitivity}} — parameters kept, a rank per layer.</li>
+ * </ul>
+ * Optional: {@code sensitivity: PATH} (a saved file for the same model), {@code levels: [...]}, {@code damage: loss|accuracy}.
+ */
+final class RecipeAllocation {
+    private RecipeAllocation() {}
+
+    /** The budget a stage states, taken out of its options (they are not its command's). */
+    record Spec(String technique, double budget, List<Double> levels, String sensitivity, Allocation.Damage damage, Node at) {
+        static final List<String> KEYS = List.of("target", "allocation", "sensitivity", "levels", "damage", "choices", "effective_bits");
+
+        static Spec take(String file, Technique t, Map<String, Node> options) {
+            boolean any = KEYS.stream().anyMatch(options::containsKey);
+            if (!any) return null;
+            Node at = KEYS.stream().map(options::get).filter(java.util.Objects::nonNull).findFirst().orElseThrow();
+            String alloc = scalar(file, options.remove("allocation"), "allocation");
+            if (alloc != null && !alloc.equals("sensitivity"))
+                throw new BadInputException(RecipeYaml.at(file, at) + t.key + ".allocation must be sensitivity, got '" + alloc + "'");
+            String sens = scalar(file, options.remove("sensitivity"), "sensitivity");
+            String dmg = scalar(file, options.remove("damage"), "damage");
+            Allocation.Damage damage;
+            try {
+                damage = dmg == null ? Allocation.Damage.LOSS : Allocation.Damage.valueOf(dmg.toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new BadInputException(RecipeYaml.at(file, at) + t.key + ".damage must be loss or accuracy, got '" + dmg + "'");
+            }
+            Node levelsNode = options.remove("levels"), choices = options.remove("choices");
+            String target = scalar(file, options.remove("target"), "target"), bits = scalar(file, options.remove("effective_bits"), "effective_bits");
+            List<Double> levels = levelsNode == null ? List.of() : numbers(file, levelsNode, t.key + ".levels");
+            return switch (t) {
+                case PRUNE -> {
+                    double b = number(file, at, target, t.key + ".target");
+                    if (!(b > 0 && b < 1)) throw new BadInputException(RecipeYaml.at(file, at) + "prune.target must be in (0,1), got " + target);
+                    yield new Spec("prune", b, levels, sens, damage, at);
+                }
+                case QUANTIZE -> {
+                    if (choices == null || bits == null) throw new BadInputException(RecipeYaml.at(file, at) + "quantize needs choices and effective_bits for a mixed-precision allocation");
+                    if (levelsNode != null) throw new BadInputException(RecipeYaml.at(file, levelsNode) + "quantize takes choices, not levels");
+                    List<Double> ls = new ArrayList<>();
+                    if (!choices.isList()) throw new BadInputException(RecipeYaml.at(file, choices) + "quantize.choices must be a list of 4, 8, fp16, fp32");
+                    for (Node c : choices.list()) {
+                        String v = c.scalar() == null ? "" : c.scalar().toLowerCase(Locale.ROOT);
+                        switch (v) {
+                            case "4", "8" -> ls.add(Double.parseDouble(v));
+                            case "fp16", "16" -> ls.add(16.0);
+                            case "fp32", "32" -> { } // "none": every layer may stay fp32
+                            default -> throw new BadInputException(RecipeYaml.at(file, c) + "quantize.choices must be 4, 8, fp16 or fp32, got '" + c.scalar() + "'");
+                        }
+                    }
+                    double b = number(file, at, bits, "quantize.effective_bits");
+                    if (!(b >= 4 && b < 32)) throw new BadInputException(RecipeYaml.at(file, at) + "quantize.effective_bits must be in [4, 32), got " + bits);
+                    yield new Spec("quantize", b, ls, sens, damage, at);
+                }
+                case FACTORIZE -> {
+                    String budget = scalar(file, options.remove("params-budget"), "params-budget");
+                    double b = number(file, at, budget, "factorize.params-budget");
+                    if (!(b > 0 && b < 1)) throw new BadInputException(RecipeYaml.at(file, at) + "factorize.params-budget must be a fraction in (0,1) with allocation: sensitivity, got " + budget);
+                    yield new Spec("factorize", b, levels, sens, damage, at);
+                }
+                default -> throw new BadInputException(RecipeYaml.at(file, at) + t.key + " has no budget allocation (prune, quantize, factorize do)");
+            };
+        }
+
+        private static String scalar(String file, Node n, String key) {
+            if (n == null) return null;
+            if (n.scalar() == null) throw new BadInputException(RecipeYaml.at(file, n) + key + " must be a single value");
+            return n.scalar();
+        }
+
+        private static double number(String file, Node at, String v, String key) {
+            if (v == null) throw new BadInputException(RecipeYaml.at(file, at) + key + " must be given");
+            try {
+                return Double.parseDouble(v);
+            } catch (NumberFormatException e) {
+                throw new BadInputException(RecipeYaml.at(file, at) + key + " must be a number, got '" + v + "'");
+            }
+        }
+
+        private static List<Double> numbers(String file, Node n, String key) {
+            if (!n.isList()) throw new BadInputException(RecipeYaml.at(file, n) + key + " must be a list of numbers");
+            List<Double> out = new ArrayList<>();
+            for (Node e : n.list()) out.add(number(file, e, e.scalar(), key));
+            return out;
+        }
+
+        Probe probe() {
+            return Probe.of(technique);
+        }
+
+        /** The per-layer option the solution fills in. */
+        String option() {
+            return switch (technique) {
+                case "prune" -> "amount";
+                case "quantize" -> "layer-precision";
+                default -> "rank";
+            };
+        }
+
+        /** A value the command accepts in place of the solution, for checking the rest of the stage before any work. */
+        List<String> placeholder() {
+            return switch (technique) {
+                case "prune" -> List.of("--amount", Double.toString(budget));
+                case "quantize" -> List.of();
+                default -> List.of("--params-budget", Double.toString(budget));
+            };
+        }
+    }
+
+    /** A solved allocation: the command-line values and what the report shows. */
+    record Solved(List<String> argv, Map<String, Object> record, Sensitivity sensitivity) {}
+
+    /**
+     * The sensitivity of {@code model} (reused from {@code cache} when measured on the same model, data and levels,
+     * or read from the spec's file), then the least-damage levels under the budget.
+     */
+    static Solved solve(SparkSession spark, Storage st, Spec spec, String model, String data, Path cache, PrintWriter err) {
+        Loaded loaded = Models.loadRunnable(st, model);
+        if (loaded.quant() != null) throw new BadInputException(model + " is quantized; a " + spec.technique() + " allocation needs a float model");
+        var m = loaded.model();
+        Sensitivity s;
+        if (spec.sensitivity() != null) {
+            s = Json.read(st.readAll(st.path(spec.sensitivity()), "sensitivity file"), Sensitivity.class);
+            if (!s.technique().equals(spec.technique()) || !java.util.Objects.equals(s.modelSha256(), m.sha256()))
+                throw new BadInputException("sensitivity file " + spec.sensitivity() + " holds " + s.technique() + " curves of a model with sha256 " + s.modelSha256()
+                        + "; this stage " + spec.technique() + "s " + model + " (sha256 " + m.sha256() + ")");
+        } else {
+            if (data == null) throw new BadInputException(spec.technique() + " allocation needs data.calibration or data.train to measure sensitivity on");
+            var cfg = new SensitivityJob.Config(spec.probe(), spec.levels(), LayerSelector.ALL, 256);
+            String key = Storage.sha256(Json.compact(List.of(m.sha256(), RunState.dataFingerprint(st, data), data, spec.technique(), cfg.levels())));
+            Path json = new Path(cache.getParent(), cache.getName() + ".sensitivity.json"), keyFile = new Path(cache.getParent(), cache.getName() + ".sensitivity.key");
+            if (st.exists(json) && st.exists(keyFile) && key.equals(new String(st.readAll(keyFile, "key"), java.nio.charset.StandardCharsets.US_ASCII))) {
+                s = Json.read(st.readAll(json, "sensitivity"), Sensitivity.class);
+                err.println("run: sensitivity of " + model + " unchanged, reused " + json);
+            } else {
+                s = SensitivityJob.run(spark, new Execution.OnSpark(SparkSessions.jsc(spark)), DataSpec.parse(data, Split.TRAIN, false), m, cfg, err);
+                st.replace(json, Json.bytes(s), true);
+                st.replace(new Path(cache.getParent(), cache.getName() + ".sensitivity.png"), Charts.sensitivity(s), true);
+                st.replace(keyFile, key.getBytes(java.nio.charset.StandardCharsets.US_ASCII), true);
+            }
+        }
+        long weights = 0, pruned = 0;
+        for (Sensitivity.LayerCurve l : s.layers()) {
+            weights += l.params();
+            var mask = m.masks().get(io.squeeze.core.TensorKey.weights(l.index()));
+            if (mask != null) pruned += mask.prunedCount();
+        }
+        double required;
+        String budget;
+        java.util.function.ToDoubleFunction<Sensitivity.Point> saving;
+        switch (spec.technique()) {
+            case "prune" -> {
+                required = spec.budget() * weights - pruned;
+                budget = String.format(Locale.ROOT, "prune.target %s (%d of %d weights pruned)", spec.budget(), Math.round(spec.budget() * weights), weights);
+                saving = p -> p.bitsSaved() / 32;
+            }
+            case "quantize" -> {
+                required = (32 - spec.budget()) * weights;
+                budget = "quantize.effective_bits " + spec.budget();
+                saving = Sensitivity.Point::bitsSaved;
+            }
+            default -> {
+                required = (1 - spec.budget()) * weights;
+                budget = "factorize.params-budget " + spec.budget();
+                saving = p -> p.bitsSaved() / 32;
+            }
+        }
+        Allocation.Result r = Allocation.solve(Allocation.choices(s, spec.damage(), saving), required, budget);
+        List<String> argv = new ArrayList<>();
+        StringBuilder per = new StringBuilder();
+        Map<String, Object> layers = new LinkedHashMap<>();
+        for (int i = 0; i < r.layers().size(); i++) {
+            int layer = r.layers().get(i);
+            Double level = r.levels().get(i);
+            String v = switch (spec.technique()) {
+                case "prune" -> level == null ? "0" : SensitivityCommand.trim(level);
+                case "quantize" -> level == null ? "fp32" : level == 16 ? "fp16" : SensitivityCommand.trim(level);
+                default -> level == null ? null : Integer.toString(rank(m.net().getLayer(layer).getParam("W").shape(), level));
+            };
+            layers.put(Integer.toString(layer), v == null ? "unchanged" : v);
+            if (v == null) continue;
+            if (spec.technique().equals("quantize")) argv.addAll(List.of("--layer-precision", layer + "=" + v));
+            else per.append(per.length() == 0 ? "" : ",").append(layer).append(':').append(v);
+        }
+        if (!spec.technique().equals("quantize")) {
+            if (per.length() == 0) throw new BadInputException(budget + " is met without compressing any layer");
+            argv.addAll(List.of("--" + spec.option(), per.toString()));
+        }
+        Map<String, Object> rec = RunCommand.map("technique", spec.technique(), "budget", spec.budget(), "damage", spec.damage().name().toLowerCase(Locale.ROOT),
+                "levels", layers, "predicted_damage", r.predictedDamage(), "saving", r.saving(), "required", required,
+                "sensitivity", spec.sensitivity() != null ? spec.sensitivity() : new Path(cache.getParent(), cache.getName() + ".sensitivity.json").toString());
+        err.println("run: " + budget + " allocated from sensitivity: " + layers + String.format(Locale.ROOT, " (predicted %s %.4g)",
+                spec.damage() == Allocation.Damage.LOSS ? "loss increase" : "accuracy drop", r.predictedDamage()));
+        return new Solved(argv, rec, s);
+    }
+
+    static int rank(long[] shape, double level) {
+        long cols = 1;
+        for (int d = 1; d < shape.length; d++) cols *= shape[d];
+        return (int) Math.max(1, Math.round(level * Math.min(shape[0], cols)));
+    }
+}

@@ -1,0 +1,123 @@
+package io.squeeze.cli;
+
+import io.squeeze.artifact.ArtifactWriter;
+import io.squeeze.artifact.Manifest;
+import io.squeeze.core.Storage;
+import io.squeeze.eval.EvalReport;
+import io.squeeze.model.Json;
+import io.squeeze.search.Sensitivity;
+import org.apache.hadoop.fs.Path;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code OUT/report.html}: one self-contained page (charts inline as PNG data, no network needed) of a recipe run —
+ * the gate, every stage against the baseline, the accuracy-vs-size frontier, per-layer sparsity and stored bytes of
+ * every model stage, the sensitivity curves and allocations, the resolved recipe.
+ */
+final class RunReport {
+    private RunReport() {}
+
+    static byte[] html(Storage st, Map<String, Object> report, List<String> modelStages, Map<String, Sensitivity> sensitivities, Object recipe) {
+        StringBuilder h = new StringBuilder();
+        String name = String.valueOf(report.get("recipe"));
+        h.append("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>squeeze run ").append(esc(name)).append("</title><style>")
+                .append("body{font-family:sans-serif;margin:24px;color:#222;max-width:1000px}table{border-collapse:collapse;margin:8px 0}")
+                .append("td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}")
+                .append(".met{color:#176617;font-weight:bold}.missed{color:#b00;font-weight:bold}pre{background:#f7f7f7;padding:8px;overflow:auto}")
+                .append("img{max-width:100%;border:1px solid #ddd;margin:6px 0}</style></head><body>");
+        h.append("<h1>squeeze run: ").append(esc(name)).append("</h1><p>").append(esc(String.valueOf(report.get("file")))).append(" &rarr; ")
+                .append(esc(String.valueOf(report.get("out")))).append(String.format(Locale.ROOT, ", %.1f s", ((Number) report.get("seconds")).doubleValue())).append("</p>");
+        if (report.get("gate") instanceof Map<?, ?> g) {
+            boolean met = Boolean.TRUE.equals(g.get("met"));
+            h.append("<h2>Accuracy gate: <span class=\"").append(met ? "met\">met" : "missed\">not met").append("</span></h2><p>")
+                    .append(String.format(Locale.ROOT, "%s: baseline %.4f, final %.4f, tolerable loss %s%s", g.get("metric"), (Double) g.get("baseline_value"),
+                            (Double) g.get("final_value"), g.get("tolerable_loss"), Boolean.TRUE.equals(g.get("relative")) ? " (relative)" : ""));
+            if (!met) h.append(String.format(Locale.ROOT, "; best candidate <b>%s</b> (%.4f) in OUT/best", g.get("best"), (Double) g.get("best_value")));
+            h.append("</p>");
+        }
+        h.append("<h2>Stages</h2><table><tr><th>stage</th><th>ran</th><th>accuracy</th><th>loss</th><th>agreement</th><th>params</th><th>non-zeros</th>")
+                .append("<th>stored</th><th>rows/s</th><th>seconds</th></tr>");
+        Map<String, double[]> frontier = new LinkedHashMap<>();
+        if (report.get("baseline") instanceof Map<?, ?> b && b.get("metrics") instanceof Map<?, ?> bm) {
+            row(h, "baseline", "-", bm, null);
+            frontier.put("baseline", new double[]{num(bm.get("stored_bytes")), num(bm.get("accuracy"))});
+        }
+        for (Object o : (List<?>) report.get("stages")) {
+            Map<?, ?> s = (Map<?, ?>) o;
+            Map<?, ?> m = (Map<?, ?>) s.get("metrics");
+            row(h, String.valueOf(s.get("stage")), Boolean.TRUE.equals(s.get("skipped")) ? "skipped" : "ran", m, (Number) s.get("seconds"));
+            if (m != null && m.get("accuracy") != null) frontier.put(String.valueOf(s.get("stage")), new double[]{num(m.get("stored_bytes")), num(m.get("accuracy"))});
+        }
+        h.append("</table>");
+        if (!frontier.isEmpty()) img(h, "Accuracy against stored size", Charts.frontier("Accuracy vs stored size (every stage)", frontier));
+        perLayer(h, st, modelStages);
+        for (Map.Entry<String, Sensitivity> e : sensitivities.entrySet()) {
+            h.append("<h2>Sensitivity of ").append(esc(e.getKey())).append("</h2>");
+            img(h, "sensitivity " + e.getKey(), Charts.sensitivity(e.getValue()));
+        }
+        for (Object o : (List<?>) report.get("stages")) {
+            Map<?, ?> s = (Map<?, ?>) o;
+            if (s.get("allocation") instanceof Map<?, ?> a)
+                h.append("<h3>Allocation of ").append(esc(String.valueOf(s.get("stage")))).append("</h3><p>").append(esc(String.valueOf(a.get("technique"))))
+                        .append(" budget ").append(esc(String.valueOf(a.get("budget")))).append(", per layer ").append(esc(String.valueOf(a.get("levels"))))
+                        .append(String.format(Locale.ROOT, ", predicted %s %.4g", "loss".equals(a.get("damage")) ? "loss increase" : "accuracy drop",
+                                num(a.get("predicted_damage")))).append("</p>");
+        }
+        h.append("<h2>Recipe (resolved)</h2><pre>").append(esc(new String(Json.bytes(recipe), StandardCharsets.UTF_8))).append("</pre></body></html>\n");
+        return h.toString().getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static void perLayer(StringBuilder h, Storage st, List<String> modelStages) {
+        List<String> layers = null;
+        Map<String, double[]> sparsity = new LinkedHashMap<>(), kb = new LinkedHashMap<>();
+        for (String uri : modelStages) {
+            Path p = new Path(st.path(uri), ArtifactWriter.MANIFEST);
+            if (!st.exists(p)) continue;
+            Manifest m = Json.read(st.readAll(p, "manifest"), Manifest.class);
+            List<String> names = new ArrayList<>();
+            List<Manifest.LayerRecord> weighted = m.layers().stream().filter(l -> l.params() > 0).toList();
+            for (Manifest.LayerRecord l : weighted) names.add(l.index() + " " + l.name());
+            if (layers == null) layers = names;
+            if (!names.equals(layers)) continue; // another layer structure (e.g. factorized): not on the same axis
+            String label = new Path(uri).getName().equals("ticket") ? new Path(uri).getParent().getName() : new Path(uri).getName();
+            sparsity.put(label, weighted.stream().mapToDouble(Manifest.LayerRecord::sparsity).toArray());
+            kb.put(label, weighted.stream().mapToDouble(l -> l.bytesAfter() / 1024.0).toArray());
+        }
+        if (layers == null || sparsity.isEmpty()) return;
+        h.append("<h2>Per layer</h2>");
+        img(h, "sparsity per layer", Charts.bars("Sparsity per layer", "fraction of zero parameters", layers, sparsity));
+        img(h, "stored size per layer", Charts.bars("Stored size per layer", "kB in packed/", layers, kb));
+    }
+
+    private static void row(StringBuilder h, String stage, String ran, Map<?, ?> m, Number seconds) {
+        boolean has = m != null && m.get("accuracy") != null;
+        h.append("<tr><td>").append(esc(stage)).append("</td><td>").append(ran).append("</td>");
+        if (has) {
+            h.append(String.format(Locale.ROOT, "<td>%.4f</td><td>%.4f</td><td>%s</td><td>%d</td><td>%d</td><td>%s</td><td>%,.0f</td>", num(m.get("accuracy")),
+                    num(m.get("loss")), m.get("agreement") == null ? "-" : String.format(Locale.ROOT, "%.4f", num(m.get("agreement"))),
+                    (long) num(m.get("params")), (long) num(m.get("nonzeros")), EvalReport.bytes((long) num(m.get("stored_bytes"))), num(m.get("rows_per_s"))));
+        } else {
+            h.append("<td>-</td>".repeat(7));
+        }
+        h.append("<td>").append(seconds == null ? "" : String.format(Locale.ROOT, "%.1f", seconds.doubleValue())).append("</td></tr>");
+    }
+
+    private static void img(StringBuilder h, String alt, byte[] png) {
+        h.append("<img alt=\"").append(esc(alt)).append("\" src=\"data:image/png;base64,").append(Base64.getEncoder().encodeToString(png)).append("\">");
+    }
+
+    private static double num(Object o) {
+        return o instanceof Number n ? n.doubleValue() : Double.NaN;
+    }
+
+    static String esc(String s) {
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
+    }
+}
