@@ -79,9 +79,19 @@ final class Charts {
             x.add(e.getValue()[0] / 1024.0, e.getValue()[1]);
             d.addSeries(x);
         }
-        JFreeChart c = ChartFactory.createScatterPlot(title, "stored kB", "accuracy", d, PlotOrientation.VERTICAL, true, false, false);
+        JFreeChart c = ChartFactory.createScatterPlot(title, "stored kB (log scale)", "accuracy", d, PlotOrientation.VERTICAL, true, false, false);
         XYPlot p = c.getXYPlot();
         p.setBackgroundPaint(Color.WHITE);
+        org.jfree.chart.axis.LogAxis x = new org.jfree.chart.axis.LogAxis("stored kB (log scale)");
+        x.setSmallestValue(0.1);
+        x.setNumberFormatOverride(new java.text.DecimalFormat("#,##0.#"));
+        p.setDomainAxis(x);
+        ((org.jfree.chart.axis.NumberAxis) p.getRangeAxis()).setAutoRangeIncludesZero(false);
+        XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(false, true);
+        for (int i = 0; i < d.getSeriesCount(); i++) r.setSeriesShape(i, new java.awt.geom.Ellipse2D.Double(-6, -6, 12, 12));
+        r.setDefaultItemLabelGenerator((ds, series, item) -> String.valueOf(ds.getSeriesKey(series)));
+        r.setDefaultItemLabelsVisible(true);
+        p.setRenderer(r);
         p.setRangeGridlinePaint(Color.LIGHT_GRAY);
         p.setDomainGridlinePaint(Color.LIGHT_GRAY);
         return png(c);

@@ -53,6 +53,7 @@ final class RecipeStages {
             OptionSpec o = spec.findOption(opt);
             if (o == null || o.usageHelp() || o.versionHelp())
                 throw new BadInputException(RecipeYaml.at(r.file(), n) + "unknown option '" + k + "' of stage " + t.key + " (options: " + options(t, spec) + ")");
+            if (n.value() == null) continue; // "key: null" (or --set key=) leaves the option out: the command's default
             given.add(t.option(k));
             if (!s.overrides().isEmpty() && k.equals(per) && !per.equals("layer-precision")) continue; // resolved below
             if (n.isMap()) throw new BadInputException(RecipeYaml.at(r.file(), n) + t.key + "." + k + " takes a value, not a map");

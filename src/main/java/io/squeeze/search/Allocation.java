@@ -73,8 +73,8 @@ public final class Allocation {
             reachable += best;
         }
         if (reachable + 1e-9 < required)
-            throw new BadInputException(String.format(Locale.ROOT, "%s cannot be reached: the largest measured levels of every layer save %.6g, %.6g needed; measure larger levels",
-                    budget, reachable, required));
+            throw new BadInputException(budget + " cannot be reached: the largest measured levels of every layer save " + fmt(reachable) + ", "
+                    + fmt(required) + " needed; measure larger levels");
         int units = required <= 0 ? 0 : RESOLUTION;
         double unit = required <= 0 ? 1 : required / RESOLUTION;
         int L = choices.size();
@@ -127,6 +127,10 @@ public final class Allocation {
             levels.add(chosen[l]);
         }
         return new Result(layers, levels, cost[units], saving, required);
+    }
+
+    static String fmt(double v) {
+        return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : String.format(Locale.ROOT, "%.6g", v);
     }
 
     private static int encode(int prevUnit, int option) {

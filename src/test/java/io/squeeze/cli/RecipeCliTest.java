@@ -118,10 +118,12 @@ class RecipeCliTest {
         assertEquals(0, again.code(), again.err());
         assertEquals(4, skipped(again));
         assertEquals(0, ran(again));
-        before.remove(Path.of(out, "report.json"));
         Map<Path, Long> after = times(out);
-        after.remove(Path.of(out, "report.json"));
-        assertEquals(before, after, "a skipped run rewrites nothing but report.json");
+        for (String file : List.of("report.json", "report.html")) {
+            before.remove(Path.of(out, file));
+            after.remove(Path.of(out, file));
+        }
+        assertEquals(before, after, "a skipped run rewrites nothing but its report");
 
         // a changed stage runs again, and every stage after it; the ones before are skipped
         CliRun changed = run(out, "--set", "stages.2.fine-tune.epochs=2");
@@ -197,6 +199,57 @@ class RecipeCliTest {
         assertEquals(manifest(out + "/stages/" + best).files(), b.files());
         assertEquals(best, b.lineage().get(b.lineage().size() - 1).get("stage"));
         assertTrue(Files.exists(Path.of(out, "final")));
+    }
+
+    @Test
+    void budgetsAreAllocatedFromSensitivityAndTheReportShowsEveryChart() throws Exception {
+        String out = dir.resolve("auto").toString();
+        String source = CliRun.digitsMlp(dir.resolve("auto-source").toString());
+        Path auto = Files.writeString(dir.resolve("auto.yaml"), """
+                model: %s
+                data: {train: %s, eval: %s}
+                stages:
+                  - prune: {target: 0.6, levels: [0.3, 0.5, 0.7, 0.9], fine-tune-epochs: 1, batch: 32, sync-every: 5}
+                  - quantize: {mode: dynamic, choices: [4, 8, fp32], effective_bits: 6}
+                """.formatted(source, TRAIN, TEST));
+        CliRun r = CliRun.run("run", auto.toString(), "--out", out);
+        assertEquals(0, r.code(), r.err());
+        Map<?, ?> report = Json.read(Files.readAllBytes(Path.of(out, "report.json")), Map.class);
+        List<?> stages = (List<?>) report.get("stages");
+        // prune: the allocated amounts reach 60 % of the weights, and the artifact holds exactly them
+        Map<?, ?> alloc = (Map<?, ?>) ((Map<?, ?>) stages.get(0)).get("allocation");
+        assertTrue((Double) alloc.get("saving") >= (Double) alloc.get("required"));
+        Manifest pruned = manifest(out + "/stages/01-prune");
+        long weights = 0, zero = 0;
+        for (var l : pruned.layers()) {
+            Object a = ((Map<?, ?>) alloc.get("levels")).get(Integer.toString(l.index()));
+            assertEquals(a, l.details().getOrDefault("W_amount", "0"), "layer " + l.index());
+            weights += Math.round(l.params() - (l.index() == 0 ? 128 : l.index() == 1 ? 64 : 10)); // weights without biases
+        }
+        for (var l : pruned.layers()) zero += Math.round(l.sparsity() * l.params());
+        assertTrue(zero >= Math.round(0.6 * weights), zero + " of " + weights);
+        // quantize: every layer one of the choices, averaging at most 6 bits per weight
+        Map<?, ?> bits = (Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) stages.get(1)).get("allocation")).get("levels");
+        double sum = 0;
+        long n = 0;
+        long[] sizes = {64 * 128, 128 * 64, 64 * 10};
+        for (int l = 0; l < 3; l++) {
+            String b = (String) bits.get(Integer.toString(l));
+            assertTrue(List.of("4", "8", "fp32").contains(b), b);
+            sum += sizes[l] * (b.equals("fp32") ? 32 : Integer.parseInt(b));
+            n += sizes[l];
+        }
+        assertTrue(sum / n <= 6, "effective bits " + sum / n);
+        assertTrue(Files.exists(Path.of(out, "stages", "01-prune.sensitivity.json")));
+        assertTrue(Files.exists(Path.of(out, "stages", "01-prune.sensitivity.png")));
+        // the page: self-contained, every chart inline
+        String html = Files.readString(Path.of(out, "report.html"));
+        assertEquals(5, html.split("src=\"data:image/png;base64,", -1).length - 1, "the frontier, 2 per-layer charts, 2 sensitivity plots");
+        assertFalse(html.contains("http://") || html.contains("https://"), "no network needed");
+        // a rerun reuses the measured curves
+        CliRun again = CliRun.run("run", auto.toString(), "--out", out);
+        assertEquals(2, skipped(again), again.err());
+        assertEquals(2, again.err().lines().filter(l -> l.contains("unchanged, reused")).count(), again.err());
     }
 
     static Map<Path, Long> times(String out) throws Exception {

@@ -50,6 +50,23 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void sensitivityTrialsComeBackComputingTheSameWeights() {
+        java.util.Random r = new java.util.Random(3);
+        float[] v = new float[12 * 5];
+        for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
+        var w = new io.squeeze.search.Probe.Weights(0, new long[]{12, 5}, v, io.squeeze.core.Mask.all(v.length), false);
+        for (io.squeeze.search.Probe p : List.of(new io.squeeze.search.Probe.Prune(), new io.squeeze.search.Probe.Quantize(), new io.squeeze.search.Probe.Factorize())) {
+            var trials = new SensitivityJob.Trials(List.of(w), new SensitivityJob.Config(p, null, null, 64));
+            for (Serializer s : SERIALIZERS) {
+                SensitivityJob.Trials back = roundTrip(s, trials);
+                assertEquals(trials.config().levels(), back.config().levels());
+                for (double level : trials.config().levels())
+                    assertArrayEquals(p.apply(w, level), back.config().probe().apply(back.tensors().get(0), level), s.getClass().getSimpleName() + " " + p.key());
+            }
+        }
+    }
+
+    @Test
     void jdkUnmodifiableCollectionsComeBackEqual() {
         List<Object> values = List.of(List.of(), List.of(1), List.of(1, 2, 3), Stream.of(4, 5).toList(),
                 Set.of(7, 8, 9), Map.of(1, "a", 2, "b"), Map.of(3, "c"),
