@@ -82,6 +82,40 @@ class StandaloneClusterIT {
     }
 
     @Test
+    void aRecipeWithSensitivityAllocationsRunsOnTheClusterAsLocally() throws Exception {
+        String dense = FIXTURES.resolve("dense").toString();
+        // sensitivity: every trial evaluated in the executors' one pass equals the local one
+        String sc = dir.resolve("sens-cluster.json").toString(), sl = dir.resolve("sens-local.json").toString();
+        String[] sens = {"sensitivity", "--model", dense, "--data", TEST, "--technique", "prune", "--levels", "0.5,0.9"};
+        submit(append(sens, "--out", sc));
+        local(append(sens, "--out", sl));
+        JsonNode jc = M.readTree(Files.readAllBytes(Path.of(sc))), jl = M.readTree(Files.readAllBytes(Path.of(sl)));
+        for (int l = 0; l < jl.get("layers").size(); l++)
+            for (int i = 0; i < 2; i++)
+                assertEquals(jl.get("layers").get(l).get("curve").get(i).get("accuracy"), jc.get("layers").get(l).get("curve").get(i).get("accuracy"));
+        // a recipe: prune to a target allocated from sensitivity, then int8 static; the same final artifact
+        Path recipe = Files.writeString(dir.resolve("cluster.yaml"), """
+                model: %s
+                data: {train: "%s", eval: "%s"}
+                accuracy: {metric: accuracy, tolerable_loss: 0.5}
+                stages:
+                  - prune: {target: 0.6, levels: [0.3, 0.6, 0.9]}
+                  - quantize: {mode: static, bits: 8}
+                """.formatted(dense, TRAIN, TEST));
+        String rc = dir.resolve("run-cluster").toString(), rl = dir.resolve("run-local").toString();
+        Run r = submit("run", recipe.toString(), "--out", rc);
+        assertTrue(r.err().contains("run: [2/2] 02-quantize: done"), r.err());
+        local("run", recipe.toString(), "--out", rl);
+        assertEquals(io.squeeze.TestArtifacts.packed(rl + "/final"), io.squeeze.TestArtifacts.packed(rc + "/final"));
+        JsonNode pc = M.readTree(Files.readAllBytes(Path.of(rc, "report.json"))), pl = M.readTree(Files.readAllBytes(Path.of(rl, "report.json")));
+        assertEquals(pl.get("stages").get(0).get("allocation").get("levels"), pc.get("stages").get(0).get("allocation").get("levels"));
+        assertEquals(pl.get("gate").get("final_value"), pc.get("gate").get("final_value"));
+        // a rerun submitted to the cluster does no work
+        Run again = submit("run", recipe.toString(), "--out", rc);
+        assertEquals(2, again.err().lines().filter(l -> l.endsWith(", skipped")).count(), again.err());
+    }
+
+    @Test
     void quantizePruneAndFactorizeWriteTheSamePackedFilesAsLocally() throws Exception {
         String dense = FIXTURES.resolve("dense").toString();
         String[][] jobs = {
