@@ -29,9 +29,9 @@ import java.util.Locale;
 
 /**
  * Per-layer sensitivity on Spark: every trial (one layer compressed at one level by a {@link Probe}, the rest of the
- * network as it is) is evaluated on the data in <em>one</em> pass ({@link Execution#fold}): each partition holds its
- * rows once, computes each trial's weights with the technique's kernel, swaps them into its own copy of the network,
- * runs the rows and puts the layer back; the per-trial {@link EvalStats} merge like any evaluation ({@code treeReduce}).
+ * network as it is) is evaluated on the data in <em>one</em> pass ({@link Execution#fold}): each partition batches its
+ * rows once and holds the batches, computes each trial's weights with the technique's kernel, swaps them into its own
+ * copy of the network, runs the batches and puts the layer back; the per-trial {@link EvalStats} merge like any evaluation ({@code treeReduce}).
  * The data is read once whatever the number of trials, and is never gathered anywhere; the network travels once
  * (broadcast). Data-parallel rather than trial-parallel: see docs/BENCHMARKS.md for the measurement.
  */
@@ -112,22 +112,34 @@ public final class SensitivityJob {
         return out;
     }
 
+    /** The statistics of one model over the batches (as {@link Evaluator#run}, without batching again). */
+    static EvalStats run(List<io.squeeze.data.Batches.Batch> batches, Inference model, String where) {
+        EvalStats s = new EvalStats(model.numClasses(), false);
+        for (io.squeeze.data.Batches.Batch b : batches) {
+            long t0 = System.nanoTime();
+            float[] p = model.probabilities(b);
+            s.update(b.labels(), b.ids(), p, null, System.nanoTime() - t0, 0, where);
+        }
+        return s;
+    }
+
     /** The trials as they travel to the tasks: the chosen tensors (with masks) and the levels. */
     record Trials(List<Probe.Weights> tensors, Config config) implements Serializable {
         /** Index 0: the model as it is; then layer by layer, level by level. */
         EvalStats[] evaluate(java.util.Iterator<Example> it, MultiLayerNetwork net, io.squeeze.data.Normalizer norm, int k, int nf, String where) {
-            List<Example> rows = new ArrayList<>();
-            it.forEachRemaining(rows::add);
+            // the partition's rows batched once, then every trial runs over the same batches
+            List<io.squeeze.data.Batches.Batch> batches = new ArrayList<>();
+            io.squeeze.data.Batches.of(it, config.batch(), nf, where).forEachRemaining(batches::add);
             List<EvalStats> out = new ArrayList<>();
             // an Inference takes its runtime's copy of the weights when built: one per trial, after the swap
-            out.add(Evaluator.run(rows.iterator(), new Inference(net, norm, k), null, config.batch(), nf, where));
+            out.add(run(batches, new Inference(net, norm, k), where));
             for (Probe.Weights w : tensors) {
                 INDArray p = net.getLayer(w.layer()).getParam("W");
                 INDArray original = p.dup();
                 try {
                     for (double level : config.levels()) {
                         p.assign(Nd4j.create(config.probe().apply(w, level), p.shape(), 'c'));
-                        out.add(Evaluator.run(rows.iterator(), new Inference(net, norm, k), null, config.batch(), nf, where));
+                        out.add(run(batches, new Inference(net, norm, k), where));
                     }
                 } finally {
                     p.assign(original);
