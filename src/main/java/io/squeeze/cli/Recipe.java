@@ -52,12 +52,16 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
      * The accuracy criterion (Intel Neural Compressor's {@code tolerable_loss}): the final model's metric may be worse
      * than the baseline's by at most {@code tolerableLoss} (absolute, or a fraction of the baseline when relative).
      *
-     * @param baseline null: the source model (or the first trained stage's output); else a model path
+     * @param baseline       null: the source model (or the first trained stage's output); else a model path
+     * @param maxTrials      fallback trials when the gate is missed (stages with budgets from sensitivity relaxed)
+     * @param timeoutSeconds no new trial after this many seconds of trials (0: no limit)
      */
-    record Gate(Metric metric, String baseline, double tolerableLoss, boolean relative) {
+    record Gate(Metric metric, String baseline, double tolerableLoss, boolean relative, int maxTrials, double timeoutSeconds) {
         Gate {
             if (!(tolerableLoss >= 0) || Double.isInfinite(tolerableLoss))
                 throw new BadInputException("accuracy.tolerable_loss must be >= 0, got " + tolerableLoss);
+            if (maxTrials < 0) throw new BadInputException("accuracy.max_trials must be >= 0, got " + maxTrials);
+            if (!(timeoutSeconds >= 0)) throw new BadInputException("accuracy.timeout must be >= 0 seconds (0: none), got " + timeoutSeconds);
         }
 
         /** Whether {@code value} meets the gate against {@code base}. */
@@ -151,8 +155,9 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
         if (!n.isMap()) throw new BadInputException(RecipeYaml.at(file, n) + "accuracy must be a map: metric, baseline, tolerable_loss, relative");
         Map<String, Node> m = n.map();
         for (Map.Entry<String, Node> e : m.entrySet())
-            if (!Set.of("metric", "baseline", "tolerable_loss", "relative").contains(e.getKey()))
-                throw new BadInputException(RecipeYaml.at(file, e.getValue()) + "unknown key 'accuracy." + e.getKey() + "' (accuracy has metric, baseline, tolerable_loss, relative)");
+            if (!Set.of("metric", "baseline", "tolerable_loss", "relative", "max_trials", "timeout").contains(e.getKey()))
+                throw new BadInputException(RecipeYaml.at(file, e.getValue()) + "unknown key 'accuracy." + e.getKey()
+                        + "' (accuracy has metric, baseline, tolerable_loss, relative, max_trials, timeout)");
         String metric = scalar(file, m, "metric", "accuracy");
         Metric mt;
         try {
@@ -167,9 +172,10 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
             throw new BadInputException(RecipeYaml.at(file, m.get("relative")) + "accuracy.relative must be true or false, got '" + rel + "'");
         String baseline = scalar(file, m, "baseline", "source");
         try {
-            return new Gate(mt, baseline.equals("source") ? null : baseline, Double.parseDouble(tol), Boolean.parseBoolean(rel));
+            return new Gate(mt, baseline.equals("source") ? null : baseline, Double.parseDouble(tol), Boolean.parseBoolean(rel),
+                    Integer.parseInt(scalar(file, m, "max_trials", "3")), Double.parseDouble(scalar(file, m, "timeout", "0")));
         } catch (NumberFormatException e) {
-            throw new BadInputException(RecipeYaml.at(file, m.get("tolerable_loss")) + "accuracy.tolerable_loss must be a number, got '" + tol + "'");
+            throw new BadInputException(RecipeYaml.at(file, n) + "accuracy.tolerable_loss, max_trials and timeout must be numbers (" + e.getMessage() + ")");
         } catch (BadInputException e) {
             throw new BadInputException(RecipeYaml.at(file, m.get("tolerable_loss")) + e.getMessage());
         }

@@ -142,7 +142,46 @@ final class RecipeAllocation {
     }
 
     /** A solved allocation: the command-line values and what the report shows. */
-    record Solved(List<String> argv, Map<String, Object> record, Sensitivity sensitivity) {}
+    record Solved(List<String> argv, Map<String, Object> record, Sensitivity sensitivity, Spec spec, Map<Integer, Double> levels,
+                  Map<Integer, long[]> shapes) {
+        /** The largest measured damage of one layer at its chosen level (-1 when no layer is compressed). */
+        double worstDamage() {
+            double w = -1;
+            for (Map.Entry<Integer, Double> e : levels.entrySet())
+                if (e.getValue() != null) w = Math.max(w, spec.damage().of(sensitivity.baseline(), sensitivity.layer(e.getKey()).at(e.getValue())));
+            return w;
+        }
+
+        /** The most damaging layer's level, one step less compressed; null when no layer is compressed any more. */
+        Solved relaxed() {
+            Sensitivity.Point base = sensitivity.baseline();
+            int worst = -1;
+            double worstDamage = -1;
+            for (Map.Entry<Integer, Double> e : levels.entrySet()) {
+                if (e.getValue() == null) continue;
+                double d = spec.damage().of(base, sensitivity.layer(e.getKey()).at(e.getValue()));
+                if (d > worstDamage) {
+                    worstDamage = d;
+                    worst = e.getKey();
+                }
+            }
+            if (worst < 0) return null;
+            Sensitivity.LayerCurve c = sensitivity.layer(worst);
+            double saved = c.at(levels.get(worst)).bitsSaved();
+            Double next = null;
+            double best = -1;
+            for (Sensitivity.Point p : c.curve())
+                if (p.bitsSaved() < saved && p.bitsSaved() > best) {
+                    best = p.bitsSaved();
+                    next = p.level();
+                }
+            Map<Integer, Double> l = new LinkedHashMap<>(levels);
+            l.put(worst, next);
+            Map<String, Object> base0 = new LinkedHashMap<>(record);
+            base0.put("relaxed", RunCommand.map("layer", worst, "from", levels.get(worst), "to", next));
+            return build(spec, sensitivity, l, shapes, base0, spec.technique() + " relaxed");
+        }
+    }
 
     /**
      * The sensitivity of {@code model} (reused from {@code cache} when measured on the same model, data and levels,
@@ -200,16 +239,33 @@ final class RecipeAllocation {
             }
         }
         Allocation.Result r = Allocation.solve(Allocation.choices(s, spec.damage(), saving), required, budget);
+        Map<Integer, Double> levels = new LinkedHashMap<>();
+        Map<Integer, long[]> shapes = new LinkedHashMap<>();
+        for (int i = 0; i < r.layers().size(); i++) {
+            levels.put(r.layers().get(i), r.levels().get(i));
+            shapes.put(r.layers().get(i), m.net().getLayer(r.layers().get(i)).getParam("W").shape());
+        }
+        Map<String, Object> rec = RunCommand.map("technique", spec.technique(), "budget", spec.budget(), "damage", spec.damage().name().toLowerCase(Locale.ROOT),
+                "predicted_damage", r.predictedDamage(), "saving", r.saving(), "required", required,
+                "sensitivity", spec.sensitivity() != null ? spec.sensitivity() : new Path(cache.getParent(), cache.getName() + ".sensitivity.json").toString());
+        Solved solved = build(spec, s, levels, shapes, rec, budget);
+        err.println("run: " + budget + " allocated from sensitivity: " + solved.record().get("levels") + String.format(Locale.ROOT, " (predicted %s %.4g)",
+                spec.damage() == Allocation.Damage.LOSS ? "loss increase" : "accuracy drop", r.predictedDamage()));
+        return solved;
+    }
+
+    /** The command-line values and record of per-layer {@code levels} (null: the layer stays as it is). */
+    static Solved build(Spec spec, Sensitivity s, Map<Integer, Double> levels, Map<Integer, long[]> shapes, Map<String, Object> base, String budget) {
         List<String> argv = new ArrayList<>();
         StringBuilder per = new StringBuilder();
         Map<String, Object> layers = new LinkedHashMap<>();
-        for (int i = 0; i < r.layers().size(); i++) {
-            int layer = r.layers().get(i);
-            Double level = r.levels().get(i);
+        for (Map.Entry<Integer, Double> e : levels.entrySet()) {
+            int layer = e.getKey();
+            Double level = e.getValue();
             String v = switch (spec.technique()) {
                 case "prune" -> level == null ? "0" : SensitivityCommand.trim(level);
                 case "quantize" -> level == null ? "fp32" : level == 16 ? "fp16" : SensitivityCommand.trim(level);
-                default -> level == null ? null : Integer.toString(rank(m.net().getLayer(layer).getParam("W").shape(), level));
+                default -> level == null ? null : Integer.toString(rank(shapes.get(layer), level));
             };
             layers.put(Integer.toString(layer), v == null ? "unchanged" : v);
             if (v == null) continue;
@@ -220,12 +276,9 @@ final class RecipeAllocation {
             if (per.length() == 0) throw new BadInputException(budget + " is met without compressing any layer");
             argv.addAll(List.of("--" + spec.option(), per.toString()));
         }
-        Map<String, Object> rec = RunCommand.map("technique", spec.technique(), "budget", spec.budget(), "damage", spec.damage().name().toLowerCase(Locale.ROOT),
-                "levels", layers, "predicted_damage", r.predictedDamage(), "saving", r.saving(), "required", required,
-                "sensitivity", spec.sensitivity() != null ? spec.sensitivity() : new Path(cache.getParent(), cache.getName() + ".sensitivity.json").toString());
-        err.println("run: " + budget + " allocated from sensitivity: " + layers + String.format(Locale.ROOT, " (predicted %s %.4g)",
-                spec.damage() == Allocation.Damage.LOSS ? "loss increase" : "accuracy drop", r.predictedDamage()));
-        return new Solved(argv, rec, s);
+        Map<String, Object> rec = new LinkedHashMap<>(base);
+        rec.put("levels", layers);
+        return new Solved(argv, rec, s, spec, levels, shapes);
     }
 
     static int rank(long[] shape, double level) {

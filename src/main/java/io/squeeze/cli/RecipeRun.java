@@ -39,6 +39,8 @@ final class RecipeRun {
     private final List<String> modelIn = new ArrayList<>(), softIn = new ArrayList<>(), modelOut = new ArrayList<>();
     private String baseline;
     private int baselineStage = -1;
+    /** Allocations solved in this run, by stage; allocations a fallback trial imposes instead of solving, by stage. */
+    final Map<Integer, RecipeAllocation.Solved> solvedAt = new java.util.TreeMap<>(), forced = new java.util.TreeMap<>();
 
     RecipeRun(Recipe recipe, Storage st, Path out, PrintWriter err) {
         this.recipe = recipe;
@@ -135,8 +137,9 @@ final class RecipeRun {
             Stage s = recipe.stages().get(i);
             String tag = String.format(Locale.ROOT, "run: [%d/%d] %s", i + 1, n, s.dir());
             Path dir = dirs.get(i), recPath = RunState.recordPath(out, s);
-            RecipeAllocation.Solved solved = s.auto() == null ? null
+            RecipeAllocation.Solved solved = forced.containsKey(i) ? forced.get(i) : s.auto() == null ? null
                     : RecipeAllocation.solve(spark, st, s.auto(), modelIn.get(i), recipe.data().calibration(), dir, err);
+            if (solved != null) solvedAt.put(i, solved);
             if (solved != null) sensitivities.put(s.dir(), solved.sensitivity());
             List<String> argv = RecipeStages.argv(recipe, s, inputs(i, st.exists(dir), solved == null ? null : solved.argv()), m -> layerNames(st, m));
             Map<String, String> in = RunState.inputs(st, argv, produced);
@@ -217,6 +220,14 @@ final class RecipeRun {
             if (st.exists(best)) st.delete(best);
             return Main.OK;
         }
+        RecipeFallback.Outcome fb = g.maxTrials() > 0 && !solvedAt.isEmpty() ? RecipeFallback.run(this, spark, st, records, b, report) : null;
+        if (fb != null && fb.met()) {
+            gate.put("met", true);
+            gate.put("final_value", fb.value());
+            gate.put("trial", fb.trial());
+            if (st.exists(best)) st.delete(best);
+            return Main.OK;
+        }
         // the best candidate: the last stage after the baseline that meets the gate, else the one closest to it
         int pick = -1;
         for (int i = Math.max(0, baselineStage + 1); i < records.size(); i++) {
@@ -226,19 +237,28 @@ final class RecipeRun {
                 pick = i;
         }
         if (pick < 0) pick = last;
+        double pickValue = value(records.get(pick).metrics(), g.metric());
+        if (fb != null && fb.bestTrial() > 0 && !g.met(b, pickValue) && better(g, fb.bestValue(), pickValue)) {
+            RecipeFallback.publish(this, st, records, fb.bestTrial(), "best");
+            gate.put("best", "trial " + fb.bestTrial());
+            gate.put("best_value", fb.bestValue());
+            err.println(String.format(Locale.ROOT, "run: the final model's %s %.4f misses the gate after %d trials; best candidate trial %d written to %s",
+                    g.metric().key(), f, fb.trials(), fb.bestTrial(), best));
+            return RunCommand.GATE_FAILED;
+        }
         publish(st, "best", records, pick);
         gate.put("best", records.get(pick).stage());
-        gate.put("best_value", value(records.get(pick).metrics(), g.metric()));
+        gate.put("best_value", pickValue);
         err.println(String.format(Locale.ROOT, "run: the final model's %s %.4f misses the gate (baseline %.4f, tolerable loss %s); best candidate %s written to %s",
                 g.metric().key(), f, b, g.tolerableLoss(), records.get(pick).stage(), best));
         return RunCommand.GATE_FAILED;
     }
 
-    private static boolean better(Recipe.Gate g, double a, double b) {
+    static boolean better(Recipe.Gate g, double a, double b) {
         return g.metric().higherIsBetter() ? a > b : a < b;
     }
 
-    private static double value(Map<String, Object> metrics, Recipe.Metric m) {
+    static double value(Map<String, Object> metrics, Recipe.Metric m) {
         Object v = metrics == null ? null : metrics.get(m.key());
         if (!(v instanceof Number num)) throw new BadInputException("accuracy.metric " + m.key() + " was not measured (top5 needs more than 5 classes)");
         return num.doubleValue();
@@ -246,18 +266,56 @@ final class RecipeRun {
 
     /** Copies stage {@code upTo}'s model to {@code OUT/name} with the lineage of the stages up to it. */
     private void publish(Storage st, String name, List<StageRecord> records, int upTo) {
+        ArtifactWriter.copyWithLineage(st, modelOut.get(upTo), new Path(out, name).toString(), true, lineage(st, records, upTo));
+    }
+
+    /** The lineage of stages 0..upTo: technique, command, inputs, output, metrics, time, job config. */
+    List<Map<String, Object>> lineage(Storage st, List<StageRecord> records, int upTo) {
         List<Map<String, Object>> lineage = new ArrayList<>();
         for (int i = 0; i <= upTo; i++) {
             StageRecord r = records.get(i);
             Map<String, Object> e = RunCommand.map("stage", r.stage(), "technique", r.technique(), "command", r.command(),
                     "inputs", r.inputs(), "output_sha256", r.outputSha256(), "metrics", r.metrics(), "seconds", r.seconds(), "finished", r.finished());
+            if (r.allocation() != null) e.put("allocation", r.allocation());
             if (modelOut.get(i) != null) {
                 var m = Json.read(st.readAll(new Path(st.path(modelOut.get(i)), ArtifactWriter.MANIFEST), "manifest"), io.squeeze.artifact.Manifest.class);
                 e.put("config", m.config());
             }
             lineage.add(e);
         }
-        ArtifactWriter.copyWithLineage(st, modelOut.get(upTo), new Path(out, name).toString(), true, lineage);
+        return lineage;
+    }
+
+    /**
+     * The recipe from stage {@code from} on, for a fallback trial: its model is what that stage read here, its gate
+     * compares against this run's baseline and tries nothing further.
+     */
+    Recipe from(int from) {
+        List<Recipe.Stage> stages = new ArrayList<>();
+        for (Recipe.Stage s : recipe.stages().subList(from, recipe.stages().size()))
+            stages.add(new Recipe.Stage(s.index() - from, s.technique(), s.options(), s.overrides(), s.auto(), s.at()));
+        Recipe.Gate g = recipe.gate();
+        return new Recipe(recipe.file(), recipe.name() + "-trial", modelIn.get(from), recipe.data(),
+                new Recipe.Gate(g.metric(), baseline, g.tolerableLoss(), g.relative(), 0, 0), List.copyOf(stages), recipe.recipe());
+    }
+
+    /** Whether the stages from {@code from} on can run without what earlier stages made besides the model (soft targets). */
+    boolean canStartAt(int from) {
+        for (int i = from; i < recipe.stages().size(); i++)
+            if (softIn.get(i) != null && dirs.indexOf(new Path(softIn.get(i))) < from && recipe.stages().get(i).technique() == Technique.DISTILL) return false;
+        return modelIn.get(from) != null;
+    }
+
+    Path out() {
+        return out;
+    }
+
+    Recipe recipe() {
+        return recipe;
+    }
+
+    PrintWriter err() {
+        return err;
     }
 
     /** The baseline's metrics on data.eval, kept in {@code OUT/baseline.json} while the baseline and the data are unchanged. */
@@ -277,7 +335,7 @@ final class RecipeRun {
         return metrics;
     }
 
-    private Map<String, Object> evaluate(SparkSession spark, Storage st, String model, Loaded base) {
+    Map<String, Object> evaluate(SparkSession spark, Storage st, String model, Loaded base) {
         Map<String, Object> r = EvaluateJob.run(spark, DataSpec.parse(recipe.data().eval(), Split.TEST, false), Models.loadRunnable(st, model), base, 256);
         Map<String, Object> m = new LinkedHashMap<>();
         for (String k : List.of("accuracy", "top5", "loss", "params", "nonzeros", "artifact_bytes", "rows_per_s"))

@@ -56,6 +56,21 @@ final class RunReport {
             if (m != null && m.get("accuracy") != null) frontier.put(String.valueOf(s.get("stage")), new double[]{num(m.get("stored_bytes")), num(m.get("accuracy"))});
         }
         h.append("</table>");
+        if (report.get("trials") instanceof List<?> trials && !trials.isEmpty()) {
+            h.append("<h2>Fallback trials</h2><table><tr><th>trial</th><th>relaxed</th><th>levels</th><th>metric</th><th>gate</th><th>stored</th></tr>");
+            for (Object o : trials) {
+                Map<?, ?> t = (Map<?, ?>) o;
+                Object v = t.get("accuracy") != null ? t.get("accuracy") : t.get("loss") != null ? t.get("loss") : t.get("top5");
+                h.append("<tr><td>").append(t.get("trial")).append("</td><td>stage ").append(t.get("stage")).append(" ").append(esc(String.valueOf(t.get("relaxed"))))
+                        .append("</td><td>").append(esc(String.valueOf(t.get("levels")))).append("</td><td>")
+                        .append(v instanceof Number n ? String.format(Locale.ROOT, "%.4f", n.doubleValue()) : "-").append("</td><td>")
+                        .append(Boolean.TRUE.equals(t.get("met")) ? "met" : "missed").append("</td><td>")
+                        .append(t.get("stored_bytes") instanceof Number n ? EvalReport.bytes(n.longValue()) : "-").append("</td></tr>");
+                if (v instanceof Number n && t.get("stored_bytes") instanceof Number b)
+                    frontier.put("trial " + t.get("trial"), new double[]{b.doubleValue(), n.doubleValue()});
+            }
+            h.append("</table>");
+        }
         if (!frontier.isEmpty()) img(h, "Accuracy against stored size", Charts.frontier("Accuracy vs stored size (every stage)", frontier));
         perLayer(h, st, modelStages);
         for (Map.Entry<String, Sensitivity> e : sensitivities.entrySet()) {

@@ -28,7 +28,8 @@ public final class Allocation {
         /** Drop of accuracy. */
         ACCURACY;
 
-        double of(Sensitivity.Point base, Sensitivity.Point p) {
+        /** The damage of {@code p} against the unchanged model {@code base} (never negative). */
+        public double of(Sensitivity.Point base, Sensitivity.Point p) {
             double d = this == LOSS ? p.loss() - base.loss() : base.accuracy() - p.accuracy();
             return Math.max(0, d);
         }

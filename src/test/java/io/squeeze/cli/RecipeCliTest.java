@@ -252,6 +252,53 @@ class RecipeCliTest {
         assertEquals(2, again.err().lines().filter(l -> l.contains("unchanged, reused")).count(), again.err());
     }
 
+    @Test
+    void aMissedGateRelaxesTheMostDamagingLayerTrialByTrialUntilItIsMet() throws Exception {
+        String out = dir.resolve("fallback").toString();
+        String source = CliRun.digitsMlp(dir.resolve("fallback-source").toString());
+        Path recipe = Files.writeString(dir.resolve("fallback.yaml"), """
+                model: %s
+                data: {train: %s, eval: %s}
+                accuracy: {metric: accuracy, tolerable_loss: 0.02, max_trials: 6}
+                stages:
+                  - prune: {target: 0.6, levels: [0.5, 0.95]}
+                  - quantize: {mode: dynamic}
+                """.formatted(source, TRAIN, TEST));
+        CliRun r = CliRun.run("run", recipe.toString(), "--out", out);
+        // relaxing every layer to uncompressed leaves a dynamically quantized dense model, well within 0.02: met by then
+        assertEquals(0, r.code(), r.err());
+        Map<?, ?> report = Json.read(Files.readAllBytes(Path.of(out, "report.json")), Map.class);
+        List<?> trials = (List<?>) report.get("trials");
+        Map<?, ?> gate = (Map<?, ?>) report.get("gate");
+        assertFalse(trials.isEmpty(), "the first allocation misses the gate: " + r.err());
+        Map<?, ?> previous = (Map<?, ?>) ((Map<?, ?>) ((List<?>) report.get("stages")).get(0)).get("allocation");
+        Map<?, ?> levels = (Map<?, ?>) previous.get("levels");
+        for (Object o : trials) {
+            Map<?, ?> t = (Map<?, ?>) o;
+            Map<?, ?> now = (Map<?, ?>) t.get("levels");
+            int changed = 0;
+            for (Object layer : levels.keySet())
+                if (!levels.get(layer).equals(now.get(layer))) {
+                    changed++;
+                    assertTrue(Double.parseDouble((String) now.get(layer)) < Double.parseDouble((String) levels.get(layer)), "less pruning: " + t);
+                }
+            assertEquals(1, changed, "one layer relaxed per trial: " + t);
+            levels = now;
+        }
+        Map<?, ?> last = (Map<?, ?>) trials.get(trials.size() - 1);
+        assertEquals(true, last.get("met"));
+        for (int k = 0; k < trials.size() - 1; k++) assertEquals(false, ((Map<?, ?>) trials.get(k)).get("met"));
+        assertEquals(last.get("trial"), gate.get("trial"));
+        assertEquals(true, gate.get("met"));
+        // final is the trial's model, its lineage marked with the trial
+        String trialFinal = out + String.format("/trials/t%02d/final", ((Number) last.get("trial")).intValue());
+        Manifest fin = manifest(out + "/final");
+        assertEquals(manifest(trialFinal).files(), fin.files());
+        assertEquals(last.get("trial"), fin.lineage().get(0).get("trial"));
+        assertFalse(Files.exists(Path.of(out, "best")));
+        assertTrue(Files.readString(Path.of(out, "report.html")).contains("Fallback trials"));
+    }
+
     static Map<Path, Long> times(String out) throws Exception {
         try (Stream<Path> s = Files.walk(Path.of(out))) {
             Map<Path, Long> m = new java.util.TreeMap<>();
