@@ -127,6 +127,16 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
             throw new BadInputException((st == null ? file + ": " : RecipeYaml.at(file, st)) + "stages must be a non-empty list (" + Technique.names() + ")");
         List<Stage> stages = new ArrayList<>();
         for (Node s : st.list()) stages.add(stage(file, stages.size(), s));
+        // a compressing stage reads a quantized model's dequantized weights and writes floats: the quantization is lost
+        Stage quantized = null;
+        for (Stage s : stages) {
+            Technique t = s.technique();
+            if (quantized != null && (t == Technique.PRUNE || t == Technique.FINE_TUNE || t == Technique.FACTORIZE || t == Technique.LORA || t == Technique.QUANTIZE))
+                throw new BadInputException(RecipeYaml.at(file, s.at()) + "stage " + s.dir() + " would undo the quantization of stage " + quantized.dir()
+                        + " (it reads the dequantized weights and writes floats); quantize last");
+            if (t == Technique.QUANTIZE) quantized = s;
+            if (t.makesModel() && t != Technique.QUANTIZE) quantized = null;
+        }
         if (model == null && !(stages.get(0).technique() == Technique.TRAIN || stages.get(0).technique() == Technique.LOTTERY))
             throw new BadInputException(file + ": model must be given unless the first stage trains one (train or lottery)");
         if (gate != null && data.eval() == null) throw new BadInputException(RecipeYaml.at(file, top.get("accuracy")) + "accuracy needs data.eval, the data the gate evaluates on");
