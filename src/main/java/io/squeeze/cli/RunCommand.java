@@ -85,9 +85,10 @@ public final class RunCommand extends BaseCommand {
                     ((Number) sm.get("seconds")).doubleValue());
         }
         if (report.get("gate") instanceof Map<?, ?> g)
-            o.printf(java.util.Locale.ROOT, "gate: %s %s (baseline %.4f, final %.4f, tolerable loss %s%s)%n", g.get("metric"),
+            o.printf(java.util.Locale.ROOT, "gate: %s %s (baseline %.4f, final %.4f, tolerable loss %s%s)%s%n", g.get("metric"),
                     Boolean.TRUE.equals(g.get("met")) ? "met" : "NOT met", (Double) g.get("baseline_value"), (Double) g.get("final_value"),
-                    g.get("tolerable_loss"), Boolean.TRUE.equals(g.get("relative")) ? ", relative" : "");
+                    g.get("tolerable_loss"), Boolean.TRUE.equals(g.get("relative")) ? ", relative" : "",
+                    g.get("trial") != null ? "; final = fallback trial " + g.get("trial") : "");
     }
 
     static Map<String, Object> map(Object... kv) {

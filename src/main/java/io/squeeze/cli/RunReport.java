@@ -39,6 +39,7 @@ final class RunReport {
             h.append("<h2>Accuracy gate: <span class=\"").append(met ? "met\">met" : "missed\">not met").append("</span></h2><p>")
                     .append(String.format(Locale.ROOT, "%s: baseline %.4f, final %.4f, tolerable loss %s%s", g.get("metric"), (Double) g.get("baseline_value"),
                             (Double) g.get("final_value"), g.get("tolerable_loss"), Boolean.TRUE.equals(g.get("relative")) ? " (relative)" : ""));
+            if (g.get("trial") != null) h.append("; the final model is fallback trial ").append(g.get("trial"));
             if (!met) h.append(String.format(Locale.ROOT, "; best candidate <b>%s</b> (%.4f) in OUT/best", g.get("best"), (Double) g.get("best_value")));
             h.append("</p>");
         }
