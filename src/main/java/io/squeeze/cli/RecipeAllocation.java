@@ -84,6 +84,10 @@ final class RecipeAllocation {
                     }
                     double b = number(file, at, bits, "quantize.effective_bits");
                     if (!(b >= 4 && b < 32)) throw new BadInputException(RecipeYaml.at(file, at) + "quantize.effective_bits must be in [4, 32), got " + bits);
+                    double fewest = ls.stream().mapToDouble(Double::doubleValue).min().orElse(32);
+                    if (b < fewest)
+                        throw new BadInputException(RecipeYaml.at(file, at) + "quantize.effective_bits " + bits + " cannot be reached: the fewest bits among the choices are "
+                                + (fewest == 16 ? "fp16's 16" : Allocation.fmt(fewest)) + ", so every allocation averages at least that");
                     yield new Spec("quantize", b, ls, sens, damage, at);
                 }
                 case FACTORIZE -> {

@@ -130,7 +130,7 @@ public final class Allocation {
         return new Result(layers, levels, cost[units], saving, required);
     }
 
-    static String fmt(double v) {
+    public static String fmt(double v) {
         return v == Math.rint(v) && Math.abs(v) < 1e15 ? Long.toString((long) v) : String.format(Locale.ROOT, "%.6g", v);
     }
 
