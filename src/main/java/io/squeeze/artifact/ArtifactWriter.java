@@ -130,11 +130,7 @@ public final class ArtifactWriter {
         Map<String, Manifest.FileRecord> records = new LinkedHashMap<>();
         files.forEach((k, v) -> records.put(k, new Manifest.FileRecord(v.length, Storage.sha256(v))));
         Manifest m = manifest(records, p, layers, metrics);
-        byte[] manifest = Json.bytes(m);
-        Map<String, byte[]> all = new LinkedHashMap<>(files);
-        all.put(MANIFEST, manifest);
-        all.put(SUCCESS, Storage.sha256(manifest).getBytes(StandardCharsets.US_ASCII));
-        st.publish(out, overwrite, dir -> writeAll(st, dir, all)); // _SUCCESS is the last entry
+        publish(st, out, overwrite, files, Json.bytes(m));
         return m;
     }
 
@@ -180,10 +176,16 @@ public final class ArtifactWriter {
                 throw new IllegalStateException(new Path(src, e.getKey()) + " does not match its manifest's sha256; the artifact is damaged");
             files.put(e.getKey(), b);
         }
-        files.put(MANIFEST, manifest);
-        files.put(SUCCESS, Storage.sha256(manifest).getBytes(StandardCharsets.US_ASCII));
-        st.publish(out, overwrite, dir -> writeAll(st, dir, files));
+        publish(st, out, overwrite, files, manifest);
         return copy;
+    }
+
+    /** {@code files}, then {@code manifest.json}, then {@code _SUCCESS} (its sha256) written as the artifact at {@code out}. */
+    private static void publish(Storage st, Path out, boolean overwrite, Map<String, byte[]> files, byte[] manifest) {
+        Map<String, byte[]> all = new LinkedHashMap<>(files);
+        all.put(MANIFEST, manifest);
+        all.put(SUCCESS, Storage.sha256(manifest).getBytes(StandardCharsets.US_ASCII));
+        st.publish(out, overwrite, dir -> writeAll(st, dir, all)); // _SUCCESS is the last entry
     }
 
     private static void writeAll(Storage st, Path dir, Map<String, byte[]> files) {

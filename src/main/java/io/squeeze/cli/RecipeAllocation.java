@@ -148,27 +148,28 @@ final class RecipeAllocation {
     /** A solved allocation: the command-line values and what the report shows. */
     record Solved(List<String> argv, Map<String, Object> record, Sensitivity sensitivity, Spec spec, Map<Integer, Double> levels,
                   Map<Integer, long[]> shapes) {
+        /** The measured damage of {@code layer} at its chosen level. */
+        private double damage(int layer) {
+            return spec.damage().of(sensitivity.baseline(), sensitivity.layer(layer).at(levels.get(layer)));
+        }
+
+        /** The compressed layer whose chosen level does the most measured damage (the first of equals); -1 when none is compressed. */
+        private int worstLayer() {
+            int worst = -1;
+            for (Map.Entry<Integer, Double> e : levels.entrySet())
+                if (e.getValue() != null && (worst < 0 || damage(e.getKey()) > damage(worst))) worst = e.getKey();
+            return worst;
+        }
+
         /** The largest measured damage of one layer at its chosen level (-1 when no layer is compressed). */
         double worstDamage() {
-            double w = -1;
-            for (Map.Entry<Integer, Double> e : levels.entrySet())
-                if (e.getValue() != null) w = Math.max(w, spec.damage().of(sensitivity.baseline(), sensitivity.layer(e.getKey()).at(e.getValue())));
-            return w;
+            int worst = worstLayer();
+            return worst < 0 ? -1 : damage(worst);
         }
 
         /** The most damaging layer's level, one step less compressed; null when no layer is compressed any more. */
         Solved relaxed() {
-            Sensitivity.Point base = sensitivity.baseline();
-            int worst = -1;
-            double worstDamage = -1;
-            for (Map.Entry<Integer, Double> e : levels.entrySet()) {
-                if (e.getValue() == null) continue;
-                double d = spec.damage().of(base, sensitivity.layer(e.getKey()).at(e.getValue()));
-                if (d > worstDamage) {
-                    worstDamage = d;
-                    worst = e.getKey();
-                }
-            }
+            int worst = worstLayer();
             if (worst < 0) return null;
             Sensitivity.LayerCurve c = sensitivity.layer(worst);
             double saved = c.at(levels.get(worst)).bitsSaved();
@@ -269,7 +270,7 @@ final class RecipeAllocation {
             String v = switch (spec.technique()) {
                 case "prune" -> level == null ? "0" : SensitivityCommand.trim(level);
                 case "quantize" -> level == null ? "fp32" : level == 16 ? "fp16" : SensitivityCommand.trim(level);
-                default -> level == null ? null : Integer.toString(rank(shapes.get(layer), level));
+                default -> level == null ? null : Integer.toString(io.squeeze.search.Probe.Factorize.rank(shapes.get(layer), level));
             };
             layers.put(Integer.toString(layer), v == null ? "unchanged" : v);
             if (v == null) continue;
@@ -285,9 +286,4 @@ final class RecipeAllocation {
         return new Solved(argv, rec, s, spec, levels, shapes);
     }
 
-    static int rank(long[] shape, double level) {
-        long cols = 1;
-        for (int d = 1; d < shape.length; d++) cols *= shape[d];
-        return (int) Math.max(1, Math.round(level * Math.min(shape[0], cols)));
-    }
 }

@@ -31,7 +31,7 @@ final class RecipeFallback {
     record Outcome(boolean met, double value, int trial, int trials, int bestTrial, double bestValue) {}
 
     static Outcome run(RecipeRun main, SparkSession spark, Storage st, List<StageRecord> records, double base, Map<String, Object> report) {
-        Recipe.Gate g = mainGate(main);
+        Recipe.Gate g = main.recipe().gate();
         Map<Integer, RecipeAllocation.Solved> current = new java.util.TreeMap<>(main.solvedAt);
         List<Map<String, Object>> trials = new ArrayList<>();
         report.put("trials", trials);
@@ -42,9 +42,9 @@ final class RecipeFallback {
         for (int t = 1; t <= g.maxTrials(); t++) {
             if (g.timeoutSeconds() > 0 && (System.nanoTime() - t0) / 1e9 > g.timeoutSeconds()) break;
             int stage = -1;
-            double worst = 0;
+            double worst = -1; // a stage with no compressed layer left has worstDamage -1
             for (Map.Entry<Integer, RecipeAllocation.Solved> e : current.entrySet())
-                if (e.getValue().worstDamage() > worst || stage < 0 && e.getValue().worstDamage() >= 0) {
+                if (e.getValue().worstDamage() > worst) {
                     worst = e.getValue().worstDamage();
                     stage = e.getKey();
                 }
@@ -88,10 +88,6 @@ final class RecipeFallback {
             }
         }
         return new Outcome(false, Double.NaN, -1, trials.size(), bestTrial, bestValue);
-    }
-
-    private static Recipe.Gate mainGate(RecipeRun main) {
-        return main.recipe().gate();
     }
 
     static Path trialDir(RecipeRun main, int t) {

@@ -53,7 +53,7 @@ final class RecipeRun {
             dirs.add(dir);
             modelIn.add(model);
             softIn.add(soft);
-            String made = s.technique().makesModel() ? RecipeStages.modelOut(s, dir).toString() : null;
+            String made = s.technique().makesModel() ? RecipeStages.output(s, dir).toString() : null;
             modelOut.add(made);
             if (made != null) {
                 if (model == null && baselineStage < 0) baselineStage = s.index(); // the trained model is the baseline
@@ -132,7 +132,6 @@ final class RecipeRun {
         if (recipe.model() != null) produced.put(st.path(recipe.model()).toString(), RunState.identity(st, recipe.model()));
         err.println(String.format(Locale.ROOT, "run: recipe %s, %d stages, in %s", recipe.name(), n, out));
         Loaded base = null;
-        Map<String, io.squeeze.search.Sensitivity> sensitivities = new LinkedHashMap<>();
         for (int i = 0; i <= untilIndex; i++) {
             Stage s = recipe.stages().get(i);
             String tag = String.format(Locale.ROOT, "run: [%d/%d] %s", i + 1, n, s.dir());
@@ -140,12 +139,11 @@ final class RecipeRun {
             RecipeAllocation.Solved solved = forced.containsKey(i) ? forced.get(i) : s.auto() == null ? null
                     : RecipeAllocation.solve(spark, st, s.auto(), modelIn.get(i), recipe.data().calibration(), dir, err);
             if (solved != null) solvedAt.put(i, solved);
-            if (solved != null) sensitivities.put(s.dir(), solved.sensitivity());
             List<String> argv = RecipeStages.argv(recipe, s, inputs(i, st.exists(dir), solved == null ? null : solved.argv()), m -> layerNames(st, m));
             Map<String, String> in = RunState.inputs(st, argv, produced);
-            String key = RunState.key(st, argv, in);
+            String key = RunState.key(argv, in);
             StageRecord prev = RunState.read(st, recPath);
-            String output = outputOf(s, dir);
+            String output = RecipeStages.output(s, dir).toString();
             // before --from: kept as recorded; from it on (with --from): run again; otherwise: skipped when unchanged
             boolean skip = i < fromIndex || !forceFrom && prev != null && prev.key().equals(key) && prev.outputSha256() != null
                     && prev.outputSha256().equals(RunState.identity(st, output));
@@ -175,8 +173,7 @@ final class RecipeRun {
                 Object acc = metrics.get("accuracy");
                 err.println(tag + String.format(Locale.ROOT, ": done in %.1f s", rec.seconds()) + (acc == null ? "" : String.format(Locale.ROOT, ", accuracy %.4f", (Double) acc)));
             }
-            produced.put(output, rec.outputSha256());
-            if (modelOut.get(i) != null) produced.put(modelOut.get(i), RunState.identity(st, modelOut.get(i)));
+            produced.put(output, rec.outputSha256()); // a model stage's output is its model
             records.add(rec);
             Map<String, Object> sm = new LinkedHashMap<>(Json.MAPPER.convertValue(rec, Map.class));
             sm.put("skipped", skip);
@@ -190,6 +187,8 @@ final class RecipeRun {
         st.replace(new Path(out, "report.json"), Json.bytes(report), true);
         List<String> made = new ArrayList<>();
         for (int i = 0; i <= untilIndex; i++) if (modelOut.get(i) != null) made.add(modelOut.get(i));
+        Map<String, io.squeeze.search.Sensitivity> sensitivities = new LinkedHashMap<>();
+        solvedAt.forEach((i, solved) -> sensitivities.put(recipe.stages().get(i).dir(), solved.sensitivity()));
         st.replace(new Path(out, "report.html"), RunReport.html(st, report, made, sensitivities, recipe.recipe()), true);
         RunCommand.print(o, report);
         o.println("report " + new Path(out, "report.html") + " (and .json)" + (untilIndex == n - 1 ? ", final " + new Path(out, "final") : ""));
@@ -343,15 +342,6 @@ final class RecipeRun {
         if (r.get("baseline") instanceof Map<?, ?> b) m.put("agreement", b.get("agreement"));
         m.put("stored_bytes", st.totalBytes(st.path(model)));
         return m;
-    }
-
-    private String outputOf(Stage s, Path dir) {
-        return switch (s.technique().output) {
-            case MODEL, SOFT_TARGETS -> dir.toString();
-            case TICKET -> new Path(dir, "ticket").toString();
-            case REPORT -> new Path(dir, "report.json").toString();
-            case FILE -> new Path(dir, Technique.exportFile(s.option("format"))).toString();
-        };
     }
 
     /** The model's layers: name for a layer with weights, null for one without. */

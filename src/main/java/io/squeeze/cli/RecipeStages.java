@@ -32,9 +32,14 @@ final class RecipeStages {
         return new CommandLine(new Main()).getSubcommands().get(t.command).getCommandSpec();
     }
 
-    /** Where a stage's output model is, for a stage that makes one. */
-    static Path modelOut(Stage s, Path dir) {
-        return s.technique().output == Technique.Output.TICKET ? new Path(dir, "ticket") : dir;
+    /** What a stage writes in {@code dir}: its artifact (a model stage's model), soft targets, report or exported file. */
+    static Path output(Stage s, Path dir) {
+        return switch (s.technique().output) {
+            case MODEL, SOFT_TARGETS -> dir;
+            case TICKET -> new Path(dir, "ticket");
+            case REPORT -> new Path(dir, "report.json");
+            case FILE -> new Path(dir, Technique.exportFile(s.option("format")));
+        };
     }
 
     /**
@@ -132,11 +137,11 @@ final class RecipeStages {
                 a.addAll(List.of("--out", dir));
             }
             case EVALUATE -> {
-                a.addAll(List.of("--model", in.model(), "--report", new Path(in.dir(), "report.json").toString()));
+                a.addAll(List.of("--model", in.model(), "--report", output(s, in.dir()).toString()));
                 add(a, given, "data", d.eval());
                 if (in.baseline() != null) add(a, given, "baseline", in.baseline());
             }
-            case EXPORT -> a.addAll(List.of("--model", in.model(), "--out", new Path(in.dir(), Technique.exportFile(s.option("format"))).toString()));
+            case EXPORT -> a.addAll(List.of("--model", in.model(), "--out", output(s, in.dir()).toString()));
         }
         if (in.overwrite()) a.add("--overwrite");
     }

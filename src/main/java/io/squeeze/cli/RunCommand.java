@@ -1,9 +1,7 @@
 package io.squeeze.cli;
 
-import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.core.BadInputException;
 import io.squeeze.core.Storage;
-import io.squeeze.model.Json;
 import io.squeeze.spark.SparkSessions;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.SparkSession;
@@ -95,13 +93,5 @@ public final class RunCommand extends BaseCommand {
         Map<String, Object> m = new LinkedHashMap<>();
         for (int i = 0; i < kv.length; i += 2) m.put((String) kv[i], kv[i + 1]);
         return m;
-    }
-
-    static byte[] json(Object o) {
-        return Json.bytes(o);
-    }
-
-    static boolean complete(Storage st, Path artifact) {
-        return st.exists(new Path(artifact, ArtifactWriter.SUCCESS));
     }
 }

@@ -101,11 +101,8 @@ final class RunState {
         return Storage.sha256(files.toString().getBytes(StandardCharsets.UTF_8));
     }
 
-    /**
-     * The key of a stage about to run: its command line without {@code --overwrite}, and the identities of what it
-     * reads. {@code produced} maps an earlier stage's output to its recorded identity; anything else is read now.
-     */
-    static String key(Storage st, List<String> argv, Map<String, String> inputs) {
+    /** The key of a stage about to run: its command line without {@code --overwrite}, and the identities of what it reads. */
+    static String key(List<String> argv, Map<String, String> inputs) {
         List<String> a = new ArrayList<>(argv);
         a.remove("--overwrite");
         Map<String, Object> k = new LinkedHashMap<>();
@@ -114,7 +111,10 @@ final class RunState {
         return Storage.sha256(Json.compact(k));
     }
 
-    /** The identities of what the command line reads: models and soft targets by identity, data by fingerprint. */
+    /**
+     * The identities of what the command line reads: models and soft targets by identity, data by fingerprint.
+     * {@code produced} maps an earlier stage's output to its recorded identity; anything else is read now.
+     */
     static Map<String, String> inputs(Storage st, List<String> argv, Map<String, String> produced) {
         Map<String, String> in = new LinkedHashMap<>();
         for (int i = 1; i + 1 < argv.size(); i++) {

@@ -109,9 +109,4 @@ public final class SensitivityCommand extends BaseCommand {
     static String trim(double d) {
         return d == Math.rint(d) ? Long.toString((long) d) : Double.toString(d);
     }
-
-    @Override
-    public String toString() {
-        return "sensitivity";
-    }
 }

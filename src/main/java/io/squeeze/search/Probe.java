@@ -137,8 +137,14 @@ public sealed interface Probe extends Serializable permits Probe.Prune, Probe.Qu
         }
 
         static int rank(Weights w, double level) {
-            int[] m = matrix(w);
-            return (int) Math.max(1, Math.round(level * Math.min(m[0], m[1])));
+            return rank(w.shape(), level);
+        }
+
+        /** The rank {@code level} means for a weight tensor of {@code shape} (rows: its first axis). */
+        public static int rank(long[] shape, double level) {
+            long cols = 1;
+            for (int d = 1; d < shape.length; d++) cols *= shape[d];
+            return (int) Math.max(1, Math.round(level * Math.min(shape[0], cols)));
         }
 
         @Override
