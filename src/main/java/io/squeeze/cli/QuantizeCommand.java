@@ -62,7 +62,11 @@ public final class QuantizeCommand extends BaseCommand implements StageCommand {
             "and 8, 4, fp16 or fp32, e.g. --layer-precision 0=8 --layer-precision 6=fp32; or @FILE with one LAYERS=P per line"})
     List<String> layerPrecision = new ArrayList<>();
 
-    @Option(names = "--calib-data", paramLabel = "D", description = "calibration data (static, qat); split defaults to train")
+    @Option(names = "--rounding", paramLabel = "nearest|gptq", description = {"integer weights rounded to the nearest level (default), or by GPTQ",
+            "(Frantar et al. 2023) against each layer's inputs on the calibration data (static, dynamic; needs --calib-data)"})
+    String rounding;
+
+    @Option(names = "--calib-data", paramLabel = "D", description = "calibration data (static, qat; dynamic with --rounding gptq); split defaults to train")
     String calibData;
 
     @Option(names = "--calib-rows", paramLabel = "N", description = "use the first N > 0 rows (default: all)")
@@ -106,7 +110,8 @@ public final class QuantizeCommand extends BaseCommand implements StageCommand {
         }
         List<QuantConfig.LayerOverride> overrides = new ArrayList<>();
         for (String l : precisionLines(st)) overrides.add(QuantConfig.LayerOverride.parse(l));
-        return new QuantConfig(QuantConfig.Mode.valueOf(mode.name()), p, granularity, scheme, reduceRange, QuantConfig.observer(observer), overrides);
+        return new QuantConfig(QuantConfig.Mode.valueOf(mode.name()), p, granularity, scheme, reduceRange, QuantConfig.observer(observer), overrides,
+                rounding == null ? QuantConfig.Rounding.NEAREST : QuantConfig.Rounding.parse(rounding));
     }
 
     /** {@code --layer-precision} values, each file ({@code @FILE}) read as one per line. */
@@ -130,7 +135,7 @@ public final class QuantizeCommand extends BaseCommand implements StageCommand {
     io.squeeze.spark.CodebookJob.Config codebookJob() {
         if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
         for (var o : new Object[][]{{"--dtype", dtype}, {"--scheme", scheme}, {"--calib-data", calibData}, {"--calib-rows", calibRows},
-                {"--reduce-range", reduceRange ? true : null}, {"--observer", observer.equals("minmax") ? null : observer}})
+                {"--rounding", rounding}, {"--reduce-range", reduceRange ? true : null}, {"--observer", observer.equals("minmax") ? null : observer}})
             if (o[1] != null) throw new BadInputException("quantize " + o[0] + " does not apply to --mode codebook (shared float values, no scales or calibration), got " + o[1]);
         Storage st = Storage.withSparkDefaults();
         List<io.squeeze.quantize.CodebookConfig.LayerBits> overrides = new ArrayList<>();

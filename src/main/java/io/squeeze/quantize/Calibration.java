@@ -22,10 +22,26 @@ import java.util.TreeMap;
  * sketches.
  */
 public final class Calibration {
-    /** What one pass collects. {@code edges}: key → {lo, hi} for histograms; empty for none. */
-    public record Pass(boolean sketches, Map<Integer, float[]> edges, boolean abs, int bins) implements Serializable {
+    /**
+     * What one pass collects. {@code edges}: key → {lo, hi} for histograms; empty for none. {@code grams}: the
+     * weighted layers whose input {@link Gram} matrices are accumulated (for {@link Gptq}); empty for none.
+     */
+    public record Pass(boolean sketches, Map<Integer, float[]> edges, boolean abs, int bins, java.util.Set<Integer> grams) implements Serializable {
+        public Pass {
+            grams = grams == null ? new java.util.TreeSet<>() : new java.util.TreeSet<>(grams); // mutable: Kryo rebuilds collections by adding
+        }
+
+        public Pass(boolean sketches, Map<Integer, float[]> edges, boolean abs, int bins) {
+            this(sketches, edges, abs, bins, null);
+        }
+
         public static Pass minMax(boolean sketches) {
             return new Pass(sketches, Map.of(), false, 0);
+        }
+
+        /** This pass, also accumulating the input Gram matrices of {@code layers}. */
+        public Pass withGrams(java.util.Set<Integer> layers) {
+            return new Pass(sketches, edges, abs, bins, layers);
         }
 
         public static final int SKETCH_K = 30;
@@ -64,6 +80,7 @@ public final class Calibration {
 
     private final Pass pass;
     private final Map<Integer, Entry> entries = new TreeMap<>();
+    private final Map<Integer, Gram> grams = new TreeMap<>();
 
     public Calibration(Pass pass) {
         this.pass = pass;
@@ -75,6 +92,17 @@ public final class Calibration {
 
     public Map<Integer, Entry> entries() {
         return entries;
+    }
+
+    /** The input Gram matrices accumulated so far, by layer. */
+    public Map<Integer, Gram> grams() {
+        return grams;
+    }
+
+    /** A weighted layer's input ({@code rows} rows of {@code k}): accumulated when this pass collects its Gram matrix. */
+    public Calibration updateInput(int layer, float[] x, int rows, int k) {
+        if (pass.grams().contains(layer)) grams.computeIfAbsent(layer, l -> new Gram(k)).update(x, rows);
+        return this;
     }
 
     private Entry entry(int key) {
@@ -122,6 +150,11 @@ public final class Calibration {
                 e.histogram.merge(f.histogram);
             }
         }
+        o.grams.forEach((l, g) -> {
+            Gram mine = grams.get(l);
+            if (mine == null) grams.put(l, Gram.fromBytes(g.toBytes()));
+            else mine.merge(g);
+        });
         return this;
     }
 
@@ -142,6 +175,13 @@ public final class Calibration {
                 }
                 out.writeBoolean(e.histogram != null);
                 if (e.histogram != null) e.histogram.write(out);
+            }
+            out.writeInt(pass.grams().size());
+            for (int l : new java.util.TreeSet<>(pass.grams())) out.writeInt(l);
+            out.writeInt(grams.size());
+            for (Map.Entry<Integer, Gram> g : grams.entrySet()) {
+                out.writeInt(g.getKey());
+                writeBlob(out, g.getValue().toBytes());
             }
         });
     }
@@ -166,8 +206,14 @@ public final class Calibration {
                 }
                 read.put(key, e);
             }
-            Calibration c = new Calibration(new Pass(sketches, edges, abs, bins));
+            java.util.Set<Integer> gramLayers = new java.util.TreeSet<>();
+            for (int i = in.readInt(); i > 0; i--) gramLayers.add(in.readInt());
+            Calibration c = new Calibration(new Pass(sketches, edges, abs, bins, gramLayers));
             c.entries.putAll(read);
+            for (int i = in.readInt(); i > 0; i--) {
+                int l = in.readInt();
+                c.grams.put(l, Gram.fromBytes(readBlob(in)));
+            }
             return c;
         });
     }

@@ -27,7 +27,7 @@ public final class Calibrator {
         while (it.hasNext()) {
             Batches.Batch b = it.next();
             float[] x = norm.appliedRows(b.features(), b.rows());
-            runner.run(x, b.rows(), numFeatures, QuantRunner.Path.FLOAT, c::update);
+            runner.run(x, b.rows(), numFeatures, QuantRunner.Path.FLOAT, c::update, pass.grams().isEmpty() ? null : c::updateInput);
         }
         return c;
     }

@@ -19,11 +19,36 @@ import java.util.Locale;
  * @param reduceRange activations use 7 bits (PyTorch's reduce_range)
  * @param observer    how activation ranges are chosen from calibration data
  * @param overrides   per-layer precisions, first match wins (mixed precision)
+ * @param rounding    how integer weights are rounded: to the nearest level, or by {@link Gptq} against the layer's
+ *                    calibration inputs (null in a manifest from before the option: nearest)
  */
 public record QuantConfig(Mode mode, Precision precision, Granularity granularity, Scheme scheme, boolean reduceRange,
-                          Observer observer, List<LayerOverride> overrides) implements Serializable {
+                          Observer observer, List<LayerOverride> overrides, Rounding rounding) implements Serializable {
 
     public enum Mode { DYNAMIC, STATIC, QAT }
+
+    /**
+     * Integer weights rounded to the nearest level (PyTorch's rule), or by GPTQ (Frantar et al. 2023) with the
+     * reference implementation's dampening {@link #GPTQ_DAMP} and inputs in decreasing Hessian diagonal ("act order").
+     */
+    public enum Rounding {
+        NEAREST, GPTQ;
+
+        public static Rounding parse(String s) {
+            return switch (s.trim().toLowerCase(Locale.ROOT)) {
+                case "nearest" -> NEAREST;
+                case "gptq" -> GPTQ;
+                default -> throw new BadInputException("quantize.rounding must be nearest or gptq, got '" + s.trim() + "'");
+            };
+        }
+    }
+
+    public static final double GPTQ_DAMP = 0.01;
+
+    public QuantConfig(Mode mode, Precision precision, Granularity granularity, Scheme scheme, boolean reduceRange,
+                       Observer observer, List<LayerOverride> overrides) {
+        this(mode, precision, granularity, scheme, reduceRange, observer, overrides, Rounding.NEAREST);
+    }
 
     /** Per-layer storage and arithmetic of weights. */
     public enum Precision {
@@ -82,6 +107,11 @@ public record QuantConfig(Mode mode, Precision precision, Granularity granularit
         if (granularity == null) granularity = Granularity.CHANNEL;
         if (observer == null) observer = new Observer.MinMax();
         overrides = overrides == null ? List.of() : List.copyOf(overrides);
+        if (rounding == null) rounding = Rounding.NEAREST;
+        if (rounding == Rounding.GPTQ && mode == Mode.QAT)
+            throw new BadInputException("quantize.rounding gptq applies to static and dynamic modes (QAT learns its rounding by training), got --mode qat");
+        if (rounding == Rounding.GPTQ && !precision.integer() && overrides.stream().noneMatch(o -> o.precision().integer()))
+            throw new BadInputException("quantize.rounding gptq needs int8 or int4 weights (it rounds integers), got " + precision.name().toLowerCase(Locale.ROOT) + " in every layer");
         if (mode == Mode.DYNAMIC && !(observer instanceof Observer.MinMax))
             throw new BadInputException("quantize.observer " + observer + " needs calibration; dynamic mode takes each batch's own range");
     }
@@ -98,6 +128,11 @@ public record QuantConfig(Mode mode, Precision precision, Granularity granularit
      */
     public boolean calibrated() {
         return mode != Mode.DYNAMIC && (precision.integer() || overrides.stream().anyMatch(o -> o.precision().integer()));
+    }
+
+    /** Whether the command needs calibration data: for activation ranges, or for GPTQ's layer inputs. */
+    public boolean needsCalibrationData() {
+        return calibrated() || rounding == Rounding.GPTQ;
     }
 
     public static Observer observer(String s) {

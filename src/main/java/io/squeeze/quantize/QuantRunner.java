@@ -35,6 +35,14 @@ public final class QuantRunner {
         void observe(int key, float[] values);
     }
 
+    /** Sees a weighted layer's input as the GEMM's left operand: {@code rows} rows of {@code k} (im2col patches for a convolution). */
+    @FunctionalInterface
+    public interface InputHook {
+        void observe(int layer, float[] x, int rows, int k);
+    }
+
+    private InputHook inputs;
+
     private static final int QMIN = 0, QMAX = 255;
     private final QuantizedModel m;
     private final Map<Integer, float[]> scales = new HashMap<>();
@@ -102,6 +110,16 @@ public final class QuantRunner {
             q = v;
             qp = p;
             f = null;
+        }
+    }
+
+    /** As {@link #run(float[], int, int, Path, Hook)}, also showing {@code inputs} every weighted layer's input on the float path. */
+    public float[] run(float[] x, int rows, int numFeatures, Path path, Hook hook, InputHook inputs) {
+        this.inputs = path == Path.FLOAT ? inputs : null;
+        try {
+            return run(x, rows, numFeatures, path, hook);
+        } finally {
+            this.inputs = null;
         }
     }
 
@@ -237,10 +255,13 @@ public final class QuantRunner {
     private float[] floatLayer(NetOps.Op op, NetOps.Conv conv, int[] g, float[] x, int rows, T t, Map<Integer, INDArray> weights, float[] bias) {
         float[] y;
         if (conv == null) {
+            if (inputs != null) inputs.observe(op.layer(), x, rows, ((NetOps.Dense) op).nIn());
             y = Kernels.gemm(x, rows, ((NetOps.Dense) op).nIn(), weights.get(op.layer()), buffers, op.layer());
         } else {
-            y = Kernels.gemm(Kernels.im2col(x, rows, t.c, t.h, t.w, conv, g, 0f), rows * g[0] * g[1], conv.in() * conv.kh() * conv.kw(),
-                    weights.get(op.layer()), buffers, op.layer());
+            float[] patches = Kernels.im2col(x, rows, t.c, t.h, t.w, conv, g, 0f);
+            int k = conv.in() * conv.kh() * conv.kw();
+            if (inputs != null) inputs.observe(op.layer(), patches, rows * g[0] * g[1], k);
+            y = Kernels.gemm(patches, rows * g[0] * g[1], k, weights.get(op.layer()), buffers, op.layer());
         }
         int nb = bias.length;
         for (int o = 0; o < y.length; o += nb)

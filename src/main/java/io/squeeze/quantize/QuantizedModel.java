@@ -34,6 +34,41 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
         return new QuantizedModel(ops, new QuantPlan(cfg.mode(), cfg.observer().toString(), cfg.reduceRange(), layers, Map.of()), w);
     }
 
+    /**
+     * The same model with the integer weights of every layer in {@code grams} re-rounded by {@link Gptq} against
+     * that layer's input Gram matrix (same qparams, same format); fp16, nf4 and fp32 layers are unchanged.
+     * {@code kept}: by layer, which weights are kept by a pruning mask (the weights' C-order layout); pruned weights
+     * stay exactly zero.
+     */
+    public QuantizedModel withGptq(Map<Integer, Gram> grams, double damp, boolean actOrder, Map<Integer, boolean[]> kept) {
+        Map<Integer, QuantizedTensor> w = new LinkedHashMap<>(weights);
+        for (NetOps.Op op : ops) {
+            QuantizedTensor t = weights.get(op.layer());
+            Gram g = grams.get(op.layer());
+            if (t == null || g == null || !t.format().integer() || shape(op) == null) continue;
+            boolean conv = op instanceof NetOps.Conv;
+            long[] shape = shape(op);
+            int rows = (int) shape[0], cols = t.values().length / rows;
+            float[] wt = conv ? Kernels.transpose(weightsOf(op), rows, cols) : weightsOf(op);
+            int k = conv ? cols : rows, c = conv ? rows : cols;
+            int[] r = QuantizedTensor.range(t.format(), t.symmetric());
+            boolean[] mask = kept.get(op.layer());
+            if (mask != null && conv) mask = transpose(mask, rows, cols);
+            int[] q = Gptq.round(wt, k, c, g, t.params(), r[0], r[1], damp, actOrder, mask);
+            if (conv) q = Kernels.transpose(q, k, c);
+            short[] v = new short[q.length];
+            for (int i = 0; i < v.length; i++) v[i] = (short) q[i];
+            w.put(op.layer(), new QuantizedTensor(t.format(), t.symmetric(), t.shape(), t.axis(), t.params(), v));
+        }
+        return new QuantizedModel(ops, plan, w);
+    }
+
+    private static boolean[] transpose(boolean[] m, int rows, int cols) {
+        boolean[] t = new boolean[m.length];
+        for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) t[j * rows + i] = m[i * cols + j];
+        return t;
+    }
+
     public QuantizedModel withActivations(Map<Integer, QParams> a) {
         return new QuantizedModel(ops, plan.withActivations(a), weights);
     }

@@ -61,6 +61,6 @@ public final class QatJob {
         QuantizedModel fq = QuantizedModel.quantizeWeights(NetOps.of(plain), cfg, names);
         QuantizeJob.Calibrated c = QuantizeJob.calibrate(Execution.of(jsc, tc.local()), calibRdd, fq, meta.normalizer(), meta.numFeatures(), tc.batchSize(), cfg,
                 calib.toString(), progress);
-        return QuantizeJob.result(plain, fq.withActivations(Calibrator.qparams(c.ranges())), c);
+        return QuantizeJob.result(plain, fq.withActivations(Calibrator.qparams(c.ranges())), c, QuantConfig.Rounding.NEAREST);
     }
 }

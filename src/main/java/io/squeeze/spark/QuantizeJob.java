@@ -60,10 +60,11 @@ public final class QuantizeJob {
             if (batch <= 0) throw new BadInputException("--batch must be > 0, got " + batch);
             if (quant.mode() == QuantConfig.Mode.QAT && qat == null) throw new BadInputException("quantize --mode qat needs training data: --data D");
             if (quant.mode() != QuantConfig.Mode.QAT) qat = null;
-            if (quant.mode() == QuantConfig.Mode.DYNAMIC && calibData != null)
-                throw new BadInputException("quantize --mode dynamic takes no calibration data (each batch is quantized from its own range); got --calib-data " + calibData);
-            if (quant.calibrated() && calibData == null)
-                throw new BadInputException("quantize --mode " + quant.mode().name().toLowerCase(java.util.Locale.ROOT) + " needs calibration data: --calib-data D");
+            if (quant.mode() == QuantConfig.Mode.DYNAMIC && calibData != null && quant.rounding() != QuantConfig.Rounding.GPTQ)
+                throw new BadInputException("quantize --mode dynamic takes no calibration data (each batch is quantized from its own range; --rounding gptq uses it); got --calib-data " + calibData);
+            if (quant.needsCalibrationData() && calibData == null)
+                throw new BadInputException("quantize --mode " + quant.mode().name().toLowerCase(java.util.Locale.ROOT)
+                        + (quant.rounding() == QuantConfig.Rounding.GPTQ ? " --rounding gptq" : "") + " needs calibration data: --calib-data D");
         }
 
         @Override
@@ -118,21 +119,35 @@ public final class QuantizeJob {
                          Map<Integer, Calibrator.Range> ranges, long calibrationRows, double calibrationSeconds, int passes) {}
 
     /** The calibration outcome. */
-    public record Calibrated(Map<Integer, Calibrator.Range> ranges, long rows, double seconds, int passes) {}
+    public record Calibrated(Map<Integer, Calibrator.Range> ranges, long rows, double seconds, int passes, Map<Integer, io.squeeze.quantize.Gram> grams) {}
 
     public static Result run(SparkSession spark, Execution exec, LoadedModel src, QuantConfig cfg, DataSpec calib, long calibRows, int batch,
                              PrintWriter progress) {
-        if (cfg.calibrated() && calib == null)
+        if (cfg.needsCalibrationData() && calib == null)
             throw new BadInputException("quantize --mode " + cfg.mode().name().toLowerCase() + " needs calibration data: --calib-data D");
         List<NetOps.Op> ops = NetOps.of(src.net());
         QuantizedModel qm = QuantizedModel.quantizeWeights(ops, cfg, names(src.net()));
         Calibrated c = null;
-        if (cfg.calibrated()) {
+        if (cfg.needsCalibrationData()) {
             JavaRDD<Example> rows = calibrationRows(spark, src, calib, calibRows);
             c = calibrate(exec, rows, qm, src.meta().normalizer(), src.meta().numFeatures(), batch, cfg, calib.toString(), progress);
-            qm = qm.withActivations(Calibrator.qparams(c.ranges()));
+            if (cfg.rounding() == QuantConfig.Rounding.GPTQ) {
+                long t0 = System.nanoTime();
+                Map<Integer, boolean[]> kept = new TreeMap<>();
+                src.masks().forEach((key, mask) -> {
+                    if (key.equals(io.squeeze.core.TensorKey.weights(key.layer()))) {
+                        boolean[] k = new boolean[mask.size()];
+                        for (int i = 0; i < k.length; i++) k[i] = mask.kept(i);
+                        kept.put(key.layer(), k);
+                    }
+                });
+                qm = qm.withGptq(c.grams(), QuantConfig.GPTQ_DAMP, true, kept);
+                progress.printf("quantize: GPTQ rounding of %d layers (%.1f s)%n", c.grams().size(), (System.nanoTime() - t0) / 1e9);
+                progress.flush();
+            }
+            if (cfg.calibrated()) qm = qm.withActivations(Calibrator.qparams(c.ranges()));
         }
-        return result(src.net(), qm, c);
+        return result(src.net(), qm, c, cfg.rounding());
     }
 
     /** Every {@code --layer-precision} selector must name a layer with weights. */
@@ -169,7 +184,9 @@ public final class QuantizeJob {
                                        QuantConfig cfg, String where, PrintWriter progress) {
         long t0 = System.nanoTime();
         try (Execution.Shared<QuantizedModel> shared = exec.share(qm)) {
-            Calibration first = pass(exec, rows, shared, norm, nf, batch, cfg.observer().firstPass(), where, 1);
+            Calibration.Pass p1 = cfg.observer().firstPass();
+            if (cfg.rounding() == QuantConfig.Rounding.GPTQ) p1 = p1.withGrams(gptqLayers(qm));
+            Calibration first = pass(exec, rows, shared, norm, nf, batch, p1, where, 1);
             if (first.entries().isEmpty() || first.entries().get(-1).count() == 0)
                 throw new BadInputException("calibration data " + where + " is empty (no rows)");
             long n = first.entries().get(-1).count() / nf;
@@ -183,8 +200,17 @@ public final class QuantizeJob {
                 progress.flush();
             }
             return new Calibrated(Calibrator.ranges(cfg.observer(), first, second, cfg.reduceRange()), n,
-                    (System.nanoTime() - t0) / 1e9, p2 == null ? 1 : 2);
+                    (System.nanoTime() - t0) / 1e9, p2 == null ? 1 : 2, first.grams());
         }
+    }
+
+    /** The layers whose weights are integers: GPTQ rounds them. */
+    static java.util.Set<Integer> gptqLayers(QuantizedModel qm) {
+        java.util.Set<Integer> s = new java.util.TreeSet<>();
+        qm.weights().forEach((l, t) -> {
+            if (t.format().integer()) s.add(l);
+        });
+        return s;
     }
 
     /** One pass: every partition's {@link Calibration}, merged over their byte form. */
@@ -195,7 +221,8 @@ public final class QuantizeJob {
     }
 
     /** The network with dequantized weights, and notes per layer. */
-    static Result result(MultiLayerNetwork src, QuantizedModel qm, Calibrated c) {
+    static Result result(MultiLayerNetwork src, QuantizedModel qm, Calibrated c, QuantConfig.Rounding rounding) {
+        boolean ranges = c != null && qm.plan().mode() != QuantConfig.Mode.DYNAMIC;
         Map<Integer, float[]> deq = new TreeMap<>();
         qm.weights().forEach((l, q) -> deq.put(l, q.dequantize()));
         MultiLayerNetwork net = Surgery.withWeights(src, deq);
@@ -208,6 +235,7 @@ public final class QuantizeJob {
                 d.put("scheme", l.symmetric() ? "symmetric" : "affine");
                 d.put("granularity", l.axis() < 0 ? "tensor" : "channel");
                 d.put("axis", l.axis() < 0 ? null : l.axis());
+                d.put("rounding", rounding.name().toLowerCase(java.util.Locale.ROOT));
                 float[] w = Surgery.values(src, l.layer(), "W"), dq = deq.get(l.layer());
                 double err = 0, norm = 0;
                 for (int i = 0; i < w.length; i++) {
@@ -216,12 +244,12 @@ public final class QuantizeJob {
                 }
                 d.put("weight_relative_error", norm == 0 ? 0 : Math.sqrt(err / norm));
             }
-            if (c != null) {
+            if (ranges) {
                 d.put("output_qparams", qparams(c.ranges().get(l.layer())));
             }
             notes.put(l.layer(), new ArtifactWriter.LayerNote(q == null ? "quantize:fp32" : "quantize:" + l.precision().name().toLowerCase(), d));
         }
-        return new Result(qm, net, notes, c == null ? Map.of() : c.ranges(), c == null ? 0 : c.rows(), c == null ? 0 : c.seconds(),
+        return new Result(qm, net, notes, !ranges ? Map.of() : c.ranges(), c == null ? 0 : c.rows(), c == null ? 0 : c.seconds(),
                 c == null ? 0 : c.passes());
     }
 

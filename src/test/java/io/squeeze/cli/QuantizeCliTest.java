@@ -159,6 +159,35 @@ class QuantizeCliTest {
     }
 
     @Test
+    void gptqRoundingKeepsAPrunedModelSparseAndLosesLessThanNearestRoundingAtInt4() throws Exception {
+        String pruned = dir.resolve("pruned-for-gptq").toString(), gptq = dir.resolve("gptq4").toString(), nearest = dir.resolve("nearest4").toString(),
+                dyn = dir.resolve("gptq4-dynamic").toString();
+        assertEquals(0, CliRun.run("prune", "--model", dense, "--method", "global", "--amount", "0.5", "--out", pruned).code());
+        CliRun r = CliRun.run("quantize", "--model", pruned, "--bits", "4", "--granularity", "tensor", "--rounding", "gptq", "--calib-data", TRAIN,
+                "--eval-data", TEST, "--out", gptq);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("quantize: GPTQ rounding of 3 layers"), r.err());
+        assertEquals(0, CliRun.run("quantize", "--model", pruned, "--bits", "4", "--granularity", "tensor", "--calib-data", TRAIN,
+                "--eval-data", TEST, "--out", nearest).code());
+        Artifact p = Artifact.load(pruned), q = Artifact.load(gptq);
+        for (var e : p.model().masks().entrySet()) {
+            float[] w = q.model().net().getLayer(e.getKey().layer()).getParam(e.getKey().param()).dup('c').data().asFloat();
+            for (int i = 0; i < w.length; i++) if (!e.getValue().kept(i)) assertEquals(0f, w[i], "pruned weight " + e.getKey() + "[" + i + "]");
+        }
+        JsonNode g = manifest(gptq), n = manifest(nearest);
+        assertEquals("GPTQ", g.get("config").get("quant").get("rounding").asText().toUpperCase());
+        double lossG = g.get("metrics").get("loss").asDouble(), lossN = n.get("metrics").get("loss").asDouble();
+        assertTrue(lossG < lossN, "test loss with GPTQ " + lossG + " vs nearest " + lossN);
+        assertTrue(g.get("metrics").get("accuracy").asDouble() >= n.get("metrics").get("accuracy").asDouble() - 0.005, g.get("metrics") + " vs " + n.get("metrics"));
+        // weight-only int4 with float activations (dynamic), rounded by GPTQ on the calibration rows
+        r = CliRun.run("quantize", "--model", dense, "--mode", "dynamic", "--bits", "4", "--rounding", "gptq", "--calib-data", TRAIN, "--calib-rows", "300",
+                "--eval-data", TEST, "--out", dyn);
+        assertEquals(0, r.code(), r.err());
+        assertEquals(300, manifest(dyn).get("metrics").get("calibration").get("rows").asInt());
+        assertEquals(denseAccuracy, manifest(dyn).get("metrics").get("accuracy").asDouble(), 0.02);
+    }
+
+    @Test
     void qatFineTunesWithFakeQuantizationAndConvertsToTheSameArtifact() throws Exception {
         String out = dir.resolve("qat4").toString();
         CliRun r = CliRun.run("quantize", "--model", dense, "--mode", "qat", "--bits", "4", "--data", TRAIN, "--epochs", "2", "--lr", "0.0005", "--sync-every", "5",

@@ -121,6 +121,7 @@ class StandaloneClusterIT {
         String[][] jobs = {
                 {"quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", TRAIN, "--eval-data", TEST},
                 {"quantize", "--model", dense, "--mode", "dynamic", "--bits", "8", "--eval-data", TEST},
+                {"quantize", "--model", dense, "--rounding", "gptq", "--mode", "dynamic", "--bits", "4", "--calib-data", TRAIN, "--eval-data", TEST},
                 {"prune", "--model", dense, "--method", "global", "--amount", "0.6", "--eval-data", TEST},
                 {"factorize", "--model", dense, "--rank", "5", "--svd", "randomized", "--eval-data", TEST},
                 {"quantize", "--model", dense, "--mode", "codebook", "--bits", "4", "--eval-data", TEST},

@@ -108,6 +108,25 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void gptqPassesAndConfigsComeBackAndTheirGramMatricesMerge() {
+        QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT4, null, null, false, new Observer.MinMax(), List.of(),
+                QuantConfig.Rounding.GPTQ);
+        io.squeeze.quantize.Calibration.Pass pass = cfg.observer().firstPass().withGrams(Set.of(0, 2));
+        float[] x = new float[6 * 4];
+        for (int i = 0; i < x.length; i++) x[i] = i % 5 - 1.5f;
+        for (Serializer s : SERIALIZERS) {
+            assertEquals(cfg, roundTrip(s, cfg), s.getClass().getSimpleName());
+            var back = roundTrip(s, pass);
+            assertEquals(pass.grams(), back.grams(), s.getClass().getSimpleName());
+            var c = new io.squeeze.quantize.Calibration(back).updateInput(0, x, 6, 4).updateInput(1, x, 6, 4);
+            var merged = io.squeeze.quantize.Calibration.fromBytes(c.toBytes()).merge(io.squeeze.quantize.Calibration.fromBytes(c.toBytes()));
+            assertEquals(Set.of(0), merged.grams().keySet(), "only the passes' layers");
+            assertEquals(12, merged.grams().get(0).rows());
+            assertEquals(2 * c.grams().get(0).get(1, 3), merged.grams().get(0).get(1, 3));
+        }
+    }
+
+    @Test
     void networksTeachersAndHistogramBinsComeBackEqual() {
         MultiLayerNetwork net = TestModels.mlp(12, new int[]{6}, 3, 9);
         NetPayload p = NetPayload.of(net);

@@ -76,4 +76,57 @@ class QuantizeJobTest {
             }
         }
     }
+
+    /** trace((W − W̃)ᵀ G (W − W̃)) = ‖X(W − W̃)‖²: the layer's output error on the calibration rows. */
+    static double outputError(io.squeeze.quantize.Gram g, float[] w, float[] deq, int k, int c) {
+        double e = 0;
+        for (int ch = 0; ch < c; ch++)
+            for (int i = 0; i < k; i++) {
+                double di = w[i * c + ch] - deq[i * c + ch];
+                if (di == 0) continue;
+                for (int j = 0; j < k; j++) e += di * g.get(i, j) * (w[j * c + ch] - deq[j * c + ch]);
+            }
+        return e;
+    }
+
+    @Test
+    void gptqGramMatricesFromExecutorsEqualTheSingleProcessOnesAndGptqLowersEveryLayersOutputError() {
+        MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(new Arch.LeNet5(), 256, 10, new int[]{16, 16, 1},
+                new Architectures.Hyper(5, 1e-3, 0), null));
+        net.init();
+        List<Example> data = rows(300);
+        QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT4, null, null, false, new Observer.MinMax(), List.of(),
+                QuantConfig.Rounding.GPTQ);
+        QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), cfg, Map.of());
+        Calibration single = Calibrator.run(data.iterator(), new QuantRunner(qm), Normalizer.NONE, 32, 256,
+                cfg.observer().firstPass().withGrams(QuantizeJob.gptqLayers(qm)), "t");
+        assertEquals(QuantizeJob.gptqLayers(qm), single.grams().keySet(), "every integer layer, convolutions included");
+        for (int partitions : new int[]{1, 3}) {
+            var c = QuantizeJob.calibrate(new Execution.OnSpark(TestSpark.jsc()), TestSpark.jsc().parallelize(data, partitions), qm, Normalizer.NONE, 256, 32,
+                    cfg, "t", new PrintWriter(new StringWriter()));
+            single.grams().forEach((l, g) -> {
+                var d = c.grams().get(l);
+                assertEquals(g.rows(), d.rows());
+                double maxDiag = 0;
+                for (int i = 0; i < g.columns(); i++) maxDiag = Math.max(maxDiag, g.get(i, i));
+                // the activations can differ in float32's last bit with a partition's batch shapes (above), so entries agree to that
+                for (int i = 0; i < g.columns(); i++)
+                    for (int j = 0; j < g.columns(); j++)
+                        assertEquals(g.get(i, j), d.get(i, j), 1e-5 * Math.sqrt(g.get(i, i) * g.get(j, j)) + 1e-6 * maxDiag, "layer " + l + " partitions " + partitions);
+            });
+        }
+        QuantizedModel rounded = qm.withGptq(single.grams(), QuantConfig.GPTQ_DAMP, true, Map.of());
+        for (NetOps.Op op : qm.ops()) {
+            var g = single.grams().get(op.layer());
+            if (g == null || QuantizedModel.shape(op) == null) continue;
+            boolean conv = op instanceof NetOps.Conv;
+            long[] shape = QuantizedModel.shape(op);
+            int rows = (int) shape[0], cols = QuantizedModel.weightsOf(op).length / rows, k = conv ? cols : rows, c = conv ? rows : cols;
+            java.util.function.Function<float[], float[]> layout = a -> conv ? io.squeeze.quantize.Kernels.transpose(a, rows, cols) : a;
+            float[] w = layout.apply(QuantizedModel.weightsOf(op));
+            double nearest = outputError(g, w, layout.apply(qm.effectiveWeights(op)), k, c);
+            double gptq = outputError(g, w, layout.apply(rounded.effectiveWeights(op)), k, c);
+            assertTrue(gptq < 0.8 * nearest, "layer " + op.layer() + ": GPTQ output error " + gptq + " vs nearest " + nearest);
+        }
+    }
 }
