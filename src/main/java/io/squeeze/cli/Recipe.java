@@ -76,7 +76,12 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
     record Override(LayerSelector layers, String value, Node at) {}
 
     /** One stage; {@code index} counts from 0, its directory from 01. */
-    record Stage(int index, Technique technique, Map<String, Node> options, List<Override> overrides, RecipeAllocation.Spec auto, Node at) {
+    /**
+     * A stage. {@code from}: the stage whose model it reads instead of the latest one (its index; -1 = the recipe's
+     * {@code model}; null = the latest model, the usual chain), so one recipe can branch from an earlier model.
+     */
+    record Stage(int index, Technique technique, Map<String, Node> options, List<Override> overrides, RecipeAllocation.Spec auto, Node at,
+                 Integer from) {
         String dir() {
             return String.format(Locale.ROOT, "%02d-%s", index + 1, technique.key);
         }
@@ -126,16 +131,21 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
         if (st == null || !st.isList() || st.list().isEmpty())
             throw new BadInputException((st == null ? file + ": " : RecipeYaml.at(file, st)) + "stages must be a non-empty list (" + Technique.names() + ")");
         List<Stage> stages = new ArrayList<>();
-        for (Node s : st.list()) stages.add(stage(file, stages.size(), s));
+        for (Node s : st.list()) stages.add(stage(file, stages.size(), s, stages));
         // a compressing stage reads a quantized model's dequantized weights and writes floats: the quantization is lost
         Stage quantized = null;
+        Map<Integer, Stage> quantizedAfter = new java.util.HashMap<>(); // by stage: the quantize stage its model came from
         for (Stage s : stages) {
             Technique t = s.technique();
+            if (s.from() != null) quantized = s.from() < 0 ? null : quantizedAfter.get(s.from());
+            if (s.from() != null && s.from() < 0 && model == null)
+                throw new BadInputException(RecipeYaml.at(file, s.at()) + t.key + ".from: source needs the recipe's model");
             if (quantized != null && (t == Technique.PRUNE || t == Technique.FINE_TUNE || t == Technique.FACTORIZE || t == Technique.LORA || t == Technique.QUANTIZE))
                 throw new BadInputException(RecipeYaml.at(file, s.at()) + "stage " + s.dir() + " would undo the quantization of stage " + quantized.dir()
                         + " (it reads the dequantized weights and writes floats); quantize last");
             if (t == Technique.QUANTIZE) quantized = s;
             if (t.makesModel() && t != Technique.QUANTIZE) quantized = null;
+            if (t.makesModel()) quantizedAfter.put(s.index(), quantized);
         }
         if (model == null && !(stages.get(0).technique() == Technique.TRAIN || stages.get(0).technique() == Technique.LOTTERY))
             throw new BadInputException(file + ": model must be given unless the first stage trains one (train or lottery)");
@@ -191,7 +201,24 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
         }
     }
 
-    private static Stage stage(String file, int index, Node s) {
+    /** {@code from: NN | NN-name | technique | source}: an earlier stage that makes a model, or the recipe's model (-1). */
+    private static Integer from(String file, Technique t, Node n, List<Stage> earlier) {
+        if (n == null || n.value() == null) return null;
+        String v = n.scalar();
+        if (v == null) throw new BadInputException(RecipeYaml.at(file, n) + t.key + ".from must name one earlier stage or source");
+        if (t == Technique.TRAIN || t == Technique.LOTTERY || t == Technique.DISTILL)
+            throw new BadInputException(RecipeYaml.at(file, n) + t.key + " reads no model (from applies to stages that read one), got from: " + v);
+        if (v.equals("source")) return -1;
+        List<Stage> hits = new ArrayList<>();
+        for (Stage e : earlier)
+            if (v.equals(e.dir()) || v.equals(e.dir().substring(0, 2)) || v.equals(Integer.toString(e.index() + 1)) || v.equals(e.technique().key)) hits.add(e);
+        if (hits.size() != 1 || !hits.get(0).technique().makesModel())
+            throw new BadInputException(RecipeYaml.at(file, n) + t.key + ".from must name one earlier stage that makes a model, or source ("
+                    + String.join(", ", earlier.stream().filter(e -> e.technique().makesModel()).map(Stage::dir).toList()) + "), got '" + v + "'");
+        return hits.get(0).index();
+    }
+
+    private static Stage stage(String file, int index, Node s, List<Stage> earlier) {
         if (!s.isMap() || s.map().size() != 1)
             throw new BadInputException(RecipeYaml.at(file, s) + "a stage is one technique with its options, e.g. '- prune: {method: l1, amount: 0.5}' (" + Technique.names() + ")");
         Map.Entry<String, Node> e = s.map().entrySet().iterator().next();
@@ -203,11 +230,12 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
             if (!o.isMap()) throw new BadInputException(RecipeYaml.at(file, o) + t.key + " takes a map of its options");
             options.putAll(o.map());
         }
+        Integer from = from(file, t, options.remove("from"), earlier);
         for (Map.Entry<String, Node> opt : options.entrySet())
             if (t.reserved().contains(opt.getKey()))
                 throw new BadInputException(RecipeYaml.at(file, opt.getValue()) + t.key + "." + opt.getKey() + " is set by the recipe, not by a stage");
         RecipeAllocation.Spec auto = RecipeAllocation.Spec.take(file, t, options);
-        Stage probe = new Stage(index, t, options, List.of(), auto, s);
+        Stage probe = new Stage(index, t, options, List.of(), auto, s, null);
         List<Override> overrides = new ArrayList<>();
         Node ov = options.remove("overrides");
         if (ov != null) {
@@ -223,7 +251,7 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
         }
         if (auto != null && !overrides.isEmpty())
             throw new BadInputException(RecipeYaml.at(file, s) + t.key + ": give overrides or an allocation from sensitivity, not both");
-        return new Stage(index, t, java.util.Collections.unmodifiableMap(options), List.copyOf(overrides), auto, s);
+        return new Stage(index, t, java.util.Collections.unmodifiableMap(options), List.copyOf(overrides), auto, s, from);
     }
 
     /** The recipe's name of a per-layer option inside an override ({@code precision} for quantize's {@code layer-precision}). */

@@ -48,9 +48,11 @@ final class RecipeRun {
         this.out = out;
         this.err = err;
         String model = recipe.model() == null ? null : st.path(recipe.model()).toString(), soft = null;
+        String source = model;
         for (Stage s : recipe.stages()) {
             Path dir = new Path(new Path(out, "stages"), s.dir());
             dirs.add(dir);
+            if (s.from() != null) model = s.from() < 0 ? source : modelOut.get(s.from());
             modelIn.add(model);
             softIn.add(soft);
             String made = s.technique().makesModel() ? RecipeStages.output(s, dir).toString() : null;
@@ -268,10 +270,33 @@ final class RecipeRun {
         ArtifactWriter.copyWithLineage(st, modelOut.get(upTo), new Path(out, name).toString(), true, lineage(st, records, upTo));
     }
 
-    /** The lineage of stages 0..upTo: technique, command, inputs, output, metrics, time, job config. */
+    /**
+     * The stages stage {@code upTo}'s model comes from: it, the stage that made the model it read, and so on back
+     * (through {@code from:} branches), the soft-targets stage a distill stage read; plus the stages that only looked
+     * at one of those models (evaluate, export).
+     */
+    java.util.SortedSet<Integer> ancestors(int upTo) {
+        java.util.SortedSet<Integer> a = new java.util.TreeSet<>(List.of(upTo));
+        for (int i = upTo; i >= 0; i--) {
+            if (!a.contains(i)) continue;
+            for (int j = 0; j < i; j++) {
+                if (modelOut.get(j) != null && modelOut.get(j).equals(modelIn.get(i)) && (recipe.stages().get(i).technique() != Technique.DISTILL
+                        || "true".equals(recipe.stages().get(i).option("online")))) a.add(j);
+                if (recipe.stages().get(i).technique() == Technique.DISTILL && softIn.get(i) != null && dirs.get(j).toString().equals(softIn.get(i))) a.add(j);
+            }
+        }
+        for (int i = 0; i <= upTo; i++) {
+            Technique t = recipe.stages().get(i).technique();
+            if (t.makesModel() || t == Technique.SOFT_TARGETS) continue;
+            for (int j : List.copyOf(a)) if (modelOut.get(j) != null && modelOut.get(j).equals(modelIn.get(i)) && j < i) a.add(i);
+        }
+        return a;
+    }
+
+    /** The lineage of stage {@code upTo}'s model ({@link #ancestors}): technique, command, inputs, output, metrics, time, job config. */
     List<Map<String, Object>> lineage(Storage st, List<StageRecord> records, int upTo) {
         List<Map<String, Object>> lineage = new ArrayList<>();
-        for (int i = 0; i <= upTo; i++) {
+        for (int i : ancestors(upTo)) {
             StageRecord r = records.get(i);
             Map<String, Object> e = RunCommand.map("stage", r.stage(), "technique", r.technique(), "command", r.command(),
                     "inputs", r.inputs(), "output_sha256", r.outputSha256(), "metrics", r.metrics(), "seconds", r.seconds(), "finished", r.finished());
@@ -292,16 +317,22 @@ final class RecipeRun {
     Recipe from(int from) {
         List<Recipe.Stage> stages = new ArrayList<>();
         for (Recipe.Stage s : recipe.stages().subList(from, recipe.stages().size()))
-            stages.add(new Recipe.Stage(s.index() - from, s.technique(), s.options(), s.overrides(), s.auto(), s.at()));
+            stages.add(new Recipe.Stage(s.index() - from, s.technique(), s.options(), s.overrides(), s.auto(), s.at(), s.from() == null ? null : s.from() - from));
         Recipe.Gate g = recipe.gate();
         return new Recipe(recipe.file(), recipe.name() + "-trial", modelIn.get(from), recipe.data(),
                 new Recipe.Gate(g.metric(), baseline, g.tolerableLoss(), g.relative(), 0, 0), List.copyOf(stages), recipe.recipe());
     }
 
-    /** Whether the stages from {@code from} on can run without what earlier stages made besides the model (soft targets). */
+    /**
+     * Whether the stages from {@code from} on can run without what earlier stages made besides the model: soft
+     * targets, or a model a stage reads by {@code from:} (a branch from before the trial).
+     */
     boolean canStartAt(int from) {
-        for (int i = from; i < recipe.stages().size(); i++)
+        for (int i = from; i < recipe.stages().size(); i++) {
             if (softIn.get(i) != null && dirs.indexOf(new Path(softIn.get(i))) < from && recipe.stages().get(i).technique() == Technique.DISTILL) return false;
+            Integer f = recipe.stages().get(i).from();
+            if (f != null && f < from) return false;
+        }
         return modelIn.get(from) != null;
     }
 

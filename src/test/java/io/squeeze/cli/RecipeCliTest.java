@@ -152,6 +152,42 @@ class RecipeCliTest {
     }
 
     @Test
+    void stagesBranchFromAnEarlierModelAndTheFinalLineageHoldsOnlyItsOwnPath() throws Exception {
+        Path branching = Files.writeString(dir.resolve("branching.yaml"), """
+                name: digits-branches
+                data: {train: %s, eval: %s}
+                stages:
+                  - train: {arch: "mlp:32", epochs: 2, normalize: minmax, lr: 0.01, batch: 32, sync-every: 5}
+                  - factorize: {rank: 4}
+                  - soft-targets: {from: train}
+                  - distill: {student: "mlp:8", epochs: 1, batch: 32, sync-every: 5, normalize: minmax}
+                  - prune: {from: 01, method: global, amount: 0.5}
+                  - evaluate: {}
+                  - quantize: {mode: dynamic}
+                """.formatted(TRAIN, TEST));
+        String out = dir.resolve("branches").toString(), stages = out + "/stages/";
+        CliRun r = CliRun.run("run", branching.toString(), "--out", out);
+        assertEquals(0, r.code(), r.err());
+        Map<?, ?> rec = Json.read(Files.readAllBytes(Path.of(stages, "05-prune.json")), Map.class);
+        assertTrue(rec.get("command").toString().contains("--model, file:" + stages + "01-train,"), rec.get("command").toString());
+        rec = Json.read(Files.readAllBytes(Path.of(stages, "03-soft-targets.json")), Map.class);
+        assertTrue(rec.get("command").toString().contains("--teacher, file:" + stages + "01-train,"), rec.get("command").toString());
+        // the pruned model is the train stage's, pruned (the factorized one has rank-4 layers and other shapes)
+        assertEquals(manifest(stages + "01-train").layers().get(0).params(), manifest(stages + "05-prune").layers().get(0).params());
+        assertEquals(8 * 64 + 8, manifest(stages + "04-distill").layers().get(0).params(), "a new mlp:8 student");
+        Manifest fin = manifest(out + "/final");
+        assertEquals(manifest(stages + "07-quantize").files(), fin.files());
+        assertEquals(List.of("01-train", "05-prune", "06-evaluate", "07-quantize"), fin.lineage().stream().map(e -> e.get("stage")).toList());
+        // a bad branch is refused at its place in the file, before any Spark work
+        Path bad = Files.writeString(dir.resolve("bad-branch.yaml"), Files.readString(branching).replace("from: 01,", "from: soft-targets,"));
+        CliRun b = CliRun.run("run", bad.toString(), "--out", dir.resolve("bad-branch").toString());
+        assertEquals(2, b.code(), b.err());
+        assertTrue(b.err().contains("bad-branch.yaml:8:"), b.err());
+        assertTrue(b.err().contains("prune.from must name one earlier stage that makes a model, or source (01-train, 02-factorize, 04-distill), got 'soft-targets'"), b.err());
+        assertFalse(Files.exists(dir.resolve("bad-branch")));
+    }
+
+    @Test
     void aRunKilledMidStageGoesOnFromThatStageAndASecondRerunDoesNoWork() throws Exception {
         String out = dir.resolve("killed").toString();
         CliRun first = run(out, "--until", "01");
