@@ -32,8 +32,11 @@ import java.util.Locale;
  * minibatches of 64 held in memory, with every core (goal ≥ 0.9×); and the same Spark training on {@code local[1]}
  * against {@code local[2]} (goal ≥ 1.7×). For LeNet-300-100 on the 60,000 MNIST training rows and LeNet-5 on the
  * first 12,000. Each side trains 3 epochs from the same initial weights; the first epoch (JIT warm-up, DL4J's export of
- * the minibatches) is left out and the figure is rows per second over epochs 2 and 3. PyTorch is not compared here:
- * this machine has no {@code python3-torch}.
+ * the minibatches) is left out and the figure is rows per second over epochs 2 and 3. When {@code /usr/bin/python3}
+ * has PyTorch, its training loop of the same network, minibatches and optimizer ({@code bench/train_torch.py}, two
+ * threads) is the third column (goal ≥ 1.0×); Debian's PyTorch 1.13 computes with whatever {@code libblas.so.3} the
+ * system's alternatives select (the reference BLAS unless e.g. {@code libopenblas0-pthread} is installed), which the
+ * note names.
  */
 final class TrainBench implements Bench.Benchmark {
     static final int BATCH = 64, EPOCHS = 3;
@@ -61,13 +64,47 @@ final class TrainBench implements Bench.Benchmark {
         for (int i = 0; i < CASES.size(); i++) two[i] = onSpark("local[2]", confs.get(i), rows(all, i), progress, CASES.get(i).name());
         for (int i = 0; i < CASES.size(); i++) one[i] = onSpark("local[1]", confs.get(i), rows(all, i), progress, CASES.get(i).name());
         List<Bench.Result> out = new ArrayList<>();
+        String blas = blas();
         for (int i = 0; i < CASES.size(); i++) {
             Case c = CASES.get(i);
+            double torch = torch(c, progress);
+            out.add(new Bench.Result("train." + c.name() + "_local2_vs_pytorch", two[i], "rows/s", torch, Double.isNaN(torch) ? Double.NaN : two[i] / torch,
+                    Double.isNaN(torch) ? "PyTorch not installed (apt-get install python3-torch)"
+                            : "PyTorch 1.13 training loop, 2 threads, BLAS " + blas + "; goal >= 1.0x"));
             out.add(new Bench.Result("train." + c.name() + "_local2_vs_in_process", two[i], "rows/s", inProcess[i], two[i] / inProcess[i],
                     String.format(Locale.ROOT, "%,d rows, batch %d, sync every %d; goal >= 0.9x", c.rows(), BATCH, SparkTrainer.DEFAULT_SYNC_EVERY)));
             out.add(new Bench.Result("train." + c.name() + "_local2_vs_local1", two[i], "rows/s", one[i], two[i] / one[i], "goal >= 1.7x"));
         }
         return out;
+    }
+
+    /** Rows/s of PyTorch's loop ({@code bench/train_torch.py}) over the warm epochs, NaN without PyTorch. */
+    static double torch(Case c, PrintStream progress) {
+        java.io.File py = new java.io.File("/usr/bin/python3"), script = new java.io.File("bench/train_torch.py");
+        if (!py.canExecute() || !script.isFile()) return Double.NaN;
+        try {
+            Process p = new ProcessBuilder(py.getPath(), script.getPath(), c.name(), Integer.toString(c.rows()), Integer.toString(EPOCHS),
+                    Integer.toString(BATCH), "2").redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            String json = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+            if (p.waitFor() != 0 || !json.startsWith("{")) return Double.NaN; // no torch module
+            double r = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json).get("rows_per_s").asDouble();
+            progress.printf(Locale.ROOT, "bench: train %s in PyTorch: %,.0f rows/s%n", c.name(), r);
+            return r;
+        } catch (java.io.IOException e) {
+            return Double.NaN;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Double.NaN;
+        }
+    }
+
+    /** The library Debian's alternatives give as libblas.so.3 (what PyTorch's generic-BLAS build calls). */
+    static String blas() {
+        try {
+            return java.nio.file.Path.of("/etc/alternatives/libblas.so.3-x86_64-linux-gnu").toRealPath().toString();
+        } catch (java.io.IOException e) {
+            return "unknown";
+        }
     }
 
     static List<Example> rows(List<Example> all, int i) {
