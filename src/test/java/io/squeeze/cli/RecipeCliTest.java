@@ -158,17 +158,25 @@ class RecipeCliTest {
                 data: {train: %s, eval: %s}
                 stages:
                   - train: {arch: "mlp:32", epochs: 2, normalize: minmax, lr: 0.01, batch: 32, sync-every: 5}
-                  - factorize: {rank: 4}
+                  - factorize:
+                      rank: 4
+                      overrides:
+                        - {layers: "1", rank: 2}
                   - soft-targets: {from: train}
                   - distill: {student: "mlp:8", epochs: 1, batch: 32, sync-every: 5, normalize: minmax}
                   - prune: {from: 01, method: global, amount: 0.5}
                   - evaluate: {}
-                  - quantize: {mode: dynamic}
+                  - quantize: {mode: dynamic, overrides: [{layers: "1", precision: fp32}]}
                 """.formatted(TRAIN, TEST));
         String out = dir.resolve("branches").toString(), stages = out + "/stages/";
         CliRun r = CliRun.run("run", branching.toString(), "--out", out);
         assertEquals(0, r.code(), r.err());
-        Map<?, ?> rec = Json.read(Files.readAllBytes(Path.of(stages, "05-prune.json")), Map.class);
+        // factorize's per-layer overrides: rank 4 everywhere, 2 for layer 1 (the output layer); each factorized layer is two
+        Map<?, ?> rec = Json.read(Files.readAllBytes(Path.of(stages, "02-factorize.json")), Map.class);
+        assertTrue(rec.get("command").toString().contains("--rank, 0:4,1:2,"), rec.get("command").toString());
+        assertEquals(List.of(4, 4, 2, 2), manifest(stages + "02-factorize").layers().stream().filter(l -> l.details() != null && l.details().containsKey("rank"))
+                .map(l -> ((Number) l.details().get("rank")).intValue()).toList());
+        rec = Json.read(Files.readAllBytes(Path.of(stages, "05-prune.json")), Map.class);
         assertTrue(rec.get("command").toString().contains("--model, file:" + stages + "01-train,"), rec.get("command").toString());
         rec = Json.read(Files.readAllBytes(Path.of(stages, "03-soft-targets.json")), Map.class);
         assertTrue(rec.get("command").toString().contains("--teacher, file:" + stages + "01-train,"), rec.get("command").toString());
@@ -177,12 +185,13 @@ class RecipeCliTest {
         assertEquals(8 * 64 + 8, manifest(stages + "04-distill").layers().get(0).params(), "a new mlp:8 student");
         Manifest fin = manifest(out + "/final");
         assertEquals(manifest(stages + "07-quantize").files(), fin.files());
+        assertEquals(List.of("quantize:int8", "quantize:fp32"), fin.layers().stream().map(l -> l.method()).toList(), "quantize's per-layer override");
         assertEquals(List.of("01-train", "05-prune", "06-evaluate", "07-quantize"), fin.lineage().stream().map(e -> e.get("stage")).toList());
         // a bad branch is refused at its place in the file, before any Spark work
         Path bad = Files.writeString(dir.resolve("bad-branch.yaml"), Files.readString(branching).replace("from: 01,", "from: soft-targets,"));
         CliRun b = CliRun.run("run", bad.toString(), "--out", dir.resolve("bad-branch").toString());
         assertEquals(2, b.code(), b.err());
-        assertTrue(b.err().contains("bad-branch.yaml:8:"), b.err());
+        assertTrue(b.err().contains("bad-branch.yaml:11:"), b.err());
         assertTrue(b.err().contains("prune.from must name one earlier stage that makes a model, or source (01-train, 02-factorize, 04-distill), got 'soft-targets'"), b.err());
         assertFalse(Files.exists(dir.resolve("bad-branch")));
     }
