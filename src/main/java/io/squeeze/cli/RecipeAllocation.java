@@ -189,6 +189,31 @@ final class RecipeAllocation {
     }
 
     /**
+     * Before any Spark work, for a stage that reads a model already there (the recipe's {@code model}): a quantized
+     * model is refused, and a prune target that the largest measured level of every layer cannot reach is refused
+     * with the figures {@link Allocation#solve} would give after measuring.
+     */
+    static void checkBefore(Storage st, String file, Spec spec, String model) {
+        Loaded loaded = Models.loadRunnable(st, model);
+        if (loaded.quant() != null)
+            throw new BadInputException(RecipeYaml.at(file, spec.at()) + model + " is quantized; a " + spec.technique() + " allocation needs a float model");
+        if (!spec.technique().equals("prune") || spec.sensitivity() != null) return;
+        double max = new SensitivityJob.Config(spec.probe(), spec.levels(), LayerSelector.ALL, 256).levels().stream().mapToDouble(Double::doubleValue).max().orElse(0);
+        long weights = 0, pruned = 0;
+        double reachable = 0;
+        for (var w : SensitivityJob.weights(loaded.model(), LayerSelector.ALL)) {
+            weights += w.entries();
+            pruned += w.entries() - w.mask().keptCount();
+            reachable += spec.probe().bitsSaved(w, max) / 32; // what the allocation counts
+        }
+        double required = spec.budget() * weights - pruned;
+        if (reachable + 1e-9 < required)
+            throw new BadInputException(RecipeYaml.at(file, spec.at()) + String.format(Locale.ROOT, "prune.target %s (%d of %d weights pruned) cannot be reached: "
+                    + "the largest level, %s of each layer's remaining weights, prunes %s; %s needed; measure larger levels", spec.budget(),
+                    Math.round(spec.budget() * weights), weights, Double.toString(max), Allocation.fmt(reachable), Allocation.fmt(Math.ceil(required - 1e-9))));
+    }
+
+    /**
      * The sensitivity of {@code model} (reused from {@code cache} when measured on the same model, data and levels,
      * or read from the spec's file), then the least-damage levels under the budget.
      */

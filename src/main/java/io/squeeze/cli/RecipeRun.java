@@ -114,6 +114,8 @@ final class RecipeRun {
         for (Stage s : recipe.stages()) {
             // overrides of a stage that reads the source model are resolved against its layers now
             boolean onSource = !s.overrides().isEmpty() && source != null && source.equals(modelIn.get(s.index()));
+            if (s.auto() != null && source != null && source.equals(modelIn.get(s.index())))
+                RecipeAllocation.checkBefore(st, recipe.file(), s.auto(), source);
             RecipeStages.check(recipe, s, RecipeStages.argv(recipe, s, inputs(s.index(), false, null), onSource ? m -> layerNames(st, m) : null));
         }
         for (int i = 0; i < fromIndex; i++)

@@ -51,7 +51,7 @@ public final class SensitivityJob {
     }
 
     /** The weight tensors the selector chooses: dense and convolution layers with weights. */
-    static List<Probe.Weights> weights(LoadedModel m, LayerSelector sel) {
+    public static List<Probe.Weights> weights(LoadedModel m, LayerSelector sel) {
         MultiLayerNetwork net = m.net();
         List<Probe.Weights> out = new ArrayList<>();
         for (int i = 0; i < net.getnLayers(); i++) {

@@ -117,6 +117,7 @@ class BadInputCorpusTest {
         vars.put("$YAMLDISTILL", Files.writeString(dir.resolve("distill.yaml"), "model: " + model + "\ndata: {train: " + TEST + "}\nstages:\n  - distill: {student: \"mlp:4\", epochs: 1}\n").toString());
         vars.put("$YAMLAFTERQ", Files.writeString(dir.resolve("afterq.yaml"), "model: " + model + "\nstages:\n  - quantize: {mode: dynamic}\n  - prune: {method: l1, amount: 0.5}\n").toString());
         vars.put("$YAMLBITS", Files.writeString(dir.resolve("bits.yaml"), "model: " + model + "\nstages:\n  - quantize: {mode: dynamic, choices: [8, fp32], effective_bits: 5}\n").toString());
+        vars.put("$YAMLTARGET", Files.writeString(dir.resolve("target.yaml"), "model: " + model + "\ndata: {train: " + TEST + "}\nstages:\n  - prune: {target: 0.97, levels: [0.5, 0.9]}\n").toString());
         vars.put("$YAMLVALUE", Files.writeString(dir.resolve("value.yaml"), "model: " + model + "\nstages:\n  - prune:\n      method: l1\n      amount: 1.3\n").toString());
         vars.put("$DIR", dir.toString()); // last: the other values start with it
 
