@@ -29,6 +29,17 @@ public final class Models {
         return Loaded.plain(load(st, uri));
     }
 
+    /**
+     * The float model of {@code l}, refusing a quantized artifact: a command that reads float weights and writes
+     * floats (prune, factorize, quantize again) would silently drop the quantization.
+     */
+    public static LoadedModel requireFloat(Loaded l, String command, String model) {
+        if (l.quant() != null)
+            throw new BadInputException(command + " takes a float model; " + model + " is quantized (" + l.quant().plan().mode().name().toLowerCase(java.util.Locale.ROOT)
+                    + "): it would read the dequantized weights and write floats; " + (command.equals("quantize") ? "quantize the float model instead" : command + " the float model, then quantize"));
+        return l.model();
+    }
+
     /** A teacher from a path: {@code .onnx} files through ONNX Runtime, anything else as {@link #load} reads it. */
     public static Teacher teacher(Storage st, String path, String inputName, String outputName) {
         if (path.toLowerCase(java.util.Locale.ROOT).endsWith(".onnx")) return Teachers.onnx(st, path, inputName, outputName);

@@ -90,9 +90,15 @@ final class RunReport {
         return h.toString().getBytes(StandardCharsets.UTF_8);
     }
 
+    /**
+     * Bar charts over the first model stage's weighted layers: sparsity, stored size and bits per weight of every
+     * stage with the same layers, and the rank of every factorized stage (each factorized layer is a pair of layers
+     * in its manifest, both noting the rank; a layer kept whole shows 0).
+     */
     private static void perLayer(StringBuilder h, Storage st, List<String> modelStages) {
         List<String> layers = null;
-        Map<String, double[]> sparsity = new LinkedHashMap<>(), kb = new LinkedHashMap<>();
+        Map<String, double[]> sparsity = new LinkedHashMap<>(), kb = new LinkedHashMap<>(), bits = new LinkedHashMap<>(), rank = new LinkedHashMap<>();
+        boolean anyBits = false;
         for (String uri : modelStages) {
             Path p = new Path(st.path(uri), ArtifactWriter.MANIFEST);
             if (!st.exists(p)) continue;
@@ -101,15 +107,53 @@ final class RunReport {
             List<Manifest.LayerRecord> weighted = m.layers().stream().filter(l -> l.params() > 0).toList();
             for (Manifest.LayerRecord l : weighted) names.add(l.index() + " " + l.name());
             if (layers == null) layers = names;
-            if (!names.equals(layers)) continue; // another layer structure (e.g. factorized): not on the same axis
             String label = new Path(uri).getName().equals("ticket") ? new Path(uri).getParent().getName() : new Path(uri).getName();
+            if (!names.equals(layers)) { // another layer structure: a factorized model's ranks, when its layers map onto these
+                double[] r = ranks(weighted, layers.size());
+                if (r != null) rank.put(label, r);
+                continue;
+            }
             sparsity.put(label, weighted.stream().mapToDouble(Manifest.LayerRecord::sparsity).toArray());
             kb.put(label, weighted.stream().mapToDouble(l -> l.bytesAfter() / 1024.0).toArray());
+            double[] b = weighted.stream().mapToDouble(RunReport::bits).toArray();
+            bits.put(label, b);
+            for (double v : b) anyBits |= v != 32;
         }
         if (layers == null || sparsity.isEmpty()) return;
         h.append("<h2>Per layer</h2>");
         img(h, "sparsity per layer", Charts.bars("Sparsity per layer", "fraction of zero parameters", layers, sparsity));
         img(h, "stored size per layer", Charts.bars("Stored size per layer", "kB in packed/", layers, kb));
+        if (anyBits) img(h, "bits per weight per layer", Charts.bars("Bits per weight per layer", "bits (fp32 = 32)", layers, bits));
+        if (!rank.isEmpty()) img(h, "rank per layer", Charts.bars("Rank per layer (factorized stages)", "rank (0: kept whole)", layers, rank));
+    }
+
+    /** Bits per weight a layer stores: its quantized precision, its codebook's bits, else 32. */
+    static double bits(Manifest.LayerRecord l) {
+        String method = l.method() == null ? "" : l.method();
+        if (l.details() != null && l.details().get("bits") instanceof Number n && method.equals("codebook")) return n.doubleValue();
+        return switch (method) {
+            case "quantize:int8" -> 8;
+            case "quantize:int4", "quantize:nf4" -> 4;
+            case "quantize:fp16" -> 16;
+            default -> 32;
+        };
+    }
+
+    /** A factorized model's rank per original layer ({@code n} of them), or null when its layers do not map onto them. */
+    static double[] ranks(List<Manifest.LayerRecord> weighted, int n) {
+        double[] r = new double[n];
+        int i = 0;
+        boolean any = false;
+        for (int j = 0; j < weighted.size(); j++, i++) {
+            if (i >= n) return null;
+            Manifest.LayerRecord l = weighted.get(j);
+            if (l.details() != null && l.details().get("rank") instanceof Number k && l.method() != null && l.method().startsWith("factorize")) {
+                r[i] = k.doubleValue();
+                any = true;
+                j++; // the pair's second layer
+            }
+        }
+        return any && i == n ? r : null;
     }
 
     private static void row(StringBuilder h, String stage, String ran, Map<?, ?> m, Number seconds) {

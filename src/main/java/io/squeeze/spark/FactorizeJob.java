@@ -106,7 +106,7 @@ public final class FactorizeJob {
     public static Outcome execute(SparkSession spark, Config c, String out, List<String> argv, PrintWriter err) {
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         Loaded srcRun = Models.loadRunnable(st, c.model());
-        LoadedModel src = srcRun.model();
+        LoadedModel src = Models.requireFloat(srcRun, "factorize", c.model());
         Result r = run(Execution.of(SparkSessions.jsc(spark), !c.distributed()), src, c.layers(), c.policy(), c.svd());
         MultiLayerNetwork net = r.net();
         if (c.fineTune().runs()) {

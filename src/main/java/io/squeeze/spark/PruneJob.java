@@ -102,7 +102,7 @@ public final class PruneJob {
     public static ArtifactWriter.Content run(SparkSession spark, Config c, String out, List<String> argv, PrintWriter err) {
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         Loaded srcRun = Models.loadRunnable(st, c.model());
-        LoadedModel src = srcRun.model();
+        LoadedModel src = Models.requireFloat(srcRun, "prune", c.model());
         Result r = run(Execution.of(SparkSessions.jsc(spark), !c.distributed()), src, c.plan());
         MultiLayerNetwork net = r.net();
         if (c.fineTune().runs()) {

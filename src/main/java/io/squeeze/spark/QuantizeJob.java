@@ -98,7 +98,7 @@ public final class QuantizeJob {
     public static Outcome execute(SparkSession spark, Config c, String out, List<String> argv, PrintWriter progress) {
         io.squeeze.core.Storage st = new io.squeeze.core.Storage(spark.sparkContext().hadoopConfiguration());
         Loaded srcRun = Models.loadRunnable(st, c.model());
-        LoadedModel src = srcRun.model();
+        LoadedModel src = Models.requireFloat(srcRun, "quantize", c.model());
         DataSpec calib = c.calibData() == null ? null : DataSpec.parse(c.calibData(), Split.TRAIN, false);
         QuantConfig cfg = c.quant();
         checkOverrides(src.net(), c.quant());

@@ -186,6 +186,12 @@ class RecipeCliTest {
         Manifest fin = manifest(out + "/final");
         assertEquals(manifest(stages + "07-quantize").files(), fin.files());
         assertEquals(List.of("quantize:int8", "quantize:fp32"), fin.layers().stream().map(l -> l.method()).toList(), "quantize's per-layer override");
+        // the report charts the factorized branch's ranks and the final model's bits per layer
+        String html = Files.readString(Path.of(out, "report.html"));
+        assertTrue(html.contains("alt=\"rank per layer\""), "a rank chart");
+        assertTrue(html.contains("alt=\"bits per weight per layer\""), "a bits chart");
+        assertArrayEquals(new double[]{4, 2}, RunReport.ranks(manifest(stages + "02-factorize").layers().stream().filter(l -> l.params() > 0).toList(), 2));
+        assertEquals(List.of(8.0, 32.0), fin.layers().stream().filter(l -> l.params() > 0).map(RunReport::bits).toList());
         assertEquals(List.of("01-train", "05-prune", "06-evaluate", "07-quantize"), fin.lineage().stream().map(e -> e.get("stage")).toList());
         // a bad branch is refused at its place in the file, before any Spark work
         Path bad = Files.writeString(dir.resolve("bad-branch.yaml"), Files.readString(branching).replace("from: 01,", "from: soft-targets,"));
@@ -289,7 +295,8 @@ class RecipeCliTest {
         assertTrue(Files.exists(Path.of(out, "stages", "01-prune.sensitivity.png")));
         // the page: self-contained, every chart inline
         String html = Files.readString(Path.of(out, "report.html"));
-        assertEquals(5, html.split("src=\"data:image/png;base64,", -1).length - 1, "the frontier, 2 per-layer charts, 2 sensitivity plots");
+        assertEquals(6, html.split("src=\"data:image/png;base64,", -1).length - 1, "the frontier, 3 per-layer charts, 2 sensitivity plots");
+        assertTrue(html.contains("alt=\"bits per weight per layer\""), "the mixed precision per layer");
         assertFalse(html.contains("http://") || html.contains("https://"), "no network needed");
         // a rerun reuses the measured curves
         CliRun again = CliRun.run("run", auto.toString(), "--out", out);
