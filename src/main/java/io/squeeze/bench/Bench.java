@@ -89,4 +89,26 @@ public final class Bench {
             System.err.println("bench: wrote " + json);
         }
     }
+
+    /**
+     * Runs {@code bench/SCRIPT} with Debian's {@code /usr/bin/python3} (where {@code python3-torch} installs) and
+     * returns the JSON object it prints; null when there is no such Python or script, or it fails (e.g. no torch
+     * module). {@code env}: variables added to the child's environment; its stderr is discarded.
+     */
+    static com.fasterxml.jackson.databind.JsonNode python(String script, java.util.Map<String, String> env, List<String> args) throws java.io.IOException {
+        java.io.File py = new java.io.File("/usr/bin/python3"), file = new java.io.File("bench", script);
+        if (!py.canExecute() || !file.isFile()) return null;
+        List<String> cmd = new ArrayList<>(List.of(py.getPath(), file.getPath()));
+        cmd.addAll(args);
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD);
+        pb.environment().putAll(env);
+        Process p = pb.start();
+        String json = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+        try {
+            return p.waitFor() == 0 && json.startsWith("{") ? Json.MAPPER.readTree(json) : null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
+        }
+    }
 }

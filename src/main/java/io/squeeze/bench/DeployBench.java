@@ -28,7 +28,6 @@ import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-import java.io.File;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -233,22 +232,14 @@ final class DeployBench implements Bench.Benchmark {
 
     /** PyTorch's float and dynamic-int8 rows/s, or NaN when /usr/bin/python3 has no torch. */
     private static double[] torch(int n, int features, int[] hidden) throws Exception { // hidden null: LeNet-5
-        File py = new File("/usr/bin/python3"), script = new File("bench/deploy_torch.py");
-        if (!py.canExecute() || !script.isFile()) return new double[]{Double.NaN, Double.NaN};
-        List<String> cmd = new ArrayList<>(List.of(py.getPath(), script.getPath(), Integer.toString(n), Integer.toString(features)));
-        if (hidden == null) {
-            cmd.set(3, "lenet5");
-        } else {
-            for (int h : hidden) cmd.add(Integer.toString(h));
-            cmd.add(Integer.toString(CLASSES));
+        List<String> args = new ArrayList<>(List.of(Integer.toString(n), hidden == null ? "lenet5" : Integer.toString(features)));
+        if (hidden != null) {
+            for (int h : hidden) args.add(Integer.toString(h));
+            args.add(Integer.toString(CLASSES));
         }
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD);
         // one thread for PyTorch's BLAS too (OpenBLAS would otherwise start a thread per core)
-        for (String v : List.of("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")) pb.environment().put(v, "1");
-        Process p = pb.start();
-        String json = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
-        if (p.waitFor() != 0 || !json.startsWith("{")) return new double[]{Double.NaN, Double.NaN};
-        var j = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json);
+        var j = Bench.python("deploy_torch.py", Map.of("OMP_NUM_THREADS", "1", "OPENBLAS_NUM_THREADS", "1", "MKL_NUM_THREADS", "1"), args);
+        if (j == null) return new double[]{Double.NaN, Double.NaN};
         return new double[]{j.get("float_rows_per_s").asDouble(), j.get("dynamic_int8_rows_per_s").asDouble()};
     }
 }

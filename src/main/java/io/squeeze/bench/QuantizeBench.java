@@ -23,7 +23,6 @@ import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.factory.Nd4j;
 
-import java.io.File;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.util.ArrayList;
@@ -111,15 +110,8 @@ final class QuantizeBench implements Bench.Benchmark {
             best = Math.min(best, (System.nanoTime() - t0) / 1e9);
             if (q.values().length != w.length) throw new IllegalStateException();
         }
-        double torch = Double.NaN;
-        File py = new File("/usr/bin/python3"), script = new File("bench/quant_torch.py");
-        if (py.canExecute() && script.isFile()) {
-            Process p = new ProcessBuilder(py.getPath(), script.getPath(), Integer.toString(rows), Integer.toString(cols), "1")
-                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
-            String json = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
-            if (p.waitFor() == 0 && json.startsWith("{"))
-                torch = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json).get("seconds").asDouble();
-        }
+        var json = Bench.python("quant_torch.py", Map.of(), List.of(Integer.toString(rows), Integer.toString(cols), "1"));
+        double torch = json == null ? Double.NaN : json.get("seconds").asDouble();
         progress.printf("bench: quantize kernel 10M weights: %.3f s (PyTorch %.3f s)%n", best, torch);
         double rate = w.length / best;
         return new Bench.Result("quantize.kernel_weights_per_s[10M,int8,per-channel,1 thread]", rate, "weights/s",

@@ -80,20 +80,14 @@ final class TrainBench implements Bench.Benchmark {
 
     /** Rows/s of PyTorch's loop ({@code bench/train_torch.py}) over the warm epochs, NaN without PyTorch. */
     static double torch(Case c, PrintStream progress) {
-        java.io.File py = new java.io.File("/usr/bin/python3"), script = new java.io.File("bench/train_torch.py");
-        if (!py.canExecute() || !script.isFile()) return Double.NaN;
         try {
-            Process p = new ProcessBuilder(py.getPath(), script.getPath(), c.name(), Integer.toString(c.rows()), Integer.toString(EPOCHS),
-                    Integer.toString(BATCH), "2").redirectError(ProcessBuilder.Redirect.DISCARD).start();
-            String json = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
-            if (p.waitFor() != 0 || !json.startsWith("{")) return Double.NaN; // no torch module
-            double r = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json).get("rows_per_s").asDouble();
+            var json = Bench.python("train_torch.py", java.util.Map.of(), List.of(c.name(), Integer.toString(c.rows()), Integer.toString(EPOCHS),
+                    Integer.toString(BATCH), "2"));
+            if (json == null) return Double.NaN; // no torch module
+            double r = json.get("rows_per_s").asDouble();
             progress.printf(Locale.ROOT, "bench: train %s in PyTorch: %,.0f rows/s%n", c.name(), r);
             return r;
         } catch (java.io.IOException e) {
-            return Double.NaN;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
             return Double.NaN;
         }
     }

@@ -86,6 +86,11 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
             return String.format(Locale.ROOT, "%02d-%s", index + 1, technique.key);
         }
 
+        /** Whether {@code spec} names this stage: its directory (NN-name), NN, its number, or its technique. */
+        boolean named(String spec) {
+            return spec.equals(dir()) || spec.equals(dir().substring(0, 2)) || spec.equals(Integer.toString(index + 1)) || spec.equals(technique.key);
+        }
+
         String option(String key) {
             Node n = options.get(key);
             return n == null ? null : n.scalar();
@@ -211,7 +216,7 @@ record Recipe(String file, String name, String model, Data data, Gate gate, List
         if (v.equals("source")) return -1;
         List<Stage> hits = new ArrayList<>();
         for (Stage e : earlier)
-            if (v.equals(e.dir()) || v.equals(e.dir().substring(0, 2)) || v.equals(Integer.toString(e.index() + 1)) || v.equals(e.technique().key)) hits.add(e);
+            if (e.named(v)) hits.add(e);
         if (hits.size() != 1 || !hits.get(0).technique().makesModel())
             throw new BadInputException(RecipeYaml.at(file, n) + t.key + ".from must name one earlier stage that makes a model, or source ("
                     + String.join(", ", earlier.stream().filter(e -> e.technique().makesModel()).map(Stage::dir).toList()) + "), got '" + v + "'");

@@ -188,20 +188,25 @@ final class RecipeAllocation {
         }
     }
 
+    /** The float model an allocation measures; a quantized one is refused ({@code at}: where in the recipe, or empty). */
+    private static io.squeeze.model.LoadedModel floatModel(Storage st, Spec spec, String model, String at) {
+        Loaded loaded = Models.loadRunnable(st, model);
+        if (loaded.quant() != null) throw new BadInputException(at + model + " is quantized; a " + spec.technique() + " allocation needs a float model");
+        return loaded.model();
+    }
+
     /**
      * Before any Spark work, for a stage that reads a model already there (the recipe's {@code model}): a quantized
      * model is refused, and a prune target that the largest measured level of every layer cannot reach is refused
      * with the figures {@link Allocation#solve} would give after measuring.
      */
     static void checkBefore(Storage st, String file, Spec spec, String model) {
-        Loaded loaded = Models.loadRunnable(st, model);
-        if (loaded.quant() != null)
-            throw new BadInputException(RecipeYaml.at(file, spec.at()) + model + " is quantized; a " + spec.technique() + " allocation needs a float model");
+        var m = floatModel(st, spec, model, RecipeYaml.at(file, spec.at()));
         if (!spec.technique().equals("prune") || spec.sensitivity() != null) return;
         double max = new SensitivityJob.Config(spec.probe(), spec.levels(), LayerSelector.ALL, 256).levels().stream().mapToDouble(Double::doubleValue).max().orElse(0);
         long weights = 0, pruned = 0;
         double reachable = 0;
-        for (var w : SensitivityJob.weights(loaded.model(), LayerSelector.ALL)) {
+        for (var w : SensitivityJob.weights(m, LayerSelector.ALL)) {
             weights += w.entries();
             pruned += w.entries() - w.mask().keptCount();
             reachable += spec.probe().bitsSaved(w, max) / 32; // what the allocation counts
@@ -218,9 +223,7 @@ final class RecipeAllocation {
      * or read from the spec's file), then the least-damage levels under the budget.
      */
     static Solved solve(SparkSession spark, Storage st, Spec spec, String model, String data, Path cache, PrintWriter err) {
-        Loaded loaded = Models.loadRunnable(st, model);
-        if (loaded.quant() != null) throw new BadInputException(model + " is quantized; a " + spec.technique() + " allocation needs a float model");
-        var m = loaded.model();
+        var m = floatModel(st, spec, model, "");
         Sensitivity s;
         if (spec.sensitivity() != null) {
             s = Json.read(st.readAll(st.path(spec.sensitivity()), "sensitivity file"), Sensitivity.class);

@@ -71,9 +71,7 @@ final class RecipeRun {
     /** A stage by NN, NN-name, or a technique used by exactly one stage. */
     int stageIndex(String spec, String flag) {
         List<Integer> hits = new ArrayList<>();
-        for (Stage s : recipe.stages())
-            if (spec.equals(s.dir()) || spec.equals(s.dir().substring(0, 2)) || spec.equals(Integer.toString(s.index() + 1)) || spec.equals(s.technique().key))
-                hits.add(s.index());
+        for (Stage s : recipe.stages()) if (s.named(spec)) hits.add(s.index());
         if (hits.size() != 1) throw new BadInputException(flag + " '" + spec + "' must name one stage (" + String.join(", ", recipe.stages().stream().map(Stage::dir).toList()) + ")");
         return hits.get(0);
     }

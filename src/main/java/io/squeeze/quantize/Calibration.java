@@ -152,7 +152,7 @@ public final class Calibration {
         }
         o.grams.forEach((l, g) -> {
             Gram mine = grams.get(l);
-            if (mine == null) grams.put(l, Gram.fromBytes(g.toBytes()));
+            if (mine == null) grams.put(l, new Gram(g.columns()).merge(g)); // a copy: o stays o
             else mine.merge(g);
         });
         return this;
@@ -177,7 +177,7 @@ public final class Calibration {
                 if (e.histogram != null) e.histogram.write(out);
             }
             out.writeInt(pass.grams().size());
-            for (int l : new java.util.TreeSet<>(pass.grams())) out.writeInt(l);
+            for (int l : pass.grams()) out.writeInt(l); // a TreeSet: in order
             out.writeInt(grams.size());
             for (Map.Entry<Integer, Gram> g : grams.entrySet()) {
                 out.writeInt(g.getKey());

@@ -1,7 +1,6 @@
 package io.squeeze.quantize;
 
 import io.squeeze.core.Bytes;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -45,7 +44,7 @@ public final class Gram {
         double[] d = new double[x.length];
         for (int i = 0; i < d.length; i++) d[i] = x[i];
         INDArray m = Nd4j.create(d, new long[]{n, k}, 'c');
-        double[] p = m.transpose().mmul(m).castTo(DataType.DOUBLE).dup('c').data().asDouble();
+        double[] p = m.transpose().mmul(m).dup('c').data().asDouble();
         for (int i = 0; i < g.length; i++) g[i] += p[i];
         rows += n;
         return this;

@@ -1,5 +1,7 @@
 package io.squeeze.quantize;
 
+import io.squeeze.core.Mask;
+import io.squeeze.core.TensorKey;
 import io.squeeze.model.NetOps;
 
 import java.io.Serializable;
@@ -37,24 +39,23 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
     /**
      * The same model with the integer weights of every layer in {@code grams} re-rounded by {@link Gptq} against
      * that layer's input Gram matrix (same qparams, same format); fp16, nf4 and fp32 layers are unchanged.
-     * {@code kept}: by layer, which weights are kept by a pruning mask (the weights' C-order layout); pruned weights
-     * stay exactly zero.
+     * {@code masks}: the model's pruning masks (a layer's weights under {@link TensorKey#weights}); pruned weights stay
+     * exactly zero.
      */
-    public QuantizedModel withGptq(Map<Integer, Gram> grams, double damp, boolean actOrder, Map<Integer, boolean[]> kept) {
+    public QuantizedModel withGptq(Map<Integer, Gram> grams, double damp, boolean actOrder, Map<TensorKey, Mask> masks) {
         Map<Integer, QuantizedTensor> w = new LinkedHashMap<>(weights);
         for (NetOps.Op op : ops) {
             QuantizedTensor t = weights.get(op.layer());
             Gram g = grams.get(op.layer());
-            if (t == null || g == null || !t.format().integer() || shape(op) == null) continue;
-            boolean conv = op instanceof NetOps.Conv;
             long[] shape = shape(op);
+            if (t == null || g == null || !t.format().integer() || shape == null) continue;
+            boolean conv = op instanceof NetOps.Conv;
             int rows = (int) shape[0], cols = t.values().length / rows;
             float[] wt = conv ? Kernels.transpose(weightsOf(op), rows, cols) : weightsOf(op);
             int k = conv ? cols : rows, c = conv ? rows : cols;
             int[] r = QuantizedTensor.range(t.format(), t.symmetric());
-            boolean[] mask = kept.get(op.layer());
-            if (mask != null && conv) mask = transpose(mask, rows, cols);
-            int[] q = Gptq.round(wt, k, c, g, t.params(), r[0], r[1], damp, actOrder, mask);
+            Mask mask = masks.get(TensorKey.weights(op.layer()));
+            int[] q = Gptq.round(wt, k, c, g, t.params(), r[0], r[1], damp, actOrder, mask == null ? null : kept(mask, conv, rows, cols));
             if (conv) q = Kernels.transpose(q, k, c);
             short[] v = new short[q.length];
             for (int i = 0; i < v.length; i++) v[i] = (short) q[i];
@@ -63,10 +64,11 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
         return new QuantizedModel(ops, plan, w);
     }
 
-    private static boolean[] transpose(boolean[] m, int rows, int cols) {
-        boolean[] t = new boolean[m.length];
-        for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) t[j * rows + i] = m[i * cols + j];
-        return t;
+    /** A weight mask ([rows, cols] in C order) in {@link Gptq}'s layout, inputs × channels: a convolution's transposed. */
+    private static boolean[] kept(Mask m, boolean conv, int rows, int cols) {
+        boolean[] k = new boolean[m.size()];
+        for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) k[conv ? j * rows + i : i * cols + j] = m.kept(i * cols + j);
+        return k;
     }
 
     public QuantizedModel withActivations(Map<Integer, QParams> a) {

@@ -133,15 +133,7 @@ public final class QuantizeJob {
             c = calibrate(exec, rows, qm, src.meta().normalizer(), src.meta().numFeatures(), batch, cfg, calib.toString(), progress);
             if (cfg.rounding() == QuantConfig.Rounding.GPTQ) {
                 long t0 = System.nanoTime();
-                Map<Integer, boolean[]> kept = new TreeMap<>();
-                src.masks().forEach((key, mask) -> {
-                    if (key.equals(io.squeeze.core.TensorKey.weights(key.layer()))) {
-                        boolean[] k = new boolean[mask.size()];
-                        for (int i = 0; i < k.length; i++) k[i] = mask.kept(i);
-                        kept.put(key.layer(), k);
-                    }
-                });
-                qm = qm.withGptq(c.grams(), QuantConfig.GPTQ_DAMP, true, kept);
+                qm = qm.withGptq(c.grams(), QuantConfig.GPTQ_DAMP, true, src.masks());
                 progress.printf("quantize: GPTQ rounding of %d layers (%.1f s)%n", c.grams().size(), (System.nanoTime() - t0) / 1e9);
                 progress.flush();
             }

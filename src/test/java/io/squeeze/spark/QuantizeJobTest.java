@@ -37,11 +37,17 @@ class QuantizeJobTest {
         return out;
     }
 
-    @Test
-    void distributedCalibrationEqualsSingleProcessForEveryObserverAndPartitioning() {
+    /** LeNet-5 on 16×16 single-channel rows (256 features), initialized with seed 5. */
+    static MultiLayerNetwork lenet5() {
         MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(new Arch.LeNet5(), 256, 10, new int[]{16, 16, 1},
                 new Architectures.Hyper(5, 1e-3, 0), null));
         net.init();
+        return net;
+    }
+
+    @Test
+    void distributedCalibrationEqualsSingleProcessForEveryObserverAndPartitioning() {
+        MultiLayerNetwork net = lenet5();
         List<Example> data = rows(600);
         for (Observer o : List.of(new Observer.MinMax(), new Observer.Histogram(),
                 new Observer.Entropy(), new Observer.Percentile(99.9))) {
@@ -91,9 +97,7 @@ class QuantizeJobTest {
 
     @Test
     void gptqGramMatricesFromExecutorsEqualTheSingleProcessOnesAndGptqLowersEveryLayersOutputError() {
-        MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(new Arch.LeNet5(), 256, 10, new int[]{16, 16, 1},
-                new Architectures.Hyper(5, 1e-3, 0), null));
-        net.init();
+        MultiLayerNetwork net = lenet5();
         List<Example> data = rows(300);
         QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT4, null, null, false, new Observer.MinMax(), List.of(),
                 QuantConfig.Rounding.GPTQ);
