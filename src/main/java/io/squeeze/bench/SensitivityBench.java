@@ -32,7 +32,8 @@ import java.util.Locale;
 /**
  * Sensitivity analysis of LeNet-300-100 (3 layers × 8 prune levels = 24 trials, all 60,000 MNIST training rows):
  * the data-parallel job on local[2] against local[1] (fresh Spark contexts) and against the same trials run one
- * after another in this process; then the wall time of a {@code squeeze run} that skips every stage (a separate
+ * after another in this process; data-parallel against trial-parallel on local[2], on those rows and on the 10,000
+ * test rows; then the wall time of a {@code squeeze run} that skips every stage (a separate
  * {@code jobs/squeeze} process, as a scheduler's retry starts it) against the run that did the work.
  */
 final class SensitivityBench implements Bench.Benchmark {
@@ -56,7 +57,7 @@ final class SensitivityBench implements Bench.Benchmark {
         spark.stop();
         String[] masters = {"local[1]", "local[2]"};
         double[] secs = new double[2];
-        double inProcess = 0;
+        double inProcess = 0, trialsBig = 0, dataSmall = 0, trialsSmall = 0;
         Sensitivity first = null;
         for (int k = 0; k < 2; k++) {
             SparkSession s = SparkSession.builder().config(SparkSessions.defaults("squeeze bench sensitivity").setMaster(masters[k])).getOrCreate();
@@ -78,7 +79,15 @@ final class SensitivityBench implements Bench.Benchmark {
                 }
             }
             secs[k] = mean(runs);
-            if (k == 1) inProcess = mean(seq);
+            if (k == 1) {
+                inProcess = mean(seq);
+                // the same trials, trial-parallel, on the 60,000 rows and on the 10,000 test rows (and data-parallel there)
+                SensitivityJob.Config byTrials = new SensitivityJob.Config(cfg.probe(), null, LayerSelector.ALL, 256, SensitivityJob.Parallelism.TRIALS);
+                DataSpec test = new DataSpec(DataFormat.IDX, "data/mnist", Split.TEST, false);
+                trialsBig = timed(s, data, model, byTrials, first, progress, "trial-parallel, 60,000 rows");
+                dataSmall = timed(s, test, model, cfg, null, progress, "data-parallel, 10,000 rows");
+                trialsSmall = timed(s, test, model, byTrials, null, progress, "trial-parallel, 10,000 rows");
+            }
             s.stop();
         }
         double[] resume = resumedRun(progress);
@@ -87,8 +96,31 @@ final class SensitivityBench implements Bench.Benchmark {
                         String.format(Locale.ROOT, "local[2] %.2f s vs local[1] %.2f s, 60,000 rows x 25 passes", secs[1], secs[0])),
                 new Bench.Result("sensitivity.24_trials_local2_vs_in_process", 1 / secs[1], "analyses/s", 1 / inProcess, inProcess / secs[1],
                         String.format(Locale.ROOT, "local[2] %.2f s vs trials one after another in process %.2f s", secs[1], inProcess)),
+                new Bench.Result("sensitivity.24_trials_local2_data_vs_trial_parallel", 1 / secs[1], "analyses/s", 1 / trialsBig, trialsBig / secs[1],
+                        String.format(Locale.ROOT, "60,000 rows on local[2]: data-parallel %.2f s vs trial-parallel %.2f s", secs[1], trialsBig)),
+                new Bench.Result("sensitivity.24_trials_10k_rows_data_vs_trial_parallel", 1 / dataSmall, "analyses/s", 1 / trialsSmall, trialsSmall / dataSmall,
+                        String.format(Locale.ROOT, "10,000 rows on local[2]: data-parallel %.2f s vs trial-parallel %.2f s", dataSmall, trialsSmall)),
                 new Bench.Result("run.resumed_all_skipped_vs_first", 1 / resume[1], "runs/s", 1 / resume[0], resume[0] / resume[1],
                         String.format(Locale.ROOT, "a rerun skipping both stages %.1f s (JVM and Spark start included) vs the run that did them %.1f s", resume[1], resume[0])));
+    }
+
+    /** Mean seconds of two runs after a warm-up; the curves must equal {@code same}'s accuracies when given. */
+    static double timed(SparkSession s, DataSpec data, LoadedModel model, SensitivityJob.Config cfg, Sensitivity same, PrintStream progress, String what) {
+        PrintWriter quiet = new PrintWriter(new StringWriter());
+        List<Double> runs = new ArrayList<>();
+        for (int rep = -1; rep < 2; rep++) {
+            long t0 = System.nanoTime();
+            Sensitivity r = SensitivityJob.run(s, new Execution.OnSpark(SparkSessions.jsc(s)), data, model, cfg, quiet);
+            double sec = (System.nanoTime() - t0) / 1e9;
+            if (same != null)
+                for (int l = 0; l < r.layers().size(); l++)
+                    for (int i = 0; i < r.levels().size(); i++)
+                        if (r.layers().get(l).curve().get(i).accuracy() != same.layers().get(l).curve().get(i).accuracy())
+                            throw new IllegalStateException(what + ": accuracy differs from the data-parallel run at layer " + l + " level " + i);
+            if (rep >= 0) runs.add(sec);
+            progress.printf(Locale.ROOT, "bench: sensitivity %s run %d: %.2f s%n", what, rep, sec);
+        }
+        return mean(runs);
     }
 
     /** Wall seconds of a two-stage recipe's first run and of its rerun, each a {@code jobs/squeeze run} process. */

@@ -25,8 +25,8 @@ import java.util.Locale;
 @Command(name = "sensitivity", mixinStandardHelpOptions = true,
         description = {"Per-layer sensitivity curves: for each layer and level, accuracy and loss with only that layer compressed",
                 "(no fine-tuning) and the storage it saves. prune: fraction of the remaining weights (l1); quantize: bits",
-                "(4, 8, 16 = fp16); factorize: rank as a fraction of the full rank. All trials run in one pass over the data",
-                "on the executors. Writes JSON (a recipe can reuse it) and a plot beside it (.png).",
+                "(4, 8, 16 = fp16); factorize: rank as a fraction of the full rank. The trials run on the executors, in one pass",
+                "over the data (--parallel data) or in slices over cached rows (--parallel trials). Writes JSON (a recipe can reuse it) and a plot beside it (.png).",
                 "Example: squeeze sensitivity --model out/mnist --data idx:data/mnist --split train --technique prune --out out/sens.json"})
 public final class SensitivityCommand extends BaseCommand {
     @Option(names = "--model", required = true, paramLabel = "M", description = "a DL4J zip, Keras .h5 or (float) artifact")
@@ -47,6 +47,11 @@ public final class SensitivityCommand extends BaseCommand {
     @Option(names = "--batch", defaultValue = "256", description = "inference batch rows (default: ${DEFAULT-VALUE})")
     int batch;
 
+    @Option(names = "--parallel", defaultValue = "data", paramLabel = "data|trials",
+            description = {"data: one task per data partition, each running every trial over its rows (default: the data is read once);",
+                    "trials: the rows cached on the executors, one task per slice of the trials over every row (see docs/BENCHMARKS.md)"})
+    String parallel;
+
     @Option(names = "--local", description = "run the trials in this process instead of on Spark executors (the rows still stream through Spark)")
     boolean local;
 
@@ -66,7 +71,7 @@ public final class SensitivityCommand extends BaseCommand {
                     throw new BadInputException("sensitivity --levels must be numbers, got '" + s.trim() + "'");
                 }
             }
-        return new SensitivityJob.Config(Probe.of(technique), ls, LayerSelector.parse(layers), batch);
+        return new SensitivityJob.Config(Probe.of(technique), ls, LayerSelector.parse(layers), batch, SensitivityJob.Parallelism.parse(parallel));
     }
 
     @Override

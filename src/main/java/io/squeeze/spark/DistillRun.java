@@ -56,7 +56,7 @@ final class DistillRun {
                     new Architectures.Hyper(c.seed(), c.lr(), 0, 0, c.dropout()), st));
             net.init();
         } else {
-            existing = Models.load(st, c.student());
+            existing = Models.requireFloat(Models.loadRunnable(st, c.student()), "distill", "student " + c.student());
             meta = existing.meta();
             net = existing.masks().isEmpty() ? existing.net() : Surgery.withMaskConstraints(existing.net(), existing.masks());
         }

@@ -91,6 +91,9 @@ public final class LoraJob {
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         Loaded baseRun = Models.loadRunnable(st, c.model());
         LoadedModel base = baseRun.model();
+        if (baseRun.quant() != null && c.baseQuant() == null && c.merge())
+            throw new BadInputException("lora --merge: " + c.model() + " is quantized (" + baseRun.quant().plan().mode().name().toLowerCase(Locale.ROOT)
+                    + "); merging writes floats (the dequantized base plus the adapters): drop --merge to keep the adapters over the quantized base, or merge into the float model and quantize");
         MultiLayerNetwork net = base.net();
         Map<String, Object> baseBytes = new LinkedHashMap<>();
         if (c.baseQuant() != null) {

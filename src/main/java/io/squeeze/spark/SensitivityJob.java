@@ -33,14 +33,35 @@ import java.util.Locale;
  * rows once and holds the batches, computes each trial's weights with the technique's kernel, swaps them into its own
  * copy of the network, runs the batches and puts the layer back; the per-trial {@link EvalStats} merge like any evaluation ({@code treeReduce}).
  * The data is read once whatever the number of trials, and is never gathered anywhere; the network travels once
- * (broadcast). Data-parallel rather than trial-parallel: see docs/BENCHMARKS.md for the measurement.
+ * (broadcast). That is the default ({@link Parallelism#DATA}); {@link Parallelism#TRIALS} runs slices of the trials
+ * over cached rows instead. docs/BENCHMARKS.md measures both.
  */
 public final class SensitivityJob {
     private SensitivityJob() {}
 
+    /**
+     * How the trials spread over the tasks. {@code DATA}: one task per partition of the data, each running every
+     * trial over its rows (the data read once, the trial weights computed once per partition). {@code TRIALS}: the
+     * rows cached where the tasks run, one task per slice of the trials (as many slices as the cluster has cores),
+     * each running its trials over every row (the trial weights computed once, every row read by every slice).
+     */
+    public enum Parallelism {
+        DATA, TRIALS;
+
+        public static Parallelism parse(String s) {
+            for (Parallelism p : values()) if (p.name().equalsIgnoreCase(s)) return p;
+            throw new BadInputException("sensitivity --parallel must be data or trials, got '" + s + "'");
+        }
+    }
+
     /** The configured measurement. */
-    public record Config(Probe probe, List<Double> levels, LayerSelector layers, int batch) implements Serializable {
+    public record Config(Probe probe, List<Double> levels, LayerSelector layers, int batch, Parallelism parallel) implements Serializable {
+        public Config(Probe probe, List<Double> levels, LayerSelector layers, int batch) {
+            this(probe, levels, layers, batch, Parallelism.DATA);
+        }
+
         public Config {
+            parallel = parallel == null ? Parallelism.DATA : parallel;
             if (probe == null) throw new BadInputException("sensitivity --technique must be given");
             levels = levels == null || levels.isEmpty() ? probe.defaultLevels() : List.copyOf(levels);
             for (double l : levels) probe.checkLevel(l);
@@ -80,9 +101,11 @@ public final class SensitivityJob {
         var norm = model.meta().normalizer();
         String where = spec.toString();
         EvalStats[] stats;
+        String what = "sensitivity of " + model.source() + " (" + trials + " trials)";
+        boolean bySlices = c.parallel() == Parallelism.TRIALS && exec instanceof Execution.OnSpark;
         try {
-            stats = exec.fold(data.rdd(), it -> shared.value().evaluate(it, net.value().build(), norm, k, nf, where), SensitivityJob::merge,
-                    "sensitivity of " + model.source() + " (" + trials + " trials)");
+            stats = bySlices ? trialSlices(((Execution.OnSpark) exec).jsc(), data.rdd(), trials + 1, net, shared, norm, k, nf, where, what)
+                    : exec.fold(data.rdd(), it -> shared.value().evaluate(it, net.value().build(), norm, k, nf, where, null), SensitivityJob::merge, what);
         } finally {
             net.close();
             shared.close();
@@ -101,15 +124,53 @@ public final class SensitivityJob {
             curves.add(new Sensitivity.LayerCurve(w.layer(), layer.getLayerName(), layer.getClass().getSimpleName(), w.entries(), pts));
         }
         double secs = (System.nanoTime() - t0) / 1e9;
-        String par = exec instanceof Execution.OnSpark s ? "data-parallel on " + s.jsc().master() : "in process";
+        String par = exec instanceof Execution.OnSpark s ? (bySlices ? "trial-parallel" : "data-parallel") + " on " + s.jsc().master() : "in process";
         return new Sensitivity(Sensitivity.FORMAT, Sensitivity.VERSION, c.probe().key(), model.source(), model.sha256(), where, c.levels(), base, curves,
                 new Sensitivity.Run(trials, stats[0].rows(), par, secs));
     }
 
+    /** Element by element; a trial another task ran ({@code null} here) takes that task's statistics. */
     static EvalStats[] merge(EvalStats[] a, EvalStats[] b) {
         EvalStats[] out = new EvalStats[a.length];
-        for (int i = 0; i < a.length; i++) out[i] = a[i].merge(b[i]);
+        for (int i = 0; i < a.length; i++) out[i] = a[i] == null ? b[i] : b[i] == null ? a[i] : a[i].merge(b[i]);
         return out;
+    }
+
+    /**
+     * Trial-parallel: the rows cached (serialized) on the executors, the trials cut into as many contiguous slices
+     * as the cluster has cores, and one task per (data partition, slice) pair of their Cartesian product over the
+     * rows coalesced into one partition — so each task runs its slice over every row.
+     */
+    static EvalStats[] trialSlices(org.apache.spark.api.java.JavaSparkContext jsc, org.apache.spark.api.java.JavaRDD<Example> rows, int n,
+                                   Execution.Shared<NetPayload> net, Execution.Shared<Trials> shared, io.squeeze.data.Normalizer norm,
+                                   int k, int nf, String where, String what) {
+        int slices = Math.max(1, Math.min(n, jsc.defaultParallelism()));
+        List<int[]> ranges = new ArrayList<>();
+        for (int s = 0; s < slices; s++) ranges.add(new int[]{(int) ((long) n * s / slices), (int) ((long) n * (s + 1) / slices)});
+        var cached = rows.coalesce(1).persist(org.apache.spark.storage.StorageLevel.MEMORY_ONLY_SER());
+        jsc.setJobDescription("squeeze: " + what + ", trial-parallel in " + slices + " slices");
+        try {
+            // partition i x j of a Cartesian product is index i * slices + j: with one row partition, slice j
+            return cached.cartesian(jsc.parallelize(ranges, slices)).mapPartitionsWithIndex((idx, it) -> {
+                Nd4jThreads.forTask();
+                java.util.Iterator<Example> rowsOfTask = new java.util.Iterator<>() {
+                    @Override
+                    public boolean hasNext() {
+                        return it.hasNext();
+                    }
+
+                    @Override
+                    public Example next() {
+                        return it.next()._1();
+                    }
+                };
+                return java.util.Collections.singletonList(shared.value().evaluate(rowsOfTask, net.value().build(), norm, k, nf, where, ranges.get(idx % slices))).iterator();
+            }, false).treeReduce(SensitivityJob::merge);
+        } finally {
+            jsc.clearJobGroup();
+            cached.unpersist(false);
+            if (jsc.isLocal()) Nd4jThreads.all();
+        }
     }
 
     /** The statistics of one model over the batches (as {@link Evaluator#run}, without batching again). */
@@ -125,27 +186,40 @@ public final class SensitivityJob {
 
     /** The trials as they travel to the tasks: the chosen tensors (with masks) and the levels. */
     record Trials(List<Probe.Weights> tensors, Config config) implements Serializable {
-        /** Index 0: the model as it is; then layer by layer, level by level. */
-        EvalStats[] evaluate(java.util.Iterator<Example> it, MultiLayerNetwork net, io.squeeze.data.Normalizer norm, int k, int nf, String where) {
+        /**
+         * Index 0: the model as it is; then layer by layer, level by level. Only the trials in {@code range}
+         * ({@code [from, to)}; every trial when null) are run, the others left null.
+         */
+        EvalStats[] evaluate(java.util.Iterator<Example> it, MultiLayerNetwork net, io.squeeze.data.Normalizer norm, int k, int nf, String where, int[] range) {
             // the partition's rows batched once, then every trial runs over the same batches
             List<io.squeeze.data.Batches.Batch> batches = new ArrayList<>();
             io.squeeze.data.Batches.of(it, config.batch(), nf, where).forEachRemaining(batches::add);
-            List<EvalStats> out = new ArrayList<>();
+            int from = range == null ? 0 : range[0], to = range == null ? Integer.MAX_VALUE : range[1];
+            EvalStats[] out = new EvalStats[1 + tensors.size() * config.levels().size()];
             // an Inference takes its runtime's copy of the weights when built: one per trial, after the swap
-            out.add(run(batches, new Inference(net, norm, k), where));
+            if (from == 0) out[0] = run(batches, new Inference(net, norm, k), where);
+            int t = 1;
             for (Probe.Weights w : tensors) {
+                int end = t + config.levels().size();
+                if (end <= from || t >= to) {
+                    t = end;
+                    continue;
+                }
                 INDArray p = net.getLayer(w.layer()).getParam("W");
                 INDArray original = p.dup();
                 try {
                     for (double level : config.levels()) {
-                        p.assign(Nd4j.create(config.probe().apply(w, level), p.shape(), 'c'));
-                        out.add(run(batches, new Inference(net, norm, k), where));
+                        if (t >= from && t < to) {
+                            p.assign(Nd4j.create(config.probe().apply(w, level), p.shape(), 'c'));
+                            out[t] = run(batches, new Inference(net, norm, k), where);
+                        }
+                        t++;
                     }
                 } finally {
                     p.assign(original);
                 }
             }
-            return out.toArray(EvalStats[]::new);
+            return out;
         }
     }
 }

@@ -87,12 +87,19 @@ class StandaloneClusterIT {
         // sensitivity: every trial evaluated in the executors' one pass equals the local one
         String sc = dir.resolve("sens-cluster.json").toString(), sl = dir.resolve("sens-local.json").toString();
         String[] sens = {"sensitivity", "--model", dense, "--data", TEST, "--technique", "prune", "--levels", "0.5,0.9"};
+        String st = dir.resolve("sens-trials.json").toString();
         submit(append(sens, "--out", sc));
+        // trial-parallel: the rows cached on one executor, the other fetches them for its slice of the trials
+        submit(append(sens, "--parallel", "trials", "--out", st));
         local(append(sens, "--out", sl));
-        JsonNode jc = M.readTree(Files.readAllBytes(Path.of(sc))), jl = M.readTree(Files.readAllBytes(Path.of(sl)));
-        for (int l = 0; l < jl.get("layers").size(); l++)
-            for (int i = 0; i < 2; i++)
-                assertEquals(jl.get("layers").get(l).get("curve").get(i).get("accuracy"), jc.get("layers").get(l).get("curve").get(i).get("accuracy"));
+        JsonNode jc = M.readTree(Files.readAllBytes(Path.of(sc))), jl = M.readTree(Files.readAllBytes(Path.of(sl))), jt = M.readTree(Files.readAllBytes(Path.of(st)));
+        assertTrue(jt.get("run").get("parallelism").asText().startsWith("trial-parallel on spark://"), jt.get("run").toString());
+        for (JsonNode j : List.of(jc, jt)) {
+            assertEquals(jl.get("baseline").get("accuracy"), j.get("baseline").get("accuracy"));
+            for (int l = 0; l < jl.get("layers").size(); l++)
+                for (int i = 0; i < 2; i++)
+                    assertEquals(jl.get("layers").get(l).get("curve").get(i).get("accuracy"), j.get("layers").get(l).get("curve").get(i).get("accuracy"));
+        }
         // a recipe: prune to a target allocated from sensitivity, then int8 static; the same final artifact
         Path recipe = Files.writeString(dir.resolve("cluster.yaml"), """
                 model: %s

@@ -39,8 +39,25 @@ class SensitivityJobTest {
     }
 
     static Sensitivity run(Execution e, Probe p, List<Double> levels) {
+        return run(e, p, levels, SensitivityJob.Parallelism.DATA);
+    }
+
+    static Sensitivity run(Execution e, Probe p, List<Double> levels, SensitivityJob.Parallelism par) {
         return SensitivityJob.run(TestSpark.get(), e, DataSpec.parse(TEST, Split.TEST, false), model,
-                new SensitivityJob.Config(p, levels, LayerSelector.ALL, 64), new PrintWriter(new StringWriter()));
+                new SensitivityJob.Config(p, levels, LayerSelector.ALL, 64, par), new PrintWriter(new StringWriter()));
+    }
+
+    @Test
+    void trialParallelSlicesEqualTheSingleProcessTrials() {
+        // 3 layers x 3 levels + the model = 10 trials cut into 2 slices (local[2]): the cut falls inside layer 1's levels
+        Probe p = new Probe.Prune();
+        List<Double> levels = List.of(0.5, 0.8, 0.95);
+        Sensitivity t = run(new Execution.OnSpark(TestSpark.jsc()), p, levels, SensitivityJob.Parallelism.TRIALS),
+                s = run(new Execution.InProcess(), p, levels);
+        assertTrue(t.run().parallelism().startsWith("trial-parallel on local["), t.run().parallelism());
+        assertEquals(s.run().rows(), t.run().rows());
+        assertSame(s, t);
+        assertTrue(t.layer(2).at(0.95).accuracy() < t.layer(2).at(0.5).accuracy());
     }
 
     @Test
@@ -49,16 +66,24 @@ class SensitivityJobTest {
             Sensitivity d = run(new Execution.OnSpark(TestSpark.jsc()), p, null), s = run(new Execution.InProcess(), p, null);
             assertEquals(3, d.layers().size());
             assertEquals(p.defaultLevels(), d.levels());
-            assertEquals(s.baseline().accuracy(), d.baseline().accuracy());
-            for (int l = 0; l < 3; l++)
-                for (int i = 0; i < d.levels().size(); i++) {
-                    Sensitivity.Point a = d.layers().get(l).curve().get(i), b = s.layers().get(l).curve().get(i);
-                    assertEquals(b.accuracy(), a.accuracy(), p.key() + " layer " + l + " level " + a.level());
-                    // partitions batch the rows differently, and a float product's last bit depends on the batch
-                    assertEquals(b.loss(), a.loss(), 1e-6 * Math.max(1, b.loss()));
-                    assertEquals(b.bitsSaved(), a.bitsSaved());
-                }
+            assertSame(s, d);
         }
+    }
+
+    /** Equal curves: accuracy and storage exactly, loss to float rounding. */
+    static void assertSame(Sensitivity s, Sensitivity d) {
+        assertEquals(s.baseline().accuracy(), d.baseline().accuracy());
+        assertEquals(s.baseline().loss(), d.baseline().loss(), 1e-6 * Math.max(1, s.baseline().loss()));
+        assertEquals(s.levels(), d.levels());
+        assertEquals(s.layers().size(), d.layers().size());
+        for (int l = 0; l < s.layers().size(); l++)
+            for (int i = 0; i < d.levels().size(); i++) {
+                Sensitivity.Point a = d.layers().get(l).curve().get(i), b = s.layers().get(l).curve().get(i);
+                assertEquals(b.accuracy(), a.accuracy(), s.technique() + " layer " + l + " level " + a.level());
+                // partitions batch the rows differently and a task's BLAS runs on one thread: a float sum's last bits differ
+                assertEquals(b.loss(), a.loss(), 1e-6 * Math.max(1, b.loss()));
+                assertEquals(b.bitsSaved(), a.bitsSaved());
+            }
     }
 
     @Test
