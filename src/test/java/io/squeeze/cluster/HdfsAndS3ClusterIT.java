@@ -139,11 +139,17 @@ class HdfsAndS3ClusterIT {
         String localTrain = "csv:" + BASE.resolve("data/digits/digits-train.csv.gz"), localTest = "csv:" + BASE.resolve("data/digits/digits-test.csv.gz");
 
         // training with DL4J's Export approach (the default filesystem is HDFS): its minibatch files go and come
-        String model = hdfs + "/models/trained";
-        SparkHome.Run t = submit(onHdfs(), "train", "--data", train, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax",
-                "--lr", "0.01", "--batch", "32", "--sync-every", "5", "--eval-data", test, "--out", model);
+        String model = hdfs + "/models/trained", afterKill = hdfs + "/models/trained-after-kill";
+        String[] job = {"train", "--data", train, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax",
+                "--lr", "0.01", "--batch", "32", "--sync-every", "5", "--seed", "7", "--eval-data", test};
+        SparkHome.Run t = submit(onHdfs(), append(job, "--out", model));
         assertTrue(t.err().contains("epoch 3/3"), t.err());
-        assertTrue((Double) Artifact.load(st, model).manifest().metrics().get("accuracy") > 0.8, "a trained model");
+        Manifest trained = Artifact.load(st, model).manifest();
+        assertTrue((Double) trained.metrics().get("accuracy") > 0.8, "a trained model");
+        // kill -9 of an executor in the middle of an Export round: the round runs again from its exported files, same weights
+        SparkHome.Run k = submitKillingAnExecutor(onHdfs(), append(job, "--out", afterKill));
+        assertTrue(k.err().contains("epoch 3/3"), k.err());
+        assertEquals(Artifact.modelSha256(trained), Artifact.modelSha256(Artifact.load(st, afterKill).manifest()), "the same weights after the kill");
         assertEquals(List.of(), leftovers(new Path(hdfs + "/")), "no training files left on HDFS");
 
         // a deterministic job on HDFS: the same packed files as locally
