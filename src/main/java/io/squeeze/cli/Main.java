@@ -56,6 +56,7 @@ public final class Main implements Runnable {
 
     /** Runs one command in this process (also used by the tests). */
     public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        io.squeeze.model.Dl4jHelpers.enable();
         ARGS.set(List.of(args));
         CommandLine cl = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).setExpandAtFiles(false)
                 .setOut(out).setErr(err);
