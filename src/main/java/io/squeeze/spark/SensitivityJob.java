@@ -104,7 +104,8 @@ public final class SensitivityJob {
         String what = "sensitivity of " + model.source() + " (" + trials + " trials)";
         boolean bySlices = c.parallel() == Parallelism.TRIALS && exec instanceof Execution.OnSpark;
         try {
-            stats = bySlices ? trialSlices(((Execution.OnSpark) exec).jsc(), data.rdd(), trials + 1, net, shared, norm, k, nf, where, what)
+            stats = bySlices ? trialSlices((Execution.OnSpark) exec, data.rdd(), trials + 1,
+                    (it, range) -> shared.value().evaluate(it, net.value().build(), norm, k, nf, where, range), what)
                     : exec.fold(data.rdd(), it -> shared.value().evaluate(it, net.value().build(), norm, k, nf, where, null), SensitivityJob::merge, what);
         } finally {
             net.close();
@@ -137,39 +138,23 @@ public final class SensitivityJob {
     }
 
     /**
-     * Trial-parallel: the rows cached (serialized) on the executors, the trials cut into as many contiguous slices
-     * as the cluster has cores, and one task per (data partition, slice) pair of their Cartesian product over the
-     * rows coalesced into one partition — so each task runs its slice over every row.
+     * Trial-parallel: the rows cached (serialized) on the executors in one partition, the trials cut into as many
+     * contiguous slices as the cluster has cores, and their Cartesian product folded like any pass over rows: its
+     * partition j holds every row, and its task runs slice j ({@code slice} of the rows and the slice's range).
      */
-    static EvalStats[] trialSlices(org.apache.spark.api.java.JavaSparkContext jsc, org.apache.spark.api.java.JavaRDD<Example> rows, int n,
-                                   Execution.Shared<NetPayload> net, Execution.Shared<Trials> shared, io.squeeze.data.Normalizer norm,
-                                   int k, int nf, String where, String what) {
-        int slices = Math.max(1, Math.min(n, jsc.defaultParallelism()));
+    static EvalStats[] trialSlices(Execution.OnSpark exec, org.apache.spark.api.java.JavaRDD<Example> rows, int n,
+                                   org.apache.spark.api.java.function.Function2<java.util.Iterator<Example>, int[], EvalStats[]> slice, String what) {
+        int slices = Math.max(1, Math.min(n, exec.jsc().defaultParallelism()));
         List<int[]> ranges = new ArrayList<>();
         for (int s = 0; s < slices; s++) ranges.add(new int[]{(int) ((long) n * s / slices), (int) ((long) n * (s + 1) / slices)});
         var cached = rows.coalesce(1).persist(org.apache.spark.storage.StorageLevel.MEMORY_ONLY_SER());
-        jsc.setJobDescription("squeeze: " + what + ", trial-parallel in " + slices + " slices");
         try {
             // partition i x j of a Cartesian product is index i * slices + j: with one row partition, slice j
-            return cached.cartesian(jsc.parallelize(ranges, slices)).mapPartitionsWithIndex((idx, it) -> {
-                Nd4jThreads.forTask();
-                java.util.Iterator<Example> rowsOfTask = new java.util.Iterator<>() {
-                    @Override
-                    public boolean hasNext() {
-                        return it.hasNext();
-                    }
-
-                    @Override
-                    public Example next() {
-                        return it.next()._1();
-                    }
-                };
-                return java.util.Collections.singletonList(shared.value().evaluate(rowsOfTask, net.value().build(), norm, k, nf, where, ranges.get(idx % slices))).iterator();
-            }, false).treeReduce(SensitivityJob::merge);
+            var perSlice = cached.cartesian(exec.jsc().parallelize(ranges, slices)).map(pair -> pair._1());
+            return exec.fold(perSlice, it -> slice.call(it, ranges.get(org.apache.spark.TaskContext.getPartitionId())), SensitivityJob::merge,
+                    what + ", trial-parallel in " + slices + " slices");
         } finally {
-            jsc.clearJobGroup();
             cached.unpersist(false);
-            if (jsc.isLocal()) Nd4jThreads.all();
         }
     }
 
