@@ -45,6 +45,24 @@ public record LayerSelector(List<String> tokens) implements Serializable {
         return Pattern.compile(sb.toString());
     }
 
+    /**
+     * This selector for a network whose layers moved: index {@code i} of the old network is {@code to[i]} in the new
+     * one (e.g. after batch normalizations were folded away); ranges become their indices, names stay globs.
+     */
+    public LayerSelector reindexed(int[] to) {
+        List<String> t = new ArrayList<>();
+        for (String s : tokens) {
+            if (s.matches("[0-9]+")) {
+                int i = Integer.parseInt(s);
+                t.add(i < to.length ? String.valueOf(to[i]) : s);
+            } else if (s.matches("[0-9]+-[0-9]+")) {
+                String[] ab = s.split("-");
+                for (int i = Integer.parseInt(ab[0]); i <= Math.min(Integer.parseInt(ab[1]), to.length - 1); i++) t.add(String.valueOf(to[i]));
+            } else t.add(s);
+        }
+        return new LayerSelector(t);
+    }
+
     /** Fails when nothing matched. */
     public void requireMatch(boolean any, String flag) {
         if (!any) throw new BadInputException(flag + " '" + String.join(",", tokens) + "' matches no layer with weights");

@@ -32,6 +32,18 @@ public sealed interface Arch {
     }
 
     /**
+     * LeNet-5 with batch normalization (Ioffe &amp; Szegedy 2015) after each convolution and hidden dense layer, as
+     * modern networks place it: convolution or dense layer without bias or activation, batch normalization, ReLU layer
+     * — the form {@link BatchNormFold} folds for inference and quantization.
+     */
+    record LeNet5Bn() implements Arch {
+        @Override
+        public String toString() {
+            return "lenet5-bn";
+        }
+    }
+
+    /**
      * Caffe's LeNet-5 (examples/mnist/lenet_train_test.prototxt), the network of Han et al.'s pruning and Deep
      * Compression tables: conv 20@5×5, max-pool, conv 50@5×5, max-pool, dense 500 ReLU, softmax — 431,080 parameters
      * on 28×28 images (1,724 KB in fp32).
@@ -53,9 +65,10 @@ public sealed interface Arch {
 
     @com.fasterxml.jackson.annotation.JsonCreator
     static Arch parse(String s) {
-        if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lenet5, lenet5-caffe or a DL4J JSON file)");
+        if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lenet5, lenet5-bn, lenet5-caffe or a DL4J JSON file)");
         if (s.equals("lenet5")) return new LeNet5();
         if (s.equals("lenet5-caffe")) return new LeNet5Caffe();
+        if (s.equals("lenet5-bn")) return new LeNet5Bn();
         if (s.startsWith("mlp:")) {
             try {
                 return new Mlp(Arrays.stream(s.substring(4).split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray());
@@ -64,6 +77,6 @@ public sealed interface Arch {
             }
         }
         if (s.endsWith(".json")) return new JsonFile(s);
-        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lenet5, lenet5-caffe or a .json DL4J configuration");
+        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lenet5, lenet5-bn, lenet5-caffe or a .json DL4J configuration");
     }
 }

@@ -59,8 +59,9 @@ public final class Architectures {
 
     public static MultiLayerConfiguration build(Arch arch, int numFeatures, int numClasses, int[] imageShape, Hyper h, Storage st) {
         if (arch instanceof Arch.Mlp m) return withDropout(mlp(m, numFeatures, numClasses, h), h);
-        if (arch instanceof Arch.LeNet5) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Same, 6, 16, 120, 84), h);
-        if (arch instanceof Arch.LeNet5Caffe) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Truncate, 20, 50, 500), h);
+        if (arch instanceof Arch.LeNet5) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Same, false, 6, 16, 120, 84), h);
+        if (arch instanceof Arch.LeNet5Bn) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Same, true, 6, 16, 120, 84), h);
+        if (arch instanceof Arch.LeNet5Caffe) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Truncate, false, 20, 50, 500), h);
         return json((Arch.JsonFile) arch, numFeatures, numClasses, st);
     }
 
@@ -86,10 +87,14 @@ public final class Architectures {
         return lb.layer(output(in, classes)).build();
     }
 
-    /** Two 5×5 convolutions ({@code first} and {@code second} channels, each max-pooled 2×2), dense ReLU layers, softmax. */
-    private static MultiLayerConfiguration lenet5(int nf, int classes, int[] shape, Hyper h, ConvolutionMode firstMode, int first, int second,
-                                                  int... dense) {
-        String name = firstMode == ConvolutionMode.Same ? "lenet5" : "lenet5-caffe";
+    /**
+     * Two 5×5 convolutions ({@code first} and {@code second} channels, each max-pooled 2×2), dense ReLU layers, softmax;
+     * with {@code bn} each convolution and hidden dense layer is bias-free and linear, followed by batch normalization and
+     * a ReLU layer.
+     */
+    private static MultiLayerConfiguration lenet5(int nf, int classes, int[] shape, Hyper h, ConvolutionMode firstMode, boolean bn,
+                                                  int first, int second, int... dense) {
+        String name = bn ? "lenet5-bn" : firstMode == ConvolutionMode.Same ? "lenet5" : "lenet5-caffe";
         if (shape == null) {
             int side = (int) Math.round(Math.sqrt(nf));
             if (side * side != nf)
@@ -99,16 +104,29 @@ public final class Architectures {
         int min = firstMode == ConvolutionMode.Same ? 12 : 16; // the second pooling needs a 2x2 input
         if (shape[0] < min || shape[1] < min)
             throw new BadInputException("--arch " + name + " needs images of at least " + min + "x" + min + ", got " + shape[0] + "x" + shape[1]);
-        var lb = base(h)
-                .layer(new ConvolutionLayer.Builder(5, 5).nOut(first).convolutionMode(firstMode).activation(Activation.RELU).build())
-                .layer(new SubsamplingLayer.Builder(SubsamplingLayer.PoolingType.MAX).kernelSize(2, 2).stride(2, 2).build())
-                .layer(new ConvolutionLayer.Builder(5, 5).nOut(second).activation(Activation.RELU).build())
-                .layer(new SubsamplingLayer.Builder(SubsamplingLayer.PoolingType.MAX).kernelSize(2, 2).stride(2, 2).build());
-        for (int width : dense) lb.layer(new DenseLayer.Builder().nOut(width).activation(Activation.RELU).build());
+        var lb = base(h);
+        for (int conv = 0; conv < 2; conv++) {
+            var c = new ConvolutionLayer.Builder(5, 5).nOut(conv == 0 ? first : second);
+            if (conv == 0) c.convolutionMode(firstMode);
+            normalized(lb, bn, bn ? c.hasBias(false).activation(Activation.IDENTITY).build() : c.activation(Activation.RELU).build());
+            lb.layer(new SubsamplingLayer.Builder(SubsamplingLayer.PoolingType.MAX).kernelSize(2, 2).stride(2, 2).build());
+        }
+        for (int width : dense) {
+            var d = new DenseLayer.Builder().nOut(width);
+            normalized(lb, bn, bn ? d.hasBias(false).activation(Activation.IDENTITY).build() : d.activation(Activation.RELU).build());
+        }
         return lb.layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(classes)
                         .weightInit(WeightInit.XAVIER).activation(Activation.SOFTMAX).build())
                 .setInputType(InputType.convolutionalFlat(shape[0], shape[1], shape[2]))
                 .build();
+    }
+
+    /** Adds {@code layer}, then with {@code bn} a batch normalization and a ReLU layer. */
+    private static void normalized(NeuralNetConfiguration.ListBuilder lb, boolean bn, org.deeplearning4j.nn.conf.layers.Layer layer) {
+        lb.layer(layer);
+        if (!bn) return;
+        lb.layer(new org.deeplearning4j.nn.conf.layers.BatchNormalization.Builder().build());
+        lb.layer(new org.deeplearning4j.nn.conf.layers.ActivationLayer.Builder().activation(Activation.RELU).build());
     }
 
     /**

@@ -13,7 +13,7 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
 import java.util.List;
 
-/** The layer types Squeeze handles; anything else is refused with its index, name and type. */
+/** The layer types Squeeze handles; anything else is refused with its index, name and type (every such layer in one line). */
 public final class LayerSupport {
     private static final List<Class<? extends Layer>> SUPPORTED = List.of(DenseLayer.class, ConvolutionLayer.class,
             SubsamplingLayer.class, BatchNormalization.class, OutputLayer.class, ActivationLayer.class, DropoutLayer.class);
@@ -27,13 +27,14 @@ public final class LayerSupport {
     /** As above for a configuration; {@code what} names it ("model m.zip", "--arch a.json"). */
     public static void check(org.deeplearning4j.nn.conf.MultiLayerConfiguration conf, String what) {
         var confs = conf.getConfs();
+        List<String> bad = new java.util.ArrayList<>();
         for (int i = 0; i < confs.size(); i++) {
             Layer l = confs.get(i).getLayer();
-            if (!SUPPORTED.contains(l.getClass()))
-                throw new BadInputException(what + ": layer " + i + " ('" + l.getLayerName() + "') is a "
-                        + l.getClass().getSimpleName() + ", which Squeeze does not support (supported: "
-                        + SUPPORTED.stream().map(Class::getSimpleName).toList() + ")");
+            if (!SUPPORTED.contains(l.getClass())) bad.add("layer " + i + " ('" + l.getLayerName() + "') is a " + l.getClass().getSimpleName());
         }
+        if (!bad.isEmpty())
+            throw new BadInputException(what + ": " + String.join(", ", bad) + (bad.size() == 1 ? ", which Squeeze does not support"
+                    : " — " + bad.size() + " layers Squeeze does not support") + " (supported: " + SUPPORTED.stream().map(Class::getSimpleName).toList() + ")");
         if (!(confs.get(confs.size() - 1).getLayer() instanceof OutputLayer))
             throw new BadInputException(what + ": the last layer must be an OutputLayer, got "
                     + confs.get(confs.size() - 1).getLayer().getClass().getSimpleName());

@@ -6,6 +6,7 @@ import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.layers.ActivationLayer;
 import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.DropoutLayer;
@@ -30,7 +31,9 @@ import java.util.List;
  * A DL4J network as a list of plain operations (weights as C-order float arrays, no DL4J types), for runtimes
  * that execute a network themselves — e.g. the integer-arithmetic runtime of quantization. Supports dense and
  * output layers, 2-d convolutions (NCHW, no dilation) and max pooling with DL4J's Truncate/Same padding, the
- * flat-to-image and image-to-flat preprocessors, activation layers and (inference-time no-op) dropout.
+ * flat-to-image and image-to-flat preprocessors, activation layers, (inference-time no-op) dropout, and batch
+ * normalization right after a dense layer or convolution, folded into that layer's op ({@link BatchNormFold}: the
+ * op keeps the host's layer index).
  */
 public final class NetOps {
     private NetOps() {}
@@ -93,6 +96,8 @@ public final class NetOps {
                 if (s.getPoolingType() != org.deeplearning4j.nn.conf.layers.PoolingType.MAX) throw refuse(who, i, s.getPoolingType() + " pooling");
                 ops.add(new MaxPool(i, s.getKernelSize()[0], s.getKernelSize()[1], s.getStride()[0], s.getStride()[1],
                         s.getPadding()[0], s.getPadding()[1], s.getConvolutionMode() == ConvolutionMode.Same));
+            } else if (l instanceof BatchNormalization) {
+                ops.add(folded(ops.isEmpty() ? null : ops.remove(ops.size() - 1), net, i, who));
             } else if (l instanceof ActivationLayer a) {
                 ops.add(new Activation(i, act(who, i, a.getActivationFn())));
             } else if (!(l instanceof DropoutLayer)) {
@@ -100,6 +105,22 @@ public final class NetOps {
             }
         }
         return ops;
+    }
+
+    /** The dense or convolution op before a batch normalization at layer {@code i}, with it folded in ({@link BatchNormFold}). */
+    private static Op folded(Op host, MultiLayerNetwork net, int i, String who) {
+        if (!BatchNormFold.foldable(net.getLayerWiseConfigurations(), i) || host == null || host.layer() != i - 1)
+            throw refuse(who, i, "a BatchNormalization that does not directly follow a dense layer or convolution without activation"
+                    + " (only such a batch normalization folds into the layer before it)");
+        BatchNormFold.Affine a = BatchNormFold.affine(net, i);
+        Act act = Act.IDENTITY; // DL4J's batch normalization ignores its configured activation (see BatchNormFold)
+        if (host instanceof Dense d) {
+            float[][] wb = BatchNormFold.fold(d.w(), d.b(), true, a);
+            return new Dense(d.layer(), d.nIn(), d.nOut(), wb[0], wb[1], act);
+        }
+        Conv c = (Conv) host;
+        float[][] wb = BatchNormFold.fold(c.w(), c.b(), false, a);
+        return new Conv(c.layer(), c.out(), c.in(), c.kh(), c.kw(), c.sh(), c.sw(), c.ph(), c.pw(), c.same(), wb[0], wb[1], act);
     }
 
     /** Output size and top/left padding of a sliding window, as DL4J computes them. */

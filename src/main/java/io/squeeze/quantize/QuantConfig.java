@@ -116,6 +116,13 @@ public record QuantConfig(Mode mode, Precision precision, Granularity granularit
             throw new BadInputException("quantize.observer " + observer + " needs calibration; dynamic mode takes each batch's own range");
     }
 
+    /** This configuration with its overrides' layer indices moved ({@link io.squeeze.core.LayerSelector#reindexed}). */
+    public QuantConfig reindexed(int[] to) {
+        List<LayerOverride> o = new java.util.ArrayList<>();
+        for (LayerOverride x : overrides) o.add(new LayerOverride(x.layers().reindexed(to), x.precision()));
+        return new QuantConfig(mode, precision, granularity, scheme, reduceRange, observer, o, rounding);
+    }
+
     /** The precision of layer {@code index} (named {@code name}). */
     public Precision precisionOf(int index, String name) {
         for (LayerOverride o : overrides) if (o.layers().matches(index, name)) return o.precision();

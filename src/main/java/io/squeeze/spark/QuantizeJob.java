@@ -11,6 +11,7 @@ import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;
 import io.squeeze.data.Normalizer;
 import io.squeeze.model.LoadedModel;
+import io.squeeze.model.BatchNormFold;
 import io.squeeze.model.NetOps;
 import io.squeeze.model.Surgery;
 import io.squeeze.quantize.QuantConfig;
@@ -98,14 +99,18 @@ public final class QuantizeJob {
     public static Outcome execute(SparkSession spark, Config c, String out, List<String> argv, PrintWriter progress) {
         io.squeeze.core.Storage st = new io.squeeze.core.Storage(spark.sparkContext().hadoopConfiguration());
         Loaded srcRun = Models.loadRunnable(st, c.model());
-        LoadedModel src = Models.requireFloat(srcRun, "quantize", c.model());
+        LoadedModel unfolded = Models.requireFloat(srcRun, "quantize", c.model());
         DataSpec calib = c.calibData() == null ? null : DataSpec.parse(c.calibData(), Split.TRAIN, false);
-        QuantConfig cfg = c.quant();
-        checkOverrides(src.net(), c.quant());
+        checkOverrides(unfolded.net(), c.quant());
+        BatchNormFold.Folded folded = BatchNormFold.fold(unfolded.net());
+        LoadedModel src = BatchNormFold.fold(unfolded, folded);
+        QuantConfig cfg = c.quant().reindexed(folded.toFolded());
+        folded.folded().forEach((bn, host) -> progress.printf("quantize: batch normalization layer %d folded into layer %d%n", bn, host));
         Result r = c.qat() != null
                 ? QatJob.run(spark, src, cfg, DataSpec.parse(c.qat().data(), Split.TRAIN, false), new SparkTrainer.Config(c.qat().epochs(), c.batch(), c.qat().syncEvery(), 0, !c.distributed()),
                 c.qat().lr(), calib, c.calibRows(), c.evalData(), progress)
                 : run(spark, Execution.of(SparkSessions.jsc(spark), !c.distributed()), src, cfg, calib, c.calibRows(), c.batch(), progress);
+        r = withFoldNotes(r, unfolded.net(), folded);
         Loaded result = new Loaded(new LoadedModel(r.net(), src.meta(), "", out, io.squeeze.model.SourceKind.ARTIFACT, 0, src.masks()), r.model());
         Map<String, Object> metrics = new java.util.LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), Split.TEST, result, srcRun));
         if (r.passes() > 0) metrics.put("calibration", Map.of("rows", r.calibrationRows(), "passes", r.passes(), "seconds", r.calibrationSeconds()));
@@ -142,6 +147,21 @@ public final class QuantizeJob {
         return result(src.net(), qm, c, cfg.rounding());
     }
 
+    /** {@code r} whose notes say, on each layer that took a batch normalization, which one (by source index and name). */
+    static Result withFoldNotes(Result r, MultiLayerNetwork source, BatchNormFold.Folded f) {
+        if (f.folded().isEmpty()) return r;
+        Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>(r.notes());
+        f.folded().forEach((bn, host) -> {
+            int at = f.toFolded()[host];
+            ArtifactWriter.LayerNote n = notes.get(at);
+            Map<String, Object> d = new LinkedHashMap<>(n == null || n.details() == null ? Map.of() : n.details());
+            String name = source.getLayer(bn).conf().getLayer().getLayerName();
+            d.put("folded_batch_norm", "layer " + bn + (name == null ? "" : " '" + name + "'"));
+            notes.put(at, new ArtifactWriter.LayerNote(n == null ? "quantize:fp32" : n.method(), d));
+        });
+        return new Result(r.model(), r.net(), notes, r.ranges(), r.calibrationRows(), r.calibrationSeconds(), r.passes());
+    }
+
     /** Every {@code --layer-precision} selector must name a layer with weights. */
     static void checkOverrides(MultiLayerNetwork net, QuantConfig cfg) {
         for (QuantConfig.LayerOverride o : cfg.overrides()) requireWeightedLayer(net, o.layers());
@@ -151,7 +171,7 @@ public final class QuantizeJob {
     static void requireWeightedLayer(MultiLayerNetwork net, io.squeeze.core.LayerSelector layers) {
         boolean any = false;
         for (int i = 0; i < net.getnLayers() && !any; i++)
-            any = net.getLayer(i).getParam("W") != null && layers.matches(i, net.getLayer(i).conf().getLayer().getLayerName());
+            any = net.getLayer(i).paramTable().containsKey("W") && layers.matches(i, net.getLayer(i).conf().getLayer().getLayerName());
         layers.requireMatch(any, "--layer-precision");
     }
 

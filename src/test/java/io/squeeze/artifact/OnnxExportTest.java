@@ -207,4 +207,20 @@ public class OnnxExportTest {
         var ex = org.junit.jupiter.api.Assertions.assertThrows(io.squeeze.core.BadInputException.class, () -> OnnxExport.export(a));
         assertTrue(ex.getMessage().startsWith("layer 0 is a dynamic int8 convolution with a zero point per channel"), ex.getMessage());
     }
+    @Test
+    void batchNormalizationIsFoldedIntoTheExportAndRunsAsDl4jComputesIt() throws Exception {
+        var net = io.squeeze.TestModels.bnConvNet(13, true);
+        var meta = new io.squeeze.model.ModelMeta(144, 10, new int[]{12, 12, 1}, io.squeeze.data.Normalizer.NONE, "test");
+        Loaded m = new Loaded(new io.squeeze.model.LoadedModel(net, meta, "", "bn", io.squeeze.model.SourceKind.DL4J_ZIP, 0), null);
+        OnnxExport.Exported e = OnnxExport.export(m);
+        var ops = OnnxMl.ModelProto.parseFrom(e.bytes()).getGraph().getNodeList().stream().map(OnnxMl.NodeProto::getOpType).toList();
+        assertTrue(!ops.contains("BatchNormalization"), ops.toString());
+        assertEquals(2, ops.stream().filter("Conv"::equals).count(), ops.toString());
+        org.nd4j.linalg.factory.Nd4j.getRandom().setSeed(8);
+        float[] x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 25, 144).dup('c').data().asFloat();
+        Rows rows = new Rows(x, new int[25], 25, 144);
+        Map<String, float[]> ort = runOnnx(e.bytes(), rows);
+        assertClose(Logits.of(net, x, 25, 144), ort.get("logits"), "logits");
+        assertClose(net.output(org.nd4j.linalg.factory.Nd4j.create(x, new long[]{25, 144}, 'c')).dup('c').data().asFloat(), ort.get("output"), "output");
+    }
 }

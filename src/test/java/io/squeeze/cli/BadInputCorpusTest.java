@@ -84,6 +84,17 @@ class BadInputCorpusTest {
         ModelSerializer.writeModel(lstm, lz.toFile(), false);
         vars.put("$LSTMZIP", lz.toString());
         vars.put("$LSTMJSON", Files.writeString(dir.resolve("lstm.json"), lstm.getLayerWiseConfigurations().toJson()).toString());
+        Path bz = dir.resolve("bn.zip");
+        ModelSerializer.writeModel(TestModels.bnConvNet(1, true), bz.toFile(), false);
+        vars.put("$BNZIP", bz.toString());
+        MultiLayerNetwork bnRelu = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().nIn(64).nOut(8).activation(org.nd4j.linalg.activations.Activation.RELU).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.BatchNormalization.Builder().nOut(8).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().nIn(8).nOut(10).activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build()).build());
+        bnRelu.init();
+        Path brz = dir.resolve("bn-relu.zip");
+        ModelSerializer.writeModel(bnRelu, brz.toFile(), false);
+        vars.put("$BNRELUZIP", brz.toString());
         vars.put("$BADJSON", Files.writeString(dir.resolve("bad.json"), "{").toString());
         MultiLayerNetwork inf = TestModels.mlp(64, new int[]{8}, 10, 1);
         inf.getLayer(0).getParam("b").putScalar(3, Float.POSITIVE_INFINITY);
