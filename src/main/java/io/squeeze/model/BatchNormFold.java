@@ -86,14 +86,15 @@ public final class BatchNormFold {
 
     /**
      * Whether layer {@code i} is a batch normalization that folds into layer {@code i − 1}: that layer is a dense layer
-     * or a plain NCHW convolution with the identity activation and as many outputs, and no preprocessor sits between.
+     * or a plain NCHW convolution (and the normalization NCHW too) with the identity activation and as many outputs, and
+     * no preprocessor sits between.
      */
     public static boolean foldable(MultiLayerConfiguration conf, int i) {
         if (i == 0 || !(conf.getConf(i).getLayer() instanceof BatchNormalization bn) || conf.getInputPreProcess(i) != null) return false;
-        if (bn.getCnn2DFormat() == CNN2DFormat.NHWC) return false;
         Layer host = conf.getConf(i - 1).getLayer();
-        boolean kind = host.getClass() == DenseLayer.class
-                || host.getClass() == ConvolutionLayer.class && ((ConvolutionLayer) host).getCnn2dDataFormat() == CNN2DFormat.NCHW;
+        boolean kind = host.getClass() == DenseLayer.class // on flat inputs the batch normalization's image format is moot
+                || host.getClass() == ConvolutionLayer.class && ((ConvolutionLayer) host).getCnn2dDataFormat() == CNN2DFormat.NCHW
+                && bn.getCnn2DFormat() != CNN2DFormat.NHWC;
         return kind && ((BaseLayer) host).getActivationFn() instanceof ActivationIdentity
                 && ((org.deeplearning4j.nn.conf.layers.FeedForwardLayer) host).getNOut() == bn.getNOut();
     }

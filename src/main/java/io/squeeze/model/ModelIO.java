@@ -59,7 +59,10 @@ public final class ModelIO {
         checkConfiguration(confJson, source);
         MultiLayerNetwork net;
         try {
-            net = ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(bytes), false);
+            net = isGraph(confJson) ? GraphChain.toMultiLayer(ModelSerializer.restoreComputationGraph(new ByteArrayInputStream(bytes), false), source)
+                    : ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(bytes), false);
+        } catch (BadInputException e) {
+            throw e;
         } catch (Exception e) {
             throw new BadInputException("model " + source + " is corrupt or truncated (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
         }
@@ -67,11 +70,14 @@ public final class ModelIO {
         return checked(net, meta, Storage.sha256(bytes), source, kind, bytes.length);
     }
 
-    /** Refuses a zip without {@code configuration.json} or with a ComputationGraph's. */
+    /** Refuses a zip without {@code configuration.json}. */
     static void checkConfiguration(String confJson, String source) {
         if (confJson == null) throw new BadInputException("model " + source + " is not a DL4J model zip (no configuration.json); is it truncated?");
-        if (confJson.contains("\"vertices\""))
-            throw new BadInputException("model " + source + " is a ComputationGraph; this command needs a MultiLayerNetwork");
+    }
+
+    /** Whether a zip's configuration is a ComputationGraph's (read as a layer stack by {@link GraphChain} when it is a chain). */
+    static boolean isGraph(String confJson) {
+        return confJson.contains("\"vertices\"");
     }
 
     private static final byte[] HDF5_SIGNATURE = {(byte) 0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
@@ -91,11 +97,15 @@ public final class ModelIO {
             tmp = File.createTempFile("squeeze-keras-", ".h5");
             Files.write(tmp.toPath(), bytes);
             MultiLayerNetwork net;
+            boolean functional = kerasFunctional(tmp, source);
             try {
-                net = KerasModelImport.importKerasSequentialModelAndWeights(tmp.getPath(), false);
+                net = functional ? GraphChain.toMultiLayer(KerasModelImport.importKerasModelAndWeights(tmp.getPath(), false), source)
+                        : KerasModelImport.importKerasSequentialModelAndWeights(tmp.getPath(), false);
+            } catch (BadInputException e) {
+                throw e;
             } catch (Exception e) {
-                throw new BadInputException("model " + source + " could not be imported as a Keras Sequential model ("
-                        + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
+                throw new BadInputException("model " + source + " could not be imported as a Keras " + (functional ? "functional" : "Sequential")
+                        + " model (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
             }
             net = softmaxDenseAsOutput(net);
             return checked(net, deriveMeta(net, source), Storage.sha256(bytes), source, SourceKind.KERAS_H5, bytes.length);
@@ -103,6 +113,16 @@ public final class ModelIO {
             throw new UncheckedIOException(e);
         } finally {
             if (tmp != null && !tmp.delete()) tmp.deleteOnExit();
+        }
+    }
+
+    /** Whether a Keras .h5's {@code model_config} is a functional-API model (class {@code Model} or {@code Functional}). */
+    private static boolean kerasFunctional(File h5, String source) {
+        try (var archive = new org.deeplearning4j.nn.modelimport.keras.Hdf5Archive(h5.getPath())) {
+            String cls = Json.MAPPER.readTree(archive.readAttributeAsJson("model_config")).path("class_name").asText();
+            return cls.equals("Model") || cls.equals("Functional");
+        } catch (Exception e) {
+            throw new BadInputException("model " + source + " has no readable Keras model_config (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
         }
     }
 

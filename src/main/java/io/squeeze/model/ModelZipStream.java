@@ -50,7 +50,10 @@ public final class ModelZipStream {
      */
     public record Header(MultiLayerConfiguration conf, ModelMeta meta, byte[] prefix, long count, boolean isFloat, String sha256, long bytes) {}
 
-    /** One pass over the file: its configuration, metadata, checksum and parameter header, without keeping the weights. */
+    /**
+     * One pass over the file: its configuration, metadata, checksum and parameter header, without keeping the weights;
+     * null for a ComputationGraph zip (read whole instead, see {@link GraphChain}).
+     */
     public static Header read(Storage st, Path p) {
         String source = p.toString();
         MessageDigest sha;
@@ -98,6 +101,7 @@ public final class ModelZipStream {
             throw new BadInputException("model " + source + " is corrupt or truncated (" + e.getMessage() + ")", e);
         }
         ModelIO.checkConfiguration(confJson, source);
+        if (ModelIO.isGraph(confJson)) return null; // a graph is read whole and converted (GraphChain)
         if (prefix == null) throw new BadInputException("model " + source + " has no " + COEFFICIENTS + "; is it truncated?");
         MultiLayerConfiguration conf;
         try {

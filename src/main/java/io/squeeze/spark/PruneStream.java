@@ -58,6 +58,7 @@ public final class PruneStream {
                               PrintWriter err) {
         Path src = st.path(c.model());
         ModelZipStream.Header h = ModelZipStream.read(st, src);
+        if (h == null) return null;
         ParamLayout layout = ParamLayout.of(h.conf());
         if (!h.isFloat() || h.count() != layout.total() || !layout.contiguous()) return null;
         Map<TensorKey, long[]> shapes = new HashMap<>();

@@ -97,14 +97,32 @@ class ModelIOTest {
     }
 
     @Test
-    void computationGraphIsRefusedClearly() throws Exception {
-        ComputationGraph g = new ComputationGraph(new NeuralNetConfiguration.Builder().graphBuilder().addInputs("in")
-                .addLayer("d", new DenseLayer.Builder().nIn(3).nOut(3).build(), "in")
-                .addLayer("out", new OutputLayer.Builder().nIn(3).nOut(2).build(), "d").setOutputs("out").build());
+    void aComputationGraphThatIsAChainIsReadAsItsLayerStackAndABranchingOneIsRefusedNamingEveryMerge() throws Exception {
+        ComputationGraph g = new ComputationGraph(new NeuralNetConfiguration.Builder().seed(3).graphBuilder().addInputs("in")
+                .addLayer("d", new DenseLayer.Builder().nIn(3).nOut(4).activation(org.nd4j.linalg.activations.Activation.TANH).build(), "in")
+                .addLayer("out", new OutputLayer.Builder().nIn(4).nOut(2).activation(org.nd4j.linalg.activations.Activation.SOFTMAX).build(), "d")
+                .setOutputs("out").build());
         g.init();
         File f = dir.resolve("cg.zip").toFile();
         ModelSerializer.writeModel(g, f, false);
-        assertTrue(error(f.toPath()).endsWith("cg.zip is a ComputationGraph; this command needs a MultiLayerNetwork"));
+        LoadedModel m = ModelIO.loadFile(new io.squeeze.core.Storage(new org.apache.hadoop.conf.Configuration()), new org.apache.hadoop.fs.Path(f.getPath()));
+        assertEquals(2, m.net().getnLayers());
+        assertEquals("d", m.net().getLayer(0).conf().getLayer().getLayerName());
+        var x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 5, 3);
+        assertEquals(g.outputSingle(x), m.net().output(x), "the layer stack computes what the graph computes");
+
+        ComputationGraph res = new ComputationGraph(new NeuralNetConfiguration.Builder().seed(3).graphBuilder().addInputs("in")
+                .addLayer("a", new DenseLayer.Builder().nIn(3).nOut(3).build(), "in")
+                .addLayer("b", new DenseLayer.Builder().nIn(3).nOut(3).build(), "a")
+                .addVertex("add", new org.deeplearning4j.nn.conf.graph.ElementWiseVertex(org.deeplearning4j.nn.conf.graph.ElementWiseVertex.Op.Add), "a", "b")
+                .addVertex("cat", new org.deeplearning4j.nn.conf.graph.MergeVertex(), "add", "b")
+                .addLayer("out", new OutputLayer.Builder().nIn(6).nOut(2).build(), "cat").setOutputs("out").build());
+        res.init();
+        File r = dir.resolve("res.zip").toFile();
+        ModelSerializer.writeModel(res, r, false);
+        String msg = error(r.toPath());
+        assertTrue(msg.endsWith("res.zip is a graph, not a chain of layers, which Squeeze does not compress yet: 'a' feeds 2 vertices (b, add); "
+                + "'b' feeds 2 vertices (add, cat); 'add' (ElementWiseVertex Add) joins a, b; 'cat' (MergeVertex) joins add, b"), msg);
     }
 
     @Test
