@@ -168,7 +168,7 @@ public final class SparkTrainer {
                 .rngSeed(cfg.seed())
                 .collectTrainingStats(false)
                 .saveUpdater(true)
-                .trainingHooks(new TaskThreadsHook())
+                .trainingHooks(new TaskThreadsHook(), new DropoutSeedHook(cfg.seed()))
                 .build();
     }
 

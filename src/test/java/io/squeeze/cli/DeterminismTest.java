@@ -87,6 +87,12 @@ class DeterminismTest {
     }
 
     @Test
+    void trainingWithDropoutAndASeedGivesTheSameWeights() throws Exception {
+        // dropout draws its masks from the task thread's ND4J generator: seeded per minibatch by DropoutSeedHook
+        twice("train-dropout", "train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "2", "--seed", "5", "--dropout", "0.3", "--sync-every", "3");
+    }
+
+    @Test
     void pruningWithFineTuningAndQuantizingWriteTheSameFiles() throws Exception {
         twice("prune", "prune", "--model", model, "--method", "global", "--amount", "0.6", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1",
                 "--with-dl4j-zip");

@@ -224,6 +224,24 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void theTrainingHooksComeBackAndTheDropoutSeedDrawsTheSameMasks() {
+        var net = io.squeeze.TestModels.mlp(8, new int[]{4}, 3, 1);
+        var mb = new org.nd4j.linalg.dataset.DataSet(org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 5, 8),
+                org.nd4j.linalg.factory.Nd4j.eye(5).getColumns(0, 1, 2));
+        DropoutSeedHook hook = new DropoutSeedHook(42);
+        hook.preUpdate(mb, net);
+        double want = org.nd4j.linalg.factory.Nd4j.getRandom().nextDouble();
+        for (Serializer s : SERIALIZERS) {
+            org.junit.jupiter.api.Assertions.assertNotNull(roundTrip(s, new TaskThreadsHook()));
+            org.nd4j.linalg.factory.Nd4j.getRandom().nextDouble(); // another task's draws before this minibatch
+            roundTrip(s, hook).preUpdate(mb, net);
+            assertEquals(want, org.nd4j.linalg.factory.Nd4j.getRandom().nextDouble(), s.getClass().getSimpleName());
+        }
+        new DropoutSeedHook(43).preUpdate(mb, net);
+        org.junit.jupiter.api.Assertions.assertNotEquals(want, org.nd4j.linalg.factory.Nd4j.getRandom().nextDouble(), "another seed, other masks");
+    }
+
+    @Test
     void theRoundRobinPartitionerComesBackDealingTheSameWay() {
         RoundRobin p = new RoundRobin(3);
         for (Serializer s : SERIALIZERS) {

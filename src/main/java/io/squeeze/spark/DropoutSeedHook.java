@@ -1,0 +1,68 @@
+package io.squeeze.spark;
+
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.spark.api.TrainingHook;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.api.DataSet;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Runs on DL4J's training workers before every minibatch and seeds the task thread's ND4J random generator — the one
+ * dropout draws its masks from — from the run's seed, the minibatch's contents and the network's iteration count.
+ * Without it a worker thread's generator carries whatever state earlier tasks left, so the same seeded command trained
+ * with {@code --dropout} gave different weights on every run; with it the masks depend only on what the seed already
+ * fixes (which minibatches a worker sees in which round), so the run reproduces its weights, and the same minibatch
+ * gets a new mask in every epoch (the iteration count moves on).
+ */
+public final class DropoutSeedHook implements TrainingHook {
+    private static final long serialVersionUID = 1L;
+    private final long seed;
+
+    public DropoutSeedHook(long seed) {
+        this.seed = seed;
+    }
+
+    @Override
+    public void preUpdate(DataSet minibatch, Model model) {
+        Nd4j.getRandom().setSeed(mix(mix(seed, model) ^ hash(minibatch.getFeatures()), model) ^ hash(minibatch.getLabels()));
+    }
+
+    @Override
+    public void preUpdate(MultiDataSet minibatch, Model model) {
+        long h = mix(seed, model);
+        for (INDArray f : minibatch.getFeatures()) h = h * 31 ^ hash(f);
+        for (INDArray l : minibatch.getLabels()) h = h * 31 ^ hash(l);
+        Nd4j.getRandom().setSeed(h);
+    }
+
+    @Override
+    public void postUpdate(DataSet minibatch, Model model) {
+        // nothing after the update
+    }
+
+    @Override
+    public void postUpdate(MultiDataSet minibatch, Model model) {
+        // nothing after the update
+    }
+
+    /** {@code h} mixed with the network's iteration count (SplitMix64's finalizer). */
+    static long mix(long h, Model model) {
+        long it = model instanceof MultiLayerNetwork n ? n.getLayerWiseConfigurations().getIterationCount()
+                : model instanceof org.deeplearning4j.nn.graph.ComputationGraph g ? g.getConfiguration().getIterationCount() : 0;
+        long z = h + 0x9E3779B97F4A7C15L * (it + 1);
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    /** A hash of the array's values (in C order). */
+    static long hash(INDArray a) {
+        if (a == null) return 0;
+        float[] v = a.dup('c').data().asFloat();
+        long h = 1125899906842597L;
+        for (float x : v) h = 31 * h + Float.floatToRawIntBits(x);
+        return h;
+    }
+}
