@@ -107,13 +107,40 @@ public final class ModelIO {
                 throw new BadInputException("model " + source + " could not be imported as a Keras " + (functional ? "functional" : "Sequential")
                         + " model (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
             }
-            net = softmaxDenseAsOutput(net);
+            net = softmaxDenseAsOutput(flatBatchNorm(net));
             return checked(net, deriveMeta(net, source), Storage.sha256(bytes), source, SourceKind.KERAS_H5, bytes.length);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } finally {
             if (tmp != null && !tmp.delete()) tmp.deleteOnExit();
         }
+    }
+
+    /**
+     * {@code net} with every batch normalization on flat (dense) inputs marked NCHW. DL4J's Keras importer marks a
+     * Keras {@code BatchNormalization} (axis −1) NHWC even after a Dense layer; DL4J's own code ignores the format on
+     * 2-d inputs, but its oneDNN helper then normalizes the wrong axis of the [N, C, 1, 1] view, fails ("wrong shape of
+     * mean array") on every forward pass, prints that from native code and falls back.
+     */
+    static MultiLayerNetwork flatBatchNorm(MultiLayerNetwork net) {
+        var conf = net.getLayerWiseConfigurations().clone();
+        boolean changed = false;
+        for (int i = 1; i < conf.getConfs().size(); i++) {
+            if (!(conf.getConf(i).getLayer() instanceof org.deeplearning4j.nn.conf.layers.BatchNormalization bn)
+                    || bn.getCnn2DFormat() != org.deeplearning4j.nn.conf.CNN2DFormat.NHWC || conf.getInputPreProcess(i) != null) continue;
+            int k = i - 1;
+            while (k > 0 && (conf.getConf(k).getLayer() instanceof org.deeplearning4j.nn.conf.layers.BatchNormalization
+                    || conf.getConf(k).getLayer() instanceof org.deeplearning4j.nn.conf.layers.ActivationLayer
+                    || conf.getConf(k).getLayer() instanceof org.deeplearning4j.nn.conf.layers.DropoutLayer) && conf.getInputPreProcess(k) == null) k--;
+            if (conf.getConf(k).getLayer().getClass() == org.deeplearning4j.nn.conf.layers.DenseLayer.class) {
+                bn.setCnn2DFormat(org.deeplearning4j.nn.conf.CNN2DFormat.NCHW);
+                changed = true;
+            }
+        }
+        if (!changed) return net;
+        MultiLayerNetwork out = new MultiLayerNetwork(conf);
+        out.init(net.params().dup(), false);
+        return out;
     }
 
     /** Whether a Keras .h5's {@code model_config} is a functional-API model (class {@code Model} or {@code Functional}). */
