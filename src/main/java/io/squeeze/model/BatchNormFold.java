@@ -92,17 +92,19 @@ public final class BatchNormFold {
     public static boolean foldable(MultiLayerConfiguration conf, int i) {
         if (i == 0 || !(conf.getConf(i).getLayer() instanceof BatchNormalization bn) || conf.getInputPreProcess(i) != null) return false;
         Layer host = conf.getConf(i - 1).getLayer();
-        boolean kind = host.getClass() == DenseLayer.class // on flat inputs the batch normalization's image format is moot
+        boolean kind = host.getClass() == DenseLayer.class
                 || host.getClass() == ConvolutionLayer.class && ((ConvolutionLayer) host).getCnn2dDataFormat() == CNN2DFormat.NCHW
-                && bn.getCnn2DFormat() != CNN2DFormat.NHWC;
+                && channelsFirst(bn, true);
         return kind && ((BaseLayer) host).getActivationFn() instanceof ActivationIdentity
                 && ((org.deeplearning4j.nn.conf.layers.FeedForwardLayer) host).getNOut() == bn.getNOut();
     }
 
-    /** Whether any batch normalization in {@code net} folds. */
-    public static boolean any(MultiLayerNetwork net) {
-        for (int i = 0; i < net.getnLayers(); i++) if (foldable(net.getLayerWiseConfigurations(), i)) return true;
-        return false;
+    /**
+     * Whether {@code bn} normalizes the channels Squeeze's NCHW images carry: after a convolution (or pooling) it must
+     * not be NHWC; on flat inputs ({@code image} false) its image format is moot.
+     */
+    public static boolean channelsFirst(BatchNormalization bn, boolean image) {
+        return !image || bn.getCnn2DFormat() != CNN2DFormat.NHWC;
     }
 
     /**
@@ -163,7 +165,7 @@ public final class BatchNormFold {
                 target.setParam("W", Nd4j.create(wb[0], target.getParam("W").shape(), 'c'));
                 target.setParam("b", Nd4j.create(wb[1], target.getParam("b").shape(), 'c'));
             } else {
-                net.getLayer(i).paramTable().forEach((k, v) -> target.setParam(k, v.dup('c').reshape(target.getParam(k).shape())));
+                Surgery.copyParams(net.getLayer(i), target);
             }
         }
         return new Folded(out, to, folded);

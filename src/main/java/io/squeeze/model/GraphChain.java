@@ -64,10 +64,7 @@ public final class GraphChain {
                 .dataType(conf.getDataType()).backpropType(conf.getBackpropType()).build();
         MultiLayerNetwork net = new MultiLayerNetwork(mlc);
         net.init();
-        for (int i = 0; i < layerNames.size(); i++) {
-            var target = net.getLayer(i);
-            g.getLayer(layerNames.get(i)).paramTable().forEach((k, v) -> target.setParam(k, v.dup('c').reshape(target.getParam(k).shape())));
-        }
+        for (int i = 0; i < layerNames.size(); i++) Surgery.copyParams(g.getLayer(layerNames.get(i)), net.getLayer(i));
         return net;
     }
 

@@ -52,6 +52,11 @@ public final class Surgery {
         return out;
     }
 
+    /** Copies every parameter of {@code from} into the same-named parameter of {@code to} (same sizes, {@code to}'s shapes). */
+    public static void copyParams(org.deeplearning4j.nn.api.Layer from, org.deeplearning4j.nn.api.Layer to) {
+        from.paramTable().forEach((k, v) -> to.setParam(k, v.dup('c').reshape(to.getParam(k).shape())));
+    }
+
     /** The flat values of one parameter in C order of its DL4J shape. */
     public static float[] values(MultiLayerNetwork net, int layer, String param) {
         return net.getLayer(layer).getParam(param).dup('c').data().asFloat();

@@ -212,7 +212,7 @@ public final class Shrink {
         for (; j < conf.getConfs().size(); j++) {
             var l = conf.getConf(j).getLayer();
             if (l instanceof DropoutLayer || image && l instanceof SubsamplingLayer) continue;
-            if (l instanceof BatchNormalization bn && conf.getInputPreProcess(j) == null && (!image || bn.getCnn2DFormat() != org.deeplearning4j.nn.conf.CNN2DFormat.NHWC)) {
+            if (l instanceof BatchNormalization bn && conf.getInputPreProcess(j) == null && BatchNormFold.channelsFirst(bn, image)) {
                 BatchNormFold.Affine a = BatchNormFold.affine(bn, params.get(j));
                 INDArray k = constant.dup();
                 for (int ch = 0; ch < a.scale().length; ch++) k.putScalar(0, ch, a.scale()[ch] * constant.getDouble(0, ch) + a.shift()[ch]);
@@ -229,7 +229,7 @@ public final class Shrink {
     private static boolean normAfter(MultiLayerConfiguration conf, int j) {
         return j + 1 < conf.getConfs().size() && conf.getConf(j + 1).getLayer() instanceof BatchNormalization bn
                 && conf.getInputPreProcess(j + 1) == null
-                && (!(conf.getConf(j).getLayer() instanceof ConvolutionLayer) || bn.getCnn2DFormat() != org.deeplearning4j.nn.conf.CNN2DFormat.NHWC);
+                && BatchNormFold.channelsFirst(bn, conf.getConf(j).getLayer() instanceof ConvolutionLayer);
     }
 
     /**
