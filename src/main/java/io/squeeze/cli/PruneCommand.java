@@ -200,9 +200,9 @@ public final class PruneCommand extends BaseCommand implements StageCommand {
             pruned += e.getValue().prunedCount();
         }
         long packed = manifest.files().entrySet().stream().filter(e -> e.getKey().startsWith("packed/")).mapToLong(e -> e.getValue().bytes()).sum();
-        o.printf(Locale.ROOT, "pruned %d of %d masked entries (%.2f%%); packed %s vs dense fp32 %s (%.1fx)%n", pruned, total,
-                100.0 * pruned / Math.max(1, total), EvalReport.bytes(packed), EvalReport.bytes(params * 4L),
-                params * 4.0 / packed);
+        String kept = total == 0 ? "no masks left (every pruned slice removed)"
+                : String.format(Locale.ROOT, "pruned %d of %d masked entries (%.2f%%)", pruned, total, 100.0 * pruned / total);
+        o.printf(Locale.ROOT, "%s; packed %s vs dense fp32 %s (%.1fx)%n", kept, EvalReport.bytes(packed), EvalReport.bytes(params * 4L), params * 4.0 / packed);
         if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"),
                 (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));

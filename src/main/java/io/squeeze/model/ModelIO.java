@@ -108,12 +108,24 @@ public final class ModelIO {
                         + " model (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
             }
             net = softmaxDenseAsOutput(flatBatchNorm(net));
-            return checked(net, deriveMeta(net, source), Storage.sha256(bytes), source, SourceKind.KERAS_H5, bytes.length);
+            String sha = Storage.sha256(bytes);
+            seedFromContent(net, sha);
+            return checked(net, deriveMeta(net, source), sha, source, SourceKind.KERAS_H5, bytes.length);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } finally {
             if (tmp != null && !tmp.delete()) tmp.deleteOnExit();
         }
+    }
+
+    /**
+     * Replaces the seed DL4J's Keras importer gives every layer configuration (the clock at import time) by one taken
+     * from the file's SHA-256: an artifact made from the same .h5 is then the same bytes on every run and on every
+     * JVM (the configuration is stored). The seed only draws random numbers (dropout); the weights are the file's.
+     */
+    static void seedFromContent(MultiLayerNetwork net, String sha256) {
+        long seed = Long.parseUnsignedLong(sha256.substring(0, 15), 16);
+        for (var c : net.getLayerWiseConfigurations().getConfs()) c.setSeed(seed);
     }
 
     /**

@@ -44,7 +44,7 @@ import java.util.TreeMap;
 public final class Shrink {
     private Shrink() {}
 
-    /** The shrunk network, its masks re-indexed, and per layer "nOut before → after". */
+    /** The shrunk network, its masks re-indexed (one left pruning nothing is dropped), and per layer "nOut before → after". */
     public record Result(MultiLayerNetwork net, Map<TensorKey, Mask> masks, Map<Integer, String> changes, Map<Integer, String> skipped) {}
 
     public static Result shrink(MultiLayerNetwork net, Map<TensorKey, Mask> masks) {
@@ -105,6 +105,9 @@ public final class Shrink {
         MultiLayerNetwork out = new MultiLayerNetwork(conf);
         out.init();
         for (int i = 0; i < n; i++) for (var e : params.get(i).entrySet()) out.getLayer(i).setParam(e.getKey(), e.getValue().reshape(out.getLayer(i).getParam(e.getKey()).shape()));
+        // a mask re-indexed to the surviving slices that prunes nothing any more is dropped: an all-kept bitmap only
+        // costs bytes in the artifact (a structured prune leaves exactly those)
+        newMasks.entrySet().removeIf(e -> e.getValue().prunedCount() == 0 && !e.getValue().equals(masks.get(e.getKey())));
         return new Result(out, newMasks, changes, skipped);
     }
 

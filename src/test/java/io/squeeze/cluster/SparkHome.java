@@ -28,6 +28,8 @@ public final class SparkHome {
      * two cores). Results are the same: Java's floating point is strict, whichever compiler runs it.
      */
     static final String SHORT_JOB_JIT = "-XX:TieredStopAtLevel=1";
+    /** The tests' {@code SPARK_CONF_DIR}, empty; see {@link ClassDataSharing}. */
+    static final String EMPTY_CONF = "conf.empty";
     private static SparkHome instance;
 
     /** One run of a command: exit code and its output. */
@@ -80,9 +82,12 @@ public final class SparkHome {
                 "[ \"${CMD[$LAST]}\" = 0 ] || exit \"${CMD[$LAST]}\"",
                 "exec \"${CMD[@]:0:$LAST}\"", ""));
         bin.resolve("spark-submit").toFile().setExecutable(true);
-        // logging as Squeeze's own (WARN, executor failures kept visible), as a cluster's conf/ would configure it
+        // logging as Squeeze's own (WARN, executor failures kept visible), as a cluster's conf/ would configure it, for
+        // a user's spark-submit on jobs/cluster; the tests' JVMs have an empty SPARK_CONF_DIR instead (the JVM archives
+        // no class path with a non-empty directory on it: ClassDataSharing) and get the same file as a system property
         Files.createDirectories(home.resolve("conf"));
         Files.copy(BASE.resolve("conf/log4j2.properties"), home.resolve("conf/log4j2.properties"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.createDirectories(home.resolve(EMPTY_CONF));
         for (String jar : distributionClasspath()) {
             Path link = home.resolve("jars").resolve(Path.of(jar).getFileName());
             if (!Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)) Files.createSymbolicLink(link, Path.of(jar));
@@ -110,6 +115,8 @@ public final class SparkHome {
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
         env(pb.environment());
+        // a Worker puts it on the class path of the executors it launches
+        pb.environment().put("SPARK_CONF_DIR", home.resolve(EMPTY_CONF).toString());
         return pb.start();
     }
 
@@ -133,9 +140,12 @@ public final class SparkHome {
      */
     public Submission submit(String master, Map<String, String> env, List<String> submitOptions, String driverProperties, String executorProperties,
                              String... args) throws IOException {
-        String cache = TARGET.resolve("javacpp-cache").toString();
+        String cache = TARGET.resolve("javacpp-cache").toString(), log4j = " -Dlog4j2.configurationFile=" + BASE.resolve("conf/log4j2.properties");
+        boolean standalone = master.startsWith("spark://");
+        String driverCds = standalone ? ClassDataSharing.driver() : "", executorCds = standalone ? ClassDataSharing.executor() : "";
         List<String> cmd = new ArrayList<>(List.of(BASE.resolve("jobs/submit").toString(), "--master", master,
-                "--conf", "spark.executor.extraJavaOptions=" + SHORT_JOB_JIT + " -Dorg.bytedeco.javacpp.cachedir=" + cache + " " + executorProperties,
+                "--conf", "spark.executor.extraJavaOptions=" + SHORT_JOB_JIT + " -Dorg.bytedeco.javacpp.cachedir=" + cache + log4j + " " + executorCds
+                        + " " + executorProperties,
                 "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.ui.enabled=false"));
         cmd.addAll(submitOptions);
         cmd.add("--");
@@ -145,16 +155,16 @@ public final class SparkHome {
         env(pb.environment());
         pb.environment().putAll(env);
         pb.environment().put("PATH", home.resolve("bin") + File.pathSeparator + System.getenv("PATH"));
-        pb.environment().put("SPARK_SUBMIT_OPTS", SHORT_JOB_JIT + " -Dorg.bytedeco.javacpp.cachedir=" + cache
-                + " -Dlog4j2.configurationFile=" + BASE.resolve("conf/log4j2.properties") + " " + driverProperties);
-        return new Submission(pb.start(), String.join(" ", args), out, err);
+        if (standalone) pb.environment().put("SPARK_CONF_DIR", home.resolve(EMPTY_CONF).toString());
+        pb.environment().put("SPARK_SUBMIT_OPTS", SHORT_JOB_JIT + " -Dorg.bytedeco.javacpp.cachedir=" + cache + log4j + " " + driverCds + " " + driverProperties);
+        return new Submission(pb.start(), String.join(" ", args), out, err, System.nanoTime());
     }
 
     /**
      * A {@code jobs/submit} running. Its process is the driver JVM itself: {@code jobs/submit} and the distribution's
      * {@code spark-submit} both {@code exec} it.
      */
-    public record Submission(Process process, String what, Path out, Path err) {
+    public record Submission(Process process, String what, Path out, Path err, long started) {
         /** Waits for the end (at most 10 minutes). */
         public Run await() throws IOException, InterruptedException {
             if (!process.waitFor(10, TimeUnit.MINUTES)) {
@@ -181,6 +191,7 @@ public final class SparkHome {
 
         private Run finish() throws IOException {
             Run r = new Run(process.exitValue(), Files.readString(out), Files.readString(err));
+            System.err.printf("cluster-it: %.1f s  jobs/submit %s%n", (System.nanoTime() - started) / 1e9, what.length() > 90 ? what.substring(0, 90) : what);
             Files.delete(out);
             Files.delete(err);
             return r;

@@ -27,12 +27,16 @@ public final class StandaloneCluster implements AutoCloseable {
     private final List<Process> processes = new ArrayList<>();
     private final java.util.Set<Path> killed = new java.util.HashSet<>();
 
-    /** Starts a Master and a Worker offering {@code executors} single-core executors. */
+    /**
+     * Starts a Master and a Worker offering {@code executors} single-core executors, and makes the class-data sharing
+     * archives the test jobs use if this build has none yet ({@link ClassDataSharing}).
+     */
     public StandaloneCluster(int executors) throws IOException, InterruptedException {
         this(executors, freePort());
+        ClassDataSharing.warmUp(this);
     }
 
-    /** As above, the Master on {@code port} of 127.0.0.1. */
+    /** As above, the Master on {@code port} of 127.0.0.1, without the archives (the cluster {@code jobs/cluster} starts). */
     public StandaloneCluster(int executors, int port) throws IOException, InterruptedException {
         this.executors = executors;
         Path root = TARGET.resolve("cluster");
@@ -55,9 +59,14 @@ public final class StandaloneCluster implements AutoCloseable {
         this.logs = TARGET.resolve("cluster/logs");
     }
 
-    /** A cluster started elsewhere ({@code jobs/cluster up}), on this machine: closing it leaves it running. */
+    /**
+     * A cluster started elsewhere ({@code jobs/cluster up}), on this machine: closing it leaves it running. Makes the
+     * archives if this build has none yet.
+     */
     public static StandaloneCluster attach(String master, int executors) throws IOException, InterruptedException {
-        return new StandaloneCluster(SparkHome.get(), master, executors);
+        StandaloneCluster cluster = new StandaloneCluster(SparkHome.get(), master, executors);
+        ClassDataSharing.warmUp(cluster);
+        return cluster;
     }
 
     public String master() {
@@ -130,7 +139,7 @@ public final class StandaloneCluster implements AutoCloseable {
                 Path dir = hit.getParent();
                 String app = dir.getParent().getFileName().toString(), id = dir.getFileName().toString();
                 // the executor JVM that wrote it, if it still runs (a stopped application's executors are gone)
-                var jvm = ProcessHandle.allProcesses().filter(h -> h.info().commandLine().map(c ->
+                var jvm = ProcessHandle.allProcesses().filter(h -> commandLine(h).map(c ->
                         c.contains("CoarseGrainedExecutorBackend") && c.contains("--app-id " + app) && c.contains("--executor-id " + id + " ")).orElse(false)).findFirst();
                 killed.add(hit);
                 if (jvm.isEmpty()) continue;
@@ -140,6 +149,18 @@ public final class StandaloneCluster implements AutoCloseable {
             Thread.sleep(100);
         }
         throw new IllegalStateException("no executor printed '" + line + "' in " + timeout);
+    }
+
+    /**
+     * A process's whole command line, from {@code /proc}. {@code ProcessHandle.Info.commandLine()} reads one page of
+     * it on Linux, which an executor's (the JVM flags thrice over, then Spark's arguments) outgrows.
+     */
+    static java.util.Optional<String> commandLine(ProcessHandle h) {
+        try {
+            return java.util.Optional.of(new String(Files.readAllBytes(Path.of("/proc", Long.toString(h.pid()), "cmdline")), StandardCharsets.UTF_8).replace('\0', ' '));
+        } catch (IOException | RuntimeException e) {
+            return java.util.Optional.empty(); // gone, or not ours to read
+        }
     }
 
     /** The Master's log so far (applications register there by name). */

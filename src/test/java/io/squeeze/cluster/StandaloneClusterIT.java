@@ -56,7 +56,9 @@ class StandaloneClusterIT {
     }
 
     static CliRun local(String... args) {
+        long t = System.nanoTime();
         CliRun r = CliRun.run(args);
+        System.err.printf("cluster-it: %.1f s  local %s%n", (System.nanoTime() - t) / 1e9, args[0]);
         assertEquals(0, r.code(), r.err());
         return r;
     }
@@ -291,6 +293,41 @@ class StandaloneClusterIT {
         assertTrue((Double) mc.metrics().get("accuracy") > 0.8, "a trained student: " + mc.metrics());
         assertEquals((Double) ml.metrics().get("accuracy"), (Double) mc.metrics().get("accuracy"), 0.1);
         assertEquals("0:0", mc.config().get("hint"));
+    }
+
+    @Test
+    void aKerasFunctionalModelWithBatchNormalizationQuantizesAndTeachesOnExecutorsAsLocally() throws Exception {
+        // Input -> Dense -> BatchNormalization -> ReLU -> Dense softmax, a Keras functional model: read as the chain it
+        // is, its normalization folded into the dense layer before the int8 network is broadcast and calibrated and
+        // evaluated in the executor JVMs; and the same .h5 imported in the executors as a teacher
+        JsonNode ref = M.readTree(Files.readAllBytes(BASE.resolve("src/test/resources/keras/functional-chain-expected.json")));
+        StringBuilder csv = new StringBuilder();
+        for (int r = 0; r < ref.get("inputs").size(); r++) {
+            for (JsonNode v : ref.get("inputs").get(r)) csv.append(v.asDouble()).append(',');
+            JsonNode p = ref.get("outputs").get(r);
+            int label = 0;
+            for (int k = 1; k < p.size(); k++) if (p.get(k).asDouble() > p.get(label).asDouble()) label = k;
+            csv.append(label).append('\n');
+        }
+        String data = "csv:" + Files.writeString(dir.resolve("functional-in.csv"), csv);
+        String keras = BASE.resolve("src/test/resources/keras/functional-chain.h5").toString();
+        String[] q = {"quantize", "--model", keras, "--mode", "static", "--bits", "8", "--calib-data", data, "--eval-data", data};
+        String qc = dir.resolve("functional-int8-cluster").toString(), ql = dir.resolve("functional-int8-local").toString();
+        Run r = submit(append(q, "--out", qc));
+        assertTrue(r.err().contains("batch normalization layer 1 folded into layer 0"), r.err());
+        local(append(q, "--out", ql));
+        assertEquals(io.squeeze.TestArtifacts.packed(ql), io.squeeze.TestArtifacts.packed(qc));
+        Manifest mc = Artifact.load(ST, qc).manifest(), ml = Artifact.load(ST, ql).manifest();
+        assertEquals(ml.metrics().get("accuracy"), mc.metrics().get("accuracy"));
+        var folded = Artifact.load(ST, qc).model().net();
+        for (int i = 0; i < folded.getnLayers(); i++)
+            assertFalse(folded.getLayer(i).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.BatchNormalization, "layer " + i + " folded away");
+
+        String sc = dir.resolve("functional-soft-cluster").toString(), sl = dir.resolve("functional-soft-local").toString();
+        submit("soft-targets", "--teacher", keras, "--data", data, "--out", sc);
+        local("soft-targets", "--teacher", keras, "--data", data, "--out", sl);
+        assertEquals(ref.get("inputs").size(), logits(sl).size());
+        assertEquals(logits(sl), logits(sc));
     }
 
     @Test
