@@ -11,8 +11,9 @@ Run: /usr/bin/python3 make_keras_functional_h5.py   (Debian: apt-get install pyt
 import json
 import os
 
-import h5py
 import numpy as np
+
+from keras_h5 import write_model
 
 here = os.path.dirname(os.path.abspath(__file__))
 rng = np.random.default_rng(11)
@@ -62,26 +63,7 @@ def write(path, name, layers, out, weights):
     model_config = {"class_name": "Model", "config": {"name": name, "layers": layers,
                                                       "input_layers": [[layers[0]["name"], 0, 0]],
                                                       "output_layers": [[out, 0, 0]]}}
-    training_config = {"loss": "categorical_crossentropy", "metrics": ["accuracy"], "sample_weight_mode": None,
-                       "loss_weights": None, "optimizer_config": {"class_name": "Adam", "config": {
-                           "lr": 0.001, "beta_1": 0.9, "beta_2": 0.999, "decay": 0.0, "epsilon": 1e-07, "amsgrad": False}}}
-    with h5py.File(os.path.join(here, path), "w") as f:
-        f.attrs["keras_version"] = b"2.2.4"
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["model_config"] = json.dumps(model_config).encode()
-        f.attrs["training_config"] = json.dumps(training_config).encode()
-        mw = f.create_group("model_weights")
-        mw.attrs["keras_version"] = b"2.2.4"
-        mw.attrs["backend"] = b"tensorflow"
-        mw.attrs["layer_names"] = [l["name"].encode() for l in layers]
-        for l in layers:
-            g = mw.create_group(l["name"])
-            w = weights.get(l["name"], {})
-            g.attrs["weight_names"] = [f"{l['name']}/{k}:0".encode() for k in w]
-            if w:
-                sub = g.create_group(l["name"])
-                for k, v in w.items():
-                    sub.create_dataset(f"{k}:0", data=v)
+    write_model(os.path.join(here, path), model_config, [l["name"] for l in layers], weights)
 
 
 def dense_weights(n_in, n_out):

@@ -6,8 +6,9 @@ Run: /usr/bin/python3 make_keras_h5.py   (Debian: apt-get install python3-h5py)"
 import json
 import os
 
-import h5py
 import numpy as np
+
+from keras_h5 import write_model
 
 here = os.path.dirname(os.path.abspath(__file__))
 rng = np.random.default_rng(7)
@@ -32,26 +33,8 @@ def dense(name, units, activation, batch_input_shape=None):
 
 model_config = {"class_name": "Sequential", "config": {"name": "sequential_1", "layers": [
     dense("dense_1", 5, "relu", [None, 4]), dense("dense_2", 3, "softmax")]}}
-training_config = {"loss": "categorical_crossentropy", "metrics": ["accuracy"], "sample_weight_mode": None,
-                   "loss_weights": None,
-                   "optimizer_config": {"class_name": "Adam", "config": {"lr": 0.001, "beta_1": 0.9, "beta_2": 0.999,
-                                                                          "decay": 0.0, "epsilon": 1e-07, "amsgrad": False}}}
-
-with h5py.File(os.path.join(here, "tiny-mlp.h5"), "w") as f:
-    f.attrs["keras_version"] = b"2.2.4"
-    f.attrs["backend"] = b"tensorflow"
-    f.attrs["model_config"] = json.dumps(model_config).encode()
-    f.attrs["training_config"] = json.dumps(training_config).encode()
-    mw = f.create_group("model_weights")
-    mw.attrs["keras_version"] = b"2.2.4"
-    mw.attrs["backend"] = b"tensorflow"
-    mw.attrs["layer_names"] = [b"dense_1", b"dense_2"]
-    for name, W, b in (("dense_1", W1, b1), ("dense_2", W2, b2)):
-        g = mw.create_group(name)
-        g.attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
-        sub = g.create_group(name)
-        sub.create_dataset("kernel:0", data=W)
-        sub.create_dataset("bias:0", data=b)
+write_model(os.path.join(here, "tiny-mlp.h5"), model_config, ["dense_1", "dense_2"],
+            {"dense_1": {"kernel": W1, "bias": b1}, "dense_2": {"kernel": W2, "bias": b2}})
 
 x = rng.normal(size=(6, 4)).astype(np.float32)
 h = np.maximum(x @ W1 + b1, 0)

@@ -97,7 +97,9 @@ public final class ModelIO {
             tmp = File.createTempFile("squeeze-keras-", ".h5");
             Files.write(tmp.toPath(), bytes);
             MultiLayerNetwork net;
-            boolean functional = kerasFunctional(tmp, source);
+            com.fasterxml.jackson.databind.JsonNode modelConfig = kerasModelConfig(tmp, source);
+            String cls = modelConfig.path("class_name").asText();
+            boolean functional = cls.equals("Model") || cls.equals("Functional");
             try {
                 net = functional ? GraphChain.toMultiLayer(KerasModelImport.importKerasModelAndWeights(tmp.getPath(), false), source)
                         : KerasModelImport.importKerasSequentialModelAndWeights(tmp.getPath(), false);
@@ -107,6 +109,7 @@ public final class ModelIO {
                 throw new BadInputException("model " + source + " could not be imported as a Keras " + (functional ? "functional" : "Sequential")
                         + " model (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
             }
+            if (KerasChannelsFirst.needed(net.getLayerWiseConfigurations())) net = KerasChannelsFirst.convert(net, kerasInputShape(modelConfig), source);
             net = softmaxDenseAsOutput(flatBatchNorm(net));
             String sha = Storage.sha256(bytes);
             seedFromContent(net, sha);
@@ -155,14 +158,32 @@ public final class ModelIO {
         return out;
     }
 
-    /** Whether a Keras .h5's {@code model_config} is a functional-API model (class {@code Model} or {@code Functional}). */
-    private static boolean kerasFunctional(File h5, String source) {
+    /** A Keras .h5's {@code model_config} (class {@code Sequential}, or {@code Model} / {@code Functional} for the functional API). */
+    private static com.fasterxml.jackson.databind.JsonNode kerasModelConfig(File h5, String source) {
         try (var archive = new org.deeplearning4j.nn.modelimport.keras.Hdf5Archive(h5.getPath())) {
-            String cls = Json.MAPPER.readTree(archive.readAttributeAsJson("model_config")).path("class_name").asText();
-            return cls.equals("Model") || cls.equals("Functional");
+            return Json.MAPPER.readTree(archive.readAttributeAsJson("model_config"));
         } catch (Exception e) {
             throw new BadInputException("model " + source + " has no readable Keras model_config (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
         }
+    }
+
+    /**
+     * The input shape a Keras model_config declares, without the batch dimension: the first layer's
+     * {@code batch_input_shape} (Sequential; its config is a list of layers in Keras 2.0) or the input layer's
+     * (functional); null when there is none.
+     */
+    static int[] kerasInputShape(com.fasterxml.jackson.databind.JsonNode modelConfig) {
+        var config = modelConfig.path("config");
+        var layers = config.isArray() ? config : config.path("layers");
+        for (var l : layers) {
+            var shape = l.path("config").path("batch_input_shape");
+            if (shape.isArray() && shape.size() > 1) {
+                int[] out = new int[shape.size() - 1];
+                for (int i = 1; i < shape.size(); i++) out[i - 1] = shape.get(i).asInt(-1);
+                return java.util.Arrays.stream(out).allMatch(d -> d > 0) ? out : null;
+            }
+        }
+        return null;
     }
 
     private static LoadedModel checked(MultiLayerNetwork net, ModelMeta meta, String sha, String source, SourceKind kind, long bytes) {

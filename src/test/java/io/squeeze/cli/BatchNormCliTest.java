@@ -74,8 +74,8 @@ class BatchNormCliTest {
     void shrinkingPassesThroughBatchNormalizationAndExportRunsIt() throws Exception {
         String masked = dir.resolve("ln-masked").toString(), shrunk = dir.resolve("ln-shrunk").toString();
         String[] common = {"prune", "--model", model, "--method", "ln", "--dim", "out", "--norm", "2", "--amount", "0.5", "--layers", "0,3,7"};
-        assertEquals(0, CliRun.run(PruneCliTest.concat(common, "--out", masked)).code());
-        CliRun r = CliRun.run(PruneCliTest.concat(common, "--shrink", "--out", shrunk));
+        assertEquals(0, CliRun.run(CliRun.with(common, "--out", masked)).code());
+        CliRun r = CliRun.run(CliRun.with(common, "--shrink", "--out", shrunk));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("shrink layer 0: channels 16 -> 8") && r.err().contains("shrink layer 3: channels 16 -> 8")
                 && r.err().contains("shrink layer 7: nOut 64 -> 32"), r.err());

@@ -7,6 +7,13 @@ import java.io.StringWriter;
 
 /** Runs {@code squeeze} in-process on the shared local[2] session and captures its output. */
 public record CliRun(int code, String out, String err) {
+    /** {@code args} followed by {@code more}: a command line with options added. */
+    public static String[] with(String[] args, String... more) {
+        String[] c = java.util.Arrays.copyOf(args, args.length + more.length);
+        System.arraycopy(more, 0, c, args.length, more.length);
+        return c;
+    }
+
     public static CliRun run(String... args) {
         TestSpark.get();
         StringWriter o = new StringWriter(), e = new StringWriter();

@@ -155,8 +155,8 @@ class PruneCliTest {
     void shrinkingGivesTheMaskedNetworksOutputsWithFewerParameters() {
         String masked = dir.resolve("ln-masked").toString(), shrunk = dir.resolve("ln-shrunk").toString();
         String[] common = {"prune", "--model", digits, "--method", "ln", "--dim", "out", "--norm", "1", "--amount", "0.5", "--layers", "0-1"};
-        assertEquals(0, CliRun.run(concat(common, "--out", masked)).code());
-        CliRun r = CliRun.run(concat(common, "--shrink", "--out", shrunk));
+        assertEquals(0, CliRun.run(CliRun.with(common, "--out", masked)).code());
+        CliRun r = CliRun.run(CliRun.with(common, "--shrink", "--out", shrunk));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("shrink layer 0: nOut 64 -> 32") && r.err().contains("shrink layer 1: nOut 32 -> 16"), r.err());
         MultiLayerNetwork a = load(masked).model().net(), b = load(shrunk).model().net();
@@ -184,8 +184,8 @@ class PruneCliTest {
                 new io.squeeze.model.ModelMeta(256, 10, new int[]{16, 16, 1}, null, "test"), false);
         String masked = dir.resolve("l5-masked").toString(), shrunk = dir.resolve("l5-shrunk").toString();
         String[] common = {"prune", "--model", zip.toString(), "--method", "ln", "--dim", "out", "--norm", "2", "--amount", "0.5", "--layers", "0,2,4"};
-        assertEquals(0, CliRun.run(concat(common, "--out", masked)).code());
-        CliRun r = CliRun.run(concat(common, "--shrink", "--out", shrunk));
+        assertEquals(0, CliRun.run(CliRun.with(common, "--out", masked)).code());
+        CliRun r = CliRun.run(CliRun.with(common, "--shrink", "--out", shrunk));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("shrink layer 0: channels 6 -> 3") && r.err().contains("shrink layer 2: channels 16 -> 8")
                 && r.err().contains("shrink layer 4: nOut 120 -> 60"), r.err());
@@ -200,11 +200,6 @@ class PruneCliTest {
         return load(artifact).manifest().files().entrySet().stream().filter(e -> e.getKey().startsWith("packed/")).mapToLong(e -> e.getValue().bytes()).sum();
     }
 
-    static String[] concat(String[] a, String... b) {
-        String[] c = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, c, a.length, b.length);
-        return c;
-    }
 
     @Test
     void badPruningInput() throws Exception {

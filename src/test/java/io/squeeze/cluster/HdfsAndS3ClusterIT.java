@@ -146,6 +146,13 @@ class HdfsAndS3ClusterIT {
         assertTrue(t.err().contains("epoch 3/3"), t.err());
         Manifest trained = Artifact.load(st, model).manifest();
         assertTrue((Double) trained.metrics().get("accuracy") > 0.8, "a trained model");
+        // the same training on local[2] (the Export approach too): test accuracy within the suites' tolerance
+        String[] localJob = job.clone();
+        localJob[2] = localTrain;
+        localJob[localJob.length - 1] = localTest;
+        StandaloneClusterIT.local(append(localJob, "--out", dir.resolve("trained-local").toString()));
+        double localAccuracy = (Double) Artifact.load(st, dir.resolve("trained-local").toString()).manifest().metrics().get("accuracy");
+        assertEquals(localAccuracy, (Double) trained.metrics().get("accuracy"), 0.1, "train on HDFS vs local[2]");
         // kill -9 of an executor in the middle of an Export round: the round runs again from its exported files, same weights
         SparkHome.Run k = submitKillingAnExecutor(onHdfs(), append(job, "--out", afterKill));
         assertTrue(k.err().contains("epoch 3/3"), k.err());

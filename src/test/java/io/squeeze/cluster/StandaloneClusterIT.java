@@ -145,6 +145,10 @@ class StandaloneClusterIT {
             Manifest mc = Artifact.load(ST, c).manifest(), ml = Artifact.load(ST, l).manifest();
             assertEquals(ml.metrics().get("accuracy"), mc.metrics().get("accuracy"), String.join(" ", job));
         }
+        // rerun: what the cluster's global-pruning manifest records, run again on the cluster, writes the same files
+        String pruned = dir.resolve("prune-global--amount-cluster").toString(), again = dir.resolve("prune-rerun-cluster").toString();
+        submit("rerun", "--manifest", pruned + "/manifest.json", "--out", again);
+        assertEquals(io.squeeze.TestArtifacts.packed(pruned), io.squeeze.TestArtifacts.packed(again));
     }
 
     @Test
@@ -233,6 +237,10 @@ class StandaloneClusterIT {
         submit("export", "--model", model, "--format", "dl4j", "--out", xc);
         local("export", "--model", model, "--format", "dl4j", "--out", xl);
         assertArrayEquals(Files.readAllBytes(Path.of(xl)), Files.readAllBytes(Path.of(xc)), "export --format dl4j");
+        String oc = dir.resolve("export-cluster.onnx").toString(), ol = dir.resolve("export-local.onnx").toString();
+        submit("export", "--model", model, "--format", "onnx", "--out", oc);
+        local("export", "--model", model, "--format", "onnx", "--out", ol);
+        assertArrayEquals(Files.readAllBytes(Path.of(ol)), Files.readAllBytes(Path.of(oc)), "export --format onnx");
         String wc = dir.resolve("weights-cluster").toString(), wl = dir.resolve("weights-local").toString();
         submit("weights", "export", "--model", model, "--out", wc);
         local("weights", "export", "--model", model, "--out", wl);
@@ -245,12 +253,17 @@ class StandaloneClusterIT {
     void offlineDistillationFromSoftTargetsMadeOnTheCluster() throws Exception {
         String teacher = FIXTURES.resolve("dense").toString();
         String soft = dir.resolve("soft-for-distill").toString(), student = dir.resolve("student-cluster").toString();
+        String softLocal = dir.resolve("soft-for-distill-local").toString(), studentLocal = dir.resolve("student-local").toString();
         submit("soft-targets", "--teacher", teacher, "--data", TRAIN, "--top-k", "3", "--out", soft);
-        submit("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:16", "--normalize", "minmax", "--epochs", "2",
-                "--lr", "0.01", "--eval-data", TEST, "--out", student);
-        Manifest m = Artifact.load(ST, student).manifest();
+        local("soft-targets", "--teacher", teacher, "--data", TRAIN, "--top-k", "3", "--out", softLocal);
+        assertEquals(new java.util.HashSet<>(TestSpark.get().read().parquet(softLocal).collectAsList()),
+                new java.util.HashSet<>(TestSpark.get().read().parquet(soft).collectAsList()), "the top-3 soft targets");
+        String[] distill = {"distill", "--data", TRAIN, "--student", "mlp:16", "--normalize", "minmax", "--epochs", "2", "--lr", "0.01", "--eval-data", TEST};
+        submit(append(distill, "--soft-targets", soft, "--out", student));
+        local(append(distill, "--soft-targets", softLocal, "--out", studentLocal));
+        Manifest m = Artifact.load(ST, student).manifest(), ml = Artifact.load(ST, studentLocal).manifest();
         assertEquals("offline", m.config().get("mode"));
-        assertTrue(m.metrics().containsKey("accuracy"));
+        assertEquals((Double) ml.metrics().get("accuracy"), (Double) m.metrics().get("accuracy"), 0.1, "offline distillation, cluster vs local[2]");
     }
 
     @Test
@@ -353,8 +366,6 @@ class StandaloneClusterIT {
     }
 
     static String[] append(String[] a, String... more) {
-        String[] out = java.util.Arrays.copyOf(a, a.length + more.length);
-        System.arraycopy(more, 0, out, a.length, more.length);
-        return out;
+        return CliRun.with(a, more);
     }
 }

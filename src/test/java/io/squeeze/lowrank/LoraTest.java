@@ -1,5 +1,6 @@
 package io.squeeze.lowrank;
 
+import io.squeeze.cli.CliRun;
 import io.squeeze.core.BadInputException;
 import io.squeeze.TestModels;
 import io.squeeze.TestSpark;
@@ -72,13 +73,13 @@ class LoraTest {
         String adapters = dir.resolve("adapters").toString(), merged = dir.resolve("merged").toString();
         String[] common = {"lora", "--model", zip.toString(), "--rank", "4", "--alpha", "8", "--data", "csv:data/digits/digits-train.csv.gz",
                 "--epochs", "1", "--batch", "32"};
-        io.squeeze.cli.CliRun a = io.squeeze.cli.CliRun.run(concat(common, "--eval-data", "csv:data/digits/digits-test.csv.gz", "--out", adapters));
+        io.squeeze.cli.CliRun a = io.squeeze.cli.CliRun.run(CliRun.with(common, "--eval-data", "csv:data/digits/digits-test.csv.gz", "--out", adapters));
         assertEquals(0, a.code(), a.err());
         assertTrue(a.err().contains("rank 4 on layers [0, 1]: 576 trainable parameters"), a.err());
         // the epoch's validation is the merged model, as evaluated into the metrics
         double acc = io.squeeze.artifact.Artifact.load(st, adapters).manifest().metrics().get("accuracy") instanceof Number n ? n.doubleValue() : -1;
         assertTrue(a.err().contains(String.format(java.util.Locale.ROOT, "train: epoch 1 validation accuracy %.4f", acc)), a.err());
-        io.squeeze.cli.CliRun m = io.squeeze.cli.CliRun.run(concat(common, "--merge", "--out", merged));
+        io.squeeze.cli.CliRun m = io.squeeze.cli.CliRun.run(CliRun.with(common, "--merge", "--out", merged));
         assertEquals(0, m.code(), m.err());
         assertEquals(base.numParams(), io.squeeze.artifact.Artifact.load(st, merged).model().net().numParams(), "merged: plain dense layers");
         var fromAdapters = io.squeeze.artifact.Artifact.load(st, adapters);
@@ -106,11 +107,6 @@ class LoraTest {
         assertFalse(dir.resolve("never").toFile().exists());
     }
 
-    static String[] concat(String[] a, String... b) {
-        String[] c = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, c, a.length, b.length);
-        return c;
-    }
 
     @Test
     void badLoraInput() {

@@ -44,6 +44,70 @@ class KerasImportTest {
     }
 
     @Test
+    void aChannelsLastKerasCnnImportsChannelsFirstWithNumpysOutputsQuantizesAndExports() throws Exception {
+        JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/keras-cnn-expected.json"));
+        String h5 = new File("src/test/resources/keras/keras-cnn.h5").getAbsolutePath();
+        LoadedModel m = Models.load(new Storage(new Configuration()), h5);
+        assertArrayEquals(new int[]{8, 8, 1}, m.meta().inputShape());
+        assertEquals(64, m.meta().numFeatures());
+        var c = m.net().getLayerWiseConfigurations();
+        for (int i = 0; i < c.getConfs().size(); i++) {
+            if (c.getConf(i).getLayer() instanceof org.deeplearning4j.nn.conf.layers.ConvolutionLayer l)
+                assertEquals(org.deeplearning4j.nn.conf.CNN2DFormat.NCHW, l.getCnn2dDataFormat(), "layer " + i);
+            if (c.getConf(i).getLayer() instanceof org.deeplearning4j.nn.conf.layers.SubsamplingLayer l)
+                assertEquals(org.deeplearning4j.nn.conf.CNN2DFormat.NCHW, l.getCnn2dDataFormat(), "layer " + i);
+        }
+        int n = ref.get("inputs").size();
+        float[] x = new float[n * 64];
+        for (int i = 0; i < n; i++) for (int j = 0; j < 64; j++) x[i * 64 + j] = (float) ref.get("inputs").get(i).get(j).asDouble();
+        INDArray out = m.net().output(Nd4j.create(x, new long[]{n, 64}, 'c'));
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < 3; k++)
+                assertEquals(ref.get("outputs").get(i).get(k).asDouble(), out.getDouble(i, k), 1e-5, "row " + i + " class " + k);
+
+        // the channels-first network goes where the NHWC import could not: static int8 in integer arithmetic, ONNX
+        StringBuilder csv = new StringBuilder();
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < 64; j++) csv.append(x[i * 64 + j]).append(',');
+            csv.append(org.nd4j.linalg.factory.Nd4j.argMax(out.getRow(i)).getInt(0)).append('\n');
+        }
+        File dir = java.nio.file.Files.createTempDirectory(new File("target").toPath(), "keras-cnn").toFile();
+        String data = "csv:" + java.nio.file.Files.writeString(new File(dir, "in.csv").toPath(), csv);
+        String q = new File(dir, "int8").getPath(), onnx = new File(dir, "cnn.onnx").getPath(), rep = new File(dir, "rep.json").getPath();
+        CliRun r = CliRun.run("quantize", "--model", h5, "--mode", "static", "--bits", "8", "--calib-data", data, "--out", q);
+        assertEquals(0, r.code(), r.err());
+        r = CliRun.run("evaluate", "--model", q, "--data", data, "--report", rep);
+        assertEquals(0, r.code(), r.err());
+        JsonNode report = new ObjectMapper().readTree(new File(rep));
+        assertEquals("integer", report.get("accuracy_path").asText(), report.toString());
+        assertTrue(report.get("accuracy").asDouble() >= 5.0 / 6, "int8 agrees with float on the rows: " + report);
+        r = CliRun.run("export", "--model", h5, "--format", "onnx", "--out", onnx);
+        assertEquals(0, r.code(), r.err());
+        var ort = io.squeeze.artifact.OnnxExportTest.runOnnx(java.nio.file.Files.readAllBytes(new File(onnx).toPath()),
+                new io.squeeze.artifact.OnnxExportTest.Rows(x, new int[n], n, 64));
+        io.squeeze.artifact.OnnxExportTest.assertClose(out.dup('c').data().asFloat(), ort.get("output"), "ONNX Runtime vs the imported CNN");
+        // and structured pruning shrinks its convolutions (through the pooling and the flatten) to what the masks compute
+        String[] ln = {"prune", "--model", h5, "--method", "ln", "--dim", "out", "--amount", "0.5", "--layers", "0,2"};
+        String masked = new File(dir, "masked").getPath(), shrunk = new File(dir, "shrunk").getPath();
+        assertEquals(0, CliRun.run(CliRun.with(ln, "--out", masked)).code());
+        r = CliRun.run(CliRun.with(ln, "--shrink", "--out", shrunk));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("shrink layer 0: channels 4 -> 2") && r.err().contains("shrink layer 2: channels 3 -> 1"), r.err());
+        var st = new Storage(new Configuration());
+        INDArray in = Nd4j.create(x, new long[]{n, 64}, 'c');
+        INDArray ym = Models.load(st, masked).net().output(in), ys = Models.load(st, shrunk).net().output(in);
+        assertEquals(0, ym.sub(ys).amax().getDouble(0), 1e-5, "shrunk = masked");
+    }
+
+
+    @Test
+    void aChannelsLastKerasCnnWithSeveralInputChannelsIsRefused() {
+        CliRun r = CliRun.run("inspect", "--model", new File("src/test/resources/keras/keras-cnn-rgb.h5").getPath());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.lastErr().contains("a channels_last Keras CNN with 3 input channels"), r.lastErr());
+    }
+
+    @Test
     void anImportIsTheSameConfigurationOnEveryRun() throws Exception {
         // DL4J's importer seeds every layer with the clock; the stored configuration must not depend on it
         for (String h5 : new String[]{H5, new File("src/test/resources/keras/functional-chain.h5").getAbsolutePath()}) {
