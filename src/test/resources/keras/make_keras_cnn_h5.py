@@ -2,7 +2,8 @@
 """Writes keras-cnn.h5, a Keras 2 (TensorFlow backend) HDF5 Sequential CNN in Keras' default channels_last layout,
 with h5py alone (Keras not needed), and keras-cnn-expected.json: inputs (flattened height, width, channel) and the
 softmax outputs NumPy computes for them, for the import tests; and keras-cnn-rgb.h5, the same network on 8x8x3
-inputs (random weights, no expected outputs), which Squeeze refuses.
+inputs (random weights, no expected outputs), which Squeeze refuses; and keras-cnn-functional.h5, keras-cnn.h5's
+network and weights written with the functional API (the same expected outputs).
 Model: input 8x8x1 -> Conv2D(4, 3x3, valid, relu) -> MaxPooling2D(2x2) -> Conv2D(3, 2x2, valid, relu) -> Flatten
        -> Dense(5, relu) -> Dense(3, softmax); the Flatten orders its 2x2x3 features (height, width, channel).
 Run: /usr/bin/python3 make_keras_cnn_h5.py   (Debian: apt-get install python3-h5py)"""
@@ -63,7 +64,22 @@ def write(path, channels, weights):
     write_model(os.path.join(here, path), model_config, [l["config"]["name"] for l in layers], named)
 
 
+def functional_config(layers):
+    """The same chain written with the functional API: an InputLayer, then each layer fed by the one before."""
+    shape = layers[0]["config"]["batch_input_shape"]
+    out = [{"name": "input_1", "class_name": "InputLayer", "inbound_nodes": [],
+            "config": {"batch_input_shape": shape, "dtype": "float32", "sparse": False, "name": "input_1"}}]
+    for l in layers:
+        cfg = {k: v for k, v in l["config"].items() if k != "batch_input_shape"}
+        out.append({"name": cfg["name"], "class_name": l["class_name"], "inbound_nodes": [[[out[-1]["name"], 0, 0, {}]]], "config": cfg})
+    return {"class_name": "Model", "config": {"name": "functional_cnn", "layers": out, "input_layers": [["input_1", 0, 0]],
+                                              "output_layers": [[out[-1]["name"], 0, 0]]}}
+
+
 write("keras-cnn.h5", 1, weights)
+named_weights = {name: {"kernel": k, "bias": b} for name, (k, b) in weights.items()}
+functional = functional_config(layers_for(1))
+write_model(os.path.join(here, "keras-cnn-functional.h5"), functional, [l["name"] for l in functional["config"]["layers"]], named_weights)
 rgb = dict(weights)
 rgb["conv_1"] = (rng.normal(size=(3, 3, 3, 4)).astype(np.float32), weights["conv_1"][1])
 write("keras-cnn-rgb.h5", 3, rgb)
@@ -95,4 +111,4 @@ p = np.exp(z - z.max(axis=1, keepdims=True))
 p /= p.sum(axis=1, keepdims=True)
 with open(os.path.join(here, "keras-cnn-expected.json"), "w") as f:
     json.dump({"inputs": x.reshape(6, -1).tolist(), "outputs": p.tolist()}, f, indent=1)
-print("wrote keras-cnn.h5, keras-cnn-rgb.h5 and keras-cnn-expected.json")
+print("wrote keras-cnn.h5, keras-cnn-rgb.h5, keras-cnn-functional.h5 and keras-cnn-expected.json")

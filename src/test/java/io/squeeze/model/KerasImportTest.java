@@ -30,12 +30,8 @@ class KerasImportTest {
         assertEquals(4, m.meta().numFeatures());
         assertEquals(3, m.meta().numClasses());
         int n = ref.get("inputs").size();
-        float[] x = new float[n * 4];
-        for (int i = 0; i < n; i++) for (int j = 0; j < 4; j++) x[i * 4 + j] = (float) ref.get("inputs").get(i).get(j).asDouble();
-        INDArray out = m.net().output(Nd4j.create(x, new long[]{n, 4}, 'c'));
-        for (int i = 0; i < n; i++)
-            for (int c = 0; c < 3; c++)
-                assertEquals(ref.get("outputs").get(i).get(c).asDouble(), out.getDouble(i, c), 1e-5, "row " + i + " class " + c);
+        float[] x = inputs(ref, 4);
+        INDArray out = assertNumpyOutputs(m, ref, 4);
         // Keras' kernel [in, out] is DL4J's W [nIn, nOut]
         assertEquals(ref.get("W1").get(2).get(3).asDouble(), m.net().getLayer(0).getParam("W").getDouble(2, 3), 1e-7);
         // the configuration survives JSON, as executors rebuild it (the converted output layer keeps an updater)
@@ -58,12 +54,8 @@ class KerasImportTest {
                 assertEquals(org.deeplearning4j.nn.conf.CNN2DFormat.NCHW, l.getCnn2dDataFormat(), "layer " + i);
         }
         int n = ref.get("inputs").size();
-        float[] x = new float[n * 64];
-        for (int i = 0; i < n; i++) for (int j = 0; j < 64; j++) x[i * 64 + j] = (float) ref.get("inputs").get(i).get(j).asDouble();
-        INDArray out = m.net().output(Nd4j.create(x, new long[]{n, 64}, 'c'));
-        for (int i = 0; i < n; i++)
-            for (int k = 0; k < 3; k++)
-                assertEquals(ref.get("outputs").get(i).get(k).asDouble(), out.getDouble(i, k), 1e-5, "row " + i + " class " + k);
+        float[] x = inputs(ref, 64);
+        INDArray out = assertNumpyOutputs(m, ref, 64);
 
         // the channels-first network goes where the NHWC import could not: static int8 in integer arithmetic, ONNX
         StringBuilder csv = new StringBuilder();
@@ -99,6 +91,32 @@ class KerasImportTest {
         assertEquals(0, ym.sub(ys).amax().getDouble(0), 1e-5, "shrunk = masked");
     }
 
+
+    @Test
+    void theSameCnnWrittenWithTheFunctionalApiImportsWithNumpysOutputs() throws Exception {
+        JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/keras-cnn-expected.json"));
+        LoadedModel m = Models.load(new Storage(new Configuration()), new File("src/test/resources/keras/keras-cnn-functional.h5").getAbsolutePath());
+        assertArrayEquals(new int[]{8, 8, 1}, m.meta().inputShape());
+        assertNumpyOutputs(m, ref, 64);
+    }
+
+    /** The reference inputs, {@code width} features a row, row-major. */
+    static float[] inputs(JsonNode ref, int width) {
+        int n = ref.get("inputs").size();
+        float[] x = new float[n * width];
+        for (int i = 0; i < n; i++) for (int j = 0; j < width; j++) x[i * width + j] = (float) ref.get("inputs").get(i).get(j).asDouble();
+        return x;
+    }
+
+    /** {@code m}'s outputs for the reference inputs, asserted equal to NumPy's to 1e-5. */
+    static INDArray assertNumpyOutputs(LoadedModel m, JsonNode ref, int width) {
+        int n = ref.get("inputs").size();
+        INDArray out = m.net().output(Nd4j.create(inputs(ref, width), new long[]{n, width}, 'c'));
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < ref.get("outputs").get(i).size(); k++)
+                assertEquals(ref.get("outputs").get(i).get(k).asDouble(), out.getDouble(i, k), 1e-5, "row " + i + " class " + k);
+        return out;
+    }
 
     @Test
     void aChannelsLastKerasCnnWithSeveralInputChannelsIsRefused() {
