@@ -111,6 +111,10 @@ public final class SparkHome {
     Process daemon(Path log, String mainClass, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(java(), "-Xmx512m"));
         cmd.addAll(List.of(JVM_FLAGS.split(" ")));
+        // a stopped application's executor directories (logs, and a 183 MB copy of the job jar each) go after two
+        // minutes, checked every minute: the suites run some sixty applications (Spark keeps them, by default)
+        if (mainClass.endsWith(".Worker"))
+            cmd.addAll(List.of("-Dspark.worker.cleanup.enabled=true", "-Dspark.worker.cleanup.interval=60", "-Dspark.worker.cleanup.appDataTtl=120"));
         cmd.addAll(List.of("-cp", home.resolve("jars") + "/*", mainClass));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
