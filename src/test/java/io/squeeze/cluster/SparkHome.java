@@ -28,6 +28,8 @@ public final class SparkHome {
      * two cores). Results are the same: Java's floating point is strict, whichever compiler runs it.
      */
     static final String SHORT_JOB_JIT = "-XX:TieredStopAtLevel=1";
+    /** Squeeze's logging (WARN, executor failures kept visible) for the tests' drivers and executors. */
+    static final String LOG4J = "-Dlog4j2.configurationFile=" + BASE.resolve("conf/log4j2.properties");
     /** The tests' {@code SPARK_CONF_DIR}, empty; see {@link ClassDataSharing}. */
     static final String EMPTY_CONF = "conf.empty";
     private static SparkHome instance;
@@ -144,7 +146,7 @@ public final class SparkHome {
      */
     public Submission submit(String master, Map<String, String> env, List<String> submitOptions, String driverProperties, String executorProperties,
                              String... args) throws IOException {
-        String cache = TARGET.resolve("javacpp-cache").toString(), log4j = " -Dlog4j2.configurationFile=" + BASE.resolve("conf/log4j2.properties");
+        String cache = TARGET.resolve("javacpp-cache").toString(), log4j = " " + LOG4J;
         boolean standalone = master.startsWith("spark://");
         String driverCds = standalone ? ClassDataSharing.driver() : "", executorCds = standalone ? ClassDataSharing.executor() : "";
         List<String> cmd = new ArrayList<>(List.of(BASE.resolve("jobs/submit").toString(), "--master", master,

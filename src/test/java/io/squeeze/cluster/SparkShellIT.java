@@ -64,7 +64,7 @@ class SparkShellIT {
         List<String> cmd = new ArrayList<>(List.of(SparkHome.java()));
         cmd.addAll(Arrays.asList(SparkHome.JVM_FLAGS.split(" ")));
         cmd.addAll(List.of("-Xmx1g", SparkHome.SHORT_JOB_JIT, "-Dscala.usejavacp=true",
-                "-Dlog4j2.configurationFile=" + SparkHome.BASE.resolve("conf/log4j2.properties"),
+                SparkHome.LOG4J,
                 "-cp", spark.path().resolve("jars") + "/*" + File.pathSeparator + jar("spark-repl_2.12-") + File.pathSeparator + jar("scala-compiler-"),
                 "org.apache.spark.deploy.SparkSubmit", "--master", "local[2]", "--class", "org.apache.spark.repl.Main",
                 "--name", "Spark shell", "--conf", "spark.ui.enabled=false", "--conf", "spark.driver.host=127.0.0.1",

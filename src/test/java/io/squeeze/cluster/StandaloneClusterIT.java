@@ -314,15 +314,7 @@ class StandaloneClusterIT {
         // is, its normalization folded into the dense layer before the int8 network is broadcast and calibrated and
         // evaluated in the executor JVMs; and the same .h5 imported in the executors as a teacher
         JsonNode ref = M.readTree(Files.readAllBytes(BASE.resolve("src/test/resources/keras/functional-chain-expected.json")));
-        StringBuilder csv = new StringBuilder();
-        for (int r = 0; r < ref.get("inputs").size(); r++) {
-            for (JsonNode v : ref.get("inputs").get(r)) csv.append(v.asDouble()).append(',');
-            JsonNode p = ref.get("outputs").get(r);
-            int label = 0;
-            for (int k = 1; k < p.size(); k++) if (p.get(k).asDouble() > p.get(label).asDouble()) label = k;
-            csv.append(label).append('\n');
-        }
-        String data = "csv:" + Files.writeString(dir.resolve("functional-in.csv"), csv);
+        String data = "csv:" + Files.writeString(dir.resolve("functional-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(ref));
         String keras = BASE.resolve("src/test/resources/keras/functional-chain.h5").toString();
         String[] q = {"quantize", "--model", keras, "--mode", "static", "--bits", "8", "--calib-data", data, "--eval-data", data};
         String qc = dir.resolve("functional-int8-cluster").toString(), ql = dir.resolve("functional-int8-local").toString();

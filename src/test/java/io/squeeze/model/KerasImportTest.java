@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * make_keras_functional_h5.py, functional-API models) import with NumPy's outputs; a functional model that branches is
  * refused naming its merges and forks.
  */
-class KerasImportTest {
+public class KerasImportTest {
     static final String H5 = new File("src/test/resources/keras/tiny-mlp.h5").getAbsolutePath();
 
     @Test
@@ -58,13 +58,8 @@ class KerasImportTest {
         INDArray out = assertNumpyOutputs(m, ref, 64);
 
         // the channels-first network goes where the NHWC import could not: static int8 in integer arithmetic, ONNX
-        StringBuilder csv = new StringBuilder();
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < 64; j++) csv.append(x[i * 64 + j]).append(',');
-            csv.append(org.nd4j.linalg.factory.Nd4j.argMax(out.getRow(i)).getInt(0)).append('\n');
-        }
         File dir = java.nio.file.Files.createTempDirectory(new File("target").toPath(), "keras-cnn").toFile();
-        String data = "csv:" + java.nio.file.Files.writeString(new File(dir, "in.csv").toPath(), csv);
+        String data = "csv:" + java.nio.file.Files.writeString(new File(dir, "in.csv").toPath(), labelledCsv(ref));
         String q = new File(dir, "int8").getPath(), onnx = new File(dir, "cnn.onnx").getPath(), rep = new File(dir, "rep.json").getPath();
         CliRun r = CliRun.run("quantize", "--model", h5, "--mode", "static", "--bits", "8", "--calib-data", data, "--out", q);
         assertEquals(0, r.code(), r.err());
@@ -106,6 +101,19 @@ class KerasImportTest {
         float[] x = new float[n * width];
         for (int i = 0; i < n; i++) for (int j = 0; j < width; j++) x[i * width + j] = (float) ref.get("inputs").get(i).get(j).asDouble();
         return x;
+    }
+
+    /** The reference inputs as CSV rows, each labelled with the class NumPy's output ranks first. */
+    public static String labelledCsv(JsonNode ref) {
+        StringBuilder csv = new StringBuilder();
+        for (int r = 0; r < ref.get("inputs").size(); r++) {
+            for (JsonNode v : ref.get("inputs").get(r)) csv.append(v.asDouble()).append(',');
+            JsonNode p = ref.get("outputs").get(r);
+            int label = 0;
+            for (int k = 1; k < p.size(); k++) if (p.get(k).asDouble() > p.get(label).asDouble()) label = k;
+            csv.append(label).append('\n');
+        }
+        return csv.toString();
     }
 
     /** {@code m}'s outputs for the reference inputs, asserted equal to NumPy's to 1e-5. */
