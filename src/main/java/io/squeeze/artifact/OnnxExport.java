@@ -99,6 +99,8 @@ public final class OnnxExport {
     }
 
     private void op(NetOps.Op op, boolean last) {
+        if (op instanceof NetOps.Lstm || op instanceof NetOps.Last)
+            throw new BadInputException("ONNX export: layer " + op.layer() + " is an LSTM, which the export does not support");
         if (op instanceof NetOps.Reshape r) {
             long[] shape = r.toImage() ? new long[]{-1, r.c(), r.h(), r.w()} : new long[]{-1, (long) r.c() * r.h() * r.w()};
             String s = g.int64s("shape" + op.layer(), shape, shape.length);

@@ -65,7 +65,7 @@ public final class PackedModel {
                 Mask mask = masks.get(new TensorKey(i, e.getKey()));
                 Encoding enc = mask == null ? Encoding.F32_DEFLATE : Encoding.SPARSE_F32_DEFLATE;
                 INDArray a = e.getValue();
-                QuantizedTensor q = quant == null || !e.getKey().equals("W") ? null : quant.weights().get(i);
+                QuantizedTensor q = quant == null ? null : quant.tensorsOf(i).get(e.getKey());
                 byte[] bytes;
                 if (q != null) {
                     if (!java.util.Arrays.equals(q.shape(), a.shape()))
@@ -110,7 +110,7 @@ public final class PackedModel {
         byte[] blob = read.apply(BLOB);
         int restored = 0;
         Map<TensorKey, Mask> masks = new LinkedHashMap<>();
-        Map<Integer, QuantizedTensor> quantized = new LinkedHashMap<>();
+        Map<TensorKey, QuantizedTensor> quantizedTensors = new LinkedHashMap<>();
         Map<Integer, String> storage = new LinkedHashMap<>();
         for (TensorEntry t : index.tensors()) {
             if (t.offset() < 0 || t.offset() + t.length() > blob.length)
@@ -122,7 +122,7 @@ public final class PackedModel {
                 if (t.encoding().quantized()) {
                     Encoding.Quantized q = Encoding.decodeQuantized(t.encoding(), part, (int) t.count());
                     qt = q.tensor();
-                    quantized.put(t.layer(), qt);
+                    quantizedTensors.put(new TensorKey(t.layer(), t.param()), qt);
                     dec = new Encoding.Tensor(qt.dequantize(), q.mask());
                 } else {
                     dec = t.encoding().decode(part, (int) t.count());
@@ -141,6 +141,13 @@ public final class PackedModel {
         }
         if (restored != net.paramTable().size())
             throw new BadInputException("artifact " + source + ": " + INDEX + " lists " + restored + " tensors, the network has " + net.paramTable().size());
+        Map<Integer, QuantizedTensor> quantized = new LinkedHashMap<>(); // by layer: an LSTM's W and RW stacked, as its op holds them
+        quantizedTensors.forEach((k, q) -> {
+            if (k.param().equals("W")) {
+                QuantizedTensor rw = quantizedTensors.get(new TensorKey(k.layer(), "RW"));
+                quantized.put(k.layer(), rw == null ? q : QuantizedTensor.stackRows(q, rw));
+            }
+        });
         QuantizedModel quant = null;
         if (!quantized.isEmpty() || hasQuant.test(QUANT)) {
             QuantPlan plan;

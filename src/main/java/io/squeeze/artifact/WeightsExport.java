@@ -111,7 +111,7 @@ public final class WeightsExport {
                 for (Map.Entry<String, INDArray> e : layers[i].paramTable().entrySet()) {
                     String file = "layer" + i + "_" + e.getKey() + ".npy";
                     INDArray a = e.getValue();
-                    QuantizedTensor q = loaded.quant() == null || !e.getKey().equals("W") ? null : loaded.quant().weights().get(i);
+                    QuantizedTensor q = loaded.quant() == null ? null : loaded.quant().tensorsOf(i).get(e.getKey());
                     Map<String, Object> qi = q == null ? null : writeQuantized(st, tmp, "layer" + i + "_" + e.getKey(), q);
                     if (qi == null && e.getKey().equals("W") && codebookLayers.contains(i))
                         qi = writeCodebook(st, tmp, "layer" + i + "_" + e.getKey(), a.dup('c').data().asFloat(), a.shape());

@@ -25,7 +25,7 @@ public final class TrainCommand extends BaseCommand implements StageCommand {
     @Mixin
     DataOptions data;
 
-    @Option(names = "--arch", required = true, paramLabel = "A", description = "mlp:H1,H2,... | lenet5 | a DL4J configuration .json")
+    @Option(names = "--arch", required = true, paramLabel = "A", description = "mlp:H1,H2,... | lstm:H1,... | lenet5 | lenet5-bn | lenet5-caffe | a DL4J configuration .json")
     String arch;
 
     @Option(names = "--epochs", required = true, paramLabel = "N")

@@ -13,13 +13,12 @@ public sealed interface Arch {
     /** Fully connected ReLU layers of the given widths, then a softmax output (e.g. LeNet-300-100). */
     record Mlp(int[] hidden) implements Arch {
         public Mlp {
-            if (hidden.length == 0) throw new BadInputException("--arch mlp needs at least one hidden size, e.g. mlp:300,100");
-            for (int h : hidden) if (h <= 0) throw new BadInputException("--arch mlp hidden sizes must be > 0, got " + h);
+            checkWidths("mlp", hidden, "300,100");
         }
 
         @Override
         public String toString() {
-            return "mlp:" + String.join(",", Arrays.stream(hidden).mapToObj(Integer::toString).toList());
+            return named("mlp", hidden);
         }
     }
 
@@ -55,6 +54,22 @@ public sealed interface Arch {
         }
     }
 
+    /**
+     * Stacked LSTM layers (Hochreiter &amp; Schmidhuber 1997, with a forget gate as Gers et al. 2000) of the given widths
+     * reading each input row as a sequence — an image as one step per pixel row ("sequential MNIST", 28 steps of 28
+     * features) — and a softmax output on the last step's hidden state ({@link LastStep}).
+     */
+    record Lstm(int[] hidden) implements Arch {
+        public Lstm {
+            checkWidths("lstm", hidden, "128");
+        }
+
+        @Override
+        public String toString() {
+            return named("lstm", hidden);
+        }
+    }
+
     /** A DL4J {@code MultiLayerConfiguration} JSON file on any Hadoop filesystem. */
     record JsonFile(String path) implements Arch {
         @Override
@@ -63,20 +78,40 @@ public sealed interface Arch {
         }
     }
 
+    /** Refuses a family's empty or non-positive layer widths. */
+    private static void checkWidths(String family, int[] hidden, String example) {
+        if (hidden.length == 0) throw new BadInputException("--arch " + family + " needs at least one hidden size, e.g. " + family + ":" + example);
+        for (int h : hidden) if (h <= 0) throw new BadInputException("--arch " + family + " hidden sizes must be > 0, got " + h);
+    }
+
+    /** {@code family:w1,w2,...} */
+    private static String named(String family, int[] hidden) {
+        return family + ":" + String.join(",", Arrays.stream(hidden).mapToObj(Integer::toString).toList());
+    }
+
+    /** Whether {@code s} names an architecture (rather than a model path): a family name or a {@code .json} configuration. */
+    static boolean isArchitecture(String s) {
+        return s.startsWith("mlp:") || s.startsWith("lstm:") || s.equals("lenet5") || s.equals("lenet5-bn") || s.equals("lenet5-caffe")
+                || s.endsWith(".json");
+    }
+
     @com.fasterxml.jackson.annotation.JsonCreator
     static Arch parse(String s) {
-        if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lenet5, lenet5-bn, lenet5-caffe or a DL4J JSON file)");
+        if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lstm:128, lenet5, lenet5-bn, lenet5-caffe or a DL4J JSON file)");
         if (s.equals("lenet5")) return new LeNet5();
         if (s.equals("lenet5-caffe")) return new LeNet5Caffe();
         if (s.equals("lenet5-bn")) return new LeNet5Bn();
-        if (s.startsWith("mlp:")) {
+        for (String family : new String[]{"mlp:", "lstm:"}) {
+            if (!s.startsWith(family)) continue;
+            int[] sizes;
             try {
-                return new Mlp(Arrays.stream(s.substring(4).split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray());
+                sizes = Arrays.stream(s.substring(family.length()).split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
             } catch (NumberFormatException e) {
-                throw new BadInputException("--arch '" + s + "': hidden sizes must be integers, e.g. mlp:300,100");
+                throw new BadInputException("--arch '" + s + "': hidden sizes must be integers, e.g. " + family + (family.equals("mlp:") ? "300,100" : "128"));
             }
+            return family.equals("mlp:") ? new Mlp(sizes) : new Lstm(sizes);
         }
         if (s.endsWith(".json")) return new JsonFile(s);
-        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lenet5, lenet5-bn, lenet5-caffe or a .json DL4J configuration");
+        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lstm:H1,..., lenet5, lenet5-bn, lenet5-caffe or a .json DL4J configuration");
     }
 }

@@ -9,6 +9,8 @@ import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.conf.layers.LSTM;
+import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
 import org.deeplearning4j.nn.weights.WeightInit;
@@ -59,6 +61,7 @@ public final class Architectures {
 
     public static MultiLayerConfiguration build(Arch arch, int numFeatures, int numClasses, int[] imageShape, Hyper h, Storage st) {
         if (arch instanceof Arch.Mlp m) return withDropout(mlp(m, numFeatures, numClasses, h), h);
+        if (arch instanceof Arch.Lstm l) return withDropout(lstm(l, numFeatures, numClasses, imageShape, h), h);
         if (arch instanceof Arch.LeNet5) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Same, false, 6, 16, 120, 84), h);
         if (arch instanceof Arch.LeNet5Bn) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Same, true, 6, 16, 120, 84), h);
         if (arch instanceof Arch.LeNet5Caffe) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Truncate, false, 20, 50, 500), h);
@@ -85,6 +88,23 @@ public final class Architectures {
             in = width;
         }
         return lb.layer(output(in, classes)).build();
+    }
+
+    /** LSTM layers (tanh cell, sigmoid gates, Xavier initialization, forget-gate bias 1) on rows read as sequences. */
+    private static MultiLayerConfiguration lstm(Arch.Lstm a, int nf, int classes, int[] shape, Hyper h) {
+        int steps = shape != null ? shape[0] : (int) Math.round(Math.sqrt(nf));
+        if (shape == null && steps * steps != nf)
+            throw new BadInputException("--arch " + a + " reads each row as square images' pixel rows; the data has " + nf + " features and no image shape");
+        if (nf % steps != 0) throw new BadInputException("--arch " + a + ": " + nf + " features are not " + steps + " steps of equal width");
+        var lb = base(h);
+        long in = nf / steps;
+        for (int width : a.hidden()) {
+            lb.layer(new LSTM.Builder().nIn(in).nOut(width).activation(Activation.TANH).weightInit(WeightInit.XAVIER)
+                    .dataFormat(RNNFormat.NWC).build());
+            in = width;
+        }
+        return lb.layer(output(in, classes)).inputPreProcessor(0, new SequenceRows(steps, nf / steps))
+                .inputPreProcessor(a.hidden().length, new LastStep(steps)).build();
     }
 
     /**

@@ -6,6 +6,7 @@ import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.DropoutLayer;
+import org.deeplearning4j.nn.conf.layers.LSTM;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
@@ -16,7 +17,7 @@ import java.util.List;
 /** The layer types Squeeze handles; anything else is refused with its index, name and type (every such layer in one line). */
 public final class LayerSupport {
     private static final List<Class<? extends Layer>> SUPPORTED = List.of(DenseLayer.class, ConvolutionLayer.class,
-            SubsamplingLayer.class, BatchNormalization.class, OutputLayer.class, ActivationLayer.class, DropoutLayer.class);
+            SubsamplingLayer.class, BatchNormalization.class, OutputLayer.class, ActivationLayer.class, DropoutLayer.class, LSTM.class);
 
     private LayerSupport() {}
 
@@ -35,6 +36,18 @@ public final class LayerSupport {
         if (!bad.isEmpty())
             throw new BadInputException(what + ": " + String.join(", ", bad) + (bad.size() == 1 ? ", which Squeeze does not support"
                     : " — " + bad.size() + " layers Squeeze does not support") + " (supported: " + SUPPORTED.stream().map(Class::getSimpleName).toList() + ")");
+        for (int i = 0; i < confs.size(); i++) {
+            if (!(confs.get(i).getLayer() instanceof LSTM r)) continue;
+            String at = what + ": layer " + i + " ('" + r.getLayerName() + "') is an LSTM ";
+            String how = "; Squeeze runs LSTMs on rows read as sequences (SequenceRows, NWC) with a last-step output, as --arch lstm:H builds them";
+            if (r.getRnnDataFormat() != org.deeplearning4j.nn.conf.RNNFormat.NWC) throw new BadInputException(at + "in " + r.getRnnDataFormat() + " layout" + how);
+            var pre = conf.getInputPreProcess(i);
+            if (i == 0 ? !(pre instanceof SequenceRows) : pre != null || !(confs.get(i - 1).getLayer() instanceof LSTM))
+                throw new BadInputException(at + "whose input is not " + (i == 0 ? "rows read as sequences" : "the sequence of the LSTM before it") + how);
+            boolean next = i + 1 < confs.size() && (confs.get(i + 1).getLayer() instanceof LSTM && conf.getInputPreProcess(i + 1) == null
+                    || conf.getInputPreProcess(i + 1) instanceof LastStep);
+            if (!next) throw new BadInputException(at + "followed by neither an LSTM nor a layer reading its last step" + how);
+        }
         if (!(confs.get(confs.size() - 1).getLayer() instanceof OutputLayer))
             throw new BadInputException(what + ": the last layer must be an OutputLayer, got "
                     + confs.get(confs.size() - 1).getLayer().getClass().getSimpleName());

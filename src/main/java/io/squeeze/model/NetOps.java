@@ -10,6 +10,7 @@ import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.DropoutLayer;
+import org.deeplearning4j.nn.conf.layers.LSTM;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
@@ -33,7 +34,7 @@ import java.util.List;
  * output layers, 2-d convolutions (NCHW, no dilation) and max pooling with DL4J's Truncate/Same padding, the
  * flat-to-image and image-to-flat preprocessors, activation layers, (inference-time no-op) dropout, and batch
  * normalization right after a dense layer or convolution, folded into that layer's op ({@link BatchNormFold}: the
- * op keeps the host's layer index).
+ * op keeps the host's layer index), and LSTM layers on rows read as sequences with a last-step output.
  */
 public final class NetOps {
     private NetOps() {}
@@ -59,6 +60,26 @@ public final class NetOps {
     /** An activation on its own. */
     public record Activation(int layer, Act act) implements Op {}
 
+    /**
+     * An LSTM layer (DL4J's {@code LSTM}: no peepholes) over rows of {@code steps · nIn} values, step-major (NWC, as
+     * {@link SequenceRows} reads them); out: every step's hidden state, rows of {@code steps · hidden}. Per step, with
+     * {@code [x_t, h_{t−1}]} times the input weights stacked on the recurrent ones, {@code w} = [W; RW] of shape
+     * [nIn + hidden, 4·hidden] C order, plus {@code b}: the four column blocks are DL4J's cell input (activation
+     * {@code act}), forget, output and input gates (activation {@code gate});
+     * {@code c_t = f ⊙ c_{t−1} + i ⊙ act(z)}, {@code h_t = o ⊙ act(c_t)} (Hochreiter &amp; Schmidhuber 1997; Gers et al. 2000).
+     */
+    public record Lstm(int layer, int nIn, int hidden, float[] w, float[] b, Act act, Act gate) implements Op {
+        /** Stacks W [nIn, 4h] on RW [h, 4h] (both C order). */
+        public static float[] stack(float[] w, float[] rw) {
+            float[] out = java.util.Arrays.copyOf(w, w.length + rw.length);
+            System.arraycopy(rw, 0, out, w.length, rw.length);
+            return out;
+        }
+    }
+
+    /** The last step of rows of {@code steps} steps of {@code width} values ({@link LastStep}). */
+    public record Last(int layer, int steps, int width) implements Op {}
+
     /** Flat rows [c·h·w] seen as images [c, h, w] (C order), or back to flat when {@code toImage} is false. */
     public record Reshape(int layer, boolean toImage, int c, int h, int w) implements Op {}
 
@@ -78,7 +99,10 @@ public final class NetOps {
             else if (pre instanceof CnnToFeedForwardPreProcessor f) {
                 if (f.getFormat() != CNN2DFormat.NCHW) throw refuse(who, i, "a " + f.getFormat() + " preprocessor");
                 ops.add(new Reshape(i, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
-            } else if (pre != null) throw refuse(who, i, "input preprocessor " + pre.getClass().getSimpleName());
+            } else if (pre instanceof LastStep ls) {
+                if (ops.isEmpty() || !(ops.get(ops.size() - 1) instanceof Lstm prev)) throw refuse(who, i, "a last-step preprocessor after a layer that is not an LSTM");
+                ops.add(new Last(i, ls.steps(), prev.hidden()));
+            } else if (pre != null && !(pre instanceof SequenceRows && i == 0)) throw refuse(who, i, "input preprocessor " + pre.getClass().getSimpleName());
             Layer l = net.getLayer(i).conf().getLayer();
             if (l instanceof DenseLayer || l instanceof OutputLayer) {
                 var ff = (org.deeplearning4j.nn.conf.layers.FeedForwardLayer) l;
@@ -92,6 +116,10 @@ public final class NetOps {
                 ops.add(new Conv(i, (int) c.getNOut(), (int) c.getNIn(), c.getKernelSize()[0], c.getKernelSize()[1],
                         c.getStride()[0], c.getStride()[1], c.getPadding()[0], c.getPadding()[1],
                         c.getConvolutionMode() == ConvolutionMode.Same, Surgery.values(net, i, "W"), b, act(who, i, c.getActivationFn())));
+            } else if (l instanceof LSTM r) {
+                if (r.getRnnDataFormat() != org.deeplearning4j.nn.conf.RNNFormat.NWC) throw refuse(who, i, "an LSTM in " + r.getRnnDataFormat() + " layout");
+                ops.add(new Lstm(i, (int) r.getNIn(), (int) r.getNOut(), Lstm.stack(Surgery.values(net, i, "W"), Surgery.values(net, i, "RW")),
+                        Surgery.values(net, i, "b"), act(who, i, r.getActivationFn()), act(who, i, r.getGateActivationFn())));
             } else if (l instanceof SubsamplingLayer s) {
                 if (s.getPoolingType() != org.deeplearning4j.nn.conf.layers.PoolingType.MAX) throw refuse(who, i, s.getPoolingType() + " pooling");
                 ops.add(new MaxPool(i, s.getKernelSize()[0], s.getKernelSize()[1], s.getStride()[0], s.getStride()[1],

@@ -37,6 +37,18 @@ public final class Surgery {
         return out;
     }
 
+    /** A copy of {@code net} whose tensors in {@code tensors} are replaced by the given C-order values. */
+    public static MultiLayerNetwork withTensors(MultiLayerNetwork net, Map<TensorKey, float[]> tensors) {
+        MultiLayerNetwork out = net.clone();
+        tensors.forEach((key, w) -> {
+            INDArray p = out.getLayer(key.layer()).getParam(key.param());
+            if (p == null || p.length() != w.length)
+                throw new IllegalArgumentException("tensor " + key + " has " + (p == null ? 0 : p.length()) + " values, got " + w.length);
+            p.assign(Nd4j.create(w, p.shape(), 'c'));
+        });
+        return out;
+    }
+
     /**
      * A copy of {@code net} whose output layer trains with {@code loss} (e.g. distillation's), same parameters; the
      * output layer keeps its activation for inference.

@@ -149,6 +149,14 @@ public final class QuantRunner {
                 t.set(y);
                 key = a.layer();
                 if (hook != null) hook.observe(key, y);
+            } else if (op instanceof NetOps.Lstm l) {
+                lstm(l, t, rows, path, hook);
+                key = op.layer();
+            } else if (op instanceof NetOps.Last l) {
+                float[] seq = t.floats(), y = new float[rows * l.width()];
+                for (int r = 0; r < rows; r++) System.arraycopy(seq, (r * l.steps() + l.steps() - 1) * l.width(), y, r * l.width(), l.width());
+                t.set(y);
+                t.n = l.width();
             } else {
                 weighted(op, t, rows, key, path, hook);
                 key = op.layer();
@@ -196,6 +204,45 @@ public final class QuantRunner {
         }
         t.set(y);
         finish(t, conv, g, channels);
+    }
+
+    /**
+     * An LSTM layer step by step ({@link LstmCell}): each step's product {@code [x_t, h_{t−1}]·[W; RW]} in float, or
+     * for an integer layer (dynamic mode only) with {@code [x_t, h_{t−1}]} quantized to uint8 from the step's own range
+     * and int32 accumulation, dequantized with s_in·s_w per gate column before the bias — PyTorch's dynamically
+     * quantized LSTM, whose two products (input and recurrent) are dynamic quantized Linears.
+     */
+    private void lstm(NetOps.Lstm op, T t, int rows, Path path, Hook hook) {
+        int hidden = op.hidden(), k = op.nIn() + hidden, g = 4 * hidden, steps = t.n / op.nIn();
+        if (steps * op.nIn() != t.n) throw new IllegalStateException("layer " + op.layer() + ": rows of " + t.n + " values are not steps of " + op.nIn());
+        boolean integer = m.plan().precisionOf(op.layer()).integer() && path != Path.FLOAT;
+        float[] x = t.floats(), h = new float[rows * hidden], c = new float[rows * hidden], out = new float[rows * steps * hidden];
+        for (int s = 0; s < steps; s++) {
+            float[] xh = LstmCell.operand(x, rows, steps, op.nIn(), s, h, hidden), z;
+            if (!integer) {
+                if (inputs != null) inputs.observe(op.layer(), xh, rows, k);
+                z = Kernels.gemm(xh, rows, k, (path == Path.FLOAT ? original : effective).get(op.layer()), buffers, op.layer());
+                for (int o = 0; o < z.length; o += g) for (int j = 0; j < g; j++) z[o + j] += op.b()[j];
+            } else {
+                QParams in = batchRange(xh, m.plan().reduceRange());
+                int[] xq = quantize(xh, in);
+                if (path == Path.FAKE_QUANT) {
+                    z = Kernels.gemm(dequantize(xq, in), rows, k, effective.get(op.layer()), buffers, op.layer());
+                    for (int o = 0; o < z.length; o += g) for (int j = 0; j < g; j++) z[o + j] += op.b()[j];
+                } else {
+                    for (int i = 0; i < xq.length; i++) xq[i] -= in.zeroPoint();
+                    int[] acc = Kernels.gemm(xq, rows, k, integers.get(op.layer()), g);
+                    float[] sw = scales.get(op.layer());
+                    z = new float[acc.length];
+                    for (int i = 0; i < acc.length; i++) z[i] = acc[i] * (in.scale() * sw[i % g]) + op.b()[i % g];
+                }
+            }
+            LstmCell.update(z, rows, hidden, c, h, op.act(), op.gate());
+            for (int r = 0; r < rows; r++) System.arraycopy(h, r * hidden, out, (r * steps + s) * hidden, hidden);
+        }
+        t.set(out);
+        t.n = steps * hidden;
+        if (hook != null) hook.observe(op.layer(), out);
     }
 
     /**

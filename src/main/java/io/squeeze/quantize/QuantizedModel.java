@@ -29,7 +29,9 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
             if (shape == null) continue;
             QuantConfig.Precision p = cfg.precisionOf(op.layer(), names.get(op.layer()));
             boolean symmetric = p.integer() && cfg.scheme() == QuantConfig.Scheme.SYMMETRIC;
-            int axis = !p.integer() || cfg.granularity() == QuantConfig.Granularity.TENSOR ? -1 : op instanceof NetOps.Dense ? 1 : 0;
+            int axis = !p.integer() || cfg.granularity() == QuantConfig.Granularity.TENSOR ? -1 : op instanceof NetOps.Conv ? 0 : 1;
+            if (op instanceof NetOps.Lstm && p.format() == QuantizedTensor.Format.NF4)
+                throw new io.squeeze.core.BadInputException("layer " + op.layer() + " is an LSTM, which Squeeze does not quantize to nf4");
             layers.add(new QuantPlan.LayerPlan(op.layer(), p, symmetric, axis));
             if (p != QuantConfig.Precision.FP32) w.put(op.layer(), QuantizedTensor.quantize(weightsOf(op), shape, p.format(), symmetric, axis));
         }
@@ -79,13 +81,38 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
     public static long[] shape(NetOps.Op op) {
         if (op instanceof NetOps.Dense d) return new long[]{d.nIn(), d.nOut()};
         if (op instanceof NetOps.Conv c) return new long[]{c.out(), c.in(), c.kh(), c.kw()};
+        if (op instanceof NetOps.Lstm l) return new long[]{l.nIn() + l.hidden(), 4L * l.hidden()};
         return null;
     }
 
     public static float[] weightsOf(NetOps.Op op) {
         if (op instanceof NetOps.Dense d) return d.w();
         if (op instanceof NetOps.Conv c) return c.w();
+        if (op instanceof NetOps.Lstm l) return l.w();
         throw new IllegalArgumentException("layer " + op.layer() + " has no weights");
+    }
+
+    /**
+     * Layer {@code layer}'s quantized tensors by DL4J parameter key: {@code W}, and for an LSTM (whose op holds
+     * [W; RW] as one tensor) {@code W} and {@code RW} split again; empty when the layer keeps fp32 weights.
+     */
+    public Map<String, QuantizedTensor> tensorsOf(int layer) {
+        QuantizedTensor q = weights.get(layer);
+        if (q == null) return Map.of();
+        for (NetOps.Op op : ops)
+            if (op.layer() == layer && op instanceof NetOps.Lstm l)
+                return Map.of("W", q.rows(0, l.nIn()), "RW", q.rows(l.nIn(), l.nIn() + l.hidden()));
+        return Map.of("W", q);
+    }
+
+    /**
+     * The dequantized values of every quantized weight tensor by layer and DL4J parameter key (what a float network
+     * of the quantized model holds).
+     */
+    public Map<TensorKey, float[]> dequantized() {
+        Map<TensorKey, float[]> out = new LinkedHashMap<>();
+        for (int layer : weights.keySet()) tensorsOf(layer).forEach((param, q) -> out.put(new TensorKey(layer, param), q.dequantize()));
+        return out;
     }
 
     /** Weights as the quantized model computes with them (dequantized; the original for fp32 layers). */

@@ -86,6 +86,29 @@ public record QuantizedTensor(Format format, boolean symmetric, long[] shape, in
         return new QuantizedTensor(f, symmetric, shape, axis, p, q);
     }
 
+    /**
+     * Rows {@code [from, to)} of a 2-d tensor quantized per tensor or per column (axis 1), with the same qparams: an
+     * LSTM's stacked [W; RW] split back into its two tensors ({@link #stackRows} is the inverse).
+     */
+    public QuantizedTensor rows(int from, int to) {
+        if (shape.length != 2 || axis == 0 || format == Format.NF4)
+            throw new IllegalStateException("only a 2-d per-tensor or per-column int/fp16 tensor splits by rows, not " + format + " axis " + axis);
+        int cols = (int) shape[1];
+        return new QuantizedTensor(format, symmetric, new long[]{to - from, cols}, axis, params,
+                java.util.Arrays.copyOfRange(values, from * cols, to * cols));
+    }
+
+    /** {@code a} on top of {@code b}: two tensors of the same format, columns and qparams, as one. */
+    public static QuantizedTensor stackRows(QuantizedTensor a, QuantizedTensor b) {
+        if (a.format != b.format || a.symmetric != b.symmetric || a.axis != b.axis || a.shape.length != 2 || b.shape.length != 2
+                || a.shape[1] != b.shape[1] || !java.util.Arrays.equals(a.params, b.params))
+            throw new IllegalStateException("tensors of shapes " + java.util.Arrays.toString(a.shape) + " and " + java.util.Arrays.toString(b.shape)
+                    + " do not share their format and qparams");
+        short[] v = java.util.Arrays.copyOf(a.values, a.values.length + b.values.length);
+        System.arraycopy(b.values, 0, v, a.values.length, b.values.length);
+        return new QuantizedTensor(a.format, a.symmetric, new long[]{a.shape[0] + b.shape[0], a.shape[1]}, a.axis, a.params, v);
+    }
+
     /** An nf4 tensor from its blocks. */
     static QuantizedTensor ofNf4(NormalFloat4.Blocks b, long[] shape) {
         int nb = b.q8().length, ng = b.scales().length;

@@ -115,7 +115,7 @@ public final class DistillJob {
 
     /** Whether {@code s} names an architecture rather than a model path. */
     public static boolean isArch(String s) {
-        return s.startsWith("mlp:") || s.equals("lenet5") || s.endsWith(".json");
+        return io.squeeze.model.Arch.isArchitecture(s);
     }
 
     /** (features normalized, hard label or -1) joined with teacher logits of width k. */

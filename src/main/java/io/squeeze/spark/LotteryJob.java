@@ -133,7 +133,8 @@ public final class LotteryJob {
         List<MultiLayerNetwork> perRound = new ArrayList<>();
         Map<TensorKey, Mask> masks = new TreeMap<>();
         long total = 0;
-        for (int i = 0; i < init.getnLayers(); i++) if (init.getLayer(i).getParam("W") != null) total += init.getLayer(i).getParam("W").length();
+        for (int i = 0; i < init.getnLayers(); i++)
+            for (String param : List.of("W", "RW")) if (init.getLayer(i).getParam(param) != null) total += init.getLayer(i).getParam(param).length(); // what pruneRound prunes
         MultiLayerNetwork trained = null;
         for (int round = 0; round <= lc.rounds(); round++) {
             if (round > 0) masks = pruneRound(trained, masks, lc);
@@ -167,12 +168,15 @@ public final class LotteryJob {
         List<Target> targets = new ArrayList<>();
         int last = trained.getnLayers() - 1;
         for (int i = 0; i <= last; i++) {
-            var w = trained.getLayer(i).getParam("W");
-            if (w == null) continue;
-            float[] v = Surgery.values(trained, i, "W");
             boolean conv = trained.getLayer(i).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
-            targets.add(new Target(targets.size(), i, "W", w.shape(), v, masks.getOrDefault(TensorKey.weights(i), Mask.all(v.length)),
-                    Amount.fraction(i == last ? lc.outputRate() : lc.rate()), conv ? 0 : 1, conv ? 1 : 0));
+            boolean recurrent = trained.getLayer(i).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.LSTM;
+            for (String param : recurrent ? List.of("W", "RW") : List.of("W")) { // an LSTM's input and recurrent weights, as prune takes them
+                var w = trained.getLayer(i).getParam(param);
+                if (w == null) continue;
+                float[] v = Surgery.values(trained, i, param);
+                targets.add(new Target(targets.size(), i, param, w.shape(), v, masks.getOrDefault(new TensorKey(i, param), Mask.all(v.length)),
+                        Amount.fraction(i == last ? lc.outputRate() : lc.rate()), conv ? 0 : 1, conv ? 1 : 0));
+            }
         }
         Map<Integer, Mask> fresh = Pruner.masks(targets, new L1Unstructured(), Amount.fraction(lc.rate()), io.squeeze.prune.Chunk.DEFAULT_SIZE);
         Map<TensorKey, Mask> out = new TreeMap<>();

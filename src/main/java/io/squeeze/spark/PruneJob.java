@@ -161,7 +161,14 @@ public final class PruneJob {
             if (a == null && p.method().needsAmount()) continue;
             anyMatch = true;
             boolean conv = layer instanceof ConvolutionLayer;
-            for (String param : p.includeBias() ? List.of("W", "b") : List.of("W")) {
+            boolean recurrent = layer instanceof org.deeplearning4j.nn.conf.layers.LSTM;
+            boolean units = recurrent && p.method() instanceof io.squeeze.prune.LnStructured;
+            if (units && ((io.squeeze.prune.LnStructured) p.method()).dim() != PruneMethod.Dim.OUT)
+                throw new BadInputException("prune --method ln --dim in: layer " + i + " ('" + name + "') is an LSTM, whose hidden units"
+                        + " are pruned whole (--dim out)");
+            List<String> params = recurrent ? List.of("W", "RW") : List.of("W");
+            if (p.includeBias() || units) params = java.util.stream.Stream.concat(params.stream(), java.util.stream.Stream.of("b")).toList();
+            for (String param : params) {
                 TensorKey key = new TensorKey(i, param);
                 long[] shape = shapes.get(key);
                 if (shape == null) continue;
@@ -197,7 +204,21 @@ public final class PruneJob {
     public static Result run(Execution exec, LoadedModel m, Plan p) {
         List<Target> targets = targets(m, p);
         Amount global = p.amount() == null ? Amount.fraction(0) : p.amount();
-        Map<Integer, Mask> fresh = masks(exec, targets, p.method(), global, p.chunkSize());
+        Map<Integer, Mask> fresh = new TreeMap<>();
+        List<Target> perTensor = new ArrayList<>();
+        for (Target t : targets) {
+            if (!(p.method() instanceof io.squeeze.prune.LnStructured ln)
+                    || !(m.net().getLayer(t.layer()).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.LSTM r)) {
+                perTensor.add(t);
+            } else if (t.param().equals("W")) { // an LSTM's units: W, RW and b as one group per unit, in the driver (a few columns)
+                Map<String, Target> group = new java.util.HashMap<>();
+                for (Target g : targets) if (g.layer() == t.layer()) group.put(g.param(), g);
+                Map<String, Mask> unitMasks = io.squeeze.prune.LstmUnits.prune(t.values(), group.get("RW").values(), t.mask(), group.get("RW").mask(),
+                        group.get("b").mask(), (int) r.getNIn(), (int) r.getNOut(), t.amount(), ln.norm(), "layer " + t.layer());
+                for (Target g : group.values()) fresh.put(g.id(), unitMasks.get(g.param()));
+            }
+        }
+        if (!perTensor.isEmpty() || fresh.isEmpty()) fresh.putAll(masks(exec, perTensor, p.method(), global, p.chunkSize()));
         Map<TensorKey, Mask> masks = new TreeMap<>(m.masks());
         Map<Integer, ArtifactWriter.LayerNote> notes = notes(targets, fresh, p.method(), masks);
         MultiLayerNetwork net = m.net().clone();

@@ -131,6 +131,11 @@ public final class QuantizeJob {
         if (cfg.needsCalibrationData() && calib == null)
             throw new BadInputException("quantize --mode " + cfg.mode().name().toLowerCase() + " needs calibration data: --calib-data D");
         List<NetOps.Op> ops = NetOps.of(src.net());
+        for (NetOps.Op op : ops)
+            if (op instanceof NetOps.Lstm && (cfg.mode() != QuantConfig.Mode.DYNAMIC || cfg.rounding() == QuantConfig.Rounding.GPTQ))
+                throw new BadInputException("quantize: layer " + op.layer() + " is an LSTM, which Squeeze quantizes in dynamic mode with nearest"
+                        + " rounding (as PyTorch's quantize_dynamic), got --mode " + cfg.mode().name().toLowerCase(java.util.Locale.ROOT)
+                        + " --rounding " + cfg.rounding().name().toLowerCase(java.util.Locale.ROOT));
         QuantizedModel qm = QuantizedModel.quantizeWeights(ops, cfg, names(src.net()));
         Calibrated c = null;
         if (cfg.needsCalibrationData()) {
@@ -237,7 +242,9 @@ public final class QuantizeJob {
         boolean ranges = c != null && qm.plan().mode() != QuantConfig.Mode.DYNAMIC;
         Map<Integer, float[]> deq = new TreeMap<>();
         qm.weights().forEach((l, q) -> deq.put(l, q.dequantize()));
-        MultiLayerNetwork net = Surgery.withWeights(src, deq);
+        Map<Integer, float[]> orig = new TreeMap<>();
+        for (NetOps.Op op : qm.ops()) if (QuantizedModel.shape(op) != null) orig.put(op.layer(), QuantizedModel.weightsOf(op));
+        MultiLayerNetwork net = Surgery.withTensors(src, qm.dequantized());
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>();
         for (QuantPlan.LayerPlan l : qm.plan().layers()) {
             Map<String, Object> d = new LinkedHashMap<>();
@@ -248,7 +255,7 @@ public final class QuantizeJob {
                 d.put("granularity", l.axis() < 0 ? "tensor" : "channel");
                 d.put("axis", l.axis() < 0 ? null : l.axis());
                 d.put("rounding", rounding.name().toLowerCase(java.util.Locale.ROOT));
-                float[] w = Surgery.values(src, l.layer(), "W"), dq = deq.get(l.layer());
+                float[] w = orig.get(l.layer()), dq = deq.get(l.layer());
                 double err = 0, norm = 0;
                 for (int i = 0; i < w.length; i++) {
                     err += (w[i] - dq[i]) * (double) (w[i] - dq[i]);

@@ -84,6 +84,16 @@ class BadInputCorpusTest {
         ModelSerializer.writeModel(lstm, lz.toFile(), false);
         vars.put("$LSTMZIP", lz.toString());
         vars.put("$LSTMJSON", Files.writeString(dir.resolve("lstm.json"), lstm.getLayerWiseConfigurations().toJson()).toString());
+        Path sz = dir.resolve("lstm-seq.zip");
+        ModelIO.writeZip(st, new org.apache.hadoop.fs.Path(sz.toString()), io.squeeze.quantize.LstmRuntimeTest.digitsLstm(), TestModels.minmaxMeta(64, 10), false);
+        vars.put("$LSTMART", sz.toString());
+        MultiLayerNetwork ncw = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
+                .layer(new LSTM.Builder().nIn(8).nOut(4).build()).layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().nIn(4).nOut(10).build())
+                .inputPreProcessor(0, new io.squeeze.model.SequenceRows(8, 8)).inputPreProcessor(1, new io.squeeze.model.LastStep(8)).build());
+        ncw.init();
+        Path nz = dir.resolve("lstm-ncw.zip");
+        ModelSerializer.writeModel(ncw, nz.toFile(), false);
+        vars.put("$LSTMNCW", nz.toString());
         Path bz = dir.resolve("bn.zip");
         ModelSerializer.writeModel(TestModels.bnConvNet(1, true), bz.toFile(), false);
         vars.put("$BNZIP", bz.toString());

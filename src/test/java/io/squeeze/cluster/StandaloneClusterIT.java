@@ -309,6 +309,33 @@ class StandaloneClusterIT {
     }
 
     @Test
+    void anLstmIsPrunedWithFineTuningAndQuantizedOnExecutorsAsLocally() throws Exception {
+        // the sequence preprocessors travel in the configuration's JSON, the integer LSTM in the broadcast quantized model
+        String lstm = dir.resolve("lstm").toString();
+        local("train", "--data", TRAIN, "--arch", "lstm:16", "--epochs", "3", "--lr", "0.01", "--normalize", "minmax", "--out", lstm);
+        String[] q = {"quantize", "--model", lstm, "--mode", "dynamic", "--bits", "8", "--eval-data", TEST};
+        String qc = dir.resolve("lstm-int8-cluster").toString(), ql = dir.resolve("lstm-int8-local").toString();
+        submit(append(q, "--out", qc));
+        local(append(q, "--out", ql));
+        assertEquals(io.squeeze.TestArtifacts.packed(ql), io.squeeze.TestArtifacts.packed(qc));
+        assertEquals(Artifact.load(ST, ql).manifest().metrics().get("accuracy"), Artifact.load(ST, qc).manifest().metrics().get("accuracy"));
+
+        String[] p = {"prune", "--model", lstm, "--method", "l1", "--amount", "0.5", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1",
+                "--eval-data", TEST};
+        String pc = dir.resolve("lstm-pruned-cluster").toString(), pl = dir.resolve("lstm-pruned-local").toString();
+        submit(append(p, "--out", pc));
+        local(append(p, "--out", pl));
+        Artifact ac = Artifact.load(ST, pc), al = Artifact.load(ST, pl);
+        assertEquals(al.model().masks(), ac.model().masks()); // chosen before fine-tuning: the same weights pruned
+        assertTrue(ac.model().masks().containsKey(new io.squeeze.core.TensorKey(0, "RW")));
+        for (var e : ac.model().masks().entrySet()) {
+            float[] v = io.squeeze.model.Surgery.values(ac.model().net(), e.getKey().layer(), e.getKey().param());
+            for (int i = 0; i < v.length; i++) if (!e.getValue().kept(i)) assertEquals(0f, v[i], e.getKey() + " at " + i + " after fine-tuning on executors");
+        }
+        assertEquals(((Number) al.manifest().metrics().get("accuracy")).doubleValue(), ((Number) ac.manifest().metrics().get("accuracy")).doubleValue(), 0.1);
+    }
+
+    @Test
     void aKerasFunctionalModelWithBatchNormalizationQuantizesAndTeachesOnExecutorsAsLocally() throws Exception {
         // Input -> Dense -> BatchNormalization -> ReLU -> Dense softmax, a Keras functional model: read as the chain it
         // is, its normalization folded into the dense layer before the int8 network is broadcast and calibrated and

@@ -108,6 +108,25 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void aDynamicallyQuantizedLstmComesBackComputingTheSameOutputs() {
+        MultiLayerNetwork net = io.squeeze.quantize.LstmRuntimeTest.net(21);
+        QuantConfig cfg = new QuantConfig(QuantConfig.Mode.DYNAMIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
+                QuantConfig.Scheme.SYMMETRIC, false, new Observer.MinMax(), List.of());
+        QuantizedModel qm = QuantizedModel.quantizeWeights(NetOps.of(net), cfg, Map.of());
+        float[] x = new float[3 * 12];
+        Random r = new Random(4);
+        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
+        float[] expected = new QuantRunner(qm).run(x, 3, 12, QuantRunner.Path.INTEGER, null);
+        NetPayload p = NetPayload.of(net); // the configuration travels as JSON, its sequence preprocessors with it
+        for (Serializer s : SERIALIZERS) {
+            QuantizedModel back = roundTrip(s, qm);
+            assertArrayEquals(expected, new QuantRunner(back).run(x, 3, 12, QuantRunner.Path.INTEGER, null), s.getClass().getSimpleName());
+            TestModels.assertSameWeights(net, roundTrip(s, p).build());
+            assertEquals(net.getLayerWiseConfigurations(), roundTrip(s, p).build().getLayerWiseConfigurations());
+        }
+    }
+
+    @Test
     void gptqPassesAndConfigsComeBackAndTheirGramMatricesMerge() {
         QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT4, null, null, false, new Observer.MinMax(), List.of(),
                 QuantConfig.Rounding.GPTQ);

@@ -1,0 +1,134 @@
+package io.squeeze.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.squeeze.artifact.Artifact;
+import io.squeeze.core.Mask;
+import io.squeeze.core.TensorKey;
+import io.squeeze.model.Surgery;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * An LSTM as a user runs it through Squeeze, on local[2]: {@code train --arch lstm:24} on the UCI digits read as 8 steps
+ * of 8 pixels, unstructured pruning of its input and recurrent weights with fine-tuning (masks kept through training),
+ * dynamic int8 quantization in integer arithmetic, an LSTM student distilled from stored soft targets.
+ */
+class LstmCliTest {
+    static final String TRAIN = QuantizeCliTest.TRAIN, TEST = QuantizeCliTest.TEST;
+    @TempDir
+    static Path dir;
+    static String dense;
+    static double denseAccuracy;
+
+    static double accuracy(String model) throws Exception {
+        String rep = dir.resolve(Path.of(model).getFileName() + "-report.json").toString();
+        CliRun r = CliRun.run("evaluate", "--model", model, "--data", TEST, "--report", rep, "--overwrite");
+        assertEquals(0, r.code(), r.err());
+        return QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(rep))).get("accuracy").asDouble();
+    }
+
+    @BeforeAll
+    static void train() throws Exception {
+        dense = dir.resolve("lstm").toString();
+        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "lstm:24", "--epochs", "10", "--lr", "0.01", "--normalize", "minmax",
+                "--seed", "42", "--out", dense);
+        assertEquals(0, r.code(), r.err());
+        denseAccuracy = accuracy(dense);
+        assertTrue(denseAccuracy > 0.8, "lstm:24 on the digits: " + denseAccuracy);
+        var net = PruneCliTest.load(dense).model().net();
+        assertEquals("LSTM", net.getLayer(0).conf().getLayer().getClass().getSimpleName());
+        assertArrayEquals(new long[]{24, 96}, net.getLayer(0).getParam("RW").shape());
+    }
+
+    @Test
+    void pruningMasksTheInputAndRecurrentWeightsThroughFineTuning() throws Exception {
+        String out = dir.resolve("pruned").toString();
+        CliRun r = CliRun.run("prune", "--model", dense, "--method", "l1", "--amount", "0.5", "--fine-tune-data", TRAIN,
+                "--fine-tune-epochs", "2", "--out", out);
+        assertEquals(0, r.code(), r.err());
+        Artifact a = PruneCliTest.load(out);
+        Map<TensorKey, Mask> masks = a.model().masks();
+        assertEquals(Set.of(new TensorKey(0, "W"), new TensorKey(0, "RW"), new TensorKey(1, "W")), masks.keySet());
+        for (Map.Entry<TensorKey, Mask> e : masks.entrySet()) {
+            assertEquals(0.5, e.getValue().prunedCount() / (double) e.getValue().size(), 1e-9, e.getKey().toString());
+            float[] v = Surgery.values(a.model().net(), e.getKey().layer(), e.getKey().param());
+            for (int i = 0; i < v.length; i++) if (!e.getValue().kept(i)) assertEquals(0f, v[i], e.getKey() + " at " + i + " after fine-tuning");
+        }
+        float[] before = Surgery.values(PruneCliTest.load(dense).model().net(), 0, "RW"), after = Surgery.values(a.model().net(), 0, "RW");
+        Mask rw = masks.get(new TensorKey(0, "RW"));
+        int moved = 0;
+        for (int i = 0; i < after.length; i++) if (rw.kept(i) && after[i] != before[i]) moved++;
+        assertTrue(moved > rw.size() / 4, "fine-tuning changed " + moved + " kept recurrent weights");
+        assertEquals(denseAccuracy, accuracy(out), 0.06);
+    }
+
+    @Test
+    void wholeUnitsArePrunedAndShrunkWithoutChangingWhatTheNetworkComputes() throws Exception {
+        String masked = dir.resolve("units").toString(), shrunk = dir.resolve("units-shrunk").toString();
+        String[] p = {"prune", "--model", dense, "--method", "ln", "--amount", "0.5", "--layers", "0"};
+        assertEquals(0, CliRun.run(CliRun.with(p, "--out", masked)).code());
+        CliRun r = CliRun.run(CliRun.with(p, "--shrink", "--out", shrunk));
+        assertEquals(0, r.code(), r.err());
+        assertTrue((r.out() + r.err()).contains("prune: shrink layer 0: units 24 -> 12"), r.out() + r.err());
+        Artifact a = PruneCliTest.load(shrunk);
+        var net = a.model().net();
+        assertArrayEquals(new long[]{8, 48}, net.getLayer(0).getParam("W").shape());
+        assertArrayEquals(new long[]{12, 48}, net.getLayer(0).getParam("RW").shape());
+        assertArrayEquals(new long[]{12, 10}, net.getLayer(1).getParam("W").shape());
+        assertEquals(Map.of(), a.model().masks());
+        Map<TensorKey, Mask> m = PruneCliTest.load(masked).model().masks();
+        assertEquals(48, m.get(new TensorKey(0, "b")).prunedCount()); // 12 units × 4 gates
+        var x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 20, 64);
+        assertArrayEquals(PruneCliTest.load(masked).model().net().output(x).data().asFloat(), net.output(x).data().asFloat(), 1e-5f);
+        assertEquals(accuracy(masked), accuracy(shrunk), 1e-12);
+    }
+
+    @Test
+    void dynamicInt8RunsInIntegerArithmeticAndKeepsAccuracy() throws Exception {
+        String out = dir.resolve("int8").toString();
+        CliRun r = CliRun.run("quantize", "--model", dense, "--mode", "dynamic", "--bits", "8", "--eval-data", TEST, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        Artifact a = PruneCliTest.load(out);
+        assertArrayEquals(new long[]{8 + 24, 96}, a.quant().weights().get(0).shape()); // [W; RW] stored as W and RW, read back stacked
+        assertEquals(96, a.quant().weights().get(0).params().length);
+        double q = accuracy(out);
+        JsonNode m = QuantizeCliTest.manifest(out);
+        assertEquals("integer", m.get("metrics").get("accuracy_path").asText());
+        assertEquals(m.get("metrics").get("accuracy").asDouble(), q, 1e-12);
+        assertEquals(denseAccuracy, q, 0.02);
+        assertTrue(QuantizeCliTest.packedBytes(out) < QuantizeCliTest.packedBytes(dense) / 2.0,
+                QuantizeCliTest.packedBytes(out) + " vs " + QuantizeCliTest.packedBytes(dense));
+    }
+
+    @Test
+    void lotteryRoundsPruneTheInputAndRecurrentWeights() throws Exception {
+        String out = dir.resolve("lottery").toString();
+        CliRun r = CliRun.run("lottery", "--arch", "lstm:8", "--data", TRAIN, "--test-data", TEST, "--epochs", "1", "--rounds", "1",
+                "--normalize", "minmax", "--out", out);
+        assertEquals(0, r.code(), r.err());
+        // W [8, 32] and RW [8, 32] lose round-half-even(0.2 · 256) = 51 each, the output W [8, 10] 0.1 · 80 = 8
+        JsonNode rounds = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(out, "lottery.json")));
+        assertEquals((592 - 110) / 592.0, rounds.get(1).get("weights_remaining").asDouble(), 1e-12);
+        Map<TensorKey, Mask> m = PruneCliTest.load(Path.of(out, "ticket").toString()).model().masks();
+        assertEquals(51, m.get(new TensorKey(0, "RW")).prunedCount());
+    }
+
+    @Test
+    void anLstmStudentLearnsFromStoredSoftTargets() throws Exception {
+        String soft = dir.resolve("soft").toString(), out = dir.resolve("student").toString();
+        assertEquals(0, CliRun.run("soft-targets", "--teacher", dense, "--data", TRAIN, "--out", soft).code());
+        CliRun r = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "lstm:16", "--lr", "0.01", "--epochs", "4",
+                "--eval-data", TEST, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        assertEquals(16, PruneCliTest.load(out).model().net().getLayer(0).getParam("RW").rows());
+        assertTrue(accuracy(out) > 0.5, "distilled lstm:16");
+    }
+}
