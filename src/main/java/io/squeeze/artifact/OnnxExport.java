@@ -52,6 +52,7 @@ public final class OnnxExport {
     private QParams curQp;
     private int n, c, h, w, key = -1;
     private String logits;
+    private boolean seqInFlight; // cur is an LSTM's sequence [steps, N, H] rather than rows
 
     private OnnxExport(QuantizedModel quant) {
         this.quant = quant;
@@ -99,8 +100,24 @@ public final class OnnxExport {
     }
 
     private void op(NetOps.Op op, boolean last) {
-        if (op instanceof NetOps.Lstm || op instanceof NetOps.Last)
-            throw new BadInputException("ONNX export: layer " + op.layer() + " is an LSTM, which the export does not support");
+        if (op instanceof NetOps.Lstm l) {
+            if (quant != null)
+                throw new BadInputException("ONNX export: layer " + op.layer() + " is a quantized LSTM; the export writes LSTMs in float only");
+            String x = floatValue();
+            cur = OnnxLstm.layer(g, l, seqInFlight ? x : OnnxLstm.sequence(g, x, n / l.nIn(), l.nIn(), op.layer()));
+            seqInFlight = true;
+            n = n / l.nIn() * l.hidden();
+            key = op.layer();
+            if (last) finish();
+            return;
+        }
+        if (op instanceof NetOps.Last l) {
+            cur = OnnxLstm.last(g, l, cur);
+            seqInFlight = false;
+            n = l.width();
+            if (last) finish();
+            return;
+        }
         if (op instanceof NetOps.Reshape r) {
             long[] shape = r.toImage() ? new long[]{-1, r.c(), r.h(), r.w()} : new long[]{-1, (long) r.c() * r.h() * r.w()};
             String s = g.int64s("shape" + op.layer(), shape, shape.length);

@@ -223,4 +223,26 @@ public class OnnxExportTest {
         assertClose(Logits.of(net, x, 25, 144), ort.get("logits"), "logits");
         assertClose(net.output(org.nd4j.linalg.factory.Nd4j.create(x, new long[]{25, 144}, 'c')).dup('c').data().asFloat(), ort.get("output"), "output");
     }
+
+    @Test
+    void anLstmStackRunsInOnnxRuntimeAsDl4jComputesIt() throws Exception {
+        // two stacked LSTMs (random weights, biases and gates) on rows of 4 steps of 3 features: ONNX's iofc gate order,
+        // sequence-first layout and last-step Gather against DL4J's own forward pass
+        var net = io.squeeze.quantize.LstmRuntimeTest.net(41);
+        var meta = new io.squeeze.model.ModelMeta(12, 3, null, io.squeeze.data.Normalizer.NONE, "test");
+        var lm = new io.squeeze.model.LoadedModel(net, meta, "", "lstm", io.squeeze.model.SourceKind.DL4J_ZIP, 0);
+        OnnxExport.Exported e = OnnxExport.export(new Loaded(lm, null));
+        var ops = OnnxMl.ModelProto.parseFrom(e.bytes()).getGraph().getNodeList().stream().map(OnnxMl.NodeProto::getOpType).toList();
+        assertEquals(2, ops.stream().filter("LSTM"::equals).count(), ops.toString());
+        org.nd4j.linalg.factory.Nd4j.getRandom().setSeed(9);
+        float[] x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 17, 12).dup('c').data().asFloat();
+        Map<String, float[]> ort = runOnnx(e.bytes(), new Rows(x, new int[17], 17, 12));
+        assertClose(Logits.of(net, x, 17, 12), ort.get("logits"), "logits");
+        assertClose(net.output(org.nd4j.linalg.factory.Nd4j.create(x, new long[]{17, 12}, 'c')).dup('c').data().asFloat(), ort.get("output"), "output");
+        var dyn = new io.squeeze.quantize.QuantConfig(io.squeeze.quantize.QuantConfig.Mode.DYNAMIC, io.squeeze.quantize.QuantConfig.Precision.INT8,
+                null, null, false, new io.squeeze.quantize.Observer.MinMax(), List.of());
+        Loaded q = new Loaded(lm, io.squeeze.quantize.QuantizedModel.quantizeWeights(io.squeeze.model.NetOps.of(net), dyn, Map.of()));
+        var ex = org.junit.jupiter.api.Assertions.assertThrows(io.squeeze.core.BadInputException.class, () -> OnnxExport.export(q));
+        assertEquals("ONNX export: layer 0 is a quantized LSTM; the export writes LSTMs in float only", ex.getMessage());
+    }
 }

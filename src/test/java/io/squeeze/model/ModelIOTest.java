@@ -6,7 +6,6 @@ import io.squeeze.core.Storage;
 import org.apache.hadoop.conf.Configuration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
-import org.deeplearning4j.nn.conf.layers.LSTM;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -77,13 +76,13 @@ class ModelIOTest {
     @Test
     void unsupportedLayerIsNamed() throws Exception {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
-                .layer(new LSTM.Builder().nIn(3).nOut(4).name("rnn").build())
+                .layer(new org.deeplearning4j.nn.conf.layers.recurrent.SimpleRnn.Builder().nIn(3).nOut(4).name("rnn").build())
                 .layer(new org.deeplearning4j.nn.conf.layers.RnnOutputLayer.Builder().nIn(4).nOut(2).build()).build());
         net.init();
-        File f = dir.resolve("lstm.zip").toFile();
+        File f = dir.resolve("rnn.zip").toFile();
         ModelSerializer.writeModel(net, f, false);
         String msg = error(f.toPath());
-        assertTrue(msg.contains("layer 0 ('rnn') is a LSTM, layer 1 ('layer1') is a RnnOutputLayer — 2 layers Squeeze does not support"), msg);
+        assertTrue(msg.contains("layer 0 ('rnn') is a SimpleRnn, layer 1 ('layer1') is a RnnOutputLayer — 2 layers Squeeze does not support"), msg);
     }
 
     @Test

@@ -1,0 +1,55 @@
+package io.squeeze.artifact;
+
+import io.squeeze.core.BadInputException;
+import io.squeeze.model.NetOps;
+
+/**
+ * Squeeze's LSTM layers ({@link NetOps.Lstm}, {@link NetOps.Last}) as ONNX nodes (opset 13): rows of
+ * {@code steps · features} are reshaped to {@code [N, steps, features]} and transposed to ONNX's sequence-first
+ * {@code [steps, N, features]}; each layer is one {@code LSTM} node whose every-step output {@code Y}
+ * {@code [steps, 1, N, H]} is squeezed to the next layer's sequence; the last step is a {@code Gather} at
+ * {@code steps − 1}. Weights: ONNX orders a layer's gate blocks input, output, forget, cell ({@code iofc}), each
+ * {@code [4H, in]} (transposed), where DL4J orders cell input, forget, output, input gate along the columns of
+ * {@code [in, 4H]}; DL4J's one bias goes in ONNX's input bias {@code Wb}, its recurrent bias {@code Rb} is zero.
+ * The default activations (sigmoid gates, tanh cell) are ONNX's defaults; others are refused.
+ */
+final class OnnxLstm {
+    /** ONNX gate block k (i, o, f, c) is DL4J's column block DL4J_BLOCK[k] (DL4J: 0 cell input, 1 forget, 2 output, 3 input). */
+    private static final int[] DL4J_BLOCK = {3, 2, 1, 0};
+
+    private OnnxLstm() {}
+
+    /** Rows {@code x} [N, steps · features] as the sequence [steps, N, features]. */
+    static String sequence(OnnxGraph g, String x, int steps, int features, int layer) {
+        String shape = g.int64s("seq_shape" + layer, new long[]{-1, steps, features}, 3);
+        String r = g.node("Reshape", "seq" + layer, new String[]{x, shape});
+        return g.node("Transpose", "seq_t" + layer, new String[]{r}, "perm", new long[]{1, 0, 2});
+    }
+
+    /** One LSTM layer on the sequence {@code seq} [steps, N, nIn]; returns its outputs as the sequence [steps, N, H]. */
+    static String layer(OnnxGraph g, NetOps.Lstm op, String seq) {
+        if (op.act() != NetOps.Act.TANH || op.gate() != NetOps.Act.SIGMOID)
+            throw new BadInputException("ONNX export: layer " + op.layer() + " is an LSTM with activation " + op.act() + " and gates "
+                    + op.gate() + "; the export writes LSTMs with tanh and sigmoid gates (ONNX's defaults)");
+        int h = op.hidden(), in = op.nIn(), g4 = 4 * h;
+        float[] w = new float[g4 * in], r = new float[g4 * h], b = new float[2 * g4];
+        for (int k = 0; k < 4; k++) {
+            int from = DL4J_BLOCK[k] * h;
+            for (int u = 0; u < h; u++) {
+                int row = k * h + u;
+                for (int j = 0; j < in; j++) w[row * in + j] = op.w()[j * g4 + from + u];
+                for (int j = 0; j < h; j++) r[row * h + j] = op.w()[(in + j) * g4 + from + u];
+                b[row] = op.b()[from + u];
+            }
+        }
+        String l = "L" + op.layer();
+        String[] inputs = {seq, g.floats(l + "_W", w, 1, g4, in), g.floats(l + "_R", r, 1, g4, h), g.floats(l + "_B", b, 1, 2L * g4)};
+        String y = g.node("LSTM", "lstm" + op.layer(), inputs, "hidden_size", (long) h);
+        return g.node("Squeeze", "lstm_seq" + op.layer(), new String[]{y, g.int64s("squeeze_axes" + op.layer(), new long[]{1}, 1)});
+    }
+
+    /** The last step [N, H] of the sequence {@code seq} [steps, N, H]. */
+    static String last(OnnxGraph g, NetOps.Last op, String seq) {
+        return g.node("Gather", "last" + op.layer(), new String[]{seq, g.int64s("last_step" + op.layer(), new long[]{op.steps() - 1})}, "axis", 0L);
+    }
+}
