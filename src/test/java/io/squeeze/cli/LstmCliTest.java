@@ -106,6 +106,15 @@ class LstmCliTest {
         assertEquals(denseAccuracy, q, 0.02);
         assertTrue(QuantizeCliTest.packedBytes(out) < QuantizeCliTest.packedBytes(dense) / 2.0,
                 QuantizeCliTest.packedBytes(out) + " vs " + QuantizeCliTest.packedBytes(dense));
+        for (String[] weights : new String[][]{{"--bits", "4"}, {"--dtype", "fp16"}}) { // the other dynamic weight formats
+            String o = dir.resolve("dyn-" + weights[1]).toString();
+            CliRun w = CliRun.run(CliRun.with(new String[]{"quantize", "--model", dense, "--mode", "dynamic", "--eval-data", TEST, "--out", o}, weights));
+            assertEquals(0, w.code(), w.err());
+            Artifact b = PruneCliTest.load(o);
+            assertArrayEquals(new long[]{32, 96}, b.quant().weights().get(0).shape(), weights[1]);
+            assertEquals(QuantizeCliTest.manifest(o).get("metrics").get("accuracy").asDouble(), accuracy(o), 1e-12, weights[1]);
+            assertEquals(denseAccuracy, accuracy(o), weights[1].equals("fp16") ? 0.003 : 0.05, weights[1]);
+        }
     }
 
     @Test
