@@ -53,7 +53,10 @@ public final class PruneStream {
         return !(n.endsWith(".h5") || n.endsWith(".hdf5") || n.endsWith(".keras"));
     }
 
-    /** Runs {@code c} and writes its artifact; null when the zip's parameters are not a plain FLOAT vector. */
+    /**
+     * Runs {@code c} and writes its artifact; null when the zip's parameters are not a plain FLOAT vector, or when
+     * {@code ln} meets an LSTM (whose units group three tensors): the in-memory path then runs.
+     */
     public static Outcome run(JavaSparkContext jsc, Storage st, PruneJob.Config c, String out, boolean overwrite, boolean dl4jZip, List<String> argv,
                               PrintWriter err) {
         Path src = st.path(c.model());
@@ -61,6 +64,10 @@ public final class PruneStream {
         if (h == null) return null;
         ParamLayout layout = ParamLayout.of(h.conf());
         if (!h.isFloat() || h.count() != layout.total() || !layout.contiguous()) return null;
+        if (c.plan().method() instanceof io.squeeze.prune.LnStructured
+                && h.conf().getConfs().stream().anyMatch(x -> x.getLayer() instanceof org.deeplearning4j.nn.conf.layers.LSTM))
+            return null; // an LSTM's units are one group over W, RW and b (PruneJob.run), not a tensor per task
+
         Map<TensorKey, long[]> shapes = new HashMap<>();
         for (ParamLayout.Slice s : layout.inFlatOrder()) shapes.put(new TensorKey(s.layer(), s.param()), s.shape());
         PruneJob.Plan plan = c.plan();

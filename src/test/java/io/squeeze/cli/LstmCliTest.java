@@ -92,6 +92,21 @@ class LstmCliTest {
     }
 
     @Test
+    void aDl4jZipSourceGetsTheSameUnitMasks() throws Exception {
+        // a DL4J zip pruned without fine-tuning streams tensor by tensor, one task each; an LSTM's units group three
+        // tensors, so ln takes the in-memory path and chooses what it chooses from an artifact
+        String zip = dir.resolve("lstm.zip").toString(), fromZip = dir.resolve("units-from-zip").toString(), fromArt = dir.resolve("units-from-art").toString();
+        assertEquals(0, CliRun.run("export", "--model", dense, "--format", "dl4j", "--out", zip).code());
+        String[] p = {"prune", "--method", "ln", "--amount", "0.25", "--layers", "0"};
+        CliRun r = CliRun.run(CliRun.with(p, "--model", zip, "--out", fromZip));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(0, CliRun.run(CliRun.with(p, "--model", dense, "--out", fromArt)).code());
+        Map<TensorKey, Mask> z = PruneCliTest.load(fromZip).model().masks();
+        assertEquals(PruneCliTest.load(fromArt).model().masks(), z);
+        assertEquals(4 * 6, z.get(new TensorKey(0, "b")).prunedCount()); // 6 of 24 units, four gates each
+    }
+
+    @Test
     void dynamicInt8RunsInIntegerArithmeticAndKeepsAccuracy() throws Exception {
         String out = dir.resolve("int8").toString();
         CliRun r = CliRun.run("quantize", "--model", dense, "--mode", "dynamic", "--bits", "8", "--eval-data", TEST, "--out", out);
