@@ -108,17 +108,11 @@ public final class OnnxExport {
             seqInFlight = true;
             n = n / l.nIn() * l.hidden();
             key = op.layer();
-            if (last) finish();
-            return;
-        }
-        if (op instanceof NetOps.Last l) {
+        } else if (op instanceof NetOps.Last l) {
             cur = OnnxLstm.last(g, l, cur);
             seqInFlight = false;
             n = l.width();
-            if (last) finish();
-            return;
-        }
-        if (op instanceof NetOps.Reshape r) {
+        } else if (op instanceof NetOps.Reshape r) {
             long[] shape = r.toImage() ? new long[]{-1, r.c(), r.h(), r.w()} : new long[]{-1, (long) r.c() * r.h() * r.w()};
             String s = g.int64s("shape" + op.layer(), shape, shape.length);
             if (curQ != null) curQ = g.node("Reshape", "reshaped" + op.layer() + "_q", new String[]{curQ, s});

@@ -141,13 +141,7 @@ public final class PackedModel {
         }
         if (restored != net.paramTable().size())
             throw new BadInputException("artifact " + source + ": " + INDEX + " lists " + restored + " tensors, the network has " + net.paramTable().size());
-        Map<Integer, QuantizedTensor> quantized = new LinkedHashMap<>(); // by layer: an LSTM's W and RW stacked, as its op holds them
-        quantizedTensors.forEach((k, q) -> {
-            if (k.param().equals("W")) {
-                QuantizedTensor rw = quantizedTensors.get(new TensorKey(k.layer(), "RW"));
-                quantized.put(k.layer(), rw == null ? q : QuantizedTensor.stackRows(q, rw));
-            }
-        });
+        Map<Integer, QuantizedTensor> quantized = QuantizedModel.byLayer(quantizedTensors);
         QuantizedModel quant = null;
         if (!quantized.isEmpty() || hasQuant.test(QUANT)) {
             QuantPlan plan;

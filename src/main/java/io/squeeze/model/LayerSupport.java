@@ -21,6 +21,11 @@ public final class LayerSupport {
 
     private LayerSupport() {}
 
+    /** The weight tensors (DL4J parameter keys) pruning takes from a layer: an LSTM's input and recurrent W and RW, else W. */
+    public static List<String> weightParams(Layer l) {
+        return l instanceof LSTM ? List.of("W", "RW") : List.of("W");
+    }
+
     public static void check(MultiLayerNetwork net, String source) {
         check(net.getLayerWiseConfigurations(), "model " + source);
     }

@@ -28,13 +28,9 @@ public final class Surgery {
 
     /** A copy of {@code net} whose layers' W are replaced by the given C-order values (e.g. dequantized weights). */
     public static MultiLayerNetwork withWeights(MultiLayerNetwork net, Map<Integer, float[]> weights) {
-        MultiLayerNetwork out = net.clone();
-        weights.forEach((layer, w) -> {
-            INDArray p = out.getLayer(layer).getParam("W");
-            if (p.length() != w.length) throw new IllegalArgumentException("layer " + layer + " W has " + p.length() + " values, got " + w.length);
-            p.assign(Nd4j.create(w, p.shape(), 'c'));
-        });
-        return out;
+        Map<TensorKey, float[]> tensors = new java.util.LinkedHashMap<>();
+        weights.forEach((layer, w) -> tensors.put(TensorKey.weights(layer), w));
+        return withTensors(net, tensors);
     }
 
     /** A copy of {@code net} whose tensors in {@code tensors} are replaced by the given C-order values. */

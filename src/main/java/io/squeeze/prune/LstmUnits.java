@@ -84,17 +84,6 @@ public final class LstmUnits {
         return cols;
     }
 
-    /** {@code m} over a C-order [rows, cols] tensor restricted to the given rows and columns (null: all). */
-    public static Mask select(Mask m, int rows, int cols, long[] keepRows, long[] keepCols) {
-        int nr = keepRows == null ? rows : keepRows.length, nc = keepCols == null ? cols : keepCols.length;
-        boolean[] kept = new boolean[nr * nc];
-        for (int r = 0; r < nr; r++) {
-            long sr = keepRows == null ? r : keepRows[r];
-            for (int c = 0; c < nc; c++) kept[r * nc + c] = m.kept((int) (sr * cols + (keepCols == null ? c : keepCols[c])));
-        }
-        return Mask.of(kept);
-    }
-
     /**
      * Removes layer {@code i}'s dead units (all of their gate columns and bias entries pruned) from the LSTM and the
      * weights of the next layer — an LSTM on its sequence, or the layer reading the last step: a dead unit's hidden
@@ -129,11 +118,14 @@ public final class LstmUnits {
         p.put("RW", p.get("RW").get(org.nd4j.linalg.indexing.NDArrayIndex.indices(units), org.nd4j.linalg.indexing.NDArrayIndex.indices(cols)).dup('c'));
         p.put("b", p.get("b").reshape(1, 4L * hidden).get(all, org.nd4j.linalg.indexing.NDArrayIndex.indices(cols)).dup('c'));
         params.get(j).put("W", wNext.get(org.nd4j.linalg.indexing.NDArrayIndex.indices(units), all).dup('c'));
-        masks.put(new TensorKey(i, "W"), select(masks.get(new TensorKey(i, "W")), nIn, 4 * hidden, null, cols));
-        masks.put(new TensorKey(i, "RW"), select(masks.get(new TensorKey(i, "RW")), hidden, 4 * hidden, units, cols));
-        masks.put(new TensorKey(i, "b"), select(masks.get(new TensorKey(i, "b")), 1, 4 * hidden, null, cols));
+        List<Integer> colList = java.util.Arrays.stream(cols).mapToObj(x -> (int) x).toList();
+        long g4 = 4L * hidden;
+        masks.put(new TensorKey(i, "W"), Shrink.selectAxis(masks.get(new TensorKey(i, "W")), new long[]{nIn, g4}, colList, 1));
+        Mask rwCols = Shrink.selectAxis(masks.get(new TensorKey(i, "RW")), new long[]{hidden, g4}, colList, 1);
+        masks.put(new TensorKey(i, "RW"), Shrink.selectAxis(rwCols, new long[]{hidden, cols.length}, keep, 0));
+        masks.put(new TensorKey(i, "b"), Shrink.selectAxis(masks.get(new TensorKey(i, "b")), new long[]{1, g4}, colList, 1));
         Mask nm = masks.get(new TensorKey(j, "W"));
-        if (nm != null) masks.put(new TensorKey(j, "W"), select(nm, hidden, (int) wNext.size(1), units, null));
+        if (nm != null) masks.put(new TensorKey(j, "W"), Shrink.selectAxis(nm, wNext.shape(), keep, 0));
         l.setNOut(keep.size());
         ((org.deeplearning4j.nn.conf.layers.FeedForwardLayer) next).setNIn(keep.size());
         changes.put(i, "units " + hidden + " -> " + keep.size());

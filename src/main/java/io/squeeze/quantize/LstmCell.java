@@ -29,7 +29,7 @@ final class LstmCell {
     /** Updates {@code c} and {@code h} (rows of {@code hidden}) in place from the pre-activations {@code z} (rows of 4·hidden, bias added). */
     static void update(float[] z, int rows, int hidden, float[] c, float[] h, NetOps.Act act, NetOps.Act gate) {
         int g = 4 * hidden;
-        float[] a = new float[hidden], f = new float[hidden], o = new float[hidden], i = new float[hidden];
+        float[] a = new float[hidden], f = new float[hidden], o = new float[hidden], i = new float[hidden], ct = new float[hidden];
         for (int r = 0; r < rows; r++) {
             int zr = r * g, hr = r * hidden;
             System.arraycopy(z, zr, a, 0, hidden);
@@ -41,7 +41,7 @@ final class LstmCell {
             Kernels.activate(o, hidden, gate);
             Kernels.activate(i, hidden, gate);
             for (int u = 0; u < hidden; u++) c[hr + u] = f[u] * c[hr + u] + i[u] * a[u];
-            float[] ct = java.util.Arrays.copyOfRange(c, hr, hr + hidden);
+            System.arraycopy(c, hr, ct, 0, hidden);
             Kernels.activate(ct, hidden, act);
             for (int u = 0; u < hidden; u++) h[hr + u] = o[u] * ct[u];
         }

@@ -219,23 +219,18 @@ public final class QuantRunner {
         float[] x = t.floats(), h = new float[rows * hidden], c = new float[rows * hidden], out = new float[rows * steps * hidden];
         for (int s = 0; s < steps; s++) {
             float[] xh = LstmCell.operand(x, rows, steps, op.nIn(), s, h, hidden), z;
-            if (!integer) {
-                if (inputs != null) inputs.observe(op.layer(), xh, rows, k);
-                z = Kernels.gemm(xh, rows, k, (path == Path.FLOAT ? original : effective).get(op.layer()), buffers, op.layer());
+            QParams in = integer ? batchRange(xh, m.plan().reduceRange()) : null;
+            int[] xq = integer ? quantize(xh, in) : null;
+            if (integer && path == Path.INTEGER) {
+                for (int i = 0; i < xq.length; i++) xq[i] -= in.zeroPoint();
+                int[] acc = Kernels.gemm(xq, rows, k, integers.get(op.layer()), g);
+                float[] sw = scales.get(op.layer());
+                z = new float[acc.length];
+                for (int i = 0; i < acc.length; i++) z[i] = acc[i] * (in.scale() * sw[i % g]) + op.b()[i % g];
+            } else { // float, or fake-quant: the dequantized operand times the effective weights
+                if (!integer && inputs != null) inputs.observe(op.layer(), xh, rows, k);
+                z = Kernels.gemm(integer ? dequantize(xq, in) : xh, rows, k, (path == Path.FLOAT ? original : effective).get(op.layer()), buffers, op.layer());
                 for (int o = 0; o < z.length; o += g) for (int j = 0; j < g; j++) z[o + j] += op.b()[j];
-            } else {
-                QParams in = batchRange(xh, m.plan().reduceRange());
-                int[] xq = quantize(xh, in);
-                if (path == Path.FAKE_QUANT) {
-                    z = Kernels.gemm(dequantize(xq, in), rows, k, effective.get(op.layer()), buffers, op.layer());
-                    for (int o = 0; o < z.length; o += g) for (int j = 0; j < g; j++) z[o + j] += op.b()[j];
-                } else {
-                    for (int i = 0; i < xq.length; i++) xq[i] -= in.zeroPoint();
-                    int[] acc = Kernels.gemm(xq, rows, k, integers.get(op.layer()), g);
-                    float[] sw = scales.get(op.layer());
-                    z = new float[acc.length];
-                    for (int i = 0; i < acc.length; i++) z[i] = acc[i] * (in.scale() * sw[i % g]) + op.b()[i % g];
-                }
             }
             LstmCell.update(z, rows, hidden, c, h, op.act(), op.gate());
             for (int r = 0; r < rows; r++) System.arraycopy(h, r * hidden, out, (r * steps + s) * hidden, hidden);

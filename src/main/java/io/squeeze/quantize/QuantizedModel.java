@@ -99,10 +99,26 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
     public Map<String, QuantizedTensor> tensorsOf(int layer) {
         QuantizedTensor q = weights.get(layer);
         if (q == null) return Map.of();
+        Map<String, QuantizedTensor> out = new LinkedHashMap<>();
         for (NetOps.Op op : ops)
-            if (op.layer() == layer && op instanceof NetOps.Lstm l)
-                return Map.of("W", q.rows(0, l.nIn()), "RW", q.rows(l.nIn(), l.nIn() + l.hidden()));
-        return Map.of("W", q);
+            if (op.layer() == layer && op instanceof NetOps.Lstm l) {
+                out.put("W", q.rows(0, l.nIn()));
+                out.put("RW", q.rows(l.nIn(), l.nIn() + l.hidden()));
+                return out;
+            }
+        out.put("W", q);
+        return out;
+    }
+
+    /** The inverse of {@link #tensorsOf}: stored tensors by layer and parameter as the op's one tensor per layer. */
+    public static Map<Integer, QuantizedTensor> byLayer(Map<TensorKey, QuantizedTensor> tensors) {
+        Map<Integer, QuantizedTensor> out = new LinkedHashMap<>();
+        tensors.forEach((k, q) -> {
+            if (!k.param().equals("W")) return;
+            QuantizedTensor rw = tensors.get(new TensorKey(k.layer(), "RW"));
+            out.put(k.layer(), rw == null ? q : QuantizedTensor.stackRows(q, rw));
+        });
+        return out;
     }
 
     /**

@@ -27,6 +27,7 @@ import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
 import java.io.PrintWriter;
+import io.squeeze.model.LayerSupport;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -133,8 +134,9 @@ public final class LotteryJob {
         List<MultiLayerNetwork> perRound = new ArrayList<>();
         Map<TensorKey, Mask> masks = new TreeMap<>();
         long total = 0;
-        for (int i = 0; i < init.getnLayers(); i++)
-            for (String param : List.of("W", "RW")) if (init.getLayer(i).getParam(param) != null) total += init.getLayer(i).getParam(param).length(); // what pruneRound prunes
+        for (int i = 0; i < init.getnLayers(); i++) // what pruneRound prunes
+            for (String param : LayerSupport.weightParams(init.getLayer(i).conf().getLayer()))
+                if (init.getLayer(i).getParam(param) != null) total += init.getLayer(i).getParam(param).length();
         MultiLayerNetwork trained = null;
         for (int round = 0; round <= lc.rounds(); round++) {
             if (round > 0) masks = pruneRound(trained, masks, lc);
@@ -169,8 +171,7 @@ public final class LotteryJob {
         int last = trained.getnLayers() - 1;
         for (int i = 0; i <= last; i++) {
             boolean conv = trained.getLayer(i).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
-            boolean recurrent = trained.getLayer(i).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.LSTM;
-            for (String param : recurrent ? List.of("W", "RW") : List.of("W")) { // an LSTM's input and recurrent weights, as prune takes them
+            for (String param : LayerSupport.weightParams(trained.getLayer(i).conf().getLayer())) {
                 var w = trained.getLayer(i).getParam(param);
                 if (w == null) continue;
                 float[] v = Surgery.values(trained, i, param);

@@ -166,7 +166,7 @@ public final class PruneJob {
             if (units && ((io.squeeze.prune.LnStructured) p.method()).dim() != PruneMethod.Dim.OUT)
                 throw new BadInputException("prune --method ln --dim in: layer " + i + " ('" + name + "') is an LSTM, whose hidden units"
                         + " are pruned whole (--dim out)");
-            List<String> params = recurrent ? List.of("W", "RW") : List.of("W");
+            List<String> params = io.squeeze.model.LayerSupport.weightParams(layer);
             if (p.includeBias() || units) params = java.util.stream.Stream.concat(params.stream(), java.util.stream.Stream.of("b")).toList();
             for (String param : params) {
                 TensorKey key = new TensorKey(i, param);

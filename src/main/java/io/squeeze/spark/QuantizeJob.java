@@ -1,6 +1,7 @@
 package io.squeeze.spark;
 
 import io.squeeze.core.BadInputException;
+import io.squeeze.core.TensorKey;
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Loaded;
 import io.squeeze.artifact.Models;
@@ -240,11 +241,8 @@ public final class QuantizeJob {
     /** The network with dequantized weights, and notes per layer. */
     static Result result(MultiLayerNetwork src, QuantizedModel qm, Calibrated c, QuantConfig.Rounding rounding) {
         boolean ranges = c != null && qm.plan().mode() != QuantConfig.Mode.DYNAMIC;
-        Map<Integer, float[]> deq = new TreeMap<>();
-        qm.weights().forEach((l, q) -> deq.put(l, q.dequantize()));
-        Map<Integer, float[]> orig = new TreeMap<>();
-        for (NetOps.Op op : qm.ops()) if (QuantizedModel.shape(op) != null) orig.put(op.layer(), QuantizedModel.weightsOf(op));
-        MultiLayerNetwork net = Surgery.withTensors(src, qm.dequantized());
+        Map<TensorKey, float[]> deq = qm.dequantized();
+        MultiLayerNetwork net = Surgery.withTensors(src, deq);
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>();
         for (QuantPlan.LayerPlan l : qm.plan().layers()) {
             Map<String, Object> d = new LinkedHashMap<>();
@@ -255,11 +253,14 @@ public final class QuantizeJob {
                 d.put("granularity", l.axis() < 0 ? "tensor" : "channel");
                 d.put("axis", l.axis() < 0 ? null : l.axis());
                 d.put("rounding", rounding.name().toLowerCase(java.util.Locale.ROOT));
-                float[] w = orig.get(l.layer()), dq = deq.get(l.layer());
-                double err = 0, norm = 0;
-                for (int i = 0; i < w.length; i++) {
-                    err += (w[i] - dq[i]) * (double) (w[i] - dq[i]);
-                    norm += w[i] * (double) w[i];
+                double err = 0, norm = 0; // over the layer's tensors (an LSTM's W and RW), in their stacked order
+                for (Map.Entry<TensorKey, float[]> e : deq.entrySet()) {
+                    if (e.getKey().layer() != l.layer()) continue;
+                    float[] w = Surgery.values(src, l.layer(), e.getKey().param()), dq = e.getValue();
+                    for (int i = 0; i < w.length; i++) {
+                        err += (w[i] - dq[i]) * (double) (w[i] - dq[i]);
+                        norm += w[i] * (double) w[i];
+                    }
                 }
                 d.put("weight_relative_error", norm == 0 ? 0 : Math.sqrt(err / norm));
             }
