@@ -6,7 +6,8 @@ outputs NumPy computes for the chain, for the import tests:
   functional-chain-expected.json holds inputs and softmax outputs.
 - functional-residual.h5: Input(6) -> Dense(6, relu, "d1") -> Dense(6, linear, "d2") -> BatchNormalization("bn2")
   -> Add([d1, bn2], "add") -> Dense(4, relu, "left") and Dense(2, relu, "right") -> Concatenate("concat")
-  -> Dense(3, softmax, "out"): a residual add, a concatenation and batch normalization.
+  -> Dense(3, softmax, "out"): a residual add, a concatenation and batch normalization;
+  functional-residual-expected.json holds inputs and softmax outputs.
 Run: /usr/bin/python3 make_keras_functional_h5.py   (Debian: apt-get install python3-h5py)"""
 import json
 import os
@@ -101,4 +102,11 @@ write("functional-residual.h5", "residual", [
     input_layer("input_1", 6), dense("d1", 6, "relu", "input_1"), dense("d2", 6, "linear", "d1"), batchnorm("bn2", "d2"),
     merge("add", "Add", "d1", "bn2"), dense("left", 4, "relu", "add"), dense("right", 2, "relu", "add"),
     merge("concat", "Concatenate", "left", "right"), dense("out", 3, "softmax", "concat")], "out", res)
-print("wrote functional-chain.h5, functional-chain-expected.json and functional-residual.h5")
+x = rng.normal(size=(8, 6)).astype(np.float32)
+d1 = np.maximum(x @ res["d1"]["kernel"] + res["d1"]["bias"], 0)
+add = d1 + bn(d1 @ res["d2"]["kernel"] + res["d2"]["bias"], res["bn2"])
+concat = np.concatenate([np.maximum(add @ res[k]["kernel"] + res[k]["bias"], 0) for k in ("left", "right")], axis=1)
+p = softmax(concat @ res["out"]["kernel"] + res["out"]["bias"])
+with open(os.path.join(here, "functional-residual-expected.json"), "w") as f:
+    json.dump({"inputs": x.tolist(), "outputs": p.tolist()}, f, indent=1)
+print("wrote functional-chain.h5, functional-chain-expected.json, functional-residual.h5 and functional-residual-expected.json")

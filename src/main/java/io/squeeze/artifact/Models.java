@@ -12,21 +12,32 @@ import org.apache.hadoop.fs.Path;
 public final class Models {
     private Models() {}
 
+    /** A layer stack (a branching graph is refused naming its merges). */
     public static LoadedModel load(Storage st, String uri) {
+        return load(st, uri, false);
+    }
+
+    /** As above; with {@code graphs} a branching graph loads as one ({@link LoadedModel#graph}). */
+    public static LoadedModel load(Storage st, String uri, boolean graphs) {
         if (uri == null || uri.isBlank()) throw new BadInputException("--model must be given");
         Path p = st.path(uri);
         if (!st.exists(p)) throw new BadInputException("model " + p + " does not exist");
         if (st.isDirectory(p)) return Artifact.load(st, uri).model();
-        return ModelIO.loadFile(st, p);
+        return ModelIO.loadFile(st, p, graphs);
     }
 
     /** As {@link #load}, with the quantized form of a quantized artifact (for runtimes and evaluation). */
     public static Loaded loadRunnable(Storage st, String uri) {
+        return loadRunnable(st, uri, false);
+    }
+
+    /** As above; with {@code graphs} a branching graph loads as one. */
+    public static Loaded loadRunnable(Storage st, String uri, boolean graphs) {
         if (uri != null && !uri.isBlank()) {
             Path p = st.path(uri);
             if (st.exists(p) && st.isDirectory(p)) return Artifact.load(st, uri).loaded();
         }
-        return Loaded.plain(load(st, uri));
+        return Loaded.plain(load(st, uri, graphs));
     }
 
     /**
@@ -45,6 +56,6 @@ public final class Models {
         if (path.toLowerCase(java.util.Locale.ROOT).endsWith(".onnx")) return Teachers.onnx(st, path, inputName, outputName);
         if (inputName != null || outputName != null)
             throw new BadInputException("--onnx-input/--onnx-output apply to ONNX teachers only; " + path + " is not a .onnx file");
-        return Teachers.of(load(st, path));
+        return Teachers.of(load(st, path, true));
     }
 }

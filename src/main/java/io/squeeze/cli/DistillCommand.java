@@ -96,6 +96,7 @@ public final class DistillCommand extends BaseCommand implements StageCommand {
             throw new BadInputException(online ? "distill --online needs --teacher T" : "distill --teacher needs --online (or use --soft-targets)");
         Storage st = Storage.withSparkDefaults();
         String s = DistillJob.isArch(student) ? student : st.path(student).toString();
+        if (DistillJob.isArch(student)) io.squeeze.model.Architectures.requireStack(io.squeeze.model.Arch.parse(student), st, "distill --student");
         return new DistillJob.Config(online ? DistillJob.Mode.ONLINE : DistillJob.Mode.OFFLINE,
                 source.softTargets == null ? null : st.path(source.softTargets).toString(),
                 source.teacher == null ? null : st.path(source.teacher).toString(), data.spec(Split.TRAIN), s, temperature, alpha,

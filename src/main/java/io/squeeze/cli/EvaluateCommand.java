@@ -48,8 +48,8 @@ public final class EvaluateCommand extends BaseCommand implements StageCommand {
         SparkSession spark = SparkSessions.start("squeeze evaluate");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         Path reportPath = report == null ? null : io.squeeze.artifact.ArtifactWriter.checkTarget(st, report, overwrite);
-        Loaded m = Models.loadRunnable(st, model);
-        Loaded b = baseline == null ? null : Models.loadRunnable(st, baseline);
+        Loaded m = Models.loadRunnable(st, model, true);
+        Loaded b = baseline == null ? null : Models.loadRunnable(st, baseline, true);
         Map<String, Object> r = EvaluateJob.run(spark, io.squeeze.spark.Execution.of(io.squeeze.spark.SparkSessions.jsc(spark), local), spec, m, b, batch);
         EvalReport.print(r, out());
         if (reportPath != null) {

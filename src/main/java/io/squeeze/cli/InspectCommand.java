@@ -21,7 +21,8 @@ import java.util.Map;
 import java.util.stream.Collectors;
 
 @Command(name = "inspect", mixinStandardHelpOptions = true,
-        description = {"Lists a model's layers: index, name, type, parameter shapes, parameters, non-zeros, sparsity, bytes.",
+        description = {"Lists a model's layers: index, name, type, parameter shapes, parameters, non-zeros, sparsity, bytes;",
+                "for a graph (a ResNet, a Keras functional model) also each layer's inputs and every merge vertex.",
                 "Example: squeeze inspect --model out/quickstart/model --json"})
 public final class InspectCommand extends BaseCommand {
     @Option(names = "--model", required = true, paramLabel = "M", description = "artifact directory, DL4J zip or Keras .h5")
@@ -33,7 +34,7 @@ public final class InspectCommand extends BaseCommand {
     @Override
     public Integer call() {
         Storage st = Storage.withSparkDefaults();
-        LoadedModel m = Models.load(st, model);
+        LoadedModel m = Models.load(st, model, true);
         Map<Integer, Manifest.LayerRecord> stored = new LinkedHashMap<>();
         Map<Integer, String> storage = new LinkedHashMap<>();
         if (m.kind() == SourceKind.ARTIFACT) {
@@ -42,8 +43,18 @@ public final class InspectCommand extends BaseCommand {
             storage = a.storage();
         }
         List<Map<String, Object>> rows = new ArrayList<>();
-        for (LayerStats s : LayerStats.of(m.net())) {
+        Map<String, List<String>> inputs = new LinkedHashMap<>();
+        List<io.squeeze.model.Graphs.Vertex> merges = new ArrayList<>();
+        if (m.isGraph()) {
+            for (var v : io.squeeze.model.Graphs.vertices(m.graph())) {
+                inputs.put(v.name(), v.inputs());
+                if (m.graph().getConfiguration().getVertices().get(v.name()) instanceof org.deeplearning4j.nn.conf.graph.LayerVertex) continue;
+                merges.add(v);
+            }
+        }
+        for (LayerStats s : LayerStats.of(m.layers())) {
             Map<String, Object> r = s.row();
+            if (m.isGraph()) r.put("inputs", inputs.get(s.name()));
             r.put("shapes", s.shapes());
             r.put("dense_bytes", s.denseBytes());
             Manifest.LayerRecord rec = stored.get(s.index());
@@ -62,25 +73,31 @@ public final class InspectCommand extends BaseCommand {
             doc.put("normalization", m.meta().normalizer().kind().name().toLowerCase(Locale.ROOT));
             doc.put("stored_bytes", m.storedBytes());
             doc.put("layers", rows);
+            if (m.isGraph()) doc.put("merges", merges);
             out().println(new String(Json.bytes(doc), StandardCharsets.UTF_8));
             return Main.OK;
         }
         var o = out();
         o.printf("%s (%s, %d features, %d classes, normalization %s)%n", m.source(), m.kind().name().toLowerCase(Locale.ROOT),
                 m.meta().numFeatures(), m.meta().numClasses(), m.meta().normalizer().kind().name().toLowerCase(Locale.ROOT));
-        o.printf("%-5s %-10s %-20s %-32s %10s %10s %8s %10s %10s  %-16s %s%n", "index", "name", "type", "shapes", "params", "nonzeros", "sparsity", "dense", "stored", "method", "weights stored as");
-        List<LayerStats> all = LayerStats.of(m.net());
+        int nw = Math.max(10, rows.stream().mapToInt(r -> String.valueOf(r.get("name")).length()).max().orElse(0));
+        String nameCol = "%-" + nw + "s";
+        if (m.isGraph()) o.printf("%-5s " + nameCol + " %-20s %-32s %10s %10s %8s %10s  %s%n", "index", "name", "type", "shapes", "params", "nonzeros", "sparsity", "dense", "inputs");
+        else o.printf("%-5s " + nameCol + " %-20s %-32s %10s %10s %8s %10s %10s  %-16s %s%n", "index", "name", "type", "shapes", "params", "nonzeros", "sparsity", "dense", "stored", "method", "weights stored as");
+        List<LayerStats> all = LayerStats.of(m.layers());
         for (Map<String, Object> r : rows) {
             @SuppressWarnings("unchecked")
             Map<String, long[]> shapes = (Map<String, long[]>) r.get("shapes");
             String sh = shapes.entrySet().stream().map(e -> e.getKey() + java.util.Arrays.toString(e.getValue()).replace(" ", ""))
                     .collect(Collectors.joining(" "));
-            o.printf(Locale.ROOT, "%-5d %-10s %-20s %-32s %10d %10d %7.2f%% %10s %10s  %-16s %s%n", (Integer) r.get("index"), r.get("name"),
+            String common = String.format(Locale.ROOT, "%-5d " + nameCol + " %-20s %-32s %10d %10d %7.2f%% %10s", (Integer) r.get("index"), r.get("name"),
                     r.get("type"), sh.isEmpty() ? "-" : sh, (Long) r.get("params"), (Long) r.get("nonzeros"),
-                    100 * (Double) r.get("sparsity"), EvalReport.bytes((Long) r.get("dense_bytes")),
-                    r.get("stored_bytes") == null ? "-" : EvalReport.bytes((Long) r.get("stored_bytes")), r.get("method") == null ? "" : r.get("method"),
-                    r.get("storage") == null ? "" : r.get("storage"));
+                    100 * (Double) r.get("sparsity"), EvalReport.bytes((Long) r.get("dense_bytes")));
+            if (r.get("inputs") instanceof List<?> in) o.printf("%s  %s%n", common, in.stream().map(String::valueOf).collect(Collectors.joining(", ")));
+            else o.printf(Locale.ROOT, "%s %10s  %-16s %s%n", common, r.get("stored_bytes") == null ? "-" : EvalReport.bytes((Long) r.get("stored_bytes")),
+                    r.get("method") == null ? "" : r.get("method"), r.get("storage") == null ? "" : r.get("storage"));
         }
+        for (var v : merges) o.printf("merge  %s (%s) of %s%n", v.name(), v.type(), String.join(", ", v.inputs()));
         long p = LayerStats.totalParams(all), nz = LayerStats.totalNonzeros(all);
         o.printf(Locale.ROOT, "total: %d params, %d non-zero (%.2f%% sparse), dense fp32 %s, stored %s%n", p, nz,
                 p == 0 ? 0 : 100.0 * (p - nz) / p, EvalReport.bytes(p * 4), EvalReport.bytes(m.storedBytes()));

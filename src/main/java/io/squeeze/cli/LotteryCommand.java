@@ -92,7 +92,7 @@ public final class LotteryCommand extends BaseCommand implements StageCommand {
     @Override
     public Integer call() {
         LotteryJob.Config c = config();
-        Architectures.check(c.arch(), Storage.withSparkDefaults());
+        Architectures.requireStack(c.arch(), Storage.withSparkDefaults(), "lottery --arch");
         Path dir = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite, c.inputs()); // before any Spark work
         SparkSession spark = SparkSessions.start("squeeze lottery");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
@@ -111,6 +111,6 @@ public final class LotteryCommand extends BaseCommand implements StageCommand {
 
     @Override
     public void check() {
-        config();
+        Architectures.requireStack(config().arch(), Storage.withSparkDefaults(), "lottery --arch");
     }
 }

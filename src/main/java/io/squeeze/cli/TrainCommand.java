@@ -25,7 +25,7 @@ public final class TrainCommand extends BaseCommand implements StageCommand {
     @Mixin
     DataOptions data;
 
-    @Option(names = "--arch", required = true, paramLabel = "A", description = "mlp:H1,H2,... | lstm:H1,... | lenet5 | lenet5-bn | lenet5-caffe | a DL4J configuration .json")
+    @Option(names = "--arch", required = true, paramLabel = "A", description = "mlp:H1,H2,... | lstm:H1,... | lenet5 | lenet5-bn | lenet5-caffe | resnet:N (a graph: --out X.zip) | a DL4J configuration .json")
     String arch;
 
     @Option(names = "--epochs", required = true, paramLabel = "N")
@@ -82,10 +82,17 @@ public final class TrainCommand extends BaseCommand implements StageCommand {
     public Integer call() {
         TrainJob.Config c = config();
         // the architecture and the output are checked before any Spark work
-        io.squeeze.model.Architectures.check(c.arch(), Storage.withSparkDefaults());
+        boolean graph = checkGraphOutput(c);
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze train");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        if (graph) {
+            TrainJob.TrainedGraph g = TrainJob.trainGraph(spark, c, err());
+            ModelIO.writeZip(st, target, g.graph(), g.meta(), overwrite);
+            if (g.metrics().get("accuracy") instanceof Double acc) out().printf(Locale.ROOT, "accuracy %.4f on %s%n", acc, evalData);
+            out().printf("wrote %s (%d parameters)%n", target, g.graph().numParams());
+            return Main.OK;
+        }
         ArtifactWriter.Content content = c.run(spark, out, Main.args(), err());
         if (out.toLowerCase(Locale.ROOT).endsWith(".zip")) ModelIO.writeZip(st, target, content.net(), content.meta(), overwrite);
         else ArtifactWriter.write(st, out, overwrite, content, dl4jZip);
@@ -95,9 +102,22 @@ public final class TrainCommand extends BaseCommand implements StageCommand {
         return Main.OK;
     }
 
+    /**
+     * Checks the architecture; a graph (a ResNet, a ComputationGraph JSON) is written as a DL4J zip only, so its
+     * {@code --out} must end in .zip (an artifact directory and the compressing commands take layer stacks for now).
+     */
+    private boolean checkGraphOutput(TrainJob.Config c) {
+        Storage st = Storage.withSparkDefaults();
+        io.squeeze.model.Architectures.check(c.arch(), st);
+        boolean graph = io.squeeze.model.Architectures.isGraph(c.arch(), st);
+        if (graph && !out.toLowerCase(Locale.ROOT).endsWith(".zip"))
+            throw new io.squeeze.core.BadInputException("--arch " + c.arch() + " is a graph, which Squeeze writes as a DL4J zip: give --out ending in .zip, got " + out);
+        if (graph && dl4jZip) throw new io.squeeze.core.BadInputException("--with-dl4j-zip applies to artifact directories; --arch " + c.arch() + " writes a DL4J zip");
+        return graph;
+    }
+
     @Override
     public void check() {
-        config();
-        io.squeeze.model.Architectures.check(config().arch(), Storage.withSparkDefaults());
+        checkGraphOutput(config());
     }
 }

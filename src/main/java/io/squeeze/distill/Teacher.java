@@ -49,6 +49,10 @@ public sealed interface Teacher extends Serializable {
             implements Teacher {
         @Override
         public Runner open() {
+            if (payload.isGraph()) {
+                var g = payload.graph();
+                return (x, rows) -> io.squeeze.model.Logits.of(g, normalizer.appliedRows(x, rows), rows, numFeatures);
+            }
             var net = payload.network();
             var dense = DenseRuntime.of(net).filter(DenseRuntime::hasLogits);
             if (dense.isPresent()) {

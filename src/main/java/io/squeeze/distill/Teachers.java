@@ -18,7 +18,7 @@ public final class Teachers {
     private Teachers() {}
 
     public static Teacher of(LoadedModel m) {
-        return new Teacher.Dl4j(NetPayload.of(m.net()), m.meta().normalizer(), m.meta().numFeatures(), m.meta().numClasses(),
+        return new Teacher.Dl4j(NetPayload.of(m), m.meta().normalizer(), m.meta().numFeatures(), m.meta().numClasses(),
                 m.source(), m.sha256(), m.kind().name().toLowerCase(java.util.Locale.ROOT));
     }
 

@@ -16,7 +16,7 @@ public final class EvalReport {
 
     public static Map<String, Object> of(EvalStats s, double wallSeconds, int batchSize, LoadedModel model,
                                          LoadedModel baseline, String data) {
-        List<LayerStats> layers = LayerStats.of(model.net());
+        List<LayerStats> layers = LayerStats.of(model.layers());
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("model", model.source());
         r.put("data", data);
@@ -40,7 +40,7 @@ public final class EvalReport {
         }
         r.put("layers", perLayer);
         if (baseline != null) {
-            List<LayerStats> bl = LayerStats.of(baseline.net());
+            List<LayerStats> bl = LayerStats.of(baseline.layers());
             Map<String, Object> b = new LinkedHashMap<>();
             b.put("model", baseline.source());
             b.put("accuracy", s.baselineAccuracy());

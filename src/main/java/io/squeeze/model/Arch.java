@@ -70,7 +70,22 @@ public sealed interface Arch {
         }
     }
 
-    /** A DL4J {@code MultiLayerConfiguration} JSON file on any Hadoop filesystem. */
+    /**
+     * He et al. 2016's residual network for small images with {@code blocks} residual blocks in each of its three
+     * stages ({@link ResNetGraph}): a {@code ComputationGraph}, written as a DL4J zip.
+     */
+    record ResNet(int blocks) implements Arch {
+        public ResNet {
+            if (blocks <= 0 || blocks > 18) throw new BadInputException("--arch resnet:" + blocks + ": resnet:N needs 1 to 18 blocks per stage");
+        }
+
+        @Override
+        public String toString() {
+            return "resnet:" + blocks;
+        }
+    }
+
+    /** A DL4J {@code MultiLayerConfiguration} or {@code ComputationGraphConfiguration} JSON file on any Hadoop filesystem. */
     record JsonFile(String path) implements Arch {
         @Override
         public String toString() {
@@ -91,16 +106,23 @@ public sealed interface Arch {
 
     /** Whether {@code s} names an architecture (rather than a model path): a family name or a {@code .json} configuration. */
     static boolean isArchitecture(String s) {
-        return s.startsWith("mlp:") || s.startsWith("lstm:") || s.equals("lenet5") || s.equals("lenet5-bn") || s.equals("lenet5-caffe")
+        return s.startsWith("mlp:") || s.startsWith("lstm:") || s.startsWith("resnet:") || s.equals("lenet5") || s.equals("lenet5-bn") || s.equals("lenet5-caffe")
                 || s.endsWith(".json");
     }
 
     @com.fasterxml.jackson.annotation.JsonCreator
     static Arch parse(String s) {
-        if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lstm:128, lenet5, lenet5-bn, lenet5-caffe or a DL4J JSON file)");
+        if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lstm:128, lenet5, lenet5-bn, lenet5-caffe, resnet:3 or a DL4J JSON file)");
         if (s.equals("lenet5")) return new LeNet5();
         if (s.equals("lenet5-caffe")) return new LeNet5Caffe();
         if (s.equals("lenet5-bn")) return new LeNet5Bn();
+        if (s.startsWith("resnet:")) {
+            try {
+                return new ResNet(Integer.parseInt(s.substring("resnet:".length()).trim()));
+            } catch (NumberFormatException e) {
+                throw new BadInputException("--arch '" + s + "': the blocks per stage must be an integer, e.g. resnet:3");
+            }
+        }
         for (String family : new String[]{"mlp:", "lstm:"}) {
             if (!s.startsWith(family)) continue;
             int[] sizes;
@@ -112,6 +134,6 @@ public sealed interface Arch {
             return family.equals("mlp:") ? new Mlp(sizes) : new Lstm(sizes);
         }
         if (s.endsWith(".json")) return new JsonFile(s);
-        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lstm:H1,..., lenet5, lenet5-bn, lenet5-caffe or a .json DL4J configuration");
+        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lstm:H1,..., lenet5, lenet5-bn, lenet5-caffe, resnet:N or a .json DL4J configuration");
     }
 }

@@ -59,7 +59,29 @@ public final class Architectures {
         return c;
     }
 
+    /** Whether {@code arch} builds a {@code ComputationGraph} ({@link #graph}) rather than a layer stack ({@link #build}). */
+    public static boolean isGraph(Arch arch, Storage st) {
+        return arch instanceof Arch.ResNet || arch instanceof Arch.JsonFile j && ModelIO.isGraph(text(j, st));
+    }
+
+    /** The graph configuration of {@code arch} for data of {@code numFeatures} and {@code numClasses}. */
+    public static org.deeplearning4j.nn.conf.ComputationGraphConfiguration graph(Arch arch, int numFeatures, int numClasses, int[] imageShape,
+                                                                                 Hyper h, Storage st) {
+        if (arch instanceof Arch.ResNet r) return ResNetGraph.build(r, numFeatures, numClasses, imageShape, h);
+        var c = parseGraph((Arch.JsonFile) arch, st);
+        Graphs.checkFits(c, numFeatures, numClasses, "--arch " + arch);
+        return c;
+    }
+
+    /** Refuses a graph architecture for {@code what}, which builds layer stacks; otherwise as {@link #check}. */
+    public static void requireStack(Arch arch, Storage st, String what) {
+        check(arch, st);
+        if (isGraph(arch, st))
+            throw new BadInputException(what + " " + arch + " is a graph; " + what + " builds layer stacks (train --arch " + arch + " --out X.zip trains a graph)");
+    }
+
     public static MultiLayerConfiguration build(Arch arch, int numFeatures, int numClasses, int[] imageShape, Hyper h, Storage st) {
+        requireStack(arch, st, "--arch");
         if (arch instanceof Arch.Mlp m) return withDropout(mlp(m, numFeatures, numClasses, h), h);
         if (arch instanceof Arch.Lstm l) return withDropout(lstm(l, numFeatures, numClasses, imageShape, h), h);
         if (arch instanceof Arch.LeNet5) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Same, false, 6, 16, 120, 84), h);
@@ -154,11 +176,30 @@ public final class Architectures {
      * and hold only layers Squeeze supports, ending in an OutputLayer.
      */
     public static void check(Arch arch, Storage st) {
-        if (arch instanceof Arch.JsonFile j) parse(j, st);
+        if (arch instanceof Arch.JsonFile j) {
+            if (isGraph(arch, st)) parseGraph(j, st);
+            else parse(j, st);
+        }
+    }
+
+    private static String text(Arch.JsonFile j, Storage st) {
+        return new String(st.readAll(st.path(j.path()), "--arch configuration"), StandardCharsets.UTF_8);
+    }
+
+    private static org.deeplearning4j.nn.conf.ComputationGraphConfiguration parseGraph(Arch.JsonFile j, Storage st) {
+        org.deeplearning4j.nn.conf.ComputationGraphConfiguration c;
+        try {
+            c = org.deeplearning4j.nn.conf.ComputationGraphConfiguration.fromJson(text(j, st));
+        } catch (RuntimeException e) {
+            throw new BadInputException("--arch " + j.path() + " is not a DL4J ComputationGraphConfiguration JSON ("
+                    + String.valueOf(e.getMessage()).lines().findFirst().orElse("").strip() + ")");
+        }
+        Graphs.checkRunnable(c, "--arch " + j.path());
+        return c;
     }
 
     private static MultiLayerConfiguration parse(Arch.JsonFile j, Storage st) {
-        String text = new String(st.readAll(st.path(j.path()), "--arch configuration"), StandardCharsets.UTF_8);
+        String text = text(j, st);
         MultiLayerConfiguration c;
         try {
             c = MultiLayerConfiguration.fromJson(text);

@@ -70,22 +70,11 @@ public final class GraphChain {
 
     /** The vertex names from the input to the output, or a refusal listing every merge and fork. */
     static List<String> chain(ComputationGraphConfiguration conf, String source) {
-        Map<String, List<String>> inputs = conf.getVertexInputs();
-        Map<String, List<String>> consumers = new TreeMap<>(); // each in topological order
-        for (String v : conf.getTopologicalOrderStr())
-            for (String i : inputs.getOrDefault(v, List.of())) consumers.computeIfAbsent(i, k -> new ArrayList<>()).add(v);
-        List<String> problems = new ArrayList<>();
-        if (conf.getNetworkInputs().size() != 1) problems.add(conf.getNetworkInputs().size() + " inputs " + conf.getNetworkInputs());
-        if (conf.getNetworkOutputs().size() != 1) problems.add(conf.getNetworkOutputs().size() + " outputs " + conf.getNetworkOutputs());
-        for (String v : conf.getTopologicalOrderStr()) {
-            List<String> in = inputs.getOrDefault(v, List.of());
-            if (in.size() > 1) problems.add("'" + v + "' (" + describe(conf.getVertices().get(v)) + ") joins " + String.join(", ", in));
-            List<String> out = consumers.getOrDefault(v, List.of());
-            if (out.size() > 1) problems.add("'" + v + "' feeds " + out.size() + " vertices (" + String.join(", ", out) + ")");
-        }
+        List<String> problems = branches(conf);
         if (!problems.isEmpty())
             throw new BadInputException("model " + source + " is a graph, not a chain of layers, which Squeeze does not compress yet: "
-                    + String.join("; ", problems));
+                    + String.join("; ", problems) + " (" + Graphs.COMMANDS + ")");
+        Map<String, List<String>> consumers = consumers(conf);
         List<String> chain = new ArrayList<>();
         String at = conf.getNetworkInputs().get(0);
         while (consumers.containsKey(at)) {
@@ -95,8 +84,37 @@ public final class GraphChain {
         return chain;
     }
 
+    /** Whether {@code conf} is a chain (read as a layer stack) rather than a branching graph. */
+    static boolean isChain(ComputationGraphConfiguration conf) {
+        return branches(conf).isEmpty();
+    }
+
+    /** What makes {@code conf} a graph rather than a chain: several inputs or outputs, each merge and fork. */
+    private static List<String> branches(ComputationGraphConfiguration conf) {
+        Map<String, List<String>> inputs = conf.getVertexInputs();
+        Map<String, List<String>> consumers = consumers(conf);
+        List<String> problems = new ArrayList<>();
+        if (conf.getNetworkInputs().size() != 1) problems.add(conf.getNetworkInputs().size() + " inputs " + conf.getNetworkInputs());
+        if (conf.getNetworkOutputs().size() != 1) problems.add(conf.getNetworkOutputs().size() + " outputs " + conf.getNetworkOutputs());
+        for (String v : conf.getTopologicalOrderStr()) {
+            List<String> in = inputs.getOrDefault(v, List.of());
+            if (in.size() > 1) problems.add("'" + v + "' (" + describe(conf.getVertices().get(v)) + ") joins " + String.join(", ", in));
+            List<String> out = consumers.getOrDefault(v, List.of());
+            if (out.size() > 1) problems.add("'" + v + "' feeds " + out.size() + " vertices (" + String.join(", ", out) + ")");
+        }
+        return problems;
+    }
+
+    /** Each vertex's consumers, in topological order. */
+    private static Map<String, List<String>> consumers(ComputationGraphConfiguration conf) {
+        Map<String, List<String>> inputs = conf.getVertexInputs();
+        Map<String, List<String>> consumers = new TreeMap<>();
+        for (String v : conf.getTopologicalOrderStr())
+            for (String i : inputs.getOrDefault(v, List.of())) consumers.computeIfAbsent(i, k -> new ArrayList<>()).add(v);
+        return consumers;
+    }
+
     private static String describe(GraphVertex v) {
-        if (v instanceof ElementWiseVertex e) return "ElementWiseVertex " + e.getOp();
-        return v == null ? "input" : v.getClass().getSimpleName();
+        return v == null ? "input" : Graphs.describe(v);
     }
 }

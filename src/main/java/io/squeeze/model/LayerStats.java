@@ -39,8 +39,12 @@ public record LayerStats(int index, String name, String type, Map<String, long[]
     }
 
     public static List<LayerStats> of(MultiLayerNetwork net) {
+        return of(net.getLayers());
+    }
+
+    /** A stack's layers in order, or a graph's layers in topological order. */
+    public static List<LayerStats> of(Layer[] layers) {
         List<LayerStats> out = new ArrayList<>();
-        Layer[] layers = net.getLayers();
         for (int i = 0; i < layers.length; i++) {
             var conf = layers[i].conf().getLayer();
             Map<String, long[]> shapes = new LinkedHashMap<>();

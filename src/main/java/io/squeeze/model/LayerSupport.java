@@ -60,7 +60,11 @@ public final class LayerSupport {
 
     /** Refuses NaN or infinite parameters, naming the layer and parameter. */
     public static void checkFinite(MultiLayerNetwork net, String source) {
-        org.deeplearning4j.nn.api.Layer[] layers = net.getLayers();
+        checkFinite(net.getLayers(), source);
+    }
+
+    /** As above for a stack's or a graph's layers (a graph's in topological order). */
+    public static void checkFinite(org.deeplearning4j.nn.api.Layer[] layers, String source) {
         for (int i = 0; i < layers.length; i++) {
             for (var e : layers[i].paramTable().entrySet()) checkFinite(e.getValue().dup().data().asFloat(), i, e.getKey(), source);
         }

@@ -21,9 +21,20 @@ public final class Logits {
         int last = net.getnLayers() - 1;
         INDArray in = NdRows.of(x, rows, numFeatures);
         INDArray h = last == 0 ? in : net.feedForwardToLayer(last - 1, in, false).get(last);
-        InputPreProcessor pre = net.getLayerWiseConfigurations().getInputPreProcess(last);
+        return affine(h, net.getLayerWiseConfigurations().getInputPreProcess(last), net.getLayer(last), rows);
+    }
+
+    /** Logits of a graph (one input, one output layer): its output layer's pre-activation on what reaches it. */
+    public static float[] of(org.deeplearning4j.nn.graph.ComputationGraph g, float[] x, int rows, int numFeatures) {
+        var c = g.getConfiguration();
+        String out = c.getNetworkOutputs().get(0);
+        INDArray h = g.feedForward(NdRows.of(x, rows, numFeatures), false).get(c.getVertexInputs().get(out).get(0));
+        return affine(h, ((org.deeplearning4j.nn.conf.graph.LayerVertex) c.getVertices().get(out)).getPreProcessor(), g.getLayer(out), rows);
+    }
+
+    /** {@code h} through the output layer's preprocessor, then x·W + b. */
+    private static float[] affine(INDArray h, InputPreProcessor pre, Layer out, int rows) {
         if (pre != null) h = pre.preProcess(h, rows, LayerWorkspaceMgr.noWorkspaces());
-        Layer out = net.getLayer(last);
         INDArray z = h.castTo(DataType.FLOAT).mmul(out.getParam("W").castTo(DataType.FLOAT));
         INDArray b = out.getParam("b");
         if (b != null) z.addiRowVector(b.castTo(DataType.FLOAT));

@@ -33,17 +33,30 @@ public final class ModelIO {
 
     private ModelIO() {}
 
-    /** Loads a DL4J zip or a Keras .h5 (not an artifact directory: see {@code artifact.Models}). */
+    /** Loads a DL4J zip or a Keras .h5 (not an artifact directory: see {@code artifact.Models}) as a layer stack. */
     public static LoadedModel loadFile(Storage st, Path p) {
+        return loadFile(st, p, false);
+    }
+
+    /**
+     * As above; with {@code graphs} a branching graph (a ComputationGraph zip or Keras functional model with merges) loads
+     * as one ({@link LoadedModel#graph}), otherwise it is refused naming its merges and forks. A chain is a layer stack.
+     */
+    public static LoadedModel loadFile(Storage st, Path p, boolean graphs) {
         String name = p.getName().toLowerCase(Locale.ROOT);
         byte[] bytes = st.readAll(p, "model");
         if (bytes.length == 0) throw new BadInputException("model " + p + " is empty (0 bytes)");
-        if (name.endsWith(".h5") || name.endsWith(".hdf5") || name.endsWith(".keras")) return keras(bytes, p.toString());
-        return fromZip(bytes, p.toString(), SourceKind.DL4J_ZIP);
+        if (name.endsWith(".h5") || name.endsWith(".hdf5") || name.endsWith(".keras")) return keras(bytes, p.toString(), graphs);
+        return fromZip(bytes, p.toString(), SourceKind.DL4J_ZIP, graphs);
     }
 
-    /** Reads a DL4J zip (with or without squeeze.json). */
+    /** Reads a DL4J zip (with or without squeeze.json) as a layer stack. */
     public static LoadedModel fromZip(byte[] bytes, String source, SourceKind kind) {
+        return fromZip(bytes, source, kind, false);
+    }
+
+    /** As above; with {@code graphs} a branching graph loads as one. */
+    public static LoadedModel fromZip(byte[] bytes, String source, SourceKind kind, boolean graphs) {
         if (bytes.length < 4 || bytes[0] != 'P' || bytes[1] != 'K')
             throw new BadInputException("model " + source + " is not a DL4J model zip (no zip signature); is it corrupt?");
         String confJson = null;
@@ -59,8 +72,16 @@ public final class ModelIO {
         checkConfiguration(confJson, source);
         MultiLayerNetwork net;
         try {
-            net = isGraph(confJson) ? GraphChain.toMultiLayer(ModelSerializer.restoreComputationGraph(new ByteArrayInputStream(bytes), false), source)
-                    : ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(bytes), false);
+            if (isGraph(confJson)) {
+                var g = ModelSerializer.restoreComputationGraph(new ByteArrayInputStream(bytes), false);
+                if (graphs && !GraphChain.isChain(g.getConfiguration())) {
+                    ModelMeta meta = metaJson != null ? Json.read(metaJson, ModelMeta.class) : Graphs.deriveMeta(g.getConfiguration(), "model " + source);
+                    return Graphs.loaded(g, meta, Storage.sha256(bytes), source, kind, bytes.length);
+                }
+                net = GraphChain.toMultiLayer(g, source);
+            } else {
+                net = ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(bytes), false);
+            }
         } catch (BadInputException e) {
             throw e;
         } catch (Exception e) {
@@ -76,7 +97,7 @@ public final class ModelIO {
     }
 
     /** Whether a zip's configuration is a ComputationGraph's (read as a layer stack by {@link GraphChain} when it is a chain). */
-    static boolean isGraph(String confJson) {
+    public static boolean isGraph(String confJson) {
         return confJson.contains("\"vertices\"");
     }
 
@@ -89,7 +110,7 @@ public final class ModelIO {
         return false;
     }
 
-    private static LoadedModel keras(byte[] bytes, String source) {
+    private static LoadedModel keras(byte[] bytes, String source, boolean graphs) {
         // checked here: the HDF5 library prints a page of diagnostics on stderr before failing on a non-HDF5 file
         if (!isHdf5(bytes)) throw new BadInputException("model " + source + " is not a Keras .h5 file (no HDF5 signature); is it corrupt?");
         File tmp = null;
@@ -101,8 +122,18 @@ public final class ModelIO {
             String cls = modelConfig.path("class_name").asText();
             boolean functional = cls.equals("Model") || cls.equals("Functional");
             try {
-                net = functional ? GraphChain.toMultiLayer(KerasModelImport.importKerasModelAndWeights(tmp.getPath(), false), source)
-                        : KerasModelImport.importKerasSequentialModelAndWeights(tmp.getPath(), false);
+                if (functional) {
+                    var g = KerasModelImport.importKerasModelAndWeights(tmp.getPath(), false);
+                    if (graphs && !GraphChain.isChain(g.getConfiguration())) {
+                        String sha = Storage.sha256(bytes);
+                        for (var c : g.getConfiguration().getVertices().values())
+                            if (c instanceof org.deeplearning4j.nn.conf.graph.LayerVertex l) l.getLayerConf().setSeed(seed(sha));
+                        return Graphs.loaded(g, Graphs.deriveMeta(g.getConfiguration(), "model " + source), sha, source, SourceKind.KERAS_H5, bytes.length);
+                    }
+                    net = GraphChain.toMultiLayer(g, source);
+                } else {
+                    net = KerasModelImport.importKerasSequentialModelAndWeights(tmp.getPath(), false);
+                }
             } catch (BadInputException e) {
                 throw e;
             } catch (Exception e) {
@@ -127,8 +158,11 @@ public final class ModelIO {
      * JVM (the configuration is stored). The seed only draws random numbers (dropout); the weights are the file's.
      */
     static void seedFromContent(MultiLayerNetwork net, String sha256) {
-        long seed = Long.parseUnsignedLong(sha256.substring(0, 15), 16);
-        for (var c : net.getLayerWiseConfigurations().getConfs()) c.setSeed(seed);
+        for (var c : net.getLayerWiseConfigurations().getConfs()) c.setSeed(seed(sha256));
+    }
+
+    private static long seed(String sha256) {
+        return Long.parseUnsignedLong(sha256.substring(0, 15), 16);
     }
 
     /**
@@ -240,7 +274,7 @@ public final class ModelIO {
     }
 
     /** A DL4J zip (no updater state) with {@code squeeze.json} added. */
-    public static byte[] toZip(MultiLayerNetwork net, ModelMeta meta) {
+    public static byte[] toZip(org.deeplearning4j.nn.api.Model net, ModelMeta meta) {
         try {
             ByteArrayOutputStream dl4j = new ByteArrayOutputStream();
             ModelSerializer.writeModel(net, dl4j, false);
@@ -271,7 +305,7 @@ public final class ModelIO {
     }
 
     /** Writes a model zip atomically (temporary file, then rename); refuses to replace a file unless asked. */
-    public static void writeZip(Storage st, Path out, MultiLayerNetwork net, ModelMeta meta, boolean overwrite) {
+    public static void writeZip(Storage st, Path out, org.deeplearning4j.nn.api.Model net, ModelMeta meta, boolean overwrite) {
         st.replace(out, toZip(net, meta), overwrite);
     }
 }

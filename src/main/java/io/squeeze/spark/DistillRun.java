@@ -111,7 +111,7 @@ final class DistillRun {
             Surgery.applyMasks(trained, masks);
         }
         Loaded baseline = online ? teacherRun : soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())) ? null
-                : Models.loadRunnable(st, soft.teacher());
+                : Models.loadRunnable(st, soft.teacher(), true);
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
                 Loaded.plain(new LoadedModel(trained, meta, "", out, SourceKind.ARTIFACT, 0)), baseline);
         var provenance = new ArtifactWriter.Provenance(existing == null ? c.student() : existing.source(), existing == null ? "" : existing.sha256(),

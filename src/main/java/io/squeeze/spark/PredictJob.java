@@ -83,6 +83,10 @@ public final class PredictJob {
     record Network(NetPayload payload, Normalizer normalizer, int numFeatures, boolean dense) implements Scorer {
         @Override
         public Teacher.Runner open() {
+            if (payload.isGraph()) {
+                var g = payload.graph();
+                return (x, rows) -> NdRows.toRowMajor(g.outputSingle(false, NdRows.of(normalizer.appliedRows(x, rows), rows, numFeatures)));
+            }
             var net = payload.network();
             if (dense) {
                 DenseRuntime rt = DenseRuntime.of(net).orElseThrow();
@@ -132,9 +136,15 @@ public final class PredictJob {
             Teacher.Onnx t = (Teacher.Onnx) Teachers.onnx(st, model, null, squeezeOutput(st, model));
             return new Resolved(new Onnx(t), Runtime.ONNX, t.numFeatures(), t.numClasses(), t.source(), t.sha256());
         }
-        Loaded m = Models.loadRunnable(st, model);
+        Loaded m = Models.loadRunnable(st, model, true);
         var lm = m.model();
         int nf = lm.meta().numFeatures(), k = lm.meta().numClasses();
+        if (lm.isGraph()) { // DL4J runs a branching graph; Squeeze's own runtimes and its ONNX export take layer stacks
+            if (runtime != Runtime.AUTO && runtime != Runtime.DL4J)
+                throw new BadInputException("--runtime " + runtime.name().toLowerCase(Locale.ROOT) + " cannot run " + model
+                        + ", a branching graph (it runs in dl4j)");
+            return new Resolved(new Network(NetPayload.of(lm), lm.meta().normalizer(), nf, false), Runtime.DL4J, nf, k, lm.source(), lm.sha256());
+        }
         boolean integer = m.quant() != null && m.quant().plan().hasIntegerLayers();
         var denseRuntime = DenseRuntime.of(lm.net());
         boolean dense = denseRuntime.isPresent();

@@ -36,11 +36,11 @@ public final class SparkEvaluator {
         static Engine of(Execution exec, Loaded l, QuantRunner.Path path) {
             LoadedModel m = l.model();
             if (l.quant() != null) return new Engine(null, exec.share(l.quant()), path, m.meta().normalizer(), m.meta().numClasses());
-            return new Engine(exec.share(NetPayload.of(m.net())), null, null, m.meta().normalizer(), m.meta().numClasses());
+            return new Engine(exec.share(NetPayload.of(m)), null, null, m.meta().normalizer(), m.meta().numClasses());
         }
 
         Inference inference() {
-            return quant != null ? Inference.quantized(quant.value(), path, norm, k) : new Inference(net.value().network(), norm, k);
+            return quant != null ? Inference.quantized(quant.value(), path, norm, k) : Inference.of(net.value(), norm, k);
         }
 
         void destroy() {

@@ -172,10 +172,33 @@ public final class SparkTrainer {
                 .build();
     }
 
+    /**
+     * Trains a ComputationGraph of one input and one output (a ResNet) on labelled rows, as {@link #train} trains a
+     * layer stack (the same minibatches, spreading, averaging and progress), calling {@code afterEpoch} with the epoch
+     * and the averaged graph after each epoch.
+     */
+    public static org.deeplearning4j.nn.graph.ComputationGraph trainGraph(JavaSparkContext jsc, JavaRDD<Example> rows,
+                                                                          org.deeplearning4j.nn.graph.ComputationGraph graph, int numFeatures,
+                                                                          int numClasses, Config cfg, String where, PrintWriter progress,
+                                                                          java.util.function.BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterEpoch) {
+        JavaRDD<DataSet> data = minibatches(cfg.local() ? rows : RoundRobin.spread(rows, jsc.defaultParallelism()), numFeatures, numClasses,
+                cfg.batchSize(), where);
+        return fitGraph(jsc, data.map(d -> (org.nd4j.linalg.dataset.api.MultiDataSet) new org.nd4j.linalg.dataset.MultiDataSet(d.getFeatures(), d.getLabels())),
+                graph, cfg, where, progress, afterEpoch);
+    }
+
     /** Trains a ComputationGraph (e.g. a student with a feature-distillation output) on multi-output minibatches. */
     public static org.deeplearning4j.nn.graph.ComputationGraph fitGraph(JavaSparkContext jsc, JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data,
                                                                         org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
                                                                         PrintWriter progress) {
+        return fitGraph(jsc, data, graph, cfg, where, progress, (e, g) -> { });
+    }
+
+    /** As above, calling {@code afterEpoch} with the epoch (1-based) and the averaged graph after each epoch. */
+    public static org.deeplearning4j.nn.graph.ComputationGraph fitGraph(JavaSparkContext jsc, JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data,
+                                                                        org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
+                                                                        PrintWriter progress,
+                                                                        java.util.function.BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterEpoch) {
         var sparkNet = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph[1];
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
         JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> counted = counted(data, rows, d -> d.getFeatures(0).size(0));
@@ -183,7 +206,7 @@ public final class SparkTrainer {
             graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(counted.toLocalIterator(), cfg.batchSize()));
             return graph.score();
         } : fitting(() -> (sparkNet[0] == null ? sparkNet[0] = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm)
-                : sparkNet[0]).fitMultiDataSet(counted), () -> sparkNet[0].getScore()), e -> { });
+                : sparkNet[0]).fitMultiDataSet(counted), () -> sparkNet[0].getScore()), e -> afterEpoch.accept(e, cfg.local() ? graph : sparkNet[0].getNetwork()));
         return cfg.local() ? graph : sparkNet[0].getNetwork();
     }
 

@@ -59,6 +59,8 @@ public final class TrainJob {
         @Override
         public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
             Prepared p = prepare(spark, data, arch, normalize, hyper, progress);
+            if (p.conf() == null)
+                throw new BadInputException("--arch " + arch + " is a graph, which Squeeze writes as a DL4J zip: give --out ending in .zip");
             MultiLayerNetwork net = SparkTrainer.train(SparkSessions.jsc(spark), p.rows(), p.conf(), p.meta().numFeatures(),
                     p.meta().numClasses(), training, data.toString(), progress, Validation.after(spark, evalData, p.meta(), progress));
             Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, io.squeeze.data.Split.TEST,
@@ -66,6 +68,22 @@ public final class TrainJob {
                     null);
             return ArtifactWriter.Content.dense(net, p.meta(), new ArtifactWriter.Provenance(data.toString(), "", argv, Jobs.toMap(this)), metrics);
         }
+    }
+
+    /** A trained graph (a ResNet) with its metadata and the metrics on the evaluation data. */
+    public record TrainedGraph(org.deeplearning4j.nn.graph.ComputationGraph graph, ModelMeta meta, Map<String, Object> metrics) {}
+
+    /** Trains {@code c}'s graph architecture (a ResNet or a ComputationGraph JSON) as {@link Config#run} trains a layer stack. */
+    public static TrainedGraph trainGraph(SparkSession spark, Config c, PrintWriter progress) {
+        Prepared p = prepare(spark, c.data(), c.arch(), c.normalize(), c.hyper(), progress);
+        var g = new org.deeplearning4j.nn.graph.ComputationGraph(p.graphConf());
+        g.init();
+        g = SparkTrainer.trainGraph(SparkSessions.jsc(spark), p.rows(), g, p.meta().numFeatures(), p.meta().numClasses(), c.training(),
+                c.data().toString(), progress, Validation.afterGraph(spark, c.evalData(), p.meta(), progress));
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
+                io.squeeze.artifact.Loaded.plain(io.squeeze.model.LoadedModel.ofGraph(g, p.meta(), "", "trained", io.squeeze.model.SourceKind.DL4J_ZIP, 0)),
+                null);
+        return new TrainedGraph(g, p.meta(), metrics);
     }
 
     public static DataSummary summarize(SparkSession spark, JavaRDD<Example> rows, String what) {
@@ -89,8 +107,12 @@ public final class TrainJob {
         return d;
     }
 
-    /** Training data checked, summarized and normalized, with the model's metadata and configuration. */
-    public record Prepared(JavaRDD<Example> rows, ModelMeta meta, MultiLayerConfiguration conf, DataSummary summary) {}
+    /**
+     * Training data checked, summarized and normalized, with the model's metadata and configuration: a layer stack's
+     * ({@code conf}) or a graph's ({@code graphConf}), the other null.
+     */
+    public record Prepared(JavaRDD<Example> rows, ModelMeta meta, MultiLayerConfiguration conf, DataSummary summary,
+                           org.deeplearning4j.nn.conf.ComputationGraphConfiguration graphConf) {}
 
     /** The summary pass and its checks, the normalization fitted from it, and the architecture built for the data. */
     public static Prepared prepare(SparkSession spark, DataSpec spec, Arch arch, Normalization norm, Architectures.Hyper hyper,
@@ -107,9 +129,14 @@ public final class TrainJob {
         progress.flush();
         Normalizer normalizer = Normalizer.fit(norm, s.features());
         ModelMeta meta = new ModelMeta(nf, k, data.imageShape(), normalizer, spec.toString());
-        MultiLayerConfiguration conf = Architectures.build(arch, nf, k, data.imageShape(), hyper,
-                new Storage(spark.sparkContext().hadoopConfiguration()));
-        return new Prepared(normalized(data.rdd(), normalizer), meta, conf, s);
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        if (Architectures.isGraph(arch, st)) { // the image shape the graph reads the rows as (a square for data without one)
+            var g = Architectures.graph(arch, nf, k, data.imageShape(), hyper, st);
+            int[] shape = io.squeeze.model.Graphs.deriveMeta(g, "--arch " + arch).inputShape();
+            return new Prepared(normalized(data.rdd(), normalizer), new ModelMeta(nf, k, shape, normalizer, spec.toString()), null, s, g);
+        }
+        MultiLayerConfiguration conf = Architectures.build(arch, nf, k, data.imageShape(), hyper, st);
+        return new Prepared(normalized(data.rdd(), normalizer), meta, conf, s, null);
     }
 
     /** Rows with the normalizer applied (the same rows when it is the identity). */

@@ -34,11 +34,22 @@ public final class Validation {
      */
     public static BiConsumer<Integer, MultiLayerNetwork> after(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress,
                                                                java.util.function.UnaryOperator<MultiLayerNetwork> view) {
-        if (evalData == null) return (e, n) -> { };
+        BiConsumer<Integer, LoadedModel> check = validator(spark, evalData, meta, progress);
+        return (e, n) -> check.accept(e, new LoadedModel(view.apply(n.clone()), meta, "", "epoch " + e, SourceKind.DL4J_ZIP, 0));
+    }
+
+    /** The hook for a graph being trained (a ResNet). */
+    public static BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterGraph(SparkSession spark, String evalData, ModelMeta meta,
+                                                                                                PrintWriter progress) {
+        BiConsumer<Integer, LoadedModel> check = validator(spark, evalData, meta, progress);
+        return (e, g) -> check.accept(e, LoadedModel.ofGraph(g.clone(), meta, "", "epoch " + e, SourceKind.DL4J_ZIP, 0));
+    }
+
+    private static BiConsumer<Integer, LoadedModel> validator(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress) {
+        if (evalData == null) return (e, m) -> { };
         DataSpec spec = DataSpec.parse(evalData, Split.TEST, false);
         JavaRDD<Example> rows = SparkData.read(spark, spec, meta.numFeatures(), "evaluation data").rdd();
-        return (e, n) -> {
-            LoadedModel m = new LoadedModel(view.apply(n.clone()), meta, "", "epoch " + e, SourceKind.DL4J_ZIP, 0);
+        return (e, m) -> {
             SparkEvaluator.Result r = SparkEvaluator.evaluate(SparkSessions.jsc(spark), rows, m, null, 256, "validation");
             progress.printf(Locale.ROOT, "train: epoch %d validation accuracy %.4f  loss %.4f  on %s%n", e, r.stats().accuracy(),
                     r.stats().loss(), spec);

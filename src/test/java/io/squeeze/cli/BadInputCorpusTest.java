@@ -94,6 +94,13 @@ class BadInputCorpusTest {
         Path nz = dir.resolve("lstm-ncw.zip");
         ModelSerializer.writeModel(ncw, nz.toFile(), false);
         vars.put("$LSTMNCW", nz.toString());
+        var resnet = new org.deeplearning4j.nn.graph.ComputationGraph(io.squeeze.model.ResNetGraph.build(new io.squeeze.model.Arch.ResNet(1), 64, 10,
+                new int[]{8, 8, 1}, new io.squeeze.model.Architectures.Hyper(1, 0.001, 0)));
+        resnet.init();
+        Path rz = dir.resolve("resnet.zip");
+        ModelIO.writeZip(st, new org.apache.hadoop.fs.Path(rz.toString()), resnet, TestModels.minmaxMeta(64, 10), false);
+        vars.put("$RESNET", rz.toString());
+        vars.put("$GRAPHJSON", Files.writeString(dir.resolve("graph.json"), resnet.getConfiguration().toJson()).toString());
         Path bz = dir.resolve("bn.zip");
         ModelSerializer.writeModel(TestModels.bnConvNet(1, true), bz.toFile(), false);
         vars.put("$BNZIP", bz.toString());

@@ -16,10 +16,13 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * Keras 2 .h5 files written by committed generators (src/test/resources/keras/make_keras_h5.py, a Sequential model;
- * make_keras_functional_h5.py, functional-API models) import with NumPy's outputs; a functional model that branches is
- * refused naming its merges and forks.
+ * make_keras_functional_h5.py, functional-API models) import with NumPy's outputs; a functional model that branches
+ * runs as a graph where graphs are taken and is refused naming its merges and forks where layer stacks are needed.
  */
 public class KerasImportTest {
+    @org.junit.jupiter.api.io.TempDir
+    static java.nio.file.Path dir;
+
     static final String H5 = new File("src/test/resources/keras/tiny-mlp.h5").getAbsolutePath();
 
     @Test
@@ -197,11 +200,47 @@ public class KerasImportTest {
     }
 
     @Test
-    void aFunctionalModelWithAResidualAddAndAConcatenationIsRefusedNamingThem() {
-        CliRun r = CliRun.run("inspect", "--model", new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath());
+    void aFunctionalModelWithAResidualAddAConcatenationAndBatchNormalizationRunsAsAGraphWithNumpysOutputs() throws Exception {
+        String h5 = new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath();
+        JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/functional-residual-expected.json"));
+        LoadedModel m = ModelIO.loadFile(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(h5), true);
+        assertTrue(m.isGraph());
+        assertEquals(6, m.meta().numFeatures());
+        assertEquals(3, m.meta().numClasses());
+        int n = ref.get("inputs").size();
+        float[] x = inputs(ref, 6);
+        INDArray out = m.graph().outputSingle(false, Nd4j.create(x, new long[]{n, 6}, 'c'));
+        float[] logits = Logits.of(m.graph(), x, n, 6);
+        for (int i = 0; i < n; i++) {
+            double max = Double.NEGATIVE_INFINITY, sum = 0;
+            for (int k = 0; k < 3; k++) max = Math.max(max, logits[i * 3 + k]);
+            for (int k = 0; k < 3; k++) sum += Math.exp(logits[i * 3 + k] - max);
+            for (int k = 0; k < 3; k++) {
+                double want = ref.get("outputs").get(i).get(k).asDouble();
+                assertEquals(want, out.getDouble(i, k), 1e-5, "row " + i + " class " + k);
+                assertEquals(want, Math.exp(logits[i * 3 + k] - max) / sum, 1e-5, "softmax of the logits, row " + i + " class " + k);
+            }
+        }
+        // evaluate runs it (NumPy's top class as the label: every row right); inspect lists the merges
+        java.nio.file.Path csv = java.nio.file.Files.writeString(dir.resolve("residual.csv"), labelledCsv(ref));
+        String rep = dir.resolve("residual-report.json").toString();
+        CliRun e = CliRun.run("evaluate", "--model", h5, "--data", "csv:" + csv, "--report", rep);
+        assertEquals(0, e.code(), e.err());
+        assertEquals(1.0, new ObjectMapper().readTree(new File(rep)).get("accuracy").asDouble(), 0.0);
+        CliRun i = CliRun.run("inspect", "--model", h5);
+        assertEquals(0, i.code(), i.err());
+        assertTrue(i.out().contains("merge  add (ElementWiseVertex Add) of d1, bn2"), i.out());
+        assertTrue(i.out().contains("merge  concat (MergeVertex) of left, right"), i.out());
+    }
+
+    @Test
+    void aFunctionalModelWithAResidualAddAndAConcatenationIsRefusedNamingThemWhereLayerStacksAreNeeded() {
+        CliRun r = CliRun.run("prune", "--model", new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath(),
+                "--method", "l1", "--amount", "0.5", "--out", dir.resolve("residual-pruned").toString());
         assertEquals(2, r.code(), r.err());
         assertTrue(r.lastErr().endsWith("functional-residual.h5 is a graph, not a chain of layers, which Squeeze does not compress yet: "
                 + "'d1' feeds 2 vertices (d2, add); 'add' (ElementWiseVertex Add) joins d1, bn2; 'add' feeds 2 vertices (left, right); "
-                + "'concat' (MergeVertex) joins left, right"), r.lastErr());
+                + "'concat' (MergeVertex) joins left, right (" + Graphs.COMMANDS + ")"), r.lastErr());
+        assertFalse(java.nio.file.Files.exists(dir.resolve("residual-pruned")));
     }
 }

@@ -127,6 +127,24 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void aResNetGraphComesBackComputingTheSameOutputsAndLogits() {
+        var g = io.squeeze.model.ResNetGraphTest.mnist(1, 5);
+        NetPayload p = NetPayload.of(g);
+        float[] x = new float[2 * 784];
+        Random r = new Random(6);
+        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
+        var in = org.nd4j.linalg.factory.Nd4j.create(x, new long[]{2, 784}, 'c');
+        var dl4j = new Teacher.Dl4j(p, Normalizer.NONE, 784, 10, "resnet", "", "dl4j_zip");
+        float[] logits = dl4j.open().logits(x.clone(), 2);
+        for (Serializer s : SERIALIZERS) {
+            NetPayload back = roundTrip(s, p);
+            assertEquals(g.getConfiguration(), back.buildGraph().getConfiguration());
+            assertEquals(g.outputSingle(false, in), back.buildGraph().outputSingle(false, in), s.getClass().getSimpleName());
+            assertArrayEquals(logits, roundTrip(s, dl4j).open().logits(x.clone(), 2), 0f, s.getClass().getSimpleName());
+        }
+    }
+
+    @Test
     void gptqPassesAndConfigsComeBackAndTheirGramMatricesMerge() {
         QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT4, null, null, false, new Observer.MinMax(), List.of(),
                 QuantConfig.Rounding.GPTQ);

@@ -1,0 +1,110 @@
+package io.squeeze.model;
+
+import io.squeeze.core.BadInputException;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.InputPreProcessor;
+import org.deeplearning4j.nn.conf.graph.GraphVertex;
+import org.deeplearning4j.nn.conf.graph.LayerVertex;
+import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.conf.preprocessor.FeedForwardToCnnPreProcessor;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Branching DL4J {@link ComputationGraph}s (a ResNet's residual adds, a Keras functional model's merges) as the
+ * commands that take them see them: one input of flat rows (a feed-forward input, or images flattened as
+ * {@code InputType.convolutionalFlat}) and one output layer whose pre-activation gives the logits ({@link Logits}). The checks,
+ * the metadata read off the configuration and {@code inspect}'s listing of the vertices.
+ */
+public final class Graphs {
+    private Graphs() {}
+
+    /** The commands that take a branching graph (every other one refuses it, naming its merges and forks). */
+    public static final String COMMANDS = "train --arch resnet:N, inspect, evaluate, predict and soft-targets take graphs; distill learns from their soft targets";
+
+    /** Refuses a graph Squeeze cannot run on rows: several inputs or outputs, or an output that is not a dense-like layer. */
+    public static void checkRunnable(ComputationGraphConfiguration c, String what) {
+        if (c.getNetworkInputs().size() != 1 || c.getNetworkOutputs().size() != 1)
+            throw new BadInputException(what + " has inputs " + c.getNetworkInputs() + " and outputs " + c.getNetworkOutputs()
+                    + "; Squeeze runs graphs of one input and one output");
+        String out = c.getNetworkOutputs().get(0);
+        GraphVertex v = c.getVertices().get(out);
+        if (!(v instanceof LayerVertex l) || !(l.getLayerConf().getLayer() instanceof FeedForwardLayer))
+            throw new BadInputException(what + ": output vertex '" + out + "' is a " + (v == null ? "missing vertex" : describe(v))
+                    + "; Squeeze needs an output (or dense softmax) layer there");
+    }
+
+    /** Refuses a graph that does not take {@code numFeatures} inputs or does not give {@code classes} outputs. */
+    public static void checkFits(ComputationGraphConfiguration c, int numFeatures, int classes, String what) {
+        ModelMeta m = deriveMeta(c, what);
+        if (m.numFeatures() != numFeatures) throw new BadInputException(what + " takes " + m.numFeatures() + " inputs but the data has " + numFeatures + " features");
+        if (m.numClasses() != classes) throw new BadInputException(what + " has " + m.numClasses() + " outputs but the data has " + classes + " classes");
+    }
+
+    private static FeedForwardLayer outputLayer(ComputationGraphConfiguration c) {
+        return (FeedForwardLayer) ((LayerVertex) c.getVertices().get(c.getNetworkOutputs().get(0))).getLayerConf().getLayer();
+    }
+
+    /**
+     * Input width, image shape and classes read off a graph's configuration, for graphs Squeeze did not write
+     * ({@code what} names it in a refusal, e.g. "model M").
+     */
+    public static ModelMeta deriveMeta(ComputationGraphConfiguration c, String what) {
+        checkRunnable(c, what);
+        int nf;
+        int[] shape = null;
+        if (!(firstLayer(c) instanceof LayerVertex l))
+            throw new BadInputException(what + ": its input '" + c.getNetworkInputs().get(0)
+                    + "' does not feed a layer first; Squeeze feeds graphs flat rows (feed-forward or flattened images)");
+        InputPreProcessor pre = l.getPreProcessor();
+        if (pre instanceof FeedForwardToCnnPreProcessor f) {
+            shape = new int[]{(int) f.getInputHeight(), (int) f.getInputWidth(), (int) f.getNumChannels()};
+            nf = shape[0] * shape[1] * shape[2];
+        } else if (pre == null && l.getLayerConf().getLayer() instanceof FeedForwardLayer ff && ff.getNIn() > 0) {
+            nf = (int) ff.getNIn();
+        } else {
+            throw new BadInputException(what + ": cannot tell its input size (first layer '" + l.getLayerConf().getLayer().getLayerName()
+                    + "', " + l.getLayerConf().getLayer().getClass().getSimpleName() + ", without a flat-input preprocessor)");
+        }
+        return new ModelMeta(nf, (int) outputLayer(c).getNOut(), shape, null, "");
+    }
+
+    /** The first vertex fed by the network's input. */
+    private static GraphVertex firstLayer(ComputationGraphConfiguration c) {
+        String in = c.getNetworkInputs().get(0);
+        // by the inputs of each vertex: a configuration not yet built into a graph has no topological order
+        return c.getVertexInputs().entrySet().stream().filter(e -> e.getValue().contains(in)).map(e -> c.getVertices().get(e.getKey()))
+                .findFirst().orElse(null);
+    }
+
+    /** One row of {@code inspect} per vertex in topological order: name, type, inputs and parameters. */
+    public record Vertex(String name, String type, List<String> inputs, long params) {}
+
+    public static List<Vertex> vertices(ComputationGraph g) {
+        ComputationGraphConfiguration c = g.getConfiguration();
+        List<Vertex> out = new ArrayList<>();
+        for (String name : c.getTopologicalOrderStr()) {
+            GraphVertex v = c.getVertices().get(name);
+            if (v == null) continue; // the network input
+            long params = v instanceof LayerVertex ? g.getLayer(name).numParams() : 0;
+            out.add(new Vertex(name, describe(v), c.getVertexInputs().getOrDefault(name, List.of()), params));
+        }
+        return out;
+    }
+
+    /** A vertex's kind: its layer's type for a layer vertex, the merge operation for an element-wise vertex. */
+    static String describe(GraphVertex v) {
+        if (v instanceof LayerVertex l) return l.getLayerConf().getLayer().getClass().getSimpleName();
+        if (v instanceof org.deeplearning4j.nn.conf.graph.ElementWiseVertex e) return "ElementWiseVertex " + e.getOp();
+        return v.getClass().getSimpleName();
+    }
+
+    /** A loaded graph after its checks: runnable, every parameter finite. */
+    static LoadedModel loaded(ComputationGraph g, ModelMeta meta, String sha, String source, SourceKind kind, long bytes) {
+        checkRunnable(g.getConfiguration(), "model " + source);
+        LayerSupport.checkFinite(g.getLayers(), source);
+        return LoadedModel.ofGraph(g, meta, sha, source, kind, bytes);
+    }
+}

@@ -1,0 +1,119 @@
+package io.squeeze.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.squeeze.core.Storage;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.ModelIO;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.Row;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * A ResNet as a user runs it through Squeeze, on local[2]: {@code train --arch resnet:1} on the UCI digits (8×8 images,
+ * 28 layers with three residual adds) written as a DL4J ComputationGraph zip, reproduced by the same command;
+ * {@code inspect} lists its merges; {@code evaluate} on the executors equals {@code evaluate --local}; {@code predict}
+ * gives the evaluated classes; its soft targets teach an MLP student that {@code distill} evaluates against it.
+ */
+class GraphCliTest {
+    static final String TRAIN = QuantizeCliTest.TRAIN, TEST = QuantizeCliTest.TEST;
+    @TempDir
+    static Path dir;
+    static String resnet;
+    static JsonNode report;
+
+    static String[] train(String out) {
+        return new String[]{"train", "--data", TRAIN, "--arch", "resnet:1", "--epochs", "3", "--lr", "0.003", "--normalize", "minmax",
+                "--seed", "42", "--eval-data", TEST, "--out", out};
+    }
+
+    static JsonNode evaluate(String model, String name, String... more) throws Exception {
+        String rep = dir.resolve(name + "-report.json").toString();
+        CliRun r = CliRun.run(CliRun.with(new String[]{"evaluate", "--model", model, "--data", TEST, "--report", rep}, more));
+        assertEquals(0, r.code(), r.err());
+        return QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(rep)));
+    }
+
+    static LoadedModel load(String zip) {
+        return ModelIO.loadFile(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(zip), true);
+    }
+
+    @BeforeAll
+    static void trainResNet() throws Exception {
+        resnet = dir.resolve("resnet.zip").toString();
+        CliRun r = CliRun.run(train(resnet));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("train: epoch 3/3"), r.err());
+        assertTrue(r.err().contains("train: epoch 3 validation accuracy"), r.err());
+        assertTrue(r.out().contains("(78426 parameters)"), r.out());
+        report = evaluate(resnet, "resnet");
+        assertTrue(report.get("accuracy").asDouble() > 0.85, "resnet:1 on the digits after 3 epochs: " + report.get("accuracy"));
+        assertTrue(r.out().contains(String.format(java.util.Locale.ROOT, "accuracy %.4f", report.get("accuracy").asDouble())), r.out());
+    }
+
+    @Test
+    void theZipIsAGraphWithItsMetadataAndTheSameCommandTrainsTheSameWeights() {
+        LoadedModel m = load(resnet);
+        assertTrue(m.isGraph());
+        ComputationGraph g = m.graph();
+        assertEquals(List.of("s1b1_conv2_bn", "stem_relu"), g.getConfiguration().getVertexInputs().get("s1b1_add"));
+        assertEquals(64, m.meta().numFeatures());
+        assertArrayEquals(new int[]{8, 8, 1}, m.meta().inputShape());
+        assertEquals("minmax", m.meta().normalizer().kind().name().toLowerCase(java.util.Locale.ROOT));
+        String again = dir.resolve("resnet-again.zip").toString();
+        assertEquals(0, CliRun.run(train(again)).code());
+        assertEquals(g.params(), load(again).graph().params(), "seeded: same command, master and partitioning");
+    }
+
+    @Test
+    void inspectListsTheLayersWithTheirInputsAndTheMerges() throws Exception {
+        CliRun r = CliRun.run("inspect", "--model", resnet, "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode doc = QuantizeCliTest.M.readTree(r.out());
+        assertEquals(27, doc.get("layers").size());
+        assertEquals("s2b1_proj", doc.get("layers").get(14).get("name").asText());
+        assertEquals("[\"s1b1_relu\"]", doc.get("layers").get(14).get("inputs").toString());
+        assertEquals(3, doc.get("merges").size());
+        assertEquals("ElementWiseVertex Add", doc.get("merges").get(1).get("type").asText());
+        assertEquals("[\"s2b1_conv2_bn\",\"s2b1_proj_bn\"]", doc.get("merges").get(1).get("inputs").toString());
+        assertEquals(78426, doc.get("layers").findValues("params").stream().mapToLong(JsonNode::asLong).sum());
+    }
+
+    @Test
+    void evaluationOnTheExecutorsEqualsTheInProcessOneAndPredictGivesTheSameClasses() throws Exception {
+        JsonNode local = evaluate(resnet, "resnet-local", "--local");
+        assertEquals(report.get("accuracy").asDouble(), local.get("accuracy").asDouble(), 0.0);
+        assertEquals(report.get("loss").asDouble(), local.get("loss").asDouble(), 1e-6);
+        assertEquals(359, report.get("rows").asLong());
+        String where = dir.resolve("predictions").toString();
+        CliRun r = CliRun.run("predict", "--model", resnet, "--data", TEST, "--out", "parquet:" + where);
+        assertEquals(0, r.code(), r.err());
+        List<Row> rows = io.squeeze.TestSpark.get().read().parquet(where).collectAsList().stream()
+                .sorted(Comparator.comparingLong(x -> x.getLong(0))).toList();
+        assertEquals(359, rows.size());
+        long right = rows.stream().filter(x -> x.getInt(1) == x.getInt(2)).count();
+        assertEquals(report.get("accuracy").asDouble(), right / 359.0, 1e-12);
+    }
+
+    @Test
+    void itsSoftTargetsTeachAnMlpStudentEvaluatedAgainstIt() throws Exception {
+        String soft = dir.resolve("soft").toString(), student = dir.resolve("student").toString();
+        CliRun s = CliRun.run("soft-targets", "--teacher", resnet, "--data", TRAIN, "--out", soft);
+        assertEquals(0, s.code(), s.err());
+        CliRun d = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:64", "--temperature", "4", "--alpha", "0.3",
+                "--epochs", "10", "--lr", "0.003", "--normalize", "minmax", "--eval-data", TEST, "--out", student);
+        assertEquals(0, d.code(), d.err());
+        JsonNode metrics = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(student, "manifest.json"))).get("metrics");
+        assertTrue(metrics.get("accuracy").asDouble() > 0.85, metrics.toString());
+        assertEquals(report.get("accuracy").asDouble(), metrics.get("baseline").get("accuracy").asDouble(), 0.0, "the teacher, evaluated beside it");
+    }
+}
