@@ -150,6 +150,22 @@ public final class PruneCommand extends BaseCommand implements StageCommand {
         return sb.toString();
     }
 
+    /** A branching graph: its dependency groups pruned and shrunk, written as a DL4J zip. */
+    private Integer pruneGraph(PruneJob.Config c) {
+        io.squeeze.spark.GraphPruneJob.check(c, output.out);
+        if (output.dl4jZip) throw new BadInputException("--with-dl4j-zip applies to artifact directories; pruning graph " + c.model() + " writes a DL4J zip");
+        var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
+        var src = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);
+        SparkSession spark = SparkSessions.start("squeeze prune");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        var r = io.squeeze.spark.GraphPruneJob.run(spark, c, src, err());
+        io.squeeze.model.ModelIO.writeZip(st, target, r.graph(), src.meta(), output.overwrite);
+        if (r.metrics().get("accuracy") instanceof Double acc) out().printf(Locale.ROOT, "accuracy %.4f on %s%n", acc, c.evalData());
+        out().printf(Locale.ROOT, "wrote %s (%d parameters, %.1f%% of %d)%n", target, r.graph().numParams(),
+                100.0 * r.graph().numParams() / r.paramsBefore(), r.paramsBefore());
+        return Main.OK;
+    }
+
     /** The validated job: every option checked before any Spark work. */
     PruneJob.Config config() {
         if (model == null || model.isBlank()) throw new BadInputException("--model must be given");
@@ -163,6 +179,7 @@ public final class PruneCommand extends BaseCommand implements StageCommand {
     @Override
     public Integer call() {
         PruneJob.Config c = config();
+        if (io.squeeze.model.ModelIO.isBranchingGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return pruneGraph(c);
         // the output is checked before any Spark work
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze prune");

@@ -11,6 +11,7 @@ import org.deeplearning4j.nn.graph.ComputationGraph;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Branching DL4J {@link ComputationGraph}s (a ResNet's residual adds, a Keras functional model's merges) as the
@@ -22,7 +23,7 @@ public final class Graphs {
     private Graphs() {}
 
     /** The commands that take a branching graph (every other one refuses it, naming its merges and forks). */
-    public static final String COMMANDS = "train --arch resnet:N, inspect, evaluate, predict and soft-targets take graphs; distill learns from their soft targets";
+    public static final String COMMANDS = "train --arch resnet:N, inspect, evaluate, predict, soft-targets and prune --method ln --shrink take graphs; distill learns from their soft targets";
 
     /** Refuses a graph Squeeze cannot run on rows: several inputs or outputs, or an output that is not a dense-like layer. */
     public static void checkRunnable(ComputationGraphConfiguration c, String what) {
@@ -77,6 +78,29 @@ public final class Graphs {
         // by the inputs of each vertex: a configuration not yet built into a graph has no topological order
         return c.getVertexInputs().entrySet().stream().filter(e -> e.getValue().contains(in)).map(e -> c.getVertices().get(e.getKey()))
                 .findFirst().orElse(null);
+    }
+
+    /**
+     * Multiply-adds of one row through the graph's weighted layers: a convolution's output positions × its filter
+     * size (output channels × height × width × input channels × kernel), a dense or output layer's nIn × nOut — the
+     * FLOP count pruning is measured against (batch normalization, activations, adds and pooling not counted).
+     */
+    public static long multiplyAdds(ComputationGraph g, int numFeatures) {
+        Map<String, org.nd4j.linalg.api.ndarray.INDArray> acts = g.feedForward(org.nd4j.linalg.factory.Nd4j.zeros(
+                org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, numFeatures), false);
+        long total = 0;
+        for (var l : g.getLayers()) {
+            var w = l.paramTable().get("W"); // getParam throws on layers without parameters
+            if (w == null) continue;
+            var conf = l.conf().getLayer();
+            if (conf instanceof org.deeplearning4j.nn.conf.layers.ConvolutionLayer) {
+                long[] out = acts.get(conf.getLayerName()).shape(); // [1, C, H, W]
+                total += out[2] * out[3] * w.length();
+            } else {
+                total += w.length();
+            }
+        }
+        return total;
     }
 
     /** One row of {@code inspect} per vertex in topological order: name, type, inputs and parameters. */

@@ -91,6 +91,26 @@ public final class ModelIO {
         return checked(net, meta, Storage.sha256(bytes), source, kind, bytes.length);
     }
 
+    /**
+     * Whether the model file {@code p} is a branching graph (the commands that take one run it as a graph): a zip's
+     * configuration read alone (its first entry in a DL4J zip), a Keras file imported; false for anything else.
+     */
+    public static boolean isBranchingGraph(Storage st, Path p) {
+        if (!st.exists(p) || st.isDirectory(p)) return false;
+        String name = p.getName().toLowerCase(Locale.ROOT);
+        if (name.endsWith(".h5") || name.endsWith(".hdf5") || name.endsWith(".keras")) return loadFile(st, p, true).isGraph();
+        try (ZipInputStream zin = new ZipInputStream(st.open(p, "model"))) {
+            for (ZipEntry e; (e = zin.getNextEntry()) != null; ) {
+                if (!e.getName().equals("configuration.json")) continue;
+                String conf = new String(zin.readAllBytes(), StandardCharsets.UTF_8);
+                return isGraph(conf) && !GraphChain.isChain(org.deeplearning4j.nn.conf.ComputationGraphConfiguration.fromJson(conf));
+            }
+        } catch (IOException | RuntimeException e) {
+            return false; // not a readable zip: the command's own load says why
+        }
+        return false;
+    }
+
     /** Refuses a zip without {@code configuration.json}. */
     static void checkConfiguration(String confJson, String source) {
         if (confJson == null) throw new BadInputException("model " + source + " is not a DL4J model zip (no configuration.json); is it truncated?");

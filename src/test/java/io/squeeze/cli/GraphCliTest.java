@@ -105,6 +105,34 @@ class GraphCliTest {
     }
 
     @Test
+    void channelGroupsArePrunedShrunkAndFineTunedIntoASmallerGraph() throws Exception {
+        String shrunk = dir.resolve("shrunk.zip").toString(), tuned = dir.resolve("shrunk-tuned.zip").toString();
+        CliRun r = CliRun.run("prune", "--model", resnet, "--method", "ln", "--norm", "2", "--amount", "0.5", "--shrink", "--out", shrunk);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("prune: group stem+s1b1_conv2: channels 16 -> 8"), r.err());
+        assertTrue(r.err().contains("prune: group s3b1_proj+s3b1_conv2: channels 64 -> 32"), r.err());
+        assertTrue(r.out().contains("(20146 parameters, 25.7% of 78426)"), r.out());
+        assertTrue(r.err().contains("prune: 78,426 -> 20,146 parameters, 763,520 -> 193,344 multiply-adds a row (3.95x fewer)"), r.err());
+        // what the shrunk zip computes is the masked twin of the source: same groups, same channels zeroed
+        LoadedModel src = load(resnet), out = load(shrunk);
+        ComputationGraph twin = src.graph().clone();
+        var groups = io.squeeze.prune.ChannelGroups.of(twin, "resnet");
+        io.squeeze.prune.GroupPruning.zero(twin, groups, io.squeeze.prune.GroupPruning.choose(twin, groups, io.squeeze.prune.Amount.fraction(0.5),
+                io.squeeze.prune.PruneMethod.Norm.L2));
+        var x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 6, 64);
+        assertArrayEquals(twin.outputSingle(false, x).data().asFloat(), out.graph().outputSingle(false, x).data().asFloat(), 1e-5f);
+        assertEquals(src.meta().normalizer(), out.meta().normalizer());
+
+        CliRun t = CliRun.run("prune", "--model", resnet, "--method", "ln", "--norm", "2", "--amount", "0.5", "--shrink", "--fine-tune-data", TRAIN,
+                "--fine-tune-epochs", "3", "--eval-data", TEST, "--out", tuned);
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.err().contains("train: epoch 3 validation accuracy"), t.err());
+        double before = evaluate(shrunk, "shrunk").get("accuracy").asDouble(), after = evaluate(tuned, "shrunk-tuned").get("accuracy").asDouble();
+        assertTrue(after > before && after > 0.8, "fine-tuning the shrunk graph: " + before + " -> " + after);
+        assertEquals(20146, load(tuned).graph().numParams());
+    }
+
+    @Test
     void itsSoftTargetsTeachAnMlpStudentEvaluatedAgainstIt() throws Exception {
         String soft = dir.resolve("soft").toString(), student = dir.resolve("student").toString();
         CliRun s = CliRun.run("soft-targets", "--teacher", resnet, "--data", TRAIN, "--out", soft);

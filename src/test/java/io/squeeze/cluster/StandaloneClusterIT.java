@@ -363,6 +363,50 @@ class StandaloneClusterIT {
     }
 
     @Test
+    void aResNetTrainsEvaluatesAndTeachesOnExecutorsAsLocally() throws Exception {
+        // a ComputationGraph: its configuration JSON and parameters broadcast, rebuilt as a graph in the executor JVMs;
+        // trained there with parameter averaging, evaluated, predicting and labelling soft targets as in one process
+        String[] t = {"train", "--data", TRAIN, "--arch", "resnet:1", "--epochs", "2", "--lr", "0.003", "--normalize", "minmax", "--eval-data", TEST};
+        String tc = dir.resolve("resnet-cluster.zip").toString(), tl = dir.resolve("resnet-local.zip").toString();
+        Run r = submit(append(t, "--out", tc));
+        assertTrue(r.err().contains("train: epoch 2 validation accuracy"), r.err());
+        local(append(t, "--out", tl));
+        Path ec = dir.resolve("resnet-eval-cluster.json"), el = dir.resolve("resnet-eval-local.json"), et = dir.resolve("resnet-eval-trained.json");
+        submit("evaluate", "--model", tl, "--data", TEST, "--report", ec.toString());
+        local("evaluate", "--model", tl, "--data", TEST, "--report", el.toString());
+        JsonNode c = M.readTree(Files.readAllBytes(ec)), l = M.readTree(Files.readAllBytes(el));
+        assertEquals(l.get("rows"), c.get("rows"));
+        assertEquals(l.get("accuracy"), c.get("accuracy"));
+        assertEquals(l.get("loss").asDouble(), c.get("loss").asDouble(), 1e-6);
+        local("evaluate", "--model", tc, "--data", TEST, "--report", et.toString());
+        assertEquals(l.get("accuracy").asDouble(), M.readTree(Files.readAllBytes(et)).get("accuracy").asDouble(), 0.1, "trained on executors vs local[2]");
+        String sc = dir.resolve("resnet-soft-cluster").toString(), sl = dir.resolve("resnet-soft-local").toString();
+        submit("soft-targets", "--teacher", tl, "--data", TEST, "--out", sc);
+        local("soft-targets", "--teacher", tl, "--data", TEST, "--out", sl);
+        assertEquals(359, logits(sl).size());
+        assertEquals(logits(sl), logits(sc));
+        // its channel groups pruned and shrunk in the driver, the smaller graph fine-tuned on the executors
+        String[] p = {"prune", "--model", tl, "--method", "ln", "--amount", "0.5", "--shrink", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1",
+                "--eval-data", TEST};
+        String pc = dir.resolve("resnet-pruned-cluster.zip").toString(), pl = dir.resolve("resnet-pruned-local.zip").toString();
+        submit(append(p, "--out", pc));
+        local(append(p, "--out", pl));
+        var gc = io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(pc), true).graph();
+        var gl = io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(pl), true).graph();
+        assertEquals(gl.getConfiguration().toJson(), gc.getConfiguration().toJson(), "the same channels removed");
+        Path pec = dir.resolve("resnet-pruned-eval-cluster.json"), pel = dir.resolve("resnet-pruned-eval-local.json");
+        local("evaluate", "--model", pc, "--data", TEST, "--report", pec.toString());
+        local("evaluate", "--model", pl, "--data", TEST, "--report", pel.toString());
+        assertEquals(M.readTree(Files.readAllBytes(pel)).get("accuracy").asDouble(), M.readTree(Files.readAllBytes(pec)).get("accuracy").asDouble(), 0.1);
+        // a Keras functional model with a residual add, a concatenation and BN, imported as a graph and run in the executors
+        JsonNode ref = M.readTree(Files.readAllBytes(BASE.resolve("src/test/resources/keras/functional-residual-expected.json")));
+        String data = "csv:" + Files.writeString(dir.resolve("residual-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(ref));
+        Path kc = dir.resolve("residual-eval-cluster.json");
+        submit("evaluate", "--model", BASE.resolve("src/test/resources/keras/functional-residual.h5").toString(), "--data", data, "--report", kc.toString());
+        assertEquals(1.0, M.readTree(Files.readAllBytes(kc)).get("accuracy").asDouble(), 0.0, "NumPy's classes");
+    }
+
+    @Test
     void globalPruningOfAModelLargerThanTheDriver() throws Exception {
         Path src = dir.resolve("big.zip");
         io.squeeze.BigModel.write(src, 11);

@@ -121,7 +121,7 @@ class ModelIOTest {
         ModelSerializer.writeModel(res, r, false);
         String msg = error(r.toPath());
         assertTrue(msg.endsWith("res.zip is a graph, not a chain of layers, which Squeeze does not compress yet: 'a' feeds 2 vertices (b, add); "
-                + "'b' feeds 2 vertices (add, cat); 'add' (ElementWiseVertex Add) joins a, b; 'cat' (MergeVertex) joins add, b"), msg);
+                + "'b' feeds 2 vertices (add, cat); 'add' (ElementWiseVertex Add) joins a, b; 'cat' (MergeVertex) joins add, b (" + Graphs.COMMANDS + ")"), msg);
     }
 
     @Test

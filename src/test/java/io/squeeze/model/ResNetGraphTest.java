@@ -46,6 +46,10 @@ public class ResNetGraphTest {
         // previous width, a 3x3 conv and a 1x1 projection; four stored BN values a channel; a dense 64 -> 10 output
         assertEquals(144 + 64 + (2304 + 64) * 2 + (4608 + 9216 + 512 + 3 * 128) + (18432 + 36864 + 2048 + 3 * 256) + 650, mnist(1, 1).numParams());
         assertEquals(78_426, mnist(1, 1).numParams());
+        // multiply-adds a 28x28 row: each convolution's filter size at each output position, the output layer's 64x10
+        assertEquals(28 * 28 * (144 + 2 * 2304) + 14 * 14 * (4608 + 9216 + 512) + 7 * 7 * (18432 + 36864 + 2048) + 640,
+                Graphs.multiplyAdds(mnist(1, 1), 784));
+        assertEquals(9_345_920, Graphs.multiplyAdds(mnist(1, 1), 784));
         for (int n : new int[]{1, 2, 3}) {
             long weights = 0, convs = 0;
             int in = 16;
