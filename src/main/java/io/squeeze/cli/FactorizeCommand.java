@@ -9,7 +9,6 @@ import io.squeeze.core.LayerSelector;
 import io.squeeze.spark.FactorizeJob;
 import io.squeeze.spark.SparkSessions;
 import org.apache.spark.sql.SparkSession;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -100,15 +99,36 @@ public final class FactorizeCommand extends BaseCommand implements StageCommand 
     @Override
     public Integer call() {
         FactorizeJob.Config c = config();
+        if (io.squeeze.model.ModelIO.isBranchingGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return factorizeGraph(c);
         // the output is checked before any Spark work
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze factorize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         FactorizeJob.Outcome outcome = FactorizeJob.execute(spark, c, output.out, Main.args(), err());
         ArtifactWriter.write(st, output.out, output.overwrite, outcome.content(), output.dl4jZip);
-        FactorizeJob.Result r = outcome.result();
-        MultiLayerNetwork net = r.net();
-        Map<String, Object> metrics = outcome.content().metrics();
+        report(outcome.result(), outcome.result().net().numParams(), outcome.content().metrics());
+        out().println("wrote " + st.path(output.out));
+        return Main.OK;
+    }
+
+    /** A branching graph: its convolution and dense vertices factorized, written as a DL4J zip. */
+    private Integer factorizeGraph(FactorizeJob.Config c) {
+        if (!output.out.toLowerCase(Locale.ROOT).endsWith(".zip"))
+            throw new io.squeeze.core.BadInputException("model " + c.model() + " is a graph, which Squeeze writes as a DL4J zip: give --out ending in .zip, got " + output.out);
+        if (output.dl4jZip) throw new io.squeeze.core.BadInputException("--with-dl4j-zip applies to artifact directories; factorizing graph " + c.model() + " writes a DL4J zip");
+        var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
+        var src = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);
+        SparkSession spark = SparkSessions.start("squeeze factorize");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        FactorizeJob.GraphOutcome g = FactorizeJob.executeGraph(spark, c, src, err());
+        io.squeeze.model.ModelIO.writeZip(st, target, g.result().graph(), src.meta(), output.overwrite);
+        report(g.result(), g.result().graph().numParams(), g.metrics());
+        out().println("wrote " + target);
+        return Main.OK;
+    }
+
+    /** Each layer's rank and error, the weights before and after, the accuracy against the source. */
+    private void report(FactorizeJob.Result r, long params, Map<String, Object> metrics) {
         var o = out();
         Object previous = null;
         for (var e : r.notes().entrySet()) { // a factorized layer's two halves share one note: print it once
@@ -116,11 +136,9 @@ public final class FactorizeCommand extends BaseCommand implements StageCommand 
             previous = e.getValue();
         }
         o.printf(Locale.ROOT, "dense weights %d -> %d (%.1f%%), network parameters %d%n", r.weightsBefore(), r.weightsAfter(),
-                100.0 * r.weightsAfter() / r.weightsBefore(), net.numParams());
+                100.0 * r.weightsAfter() / r.weightsBefore(), params);
         if (!metrics.isEmpty()) o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"),
                 (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
-        o.println("wrote " + st.path(output.out));
-        return Main.OK;
     }
 
     @Override

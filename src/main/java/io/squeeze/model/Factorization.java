@@ -48,34 +48,9 @@ public final class Factorization {
                 origin.add(new int[]{i, 0});
                 continue;
             }
-            if (c.getLayer() instanceof ConvolutionLayer conv) {
-                ConvolutionLayer first = new ConvolutionLayer.Builder(conv.getKernelSize()).nIn(conv.getNIn()).nOut(f.rank())
-                        .stride(conv.getStride()).padding(conv.getPadding()).dilation(conv.getDilation())
-                        .convolutionMode(conv.getConvolutionMode()).activation(Activation.IDENTITY).hasBias(false)
-                        .name(partName(conv, i, "_a")).build();
-                trainLike(conv, first);
-                add(confs, origin, c, first, i, 1);
-                ConvolutionLayer second = (ConvolutionLayer) conv.clone();
-                second.setNIn(f.rank());
-                second.setKernelSize(new int[]{1, 1});
-                second.setStride(new int[]{1, 1});
-                second.setPadding(new int[]{0, 0});
-                second.setDilation(new int[]{1, 1});
-                second.setLayerName(partName(conv, i, "_b"));
-                add(confs, origin, c, second, i, 2);
-                continue;
-            }
-            FeedForwardLayer l = (FeedForwardLayer) c.getLayer();
-            DenseLayer a = new DenseLayer.Builder().nIn(l.getNIn()).nOut(f.rank()).activation(Activation.IDENTITY).hasBias(false)
-                    .name(partName(l, i, "_a")).build();
-            trainLike(l, a);
-            a.setGradientNormalization(l.getGradientNormalization());
-            a.setGradientNormalizationThreshold(l.getGradientNormalizationThreshold());
-            add(confs, origin, c, a, i, 1);
-            FeedForwardLayer b = (FeedForwardLayer) l.clone();
-            b.setNIn(f.rank());
-            b.setLayerName(partName(l, i, "_b"));
-            add(confs, origin, c, b, i, 2);
+            org.deeplearning4j.nn.conf.layers.Layer[] parts = parts(c.getLayer(), f.rank(), partName(c.getLayer(), i, "_a"), partName(c.getLayer(), i, "_b"));
+            add(confs, origin, c, parts[0], i, 1);
+            add(confs, origin, c, parts[1], i, 2);
         }
         conf.setConfs(confs);
         conf.setInputPreProcessors(pre);
@@ -85,31 +60,56 @@ public final class Factorization {
             int[] o = origin.get(j);
             var src = net.getLayer(o[0]);
             var dst = out.getLayer(j);
-            if (o[1] == 0) {
-                src.paramTable().forEach((k, v) -> dst.setParam(k, v.dup()));
-            } else if (src.conf().getLayer() instanceof ConvolutionLayer) {
-                Factors f = byLayer.get(o[0]);
-                long[] shape = src.getParam("W").shape(); // [out, in, kh, kw]; f.a() is [out, k], f.b() is [k, in·kh·kw]
-                if (o[1] == 1) {
-                    dst.setParam("W", Nd4j.create(f.b(), new long[]{f.rank(), shape[1], shape[2], shape[3]}, 'c'));
-                } else {
-                    dst.setParam("W", Nd4j.create(f.a(), new long[]{shape[0], f.rank(), 1, 1}, 'c'));
-                    INDArray bias = src.getParam("b");
-                    if (bias != null) dst.setParam("b", bias.dup());
-                }
-            } else {
-                Factors f = byLayer.get(o[0]);
-                long nIn = src.getParam("W").rows(), nOut = src.getParam("W").columns();
-                if (o[1] == 1) {
-                    dst.setParam("W", Nd4j.create(f.a(), new long[]{nIn, f.rank()}, 'c'));
-                } else {
-                    dst.setParam("W", Nd4j.create(f.b(), new long[]{f.rank(), nOut}, 'c'));
-                    INDArray bias = src.getParam("b");
-                    if (bias != null) dst.setParam("b", bias.dup());
-                }
-            }
+            if (o[1] == 0) src.paramTable().forEach((k, v) -> dst.setParam(k, v.dup()));
+            else if (o[1] == 2) setParts(src, byLayer.get(o[0]), out.getLayer(j - 1), dst);
         }
         return out;
+    }
+
+    /**
+     * The two layers replacing {@code l} at {@code rank}: for a convolution a {@code rank}-filter convolution of its
+     * kernel, stride, padding, dilation and mode (identity, no bias), then a 1×1 convolution with its activation and
+     * bias; for a dense or output layer a dense {@code nIn → rank} (identity, no bias), then the layer itself with
+     * {@code nIn = rank}. The first trains like {@code l} (updater, weight init, regularization).
+     */
+    public static org.deeplearning4j.nn.conf.layers.Layer[] parts(org.deeplearning4j.nn.conf.layers.Layer l, int rank, String nameA, String nameB) {
+        if (l instanceof ConvolutionLayer conv) {
+            ConvolutionLayer first = new ConvolutionLayer.Builder(conv.getKernelSize()).nIn(conv.getNIn()).nOut(rank)
+                    .stride(conv.getStride()).padding(conv.getPadding()).dilation(conv.getDilation())
+                    .convolutionMode(conv.getConvolutionMode()).activation(Activation.IDENTITY).hasBias(false).name(nameA).build();
+            trainLike(conv, first);
+            ConvolutionLayer second = (ConvolutionLayer) conv.clone();
+            second.setNIn(rank);
+            second.setKernelSize(new int[]{1, 1});
+            second.setStride(new int[]{1, 1});
+            second.setPadding(new int[]{0, 0});
+            second.setDilation(new int[]{1, 1});
+            second.setLayerName(nameB);
+            return new org.deeplearning4j.nn.conf.layers.Layer[]{first, second};
+        }
+        FeedForwardLayer ff = (FeedForwardLayer) l;
+        DenseLayer a = new DenseLayer.Builder().nIn(ff.getNIn()).nOut(rank).activation(Activation.IDENTITY).hasBias(false).name(nameA).build();
+        trainLike(ff, a);
+        a.setGradientNormalization(ff.getGradientNormalization());
+        a.setGradientNormalizationThreshold(ff.getGradientNormalizationThreshold());
+        FeedForwardLayer b = (FeedForwardLayer) ff.clone();
+        b.setNIn(rank);
+        b.setLayerName(nameB);
+        return new org.deeplearning4j.nn.conf.layers.Layer[]{a, b};
+    }
+
+    /** The parts' parameters: the factors as their weights ({@link #parts}' shapes), {@code src}'s bias on the second. */
+    public static void setParts(org.deeplearning4j.nn.api.Layer src, Factors f, org.deeplearning4j.nn.api.Layer first, org.deeplearning4j.nn.api.Layer second) {
+        long[] shape = src.getParam("W").shape();
+        if (src.conf().getLayer() instanceof ConvolutionLayer) { // [out, in, kh, kw]; f.a() is [out, k], f.b() is [k, in·kh·kw]
+            first.setParam("W", Nd4j.create(f.b(), new long[]{f.rank(), shape[1], shape[2], shape[3]}, 'c'));
+            second.setParam("W", Nd4j.create(f.a(), new long[]{shape[0], f.rank(), 1, 1}, 'c'));
+        } else { // [nIn, nOut]; f.a() is [nIn, k], f.b() is [k, nOut]
+            first.setParam("W", Nd4j.create(f.a(), new long[]{shape[0], f.rank()}, 'c'));
+            second.setParam("W", Nd4j.create(f.b(), new long[]{f.rank(), shape[1]}, 'c'));
+        }
+        INDArray bias = src.paramTable().get("b");
+        if (bias != null) second.setParam("b", bias.dup());
     }
 
     /** The name of part {@code suffix} ({@code _a}, {@code _b}) of old layer {@code i}. */

@@ -11,7 +11,6 @@ import io.squeeze.lowrank.Ranks;
 import io.squeeze.lowrank.SvdMethod;
 import io.squeeze.model.Factorization;
 import io.squeeze.model.LoadedModel;
-import io.squeeze.model.Surgery;
 import io.squeeze.core.LayerSelector;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
@@ -43,21 +42,30 @@ public final class FactorizeJob {
         }
     }
 
-    /** The rewritten network and per-layer notes (indices of the source network). */
-    public record Result(MultiLayerNetwork net, Map<Integer, ArtifactWriter.LayerNote> notes, long weightsBefore, long weightsAfter) {}
+    /**
+     * The rewritten network and per-layer notes (indices of the source network, shifted past each factorized layer
+     * for a stack); for a graph {@code graph} is the rewritten graph and {@code net} null.
+     */
+    public record Result(MultiLayerNetwork net, Map<Integer, ArtifactWriter.LayerNote> notes, long weightsBefore, long weightsAfter,
+                         org.deeplearning4j.nn.graph.ComputationGraph graph) {
+        public Result(MultiLayerNetwork net, Map<Integer, ArtifactWriter.LayerNote> notes, long weightsBefore, long weightsAfter) {
+            this(net, notes, weightsBefore, weightsAfter, null);
+        }
+    }
 
+    /** One task per layer to factorize: a stack's layers by index, a graph's in topological order. */
     public static List<Task> tasks(LoadedModel m, LayerSelector layers) {
         List<Task> out = new ArrayList<>();
-        var net = m.net();
+        var all = m.layers();
         boolean any = false;
-        for (int i = 0; i < net.getnLayers(); i++) {
-            var conf = net.getLayer(i).conf().getLayer();
-            if (!layers.matches(i, conf.getLayerName()) || net.getLayer(i).getParam("W") == null) continue;
-            var w = net.getLayer(i).getParam("W");
+        for (int i = 0; i < all.length; i++) {
+            var conf = all[i].conf().getLayer();
+            var w = all[i].paramTable().get("W");
+            if (!layers.matches(i, conf.getLayerName()) || w == null) continue;
             if (conf.getClass() == ConvolutionLayer.class) {
                 // [out, in, kh, kw] as the matrix [out, in·kh·kw] (C order needs no copy)
                 any = true;
-                out.add(new Task(i, conf.getLayerName(), (int) w.size(0), (int) (w.length() / w.size(0)), Surgery.values(net, i, "W")));
+                out.add(new Task(i, conf.getLayerName(), (int) w.size(0), (int) (w.length() / w.size(0)), w.dup('c').data().asFloat()));
                 continue;
             }
             if (!(conf instanceof DenseLayer || conf instanceof OutputLayer)) {
@@ -66,7 +74,7 @@ public final class FactorizeJob {
                 continue;
             }
             any = true;
-            out.add(new Task(i, conf.getLayerName(), (int) w.rows(), (int) w.columns(), Surgery.values(net, i, "W")));
+            out.add(new Task(i, conf.getLayerName(), (int) w.rows(), (int) w.columns(), w.dup('c').data().asFloat()));
         }
         layers.requireMatch(any, "--layers");
         return out;
@@ -120,6 +128,27 @@ public final class FactorizeJob {
         return new Outcome(content, new Result(net, r.notes(), r.weightsBefore(), r.weightsAfter()));
     }
 
+    /** The factorized (and fine-tuned) graph with its metrics. */
+    public record GraphOutcome(Result result, Map<String, Object> metrics) {}
+
+    /**
+     * {@code squeeze factorize} of a branching graph (a ResNet): its convolution and dense vertices factorized as a
+     * layer stack's are (the SVDs on executors), the graph rewritten by {@link io.squeeze.model.GraphFactorization},
+     * fine-tuned and evaluated; written as a DL4J zip by the caller.
+     */
+    public static GraphOutcome executeGraph(SparkSession spark, Config c, LoadedModel src, PrintWriter err) {
+        Result r = run(Execution.of(SparkSessions.jsc(spark), !c.distributed()), src, c.layers(), c.policy(), c.svd());
+        var g = r.graph();
+        if (c.fineTune().runs()) {
+            err.printf("factorize: fine-tuning %d epochs on %s%n", c.fineTune().epochs(), c.fineTune().data());
+            err.flush();
+            g = c.fineTune().graph(spark, g, src, io.squeeze.data.Split.TRAIN, !c.distributed(), c.evalData(), err);
+        }
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
+                Loaded.plain(LoadedModel.ofGraph(g, src.meta(), "", "factorized", io.squeeze.model.SourceKind.DL4J_ZIP, 0)), Loaded.plain(src));
+        return new GraphOutcome(new Result(null, r.notes(), r.weightsBefore(), r.weightsAfter(), g), metrics);
+    }
+
     public static Result run(Execution exec, LoadedModel m, LayerSelector layers, RankPolicy policy, SvdMethod method) {
         List<Task> tasks = tasks(m, layers).stream().filter(t -> policy.covers(t.layer(), t.name())).toList();
         policy.checkCovered(tasks.size());
@@ -144,7 +173,8 @@ public final class FactorizeJob {
         for (int i = 0; i < todo.size(); i++) factors.put(todo.get(i).layer(), f.get(i));
         Map<Integer, Factorization.Factors> byLayer = new TreeMap<>();
         factors.forEach((l, r) -> byLayer.put(l, r.factors()));
-        MultiLayerNetwork net = byLayer.isEmpty() ? m.net().clone() : Factorization.rewrite(m.net(), byLayer);
+        MultiLayerNetwork net = m.isGraph() ? null : byLayer.isEmpty() ? m.net().clone() : Factorization.rewrite(m.net(), byLayer);
+        var graph = !m.isGraph() ? null : byLayer.isEmpty() ? m.graph().clone() : io.squeeze.model.GraphFactorization.rewrite(m.graph(), byLayer);
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>();
         long before = 0, after = 0;
         for (int i = 0; i < tasks.size(); i++) {
@@ -167,7 +197,7 @@ public final class FactorizeJob {
                 notes.put(t.layer(), new ArtifactWriter.LayerNote("dense", d));
             }
         }
-        return new Result(net, shifted(notes, byLayer.keySet()), before, after);
+        return new Result(net, m.isGraph() ? notes : shifted(notes, byLayer.keySet()), before, after, graph);
     }
 
     /** Notes re-indexed to the rewritten network: a factorized layer i is two layers, both noted. */

@@ -33,6 +33,23 @@ public record FineTune(String data, int epochs, int batch, Double lr, Integer sy
         return new SparkTrainer.Config(epochs, batch, syncEvery, seed, local);
     }
 
+    /**
+     * Fine-tunes a graph after pruning or factorization on {@code split} of the data (the source's normalization
+     * applied, {@code --fine-tune-lr} if given, per-epoch validation on {@code evalData}); no masks: a shrunk or
+     * factorized graph trains as any graph. Returns {@code g} itself when nothing runs.
+     */
+    public org.deeplearning4j.nn.graph.ComputationGraph graph(org.apache.spark.sql.SparkSession spark, org.deeplearning4j.nn.graph.ComputationGraph g,
+                                                              io.squeeze.model.LoadedModel source, io.squeeze.data.Split split, boolean local,
+                                                              String evalData, java.io.PrintWriter progress) {
+        if (!runs()) return g;
+        if (lr != null) g.setLearningRate(lr);
+        var spec = io.squeeze.data.DataSpec.parse(data, split == null ? io.squeeze.data.Split.TRAIN : split, false);
+        var meta = source.meta();
+        var rows = TrainJob.normalized(TrainJob.trainingData(spark, spec, meta, source.source()).rdd(), meta.normalizer());
+        return SparkTrainer.trainGraph(SparkSessions.jsc(spark), rows, g, meta.numFeatures(), meta.numClasses(), training(0, local), spec.toString(),
+                progress, Validation.afterGraph(spark, evalData, meta, progress));
+    }
+
     /** Whether any fine-tuning runs. */
     public boolean runs() {
         return epochs > 0;

@@ -2,16 +2,12 @@ package io.squeeze.spark;
 
 import io.squeeze.artifact.Loaded;
 import io.squeeze.core.BadInputException;
-import io.squeeze.data.DataSpec;
-import io.squeeze.data.Example;
-import io.squeeze.data.Split;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.SourceKind;
 import io.squeeze.prune.ChannelGroups;
 import io.squeeze.prune.GroupPruning;
 import io.squeeze.prune.LnStructured;
 import io.squeeze.prune.PruneMethod;
-import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 
@@ -57,14 +53,9 @@ public final class GraphPruneJob {
                 macs, after, macs / (double) after);
         err.flush();
         if (c.fineTune().runs()) {
-            var ft = c.fineTune();
-            err.printf("prune: fine-tuning %d epochs on %s%n", ft.epochs(), ft.data());
+            err.printf("prune: fine-tuning %d epochs on %s%n", c.fineTune().epochs(), c.fineTune().data());
             err.flush();
-            if (ft.lr() != null) shrunk.setLearningRate(ft.lr());
-            DataSpec data = DataSpec.parse(ft.data(), c.split() == null ? Split.TRAIN : c.split(), false);
-            JavaRDD<Example> rows = TrainJob.normalized(TrainJob.trainingData(spark, data, src.meta(), src.source()).rdd(), src.meta().normalizer());
-            shrunk = SparkTrainer.trainGraph(SparkSessions.jsc(spark), rows, shrunk, src.meta().numFeatures(), src.meta().numClasses(),
-                    ft.training(0, !c.distributed()), data.toString(), err, Validation.afterGraph(spark, c.evalData(), src.meta(), err));
+            shrunk = c.fineTune().graph(spark, shrunk, src, c.split(), !c.distributed(), c.evalData(), err);
         }
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), c.split(),
                 Loaded.plain(LoadedModel.ofGraph(shrunk, src.meta(), "", "pruned", SourceKind.DL4J_ZIP, 0)), Loaded.plain(src));

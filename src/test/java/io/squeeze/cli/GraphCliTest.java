@@ -133,6 +133,24 @@ class GraphCliTest {
     }
 
     @Test
+    void itsConvolutionsAreFactorizedToHalfTheWeightsAndFineTuned() throws Exception {
+        String f = dir.resolve("factorized.zip").toString();
+        CliRun r = CliRun.run("factorize", "--model", resnet, "--params-budget", "0.5", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "3",
+                "--eval-data", TEST, "--out", f);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("dense weights 77072 -> "), r.out());
+        LoadedModel m = load(f);
+        ComputationGraph g = m.graph();
+        assertTrue(g.getConfiguration().getVertices().containsKey("s3b1_conv2_a"), "the largest convolution factorized");
+        assertEquals(List.of("s3b1_conv2_a"), g.getConfiguration().getVertexInputs().get("s3b1_conv2"));
+        long weights = java.util.Arrays.stream(g.getLayers()).mapToLong(l -> l.paramTable().containsKey("W") ? l.getParam("W").length() : 0).sum();
+        assertTrue(weights <= 77072 / 2 + 1, "at most half the weights: " + weights);
+        double acc = evaluate(f, "factorized").get("accuracy").asDouble();
+        assertTrue(acc > 0.8, "factorized and fine-tuned 3 epochs: " + acc);
+        assertTrue(r.err().contains("train: epoch 3 validation accuracy"), r.err());
+    }
+
+    @Test
     void itsSoftTargetsTeachAnMlpStudentEvaluatedAgainstIt() throws Exception {
         String soft = dir.resolve("soft").toString(), student = dir.resolve("student").toString();
         CliRun s = CliRun.run("soft-targets", "--teacher", resnet, "--data", TRAIN, "--out", soft);
