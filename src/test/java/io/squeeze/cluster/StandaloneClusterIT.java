@@ -398,6 +398,15 @@ class StandaloneClusterIT {
         local("evaluate", "--model", pc, "--data", TEST, "--report", pec.toString());
         local("evaluate", "--model", pl, "--data", TEST, "--report", pel.toString());
         assertEquals(M.readTree(Files.readAllBytes(pel)).get("accuracy").asDouble(), M.readTree(Files.readAllBytes(pec)).get("accuracy").asDouble(), 0.1);
+        // its convolutions factorized with the SVDs on the executors: the same factors as in one process
+        String[] f = {"factorize", "--model", tl, "--params-budget", "0.5"};
+        String fc = dir.resolve("resnet-factorized-cluster.zip").toString(), fl = dir.resolve("resnet-factorized-local.zip").toString();
+        submit(append(f, "--out", fc));
+        local(append(f, "--out", fl));
+        var rc = io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(fc), true).graph();
+        var rl = io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(fl), true).graph();
+        assertEquals(rl.getConfiguration().toJson(), rc.getConfiguration().toJson());
+        assertEquals(rl.params(), rc.params());
         // a Keras functional model with a residual add, a concatenation and BN, imported as a graph and run in the executors
         JsonNode ref = M.readTree(Files.readAllBytes(BASE.resolve("src/test/resources/keras/functional-residual-expected.json")));
         String data = "csv:" + Files.writeString(dir.resolve("residual-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(ref));
