@@ -71,6 +71,7 @@ public final class OnnxExport {
     /** The ONNX model of {@code m}; its sha256 (an artifact's network identity) goes in the metadata. */
     public static Exported export(Loaded m) {
         LoadedModel lm = m.model();
+        if (lm.isGraph()) return OnnxGraphExport.export(lm); // a branching graph (float: a graph is never quantized)
         List<NetOps.Op> ops = m.quant() != null ? m.quant().ops() : NetOps.of(lm.net(), "ONNX export");
         if (m.quant() != null && m.quant().plan().mode() == QuantConfig.Mode.DYNAMIC && m.quant().plan().reduceRange())
             throw new BadInputException("model " + lm.source() + " is dynamically quantized with --reduce-range (7-bit activations), "
@@ -332,7 +333,7 @@ public final class OnnxExport {
     }
 
     /** ONNX pads {top, left, bottom, right} giving the output DL4J computes (the odd pad of Same mode goes last). */
-    private static long[] pads(int[] gy, int[] gx, int h, int w, int kh, int kw, int sh, int sw) {
+    static long[] pads(int[] gy, int[] gx, int h, int w, int kh, int kw, int sh, int sw) {
         long bottom = Math.max(0, (long) (gy[0] - 1) * sh + kh - h - gy[1]), right = Math.max(0, (long) (gx[0] - 1) * sw + kw - w - gx[1]);
         return new long[]{gy[1], gx[1], bottom, right};
     }

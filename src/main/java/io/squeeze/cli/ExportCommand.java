@@ -44,11 +44,11 @@ public final class ExportCommand extends BaseCommand implements StageCommand {
     public Integer call() {
         Storage st = Storage.withSparkDefaults();
         var target = ArtifactWriter.checkTarget(st, out, overwrite, List.of(model));
-        Loaded loaded = Models.loadRunnable(st, model);
+        Loaded loaded = Models.loadRunnable(st, model, true);
         LoadedModel m = loaded.model();
         String what = switch (format) {
             case DL4J -> {
-                ModelIO.writeZip(st, target, m.net(), m.meta(), overwrite);
+                ModelIO.writeZip(st, target, m.isGraph() ? m.graph() : m.net(), m.meta(), overwrite);
                 yield "dl4j";
             }
             case ONNX -> {
@@ -58,7 +58,7 @@ public final class ExportCommand extends BaseCommand implements StageCommand {
                 yield "onnx opset " + OnnxExport.OPSET + ", " + onnx.form();
             }
         };
-        out().printf("wrote %s (%s, %d parameters)%n", target, what, m.net().numParams());
+        out().printf("wrote %s (%s, %d parameters)%n", target, what, m.numParams());
         return Main.OK;
     }
 

@@ -23,7 +23,7 @@ public final class Graphs {
     private Graphs() {}
 
     /** The commands that take a branching graph (every other one refuses it, naming its merges and forks). */
-    public static final String COMMANDS = "train --arch resnet:N, inspect, evaluate, predict, soft-targets, prune --method ln --shrink and factorize take graphs; distill learns from their soft targets";
+    public static final String COMMANDS = "train --arch resnet:N, inspect, evaluate, predict, soft-targets, prune --method ln --shrink, factorize and export take graphs; distill learns from their soft targets";
 
     /** Refuses a graph Squeeze cannot run on rows: several inputs or outputs, or an output that is not a dense-like layer. */
     public static void checkRunnable(ComputationGraphConfiguration c, String what) {

@@ -161,7 +161,8 @@ public final class NetOps {
         return new int[]{(in + 2 * p - k) / s + 1, p};
     }
 
-    static Act act(String who, int layer, IActivation a) {
+    /** The runtime's activation for DL4J's {@code a}, or a refusal naming {@code layer} and {@code who}. */
+    public static Act act(String who, int layer, IActivation a) {
         if (a instanceof ActivationIdentity) return Act.IDENTITY;
         if (a instanceof ActivationReLU r) {
             boolean plain = (r.getMax() == null || r.getMax().isInfinite()) && (r.getThreshold() == null || r.getThreshold() == 0)

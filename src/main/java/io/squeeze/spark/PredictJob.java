@@ -139,10 +139,19 @@ public final class PredictJob {
         Loaded m = Models.loadRunnable(st, model, true);
         var lm = m.model();
         int nf = lm.meta().numFeatures(), k = lm.meta().numClasses();
-        if (lm.isGraph()) { // DL4J runs a branching graph; Squeeze's own runtimes and its ONNX export take layer stacks
-            if (runtime != Runtime.AUTO && runtime != Runtime.DL4J)
+        if (lm.isGraph()) { // a branching graph runs in ONNX Runtime (its float export) or DL4J; Squeeze's own runtimes take layer stacks
+            if (runtime == Runtime.DENSE || runtime == Runtime.INTEGER)
                 throw new BadInputException("--runtime " + runtime.name().toLowerCase(Locale.ROOT) + " cannot run " + model
-                        + ", a branching graph (it runs in dl4j)");
+                        + ", a branching graph (it runs in onnx or dl4j)");
+            if (runtime != Runtime.DL4J) {
+                try {
+                    byte[] graphOnnx = OnnxExport.export(m).bytes();
+                    return new Resolved(new Onnx(new Teacher.Onnx(UUID.randomUUID().toString(), graphOnnx, "input", "output", new long[]{-1, nf}, nf, k,
+                            lm.source(), lm.sha256())), Runtime.ONNX, nf, k, lm.source(), lm.sha256());
+                } catch (BadInputException e) {
+                    if (runtime == Runtime.ONNX) throw e;
+                }
+            }
             return new Resolved(new Network(NetPayload.of(lm), lm.meta().normalizer(), nf, false), Runtime.DL4J, nf, k, lm.source(), lm.sha256());
         }
         boolean integer = m.quant() != null && m.quant().plan().hasIntegerLayers();

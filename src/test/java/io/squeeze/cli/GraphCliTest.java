@@ -94,14 +94,22 @@ class GraphCliTest {
         assertEquals(report.get("accuracy").asDouble(), local.get("accuracy").asDouble(), 0.0);
         assertEquals(report.get("loss").asDouble(), local.get("loss").asDouble(), 1e-6);
         assertEquals(359, report.get("rows").asLong());
-        String where = dir.resolve("predictions").toString();
-        CliRun r = CliRun.run("predict", "--model", resnet, "--data", TEST, "--out", "parquet:" + where);
-        assertEquals(0, r.code(), r.err());
-        List<Row> rows = io.squeeze.TestSpark.get().read().parquet(where).collectAsList().stream()
-                .sorted(Comparator.comparingLong(x -> x.getLong(0))).toList();
-        assertEquals(359, rows.size());
-        long right = rows.stream().filter(x -> x.getInt(1) == x.getInt(2)).count();
-        assertEquals(report.get("accuracy").asDouble(), right / 359.0, 1e-12);
+        // predict: ONNX Runtime on the graph's export by default, DL4J on request; the same classes, evaluate's accuracy
+        long[] right = new long[2];
+        int[][] classes = new int[2][];
+        String[] runtimes = {"auto", "dl4j"};
+        for (int k = 0; k < 2; k++) {
+            String where = dir.resolve("predictions-" + runtimes[k]).toString();
+            CliRun r = CliRun.run("predict", "--model", resnet, "--data", TEST, "--runtime", runtimes[k], "--out", "parquet:" + where);
+            assertEquals(0, r.code(), r.err());
+            List<Row> rows = io.squeeze.TestSpark.get().read().parquet(where).collectAsList().stream()
+                    .sorted(Comparator.comparingLong(x -> x.getLong(0))).toList();
+            assertEquals(359, rows.size());
+            right[k] = rows.stream().filter(x -> x.getInt(1) == x.getInt(2)).count();
+            classes[k] = rows.stream().mapToInt(x -> x.getInt(2)).toArray();
+        }
+        assertArrayEquals(classes[1], classes[0], "ONNX Runtime and DL4J");
+        assertEquals(report.get("accuracy").asDouble(), right[0] / 359.0, 1e-12);
     }
 
     @Test

@@ -23,7 +23,22 @@ public class ResNetGraphTest {
         return g;
     }
 
-    static INDArray images(int n, long seed) {
+    /** {@code g} with random batch-normalization statistics, scales and shifts, so that no channel is trivially zero. */
+    public static ComputationGraph randomized(ComputationGraph g, long seed) {
+        Random r = new Random(seed);
+        for (var l : g.getLayers()) {
+            if (!(l.conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.BatchNormalization)) continue;
+            for (var e : l.paramTable().entrySet()) {
+                float[] v = new float[(int) e.getValue().length()];
+                for (int i = 0; i < v.length; i++)
+                    v[i] = (float) (e.getKey().equals("log10stdev") ? 0.3 * r.nextGaussian() : e.getKey().equals("gamma") ? 0.5 + r.nextDouble() : 0.3 * r.nextGaussian());
+                e.getValue().assign(Nd4j.create(v, e.getValue().shape(), 'c'));
+            }
+        }
+        return g;
+    }
+
+    public static INDArray images(int n, long seed) {
         Random r = new Random(seed);
         float[] x = new float[n * 784];
         for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();

@@ -27,21 +27,6 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** Dependency groups of graphs, and pruning them: a shrunk graph computes what its masked twin computes. */
 class GroupPruningTest {
-    /** Random batch-normalization statistics, scales and shifts, so that no channel is trivially zero. */
-    static ComputationGraph randomized(ComputationGraph g, long seed) {
-        Random r = new Random(seed);
-        for (var l : g.getLayers()) {
-            if (!(l.conf().getLayer() instanceof BatchNormalization)) continue;
-            for (var e : l.paramTable().entrySet()) {
-                float[] v = new float[(int) e.getValue().length()];
-                for (int i = 0; i < v.length; i++)
-                    v[i] = (float) (e.getKey().equals("log10stdev") ? 0.3 * r.nextGaussian() : e.getKey().equals("gamma") ? 0.5 + r.nextDouble() : 0.3 * r.nextGaussian());
-                e.getValue().assign(Nd4j.create(v, e.getValue().shape(), 'c'));
-            }
-        }
-        return g;
-    }
-
     static INDArray rows(int n, int width, long seed) {
         Random r = new Random(seed);
         float[] x = new float[n * width];
@@ -76,7 +61,7 @@ class GroupPruningTest {
 
     @Test
     void aShrunkResNetComputesWhatItsMaskedTwinComputes() {
-        ComputationGraph g = randomized(ResNetGraphTest.mnist(2, 5), 6);
+        ComputationGraph g = ResNetGraphTest.randomized(ResNetGraphTest.mnist(2, 5), 6);
         ComputationGraph shrunk = assertShrunkEqualsTwin(g, 0.5, 784);
         assertArrayEquals(new long[]{8, 1, 3, 3}, shrunk.getLayer("stem").getParam("W").shape());
         assertArrayEquals(new long[]{8, 8, 3, 3}, shrunk.getLayer("s1b1_conv1").getParam("W").shape());
@@ -92,7 +77,7 @@ class GroupPruningTest {
 
     @Test
     void theChannelsOfLeastGroupImportanceGoFirst() {
-        ComputationGraph g = randomized(ResNetGraphTest.mnist(1, 7), 8);
+        ComputationGraph g = ResNetGraphTest.randomized(ResNetGraphTest.mnist(1, 7), 8);
         // channel 5 of the stage-1 stream made weak in every member: the stem and last convolution's filters, the BN scales
         for (String conv : new String[]{"stem", "s1b1_conv2"}) g.getLayer(conv).getParam("W").get(org.nd4j.linalg.indexing.NDArrayIndex.point(5)).muli(0.01);
         for (String bn : new String[]{"stem_bn", "s1b1_conv2_bn"}) g.getLayer(bn).getParam("gamma").putScalar(0, 5, 0.01);
@@ -118,7 +103,7 @@ class GroupPruningTest {
         b.addLayer("out", new OutputLayer.Builder().nOut(3).activation(Activation.SOFTMAX).build(), "both");
         ComputationGraph g = new ComputationGraph(b.setOutputs("out").build());
         g.init();
-        randomized(g, 2);
+        ResNetGraphTest.randomized(g, 2);
         ChannelGroups d = ChannelGroups.of(g, "cat");
         assertEquals(List.of("a", "b", "c", "flat", "out"), d.groups().stream().map(ChannelGroups.Group::name).toList());
         ComputationGraph shrunk = assertShrunkEqualsTwin(g, 0.5, 72);

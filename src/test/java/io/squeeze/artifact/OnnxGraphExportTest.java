@@ -1,0 +1,61 @@
+package io.squeeze.artifact;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.squeeze.data.Normalizer;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.Logits;
+import io.squeeze.model.ModelIO;
+import io.squeeze.model.ModelMeta;
+import io.squeeze.model.ResNetGraphTest;
+import io.squeeze.model.SourceKind;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.File;
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** ONNX export of branching graphs, run in ONNX Runtime against DL4J's own outputs and a NumPy reference. */
+class OnnxGraphExportTest {
+    @Test
+    void aResNetRunsInOnnxRuntimeAsInDl4j() throws Exception {
+        ComputationGraph g = ResNetGraphTest.randomized(ResNetGraphTest.mnist(2, 21), 22);
+        Random r = new Random(23);
+        float[] x = new float[7 * 784];
+        for (int i = 0; i < x.length; i++) x[i] = r.nextFloat();
+        // with a min-max normalization in front, so the exported Sub/Mul are checked too
+        float[] offset = new float[784], scale = new float[784];
+        for (int i = 0; i < 784; i++) { offset[i] = 0.1f * (i % 7); scale[i] = 1.5f; }
+        Normalizer nz = new Normalizer(io.squeeze.data.Normalization.MINMAX, offset, scale);
+        LoadedModel m = LoadedModel.ofGraph(g, new ModelMeta(784, 10, new int[]{28, 28, 1}, nz, "test"), "sha", "resnet", SourceKind.DL4J_ZIP, 0);
+        OnnxExport.Exported e = OnnxExport.export(Loaded.plain(m));
+        assertEquals("float graph", e.form());
+        Map<String, float[]> ort = OnnxExportTest.runOnnx(e.bytes(), new OnnxExportTest.Rows(x, new int[7], 7, 784));
+        float[] normalized = nz.appliedRows(x.clone(), 7);
+        float[] dl4j = g.outputSingle(false, Nd4j.create(normalized, new long[]{7, 784}, 'c')).data().asFloat();
+        float[] logits = Logits.of(g, normalized, 7, 784);
+        double largest = 0;
+        for (float v : logits) largest = Math.max(largest, Math.abs(v));
+        for (int i = 0; i < dl4j.length; i++) {
+            assertEquals(dl4j[i], ort.get("output")[i], 1e-4, "output " + i);
+            // fourteen layers of random statistics reach logits of ~100: float rounding, summed in another order, to 1e-5 of that
+            assertEquals(logits[i], ort.get("logits")[i], 1e-5 * largest, "logits " + i);
+        }
+    }
+
+    @Test
+    void theKerasModelWithAnAddAConcatenationAndBatchNormalizationGivesNumpysOutputs() throws Exception {
+        LoadedModel m = ModelIO.loadFile(OnnxExportTest.ST, new org.apache.hadoop.fs.Path(new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath()), true);
+        JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/functional-residual-expected.json"));
+        int n = ref.get("inputs").size();
+        float[] x = new float[n * 6];
+        for (int i = 0; i < n; i++) for (int j = 0; j < 6; j++) x[i * 6 + j] = (float) ref.get("inputs").get(i).get(j).asDouble();
+        float[] out = OnnxExportTest.runOnnx(OnnxExport.export(Loaded.plain(m)).bytes(), new OnnxExportTest.Rows(x, new int[n], n, 6)).get("output");
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < 3; k++) assertEquals(ref.get("outputs").get(i).get(k).asDouble(), out[i * 3 + k], 1e-5, "row " + i + " class " + k);
+    }
+}
