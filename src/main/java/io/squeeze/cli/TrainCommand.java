@@ -40,6 +40,9 @@ public final class TrainCommand extends BaseCommand implements StageCommand {
     @Option(names = "--lr", defaultValue = "0.001", description = "Adam learning rate (default: ${DEFAULT-VALUE})")
     double lr;
 
+    @Option(names = "--lr-decay", paramLabel = "G", description = "step decay: multiply the learning rate by G after every epoch (default: constant)")
+    Double lrDecay;
+
     @Option(names = "--dropout", defaultValue = "0", description = "probability of dropping a hidden unit in training (default: ${DEFAULT-VALUE})")
     double dropout;
 
@@ -74,7 +77,7 @@ public final class TrainCommand extends BaseCommand implements StageCommand {
 
     /** The validated job: every option checked before any Spark work. */
     TrainJob.Config config() {
-        return new TrainJob.Config(data.spec(Split.TRAIN), Arch.parse(arch), normalize, new Architectures.Hyper(seed, lr, l2, inputDropout, dropout),
+        return new TrainJob.Config(data.spec(Split.TRAIN), Arch.parse(arch), normalize, new Architectures.Hyper(seed, lr, l2, inputDropout, dropout, lrDecay),
                 new SparkTrainer.Config(epochs, batch, sync.syncEvery, seed, local), evalData);
     }
 

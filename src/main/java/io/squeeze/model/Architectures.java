@@ -33,17 +33,28 @@ public final class Architectures {
      * @param l2           L2 weight decay (0 for none)
      * @param inputDropout probability of dropping an input feature during training (Srivastava et al. 2014)
      * @param dropout      probability of dropping a hidden unit (the input of every layer after the first)
+     * @param lrDecay      step decay: the learning rate is multiplied by it after every epoch (null: constant)
      */
-    public record Hyper(long seed, double learningRate, double l2, double inputDropout, double dropout) {
+    public record Hyper(long seed, double learningRate, double l2, double inputDropout, double dropout, Double lrDecay) {
         public Hyper {
             if (!(learningRate > 0 && learningRate < 10)) throw new BadInputException("--lr must be in (0, 10), got " + learningRate);
             if (!(l2 >= 0)) throw new BadInputException("--l2 must be >= 0, got " + l2);
             if (!(inputDropout >= 0 && inputDropout < 1)) throw new BadInputException("--input-dropout must be in [0,1), got " + inputDropout);
             if (!(dropout >= 0 && dropout < 1)) throw new BadInputException("--dropout must be in [0,1), got " + dropout);
+            if (lrDecay != null && !(lrDecay > 0 && lrDecay <= 1)) throw new BadInputException("--lr-decay must be in (0, 1], got " + lrDecay);
+        }
+
+        public Hyper(long seed, double learningRate, double l2, double inputDropout, double dropout) {
+            this(seed, learningRate, l2, inputDropout, dropout, null);
         }
 
         public Hyper(long seed, double learningRate, double l2) {
             this(seed, learningRate, l2, 0, 0);
+        }
+
+        /** The learning rate of epoch {@code e} (1-based): step decay, {@code lrDecay^(e−1)} of the first epoch's. */
+        public double learningRate(int epoch) {
+            return lrDecay == null ? learningRate : learningRate * Math.pow(lrDecay, epoch - 1);
         }
     }
 

@@ -61,8 +61,12 @@ public final class TrainJob {
             Prepared p = prepare(spark, data, arch, normalize, hyper, progress);
             if (p.conf() == null)
                 throw new BadInputException("--arch " + arch + " is a graph, which Squeeze writes as a DL4J zip: give --out ending in .zip");
+            var validate = Validation.after(spark, evalData, p.meta(), progress);
             MultiLayerNetwork net = SparkTrainer.train(SparkSessions.jsc(spark), p.rows(), p.conf(), p.meta().numFeatures(),
-                    p.meta().numClasses(), training, data.toString(), progress, Validation.after(spark, evalData, p.meta(), progress));
+                    p.meta().numClasses(), training, data.toString(), progress, (e, n) -> {
+                        validate.accept(e, n);
+                        if (hyper.lrDecay() != null && e < training.epochs()) n.setLearningRate(hyper.learningRate(e + 1));
+                    });
             Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, io.squeeze.data.Split.TEST,
                     io.squeeze.artifact.Loaded.plain(new io.squeeze.model.LoadedModel(net, p.meta(), "", "trained", io.squeeze.model.SourceKind.DL4J_ZIP, 0)),
                     null);
@@ -78,8 +82,12 @@ public final class TrainJob {
         Prepared p = prepare(spark, c.data(), c.arch(), c.normalize(), c.hyper(), progress);
         var g = new org.deeplearning4j.nn.graph.ComputationGraph(p.graphConf());
         g.init();
+        var validate = Validation.afterGraph(spark, c.evalData(), p.meta(), progress);
         g = SparkTrainer.trainGraph(SparkSessions.jsc(spark), p.rows(), g, p.meta().numFeatures(), p.meta().numClasses(), c.training(),
-                c.data().toString(), progress, Validation.afterGraph(spark, c.evalData(), p.meta(), progress));
+                c.data().toString(), progress, (e, n) -> {
+                    validate.accept(e, n);
+                    if (c.hyper().lrDecay() != null && e < c.training().epochs()) n.setLearningRate(c.hyper().learningRate(e + 1));
+                });
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
                 io.squeeze.artifact.Loaded.plain(io.squeeze.model.LoadedModel.ofGraph(g, p.meta(), "", "trained", io.squeeze.model.SourceKind.DL4J_ZIP, 0)),
                 null);

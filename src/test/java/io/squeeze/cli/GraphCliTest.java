@@ -75,6 +75,27 @@ class GraphCliTest {
     }
 
     @Test
+    void aDecayedLearningRateReachesTheWorkers() throws Exception {
+        // decayed to ~0 after the first epoch, two more epochs on the executors leave the weights where one epoch put them
+        String one = dir.resolve("mlp-1.zip").toString(), three = dir.resolve("mlp-3-decayed.zip").toString(), g = dir.resolve("rn-decayed.zip").toString();
+        String[] mlp = {"train", "--data", TRAIN, "--arch", "mlp:32", "--lr", "0.01", "--seed", "9"};
+        assertEquals(0, CliRun.run(CliRun.with(mlp, "--epochs", "1", "--out", one)).code());
+        assertEquals(0, CliRun.run(CliRun.with(mlp, "--epochs", "3", "--lr-decay", "0.000001", "--out", three)).code());
+        var a = ModelIO.loadFile(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(one)).net().params();
+        var b = ModelIO.loadFile(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(three)).net().params();
+        assertEquals(0, a.sub(b).amaxNumber().doubleValue(), 1e-6);
+        CliRun plain = CliRun.run(CliRun.with(mlp, "--epochs", "3", "--out", dir.resolve("mlp-3.zip").toString()));
+        assertEquals(0, plain.code());
+        var c = ModelIO.loadFile(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(dir.resolve("mlp-3.zip").toString())).net().params();
+        assertTrue(a.sub(c).amaxNumber().doubleValue() > 1e-2, "without the decay the next epochs move the weights");
+        // a graph too: the saved graph's learning rate is its last epoch's, 0.003 * 0.5^2
+        CliRun r = CliRun.run("train", "--data", TRAIN, "--arch", "resnet:1", "--epochs", "3", "--lr", "0.003", "--lr-decay", "0.5", "--out", g);
+        assertEquals(0, r.code(), r.err());
+        var updater = (org.nd4j.linalg.learning.config.Adam) ((org.deeplearning4j.nn.conf.layers.BaseLayer) load(g).graph().getLayer("stem").conf().getLayer()).getIUpdater();
+        assertEquals(0.003 * 0.25, updater.getLearningRate(), 1e-12);
+    }
+
+    @Test
     void inspectListsTheLayersWithTheirInputsAndTheMerges() throws Exception {
         CliRun r = CliRun.run("inspect", "--model", resnet, "--json");
         assertEquals(0, r.code(), r.err());
