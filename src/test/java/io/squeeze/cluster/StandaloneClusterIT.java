@@ -380,6 +380,14 @@ class StandaloneClusterIT {
         assertEquals(l.get("loss").asDouble(), c.get("loss").asDouble(), 1e-6);
         local("evaluate", "--model", tc, "--data", TEST, "--report", et.toString());
         assertEquals(l.get("accuracy").asDouble(), M.readTree(Files.readAllBytes(et)).get("accuracy").asDouble(), 0.1, "trained on executors vs local[2]");
+        // predict: the graph exported to ONNX in the driver, scored by ONNX Runtime in the executors
+        String prc = dir.resolve("resnet-predict-cluster").toString(), prl = dir.resolve("resnet-predict-local").toString();
+        submit("predict", "--model", tl, "--data", TEST, "--out", "parquet:" + prc);
+        local("predict", "--model", tl, "--data", TEST, "--out", "parquet:" + prl);
+        try (var parts = Files.list(Path.of(prl))) {
+            for (Path part : parts.filter(f -> f.getFileName().toString().startsWith("part-")).toList())
+                assertArrayEquals(Files.readAllBytes(part), Files.readAllBytes(Path.of(prc).resolve(part.getFileName())), "predict " + part.getFileName());
+        }
         String sc = dir.resolve("resnet-soft-cluster").toString(), sl = dir.resolve("resnet-soft-local").toString();
         submit("soft-targets", "--teacher", tl, "--data", TEST, "--out", sc);
         local("soft-targets", "--teacher", tl, "--data", TEST, "--out", sl);
