@@ -125,6 +125,38 @@ public final class Graphs {
         return v.getClass().getSimpleName();
     }
 
+    /**
+     * {@code g} with every batch normalization that reads dense-layer outputs (through activations, dropout or other
+     * normalizations) marked NCHW, as {@code ModelIO.flatBatchNorm} does for a stack: DL4J's Keras importer marks them
+     * NHWC, and DL4J's oneDNN helper then fails on every forward pass ("wrong shape of mean array") and falls back.
+     */
+    static ComputationGraph flatBatchNorm(ComputationGraph g) {
+        ComputationGraphConfiguration c = g.getConfiguration().clone();
+        boolean changed = false;
+        for (var e : c.getVertices().entrySet()) {
+            if (!(e.getValue() instanceof LayerVertex lv) || !(lv.getLayerConf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.BatchNormalization bn)
+                    || bn.getCnn2DFormat() != org.deeplearning4j.nn.conf.CNN2DFormat.NHWC || lv.getPreProcessor() != null) continue;
+            String at = e.getKey();
+            while (true) {
+                List<String> in = c.getVertexInputs().get(at);
+                if (in == null || in.size() != 1 || !(c.getVertices().get(in.get(0)) instanceof LayerVertex prev)) break;
+                var l = prev.getLayerConf().getLayer();
+                if (l.getClass() == org.deeplearning4j.nn.conf.layers.DenseLayer.class) {
+                    bn.setCnn2DFormat(org.deeplearning4j.nn.conf.CNN2DFormat.NCHW);
+                    changed = true;
+                    break;
+                }
+                if (!(l instanceof org.deeplearning4j.nn.conf.layers.BatchNormalization || l instanceof org.deeplearning4j.nn.conf.layers.ActivationLayer
+                        || l instanceof org.deeplearning4j.nn.conf.layers.DropoutLayer) || prev.getPreProcessor() != null) break;
+                at = in.get(0);
+            }
+        }
+        if (!changed) return g;
+        ComputationGraph out = new ComputationGraph(c);
+        out.init(g.params().dup(), false);
+        return out;
+    }
+
     /** A loaded graph after its checks: runnable, every parameter finite. */
     static LoadedModel loaded(ComputationGraph g, ModelMeta meta, String sha, String source, SourceKind kind, long bytes) {
         checkRunnable(g.getConfiguration(), "model " + source);

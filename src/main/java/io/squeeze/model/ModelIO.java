@@ -145,8 +145,9 @@ public final class ModelIO {
                 if (functional) {
                     var g = KerasModelImport.importKerasModelAndWeights(tmp.getPath(), false);
                     if (graphs && !GraphChain.isChain(g.getConfiguration())) {
+                        g = Graphs.flatBatchNorm(g);
                         String sha = Storage.sha256(bytes);
-                        for (var c : g.getConfiguration().getVertices().values())
+                        for (var c : g.getConfiguration().getVertices().values()) // the seed from the content, as for a stack
                             if (c instanceof org.deeplearning4j.nn.conf.graph.LayerVertex l) l.getLayerConf().setSeed(seed(sha));
                         return Graphs.loaded(g, Graphs.deriveMeta(g.getConfiguration(), "model " + source), sha, source, SourceKind.KERAS_H5, bytes.length);
                     }

@@ -11,6 +11,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.File;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -231,6 +232,42 @@ public class KerasImportTest {
         assertEquals(0, i.code(), i.err());
         assertTrue(i.out().contains("merge  add (ElementWiseVertex Add) of d1, bn2"), i.out());
         assertTrue(i.out().contains("merge  concat (MergeVertex) of left, right"), i.out());
+    }
+
+    @Test
+    void theResidualKerasModelIsPrunedByChannelGroupsAndFactorizedKeepingNumpysOutputs() throws Exception {
+        String h5 = new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath();
+        JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/functional-residual-expected.json"));
+        int n = ref.get("inputs").size();
+        INDArray x = Nd4j.create(inputs(ref, 6), new long[]{n, 6}, 'c');
+        LoadedModel m = ModelIO.loadFile(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(h5), true);
+        // Keras' BN after a dense layer, imported NHWC, is marked NCHW (DL4J's oneDNN helper fails on it otherwise)
+        assertEquals(org.deeplearning4j.nn.conf.CNN2DFormat.NCHW,
+                ((org.deeplearning4j.nn.conf.layers.BatchNormalization) m.graph().getLayer("bn2").conf().getLayer()).getCnn2DFormat());
+        // the add ties d1 and bn2's dense d2 into one group; left and right are groups of their own, out is the output
+        var groups = io.squeeze.prune.ChannelGroups.of(m.graph(), "keras");
+        assertEquals(List.of("d1+d2", "left", "right", "out"), groups.groups().stream().map(io.squeeze.prune.ChannelGroups.Group::name).toList());
+        // full-rank factors of every dense layer: NumPy's outputs still
+        java.util.Map<Integer, Factorization.Factors> all = new java.util.TreeMap<>();
+        for (int i = 0; i < m.graph().getLayers().length; i++) {
+            var w = m.graph().getLayers()[i].paramTable().get("W");
+            if (w == null) continue;
+            all.put(i, io.squeeze.lowrank.LayerFactors.factor(w.dup('c').data().asFloat(), (int) w.rows(), (int) w.columns(),
+                    (int) Math.min(w.rows(), w.columns()), new io.squeeze.lowrank.SvdMethod.Exact()).factors());
+        }
+        INDArray factored = GraphFactorization.rewrite(m.graph(), all).outputSingle(false, x);
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < 3; k++) assertEquals(ref.get("outputs").get(i).get(k).asDouble(), factored.getDouble(i, k), 1e-5, "factorized, row " + i);
+        // pruned by the command: half of each group's channels removed, what the masked twin computes
+        String out = dir.resolve("residual-half.zip").toString();
+        CliRun r = CliRun.run("prune", "--model", h5, "--method", "ln", "--norm", "2", "--amount", "0.5", "--shrink", "--out", out);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("prune: group d1+d2: channels 6 -> 3"), r.err());
+        var twin = m.graph().clone();
+        io.squeeze.prune.GroupPruning.zero(twin, groups, io.squeeze.prune.GroupPruning.choose(twin, groups, io.squeeze.prune.Amount.fraction(0.5),
+                io.squeeze.prune.PruneMethod.Norm.L2));
+        var shrunk = ModelIO.loadFile(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(out), true).graph();
+        assertArrayEquals(twin.outputSingle(false, x).data().asFloat(), shrunk.outputSingle(false, x).data().asFloat(), 1e-5f);
     }
 
     @Test
