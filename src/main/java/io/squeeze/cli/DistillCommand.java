@@ -96,7 +96,7 @@ public final class DistillCommand extends BaseCommand implements StageCommand {
             throw new BadInputException(online ? "distill --online needs --teacher T" : "distill --teacher needs --online (or use --soft-targets)");
         Storage st = Storage.withSparkDefaults();
         String s = DistillJob.isArch(student) ? student : st.path(student).toString();
-        if (DistillJob.isArch(student)) io.squeeze.model.Architectures.requireStack(io.squeeze.model.Arch.parse(student), st, "distill --student");
+        if (DistillJob.isArch(student)) io.squeeze.model.Architectures.check(io.squeeze.model.Arch.parse(student), st);
         return new DistillJob.Config(online ? DistillJob.Mode.ONLINE : DistillJob.Mode.OFFLINE,
                 source.softTargets == null ? null : st.path(source.softTargets).toString(),
                 source.teacher == null ? null : st.path(source.teacher).toString(), data.spec(Split.TRAIN), s, temperature, alpha,
@@ -106,6 +106,7 @@ public final class DistillCommand extends BaseCommand implements StageCommand {
     @Override
     public Integer call() {
         DistillJob.Config c = config();
+        if (io.squeeze.spark.GraphDistillJob.graphStudent(c, Storage.withSparkDefaults())) return distillGraph(c);
         // the output is checked before any Spark work
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         if (saveTeacher != null) ArtifactWriter.checkTarget(Storage.withSparkDefaults(), saveTeacher, output.overwrite, c.inputs());
@@ -124,6 +125,26 @@ public final class DistillCommand extends BaseCommand implements StageCommand {
             o.println();
         }
         o.println("wrote " + st.path(output.out));
+        return Main.OK;
+    }
+
+    /** A graph student (resnet:N or a graph zip): distilled from stored soft targets, written as a DL4J zip. */
+    private Integer distillGraph(DistillJob.Config c) {
+        io.squeeze.spark.GraphDistillJob.check(c, output.out);
+        if (output.dl4jZip || saveTeacher != null)
+            throw new BadInputException("--with-dl4j-zip and --save-teacher apply to layer-stack students; " + c.student() + " is a graph");
+        var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
+        SparkSession spark = SparkSessions.start("squeeze distill");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        var r = io.squeeze.spark.GraphDistillJob.run(spark, c, err());
+        io.squeeze.model.ModelIO.writeZip(st, target, r.graph(), r.meta(), output.overwrite);
+        if (r.metrics().get("accuracy") instanceof Double acc) {
+            out().printf(Locale.ROOT, "student accuracy %.4f", acc);
+            if (r.metrics().get("baseline") instanceof Map<?, ?> b)
+                out().printf(Locale.ROOT, ", teacher %.4f, agreement %.4f", (Double) b.get("accuracy"), (Double) b.get("agreement"));
+            out().println();
+        }
+        out().printf("wrote %s (%d parameters)%n", target, r.graph().numParams());
         return Main.OK;
     }
 

@@ -23,7 +23,7 @@ public final class Graphs {
     private Graphs() {}
 
     /** The commands that take a branching graph (every other one refuses it, naming its merges and forks). */
-    public static final String COMMANDS = "train --arch resnet:N, inspect, evaluate, predict, soft-targets, prune --method ln --shrink, factorize and export take graphs; distill learns from their soft targets";
+    public static final String COMMANDS = "train --arch resnet:N, inspect, evaluate, predict, soft-targets, prune --method ln --shrink, factorize and export take graphs; distill learns from their soft targets and teaches graph students from soft targets";
 
     /** Refuses a graph Squeeze cannot run on rows: several inputs or outputs, or an output that is not a dense-like layer. */
     public static void checkRunnable(ComputationGraphConfiguration c, String what) {
@@ -155,6 +155,18 @@ public final class Graphs {
         ComputationGraph out = new ComputationGraph(c);
         out.init(g.params().dup(), false);
         return out;
+    }
+
+    /** {@code g} with its output layer's loss replaced (e.g. the KD loss while a student distills), same parameters. */
+    public static ComputationGraph withLoss(ComputationGraph g, org.nd4j.linalg.lossfunctions.ILossFunction loss) {
+        ComputationGraphConfiguration c = g.getConfiguration().clone();
+        var out = c.getVertices().get(c.getNetworkOutputs().get(0));
+        if (!(out instanceof LayerVertex lv) || !(lv.getLayerConf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.BaseOutputLayer o))
+            throw new BadInputException("the graph's output vertex must be an output layer, got " + (out == null ? "none" : describe(out)));
+        o.setLossFn(loss);
+        ComputationGraph r = new ComputationGraph(c);
+        r.init(g.params().dup(), false);
+        return r;
     }
 
     /** A loaded graph after its checks: runnable, every parameter finite. */

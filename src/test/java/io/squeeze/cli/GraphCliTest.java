@@ -190,5 +190,18 @@ class GraphCliTest {
         JsonNode metrics = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(student, "manifest.json"))).get("metrics");
         assertTrue(metrics.get("accuracy").asDouble() > 0.85, metrics.toString());
         assertEquals(report.get("accuracy").asDouble(), metrics.get("baseline").get("accuracy").asDouble(), 0.0, "the teacher, evaluated beside it");
+        // a graph student: resnet:1 under the KD loss, written as a graph zip with its cross-entropy output layer back
+        String rs = dir.resolve("resnet-student.zip").toString();
+        CliRun g = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "resnet:1", "--temperature", "4", "--alpha", "0.3",
+                "--epochs", "3", "--lr", "0.003", "--normalize", "minmax", "--eval-data", TEST, "--out", rs);
+        assertEquals(0, g.code(), g.err());
+        assertTrue(g.err().contains("train: epoch 3 validation accuracy"), g.err());
+        LoadedModel sm = load(rs);
+        assertTrue(sm.isGraph());
+        assertTrue(((org.deeplearning4j.nn.conf.layers.BaseOutputLayer) sm.graph().getLayer("output").conf().getLayer()).getLossFn()
+                instanceof org.nd4j.linalg.lossfunctions.impl.LossMCXENT);
+        double acc = evaluate(rs, "resnet-student").get("accuracy").asDouble();
+        assertTrue(acc > 0.8, "a resnet:1 student after 3 epochs: " + acc);
+        assertTrue(g.out().contains(String.format(java.util.Locale.ROOT, "student accuracy %.4f, teacher %.4f", acc, report.get("accuracy").asDouble())), g.out());
     }
 }
