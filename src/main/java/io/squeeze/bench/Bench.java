@@ -35,6 +35,7 @@ public final class Bench {
                 new Named("deploy", "inference rows/s of fp32, int8 and 90 % sparse forms in DenseRuntime, ONNX Runtime, the integer path and PyTorch", new DeployBench()),
                 new Named("evaluate", "distributed evaluation rows/s vs the same inference in-process", new EvaluateBench()),
                 new Named("factorize", "exact/randomized SVD vs PyTorch; factorized vs original inference against the FLOP ratio", new FactorizeBench()),
+                new Named("graph", "a ResNet and its half-channel pruned twin: DL4J and ONNX Runtime rows/s against the multiply-add ratio", new GraphBench()),
                 new Named("prune", "mask for 10M weights: radix select vs sort; distributed prune local[1] vs local[2]", new PruneBench()),
                 new Named("quantize", "calibration pass vs inference pass; quantize kernel vs PyTorch; integer vs float inference", new QuantizeBench()),
                 new Named("sensitivity", "per-layer sensitivity of LeNet-300-100 on local[2] vs local[1] vs trials one after another in process; a resumed recipe run", new SensitivityBench()),
