@@ -73,7 +73,10 @@ public final class InspectCommand extends BaseCommand {
             doc.put("normalization", m.meta().normalizer().kind().name().toLowerCase(Locale.ROOT));
             doc.put("stored_bytes", m.storedBytes());
             doc.put("layers", rows);
-            if (m.isGraph()) doc.put("merges", merges);
+            if (m.isGraph()) {
+                doc.put("merges", merges);
+                doc.put("multiply_adds", io.squeeze.model.Graphs.multiplyAdds(m.graph(), m.meta().numFeatures()));
+            }
             out().println(new String(Json.bytes(doc), StandardCharsets.UTF_8));
             return Main.OK;
         }
@@ -98,6 +101,7 @@ public final class InspectCommand extends BaseCommand {
                     r.get("method") == null ? "" : r.get("method"), r.get("storage") == null ? "" : r.get("storage"));
         }
         for (var v : merges) o.printf("merge  %s (%s) of %s%n", v.name(), v.type(), String.join(", ", v.inputs()));
+        if (m.isGraph()) o.printf(Locale.ROOT, "multiply-adds a row: %,d%n", io.squeeze.model.Graphs.multiplyAdds(m.graph(), m.meta().numFeatures()));
         long p = LayerStats.totalParams(all), nz = LayerStats.totalNonzeros(all);
         o.printf(Locale.ROOT, "total: %d params, %d non-zero (%.2f%% sparse), dense fp32 %s, stored %s%n", p, nz,
                 p == 0 ? 0 : 100.0 * (p - nz) / p, EvalReport.bytes(p * 4), EvalReport.bytes(m.storedBytes()));

@@ -107,6 +107,7 @@ class GraphCliTest {
         assertEquals("ElementWiseVertex Add", doc.get("merges").get(1).get("type").asText());
         assertEquals("[\"s2b1_conv2_bn\",\"s2b1_proj_bn\"]", doc.get("merges").get(1).get("inputs").toString());
         assertEquals(78426, doc.get("layers").findValues("params").stream().mapToLong(JsonNode::asLong).sum());
+        assertEquals(763_520, doc.get("multiply_adds").asLong(), "each convolution's filter at each output position (8x8, 4x4, 2x2), the output layer");
     }
 
     @Test
