@@ -130,9 +130,9 @@ public final class DistillCommand extends BaseCommand implements StageCommand {
 
     /** A graph student (resnet:N or a graph zip): distilled from stored soft targets, written as a DL4J zip. */
     private Integer distillGraph(DistillJob.Config c) {
-        io.squeeze.spark.GraphDistillJob.check(c, output.out);
-        if (output.dl4jZip || saveTeacher != null)
-            throw new BadInputException("--with-dl4j-zip and --save-teacher apply to layer-stack students; " + c.student() + " is a graph");
+        io.squeeze.spark.GraphDistillJob.check(c);
+        io.squeeze.model.Graphs.requireZipOutput("distill --student " + c.student(), output.out, output.dl4jZip);
+        if (saveTeacher != null) throw new BadInputException("--save-teacher applies to --online; " + c.student() + " is a graph student of stored soft targets");
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze distill");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());

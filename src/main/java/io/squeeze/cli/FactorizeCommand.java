@@ -113,9 +113,7 @@ public final class FactorizeCommand extends BaseCommand implements StageCommand 
 
     /** A branching graph: its convolution and dense vertices factorized, written as a DL4J zip. */
     private Integer factorizeGraph(FactorizeJob.Config c) {
-        if (!output.out.toLowerCase(Locale.ROOT).endsWith(".zip"))
-            throw new io.squeeze.core.BadInputException("model " + c.model() + " is a graph, which Squeeze writes as a DL4J zip: give --out ending in .zip, got " + output.out);
-        if (output.dl4jZip) throw new io.squeeze.core.BadInputException("--with-dl4j-zip applies to artifact directories; factorizing graph " + c.model() + " writes a DL4J zip");
+        io.squeeze.model.Graphs.requireZipOutput("model " + c.model(), output.out, output.dl4jZip);
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         var src = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);
         SparkSession spark = SparkSessions.start("squeeze factorize");

@@ -152,8 +152,8 @@ public final class PruneCommand extends BaseCommand implements StageCommand {
 
     /** A branching graph: its dependency groups pruned and shrunk, written as a DL4J zip. */
     private Integer pruneGraph(PruneJob.Config c) {
-        io.squeeze.spark.GraphPruneJob.check(c, output.out);
-        if (output.dl4jZip) throw new BadInputException("--with-dl4j-zip applies to artifact directories; pruning graph " + c.model() + " writes a DL4J zip");
+        io.squeeze.spark.GraphPruneJob.check(c);
+        io.squeeze.model.Graphs.requireZipOutput("model " + c.model(), output.out, output.dl4jZip);
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         var src = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);
         SparkSession spark = SparkSessions.start("squeeze prune");

@@ -113,9 +113,7 @@ public final class TrainCommand extends BaseCommand implements StageCommand {
         Storage st = Storage.withSparkDefaults();
         io.squeeze.model.Architectures.check(c.arch(), st);
         boolean graph = io.squeeze.model.Architectures.isGraph(c.arch(), st);
-        if (graph && !out.toLowerCase(Locale.ROOT).endsWith(".zip"))
-            throw new io.squeeze.core.BadInputException("--arch " + c.arch() + " is a graph, which Squeeze writes as a DL4J zip: give --out ending in .zip, got " + out);
-        if (graph && dl4jZip) throw new io.squeeze.core.BadInputException("--with-dl4j-zip applies to artifact directories; --arch " + c.arch() + " writes a DL4J zip");
+        if (graph) io.squeeze.model.Graphs.requireZipOutput("--arch " + c.arch(), out, dl4jZip);
         return graph;
     }
 

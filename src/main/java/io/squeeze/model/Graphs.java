@@ -25,6 +25,16 @@ public final class Graphs {
     /** The commands that take a branching graph (every other one refuses it, naming its merges and forks). */
     public static final String COMMANDS = "train --arch resnet:N, inspect, evaluate, predict, soft-targets, prune --method ln --shrink, factorize and export take graphs; distill learns from their soft targets and teaches graph students from soft targets";
 
+    /**
+     * Refuses an output other than a DL4J zip for {@code what}, a graph ("--arch resnet:1", "model M"): graphs are
+     * written as DL4J zips, not artifact directories (nor with an artifact's extra {@code --with-dl4j-zip}).
+     */
+    public static void requireZipOutput(String what, String out, boolean dl4jZipOption) {
+        if (!out.toLowerCase(java.util.Locale.ROOT).endsWith(".zip"))
+            throw new BadInputException(what + " is a graph, which Squeeze writes as a DL4J zip: give --out ending in .zip, got " + out);
+        if (dl4jZipOption) throw new BadInputException("--with-dl4j-zip applies to artifact directories; " + what + " is a graph, written as a DL4J zip");
+    }
+
     /** Refuses a graph Squeeze cannot run on rows: several inputs or outputs, or an output that is not a dense-like layer. */
     public static void checkRunnable(ComputationGraphConfiguration c, String what) {
         if (c.getNetworkInputs().size() != 1 || c.getNetworkOutputs().size() != 1)

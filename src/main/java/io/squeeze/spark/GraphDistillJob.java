@@ -40,12 +40,10 @@ public final class GraphDistillJob {
     }
 
     /** Refuses what a graph student does not take, before any Spark work. */
-    public static void check(DistillJob.Config c, String out) {
+    public static void check(DistillJob.Config c) {
         if (c.mode() != DistillJob.Mode.OFFLINE)
             throw new BadInputException("distill --student " + c.student() + " is a graph, which learns from stored soft targets (--soft-targets), not --online");
         if (c.hint() != null) throw new BadInputException("distill --hint takes layer-stack students; " + c.student() + " is a graph");
-        if (!out.toLowerCase(Locale.ROOT).endsWith(".zip"))
-            throw new BadInputException("distill --student " + c.student() + " is a graph, which Squeeze writes as a DL4J zip: give --out ending in .zip, got " + out);
     }
 
     /** The distilled graph, its metadata and the metrics against the teacher. */

@@ -28,14 +28,12 @@ public final class GraphPruneJob {
     public record Result(ComputationGraph graph, LoadedModel source, Map<String, Object> metrics, long paramsBefore) {}
 
     /** Refuses what graph pruning does not take, before any Spark work. */
-    public static void check(PruneJob.Config c, String out) {
+    public static void check(PruneJob.Config c) {
         if (!(c.method() instanceof LnStructured ln) || ln.dim() != PruneMethod.Dim.OUT || !c.shrink())
             throw new BadInputException("model " + c.model() + " is a graph: Squeeze prunes its channel dependency groups with --method ln --shrink "
                     + "(channels joined by residual adds removed together), got --method " + c.method().label() + (c.method() instanceof LnStructured && !c.shrink() ? " without --shrink" : ""));
         if (c.amount() == null || !c.perLayer().isEmpty() || !c.layers().equals(io.squeeze.core.LayerSelector.ALL))
             throw new BadInputException("prune of graph " + c.model() + " takes one --amount for every dependency group (no per-layer amounts or --layers)");
-        if (!out.toLowerCase(Locale.ROOT).endsWith(".zip"))
-            throw new BadInputException("model " + c.model() + " is a graph, which Squeeze writes as a DL4J zip: give --out ending in .zip, got " + out);
     }
 
     public static Result run(SparkSession spark, PruneJob.Config c, LoadedModel src, PrintWriter err) {

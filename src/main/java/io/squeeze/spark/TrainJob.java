@@ -59,8 +59,9 @@ public final class TrainJob {
         @Override
         public ArtifactWriter.Content run(SparkSession spark, String out, List<String> argv, PrintWriter progress) {
             Prepared p = prepare(spark, data, arch, normalize, hyper, progress);
-            if (p.conf() == null)
-                throw new BadInputException("--arch " + arch + " is a graph, which Squeeze writes as a DL4J zip: give --out ending in .zip");
+            if (p.conf() == null) // a graph reaches here only from a recipe's train stage (squeeze train writes graphs itself)
+                throw new BadInputException("--arch " + arch + " is a graph, which Squeeze writes as a DL4J zip (squeeze train --out X.zip); "
+                        + "a recipe's train stage writes an artifact directory");
             var validate = Validation.after(spark, evalData, p.meta(), progress);
             MultiLayerNetwork net = SparkTrainer.train(SparkSessions.jsc(spark), p.rows(), p.conf(), p.meta().numFeatures(),
                     p.meta().numClasses(), training, data.toString(), progress, (e, n) -> {
