@@ -86,8 +86,8 @@ public final class GraphDistillJob {
                 c.temperature(), c.alpha());
         ComputationGraph trained;
         try {
-            var data = DistillJob.minibatches(RoundRobin.spread(j.rows(), jsc.defaultParallelism()), meta.normalizer(), meta.numFeatures(), k,
-                    c.training().batchSize(), where).map(b -> (org.nd4j.linalg.dataset.api.MultiDataSet) new org.nd4j.linalg.dataset.MultiDataSet(b.getFeatures(), b.getLabels()));
+            var data = SparkTrainer.singleOutput(DistillJob.minibatches(RoundRobin.spread(j.rows(), jsc.defaultParallelism()), meta.normalizer(),
+                    meta.numFeatures(), k, c.training().batchSize(), where));
             trained = SparkTrainer.fitGraph(jsc, data, Graphs.withLoss(student, new KdLoss(new KdLossKernel(c.alpha(), c.temperature()), k)), c.training(),
                     where, err, Validation.afterGraph(spark, c.evalData(), meta, err));
         } finally {

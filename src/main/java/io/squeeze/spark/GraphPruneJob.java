@@ -24,8 +24,8 @@ import java.util.Map;
 public final class GraphPruneJob {
     private GraphPruneJob() {}
 
-    /** The pruned (and fine-tuned) graph with its metrics; {@code removed} channels by group name. */
-    public record Result(ComputationGraph graph, LoadedModel source, Map<String, Object> metrics, long paramsBefore) {}
+    /** The pruned (and fine-tuned) graph, its metrics against the source, and the source's parameter count. */
+    public record Result(ComputationGraph graph, Map<String, Object> metrics, long paramsBefore) {}
 
     /** Refuses what graph pruning does not take, before any Spark work. */
     public static void check(PruneJob.Config c) {
@@ -57,6 +57,6 @@ public final class GraphPruneJob {
         }
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), c.split(),
                 Loaded.plain(LoadedModel.ofGraph(shrunk, src.meta(), "", "pruned", SourceKind.DL4J_ZIP, 0)), Loaded.plain(src));
-        return new Result(shrunk, src, metrics, g.numParams());
+        return new Result(shrunk, metrics, g.numParams());
     }
 }

@@ -183,8 +183,22 @@ public final class SparkTrainer {
                                                                           java.util.function.BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterEpoch) {
         JavaRDD<DataSet> data = minibatches(cfg.local() ? rows : RoundRobin.spread(rows, jsc.defaultParallelism()), numFeatures, numClasses,
                 cfg.batchSize(), where);
-        return fitGraph(jsc, data.map(d -> (org.nd4j.linalg.dataset.api.MultiDataSet) new org.nd4j.linalg.dataset.MultiDataSet(d.getFeatures(), d.getLabels())),
-                graph, cfg, where, progress, afterEpoch);
+        return fitGraph(jsc, singleOutput(data), graph, cfg, where, progress, afterEpoch);
+    }
+
+    /** Minibatches of one input and one output as the multi-input form a ComputationGraph trains on. */
+    public static JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> singleOutput(JavaRDD<DataSet> data) {
+        return data.map(d -> new org.nd4j.linalg.dataset.MultiDataSet(d.getFeatures(), d.getLabels()));
+    }
+
+    /** The step decay of {@code h} after every epoch but the last, on the network being trained, after {@code then}. */
+    public static <N> java.util.function.BiConsumer<Integer, N> decaying(java.util.function.BiConsumer<Integer, N> then,
+                                                                         io.squeeze.model.Architectures.Hyper h, int epochs,
+                                                                         java.util.function.ObjDoubleConsumer<N> setLearningRate) {
+        return (e, n) -> {
+            then.accept(e, n);
+            if (h.lrDecay() != null && e < epochs) setLearningRate.accept(n, h.learningRate(e + 1));
+        };
     }
 
     /** Trains a ComputationGraph (e.g. a student with a feature-distillation output) on multi-output minibatches. */

@@ -64,10 +64,8 @@ public final class TrainJob {
                         + "a recipe's train stage writes an artifact directory");
             var validate = Validation.after(spark, evalData, p.meta(), progress);
             MultiLayerNetwork net = SparkTrainer.train(SparkSessions.jsc(spark), p.rows(), p.conf(), p.meta().numFeatures(),
-                    p.meta().numClasses(), training, data.toString(), progress, (e, n) -> {
-                        validate.accept(e, n);
-                        if (hyper.lrDecay() != null && e < training.epochs()) n.setLearningRate(hyper.learningRate(e + 1));
-                    });
+                    p.meta().numClasses(), training, data.toString(), progress,
+                    SparkTrainer.decaying(validate, hyper, training.epochs(), MultiLayerNetwork::setLearningRate));
             Map<String, Object> metrics = EvaluateJob.againstSource(spark, evalData, io.squeeze.data.Split.TEST,
                     io.squeeze.artifact.Loaded.plain(new io.squeeze.model.LoadedModel(net, p.meta(), "", "trained", io.squeeze.model.SourceKind.DL4J_ZIP, 0)),
                     null);
@@ -85,10 +83,8 @@ public final class TrainJob {
         g.init();
         var validate = Validation.afterGraph(spark, c.evalData(), p.meta(), progress);
         g = SparkTrainer.trainGraph(SparkSessions.jsc(spark), p.rows(), g, p.meta().numFeatures(), p.meta().numClasses(), c.training(),
-                c.data().toString(), progress, (e, n) -> {
-                    validate.accept(e, n);
-                    if (c.hyper().lrDecay() != null && e < c.training().epochs()) n.setLearningRate(c.hyper().learningRate(e + 1));
-                });
+                c.data().toString(), progress,
+                SparkTrainer.decaying(validate, c.hyper(), c.training().epochs(), org.deeplearning4j.nn.graph.ComputationGraph::setLearningRate));
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
                 io.squeeze.artifact.Loaded.plain(io.squeeze.model.LoadedModel.ofGraph(g, p.meta(), "", "trained", io.squeeze.model.SourceKind.DL4J_ZIP, 0)),
                 null);
