@@ -36,6 +36,10 @@ public final class Models {
         if (uri != null && !uri.isBlank()) {
             Path p = st.path(uri);
             if (st.exists(p) && st.isDirectory(p)) return Artifact.load(st, uri).loaded();
+            if (graphs && st.exists(p)) {
+                Loaded q = QuantizedGraphZip.read(st, p);
+                if (q != null) return q;
+            }
         }
         return Loaded.plain(load(st, uri, graphs));
     }

@@ -71,7 +71,10 @@ public final class OnnxExport {
     /** The ONNX model of {@code m}; its sha256 (an artifact's network identity) goes in the metadata. */
     public static Exported export(Loaded m) {
         LoadedModel lm = m.model();
-        if (lm.isGraph()) return OnnxGraphExport.export(lm); // a branching graph (float: a graph is never quantized)
+        if (lm.isGraph() && m.quant() != null)
+            throw new BadInputException("model " + lm.source() + " is a quantized graph, which the ONNX export does not write (it exports float graphs;"
+                    + " the quantized one runs in evaluate and predict)");
+        if (lm.isGraph()) return OnnxGraphExport.export(lm);
         List<NetOps.Op> ops = m.quant() != null ? m.quant().ops() : NetOps.of(lm.net(), "ONNX export");
         if (m.quant() != null && m.quant().plan().mode() == QuantConfig.Mode.DYNAMIC && m.quant().plan().reduceRange())
             throw new BadInputException("model " + lm.source() + " is dynamically quantized with --reduce-range (7-bit activations), "

@@ -1,5 +1,7 @@
 package io.squeeze.cli;
 
+import io.squeeze.core.BadInputException;
+
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Loaded;
 import io.squeeze.artifact.OnnxExport;
@@ -48,6 +50,9 @@ public final class ExportCommand extends BaseCommand implements StageCommand {
         LoadedModel m = loaded.model();
         String what = switch (format) {
             case DL4J -> {
+                if (m.isGraph() && loaded.quant() != null)
+                    throw new BadInputException("model " + m.source() + " is a quantized graph: a DL4J zip would hold its float graph only (the file already is"
+                            + " that zip, with its quantized form beside it)");
                 ModelIO.writeZip(st, target, m.isGraph() ? m.graph() : m.net(), m.meta(), overwrite);
                 yield "dl4j";
             }

@@ -34,7 +34,7 @@ public final class InspectCommand extends BaseCommand {
     @Override
     public Integer call() {
         Storage st = Storage.withSparkDefaults();
-        LoadedModel m = Models.load(st, model, true);
+        LoadedModel m = Models.loadRunnable(st, model, true).model(); // a quantized graph: its float graph
         Map<Integer, Manifest.LayerRecord> stored = new LinkedHashMap<>();
         Map<Integer, String> storage = new LinkedHashMap<>();
         if (m.kind() == SourceKind.ARTIFACT) {

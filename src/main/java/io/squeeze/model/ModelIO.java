@@ -19,6 +19,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.Locale;
+import java.util.Map;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
 import java.util.zip.ZipOutputStream;
@@ -30,6 +31,8 @@ import java.util.zip.ZipOutputStream;
  */
 public final class ModelIO {
     public static final String META_ENTRY = "squeeze.json";
+    /** A quantized graph's integer form beside its float graph (written and read by {@code artifact.QuantizedGraphZip}). */
+    public static final String QUANT_ENTRY = "squeeze-quant.bin";
 
     private ModelIO() {}
 
@@ -57,6 +60,14 @@ public final class ModelIO {
 
     /** As above; with {@code graphs} a branching graph loads as one. */
     public static LoadedModel fromZip(byte[] bytes, String source, SourceKind kind, boolean graphs) {
+        return fromZip(bytes, source, kind, graphs, false);
+    }
+
+    /**
+     * As above; a zip holding a quantized graph ({@link #QUANT_ENTRY}) is refused unless {@code quantized}: its float
+     * graph is what was quantized, and a command reading it as a float model would silently drop the quantization.
+     */
+    public static LoadedModel fromZip(byte[] bytes, String source, SourceKind kind, boolean graphs, boolean quantized) {
         if (bytes.length < 4 || bytes[0] != 'P' || bytes[1] != 'K')
             throw new BadInputException("model " + source + " is not a DL4J model zip (no zip signature); is it corrupt?");
         String confJson = null;
@@ -65,6 +76,9 @@ public final class ModelIO {
             for (ZipEntry e; (e = zin.getNextEntry()) != null; ) {
                 if (e.getName().equals("configuration.json")) confJson = new String(zin.readAllBytes(), StandardCharsets.UTF_8);
                 else if (e.getName().equals(META_ENTRY)) metaJson = zin.readAllBytes();
+                else if (e.getName().equals(QUANT_ENTRY) && !quantized)
+                    throw new BadInputException("model " + source + " is a quantized graph: this command reads float weights and would drop"
+                            + " its quantization; give it the float graph that was quantized (evaluate, predict and inspect run the quantized one)");
             }
         } catch (IOException | IllegalArgumentException e) {
             throw new BadInputException("model " + source + " is corrupt or truncated (" + e.getMessage() + ")");
@@ -296,6 +310,11 @@ public final class ModelIO {
 
     /** A DL4J zip (no updater state) with {@code squeeze.json} added. */
     public static byte[] toZip(org.deeplearning4j.nn.api.Model net, ModelMeta meta) {
+        return toZip(net, meta, Map.of());
+    }
+
+    /** As above, with {@code extra} entries after {@code squeeze.json}, in their order. */
+    public static byte[] toZip(org.deeplearning4j.nn.api.Model net, ModelMeta meta, Map<String, byte[]> extra) {
         try {
             ByteArrayOutputStream dl4j = new ByteArrayOutputStream();
             ModelSerializer.writeModel(net, dl4j, false);
@@ -311,10 +330,25 @@ public final class ModelIO {
                 zout.putNextEntry(entry(META_ENTRY));
                 zout.write(Json.bytes(meta));
                 zout.closeEntry();
+                for (Map.Entry<String, byte[]> x : extra.entrySet()) {
+                    zout.putNextEntry(entry(x.getKey()));
+                    zout.write(x.getValue());
+                    zout.closeEntry();
+                }
             }
             return out.toByteArray();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The bytes of entry {@code name} of the zip {@code bytes}, or null when it has none (or is not a zip). */
+    public static byte[] zipEntry(byte[] bytes, String name) {
+        try (ZipInputStream zin = new ZipInputStream(new ByteArrayInputStream(bytes))) {
+            for (ZipEntry e; (e = zin.getNextEntry()) != null; ) if (e.getName().equals(name)) return zin.readAllBytes();
+            return null;
+        } catch (IOException | IllegalArgumentException e) {
+            return null;
         }
     }
 

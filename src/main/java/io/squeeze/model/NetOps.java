@@ -80,6 +80,15 @@ public final class NetOps {
     /** The last step of rows of {@code steps} steps of {@code width} values ({@link LastStep}). */
     public record Last(int layer, int steps, int width) implements Op {}
 
+    /** Element-wise sum of two nodes' outputs of one shape (a residual add), then {@code act} ({@link GraphOps}). */
+    public record Add(int layer, Act act) implements Op {}
+
+    /** Its inputs side by side: images on the channel axis, flat rows as one longer row ({@link GraphOps}). */
+    public record Concat(int layer) implements Op {}
+
+    /** The mean of each channel of images [c, h, w]: flat rows of c ({@link GraphOps}). */
+    public record GlobalAvgPool(int layer) implements Op {}
+
     /** Flat rows [c·h·w] seen as images [c, h, w] (C order), or back to flat when {@code toImage} is false. */
     public record Reshape(int layer, boolean toImage, int c, int h, int w) implements Op {}
 

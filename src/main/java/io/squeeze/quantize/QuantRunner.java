@@ -7,6 +7,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -24,7 +25,9 @@ import java.util.Map;
  * </ul>
  * Static mode quantizes activations with the calibrated qparams; dynamic mode with each batch's own min/max and
  * returns float outputs from every layer (PyTorch's dynamic quantized Linear). fp16 and fp32 layers compute in
- * float32 (fp16 weights dequantized). One instance per thread: it keeps its native GEMM buffers across batches.
+ * float32 (fp16 weights dequantized). A graph's model ({@link QuantizedModel#wiring}) runs node by node, each from the
+ * outputs of the nodes it reads, its residual adds, concatenations and global pooling by {@link GraphMerges}. One
+ * instance per thread: it keeps its native GEMM buffers across batches.
  */
 public final class QuantRunner {
     public enum Path { FLOAT, FAKE_QUANT, INTEGER }
@@ -89,30 +92,6 @@ public final class QuantRunner {
         return conv ? Kernels.transpose(w, rows, cols) : w;
     }
 
-    /** A batch in flight: float values, or integers with their qparams; flat rows of {@code n} or images. */
-    private static final class T {
-        float[] f;
-        int[] q;
-        QParams qp;
-        int n, c, h, w;
-
-        float[] floats() {
-            return f != null ? f : dequantize(q, qp);
-        }
-
-        void set(float[] v) {
-            f = v;
-            q = null;
-            qp = null;
-        }
-
-        void set(int[] v, QParams p) {
-            q = v;
-            qp = p;
-            f = null;
-        }
-    }
-
     /** As {@link #run(float[], int, int, Path, Hook)}, also showing {@code inputs} every weighted layer's input on the float path. */
     public float[] run(float[] x, int rows, int numFeatures, Path path, Hook hook, InputHook inputs) {
         this.inputs = path == Path.FLOAT ? inputs : null;
@@ -125,47 +104,128 @@ public final class QuantRunner {
 
     /** Runs {@code rows} rows of {@code numFeatures} (already normalized); returns the last layer's output. */
     public float[] run(float[] x, int rows, int numFeatures, Path path, Hook hook) {
-        T t = new T();
+        Batch t = new Batch();
         t.set(x);
         t.n = numFeatures;
-        int key = -1;
         if (hook != null) hook.observe(-1, x);
-        for (NetOps.Op op : m.ops()) {
-            if (op instanceof NetOps.Reshape r) {
-                t.n = r.c() * r.h() * r.w();
-                t.c = r.c();
-                t.h = r.h();
-                t.w = r.w();
-            } else if (op instanceof NetOps.MaxPool p) {
-                int[] g = Kernels.geometry(t.h, t.w, p.kh(), p.kw(), p.sh(), p.sw(), p.ph(), p.pw(), p.same());
-                if (t.q != null) t.set(Kernels.maxPool(t.q, rows, t.c, t.h, t.w, p, g), t.qp);
-                else t.set(Kernels.maxPool(t.f, rows, t.c, t.h, t.w, p, g));
-                t.h = g[0];
-                t.w = g[1];
-                t.n = t.c * t.h * t.w;
-            } else if (op instanceof NetOps.Activation a) {
-                float[] y = t.floats().clone();
-                Kernels.activate(y, t.n, a.act());
-                t.set(y);
-                key = a.layer();
-                if (hook != null) hook.observe(key, y);
-            } else if (op instanceof NetOps.Lstm l) {
-                lstm(l, t, rows, path, hook);
-                key = op.layer();
-            } else if (op instanceof NetOps.Last l) {
-                float[] seq = t.floats(), y = new float[rows * l.width()];
-                for (int r = 0; r < rows; r++) System.arraycopy(seq, (r * l.steps() + l.steps() - 1) * l.width(), y, r * l.width(), l.width());
-                t.set(y);
-                t.n = l.width();
-            } else {
-                weighted(op, t, rows, key, path, hook);
-                key = op.layer();
-            }
-        }
+        if (m.isGraph()) return graph(t, rows, path, hook);
+        int key = -1;
+        for (NetOps.Op op : m.ops()) key = step(op, t, rows, key, path, hook);
         return t.floats();
     }
 
-    private void weighted(NetOps.Op op, T t, int rows, int key, Path path, Hook hook) {
+    /**
+     * A graph's nodes in order, each from the outputs of the nodes it reads (dropped after their last reader): adds
+     * and concatenations by {@link GraphMerges}, every other op as in a layer stack. A node's activation key is its own
+     * index when it observes an activation, else (reshape, pooling) the key of what it reads — pooling keeps its input's qparams.
+     */
+    private float[] graph(Batch input, int rows, Path path, Hook hook) {
+        List<NetOps.Op> ops = m.ops();
+        List<int[]> wiring = m.wiring();
+        int n = ops.size();
+        int[] lastRead = new int[n], key = new int[n];
+        for (int i = 0; i < n; i++) for (int s : wiring.get(i)) if (s >= 0) lastRead[s] = i;
+        Batch[] out = new Batch[n];
+        boolean integer = path != Path.FLOAT && m.plan().mode() != QuantConfig.Mode.DYNAMIC;
+        for (int i = 0; i < n; i++) {
+            NetOps.Op op = ops.get(i);
+            int[] src = wiring.get(i);
+            Batch[] in = new Batch[src.length];
+            int[] keys = new int[src.length];
+            for (int j = 0; j < src.length; j++) {
+                in[j] = src[j] < 0 ? input : out[src[j]];
+                keys[j] = src[j] < 0 ? -1 : key[src[j]];
+            }
+            Batch t = in[0].copy();
+            if (op instanceof NetOps.Add || op instanceof NetOps.Concat) {
+                QParams o = integer ? calibrated(i) : null;
+                if (path == Path.INTEGER && integer) {
+                    QParams[] qp = new QParams[in.length];
+                    int[][] q = new int[in.length][];
+                    for (int j = 0; j < in.length; j++) {
+                        qp[j] = in[j].q != null ? in[j].qp : calibrated(keys[j]);
+                        q[j] = in[j].q != null ? in[j].q : quantize(in[j].f, qp[j]);
+                    }
+                    t.set(op instanceof NetOps.Add a ? GraphMerges.add(q[0], qp[0], q[1], qp[1], o, a.act() == NetOps.Act.RELU)
+                            : GraphMerges.concat(q, qp, rows, widths(in), o), o);
+                } else {
+                    float[][] f = new float[in.length][];
+                    for (int j = 0; j < in.length; j++) f[j] = in[j].floats();
+                    float[] y = op instanceof NetOps.Add a ? GraphMerges.add(f[0], f[1], a.act()) : GraphMerges.concat(f, rows, widths(in));
+                    if (hook != null) hook.observe(i, y);
+                    if (o != null) fakeQuant(y, o);
+                    t.set(y);
+                }
+                if (op instanceof NetOps.Concat) GraphMerges.concatShape(t, in);
+                key[i] = i;
+            } else {
+                key[i] = step(op, t, rows, keys[0], path, hook);
+            }
+            out[i] = t;
+            for (int s : src) if (s >= 0 && lastRead[s] == i) out[s] = null;
+        }
+        return out[n - 1].floats();
+    }
+
+    private static int[] widths(Batch[] in) {
+        int[] w = new int[in.length];
+        for (int j = 0; j < in.length; j++) w[j] = in[j].n;
+        return w;
+    }
+
+    /** One op on {@code t} (which it updates); returns the key of the activation {@code t} then holds. */
+    private int step(NetOps.Op op, Batch t, int rows, int key, Path path, Hook hook) {
+        if (op instanceof NetOps.Reshape r) {
+            t.n = r.c() * r.h() * r.w();
+            t.c = r.toImage() ? r.c() : 0;
+            t.h = r.toImage() ? r.h() : 0;
+            t.w = r.toImage() ? r.w() : 0;
+            return key;
+        }
+        if (op instanceof NetOps.MaxPool p) {
+            int[] g = Kernels.geometry(t.h, t.w, p.kh(), p.kw(), p.sh(), p.sw(), p.ph(), p.pw(), p.same());
+            if (t.q != null) t.set(Kernels.maxPool(t.q, rows, t.c, t.h, t.w, p, g), t.qp);
+            else t.set(Kernels.maxPool(t.f, rows, t.c, t.h, t.w, p, g));
+            t.h = g[0];
+            t.w = g[1];
+            t.n = t.c * t.h * t.w;
+            return key;
+        }
+        if (op instanceof NetOps.GlobalAvgPool) {
+            if (t.q != null) t.set(GraphMerges.meanPool(t.q, rows, t.c, t.h * t.w), t.qp);
+            else {
+                float[] y = GraphMerges.meanPool(t.f, rows, t.c, t.h * t.w);
+                if (path == Path.FAKE_QUANT && m.plan().activations().containsKey(key)) fakeQuant(y, calibrated(key));
+                t.set(y);
+            }
+            t.n = t.c;
+            t.c = t.h = t.w = 0;
+            return key;
+        }
+        if (op instanceof NetOps.Activation a) {
+            float[] y = t.floats().clone();
+            Kernels.activate(y, t.n, a.act());
+            t.set(y);
+            if (hook != null) hook.observe(a.layer(), y);
+            return a.layer();
+        }
+        if (op instanceof NetOps.Lstm l) {
+            lstm(l, t, rows, path, hook);
+            return op.layer();
+        }
+        if (op instanceof NetOps.Last l) {
+            float[] seq = t.floats(), y = new float[rows * l.width()];
+            for (int r = 0; r < rows; r++) System.arraycopy(seq, (r * l.steps() + l.steps() - 1) * l.width(), y, r * l.width(), l.width());
+            t.set(y);
+            t.n = l.width();
+            return key;
+        }
+        if (op instanceof NetOps.Add || op instanceof NetOps.Concat) throw new IllegalStateException("op " + op + " outside a graph");
+        weighted(op, t, rows, key, path, hook);
+        return op.layer();
+    }
+
+    private void weighted(NetOps.Op op, Batch t, int rows, int key, Path path, Hook hook) {
         NetOps.Conv conv = op instanceof NetOps.Conv c ? c : null;
         NetOps.Act act = conv != null ? conv.act() : ((NetOps.Dense) op).act();
         float[] bias = conv != null ? conv.b() : ((NetOps.Dense) op).b();
@@ -212,7 +272,7 @@ public final class QuantRunner {
      * and int32 accumulation, dequantized with s_in·s_w per gate column before the bias — PyTorch's dynamically
      * quantized LSTM, whose two products (input and recurrent) are dynamic quantized Linears.
      */
-    private void lstm(NetOps.Lstm op, T t, int rows, Path path, Hook hook) {
+    private void lstm(NetOps.Lstm op, Batch t, int rows, Path path, Hook hook) {
         int hidden = op.hidden(), k = op.nIn() + hidden, g = 4 * hidden, steps = t.n / op.nIn();
         if (steps * op.nIn() != t.n) throw new IllegalStateException("layer " + op.layer() + ": rows of " + t.n + " values are not steps of " + op.nIn());
         boolean integer = m.plan().precisionOf(op.layer()).integer() && path != Path.FLOAT;
@@ -244,7 +304,7 @@ public final class QuantRunner {
      * The integer path of one layer: int32 accumulation, the int32 bias at scale s_in·s_w, then either a requantized
      * uint8 output (ReLU/identity fused as a clamp) or float values for the other activations.
      */
-    private void integerLayer(NetOps.Op op, NetOps.Conv conv, int[] g, T t, int rows, int[] xq, QParams in, QParams out,
+    private void integerLayer(NetOps.Op op, NetOps.Conv conv, int[] g, Batch t, int rows, int[] xq, QParams in, QParams out,
                               NetOps.Act act, float[] bias, int channels, int positions) {
         int[] xi = new int[xq.length];
         for (int i = 0; i < xi.length; i++) xi[i] = xq[i] - in.zeroPoint();
@@ -282,9 +342,10 @@ public final class QuantRunner {
         else t.set(y);
     }
 
-    private static void finish(T t, NetOps.Conv conv, int[] g, int channels) {
+    private static void finish(Batch t, NetOps.Conv conv, int[] g, int channels) {
         if (conv == null) {
             t.n = channels;
+            t.c = t.h = t.w = 0;
             return;
         }
         t.c = conv.out();
@@ -294,7 +355,7 @@ public final class QuantRunner {
     }
 
     /** x·W + b (a convolution as im2col and GEMM), in the output's layout. */
-    private float[] floatLayer(NetOps.Op op, NetOps.Conv conv, int[] g, float[] x, int rows, T t, Map<Integer, INDArray> weights, float[] bias) {
+    private float[] floatLayer(NetOps.Op op, NetOps.Conv conv, int[] g, float[] x, int rows, Batch t, Map<Integer, INDArray> weights, float[] bias) {
         float[] y;
         if (conv == null) {
             if (inputs != null) inputs.observe(op.layer(), x, rows, ((NetOps.Dense) op).nIn());

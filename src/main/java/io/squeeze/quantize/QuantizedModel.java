@@ -17,8 +17,31 @@ import java.util.Map;
  * (Jacob et al. 2018, "Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only
  * Inference"; Krishnamoorthi 2018). Biases stay float32 and are quantized to int32 at run time with scale
  * s_in·s_w, as integer runtimes do.
+ *
+ * @param wiring null for a layer stack (each op reads the one before); for a graph ({@link io.squeeze.model.GraphOps})
+ *               the node indices each op reads, -1 for the network input
  */
-public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, QuantizedTensor> weights) implements Serializable {
+public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, QuantizedTensor> weights, List<int[]> wiring) implements Serializable {
+
+    public QuantizedModel {
+        if (wiring != null && wiring.size() != ops.size()) throw new IllegalArgumentException(wiring.size() + " wirings for " + ops.size() + " ops");
+        if (wiring != null) wiring = List.copyOf(wiring);
+    }
+
+    /** A layer stack. */
+    public QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, QuantizedTensor> weights) {
+        this(ops, plan, weights, null);
+    }
+
+    /** The quantized graph of {@code g}'s nodes ({@code names}: node index → vertex name). */
+    public static QuantizedModel quantizeWeights(io.squeeze.model.GraphOps g, QuantConfig cfg) {
+        QuantizedModel m = quantizeWeights(g.ops(), cfg, g.names());
+        return new QuantizedModel(m.ops, m.plan, m.weights, g.wiring());
+    }
+
+    public boolean isGraph() {
+        return wiring != null;
+    }
 
     /** Quantizes the weights of every weighted op as {@code cfg} and its overrides say ({@code names}: layer names). */
     public static QuantizedModel quantizeWeights(List<NetOps.Op> ops, QuantConfig cfg, Map<Integer, String> names) {
@@ -63,7 +86,7 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
             for (int i = 0; i < v.length; i++) v[i] = (short) q[i];
             w.put(op.layer(), new QuantizedTensor(t.format(), t.symmetric(), t.shape(), t.axis(), t.params(), v));
         }
-        return new QuantizedModel(ops, plan, w);
+        return new QuantizedModel(ops, plan, w, wiring);
     }
 
     /** A weight mask ([rows, cols] in C order) in {@link Gptq}'s layout, inputs × channels: a convolution's transposed. */
@@ -74,7 +97,7 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
     }
 
     public QuantizedModel withActivations(Map<Integer, QParams> a) {
-        return new QuantizedModel(ops, plan.withActivations(a), weights);
+        return new QuantizedModel(ops, plan.withActivations(a), weights, wiring);
     }
 
     /** The weight tensor's DL4J shape, or null for ops without weights. */

@@ -139,7 +139,12 @@ public final class PredictJob {
         Loaded m = Models.loadRunnable(st, model, true);
         var lm = m.model();
         int nf = lm.meta().numFeatures(), k = lm.meta().numClasses();
-        if (lm.isGraph()) { // a branching graph runs in ONNX Runtime (its float export) or DL4J; Squeeze's own runtimes take layer stacks
+        if (lm.isGraph() && m.quant() != null) { // a quantized graph runs in Squeeze's integer runtime (its merges in integers)
+            if (runtime != Runtime.AUTO && runtime != Runtime.INTEGER)
+                throw new BadInputException("--runtime " + runtime.name().toLowerCase(Locale.ROOT) + " cannot run " + model + ", a quantized graph (it runs in integer)");
+            return new Resolved(new Quantized(m.quant(), lm.meta().normalizer(), nf), Runtime.INTEGER, nf, k, lm.source(), lm.sha256());
+        }
+        if (lm.isGraph()) { // a float branching graph runs in ONNX Runtime (its float export) or DL4J
             if (runtime == Runtime.DENSE || runtime == Runtime.INTEGER)
                 throw new BadInputException("--runtime " + runtime.name().toLowerCase(Locale.ROOT) + " cannot run " + model
                         + ", a branching graph (it runs in onnx or dl4j)");

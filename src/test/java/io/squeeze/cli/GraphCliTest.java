@@ -135,6 +135,45 @@ class GraphCliTest {
     }
 
     @Test
+    void staticInt8RunsTheMergesInIntegersAndTheZipEvaluatesAndPredictsQuantized() throws Exception {
+        String q = dir.resolve("resnet-int8.zip").toString(), local = dir.resolve("resnet-int8-local.zip").toString();
+        CliRun r = CliRun.run("quantize", "--model", resnet, "--mode", "static", "--calib-data", TRAIN, "--calib-rows", "400", "--eval-data", TEST, "--out", q);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("quantize: [s2b1_conv2_bn] folded into 's2b1_conv2'"), r.err());
+        assertTrue(r.err().contains("quantize: [s2b1_relu] folded into 's2b1_add'"), r.err());
+        assertTrue(r.out().contains("s2b1_add           {op=add, folded=[s2b1_relu], output_qparams={observed_min=0.0"), r.out());
+        assertTrue(r.out().contains("calibrated on 400 rows"), r.out());
+        JsonNode e = evaluate(q, "resnet-int8", "--local");
+        assertEquals("integer", e.get("accuracy_path").asText());
+        assertEquals(report.get("accuracy").asDouble(), e.get("accuracy").asDouble(), 0.02, "int8 within 2 points of float on 359 digits");
+        assertTrue(e.get("integer_fake_quant_agreement").asDouble() > 0.98, e.toString());
+        assertTrue(r.out().contains(String.format(java.util.Locale.ROOT, "accuracy %.4f integer path", e.get("accuracy").asDouble())), r.out());
+        // calibrated in this process: the same plan and integer weights as on the executors
+        assertEquals(0, CliRun.run("quantize", "--model", resnet, "--mode", "static", "--calib-data", TRAIN, "--calib-rows", "400", "--local", "--out", local).code());
+        Storage st = new Storage(new Configuration());
+        var a = io.squeeze.artifact.QuantizedGraphZip.read(st, new org.apache.hadoop.fs.Path(q)).quant();
+        var b = io.squeeze.artifact.QuantizedGraphZip.read(st, new org.apache.hadoop.fs.Path(local)).quant();
+        io.squeeze.quantize.GraphQuantTest.assertSameQuantization(a, b);
+        // predict runs it in the integer runtime: evaluate's accuracy; other runtimes and float-only commands refuse it
+        String where = dir.resolve("predictions-int8").toString();
+        CliRun p = CliRun.run("predict", "--model", q, "--data", TEST, "--out", "parquet:" + where);
+        assertEquals(0, p.code(), p.err());
+        long right = io.squeeze.TestSpark.get().read().parquet(where).collectAsList().stream().filter(x -> x.getInt(1) == x.getInt(2)).count();
+        assertEquals(e.get("accuracy").asDouble(), right / 359.0, 1e-12);
+        CliRun dl4j = CliRun.run("predict", "--model", q, "--data", TEST, "--runtime", "dl4j", "--out", "parquet:" + where + "-dl4j");
+        assertEquals(2, dl4j.code());
+        assertTrue(dl4j.err().contains("a quantized graph (it runs in integer)"), dl4j.err());
+        CliRun prune = CliRun.run("prune", "--model", q, "--method", "ln", "--amount", "0.5", "--shrink", "--out", dir.resolve("x.zip").toString());
+        assertEquals(2, prune.code());
+        assertTrue(prune.err().contains("is a quantized graph: this command reads float weights"), prune.err());
+        CliRun onnx = CliRun.run("export", "--model", q, "--format", "onnx", "--out", dir.resolve("x.onnx").toString());
+        assertEquals(2, onnx.code());
+        assertFalse(Files.exists(dir.resolve("x.onnx")));
+        CliRun inspect = CliRun.run("inspect", "--model", q);
+        assertEquals(0, inspect.code(), inspect.err());
+    }
+
+    @Test
     void channelGroupsArePrunedShrunkAndFineTunedIntoASmallerGraph() throws Exception {
         String shrunk = dir.resolve("shrunk.zip").toString(), tuned = dir.resolve("shrunk-tuned.zip").toString();
         CliRun r = CliRun.run("prune", "--model", resnet, "--method", "ln", "--norm", "2", "--amount", "0.5", "--shrink", "--out", shrunk);

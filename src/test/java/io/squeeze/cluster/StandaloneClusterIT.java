@@ -384,10 +384,7 @@ class StandaloneClusterIT {
         String prc = dir.resolve("resnet-predict-cluster").toString(), prl = dir.resolve("resnet-predict-local").toString();
         submit("predict", "--model", tl, "--data", TEST, "--out", "parquet:" + prc);
         local("predict", "--model", tl, "--data", TEST, "--out", "parquet:" + prl);
-        try (var parts = Files.list(Path.of(prl))) {
-            for (Path part : parts.filter(f -> f.getFileName().toString().startsWith("part-")).toList())
-                assertArrayEquals(Files.readAllBytes(part), Files.readAllBytes(Path.of(prc).resolve(part.getFileName())), "predict " + part.getFileName());
-        }
+        assertSameParts(prl, prc, "predict");
         String sc = dir.resolve("resnet-soft-cluster").toString(), sl = dir.resolve("resnet-soft-local").toString();
         submit("soft-targets", "--teacher", tl, "--data", TEST, "--out", sc);
         local("soft-targets", "--teacher", tl, "--data", TEST, "--out", sl);
@@ -415,6 +412,27 @@ class StandaloneClusterIT {
         var rl = io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(fl), true).graph();
         assertEquals(rl.getConfiguration().toJson(), rc.getConfiguration().toJson());
         assertEquals(rl.params(), rc.params());
+        // static int8: calibrated on the executors (the broadcast quantized graph deserialized there) as in one process; the
+        // quantized zip evaluated and scored in the executors' integer runtimes exactly as locally
+        String[] q = {"quantize", "--model", tl, "--mode", "static", "--calib-data", TRAIN, "--calib-rows", "300"};
+        String qc = dir.resolve("resnet-int8-cluster.zip").toString(), ql = dir.resolve("resnet-int8-local.zip").toString();
+        submit(append(q, "--out", qc));
+        local(append(q, "--out", ql));
+        var qmc = io.squeeze.artifact.QuantizedGraphZip.read(ST, new org.apache.hadoop.fs.Path(qc)).quant();
+        var qml = io.squeeze.artifact.QuantizedGraphZip.read(ST, new org.apache.hadoop.fs.Path(ql)).quant();
+        io.squeeze.quantize.GraphQuantTest.assertSameQuantization(qml, qmc);
+        Path qec = dir.resolve("resnet-int8-eval-cluster.json"), qel = dir.resolve("resnet-int8-eval-local.json");
+        submit("evaluate", "--model", ql, "--data", TEST, "--report", qec.toString());
+        local("evaluate", "--model", ql, "--data", TEST, "--report", qel.toString());
+        JsonNode iqc = M.readTree(Files.readAllBytes(qec)), iql = M.readTree(Files.readAllBytes(qel));
+        assertEquals("integer", iqc.get("accuracy_path").asText());
+        assertEquals(iql.get("accuracy"), iqc.get("accuracy"));
+        assertEquals(iql.get("accuracy_fake_quant"), iqc.get("accuracy_fake_quant"));
+        assertEquals(l.get("accuracy").asDouble(), iqc.get("accuracy").asDouble(), 0.03, "int8 vs float");
+        String pqc = dir.resolve("resnet-int8-predict-cluster").toString(), pql = dir.resolve("resnet-int8-predict-local").toString();
+        submit("predict", "--model", ql, "--data", TEST, "--out", "parquet:" + pqc);
+        local("predict", "--model", ql, "--data", TEST, "--out", "parquet:" + pql);
+        assertSameParts(pql, pqc, "int8 predict");
         // a Keras functional model with a residual add, a concatenation and BN, imported as a graph and run in the executors
         JsonNode ref = M.readTree(Files.readAllBytes(BASE.resolve("src/test/resources/keras/functional-residual-expected.json")));
         String data = "csv:" + Files.writeString(dir.resolve("residual-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(ref));
@@ -437,6 +455,14 @@ class StandaloneClusterIT {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("each read on an executor"), r.err());
         io.squeeze.BigModel.checkGlobal(src, Path.of(c, "model.zip"), 0.8);
+    }
+
+    /** Every {@code part-} file of the Parquet directory {@code a} is byte-identical in {@code b}. */
+    static void assertSameParts(String a, String b, String what) throws java.io.IOException {
+        try (var parts = Files.list(Path.of(a))) {
+            for (Path part : parts.filter(x -> x.getFileName().toString().startsWith("part-")).toList())
+                assertArrayEquals(Files.readAllBytes(part), Files.readAllBytes(Path.of(b).resolve(part.getFileName())), what + " " + part.getFileName());
+        }
     }
 
     static Map<Long, List<Object>> logits(String path) {

@@ -235,6 +235,35 @@ public class KerasImportTest {
     }
 
     @Test
+    void theResidualKerasModelIsQuantizedToInt8WithItsAddAndConcatenationInIntegersNearNumpysOutputs() throws Exception {
+        String h5 = new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath();
+        JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/functional-residual-expected.json"));
+        int n = ref.get("inputs").size();
+        java.nio.file.Path csv = java.nio.file.Files.writeString(dir.resolve("residual-q.csv"), labelledCsv(ref));
+        String out = dir.resolve("residual-int8.zip").toString();
+        CliRun q = CliRun.run("quantize", "--model", h5, "--mode", "static", "--calib-data", "csv:" + csv, "--local", "--out", out);
+        assertEquals(0, q.code(), q.err());
+        assertTrue(q.err().contains("quantize: [bn2] folded into 'd2'"), q.err());
+        assertTrue(q.out().contains("concat             {op=concat, output_qparams="), q.out());
+        var loaded = io.squeeze.artifact.QuantizedGraphZip.read(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(out));
+        var qm = loaded.quant();
+        assertEquals(List.of("d1", "d2", "add", "left", "right", "concat", "out"),
+                GraphOps.of(loaded.model().graph(), "test").nodes().stream().map(GraphOps.Node::name).toList());
+        float[] x = inputs(ref, 6);
+        float[] f = new io.squeeze.quantize.QuantRunner(qm).run(x, n, 6, io.squeeze.quantize.QuantRunner.Path.FLOAT, null);
+        float[] i8 = new io.squeeze.quantize.QuantRunner(qm).run(x, n, 6, io.squeeze.quantize.QuantRunner.Path.INTEGER, null);
+        double worst = 0;
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < 3; k++) {
+                double want = ref.get("outputs").get(i).get(k).asDouble();
+                assertEquals(want, f[i * 3 + k], 1e-5, "the folded float nodes, row " + i);
+                worst = Math.max(worst, Math.abs(want - i8[i * 3 + k]));
+            }
+        assertTrue(worst < 0.03, "int8 probabilities within 0.03 of NumPy's, worst " + worst);
+        assertTrue(worst > 0, "the integer path rounds");
+    }
+
+    @Test
     void theResidualKerasModelIsPrunedByChannelGroupsAndFactorizedKeepingNumpysOutputs() throws Exception {
         String h5 = new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath();
         JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/functional-residual-expected.json"));
@@ -272,8 +301,8 @@ public class KerasImportTest {
 
     @Test
     void aFunctionalModelWithAResidualAddAndAConcatenationIsRefusedNamingThemWhereLayerStacksAreNeeded() {
-        CliRun r = CliRun.run("quantize", "--model", new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath(),
-                "--mode", "dynamic", "--out", dir.resolve("residual-pruned").toString());
+        CliRun r = CliRun.run("lora", "--model", new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath(),
+                "--data", "csv:data/digits/digits-train.csv.gz", "--rank", "2", "--epochs", "1", "--out", dir.resolve("residual-pruned").toString());
         assertEquals(2, r.code(), r.err());
         assertTrue(r.lastErr().endsWith("functional-residual.h5 is a graph, not a chain of layers, which Squeeze does not compress yet: "
                 + "'d1' feeds 2 vertices (d2, add); 'add' (ElementWiseVertex Add) joins d1, bn2; 'add' feeds 2 vertices (left, right); "

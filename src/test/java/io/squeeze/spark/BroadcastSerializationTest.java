@@ -127,6 +127,26 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void aCalibratedQuantizedGraphComesBackComputingTheSameIntegers() {
+        var g = io.squeeze.model.ResNetGraphTest.randomized(io.squeeze.model.ResNetGraphTest.mnist(1, 5), 8);
+        float[] x = io.squeeze.model.ResNetGraphTest.images(3, 9).data().asFloat();
+        QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8, QuantConfig.Granularity.CHANNEL,
+                QuantConfig.Scheme.SYMMETRIC, false, new Observer.MinMax(), List.of());
+        QuantizedModel qm = QuantizedModel.quantizeWeights(io.squeeze.model.GraphOps.of(g, "test"), cfg);
+        io.squeeze.quantize.Calibration c = new io.squeeze.quantize.Calibration(cfg.observer().firstPass());
+        new QuantRunner(qm).run(x, 3, 784, QuantRunner.Path.FLOAT, c::update);
+        qm = qm.withActivations(io.squeeze.quantize.Calibrator.qparams(io.squeeze.quantize.Calibrator.ranges(cfg.observer(), c, null, false)));
+        float[] expected = new QuantRunner(qm).run(x, 3, 784, QuantRunner.Path.INTEGER, null);
+        for (Serializer s : SERIALIZERS) {
+            QuantizedModel back = roundTrip(s, qm);
+            org.junit.jupiter.api.Assertions.assertTrue(back.isGraph(), s.getClass().getSimpleName());
+            assertEquals(qm.plan(), back.plan(), s.getClass().getSimpleName());
+            for (int i = 0; i < qm.wiring().size(); i++) assertArrayEquals(qm.wiring().get(i), back.wiring().get(i));
+            assertArrayEquals(expected, new QuantRunner(back).run(x, 3, 784, QuantRunner.Path.INTEGER, null), s.getClass().getSimpleName());
+        }
+    }
+
+    @Test
     void aResNetGraphComesBackComputingTheSameOutputsAndLogits() {
         var g = io.squeeze.model.ResNetGraphTest.mnist(1, 5);
         NetPayload p = NetPayload.of(g);

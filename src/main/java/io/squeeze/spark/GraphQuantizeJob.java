@@ -1,0 +1,115 @@
+package io.squeeze.spark;
+
+import io.squeeze.artifact.Loaded;
+import io.squeeze.artifact.QuantizedGraphZip;
+import io.squeeze.core.BadInputException;
+import io.squeeze.data.DataSpec;
+import io.squeeze.data.Split;
+import io.squeeze.model.GraphOps;
+import io.squeeze.model.LoadedModel;
+import io.squeeze.model.NetOps;
+import io.squeeze.quantize.Calibrator;
+import io.squeeze.quantize.QuantConfig;
+import io.squeeze.quantize.QuantPlan;
+import io.squeeze.quantize.QuantizedModel;
+import io.squeeze.quantize.QuantizedTensor;
+import org.apache.spark.sql.SparkSession;
+
+import java.io.PrintWriter;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code squeeze quantize} of a branching graph (a ResNet, a Keras functional model): the graph's nodes with batch
+ * normalizations folded and ReLUs fused ({@link GraphOps}), weights quantized on the driver (per channel or per tensor,
+ * as for layer stacks), and in static mode every activation — each convolution's and dense layer's output, each add's
+ * and concatenation's — calibrated on executors in the same passes as a stack's ({@link QuantizeJob#calibrate}); the
+ * integer runtime then computes adds and concatenations on uint8 values requantized to the merge's calibrated scale and
+ * global average pooling on integers. Evaluated on the integer path against the float graph; written as the float graph's
+ * DL4J zip with the quantized form beside it ({@link QuantizedGraphZip}).
+ */
+public final class GraphQuantizeJob {
+    private GraphQuantizeJob() {}
+
+    /** The zip, the quantized model, per-node notes, the calibration's rows and seconds, and the metrics. */
+    public record Result(byte[] zip, QuantizedModel model, GraphOps nodes, Map<String, Map<String, Object>> notes, long calibrationRows,
+                         double calibrationSeconds, Map<String, Object> metrics) {}
+
+    /** Refuses what graph quantization does not take, before any Spark work. */
+    public static void check(QuantizeJob.Config c) {
+        QuantConfig q = c.quant();
+        if (q.mode() == QuantConfig.Mode.QAT)
+            throw new BadInputException("model " + c.model() + " is a graph: Squeeze quantizes graphs after training (--mode static or dynamic), got --mode qat");
+        if (q.rounding() != QuantConfig.Rounding.NEAREST)
+            throw new BadInputException("model " + c.model() + " is a graph: its weights are rounded to the nearest level, got --rounding " + q.rounding().name().toLowerCase(Locale.ROOT));
+    }
+
+    /**
+     * The nodes of {@code src}'s graph, refusing a vertex the quantized runtime cannot run and a {@code --layer-precision}
+     * selector that names no weighted node (by vertex name, or node index) — before any Spark work.
+     */
+    public static GraphOps nodes(QuantizeJob.Config c, LoadedModel src) {
+        GraphOps g = GraphOps.of(src.graph(), "the quantized runtime");
+        for (QuantConfig.LayerOverride o : c.quant().overrides()) {
+            boolean any = false;
+            for (GraphOps.Node n : g.nodes()) any |= QuantizedModel.shape(n.op()) != null && o.layers().matches(n.op().layer(), n.name());
+            o.layers().requireMatch(any, "--layer-precision");
+        }
+        return g;
+    }
+
+    public static Result run(SparkSession spark, QuantizeJob.Config c, LoadedModel src, List<String> argv, PrintWriter progress) {
+        GraphOps g = nodes(c, src);
+        for (GraphOps.Node n : g.nodes())
+            if (!n.absorbed().isEmpty()) progress.printf("quantize: %s folded into '%s'%n", n.absorbed(), n.name());
+        QuantConfig cfg = c.quant();
+        QuantizedModel qm = QuantizedModel.quantizeWeights(g, cfg);
+        QuantizeJob.Calibrated cal = null;
+        if (cfg.needsCalibrationData()) {
+            DataSpec calib = DataSpec.parse(c.calibData(), Split.TRAIN, false);
+            cal = QuantizeJob.calibrate(Execution.of(SparkSessions.jsc(spark), !c.distributed()), QuantizeJob.calibrationRows(spark, src, calib, c.calibRows()),
+                    qm, src.meta().normalizer(), src.meta().numFeatures(), c.batch(), cfg, calib.toString(), progress);
+            if (cfg.calibrated()) qm = qm.withActivations(Calibrator.qparams(cal.ranges()));
+        }
+        Map<String, Map<String, Object>> notes = notes(g, qm, cal);
+        Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), Split.TEST, new Loaded(src, qm), Loaded.plain(src)));
+        if (cal != null) metrics.put("calibration", Map.of("rows", cal.rows(), "passes", cal.passes(), "seconds", cal.seconds()));
+        byte[] zip = QuantizedGraphZip.zip(src, g, qm, argv, Jobs.toMap(c), metrics);
+        return new Result(zip, qm, g, notes, cal == null ? 0 : cal.rows(), cal == null ? 0 : cal.seconds(), metrics);
+    }
+
+    /** Per node (by vertex name): precision, the folded weights' relative error, the output's qparams, what was folded in. */
+    static Map<String, Map<String, Object>> notes(GraphOps g, QuantizedModel qm, QuantizeJob.Calibrated cal) {
+        Map<String, Map<String, Object>> out = new LinkedHashMap<>();
+        for (GraphOps.Node n : g.nodes()) {
+            NetOps.Op op = n.op();
+            QuantPlan.LayerPlan lp = qm.plan().layer(op.layer());
+            boolean merge = op instanceof NetOps.Add || op instanceof NetOps.Concat;
+            if (lp == null && !merge) continue;
+            Map<String, Object> d = new LinkedHashMap<>();
+            d.put("op", op.getClass().getSimpleName().toLowerCase(Locale.ROOT));
+            if (lp != null) {
+                d.put("precision", lp.precision().name().toLowerCase(Locale.ROOT));
+                if (lp.precision().integer()) d.put("granularity", lp.axis() < 0 ? "tensor" : "channel");
+                QuantizedTensor q = qm.weights().get(op.layer());
+                if (q != null) d.put("weight_relative_error", relativeError(QuantizedModel.weightsOf(op), q.dequantize()));
+            }
+            if (!n.absorbed().isEmpty()) d.put("folded", n.absorbed());
+            Calibrator.Range r = cal == null || qm.plan().mode() == QuantConfig.Mode.DYNAMIC ? null : cal.ranges().get(op.layer());
+            if (r != null) d.put("output_qparams", QuantizeJob.qparams(r));
+            out.put(n.name(), d);
+        }
+        return out;
+    }
+
+    private static double relativeError(float[] w, float[] dq) {
+        double err = 0, norm = 0;
+        for (int i = 0; i < w.length; i++) {
+            err += (w[i] - dq[i]) * (double) (w[i] - dq[i]);
+            norm += w[i] * (double) w[i];
+        }
+        return norm == 0 ? 0 : Math.sqrt(err / norm);
+    }
+}
