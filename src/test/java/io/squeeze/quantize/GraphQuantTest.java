@@ -85,6 +85,34 @@ public class GraphQuantTest {
     }
 
     @Test
+    void dynamicInt8AndMixedPrecisionByVertexNameRunTheGraph() {
+        ComputationGraph g = ResNetGraphTest.randomized(ResNetGraphTest.mnist(1, 7), 4);
+        GraphOps ops = GraphOps.of(g, "test");
+        float[] x = ResNetGraphTest.images(16, 6).data().asFloat();
+        // dynamic: every weighted node's input quantized from the batch's own range, the merges in float
+        QuantizedModel dyn = QuantizedModel.quantizeWeights(ops, config(QuantConfig.Mode.DYNAMIC, QuantConfig.Precision.INT8));
+        assertTrue(dyn.plan().activations().isEmpty());
+        float[] f = new QuantRunner(dyn).run(x, 16, 784, QuantRunner.Path.FLOAT, null), d = new QuantRunner(dyn).run(x, 16, 784, QuantRunner.Path.INTEGER, null);
+        double worst = 0;
+        for (int i = 0; i < f.length; i++) worst = Math.max(worst, Math.abs(f[i] - d[i]));
+        assertTrue(worst > 0 && worst < 0.05, "dynamic int8 vs float " + worst);
+        // --layer-precision by vertex name: the last stage in fp32, the rest int4
+        QuantConfig mixed = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT4, QuantConfig.Granularity.CHANNEL, null, false,
+                QuantConfig.observer("minmax"), List.of(QuantConfig.LayerOverride.parse("s3b1_*=fp32")), QuantConfig.Rounding.NEAREST);
+        QuantizedModel m = QuantizedModel.quantizeWeights(ops, mixed);
+        for (GraphOps.Node n : ops.nodes()) {
+            if (QuantizedModel.shape(n.op()) == null) continue;
+            assertEquals(n.name().startsWith("s3b1_") ? QuantConfig.Precision.FP32 : QuantConfig.Precision.INT4, m.plan().precisionOf(n.op().layer()), n.name());
+        }
+        float[] i4 = new QuantRunner(calibrated(m, x, 16, 784)).run(x, 16, 784, QuantRunner.Path.INTEGER, null);
+        for (int r = 0; r < 16; r++) { // int4 with an fp32 stage in integers: probabilities still
+            double sum = 0;
+            for (int k = 0; k < 10; k++) sum += i4[r * 10 + k];
+            assertEquals(1.0, sum, 1e-4, "row " + r);
+        }
+    }
+
+    @Test
     void integerAddConcatenationAndGlobalPoolingMatchPyTorchsQnnpackOperators() throws Exception {
         JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/reference/graph_quant_reference.json"));
         int[] a = ints(ref.get("a").get("q")), b = ints(ref.get("b").get("q")), c = ints(ref.get("c").get("q"));
