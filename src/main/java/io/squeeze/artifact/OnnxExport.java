@@ -71,9 +71,7 @@ public final class OnnxExport {
     /** The ONNX model of {@code m}; its sha256 (an artifact's network identity) goes in the metadata. */
     public static Exported export(Loaded m) {
         LoadedModel lm = m.model();
-        if (lm.isGraph() && m.quant() != null)
-            throw new BadInputException("model " + lm.source() + " is a quantized graph, which the ONNX export does not write (it exports float graphs;"
-                    + " the quantized one runs in evaluate and predict)");
+        if (lm.isGraph() && m.quant() != null) return OnnxQuantGraphExport.export(lm, m.quant());
         if (lm.isGraph()) return OnnxGraphExport.export(lm);
         List<NetOps.Op> ops = m.quant() != null ? m.quant().ops() : NetOps.of(lm.net(), "ONNX export");
         if (m.quant() != null && m.quant().plan().mode() == QuantConfig.Mode.DYNAMIC && m.quant().plan().reduceRange())
@@ -88,13 +86,18 @@ public final class OnnxExport {
         boolean integer = m.quant() != null && m.quant().plan().hasIntegerLayers();
         String form = integer ? (e.dynamic ? "dynamic int8" : "static QDQ")
                 : (m.quant() != null ? "float16 weights" : "float") + (e.g.sparseWeights() > 0 ? ", sparse weights" : "");
+        return new Exported(e.g.model(OPSET, "squeeze", Version.version(), metadata(lm, form)).toByteArray(), form, e.g.sparseWeights());
+    }
+
+    /** The metadata every export carries: the model's sha256, the form, classes, normalization and input shape. */
+    static Map<String, String> metadata(LoadedModel lm, String form) {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("squeeze.model_sha256", lm.sha256());
         meta.put("squeeze.form", form);
         meta.put("squeeze.num_classes", String.valueOf(lm.meta().numClasses()));
         meta.put("squeeze.normalization", lm.meta().normalizer().kind().name().toLowerCase(java.util.Locale.ROOT));
         if (lm.meta().inputShape() != null) meta.put("squeeze.input_shape", java.util.Arrays.toString(lm.meta().inputShape()));
-        return new Exported(e.g.model(OPSET, "squeeze", Version.version(), meta).toByteArray(), form, e.g.sparseWeights());
+        return meta;
     }
 
     private String normalize(Normalizer nz) {
@@ -138,7 +141,7 @@ public final class OnnxExport {
             n = c * h * w;
         } else if (op instanceof NetOps.Activation a) {
             String x = floatValue();
-            cur = activate(x, a.act(), "act" + a.layer());
+            cur = activate(g, x, a.act(), "act" + a.layer());
             key = a.layer();
         } else {
             weighted(op, last);
@@ -196,12 +199,12 @@ public final class OnnxExport {
                     : g.floats("W" + layer, true, QuantizedModel.weightsOf(op), wShape);
             y = g.node(op2, "z" + layer, new String[]{x, wt, g.floats("b" + layer, bias, channels)}, attrs);
             if (last) logits = y;
-            cur = activate(y, act, "y" + layer);
+            cur = activate(g, y, act, "y" + layer);
         } else if (dynamic) {
             String x = floatValue();
             String xq = g.name("x" + layer + "_q"), xs = g.name("x" + layer + "_scale"), xz = g.name("x" + layer + "_zp");
             g.node("DynamicQuantizeLinear", new String[]{xq, xs, xz}, new String[]{x});
-            String[] wq = weightInts(qt, layer, wShape);
+            String[] wq = weightInts(g, qt, layer, wShape);
             String acc = g.node(conv != null ? "ConvInteger" : "MatMulInteger", "acc" + layer, new String[]{xq, wq[0], xz,
                     conv != null ? convWeightZeroPoint(qt, layer) : wq[2]}, attrs);
             float[] s = scales(qt, channels);
@@ -211,7 +214,7 @@ public final class OnnxExport {
                     "to", OnnxMl.TensorProto.DataType.FLOAT.getNumber()), mult});
             y = g.node("Add", "z" + layer, new String[]{z, g.floats("b" + layer, bias, perChannel)});
             if (last) logits = y;
-            cur = activate(y, act, "y" + layer);
+            cur = activate(g, y, act, "y" + layer);
         } else {
             QParams in;
             String xq, inScale, inZp;
@@ -226,7 +229,7 @@ public final class OnnxExport {
                 inZp = g.bytes("a" + (key < 0 ? "in" : key) + "_zp", false, new int[]{in.zeroPoint()});
                 xq = g.node("QuantizeLinear", "x" + layer + "_q", new String[]{cur, inScale, inZp});
             }
-            String[] wq = weightInts(qt, layer, wShape);
+            String[] wq = weightInts(g, qt, layer, wShape);
             String wdq = g.node("DequantizeLinear", "W" + layer, new String[]{wq[0], wq[1], wq[2]}, axisAttr(qt));
             float[] s = scales(qt, channels);
             float[] mult = new float[channels];
@@ -244,10 +247,10 @@ public final class OnnxExport {
             if (act == NetOps.Act.SOFTMAX) {
                 String zq = g.node("QuantizeLinear", "z" + layer + "_q", new String[]{y, outScale, outZp});
                 logits = dq(zq, outScale, outZp);
-                cur = activate(logits, act, "y" + layer);
+                cur = activate(g, logits, act, "y" + layer);
                 curQ = null;
             } else {
-                String a = activate(y, act, "y" + layer);
+                String a = activate(g, y, act, "y" + layer);
                 curQ = g.node("QuantizeLinear", "y" + layer + "_q", new String[]{a, outScale, outZp});
                 curQp = out;
                 curQScale = outScale;
@@ -270,7 +273,7 @@ public final class OnnxExport {
      * changed 10 % of a pruned int8 model's predictions; its u8·u8 kernels widen first and are exact. 4-bit values
      * cannot saturate and stay as they are.
      */
-    private String[] weightInts(QuantizedTensor qt, int layer, long[] shape) {
+    static String[] weightInts(OnnxGraph g, QuantizedTensor qt, int layer, long[] shape) {
         int shift = uint8Shift(qt);
         boolean signed = qt.symmetric() && shift == 0;
         int[] v = new int[qt.values().length];
@@ -307,11 +310,11 @@ public final class OnnxExport {
         return qt.symmetric() && qt.format() == QuantizedTensor.Format.INT8 ? 128 : 0;
     }
 
-    private static Object[] axisAttr(QuantizedTensor qt) {
+    static Object[] axisAttr(QuantizedTensor qt) {
         return qt.axis() < 0 ? new Object[0] : new Object[]{"axis", qt.axis()};
     }
 
-    private static float[] scales(QuantizedTensor qt, int channels) {
+    static float[] scales(QuantizedTensor qt, int channels) {
         float[] s = new float[channels];
         for (int k = 0; k < channels; k++) s[k] = qt.params()[qt.params().length == 1 ? 0 : k].scale();
         return s;
@@ -325,7 +328,7 @@ public final class OnnxExport {
     }
 
     /** The activation's node, or {@code x} itself for the identity (a node when {@code x} must stay distinct). */
-    private String activate(String x, NetOps.Act act, String out) {
+    static String activate(OnnxGraph g, String x, NetOps.Act act, String out) {
         return switch (act) {
             case IDENTITY -> x;
             case RELU -> g.node("Relu", out, new String[]{x});

@@ -29,7 +29,6 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -75,13 +74,8 @@ final class OnnxGraphExport {
         e.g.node("Identity", new String[]{"output"}, new String[]{e.output});
         e.g.output("logits", k);
         e.g.output("output", k);
-        Map<String, String> meta = new LinkedHashMap<>();
-        meta.put("squeeze.model_sha256", m.sha256());
-        meta.put("squeeze.form", "float graph");
-        meta.put("squeeze.num_classes", String.valueOf(k));
-        meta.put("squeeze.normalization", nz.kind().name().toLowerCase(java.util.Locale.ROOT));
-        if (m.meta().inputShape() != null) meta.put("squeeze.input_shape", java.util.Arrays.toString(m.meta().inputShape()));
-        return new OnnxExport.Exported(e.g.model(OnnxExport.OPSET, "squeeze", Version.version(), meta).toByteArray(), "float graph", e.g.sparseWeights());
+        return new OnnxExport.Exported(e.g.model(OnnxExport.OPSET, "squeeze", Version.version(), OnnxExport.metadata(m, "float graph")).toByteArray(),
+                "float graph", e.g.sparseWeights());
     }
 
     private BadInputException refuse(String v, String what) {

@@ -139,25 +139,23 @@ public final class PredictJob {
         Loaded m = Models.loadRunnable(st, model, true);
         var lm = m.model();
         int nf = lm.meta().numFeatures(), k = lm.meta().numClasses();
-        if (lm.isGraph() && m.quant() != null) { // a quantized graph runs in Squeeze's integer runtime (its merges in integers)
-            if (runtime != Runtime.AUTO && runtime != Runtime.INTEGER)
-                throw new BadInputException("--runtime " + runtime.name().toLowerCase(Locale.ROOT) + " cannot run " + model + ", a quantized graph (it runs in integer)");
-            return new Resolved(new Quantized(m.quant(), lm.meta().normalizer(), nf), Runtime.INTEGER, nf, k, lm.source(), lm.sha256());
-        }
-        if (lm.isGraph()) { // a float branching graph runs in ONNX Runtime (its float export) or DL4J
-            if (runtime == Runtime.DENSE || runtime == Runtime.INTEGER)
-                throw new BadInputException("--runtime " + runtime.name().toLowerCase(Locale.ROOT) + " cannot run " + model
-                        + ", a branching graph (it runs in onnx or dl4j)");
-            if (runtime != Runtime.DL4J) {
+        if (lm.isGraph()) { // a graph runs in ONNX Runtime (its float or QDQ export), else in DL4J (float) or the integer runtime (quantized)
+            boolean quantized = m.quant() != null;
+            Runtime other = quantized ? Runtime.INTEGER : Runtime.DL4J;
+            if (runtime != Runtime.AUTO && runtime != Runtime.ONNX && runtime != other)
+                throw new BadInputException("--runtime " + runtime.name().toLowerCase(Locale.ROOT) + " cannot run " + model + ", a "
+                        + (quantized ? "quantized" : "branching") + " graph (it runs in onnx or " + other.name().toLowerCase(Locale.ROOT) + ")");
+            if (runtime != other) {
                 try {
-                    byte[] graphOnnx = OnnxExport.export(m).bytes();
-                    return new Resolved(new Onnx(new Teacher.Onnx(UUID.randomUUID().toString(), graphOnnx, "input", "output", new long[]{-1, nf}, nf, k,
+                    byte[] onnx = OnnxExport.export(m).bytes();
+                    return new Resolved(new Onnx(new Teacher.Onnx(UUID.randomUUID().toString(), onnx, "input", "output", new long[]{-1, nf}, nf, k,
                             lm.source(), lm.sha256())), Runtime.ONNX, nf, k, lm.source(), lm.sha256());
                 } catch (BadInputException e) {
                     if (runtime == Runtime.ONNX) throw e;
                 }
             }
-            return new Resolved(new Network(NetPayload.of(lm), lm.meta().normalizer(), nf, false), Runtime.DL4J, nf, k, lm.source(), lm.sha256());
+            Scorer s = quantized ? new Quantized(m.quant(), lm.meta().normalizer(), nf) : new Network(NetPayload.of(lm), lm.meta().normalizer(), nf, false);
+            return new Resolved(s, other, nf, k, lm.source(), lm.sha256());
         }
         boolean integer = m.quant() != null && m.quant().plan().hasIntegerLayers();
         var denseRuntime = DenseRuntime.of(lm.net());

@@ -28,12 +28,12 @@ import static org.junit.jupiter.api.Assertions.*;
 public class GraphQuantTest {
     private static final QuantConfig STATIC = config(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT8);
 
-    static QuantConfig config(QuantConfig.Mode mode, QuantConfig.Precision p) {
+    public static QuantConfig config(QuantConfig.Mode mode, QuantConfig.Precision p) {
         return new QuantConfig(mode, p, QuantConfig.Granularity.CHANNEL, null, false, QuantConfig.observer("minmax"), List.of(), QuantConfig.Rounding.NEAREST);
     }
 
     /** {@code qm} with every activation calibrated (min/max) on {@code x}. */
-    static QuantizedModel calibrated(QuantizedModel qm, float[] x, int rows, int nf) {
+    public static QuantizedModel calibrated(QuantizedModel qm, float[] x, int rows, int nf) {
         Calibration c = new Calibration(QuantConfig.observer("minmax").firstPass());
         new QuantRunner(qm).run(x, rows, nf, QuantRunner.Path.FLOAT, c::update);
         return qm.withActivations(Calibrator.qparams(Calibrator.ranges(QuantConfig.observer("minmax"), c, null, false)));
