@@ -14,6 +14,9 @@ final class FineTuneOptions {
     @Option(names = "--fine-tune-lr", paramLabel = "LR", description = "learning rate for fine-tuning (default: the model's own)")
     Double lr;
 
+    @Option(names = "--fine-tune-lr-decay", paramLabel = "G", description = "step decay: multiply the fine-tuning rate by G after every epoch (needs --fine-tune-lr)")
+    Double lrDecay;
+
     @Option(names = "--batch", defaultValue = "64", description = "fine-tuning minibatch (default: ${DEFAULT-VALUE})")
     int batch;
 
@@ -21,6 +24,6 @@ final class FineTuneOptions {
     SyncOptions sync;
 
     FineTune config() {
-        return new FineTune(data, epochs, batch, lr, sync.syncEvery);
+        return new FineTune(data, epochs, batch, lr, sync.syncEvery, lrDecay);
     }
 }

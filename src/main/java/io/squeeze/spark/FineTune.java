@@ -13,10 +13,16 @@ import io.squeeze.core.BadInputException;
  * @param lr     learning rate, or null for the model's own
  * @param syncEvery minibatches per worker between parameter averages ({@code --sync-every}); a manifest written before
  *               the option read back without it ran with {@link SparkTrainer#SYNC_EVERY_BEFORE_THE_OPTION}
+ * @param lrDecay step decay ({@code --fine-tune-lr-decay G}): epoch e runs at {@code lr·G^(e−1)}; null for a constant rate
  */
-public record FineTune(String data, int epochs, int batch, Double lr, Integer syncEvery) {
+public record FineTune(String data, int epochs, int batch, Double lr, Integer syncEvery, Double lrDecay) {
     /** No fine-tuning. */
     public static final FineTune NONE = new FineTune(null, 0, 64, null, SparkTrainer.DEFAULT_SYNC_EVERY);
+
+    /** A constant learning rate. */
+    public FineTune(String data, int epochs, int batch, Double lr, Integer syncEvery) {
+        this(data, epochs, batch, lr, syncEvery, null);
+    }
 
     public FineTune {
         syncEvery = SparkTrainer.syncEvery(syncEvery);
@@ -26,6 +32,17 @@ public record FineTune(String data, int epochs, int batch, Double lr, Integer sy
             throw new BadInputException("--fine-tune-data " + data + " needs --fine-tune-epochs E (E > 0); without it nothing would be fine-tuned");
         if (batch <= 0) throw new BadInputException("--batch must be > 0, got " + batch);
         if (lr != null && !(lr > 0 && Double.isFinite(lr))) throw new BadInputException("--fine-tune-lr must be a finite number > 0, got " + lr);
+        if (lrDecay != null && !(lrDecay > 0 && lrDecay <= 1)) throw new BadInputException("--fine-tune-lr-decay must be in (0, 1], got " + lrDecay);
+        if (lrDecay != null && lr == null) throw new BadInputException("--fine-tune-lr-decay needs --fine-tune-lr (the first epoch's rate)");
+        if (lrDecay != null && epochs == 0) throw new BadInputException("--fine-tune-lr-decay needs --fine-tune-data and --fine-tune-epochs");
+    }
+
+    /** {@code then} after every epoch, and then the next epoch's decayed rate set on the network ({@code set}). */
+    public <N> java.util.function.BiConsumer<Integer, N> decaying(java.util.function.BiConsumer<Integer, N> then, java.util.function.ObjDoubleConsumer<N> set) {
+        return (e, n) -> {
+            then.accept(e, n);
+            if (lrDecay != null && e < epochs) set.accept(n, lr * Math.pow(lrDecay, e));
+        };
     }
 
     /** The training settings of this fine-tuning. */
@@ -35,7 +52,7 @@ public record FineTune(String data, int epochs, int batch, Double lr, Integer sy
 
     /**
      * Fine-tunes a graph after pruning or factorization on {@code split} of the data (the source's normalization
-     * applied, {@code --fine-tune-lr} if given, per-epoch validation on {@code evalData}); no masks: a shrunk or
+     * applied, {@code --fine-tune-lr} and its decay if given, per-epoch validation on {@code evalData}); no masks: a shrunk or
      * factorized graph trains as any graph. Returns {@code g} itself when nothing runs.
      */
     public org.deeplearning4j.nn.graph.ComputationGraph graph(org.apache.spark.sql.SparkSession spark, org.deeplearning4j.nn.graph.ComputationGraph g,
@@ -47,7 +64,7 @@ public record FineTune(String data, int epochs, int batch, Double lr, Integer sy
         var meta = source.meta();
         var rows = TrainJob.normalized(TrainJob.trainingData(spark, spec, meta, source.source()).rdd(), meta.normalizer());
         return SparkTrainer.trainGraph(SparkSessions.jsc(spark), rows, g, meta.numFeatures(), meta.numClasses(), training(0, local), spec.toString(),
-                progress, Validation.afterGraph(spark, evalData, meta, progress));
+                progress, decaying(Validation.afterGraph(spark, evalData, meta, progress), org.deeplearning4j.nn.graph.ComputationGraph::setLearningRate));
     }
 
     /** Whether any fine-tuning runs. */

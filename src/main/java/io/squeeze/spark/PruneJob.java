@@ -254,7 +254,8 @@ public final class PruneJob {
                                              FineTune ft, io.squeeze.data.Split split, boolean local, String evalData, PrintWriter progress) {
         if (!ft.runs()) return net;
         if (ft.lr() != null) net.setLearningRate(ft.lr());
-        return fineTune(spark, net, masks, codebooks, source, DataSpec.parse(ft.data(), split, false), ft.training(0, local), evalData, progress);
+        return fineTune(spark, net, masks, codebooks, source, DataSpec.parse(ft.data(), split, false), ft.training(0, local), progress,
+                ft.decaying(Validation.after(spark, evalData, source.meta(), progress), MultiLayerNetwork::setLearningRate));
     }
 
     /** Fine-tunes on Spark with the masks enforced after every update; returns a clean, masked network. */
@@ -266,13 +267,21 @@ public final class PruneJob {
     static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<TensorKey, Mask> masks,
                                       Map<Integer, Map<String, io.squeeze.model.CodebookConstraint.Assignment>> codebooks, LoadedModel source,
                                       DataSpec data, SparkTrainer.Config cfg, String evalData, PrintWriter progress) {
+        return fineTune(spark, net, masks, codebooks, source, data, cfg, progress, Validation.after(spark, evalData, source.meta(), progress));
+    }
+
+    /** As above, calling {@code afterEpoch} with the epoch (1-based) and the averaged network after each epoch. */
+    static MultiLayerNetwork fineTune(SparkSession spark, MultiLayerNetwork net, Map<TensorKey, Mask> masks,
+                                      Map<Integer, Map<String, io.squeeze.model.CodebookConstraint.Assignment>> codebooks, LoadedModel source,
+                                      DataSpec data, SparkTrainer.Config cfg, PrintWriter progress,
+                                      java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         var meta = source.meta();
         SparkData.Loaded d = TrainJob.trainingData(spark, data, meta, source.source());
         var norm = meta.normalizer();
         JavaRDD<Example> rows = TrainJob.normalized(d.rdd(), norm);
         MultiLayerNetwork constrained = Surgery.withConstraints(net, masks, codebooks);
         MultiLayerNetwork tuned = SparkTrainer.train(SparkSessions.jsc(spark), rows, constrained, meta.numFeatures(),
-                meta.numClasses(), cfg, data.toString(), progress, Validation.after(spark, evalData, meta, progress));
+                meta.numClasses(), cfg, data.toString(), progress, afterEpoch);
         MultiLayerNetwork clean = Surgery.withoutMaskConstraints(tuned);
         Surgery.applyMasks(clean, masks);
         return clean;
