@@ -56,8 +56,11 @@ public final class EvalReport {
         return r;
     }
 
-    /** Adds a quantized model's fake-quant accuracy, integer/fake-quant agreement and its plan. */
-    public static void addQuantization(Map<String, Object> r, io.squeeze.quantize.QuantPlan plan, EvalStats intVsFake) {
+    /**
+     * Adds a quantized model's fake-quant accuracy, integer/fake-quant agreement and its plan; layers keyed by index,
+     * or by {@code names} (a graph's nodes: their vertex names).
+     */
+    public static void addQuantization(Map<String, Object> r, io.squeeze.quantize.QuantPlan plan, EvalStats intVsFake, Map<Integer, String> names) {
         r.put("accuracy_path", "integer");
         r.put("accuracy_fake_quant", intVsFake.baselineAccuracy());
         r.put("integer_fake_quant_agreement", intVsFake.agreement());
@@ -66,7 +69,7 @@ public final class EvalReport {
         q.put("observer", plan.mode() == io.squeeze.quantize.QuantConfig.Mode.DYNAMIC ? "per-batch"
                 : plan.activations().isEmpty() ? "none" : plan.observer());
         Map<String, String> layers = new LinkedHashMap<>();
-        for (var l : plan.layers()) layers.put(Integer.toString(l.layer()), l.precision().name().toLowerCase(Locale.ROOT)
+        for (var l : plan.layers()) layers.put(names.getOrDefault(l.layer(), Integer.toString(l.layer())), l.precision().name().toLowerCase(Locale.ROOT)
                 + (l.precision().integer() ? (l.symmetric() ? " symmetric" : " affine") + (l.axis() < 0 ? " per-tensor" : " per-channel") : ""));
         q.put("layers", layers);
         r.put("quantization", q);

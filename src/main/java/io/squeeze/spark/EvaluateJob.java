@@ -35,7 +35,8 @@ public final class EvaluateJob {
         if (run.quant() != null) {
             // the integer path is the model's accuracy; the fake-quant (float) path beside it, with their agreement
             SparkEvaluator.Result q = SparkEvaluator.integerVsFakeQuant(exec, data.rdd(), run, batchSize, spec.toString());
-            EvalReport.addQuantization(report, run.quant().plan(), q.stats());
+            EvalReport.addQuantization(report, run.quant().plan(), q.stats(),
+                    model.isGraph() ? io.squeeze.model.GraphOps.of(model.graph(), "evaluate").names() : java.util.Map.of());
         }
         return report;
     }

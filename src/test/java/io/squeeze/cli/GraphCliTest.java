@@ -147,6 +147,7 @@ class GraphCliTest {
         assertEquals("integer", e.get("accuracy_path").asText());
         assertEquals(report.get("accuracy").asDouble(), e.get("accuracy").asDouble(), 0.02, "int8 within 2 points of float on 359 digits");
         assertTrue(e.get("integer_fake_quant_agreement").asDouble() > 0.98, e.toString());
+        assertEquals("int8 symmetric per-channel", e.get("quantization").get("layers").get("s2b1_conv1").asText(), "a graph's layers by vertex name");
         assertTrue(r.out().contains(String.format(java.util.Locale.ROOT, "accuracy %.4f integer path", e.get("accuracy").asDouble())), r.out());
         // calibrated in this process: the same plan and integer weights as on the executors
         assertEquals(0, CliRun.run("quantize", "--model", resnet, "--mode", "static", "--calib-data", TRAIN, "--calib-rows", "400", "--local", "--out", local).code());
