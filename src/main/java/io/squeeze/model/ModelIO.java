@@ -107,12 +107,13 @@ public final class ModelIO {
 
     /**
      * Whether the model file {@code p} is a branching graph (the commands that take one run it as a graph): a zip's
-     * configuration read alone (its first entry in a DL4J zip), a Keras file imported; false for anything else.
+     * configuration read alone (its first entry in a DL4J zip), a Keras file's {@code model_config} (not imported:
+     * the command imports it once); false for anything else.
      */
     public static boolean isBranchingGraph(Storage st, Path p) {
         if (!st.exists(p) || st.isDirectory(p)) return false;
         String name = p.getName().toLowerCase(Locale.ROOT);
-        if (name.endsWith(".h5") || name.endsWith(".hdf5") || name.endsWith(".keras")) return loadFile(st, p, true).isGraph();
+        if (name.endsWith(".h5") || name.endsWith(".hdf5") || name.endsWith(".keras")) return kerasBranches(st.readAll(p, "model"), p.toString());
         try (ZipInputStream zin = new ZipInputStream(st.open(p, "model"))) {
             for (ZipEntry e; (e = zin.getNextEntry()) != null; ) {
                 if (!e.getName().equals("configuration.json")) continue;
@@ -228,6 +229,40 @@ public final class ModelIO {
     }
 
     /** A Keras .h5's {@code model_config} (class {@code Sequential}, or {@code Model} / {@code Functional} for the functional API). */
+    /**
+     * Whether a Keras file's functional model branches: several inputs or outputs, a layer with several inbound
+     * tensors (a merge) or one read by several layers (a fork) — what {@link GraphChain#isChain} finds after import.
+     */
+    static boolean kerasBranches(byte[] bytes, String source) {
+        if (!isHdf5(bytes)) return false; // the command's own load says why
+        File tmp = null;
+        try {
+            tmp = File.createTempFile("squeeze-keras-", ".h5");
+            Files.write(tmp.toPath(), bytes);
+            var cfg = kerasModelConfig(tmp, source);
+            String cls = cfg.path("class_name").asText();
+            if (!cls.equals("Model") && !cls.equals("Functional")) return false;
+            var c = cfg.path("config");
+            if (c.path("input_layers").size() > 1 || c.path("output_layers").size() > 1) return true;
+            Map<String, Integer> readers = new java.util.HashMap<>();
+            for (var layer : c.path("layers")) {
+                int inputs = 0;
+                for (var node : layer.path("inbound_nodes")) {
+                    inputs += node.size();
+                    for (var in : node) readers.merge(in.path(0).asText(), 1, Integer::sum);
+                }
+                if (inputs > 1) return true;
+            }
+            return readers.values().stream().anyMatch(n -> n > 1);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (BadInputException e) {
+            return false; // no readable config: the command's own load says why
+        } finally {
+            if (tmp != null) tmp.delete();
+        }
+    }
+
     private static com.fasterxml.jackson.databind.JsonNode kerasModelConfig(File h5, String source) {
         try (var archive = new org.deeplearning4j.nn.modelimport.keras.Hdf5Archive(h5.getPath())) {
             return Json.MAPPER.readTree(archive.readAttributeAsJson("model_config"));

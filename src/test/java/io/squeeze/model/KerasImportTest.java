@@ -235,6 +235,16 @@ public class KerasImportTest {
     }
 
     @Test
+    void aKerasFileBranchesWhenItsConfigHasAMergeOrAForkReadWithoutImportingIt() {
+        Storage st = new Storage(new Configuration());
+        java.util.function.Predicate<String> branches = f -> ModelIO.isBranchingGraph(st, new org.apache.hadoop.fs.Path(new File("src/test/resources/keras/" + f).getAbsolutePath()));
+        assertTrue(branches.test("functional-residual.h5"));
+        assertFalse(branches.test("functional-chain.h5"), "a functional chain is a layer stack");
+        assertFalse(branches.test("keras-cnn.h5"), "Sequential");
+        assertFalse(branches.test("keras-cnn-functional.h5"));
+    }
+
+    @Test
     void theResidualKerasModelIsQuantizedToInt8WithItsAddAndConcatenationInIntegersNearNumpysOutputs() throws Exception {
         String h5 = new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath();
         JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/functional-residual-expected.json"));
