@@ -216,11 +216,21 @@ public final class SparkTrainer {
         var sparkNet = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph[1];
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
         JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> counted = counted(data, rows, d -> d.getFeatures(0).size(0));
-        epochs(jsc, cfg, where, progress, rows, tm -> tm == null ? () -> {
-            graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(counted.toLocalIterator(), cfg.batchSize()));
-            return graph.score();
-        } : fitting(() -> (sparkNet[0] == null ? sparkNet[0] = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm)
-                : sparkNet[0]).fitMultiDataSet(counted), () -> sparkNet[0].getScore()), e -> afterEpoch.accept(e, cfg.local() ? graph : sparkNet[0].getNetwork()));
+        EpochLoss loss = new EpochLoss(jsc);
+        var before = new java.util.ArrayList<>(graph.getListeners() == null ? java.util.List.of() : graph.getListeners());
+        try {
+            epochs(jsc, cfg, where, progress, rows, loss, tm -> {
+                if (tm == null) {
+                    graph.addListeners(loss);
+                    return () -> graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(counted.toLocalIterator(), cfg.batchSize()));
+                }
+                tm.setListeners(java.util.List.of(loss));
+                return () -> (sparkNet[0] == null ? sparkNet[0] = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm)
+                        : sparkNet[0]).fitMultiDataSet(counted);
+            }, e -> afterEpoch.accept(e, cfg.local() ? graph : sparkNet[0].getNetwork()));
+        } finally {
+            if (cfg.local()) graph.setListeners(before);
+        }
         return cfg.local() ? graph : sparkNet[0].getNetwork();
     }
 
@@ -231,21 +241,18 @@ public final class SparkTrainer {
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
         JavaRDD<DataSet> counted = counted(data, rows, d -> (long) d.numExamples());
         // weight-shared layers train by their clusters' summed gradients, in process and on every worker
-        java.util.List<org.deeplearning4j.optimize.api.TrainingListener> listeners =
-                io.squeeze.model.TiedGradients.needed(net) ? java.util.List.of(new io.squeeze.model.TiedGradients()) : java.util.List.of();
+        EpochLoss loss = new EpochLoss(jsc);
+        java.util.List<org.deeplearning4j.optimize.api.TrainingListener> listeners = io.squeeze.model.TiedGradients.needed(net)
+                ? java.util.List.of(new io.squeeze.model.TiedGradients(), loss) : java.util.List.of(loss);
         var before = new java.util.ArrayList<>(net.getListeners() == null ? java.util.List.of() : net.getListeners());
         try {
-            epochs(jsc, cfg, where, progress, rows, tm -> {
+            epochs(jsc, cfg, where, progress, rows, loss, tm -> {
                 if (tm == null) {
                     net.addListeners(listeners.toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
-                    return () -> {
-                        net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator()));
-                        return net.score();
-                    };
+                    return () -> net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator()));
                 }
-                if (!listeners.isEmpty()) tm.setListeners(listeners);
-                return fitting(() -> (sparkNet[0] == null ? sparkNet[0] = new SparkDl4jMultiLayer(jsc, net, tm) : sparkNet[0]).fit(counted),
-                        () -> sparkNet[0].getScore());
+                tm.setListeners(listeners);
+                return () -> (sparkNet[0] == null ? sparkNet[0] = new SparkDl4jMultiLayer(jsc, net, tm) : sparkNet[0]).fit(counted);
             }, e -> afterEpoch.accept(e, cfg.local() ? net : sparkNet[0].getNetwork()));
         } finally {
             if (cfg.local()) net.setListeners(before);
@@ -261,34 +268,27 @@ public final class SparkTrainer {
         });
     }
 
-    /** One epoch on Spark: {@code fit}, then the averaged {@code score}. */
-    private static java.util.function.DoubleSupplier fitting(Runnable fit, java.util.function.DoubleSupplier score) {
-        return () -> {
-            fit.run();
-            return score.getAsDouble();
-        };
-    }
-
     /**
      * The epoch loop of every training: {@code start} gets the training master (null in process) and returns one
-     * epoch's fit, returning its score; progress per epoch; the exported minibatches and thread settings cleaned up
+     * epoch's fit, whose minibatches add their losses to {@code loss}; progress per epoch (the epoch's mean minibatch loss); the exported minibatches and thread settings cleaned up
      * whatever happens. In process ({@link Execution.InProcess}, {@code --local}) each epoch streams the minibatches
      * to this JVM in partition order ({@code toLocalIterator}, one partition at a time) and fits them with every core.
      */
-    private static void epochs(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress, LongAccumulator rows,
-                               java.util.function.Function<ParameterAveragingTrainingMaster, java.util.function.DoubleSupplier> start,
+    private static void epochs(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress, LongAccumulator rows, EpochLoss loss,
+                               java.util.function.Function<ParameterAveragingTrainingMaster, Runnable> start,
                                java.util.function.IntConsumer afterEpoch) {
         String exportDir = cfg.local() ? null : exportDir(jsc);
         ParameterAveragingTrainingMaster tm = cfg.local() ? null : master(jsc, cfg, exportDir);
         if (cfg.local()) Nd4jThreads.all();
         String how = cfg.local() ? " (in process)" : "";
         try {
-            java.util.function.DoubleSupplier epoch = start.apply(tm);
+            Runnable epoch = start.apply(tm);
             long perEpoch = 0;
             for (int e = 1; e <= cfg.epochs(); e++) {
                 jsc.setJobDescription("squeeze train" + how + " epoch " + e + "/" + cfg.epochs() + " on " + where);
                 long t0 = System.nanoTime(), before = rows.value();
-                double score = epoch.getAsDouble();
+                epoch.run();
+                double score = loss.take();
                 double s = (System.nanoTime() - t0) / 1e9;
                 // DL4J builds the minibatches in the first epoch only (Export writes them to files, Direct caches them); in
                 // process every epoch streams them again: the first epoch's count is the rows an epoch trains on

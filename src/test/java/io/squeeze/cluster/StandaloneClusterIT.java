@@ -370,6 +370,8 @@ class StandaloneClusterIT {
         String tc = dir.resolve("resnet-cluster.zip").toString(), tl = dir.resolve("resnet-local.zip").toString();
         Run r = submit(append(t, "--out", tc));
         assertTrue(r.err().contains("train: epoch 2 validation accuracy"), r.err());
+        // the epoch's mean minibatch loss, added up in the executors' training workers
+        assertTrue(java.util.regex.Pattern.compile("train: epoch 2/2  loss [0-9]+\\.[0-9]{4}  ").matcher(r.err()).find(), r.err());
         local(append(t, "--out", tl));
         Path ec = dir.resolve("resnet-eval-cluster.json"), el = dir.resolve("resnet-eval-local.json"), et = dir.resolve("resnet-eval-trained.json");
         submit("evaluate", "--model", tl, "--data", TEST, "--report", ec.toString());

@@ -127,6 +127,23 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void theEpochLossListenerComesBackCounting() {
+        // the copies add to accumulators of their own; they reach the driver's only when deserialized in a task
+        // (DL4J's workers travel in the task closure), which EpochLossTest checks on Spark
+        EpochLoss loss = new EpochLoss(SparkSessions.jsc(io.squeeze.TestSpark.get()));
+        var net = TestModels.mlp(4, new int[]{3}, 2, 1);
+        for (Serializer s : SERIALIZERS) {
+            EpochLoss back = roundTrip(s, loss);
+            back.take();
+            net.setScore(2.0);
+            back.iterationDone(net, 0, 0);
+            net.setScore(4.0);
+            back.iterationDone(net, 1, 0);
+            assertEquals(3.0, back.take(), 1e-12, s.getClass().getSimpleName());
+        }
+    }
+
+    @Test
     void aCalibratedQuantizedGraphComesBackComputingTheSameIntegers() {
         var g = io.squeeze.model.ResNetGraphTest.randomized(io.squeeze.model.ResNetGraphTest.mnist(1, 5), 8);
         float[] x = io.squeeze.model.ResNetGraphTest.images(3, 9).data().asFloat();

@@ -1,0 +1,42 @@
+package io.squeeze.spark;
+
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.util.DoubleAccumulator;
+import org.apache.spark.util.LongAccumulator;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.optimize.api.BaseTrainingListener;
+
+import java.io.Serializable;
+
+/**
+ * The mean loss of an epoch's minibatches: a DL4J training listener that adds each fitted minibatch's score to two
+ * Spark accumulators wherever it is fitted — in the executors' training workers (DL4J ships the listener with each
+ * worker) or in this process — read and reset by the driver after the epoch. Parameter averaging's own score is the
+ * last minibatch's of each worker, averaged; this is every minibatch's.
+ */
+final class EpochLoss extends BaseTrainingListener implements Serializable {
+    private final DoubleAccumulator sum;
+    private final LongAccumulator count;
+
+    EpochLoss(JavaSparkContext jsc) {
+        sum = jsc.sc().doubleAccumulator("squeeze epoch loss");
+        count = jsc.sc().longAccumulator("squeeze epoch minibatches");
+    }
+
+    @Override
+    public void iterationDone(Model model, int iteration, int epoch) {
+        double s = model.score();
+        if (Double.isFinite(s)) {
+            sum.add(s);
+            count.add(1);
+        }
+    }
+
+    /** The mean since the last call (NaN when no minibatch reported), then zero again. */
+    double take() {
+        double mean = count.value() == 0 ? Double.NaN : sum.value() / count.value();
+        sum.reset();
+        count.reset();
+        return mean;
+    }
+}
