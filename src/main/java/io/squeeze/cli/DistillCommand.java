@@ -74,7 +74,8 @@ public final class DistillCommand extends BaseCommand implements StageCommand {
     String evalData;
 
     @Option(names = "--hint", paramLabel = "TL:SL", description = {"feature distillation (FitNets): an L2 loss between student layer SL",
-            "(through a learned projection when widths differ) and the teacher's layer TL (offline; the soft targets' teacher must be a DL4J/Keras model)"})
+            "(through a learned projection when widths differ) and the teacher's layer TL — an index, or a graph teacher's vertex",
+            "name, e.g. pool:0 (offline; the soft targets' teacher must be a DL4J/Keras model)"})
     String hint;
 
     @Option(names = "--hint-weight", defaultValue = "0.1", paramLabel = "W", description = "weight of the hint loss (default: ${DEFAULT-VALUE})")

@@ -52,4 +52,16 @@ public final class Logits {
     public static int width(MultiLayerNetwork net, int layer, int numFeatures) {
         return hidden(net, layer, new float[numFeatures], 1, numFeatures).length;
     }
+
+    /** Vertex {@code vertex}'s activations of a graph (inference mode), each row flattened in C order (images: NCHW). */
+    public static float[] hidden(org.deeplearning4j.nn.graph.ComputationGraph g, String vertex, float[] x, int rows, int numFeatures) {
+        INDArray a = g.feedForward(NdRows.of(x, rows, numFeatures), false).get(vertex);
+        if (a == null) throw new IllegalStateException("graph has no vertex " + vertex);
+        return NdRows.toRowMajor(a.reshape('c', rows, a.length() / rows));
+    }
+
+    /** The flattened width of vertex {@code vertex}'s activations. */
+    public static int width(org.deeplearning4j.nn.graph.ComputationGraph g, String vertex, int numFeatures) {
+        return hidden(g, vertex, new float[numFeatures], 1, numFeatures).length;
+    }
 }

@@ -243,51 +243,76 @@ public final class DistillJob {
         return new Mutual(s, t);
     }
 
-    /** Feature distillation: which teacher layer guides which student layer, and how much. */
-    public record Hint(int teacherLayer, int studentLayer, double weight) implements java.io.Serializable {
+    /**
+     * Feature distillation: which teacher layer guides which student layer, and how much.
+     *
+     * @param teacherVertex the teacher's vertex by name (a graph teacher), or null
+     * @param teacherLayer  the teacher's layer by index (a layer-stack teacher), -1 with a vertex name
+     */
+    public record Hint(String teacherVertex, int teacherLayer, int studentLayer, double weight) implements java.io.Serializable {
         public Hint {
             if (!(weight > 0) || Double.isInfinite(weight)) throw new BadInputException("distill.hint-weight must be > 0, got " + weight);
         }
 
-        /** {@code TEACHER_LAYER:STUDENT_LAYER}, layer indices. */
+        /** {@code TEACHER:STUDENT_LAYER}: a teacher layer index or graph vertex name, a student layer index. */
         public static Hint parse(String s, double weight) {
             String[] p = s.split(":");
             try {
-                if (p.length != 2) throw new NumberFormatException();
-                return new Hint(Integer.parseInt(p[0].trim()), Integer.parseInt(p[1].trim()), weight);
+                if (p.length != 2 || p[0].isBlank()) throw new NumberFormatException();
+                int student = Integer.parseInt(p[1].trim());
+                String t = p[0].trim();
+                return t.chars().allMatch(Character::isDigit) ? new Hint(null, Integer.parseInt(t), student, weight) : new Hint(t, -1, student, weight);
             } catch (NumberFormatException e) {
-                throw new BadInputException("distill.hint must be TEACHER_LAYER:STUDENT_LAYER (layer indices, e.g. 1:0), got '" + s + "'");
+                throw new BadInputException("distill.hint must be TEACHER:STUDENT_LAYER (a teacher layer index or graph vertex name, a student layer index,"
+                        + " e.g. 1:0 or pool:0), got '" + s + "'");
             }
+        }
+
+        /** The teacher side as printed: {@code layer 1} or {@code vertex 'pool'}. */
+        String teacher() {
+            return teacherVertex == null ? "layer " + teacherLayer : "vertex '" + teacherVertex + "'";
         }
     }
 
     /**
      * Trains the student with the KD loss and a FitNets hint on a ComputationGraph ({@link io.squeeze.model.HintGraph}):
-     * each minibatch carries the teacher's hint-layer activations, computed on the executor by the broadcast teacher.
+     * each minibatch carries the teacher's hint-layer activations (a graph teacher's: the named vertex's, flattened),
+     * computed on the executor by the broadcast teacher.
      */
     public static MultiLayerNetwork trainWithHint(JavaSparkContext jsc, JavaRDD<Tuple2<Example, float[]>> rows, MultiLayerNetwork student,
                                                   Normalizer norm, LoadedModel teacher, Hint hint, int nf, int k, KdLossKernel kd, double lr,
                                                   SparkTrainer.Config cfg, String where, PrintWriter progress) {
         int tl = hint.teacherLayer();
-        if (tl < 0 || tl >= teacher.net().getnLayers() - 1)
+        String tv = hint.teacherVertex();
+        if (teacher.isGraph()) {
+            var c = teacher.graph().getConfiguration();
+            if (tv == null)
+                throw new BadInputException("distill.hint: teacher " + teacher.source() + " is a graph; name its vertex (e.g. pool:0), got layer " + tl);
+            if (!c.getVertices().containsKey(tv) || c.getNetworkOutputs().contains(tv))
+                throw new BadInputException("distill.hint teacher vertex '" + tv + "' is not a hidden vertex of " + teacher.source() + " (inspect lists them)");
+        } else if (tv != null) {
+            throw new BadInputException("distill.hint: teacher " + teacher.source() + " is a layer stack; give its layer index, got vertex '" + tv + "'");
+        } else if (tl < 0 || tl >= teacher.net().getnLayers() - 1)
             throw new BadInputException("distill.hint teacher layer must be a hidden layer in [0, " + (teacher.net().getnLayers() - 2) + "], got " + tl);
         if (hint.studentLayer() < 0 || hint.studentLayer() >= student.getnLayers() - 1)
             throw new BadInputException("distill.hint student layer must be a hidden layer in [0, " + (student.getnLayers() - 2) + "], got " + hint.studentLayer());
         if (!(student.getLayer(hint.studentLayer()).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.DenseLayer))
             throw new BadInputException("distill.hint student layer " + hint.studentLayer() + " is a "
                     + student.getLayer(hint.studentLayer()).conf().getLayer().getClass().getSimpleName() + "; hints guide dense layers");
-        int tw = io.squeeze.model.Logits.width(teacher.net(), tl, nf), sw = io.squeeze.model.Logits.width(student, hint.studentLayer(), nf);
-        progress.printf("distill: hint from teacher layer %d (%d wide) to student layer %d (%d wide%s), weight %s%n", tl, tw, hint.studentLayer(), sw,
+        int tw = teacher.isGraph() ? io.squeeze.model.Logits.width(teacher.graph(), tv, nf) : io.squeeze.model.Logits.width(teacher.net(), tl, nf);
+        int sw = io.squeeze.model.Logits.width(student, hint.studentLayer(), nf);
+        progress.printf("distill: hint from teacher %s (%d wide) to student layer %d (%d wide%s), weight %s%n", hint.teacher(), tw, hint.studentLayer(), sw,
                 tw == sw ? "" : ", through a learned projection", hint.weight());
         var cg = io.squeeze.model.HintGraph.build(student, hint.studentLayer(), sw, tw, hint.weight(), new KdLoss(kd, k), lr);
-        Broadcast<io.squeeze.model.NetPayload> tb = jsc.broadcast(io.squeeze.model.NetPayload.of(teacher.net()));
+        Broadcast<io.squeeze.model.NetPayload> tb = jsc.broadcast(io.squeeze.model.NetPayload.of(teacher));
         Normalizer tn = teacher.meta().normalizer();
         JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data = minibatches(RoundRobin.spread(rows, jsc.defaultParallelism()), Normalizer.NONE, nf, k,
                 cfg.batchSize(), where).map(d -> {
-            var t = tb.value().network();
+            var t = tb.value();
             int n = (int) d.getFeatures().size(0);
             float[] raw = d.getFeatures().dup('c').data().asFloat();
-            float[] h = io.squeeze.model.Logits.hidden(t, tl, tn.appliedRows(raw, n), n, nf);
+            float[] h = t.isGraph() ? io.squeeze.model.Logits.hidden(t.graph(), tv, tn.appliedRows(raw, n), n, nf)
+                    : io.squeeze.model.Logits.hidden(t.network(), tl, tn.appliedRows(raw, n), n, nf);
             float[] xs = norm.appliedRows(raw, n);
             return new org.nd4j.linalg.dataset.MultiDataSet(new org.nd4j.linalg.api.ndarray.INDArray[]{Nd4j.create(xs, new long[]{n, nf}, 'c')},
                     new org.nd4j.linalg.api.ndarray.INDArray[]{d.getLabels(), Nd4j.create(h, new long[]{n, tw}, 'c')});

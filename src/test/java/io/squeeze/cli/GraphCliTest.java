@@ -244,6 +244,23 @@ class GraphCliTest {
         JsonNode metrics = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(student, "manifest.json"))).get("metrics");
         assertTrue(metrics.get("accuracy").asDouble() > 0.85, metrics.toString());
         assertEquals(report.get("accuracy").asDouble(), metrics.get("baseline").get("accuracy").asDouble(), 0.0, "the teacher, evaluated beside it");
+        // FitNets hints from a named vertex of the graph teacher: its pooled features (64 wide) guide the MLP's hidden layer
+        String hinted = dir.resolve("student-hint").toString();
+        CliRun h = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:32", "--temperature", "4", "--alpha", "0.3",
+                "--epochs", "10", "--lr", "0.003", "--normalize", "minmax", "--hint", "pool:0", "--eval-data", TEST, "--out", hinted);
+        assertEquals(0, h.code(), h.err());
+        assertTrue(h.err().contains("distill: hint from teacher vertex 'pool' (64 wide) to student layer 0 (32 wide, through a learned projection)"), h.err());
+        JsonNode hm = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(hinted, "manifest.json"))).get("metrics");
+        assertTrue(hm.get("accuracy").asDouble() > 0.85, hm.toString());
+        CliRun byIndex = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:32", "--hint", "1:0", "--epochs", "1",
+                "--out", dir.resolve("never").toString());
+        assertEquals(2, byIndex.code());
+        assertTrue(byIndex.err().contains("is a graph; name its vertex (e.g. pool:0), got layer 1"), byIndex.err());
+        CliRun noVertex = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:32", "--hint", "nosuch:0", "--epochs", "1",
+                "--out", dir.resolve("never").toString());
+        assertEquals(2, noVertex.code());
+        assertTrue(noVertex.err().contains("distill.hint teacher vertex 'nosuch' is not a hidden vertex of"), noVertex.err());
+        assertFalse(Files.exists(dir.resolve("never")));
         // a graph student: resnet:1 under the KD loss, written as a graph zip with its cross-entropy output layer back
         String rs = dir.resolve("resnet-student.zip").toString();
         CliRun g = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "resnet:1", "--temperature", "4", "--alpha", "0.3",

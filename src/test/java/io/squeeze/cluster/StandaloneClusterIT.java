@@ -392,6 +392,15 @@ class StandaloneClusterIT {
         local("soft-targets", "--teacher", tl, "--data", TEST, "--out", sl);
         assertEquals(359, logits(sl).size());
         assertEquals(logits(sl), logits(sc));
+        // FitNets hints from the graph teacher's pooled features, computed in the executors by the broadcast graph
+        String[] h = {"distill", "--soft-targets", sl, "--data", TEST, "--student", "mlp:32", "--hint", "pool:0", "--epochs", "3", "--lr", "0.003",
+                "--normalize", "minmax", "--eval-data", TEST};
+        String hc = dir.resolve("hint-cluster").toString(), hl = dir.resolve("hint-local").toString();
+        Run hr = submit(append(h, "--out", hc));
+        assertTrue(hr.err().contains("distill: hint from teacher vertex 'pool' (64 wide)"), hr.err());
+        local(append(h, "--out", hl));
+        assertEquals(M.readTree(Files.readAllBytes(Path.of(hl, "manifest.json"))).get("metrics").get("accuracy").asDouble(),
+                M.readTree(Files.readAllBytes(Path.of(hc, "manifest.json"))).get("metrics").get("accuracy").asDouble(), 0.1, "hinted student");
         // its channel groups pruned and shrunk in the driver, the smaller graph fine-tuned on the executors
         String[] p = {"prune", "--model", tl, "--method", "ln", "--amount", "0.5", "--shrink", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1",
                 "--eval-data", TEST};
