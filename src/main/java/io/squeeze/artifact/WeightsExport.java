@@ -106,7 +106,13 @@ public final class WeightsExport {
         List<Map<String, Object>> index = new ArrayList<>();
         st.publish(out, overwrite, tmp -> {
             st.mkdirs(tmp);
-            Layer[] layers = model.net().getLayers();
+            if (model.isGraph() && loaded.quant() != null) {
+                graphNodes(st, tmp, model, loaded.quant(), index);
+                st.write(new Path(tmp, "index.json"), Json.bytes(index));
+                return;
+            }
+            Layer[] layers = model.isGraph() ? model.graph().getLayers() : model.net().getLayers();
+            var inputs = model.isGraph() ? model.graph().getConfiguration().getVertexInputs() : null;
             for (int i = 0; i < layers.length; i++) {
                 for (Map.Entry<String, INDArray> e : layers[i].paramTable().entrySet()) {
                     String file = "layer" + i + "_" + e.getKey() + ".npy";
@@ -119,6 +125,7 @@ public final class WeightsExport {
                     Map<String, Object> entry = new LinkedHashMap<>();
                     entry.put("layer", Integer.toString(i));
                     entry.put("name", layers[i].conf().getLayer().getLayerName());
+                    if (inputs != null) entry.put("inputs", inputs.get(layers[i].conf().getLayer().getLayerName()));
                     entry.put("param", e.getKey());
                     entry.put("file", file);
                     entry.put("shape", a.shape());
@@ -129,5 +136,37 @@ public final class WeightsExport {
             st.write(new Path(tmp, "index.json"), Json.bytes(index));
         });
         return index;
+    }
+
+    /**
+     * A quantized graph as its integer runtime holds it ({@link io.squeeze.model.GraphOps}): per weighted node its
+     * quantized weights of the batch-normalization-folded layer ({@code node{i}_W}, as above) and its folded float32 bias
+     * ({@code node{i}_b}); the entry names the node, the vertices folded into it and the node's output qparams.
+     */
+    private static void graphNodes(Storage st, Path tmp, LoadedModel model, io.squeeze.quantize.QuantizedModel qm, List<Map<String, Object>> index) {
+        var nodes = io.squeeze.model.GraphOps.of(model.graph(), "weights export").nodes();
+        for (int i = 0; i < nodes.size(); i++) {
+            var n = nodes.get(i);
+            long[] shape = io.squeeze.quantize.QuantizedModel.shape(n.op());
+            if (shape == null) continue;
+            QuantizedTensor q = qm.weights().get(i);
+            float[] b = n.op() instanceof io.squeeze.model.NetOps.Conv c ? c.b() : ((io.squeeze.model.NetOps.Dense) n.op()).b();
+            var qp = qm.plan().activations().get(i);
+            for (String param : new String[]{"W", "b"}) {
+                String stem = "node" + i + "_" + param;
+                Map<String, Object> entry = new LinkedHashMap<>();
+                entry.put("node", i);
+                entry.put("name", n.name());
+                entry.put("folded", n.absorbed());
+                entry.put("param", param);
+                entry.put("file", stem + ".npy");
+                entry.put("shape", param.equals("W") ? shape : new long[]{b.length});
+                if (param.equals("W") && q != null) entry.putAll(writeQuantized(st, tmp, stem, q));
+                else st.write(new Path(tmp, stem + ".npy"), Npy.float32(param.equals("W") ? io.squeeze.quantize.QuantizedModel.weightsOf(n.op()) : b,
+                        param.equals("W") ? shape : new long[]{b.length}));
+                if (param.equals("W") && qp != null) entry.put("output_qparams", Map.of("scale", qp.scale(), "zero_point", qp.zeroPoint()));
+                index.add(entry);
+            }
+        }
     }
 }

@@ -20,7 +20,8 @@ public final class WeightsCommand implements Runnable {
 
     @Command(name = "export", mixinStandardHelpOptions = true,
             description = {"Writes every parameter as a float32 C-order .npy in DL4J's own shape (dense W is [nIn, nOut])",
-                    "plus index.json (layer, name, param, file, shape), for NumPy/PyTorch interop.",
+                    "plus index.json (layer, name, param, file, shape; a graph's layers with their inputs), for NumPy/PyTorch interop;",
+                    "a quantized graph as its integer runtime holds it: each node's folded, quantized weights and float bias.",
                     "Example: squeeze weights export --model out/quickstart/model --out out/weights"})
     public static final class Export extends BaseCommand {
         @Option(names = "--model", required = true, paramLabel = "M")
@@ -44,7 +45,7 @@ public final class WeightsCommand implements Runnable {
                 loaded = a.loaded();
                 a.storage().forEach((layer, how) -> { if (how.startsWith("codebook")) codebooks.add(layer); });
             } else {
-                loaded = Models.loadRunnable(st, model);
+                loaded = Models.loadRunnable(st, model, true);
             }
             var index = WeightsExport.export(st, loaded, codebooks, out, overwrite);
             out().printf("wrote %d tensors to %s%n", index.size(), st.path(out));

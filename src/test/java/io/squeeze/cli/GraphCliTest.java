@@ -188,6 +188,38 @@ class GraphCliTest {
     }
 
     @Test
+    void weightsExportWritesAGraphsLayersAndAQuantizedGraphsFoldedNodes() throws Exception {
+        String npy = dir.resolve("resnet-weights").toString();
+        assertEquals(0, CliRun.run("weights", "export", "--model", resnet, "--out", npy).code());
+        JsonNode index = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(npy, "index.json")));
+        ComputationGraph g = load(resnet).graph();
+        assertEquals(g.paramTable().size(), index.size(), "every parameter of every layer");
+        JsonNode proj = null;
+        for (JsonNode e : index) if (e.get("name").asText().equals("s2b1_proj") && e.get("param").asText().equals("W")) proj = e;
+        assertNotNull(proj);
+        assertEquals(List.of("s1b1_relu"), List.of(proj.get("inputs").get(0).asText()));
+        assertArrayEquals(g.getLayer("s2b1_proj").getParam("W").dup('c').data().asFloat(),
+                CodebookCliTest.npyFloats(Files.readAllBytes(Path.of(npy, proj.get("file").asText()))), 0f);
+        // a quantized graph: each node's folded int8 weights with their scales, its folded float bias, its output qparams
+        String q = dir.resolve("resnet-int8-w.zip").toString(), qnpy = dir.resolve("resnet-int8-weights").toString();
+        assertEquals(0, CliRun.run("quantize", "--model", resnet, "--calib-data", TRAIN, "--calib-rows", "100", "--local", "--out", q).code());
+        assertEquals(0, CliRun.run("weights", "export", "--model", q, "--out", qnpy).code());
+        JsonNode qi = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(qnpy, "index.json")));
+        var qm = io.squeeze.artifact.QuantizedGraphZip.read(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(q)).quant();
+        assertEquals(2 * qm.weights().size(), qi.size(), "W and b of every weighted node");
+        JsonNode stemW = qi.get(0), stemB = qi.get(1);
+        assertEquals("stem", stemW.get("name").asText());
+        assertEquals("[\"stem_bn\",\"stem_relu\"]", stemW.get("folded").toString());
+        assertEquals("int8", stemW.get("dtype").asText());
+        byte[] ints = CodebookCliTest.npyBody(Files.readAllBytes(Path.of(qnpy, stemW.get("file").asText())));
+        short[] want = qm.weights().get(stemW.get("node").asInt()).values();
+        for (int i = 0; i < want.length; i++) assertEquals(want[i], ints[i], "stem weight " + i);
+        var stemOp = (io.squeeze.model.NetOps.Conv) qm.ops().get(stemW.get("node").asInt());
+        assertArrayEquals(stemOp.b(), CodebookCliTest.npyFloats(Files.readAllBytes(Path.of(qnpy, stemB.get("file").asText()))), 0f, "the folded bias");
+        assertEquals(qm.plan().activations().get(stemW.get("node").asInt()).scale(), stemW.get("output_qparams").get("scale").floatValue(), 0f);
+    }
+
+    @Test
     void channelGroupsArePrunedShrunkAndFineTunedIntoASmallerGraph() throws Exception {
         String shrunk = dir.resolve("shrunk.zip").toString(), tuned = dir.resolve("shrunk-tuned.zip").toString();
         CliRun r = CliRun.run("prune", "--model", resnet, "--method", "ln", "--norm", "2", "--amount", "0.5", "--shrink", "--out", shrunk);
