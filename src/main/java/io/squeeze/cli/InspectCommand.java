@@ -34,7 +34,8 @@ public final class InspectCommand extends BaseCommand {
     @Override
     public Integer call() {
         Storage st = Storage.withSparkDefaults();
-        LoadedModel m = Models.loadRunnable(st, model, true).model(); // a quantized graph: its float graph
+        var loaded = Models.loadRunnable(st, model, true);
+        LoadedModel m = loaded.model(); // a quantized graph: its float graph, and below its quantized nodes
         Map<Integer, Manifest.LayerRecord> stored = new LinkedHashMap<>();
         Map<Integer, String> storage = new LinkedHashMap<>();
         if (m.kind() == SourceKind.ARTIFACT) {
@@ -102,6 +103,21 @@ public final class InspectCommand extends BaseCommand {
         }
         for (var v : merges) o.printf("merge  %s (%s) of %s%n", v.name(), v.type(), String.join(", ", v.inputs()));
         if (m.isGraph()) o.printf(Locale.ROOT, "multiply-adds a row: %,d%n", io.squeeze.model.Graphs.multiplyAdds(m.graph(), m.meta().numFeatures()));
+        if (m.isGraph() && loaded.quant() != null) {
+            var plan = loaded.quant().plan();
+            o.printf("quantized %s (%s): evaluate and predict run these nodes (batch normalizations folded, ReLUs fused)%n",
+                    plan.mode().name().toLowerCase(Locale.ROOT), plan.observer());
+            var nodes = io.squeeze.model.GraphOps.of(m.graph(), "inspect").nodes();
+            for (int i = 0; i < nodes.size(); i++) {
+                var l = plan.layer(i);
+                var a = plan.activations().get(i);
+                if (l == null && a == null) continue;
+                o.printf(Locale.ROOT, "node %-3d %-16s %-6s %-26s%s%s%n", i, nodes.get(i).name(), nodes.get(i).op().getClass().getSimpleName().toLowerCase(Locale.ROOT),
+                        l == null ? "-" : l.precision().name().toLowerCase(Locale.ROOT) + (l.precision().integer() ? l.axis() < 0 ? " per-tensor" : " per-channel" : ""),
+                        a == null ? "" : String.format(Locale.ROOT, " output scale %.6g zero point %d", a.scale(), a.zeroPoint()),
+                        nodes.get(i).absorbed().isEmpty() ? "" : " folded " + nodes.get(i).absorbed());
+            }
+        }
         long p = LayerStats.totalParams(all), nz = LayerStats.totalNonzeros(all);
         o.printf(Locale.ROOT, "total: %d params, %d non-zero (%.2f%% sparse), dense fp32 %s, stored %s%n", p, nz,
                 p == 0 ? 0 : 100.0 * (p - nz) / p, EvalReport.bytes(p * 4), EvalReport.bytes(m.storedBytes()));

@@ -185,6 +185,9 @@ class GraphCliTest {
         assertFalse(Files.exists(dir.resolve("int8-dl4j.zip")));
         CliRun inspect = CliRun.run("inspect", "--model", q);
         assertEquals(0, inspect.code(), inspect.err());
+        assertTrue(inspect.out().contains("quantized static (minmax): evaluate and predict run these nodes"), inspect.out());
+        assertTrue(java.util.regex.Pattern.compile("node \\d+ +s2b1_add +add +- +output scale [0-9.e-]+ zero point 0 folded \\[s2b1_relu\\]")
+                .matcher(inspect.out()).find(), inspect.out());
     }
 
     @Test
