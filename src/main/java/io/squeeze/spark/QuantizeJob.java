@@ -50,7 +50,8 @@ public final class QuantizeJob {
      * @param calibRows the first rows of it to use, 0 for all
      * @param batch     rows per batch (calibration, QAT minibatches)
      * @param qat       QAT's training, null unless the mode is QAT
-     * @param distributed calibration on executors (false: in this process; min/max and histogram ranges are the same)
+     * @param distributed calibration on executors (false: in this process; min/max and histogram ranges are the same for
+     *                    dense layers, to float rounding with convolutions)
      * @param evalData  data to evaluate the result (integer path) against the source on, or null
      */
     public record Config(String model, QuantConfig quant, String calibData, long calibRows, int batch, Qat qat, boolean distributed,
