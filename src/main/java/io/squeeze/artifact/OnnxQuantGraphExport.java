@@ -70,8 +70,9 @@ final class OnnxQuantGraphExport {
         e.g.node("Identity", new String[]{"output"}, new String[]{y});
         e.g.output("logits", k);
         e.g.output("output", k);
-        return new OnnxExport.Exported(e.g.model(OnnxExport.OPSET, "squeeze", Version.version(), OnnxExport.metadata(lm, "static QDQ graph")).toByteArray(),
-                "static QDQ graph", e.g.sparseWeights());
+        String form = quant.plan().hasIntegerLayers() ? "static QDQ graph" : "float16 weights graph";
+        return new OnnxExport.Exported(e.g.model(OnnxExport.OPSET, "squeeze", Version.version(), OnnxExport.metadata(lm, form)).toByteArray(),
+                form, e.g.sparseWeights());
     }
 
     private Value node(NetOps.Op op, Value[] in) {
@@ -129,12 +130,16 @@ final class OnnxQuantGraphExport {
         return v;
     }
 
-    /** A merge's float result quantized at its calibrated qparams. */
+    /** A merge's float result quantized at its calibrated qparams (float when none were calibrated: fp16, nf4 weights). */
     private void merged(Value v, String y, int node) {
-        QParams out = calibrated(node);
+        v.key = node;
+        QParams out = quant.plan().activations().get(node);
+        if (out == null) {
+            v.f = y;
+            return;
+        }
         String s = g.floats("a" + node + "_scale", new float[]{out.scale()}), z = g.bytes("a" + node + "_zp", false, new int[]{out.zeroPoint()});
         quantized(v, g.node("QuantizeLinear", "y" + node + "_q", new String[]{y, s, z}), out, s, z);
-        v.key = node;
     }
 
     /** Pooling: a quantized input's qparams carry over. */

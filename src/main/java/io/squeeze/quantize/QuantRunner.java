@@ -138,8 +138,8 @@ public final class QuantRunner {
             }
             Batch t = in[0].copy();
             if (op instanceof NetOps.Add || op instanceof NetOps.Concat) {
-                QParams o = integer ? calibrated(i) : null;
-                if (path == Path.INTEGER && integer) {
+                QParams o = integer ? m.plan().activations().get(i) : null; // none when no layer is integer (fp16, nf4)
+                if (path == Path.INTEGER && o != null) {
                     QParams[] qp = new QParams[in.length];
                     int[][] q = new int[in.length][];
                     for (int j = 0; j < in.length; j++) {

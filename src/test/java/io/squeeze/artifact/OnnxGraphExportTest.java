@@ -69,6 +69,19 @@ class OnnxGraphExportTest {
         // ONNX Runtime requantizes with its own fixed-point rounding: a level apart here and there, never more
         assertTrue(worst < 0.02, "ONNX Runtime's int8 probabilities vs Squeeze's integer path: " + worst);
         assertTrue(OnnxExportTest.agreement(sq, ort.get("output"), n, 10) >= 0.95);
+        // fp16 weights: no activation is calibrated, the merges stay float, in the runtime and in the export
+        var fp16 = io.squeeze.quantize.QuantizedModel.quantizeWeights(ops, io.squeeze.quantize.GraphQuantTest.config(
+                io.squeeze.quantize.QuantConfig.Mode.STATIC, io.squeeze.quantize.QuantConfig.Precision.FP16));
+        assertTrue(fp16.plan().activations().isEmpty());
+        OnnxExport.Exported h = OnnxExport.export(new Loaded(m, fp16));
+        assertEquals("float16 weights graph", h.form());
+        float[] hs = new io.squeeze.quantize.QuantRunner(fp16).run(x.clone(), n, 784, io.squeeze.quantize.QuantRunner.Path.INTEGER, null);
+        float[] ho = OnnxExportTest.runOnnx(h.bytes(), new OnnxExportTest.Rows(x, new int[n], n, 784)).get("output");
+        float[] fl = g.outputSingle(false, Nd4j.create(x, new long[]{n, 784}, 'c')).data().asFloat();
+        for (int i = 0; i < hs.length; i++) {
+            assertEquals(hs[i], ho[i], 1e-4, "fp16 graph: ONNX Runtime vs the runtime, " + i);
+            assertEquals(fl[i], hs[i], 2e-2, "fp16 weights vs float, " + i);
+        }
     }
 
     @Test
