@@ -201,18 +201,7 @@ public final class OnnxExport {
             if (last) logits = y;
             cur = activate(g, y, act, "y" + layer);
         } else if (dynamic) {
-            String x = floatValue();
-            String xq = g.name("x" + layer + "_q"), xs = g.name("x" + layer + "_scale"), xz = g.name("x" + layer + "_zp");
-            g.node("DynamicQuantizeLinear", new String[]{xq, xs, xz}, new String[]{x});
-            String[] wq = weightInts(g, qt, layer, wShape);
-            String acc = g.node(conv != null ? "ConvInteger" : "MatMulInteger", "acc" + layer, new String[]{xq, wq[0], xz,
-                    conv != null ? convWeightZeroPoint(qt, layer) : wq[2]}, attrs);
-            float[] s = scales(qt, channels);
-            long[] perChannel = conv != null ? new long[]{channels, 1, 1} : new long[]{channels};
-            String mult = g.node("Mul", "mult" + layer, new String[]{xs, g.floats("w" + layer + "_scales", s, perChannel)});
-            String z = g.node("Mul", "acc" + layer + "_f", new String[]{g.node("Cast", "acc" + layer + "_float", new String[]{acc},
-                    "to", OnnxMl.TensorProto.DataType.FLOAT.getNumber()), mult});
-            y = g.node("Add", "z" + layer, new String[]{z, g.floats("b" + layer, bias, perChannel)});
+            y = dynamicLayer(g, floatValue(), qt, layer, wShape, conv != null, channels, bias, attrs);
             if (last) logits = y;
             cur = activate(g, y, act, "y" + layer);
         } else {
@@ -291,11 +280,30 @@ public final class OnnxExport {
     }
 
     /**
+     * A dynamically quantized dense or convolution layer's pre-activation: {@code x} quantized by
+     * {@code DynamicQuantizeLinear}, {@code MatMulInteger}/{@code ConvInteger} with the stored integer weights, the int32
+     * sums times s_x·s_w per channel, plus the float bias.
+     */
+    static String dynamicLayer(OnnxGraph g, String x, QuantizedTensor qt, int layer, long[] wShape, boolean conv, int channels, float[] bias, Object[] attrs) {
+        String xq = g.name("x" + layer + "_q"), xs = g.name("x" + layer + "_scale"), xz = g.name("x" + layer + "_zp");
+        g.node("DynamicQuantizeLinear", new String[]{xq, xs, xz}, new String[]{x});
+        String[] wq = weightInts(g, qt, layer, wShape);
+        String acc = g.node(conv ? "ConvInteger" : "MatMulInteger", "acc" + layer, new String[]{xq, wq[0], xz,
+                conv ? convWeightZeroPoint(g, qt, layer) : wq[2]}, attrs);
+        float[] s = scales(qt, channels);
+        long[] perChannel = conv ? new long[]{channels, 1, 1} : new long[]{channels};
+        String mult = g.node("Mul", "mult" + layer, new String[]{xs, g.floats("w" + layer + "_scales", s, perChannel)});
+        String z = g.node("Mul", "acc" + layer + "_f", new String[]{g.node("Cast", "acc" + layer + "_float", new String[]{acc},
+                "to", OnnxMl.TensorProto.DataType.FLOAT.getNumber()), mult});
+        return g.node("Add", "z" + layer, new String[]{z, g.floats("b" + layer, bias, perChannel)});
+    }
+
+    /**
      * ConvInteger's weight zero point as one value: ONNX allows one per output channel, but ONNX Runtime 1.19's CPU
      * kernel refuses a vector ("Non per-tensor quantization is not supported now"). Symmetric weights share zero point
      * 128 (see {@link #weightInts}); per-channel affine weights with different zero points are refused.
      */
-    private String convWeightZeroPoint(QuantizedTensor qt, int layer) {
+    private static String convWeightZeroPoint(OnnxGraph g, QuantizedTensor qt, int layer) {
         int shift = uint8Shift(qt);
         int zp = qt.params()[0].zeroPoint();
         for (var p : qt.params())

@@ -20,7 +20,9 @@ import java.util.List;
  * {@code QLinearConv}/{@code QLinearMatMul}. A residual add is {@code DQ, DQ → Add (→ Relu) → Q} at the add's
  * calibrated qparams and a concatenation {@code DQ… → Concat → Q} at the merge's (ONNX Runtime's {@code QLinearAdd},
  * {@code QLinearConcat}); max pooling and global average pooling keep their input's qparams, as the integer runtime.
- * Layers kept in float (fp32, fp16 weights) run on dequantized inputs. Dynamic mode is refused (its adds are float).
+ * Layers kept in float (fp32, fp16 weights) run on dequantized inputs. A dynamically quantized graph's layers are the
+ * layer-stack export's {@code DynamicQuantizeLinear} + {@code ConvInteger}/{@code MatMulInteger} ({@link OnnxExport#dynamicLayer});
+ * its merges stay float, as in the integer runtime.
  */
 final class OnnxQuantGraphExport {
     private final OnnxGraph g = new OnnxGraph("squeeze");
@@ -40,8 +42,9 @@ final class OnnxQuantGraphExport {
     }
 
     static OnnxExport.Exported export(LoadedModel lm, QuantizedModel quant) {
-        if (quant.plan().mode() == QuantConfig.Mode.DYNAMIC)
-            throw new BadInputException("model " + lm.source() + " is a dynamically quantized graph, which the ONNX export does not write (static graphs: it writes QDQ)");
+        if (quant.plan().mode() == QuantConfig.Mode.DYNAMIC && quant.plan().reduceRange())
+            throw new BadInputException("model " + lm.source() + " is dynamically quantized with --reduce-range (7-bit activations), "
+                    + "which ONNX's DynamicQuantizeLinear (8 bits) cannot express");
         OnnxQuantGraphExport e = new OnnxQuantGraphExport(quant);
         int features = lm.meta().numFeatures();
         e.g.input("input", features);
@@ -70,7 +73,8 @@ final class OnnxQuantGraphExport {
         e.g.node("Identity", new String[]{"output"}, new String[]{y});
         e.g.output("logits", k);
         e.g.output("output", k);
-        String form = quant.plan().hasIntegerLayers() ? "static QDQ graph" : "float16 weights graph";
+        String form = !quant.plan().hasIntegerLayers() ? "float16 weights graph"
+                : quant.plan().mode() == QuantConfig.Mode.DYNAMIC ? "dynamic int8 graph" : "static QDQ graph";
         return new OnnxExport.Exported(e.g.model(OnnxExport.OPSET, "squeeze", Version.version(), OnnxExport.metadata(lm, form)).toByteArray(),
                 form, e.g.sparseWeights());
     }
@@ -185,6 +189,11 @@ final class OnnxQuantGraphExport {
                     ? g.node("Cast", "W" + layer, new String[]{g.halves("W" + layer + "_fp16", qt.values(), wShape)}, "to", 1)
                     : g.floats("W" + layer, true, QuantizedModel.weightsOf(op), wShape);
             String y = g.node(kind, "z" + layer, new String[]{floatOf(a), wt, g.floats("b" + layer, bias, channels)}, attrs);
+            logits = y;
+            logitsOf = null;
+            v.f = OnnxExport.activate(g, y, act, "y" + layer);
+        } else if (quant.plan().mode() == QuantConfig.Mode.DYNAMIC) {
+            String y = OnnxExport.dynamicLayer(g, floatOf(a), qt, layer, wShape, conv != null, channels, bias, attrs);
             logits = y;
             logitsOf = null;
             v.f = OnnxExport.activate(g, y, act, "y" + layer);

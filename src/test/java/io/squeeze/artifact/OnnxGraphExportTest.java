@@ -69,6 +69,16 @@ class OnnxGraphExportTest {
         // ONNX Runtime requantizes with its own fixed-point rounding: a level apart here and there, never more
         assertTrue(worst < 0.02, "ONNX Runtime's int8 probabilities vs Squeeze's integer path: " + worst);
         assertTrue(OnnxExportTest.agreement(sq, ort.get("output"), n, 10) >= 0.95);
+        // dynamic int8: DynamicQuantizeLinear + ConvInteger/MatMulInteger per layer, the merges in float
+        var dyn = io.squeeze.quantize.QuantizedModel.quantizeWeights(ops, io.squeeze.quantize.GraphQuantTest.config(
+                io.squeeze.quantize.QuantConfig.Mode.DYNAMIC, io.squeeze.quantize.QuantConfig.Precision.INT8));
+        OnnxExport.Exported d = OnnxExport.export(new Loaded(m, dyn));
+        assertEquals("dynamic int8 graph", d.form());
+        float[] ds = new io.squeeze.quantize.QuantRunner(dyn).run(x.clone(), n, 784, io.squeeze.quantize.QuantRunner.Path.INTEGER, null);
+        float[] dor = OnnxExportTest.runOnnx(d.bytes(), new OnnxExportTest.Rows(x, new int[n], n, 784)).get("output");
+        double dworst = 0;
+        for (int i = 0; i < ds.length; i++) dworst = Math.max(dworst, Math.abs(ds[i] - dor[i]));
+        assertTrue(dworst < 0.02, "dynamic int8 graph: ONNX Runtime vs Squeeze's integer path " + dworst);
         // fp16 weights: no activation is calibrated, the merges stay float, in the runtime and in the export
         var fp16 = io.squeeze.quantize.QuantizedModel.quantizeWeights(ops, io.squeeze.quantize.GraphQuantTest.config(
                 io.squeeze.quantize.QuantConfig.Mode.STATIC, io.squeeze.quantize.QuantConfig.Precision.FP16));
