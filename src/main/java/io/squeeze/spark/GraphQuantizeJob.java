@@ -27,7 +27,8 @@ import java.util.Map;
  * as for layer stacks), and in static mode every activation — each convolution's and dense layer's output, each add's
  * and concatenation's — calibrated on executors in the same passes as a stack's ({@link QuantizeJob#calibrate}); the
  * integer runtime then computes adds and concatenations on uint8 values requantized to the merge's calibrated scale and
- * global average pooling on integers. Evaluated on the integer path against the float graph; written as the float graph's
+ * global average pooling on integers. {@code --rounding gptq} rounds each weighted node's integers against the Gram
+ * matrix of its inputs gathered in the same calibration pass (Frantar et al. 2023), as for stacks. Evaluated on the integer path against the float graph; written as the float graph's
  * DL4J zip with the quantized form beside it ({@link QuantizedGraphZip}).
  */
 public final class GraphQuantizeJob {
@@ -37,13 +38,11 @@ public final class GraphQuantizeJob {
     public record Result(byte[] zip, QuantizedModel model, GraphOps nodes, Map<String, Map<String, Object>> notes, long calibrationRows,
                          double calibrationSeconds, Map<String, Object> metrics) {}
 
-    /** Refuses what graph quantization does not take, before any Spark work. */
+    /** Refuses what graph quantization does not take (QAT), before any Spark work. */
     public static void check(QuantizeJob.Config c) {
         QuantConfig q = c.quant();
         if (q.mode() == QuantConfig.Mode.QAT)
             throw new BadInputException("model " + c.model() + " is a graph: Squeeze quantizes graphs after training (--mode static or dynamic), got --mode qat");
-        if (q.rounding() != QuantConfig.Rounding.NEAREST)
-            throw new BadInputException("model " + c.model() + " is a graph: its weights are rounded to the nearest level, got --rounding " + q.rounding().name().toLowerCase(Locale.ROOT));
     }
 
     /**
@@ -71,6 +70,12 @@ public final class GraphQuantizeJob {
             DataSpec calib = DataSpec.parse(c.calibData(), Split.TRAIN, false);
             cal = QuantizeJob.calibrate(Execution.of(SparkSessions.jsc(spark), !c.distributed()), QuantizeJob.calibrationRows(spark, src, calib, c.calibRows()),
                     qm, src.meta().normalizer(), src.meta().numFeatures(), c.batch(), cfg, calib.toString(), progress);
+            if (cfg.rounding() == QuantConfig.Rounding.GPTQ) {
+                long t0 = System.nanoTime();
+                qm = qm.withGptq(cal.grams(), QuantConfig.GPTQ_DAMP, true, Map.of()); // a graph carries no pruning masks
+                progress.printf(Locale.ROOT, "quantize: GPTQ rounding of %d nodes (%.1f s)%n", cal.grams().size(), (System.nanoTime() - t0) / 1e9);
+                progress.flush();
+            }
             if (cfg.calibrated()) qm = qm.withActivations(Calibrator.qparams(cal.ranges()));
         }
         Map<String, Map<String, Object>> notes = notes(g, qm, cal);

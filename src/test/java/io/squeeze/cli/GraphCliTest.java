@@ -183,6 +183,12 @@ class GraphCliTest {
         CliRun zip = CliRun.run("export", "--model", q, "--format", "dl4j", "--out", dir.resolve("int8-dl4j.zip").toString());
         assertEquals(2, zip.code());
         assertFalse(Files.exists(dir.resolve("int8-dl4j.zip")));
+        // GPTQ rounding (int4) from the Gram matrices gathered in the calibration pass on the executors
+        String gq = dir.resolve("resnet-int4-gptq.zip").toString();
+        CliRun gp = CliRun.run("quantize", "--model", resnet, "--bits", "4", "--rounding", "gptq", "--calib-data", TRAIN, "--calib-rows", "300",
+                "--eval-data", TEST, "--out", gq);
+        assertEquals(0, gp.code(), gp.err());
+        assertTrue(gp.err().contains("quantize: GPTQ rounding of 10 nodes"), gp.err());
         CliRun inspect = CliRun.run("inspect", "--model", q);
         assertEquals(0, inspect.code(), inspect.err());
         assertTrue(inspect.out().contains("quantized static (minmax): evaluate and predict run these nodes"), inspect.out());

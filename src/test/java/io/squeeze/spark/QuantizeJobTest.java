@@ -96,6 +96,34 @@ class QuantizeJobTest {
     }
 
     @Test
+    void gptqOnAGraphLowersEveryConvolutionsOutputErrorFromGramsGatheredOnExecutors() {
+        var g = io.squeeze.model.ResNetGraphTest.randomized(io.squeeze.model.ResNetGraphTest.mnist(1, 13), 14);
+        float[] x = io.squeeze.model.ResNetGraphTest.images(96, 15).data().asFloat();
+        List<Example> data = new ArrayList<>();
+        for (int i = 0; i < 96; i++) data.add(new Example(i, java.util.Arrays.copyOfRange(x, i * 784, (i + 1) * 784), i % 10));
+        QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT4, null, null, false, new Observer.MinMax(), List.of(),
+                QuantConfig.Rounding.GPTQ);
+        QuantizedModel qm = QuantizedModel.quantizeWeights(io.squeeze.model.GraphOps.of(g, "test"), cfg);
+        var c = QuantizeJob.calibrate(new Execution.OnSpark(TestSpark.jsc()), TestSpark.jsc().parallelize(data, 2), qm, Normalizer.NONE, 784, 32,
+                cfg, "t", new PrintWriter(new StringWriter()));
+        assertEquals(QuantizeJob.gptqLayers(qm), c.grams().keySet(), "every weighted node of the graph");
+        QuantizedModel rounded = qm.withGptq(c.grams(), QuantConfig.GPTQ_DAMP, true, Map.of());
+        int checked = 0;
+        for (NetOps.Op op : qm.ops()) {
+            if (!(op instanceof NetOps.Conv)) continue;
+            long[] shape = QuantizedModel.shape(op);
+            int rows = (int) shape[0], cols = QuantizedModel.weightsOf(op).length / rows;
+            java.util.function.Function<float[], float[]> layout = a -> io.squeeze.quantize.Kernels.transpose(a, rows, cols);
+            float[] w = layout.apply(QuantizedModel.weightsOf(op));
+            double nearest = outputError(c.grams().get(op.layer()), w, layout.apply(qm.effectiveWeights(op)), cols, rows);
+            double gptq = outputError(c.grams().get(op.layer()), w, layout.apply(rounded.effectiveWeights(op)), cols, rows);
+            assertTrue(gptq < 0.8 * nearest, "node " + op.layer() + ": GPTQ output error " + gptq + " vs nearest " + nearest);
+            checked++;
+        }
+        assertEquals(9, checked, "the stem, six block convolutions, two projections");
+    }
+
+    @Test
     void gptqGramMatricesFromExecutorsEqualTheSingleProcessOnesAndGptqLowersEveryLayersOutputError() {
         MultiLayerNetwork net = lenet5();
         List<Example> data = rows(300);
