@@ -395,7 +395,7 @@ class StandaloneClusterIT {
         // FitNets hints from the graph teacher's pooled features, computed in the executors by the broadcast graph
         String[] h = {"distill", "--soft-targets", sl, "--data", TEST, "--student", "mlp:32", "--hint", "pool:0", "--epochs", "3", "--lr", "0.003",
                 "--normalize", "minmax", "--eval-data", TEST};
-        String hc = dir.resolve("hint-cluster").toString(), hl = dir.resolve("hint-local").toString();
+        String hc = dir.resolve("resnet-hint-cluster").toString(), hl = dir.resolve("resnet-hint-local").toString();
         Run hr = submit(append(h, "--out", hc));
         assertTrue(hr.err().contains("distill: hint from teacher vertex 'pool' (64 wide)"), hr.err());
         local(append(h, "--out", hl));
