@@ -80,15 +80,6 @@ public final class QuantizedGraphZip {
         return new Loaded(m, decode(entry, GraphOps.of(m.graph(), "the quantized runtime"), p.toString()));
     }
 
-    /** The header of a quantized graph's entry (for reports). */
-    public static Header header(byte[] entry, String source) {
-        try {
-            return read(new DataInputStream(new ByteArrayInputStream(entry)), source);
-        } catch (IOException e) {
-            throw damaged(source, e.getMessage());
-        }
-    }
-
     static QuantizedModel decode(byte[] entry, GraphOps g, String source) {
         try {
             DataInputStream in = new DataInputStream(new ByteArrayInputStream(entry));

@@ -39,10 +39,8 @@ public record FineTune(String data, int epochs, int batch, Double lr, Integer sy
 
     /** {@code then} after every epoch, and then the next epoch's decayed rate set on the network ({@code set}). */
     public <N> java.util.function.BiConsumer<Integer, N> decaying(java.util.function.BiConsumer<Integer, N> then, java.util.function.ObjDoubleConsumer<N> set) {
-        return (e, n) -> {
-            then.accept(e, n);
-            if (lrDecay != null && e < epochs) set.accept(n, lr * Math.pow(lrDecay, e));
-        };
+        if (lrDecay == null) return then;
+        return SparkTrainer.decaying(then, new io.squeeze.model.Architectures.Hyper(0, lr, 0, 0, 0, lrDecay), epochs, set);
     }
 
     /** The training settings of this fine-tuning. */
