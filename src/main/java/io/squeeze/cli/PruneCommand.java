@@ -152,16 +152,18 @@ public final class PruneCommand extends BaseCommand implements StageCommand {
 
     /** A branching graph: its dependency groups pruned and shrunk, written as a DL4J zip. */
     private Integer pruneGraph(PruneJob.Config c) {
-        io.squeeze.spark.GraphPruneJob.check(c);
         io.squeeze.model.Graphs.requireZipOutput("model " + c.model(), output.out, output.dl4jZip);
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         var src = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);
+        io.squeeze.spark.GraphPruneJob.check(c, src);
         SparkSession spark = SparkSessions.start("squeeze prune");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         var r = io.squeeze.spark.GraphPruneJob.run(spark, c, src, err());
         io.squeeze.model.ModelIO.writeZip(st, target, r.graph(), src.meta(), output.overwrite);
         if (r.metrics().get("accuracy") instanceof Double acc) out().printf(Locale.ROOT, "accuracy %.4f on %s%n", acc, c.evalData());
-        out().printf(Locale.ROOT, "wrote %s (%d parameters, %.1f%% of %d)%n", target, r.graph().numParams(),
+        if (r.chosen() > 0) out().printf(Locale.ROOT, "wrote %s (%,d of the chosen %,d weights pruned, %.1f%%)%n", target, r.pruned(), r.chosen(),
+                100.0 * r.pruned() / r.chosen());
+        else out().printf(Locale.ROOT, "wrote %s (%d parameters, %.1f%% of %d)%n", target, r.graph().numParams(),
                 100.0 * r.graph().numParams() / r.paramsBefore(), r.paramsBefore());
         return Main.OK;
     }

@@ -56,7 +56,24 @@ public record FineTune(String data, int epochs, int batch, Double lr, Integer sy
     public org.deeplearning4j.nn.graph.ComputationGraph graph(org.apache.spark.sql.SparkSession spark, org.deeplearning4j.nn.graph.ComputationGraph g,
                                                               io.squeeze.model.LoadedModel source, io.squeeze.data.Split split, boolean local,
                                                               String evalData, java.io.PrintWriter progress) {
+        return graph(spark, g, java.util.Map.of(), source, split, local, evalData, progress);
+    }
+
+    /**
+     * As above with pruning {@code masks} enforced after every update ({@link io.squeeze.model.GraphMasks#withMaskConstraints});
+     * the graph returned carries no constraint and every pruned weight is exactly zero.
+     */
+    public org.deeplearning4j.nn.graph.ComputationGraph graph(org.apache.spark.sql.SparkSession spark, org.deeplearning4j.nn.graph.ComputationGraph g,
+                                                              java.util.Map<io.squeeze.core.TensorKey, io.squeeze.core.Mask> masks,
+                                                              io.squeeze.model.LoadedModel source, io.squeeze.data.Split split, boolean local,
+                                                              String evalData, java.io.PrintWriter progress) {
         if (!runs()) return g;
+        if (!masks.isEmpty()) {
+            var tuned = graph(spark, io.squeeze.model.GraphMasks.withMaskConstraints(g, masks), java.util.Map.of(), source, split, local, evalData, progress);
+            var clean = io.squeeze.model.GraphMasks.withMaskConstraints(tuned, java.util.Map.of());
+            io.squeeze.model.GraphMasks.apply(clean, masks);
+            return clean;
+        }
         if (lr != null) g.setLearningRate(lr);
         var spec = io.squeeze.data.DataSpec.parse(data, split == null ? io.squeeze.data.Split.TRAIN : split, false);
         var meta = source.meta();

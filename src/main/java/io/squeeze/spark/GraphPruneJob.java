@@ -8,6 +8,13 @@ import io.squeeze.prune.ChannelGroups;
 import io.squeeze.prune.GroupPruning;
 import io.squeeze.prune.LnStructured;
 import io.squeeze.prune.PruneMethod;
+import io.squeeze.prune.Amount;
+import io.squeeze.prune.Target;
+import io.squeeze.core.Mask;
+import io.squeeze.core.TensorKey;
+import io.squeeze.model.GraphMasks;
+import java.util.List;
+import java.util.TreeMap;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 
@@ -16,27 +23,61 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * {@code squeeze prune} of a branching graph (a ResNet): structured pruning of its channel dependency groups
- * ({@link ChannelGroups}, {@link GroupPruning}) with the channels removed ({@code --shrink}, required: the masked twin
- * is only the definition of what the shrunk graph computes), then optional fine-tuning of the smaller graph on Spark
- * and evaluation against the source. The result is a DL4J ComputationGraph zip.
+ * {@code squeeze prune} of a branching graph (a ResNet), in one of two ways:
+ * <ul>
+ *   <li>{@code --method ln --shrink}: structured pruning of its channel dependency groups ({@link ChannelGroups},
+ *       {@link GroupPruning}) with the channels removed (the masked twin is only the definition of what the shrunk
+ *       graph computes);</li>
+ *   <li>any other method (unstructured {@code l1}, {@code random}, {@code global}, {@code threshold}, or {@code ln}
+ *       without {@code --shrink}): masks of each chosen weight tensor computed by the stacks' kernels (on executors
+ *       with {@link SparkPruner}, or in this process), the pruned weights zeroed and kept at zero through the
+ *       fine-tuning by {@link io.squeeze.model.MaskConstraint}s. The graph's earlier zeros count as pruned
+ *       ({@link GraphMasks#zeros}), so pruning again prunes among the weights still kept. Layers are chosen and given
+ *       amounts by vertex name ({@code --layers}, {@code --amount conv1:0.3,...}).</li>
+ * </ul>
+ * Then optional fine-tuning of the result on Spark and evaluation against the source. The result is a DL4J
+ * ComputationGraph zip.
  */
 public final class GraphPruneJob {
     private GraphPruneJob() {}
 
-    /** The pruned (and fine-tuned) graph, its metrics against the source, and the source's parameter count. */
-    public record Result(ComputationGraph graph, Map<String, Object> metrics, long paramsBefore) {}
+    /**
+     * The pruned (and fine-tuned) graph, its metrics against the source, the source's parameter count, and the weights
+     * pruned out of those of the chosen tensors (0 of 0 for group pruning, which removes them).
+     */
+    public record Result(ComputationGraph graph, Map<String, Object> metrics, long paramsBefore, long pruned, long chosen) {}
 
-    /** Refuses what graph pruning does not take, before any Spark work. */
-    public static void check(PruneJob.Config c) {
-        if (!(c.method() instanceof LnStructured ln) || ln.dim() != PruneMethod.Dim.OUT || !c.shrink())
-            throw new BadInputException("model " + c.model() + " is a graph: Squeeze prunes its channel dependency groups with --method ln --shrink "
-                    + "(channels joined by residual adds removed together), got --method " + c.method().label() + (c.method() instanceof LnStructured && !c.shrink() ? " without --shrink" : ""));
-        if (c.amount() == null || !c.perLayer().isEmpty() || !c.layers().equals(io.squeeze.core.LayerSelector.ALL))
-            throw new BadInputException("prune of graph " + c.model() + " takes one --amount for every dependency group (no per-layer amounts or --layers)");
+    /** Whether {@code c} removes whole channel dependency groups ({@code --method ln --shrink}) rather than masking weights. */
+    public static boolean removesGroups(PruneJob.Config c) {
+        return c.method() instanceof LnStructured && c.shrink();
+    }
+
+    /** Refuses what graph pruning does not take, before any Spark work (the model is loaded: layer selectors are checked too). */
+    public static void check(PruneJob.Config c, LoadedModel src) {
+        if (removesGroups(c)) {
+            if (((LnStructured) c.method()).dim() != PruneMethod.Dim.OUT)
+                throw new BadInputException("model " + c.model() + " is a graph: --shrink removes whole output channels of its dependency groups (--dim out), got --dim in");
+            if (c.amount() == null || !c.perLayer().isEmpty() || !c.layers().equals(io.squeeze.core.LayerSelector.ALL))
+                throw new BadInputException("prune --shrink of graph " + c.model() + " takes one --amount for every dependency group (no per-layer amounts or --layers)");
+            return;
+        }
+        if (c.shrink())
+            throw new BadInputException("model " + c.model() + " is a graph: --shrink removes channel dependency groups, with --method ln; --method "
+                    + c.method().label() + " masks weights without removing them");
+        for (Target t : targets(c, src.graph()))
+            if (c.method() instanceof LnStructured && src.graph().getLayers()[t.layer()].conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.LSTM)
+                throw new BadInputException("prune --method ln of graph " + c.model() + ": vertex '" + GraphMasks.names(src.graph()).get(t.layer())
+                        + "' is an LSTM; Squeeze prunes a graph's LSTM units with unstructured methods only");
+    }
+
+    /** The weight tensors {@code c} chooses in {@code g}, with the graph's zeros as their masks. */
+    static List<Target> targets(PruneJob.Config c, ComputationGraph g) {
+        return PruneJob.targets(GraphMasks.layerConfs(g), GraphMasks.names(g), GraphMasks.shapes(g), c.plan(), GraphMasks.zeros(g),
+                k -> GraphMasks.values(g, k.layer(), k.param()));
     }
 
     public static Result run(SparkSession spark, PruneJob.Config c, LoadedModel src, PrintWriter err) {
+        if (!removesGroups(c)) return masked(spark, c, src, err);
         ComputationGraph g = src.graph();
         ChannelGroups groups = ChannelGroups.of(g, src.source());
         GroupPruning.Plan plan = GroupPruning.choose(g, groups, c.amount(), ((LnStructured) c.method()).norm());
@@ -57,6 +98,36 @@ public final class GraphPruneJob {
         }
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), c.split(),
                 Loaded.plain(LoadedModel.ofGraph(shrunk, src.meta(), "", "pruned", SourceKind.DL4J_ZIP, 0)), Loaded.plain(src));
-        return new Result(shrunk, metrics, g.numParams());
+        return new Result(shrunk, metrics, g.numParams(), 0, 0);
+    }
+
+    /** Masks of the chosen weights (on executors unless {@code --local}), zeroed, fine-tuned with the masks enforced. */
+    static Result masked(SparkSession spark, PruneJob.Config c, LoadedModel src, PrintWriter err) {
+        ComputationGraph g = src.graph();
+        List<Target> targets = targets(c, g);
+        Map<TensorKey, Mask> masks = new TreeMap<>(GraphMasks.zeros(g));
+        Map<Integer, Mask> fresh = PruneJob.masks(Execution.of(SparkSessions.jsc(spark), !c.distributed()), targets, c.method(),
+                c.amount() == null ? Amount.fraction(0) : c.amount(), c.plan().chunkSize());
+        PruneJob.notes(targets, fresh, c.method(), masks);
+        List<String> names = GraphMasks.names(g);
+        long pruned = 0, chosen = 0;
+        for (Target t : targets) {
+            Mask m = masks.get(t.key());
+            pruned += m.prunedCount();
+            chosen += m.size();
+            err.printf(Locale.ROOT, "prune: %s %s: %,d of %,d pruned (%.1f%%; %,d now)%n", names.get(t.layer()), t.param(), m.prunedCount(), m.size(),
+                    100.0 * m.prunedCount() / m.size(), m.prunedCount() - t.mask().prunedCount());
+        }
+        err.flush();
+        ComputationGraph out = g.clone();
+        GraphMasks.apply(out, masks);
+        if (c.fineTune().runs()) {
+            err.printf("prune: fine-tuning %d epochs on %s with the masks enforced%n", c.fineTune().epochs(), c.fineTune().data());
+            err.flush();
+            out = c.fineTune().graph(spark, out, masks, src, c.split(), !c.distributed(), c.evalData(), err);
+        }
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), c.split(),
+                Loaded.plain(LoadedModel.ofGraph(out, src.meta(), "", "pruned", SourceKind.DL4J_ZIP, 0)), Loaded.plain(src));
+        return new Result(out, metrics, g.numParams(), pruned, chosen);
     }
 }

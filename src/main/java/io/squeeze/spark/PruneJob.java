@@ -150,12 +150,19 @@ public final class PruneJob {
      */
     static List<Target> targets(org.deeplearning4j.nn.conf.MultiLayerConfiguration conf, Map<TensorKey, long[]> shapes, Plan p,
                                 Map<TensorKey, Mask> masks, java.util.function.Function<TensorKey, float[]> values) {
+        List<org.deeplearning4j.nn.conf.layers.Layer> layers = conf.getConfs().stream().map(org.deeplearning4j.nn.conf.NeuralNetConfiguration::getLayer).toList();
+        return targets(layers, layers.stream().map(org.deeplearning4j.nn.conf.layers.Layer::getLayerName).toList(), shapes, p, masks, values);
+    }
+
+    /** As above for layers given in order with their names (a graph's layers and vertex names). */
+    static List<Target> targets(List<org.deeplearning4j.nn.conf.layers.Layer> layers, List<String> names, Map<TensorKey, long[]> shapes, Plan p,
+                                Map<TensorKey, Mask> masks, java.util.function.Function<TensorKey, float[]> values) {
         List<Target> out = new ArrayList<>();
         boolean anyMatch = false;
-        for (int i = 0; i < conf.getConfs().size(); i++) {
-            var layer = conf.getConf(i).getLayer();
+        for (int i = 0; i < layers.size(); i++) {
+            var layer = layers.get(i);
             if (!(layer instanceof FeedForwardLayer) || !shapes.containsKey(new TensorKey(i, "W"))) continue;
-            String name = layer.getLayerName();
+            String name = names.get(i);
             if (!p.layers().matches(i, name)) continue;
             Amount a = p.perLayer().isEmpty() ? p.amount() : p.perLayer().getOrDefault(Integer.toString(i), p.perLayer().get(name));
             if (a == null && p.method().needsAmount()) continue;

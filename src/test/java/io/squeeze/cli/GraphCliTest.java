@@ -22,9 +22,11 @@ import static org.junit.jupiter.api.Assertions.*;
  * A ResNet as a user runs it through Squeeze, on local[2]: {@code train --arch resnet:1} on the UCI digits (8×8 images,
  * 28 layers with three residual adds) written as a DL4J ComputationGraph zip, reproduced by the same command;
  * {@code inspect} lists its merges; {@code evaluate} on the executors equals {@code evaluate --local}; {@code predict}
- * gives the evaluated classes; its soft targets teach an MLP student that {@code distill} evaluates against it.
+ * gives the evaluated classes; its soft targets teach an MLP student that {@code distill} evaluates against it; its
+ * weights are pruned by magnitude (the masks on the executors equal to the masks in one process) and stay zero through
+ * fine-tuning, its channel groups are pruned and shrunk, its convolutions factorized, and it is quantized to int8.
  */
-class GraphCliTest {
+public class GraphCliTest {
     static final String TRAIN = QuantizeCliTest.TRAIN, TEST = QuantizeCliTest.TEST;
     @TempDir
     static Path dir;
@@ -254,6 +256,88 @@ class GraphCliTest {
         double before = evaluate(shrunk, "shrunk").get("accuracy").asDouble(), after = evaluate(tuned, "shrunk-tuned").get("accuracy").asDouble();
         assertTrue(after > before && after > 0.8, "fine-tuning the shrunk graph: " + before + " -> " + after);
         assertEquals(20146, load(tuned).graph().numParams());
+    }
+
+    /** Entries equal to 0.0f of every weight tensor, by vertex name. */
+    public static java.util.Map<String, boolean[]> zeros(ComputationGraph g) {
+        java.util.Map<String, boolean[]> out = new java.util.TreeMap<>();
+        var names = io.squeeze.model.GraphMasks.names(g);
+        for (int i = 0; i < g.getLayers().length; i++) {
+            if (!g.getLayers()[i].paramTable().containsKey("W")) continue;
+            float[] w = io.squeeze.model.GraphMasks.values(g, i, "W");
+            boolean[] z = new boolean[w.length];
+            for (int k = 0; k < w.length; k++) z[k] = w[k] == 0f;
+            out.put(names.get(i), z);
+        }
+        return out;
+    }
+
+    public static int count(boolean[] b) {
+        int n = 0;
+        for (boolean x : b) if (x) n++;
+        return n;
+    }
+
+    @Test
+    void weightsArePrunedByMagnitudeOnTheExecutorsAndStayZeroThroughFineTuning() throws Exception {
+        String l1 = dir.resolve("l1.zip").toString(), l1Local = dir.resolve("l1-local.zip").toString(), again = dir.resolve("l1-again.zip").toString(),
+                tuned = dir.resolve("l1-tuned.zip").toString(), one = dir.resolve("l1-one.zip").toString();
+        CliRun r = CliRun.run("prune", "--model", resnet, "--method", "l1", "--amount", "0.5", "--out", l1);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("prune: s3b1_conv2 W: 18,432 of 36,864 pruned (50.0%; 18,432 now)"), r.err());
+        assertTrue(r.out().contains("(38,536 of the chosen 77,072 weights pruned, 50.0%)"), r.out());
+        assertEquals(0, CliRun.run("prune", "--model", resnet, "--method", "l1", "--amount", "0.5", "--local", "--out", l1Local).code());
+        ComputationGraph src = load(resnet).graph(), pruned = load(l1).graph();
+        assertEquals(pruned.params(), load(l1Local).graph().params(), "masks on the executors = masks in this process");
+        // in every weight tensor, the smaller half by magnitude is zero and the rest is the source's
+        for (int i = 0; i < src.getLayers().length; i++) {
+            if (!src.getLayers()[i].paramTable().containsKey("W")) continue;
+            float[] w = io.squeeze.model.GraphMasks.values(src, i, "W"), p = io.squeeze.model.GraphMasks.values(pruned, i, "W");
+            float maxPruned = 0, minKept = Float.MAX_VALUE;
+            int zeroed = 0;
+            for (int k = 0; k < w.length; k++) {
+                if (p[k] == 0f) {
+                    zeroed++;
+                    maxPruned = Math.max(maxPruned, Math.abs(w[k]));
+                } else {
+                    assertEquals(w[k], p[k]);
+                    minKept = Math.min(minKept, Math.abs(w[k]));
+                }
+            }
+            assertEquals(Math.round(w.length * 0.5), zeroed, "layer " + i);
+            assertTrue(maxPruned <= minKept, "layer " + i + ": pruned up to " + maxPruned + ", kept from " + minKept);
+        }
+        assertEquals(src.getLayer("stem_bn").params(), pruned.getLayer("stem_bn").params(), "batch normalization has no weights to prune");
+
+        // pruned again: half of the remaining half (the zeros count as pruned)
+        CliRun a = CliRun.run("prune", "--model", l1, "--method", "l1", "--amount", "0.5", "--out", again);
+        assertEquals(0, a.code(), a.err());
+        assertTrue(a.err().contains("prune: s3b1_conv2 W: 27,648 of 36,864 pruned (75.0%; 9,216 now)"), a.err());
+        java.util.Map<String, boolean[]> z1 = zeros(pruned), z2 = zeros(load(again).graph());
+        z1.forEach((name, z) -> {
+            for (int k = 0; k < z.length; k++) if (z[k]) assertTrue(z2.get(name)[k], name + " entry " + k + " stays pruned");
+        });
+
+        // fine-tuned with the masks enforced on the executors: the same zeros, the rest trained
+        CliRun t = CliRun.run("prune", "--model", resnet, "--method", "l1", "--amount", "0.5", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "2",
+                "--fine-tune-lr", "0.001", "--eval-data", TEST, "--out", tuned);
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.err().contains("with the masks enforced"), t.err());
+        ComputationGraph ft = load(tuned).graph();
+        java.util.Map<String, boolean[]> zt = zeros(ft);
+        z1.forEach((name, z) -> assertArrayEquals(z, zt.get(name), name + ": exactly the pruned entries are zero after fine-tuning"));
+        assertNotEquals(pruned.getLayer("s3b1_conv2").getParam("W"), ft.getLayer("s3b1_conv2").getParam("W"), "the kept weights trained");
+        assertFalse(ft.getConfiguration().toJson().contains("MaskConstraint"), "the zip is a plain DL4J graph: no Squeeze constraint in it");
+        assertTrue(evaluate(tuned, "l1-tuned").get("accuracy").asDouble() > 0.8, "half the weights pruned and fine-tuned");
+
+        // one layer by vertex name, at its own amount
+        CliRun o = CliRun.run("prune", "--model", resnet, "--method", "l1", "--amount", "s3b1_conv2:0.8", "--out", one);
+        assertEquals(0, o.code(), o.err());
+        java.util.Map<String, boolean[]> zo = zeros(load(one).graph());
+        assertEquals(Math.round(36864 * 0.8), count(zo.get("s3b1_conv2")));
+        zo.forEach((name, z) -> {
+            if (!name.equals("s3b1_conv2")) assertEquals(0, count(z), name + " untouched");
+        });
     }
 
     @Test

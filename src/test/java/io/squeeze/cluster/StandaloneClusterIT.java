@@ -414,6 +414,23 @@ class StandaloneClusterIT {
         local("evaluate", "--model", pc, "--data", TEST, "--report", pec.toString());
         local("evaluate", "--model", pl, "--data", TEST, "--report", pel.toString());
         assertEquals(M.readTree(Files.readAllBytes(pel)).get("accuracy").asDouble(), M.readTree(Files.readAllBytes(pec)).get("accuracy").asDouble(), 0.1);
+        // its weights pruned by magnitude with the k-selection on the executors, fine-tuned there with the masks in the
+        // graph's configuration: the same zeros as in one process, kept through the training
+        String[] u = {"prune", "--model", tl, "--method", "global", "--amount", "0.7", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1",
+                "--eval-data", TEST};
+        String uc = dir.resolve("resnet-global-cluster.zip").toString(), ul = dir.resolve("resnet-global-local.zip").toString();
+        submit(append(u, "--out", uc));
+        local(append(u, "--out", ul));
+        var zc = io.squeeze.cli.GraphCliTest.zeros(io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(uc), true).graph());
+        var zl = io.squeeze.cli.GraphCliTest.zeros(io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(ul), true).graph());
+        assertEquals(zl.keySet(), zc.keySet());
+        long zerosCluster = 0, weights = 0;
+        for (String name : zl.keySet()) {
+            assertArrayEquals(zl.get(name), zc.get(name), name + ": the same weights pruned");
+            zerosCluster += io.squeeze.cli.GraphCliTest.count(zc.get(name));
+            weights += zc.get(name).length;
+        }
+        assertEquals(Math.round(weights * 0.7), zerosCluster, "70 % of all the graph's weights, zero after fine-tuning on the executors");
         // its convolutions factorized with the SVDs on the executors: the same factors as in one process
         String[] f = {"factorize", "--model", tl, "--params-budget", "0.5"};
         String fc = dir.resolve("resnet-factorized-cluster.zip").toString(), fl = dir.resolve("resnet-factorized-local.zip").toString();
