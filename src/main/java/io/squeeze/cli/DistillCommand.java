@@ -75,7 +75,8 @@ public final class DistillCommand extends BaseCommand implements StageCommand {
 
     @Option(names = "--hint", paramLabel = "TL:SL", description = {"feature distillation (FitNets): an L2 loss between student layer SL",
             "(through a learned projection when widths differ) and the teacher's layer TL — an index, or a graph teacher's vertex",
-            "name, e.g. pool:0 (offline; the soft targets' teacher must be a DL4J/Keras model)"})
+            "name, e.g. pool:0; SL is a vertex name for a graph student, e.g. pool:pool (offline; the soft targets' teacher must be",
+            "a DL4J/Keras model)"})
     String hint;
 
     @Option(names = "--hint-weight", defaultValue = "0.1", paramLabel = "W", description = "weight of the hint loss (default: ${DEFAULT-VALUE})")

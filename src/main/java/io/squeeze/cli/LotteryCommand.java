@@ -1,5 +1,7 @@
 package io.squeeze.cli;
 
+import io.squeeze.core.BadInputException;
+
 import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.core.Storage;
 import io.squeeze.data.DataSpec;
@@ -92,23 +94,42 @@ public final class LotteryCommand extends BaseCommand implements StageCommand {
     @Override
     public Integer call() {
         LotteryJob.Config c = config();
-        Architectures.requireStack(c.arch(), Storage.withSparkDefaults(), "lottery --arch");
+        Architectures.check(c.arch(), Storage.withSparkDefaults());
+        if (Architectures.isGraph(c.arch(), Storage.withSparkDefaults())) return callGraph(c);
         Path dir = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite, c.inputs()); // before any Spark work
         SparkSession spark = SparkSessions.start("squeeze lottery");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.Content content = c.run(spark, out, Main.args(), err());
         c.publish(st, out, overwrite, content, dl4jZip);
-        var o = out();
-        o.printf("%-6s %-14s %10s %10s %10s %12s%n", "round", "run", "weights", "accuracy", "loss", "iters-to-best");
         @SuppressWarnings("unchecked")
         List<LotteryJob.Row> table = (List<LotteryJob.Row>) content.metrics().get("lottery");
-        for (LotteryJob.Row row : table)
-            o.printf(Locale.ROOT, "%-6d %-14s %9.1f%% %10.4f %10.4f %12d%n", row.round(), row.run(), 100 * row.weightsRemaining(),
-                    row.testAccuracy(), row.testLoss(), row.iterationsToBest());
-        o.println("wrote " + new Path(dir, "ticket") + " and " + new Path(dir, "lottery.json"));
+        print(table);
+        out().println("wrote " + new Path(dir, "ticket") + " and " + new Path(dir, "lottery.json"));
         return Main.OK;
     }
 
+    /** A graph architecture (resnet:N): the same rounds; the ticket is written as OUT/ticket.zip, a DL4J graph zip. */
+    private Integer callGraph(LotteryJob.Config c) {
+        if (dl4jZip) throw new BadInputException("--with-dl4j-zip applies to layer stacks; lottery --arch " + c.arch() + " writes its ticket as a DL4J zip (ticket.zip)");
+        Path dir = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite, c.inputs());
+        SparkSession spark = SparkSessions.start("squeeze lottery");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        LotteryJob.GraphResult r = LotteryJob.runGraph(spark, c, err());
+        LotteryJob.publishGraph(st, out, overwrite, r);
+        print(r.rows());
+        out().println("wrote " + new Path(dir, "ticket.zip") + " and " + new Path(dir, "lottery.json"));
+        return Main.OK;
+    }
+
+    private void print(List<LotteryJob.Row> table) {
+        var o = out();
+        o.printf("%-6s %-14s %10s %10s %10s %12s%n", "round", "run", "weights", "accuracy", "loss", "iters-to-best");
+        for (LotteryJob.Row row : table)
+            o.printf(Locale.ROOT, "%-6d %-14s %9.1f%% %10.4f %10.4f %12d%n", row.round(), row.run(), 100 * row.weightsRemaining(),
+                    row.testAccuracy(), row.testLoss(), row.iterationsToBest());
+    }
+
+    /** A recipe's lottery stage: layer stacks (a graph's ticket is a DL4J zip, not an artifact the next stage reads). */
     @Override
     public void check() {
         Architectures.requireStack(config().arch(), Storage.withSparkDefaults(), "lottery --arch");

@@ -62,4 +62,41 @@ public final class HintGraph {
         for (int i = 0; i < out.getnLayers(); i++) out.getLayer(i).setParams(cg.getLayer("L" + i).params().dup());
         return out;
     }
+
+    /**
+     * A graph student with the {@code hint} output on vertex {@code studentVertex} (its activations flattened, in C
+     * order as the teacher's are), through a learned projection without bias when the widths differ, and its output
+     * layer training with {@code outputLoss}; the student's parameters are copied, the hint layer trains with Adam at
+     * {@code learningRate}.
+     */
+    public static ComputationGraph buildGraph(ComputationGraph student, String studentVertex, int numFeatures, int teacherWidth, double weight,
+                                              ILossFunction outputLoss, double learningRate) {
+        var c = student.getConfiguration();
+        if (!c.getVertices().containsKey(studentVertex) || c.getNetworkOutputs().contains(studentVertex) || c.getNetworkInputs().contains(studentVertex))
+            throw new BadInputException("distill.hint student vertex '" + studentVertex + "' is not a hidden vertex of the student (inspect lists them)");
+        ComputationGraph withLoss = Graphs.withLoss(student, outputLoss);
+        var a = withLoss.feedForward(NdRows.of(new float[numFeatures], 1, numFeatures), false).get(studentVertex);
+        int sw = (int) (a.length());
+        org.deeplearning4j.nn.conf.InputPreProcessor flatten = a.rank() == 4
+                ? new org.deeplearning4j.nn.conf.preprocessor.CnnToFeedForwardPreProcessor(a.size(2), a.size(3), a.size(1)) : null;
+        var w = Nd4j.valueArrayOf(new long[]{1, teacherWidth}, weight, DataType.FLOAT);
+        Layer hint = sw == teacherWidth ? new LossLayer.Builder(new LossL2(w)).activation(Activation.IDENTITY).build()
+                : new OutputLayer.Builder(new LossL2(w)).nIn(sw).nOut(teacherWidth).hasBias(false).activation(Activation.IDENTITY)
+                .weightInit(WeightInit.XAVIER).updater(new Adam(learningRate)).build();
+        String out = c.getNetworkOutputs().get(0);
+        return new org.deeplearning4j.nn.transferlearning.TransferLearning.GraphBuilder(withLoss)
+                .addLayer(HINT, hint, flatten, studentVertex).setOutputs(out, HINT).build();
+    }
+
+    /** The flattened width of a graph student's vertex. */
+    public static int width(ComputationGraph student, String vertex, int numFeatures) {
+        return (int) student.feedForward(NdRows.of(new float[numFeatures], 1, numFeatures), false).get(vertex).length();
+    }
+
+    /** The trained graph student: {@code template} with the parameters of every layer of {@code cg} of the same name (the hint layer dropped). */
+    public static ComputationGraph student(ComputationGraph cg, ComputationGraph template) {
+        ComputationGraph out = template.clone();
+        for (var v : out.getVertices()) if (v.hasLayer() && v.getLayer().numParams() > 0) v.getLayer().setParams(cg.getLayer(v.getVertexName()).params().dup());
+        return out;
+    }
 }

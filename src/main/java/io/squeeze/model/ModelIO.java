@@ -177,6 +177,7 @@ public final class ModelIO {
                         + " model (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
             }
             if (KerasChannelsFirst.needed(net.getLayerWiseConfigurations())) net = KerasChannelsFirst.convert(net, kerasInputShape(modelConfig), source);
+            if (KerasRecurrent.needed(net.getLayerWiseConfigurations())) net = KerasRecurrent.convert(net, kerasInputShape(modelConfig), source);
             net = softmaxDenseAsOutput(flatBatchNorm(net));
             String sha = Storage.sha256(bytes);
             seedFromContent(net, sha);
@@ -333,6 +334,8 @@ public final class ModelIO {
         if (pre instanceof FeedForwardToCnnPreProcessor f) {
             nf = (int) (f.getInputHeight() * f.getInputWidth() * f.getNumChannels());
             shape = new int[]{(int) f.getInputHeight(), (int) f.getInputWidth(), (int) f.getNumChannels()};
+        } else if (pre instanceof SequenceRows r) {
+            nf = r.steps() * r.features();
         } else if (c.getConf(0).getLayer() instanceof FeedForwardLayer ff) {
             nf = (int) ff.getNIn();
         } else {

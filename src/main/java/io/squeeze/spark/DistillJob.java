@@ -249,23 +249,25 @@ public final class DistillJob {
      * @param teacherVertex the teacher's vertex by name (a graph teacher), or null
      * @param teacherLayer  the teacher's layer by index (a layer-stack teacher), -1 with a vertex name
      */
-    public record Hint(String teacherVertex, int teacherLayer, int studentLayer, double weight) implements java.io.Serializable {
+    public record Hint(String teacherVertex, int teacherLayer, int studentLayer, String studentVertex, double weight) implements java.io.Serializable {
         public Hint {
             if (!(weight > 0) || Double.isInfinite(weight)) throw new BadInputException("distill.hint-weight must be > 0, got " + weight);
         }
 
-        /** {@code TEACHER:STUDENT_LAYER}: a teacher layer index or graph vertex name, a student layer index. */
+        /**
+         * {@code TEACHER:STUDENT}: a teacher layer index or graph vertex name, a student layer index (a layer-stack
+         * student) or vertex name (a graph student).
+         */
         public static Hint parse(String s, double weight) {
             String[] p = s.split(":");
-            try {
-                if (p.length != 2 || p[0].isBlank()) throw new NumberFormatException();
-                int student = Integer.parseInt(p[1].trim());
-                String t = p[0].trim();
-                return t.chars().allMatch(Character::isDigit) ? new Hint(null, Integer.parseInt(t), student, weight) : new Hint(t, -1, student, weight);
-            } catch (NumberFormatException e) {
-                throw new BadInputException("distill.hint must be TEACHER:STUDENT_LAYER (a teacher layer index or graph vertex name, a student layer index,"
-                        + " e.g. 1:0 or pool:0), got '" + s + "'");
-            }
+            if (p.length != 2 || p[0].isBlank() || p[1].isBlank())
+                throw new BadInputException("distill.hint must be TEACHER:STUDENT (a teacher layer index or graph vertex name, a student layer index"
+                        + " or graph vertex name, e.g. 1:0 or pool:0), got '" + s + "'");
+            String t = p[0].trim(), st = p[1].trim();
+            boolean studentIndex = st.chars().allMatch(Character::isDigit);
+            int student = studentIndex ? Integer.parseInt(st) : -1;
+            return t.chars().allMatch(Character::isDigit) ? new Hint(null, Integer.parseInt(t), student, studentIndex ? null : st, weight)
+                    : new Hint(t, -1, student, studentIndex ? null : st, weight);
         }
 
         /** The teacher side as printed: {@code layer 1} or {@code vertex 'pool'}. */
@@ -282,6 +284,40 @@ public final class DistillJob {
     public static MultiLayerNetwork trainWithHint(JavaSparkContext jsc, JavaRDD<Tuple2<Example, float[]>> rows, MultiLayerNetwork student,
                                                   Normalizer norm, LoadedModel teacher, Hint hint, int nf, int k, KdLossKernel kd, double lr,
                                                   SparkTrainer.Config cfg, String where, PrintWriter progress) {
+        int tw = teacherWidth(teacher, hint, nf);
+        if (hint.studentVertex() != null)
+            throw new BadInputException("distill.hint: the student is a layer stack; give its layer index, got vertex '" + hint.studentVertex() + "'");
+        if (hint.studentLayer() < 0 || hint.studentLayer() >= student.getnLayers() - 1)
+            throw new BadInputException("distill.hint student layer must be a hidden layer in [0, " + (student.getnLayers() - 2) + "], got " + hint.studentLayer());
+        if (!(student.getLayer(hint.studentLayer()).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.DenseLayer))
+            throw new BadInputException("distill.hint student layer " + hint.studentLayer() + " is a "
+                    + student.getLayer(hint.studentLayer()).conf().getLayer().getClass().getSimpleName() + "; hints guide dense layers");
+        int sw = io.squeeze.model.Logits.width(student, hint.studentLayer(), nf);
+        progress.printf("distill: hint from teacher %s (%d wide) to student layer %d (%d wide%s), weight %s%n", hint.teacher(), tw, hint.studentLayer(), sw,
+                tw == sw ? "" : ", through a learned projection", hint.weight());
+        var cg = io.squeeze.model.HintGraph.build(student, hint.studentLayer(), sw, tw, hint.weight(), new KdLoss(kd, k), lr);
+        Broadcast<io.squeeze.model.NetPayload> tb = jsc.broadcast(io.squeeze.model.NetPayload.of(teacher));
+        try {
+            var data = hintBatches(rows, norm, tb, teacher.meta().normalizer(), hint, nf, k, tw, cfg.batchSize(), where, jsc.defaultParallelism());
+            return io.squeeze.model.HintGraph.student(SparkTrainer.fitGraph(jsc, data, cg, cfg, where, progress), student);
+        } finally {
+            tb.destroy();
+        }
+    }
+
+    /** The teacher of stored soft targets, for its hidden activations: a Squeeze-readable model unchanged since the soft targets were made. */
+    static LoadedModel hintTeacher(io.squeeze.core.Storage st, io.squeeze.artifact.SoftTargetsStore.Manifest soft) {
+        if (soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())))
+            throw new BadInputException("distill --hint needs the teacher's hidden layers: the soft targets' teacher " + soft.teacher()
+                    + " is " + (soft.teacherKind().equals("onnx") ? "an ONNX model" : "not found"));
+        LoadedModel tm = io.squeeze.artifact.Models.load(st, soft.teacher(), true);
+        if (!tm.sha256().equals(soft.teacherSha256()))
+            throw new BadInputException("distill --hint: teacher " + soft.teacher() + " changed since the soft targets were made (sha256 differs)");
+        return tm;
+    }
+
+    /** Checks the teacher side of {@code hint} against {@code teacher}; returns the width of its flattened activations. */
+    static int teacherWidth(LoadedModel teacher, Hint hint, int nf) {
         int tl = hint.teacherLayer();
         String tv = hint.teacherVertex();
         if (teacher.isGraph()) {
@@ -294,20 +330,20 @@ public final class DistillJob {
             throw new BadInputException("distill.hint: teacher " + teacher.source() + " is a layer stack; give its layer index, got vertex '" + tv + "'");
         } else if (tl < 0 || tl >= teacher.net().getnLayers() - 1)
             throw new BadInputException("distill.hint teacher layer must be a hidden layer in [0, " + (teacher.net().getnLayers() - 2) + "], got " + tl);
-        if (hint.studentLayer() < 0 || hint.studentLayer() >= student.getnLayers() - 1)
-            throw new BadInputException("distill.hint student layer must be a hidden layer in [0, " + (student.getnLayers() - 2) + "], got " + hint.studentLayer());
-        if (!(student.getLayer(hint.studentLayer()).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.DenseLayer))
-            throw new BadInputException("distill.hint student layer " + hint.studentLayer() + " is a "
-                    + student.getLayer(hint.studentLayer()).conf().getLayer().getClass().getSimpleName() + "; hints guide dense layers");
-        int tw = teacher.isGraph() ? io.squeeze.model.Logits.width(teacher.graph(), tv, nf) : io.squeeze.model.Logits.width(teacher.net(), tl, nf);
-        int sw = io.squeeze.model.Logits.width(student, hint.studentLayer(), nf);
-        progress.printf("distill: hint from teacher %s (%d wide) to student layer %d (%d wide%s), weight %s%n", hint.teacher(), tw, hint.studentLayer(), sw,
-                tw == sw ? "" : ", through a learned projection", hint.weight());
-        var cg = io.squeeze.model.HintGraph.build(student, hint.studentLayer(), sw, tw, hint.weight(), new KdLoss(kd, k), lr);
-        Broadcast<io.squeeze.model.NetPayload> tb = jsc.broadcast(io.squeeze.model.NetPayload.of(teacher));
-        Normalizer tn = teacher.meta().normalizer();
-        JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data = minibatches(RoundRobin.spread(rows, jsc.defaultParallelism()), Normalizer.NONE, nf, k,
-                cfg.batchSize(), where).map(d -> {
+        return teacher.isGraph() ? io.squeeze.model.Logits.width(teacher.graph(), tv, nf) : io.squeeze.model.Logits.width(teacher.net(), tl, nf);
+    }
+
+    /**
+     * Minibatches of rows joined to their soft targets, each with a second label: the teacher's hint activations
+     * ({@code tw} wide, flattened), computed on the executor by the broadcast teacher on the rows in the teacher's
+     * normalization; the features in the student's ({@code norm}).
+     */
+    static JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> hintBatches(JavaRDD<Tuple2<Example, float[]>> rows, Normalizer norm,
+                                                                           Broadcast<io.squeeze.model.NetPayload> tb, Normalizer tn, Hint hint, int nf, int k,
+                                                                           int tw, int batch, String where, int parallelism) {
+        int tl = hint.teacherLayer();
+        String tv = hint.teacherVertex();
+        return minibatches(RoundRobin.spread(rows, parallelism), Normalizer.NONE, nf, k, batch, where).map(d -> {
             var t = tb.value();
             int n = (int) d.getFeatures().size(0);
             float[] raw = d.getFeatures().dup('c').data().asFloat();
@@ -317,10 +353,5 @@ public final class DistillJob {
             return new org.nd4j.linalg.dataset.MultiDataSet(new org.nd4j.linalg.api.ndarray.INDArray[]{Nd4j.create(xs, new long[]{n, nf}, 'c')},
                     new org.nd4j.linalg.api.ndarray.INDArray[]{d.getLabels(), Nd4j.create(h, new long[]{n, tw}, 'c')});
         });
-        try {
-            return io.squeeze.model.HintGraph.student(SparkTrainer.fitGraph(jsc, data, cg, cfg, where, progress), student);
-        } finally {
-            tb.destroy();
-        }
     }
 }

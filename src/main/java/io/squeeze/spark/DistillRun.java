@@ -85,12 +85,7 @@ final class DistillRun {
                     trained = DistillJob.train(SparkSessions.jsc(spark), j.rows(), net, meta.normalizer(), meta.numFeatures(), classes, kd, c.training(), where, err,
                             validate);
                 } else {
-                    if (soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())))
-                        throw new BadInputException("distill --hint needs the teacher's hidden layers: the soft targets' teacher " + soft.teacher()
-                                + " is " + (soft.teacherKind().equals("onnx") ? "an ONNX model" : "not found"));
-                    LoadedModel tm = Models.load(st, soft.teacher(), true);
-                    if (!tm.sha256().equals(soft.teacherSha256()))
-                        throw new BadInputException("distill --hint: teacher " + soft.teacher() + " changed since the soft targets were made (sha256 differs)");
+                    LoadedModel tm = DistillJob.hintTeacher(st, soft);
                     trained = DistillJob.trainWithHint(SparkSessions.jsc(spark), j.rows(), net, meta.normalizer(), tm, h, meta.numFeatures(), classes, kd,
                             c.lr(), c.training(), where, err);
                 }

@@ -43,7 +43,9 @@ public final class GraphDistillJob {
     public static void check(DistillJob.Config c) {
         if (c.mode() != DistillJob.Mode.OFFLINE)
             throw new BadInputException("distill --student " + c.student() + " is a graph, which learns from stored soft targets (--soft-targets), not --online");
-        if (c.hint() != null) throw new BadInputException("distill --hint takes layer-stack students; " + c.student() + " is a graph");
+        if (c.hint() != null && DistillJob.Hint.parse(c.hint(), c.hintWeight()).studentVertex() == null)
+            throw new BadInputException("distill --hint: student " + c.student() + " is a graph; name its vertex (e.g. pool:pool), got layer "
+                    + DistillJob.Hint.parse(c.hint(), c.hintWeight()).studentLayer());
     }
 
     /** The distilled graph, its metadata and the metrics against the teacher. */
@@ -86,10 +88,16 @@ public final class GraphDistillJob {
                 c.temperature(), c.alpha());
         ComputationGraph trained;
         try {
-            var data = SparkTrainer.singleOutput(DistillJob.minibatches(RoundRobin.spread(j.rows(), jsc.defaultParallelism()), meta.normalizer(),
-                    meta.numFeatures(), k, c.training().batchSize(), where));
-            trained = SparkTrainer.fitGraph(jsc, data, Graphs.withLoss(student, new KdLoss(new KdLossKernel(c.alpha(), c.temperature()), k)), c.training(),
-                    where, err, Validation.afterGraph(spark, c.evalData(), meta, err));
+            var validate = Validation.afterGraph(spark, c.evalData(), meta, err);
+            var kd = new KdLoss(new KdLossKernel(c.alpha(), c.temperature()), k);
+            if (c.hint() == null) {
+                var data = SparkTrainer.singleOutput(DistillJob.minibatches(RoundRobin.spread(j.rows(), jsc.defaultParallelism()), meta.normalizer(),
+                        meta.numFeatures(), k, c.training().batchSize(), where));
+                trained = SparkTrainer.fitGraph(jsc, data, Graphs.withLoss(student, kd), c.training(), where, err, validate);
+            } else {
+                trained = withHint(jsc, j.rows(), student, meta, DistillJob.Hint.parse(c.hint(), c.hintWeight()), DistillJob.hintTeacher(st, soft), k, kd, c, where, err,
+                        validate);
+            }
         } finally {
             j.rows().unpersist(false);
         }
@@ -98,5 +106,32 @@ public final class GraphDistillJob {
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
                 Loaded.plain(LoadedModel.ofGraph(trained, meta, "", "distilled", SourceKind.DL4J_ZIP, 0)), teacher);
         return new Result(trained, meta, metrics);
+    }
+
+    /**
+     * FitNets (Romero et al. 2015) into a graph student: the student with a second output on the hint vertex
+     * ({@link io.squeeze.model.HintGraph#buildGraph}) trained on minibatches carrying the teacher's activations,
+     * computed in the executors by the broadcast teacher; validation after each epoch on the student without the hint.
+     */
+    static ComputationGraph withHint(org.apache.spark.api.java.JavaSparkContext jsc, org.apache.spark.api.java.JavaRDD<scala.Tuple2<io.squeeze.data.Example, float[]>> rows,
+                                     ComputationGraph student, ModelMeta meta, DistillJob.Hint hint, LoadedModel teacher, int k, KdLoss kd,
+                                     DistillJob.Config c, String where, PrintWriter err,
+                                     java.util.function.BiConsumer<Integer, ComputationGraph> validate) {
+        int nf = meta.numFeatures();
+        int tw = DistillJob.teacherWidth(teacher, hint, nf);
+        var cg = io.squeeze.model.HintGraph.buildGraph(student, hint.studentVertex(), nf, tw, hint.weight(), kd, c.lr());
+        int sw = io.squeeze.model.HintGraph.width(student, hint.studentVertex(), nf);
+        err.printf("distill: hint from teacher %s (%d wide) to student vertex '%s' (%d wide%s), weight %s%n", hint.teacher(), tw, hint.studentVertex(), sw,
+                tw == sw ? "" : ", through a learned projection", hint.weight());
+        var tb = jsc.broadcast(io.squeeze.model.NetPayload.of(teacher));
+        try {
+            var data = DistillJob.hintBatches(rows, meta.normalizer(), tb, teacher.meta().normalizer(), hint, nf, k, tw, c.training().batchSize(), where,
+                    jsc.defaultParallelism());
+            ComputationGraph out = SparkTrainer.fitGraph(jsc, data, cg, c.training(), where, err,
+                    (e, g) -> validate.accept(e, io.squeeze.model.HintGraph.student(g, student)));
+            return io.squeeze.model.HintGraph.student(out, student);
+        } finally {
+            tb.destroy();
+        }
     }
 }

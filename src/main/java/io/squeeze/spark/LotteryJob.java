@@ -10,28 +10,17 @@ import io.squeeze.model.Arch;
 import io.squeeze.model.Architectures;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.SparkSession;
-import io.squeeze.prune.L1Unstructured;
 import io.squeeze.data.Example;
-import io.squeeze.model.LoadedModel;
 import io.squeeze.model.ModelMeta;
-import io.squeeze.model.SourceKind;
-import io.squeeze.model.Surgery;
-import io.squeeze.prune.Amount;
 import io.squeeze.core.Mask;
-import io.squeeze.prune.Pruner;
-import io.squeeze.prune.Target;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.apache.spark.storage.StorageLevel;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
 import java.io.PrintWriter;
-import io.squeeze.model.LayerSupport;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 
 /**
  * Iterative magnitude pruning with rewinding — the lottery ticket procedure of Frankle and Carbin, "The Lottery
@@ -39,7 +28,9 @@ import java.util.TreeMap;
  * Hypothesis", 2019): train; prune {@code rate} of the remaining weights of every layer ({@code outputRate} for
  * the output layer) by magnitude; reset the surviving weights to their values at initialisation (or after
  * {@code rewindEpochs} epochs); retrain with the masks enforced; repeat. The control retrains the same masks from
- * a fresh random initialisation. Training runs on Spark (parameter averaging); validation after every epoch.
+ * a fresh random initialisation. Training runs on Spark (parameter averaging); validation after every epoch. The
+ * rounds are {@link LotteryRounds}, for layer stacks (the ticket an artifact) and for graph architectures such as
+ * {@code resnet:N} ({@link #runGraph}; the ticket a DL4J graph zip).
  */
 public final class LotteryJob {
     private LotteryJob() {}
@@ -118,98 +109,28 @@ public final class LotteryJob {
 
     public static Result run(JavaSparkContext jsc, JavaRDD<Example> train, JavaRDD<Example> test, MultiLayerConfiguration conf,
                              ModelMeta meta, SparkTrainer.Config tc, Rounds lc, PrintWriter progress) {
-        int nf = meta.numFeatures(), k = meta.numClasses();
-        JavaRDD<Example> testCached = test.persist(StorageLevel.MEMORY_ONLY());
-        long trainRows = train.count();
-        long itersPerEpoch = (trainRows + tc.batchSize() - 1) / tc.batchSize();
-        MultiLayerNetwork init = new MultiLayerNetwork(conf.clone());
-        init.init();
-        MultiLayerNetwork rewindPoint = init.clone();
-        if (lc.rewindEpochs() > 0) {
-            progress.printf("lottery: late rewinding point: %d epoch(s) of dense training%n", lc.rewindEpochs());
-            rewindPoint = SparkTrainer.train(jsc, train, init.clone(), nf, k, tc.epochs(lc.rewindEpochs(), tc.seed()),
-                    "rewind", progress).clone();
-        }
-        List<Row> rows = new ArrayList<>();
-        List<MultiLayerNetwork> perRound = new ArrayList<>();
-        Map<TensorKey, Mask> masks = new TreeMap<>();
-        long total = 0;
-        for (int i = 0; i < init.getnLayers(); i++) // what pruneRound prunes
-            for (String param : LayerSupport.weightParams(init.getLayer(i).conf().getLayer()))
-                if (init.getLayer(i).getParam(param) != null) total += init.getLayer(i).getParam(param).length();
-        MultiLayerNetwork trained = null;
-        for (int round = 0; round <= lc.rounds(); round++) {
-            if (round > 0) masks = pruneRound(trained, masks, lc);
-            long kept = total - masks.values().stream().mapToLong(Mask::prunedCount).sum();
-            double remaining = (double) kept / total;
-            progress.printf("lottery: round %d/%d, %.1f%% of weights remain%n", round, lc.rounds(), 100 * remaining);
-            progress.flush();
-            MultiLayerNetwork start = rewindPoint.clone();
-            Surgery.applyMasks(start, masks);
-            Trained t = trainAndTrack(jsc, train, testCached, start, masks, meta, tc, itersPerEpoch, progress);
-            rows.add(new Row(round, "ticket", remaining, t.accuracy, t.loss, t.bestEpoch, t.bestEpoch * itersPerEpoch));
-            trained = t.net;
-            perRound.add(t.net);
-            if (lc.control() && round > 0) {
-                MultiLayerConfiguration c2 = conf.clone();
-                long seed = lc.controlSeed() + 7919L * round;
-                c2.getConfs().forEach(x -> x.setSeed(seed));
-                MultiLayerNetwork fresh = new MultiLayerNetwork(c2);
-                fresh.init();
-                Surgery.applyMasks(fresh, masks);
-                Trained c = trainAndTrack(jsc, train, testCached, fresh, masks, meta, tc, itersPerEpoch, progress);
-                rows.add(new Row(round, "random-reinit", remaining, c.accuracy, c.loss, c.bestEpoch, c.bestEpoch * itersPerEpoch));
-            }
-        }
-        testCached.unpersist(false);
-        return new Result(trained, masks, rows, perRound);
+        var o = LotteryRounds.run(LotteryRounds.stack(conf), jsc, train, test, meta, tc, lc, progress);
+        return new Result(o.ticket(), o.masks(), o.rows(), o.perRound());
     }
 
-    /** Prunes the trained network's weights by magnitude per layer, among the remaining ones. */
-    static Map<TensorKey, Mask> pruneRound(MultiLayerNetwork trained, Map<TensorKey, Mask> masks, Rounds lc) {
-        List<Target> targets = new ArrayList<>();
-        int last = trained.getnLayers() - 1;
-        for (int i = 0; i <= last; i++) {
-            boolean conv = trained.getLayer(i).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
-            for (String param : LayerSupport.weightParams(trained.getLayer(i).conf().getLayer())) {
-                var w = trained.getLayer(i).getParam(param);
-                if (w == null) continue;
-                float[] v = Surgery.values(trained, i, param);
-                targets.add(new Target(targets.size(), i, param, w.shape(), v, masks.getOrDefault(new TensorKey(i, param), Mask.all(v.length)),
-                        Amount.fraction(i == last ? lc.outputRate() : lc.rate()), conv ? 0 : 1, conv ? 1 : 0));
-            }
-        }
-        Map<Integer, Mask> fresh = Pruner.masks(targets, new L1Unstructured(), Amount.fraction(lc.rate()), io.squeeze.prune.Chunk.DEFAULT_SIZE);
-        Map<TensorKey, Mask> out = new TreeMap<>();
-        for (Target t : targets) out.put(t.key(), fresh.get(t.id()));
-        return out;
+    /** The ticket of a graph architecture ({@code resnet:N}, a ComputationGraph JSON) and the table. */
+    public record GraphResult(org.deeplearning4j.nn.graph.ComputationGraph ticket, ModelMeta meta, List<Row> rows) {}
+
+    /** Runs {@code c} for a graph architecture: the same rounds ({@link LotteryRounds#graph}); the ticket is a DL4J graph zip. */
+    public static GraphResult runGraph(SparkSession spark, Config c, PrintWriter progress) {
+        TrainJob.Prepared p = TrainJob.prepare(spark, c.data(), c.arch(), c.normalize(), c.hyper(), progress);
+        ModelMeta meta = p.meta();
+        SparkData.Loaded te = SparkData.read(spark, c.testData(), meta.numFeatures(), "the training data");
+        var o = LotteryRounds.run(LotteryRounds.graph(p.graphConf()), SparkSessions.jsc(spark), p.rows(), TrainJob.normalized(te.rdd(), meta.normalizer()),
+                meta, c.training(), c.rounds(), progress);
+        return new GraphResult(o.ticket(), meta, o.rows());
     }
 
-    private record Trained(MultiLayerNetwork net, double accuracy, double loss, int bestEpoch) {}
-
-    private static Trained trainAndTrack(JavaSparkContext jsc, JavaRDD<Example> train, JavaRDD<Example> test, MultiLayerNetwork start,
-                                         Map<TensorKey, Mask> masks, ModelMeta meta, SparkTrainer.Config tc, long itersPerEpoch, PrintWriter progress) {
-        double[] best = {Double.MAX_VALUE};
-        int[] bestEpoch = {0};
-        double[] last = new double[2];
-        MultiLayerNetwork constrained = masks.isEmpty() ? start : Surgery.withMaskConstraints(start, masks);
-        MultiLayerNetwork out = SparkTrainer.train(jsc, train, constrained, meta.numFeatures(), meta.numClasses(), tc, "lottery", progress, (e, n) -> {
-            var r = SparkEvaluator.evaluate(jsc, test, new LoadedModel(n.clone(), plain(meta), "", "epoch " + e, SourceKind.DL4J_ZIP, 0), null, 256, "validation");
-            last[0] = r.stats().accuracy();
-            last[1] = r.stats().loss();
-            if (r.stats().loss() < best[0]) {
-                best[0] = r.stats().loss();
-                bestEpoch[0] = e;
-            }
-            progress.printf("lottery:   epoch %d validation accuracy %.4f loss %.4f%n", e, last[0], last[1]);
+    /** Writes a graph's ticket ({@code OUT/ticket.zip}) and {@code OUT/lottery.json} together or not at all. */
+    public static void publishGraph(Storage st, String out, boolean overwrite, GraphResult r) {
+        st.publish(st.path(out), overwrite, tmp -> {
+            io.squeeze.model.ModelIO.writeZip(st, new Path(tmp, "ticket.zip"), r.ticket(), r.meta(), false);
+            st.write(new Path(tmp, "lottery.json"), io.squeeze.model.Json.bytes(r.rows()));
         });
-        MultiLayerNetwork clean = masks.isEmpty() ? out : Surgery.withoutMaskConstraints(out);
-        Surgery.applyMasks(clean, masks);
-        return new Trained(clean, last[0], last[1], bestEpoch[0]);
-    }
-
-    /** Data passed in is already normalized: evaluate without a second transform. */
-    private static ModelMeta plain(ModelMeta m) {
-        return new ModelMeta(m.numFeatures(), m.numClasses(), m.inputShape(), null, m.trainedOn());
     }
 }

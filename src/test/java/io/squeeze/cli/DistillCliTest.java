@@ -186,7 +186,7 @@ class DistillCliTest {
                 {"were made from 1438 rows", "distill", "--soft-targets", soft, "--data", TEST, "--student", "mlp:8", "--out", never},
                 {"soft-targets.top-k must be in [1, 10]", "soft-targets", "--teacher", teacher, "--data", TRAIN, "--top-k", "11", "--out", never},
                 {"has no input 'images'; its inputs: [pixels]", "soft-targets", "--teacher", "src/test/resources/onnx/teacher-mlp.onnx", "--onnx-input", "images", "--data", TRAIN, "--out", never},
-                {"distill.hint must be TEACHER:STUDENT_LAYER (a teacher layer index or graph vertex name, a student layer index, e.g. 1:0 or pool:0), got '1-0'", "distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:8", "--hint", "1-0", "--out", never},
+                {"distill.hint must be TEACHER:STUDENT (a teacher layer index or graph vertex name, a student layer index or graph vertex name, e.g. 1:0 or pool:0), got '1-0'", "distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:8", "--hint", "1-0", "--out", never},
                 {"distill.hint student layer must be a hidden layer in [0, 0], got 3", "distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:8", "--hint", "0:3", "--out", never},
                 {"has 784 features but teacher", "soft-targets", "--teacher", "src/test/resources/onnx/teacher-mlp.onnx", "--data", "csv:" + wide(), "--out", never},
         };

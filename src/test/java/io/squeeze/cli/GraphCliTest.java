@@ -341,6 +341,30 @@ public class GraphCliTest {
     }
 
     @Test
+    void theLotteryRunsOnAResNetAndWritesItsTicketAsAGraphZip() throws Exception {
+        String[] cmd = {"lottery", "--data", TRAIN, "--test-data", TEST, "--arch", "resnet:1", "--epochs", "1", "--rounds", "2", "--rate", "0.5",
+                "--output-rate", "0.2", "--control", "--lr", "0.003", "--normalize", "minmax"};
+        String out = dir.resolve("lottery").toString();
+        CliRun r = CliRun.run(CliRun.with(cmd, "--out", out));
+        assertEquals(0, r.code(), r.err());
+        // 76,432 hidden weights at a quarter, the output layer's 640 at 0.8 · 0.8
+        assertTrue(r.err().contains("lottery: round 2/2, 25.3% of weights remain"), r.err());
+        JsonNode table = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(out, "lottery.json")));
+        assertEquals(5, table.size(), table.toString()); // round 0; rounds 1 and 2 with their controls
+        assertEquals("random-reinit", table.get(2).get("run").asText());
+        assertEquals(1.0, table.get(0).get("weights_remaining").asDouble());
+        assertTrue(table.get(3).get("test_accuracy").asDouble() > 0.5, "a quarter of the weights, one epoch: " + table.get(3));
+        ComputationGraph ticket = load(Path.of(out, "ticket.zip").toString()).graph();
+        java.util.Map<String, boolean[]> z = zeros(ticket);
+        // every layer lost half of its remaining weights twice, the output layer a fifth twice, and the zeros stayed through training
+        assertEquals(Math.round(36864 * 0.5) + Math.round(36864 * 0.5 * 0.5), count(z.get("s3b1_conv2")));
+        int out64 = 64 * 10;
+        assertEquals(Math.round(out64 * 0.2) + Math.round((out64 - Math.round(out64 * 0.2)) * 0.2), count(z.get("output")));
+        assertFalse(ticket.getConfiguration().toJson().contains("MaskConstraint"));
+        assertTrue(r.out().contains("ticket.zip and ") && r.out().contains("lottery.json"), r.out());
+    }
+
+    @Test
     void itsConvolutionsAreFactorizedToHalfTheWeightsAndFineTuned() throws Exception {
         String f = dir.resolve("factorized.zip").toString();
         CliRun r = CliRun.run("factorize", "--model", resnet, "--params-budget", "0.5", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "3",
@@ -399,5 +423,32 @@ public class GraphCliTest {
         double acc = evaluate(rs, "resnet-student").get("accuracy").asDouble();
         assertTrue(acc > 0.8, "a resnet:1 student after 3 epochs: " + acc);
         assertTrue(g.out().contains(String.format(java.util.Locale.ROOT, "student accuracy %.4f, teacher %.4f", acc, report.get("accuracy").asDouble())), g.out());
+        // FitNets hints into a graph student: the teacher's pooled features guide the student's pooling vertex (same
+        // width: no projection), or its second stage's feature maps (flattened, through a learned projection)
+        String gh = dir.resolve("resnet-student-hint.zip").toString(), gp = dir.resolve("resnet-student-hint-proj.zip").toString();
+        CliRun sh = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "resnet:1", "--temperature", "4", "--alpha", "0.3",
+                "--epochs", "3", "--lr", "0.003", "--normalize", "minmax", "--hint", "pool:pool", "--hint-weight", "0.5", "--eval-data", TEST, "--out", gh);
+        assertEquals(0, sh.code(), sh.err());
+        assertTrue(sh.err().contains("distill: hint from teacher vertex 'pool' (64 wide) to student vertex 'pool' (64 wide), weight 0.5"), sh.err());
+        assertTrue(sh.err().contains("train: epoch 3 validation accuracy"), sh.err());
+        LoadedModel hs = load(gh);
+        assertFalse(hs.graph().getConfiguration().getVertices().containsKey("hint"), "the hint output is not part of the student written");
+        assertEquals(sm.graph().numParams(), hs.graph().numParams());
+        assertTrue(evaluate(gh, "resnet-student-hint").get("accuracy").asDouble() > 0.8);
+        // the hint pulls the student's pooled features towards the teacher's: closer than the student distilled without it
+        var x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 20, 64);
+        var teacherPool = load(resnet).graph().feedForward(x, false).get("pool");
+        double withHint = hs.graph().feedForward(x, false).get("pool").distance2(teacherPool),
+                without = sm.graph().feedForward(x, false).get("pool").distance2(teacherPool);
+        assertTrue(withHint < without, "distance to the teacher's pooled features: " + withHint + " with the hint, " + without + " without");
+        CliRun sp = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "resnet:1", "--epochs", "1", "--lr", "0.003",
+                "--normalize", "minmax", "--hint", "pool:s2b1_relu", "--out", gp);
+        assertEquals(0, sp.code(), sp.err());
+        assertTrue(sp.err().contains("to student vertex 's2b1_relu' (512 wide, through a learned projection)"), sp.err());
+        CliRun badStudent = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "resnet:1", "--hint", "pool:0", "--epochs", "1",
+                "--out", dir.resolve("never.zip").toString());
+        assertEquals(2, badStudent.code());
+        assertTrue(badStudent.err().contains("student resnet:1 is a graph; name its vertex (e.g. pool:pool), got layer 0"), badStudent.err());
+        assertFalse(Files.exists(dir.resolve("never.zip")));
     }
 }

@@ -198,6 +198,17 @@ class StandaloneClusterIT {
             assertEquals(tl.get(i).get("weights_remaining"), tc.get(i).get("weights_remaining"));
             assertEquals(tl.get(i).get("test_accuracy").asDouble(), tc.get(i).get("test_accuracy").asDouble(), 0.1, "round " + i);
         }
+        // a ResNet's lottery: the graph trained on the executors with its masks in the configuration, the ticket a graph zip
+        String[] rn = {"lottery", "--data", TRAIN, "--test-data", TEST, "--arch", "resnet:1", "--normalize", "minmax", "--epochs", "1",
+                "--rounds", "1", "--rate", "0.5", "--lr", "0.003"};
+        String rc0 = dir.resolve("lottery-resnet-cluster").toString(), rl0 = dir.resolve("lottery-resnet-local").toString();
+        submit(append(rn, "--out", rc0));
+        local(append(rn, "--out", rl0));
+        JsonNode gc = M.readTree(Files.readAllBytes(Path.of(rc0, "lottery.json"))), gl = M.readTree(Files.readAllBytes(Path.of(rl0, "lottery.json")));
+        assertEquals(gl.get(1).get("weights_remaining"), gc.get(1).get("weights_remaining"));
+        assertEquals(gl.get(1).get("test_accuracy").asDouble(), gc.get(1).get("test_accuracy").asDouble(), 0.15, "the ResNet's ticket");
+        var zc = io.squeeze.cli.GraphCliTest.zeros(io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(rc0, "ticket.zip"), true).graph());
+        assertEquals(36864 / 2, io.squeeze.cli.GraphCliTest.count(zc.get("s3b1_conv2")), "half the weights zero after retraining on the executors");
         // --local on a cluster: the executors read and batch the rows, the driver trains
         String[] train = {"train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax", "--lr", "0.005", "--local"};
         String ic = dir.resolve("inproc-cluster").toString(), il = dir.resolve("inproc-local").toString();
@@ -401,6 +412,18 @@ class StandaloneClusterIT {
         local(append(h, "--out", hl));
         assertEquals(M.readTree(Files.readAllBytes(Path.of(hl, "manifest.json"))).get("metrics").get("accuracy").asDouble(),
                 M.readTree(Files.readAllBytes(Path.of(hc, "manifest.json"))).get("metrics").get("accuracy").asDouble(), 0.1, "hinted student");
+        // and into a graph student's vertex: the student with its hint output trained on the executors
+        String[] gh = {"distill", "--soft-targets", sl, "--data", TEST, "--student", "resnet:1", "--hint", "pool:pool", "--epochs", "2", "--lr", "0.003",
+                "--normalize", "minmax"};
+        String ghc = dir.resolve("resnet-student-hint-cluster.zip").toString(), ghl = dir.resolve("resnet-student-hint-local.zip").toString();
+        Run ghr = submit(append(gh, "--out", ghc));
+        assertTrue(ghr.err().contains("to student vertex 'pool' (64 wide)"), ghr.err());
+        local(append(gh, "--out", ghl));
+        Path ghec = dir.resolve("resnet-student-hint-cluster.json"), ghel = dir.resolve("resnet-student-hint-local.json");
+        local("evaluate", "--model", ghc, "--data", TEST, "--report", ghec.toString());
+        local("evaluate", "--model", ghl, "--data", TEST, "--report", ghel.toString());
+        assertEquals(M.readTree(Files.readAllBytes(ghel)).get("accuracy").asDouble(), M.readTree(Files.readAllBytes(ghec)).get("accuracy").asDouble(), 0.15,
+                "hinted graph student");
         // its channel groups pruned and shrunk in the driver, the smaller graph fine-tuned on the executors
         String[] p = {"prune", "--model", tl, "--method", "ln", "--amount", "0.5", "--shrink", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1",
                 "--eval-data", TEST};

@@ -185,6 +185,42 @@ public class KerasImportTest {
     }
 
     @Test
+    void aKerasLstmSequenceClassifierImportsAsSqueezesLstmsWithNumpysOutputsAndIsPrunedAndQuantized() throws Exception {
+        JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/keras-lstm-expected.json"));
+        String h5 = new File("src/test/resources/keras/keras-lstm.h5").getAbsolutePath();
+        LoadedModel m = Models.load(new Storage(new Configuration()), h5);
+        var c = m.net().getLayerWiseConfigurations();
+        assertEquals(3, c.getConfs().size());
+        for (int i = 0; i < 2; i++) {
+            var l = assertInstanceOf(org.deeplearning4j.nn.conf.layers.LSTM.class, c.getConf(i).getLayer(), "layer " + i + " unwrapped");
+            assertEquals(org.deeplearning4j.nn.conf.RNNFormat.NWC, l.getRnnDataFormat());
+        }
+        assertEquals("lstm_2", c.getConf(1).getLayer().getLayerName());
+        assertInstanceOf(SequenceRows.class, c.getInputPreProcess(0));
+        assertNull(c.getInputPreProcess(1));
+        assertInstanceOf(LastStep.class, c.getInputPreProcess(2));
+        assertEquals(15, m.meta().numFeatures());
+        assertNumpyOutputs(m, ref, 15);
+
+        // every LSTM technique takes it: whole units pruned across the four gates and shrunk, dynamic int8 near NumPy
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory(java.nio.file.Path.of("target"), "keras-lstm");
+        String data = "csv:" + java.nio.file.Files.writeString(dir.resolve("in.csv"), labelledCsv(ref));
+        CliRun p = CliRun.run("prune", "--model", h5, "--method", "ln", "--amount", "0:0.5", "--shrink", "--out", dir.resolve("pruned").toString());
+        assertEquals(0, p.code(), p.err());
+        var pm = io.squeeze.artifact.Artifact.load(new Storage(new Configuration()), dir.resolve("pruned").toString()).model();
+        assertEquals(3, ((org.deeplearning4j.nn.conf.layers.LSTM) pm.net().getLayer(0).conf().getLayer()).getNOut(), "3 of lstm_1's 6 units left");
+        CliRun q = CliRun.run("quantize", "--model", h5, "--mode", "dynamic", "--bits", "8", "--out", dir.resolve("int8").toString());
+        assertEquals(0, q.code(), q.err());
+        String rep = dir.resolve("rep.json").toString();
+        CliRun e = CliRun.run("evaluate", "--model", dir.resolve("int8").toString(), "--data", data, "--baseline", h5, "--report", rep);
+        assertEquals(0, e.code(), e.err());
+        JsonNode report = new ObjectMapper().readTree(new File(rep));
+        assertEquals("integer", report.get("accuracy_path").asText(), report.toString());
+        assertEquals(1.0, report.get("baseline").get("accuracy").asDouble(), 0.0, "the float import labels NumPy's classes");
+        assertTrue(report.get("accuracy").asDouble() >= 7 / 8.0, "dynamic int8 of the imported LSTMs: " + report);
+    }
+
+    @Test
     void aFunctionalChainGoesThroughQuantizeAndPrune() throws Exception {
         String h5 = new File("src/test/resources/keras/functional-chain.h5").getAbsolutePath();
         java.nio.file.Path dir = java.nio.file.Files.createTempDirectory(java.nio.file.Path.of("target"), "keras-functional");
