@@ -36,9 +36,10 @@ public final class Models {
         if (uri != null && !uri.isBlank()) {
             Path p = st.path(uri);
             if (st.exists(p) && st.isDirectory(p)) return Artifact.load(st, uri).loaded();
-            if (graphs && st.exists(p)) {
-                Loaded q = QuantizedGraphZip.read(st, p);
-                if (q != null) return q;
+            if (graphs && st.exists(p)) { // the file read once: looked into for a quantized graph, else read as a model
+                byte[] bytes = st.readAll(p, "model");
+                Loaded q = QuantizedGraphZip.fromBytes(bytes, p);
+                return q != null ? q : Loaded.plain(ModelIO.fromFile(bytes, p, true));
             }
         }
         return Loaded.plain(load(st, uri, graphs));

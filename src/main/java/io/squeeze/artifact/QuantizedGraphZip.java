@@ -72,7 +72,12 @@ public final class QuantizedGraphZip {
     /** The model at {@code p} if it is a zip holding a quantized graph, else null. */
     public static Loaded read(Storage st, Path p) {
         if (!p.getName().toLowerCase(java.util.Locale.ROOT).endsWith(".zip")) return null;
-        byte[] bytes = st.readAll(p, "model");
+        return fromBytes(st.readAll(p, "model"), p);
+    }
+
+    /** As above, from the bytes of the file at {@code p}. */
+    public static Loaded fromBytes(byte[] bytes, Path p) {
+        if (!p.getName().toLowerCase(java.util.Locale.ROOT).endsWith(".zip")) return null;
         byte[] entry = ModelIO.zipEntry(bytes, ModelIO.QUANT_ENTRY);
         if (entry == null) return null;
         LoadedModel m = ModelIO.fromZip(bytes, p.toString(), SourceKind.DL4J_ZIP, true, true);

@@ -46,8 +46,12 @@ public final class ModelIO {
      * as one ({@link LoadedModel#graph}), otherwise it is refused naming its merges and forks. A chain is a layer stack.
      */
     public static LoadedModel loadFile(Storage st, Path p, boolean graphs) {
+        return fromFile(st.readAll(p, "model"), p, graphs);
+    }
+
+    /** As above, from the bytes of the file at {@code p} (read once by a caller that looked into them first). */
+    public static LoadedModel fromFile(byte[] bytes, Path p, boolean graphs) {
         String name = p.getName().toLowerCase(Locale.ROOT);
-        byte[] bytes = st.readAll(p, "model");
         if (bytes.length == 0) throw new BadInputException("model " + p + " is empty (0 bytes)");
         if (name.endsWith(".h5") || name.endsWith(".hdf5") || name.endsWith(".keras")) return keras(bytes, p.toString(), graphs);
         return fromZip(bytes, p.toString(), SourceKind.DL4J_ZIP, graphs);

@@ -490,6 +490,12 @@ class StandaloneClusterIT {
         Path kc = dir.resolve("residual-eval-cluster.json");
         submit("evaluate", "--model", BASE.resolve("src/test/resources/keras/functional-residual.h5").toString(), "--data", data, "--report", kc.toString());
         assertEquals(1.0, M.readTree(Files.readAllBytes(kc)).get("accuracy").asDouble(), 0.0, "NumPy's classes");
+        // a Keras LSTM sequence classifier, imported as Squeeze's LSTMs, evaluated in the executors
+        JsonNode lref = M.readTree(Files.readAllBytes(BASE.resolve("src/test/resources/keras/keras-lstm-expected.json")));
+        String ldata = "csv:" + Files.writeString(dir.resolve("keras-lstm-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(lref));
+        Path lc = dir.resolve("keras-lstm-eval-cluster.json");
+        submit("evaluate", "--model", BASE.resolve("src/test/resources/keras/keras-lstm.h5").toString(), "--data", ldata, "--report", lc.toString());
+        assertEquals(1.0, M.readTree(Files.readAllBytes(lc)).get("accuracy").asDouble(), 0.0, "NumPy's classes");
     }
 
     @Test
