@@ -81,6 +81,7 @@ public final class LoraCommand extends BaseCommand implements StageCommand {
     @Override
     public Integer call() {
         LoraJob.Config c = config();
+        if (io.squeeze.model.ModelIO.isBranchingGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return callGraph(c);
         // the output is checked before any Spark work
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze lora");
@@ -97,6 +98,25 @@ public final class LoraCommand extends BaseCommand implements StageCommand {
         if (metrics.containsKey("accuracy")) o.printf(Locale.ROOT, "accuracy %.4f (base %.4f)%n", (Double) metrics.get("accuracy"),
                 (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));
+        return Main.OK;
+    }
+
+    /** A branching graph: adapters on its dense vertices, merged, written as a DL4J zip. */
+    private Integer callGraph(LoraJob.Config c) {
+        io.squeeze.model.Graphs.requireZipOutput("model " + c.model(), output.out, output.dl4jZip);
+        var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
+        var base = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);
+        LoraJob.graphVertices(c, base.graph()); // refusals before any Spark work
+        SparkSession spark = SparkSessions.start("squeeze lora");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        LoraJob.GraphResult r = LoraJob.runGraph(spark, c, base, err());
+        io.squeeze.model.ModelIO.writeZip(st, target, r.merged(), r.meta(), output.overwrite);
+        var o = out();
+        o.printf(Locale.ROOT, "trained %d adapter parameters (%.2f%%) on %s; merged graph%n", r.trainable(), 100.0 * r.trainable() / base.numParams(),
+                r.metrics().get("adapted_layers"));
+        if (r.metrics().containsKey("accuracy")) o.printf(Locale.ROOT, "accuracy %.4f (base %.4f)%n", (Double) r.metrics().get("accuracy"),
+                (Double) ((Map<?, ?>) r.metrics().get("baseline")).get("accuracy"));
+        o.println("wrote " + target);
         return Main.OK;
     }
 

@@ -23,7 +23,7 @@ public final class Graphs {
     private Graphs() {}
 
     /** The commands that take a branching graph (every other one refuses it, naming its merges and forks). */
-    public static final String COMMANDS = "train --arch resnet:N, lottery --arch resnet:N, inspect, evaluate, predict, soft-targets, prune (weights masked by any method, or --method ln --shrink of channel groups), factorize, quantize (static, dynamic), export and weights export take graphs; distill learns from their soft targets (and hints from their vertices) and teaches graph students from soft targets (with hints into their vertices)";
+    public static final String COMMANDS = "train --arch resnet:N, lottery --arch resnet:N, inspect, evaluate, predict, soft-targets, prune (weights masked by any method, or --method ln --shrink of channel groups), factorize, lora --merge (dense vertices), quantize (static, dynamic), export and weights export take graphs; distill learns from their soft targets (and hints from their vertices) and teaches graph students from soft targets (with hints into their vertices)";
 
     /**
      * Refuses an output other than a DL4J zip for {@code what}, a graph ("--arch resnet:1", "model M"): graphs are
@@ -179,10 +179,42 @@ public final class Graphs {
         return r;
     }
 
+    /**
+     * {@code g} with a dense softmax output vertex (what Keras models imported without their training configuration
+     * end in) turned into an output layer with cross-entropy, same parameters and outputs, so the graph can be trained
+     * (fine-tuning, LoRA, distillation); {@code g} itself when its output is not such a layer.
+     */
+    static ComputationGraph softmaxDenseAsOutput(ComputationGraph g) {
+        ComputationGraphConfiguration c = g.getConfiguration().clone();
+        var out = c.getVertices().get(c.getNetworkOutputs().get(0));
+        if (!(out instanceof LayerVertex lv) || !(lv.getLayerConf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.DenseLayer d)
+                || !(d.getActivationFn() instanceof org.nd4j.linalg.activations.impl.ActivationSoftmax)) return g;
+        lv.getLayerConf().setLayer(outputLayerOf(d));
+        ComputationGraph r = new ComputationGraph(c);
+        r.init(g.params().dup(), false);
+        return r;
+    }
+
     /** A loaded graph after its checks: runnable, every parameter finite. */
     static LoadedModel loaded(ComputationGraph g, ModelMeta meta, String sha, String source, SourceKind kind, long bytes) {
         checkRunnable(g.getConfiguration(), "model " + source);
         LayerSupport.checkFinite(g.getLayers(), source);
         return LoadedModel.ofGraph(g, meta, sha, source, kind, bytes);
+    }
+
+    /**
+     * A dense softmax layer as an output layer with cross-entropy (same parameters, same outputs). The dense layer's
+     * updater, init and regularization carry over: a configuration with a null updater takes DL4J's legacy JSON path
+     * and cannot be read back (executors rebuild networks from JSON).
+     */
+    static org.deeplearning4j.nn.conf.layers.OutputLayer outputLayerOf(org.deeplearning4j.nn.conf.layers.DenseLayer d) {
+        var o = new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder(
+                org.nd4j.linalg.lossfunctions.LossFunctions.LossFunction.MCXENT).nIn(d.getNIn()).nOut(d.getNOut())
+                .activation(d.getActivationFn()).hasBias(d.hasBias()).name(d.getLayerName())
+                .updater(d.getIUpdater()).weightInit(d.getWeightInitFn()).build();
+        if (d.getBiasUpdater() != null) o.setBiasUpdater(d.getBiasUpdater());
+        o.setRegularization(d.getRegularization());
+        o.setRegularizationBias(d.getRegularizationBias());
+        return o;
     }
 }

@@ -1,7 +1,10 @@
 package io.squeeze.model;
 
 import io.squeeze.core.BadInputException;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.graph.LayerVertex;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.activations.Activation;
@@ -10,7 +13,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Set;
 
-/** Attaching LoRA adapters to dense layers ({@link LoraDense}) and merging them back into plain dense layers. */
+/** Attaching LoRA adapters to dense layers ({@link LoraDense}) of a layer stack or a graph, and merging them back into plain dense layers. */
 public final class Lora {
     private Lora() {}
 
@@ -43,19 +46,10 @@ public final class Lora {
             var l = c.getConf(i).getLayer();
             if (!(l instanceof DenseLayer d))
                 throw new BadInputException("lora adapters go on dense layers; layer " + i + " is a " + l.getClass().getSimpleName());
-            long max = Math.min(d.getNIn(), d.getNOut());
-            if (rank > max) throw new BadInputException("lora.rank " + rank + " is above min(nIn, nOut) = " + max + " of layer " + i);
-            LoraDense ld = new LoraDense(d.getLayerName(), d.getNIn(), d.getNOut(), rank, alpha, activationOf(d.getActivationFn(), "layer " + i), seed + i);
-            ld.setUpdater(updater != null ? updater : d.getIUpdater());
-            ld.setRegularization(d.getRegularization());
-            c.getConf(i).setLayer(ld);
+            c.getConf(i).setLayer(adapter(d, d.getLayerName(), rank, alpha, seed + i, updater, "layer " + i));
         }
         for (int i = 0; i < c.getConfs().size(); i++) {
-            if (layers.contains(i) || !(c.getConf(i).getLayer() instanceof org.deeplearning4j.nn.conf.layers.BaseLayer bl)) continue;
-            bl.setIUpdater(new org.nd4j.linalg.learning.config.Sgd(0.0)); // everything but the adapters is frozen
-            bl.setBiasUpdater(new org.nd4j.linalg.learning.config.Sgd(0.0));
-            bl.setRegularization(new java.util.ArrayList<>());
-            bl.setRegularizationBias(new java.util.ArrayList<>());
+            if (!layers.contains(i) && c.getConf(i).getLayer() instanceof org.deeplearning4j.nn.conf.layers.BaseLayer bl) freeze(bl);
         }
         MultiLayerNetwork out = new MultiLayerNetwork(c);
         out.init();
@@ -92,5 +86,83 @@ public final class Lora {
             }
         }
         return out;
+    }
+
+    /**
+     * The graph form of {@link #attach}: a copy of {@code g} whose chosen dense vertices carry adapters of rank r
+     * (vertex {@code v}'s A seeded with {@code seed} plus its place in {@link ComputationGraph#getLayers()}), every other
+     * layer frozen; step 0 equals the base.
+     */
+    public static ComputationGraph attach(ComputationGraph g, Set<String> vertices, int rank, double alpha, long seed,
+                                          org.nd4j.linalg.learning.config.IUpdater updater) {
+        if (rank <= 0) throw new BadInputException("lora.rank must be > 0, got " + rank);
+        if (!(alpha > 0)) throw new BadInputException("lora.alpha must be > 0, got " + alpha);
+        ComputationGraphConfiguration c = g.getConfiguration().clone();
+        java.util.List<String> order = GraphMasks.names(g);
+        for (String name : vertices) {
+            var l = c.getVertices().get(name) instanceof LayerVertex lv ? lv.getLayerConf().getLayer() : null;
+            if (!(l instanceof DenseLayer d))
+                throw new BadInputException("lora adapters go on dense layers; vertex '" + name + "' is a " + (l == null ? "vertex without a layer" : l.getClass().getSimpleName()));
+            ((LayerVertex) c.getVertices().get(name)).getLayerConf().setLayer(adapter(d, name, rank, alpha, seed + order.indexOf(name), updater,
+                    "vertex '" + name + "'"));
+        }
+        c.getVertices().forEach((name, v) -> {
+            if (!vertices.contains(name) && v instanceof LayerVertex lv && lv.getLayerConf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.BaseLayer bl)
+                freeze(bl);
+        });
+        ComputationGraph out = new ComputationGraph(c);
+        out.init();
+        for (var v : g.getVertices()) {
+            if (!v.hasLayer()) continue;
+            var dst = out.getLayer(v.getVertexName());
+            v.getLayer().paramTable().forEach((k, p) -> dst.getParam(k).assign(p.reshape(dst.getParam(k).shape())));
+        }
+        return out;
+    }
+
+    /** The graph form of {@link #merge}: every adapter folded into its base, W + (α/r)·A·B, as a plain dense vertex. */
+    public static ComputationGraph merge(ComputationGraph adapted) {
+        ComputationGraphConfiguration c = adapted.getConfiguration().clone();
+        c.getVertices().forEach((name, v) -> {
+            if (!(v instanceof LayerVertex lv) || !(lv.getLayerConf().getLayer() instanceof LoraDense ld)) return;
+            DenseLayer d = new DenseLayer.Builder().nIn(ld.nIn()).nOut(ld.nOut()).activation(ld.activation()).name(name).build();
+            d.setIUpdater(ld.getUpdater());
+            d.setRegularization(ld.getRegularization());
+            d.setWeightInitFn(new org.deeplearning4j.nn.weights.WeightInitXavier());
+            lv.getLayerConf().setLayer(d);
+        });
+        ComputationGraph out = new ComputationGraph(c);
+        out.init();
+        for (var v : adapted.getVertices()) {
+            if (!v.hasLayer()) continue;
+            var src = v.getLayer();
+            var dst = out.getLayer(v.getVertexName());
+            if (src.conf().getLayer() instanceof LoraDense ld) {
+                dst.setParam("W", src.getParam("W").add(src.getParam("A").mmul(src.getParam("B")).mul(ld.scale())));
+                dst.setParam("b", src.getParam("b").dup());
+            } else {
+                src.paramTable().forEach((k, p) -> dst.setParam(k, p.dup()));
+            }
+        }
+        return out;
+    }
+
+    /** The adapted form of dense layer {@code d} ({@code what} names it in refusals). */
+    private static LoraDense adapter(DenseLayer d, String name, int rank, double alpha, long seed, org.nd4j.linalg.learning.config.IUpdater updater,
+                                     String what) {
+        long max = Math.min(d.getNIn(), d.getNOut());
+        if (rank > max) throw new BadInputException("lora.rank " + rank + " is above min(nIn, nOut) = " + max + " of " + what);
+        LoraDense ld = new LoraDense(name, d.getNIn(), d.getNOut(), rank, alpha, activationOf(d.getActivationFn(), what), seed);
+        ld.setUpdater(updater != null ? updater : d.getIUpdater());
+        ld.setRegularization(d.getRegularization());
+        return ld;
+    }
+
+    /** Everything but the adapters is frozen: no learning rate, no regularization. */
+    private static void freeze(org.deeplearning4j.nn.conf.layers.BaseLayer bl) {
+        bl.setIUpdater(new org.nd4j.linalg.learning.config.Sgd(0.0));
+        bl.setBiasUpdater(new org.nd4j.linalg.learning.config.Sgd(0.0));
+        bl.setRegularization(new java.util.ArrayList<>());
+        bl.setRegularizationBias(new java.util.ArrayList<>());
     }
 }

@@ -164,7 +164,7 @@ public final class ModelIO {
                 if (functional) {
                     var g = KerasModelImport.importKerasModelAndWeights(tmp.getPath(), false);
                     if (graphs && !GraphChain.isChain(g.getConfiguration())) {
-                        g = Graphs.flatBatchNorm(g);
+                        g = Graphs.softmaxDenseAsOutput(Graphs.flatBatchNorm(g));
                         String sha = Storage.sha256(bytes);
                         for (var c : g.getConfiguration().getVertices().values()) // the seed from the content, as for a stack
                             if (c instanceof org.deeplearning4j.nn.conf.graph.LayerVertex l) l.getLayerConf().setSeed(seed(sha));
@@ -310,16 +310,7 @@ public final class ModelIO {
         var last = c.getConf(c.getConfs().size() - 1);
         if (!(last.getLayer() instanceof org.deeplearning4j.nn.conf.layers.DenseLayer d)
                 || !(d.getActivationFn() instanceof org.nd4j.linalg.activations.impl.ActivationSoftmax)) return net;
-        var o = new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder(
-                org.nd4j.linalg.lossfunctions.LossFunctions.LossFunction.MCXENT).nIn(d.getNIn()).nOut(d.getNOut())
-                .activation(d.getActivationFn()).hasBias(d.hasBias()).name(d.getLayerName())
-                .updater(d.getIUpdater()).weightInit(d.getWeightInitFn()).build();
-        // the Dense layer's updater, init and regularization carry over: a configuration with a null updater takes
-        // DL4J's legacy JSON path and cannot be read back (executors rebuild networks from JSON)
-        if (d.getBiasUpdater() != null) o.setBiasUpdater(d.getBiasUpdater());
-        o.setRegularization(d.getRegularization());
-        o.setRegularizationBias(d.getRegularizationBias());
-        last.setLayer(o);
+        last.setLayer(Graphs.outputLayerOf(d));
         MultiLayerNetwork out = new MultiLayerNetwork(c);
         out.init(net.params().dup(), false);
         return out;

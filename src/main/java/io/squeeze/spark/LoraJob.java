@@ -127,6 +127,52 @@ public final class LoraJob {
                 new ArtifactWriter.Provenance(base.source(), base.sha256(), argv, Jobs.toMap(c)), Map.of(), metrics, Map.of());
     }
 
+    /** A graph's merged network, its metadata, metrics against the base, and the adapters' trainable parameters. */
+    public record GraphResult(org.deeplearning4j.nn.graph.ComputationGraph merged, io.squeeze.model.ModelMeta meta, Map<String, Object> metrics,
+                              long trainable) {}
+
+    /**
+     * The dense vertices {@code c} adapts in graph {@code g} (every hidden dense vertex by default; by name glob or
+     * place in the graph's layer order), checked by attaching them (refusals name the vertex) before any Spark work.
+     */
+    public static java.util.Set<String> graphVertices(Config c, org.deeplearning4j.nn.graph.ComputationGraph g) {
+        if (!c.merge()) throw new BadInputException("lora of graph " + c.model() + " writes the merged graph as a DL4J zip: add --merge");
+        if (c.baseQuant() != null) throw new BadInputException("lora --base-quant applies to layer stacks; " + c.model() + " is a graph");
+        java.util.Set<String> chosen = new java.util.TreeSet<>();
+        var names = io.squeeze.model.GraphMasks.names(g);
+        for (int i = 0; i < names.size(); i++) {
+            var l = g.getLayers()[i].conf().getLayer();
+            boolean hidden = l instanceof DenseLayer && !g.getConfiguration().getNetworkOutputs().contains(names.get(i));
+            if (c.layers().matches(i, names.get(i)) && (hidden || !c.layers().equals(LayerSelector.ALL))) chosen.add(names.get(i));
+        }
+        if (c.layers().equals(LayerSelector.ALL) && chosen.isEmpty())
+            throw new BadInputException("lora adapters go on dense layers; graph " + c.model() + " has no hidden dense vertex");
+        c.layers().requireMatch(!chosen.isEmpty(), "--layers");
+        Lora.attach(g, chosen, c.rank(), c.alpha(), c.seed(), new Adam(c.lr()));
+        return chosen;
+    }
+
+    /** {@code c} on a graph: adapters on its dense vertices trained on Spark (validated merged after each epoch), then merged. */
+    public static GraphResult runGraph(SparkSession spark, Config c, LoadedModel base, PrintWriter err) {
+        var g = base.graph();
+        java.util.Set<String> chosen = graphVertices(c, g);
+        var adapted = Lora.attach(g, chosen, c.rank(), c.alpha(), c.seed(), new Adam(c.lr()));
+        long trainable = adapted.numParams() - g.numParams();
+        err.printf(Locale.ROOT, "lora: rank %d on vertices %s: %d trainable parameters (%.2f%% of the model's %d)%n", c.rank(), chosen,
+                trainable, 100.0 * trainable / g.numParams(), g.numParams());
+        var meta = base.meta();
+        var rows = TrainJob.normalized(TrainJob.trainingData(spark, c.data(), meta, base.source()).rdd(), meta.normalizer());
+        var validate = Validation.afterGraph(spark, c.evalData(), meta, err);
+        var trained = SparkTrainer.trainGraph(SparkSessions.jsc(spark), rows, adapted, meta.numFeatures(), meta.numClasses(), c.training(),
+                c.data().toString(), err, (e, a) -> validate.accept(e, Lora.merge(a)));
+        var merged = Lora.merge(trained);
+        Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), null,
+                Loaded.plain(LoadedModel.ofGraph(merged, meta, "", "merged", SourceKind.DL4J_ZIP, 0)), Loaded.plain(base)));
+        metrics.put("adapted_layers", chosen.toString());
+        metrics.put("trainable_params", trainable);
+        return new GraphResult(merged, meta, metrics, trainable);
+    }
+
     /** The network with every layer's weights {@code W} replaced by their NF4 dequantization (biases stay float32). */
     static MultiLayerNetwork nf4Base(MultiLayerNetwork net, Map<String, Object> bytes) {
         Map<Integer, float[]> w = new java.util.TreeMap<>();

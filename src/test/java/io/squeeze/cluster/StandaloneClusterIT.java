@@ -490,6 +490,17 @@ class StandaloneClusterIT {
         Path kc = dir.resolve("residual-eval-cluster.json");
         submit("evaluate", "--model", BASE.resolve("src/test/resources/keras/functional-residual.h5").toString(), "--data", data, "--report", kc.toString());
         assertEquals(1.0, M.readTree(Files.readAllBytes(kc)).get("accuracy").asDouble(), 0.0, "NumPy's classes");
+        // LoRA adapters on its dense vertices trained on the executors and merged: the local result
+        String[] kl = {"lora", "--model", BASE.resolve("src/test/resources/keras/functional-residual.h5").toString(), "--data", data, "--rank", "2",
+                "--epochs", "2", "--lr", "0.05", "--merge"};
+        String klc = dir.resolve("residual-lora-cluster.zip").toString(), kll = dir.resolve("residual-lora-local.zip").toString();
+        Run klr = submit(append(kl, "--out", klc));
+        assertTrue(klr.err().contains("lora: rank 2 on vertices [d1, d2, left, right]"), klr.err());
+        local(append(kl, "--out", kll));
+        var lgc = io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(klc), true).graph();
+        var lgl = io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(kll), true).graph();
+        float[] wc = lgc.getLayer("d1").getParam("W").dup().data().asFloat(), wl = lgl.getLayer("d1").getParam("W").dup().data().asFloat();
+        assertArrayEquals(wl, wc, 0.05f, "d1 adapted on the executors as locally");
         // a Keras LSTM sequence classifier, imported as Squeeze's LSTMs, evaluated in the executors
         JsonNode lref = M.readTree(Files.readAllBytes(BASE.resolve("src/test/resources/keras/keras-lstm-expected.json")));
         String ldata = "csv:" + Files.writeString(dir.resolve("keras-lstm-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(lref));

@@ -281,6 +281,35 @@ public class KerasImportTest {
     }
 
     @Test
+    void theResidualKerasModelGetsLoraAdaptersOnItsDenseVerticesMergedIntoAGraphZip() throws Exception {
+        String h5 = new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath();
+        JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/functional-residual-expected.json"));
+        String data = "csv:" + java.nio.file.Files.writeString(dir.resolve("residual-lora.csv"), labelledCsv(ref).repeat(8));
+        String out = dir.resolve("residual-lora.zip").toString();
+        CliRun r = CliRun.run("lora", "--model", h5, "--data", data, "--rank", "2", "--alpha", "4", "--epochs", "3", "--lr", "0.05", "--merge",
+                "--eval-data", data, "--out", out);
+        assertEquals(0, r.code(), r.err());
+        // d1, d2 (6x6), left (6x4), right (6x2): 2·(6+6) + 2·(6+6) + 2·(6+4) + 2·(6+2) adapter weights
+        assertTrue(r.err().contains("lora: rank 2 on vertices [d1, d2, left, right]: 84 trainable parameters"), r.err());
+        assertTrue(r.err().contains("train: epoch 3 validation accuracy"), r.err());
+        LoadedModel base = Models.load(new Storage(new Configuration()), h5, true), merged = ModelIO.loadFile(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(out), true);
+        assertTrue(merged.isGraph());
+        assertEquals(base.graph().getConfiguration().getVertices().keySet(), merged.graph().getConfiguration().getVertices().keySet());
+        for (String v : List.of("d1", "d2", "left", "right")) {
+            INDArray delta = merged.graph().getLayer(v).getParam("W").sub(base.graph().getLayer(v).getParam("W"));
+            assertTrue(delta.norm2Number().doubleValue() > 1e-4, v + " adapted");
+            double[] sv = io.squeeze.lowrank.Svd.singularValues(delta.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE));
+            if (sv.length > 2) assertTrue(sv[2] < 1e-3 * sv[0], v + ": the update has rank 2, singular values " + java.util.Arrays.toString(sv));
+            assertEquals(base.graph().getLayer(v).getParam("b"), merged.graph().getLayer(v).getParam("b"), v + "'s bias frozen");
+        }
+        assertEquals(base.graph().getLayer("out").params(), merged.graph().getLayer("out").params(), "the output layer is frozen");
+        assertEquals(base.graph().getLayer("bn2").getParam("gamma"), merged.graph().getLayer("bn2").getParam("gamma"), "batch normalization frozen");
+        CliRun noMerge = CliRun.run("lora", "--model", h5, "--data", data, "--rank", "2", "--epochs", "1", "--out", dir.resolve("never.zip").toString());
+        assertEquals(2, noMerge.code());
+        assertTrue(noMerge.err().contains("writes the merged graph as a DL4J zip: add --merge"), noMerge.err());
+    }
+
+    @Test
     void theResidualKerasModelIsQuantizedToInt8WithItsAddAndConcatenationInIntegersNearNumpysOutputs() throws Exception {
         String h5 = new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath();
         JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/functional-residual-expected.json"));
@@ -347,8 +376,8 @@ public class KerasImportTest {
 
     @Test
     void aFunctionalModelWithAResidualAddAndAConcatenationIsRefusedNamingThemWhereLayerStacksAreNeeded() {
-        CliRun r = CliRun.run("lora", "--model", new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath(),
-                "--data", "csv:data/digits/digits-train.csv.gz", "--rank", "2", "--epochs", "1", "--out", dir.resolve("residual-pruned").toString());
+        CliRun r = CliRun.run("sensitivity", "--model", new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath(),
+                "--data", "csv:data/digits/digits-train.csv.gz", "--technique", "prune", "--out", dir.resolve("residual-pruned").toString());
         assertEquals(2, r.code(), r.err());
         assertTrue(r.lastErr().endsWith("functional-residual.h5 is a graph, not a chain of layers, which Squeeze does not compress yet: "
                 + "'d1' feeds 2 vertices (d2, add); 'add' (ElementWiseVertex Add) joins d1, bn2; 'add' feeds 2 vertices (left, right); "
