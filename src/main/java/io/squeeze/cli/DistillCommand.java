@@ -112,6 +112,8 @@ public final class DistillCommand extends BaseCommand implements StageCommand {
         // the output is checked before any Spark work
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         if (saveTeacher != null) ArtifactWriter.checkTarget(Storage.withSparkDefaults(), saveTeacher, output.overwrite, c.inputs());
+        if (saveTeacher != null && io.squeeze.model.ModelIO.isBranchingGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.teacher())))
+            throw new BadInputException("--save-teacher writes the updated teacher as an artifact of a layer stack; teacher " + c.teacher() + " is a graph");
         SparkSession spark = SparkSessions.start("squeeze distill");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         DistillJob.Outcome r = DistillJob.execute(spark, c, output.out, Main.args(), err());

@@ -204,8 +204,8 @@ public final class DistillJob {
         });
     }
 
-    /** The networks after online distillation. */
-    public record Mutual(MultiLayerNetwork student, MultiLayerNetwork teacher) {}
+    /** The networks after online distillation: the student, and the teacher as a layer stack or a graph (the other null). */
+    public record Mutual(MultiLayerNetwork student, MultiLayerNetwork teacher, org.deeplearning4j.nn.graph.ComputationGraph teacherGraph) {}
 
     /**
      * Deep mutual learning, one epoch at a time: teacher logits → a student epoch; student logits → a teacher epoch.
@@ -217,9 +217,12 @@ public final class DistillJob {
                                 java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         int nf = sm.numFeatures(), k = sm.numClasses();
         MultiLayerNetwork s = student, t = teacher.net();
+        org.deeplearning4j.nn.graph.ComputationGraph tg = teacher.graph();
         for (int e = 1; e <= cfg.epochs(); e++) {
             SparkTrainer.Config one = cfg.epochs(1, cfg.seed() + e);
-            Broadcast<Teacher> tb = jsc.broadcast(Teachers.of(new LoadedModel(t, teacher.meta(), teacher.sha256(), teacher.source(), teacher.kind(), 0)));
+            Broadcast<Teacher> tb = jsc.broadcast(Teachers.of(tg != null
+                    ? LoadedModel.ofGraph(tg, teacher.meta(), teacher.sha256(), teacher.source(), teacher.kind(), 0)
+                    : new LoadedModel(t, teacher.meta(), teacher.sha256(), teacher.source(), teacher.kind(), 0)));
             Joined fromTeacher = join(raw, dataRows, logitsOf(raw, tb, cfg.batchSize(), where), "teacher logits", where);
             progress.printf("distill: online epoch %d/%d: student learns from the teacher%n", e, cfg.epochs());
             try {
@@ -232,7 +235,8 @@ public final class DistillJob {
             Joined fromStudent = join(raw, dataRows, logitsOf(raw, sb, cfg.batchSize(), where), "student logits", where);
             progress.printf("distill: online epoch %d/%d: teacher learns from the student%n", e, cfg.epochs());
             try {
-                t = train(jsc, fromStudent.rows(), t, teacher.meta().normalizer(), nf, k, kd, one, where, progress, (ep, n) -> { });
+                if (tg != null) tg = GraphDistillJob.train(jsc, fromStudent.rows(), tg, teacher.meta().normalizer(), nf, k, kd, one, where, progress, (ep, n) -> { });
+                else t = train(jsc, fromStudent.rows(), t, teacher.meta().normalizer(), nf, k, kd, one, where, progress, (ep, n) -> { });
             } finally {
                 fromStudent.rows().unpersist(false);
                 sb.destroy();
@@ -240,7 +244,7 @@ public final class DistillJob {
             afterEpoch.accept(e, s);
             progress.flush();
         }
-        return new Mutual(s, t);
+        return new Mutual(s, t, tg);
     }
 
     /**

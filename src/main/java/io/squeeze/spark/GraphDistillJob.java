@@ -91,9 +91,7 @@ public final class GraphDistillJob {
             var validate = Validation.afterGraph(spark, c.evalData(), meta, err);
             var kd = new KdLoss(new KdLossKernel(c.alpha(), c.temperature()), k);
             if (c.hint() == null) {
-                var data = SparkTrainer.singleOutput(DistillJob.minibatches(RoundRobin.spread(j.rows(), jsc.defaultParallelism()), meta.normalizer(),
-                        meta.numFeatures(), k, c.training().batchSize(), where));
-                trained = SparkTrainer.fitGraph(jsc, data, Graphs.withLoss(student, kd), c.training(), where, err, validate);
+                trained = train(jsc, j.rows(), student, meta.normalizer(), meta.numFeatures(), k, kd.kernel(), c.training(), where, err, validate);
             } else {
                 trained = withHint(jsc, j.rows(), student, meta, DistillJob.Hint.parse(c.hint(), c.hintWeight()), DistillJob.hintTeacher(st, soft), k, kd, c, where, err,
                         validate);
@@ -101,11 +99,22 @@ public final class GraphDistillJob {
         } finally {
             j.rows().unpersist(false);
         }
-        trained = Graphs.withLoss(trained, new LossMCXENT());
+        if (c.hint() != null) trained = Graphs.withLoss(trained, new LossMCXENT());
         Loaded teacher = soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())) ? null : Models.loadRunnable(st, soft.teacher(), true);
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
                 Loaded.plain(LoadedModel.ofGraph(trained, meta, "", "distilled", SourceKind.DL4J_ZIP, 0)), teacher);
         return new Result(trained, meta, metrics);
+    }
+
+    /**
+     * Trains graph {@code g} on rows joined to soft targets under the KD loss (its features in {@code norm}); returns
+     * it with its cross-entropy output layer back. {@code afterEpoch} sees the graph under the KD loss.
+     */
+    static ComputationGraph train(org.apache.spark.api.java.JavaSparkContext jsc, org.apache.spark.api.java.JavaRDD<scala.Tuple2<io.squeeze.data.Example, float[]>> rows,
+                                  ComputationGraph g, Normalizer norm, int nf, int k, KdLossKernel kd, SparkTrainer.Config cfg, String where,
+                                  PrintWriter progress, java.util.function.BiConsumer<Integer, ComputationGraph> afterEpoch) {
+        var data = SparkTrainer.singleOutput(DistillJob.minibatches(RoundRobin.spread(rows, jsc.defaultParallelism()), norm, nf, k, cfg.batchSize(), where));
+        return Graphs.withLoss(SparkTrainer.fitGraph(jsc, data, Graphs.withLoss(g, new KdLoss(kd, k)), cfg, where, progress, afterEpoch), new LossMCXENT());
     }
 
     /**

@@ -365,6 +365,23 @@ public class GraphCliTest {
     }
 
     @Test
+    void itTeachesOnlineAndLearnsFromItsStudent() throws Exception {
+        String student = dir.resolve("online-student").toString();
+        CliRun d = CliRun.run("distill", "--teacher", resnet, "--online", "--data", TRAIN, "--student", "mlp:64", "--temperature", "4", "--alpha", "0.3",
+                "--epochs", "3", "--lr", "0.003", "--normalize", "minmax", "--eval-data", TEST, "--out", student);
+        assertEquals(0, d.code(), d.err());
+        assertTrue(d.err().contains("distill: online epoch 3/3: teacher learns from the student"), d.err());
+        JsonNode metrics = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(student, "manifest.json"))).get("metrics");
+        assertTrue(metrics.get("accuracy").asDouble() > 0.8, metrics.toString());
+        assertEquals(report.get("accuracy").asDouble(), metrics.get("baseline").get("accuracy").asDouble(), 0.0, "the teacher as it was, evaluated beside it");
+        CliRun save = CliRun.run("distill", "--teacher", resnet, "--online", "--data", TRAIN, "--student", "mlp:64", "--epochs", "1",
+                "--save-teacher", dir.resolve("never-teacher").toString(), "--out", dir.resolve("never-student").toString());
+        assertEquals(2, save.code());
+        assertTrue(save.err().contains("--save-teacher writes the updated teacher as an artifact of a layer stack; teacher"), save.err());
+        assertFalse(Files.exists(dir.resolve("never-student")));
+    }
+
+    @Test
     void itsConvolutionsAreFactorizedToHalfTheWeightsAndFineTuned() throws Exception {
         String f = dir.resolve("factorized.zip").toString();
         CliRun r = CliRun.run("factorize", "--model", resnet, "--params-budget", "0.5", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "3",

@@ -412,6 +412,15 @@ class StandaloneClusterIT {
         local(append(h, "--out", hl));
         assertEquals(M.readTree(Files.readAllBytes(Path.of(hl, "manifest.json"))).get("metrics").get("accuracy").asDouble(),
                 M.readTree(Files.readAllBytes(Path.of(hc, "manifest.json"))).get("metrics").get("accuracy").asDouble(), 0.1, "hinted student");
+        // online: the graph teacher labels rows for the student and trains on the student's logits, both on the executors
+        String[] on = {"distill", "--teacher", tl, "--online", "--data", TEST, "--student", "mlp:32", "--epochs", "2", "--lr", "0.003",
+                "--normalize", "minmax", "--eval-data", TEST};
+        String onc = dir.resolve("resnet-online-cluster").toString(), onl = dir.resolve("resnet-online-local").toString();
+        Run onr = submit(append(on, "--out", onc));
+        assertTrue(onr.err().contains("distill: online epoch 2/2: teacher learns from the student"), onr.err());
+        local(append(on, "--out", onl));
+        assertEquals(M.readTree(Files.readAllBytes(Path.of(onl, "manifest.json"))).get("metrics").get("accuracy").asDouble(),
+                M.readTree(Files.readAllBytes(Path.of(onc, "manifest.json"))).get("metrics").get("accuracy").asDouble(), 0.15, "online student");
         // and into a graph student's vertex: the student with its hint output trained on the executors
         String[] gh = {"distill", "--soft-targets", sl, "--data", TEST, "--student", "resnet:1", "--hint", "pool:pool", "--epochs", "2", "--lr", "0.003",
                 "--normalize", "minmax"};

@@ -99,6 +99,11 @@ public class KerasImportTest {
         assertNumpyOutputs(m, ref, 64);
     }
 
+    /** The committed Keras residual model (an add, a concatenation, BN), imported as a graph. */
+    public static org.deeplearning4j.nn.graph.ComputationGraph residual() {
+        return Models.load(new Storage(new Configuration()), new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath(), true).graph();
+    }
+
     /** The reference inputs, {@code width} features a row, row-major. */
     static float[] inputs(JsonNode ref, int width) {
         int n = ref.get("inputs").size();

@@ -182,6 +182,41 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void aGraphConfigurationWithMaskConstraintsOrLoraAdaptersComesBackEnforcingAndAdaptingTheSame() {
+        // what parameter averaging ships of a masked fine-tuning or a LoRA graph: the configuration object and its JSON
+        var g = io.squeeze.model.ResNetGraphTest.mnist(1, 5);
+        var names = io.squeeze.model.GraphMasks.names(g);
+        int conv = names.indexOf("s3b1_conv2");
+        boolean[] kept = new boolean[(int) g.getLayers()[conv].getParam("W").length()];
+        for (int i = 0; i < kept.length; i += 3) kept[i] = true;
+        var masks = java.util.Map.of(new io.squeeze.core.TensorKey(conv, "W"), io.squeeze.core.Mask.of(kept));
+        var masked = io.squeeze.model.GraphMasks.withMaskConstraints(g, masks);
+        for (Serializer s : SERIALIZERS) {
+            var back = roundTrip(s, masked.getConfiguration());
+            for (var c : List.of(back, org.deeplearning4j.nn.conf.ComputationGraphConfiguration.fromJson(back.toJson()))) {
+                var layer = ((org.deeplearning4j.nn.conf.graph.LayerVertex) c.getVertices().get("s3b1_conv2")).getLayerConf().getLayer();
+                var mc = (io.squeeze.model.MaskConstraint) layer.getConstraints().stream().filter(x -> x instanceof io.squeeze.model.MaskConstraint)
+                        .findFirst().orElseThrow();
+                assertEquals(io.squeeze.core.Mask.of(kept), mc.mask("W"), s.getClass().getSimpleName());
+                var rebuilt = new org.deeplearning4j.nn.graph.ComputationGraph(c);
+                rebuilt.init(masked.params().dup(), false);
+                rebuilt.getLayer("s3b1_conv2").getParam("W").addi(1f); // an update, then the constraint as DL4J applies it
+                rebuilt.getLayer("s3b1_conv2").applyConstraints(0, 0);
+                float[] w = rebuilt.getLayer("s3b1_conv2").getParam("W").dup('c').data().asFloat();
+                for (int i = 0; i < w.length; i++) if (!kept[i]) assertEquals(0f, w[i], "pruned entry " + i);
+            }
+        }
+        var lora = io.squeeze.model.Lora.attach(io.squeeze.model.KerasImportTest.residual(), java.util.Set.of("d1", "left"), 2, 4, 7, null);
+        for (Serializer s : SERIALIZERS) {
+            var back = new org.deeplearning4j.nn.graph.ComputationGraph(roundTrip(s, lora.getConfiguration()));
+            back.init(lora.params().dup(), false);
+            var x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 3, 6);
+            assertEquals(lora.outputSingle(false, x), back.outputSingle(false, x), s.getClass().getSimpleName());
+            org.junit.jupiter.api.Assertions.assertInstanceOf(io.squeeze.model.LoraDense.class, back.getLayer("d1").conf().getLayer());
+        }
+    }
+
+    @Test
     void gptqPassesAndConfigsComeBackAndTheirGramMatricesMerge() {
         QuantConfig cfg = new QuantConfig(QuantConfig.Mode.STATIC, QuantConfig.Precision.INT4, null, null, false, new Observer.MinMax(), List.of(),
                 QuantConfig.Rounding.GPTQ);
