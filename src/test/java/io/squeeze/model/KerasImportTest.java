@@ -308,7 +308,10 @@ public class KerasImportTest {
             assertEquals(base.graph().getLayer(v).getParam("b"), merged.graph().getLayer(v).getParam("b"), v + "'s bias frozen");
         }
         assertEquals(base.graph().getLayer("out").params(), merged.graph().getLayer("out").params(), "the output layer is frozen");
-        assertEquals(base.graph().getLayer("bn2").getParam("gamma"), merged.graph().getLayer("bn2").getParam("gamma"), "batch normalization frozen");
+        assertEquals(base.graph().getLayer("bn2").getParam("gamma"), merged.graph().getLayer("bn2").getParam("gamma"), "batch normalization's scale frozen");
+        assertEquals(base.graph().getLayer("bn2").getParam("beta"), merged.graph().getLayer("bn2").getParam("beta"), "and its shift");
+        // its running statistics follow the data it trains on (PyTorch's train mode does the same), d2's output having changed
+        assertNotEquals(base.graph().getLayer("bn2").getParam("mean"), merged.graph().getLayer("bn2").getParam("mean"));
         CliRun noMerge = CliRun.run("lora", "--model", h5, "--data", data, "--rank", "2", "--epochs", "1", "--out", dir.resolve("never.zip").toString());
         assertEquals(2, noMerge.code());
         assertTrue(noMerge.err().contains("writes the merged graph as a DL4J zip: add --merge"), noMerge.err());
