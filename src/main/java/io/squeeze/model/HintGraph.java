@@ -36,7 +36,8 @@ public final class HintGraph {
         int n = c.getConfs().size();
         if (studentLayer < 0 || studentLayer >= n - 1)
             throw new BadInputException("distill.hint student layer must be a hidden layer in [0, " + (n - 2) + "], got " + studentLayer);
-        ComputationGraphConfiguration.GraphBuilder g = new NeuralNetConfiguration.Builder().dataType(DataType.FLOAT)
+        // seeded from the student: DL4J's default seed is the clock, which drew a different projection on every run
+        ComputationGraphConfiguration.GraphBuilder g = new NeuralNetConfiguration.Builder().seed(c.getConf(0).getSeed()).dataType(DataType.FLOAT)
                 .updater(new Adam(learningRate)).graphBuilder().addInputs("in");
         String prev = "in";
         for (int i = 0; i < n; i++) {

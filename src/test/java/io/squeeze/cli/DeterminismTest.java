@@ -112,6 +112,9 @@ class DeterminismTest {
     void softTargetsAndDistillationWriteTheSameFiles() throws Exception {
         twice("soft", "soft-targets", "--teacher", model, "--data", TRAIN);
         twice("distill", "distill", "--teacher", model, "--data", TRAIN, "--student", "mlp:8", "--epochs", "2", "--online", "--seed", "3");
+        // a hint through a learned projection (16 wide to the teacher's 32): the projection is seeded too
+        twice("distill-hint", "distill", "--soft-targets", dir.resolve("soft-1").toString(), "--data", TRAIN, "--student", "mlp:16", "--epochs", "1",
+                "--hint", "0:0", "--seed", "3");
     }
 
     @Test

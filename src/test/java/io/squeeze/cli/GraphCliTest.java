@@ -417,7 +417,7 @@ public class GraphCliTest {
         assertEquals(0, h.code(), h.err());
         assertTrue(h.err().contains("distill: hint from teacher vertex 'pool' (64 wide) to student layer 0 (32 wide, through a learned projection)"), h.err());
         JsonNode hm = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(hinted, "manifest.json"))).get("metrics");
-        // 0.8496 in one fresh-clone run, above 0.85 in the others of this session: the floor asserts learning, not a figure
+        // the floor asserts learning, not a figure (0.8496 in a run whose hint projection DL4J drew from the clock, since seeded)
         assertTrue(hm.get("accuracy").asDouble() > 0.8, hm.toString());
         CliRun byIndex = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "mlp:32", "--hint", "1:0", "--epochs", "1",
                 "--out", dir.resolve("never").toString());
