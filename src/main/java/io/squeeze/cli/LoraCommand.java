@@ -106,10 +106,10 @@ public final class LoraCommand extends BaseCommand implements StageCommand {
         io.squeeze.model.Graphs.requireZipOutput("model " + c.model(), output.out, output.dl4jZip);
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         var base = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);
-        LoraJob.graphVertices(c, base.graph()); // refusals before any Spark work
+        LoraJob.Adapted adapted = LoraJob.adaptGraph(c, base.graph()); // refusals before any Spark work
         SparkSession spark = SparkSessions.start("squeeze lora");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        LoraJob.GraphResult r = LoraJob.runGraph(spark, c, base, err());
+        LoraJob.GraphResult r = LoraJob.runGraph(spark, c, base, adapted, err());
         io.squeeze.model.ModelIO.writeZip(st, target, r.merged(), r.meta(), output.overwrite);
         var o = out();
         o.printf(Locale.ROOT, "trained %d adapter parameters (%.2f%%) on %s; merged graph%n", r.trainable(), 100.0 * r.trainable() / base.numParams(),

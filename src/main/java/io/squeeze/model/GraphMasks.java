@@ -48,10 +48,9 @@ public final class GraphMasks {
         return out;
     }
 
-    /** Parameter shapes by tensor key. */
-    public static Map<TensorKey, long[]> shapes(ComputationGraph g) {
+    /** Parameter shapes by tensor key of a graph's (or a stack's) layers. */
+    public static Map<TensorKey, long[]> shapes(org.deeplearning4j.nn.api.Layer[] layers) {
         Map<TensorKey, long[]> out = new HashMap<>();
-        var layers = g.getLayers();
         for (int i = 0; i < layers.length; i++)
             for (var e : layers[i].paramTable().entrySet()) out.put(new TensorKey(i, e.getKey()), e.getValue().shape());
         return out;

@@ -65,26 +65,11 @@ public final class Lora {
     public static MultiLayerNetwork merge(MultiLayerNetwork adapted) {
         MultiLayerConfiguration c = adapted.getLayerWiseConfigurations().clone();
         for (int i = 0; i < c.getConfs().size(); i++) {
-            if (!(c.getConf(i).getLayer() instanceof LoraDense ld)) continue;
-            DenseLayer d = new DenseLayer.Builder().nIn(ld.nIn()).nOut(ld.nOut()).activation(ld.activation()).name(ld.getLayerName()).build();
-            d.setIUpdater(ld.getUpdater());
-            d.setRegularization(ld.getRegularization());
-            d.setWeightInitFn(new org.deeplearning4j.nn.weights.WeightInitXavier());
-            c.getConf(i).setLayer(d);
+            if (c.getConf(i).getLayer() instanceof LoraDense ld) c.getConf(i).setLayer(plainDense(ld));
         }
         MultiLayerNetwork out = new MultiLayerNetwork(c);
         out.init();
-        for (int i = 0; i < adapted.getnLayers(); i++) {
-            var src = adapted.getLayer(i);
-            if (src.conf().getLayer() instanceof LoraDense ld) {
-                INDArray w = src.getParam("W").add(src.getParam("A").mmul(src.getParam("B")).mul(ld.scale()));
-                out.getLayer(i).setParam("W", w);
-                out.getLayer(i).setParam("b", src.getParam("b").dup());
-            } else {
-                var dst = out.getLayer(i);
-                src.paramTable().forEach((k, v) -> dst.setParam(k, v.dup()));
-            }
-        }
+        for (int i = 0; i < adapted.getnLayers(); i++) mergeParams(adapted.getLayer(i), out.getLayer(i));
         return out;
     }
 
@@ -100,11 +85,11 @@ public final class Lora {
         ComputationGraphConfiguration c = g.getConfiguration().clone();
         java.util.List<String> order = GraphMasks.names(g);
         for (String name : vertices) {
-            var l = c.getVertices().get(name) instanceof LayerVertex lv ? lv.getLayerConf().getLayer() : null;
-            if (!(l instanceof DenseLayer d))
-                throw new BadInputException("lora adapters go on dense layers; vertex '" + name + "' is a " + (l == null ? "vertex without a layer" : l.getClass().getSimpleName()));
-            ((LayerVertex) c.getVertices().get(name)).getLayerConf().setLayer(adapter(d, name, rank, alpha, seed + order.indexOf(name), updater,
-                    "vertex '" + name + "'"));
+            var lv = c.getVertices().get(name) instanceof LayerVertex x ? x : null;
+            if (lv == null || !(lv.getLayerConf().getLayer() instanceof DenseLayer d))
+                throw new BadInputException("lora adapters go on dense layers; vertex '" + name + "' is a "
+                        + (lv == null ? "vertex without a layer" : lv.getLayerConf().getLayer().getClass().getSimpleName()));
+            lv.getLayerConf().setLayer(adapter(d, name, rank, alpha, seed + order.indexOf(name), updater, "vertex '" + name + "'"));
         }
         c.getVertices().forEach((name, v) -> {
             if (!vertices.contains(name) && v instanceof LayerVertex lv && lv.getLayerConf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.BaseLayer bl)
@@ -124,27 +109,32 @@ public final class Lora {
     public static ComputationGraph merge(ComputationGraph adapted) {
         ComputationGraphConfiguration c = adapted.getConfiguration().clone();
         c.getVertices().forEach((name, v) -> {
-            if (!(v instanceof LayerVertex lv) || !(lv.getLayerConf().getLayer() instanceof LoraDense ld)) return;
-            DenseLayer d = new DenseLayer.Builder().nIn(ld.nIn()).nOut(ld.nOut()).activation(ld.activation()).name(name).build();
-            d.setIUpdater(ld.getUpdater());
-            d.setRegularization(ld.getRegularization());
-            d.setWeightInitFn(new org.deeplearning4j.nn.weights.WeightInitXavier());
-            lv.getLayerConf().setLayer(d);
+            if (v instanceof LayerVertex lv && lv.getLayerConf().getLayer() instanceof LoraDense ld) lv.getLayerConf().setLayer(plainDense(ld));
         });
         ComputationGraph out = new ComputationGraph(c);
         out.init();
-        for (var v : adapted.getVertices()) {
-            if (!v.hasLayer()) continue;
-            var src = v.getLayer();
-            var dst = out.getLayer(v.getVertexName());
-            if (src.conf().getLayer() instanceof LoraDense ld) {
-                dst.setParam("W", src.getParam("W").add(src.getParam("A").mmul(src.getParam("B")).mul(ld.scale())));
-                dst.setParam("b", src.getParam("b").dup());
-            } else {
-                src.paramTable().forEach((k, p) -> dst.setParam(k, p.dup()));
-            }
-        }
+        for (var v : adapted.getVertices()) if (v.hasLayer()) mergeParams(v.getLayer(), out.getLayer(v.getVertexName()));
         return out;
+    }
+
+    /** The plain dense layer an adapter merges into (the adapter's name, activation, updater and regularization). */
+    private static DenseLayer plainDense(LoraDense ld) {
+        DenseLayer d = new DenseLayer.Builder().nIn(ld.nIn()).nOut(ld.nOut()).activation(ld.activation()).name(ld.getLayerName()).build();
+        d.setIUpdater(ld.getUpdater());
+        d.setRegularization(ld.getRegularization());
+        d.setWeightInitFn(new org.deeplearning4j.nn.weights.WeightInitXavier());
+        return d;
+    }
+
+    /** {@code src}'s parameters into {@code dst}: an adapter's W + (α/r)·A·B and b, any other layer's as they are. */
+    private static void mergeParams(org.deeplearning4j.nn.api.Layer src, org.deeplearning4j.nn.api.Layer dst) {
+        if (src.conf().getLayer() instanceof LoraDense ld) {
+            INDArray w = src.getParam("W").add(src.getParam("A").mmul(src.getParam("B")).mul(ld.scale()));
+            dst.setParam("W", w);
+            dst.setParam("b", src.getParam("b").dup());
+        } else {
+            src.paramTable().forEach((k, v) -> dst.setParam(k, v.dup()));
+        }
     }
 
     /** The adapted form of dense layer {@code d} ({@code what} names it in refusals). */

@@ -204,8 +204,8 @@ public final class DistillJob {
         });
     }
 
-    /** The networks after online distillation: the student, and the teacher as a layer stack or a graph (the other null). */
-    public record Mutual(MultiLayerNetwork student, MultiLayerNetwork teacher, org.deeplearning4j.nn.graph.ComputationGraph teacherGraph) {}
+    /** The networks after online distillation: the student, and a layer-stack teacher (null for a graph teacher, which is not written). */
+    public record Mutual(MultiLayerNetwork student, MultiLayerNetwork teacher) {}
 
     /**
      * Deep mutual learning, one epoch at a time: teacher logits → a student epoch; student logits → a teacher epoch.
@@ -244,7 +244,7 @@ public final class DistillJob {
             afterEpoch.accept(e, s);
             progress.flush();
         }
-        return new Mutual(s, t, tg);
+        return new Mutual(s, t);
     }
 
     /**

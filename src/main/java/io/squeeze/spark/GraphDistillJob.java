@@ -43,9 +43,9 @@ public final class GraphDistillJob {
     public static void check(DistillJob.Config c) {
         if (c.mode() != DistillJob.Mode.OFFLINE)
             throw new BadInputException("distill --student " + c.student() + " is a graph, which learns from stored soft targets (--soft-targets), not --online");
-        if (c.hint() != null && DistillJob.Hint.parse(c.hint(), c.hintWeight()).studentVertex() == null)
-            throw new BadInputException("distill --hint: student " + c.student() + " is a graph; name its vertex (e.g. pool:pool), got layer "
-                    + DistillJob.Hint.parse(c.hint(), c.hintWeight()).studentLayer());
+        DistillJob.Hint h = c.hint() == null ? null : DistillJob.Hint.parse(c.hint(), c.hintWeight());
+        if (h != null && h.studentVertex() == null)
+            throw new BadInputException("distill --hint: student " + c.student() + " is a graph; name its vertex (e.g. pool:pool), got layer " + h.studentLayer());
     }
 
     /** The distilled graph, its metadata and the metrics against the teacher. */

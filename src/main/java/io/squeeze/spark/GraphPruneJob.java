@@ -64,15 +64,15 @@ public final class GraphPruneJob {
         if (c.shrink())
             throw new BadInputException("model " + c.model() + " is a graph: --shrink removes channel dependency groups, with --method ln; --method "
                     + c.method().label() + " masks weights without removing them");
-        for (Target t : targets(c, src.graph()))
+        for (Target t : targets(c, src.graph(), GraphMasks.zeros(src.graph())))
             if (c.method() instanceof LnStructured && src.graph().getLayers()[t.layer()].conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.LSTM)
                 throw new BadInputException("prune --method ln of graph " + c.model() + ": vertex '" + GraphMasks.names(src.graph()).get(t.layer())
                         + "' is an LSTM; Squeeze prunes a graph's LSTM units with unstructured methods only");
     }
 
-    /** The weight tensors {@code c} chooses in {@code g}, with the graph's zeros as their masks. */
-    static List<Target> targets(PruneJob.Config c, ComputationGraph g) {
-        return PruneJob.targets(GraphMasks.layerConfs(g), GraphMasks.names(g), GraphMasks.shapes(g), c.plan(), GraphMasks.zeros(g),
+    /** The weight tensors {@code c} chooses in {@code g}, with the graph's {@code zeros} ({@link GraphMasks#zeros}) as their masks. */
+    static List<Target> targets(PruneJob.Config c, ComputationGraph g, Map<TensorKey, Mask> zeros) {
+        return PruneJob.targets(GraphMasks.layerConfs(g), GraphMasks.names(g), GraphMasks.shapes(g.getLayers()), c.plan(), zeros,
                 k -> GraphMasks.values(g, k.layer(), k.param()));
     }
 
@@ -104,8 +104,8 @@ public final class GraphPruneJob {
     /** Masks of the chosen weights (on executors unless {@code --local}), zeroed, fine-tuned with the masks enforced. */
     static Result masked(SparkSession spark, PruneJob.Config c, LoadedModel src, PrintWriter err) {
         ComputationGraph g = src.graph();
-        List<Target> targets = targets(c, g);
         Map<TensorKey, Mask> masks = new TreeMap<>(GraphMasks.zeros(g));
+        List<Target> targets = targets(c, g, masks);
         Map<Integer, Mask> fresh = PruneJob.masks(Execution.of(SparkSessions.jsc(spark), !c.distributed()), targets, c.method(),
                 c.amount() == null ? Amount.fraction(0) : c.amount(), c.plan().chunkSize());
         PruneJob.notes(targets, fresh, c.method(), masks);

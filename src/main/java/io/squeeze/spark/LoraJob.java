@@ -131,11 +131,14 @@ public final class LoraJob {
     public record GraphResult(org.deeplearning4j.nn.graph.ComputationGraph merged, io.squeeze.model.ModelMeta meta, Map<String, Object> metrics,
                               long trainable) {}
 
+    /** The dense vertices a graph LoRA adapts and the graph with their adapters attached (the rest frozen). */
+    public record Adapted(java.util.Set<String> vertices, org.deeplearning4j.nn.graph.ComputationGraph graph) {}
+
     /**
-     * The dense vertices {@code c} adapts in graph {@code g} (every hidden dense vertex by default; by name glob or
-     * place in the graph's layer order), checked by attaching them (refusals name the vertex) before any Spark work.
+     * Graph {@code g} with adapters on the dense vertices {@code c} chooses (every hidden dense vertex by default; by
+     * name glob or place in the graph's layer order); refusals name the vertex. Built in the driver before any Spark work.
      */
-    public static java.util.Set<String> graphVertices(Config c, org.deeplearning4j.nn.graph.ComputationGraph g) {
+    public static Adapted adaptGraph(Config c, org.deeplearning4j.nn.graph.ComputationGraph g) {
         if (!c.merge()) throw new BadInputException("lora of graph " + c.model() + " writes the merged graph as a DL4J zip: add --merge");
         if (c.baseQuant() != null) throw new BadInputException("lora --base-quant applies to layer stacks; " + c.model() + " is a graph");
         java.util.Set<String> chosen = new java.util.TreeSet<>();
@@ -148,15 +151,17 @@ public final class LoraJob {
         if (c.layers().equals(LayerSelector.ALL) && chosen.isEmpty())
             throw new BadInputException("lora adapters go on dense layers; graph " + c.model() + " has no hidden dense vertex");
         c.layers().requireMatch(!chosen.isEmpty(), "--layers");
-        Lora.attach(g, chosen, c.rank(), c.alpha(), c.seed(), new Adam(c.lr()));
-        return chosen;
+        return new Adapted(chosen, Lora.attach(g, chosen, c.rank(), c.alpha(), c.seed(), new Adam(c.lr())));
     }
 
-    /** {@code c} on a graph: adapters on its dense vertices trained on Spark (validated merged after each epoch), then merged. */
-    public static GraphResult runGraph(SparkSession spark, Config c, LoadedModel base, PrintWriter err) {
+    /**
+     * {@code c} on a graph: its adapters ({@link #adaptGraph} of the base) trained on Spark (validated merged after
+     * each epoch), then merged.
+     */
+    public static GraphResult runGraph(SparkSession spark, Config c, LoadedModel base, Adapted a, PrintWriter err) {
         var g = base.graph();
-        java.util.Set<String> chosen = graphVertices(c, g);
-        var adapted = Lora.attach(g, chosen, c.rank(), c.alpha(), c.seed(), new Adam(c.lr()));
+        java.util.Set<String> chosen = a.vertices();
+        var adapted = a.graph();
         long trainable = adapted.numParams() - g.numParams();
         err.printf(Locale.ROOT, "lora: rank %d on vertices %s: %d trainable parameters (%.2f%% of the model's %d)%n", c.rank(), chosen,
                 trainable, 100.0 * trainable / g.numParams(), g.numParams());
@@ -164,7 +169,7 @@ public final class LoraJob {
         var rows = TrainJob.normalized(TrainJob.trainingData(spark, c.data(), meta, base.source()).rdd(), meta.normalizer());
         var validate = Validation.afterGraph(spark, c.evalData(), meta, err);
         var trained = SparkTrainer.trainGraph(SparkSessions.jsc(spark), rows, adapted, meta.numFeatures(), meta.numClasses(), c.training(),
-                c.data().toString(), err, (e, a) -> validate.accept(e, Lora.merge(a)));
+                c.data().toString(), err, (e, n) -> validate.accept(e, Lora.merge(n)));
         var merged = Lora.merge(trained);
         Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), null,
                 Loaded.plain(LoadedModel.ofGraph(merged, meta, "", "merged", SourceKind.DL4J_ZIP, 0)), Loaded.plain(base)));

@@ -136,11 +136,8 @@ public final class PruneJob {
     public record Result(MultiLayerNetwork net, Map<TensorKey, Mask> masks, Map<Integer, ArtifactWriter.LayerNote> notes) {}
 
     public static List<Target> targets(LoadedModel m, Plan p) {
-        Map<TensorKey, long[]> shapes = new java.util.HashMap<>();
-        var layers = m.net().getLayers();
-        for (int i = 0; i < layers.length; i++)
-            for (var e : layers[i].paramTable().entrySet()) shapes.put(new TensorKey(i, e.getKey()), e.getValue().shape());
-        return targets(m.net().getLayerWiseConfigurations(), shapes, p, m.masks(), key -> Surgery.values(m.net(), key.layer(), key.param()));
+        return targets(m.net().getLayerWiseConfigurations(), io.squeeze.model.GraphMasks.shapes(m.net().getLayers()), p, m.masks(),
+                key -> Surgery.values(m.net(), key.layer(), key.param()));
     }
 
     /**
