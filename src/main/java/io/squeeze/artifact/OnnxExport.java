@@ -85,7 +85,9 @@ public final class OnnxExport {
         for (int i = 0; i < ops.size(); i++) e.op(ops.get(i), i == ops.size() - 1);
         boolean integer = m.quant() != null && m.quant().plan().hasIntegerLayers();
         String form = integer ? (e.dynamic ? "dynamic int8" : "static QDQ")
-                : (m.quant() != null ? "float16 weights" : "float") + (e.g.sparseWeights() > 0 ? ", sparse weights" : "");
+                : (m.quant() != null ? "float16 weights" : "float") + (e.g.sparseWeights() > 0 ? ", sparse weights" : "")
+                + (java.util.Arrays.stream(lm.net().getLayers()).anyMatch(l -> l instanceof io.squeeze.model.FactoredLstmLayer)
+                ? ", factored LSTMs as the products of their factors" : "");
         return new Exported(e.g.model(OPSET, "squeeze", Version.version(), metadata(lm, form)).toByteArray(), form, e.g.sparseWeights());
     }
 

@@ -127,7 +127,8 @@ public final class PackedModel {
                 } else {
                     dec = t.encoding().decode(part, (int) t.count());
                 }
-                if (t.param().equals("W")) storage.put(t.layer(), describe(t.encoding(), part, qt));
+                // a layer's first weight tensor names its storage (W; a factored LSTM's WA or W)
+                if (t.param().equals("W") || t.param().equals("WA") && !storage.containsKey(t.layer())) storage.put(t.layer(), describe(t.encoding(), part, qt));
             } catch (IllegalStateException e) {
                 throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " cannot be decoded (" + e.getMessage() + ")");
             }

@@ -26,6 +26,8 @@ import java.util.Map;
  * B [k, in·kh·kw]) and becomes a k-filter kh×kw convolution with B's rows as filters (the original stride,
  * padding, dilation and mode; identity, no bias) followed by a 1×1 convolution with A (the original activation
  * and bias): the composition computes Σ_k A[o,k] Σ B[k,·]·x = (A·B)·x exactly, with k·(out + in·kh·kw) weights.
+ *
+ * <p>An LSTM's input and recurrent matrices are factorized in place: the layer becomes a {@link FactoredLstm}.
  */
 public final class Factorization {
     private Factorization() {}
@@ -33,7 +35,23 @@ public final class Factorization {
     /** The factors of one layer, C order. */
     public record Factors(float[] a, float[] b, int rank) {}
 
+    /** The factors of an LSTM's input matrix W and recurrent matrix RW; either null keeps that matrix whole. */
+    public record LstmFactors(Factors w, Factors rw) {
+        public int rank(String param) {
+            Factors f = "W".equals(param) ? w : rw;
+            return f == null ? 0 : f.rank();
+        }
+    }
+
     public static MultiLayerNetwork rewrite(MultiLayerNetwork net, Map<Integer, Factors> byLayer) {
+        return rewrite(net, byLayer, Map.of());
+    }
+
+    /**
+     * As above, with {@code lstms}' LSTM layers becoming {@link FactoredLstm}s of their factors (one layer each, in
+     * place; {@code byLayer} holds only dense and convolution layers).
+     */
+    public static MultiLayerNetwork rewrite(MultiLayerNetwork net, Map<Integer, Factors> byLayer, Map<Integer, LstmFactors> lstms) {
         MultiLayerConfiguration old = net.getLayerWiseConfigurations();
         MultiLayerConfiguration conf = old.clone();
         List<NeuralNetConfiguration> confs = new ArrayList<>();
@@ -42,6 +60,13 @@ public final class Factorization {
         for (int i = 0; i < old.getConfs().size(); i++) {
             NeuralNetConfiguration c = old.getConf(i).clone();
             if (old.getInputPreProcess(i) != null) pre.put(confs.size(), old.getInputPreProcess(i).clone());
+            LstmFactors lf = lstms.get(i);
+            if (lf != null) {
+                c.setLayer(FactoredLstm.of((org.deeplearning4j.nn.conf.layers.LSTM) c.getLayer(), lf.rank("W"), lf.rank("RW")));
+                confs.add(c);
+                origin.add(new int[]{i, 3});
+                continue;
+            }
             Factors f = byLayer.get(i);
             if (f == null) {
                 confs.add(c);
@@ -62,6 +87,7 @@ public final class Factorization {
             var dst = out.getLayer(j);
             if (o[1] == 0) src.paramTable().forEach((k, v) -> dst.setParam(k, v.dup()));
             else if (o[1] == 2) setParts(src, byLayer.get(o[0]), out.getLayer(j - 1), dst);
+            else if (o[1] == 3) setLstm(src, lstms.get(o[0]), dst);
         }
         return out;
     }
@@ -110,6 +136,21 @@ public final class Factorization {
         }
         INDArray bias = src.paramTable().get("b");
         if (bias != null) second.setParam("b", bias.dup());
+    }
+
+    /** A factored LSTM's parameters: each factored matrix's factors (C order, as for a dense layer), the rest copied. */
+    private static void setLstm(org.deeplearning4j.nn.api.Layer src, LstmFactors f, org.deeplearning4j.nn.api.Layer dst) {
+        for (String p : new String[]{"W", "RW"}) {
+            Factors pf = "W".equals(p) ? f.w() : f.rw();
+            long[] shape = src.getParam(p).shape();
+            if (pf == null) {
+                dst.setParam(p, src.getParam(p).dup());
+                continue;
+            }
+            dst.setParam(p + "A", Nd4j.create(pf.a(), new long[]{shape[0], pf.rank()}, 'c'));
+            dst.setParam(p + "B", Nd4j.create(pf.b(), new long[]{pf.rank(), shape[1]}, 'c'));
+        }
+        dst.setParam("b", src.getParam("b").dup());
     }
 
     /** The name of part {@code suffix} ({@code _a}, {@code _b}) of old layer {@code i}. */

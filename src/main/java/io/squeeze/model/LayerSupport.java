@@ -17,7 +17,8 @@ import java.util.List;
 /** The layer types Squeeze handles; anything else is refused with its index, name and type (every such layer in one line). */
 public final class LayerSupport {
     private static final List<Class<? extends Layer>> SUPPORTED = List.of(DenseLayer.class, ConvolutionLayer.class,
-            SubsamplingLayer.class, BatchNormalization.class, OutputLayer.class, ActivationLayer.class, DropoutLayer.class, LSTM.class);
+            SubsamplingLayer.class, BatchNormalization.class, OutputLayer.class, ActivationLayer.class, DropoutLayer.class, LSTM.class,
+            FactoredLstm.class);
 
     private LayerSupport() {}
 

@@ -127,7 +127,7 @@ public final class NetOps {
                         c.getConvolutionMode() == ConvolutionMode.Same, Surgery.values(net, i, "W"), b, act(who, i, c.getActivationFn())));
             } else if (l instanceof LSTM r) {
                 if (r.getRnnDataFormat() != org.deeplearning4j.nn.conf.RNNFormat.NWC) throw refuse(who, i, "an LSTM in " + r.getRnnDataFormat() + " layout");
-                ops.add(new Lstm(i, (int) r.getNIn(), (int) r.getNOut(), Lstm.stack(Surgery.values(net, i, "W"), Surgery.values(net, i, "RW")),
+                ops.add(new Lstm(i, (int) r.getNIn(), (int) r.getNOut(), Lstm.stack(lstmMatrix(net, i, "W"), lstmMatrix(net, i, "RW")),
                         Surgery.values(net, i, "b"), act(who, i, r.getActivationFn()), act(who, i, r.getGateActivationFn())));
             } else if (l instanceof SubsamplingLayer s) {
                 if (s.getPoolingType() != org.deeplearning4j.nn.conf.layers.PoolingType.MAX) throw refuse(who, i, s.getPoolingType() + " pooling");
@@ -142,6 +142,11 @@ public final class NetOps {
             }
         }
         return ops;
+    }
+
+    /** An LSTM's W or RW (C order); a {@link FactoredLstm}'s product of factors, so it runs as the LSTM it computes. */
+    private static float[] lstmMatrix(MultiLayerNetwork net, int i, String param) {
+        return net.getLayer(i) instanceof FactoredLstmLayer f ? f.product(param).dup('c').data().asFloat() : Surgery.values(net, i, param);
     }
 
     /** The dense or convolution op before a batch normalization at layer {@code i}, with it folded in ({@link BatchNormFold}). */

@@ -15,6 +15,7 @@ import io.squeeze.core.LayerSelector;
 import org.apache.spark.sql.SparkSession;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.LSTM;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
@@ -35,12 +36,23 @@ import java.util.TreeMap;
 public final class FactorizeJob {
     private FactorizeJob() {}
 
-    /** One layer's matrix, as a task receives it. */
-    public record Task(int layer, String name, int rows, int cols, float[] w) implements Serializable {
+    /** One matrix of a layer as a task receives it: W, or an LSTM's ({@code recurrent}) input W or recurrent RW. */
+    public record Task(int layer, String name, String param, boolean recurrent, int rows, int cols, float[] w) implements Serializable {
+        public Task(int layer, String name, int rows, int cols, float[] w) {
+            this(layer, name, "W", false, rows, cols, w);
+        }
+
         long size() {
             return (long) rows * cols;
         }
+
+        String label() {
+            return "layer " + layer + (recurrent ? " " + param : "");
+        }
     }
+
+    /** A task with the rank chosen for it. */
+    record Ranked(Task task, int rank) implements Serializable {}
 
     /**
      * The rewritten network and per-layer notes (indices of the source network, shifted past each factorized layer
@@ -62,6 +74,14 @@ public final class FactorizeJob {
             var conf = all[i].conf().getLayer();
             var w = all[i].paramTable().get("W");
             if (!layers.matches(i, conf.getLayerName()) || w == null) continue;
+            if (conf.getClass() == LSTM.class) { // W [nIn, 4H] and RW [H, 4H], all four gates in one matrix each
+                any = true;
+                for (String p : new String[]{"W", "RW"}) {
+                    var v = all[i].paramTable().get(p);
+                    out.add(new Task(i, conf.getLayerName(), p, true, (int) v.rows(), (int) v.columns(), v.dup('c').data().asFloat()));
+                }
+                continue;
+            }
             if (conf.getClass() == ConvolutionLayer.class) {
                 // [out, in, kh, kw] as the matrix [out, in·kh·kw] (C order needs no copy)
                 any = true;
@@ -151,30 +171,37 @@ public final class FactorizeJob {
 
     public static Result run(Execution exec, LoadedModel m, LayerSelector layers, RankPolicy policy, SvdMethod method) {
         List<Task> tasks = tasks(m, layers).stream().filter(t -> policy.covers(t.layer(), t.name())).toList();
-        policy.checkCovered(tasks.size());
-        Map<Integer, double[]> values = new TreeMap<>();
+        policy.checkCovered((int) tasks.stream().mapToInt(Task::layer).distinct().count());
+        Map<Integer, double[]> values = new TreeMap<>(); // by task
         if (policy.needsSpectrum()) {
             List<double[]> s = exec.map(tasks, Task::size, t -> LayerFactors.singularValues(t.w(), t.rows(), t.cols()),
-                    "factorize: singular values of " + tasks.size() + " layers");
-            for (int i = 0; i < tasks.size(); i++) values.put(tasks.get(i).layer(), s.get(i));
+                    "factorize: singular values of " + tasks.size() + " matrices");
+            for (int i = 0; i < tasks.size(); i++) values.put(i, s.get(i));
         }
         List<Ranks.Layer> rl = new ArrayList<>();
-        for (Task t : tasks)
-            rl.add(new Ranks.Layer("layer " + t.layer(), t.rows(), t.cols(), values.getOrDefault(t.layer(), new double[Math.min(t.rows(), t.cols())]),
-                    t.layer(), t.name()));
+        for (int i = 0; i < tasks.size(); i++) {
+            Task t = tasks.get(i);
+            rl.add(new Ranks.Layer(t.label(), t.rows(), t.cols(), values.getOrDefault(i, new double[Math.min(t.rows(), t.cols())]), t.layer(), t.name()));
+        }
         int[] k = policy.choose(rl);
-        Map<Integer, Integer> rankOf = new TreeMap<>();
-        for (int i = 0; i < tasks.size(); i++) if (rl.get(i).saves(k[i])) rankOf.put(tasks.get(i).layer(), k[i]);
-        Map<Integer, LayerFactors.Result> factors = new TreeMap<>();
-        List<Task> todo = tasks.stream().filter(t -> rankOf.containsKey(t.layer())).toList();
-        Map<Integer, Integer> ranks = new TreeMap<>(rankOf);
-        List<LayerFactors.Result> f = exec.map(todo, Task::size, t -> LayerFactors.factor(t.w(), t.rows(), t.cols(), ranks.get(t.layer()), method),
-                "factorize: factors of " + todo.size() + " layers");
-        for (int i = 0; i < todo.size(); i++) factors.put(todo.get(i).layer(), f.get(i));
+        List<Integer> todo = new ArrayList<>();
+        for (int i = 0; i < tasks.size(); i++) if (rl.get(i).saves(k[i])) todo.add(i);
+        List<Ranked> ranked = todo.stream().map(i -> new Ranked(tasks.get(i), k[i])).toList();
+        List<LayerFactors.Result> f = exec.map(ranked, r -> r.task().size(), r -> LayerFactors.factor(r.task().w(), r.task().rows(), r.task().cols(), r.rank(), method),
+                "factorize: factors of " + todo.size() + " matrices");
+        Map<Integer, LayerFactors.Result> factors = new TreeMap<>(); // by task
+        for (int j = 0; j < todo.size(); j++) factors.put(todo.get(j), f.get(j));
         Map<Integer, Factorization.Factors> byLayer = new TreeMap<>();
-        factors.forEach((l, r) -> byLayer.put(l, r.factors()));
-        MultiLayerNetwork net = m.isGraph() ? null : byLayer.isEmpty() ? m.net().clone() : Factorization.rewrite(m.net(), byLayer);
-        var graph = !m.isGraph() ? null : byLayer.isEmpty() ? m.graph().clone() : io.squeeze.model.GraphFactorization.rewrite(m.graph(), byLayer);
+        Map<Integer, Factorization.LstmFactors> lstms = new TreeMap<>();
+        factors.forEach((i, r) -> {
+            Task t = tasks.get(i);
+            if (!t.recurrent()) byLayer.put(t.layer(), r.factors());
+            else lstms.merge(t.layer(), "W".equals(t.param()) ? new Factorization.LstmFactors(r.factors(), null) : new Factorization.LstmFactors(null, r.factors()),
+                    (x, y) -> new Factorization.LstmFactors(x.w() != null ? x.w() : y.w(), x.rw() != null ? x.rw() : y.rw()));
+        });
+        boolean none = byLayer.isEmpty() && lstms.isEmpty();
+        MultiLayerNetwork net = m.isGraph() ? null : none ? m.net().clone() : Factorization.rewrite(m.net(), byLayer, lstms);
+        var graph = !m.isGraph() ? null : none ? m.graph().clone() : io.squeeze.model.GraphFactorization.rewrite(m.graph(), byLayer);
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>();
         long before = 0, after = 0;
         for (int i = 0; i < tasks.size(); i++) {
@@ -182,20 +209,28 @@ public final class FactorizeJob {
             Ranks.Layer l = rl.get(i);
             Map<String, Object> d = new LinkedHashMap<>();
             before += l.dense();
-            if (rankOf.containsKey(t.layer())) {
-                d.put("rank", k[i]);
-                if (values.containsKey(t.layer())) d.put("energy_kept", l.energyKept(k[i]));
-                d.put("relative_error", factors.get(t.layer()).relativeError());
+            d.put("rank", k[i]);
+            if (factors.containsKey(i)) {
+                if (values.containsKey(i)) d.put("energy_kept", l.energyKept(k[i]));
+                d.put("relative_error", factors.get(i).relativeError());
                 d.put("weights_before", l.dense());
                 d.put("weights_after", l.cost(k[i]));
                 after += l.cost(k[i]);
-                notes.put(t.layer(), new ArtifactWriter.LayerNote("factorize:" + method.label(), d));
             } else {
-                d.put("rank", k[i]);
-                d.put("left_dense", "rank " + k[i] + " would need " + l.cost(k[i]) + " weights, the layer has " + l.dense());
+                d.put("left_dense", "rank " + k[i] + " would need " + l.cost(k[i]) + " weights, the " + (t.recurrent() ? t.param() + " matrix" : "layer") + " has " + l.dense());
                 after += l.dense();
-                notes.put(t.layer(), new ArtifactWriter.LayerNote("dense", d));
             }
+            String technique = factors.containsKey(i) ? "factorize:" + method.label() : "dense";
+            if (!t.recurrent()) {
+                notes.put(t.layer(), new ArtifactWriter.LayerNote(technique, d));
+                continue;
+            }
+            // an LSTM's note holds W's and RW's details; factorized when either is
+            ArtifactWriter.LayerNote had = notes.get(t.layer());
+            Map<String, Object> both = had == null ? new LinkedHashMap<>() : new LinkedHashMap<>(had.details());
+            both.put(t.param(), d);
+            String method2 = had != null && had.method().startsWith("factorize") ? had.method() : technique;
+            notes.put(t.layer(), new ArtifactWriter.LayerNote(method2, both));
         }
         return new Result(net, m.isGraph() ? notes : shifted(notes, byLayer.keySet()), before, after, graph);
     }

@@ -158,6 +158,9 @@ public final class PruneJob {
         boolean anyMatch = false;
         for (int i = 0; i < layers.size(); i++) {
             var layer = layers.get(i);
+            if (layer instanceof io.squeeze.model.FactoredLstm && p.layers().matches(i, names.get(i)))
+                throw new BadInputException("prune: layer " + i + " ('" + names.get(i) + "') is a factorized LSTM; Squeeze prunes LSTMs"
+                        + " with whole W and RW (prune before factorizing, or leave it out with --layers)");
             if (!(layer instanceof FeedForwardLayer) || !shapes.containsKey(new TensorKey(i, "W"))) continue;
             String name = names.get(i);
             if (!p.layers().matches(i, name)) continue;

@@ -132,6 +132,10 @@ public final class QuantizeJob {
                              PrintWriter progress) {
         if (cfg.needsCalibrationData() && calib == null)
             throw new BadInputException("quantize --mode " + cfg.mode().name().toLowerCase() + " needs calibration data: --calib-data D");
+        for (int i = 0; i < src.net().getnLayers(); i++)
+            if (src.net().getLayer(i).conf().getLayer() instanceof io.squeeze.model.FactoredLstm)
+                throw new BadInputException("quantize: layer " + i + " ('" + src.net().getLayer(i).conf().getLayer().getLayerName()
+                        + "') is a factorized LSTM; Squeeze quantizes LSTMs with whole W and RW (quantize or factorize an LSTM, not both)");
         List<NetOps.Op> ops = NetOps.of(src.net());
         for (NetOps.Op op : ops)
             if (op instanceof NetOps.Lstm && (cfg.mode() != QuantConfig.Mode.DYNAMIC || cfg.rounding() == QuantConfig.Rounding.GPTQ))

@@ -245,4 +245,24 @@ public class OnnxExportTest {
         var ex = org.junit.jupiter.api.Assertions.assertThrows(io.squeeze.core.BadInputException.class, () -> OnnxExport.export(q));
         assertEquals("ONNX export: layer 0 is a quantized LSTM; the export writes LSTMs in float only", ex.getMessage());
     }
+
+    @Test
+    void aFactoredLstmRunsInOnnxRuntimeAsDl4jComputesIt() throws Exception {
+        // layer 0's W at rank 2 and RW at rank 3 (FactoredLstm): the export writes the products into ONNX's LSTM
+        var net = io.squeeze.quantize.LstmRuntimeTest.net(43);
+        java.util.function.BiFunction<String, Integer, io.squeeze.model.Factorization.Factors> f = (param, k) -> {
+            var w = net.getLayer(0).getParam(param);
+            return io.squeeze.lowrank.LayerFactors.factor(w.dup('c').data().asFloat(), (int) w.rows(), (int) w.columns(), k,
+                    new io.squeeze.lowrank.SvdMethod.Exact()).factors();
+        };
+        var factored = io.squeeze.model.Factorization.rewrite(net, Map.of(), Map.of(0, new io.squeeze.model.Factorization.LstmFactors(f.apply("W", 2), f.apply("RW", 3))));
+        var meta = new io.squeeze.model.ModelMeta(12, 3, null, io.squeeze.data.Normalizer.NONE, "test");
+        var lm = new io.squeeze.model.LoadedModel(factored, meta, "", "lstm", io.squeeze.model.SourceKind.DL4J_ZIP, 0);
+        OnnxExport.Exported e = OnnxExport.export(new Loaded(lm, null));
+        assertEquals("float, factored LSTMs as the products of their factors", e.form());
+        org.nd4j.linalg.factory.Nd4j.getRandom().setSeed(10);
+        float[] x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 17, 12).dup('c').data().asFloat();
+        Map<String, float[]> ort = runOnnx(e.bytes(), new Rows(x, new int[17], 17, 12));
+        assertClose(factored.output(org.nd4j.linalg.factory.Nd4j.create(x, new long[]{17, 12}, 'c')).dup('c').data().asFloat(), ort.get("output"), "output");
+    }
 }

@@ -155,4 +155,46 @@ class LstmCliTest {
         assertEquals(16, PruneCliTest.load(out).model().net().getLayer(0).getParam("RW").rows());
         assertTrue(accuracy(out) > 0.5, "distilled lstm:16");
     }
+
+    @Test
+    void factorizationFactorsTheInputAndRecurrentMatricesInPlaceAndFineTunesThem() throws Exception {
+        String exec = dir.resolve("lowrank").toString(), local = dir.resolve("lowrank-local").toString(), tuned = dir.resolve("lowrank-ft").toString();
+        String[] f = {"factorize", "--model", dense, "--energy", "0.9", "--layers", "0"};
+        CliRun r = CliRun.run(CliRun.with(f, "--out", exec));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(0, CliRun.run(CliRun.with(f, "--local", "--out", local)).code());
+        var net = PruneCliTest.load(exec).model().net();
+        var l = (io.squeeze.model.FactoredLstm) net.getLayer(0).conf().getLayer();
+        // each matrix at its own rank: the smallest keeping 90 % of its spectrum's energy, as the manifest notes
+        JsonNode d = QuantizeCliTest.manifest(exec).get("layers").get(0).get("details");
+        assertEquals(l.getInRank(), d.get("W").get("rank").asInt());
+        assertEquals(l.getRecRank(), d.get("RW").get("rank").asInt());
+        assertTrue(l.getInRank() > 0 && l.getInRank() < 8 && l.getRecRank() > 0 && l.getRecRank() < 24, l.getInRank() + " " + l.getRecRank());
+        assertTrue(d.get("RW").get("energy_kept").asDouble() >= 0.9);
+        assertEquals(l.getInRank() * (8 + 96) + l.getRecRank() * (24 + 96) + 96, net.getLayer(0).numParams());
+        // the product is the source's RW to the relative error noted
+        var src = PruneCliTest.load(dense).model().net();
+        var rw = src.getLayer(0).getParam("RW");
+        double err = rw.sub(net.getLayer(0).getParam("RWA").mmul(net.getLayer(0).getParam("RWB"))).norm2Number().doubleValue() / rw.norm2Number().doubleValue();
+        assertEquals(d.get("RW").get("relative_error").asDouble(), err, 1e-5);
+        // the SVDs on executors and in this process give the same factors
+        assertEquals(net.params(), PruneCliTest.load(local).model().net().params());
+        double before = accuracy(exec);
+        CliRun t = CliRun.run(CliRun.with(f, "--fine-tune-data", TRAIN, "--fine-tune-epochs", "3", "--fine-tune-lr", "0.005", "--out", tuned));
+        assertEquals(0, t.code(), t.err());
+        var ft = PruneCliTest.load(tuned).model().net();
+        assertTrue(ft.getLayer(0).getParam("RWA").sub(net.getLayer(0).getParam("RWA")).amaxNumber().doubleValue() > 1e-3, "fine-tuning trains the factors");
+        double after = accuracy(tuned);
+        assertTrue(after >= before - 0.01, before + " -> " + after);
+        assertEquals(denseAccuracy, after, 0.05);
+        // an LSTM already factorized is neither pruned nor quantized: one line, exit 2, nothing written
+        for (String[] refused : new String[][]{{"prune", "--model", tuned, "--method", "l1", "--amount", "0.5"},
+                {"quantize", "--model", tuned, "--mode", "dynamic"}}) {
+            String o = dir.resolve("refused-" + refused[0]).toString();
+            CliRun x = CliRun.run(CliRun.with(refused, "--out", o));
+            assertEquals(2, x.code(), x.err());
+            assertTrue(x.err().contains("layer 0 ('layer0') is a factorized LSTM"), x.err());
+            assertFalse(Files.exists(Path.of(o)));
+        }
+    }
 }

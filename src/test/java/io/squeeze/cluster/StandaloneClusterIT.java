@@ -344,6 +344,21 @@ class StandaloneClusterIT {
             for (int i = 0; i < v.length; i++) if (!e.getValue().kept(i)) assertEquals(0f, v[i], e.getKey() + " at " + i + " after fine-tuning on executors");
         }
         assertEquals(((Number) al.manifest().metrics().get("accuracy")).doubleValue(), ((Number) ac.manifest().metrics().get("accuracy")).doubleValue(), 0.1);
+
+        // W and RW factorized in place (FactoredLstm): SVDs on executors, the factored layer fine-tuned there
+        String[] f = {"factorize", "--model", lstm, "--energy", "0.9", "--layers", "0", "--eval-data", TEST};
+        String fc = dir.resolve("lstm-lowrank-cluster").toString(), fl = dir.resolve("lstm-lowrank-local").toString();
+        submit(append(f, "--out", fc));
+        local(append(f, "--out", fl));
+        assertEquals(io.squeeze.TestArtifacts.packed(fl), io.squeeze.TestArtifacts.packed(fc));
+        String[] ft = append(f, "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1");
+        String tc = dir.resolve("lstm-lowrank-ft-cluster").toString(), tl = dir.resolve("lstm-lowrank-ft-local").toString();
+        submit(append(ft, "--out", tc));
+        local(append(ft, "--out", tl));
+        Artifact c = Artifact.load(ST, tc), l = Artifact.load(ST, tl);
+        assertInstanceOf(io.squeeze.model.FactoredLstm.class, c.model().net().getLayer(0).conf().getLayer());
+        assertEquals(l.model().net().getLayer(0).getParam("RWA").shapeInfoToString(), c.model().net().getLayer(0).getParam("RWA").shapeInfoToString());
+        assertEquals(((Number) l.manifest().metrics().get("accuracy")).doubleValue(), ((Number) c.manifest().metrics().get("accuracy")).doubleValue(), 0.1);
     }
 
     @Test

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** The runtime's LSTM ({@link NetOps.Lstm}, {@link LstmCell}) against DL4J's, and its dynamic int8 form. */
 public class LstmRuntimeTest {
-    static final int STEPS = 4, FEATURES = 3, ROWS = 7;
+    public static final int STEPS = 4, FEATURES = 3, ROWS = 7;
 
     /** Two stacked LSTMs (6 and 5 units) on rows of 4 steps of 3 features, every parameter random (biases and gates too). */
     public static MultiLayerNetwork net(long seed) {

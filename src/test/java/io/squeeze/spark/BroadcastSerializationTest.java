@@ -67,6 +67,24 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void aFactoredLstmComesBackComputingTheSameOutputs() {
+        MultiLayerNetwork net = io.squeeze.quantize.LstmRuntimeTest.net(8);
+        java.util.function.BiFunction<String, Integer, io.squeeze.model.Factorization.Factors> f = (param, k) -> {
+            var w = net.getLayer(0).getParam(param);
+            return io.squeeze.lowrank.LayerFactors.factor(w.dup('c').data().asFloat(), (int) w.rows(), (int) w.columns(), k,
+                    new io.squeeze.lowrank.SvdMethod.Exact()).factors();
+        };
+        MultiLayerNetwork factored = io.squeeze.model.Factorization.rewrite(net, Map.of(),
+                Map.of(0, new io.squeeze.model.Factorization.LstmFactors(f.apply("W", 2), f.apply("RW", 3))));
+        var x = org.nd4j.linalg.factory.Nd4j.linspace(-1, 1, 5 * 12).reshape(5, 12).castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT);
+        for (Serializer s : SERIALIZERS) {
+            MultiLayerNetwork back = roundTrip(s, NetPayload.of(factored)).build();
+            assertEquals(factored.getLayer(0).conf().getLayer(), back.getLayer(0).conf().getLayer(), s.getClass().getSimpleName());
+            assertEquals(factored.output(x), back.output(x), s.getClass().getSimpleName());
+        }
+    }
+
+    @Test
     void jdkUnmodifiableCollectionsComeBackEqual() {
         List<Object> values = List.of(List.of(), List.of(1), List.of(1, 2, 3), Stream.of(4, 5).toList(),
                 Set.of(7, 8, 9), Map.of(1, "a", 2, "b"), Map.of(3, "c"),
