@@ -86,8 +86,8 @@ public final class OnnxExport {
         boolean integer = m.quant() != null && m.quant().plan().hasIntegerLayers();
         String form = integer ? (e.dynamic ? "dynamic int8" : "static QDQ")
                 : (m.quant() != null ? "float16 weights" : "float") + (e.g.sparseWeights() > 0 ? ", sparse weights" : "")
-                + (java.util.Arrays.stream(lm.net().getLayers()).anyMatch(l -> l instanceof io.squeeze.model.FactoredLstmLayer)
-                ? ", factored LSTMs as the products of their factors" : "");
+                + (java.util.Arrays.stream(lm.net().getLayers()).anyMatch(l -> l instanceof io.squeeze.model.FactoredRecurrent.Running)
+                ? ", factored recurrent layers as the products of their factors" : "");
         return new Exported(e.g.model(OPSET, "squeeze", Version.version(), metadata(lm, form)).toByteArray(), form, e.g.sparseWeights());
     }
 
@@ -109,9 +109,10 @@ public final class OnnxExport {
     }
 
     private void op(NetOps.Op op, boolean last) {
-        if (op instanceof NetOps.Lstm l) {
+        if (op instanceof NetOps.Rnn l) {
             if (quant != null)
-                throw new BadInputException("ONNX export: layer " + op.layer() + " is a quantized LSTM; the export writes LSTMs in float only");
+                throw new BadInputException("ONNX export: layer " + op.layer() + " is a quantized " + (l.lstm() ? "LSTM" : "SimpleRnn")
+                        + "; the export writes recurrent layers in float only");
             String x = floatValue();
             cur = OnnxLstm.layer(g, l, seqInFlight ? x : OnnxLstm.sequence(g, x, n / l.nIn(), l.nIn(), op.layer()));
             seqInFlight = true;

@@ -140,6 +140,9 @@ final class OnnxGraph {
         else if (v instanceof long[] ls) {
             a.setType(OnnxMl.AttributeProto.AttributeType.INTS);
             for (long l : ls) a.addInts(l);
+        } else if (v instanceof String[] ss) {
+            a.setType(OnnxMl.AttributeProto.AttributeType.STRINGS);
+            for (String x : ss) a.addStrings(com.google.protobuf.ByteString.copyFromUtf8(x));
         } else throw new IllegalArgumentException("attribute " + name + " of type " + v.getClass());
         return a.build();
     }

@@ -4,9 +4,9 @@ import io.squeeze.core.BadInputException;
 import io.squeeze.model.NetOps;
 
 /**
- * Squeeze's LSTM layers ({@link NetOps.Lstm}, {@link NetOps.Last}) as ONNX nodes (opset 13): rows of
+ * Squeeze's recurrent layers ({@link NetOps.Rnn}, {@link NetOps.Last}) as ONNX nodes (opset 13): rows of
  * {@code steps · features} are reshaped to {@code [N, steps, features]} and transposed to ONNX's sequence-first
- * {@code [steps, N, features]}; each layer is one {@code LSTM} node whose every-step output {@code Y}
+ * {@code [steps, N, features]}; each layer is one {@code LSTM} (or {@code RNN}) node whose every-step output {@code Y}
  * {@code [steps, 1, N, H]} is squeezed to the next layer's sequence; the last step is a {@code Gather} at
  * {@code steps − 1}. Weights: ONNX orders a layer's gate blocks input, output, forget, cell ({@code iofc}), each
  * {@code [4H, in]} (transposed), where DL4J orders cell input, forget, output, input gate along the columns of
@@ -26,8 +26,12 @@ final class OnnxLstm {
         return g.node("Transpose", "seq_t" + layer, new String[]{r}, "perm", new long[]{1, 0, 2});
     }
 
-    /** One LSTM layer on the sequence {@code seq} [steps, N, nIn]; returns its outputs as the sequence [steps, N, H]. */
-    static String layer(OnnxGraph g, NetOps.Lstm op, String seq) {
+    /**
+     * One recurrent layer on the sequence {@code seq} [steps, N, nIn]; returns its outputs as the sequence [steps, N, H].
+     * A SimpleRnn is ONNX's {@code RNN} node ({@code H_t = f(X_t·Wᵀ + H_{t−1}·Rᵀ + Wb + Rb)}, one block).
+     */
+    static String layer(OnnxGraph g, NetOps.Rnn op, String seq) {
+        if (!op.lstm()) return simple(g, op, seq);
         if (op.act() != NetOps.Act.TANH || op.gate() != NetOps.Act.SIGMOID)
             throw new BadInputException("ONNX export: layer " + op.layer() + " is an LSTM with activation " + op.act() + " and gates "
                     + op.gate() + "; the export writes LSTMs with tanh and sigmoid gates (ONNX's defaults)");
@@ -46,6 +50,28 @@ final class OnnxLstm {
         String[] inputs = {seq, g.floats(l + "_W", w, 1, g4, in), g.floats(l + "_R", r, 1, g4, h), g.floats(l + "_B", b, 1, 2L * g4)};
         String y = g.node("LSTM", "lstm" + op.layer(), inputs, "hidden_size", (long) h);
         return g.node("Squeeze", "lstm_seq" + op.layer(), new String[]{y, g.int64s("squeeze_axes" + op.layer(), new long[]{1}, 1)});
+    }
+
+    /** A SimpleRnn as ONNX's {@code RNN}: W [1, H, in] and R [1, H, H] transposed from DL4J's [in, H] and [H, H]. */
+    private static String simple(OnnxGraph g, NetOps.Rnn op, String seq) {
+        String f = switch (op.act()) {
+            case TANH -> "Tanh";
+            case RELU -> "Relu";
+            case SIGMOID -> "Sigmoid";
+            default -> throw new BadInputException("ONNX export: layer " + op.layer() + " is a SimpleRnn with activation " + op.act()
+                    + "; ONNX's RNN takes tanh, relu or sigmoid");
+        };
+        int h = op.hidden(), in = op.nIn();
+        float[] w = new float[h * in], r = new float[h * h], b = new float[2 * h];
+        for (int u = 0; u < h; u++) {
+            for (int j = 0; j < in; j++) w[u * in + j] = op.w()[j * h + u];
+            for (int j = 0; j < h; j++) r[u * h + j] = op.w()[(in + j) * h + u];
+            b[u] = op.b()[u];
+        }
+        String l = "L" + op.layer();
+        String[] inputs = {seq, g.floats(l + "_W", w, 1, h, in), g.floats(l + "_R", r, 1, h, h), g.floats(l + "_B", b, 1, 2L * h)};
+        String y = g.node("RNN", "rnn" + op.layer(), inputs, "hidden_size", (long) h, "activations", new String[]{f});
+        return g.node("Squeeze", "rnn_seq" + op.layer(), new String[]{y, g.int64s("squeeze_axes" + op.layer(), new long[]{1}, 1)});
     }
 
     /** The last step [N, H] of the sequence {@code seq} [steps, N, H]. */

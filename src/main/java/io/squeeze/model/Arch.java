@@ -71,6 +71,21 @@ public sealed interface Arch {
     }
 
     /**
+     * Stacked simple recurrent layers (Elman 1990; DL4J's {@code SimpleRnn}: {@code h_t = tanh(x_t·W + h_{t−1}·RW + b)})
+     * of the given widths, reading each row as a sequence as {@link Lstm} does, softmax on the last step's state.
+     */
+    record Rnn(int[] hidden) implements Arch {
+        public Rnn {
+            checkWidths("rnn", hidden, "128");
+        }
+
+        @Override
+        public String toString() {
+            return named("rnn", hidden);
+        }
+    }
+
+    /**
      * He et al. 2016's residual network for small images with {@code blocks} residual blocks in each of its three
      * stages ({@link ResNetGraph}): a {@code ComputationGraph}, written as a DL4J zip.
      */
@@ -106,13 +121,13 @@ public sealed interface Arch {
 
     /** Whether {@code s} names an architecture (rather than a model path): a family name or a {@code .json} configuration. */
     static boolean isArchitecture(String s) {
-        return s.startsWith("mlp:") || s.startsWith("lstm:") || s.startsWith("resnet:") || s.equals("lenet5") || s.equals("lenet5-bn") || s.equals("lenet5-caffe")
+        return s.startsWith("mlp:") || s.startsWith("lstm:") || s.startsWith("rnn:") || s.startsWith("resnet:") || s.equals("lenet5") || s.equals("lenet5-bn") || s.equals("lenet5-caffe")
                 || s.endsWith(".json");
     }
 
     @com.fasterxml.jackson.annotation.JsonCreator
     static Arch parse(String s) {
-        if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lstm:128, lenet5, lenet5-bn, lenet5-caffe, resnet:3 or a DL4J JSON file)");
+        if (s == null || s.isBlank()) throw new BadInputException("--arch must be given (mlp:300,100, lstm:128, rnn:128, lenet5, lenet5-bn, lenet5-caffe, resnet:3 or a DL4J JSON file)");
         if (s.equals("lenet5")) return new LeNet5();
         if (s.equals("lenet5-caffe")) return new LeNet5Caffe();
         if (s.equals("lenet5-bn")) return new LeNet5Bn();
@@ -123,7 +138,7 @@ public sealed interface Arch {
                 throw new BadInputException("--arch '" + s + "': the blocks per stage must be an integer, e.g. resnet:3");
             }
         }
-        for (String family : new String[]{"mlp:", "lstm:"}) {
+        for (String family : new String[]{"mlp:", "lstm:", "rnn:"}) {
             if (!s.startsWith(family)) continue;
             int[] sizes;
             try {
@@ -131,9 +146,9 @@ public sealed interface Arch {
             } catch (NumberFormatException e) {
                 throw new BadInputException("--arch '" + s + "': hidden sizes must be integers, e.g. " + family + (family.equals("mlp:") ? "300,100" : "128"));
             }
-            return family.equals("mlp:") ? new Mlp(sizes) : new Lstm(sizes);
+            return family.equals("mlp:") ? new Mlp(sizes) : family.equals("lstm:") ? new Lstm(sizes) : new Rnn(sizes);
         }
         if (s.endsWith(".json")) return new JsonFile(s);
-        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lstm:H1,..., lenet5, lenet5-bn, lenet5-caffe, resnet:N or a .json DL4J configuration");
+        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lstm:H1,..., rnn:H1,..., lenet5, lenet5-bn, lenet5-caffe, resnet:N or a .json DL4J configuration");
     }
 }

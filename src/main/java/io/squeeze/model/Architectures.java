@@ -94,7 +94,8 @@ public final class Architectures {
     public static MultiLayerConfiguration build(Arch arch, int numFeatures, int numClasses, int[] imageShape, Hyper h, Storage st) {
         requireStack(arch, st, "--arch");
         if (arch instanceof Arch.Mlp m) return withDropout(mlp(m, numFeatures, numClasses, h), h);
-        if (arch instanceof Arch.Lstm l) return withDropout(lstm(l, numFeatures, numClasses, imageShape, h), h);
+        if (arch instanceof Arch.Lstm l) return withDropout(recurrent(l, l.hidden(), true, numFeatures, numClasses, imageShape, h), h);
+        if (arch instanceof Arch.Rnn r) return withDropout(recurrent(r, r.hidden(), false, numFeatures, numClasses, imageShape, h), h);
         if (arch instanceof Arch.LeNet5) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Same, false, 6, 16, 120, 84), h);
         if (arch instanceof Arch.LeNet5Bn) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Same, true, 6, 16, 120, 84), h);
         if (arch instanceof Arch.LeNet5Caffe) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Truncate, false, 20, 50, 500), h);
@@ -123,21 +124,26 @@ public final class Architectures {
         return lb.layer(output(in, classes)).build();
     }
 
-    /** LSTM layers (tanh cell, sigmoid gates, Xavier initialization, forget-gate bias 1) on rows read as sequences. */
-    private static MultiLayerConfiguration lstm(Arch.Lstm a, int nf, int classes, int[] shape, Hyper h) {
+    /**
+     * LSTM layers (tanh cell, sigmoid gates, Xavier initialization, forget-gate bias 1), or with {@code lstm} false
+     * SimpleRnn layers (tanh, Xavier), on rows read as sequences.
+     */
+    private static MultiLayerConfiguration recurrent(Arch a, int[] hidden, boolean lstm, int nf, int classes, int[] shape, Hyper h) {
         int steps = shape != null ? shape[0] : (int) Math.round(Math.sqrt(nf));
         if (shape == null && steps * steps != nf)
             throw new BadInputException("--arch " + a + " reads each row as square images' pixel rows; the data has " + nf + " features and no image shape");
         if (nf % steps != 0) throw new BadInputException("--arch " + a + ": " + nf + " features are not " + steps + " steps of equal width");
         var lb = base(h);
         long in = nf / steps;
-        for (int width : a.hidden()) {
-            lb.layer(new LSTM.Builder().nIn(in).nOut(width).activation(Activation.TANH).weightInit(WeightInit.XAVIER)
-                    .dataFormat(RNNFormat.NWC).build());
+        for (int width : hidden) {
+            lb.layer(lstm ? new LSTM.Builder().nIn(in).nOut(width).activation(Activation.TANH).weightInit(WeightInit.XAVIER)
+                    .dataFormat(RNNFormat.NWC).build()
+                    : new org.deeplearning4j.nn.conf.layers.recurrent.SimpleRnn.Builder().nIn(in).nOut(width).activation(Activation.TANH)
+                    .weightInit(WeightInit.XAVIER).dataFormat(RNNFormat.NWC).build());
             in = width;
         }
         return lb.layer(output(in, classes)).inputPreProcessor(0, new SequenceRows(steps, nf / steps))
-                .inputPreProcessor(a.hidden().length, new LastStep(steps)).build();
+                .inputPreProcessor(hidden.length, new LastStep(steps)).build();
     }
 
     /**

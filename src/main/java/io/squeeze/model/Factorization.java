@@ -27,7 +27,8 @@ import java.util.Map;
  * padding, dilation and mode; identity, no bias) followed by a 1×1 convolution with A (the original activation
  * and bias): the composition computes Σ_k A[o,k] Σ B[k,·]·x = (A·B)·x exactly, with k·(out + in·kh·kw) weights.
  *
- * <p>An LSTM's input and recurrent matrices are factorized in place: the layer becomes a {@link FactoredLstm}.
+ * <p>A recurrent layer's input and recurrent matrices are factorized in place: an LSTM becomes a {@link FactoredLstm},
+ * a SimpleRnn a {@link FactoredSimpleRnn}.
  */
 public final class Factorization {
     private Factorization() {}
@@ -35,8 +36,8 @@ public final class Factorization {
     /** The factors of one layer, C order. */
     public record Factors(float[] a, float[] b, int rank) {}
 
-    /** The factors of an LSTM's input matrix W and recurrent matrix RW; either null keeps that matrix whole. */
-    public record LstmFactors(Factors w, Factors rw) {
+    /** The factors of a recurrent layer's input matrix W and recurrent matrix RW; either null keeps that matrix whole. */
+    public record RecurrentFactors(Factors w, Factors rw) {
         public int rank(String param) {
             Factors f = "W".equals(param) ? w : rw;
             return f == null ? 0 : f.rank();
@@ -48,10 +49,10 @@ public final class Factorization {
     }
 
     /**
-     * As above, with {@code lstms}' LSTM layers becoming {@link FactoredLstm}s of their factors (one layer each, in
+     * As above, with {@code lstms}' recurrent layers becoming factored ones ({@link FactoredRecurrent}; one layer each, in
      * place; {@code byLayer} holds only dense and convolution layers).
      */
-    public static MultiLayerNetwork rewrite(MultiLayerNetwork net, Map<Integer, Factors> byLayer, Map<Integer, LstmFactors> lstms) {
+    public static MultiLayerNetwork rewrite(MultiLayerNetwork net, Map<Integer, Factors> byLayer, Map<Integer, RecurrentFactors> lstms) {
         MultiLayerConfiguration old = net.getLayerWiseConfigurations();
         MultiLayerConfiguration conf = old.clone();
         List<NeuralNetConfiguration> confs = new ArrayList<>();
@@ -60,9 +61,10 @@ public final class Factorization {
         for (int i = 0; i < old.getConfs().size(); i++) {
             NeuralNetConfiguration c = old.getConf(i).clone();
             if (old.getInputPreProcess(i) != null) pre.put(confs.size(), old.getInputPreProcess(i).clone());
-            LstmFactors lf = lstms.get(i);
+            RecurrentFactors lf = lstms.get(i);
             if (lf != null) {
-                c.setLayer(FactoredLstm.of((org.deeplearning4j.nn.conf.layers.LSTM) c.getLayer(), lf.rank("W"), lf.rank("RW")));
+                c.setLayer(c.getLayer() instanceof org.deeplearning4j.nn.conf.layers.LSTM lstm ? FactoredLstm.of(lstm, lf.rank("W"), lf.rank("RW"))
+                        : FactoredSimpleRnn.of((org.deeplearning4j.nn.conf.layers.recurrent.SimpleRnn) c.getLayer(), lf.rank("W"), lf.rank("RW")));
                 confs.add(c);
                 origin.add(new int[]{i, 3});
                 continue;
@@ -138,8 +140,8 @@ public final class Factorization {
         if (bias != null) second.setParam("b", bias.dup());
     }
 
-    /** A factored LSTM's parameters: each factored matrix's factors (C order, as for a dense layer), the rest copied. */
-    private static void setLstm(org.deeplearning4j.nn.api.Layer src, LstmFactors f, org.deeplearning4j.nn.api.Layer dst) {
+    /** A factored recurrent layer's parameters: each factored matrix's factors (C order, as for a dense layer), the rest copied. */
+    private static void setLstm(org.deeplearning4j.nn.api.Layer src, RecurrentFactors f, org.deeplearning4j.nn.api.Layer dst) {
         for (String p : new String[]{"W", "RW"}) {
             Factors pf = "W".equals(p) ? f.w() : f.rw();
             long[] shape = src.getParam(p).shape();

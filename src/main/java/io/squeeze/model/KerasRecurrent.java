@@ -8,9 +8,9 @@ import org.deeplearning4j.nn.conf.layers.recurrent.LastTimeStep;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
 /**
- * A Keras sequence model as Squeeze runs LSTMs: DL4J's Keras importer turns an {@code LSTM} with
- * {@code return_sequences=False} into DL4J's {@link LastTimeStep} wrapper around an {@link LSTM}; Squeeze keeps every
- * recurrent layer a plain {@link LSTM} in {@link RNNFormat#NWC} and reads the last step with the {@link LastStep}
+ * A Keras sequence model as Squeeze runs recurrent layers: DL4J's Keras importer turns an {@code LSTM} (or
+ * {@code SimpleRNN}) with {@code return_sequences=False} into DL4J's {@link LastTimeStep} wrapper around an {@link LSTM}
+ * (a {@code SimpleRnn}); Squeeze keeps every recurrent layer plain ({@link Recurrent}) in {@link RNNFormat#NWC} and reads the last step with the {@link LastStep}
  * preprocessor of the layer after it, and reads flat rows of {@code steps · features} values step after step
  * ({@link SequenceRows}, the order of a C-order Keras input {@code (batch, steps, features)}) — the form
  * {@code --arch lstm:H} builds, which every technique takes. The weights are the importer's (its gate order), copied
@@ -21,7 +21,7 @@ public final class KerasRecurrent {
 
     /** Whether {@code conf} has a recurrent layer (plain or wrapped). */
     public static boolean needed(MultiLayerConfiguration conf) {
-        return conf.getConfs().stream().anyMatch(c -> c.getLayer() instanceof LSTM || c.getLayer() instanceof LastTimeStep);
+        return conf.getConfs().stream().anyMatch(c -> Recurrent.is(c.getLayer()) || c.getLayer() instanceof LastTimeStep);
     }
 
     /**
@@ -40,18 +40,19 @@ public final class KerasRecurrent {
         for (int i = 0; i < confs.size(); i++) {
             var layer = confs.get(i).getLayer();
             if (layer instanceof LastTimeStep last) {
-                if (!(last.getUnderlying() instanceof LSTM lstm))
+                var inner = last.getUnderlying();
+                if (!Recurrent.is(inner))
                     throw new BadInputException("model " + source + ": layer " + i + " ('" + layer.getLayerName() + "') returns the last step of a "
-                            + last.getUnderlying().getClass().getSimpleName() + "; Squeeze runs LSTM layers only");
-                lstm.setLayerName(layer.getLayerName());
-                confs.get(i).setLayer(lstm);
+                            + inner.getClass().getSimpleName() + "; Squeeze runs LSTM and SimpleRnn layers only");
+                inner.setLayerName(layer.getLayerName());
+                confs.get(i).setLayer(inner);
                 if (i + 1 < confs.size()) conf.getInputPreProcessors().put(i + 1, new LastStep(steps));
-                layer = lstm;
+                layer = inner;
             }
-            if (layer instanceof LSTM lstm) {
-                lstm.setRnnDataFormat(RNNFormat.NWC);
+            if (Recurrent.is(layer)) {
+                ((org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer) layer).setRnnDataFormat(RNNFormat.NWC);
                 if (i == 0) conf.getInputPreProcessors().put(0, new SequenceRows(steps, features));
-                else if (confs.get(i - 1).getLayer() instanceof LSTM) conf.getInputPreProcessors().remove(i);
+                else if (Recurrent.is(confs.get(i - 1).getLayer())) conf.getInputPreProcessors().remove(i);
             }
         }
         MultiLayerNetwork out = new MultiLayerNetwork(conf);

@@ -18,13 +18,13 @@ import java.util.List;
 public final class LayerSupport {
     private static final List<Class<? extends Layer>> SUPPORTED = List.of(DenseLayer.class, ConvolutionLayer.class,
             SubsamplingLayer.class, BatchNormalization.class, OutputLayer.class, ActivationLayer.class, DropoutLayer.class, LSTM.class,
-            FactoredLstm.class);
+            FactoredLstm.class, org.deeplearning4j.nn.conf.layers.recurrent.SimpleRnn.class, FactoredSimpleRnn.class);
 
     private LayerSupport() {}
 
-    /** The weight tensors (DL4J parameter keys) pruning takes from a layer: an LSTM's input and recurrent W and RW, else W. */
+    /** The weight tensors (DL4J parameter keys) pruning takes from a layer: a recurrent layer's input and recurrent W and RW, else W. */
     public static List<String> weightParams(Layer l) {
-        return l instanceof LSTM ? List.of("W", "RW") : List.of("W");
+        return Recurrent.is(l) ? List.of("W", "RW") : List.of("W");
     }
 
     public static void check(MultiLayerNetwork net, String source) {
@@ -43,16 +43,19 @@ public final class LayerSupport {
             throw new BadInputException(what + ": " + String.join(", ", bad) + (bad.size() == 1 ? ", which Squeeze does not support"
                     : " — " + bad.size() + " layers Squeeze does not support") + " (supported: " + SUPPORTED.stream().map(Class::getSimpleName).toList() + ")");
         for (int i = 0; i < confs.size(); i++) {
-            if (!(confs.get(i).getLayer() instanceof LSTM r)) continue;
-            String at = what + ": layer " + i + " ('" + r.getLayerName() + "') is an LSTM ";
-            String how = "; Squeeze runs LSTMs on rows read as sequences (SequenceRows, NWC) with a last-step output, as --arch lstm:H builds them";
-            if (r.getRnnDataFormat() != org.deeplearning4j.nn.conf.RNNFormat.NWC) throw new BadInputException(at + "in " + r.getRnnDataFormat() + " layout" + how);
+            Layer r = confs.get(i).getLayer();
+            if (!Recurrent.is(r)) continue;
+            String at = what + ": layer " + i + " ('" + r.getLayerName() + "') is " + Recurrent.kind(r) + " ";
+            String how = "; Squeeze runs recurrent layers on rows read as sequences (SequenceRows, NWC) with a last-step output, as --arch lstm:H and rnn:H build them";
+            if (Recurrent.format(r) != org.deeplearning4j.nn.conf.RNNFormat.NWC) throw new BadInputException(at + "in " + Recurrent.format(r) + " layout" + how);
+            if (r instanceof org.deeplearning4j.nn.conf.layers.recurrent.SimpleRnn s && s.hasLayerNorm())
+                throw new BadInputException(at + "with layer normalization, which Squeeze does not support");
             var pre = conf.getInputPreProcess(i);
-            if (i == 0 ? !(pre instanceof SequenceRows) : pre != null || !(confs.get(i - 1).getLayer() instanceof LSTM))
-                throw new BadInputException(at + "whose input is not " + (i == 0 ? "rows read as sequences" : "the sequence of the LSTM before it") + how);
-            boolean next = i + 1 < confs.size() && (confs.get(i + 1).getLayer() instanceof LSTM && conf.getInputPreProcess(i + 1) == null
+            if (i == 0 ? !(pre instanceof SequenceRows) : pre != null || !Recurrent.is(confs.get(i - 1).getLayer()))
+                throw new BadInputException(at + "whose input is not " + (i == 0 ? "rows read as sequences" : "the sequence of the recurrent layer before it") + how);
+            boolean next = i + 1 < confs.size() && (Recurrent.is(confs.get(i + 1).getLayer()) && conf.getInputPreProcess(i + 1) == null
                     || conf.getInputPreProcess(i + 1) instanceof LastStep);
-            if (!next) throw new BadInputException(at + "followed by neither an LSTM nor a layer reading its last step" + how);
+            if (!next) throw new BadInputException(at + "followed by neither a recurrent layer nor a layer reading its last step" + how);
         }
         if (!(confs.get(confs.size() - 1).getLayer() instanceof OutputLayer))
             throw new BadInputException(what + ": the last layer must be an OutputLayer, got "

@@ -61,15 +61,23 @@ public final class NetOps {
     public record Activation(int layer, Act act) implements Op {}
 
     /**
-     * An LSTM layer (DL4J's {@code LSTM}: no peepholes) over rows of {@code steps · nIn} values, step-major (NWC, as
+     * A recurrent layer ({@link Recurrent}) over rows of {@code steps · nIn} values, step-major (NWC, as
      * {@link SequenceRows} reads them); out: every step's hidden state, rows of {@code steps · hidden}. Per step, with
-     * {@code [x_t, h_{t−1}]} times the input weights stacked on the recurrent ones, {@code w} = [W; RW] of shape
-     * [nIn + hidden, 4·hidden] C order, plus {@code b}: the four column blocks are DL4J's cell input (activation
-     * {@code act}), forget, output and input gates (activation {@code gate});
-     * {@code c_t = f ⊙ c_{t−1} + i ⊙ act(z)}, {@code h_t = o ⊙ act(c_t)} (Hochreiter &amp; Schmidhuber 1997; Gers et al. 2000).
+     * {@code z = [x_t, h_{t−1}]·w + b}, {@code w} = [W; RW] of shape [nIn + hidden, gates·hidden] C order:
+     * <ul>
+     * <li>{@code gates} = 4, an LSTM (DL4J's {@code LSTM}: no peepholes): the four column blocks are DL4J's cell input
+     * (activation {@code act}), forget, output and input gates (activation {@code gate});
+     * {@code c_t = f ⊙ c_{t−1} + i ⊙ act(z)}, {@code h_t = o ⊙ act(c_t)} (Hochreiter &amp; Schmidhuber 1997; Gers et al. 2000);</li>
+     * <li>{@code gates} = 1, a SimpleRnn: {@code h_t = act(z)} (Elman 1990; {@code gate} unused).</li>
+     * </ul>
      */
-    public record Lstm(int layer, int nIn, int hidden, float[] w, float[] b, Act act, Act gate) implements Op {
-        /** Stacks W [nIn, 4h] on RW [h, 4h] (both C order). */
+    public record Rnn(int layer, int nIn, int hidden, float[] w, float[] b, Act act, Act gate, int gates) implements Op {
+        /** Whether this is an LSTM (four gate blocks) rather than a SimpleRnn. */
+        public boolean lstm() {
+            return gates == 4;
+        }
+
+        /** Stacks W [nIn, g·h] on RW [h, g·h] (both C order). */
         public static float[] stack(float[] w, float[] rw) {
             float[] out = java.util.Arrays.copyOf(w, w.length + rw.length);
             System.arraycopy(rw, 0, out, w.length, rw.length);
@@ -109,7 +117,7 @@ public final class NetOps {
                 if (f.getFormat() != CNN2DFormat.NCHW) throw refuse(who, i, "a " + f.getFormat() + " preprocessor");
                 ops.add(new Reshape(i, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
             } else if (pre instanceof LastStep ls) {
-                if (ops.isEmpty() || !(ops.get(ops.size() - 1) instanceof Lstm prev)) throw refuse(who, i, "a last-step preprocessor after a layer that is not an LSTM");
+                if (ops.isEmpty() || !(ops.get(ops.size() - 1) instanceof Rnn prev)) throw refuse(who, i, "a last-step preprocessor after a layer that is not recurrent");
                 ops.add(new Last(i, ls.steps(), prev.hidden()));
             } else if (pre != null && !(pre instanceof SequenceRows && i == 0)) throw refuse(who, i, "input preprocessor " + pre.getClass().getSimpleName());
             Layer l = net.getLayer(i).conf().getLayer();
@@ -125,10 +133,12 @@ public final class NetOps {
                 ops.add(new Conv(i, (int) c.getNOut(), (int) c.getNIn(), c.getKernelSize()[0], c.getKernelSize()[1],
                         c.getStride()[0], c.getStride()[1], c.getPadding()[0], c.getPadding()[1],
                         c.getConvolutionMode() == ConvolutionMode.Same, Surgery.values(net, i, "W"), b, act(who, i, c.getActivationFn())));
-            } else if (l instanceof LSTM r) {
-                if (r.getRnnDataFormat() != org.deeplearning4j.nn.conf.RNNFormat.NWC) throw refuse(who, i, "an LSTM in " + r.getRnnDataFormat() + " layout");
-                ops.add(new Lstm(i, (int) r.getNIn(), (int) r.getNOut(), Lstm.stack(lstmMatrix(net, i, "W"), lstmMatrix(net, i, "RW")),
-                        Surgery.values(net, i, "b"), act(who, i, r.getActivationFn()), act(who, i, r.getGateActivationFn())));
+            } else if (Recurrent.is(l)) {
+                var r = (org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer) l;
+                if (r.getRnnDataFormat() != org.deeplearning4j.nn.conf.RNNFormat.NWC) throw refuse(who, i, Recurrent.kind(l) + " in " + r.getRnnDataFormat() + " layout");
+                Act act = act(who, i, r.getActivationFn());
+                ops.add(new Rnn(i, (int) r.getNIn(), (int) r.getNOut(), Rnn.stack(lstmMatrix(net, i, "W"), lstmMatrix(net, i, "RW")),
+                        Surgery.values(net, i, "b"), act, l instanceof LSTM lstm ? act(who, i, lstm.getGateActivationFn()) : act, Recurrent.gates(l)));
             } else if (l instanceof SubsamplingLayer s) {
                 if (s.getPoolingType() != org.deeplearning4j.nn.conf.layers.PoolingType.MAX) throw refuse(who, i, s.getPoolingType() + " pooling");
                 ops.add(new MaxPool(i, s.getKernelSize()[0], s.getKernelSize()[1], s.getStride()[0], s.getStride()[1],
@@ -144,9 +154,9 @@ public final class NetOps {
         return ops;
     }
 
-    /** An LSTM's W or RW (C order); a {@link FactoredLstm}'s product of factors, so it runs as the LSTM it computes. */
+    /** A recurrent layer's W or RW (C order); a factored layer's product of factors ({@link FactoredRecurrent}), so it runs as the layer it computes. */
     private static float[] lstmMatrix(MultiLayerNetwork net, int i, String param) {
-        return net.getLayer(i) instanceof FactoredLstmLayer f ? f.product(param).dup('c').data().asFloat() : Surgery.values(net, i, param);
+        return net.getLayer(i) instanceof FactoredRecurrent.Running f ? f.product(param).dup('c').data().asFloat() : Surgery.values(net, i, param);
     }
 
     /** The dense or convolution op before a batch normalization at layer {@code i}, with it folded in ({@link BatchNormFold}). */

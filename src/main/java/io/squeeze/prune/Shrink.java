@@ -39,7 +39,7 @@ import java.util.TreeMap;
  * A bias-free next layer followed by a batch normalization takes the constant in that normalization's running mean
  * instead (the batch normalization subtracts it). Where the fold would not be exact (the next convolution pads and
  * the constant is not zero, or there is nowhere to put the constant) the layer stays masked and
- * {@link Result#skipped()} says why. An LSTM loses its dead units ({@link LstmUnits#shrink}).
+ * {@link Result#skipped()} says why. A recurrent layer (LSTM, SimpleRnn) loses its dead units ({@link RecurrentUnits#shrink}).
  */
 public final class Shrink {
     private Shrink() {}
@@ -59,8 +59,8 @@ public final class Shrink {
         Map<TensorKey, Mask> newMasks = new TreeMap<>(masks);
         Map<Integer, String> changes = new TreeMap<>(), skipped = new TreeMap<>();
         for (int i = 0; i + 1 < n; i++) {
-            if (conf.getConf(i).getLayer() instanceof org.deeplearning4j.nn.conf.layers.LSTM) {
-                LstmUnits.shrink(conf, params, newMasks, i, changes, skipped);
+            if (io.squeeze.model.Recurrent.is(conf.getConf(i).getLayer())) {
+                RecurrentUnits.shrink(conf, params, newMasks, i, changes, skipped);
                 continue;
             }
             if (conf.getConf(i).getLayer() instanceof ConvolutionLayer) {

@@ -3,7 +3,7 @@ package io.squeeze.quantize;
 import io.squeeze.model.NetOps;
 
 /**
- * One step of an LSTM layer ({@link NetOps.Lstm}) as the quantized runtime computes it around its GEMM: the GEMM's
+ * One step of an LSTM layer ({@link NetOps.Rnn}) as the quantized runtime computes it around its GEMM: the GEMM's
  * left operand {@code [x_t, h_{t−1}]} per row, and the cell update from the gate pre-activations
  * {@code z = [x_t, h_{t−1}]·[W; RW] + b} — DL4J's column blocks: cell input {@code a = act(z_0)}, forget
  * {@code f = gate(z_1)}, output {@code o = gate(z_2)}, input {@code i = gate(z_3)};

@@ -209,7 +209,7 @@ public final class QuantRunner {
             if (hook != null) hook.observe(a.layer(), y);
             return a.layer();
         }
-        if (op instanceof NetOps.Lstm l) {
+        if (op instanceof NetOps.Rnn l) {
             lstm(l, t, rows, path, hook);
             return op.layer();
         }
@@ -267,13 +267,14 @@ public final class QuantRunner {
     }
 
     /**
-     * An LSTM layer step by step ({@link LstmCell}): each step's product {@code [x_t, h_{t−1}]·[W; RW]} in float, or
+     * A recurrent layer step by step (an LSTM's cell update by {@link LstmCell}, a SimpleRnn's {@code h_t = act(z)}):
+     * each step's product {@code [x_t, h_{t−1}]·[W; RW]} in float, or
      * for an integer layer (dynamic mode only) with {@code [x_t, h_{t−1}]} quantized to uint8 from the step's own range
      * and int32 accumulation, dequantized with s_in·s_w per gate column before the bias — PyTorch's dynamically
      * quantized LSTM, whose two products (input and recurrent) are dynamic quantized Linears.
      */
-    private void lstm(NetOps.Lstm op, Batch t, int rows, Path path, Hook hook) {
-        int hidden = op.hidden(), k = op.nIn() + hidden, g = 4 * hidden, steps = t.n / op.nIn();
+    private void lstm(NetOps.Rnn op, Batch t, int rows, Path path, Hook hook) {
+        int hidden = op.hidden(), k = op.nIn() + hidden, g = op.gates() * hidden, steps = t.n / op.nIn();
         if (steps * op.nIn() != t.n) throw new IllegalStateException("layer " + op.layer() + ": rows of " + t.n + " values are not steps of " + op.nIn());
         boolean integer = m.plan().precisionOf(op.layer()).integer() && path != Path.FLOAT;
         float[] x = t.floats(), h = new float[rows * hidden], c = new float[rows * hidden], out = new float[rows * steps * hidden];
@@ -292,7 +293,12 @@ public final class QuantRunner {
                 z = Kernels.gemm(integer ? dequantize(xq, in) : xh, rows, k, (path == Path.FLOAT ? original : effective).get(op.layer()), buffers, op.layer());
                 for (int o = 0; o < z.length; o += g) for (int j = 0; j < g; j++) z[o + j] += op.b()[j];
             }
-            LstmCell.update(z, rows, hidden, c, h, op.act(), op.gate());
+            if (op.lstm()) {
+                LstmCell.update(z, rows, hidden, c, h, op.act(), op.gate());
+            } else { // a SimpleRnn: h_t = act(z)
+                Kernels.activate(z, hidden, op.act());
+                h = z;
+            }
             for (int r = 0; r < rows; r++) System.arraycopy(h, r * hidden, out, (r * steps + s) * hidden, hidden);
         }
         t.set(out);

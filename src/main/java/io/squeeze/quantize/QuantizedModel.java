@@ -53,8 +53,9 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
             QuantConfig.Precision p = cfg.precisionOf(op.layer(), names.get(op.layer()));
             boolean symmetric = p.integer() && cfg.scheme() == QuantConfig.Scheme.SYMMETRIC;
             int axis = !p.integer() || cfg.granularity() == QuantConfig.Granularity.TENSOR ? -1 : op instanceof NetOps.Conv ? 0 : 1;
-            if (op instanceof NetOps.Lstm && p.format() == QuantizedTensor.Format.NF4)
-                throw new io.squeeze.core.BadInputException("layer " + op.layer() + " is an LSTM, which Squeeze does not quantize to nf4");
+            if (op instanceof NetOps.Rnn && p.format() == QuantizedTensor.Format.NF4)
+                throw new io.squeeze.core.BadInputException("layer " + op.layer() + " is " + (((NetOps.Rnn) op).lstm() ? "an LSTM" : "a SimpleRnn")
+                        + ", which Squeeze does not quantize to nf4");
             layers.add(new QuantPlan.LayerPlan(op.layer(), p, symmetric, axis));
             if (p != QuantConfig.Precision.FP32) w.put(op.layer(), QuantizedTensor.quantize(weightsOf(op), shape, p.format(), symmetric, axis));
         }
@@ -104,14 +105,14 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
     public static long[] shape(NetOps.Op op) {
         if (op instanceof NetOps.Dense d) return new long[]{d.nIn(), d.nOut()};
         if (op instanceof NetOps.Conv c) return new long[]{c.out(), c.in(), c.kh(), c.kw()};
-        if (op instanceof NetOps.Lstm l) return new long[]{l.nIn() + l.hidden(), 4L * l.hidden()};
+        if (op instanceof NetOps.Rnn l) return new long[]{l.nIn() + l.hidden(), (long) l.gates() * l.hidden()};
         return null;
     }
 
     public static float[] weightsOf(NetOps.Op op) {
         if (op instanceof NetOps.Dense d) return d.w();
         if (op instanceof NetOps.Conv c) return c.w();
-        if (op instanceof NetOps.Lstm l) return l.w();
+        if (op instanceof NetOps.Rnn l) return l.w();
         throw new IllegalArgumentException("layer " + op.layer() + " has no weights");
     }
 
@@ -124,7 +125,7 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
         if (q == null) return Map.of();
         Map<String, QuantizedTensor> out = new LinkedHashMap<>();
         for (NetOps.Op op : ops)
-            if (op.layer() == layer && op instanceof NetOps.Lstm l) {
+            if (op.layer() == layer && op instanceof NetOps.Rnn l) {
                 out.put("W", q.rows(0, l.nIn()));
                 out.put("RW", q.rows(l.nIn(), l.nIn() + l.hidden()));
                 return out;

@@ -74,7 +74,8 @@ public final class FactorizeJob {
             var conf = all[i].conf().getLayer();
             var w = all[i].paramTable().get("W");
             if (!layers.matches(i, conf.getLayerName()) || w == null) continue;
-            if (conf.getClass() == LSTM.class) { // W [nIn, 4H] and RW [H, 4H], all four gates in one matrix each
+            if (conf.getClass() == LSTM.class || conf.getClass() == org.deeplearning4j.nn.conf.layers.recurrent.SimpleRnn.class) {
+                // W [nIn, g·H] and RW [H, g·H] (an LSTM's four gates in one matrix each)
                 any = true;
                 for (String p : new String[]{"W", "RW"}) {
                     var v = all[i].paramTable().get(p);
@@ -192,12 +193,12 @@ public final class FactorizeJob {
         Map<Integer, LayerFactors.Result> factors = new TreeMap<>(); // by task
         for (int j = 0; j < todo.size(); j++) factors.put(todo.get(j), f.get(j));
         Map<Integer, Factorization.Factors> byLayer = new TreeMap<>();
-        Map<Integer, Factorization.LstmFactors> lstms = new TreeMap<>();
+        Map<Integer, Factorization.RecurrentFactors> lstms = new TreeMap<>();
         factors.forEach((i, r) -> {
             Task t = tasks.get(i);
             if (!t.recurrent()) byLayer.put(t.layer(), r.factors());
-            else lstms.merge(t.layer(), "W".equals(t.param()) ? new Factorization.LstmFactors(r.factors(), null) : new Factorization.LstmFactors(null, r.factors()),
-                    (x, y) -> new Factorization.LstmFactors(x.w() != null ? x.w() : y.w(), x.rw() != null ? x.rw() : y.rw()));
+            else lstms.merge(t.layer(), "W".equals(t.param()) ? new Factorization.RecurrentFactors(r.factors(), null) : new Factorization.RecurrentFactors(null, r.factors()),
+                    (x, y) -> new Factorization.RecurrentFactors(x.w() != null ? x.w() : y.w(), x.rw() != null ? x.rw() : y.rw()));
         });
         boolean none = byLayer.isEmpty() && lstms.isEmpty();
         MultiLayerNetwork net = m.isGraph() ? null : none ? m.net().clone() : Factorization.rewrite(m.net(), byLayer, lstms);

@@ -158,9 +158,9 @@ public final class PruneJob {
         boolean anyMatch = false;
         for (int i = 0; i < layers.size(); i++) {
             var layer = layers.get(i);
-            if (layer instanceof io.squeeze.model.FactoredLstm && p.layers().matches(i, names.get(i)))
-                throw new BadInputException("prune: layer " + i + " ('" + names.get(i) + "') is a factorized LSTM; Squeeze prunes LSTMs"
-                        + " with whole W and RW (prune before factorizing, or leave it out with --layers)");
+            if (layer instanceof io.squeeze.model.FactoredRecurrent && p.layers().matches(i, names.get(i)))
+                throw new BadInputException("prune: layer " + i + " ('" + names.get(i) + "') is " + io.squeeze.model.Recurrent.kind(layer)
+                        + "; Squeeze prunes recurrent layers with whole W and RW (prune before factorizing, or leave it out with --layers)");
             if (!(layer instanceof FeedForwardLayer) || !shapes.containsKey(new TensorKey(i, "W"))) continue;
             String name = names.get(i);
             if (!p.layers().matches(i, name)) continue;
@@ -168,11 +168,11 @@ public final class PruneJob {
             if (a == null && p.method().needsAmount()) continue;
             anyMatch = true;
             boolean conv = layer instanceof ConvolutionLayer;
-            boolean recurrent = layer instanceof org.deeplearning4j.nn.conf.layers.LSTM;
+            boolean recurrent = io.squeeze.model.Recurrent.is(layer);
             boolean units = recurrent && p.method() instanceof io.squeeze.prune.LnStructured;
             if (units && ((io.squeeze.prune.LnStructured) p.method()).dim() != PruneMethod.Dim.OUT)
-                throw new BadInputException("prune --method ln --dim in: layer " + i + " ('" + name + "') is an LSTM, whose hidden units"
-                        + " are pruned whole (--dim out)");
+                throw new BadInputException("prune --method ln --dim in: layer " + i + " ('" + name + "') is " + io.squeeze.model.Recurrent.kind(layer)
+                        + ", whose hidden units are pruned whole (--dim out)");
             List<String> params = io.squeeze.model.LayerSupport.weightParams(layer);
             if (p.includeBias() || units) params = java.util.stream.Stream.concat(params.stream(), java.util.stream.Stream.of("b")).toList();
             for (String param : params) {
@@ -215,13 +215,14 @@ public final class PruneJob {
         List<Target> perTensor = new ArrayList<>();
         for (Target t : targets) {
             if (!(p.method() instanceof io.squeeze.prune.LnStructured ln)
-                    || !(m.net().getLayer(t.layer()).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.LSTM r)) {
+                    || !io.squeeze.model.Recurrent.is(m.net().getLayer(t.layer()).conf().getLayer())) {
                 perTensor.add(t);
-            } else if (t.param().equals("W")) { // an LSTM's units: W, RW and b as one group per unit, in the driver (a few columns)
+            } else if (t.param().equals("W")) { // a recurrent layer's units: W, RW and b as one group per unit, in the driver (a few columns)
+                var r = (org.deeplearning4j.nn.conf.layers.FeedForwardLayer) m.net().getLayer(t.layer()).conf().getLayer();
                 Map<String, Target> group = new java.util.HashMap<>();
                 for (Target g : targets) if (g.layer() == t.layer()) group.put(g.param(), g);
-                Map<String, Mask> unitMasks = io.squeeze.prune.LstmUnits.prune(t.values(), group.get("RW").values(), t.mask(), group.get("RW").mask(),
-                        group.get("b").mask(), (int) r.getNIn(), (int) r.getNOut(), t.amount(), ln.norm(), "layer " + t.layer());
+                Map<String, Mask> unitMasks = io.squeeze.prune.RecurrentUnits.prune(t.values(), group.get("RW").values(), t.mask(), group.get("RW").mask(),
+                        group.get("b").mask(), (int) r.getNIn(), (int) r.getNOut(), io.squeeze.model.Recurrent.gates(r), t.amount(), ln.norm(), "layer " + t.layer());
                 for (Target g : group.values()) fresh.put(g.id(), unitMasks.get(g.param()));
             }
         }

@@ -65,7 +65,7 @@ public final class PruneStream {
         ParamLayout layout = ParamLayout.of(h.conf());
         if (!h.isFloat() || h.count() != layout.total() || !layout.contiguous()) return null;
         if (c.plan().method() instanceof io.squeeze.prune.LnStructured
-                && h.conf().getConfs().stream().anyMatch(x -> x.getLayer() instanceof org.deeplearning4j.nn.conf.layers.LSTM))
+                && h.conf().getConfs().stream().anyMatch(x -> io.squeeze.model.Recurrent.is(x.getLayer())))
             return null; // an LSTM's units are one group over W, RW and b (PruneJob.run), not a tensor per task
 
         Map<TensorKey, long[]> shapes = new HashMap<>();

@@ -133,13 +133,15 @@ public final class QuantizeJob {
         if (cfg.needsCalibrationData() && calib == null)
             throw new BadInputException("quantize --mode " + cfg.mode().name().toLowerCase() + " needs calibration data: --calib-data D");
         for (int i = 0; i < src.net().getnLayers(); i++)
-            if (src.net().getLayer(i).conf().getLayer() instanceof io.squeeze.model.FactoredLstm)
+            if (src.net().getLayer(i).conf().getLayer() instanceof io.squeeze.model.FactoredRecurrent)
                 throw new BadInputException("quantize: layer " + i + " ('" + src.net().getLayer(i).conf().getLayer().getLayerName()
-                        + "') is a factorized LSTM; Squeeze quantizes LSTMs with whole W and RW (quantize or factorize an LSTM, not both)");
+                        + "') is " + io.squeeze.model.Recurrent.kind(src.net().getLayer(i).conf().getLayer())
+                        + "; Squeeze quantizes recurrent layers with whole W and RW (quantize or factorize one, not both)");
         List<NetOps.Op> ops = NetOps.of(src.net());
         for (NetOps.Op op : ops)
-            if (op instanceof NetOps.Lstm && (cfg.mode() != QuantConfig.Mode.DYNAMIC || cfg.rounding() == QuantConfig.Rounding.GPTQ))
-                throw new BadInputException("quantize: layer " + op.layer() + " is an LSTM, which Squeeze quantizes in dynamic mode with nearest"
+            if (op instanceof NetOps.Rnn && (cfg.mode() != QuantConfig.Mode.DYNAMIC || cfg.rounding() == QuantConfig.Rounding.GPTQ))
+                throw new BadInputException("quantize: layer " + op.layer() + " is " + (((NetOps.Rnn) op).lstm() ? "an LSTM" : "a SimpleRnn")
+                        + ", which Squeeze quantizes in dynamic mode with nearest"
                         + " rounding (as PyTorch's quantize_dynamic), got --mode " + cfg.mode().name().toLowerCase(java.util.Locale.ROOT)
                         + " --rounding " + cfg.rounding().name().toLowerCase(java.util.Locale.ROOT));
         QuantizedModel qm = QuantizedModel.quantizeWeights(ops, cfg, names(src.net()));

@@ -243,7 +243,7 @@ public class OnnxExportTest {
                 null, null, false, new io.squeeze.quantize.Observer.MinMax(), List.of());
         Loaded q = new Loaded(lm, io.squeeze.quantize.QuantizedModel.quantizeWeights(io.squeeze.model.NetOps.of(net), dyn, Map.of()));
         var ex = org.junit.jupiter.api.Assertions.assertThrows(io.squeeze.core.BadInputException.class, () -> OnnxExport.export(q));
-        assertEquals("ONNX export: layer 0 is a quantized LSTM; the export writes LSTMs in float only", ex.getMessage());
+        assertEquals("ONNX export: layer 0 is a quantized LSTM; the export writes recurrent layers in float only", ex.getMessage());
     }
 
     @Test
@@ -255,11 +255,11 @@ public class OnnxExportTest {
             return io.squeeze.lowrank.LayerFactors.factor(w.dup('c').data().asFloat(), (int) w.rows(), (int) w.columns(), k,
                     new io.squeeze.lowrank.SvdMethod.Exact()).factors();
         };
-        var factored = io.squeeze.model.Factorization.rewrite(net, Map.of(), Map.of(0, new io.squeeze.model.Factorization.LstmFactors(f.apply("W", 2), f.apply("RW", 3))));
+        var factored = io.squeeze.model.Factorization.rewrite(net, Map.of(), Map.of(0, new io.squeeze.model.Factorization.RecurrentFactors(f.apply("W", 2), f.apply("RW", 3))));
         var meta = new io.squeeze.model.ModelMeta(12, 3, null, io.squeeze.data.Normalizer.NONE, "test");
         var lm = new io.squeeze.model.LoadedModel(factored, meta, "", "lstm", io.squeeze.model.SourceKind.DL4J_ZIP, 0);
         OnnxExport.Exported e = OnnxExport.export(new Loaded(lm, null));
-        assertEquals("float, factored LSTMs as the products of their factors", e.form());
+        assertEquals("float, factored recurrent layers as the products of their factors", e.form());
         org.nd4j.linalg.factory.Nd4j.getRandom().setSeed(10);
         float[] x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 17, 12).dup('c').data().asFloat();
         Map<String, float[]> ort = runOnnx(e.bytes(), new Rows(x, new int[17], 17, 12));

@@ -29,6 +29,11 @@ class LstmCliTest {
     static double denseAccuracy;
 
     static double accuracy(String model) throws Exception {
+        return accuracy(dir, model);
+    }
+
+    /** {@code model}'s accuracy on the digits' test rows, its report written in {@code dir}. */
+    static double accuracy(Path dir, String model) throws Exception {
         String rep = dir.resolve(Path.of(model).getFileName() + "-report.json").toString();
         CliRun r = CliRun.run("evaluate", "--model", model, "--data", TEST, "--report", rep, "--overwrite");
         assertEquals(0, r.code(), r.err());

@@ -320,7 +320,7 @@ class StandaloneClusterIT {
     }
 
     @Test
-    void anLstmIsPrunedWithFineTuningAndQuantizedOnExecutorsAsLocally() throws Exception {
+    void recurrentLayersArePrunedFactorizedAndQuantizedOnExecutorsAsLocally() throws Exception {
         // the sequence preprocessors travel in the configuration's JSON, the integer LSTM in the broadcast quantized model
         String lstm = dir.resolve("lstm").toString();
         local("train", "--data", TRAIN, "--arch", "lstm:16", "--epochs", "3", "--lr", "0.01", "--normalize", "minmax", "--out", lstm);
@@ -357,8 +357,32 @@ class StandaloneClusterIT {
         local(append(ft, "--out", tl));
         Artifact c = Artifact.load(ST, tc), l = Artifact.load(ST, tl);
         assertInstanceOf(io.squeeze.model.FactoredLstm.class, c.model().net().getLayer(0).conf().getLayer());
-        assertEquals(l.model().net().getLayer(0).getParam("RWA").shapeInfoToString(), c.model().net().getLayer(0).getParam("RWA").shapeInfoToString());
+        assertEquals(l.model().net().getLayer(0).conf().getLayer(), c.model().net().getLayer(0).conf().getLayer()); // the same ranks
         assertEquals(((Number) l.manifest().metrics().get("accuracy")).doubleValue(), ((Number) c.manifest().metrics().get("accuracy")).doubleValue(), 0.1);
+
+        // a SimpleRnn: dynamic int8 and whole units pruned + shrunk on executors, its factored form fine-tuned there
+        String rnn = dir.resolve("rnn").toString();
+        local("train", "--data", TRAIN, "--arch", "rnn:16", "--epochs", "3", "--lr", "0.01", "--normalize", "minmax", "--out", rnn);
+        String[] rq = {"quantize", "--model", rnn, "--mode", "dynamic", "--bits", "8", "--eval-data", TEST};
+        String rqc = dir.resolve("rnn-int8-cluster").toString(), rql = dir.resolve("rnn-int8-local").toString();
+        submit(append(rq, "--out", rqc));
+        local(append(rq, "--out", rql));
+        assertEquals(io.squeeze.TestArtifacts.packed(rql), io.squeeze.TestArtifacts.packed(rqc));
+        assertEquals(Artifact.load(ST, rql).manifest().metrics().get("accuracy"), Artifact.load(ST, rqc).manifest().metrics().get("accuracy"));
+        String[] ru = {"prune", "--model", rnn, "--method", "ln", "--amount", "0.5", "--layers", "0", "--shrink", "--eval-data", TEST};
+        String ruc = dir.resolve("rnn-units-cluster").toString(), rul = dir.resolve("rnn-units-local").toString();
+        submit(append(ru, "--out", ruc));
+        local(append(ru, "--out", rul));
+        assertEquals(io.squeeze.TestArtifacts.packed(rul), io.squeeze.TestArtifacts.packed(ruc));
+        assertArrayEquals(new long[]{8, 8}, Artifact.load(ST, ruc).model().net().getLayer(0).getParam("RW").shape());
+        String[] rf = {"factorize", "--model", rnn, "--energy", "0.8", "--layers", "0", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1", "--eval-data", TEST};
+        String rfc = dir.resolve("rnn-lowrank-cluster").toString(), rfl = dir.resolve("rnn-lowrank-local").toString();
+        submit(append(rf, "--out", rfc));
+        local(append(rf, "--out", rfl));
+        Artifact fc2 = Artifact.load(ST, rfc), fl2 = Artifact.load(ST, rfl);
+        assertInstanceOf(io.squeeze.model.FactoredSimpleRnn.class, fc2.model().net().getLayer(0).conf().getLayer());
+        assertEquals(fl2.model().net().getLayer(0).conf().getLayer(), fc2.model().net().getLayer(0).conf().getLayer());
+        assertEquals(((Number) fl2.manifest().metrics().get("accuracy")).doubleValue(), ((Number) fc2.manifest().metrics().get("accuracy")).doubleValue(), 0.1);
     }
 
     @Test

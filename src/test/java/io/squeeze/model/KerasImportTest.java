@@ -214,6 +214,45 @@ public class KerasImportTest {
         assertEquals(0, p.code(), p.err());
         var pm = io.squeeze.artifact.Artifact.load(new Storage(new Configuration()), dir.resolve("pruned").toString()).model();
         assertEquals(3, ((org.deeplearning4j.nn.conf.layers.LSTM) pm.net().getLayer(0).conf().getLayer()).getNOut(), "3 of lstm_1's 6 units left");
+        assertDynamicInt8NearNumpy(h5, data, dir);
+    }
+
+    @Test
+    void aKerasSimpleRnnSequenceClassifierImportsWithNumpysOutputsAndIsPrunedQuantizedAndFactorized() throws Exception {
+        JsonNode ref = new ObjectMapper().readTree(new File("src/test/resources/keras/keras-rnn-expected.json"));
+        String h5 = new File("src/test/resources/keras/keras-rnn.h5").getAbsolutePath();
+        LoadedModel m = Models.load(new Storage(new Configuration()), h5);
+        var c = m.net().getLayerWiseConfigurations();
+        assertEquals(3, c.getConfs().size());
+        for (int i = 0; i < 2; i++) {
+            var l = assertInstanceOf(org.deeplearning4j.nn.conf.layers.recurrent.SimpleRnn.class, c.getConf(i).getLayer(), "layer " + i + " unwrapped");
+            assertEquals(org.deeplearning4j.nn.conf.RNNFormat.NWC, l.getRnnDataFormat());
+        }
+        assertEquals("simple_rnn_2", c.getConf(1).getLayer().getLayerName());
+        assertInstanceOf(LastStep.class, c.getInputPreProcess(2));
+        assertNumpyOutputs(m, ref, 15);
+
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory(java.nio.file.Path.of("target"), "keras-rnn");
+        String data = "csv:" + java.nio.file.Files.writeString(dir.resolve("in.csv"), labelledCsv(ref));
+        CliRun p = CliRun.run("prune", "--model", h5, "--method", "ln", "--amount", "0:0.5", "--shrink", "--out", dir.resolve("pruned").toString());
+        assertEquals(0, p.code(), p.err());
+        var pm = io.squeeze.artifact.Artifact.load(new Storage(new Configuration()), dir.resolve("pruned").toString()).model();
+        assertArrayEquals(new long[]{3, 3}, pm.net().getLayer(0).getParam("RW").shape(), "3 of simple_rnn_1's 6 units left");
+        assertDynamicInt8NearNumpy(h5, data, dir);
+        // rank 2 saves weights only in simple_rnn_1's RW [6, 6] (2·12 < 36; W [3, 6] would need 18 = 18): factored in place
+        CliRun f = CliRun.run("factorize", "--model", h5, "--rank", "0:2", "--eval-data", data, "--out", dir.resolve("lowrank").toString());
+        assertEquals(0, f.code(), f.err());
+        var fm = io.squeeze.artifact.Artifact.load(new Storage(new Configuration()), dir.resolve("lowrank").toString()).model();
+        var fl = assertInstanceOf(FactoredSimpleRnn.class, fm.net().getLayer(0).conf().getLayer());
+        assertEquals(List.of(0, 2), List.of(fl.getInRank(), fl.getRecRank()));
+        var rw = m.net().getLayer(0).getParam("RW");
+        var approx = fm.net().getLayer(0).getParam("RWA").mmul(fm.net().getLayer(0).getParam("RWB"));
+        assertTrue(rw.sub(approx).norm2Number().doubleValue() < rw.norm2Number().doubleValue(), "a rank-2 approximation of RW");
+        assertEquals(m.net().getLayer(0).getParam("W"), fm.net().getLayer(0).getParam("W"));
+    }
+
+    /** {@code h5} quantized dynamically to int8 labels at least 7 of the 8 rows of {@code data} (NumPy's classes) in integer arithmetic. */
+    static void assertDynamicInt8NearNumpy(String h5, String data, java.nio.file.Path dir) throws Exception {
         CliRun q = CliRun.run("quantize", "--model", h5, "--mode", "dynamic", "--bits", "8", "--out", dir.resolve("int8").toString());
         assertEquals(0, q.code(), q.err());
         String rep = dir.resolve("rep.json").toString();
@@ -222,7 +261,7 @@ public class KerasImportTest {
         JsonNode report = new ObjectMapper().readTree(new File(rep));
         assertEquals("integer", report.get("accuracy_path").asText(), report.toString());
         assertEquals(1.0, report.get("baseline").get("accuracy").asDouble(), 0.0, "the float import labels NumPy's classes");
-        assertTrue(report.get("accuracy").asDouble() >= 7 / 8.0, "dynamic int8 of the imported LSTMs: " + report);
+        assertTrue(report.get("accuracy").asDouble() >= 7 / 8.0, "dynamic int8 of " + h5 + ": " + report);
     }
 
     @Test

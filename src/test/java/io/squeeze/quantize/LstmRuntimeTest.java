@@ -16,7 +16,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The runtime's LSTM ({@link NetOps.Lstm}, {@link LstmCell}) against DL4J's, and its dynamic int8 form. */
+/** The runtime's LSTM ({@link NetOps.Rnn}, {@link LstmCell}) against DL4J's, and its dynamic int8 form. */
 public class LstmRuntimeTest {
     public static final int STEPS = 4, FEATURES = 3, ROWS = 7;
 
@@ -63,7 +63,7 @@ public class LstmRuntimeTest {
         float[] ours = new QuantRunner(dynamicInt8(net)).run(x, ROWS, STEPS * FEATURES, QuantRunner.Path.FLOAT, null);
         assertArrayEquals(dl4j, ours, 1e-5f);
         List<NetOps.Op> ops = NetOps.of(net);
-        assertEquals(List.of(NetOps.Lstm.class, NetOps.Lstm.class, NetOps.Last.class, NetOps.Dense.class), ops.stream().map(Object::getClass).toList());
+        assertEquals(List.of(NetOps.Rnn.class, NetOps.Rnn.class, NetOps.Last.class, NetOps.Dense.class), ops.stream().map(Object::getClass).toList());
         assertEquals(4, ((NetOps.Last) ops.get(2)).steps());
     }
 

@@ -67,7 +67,7 @@ class BroadcastSerializationTest {
     }
 
     @Test
-    void aFactoredLstmComesBackComputingTheSameOutputs() {
+    void factoredRecurrentLayersComeBackComputingTheSameOutputs() {
         MultiLayerNetwork net = io.squeeze.quantize.LstmRuntimeTest.net(8);
         java.util.function.BiFunction<String, Integer, io.squeeze.model.Factorization.Factors> f = (param, k) -> {
             var w = net.getLayer(0).getParam(param);
@@ -75,13 +75,18 @@ class BroadcastSerializationTest {
                     new io.squeeze.lowrank.SvdMethod.Exact()).factors();
         };
         MultiLayerNetwork factored = io.squeeze.model.Factorization.rewrite(net, Map.of(),
-                Map.of(0, new io.squeeze.model.Factorization.LstmFactors(f.apply("W", 2), f.apply("RW", 3))));
+                Map.of(0, new io.squeeze.model.Factorization.RecurrentFactors(f.apply("W", 2), f.apply("RW", 3))));
+        MultiLayerNetwork rnn = io.squeeze.quantize.SimpleRnnRuntimeTest.net(8);
+        var w = rnn.getLayer(0).getParam("RW");
+        MultiLayerNetwork factoredRnn = io.squeeze.model.Factorization.rewrite(rnn, Map.of(), Map.of(0, new io.squeeze.model.Factorization.RecurrentFactors(null,
+                io.squeeze.lowrank.LayerFactors.factor(w.dup('c').data().asFloat(), 6, 6, 2, new io.squeeze.lowrank.SvdMethod.Exact()).factors())));
         var x = org.nd4j.linalg.factory.Nd4j.linspace(-1, 1, 5 * 12).reshape(5, 12).castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT);
-        for (Serializer s : SERIALIZERS) {
-            MultiLayerNetwork back = roundTrip(s, NetPayload.of(factored)).build();
-            assertEquals(factored.getLayer(0).conf().getLayer(), back.getLayer(0).conf().getLayer(), s.getClass().getSimpleName());
-            assertEquals(factored.output(x), back.output(x), s.getClass().getSimpleName());
-        }
+        for (Serializer s : SERIALIZERS)
+            for (MultiLayerNetwork n : List.of(factored, factoredRnn)) {
+                MultiLayerNetwork back = roundTrip(s, NetPayload.of(n)).build();
+                assertEquals(n.getLayer(0).conf().getLayer(), back.getLayer(0).conf().getLayer(), s.getClass().getSimpleName());
+                assertEquals(n.output(x), back.output(x), s.getClass().getSimpleName());
+            }
     }
 
     @Test

@@ -18,8 +18,8 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** {@link FactoredLstm}: what it computes, how its factors learn, and that it travels as a DL4J layer does. */
-class FactoredLstmTest {
+/** {@link FactoredLstm} and {@link FactoredSimpleRnn}: what they compute, how their factors learn, and that they travel as DL4J layers do. */
+class FactoredRecurrentTest {
     static final int ROWS = 7;
 
     static Factorization.Factors factors(MultiLayerNetwork net, int layer, String param, int k) {
@@ -45,11 +45,11 @@ class FactoredLstmTest {
     }
 
     /** Layer 0 (6 units on 3 features) factored at W rank 2 and RW rank 3, and the plain LSTM holding the products. */
-    record Pair(MultiLayerNetwork factored, MultiLayerNetwork plain, Factorization.LstmFactors f) {}
+    record Pair(MultiLayerNetwork factored, MultiLayerNetwork plain, Factorization.RecurrentFactors f) {}
 
     static Pair pair() {
         MultiLayerNetwork net = LstmRuntimeTest.net(5);
-        var f = new Factorization.LstmFactors(factors(net, 0, "W", 2), factors(net, 0, "RW", 3));
+        var f = new Factorization.RecurrentFactors(factors(net, 0, "W", 2), factors(net, 0, "RW", 3));
         MultiLayerNetwork factored = Factorization.rewrite(net, Map.of(), Map.of(0, f));
         MultiLayerNetwork plain = net.clone();
         plain.getLayer(0).setParam("W", product(f.w(), 3, 24));
@@ -76,12 +76,12 @@ class FactoredLstmTest {
     @Test
     void atFullRankTheFactoredLstmIsTheOriginal() {
         MultiLayerNetwork net = LstmRuntimeTest.net(6);
-        var f = new Factorization.LstmFactors(factors(net, 1, "W", 6), factors(net, 1, "RW", 5));
+        var f = new Factorization.RecurrentFactors(factors(net, 1, "W", 6), factors(net, 1, "RW", 5));
         MultiLayerNetwork factored = Factorization.rewrite(net, Map.of(), Map.of(1, f));
         INDArray x = input(2);
         assertEquals(0, factored.output(x).sub(net.output(x)).amaxNumber().doubleValue(), 1e-5);
         // one matrix kept whole: rank 0
-        MultiLayerNetwork onlyRw = Factorization.rewrite(net, Map.of(), Map.of(1, new Factorization.LstmFactors(null, factors(net, 1, "RW", 5))));
+        MultiLayerNetwork onlyRw = Factorization.rewrite(net, Map.of(), Map.of(1, new Factorization.RecurrentFactors(null, factors(net, 1, "RW", 5))));
         assertEquals(java.util.List.of("W", "RWA", "RWB", "b"), java.util.List.copyOf(onlyRw.getLayer(1).paramTable().keySet()));
         assertEquals(0, onlyRw.output(x).sub(net.output(x)).amaxNumber().doubleValue(), 1e-5);
     }
@@ -146,7 +146,7 @@ class FactoredLstmTest {
         Pair p = pair();
         var ops = NetOps.of(p.factored());
         var plainOps = NetOps.of(p.plain());
-        float[] a = ((NetOps.Lstm) ops.get(0)).w(), b = ((NetOps.Lstm) plainOps.get(0)).w();
+        float[] a = ((NetOps.Rnn) ops.get(0)).w(), b = ((NetOps.Rnn) plainOps.get(0)).w();
         assertEquals(b.length, a.length);
         for (int i = 0; i < a.length; i++) assertEquals(b[i], a[i], 1e-5);
     }
@@ -162,5 +162,41 @@ class FactoredLstmTest {
         assertArrayEquals(expected.shape(), actual.shape());
         double scale = Math.max(1e-3, expected.amaxNumber().doubleValue());
         assertEquals(0, expected.sub(actual).amaxNumber().doubleValue() / scale, 1e-4);
+    }
+
+    @Test
+    void aFactoredSimpleRnnComputesTheProductsAndLearnsItsFactorsByTheChainRule() throws Exception {
+        MultiLayerNetwork net = io.squeeze.quantize.SimpleRnnRuntimeTest.net(9);
+        var f = new Factorization.RecurrentFactors(factors(net, 0, "W", 2), factors(net, 0, "RW", 3));
+        MultiLayerNetwork factored = Factorization.rewrite(net, Map.of(), Map.of(0, f));
+        assertInstanceOf(FactoredSimpleRnnLayer.class, factored.getLayer(0));
+        assertEquals(2 * (3 + 6) + 3 * (6 + 6) + 6, factored.getLayer(0).numParams());
+        MultiLayerNetwork plain = net.clone();
+        plain.getLayer(0).setParam("W", product(f.w(), 3, 6));
+        plain.getLayer(0).setParam("RW", product(f.rw(), 6, 6));
+        INDArray x = input(6), y = labels();
+        assertEquals(0, factored.output(x).sub(plain.output(x)).amaxNumber().doubleValue(), 1e-5);
+        for (MultiLayerNetwork n : new MultiLayerNetwork[]{factored, plain}) {
+            n.setInput(x);
+            n.setLabels(y);
+            n.computeGradientAndScore();
+        }
+        var gf = factored.gradient();
+        var gp = plain.gradient();
+        INDArray grw = gp.getGradientFor("0_RW"), gw = gp.getGradientFor("0_W");
+        assertClose(grw.mmul(factored.getLayer(0).getParam("RWB").transpose()), gf.getGradientFor("0_RWA"));
+        assertClose(factored.getLayer(0).getParam("RWA").transpose().mmul(grw), gf.getGradientFor("0_RWB"));
+        assertClose(gw.mmul(factored.getLayer(0).getParam("WB").transpose()), gf.getGradientFor("0_WA"));
+        assertClose(gp.getGradientFor("0_b"), gf.getGradientFor("0_b"));
+        double before = factored.score();
+        DataSet d = new DataSet(x, y);
+        for (int i = 0; i < 100; i++) factored.fit(d);
+        factored.computeGradientAndScore();
+        assertTrue(factored.score() < before * 0.9, "loss " + before + " -> " + factored.score());
+        ByteArrayOutputStream zip = new ByteArrayOutputStream();
+        ModelSerializer.writeModel(factored, zip, true);
+        MultiLayerNetwork restored = ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(zip.toByteArray()), true);
+        assertEquals(factored.getLayer(0).conf().getLayer(), restored.getLayer(0).conf().getLayer());
+        assertEquals(0, restored.output(x).sub(factored.output(x)).amaxNumber().doubleValue(), 0);
     }
 }

@@ -16,12 +16,12 @@ import java.util.TreeMap;
 import static org.junit.jupiter.api.Assertions.*;
 
 /** Whole LSTM units pruned as one group over their four gates, and removed without changing any output. */
-class LstmUnitsTest {
+class RecurrentUnitsTest {
     static Map<TensorKey, Mask> pruneUnits(MultiLayerNetwork net, int layer, double amount, PruneMethod.Norm norm) {
         var l = (org.deeplearning4j.nn.conf.layers.LSTM) net.getLayer(layer).conf().getLayer();
         int nIn = (int) l.getNIn(), h = (int) l.getNOut();
-        Map<String, Mask> m = LstmUnits.prune(Surgery.values(net, layer, "W"), Surgery.values(net, layer, "RW"), Mask.all(nIn * 4 * h),
-                Mask.all(h * 4 * h), Mask.all(4 * h), nIn, h, Amount.fraction(amount), norm, "layer " + layer);
+        Map<String, Mask> m = RecurrentUnits.prune(Surgery.values(net, layer, "W"), Surgery.values(net, layer, "RW"), Mask.all(nIn * 4 * h),
+                Mask.all(h * 4 * h), Mask.all(4 * h), nIn, h, 4, Amount.fraction(amount), norm, "layer " + layer);
         Map<TensorKey, Mask> out = new TreeMap<>();
         m.forEach((p, mask) -> out.put(new TensorKey(layer, p), mask));
         return out;
@@ -37,7 +37,7 @@ class LstmUnitsTest {
         for (int g = 0; g < 4; g++) for (int r = 0; r < 3; r++) w[r * 24 + g * 6 + 4] *= 0.01f;
         net.getLayer(0).setParam("W", Nd4j.create(w, new long[]{3, 24}, 'c'));
         Map<TensorKey, Mask> m = pruneUnits(net, 0, 1.0 / 6, PruneMethod.Norm.L2);
-        boolean[] dead = LstmUnits.deadUnits(m, 0, 3, 6);
+        boolean[] dead = RecurrentUnits.deadUnits(m, 0, 3, 6, 4);
         assertArrayEquals(new boolean[]{false, false, false, false, true, false}, dead);
         Mask b = m.get(new TensorKey(0, "b"));
         for (int j = 0; j < 24; j++) assertEquals(j % 6 != 4, b.kept(j), "bias " + j);

@@ -12,29 +12,27 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The parameters of a {@link FactoredLstm}, in this order in the layer's flat view (each tensor in DL4J's 'f' order
- * as {@code LSTMParamInitializer} lays out W, RW and b): {@code WA [nIn, k], WB [k, 4H]} (or {@code W [nIn, 4H]}
- * when k = 0), {@code RWA [H, r], RWB [r, 4H]} (or {@code RW [H, 4H]}), {@code b [1, 4H]}. New parameters are drawn
- * by the layer's weight init (fan-in = rows, fan-out = columns of each tensor); the forget gate's bias (columns
- * H..2H, DL4J's gate order) starts at its {@code forgetGateBiasInit}.
+ * The parameters of a {@link FactoredRecurrent} layer with g gate blocks, in this order in the layer's flat view
+ * (each tensor in DL4J's 'f' order as DL4J lays out W, RW and b): {@code WA [nIn, k], WB [k, g·H]} (or
+ * {@code W [nIn, g·H]} when k = 0), {@code RWA [H, r], RWB [r, g·H]} (or {@code RW [H, g·H]}), {@code b [1, g·H]}.
+ * New parameters are drawn by the layer's weight init (fan-in = rows, fan-out = columns of each tensor); the bias
+ * starts at the layer's bias init, an LSTM's forget gate (columns H..2H, DL4J's gate order) at its
+ * {@code forgetGateBiasInit}.
  */
-public final class FactoredLstmParams implements ParamInitializer {
-    public static final FactoredLstmParams INSTANCE = new FactoredLstmParams();
+public final class FactoredRecurrentParams implements ParamInitializer {
+    public static final FactoredRecurrentParams INSTANCE = new FactoredRecurrentParams();
 
-    private FactoredLstmParams() {}
-
-    /** The factor keys of {@code param} ({@code W} or {@code RW}) in {@code l}, or null when it is whole. */
-    public static String[] factors(FactoredLstm l, String param) {
-        return l.rank(param) == 0 ? null : new String[]{param + "A", param + "B"};
-    }
+    private FactoredRecurrentParams() {}
 
     /** Each parameter's key and shape, in the flat view's order. */
-    static Map<String, long[]> shapes(FactoredLstm l) {
-        long in = l.getNIn(), h = l.getNOut();
+    static Map<String, long[]> shapes(Layer layer) {
+        var l = (org.deeplearning4j.nn.conf.layers.FeedForwardLayer) layer;
+        var f = (FactoredRecurrent) layer;
+        long in = l.getNIn(), h = l.getNOut(), g = Recurrent.gates(layer);
         Map<String, long[]> out = new LinkedHashMap<>();
-        put(out, "W", l.getInRank(), in, 4 * h);
-        put(out, "RW", l.getRecRank(), h, 4 * h);
-        out.put("b", new long[]{1, 4 * h});
+        put(out, "W", f.getInRank(), in, g * h);
+        put(out, "RW", f.getRecRank(), h, g * h);
+        out.put("b", new long[]{1, g * h});
         return out;
     }
 
@@ -54,12 +52,12 @@ public final class FactoredLstmParams implements ParamInitializer {
 
     @Override
     public long numParams(Layer layer) {
-        return shapes((FactoredLstm) layer).values().stream().mapToLong(s -> s[0] * s[1]).sum();
+        return shapes(layer).values().stream().mapToLong(s -> s[0] * s[1]).sum();
     }
 
     @Override
     public List<String> paramKeys(Layer layer) {
-        return new ArrayList<>(shapes((FactoredLstm) layer).keySet());
+        return new ArrayList<>(shapes(layer).keySet());
     }
 
     @Override
@@ -84,26 +82,27 @@ public final class FactoredLstmParams implements ParamInitializer {
 
     @Override
     public Map<String, INDArray> init(NeuralNetConfiguration conf, INDArray view, boolean initialize) {
-        FactoredLstm l = (FactoredLstm) conf.getLayer();
+        var l = (org.deeplearning4j.nn.conf.layers.FeedForwardLayer) conf.getLayer();
         Map<String, INDArray> out = views(l, view);
         if (initialize) {
             out.forEach((k, v) -> {
                 if (!k.equals("b")) l.getWeightInitFn().init(v.size(0), v.size(1), v.shape(), 'f', v);
             });
             INDArray b = out.get("b");
-            b.assign(0);
+            b.assign(l.getBiasInit());
             long h = l.getNOut();
-            b.get(NDArrayIndex.point(0), NDArrayIndex.interval(h, 2 * h)).assign(l.getForgetGateBiasInit());
+            if (l instanceof org.deeplearning4j.nn.conf.layers.LSTM lstm)
+                b.get(NDArrayIndex.point(0), NDArrayIndex.interval(h, 2 * h)).assign(lstm.getForgetGateBiasInit());
         }
         return out;
     }
 
     @Override
     public Map<String, INDArray> getGradientsFromFlattened(NeuralNetConfiguration conf, INDArray view) {
-        return views((FactoredLstm) conf.getLayer(), view);
+        return views(conf.getLayer(), view);
     }
 
-    private static Map<String, INDArray> views(FactoredLstm l, INDArray view) {
+    private static Map<String, INDArray> views(Layer l, INDArray view) {
         INDArray flat = view.reshape(view.length());
         Map<String, INDArray> out = new LinkedHashMap<>();
         long at = 0;
@@ -112,7 +111,7 @@ public final class FactoredLstmParams implements ParamInitializer {
             out.put(e.getKey(), flat.get(NDArrayIndex.interval(at, at + n)).reshape('f', e.getValue()));
             at += n;
         }
-        if (at != view.length()) throw new IllegalStateException("a factored LSTM of " + at + " parameters got a view of " + view.length());
+        if (at != view.length()) throw new IllegalStateException("a factored layer of " + at + " parameters got a view of " + view.length());
         return out;
     }
 }

@@ -1,0 +1,42 @@
+package io.squeeze.model;
+
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/** The running form of a {@link FactoredSimpleRnn}: DL4J's SimpleRnn kernels on the products ({@link FactoredRecurrent}). */
+public final class FactoredSimpleRnnLayer extends org.deeplearning4j.nn.layers.recurrent.SimpleRnn implements FactoredRecurrent.Running {
+    FactoredSimpleRnnLayer(NeuralNetConfiguration conf, DataType dataType) {
+        super(conf, dataType);
+    }
+
+    private FactoredSimpleRnn factored() {
+        return (FactoredSimpleRnn) layerConf();
+    }
+
+    @Override
+    protected INDArray getParamWithNoise(String param, boolean training, LayerWorkspaceMgr ws) {
+        return params.containsKey(param) ? super.getParamWithNoise(param, training, ws) : FactoredRecurrent.product(factored(), params, param);
+    }
+
+    @Override
+    public INDArray product(String param) {
+        return FactoredRecurrent.product(factored(), params, param).dup();
+    }
+
+    // backpropGradient is DL4J's: it calls tbpttBackpropGradient(epsilon, -1, ws), wrapped here once
+
+    @Override
+    public Pair<Gradient, INDArray> tbpttBackpropGradient(INDArray epsilon, int length, LayerWorkspaceMgr ws) {
+        return throughProducts(() -> super.tbpttBackpropGradient(epsilon, length, ws));
+    }
+
+    private Pair<Gradient, INDArray> throughProducts(java.util.function.Supplier<Pair<Gradient, INDArray>> backprop) {
+        FactoredSimpleRnn l = factored();
+        return FactoredRecurrent.throughProducts(l, l.getNIn(), l.getNOut(), l.getNOut(), dataType, params, gradientViews,
+                v -> gradientViews = v, backprop);
+    }
+}
