@@ -111,9 +111,7 @@ public final class DistillCommand extends BaseCommand implements StageCommand {
         if (io.squeeze.spark.GraphDistillJob.graphStudent(c, Storage.withSparkDefaults())) return distillGraph(c);
         // the output is checked before any Spark work
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
-        if (saveTeacher != null) ArtifactWriter.checkTarget(Storage.withSparkDefaults(), saveTeacher, output.overwrite, c.inputs());
-        if (saveTeacher != null && io.squeeze.model.ModelIO.isBranchingGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.teacher())))
-            throw new BadInputException("--save-teacher writes the updated teacher as an artifact of a layer stack; teacher " + c.teacher() + " is a graph");
+        checkSaveTeacher(c);
         SparkSession spark = SparkSessions.start("squeeze distill");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         DistillJob.Outcome r = DistillJob.execute(spark, c, output.out, Main.args(), err());
@@ -132,16 +130,25 @@ public final class DistillCommand extends BaseCommand implements StageCommand {
         return Main.OK;
     }
 
-    /** A graph student (resnet:N or a graph zip): distilled from stored soft targets, written as a DL4J zip. */
+    /** {@code --save-teacher}'s target, checked before any Spark work: writable, and the teacher a layer stack. */
+    private void checkSaveTeacher(DistillJob.Config c) {
+        if (saveTeacher == null) return;
+        ArtifactWriter.checkTarget(Storage.withSparkDefaults(), saveTeacher, output.overwrite, c.inputs());
+        if (io.squeeze.model.ModelIO.isBranchingGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.teacher())))
+            throw new BadInputException("--save-teacher writes the updated teacher as an artifact of a layer stack; teacher " + c.teacher() + " is a graph");
+    }
+
+    /** A graph student (resnet:N or a graph zip): distilled from stored soft targets or online, written as a DL4J zip. */
     private Integer distillGraph(DistillJob.Config c) {
         io.squeeze.spark.GraphDistillJob.check(c);
         io.squeeze.model.Graphs.requireZipOutput("distill --student " + c.student(), output.out, output.dl4jZip);
-        if (saveTeacher != null) throw new BadInputException("--save-teacher applies to --online; " + c.student() + " is a graph student of stored soft targets");
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
+        checkSaveTeacher(c);
         SparkSession spark = SparkSessions.start("squeeze distill");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        var r = io.squeeze.spark.GraphDistillJob.run(spark, c, err());
+        var r = io.squeeze.spark.GraphDistillJob.run(spark, c, Main.args(), err());
         io.squeeze.model.ModelIO.writeZip(st, target, r.graph(), r.meta(), output.overwrite);
+        if (r.teacher() != null && saveTeacher != null) ArtifactWriter.write(st, saveTeacher, output.overwrite, r.teacher(), output.dl4jZip);
         if (r.metrics().get("accuracy") instanceof Double acc) {
             out().printf(Locale.ROOT, "student accuracy %.4f", acc);
             if (r.metrics().get("baseline") instanceof Map<?, ?> b)

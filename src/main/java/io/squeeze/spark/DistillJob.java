@@ -205,18 +205,43 @@ public final class DistillJob {
     }
 
     /** The networks after online distillation: the student, and a layer-stack teacher (null for a graph teacher, which is not written). */
-    public record Mutual(MultiLayerNetwork student, MultiLayerNetwork teacher) {}
+    public record Mutual<S>(S student, MultiLayerNetwork teacher) {}
+
+    /** One student epoch on rows joined to the teacher's logits, under the KD loss; returns the student with its cross-entropy loss back. */
+    interface StudentEpoch<S> {
+        S train(JavaRDD<Tuple2<Example, float[]>> rows, S student, SparkTrainer.Config one);
+    }
+
+    /** The teacher of online distillation, loaded to run and train: a quantized graph is refused (its float graph trains). */
+    static io.squeeze.artifact.Loaded onlineTeacher(io.squeeze.core.Storage st, Config c) {
+        io.squeeze.artifact.Loaded t = io.squeeze.artifact.Models.loadRunnable(st, c.teacher(), true);
+        if (t.model().isGraph() && t.quant() != null)
+            throw new BadInputException("distill --online trains the teacher; " + c.teacher() + " is a quantized graph: give its float graph");
+        return t;
+    }
+
+    /** {@link #mutual} with a layer-stack student. */
+    public static Mutual<MultiLayerNetwork> online(JavaSparkContext jsc, JavaRDD<Example> raw, long dataRows, MultiLayerNetwork student, ModelMeta sm,
+                                                   LoadedModel teacher, KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress,
+                                                   java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
+        int nf = sm.numFeatures(), k = sm.numClasses();
+        return mutual(jsc, raw, dataRows, student, n -> new LoadedModel(n, sm, "", "student", io.squeeze.model.SourceKind.ARTIFACT, 0),
+                (rows, n, one) -> train(jsc, rows, n, sm.normalizer(), nf, k, kd, one, where, progress, (ep, x) -> { }),
+                teacher, kd, cfg, where, progress, afterEpoch);
+    }
 
     /**
-     * Deep mutual learning, one epoch at a time: teacher logits → a student epoch; student logits → a teacher epoch.
-     * {@code raw} are un-normalized rows; each network applies its own normalization ({@code sm}, {@code tm}).
-     * {@code afterEpoch} sees the student at the end of each epoch (after the teacher's half of it).
+     * Deep mutual learning (Zhang et al. 2018), one epoch at a time: teacher logits → a student epoch
+     * ({@code studentEpoch}); student logits → a teacher epoch. {@code raw} are un-normalized rows; each network applies
+     * its own normalization. {@code asModel} gives the student as a teacher for its logits; {@code afterEpoch} sees the
+     * student at the end of each epoch (after the teacher's half of it).
      */
-    public static Mutual online(JavaSparkContext jsc, JavaRDD<Example> raw, long dataRows, MultiLayerNetwork student, ModelMeta sm,
-                                LoadedModel teacher, KdLossKernel kd, SparkTrainer.Config cfg, String where, PrintWriter progress,
-                                java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
-        int nf = sm.numFeatures(), k = sm.numClasses();
-        MultiLayerNetwork s = student, t = teacher.net();
+    static <S> Mutual<S> mutual(JavaSparkContext jsc, JavaRDD<Example> raw, long dataRows, S student, java.util.function.Function<S, LoadedModel> asModel,
+                                StudentEpoch<S> studentEpoch, LoadedModel teacher, KdLossKernel kd, SparkTrainer.Config cfg, String where,
+                                PrintWriter progress, java.util.function.BiConsumer<Integer, S> afterEpoch) {
+        int nf = teacher.meta().numFeatures(), k = teacher.meta().numClasses();
+        S s = student;
+        MultiLayerNetwork t = teacher.net();
         org.deeplearning4j.nn.graph.ComputationGraph tg = teacher.graph();
         for (int e = 1; e <= cfg.epochs(); e++) {
             SparkTrainer.Config one = cfg.epochs(1, cfg.seed() + e);
@@ -226,12 +251,12 @@ public final class DistillJob {
             Joined fromTeacher = join(raw, dataRows, logitsOf(raw, tb, cfg.batchSize(), where), "teacher logits", where);
             progress.printf("distill: online epoch %d/%d: student learns from the teacher%n", e, cfg.epochs());
             try {
-                s = train(jsc, fromTeacher.rows(), s, sm.normalizer(), nf, k, kd, one, where, progress, (ep, n) -> { });
+                s = studentEpoch.train(fromTeacher.rows(), s, one);
             } finally {
                 fromTeacher.rows().unpersist(false);
                 tb.destroy();
             }
-            Broadcast<Teacher> sb = jsc.broadcast(Teachers.of(new LoadedModel(s, sm, "", "student", io.squeeze.model.SourceKind.ARTIFACT, 0)));
+            Broadcast<Teacher> sb = jsc.broadcast(Teachers.of(asModel.apply(s)));
             Joined fromStudent = join(raw, dataRows, logitsOf(raw, sb, cfg.batchSize(), where), "student logits", where);
             progress.printf("distill: online epoch %d/%d: teacher learns from the student%n", e, cfg.epochs());
             try {
@@ -244,7 +269,7 @@ public final class DistillJob {
             afterEpoch.accept(e, s);
             progress.flush();
         }
-        return new Mutual(s, t);
+        return new Mutual<>(s, t);
     }
 
     /**

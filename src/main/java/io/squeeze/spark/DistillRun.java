@@ -39,10 +39,8 @@ final class DistillRun {
         KdLossKernel kd = new KdLossKernel(c.alpha(), c.temperature());
         DistillJob.Hint h = c.hint() == null ? null : DistillJob.Hint.parse(c.hint(), c.hintWeight());
         SoftTargetsStore.Manifest soft = online ? null : SoftTargetsStore.read(st, c.softTargets());
-        Loaded teacherRun = online ? Models.loadRunnable(st, c.teacher(), true) : null;
+        Loaded teacherRun = online ? DistillJob.onlineTeacher(st, c) : null;
         LoadedModel teacher = teacherRun == null ? null : teacherRun.model();
-        if (teacher != null && teacher.isGraph() && teacherRun.quant() != null)
-            throw new BadInputException("distill --online trains the teacher; " + c.teacher() + " is a quantized graph: give its float graph");
         SparkData.Loaded d = SparkData.read(spark, c.data(), -1, null);
         DataSummary s = TrainJob.summarize(spark, d.rdd(), c.data().toString());
         if (s.rows() == 0) throw new BadInputException("data " + c.data() + " is empty (no rows)");
@@ -97,7 +95,7 @@ final class DistillRun {
         } else {
             if (teacher.meta().numFeatures() != d.numFeatures())
                 throw new BadInputException("teacher " + c.teacher() + " takes " + teacher.meta().numFeatures() + " features but data " + c.data() + " has " + d.numFeatures());
-            DistillJob.Mutual m = DistillJob.online(SparkSessions.jsc(spark), d.rdd(), s.rows(), net, meta, teacher, kd, c.training(), where, err,
+            DistillJob.Mutual<MultiLayerNetwork> m = DistillJob.online(SparkSessions.jsc(spark), d.rdd(), s.rows(), net, meta, teacher, kd, c.training(), where, err,
                     validate);
             trained = m.student();
             teacherAfter = m.teacher();

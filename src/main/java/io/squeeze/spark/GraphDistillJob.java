@@ -25,10 +25,11 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * {@code squeeze distill} into a graph student (a {@code resnet:N} or a graph zip) from stored soft targets: the
- * student's output layer trains under the {@link KdLoss} (Hinton et al. 2015) on the same joined minibatches as a
- * layer-stack student, with parameter averaging on Spark, then gets its cross-entropy loss back; the result is a
- * DL4J ComputationGraph zip, evaluated against the teacher.
+ * {@code squeeze distill} into a graph student (a {@code resnet:N} or a graph zip): from stored soft targets, or
+ * online beside a teacher that trains too (deep mutual learning, {@link DistillJob#mutual}). The student's output
+ * layer trains under the {@link KdLoss} (Hinton et al. 2015) on the same joined minibatches as a layer-stack
+ * student, with parameter averaging on Spark, then gets its cross-entropy loss back; the result is a DL4J
+ * ComputationGraph zip, evaluated against the teacher.
  */
 public final class GraphDistillJob {
     private GraphDistillJob() {}
@@ -41,26 +42,32 @@ public final class GraphDistillJob {
 
     /** Refuses what a graph student does not take, before any Spark work. */
     public static void check(DistillJob.Config c) {
-        if (c.mode() != DistillJob.Mode.OFFLINE)
-            throw new BadInputException("distill --student " + c.student() + " is a graph, which learns from stored soft targets (--soft-targets), not --online");
         DistillJob.Hint h = c.hint() == null ? null : DistillJob.Hint.parse(c.hint(), c.hintWeight());
         if (h != null && h.studentVertex() == null)
             throw new BadInputException("distill --hint: student " + c.student() + " is a graph; name its vertex (e.g. pool:pool), got layer " + h.studentLayer());
     }
 
-    /** The distilled graph, its metadata and the metrics against the teacher. */
-    public record Result(ComputationGraph graph, ModelMeta meta, Map<String, Object> metrics) {}
+    /**
+     * The distilled graph, its metadata, the metrics against the teacher, and after online distillation with a
+     * layer-stack teacher the updated teacher's artifact content (else null).
+     */
+    public record Result(ComputationGraph graph, ModelMeta meta, Map<String, Object> metrics, io.squeeze.artifact.ArtifactWriter.Content teacher) {}
 
-    public static Result run(SparkSession spark, DistillJob.Config c, PrintWriter err) {
+    public static Result run(SparkSession spark, DistillJob.Config c, java.util.List<String> argv, PrintWriter err) {
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        SoftTargetsStore.Manifest soft = SoftTargetsStore.read(st, c.softTargets());
+        boolean online = c.mode() == DistillJob.Mode.ONLINE;
+        SoftTargetsStore.Manifest soft = online ? null : SoftTargetsStore.read(st, c.softTargets());
+        Loaded teacherRun = online ? DistillJob.onlineTeacher(st, c) : null;
         SparkData.Loaded d = SparkData.read(spark, c.data(), -1, null);
         DataSummary s = TrainJob.summarize(spark, d.rdd(), c.data().toString());
         if (s.rows() == 0) throw new BadInputException("data " + c.data() + " is empty (no rows)");
-        if (soft.dataRows() != s.rows())
+        if (soft != null && soft.dataRows() != s.rows())
             throw new BadInputException("soft targets " + c.softTargets() + " were made from " + soft.dataRows() + " rows of " + soft.data()
                     + " but data " + c.data() + " has " + s.rows() + " rows");
-        int k = soft.classes();
+        if (teacherRun != null && teacherRun.model().meta().numFeatures() != d.numFeatures())
+            throw new BadInputException("teacher " + c.teacher() + " takes " + teacherRun.model().meta().numFeatures() + " features but data " + c.data()
+                    + " has " + d.numFeatures());
+        int k = soft != null ? soft.classes() : teacherRun.model().meta().numClasses();
         if (s.numClasses() > k)
             throw new BadInputException("data " + c.data() + " has labels up to " + (s.numClasses() - 1) + " but the teacher has " + k + " classes");
         ComputationGraph student;
@@ -76,12 +83,15 @@ public final class GraphDistillJob {
             LoadedModel m = Models.load(st, c.student(), true);
             student = m.graph();
             meta = m.meta();
-            if (meta.numClasses() != k) throw new BadInputException("soft targets " + c.softTargets() + " have " + k + " classes but the student has " + meta.numClasses());
+            if (meta.numClasses() != k)
+                throw new BadInputException((soft != null ? "soft targets " + c.softTargets() : "teacher " + c.teacher()) + " have " + k
+                        + " classes but the student has " + meta.numClasses());
         }
         if (meta.numFeatures() != d.numFeatures())
             throw new BadInputException("data " + c.data() + " has " + d.numFeatures() + " features but the student takes " + meta.numFeatures());
         String where = c.data().toString();
         var jsc = SparkSessions.jsc(spark);
+        if (online) return online(spark, c, d, s.rows(), student, meta, teacherRun, argv, err);
         DistillJob.Joined j = DistillJob.join(d.rdd(), s.rows(), DistillJob.read(spark, st.path(c.softTargets()).toString(), soft),
                 "soft targets " + c.softTargets(), where);
         err.printf(Locale.ROOT, "distill: %d rows joined to soft targets of %s (T %.2f, alpha %.2f), a graph student%n", j.count(), soft.teacher(),
@@ -103,7 +113,27 @@ public final class GraphDistillJob {
         Loaded teacher = soft.teacherKind().equals("onnx") || !st.exists(st.path(soft.teacher())) ? null : Models.loadRunnable(st, soft.teacher(), true);
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
                 Loaded.plain(LoadedModel.ofGraph(trained, meta, "", "distilled", SourceKind.DL4J_ZIP, 0)), teacher);
-        return new Result(trained, meta, metrics);
+        return new Result(trained, meta, metrics, null);
+    }
+
+    /** Online: the graph student and the teacher learn from each other's logits, an epoch each in turn. */
+    private static Result online(SparkSession spark, DistillJob.Config c, SparkData.Loaded d, long rows, ComputationGraph student, ModelMeta meta,
+                                 Loaded teacherRun, java.util.List<String> argv, PrintWriter err) {
+        var jsc = SparkSessions.jsc(spark);
+        String where = c.data().toString();
+        int nf = meta.numFeatures(), k = meta.numClasses();
+        LoadedModel teacher = teacherRun.model();
+        var kd = new KdLossKernel(c.alpha(), c.temperature());
+        err.printf(Locale.ROOT, "distill: online with teacher %s (T %.2f, alpha %.2f), a graph student%n", c.teacher(), c.temperature(), c.alpha());
+        DistillJob.Mutual<ComputationGraph> m = DistillJob.mutual(jsc, d.rdd(), rows, student,
+                g -> LoadedModel.ofGraph(g, meta, "", "student", SourceKind.DL4J_ZIP, 0),
+                (r, g, one) -> train(jsc, r, g, meta.normalizer(), nf, k, kd, one, where, err, (e, x) -> { }),
+                teacher, kd, c.training(), where, err, Validation.afterGraph(spark, c.evalData(), meta, err));
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), io.squeeze.data.Split.TEST,
+                Loaded.plain(LoadedModel.ofGraph(m.student(), meta, "", "distilled", SourceKind.DL4J_ZIP, 0)), teacherRun);
+        var teacherContent = m.teacher() == null ? null : new io.squeeze.artifact.ArtifactWriter.Content(m.teacher(), teacher.meta(),
+                new io.squeeze.artifact.ArtifactWriter.Provenance(teacher.source(), teacher.sha256(), argv, Jobs.toMap(c)), Map.of(), Map.of(), Map.of());
+        return new Result(m.student(), meta, metrics, teacherContent);
     }
 
     /**

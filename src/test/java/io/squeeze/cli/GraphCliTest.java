@@ -382,6 +382,35 @@ public class GraphCliTest {
     }
 
     @Test
+    void aGraphStudentLearnsOnlineFromAGraphOrAStackTeacherThatLearnsFromIt() throws Exception {
+        // a graph teacher (the ResNet) and a graph student: both train, an epoch each in turn
+        String student = dir.resolve("online-graph-student.zip").toString();
+        CliRun d = CliRun.run("distill", "--teacher", resnet, "--online", "--data", TRAIN, "--student", "resnet:1", "--temperature", "4",
+                "--alpha", "0.3", "--epochs", "2", "--lr", "0.003", "--normalize", "minmax", "--eval-data", TEST, "--out", student);
+        assertEquals(0, d.code(), d.err());
+        assertTrue(d.err().contains("distill: online with teacher") && d.err().contains("a graph student"), d.err());
+        assertTrue(d.err().contains("distill: online epoch 2/2: teacher learns from the student"), d.err());
+        double acc = evaluate(student, "online-graph-student").get("accuracy").asDouble();
+        assertTrue(acc > 0.8, "resnet:1 taught online for 2 epochs: " + acc);
+        assertTrue(d.out().contains(String.format(java.util.Locale.ROOT, "student accuracy %.4f", acc)), d.out());
+        // a layer-stack teacher trains too, and --save-teacher writes it
+        String mlp = dir.resolve("online-mlp-teacher").toString(), saved = dir.resolve("online-mlp-teacher-after").toString();
+        assertEquals(0, CliRun.run("train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "2", "--normalize", "minmax", "--out", mlp).code());
+        CliRun e = CliRun.run("distill", "--teacher", mlp, "--online", "--data", TRAIN, "--student", "resnet:1", "--epochs", "1", "--lr", "0.003",
+                "--normalize", "minmax", "--save-teacher", saved, "--out", dir.resolve("online-graph-student2.zip").toString());
+        assertEquals(0, e.code(), e.err());
+        var before = PruneCliTest.load(mlp).model().net().params();
+        var after = PruneCliTest.load(saved).model().net().params();
+        assertTrue(after.sub(before).amaxNumber().doubleValue() > 1e-4, "the teacher learned from the graph student");
+        // offline students take no --save-teacher: refused before any Spark work, nothing written
+        CliRun bad = CliRun.run("distill", "--soft-targets", dir.resolve("nowhere").toString(), "--data", TRAIN, "--student", "resnet:1",
+                "--save-teacher", dir.resolve("never-teacher2").toString(), "--out", dir.resolve("never.zip").toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--save-teacher applies to --online"), bad.err());
+        assertFalse(Files.exists(dir.resolve("never.zip")));
+    }
+
+    @Test
     void itsConvolutionsAreFactorizedToHalfTheWeightsAndFineTuned() throws Exception {
         String f = dir.resolve("factorized.zip").toString();
         CliRun r = CliRun.run("factorize", "--model", resnet, "--params-budget", "0.5", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "3",

@@ -472,6 +472,18 @@ class StandaloneClusterIT {
         local("evaluate", "--model", ghl, "--data", TEST, "--report", ghel.toString());
         assertEquals(M.readTree(Files.readAllBytes(ghel)).get("accuracy").asDouble(), M.readTree(Files.readAllBytes(ghec)).get("accuracy").asDouble(), 0.15,
                 "hinted graph student");
+        // online with a graph student: the graph teacher and the graph student take turns on the executors
+        String[] og = {"distill", "--teacher", tl, "--online", "--data", TEST, "--student", "resnet:1", "--epochs", "1", "--lr", "0.003",
+                "--normalize", "minmax"};
+        String ogc = dir.resolve("resnet-online-graph-cluster.zip").toString(), ogl = dir.resolve("resnet-online-graph-local.zip").toString();
+        Run ogr = submit(append(og, "--out", ogc));
+        assertTrue(ogr.err().contains("distill: online epoch 1/1: teacher learns from the student"), ogr.err());
+        local(append(og, "--out", ogl));
+        Path ogec = dir.resolve("resnet-online-graph-cluster.json"), ogel = dir.resolve("resnet-online-graph-local.json");
+        local("evaluate", "--model", ogc, "--data", TEST, "--report", ogec.toString());
+        local("evaluate", "--model", ogl, "--data", TEST, "--report", ogel.toString());
+        assertEquals(M.readTree(Files.readAllBytes(ogel)).get("accuracy").asDouble(), M.readTree(Files.readAllBytes(ogec)).get("accuracy").asDouble(), 0.15,
+                "graph student taught online");
         // its channel groups pruned and shrunk in the driver, the smaller graph fine-tuned on the executors
         String[] p = {"prune", "--model", tl, "--method", "ln", "--amount", "0.5", "--shrink", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1",
                 "--eval-data", TEST};
