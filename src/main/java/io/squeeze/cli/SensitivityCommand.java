@@ -81,7 +81,7 @@ public final class SensitivityCommand extends BaseCommand {
         Storage st0 = Storage.withSparkDefaults();
         Path json = ArtifactWriter.checkTarget(st0, out, overwrite, List.of(model));
         Path png = ArtifactWriter.checkTarget(st0, plotPath(out), overwrite, List.of(model));
-        io.squeeze.artifact.Loaded loaded = Models.loadRunnable(st0, model);
+        io.squeeze.artifact.Loaded loaded = Models.loadRunnable(st0, model, true);
         LoadedModel m = loaded.model();
         if (loaded.quant() != null) throw new BadInputException("model " + model + " is quantized; sensitivity measures a float model");
         SparkSession spark = SparkSessions.start("squeeze sensitivity");

@@ -11,7 +11,6 @@ import io.squeeze.eval.Evaluator;
 import io.squeeze.eval.Inference;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.NetPayload;
-import io.squeeze.model.Surgery;
 import io.squeeze.search.Probe;
 import io.squeeze.search.Sensitivity;
 import org.apache.spark.sql.SparkSession;
@@ -71,17 +70,20 @@ public final class SensitivityJob {
         }
     }
 
-    /** The weight tensors the selector chooses: dense and convolution layers with weights. */
+    /**
+     * The weight tensors the selector chooses: dense and convolution layers with weights — a stack's by index, a
+     * graph's in topological order ({@code inspect}'s order), by index or vertex name.
+     */
     public static List<Probe.Weights> weights(LoadedModel m, LayerSelector sel) {
-        MultiLayerNetwork net = m.net();
+        var layers = m.layers();
         List<Probe.Weights> out = new ArrayList<>();
-        for (int i = 0; i < net.getnLayers(); i++) {
-            var conf = net.getLayer(i).conf().getLayer();
-            if (!(conf instanceof FeedForwardLayer) || net.getLayer(i).getParam("W") == null) continue;
+        for (int i = 0; i < layers.length; i++) {
+            var conf = layers[i].conf().getLayer();
+            INDArray w = layers[i].paramTable().get("W");
+            if (!(conf instanceof FeedForwardLayer) || w == null) continue;
             if (!sel.matches(i, conf.getLayerName())) continue;
-            float[] v = Surgery.values(net, i, "W");
-            out.add(new Probe.Weights(i, net.getLayer(i).getParam("W").shape(), v,
-                    m.masks().getOrDefault(TensorKey.weights(i), Mask.all(v.length)), conf instanceof ConvolutionLayer));
+            float[] v = w.dup('c').data().asFloat();
+            out.add(new Probe.Weights(i, w.shape(), v, m.masks().getOrDefault(TensorKey.weights(i), Mask.all(v.length)), conf instanceof ConvolutionLayer));
         }
         sel.requireMatch(!out.isEmpty(), "sensitivity --layers");
         return out;
@@ -95,7 +97,7 @@ public final class SensitivityJob {
                 trials, c.probe().key(), spec);
         progress.flush();
         SparkData.Loaded data = SparkData.read(spark, spec, model.meta().numFeatures(), "model " + model.source());
-        var net = exec.share(NetPayload.of(model.net()));
+        var net = exec.share(NetPayload.of(model));
         var shared = exec.share(new Trials(tensors, c));
         int nf = model.meta().numFeatures(), k = model.meta().numClasses();
         var norm = model.meta().normalizer();
@@ -105,8 +107,8 @@ public final class SensitivityJob {
         boolean bySlices = c.parallel() == Parallelism.TRIALS && exec instanceof Execution.OnSpark;
         try {
             stats = bySlices ? trialSlices((Execution.OnSpark) exec, data.rdd(), trials + 1,
-                    (it, range) -> shared.value().evaluate(it, net.value().build(), norm, k, nf, where, range), what)
-                    : exec.fold(data.rdd(), it -> shared.value().evaluate(it, net.value().build(), norm, k, nf, where, null), SensitivityJob::merge, what);
+                    (it, range) -> shared.value().evaluate(it, net.value(), norm, k, nf, where, range), what)
+                    : exec.fold(data.rdd(), it -> shared.value().evaluate(it, net.value(), norm, k, nf, where, null), SensitivityJob::merge, what);
         } finally {
             net.close();
             shared.close();
@@ -121,7 +123,7 @@ public final class SensitivityJob {
                 pts.add(new Sensitivity.Point(level, stats[t].accuracy(), stats[t].loss(), c.probe().bitsSaved(w, level)));
                 t++;
             }
-            var layer = model.net().getLayer(w.layer()).conf().getLayer();
+            var layer = model.layers()[w.layer()].conf().getLayer();
             curves.add(new Sensitivity.LayerCurve(w.layer(), layer.getLayerName(), layer.getClass().getSimpleName(), w.entries(), pts));
         }
         double secs = (System.nanoTime() - t0) / 1e9;
@@ -175,14 +177,19 @@ public final class SensitivityJob {
          * Index 0: the model as it is; then layer by layer, level by level. Only the trials in {@code range}
          * ({@code [from, to)}; every trial when null) are run, the others left null.
          */
-        EvalStats[] evaluate(java.util.Iterator<Example> it, MultiLayerNetwork net, io.squeeze.data.Normalizer norm, int k, int nf, String where, int[] range) {
+        EvalStats[] evaluate(java.util.Iterator<Example> it, NetPayload payload, io.squeeze.data.Normalizer norm, int k, int nf, String where, int[] range) {
+            // this task's own network (a stack or a graph): trials change its weights in place
+            MultiLayerNetwork net = payload.isGraph() ? null : payload.build();
+            org.deeplearning4j.nn.graph.ComputationGraph graph = net == null ? payload.buildGraph() : null;
+            org.deeplearning4j.nn.api.Layer[] layers = net != null ? net.getLayers() : graph.getLayers();
+            java.util.function.Supplier<Inference> inference = () -> net != null ? new Inference(net, norm, k) : new Inference(graph, norm, k);
             // the partition's rows batched once, then every trial runs over the same batches
             List<io.squeeze.data.Batches.Batch> batches = new ArrayList<>();
             io.squeeze.data.Batches.of(it, config.batch(), nf, where).forEachRemaining(batches::add);
             int from = range == null ? 0 : range[0], to = range == null ? Integer.MAX_VALUE : range[1];
             EvalStats[] out = new EvalStats[1 + tensors.size() * config.levels().size()];
             // an Inference takes its runtime's copy of the weights when built: one per trial, after the swap
-            if (from == 0) out[0] = run(batches, new Inference(net, norm, k), where);
+            if (from == 0) out[0] = run(batches, inference.get(), where);
             int t = 1;
             for (Probe.Weights w : tensors) {
                 int end = t + config.levels().size();
@@ -190,13 +197,13 @@ public final class SensitivityJob {
                     t = end;
                     continue;
                 }
-                INDArray p = net.getLayer(w.layer()).getParam("W");
+                INDArray p = layers[w.layer()].getParam("W");
                 INDArray original = p.dup();
                 try {
                     for (double level : config.levels()) {
                         if (t >= from && t < to) {
                             p.assign(Nd4j.create(config.probe().apply(w, level), p.shape(), 'c'));
-                            out[t] = run(batches, new Inference(net, norm, k), where);
+                            out[t] = run(batches, inference.get(), where);
                         }
                         t++;
                     }

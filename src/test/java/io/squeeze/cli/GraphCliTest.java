@@ -411,6 +411,35 @@ public class GraphCliTest {
     }
 
     @Test
+    void itsSensitivityIsMeasuredVertexByVertexOnExecutorsAsInProcess() throws Exception {
+        String a = dir.resolve("sensitivity.json").toString(), b = dir.resolve("sensitivity-local.json").toString();
+        String[] cmd = {"sensitivity", "--model", resnet, "--data", TEST, "--technique", "prune", "--levels", "0.5,0.95"};
+        CliRun r = CliRun.run(CliRun.with(cmd, "--out", a));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(0, CliRun.run(CliRun.with(cmd, "--local", "--out", b)).code());
+        JsonNode ja = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(a))), jb = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(b)));
+        assertEquals(jb.get("layers"), ja.get("layers"), "the executors' trials equal the in-process ones");
+        assertEquals(report.get("accuracy").asDouble(), ja.get("baseline").get("accuracy").asDouble(), 1e-12, "the graph as it is");
+        // one curve per weighted vertex (convolutions, the output layer), in inspect's topological order, named by vertex
+        ComputationGraph g = load(resnet).graph();
+        List<String> weighted = java.util.Arrays.stream(g.getLayers()).filter(l -> l.paramTable().containsKey("W"))
+                .map(l -> l.conf().getLayer().getLayerName()).toList();
+        List<String> names = new java.util.ArrayList<>();
+        ja.get("layers").forEach(l -> names.add(l.get("name").asText()));
+        assertEquals(weighted, names);
+        boolean hurt = false;
+        for (JsonNode l : ja.get("layers")) hurt |= l.get("curve").get(1).get("accuracy").asDouble() < report.get("accuracy").asDouble() - 0.05;
+        assertTrue(hurt, "pruning 95 % of some vertex's weights costs accuracy: " + ja.get("layers"));
+        assertTrue(Files.exists(dir.resolve("sensitivity.png")));
+        // one vertex by name
+        String one = dir.resolve("sensitivity-one.json").toString();
+        assertEquals(0, CliRun.run(CliRun.with(cmd, "--layers", "s3b1_conv2", "--out", one)).code());
+        JsonNode j1 = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(one)));
+        assertEquals(1, j1.get("layers").size());
+        assertEquals(ja.get("layers").get(names.indexOf("s3b1_conv2")), j1.get("layers").get(0));
+    }
+
+    @Test
     void itsConvolutionsAreFactorizedToHalfTheWeightsAndFineTuned() throws Exception {
         String f = dir.resolve("factorized.zip").toString();
         CliRun r = CliRun.run("factorize", "--model", resnet, "--params-budget", "0.5", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "3",

@@ -76,13 +76,13 @@ class ModelIOTest {
     @Test
     void unsupportedLayerIsNamed() throws Exception {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
-                .layer(new org.deeplearning4j.nn.conf.layers.recurrent.SimpleRnn.Builder().nIn(3).nOut(4).name("rnn").build())
+                .layer(new org.deeplearning4j.nn.conf.layers.GravesLSTM.Builder().nIn(3).nOut(4).name("rnn").build())
                 .layer(new org.deeplearning4j.nn.conf.layers.RnnOutputLayer.Builder().nIn(4).nOut(2).build()).build());
         net.init();
         File f = dir.resolve("rnn.zip").toFile();
         ModelSerializer.writeModel(net, f, false);
         String msg = error(f.toPath());
-        assertTrue(msg.contains("layer 0 ('rnn') is a SimpleRnn, layer 1 ('layer1') is a RnnOutputLayer — 2 layers Squeeze does not support"), msg);
+        assertTrue(msg.contains("layer 0 ('rnn') is a GravesLSTM, layer 1 ('layer1') is a RnnOutputLayer — 2 layers Squeeze does not support"), msg);
     }
 
     @Test
