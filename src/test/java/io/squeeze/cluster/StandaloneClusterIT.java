@@ -472,6 +472,13 @@ class StandaloneClusterIT {
         local("evaluate", "--model", ghl, "--data", TEST, "--report", ghel.toString());
         assertEquals(M.readTree(Files.readAllBytes(ghel)).get("accuracy").asDouble(), M.readTree(Files.readAllBytes(ghec)).get("accuracy").asDouble(), 0.15,
                 "hinted graph student");
+        // its sensitivity: the trials on the executors, vertex by vertex, as in one process
+        String[] sv = {"sensitivity", "--model", tl, "--data", TEST, "--technique", "prune", "--levels", "0.5,0.9", "--layers", "stem,s3b1_conv2,output"};
+        Path svc = dir.resolve("resnet-sensitivity-cluster.json"), svl = dir.resolve("resnet-sensitivity-local.json");
+        submit(append(sv, "--out", svc.toString()));
+        local(append(sv, "--local", "--out", svl.toString()));
+        assertEquals(M.readTree(Files.readAllBytes(svl)).get("layers"), M.readTree(Files.readAllBytes(svc)).get("layers"));
+        assertEquals(3, M.readTree(Files.readAllBytes(svc)).get("layers").size());
         // online with a graph student: the graph teacher and the graph student take turns on the executors
         String[] og = {"distill", "--teacher", tl, "--online", "--data", TEST, "--student", "resnet:1", "--epochs", "1", "--lr", "0.003",
                 "--normalize", "minmax"};

@@ -423,8 +423,8 @@ public class KerasImportTest {
 
     @Test
     void aFunctionalModelWithAResidualAddAndAConcatenationIsRefusedNamingThemWhereLayerStacksAreNeeded() {
-        CliRun r = CliRun.run("sensitivity", "--model", new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath(),
-                "--data", "csv:data/digits/digits-train.csv.gz", "--technique", "prune", "--out", dir.resolve("residual-pruned").toString());
+        CliRun r = CliRun.run("quantize", "--model", new File("src/test/resources/keras/functional-residual.h5").getAbsolutePath(),
+                "--mode", "codebook", "--bits", "4", "--out", dir.resolve("residual-pruned").toString());
         assertEquals(2, r.code(), r.err());
         assertTrue(r.lastErr().endsWith("functional-residual.h5 is a graph, not a chain of layers, which Squeeze does not compress yet: "
                 + "'d1' feeds 2 vertices (d2, add); 'add' (ElementWiseVertex Add) joins d1, bn2; 'add' feeds 2 vertices (left, right); "
