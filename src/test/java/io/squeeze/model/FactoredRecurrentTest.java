@@ -152,6 +152,17 @@ class FactoredRecurrentTest {
     }
 
     @Test
+    void aLayerNormalizedSimpleRnnIsRefusedByName() {
+        var conf = new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder().list()
+                .layer(new org.deeplearning4j.nn.conf.layers.recurrent.SimpleRnn.Builder().nIn(3).nOut(4).hasLayerNorm(true)
+                        .dataFormat(org.deeplearning4j.nn.conf.RNNFormat.NWC).name("ln_rnn").build())
+                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder().nIn(4).nOut(2).build())
+                .inputPreProcessor(0, new SequenceRows(2, 3)).inputPreProcessor(1, new LastStep(2)).build();
+        var e = assertThrows(io.squeeze.core.BadInputException.class, () -> LayerSupport.check(conf, "model m.zip"));
+        assertEquals("model m.zip: layer 0 ('ln_rnn') is a SimpleRnn with layer normalization, which Squeeze does not support", e.getMessage());
+    }
+
+    @Test
     void ranksOutsideTheMatrixAreRefused() {
         var lstm = (org.deeplearning4j.nn.conf.layers.LSTM) LstmRuntimeTest.net(1).getLayer(0).conf().getLayer();
         var e = assertThrows(io.squeeze.core.BadInputException.class, () -> FactoredLstm.of(lstm, 4, 1));
