@@ -28,15 +28,16 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * {@code squeeze factorize} as a job. Each chosen dense layer's W goes to an executor as one task (largest
- * first); for energy and budget policies a first pass returns only singular values, the driver chooses ranks
- * (jointly for a budget), and a second pass computes the factors. Layers whose rank would not save weights stay
- * dense. The network is rewritten by {@link Factorization}. In-process execution runs the same kernels.
+ * {@code squeeze factorize} as a job. Each chosen matrix — a dense or convolution layer's W, a recurrent layer's W
+ * and RW — goes to an executor as one task (largest first); for energy and budget policies a first pass returns only
+ * singular values, the driver chooses ranks (jointly for a budget), and a second pass computes the factors. Matrices
+ * whose rank would not save weights stay whole. The network is rewritten by {@link Factorization} (a recurrent layer
+ * in place, {@link io.squeeze.model.FactoredRecurrent}). In-process execution runs the same kernels.
  */
 public final class FactorizeJob {
     private FactorizeJob() {}
 
-    /** One matrix of a layer as a task receives it: W, or an LSTM's ({@code recurrent}) input W or recurrent RW. */
+    /** One matrix of a layer as a task receives it: W, or a recurrent layer's ({@code recurrent}) input W or recurrent RW. */
     public record Task(int layer, String name, String param, boolean recurrent, int rows, int cols, float[] w) implements Serializable {
         public Task(int layer, String name, int rows, int cols, float[] w) {
             this(layer, name, "W", false, rows, cols, w);
