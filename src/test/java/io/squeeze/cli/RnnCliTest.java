@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * A SimpleRnn as a user runs it, on local[2]: {@code train --arch rnn:24} on the UCI digits read as 8 steps of 8
  * pixels, unstructured pruning with fine-tuning, whole units removed and shrunk, dynamic int8 in integer arithmetic,
- * ONNX export, a SimpleRnn student distilled from stored soft targets.
+ * ONNX export, factorization in place, lottery rounds, a SimpleRnn student distilled from stored soft targets.
  */
 class RnnCliTest {
     static final String TRAIN = QuantizeCliTest.TRAIN, TEST = QuantizeCliTest.TEST;
@@ -97,6 +97,19 @@ class RnnCliTest {
         String onnx = dir.resolve("rnn.onnx").toString();
         CliRun e = CliRun.run("export", "--model", dense, "--format", "onnx", "--out", onnx);
         assertEquals(0, e.code(), e.err());
+    }
+
+    @Test
+    void lotteryRoundsPruneTheInputAndRecurrentWeights() throws Exception {
+        String out = dir.resolve("lottery").toString();
+        CliRun r = CliRun.run("lottery", "--arch", "rnn:8", "--data", TRAIN, "--test-data", TEST, "--epochs", "1", "--rounds", "1",
+                "--normalize", "minmax", "--out", out);
+        assertEquals(0, r.code(), r.err());
+        // W [8, 8] and RW [8, 8] lose round-half-even(0.2 · 64) = 13 each, the output W [8, 10] 0.1 · 80 = 8
+        var rounds = QuantizeCliTest.M.readTree(java.nio.file.Files.readAllBytes(Path.of(out, "lottery.json")));
+        assertEquals((208 - 34) / 208.0, rounds.get(1).get("weights_remaining").asDouble(), 1e-12);
+        Map<TensorKey, Mask> m = PruneCliTest.load(Path.of(out, "ticket").toString()).model().masks();
+        assertEquals(13, m.get(new TensorKey(0, "RW")).prunedCount());
     }
 
     @Test
