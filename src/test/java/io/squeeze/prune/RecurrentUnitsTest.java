@@ -15,7 +15,7 @@ import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** Whole LSTM units pruned as one group over their four gates, and removed without changing any output. */
+/** Whole units of an LSTM (over its four gates) and of a SimpleRnn pruned as one group, and removed without changing any output. */
 class RecurrentUnitsTest {
     static Map<TensorKey, Mask> pruneUnits(MultiLayerNetwork net, int layer, double amount, PruneMethod.Norm norm) {
         var l = (org.deeplearning4j.nn.conf.layers.LSTM) net.getLayer(layer).conf().getLayer();
@@ -65,5 +65,30 @@ class RecurrentUnitsTest {
         INDArray masked = net.output(in), shrunk = r.net().output(in);
         assertArrayEquals(masked.dup('c').data().asFloat(), shrunk.dup('c').data().asFloat(), 1e-5f);
         assertTrue(r.net().numParams() < net.numParams() / 2, r.net().numParams() + " of " + net.numParams());
+    }
+
+    @Test
+    void aSimpleRnnLosesWholeUnitsButOnlyWhenItsActivationIsZeroAtZero() {
+        MultiLayerNetwork net = io.squeeze.quantize.SimpleRnnRuntimeTest.net(33);
+        Map<String, Mask> m = RecurrentUnits.prune(Surgery.values(net, 0, "W"), Surgery.values(net, 0, "RW"), Mask.all(3 * 6), Mask.all(6 * 6),
+                Mask.all(6), 3, 6, 1, Amount.fraction(0.5), PruneMethod.Norm.L2, "layer 0");
+        Map<TensorKey, Mask> masks = new TreeMap<>();
+        m.forEach((p, mask) -> masks.put(new TensorKey(0, p), mask));
+        assertEquals(3, masks.get(new TensorKey(0, "b")).prunedCount()); // 3 of 6 units, one column each
+        assertEquals(3 * 6, masks.get(new TensorKey(0, "RW")).prunedCount());
+        Surgery.applyMasks(net, masks);
+        Shrink.Result r = Shrink.shrink(net, masks);
+        assertEquals(Map.of(0, "units 6 -> 3"), r.changes());
+        assertArrayEquals(new long[]{3, 3}, r.net().getLayer(0).getParam("RW").shape());
+        assertArrayEquals(new long[]{3, 5}, r.net().getLayer(1).getParam("W").shape());
+        INDArray in = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 9, 12);
+        assertArrayEquals(net.output(in).dup('c').data().asFloat(), r.net().output(in).dup('c').data().asFloat(), 1e-5f);
+        // sigmoid(0) = ½: a pruned unit's state is not 0, so it stays
+        MultiLayerNetwork sig = net.clone();
+        ((org.deeplearning4j.nn.conf.layers.BaseLayer) sig.getLayerWiseConfigurations().getConf(0).getLayer())
+                .setActivationFn(new org.nd4j.linalg.activations.impl.ActivationSigmoid());
+        Shrink.Result s = Shrink.shrink(sig, masks);
+        assertEquals(Map.of(), s.changes());
+        assertEquals(Map.of(0, "its activation is not 0 at 0, so a pruned unit's state is not 0"), s.skipped());
     }
 }
