@@ -111,7 +111,7 @@ public final class OnnxExport {
     private void op(NetOps.Op op, boolean last) {
         if (op instanceof NetOps.Rnn l) {
             if (quant != null)
-                throw new BadInputException("ONNX export: layer " + op.layer() + " is a quantized " + (l.lstm() ? "LSTM" : "SimpleRnn")
+                throw new BadInputException("ONNX export: layer " + op.layer() + " is a quantized " + io.squeeze.model.Recurrent.name(l.lstm())
                         + "; the export writes recurrent layers in float only");
             String x = floatValue();
             cur = OnnxLstm.layer(g, l, seqInFlight ? x : OnnxLstm.sequence(g, x, n / l.nIn(), l.nIn(), op.layer()));

@@ -38,8 +38,6 @@ public final class FactoredLstmLayer extends org.deeplearning4j.nn.layers.recurr
     }
 
     private Pair<Gradient, INDArray> throughProducts(java.util.function.Supplier<Pair<Gradient, INDArray>> backprop) {
-        FactoredLstm l = factored();
-        return FactoredRecurrent.throughProducts(l, l.getNIn(), l.getNOut(), 4 * l.getNOut(), dataType, params, gradientViews,
-                v -> gradientViews = v, backprop);
+        return FactoredRecurrent.throughProducts(factored(), dataType, params, gradientViews, v -> gradientViews = v, backprop);
     }
 }

@@ -55,12 +55,14 @@ public interface FactoredRecurrent {
      * full-size 'f'-order arrays in place of the factored matrices' views — DL4J's views are 'f' order and its kernels
      * write column blocks of them in place — then writes each factor's gradient into its real view.
      *
+     * @param l        the layer's configuration (a {@link FactoredLstm} or {@link FactoredSimpleRnn})
      * @param real     the layer's gradient views
      * @param setViews sets the layer's gradient views (to the full-size ones, then back)
      */
-    static Pair<Gradient, INDArray> throughProducts(FactoredRecurrent l, long nIn, long hidden, long width, DataType dataType,
-                                                    Map<String, INDArray> params, Map<String, INDArray> real,
+    static Pair<Gradient, INDArray> throughProducts(FactoredRecurrent l, DataType dataType, Map<String, INDArray> params, Map<String, INDArray> real,
                                                     Consumer<Map<String, INDArray>> setViews, Supplier<Pair<Gradient, INDArray>> backprop) {
+        var conf = (org.deeplearning4j.nn.conf.layers.FeedForwardLayer) l;
+        long nIn = conf.getNIn(), hidden = conf.getNOut(), width = Recurrent.gates(conf) * hidden;
         Map<String, INDArray> full = new LinkedHashMap<>(real);
         if (l.getInRank() > 0) full.put("W", Nd4j.create(dataType, new long[]{nIn, width}, 'f'));
         if (l.getRecRank() > 0) full.put("RW", Nd4j.create(dataType, new long[]{hidden, width}, 'f'));
@@ -127,7 +129,7 @@ public interface FactoredRecurrent {
 
     private static void check(String which, int rank, long rows, long cols, org.deeplearning4j.nn.conf.layers.Layer l) {
         if (rank < 0 || rank > Math.min(rows, cols))
-            throw new io.squeeze.core.BadInputException("factorize: the " + which + " rank of " + Recurrent.kind(l).replaceFirst("^an? ", "")
+            throw new io.squeeze.core.BadInputException("factorize: the " + which + " rank of " + Recurrent.name(l)
                     + " '" + l.getLayerName() + "' must be in [0, " + Math.min(rows, cols) + "], got " + rank);
     }
 }

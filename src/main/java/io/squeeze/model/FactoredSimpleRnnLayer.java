@@ -35,8 +35,6 @@ public final class FactoredSimpleRnnLayer extends org.deeplearning4j.nn.layers.r
     }
 
     private Pair<Gradient, INDArray> throughProducts(java.util.function.Supplier<Pair<Gradient, INDArray>> backprop) {
-        FactoredSimpleRnn l = factored();
-        return FactoredRecurrent.throughProducts(l, l.getNIn(), l.getNOut(), l.getNOut(), dataType, params, gradientViews,
-                v -> gradientViews = v, backprop);
+        return FactoredRecurrent.throughProducts(factored(), dataType, params, gradientViews, v -> gradientViews = v, backprop);
     }
 }

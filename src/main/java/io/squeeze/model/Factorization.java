@@ -38,9 +38,13 @@ public final class Factorization {
 
     /** The factors of a recurrent layer's input matrix W and recurrent matrix RW; either null keeps that matrix whole. */
     public record RecurrentFactors(Factors w, Factors rw) {
+        /** The factors of {@code param} ({@code W} or {@code RW}), or null when it stays whole. */
+        public Factors of(String param) {
+            return "W".equals(param) ? w : rw;
+        }
+
         public int rank(String param) {
-            Factors f = "W".equals(param) ? w : rw;
-            return f == null ? 0 : f.rank();
+            return of(param) == null ? 0 : of(param).rank();
         }
     }
 
@@ -49,10 +53,10 @@ public final class Factorization {
     }
 
     /**
-     * As above, with {@code lstms}' recurrent layers becoming factored ones ({@link FactoredRecurrent}; one layer each, in
+     * As above, with {@code recurrent}'s layers becoming factored ones ({@link FactoredRecurrent}; one layer each, in
      * place; {@code byLayer} holds only dense and convolution layers).
      */
-    public static MultiLayerNetwork rewrite(MultiLayerNetwork net, Map<Integer, Factors> byLayer, Map<Integer, RecurrentFactors> lstms) {
+    public static MultiLayerNetwork rewrite(MultiLayerNetwork net, Map<Integer, Factors> byLayer, Map<Integer, RecurrentFactors> recurrent) {
         MultiLayerConfiguration old = net.getLayerWiseConfigurations();
         MultiLayerConfiguration conf = old.clone();
         List<NeuralNetConfiguration> confs = new ArrayList<>();
@@ -61,7 +65,7 @@ public final class Factorization {
         for (int i = 0; i < old.getConfs().size(); i++) {
             NeuralNetConfiguration c = old.getConf(i).clone();
             if (old.getInputPreProcess(i) != null) pre.put(confs.size(), old.getInputPreProcess(i).clone());
-            RecurrentFactors lf = lstms.get(i);
+            RecurrentFactors lf = recurrent.get(i);
             if (lf != null) {
                 c.setLayer(c.getLayer() instanceof org.deeplearning4j.nn.conf.layers.LSTM lstm ? FactoredLstm.of(lstm, lf.rank("W"), lf.rank("RW"))
                         : FactoredSimpleRnn.of((org.deeplearning4j.nn.conf.layers.recurrent.SimpleRnn) c.getLayer(), lf.rank("W"), lf.rank("RW")));
@@ -89,7 +93,7 @@ public final class Factorization {
             var dst = out.getLayer(j);
             if (o[1] == 0) src.paramTable().forEach((k, v) -> dst.setParam(k, v.dup()));
             else if (o[1] == 2) setParts(src, byLayer.get(o[0]), out.getLayer(j - 1), dst);
-            else if (o[1] == 3) setLstm(src, lstms.get(o[0]), dst);
+            else if (o[1] == 3) setRecurrent(src, recurrent.get(o[0]), dst);
         }
         return out;
     }
@@ -141,9 +145,9 @@ public final class Factorization {
     }
 
     /** A factored recurrent layer's parameters: each factored matrix's factors (C order, as for a dense layer), the rest copied. */
-    private static void setLstm(org.deeplearning4j.nn.api.Layer src, RecurrentFactors f, org.deeplearning4j.nn.api.Layer dst) {
+    private static void setRecurrent(org.deeplearning4j.nn.api.Layer src, RecurrentFactors f, org.deeplearning4j.nn.api.Layer dst) {
         for (String p : new String[]{"W", "RW"}) {
-            Factors pf = "W".equals(p) ? f.w() : f.rw();
+            Factors pf = f.of(p);
             long[] shape = src.getParam(p).shape();
             if (pf == null) {
                 dst.setParam(p, src.getParam(p).dup());

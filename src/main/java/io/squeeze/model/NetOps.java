@@ -77,6 +77,11 @@ public final class NetOps {
             return gates == 4;
         }
 
+        /** "an LSTM" or "a SimpleRnn", for messages. */
+        public String kind() {
+            return (lstm() ? "an " : "a ") + Recurrent.name(lstm());
+        }
+
         /** Stacks W [nIn, g·h] on RW [h, g·h] (both C order). */
         public static float[] stack(float[] w, float[] rw) {
             float[] out = java.util.Arrays.copyOf(w, w.length + rw.length);
@@ -137,7 +142,7 @@ public final class NetOps {
                 var r = (org.deeplearning4j.nn.conf.layers.BaseRecurrentLayer) l;
                 if (r.getRnnDataFormat() != org.deeplearning4j.nn.conf.RNNFormat.NWC) throw refuse(who, i, Recurrent.kind(l) + " in " + r.getRnnDataFormat() + " layout");
                 Act act = act(who, i, r.getActivationFn());
-                ops.add(new Rnn(i, (int) r.getNIn(), (int) r.getNOut(), Rnn.stack(lstmMatrix(net, i, "W"), lstmMatrix(net, i, "RW")),
+                ops.add(new Rnn(i, (int) r.getNIn(), (int) r.getNOut(), Rnn.stack(recurrentMatrix(net, i, "W"), recurrentMatrix(net, i, "RW")),
                         Surgery.values(net, i, "b"), act, l instanceof LSTM lstm ? act(who, i, lstm.getGateActivationFn()) : act, Recurrent.gates(l)));
             } else if (l instanceof SubsamplingLayer s) {
                 if (s.getPoolingType() != org.deeplearning4j.nn.conf.layers.PoolingType.MAX) throw refuse(who, i, s.getPoolingType() + " pooling");
@@ -155,7 +160,7 @@ public final class NetOps {
     }
 
     /** A recurrent layer's W or RW (C order); a factored layer's product of factors ({@link FactoredRecurrent}), so it runs as the layer it computes. */
-    private static float[] lstmMatrix(MultiLayerNetwork net, int i, String param) {
+    private static float[] recurrentMatrix(MultiLayerNetwork net, int i, String param) {
         return net.getLayer(i) instanceof FactoredRecurrent.Running f ? f.product(param).dup('c').data().asFloat() : Surgery.values(net, i, param);
     }
 

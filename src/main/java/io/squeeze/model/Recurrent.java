@@ -24,9 +24,19 @@ public final class Recurrent {
         return l instanceof LSTM ? 4 : 1;
     }
 
-    /** "an LSTM" or "a SimpleRnn", for messages. */
+    /** "LSTM" or "SimpleRnn", for messages. */
+    public static String name(boolean lstm) {
+        return lstm ? "LSTM" : "SimpleRnn";
+    }
+
+    /** As above, of a layer. */
+    public static String name(Layer l) {
+        return name(l instanceof LSTM);
+    }
+
+    /** {@link #name} with its article, "a factorized …" for a factored layer: "an LSTM", "a SimpleRnn", for messages. */
     public static String kind(Layer l) {
-        return (l instanceof FactoredRecurrent ? "a factorized " : l instanceof LSTM ? "an " : "a ") + (l instanceof LSTM ? "LSTM" : "SimpleRnn");
+        return (l instanceof FactoredRecurrent ? "a factorized " : l instanceof LSTM ? "an " : "a ") + name(l);
     }
 
     /** The layer's sequence layout. */

@@ -210,7 +210,7 @@ public final class QuantRunner {
             return a.layer();
         }
         if (op instanceof NetOps.Rnn l) {
-            lstm(l, t, rows, path, hook);
+            recurrent(l, t, rows, path, hook);
             return op.layer();
         }
         if (op instanceof NetOps.Last l) {
@@ -273,7 +273,7 @@ public final class QuantRunner {
      * and int32 accumulation, dequantized with s_in·s_w per gate column before the bias — PyTorch's dynamically
      * quantized LSTM, whose two products (input and recurrent) are dynamic quantized Linears.
      */
-    private void lstm(NetOps.Rnn op, Batch t, int rows, Path path, Hook hook) {
+    private void recurrent(NetOps.Rnn op, Batch t, int rows, Path path, Hook hook) {
         int hidden = op.hidden(), k = op.nIn() + hidden, g = op.gates() * hidden, steps = t.n / op.nIn();
         if (steps * op.nIn() != t.n) throw new IllegalStateException("layer " + op.layer() + ": rows of " + t.n + " values are not steps of " + op.nIn());
         boolean integer = m.plan().precisionOf(op.layer()).integer() && path != Path.FLOAT;

@@ -54,7 +54,7 @@ public record QuantizedModel(List<NetOps.Op> ops, QuantPlan plan, Map<Integer, Q
             boolean symmetric = p.integer() && cfg.scheme() == QuantConfig.Scheme.SYMMETRIC;
             int axis = !p.integer() || cfg.granularity() == QuantConfig.Granularity.TENSOR ? -1 : op instanceof NetOps.Conv ? 0 : 1;
             if (op instanceof NetOps.Rnn && p.format() == QuantizedTensor.Format.NF4)
-                throw new io.squeeze.core.BadInputException("layer " + op.layer() + " is " + (((NetOps.Rnn) op).lstm() ? "an LSTM" : "a SimpleRnn")
+                throw new io.squeeze.core.BadInputException("layer " + op.layer() + " is " + ((NetOps.Rnn) op).kind()
                         + ", which Squeeze does not quantize to nf4");
             layers.add(new QuantPlan.LayerPlan(op.layer(), p, symmetric, axis));
             if (p != QuantConfig.Precision.FP32) w.put(op.layer(), QuantizedTensor.quantize(weightsOf(op), shape, p.format(), symmetric, axis));

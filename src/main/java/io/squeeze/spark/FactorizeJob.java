@@ -194,15 +194,16 @@ public final class FactorizeJob {
         Map<Integer, LayerFactors.Result> factors = new TreeMap<>(); // by task
         for (int j = 0; j < todo.size(); j++) factors.put(todo.get(j), f.get(j));
         Map<Integer, Factorization.Factors> byLayer = new TreeMap<>();
-        Map<Integer, Factorization.RecurrentFactors> lstms = new TreeMap<>();
+        Map<Integer, Map<String, Factorization.Factors>> byMatrix = new TreeMap<>(); // a recurrent layer's W and RW
         factors.forEach((i, r) -> {
             Task t = tasks.get(i);
             if (!t.recurrent()) byLayer.put(t.layer(), r.factors());
-            else lstms.merge(t.layer(), "W".equals(t.param()) ? new Factorization.RecurrentFactors(r.factors(), null) : new Factorization.RecurrentFactors(null, r.factors()),
-                    (x, y) -> new Factorization.RecurrentFactors(x.w() != null ? x.w() : y.w(), x.rw() != null ? x.rw() : y.rw()));
+            else byMatrix.computeIfAbsent(t.layer(), x -> new java.util.HashMap<>()).put(t.param(), r.factors());
         });
-        boolean none = byLayer.isEmpty() && lstms.isEmpty();
-        MultiLayerNetwork net = m.isGraph() ? null : none ? m.net().clone() : Factorization.rewrite(m.net(), byLayer, lstms);
+        Map<Integer, Factorization.RecurrentFactors> recurrent = new TreeMap<>();
+        byMatrix.forEach((l, wr) -> recurrent.put(l, new Factorization.RecurrentFactors(wr.get("W"), wr.get("RW"))));
+        boolean none = byLayer.isEmpty() && recurrent.isEmpty();
+        MultiLayerNetwork net = m.isGraph() ? null : none ? m.net().clone() : Factorization.rewrite(m.net(), byLayer, recurrent);
         var graph = !m.isGraph() ? null : none ? m.graph().clone() : io.squeeze.model.GraphFactorization.rewrite(m.graph(), byLayer);
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>();
         long before = 0, after = 0;
@@ -227,12 +228,11 @@ public final class FactorizeJob {
                 notes.put(t.layer(), new ArtifactWriter.LayerNote(technique, d));
                 continue;
             }
-            // an LSTM's note holds W's and RW's details; factorized when either is
+            // a recurrent layer's note holds W's and RW's details; factorized when either is
             ArtifactWriter.LayerNote had = notes.get(t.layer());
             Map<String, Object> both = had == null ? new LinkedHashMap<>() : new LinkedHashMap<>(had.details());
             both.put(t.param(), d);
-            String method2 = had != null && had.method().startsWith("factorize") ? had.method() : technique;
-            notes.put(t.layer(), new ArtifactWriter.LayerNote(method2, both));
+            notes.put(t.layer(), new ArtifactWriter.LayerNote(had != null && had.method().startsWith("factorize") ? had.method() : technique, both));
         }
         return new Result(net, m.isGraph() ? notes : shifted(notes, byLayer.keySet()), before, after, graph);
     }

@@ -89,9 +89,9 @@ public final class GraphDistillJob {
         }
         if (meta.numFeatures() != d.numFeatures())
             throw new BadInputException("data " + c.data() + " has " + d.numFeatures() + " features but the student takes " + meta.numFeatures());
+        if (online) return online(spark, c, d, s.rows(), student, meta, teacherRun, argv, err);
         String where = c.data().toString();
         var jsc = SparkSessions.jsc(spark);
-        if (online) return online(spark, c, d, s.rows(), student, meta, teacherRun, argv, err);
         DistillJob.Joined j = DistillJob.join(d.rdd(), s.rows(), DistillJob.read(spark, st.path(c.softTargets()).toString(), soft),
                 "soft targets " + c.softTargets(), where);
         err.printf(Locale.ROOT, "distill: %d rows joined to soft targets of %s (T %.2f, alpha %.2f), a graph student%n", j.count(), soft.teacher(),

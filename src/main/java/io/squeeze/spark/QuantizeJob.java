@@ -132,15 +132,16 @@ public final class QuantizeJob {
                              PrintWriter progress) {
         if (cfg.needsCalibrationData() && calib == null)
             throw new BadInputException("quantize --mode " + cfg.mode().name().toLowerCase() + " needs calibration data: --calib-data D");
-        for (int i = 0; i < src.net().getnLayers(); i++)
-            if (src.net().getLayer(i).conf().getLayer() instanceof io.squeeze.model.FactoredRecurrent)
-                throw new BadInputException("quantize: layer " + i + " ('" + src.net().getLayer(i).conf().getLayer().getLayerName()
-                        + "') is " + io.squeeze.model.Recurrent.kind(src.net().getLayer(i).conf().getLayer())
+        for (int i = 0; i < src.net().getnLayers(); i++) {
+            var layer = src.net().getLayer(i).conf().getLayer();
+            if (layer instanceof io.squeeze.model.FactoredRecurrent)
+                throw new BadInputException("quantize: layer " + i + " ('" + layer.getLayerName() + "') is " + io.squeeze.model.Recurrent.kind(layer)
                         + "; Squeeze quantizes recurrent layers with whole W and RW (quantize or factorize one, not both)");
+        }
         List<NetOps.Op> ops = NetOps.of(src.net());
         for (NetOps.Op op : ops)
             if (op instanceof NetOps.Rnn && (cfg.mode() != QuantConfig.Mode.DYNAMIC || cfg.rounding() == QuantConfig.Rounding.GPTQ))
-                throw new BadInputException("quantize: layer " + op.layer() + " is " + (((NetOps.Rnn) op).lstm() ? "an LSTM" : "a SimpleRnn")
+                throw new BadInputException("quantize: layer " + op.layer() + " is " + ((NetOps.Rnn) op).kind()
                         + ", which Squeeze quantizes in dynamic mode with nearest"
                         + " rounding (as PyTorch's quantize_dynamic), got --mode " + cfg.mode().name().toLowerCase(java.util.Locale.ROOT)
                         + " --rounding " + cfg.rounding().name().toLowerCase(java.util.Locale.ROOT));
