@@ -191,7 +191,6 @@ public final class QuantizeCommand extends BaseCommand implements StageCommand {
 
     /** A branching graph: quantized with its merges in integers, written as its DL4J zip with the quantized form beside it. */
     private Integer quantizeGraph(QuantizeJob.Config c) {
-        io.squeeze.spark.GraphQuantizeJob.check(c);
         io.squeeze.model.Graphs.requireZipOutput("model " + c.model(), output.out, output.dl4jZip);
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         var src = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);

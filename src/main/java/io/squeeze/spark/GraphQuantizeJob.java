@@ -38,13 +38,6 @@ public final class GraphQuantizeJob {
     public record Result(byte[] zip, QuantizedModel model, GraphOps nodes, Map<String, Map<String, Object>> notes, long calibrationRows,
                          double calibrationSeconds, Map<String, Object> metrics) {}
 
-    /** Refuses what graph quantization does not take (QAT), before any Spark work. */
-    public static void check(QuantizeJob.Config c) {
-        QuantConfig q = c.quant();
-        if (q.mode() == QuantConfig.Mode.QAT)
-            throw new BadInputException("model " + c.model() + " is a graph: Squeeze quantizes graphs after training (--mode static or dynamic), got --mode qat");
-    }
-
     /**
      * The nodes of {@code src}'s graph, refusing a vertex the quantized runtime cannot run and a {@code --layer-precision}
      * selector that names no weighted node (by vertex name, or node index) — before any Spark work.
@@ -60,6 +53,7 @@ public final class GraphQuantizeJob {
     }
 
     public static Result run(SparkSession spark, QuantizeJob.Config c, LoadedModel src, List<String> argv, PrintWriter progress) {
+        if (c.qat() != null) return GraphQatJob.run(spark, c, src, argv, progress);
         GraphOps g = nodes(c, src);
         for (GraphOps.Node n : g.nodes())
             if (!n.absorbed().isEmpty()) progress.printf("quantize: %s folded into '%s'%n", n.absorbed(), n.name());

@@ -31,7 +31,6 @@ public final class QatJob {
     public static QuantizeJob.Result run(SparkSession spark, LoadedModel src, QuantConfig cfg, DataSpec train, SparkTrainer.Config tc,
                                          Double lr, DataSpec calib, long calibRows, String evalData, PrintWriter progress) {
         if (lr != null && !(lr > 0 && lr < 10)) throw new io.squeeze.core.BadInputException("quantize.lr must be in (0, 10), got " + lr);
-        if (!cfg.calibrated()) throw new io.squeeze.core.BadInputException("quantize --mode qat needs integer layers (--bits 8|4); fp16 needs no training");
         JavaSparkContext jsc = SparkSessions.jsc(spark);
         var meta = src.meta();
         Map<Integer, String> names = QuantizeJob.names(src.net());

@@ -63,6 +63,7 @@ public final class QuantizeJob {
             if (batch <= 0) throw new BadInputException("--batch must be > 0, got " + batch);
             if (quant.mode() == QuantConfig.Mode.QAT && qat == null) throw new BadInputException("quantize --mode qat needs training data: --data D");
             if (quant.mode() != QuantConfig.Mode.QAT) qat = null;
+            if (qat != null && !quant.calibrated()) throw new BadInputException("quantize --mode qat needs integer layers (--bits 8|4); fp16 needs no training");
             if (quant.mode() == QuantConfig.Mode.DYNAMIC && calibData != null && quant.rounding() != QuantConfig.Rounding.GPTQ)
                 throw new BadInputException("quantize --mode dynamic takes no calibration data (each batch is quantized from its own range; --rounding gptq uses it); got --calib-data " + calibData);
             if (quant.needsCalibrationData() && calibData == null)

@@ -199,6 +199,42 @@ public class GraphCliTest {
     }
 
     @Test
+    void qatFoldsTheBatchNormalizationsTrainsTheGraphFakeQuantizedAndWritesItsIntegerForm() throws Exception {
+        String q = dir.resolve("resnet-qat.zip").toString();
+        CliRun r = CliRun.run("quantize", "--model", resnet, "--mode", "qat", "--data", TRAIN, "--epochs", "2", "--lr", "0.001", "--calib-data", TRAIN,
+                "--calib-rows", "400", "--eval-data", TEST, "--out", q);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("quantize: stem_bn into stem, ") && r.err().contains("s3b1_conv2_bn into s3b1_conv2 folded before QAT"), r.err());
+        assertTrue(r.err().contains("QAT for 2 epochs") && r.err().contains("epoch 2/2"), r.err());
+        double source = report.get("accuracy").asDouble();
+        for (int e = 1; e <= 2; e++) { // each epoch's fake-quantized graph validated on the evaluation data
+            var v = java.util.regex.Pattern.compile("train: epoch " + e + " validation accuracy ([0-9.]+) ").matcher(r.err());
+            assertTrue(v.find(), r.err());
+            assertEquals(source, Double.parseDouble(v.group(1)), 0.05, "epoch " + e);
+        }
+        assertTrue(r.out().contains("s2b1_conv2         {op=conv, precision=int8, granularity=channel"), r.out());
+        assertTrue(r.out().contains("folded=[s2b1_conv2_bn]"), r.out());
+        JsonNode e = evaluate(q, "resnet-qat", "--local");
+        assertEquals("integer", e.get("accuracy_path").asText());
+        assertEquals(source, e.get("accuracy").asDouble(), 0.03, "QAT int8 within 3 points of float on 359 digits");
+        assertTrue(r.out().contains(String.format(java.util.Locale.ROOT, "accuracy %.4f integer path", e.get("accuracy").asDouble())), r.out());
+        // the zip holds the trained graph, folded and plain (no fake quantization), and its quantized form
+        Storage st = new Storage(new Configuration());
+        var loaded = io.squeeze.artifact.QuantizedGraphZip.read(st, new org.apache.hadoop.fs.Path(q));
+        ComputationGraph trained = loaded.model().graph();
+        assertFalse(trained.getConfiguration().toJson().contains("FakeQuant"));
+        assertFalse(trained.getConfiguration().getVertices().containsKey("stem_bn"));
+        ComputationGraph folded = io.squeeze.model.GraphBatchNormFold.fold(load(resnet).graph()).graph();
+        assertEquals(folded.numParams(), trained.numParams());
+        assertNotEquals(0.0, folded.params().sub(trained.params()).norm2Number().doubleValue(), "training moved the weights");
+        // its quantized form is the trained graph's own: re-quantizing the stored float weights gives the stored integers
+        var again = io.squeeze.quantize.QuantizedModel.quantizeWeights(io.squeeze.model.GraphOps.of(trained, "test"),
+                io.squeeze.quantize.GraphQuantTest.config(io.squeeze.quantize.QuantConfig.Mode.QAT, io.squeeze.quantize.QuantConfig.Precision.INT8));
+        assertEquals(loaded.quant().weights().keySet(), again.weights().keySet());
+        loaded.quant().weights().forEach((node, t) -> assertArrayEquals(t.values(), again.weights().get(node).values(), "node " + node));
+    }
+
+    @Test
     void weightsExportWritesAGraphsLayersAndAQuantizedGraphsFoldedNodes() throws Exception {
         String npy = dir.resolve("resnet-weights").toString();
         assertEquals(0, CliRun.run("weights", "export", "--model", resnet, "--out", npy).code());
