@@ -551,6 +551,21 @@ class StandaloneClusterIT {
         submit("predict", "--model", ql, "--data", TEST, "--out", "parquet:" + pqc);
         local("predict", "--model", ql, "--data", TEST, "--out", "parquet:" + pql);
         assertSameParts(pql, pqc, "int8 predict");
+        // QAT: the folded graph's fake-quantized configuration (activations wrapped, pooling's rounding vertex inserted)
+        // rebuilt from its JSON in the executor JVMs every averaging round, re-calibrated there between epochs
+        String[] qat = {"quantize", "--model", tl, "--mode", "qat", "--data", TRAIN, "--epochs", "2", "--lr", "0.001", "--calib-data", TRAIN,
+                "--calib-rows", "300", "--eval-data", TEST};
+        String qtc = dir.resolve("resnet-qat-cluster.zip").toString(), qtl = dir.resolve("resnet-qat-local.zip").toString();
+        Run qr = submit(append(qat, "--out", qtc));
+        assertTrue(qr.err().contains("folded before QAT") && qr.err().contains("train: epoch 2 validation accuracy"), qr.err());
+        local(append(qat, "--out", qtl));
+        Path qtec = dir.resolve("resnet-qat-eval-cluster.json"), qtel = dir.resolve("resnet-qat-eval-local.json");
+        local("evaluate", "--model", qtc, "--data", TEST, "--report", qtec.toString());
+        local("evaluate", "--model", qtl, "--data", TEST, "--report", qtel.toString());
+        JsonNode qtcr = M.readTree(Files.readAllBytes(qtec)), qtlr = M.readTree(Files.readAllBytes(qtel));
+        assertEquals("integer", qtcr.get("accuracy_path").asText());
+        assertEquals(qtlr.get("accuracy").asDouble(), qtcr.get("accuracy").asDouble(), 0.1, "QAT on executors vs local[2]");
+        assertEquals(l.get("accuracy").asDouble(), qtcr.get("accuracy").asDouble(), 0.05, "QAT int8 vs float");
         // a Keras functional model with a residual add, a concatenation and BN, imported as a graph and run in the executors
         JsonNode ref = M.readTree(Files.readAllBytes(BASE.resolve("src/test/resources/keras/functional-residual-expected.json")));
         String data = "csv:" + Files.writeString(dir.resolve("residual-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(ref));
