@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes keras-lstm.h5, a Keras 2 (TensorFlow backend) HDF5 Sequential sequence classifier, with h5py alone (Keras
-not needed), and keras-lstm-expected.json: inputs (each row 5 steps of 3 features, step after step) and the softmax
+not needed), keras-lstm-functional.h5, the same model (same weights) written with the functional API (an InputLayer and
+each layer's inbound node), and keras-lstm-expected.json: inputs (each row 5 steps of 3 features, step after step) and the softmax
 outputs NumPy computes for them, for the import tests.
 Model: input (5 steps, 3 features) -> LSTM(6, return_sequences=True) -> LSTM(4) (its last step: return_sequences=False)
        -> Dense(3, softmax). Keras' LSTM: gates i, f, c, o side by side in kernel (in, 4u), recurrent_kernel (u, 4u) and
@@ -52,6 +53,17 @@ layers = [lstm("lstm_1", 6, True, [None, STEPS, FEATURES]), lstm("lstm_2", 4, Fa
 model_config = {"class_name": "Sequential", "config": {"name": "sequential_lstm", "layers": layers}}
 write_model(os.path.join(here, "keras-lstm.h5"), model_config, [l["config"]["name"] for l in layers], weights)
 
+# the functional form: Input -> lstm_1 -> lstm_2 -> dense_1, each layer naming the one it reads
+chain, src = [{"name": "input_1", "class_name": "InputLayer", "inbound_nodes": [],
+               "config": {"batch_input_shape": [None, STEPS, FEATURES], "dtype": "float32", "sparse": False, "name": "input_1"}}], "input_1"
+for l in layers:
+    cfg = {k: v for k, v in l["config"].items() if k != "batch_input_shape"}
+    chain.append({"name": cfg["name"], "class_name": l["class_name"], "inbound_nodes": [[[src, 0, 0, {}]]], "config": cfg})
+    src = cfg["name"]
+functional = {"class_name": "Model", "config": {"name": "functional_lstm", "layers": chain, "input_layers": [["input_1", 0, 0]],
+                                                "output_layers": [["dense_1", 0, 0]]}}
+write_model(os.path.join(here, "keras-lstm-functional.h5"), functional, [l["name"] for l in chain], weights)
+
 
 def sigmoid(z):
     return 1 / (1 + np.exp(-z))
@@ -80,4 +92,4 @@ p = np.exp(z - z.max(axis=1, keepdims=True))
 p /= p.sum(axis=1, keepdims=True)
 with open(os.path.join(here, "keras-lstm-expected.json"), "w") as f:
     json.dump({"inputs": x.reshape(8, -1).tolist(), "outputs": p.tolist()}, f, indent=1)
-print("wrote keras-lstm.h5 and keras-lstm-expected.json")
+print("wrote keras-lstm.h5, keras-lstm-functional.h5 and keras-lstm-expected.json")
