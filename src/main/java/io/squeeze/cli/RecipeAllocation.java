@@ -206,10 +206,10 @@ final class RecipeAllocation {
         double max = new SensitivityJob.Config(spec.probe(), spec.levels(), LayerSelector.ALL, 256).levels().stream().mapToDouble(Double::doubleValue).max().orElse(0);
         long weights = 0, pruned = 0;
         double reachable = 0;
-        for (var w : SensitivityJob.weights(m, LayerSelector.ALL)) {
-            weights += w.entries();
-            pruned += w.entries() - w.mask().keptCount();
-            reachable += spec.probe().bitsSaved(w, max) / 32; // what the allocation counts
+        for (var u : SensitivityJob.weights(m, LayerSelector.ALL)) {
+            weights += u.entries();
+            for (var w : u.tensors()) pruned += w.entries() - w.mask().keptCount();
+            reachable += spec.probe().bitsSaved(u, max) / 32; // what the allocation counts
         }
         double required = spec.budget() * weights - pruned;
         if (reachable + 1e-9 < required)

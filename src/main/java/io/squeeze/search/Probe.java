@@ -21,8 +21,12 @@ import java.util.Locale;
  */
 public sealed interface Probe extends Serializable permits Probe.Prune, Probe.Quantize, Probe.Factorize {
 
-    /** A layer's weight tensor as a probe sees it. */
-    record Weights(int layer, long[] shape, float[] values, Mask mask, boolean conv) implements Serializable {
+    /** A layer's weight tensor ({@code param}: DL4J's key, W, or RW for a recurrent layer's recurrent weights) as a probe sees it. */
+    record Weights(int layer, long[] shape, float[] values, Mask mask, boolean conv, String param) implements Serializable {
+        public Weights(int layer, long[] shape, float[] values, Mask mask, boolean conv) {
+            this(layer, shape, values, mask, conv, "W");
+        }
+
         int outAxis() {
             return conv ? 0 : 1;
         }
@@ -32,8 +36,39 @@ public sealed interface Probe extends Serializable permits Probe.Prune, Probe.Qu
         }
     }
 
+    /**
+     * The weight tensors of one layer, compressed together in a trial as the command compresses the layer: one for a
+     * dense layer or convolution, W and RW for a recurrent layer (each at the level, as {@code prune}, {@code quantize}
+     * and {@code factorize} treat the two).
+     */
+    record Unit(int layer, List<Weights> tensors) implements Serializable {
+        public Unit {
+            tensors = List.copyOf(tensors);
+        }
+
+        public long entries() {
+            long n = 0;
+            for (Weights w : tensors) n += w.entries();
+            return n;
+        }
+    }
+
     /** The weights compressed at {@code level}. */
     float[] apply(Weights w, double level);
+
+    /** The unit's tensors compressed at {@code level}, in order: each by {@link #apply(Weights, double)} unless a probe treats them together. */
+    default float[][] apply(Unit u, double level) {
+        float[][] out = new float[u.tensors().size()][];
+        for (int i = 0; i < out.length; i++) out[i] = apply(u.tensors().get(i), level);
+        return out;
+    }
+
+    /** Storage bits the level saves on the unit's tensors together. */
+    default double bitsSaved(Unit u, double level) {
+        double s = 0;
+        for (Weights w : u.tensors()) s += bitsSaved(w, level);
+        return s;
+    }
 
     /** Storage bits the level saves on this tensor, against fp32 (negative when it costs more). */
     double bitsSaved(Weights w, double level);
@@ -62,7 +97,7 @@ public sealed interface Probe extends Serializable permits Probe.Prune, Probe.Qu
     record Prune() implements Probe {
         @Override
         public float[] apply(Weights w, double level) {
-            Target t = new Target(0, w.layer(), "W", w.shape(), w.values(), w.mask(), Amount.fraction(level), w.outAxis(), w.conv() ? 1 : 0);
+            Target t = new Target(0, w.layer(), w.param(), w.shape(), w.values(), w.mask(), Amount.fraction(level), w.outAxis(), w.conv() ? 1 : 0);
             Mask m = Pruner.masks(List.of(t), new L1Unstructured(), Amount.fraction(level), io.squeeze.prune.Chunk.DEFAULT_SIZE).get(0);
             return m.apply(w.values().clone()); // Mask.apply zeroes in place
         }
@@ -96,6 +131,21 @@ public sealed interface Probe extends Serializable permits Probe.Prune, Probe.Qu
         @Override
         public float[] apply(Weights w, double level) {
             return QuantizedTensor.quantize(w.values(), w.shape(), format(level), true, w.outAxis()).dequantize();
+        }
+
+        /**
+         * A recurrent layer's W [nIn, gH] and RW [H, gH] as {@code quantize} stores them: one {@code [W; RW]} tensor
+         * with a scale per gate column.
+         */
+        @Override
+        public float[][] apply(Unit u, double level) {
+            if (u.tensors().size() != 2) return Probe.super.apply(u, level);
+            Weights w = u.tensors().get(0), rw = u.tensors().get(1);
+            float[] both = new float[w.values().length + rw.values().length];
+            System.arraycopy(w.values(), 0, both, 0, w.values().length);
+            System.arraycopy(rw.values(), 0, both, w.values().length, rw.values().length);
+            float[] q = QuantizedTensor.quantize(both, new long[]{w.shape()[0] + rw.shape()[0], w.shape()[1]}, format(level), true, 1).dequantize();
+            return new float[][]{java.util.Arrays.copyOfRange(q, 0, w.values().length), java.util.Arrays.copyOfRange(q, w.values().length, q.length)};
         }
 
         static QuantizedTensor.Format format(double bits) {

@@ -71,19 +71,25 @@ public final class SensitivityJob {
     }
 
     /**
-     * The weight tensors the selector chooses: dense and convolution layers with weights — a stack's by index, a
-     * graph's in topological order ({@code inspect}'s order), by index or vertex name.
+     * The weight tensors the selector chooses, a unit per layer: dense and convolution layers with weights — a stack's by
+     * index, a graph's in topological order ({@code inspect}'s order), by index or vertex name — and recurrent layers'
+     * input and recurrent weights W and RW together.
      */
-    public static List<Probe.Weights> weights(LoadedModel m, LayerSelector sel) {
+    public static List<Probe.Unit> weights(LoadedModel m, LayerSelector sel) {
         var layers = m.layers();
-        List<Probe.Weights> out = new ArrayList<>();
+        List<Probe.Unit> out = new ArrayList<>();
         for (int i = 0; i < layers.length; i++) {
             var conf = layers[i].conf().getLayer();
-            INDArray w = layers[i].paramTable().get("W");
-            if (!(conf instanceof FeedForwardLayer) || w == null) continue;
+            if (!(conf instanceof FeedForwardLayer) || layers[i].paramTable().get("W") == null) continue;
             if (!sel.matches(i, conf.getLayerName())) continue;
-            float[] v = w.dup('c').data().asFloat();
-            out.add(new Probe.Weights(i, w.shape(), v, m.masks().getOrDefault(TensorKey.weights(i), Mask.all(v.length)), conf instanceof ConvolutionLayer));
+            List<Probe.Weights> tensors = new ArrayList<>();
+            for (String param : io.squeeze.model.Recurrent.is(conf) ? List.of("W", "RW") : List.of("W")) {
+                INDArray w = layers[i].paramTable().get(param);
+                float[] v = w.dup('c').data().asFloat();
+                tensors.add(new Probe.Weights(i, w.shape(), v, m.masks().getOrDefault(new TensorKey(i, param), Mask.all(v.length)),
+                        conf instanceof ConvolutionLayer, param));
+            }
+            out.add(new Probe.Unit(i, tensors));
         }
         sel.requireMatch(!out.isEmpty(), "sensitivity --layers");
         return out;
@@ -91,7 +97,7 @@ public final class SensitivityJob {
 
     public static Sensitivity run(SparkSession spark, Execution exec, DataSpec spec, LoadedModel model, Config c, PrintWriter progress) {
         long t0 = System.nanoTime();
-        List<Probe.Weights> tensors = weights(model, c.layers());
+        List<Probe.Unit> tensors = weights(model, c.layers());
         int trials = tensors.size() * c.levels().size();
         progress.printf(Locale.ROOT, "sensitivity: %d layers x %d levels = %d trials (%s), one pass over %s%n", tensors.size(), c.levels().size(),
                 trials, c.probe().key(), spec);
@@ -117,7 +123,7 @@ public final class SensitivityJob {
         Sensitivity.Point base = new Sensitivity.Point(0, stats[0].accuracy(), stats[0].loss(), 0);
         List<Sensitivity.LayerCurve> curves = new ArrayList<>();
         int t = 1;
-        for (Probe.Weights w : tensors) {
+        for (Probe.Unit w : tensors) {
             List<Sensitivity.Point> pts = new ArrayList<>();
             for (double level : c.levels()) {
                 pts.add(new Sensitivity.Point(level, stats[t].accuracy(), stats[t].loss(), c.probe().bitsSaved(w, level)));
@@ -172,7 +178,7 @@ public final class SensitivityJob {
     }
 
     /** The trials as they travel to the tasks: the chosen tensors (with masks) and the levels. */
-    record Trials(List<Probe.Weights> tensors, Config config) implements Serializable {
+    record Trials(List<Probe.Unit> tensors, Config config) implements Serializable {
         /**
          * Index 0: the model as it is; then layer by layer, level by level. Only the trials in {@code range}
          * ({@code [from, to)}; every trial when null) are run, the others left null.
@@ -191,24 +197,28 @@ public final class SensitivityJob {
             // an Inference takes its runtime's copy of the weights when built: one per trial, after the swap
             if (from == 0) out[0] = run(batches, inference.get(), where);
             int t = 1;
-            for (Probe.Weights w : tensors) {
+            for (Probe.Unit u : tensors) {
                 int end = t + config.levels().size();
                 if (end <= from || t >= to) {
                     t = end;
                     continue;
                 }
-                INDArray p = layers[w.layer()].getParam("W");
-                INDArray original = p.dup();
+                List<INDArray> params = new ArrayList<>(), originals = new ArrayList<>();
+                for (Probe.Weights w : u.tensors()) {
+                    params.add(layers[u.layer()].getParam(w.param()));
+                    originals.add(params.get(params.size() - 1).dup());
+                }
                 try {
                     for (double level : config.levels()) {
                         if (t >= from && t < to) {
-                            p.assign(Nd4j.create(config.probe().apply(w, level), p.shape(), 'c'));
+                            float[][] v = config.probe().apply(u, level);
+                            for (int j = 0; j < params.size(); j++) params.get(j).assign(Nd4j.create(v[j], params.get(j).shape(), 'c'));
                             out[t] = run(batches, inference.get(), where);
                         }
                         t++;
                     }
                 } finally {
-                    p.assign(original);
+                    for (int j = 0; j < params.size(); j++) params.get(j).assign(originals.get(j));
                 }
             }
             return out;

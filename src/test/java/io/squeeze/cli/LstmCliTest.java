@@ -54,6 +54,36 @@ class LstmCliTest {
     }
 
     @Test
+    void sensitivityCompressesTheInputAndRecurrentWeightsTogetherAsTheCommandsDo() throws Exception {
+        var a = PruneCliTest.load(dense).model();
+        var net = a.net();
+        long w = net.getLayer(0).getParam("W").length(), rw = net.getLayer(0).getParam("RW").length();
+        String s = dir.resolve("lstm-sensitivity.json").toString();
+        CliRun r = CliRun.run("sensitivity", "--model", dense, "--data", TEST, "--technique", "quantize", "--levels", "4,8", "--layers", "0", "--local", "--out", s);
+        assertEquals(0, r.code(), r.err());
+        JsonNode layer = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(s))).get("layers").get(0);
+        assertEquals(w + rw, layer.get("params").asLong(), "W and RW are one unit");
+        assertEquals((32 - 4) * (double) (w + rw), layer.get("curve").get(0).get("bits_saved").asDouble(), 1e-6);
+        // int4 as quantize stores the layer ([W; RW], a scale per gate column), evaluated in float: the curve's point
+        var cfg = new io.squeeze.quantize.QuantConfig(io.squeeze.quantize.QuantConfig.Mode.DYNAMIC, io.squeeze.quantize.QuantConfig.Precision.INT4,
+                io.squeeze.quantize.QuantConfig.Granularity.CHANNEL, null, false, io.squeeze.quantize.QuantConfig.observer("minmax"), java.util.List.of());
+        var q = io.squeeze.quantize.QuantizedModel.quantizeWeights(io.squeeze.model.NetOps.of(net), cfg, Map.of()).tensorsOf(0);
+        var copy = net.clone();
+        for (String p : new String[]{"W", "RW"})
+            copy.getLayer(0).setParam(p, org.nd4j.linalg.factory.Nd4j.create(q.get(p).dequantize(), copy.getLayer(0).getParam(p).shape(), 'c'));
+        Path zip = dir.resolve("lstm-int4-weights.zip");
+        Files.write(zip, io.squeeze.model.ModelIO.toZip(copy, a.meta()));
+        assertEquals(accuracy(zip.toString()), layer.get("curve").get(0).get("accuracy").asDouble(), 1e-12, "int4 [W; RW]");
+        // pruning: l1 of W and of RW at the level, as prune --method l1 --layers 0 writes it
+        String sp = dir.resolve("lstm-sensitivity-prune.json").toString(), pruned = dir.resolve("lstm-l1-90").toString();
+        assertEquals(0, CliRun.run("sensitivity", "--model", dense, "--data", TEST, "--technique", "prune", "--levels", "0.9", "--layers", "0", "--out", sp).code());
+        assertEquals(0, CliRun.run("prune", "--model", dense, "--method", "l1", "--amount", "0.9", "--layers", "0", "--out", pruned).code());
+        JsonNode pl = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(sp))).get("layers").get(0);
+        assertEquals(accuracy(pruned), pl.get("curve").get(0).get("accuracy").asDouble(), 1e-12, "W and RW pruned 90 %");
+        assertEquals(32.0 * (Math.rint(0.9 * w) + Math.rint(0.9 * rw)), pl.get("curve").get(0).get("bits_saved").asDouble(), 32.0 * 2);
+    }
+
+    @Test
     void pruningMasksTheInputAndRecurrentWeightsThroughFineTuning() throws Exception {
         String out = dir.resolve("pruned").toString();
         CliRun r = CliRun.run("prune", "--model", dense, "--method", "l1", "--amount", "0.5", "--fine-tune-data", TRAIN,

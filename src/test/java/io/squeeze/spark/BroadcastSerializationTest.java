@@ -55,13 +55,20 @@ class BroadcastSerializationTest {
         float[] v = new float[12 * 5];
         for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
         var w = new io.squeeze.search.Probe.Weights(0, new long[]{12, 5}, v, io.squeeze.core.Mask.all(v.length), false);
+        // and a recurrent layer's W and RW as one unit
+        var rw = new io.squeeze.search.Probe.Weights(1, new long[]{4, 5}, java.util.Arrays.copyOf(v, 20), io.squeeze.core.Mask.all(20), false, "RW");
+        var units = List.of(new io.squeeze.search.Probe.Unit(0, List.of(w)), new io.squeeze.search.Probe.Unit(1, List.of(w, rw)));
         for (io.squeeze.search.Probe p : List.of(new io.squeeze.search.Probe.Prune(), new io.squeeze.search.Probe.Quantize(), new io.squeeze.search.Probe.Factorize())) {
-            var trials = new SensitivityJob.Trials(List.of(w), new SensitivityJob.Config(p, null, null, 64));
+            var trials = new SensitivityJob.Trials(units, new SensitivityJob.Config(p, null, null, 64));
             for (Serializer s : SERIALIZERS) {
                 SensitivityJob.Trials back = roundTrip(s, trials);
                 assertEquals(trials.config().levels(), back.config().levels());
+                assertEquals("RW", back.tensors().get(1).tensors().get(1).param());
                 for (double level : trials.config().levels())
-                    assertArrayEquals(p.apply(w, level), back.config().probe().apply(back.tensors().get(0), level), s.getClass().getSimpleName() + " " + p.key());
+                    for (int u = 0; u < 2; u++) {
+                        float[][] want = p.apply(units.get(u), level), got = back.config().probe().apply(back.tensors().get(u), level);
+                        for (int j = 0; j < want.length; j++) assertArrayEquals(want[j], got[j], s.getClass().getSimpleName() + " " + p.key());
+                    }
             }
         }
     }
