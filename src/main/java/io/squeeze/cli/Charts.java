@@ -106,6 +106,8 @@ final class Charts {
         CategoryPlot p = c.getCategoryPlot();
         p.setBackgroundPaint(Color.WHITE);
         p.setRangeGridlinePaint(Color.LIGHT_GRAY);
+        boolean allZero = series.values().stream().flatMapToDouble(java.util.Arrays::stream).allMatch(v -> v == 0);
+        if (allZero) p.getRangeAxis().setRange(0, 1); // JFreeChart would zoom into ±1e-8 around the zeros
         return png(c);
     }
 }

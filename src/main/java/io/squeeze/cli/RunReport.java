@@ -91,40 +91,54 @@ final class RunReport {
     }
 
     /**
-     * Bar charts over the first model stage's weighted layers: sparsity, stored size and bits per weight of every
-     * stage with the same layers, and the rank of every factorized stage (each factorized layer is a pair of layers
-     * in its manifest, both noting the rank; a layer kept whole shows 0).
+     * Bar charts over each layer structure the model stages have (weighted layers by index, name and parameter count),
+     * in the order the stages first show them: sparsity, stored size and bits per weight of every stage with those
+     * layers — a distilled student gets its own charts beside its teacher's — and, on the first structure, the rank of
+     * every factorized stage whose layers map onto it (each factorized layer is a pair of layers in its manifest, both
+     * noting the rank; a layer kept whole shows 0).
      */
     private static void perLayer(StringBuilder h, Storage st, List<String> modelStages) {
-        List<String> layers = null;
-        Map<String, double[]> sparsity = new LinkedHashMap<>(), kb = new LinkedHashMap<>(), bits = new LinkedHashMap<>(), rank = new LinkedHashMap<>();
+        Map<List<String>, Map<String, double[]>[]> groups = new LinkedHashMap<>(); // structure -> sparsity, kB, bits
+        Map<String, double[]> rank = new LinkedHashMap<>();
+        Map<List<String>, List<String>> labels = new LinkedHashMap<>(); // structure -> the charts' layer labels
+        List<String> first = null;
         boolean anyBits = false;
         for (String uri : modelStages) {
             Path p = new Path(st.path(uri), ArtifactWriter.MANIFEST);
             if (!st.exists(p)) continue;
             Manifest m = Json.read(st.readAll(p, "manifest"), Manifest.class);
-            List<String> names = new ArrayList<>();
             List<Manifest.LayerRecord> weighted = m.layers().stream().filter(l -> l.params() > 0).toList();
-            for (Manifest.LayerRecord l : weighted) names.add(l.index() + " " + l.name());
-            if (layers == null) layers = names;
+            List<String> names = weighted.stream().map(l -> l.index() + " " + l.name()).toList();
+            List<String> key = weighted.stream().map(l -> l.index() + " " + l.name() + " " + l.params()).toList();
             String label = new Path(uri).getName().equals("ticket") ? new Path(uri).getParent().getName() : new Path(uri).getName();
-            if (!names.equals(layers)) { // another layer structure: a factorized model's ranks, when its layers map onto these
-                double[] r = ranks(weighted, layers.size());
-                if (r != null) rank.put(label, r);
+            double[] r = first == null || groups.containsKey(key) ? null : ranks(weighted, first.size());
+            if (r != null) { // a factorized model's ranks, when its layers map onto the first structure's
+                rank.put(label, r);
                 continue;
             }
-            sparsity.put(label, weighted.stream().mapToDouble(Manifest.LayerRecord::sparsity).toArray());
-            kb.put(label, weighted.stream().mapToDouble(l -> l.bytesAfter() / 1024.0).toArray());
+            if (first == null) first = key;
+            @SuppressWarnings("unchecked")
+            Map<String, double[]>[] g = groups.computeIfAbsent(key, k -> new Map[]{new LinkedHashMap<>(), new LinkedHashMap<>(), new LinkedHashMap<>()});
+            g[0].put(label, weighted.stream().mapToDouble(Manifest.LayerRecord::sparsity).toArray());
+            g[1].put(label, weighted.stream().mapToDouble(l -> l.bytesAfter() / 1024.0).toArray());
             double[] b = weighted.stream().mapToDouble(RunReport::bits).toArray();
-            bits.put(label, b);
+            g[2].put(label, b);
             for (double v : b) anyBits |= v != 32;
+            labels.put(key, names);
         }
-        if (layers == null || sparsity.isEmpty()) return;
+        if (groups.isEmpty()) return;
         h.append("<h2>Per layer</h2>");
-        img(h, "sparsity per layer", Charts.bars("Sparsity per layer", "fraction of zero parameters", layers, sparsity));
-        img(h, "stored size per layer", Charts.bars("Stored size per layer", "kB in packed/", layers, kb));
-        if (anyBits) img(h, "bits per weight per layer", Charts.bars("Bits per weight per layer", "bits (fp32 = 32)", layers, bits));
-        if (!rank.isEmpty()) img(h, "rank per layer", Charts.bars("Rank per layer (factorized stages)", "rank (0: kept whole)", layers, rank));
+        for (var e : groups.entrySet()) {
+            List<String> layers = labels.get(e.getKey());
+            Map<String, double[]>[] g = e.getValue();
+            String of = groups.size() == 1 ? "" : " (" + String.join(", ", g[0].keySet()) + ")";
+            if (groups.size() > 1) h.append("<h3>").append(esc(String.join(", ", g[0].keySet()))).append("</h3>");
+            img(h, "sparsity per layer", Charts.bars("Sparsity per layer" + of, "fraction of zero parameters", layers, g[0]));
+            img(h, "stored size per layer", Charts.bars("Stored size per layer" + of, "kB in packed/", layers, g[1]));
+            if (anyBits) img(h, "bits per weight per layer", Charts.bars("Bits per weight per layer" + of, "bits (fp32 = 32)", layers, g[2]));
+            if (e.getKey().equals(first) && !rank.isEmpty())
+                img(h, "rank per layer", Charts.bars("Rank per layer (factorized stages)", "rank (0: kept whole)", layers, rank));
+        }
     }
 
     /** Bits per weight a layer stores: its quantized precision, its codebook's bits, else 32. */

@@ -190,6 +190,9 @@ class RecipeCliTest {
         String html = Files.readString(Path.of(out, "report.html"));
         assertTrue(html.contains("alt=\"rank per layer\""), "a rank chart");
         assertTrue(html.contains("alt=\"bits per weight per layer\""), "a bits chart");
+        // the distilled mlp:8 student has charts of its own beside the mlp:32 stages'
+        assertEquals(2, html.split("alt=\"sparsity per layer\"", -1).length - 1, "two layer structures");
+        assertTrue(html.contains("<h3>01-train, 05-prune, 07-quantize</h3>") && html.contains("<h3>04-distill</h3>"), html.replaceAll("base64,[^\"]+", ""));
         assertArrayEquals(new double[]{4, 2}, RunReport.ranks(manifest(stages + "02-factorize").layers().stream().filter(l -> l.params() > 0).toList(), 2));
         assertEquals(List.of(8.0, 32.0), fin.layers().stream().filter(l -> l.params() > 0).map(RunReport::bits).toList());
         assertEquals(List.of("01-train", "05-prune", "06-evaluate", "07-quantize"), fin.lineage().stream().map(e -> e.get("stage")).toList());
