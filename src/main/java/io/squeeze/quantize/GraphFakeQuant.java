@@ -1,5 +1,6 @@
 package io.squeeze.quantize;
 
+import io.squeeze.model.GraphBatchNormFold;
 import io.squeeze.model.GraphOps;
 import io.squeeze.model.NetOps;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -47,6 +48,7 @@ public final class GraphFakeQuant {
 
     public static Attached attach(ComputationGraph g, GraphOps ops, QuantPlan plan, Map<Integer, QParams> activations) {
         ComputationGraphConfiguration conf = g.getConfiguration().clone();
+        List<String> order = new ArrayList<>(g.getConfiguration().getTopologicalOrderStr());
         Map<String, Integer> at = new LinkedHashMap<>();
         List<GraphOps.Node> nodes = ops.nodes();
         for (int i = 0; i < nodes.size(); i++) {
@@ -68,12 +70,15 @@ public final class GraphFakeQuant {
             Layer l = conf.getVertices().get(v) instanceof LayerVertex lv && !(op instanceof NetOps.GlobalAvgPool) ? lv.getLayerConf().getLayer() : null;
             IActivation act = activation(l);
             if (act instanceof ActivationSoftmax) continue;
-            if (act == null) v = insert(conf, v, new ActivationIdentity());
+            if (act == null) {
+                String after = v;
+                v = insert(conf, v, new ActivationIdentity());
+                order.add(order.indexOf(after) + 1, v);
+            }
             setActivation(layer(conf, v), new FakeQuantActivation(activation(layer(conf, v)), q));
             at.put(v, key);
         }
-        conf.setTopologicalOrder(null); // recomputed by the graph when vertices were inserted
-        conf.setTopologicalOrderStr(null);
+        GraphBatchNormFold.keepOrder(conf, order); // each inserted vertex right after the one it reads
         ComputationGraph out = new ComputationGraph(conf);
         out.init();
         copyParams(g, out);
@@ -111,8 +116,9 @@ public final class GraphFakeQuant {
         }
         for (List<String> ins : conf.getVertexInputs().values()) ins.replaceAll(i -> removed.getOrDefault(i, i));
         conf.getNetworkOutputs().replaceAll(o -> removed.getOrDefault(o, o));
-        conf.setTopologicalOrder(null);
-        conf.setTopologicalOrderStr(null);
+        List<String> order = new ArrayList<>(g.getConfiguration().getTopologicalOrderStr());
+        order.removeAll(removed.keySet());
+        GraphBatchNormFold.keepOrder(conf, order);
         ComputationGraph out = new ComputationGraph(conf);
         out.init();
         copyParams(g, out);
