@@ -63,9 +63,8 @@ public final class GraphBatchNormFold {
             conf.getVertexInputs().remove(e.getKey());
         }
         for (List<String> ins : conf.getVertexInputs().values()) ins.replaceAll(i -> folded.getOrDefault(i, i));
-        List<String> order = new ArrayList<>(src.getTopologicalOrderStr());
-        order.removeAll(folded.keySet());
-        keepOrder(conf, order);
+        conf.setTopologicalOrder(null); // recomputed by the graph: vertices were removed
+        conf.setTopologicalOrderStr(null);
         ComputationGraph out = new ComputationGraph(conf);
         out.init();
         Map<String, String> hostOf = new HashMap<>();
@@ -106,23 +105,6 @@ public final class GraphBatchNormFold {
 
     private static float[] floats(INDArray a) {
         return a.dup('c').castTo(DataType.FLOAT).data().asFloat();
-    }
-
-    /**
-     * Sets {@code conf}'s topological order to {@code order} (every network input and vertex once, inputs before their
-     * readers), which DL4J then uses instead of sorting again and stores in the configuration's JSON. A rewritten graph
-     * keeps its source's order this way — DL4J's own sort of a changed graph may swap independent branches — so node and
-     * layer indices (those {@code inspect} shows and selectors name) stay those of the source. DL4J numbers the network
-     * inputs first, then the vertices in the configuration's map order.
-     */
-    public static void keepOrder(ComputationGraphConfiguration conf, List<String> order) {
-        Map<String, Integer> index = new HashMap<>();
-        for (String in : conf.getNetworkInputs()) index.put(in, index.size());
-        for (String v : conf.getVertices().keySet()) index.put(v, index.size());
-        if (order.size() != index.size() || !index.keySet().containsAll(order))
-            throw new IllegalArgumentException("order " + order + " is not every vertex of the graph once: " + index.keySet());
-        conf.setTopologicalOrderStr(new ArrayList<>(order));
-        conf.setTopologicalOrder(order.stream().mapToInt(index::get).toArray());
     }
 
     /** The vertices of {@code g}'s configuration, for messages: each folded one listed with its host. */

@@ -1,6 +1,5 @@
 package io.squeeze.quantize;
 
-import io.squeeze.model.GraphBatchNormFold;
 import io.squeeze.model.GraphOps;
 import io.squeeze.model.NetOps;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -48,7 +47,6 @@ public final class GraphFakeQuant {
 
     public static Attached attach(ComputationGraph g, GraphOps ops, QuantPlan plan, Map<Integer, QParams> activations) {
         ComputationGraphConfiguration conf = g.getConfiguration().clone();
-        List<String> order = new ArrayList<>(g.getConfiguration().getTopologicalOrderStr());
         Map<String, Integer> at = new LinkedHashMap<>();
         List<GraphOps.Node> nodes = ops.nodes();
         for (int i = 0; i < nodes.size(); i++) {
@@ -70,15 +68,12 @@ public final class GraphFakeQuant {
             Layer l = conf.getVertices().get(v) instanceof LayerVertex lv && !(op instanceof NetOps.GlobalAvgPool) ? lv.getLayerConf().getLayer() : null;
             IActivation act = activation(l);
             if (act instanceof ActivationSoftmax) continue;
-            if (act == null) {
-                String after = v;
-                v = insert(conf, v, new ActivationIdentity());
-                order.add(order.indexOf(after) + 1, v);
-            }
+            if (act == null) v = insert(conf, v, new ActivationIdentity());
             setActivation(layer(conf, v), new FakeQuantActivation(activation(layer(conf, v)), q));
             at.put(v, key);
         }
-        GraphBatchNormFold.keepOrder(conf, order); // each inserted vertex right after the one it reads
+        conf.setTopologicalOrder(null); // recomputed by the graph when vertices were inserted
+        conf.setTopologicalOrderStr(null);
         ComputationGraph out = new ComputationGraph(conf);
         out.init();
         copyParams(g, out);
@@ -116,9 +111,8 @@ public final class GraphFakeQuant {
         }
         for (List<String> ins : conf.getVertexInputs().values()) ins.replaceAll(i -> removed.getOrDefault(i, i));
         conf.getNetworkOutputs().replaceAll(o -> removed.getOrDefault(o, o));
-        List<String> order = new ArrayList<>(g.getConfiguration().getTopologicalOrderStr());
-        order.removeAll(removed.keySet());
-        GraphBatchNormFold.keepOrder(conf, order);
+        conf.setTopologicalOrder(null);
+        conf.setTopologicalOrderStr(null);
         ComputationGraph out = new ComputationGraph(conf);
         out.init();
         copyParams(g, out);
