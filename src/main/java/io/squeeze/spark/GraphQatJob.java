@@ -37,7 +37,6 @@ public final class GraphQatJob {
     private GraphQatJob() {}
 
     public static GraphQuantizeJob.Result run(SparkSession spark, QuantizeJob.Config c, LoadedModel src, List<String> argv, PrintWriter progress) {
-        QuantConfig cfg = c.quant();
         QuantizeJob.Qat q = c.qat();
         JavaSparkContext jsc = SparkSessions.jsc(spark);
         var meta = src.meta();
@@ -48,6 +47,8 @@ public final class GraphQatJob {
         DataSpec calib = DataSpec.parse(c.calibData(), Split.TRAIN, false);
         JavaRDD<Example> calibRdd = QuantizeJob.calibrationRows(spark, src, calib, c.calibRows());
         GraphOps g0 = GraphOps.of(folded.graph(), "the quantized runtime");
+        // --layer-precision indices name the source's nodes (inspect's order); DL4J orders the folded graph anew
+        QuantConfig cfg = c.quant().reindexed(toFolded(GraphOps.of(src.graph(), "the quantized runtime"), g0));
         QuantizeJob.Calibrated c0 = calibrate(jsc, tc, calibRdd, g0, cfg, src, calib, progress).calibrated();
         GraphFakeQuant.Attached qat = GraphFakeQuant.attach(folded.graph(), g0, QuantizedModel.quantizeWeights(g0, cfg).plan(), Calibrator.qparams(c0.ranges()));
         if (q.lr() != null) qat.graph().setLearningRate(q.lr());
@@ -83,6 +84,23 @@ public final class GraphQatJob {
         metrics.put("calibration", Map.of("rows", cal.rows(), "passes", cal.passes(), "seconds", cal.seconds()));
         byte[] zip = QuantizedGraphZip.zip(out, g, qm, argv, Jobs.toMap(c), metrics);
         return new GraphQuantizeJob.Result(zip, qm, g, notes, cal.rows(), cal.seconds(), metrics);
+    }
+
+    /**
+     * Node index in {@code source} → index of the node of the same vertex in {@code folded}: the same nodes (a folded
+     * batch normalization was never a node), in the order DL4J sorts the folded graph, which may differ where
+     * branches are independent.
+     */
+    static int[] toFolded(GraphOps source, GraphOps folded) {
+        Map<String, Integer> at = new java.util.HashMap<>();
+        for (int i = 0; i < folded.nodes().size(); i++) at.put(folded.nodes().get(i).name(), i);
+        int[] to = new int[source.nodes().size()];
+        for (int i = 0; i < to.length; i++) {
+            Integer j = at.get(source.nodes().get(i).name());
+            if (j == null) throw new IllegalStateException("node " + source.nodes().get(i).name() + " is not in the folded graph");
+            to[i] = j;
+        }
+        return to;
     }
 
     /** A calibration of {@code g}'s quantized weights and the model it calibrated. */
