@@ -19,7 +19,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Quantization-aware training's changes to a DL4J graph ({@link FakeQuantSurgery} for layer stacks), placed where
+ * Quantization-aware training's changes to a DL4J graph (Jacob et al. 2018, simulated quantization with
+ * straight-through gradients; {@link FakeQuantSurgery} for layer stacks), placed where
  * Squeeze's integer runtime rounds ({@link GraphOps}, {@code QuantRunner}): each integer node's weights are
  * fake-quantized ({@link FakeQuantWeights}); each node's output is fake-quantized with its calibrated qparams
  * ({@link FakeQuantActivation}) at the vertex that computes it — a convolution, dense layer or activation layer's own
