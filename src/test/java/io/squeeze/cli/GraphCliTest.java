@@ -232,6 +232,12 @@ public class GraphCliTest {
                 io.squeeze.quantize.GraphQuantTest.config(io.squeeze.quantize.QuantConfig.Mode.QAT, io.squeeze.quantize.QuantConfig.Precision.INT8));
         assertEquals(loaded.quant().weights().keySet(), again.weights().keySet());
         loaded.quant().weights().forEach((node, t) -> assertArrayEquals(t.values(), again.weights().get(node).values(), "node " + node));
+        // --local: calibrated and trained in this process (one DL4J fit over the streamed minibatches), the same outcome within tolerance
+        String ql = dir.resolve("resnet-qat-local.zip").toString();
+        CliRun lr = CliRun.run("quantize", "--model", resnet, "--mode", "qat", "--data", TRAIN, "--epochs", "1", "--lr", "0.001", "--calib-data", TRAIN,
+                "--calib-rows", "400", "--local", "--out", ql);
+        assertEquals(0, lr.code(), lr.err());
+        assertEquals(e.get("accuracy").asDouble(), evaluate(ql, "resnet-qat-local", "--local").get("accuracy").asDouble(), 0.05, "--local vs executors");
     }
 
     @Test
