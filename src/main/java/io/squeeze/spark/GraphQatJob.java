@@ -71,14 +71,9 @@ public final class GraphQatJob {
         Step last = calibrate(jsc, tc, calibRdd, g, cfg, src, calib, progress);
         QuantizedModel qm = last.model().withActivations(Calibrator.qparams(last.calibrated().ranges()));
         LoadedModel out = LoadedModel.ofGraph(plain, meta, src.sha256(), src.source(), src.kind(), 0);
-        Map<String, Map<String, Object>> notes = GraphQuantizeJob.notes(g, qm, last.calibrated());
-        folded.folded().forEach((bn, h) -> notes.computeIfPresent(h, (k, v) -> {
-            Map<String, Object> m = new LinkedHashMap<>(v);
-            List<Object> all = new java.util.ArrayList<>(List.of(bn));
-            if (v.get("folded") instanceof List<?> fused) all.addAll(fused);
-            m.put("folded", all);
-            return m;
-        }));
+        Map<String, String> bnOf = new java.util.HashMap<>();
+        folded.folded().forEach((bn, host) -> bnOf.put(host, bn));
+        Map<String, Map<String, Object>> notes = GraphQuantizeJob.notes(g, qm, last.calibrated(), bnOf);
         Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), Split.TEST, new Loaded(out, qm), Loaded.plain(src)));
         var cal = last.calibrated();
         metrics.put("calibration", Map.of("rows", cal.rows(), "passes", cal.passes(), "seconds", cal.seconds()));

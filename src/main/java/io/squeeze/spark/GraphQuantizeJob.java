@@ -72,15 +72,19 @@ public final class GraphQuantizeJob {
             }
             if (cfg.calibrated()) qm = qm.withActivations(Calibrator.qparams(cal.ranges()));
         }
-        Map<String, Map<String, Object>> notes = notes(g, qm, cal);
+        Map<String, Map<String, Object>> notes = notes(g, qm, cal, Map.of());
         Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), Split.TEST, new Loaded(src, qm), Loaded.plain(src)));
         if (cal != null) metrics.put("calibration", Map.of("rows", cal.rows(), "passes", cal.passes(), "seconds", cal.seconds()));
         byte[] zip = QuantizedGraphZip.zip(src, g, qm, argv, Jobs.toMap(c), metrics);
         return new Result(zip, qm, g, notes, cal == null ? 0 : cal.rows(), cal == null ? 0 : cal.seconds(), metrics);
     }
 
-    /** Per node (by vertex name): precision, the folded weights' relative error, the output's qparams, what was folded in. */
-    static Map<String, Map<String, Object>> notes(GraphOps g, QuantizedModel qm, QuantizeJob.Calibrated cal) {
+    /**
+     * Per node (by vertex name): precision, the folded weights' relative error, what was folded in — {@code foldedBefore}
+     * (host vertex → batch normalization folded in DL4J form before, as QAT does) ahead of what the nodes absorbed —,
+     * the output's qparams.
+     */
+    static Map<String, Map<String, Object>> notes(GraphOps g, QuantizedModel qm, QuantizeJob.Calibrated cal, Map<String, String> foldedBefore) {
         Map<String, Map<String, Object>> out = new LinkedHashMap<>();
         for (GraphOps.Node n : g.nodes()) {
             NetOps.Op op = n.op();
@@ -95,7 +99,10 @@ public final class GraphQuantizeJob {
                 QuantizedTensor q = qm.weights().get(op.layer());
                 if (q != null) d.put("weight_relative_error", relativeError(QuantizedModel.weightsOf(op), q.dequantize()));
             }
-            if (!n.absorbed().isEmpty()) d.put("folded", n.absorbed());
+            List<String> folded = new java.util.ArrayList<>();
+            if (foldedBefore.containsKey(n.name())) folded.add(foldedBefore.get(n.name()));
+            folded.addAll(n.absorbed());
+            if (!folded.isEmpty()) d.put("folded", folded);
             Calibrator.Range r = cal == null || qm.plan().mode() == QuantConfig.Mode.DYNAMIC ? null : cal.ranges().get(op.layer());
             if (r != null) d.put("output_qparams", QuantizeJob.qparams(r));
             out.put(n.name(), d);

@@ -213,7 +213,8 @@ public class GraphCliTest {
             assertEquals(source, Double.parseDouble(v.group(1)), 0.05, "epoch " + e);
         }
         assertTrue(r.out().contains("s2b1_conv2         {op=conv, precision=int8, granularity=channel"), r.out());
-        assertTrue(r.out().contains("folded=[s2b1_conv2_bn]"), r.out());
+        assertTrue(r.out().contains("folded=[s2b1_conv2_bn], output_qparams="), r.out());
+        assertTrue(r.out().contains("folded=[s2b1_conv1_bn, s2b1_relu1], output_qparams="), "folded before QAT, then fused: " + r.out());
         JsonNode e = evaluate(q, "resnet-qat", "--local");
         assertEquals("integer", e.get("accuracy_path").asText());
         assertEquals(source, e.get("accuracy").asDouble(), 0.03, "QAT int8 within 3 points of float on 359 digits");
