@@ -91,7 +91,14 @@ public final class BatchNormFold {
      */
     public static boolean foldable(MultiLayerConfiguration conf, int i) {
         if (i == 0 || !(conf.getConf(i).getLayer() instanceof BatchNormalization bn) || conf.getInputPreProcess(i) != null) return false;
-        Layer host = conf.getConf(i - 1).getLayer();
+        return foldsInto(conf.getConf(i - 1).getLayer(), bn);
+    }
+
+    /**
+     * Whether {@code bn}, reading {@code host} directly, folds into it: the host is a dense layer or a plain NCHW
+     * convolution (and the normalization NCHW too) with the identity activation and as many outputs.
+     */
+    public static boolean foldsInto(Layer host, BatchNormalization bn) {
         boolean kind = host.getClass() == DenseLayer.class
                 || host.getClass() == ConvolutionLayer.class && ((ConvolutionLayer) host).getCnn2dDataFormat() == CNN2DFormat.NCHW
                 && channelsFirst(bn, true);

@@ -1,17 +1,13 @@
 package io.squeeze.model;
 
-import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.graph.GraphVertex;
 import org.deeplearning4j.nn.conf.graph.LayerVertex;
-import org.deeplearning4j.nn.conf.layers.BaseLayer;
 import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
-import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.nd4j.linalg.activations.impl.ActivationIdentity;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -95,12 +91,7 @@ public final class GraphBatchNormFold {
         List<String> ins = c.getVertexInputs().get(v);
         if (ins == null || ins.size() != 1) return null;
         GraphVertex hv = c.getVertices().get(ins.get(0));
-        if (!(hv instanceof LayerVertex h)) return null;
-        Layer l = h.getLayerConf().getLayer();
-        boolean kind = l.getClass() == DenseLayer.class
-                || l.getClass() == ConvolutionLayer.class && ((ConvolutionLayer) l).getCnn2dDataFormat() == CNN2DFormat.NCHW && BatchNormFold.channelsFirst(bn, true);
-        return kind && ((BaseLayer) l).getActivationFn() instanceof ActivationIdentity && ((FeedForwardLayer) l).getNOut() == bn.getNOut()
-                ? ins.get(0) : null;
+        return hv instanceof LayerVertex h && BatchNormFold.foldsInto(h.getLayerConf().getLayer(), bn) ? ins.get(0) : null;
     }
 
     private static float[] floats(INDArray a) {

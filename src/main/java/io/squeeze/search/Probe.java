@@ -141,9 +141,7 @@ public sealed interface Probe extends Serializable permits Probe.Prune, Probe.Qu
         public float[][] apply(Unit u, double level) {
             if (u.tensors().size() != 2) return Probe.super.apply(u, level);
             Weights w = u.tensors().get(0), rw = u.tensors().get(1);
-            float[] both = new float[w.values().length + rw.values().length];
-            System.arraycopy(w.values(), 0, both, 0, w.values().length);
-            System.arraycopy(rw.values(), 0, both, w.values().length, rw.values().length);
+            float[] both = io.squeeze.model.NetOps.Rnn.stack(w.values(), rw.values());
             float[] q = QuantizedTensor.quantize(both, new long[]{w.shape()[0] + rw.shape()[0], w.shape()[1]}, format(level), true, 1).dequantize();
             return new float[][]{java.util.Arrays.copyOfRange(q, 0, w.values().length), java.util.Arrays.copyOfRange(q, w.values().length, q.length)};
         }

@@ -49,8 +49,8 @@ public final class GraphQatJob {
         GraphOps g0 = GraphOps.of(folded.graph(), "the quantized runtime");
         // --layer-precision indices name the source's nodes (inspect's order); DL4J orders the folded graph anew
         QuantConfig cfg = c.quant().reindexed(toFolded(GraphOps.of(src.graph(), "the quantized runtime"), g0));
-        QuantizeJob.Calibrated c0 = calibrate(jsc, tc, calibRdd, g0, cfg, src, calib, progress).calibrated();
-        GraphFakeQuant.Attached qat = GraphFakeQuant.attach(folded.graph(), g0, QuantizedModel.quantizeWeights(g0, cfg).plan(), Calibrator.qparams(c0.ranges()));
+        Step first = calibrate(jsc, tc, calibRdd, g0, cfg, src, calib, progress);
+        GraphFakeQuant.Attached qat = GraphFakeQuant.attach(folded.graph(), g0, first.model().plan(), Calibrator.qparams(first.calibrated().ranges()));
         if (q.lr() != null) qat.graph().setLearningRate(q.lr());
         DataSpec train = DataSpec.parse(q.data(), Split.TRAIN, false);
         SparkData.Loaded d = TrainJob.trainingData(spark, train, meta, src.source());
