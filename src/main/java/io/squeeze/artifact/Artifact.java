@@ -13,7 +13,8 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * A loaded, verified artifact: the network (decoded from {@code packed/}) and its manifest.
+ * A loaded, verified artifact: the network (decoded from {@code packed/}: a layer stack, or a branching graph from
+ * format 3 on) and its manifest.
  *
  * <p>{@link #load} refuses an artifact without {@code _SUCCESS}, whose {@code _SUCCESS} does not hold the
  * manifest's sha256, or any of whose files is missing or differs from the size and sha256 in the manifest.
@@ -78,6 +79,11 @@ public record Artifact(LoadedModel model, QuantizedModel quant, Manifest manifes
             if (b == null) throw new BadInputException("artifact " + dir + " is incomplete: the manifest does not list " + k);
             return b;
         }, files::containsKey, dir.toString());
+        if (d.graph() != null) {
+            io.squeeze.model.LayerSupport.checkFinite(d.graph().getLayers(), dir.toString());
+            return new Artifact(new LoadedModel(null, d.meta(), modelSha256(m), dir.toString(), SourceKind.ARTIFACT, dirBytes, d.masks(), d.graph()),
+                    d.quant(), m, dir, d.storage());
+        }
         io.squeeze.model.LayerSupport.checkFinite(d.net(), dir.toString());
         return new Artifact(new LoadedModel(d.net(), d.meta(), modelSha256(m), dir.toString(), SourceKind.ARTIFACT, dirBytes, d.masks()), d.quant(), m, dir, d.storage());
     }

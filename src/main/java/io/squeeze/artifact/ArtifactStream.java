@@ -49,7 +49,7 @@ public final class ArtifactStream {
                 records.put(name, null); // the order ArtifactWriter lists them in
             List<Manifest.LayerRecord> layers = writeFiles(st, dir, source, h, layout, masks, notes, records, dl4jZip);
             FaultPoint.reach(FaultPoint.MID_WRITE);
-            Manifest m = ArtifactWriter.manifest(records, p, layers, metrics);
+            Manifest m = ArtifactWriter.manifest(Manifest.STACK_FORMAT, records, p, layers, metrics);
             ArtifactWriter.finish(st, dir, m);
             done[0] = m;
         });

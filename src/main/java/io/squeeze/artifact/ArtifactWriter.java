@@ -9,6 +9,7 @@ import io.squeeze.model.LayerStats;
 import io.squeeze.model.ModelIO;
 import io.squeeze.model.ModelMeta;
 import org.apache.hadoop.fs.Path;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
 import java.nio.charset.StandardCharsets;
@@ -20,7 +21,8 @@ import java.util.Map;
 import io.squeeze.core.Mask;
 
 /**
- * Writes an artifact directory: {@code packed/} (which alone rebuilds the network), {@code manifest.json} (with every
+ * Writes an artifact directory — of a layer stack ({@link #write}) or of a branching graph ({@link #writeGraph}):
+ * {@code packed/} (which alone rebuilds the network), {@code manifest.json} (with every
  * other file's size and sha256) and {@code _SUCCESS} last (holding the manifest's sha256); with {@code dl4jZip} also
  * {@code model.zip}, the network as a plain DL4J zip for DL4J users (the weights as the network computes with them:
  * masked, dequantized).
@@ -62,6 +64,17 @@ public final class ArtifactWriter {
             return new Content(net, meta, p, Map.of(), metrics, Map.of());
         }
     }
+
+    /**
+     * Everything that goes into a branching graph's artifact (format 3), as {@link Content} for a stack.
+     *
+     * @param notes by vertex name; layers not listed are recorded as {@link LayerNote#NONE}
+     * @param masks by the tensor's layer's place in {@code graph.getLayers()}
+     * @param quant the quantized form of the graph's nodes, or null; the graph must have its batch normalizations
+     *              folded into its convolutions (each quantized node's weights are its layer's {@code W})
+     */
+    public record GraphContent(ComputationGraph graph, ModelMeta meta, Provenance provenance, Map<String, LayerNote> notes,
+                               Map<String, Object> metrics, Map<TensorKey, Mask> masks, io.squeeze.quantize.QuantizedModel quant) {}
 
     /**
      * Fails fast, before any work, when the output exists (without {@code overwrite}) or cannot be created.
@@ -121,6 +134,29 @@ public final class ArtifactWriter {
         return commit(st, out, overwrite, files, c.provenance(), layers(c, packed.bytesPerLayer()), c.metrics());
     }
 
+    /** A branching graph's artifact, with {@code model.zip} (its DL4J zip) beside {@code packed/} when {@code dl4jZip}. */
+    public static Manifest writeGraph(Storage st, String uri, boolean overwrite, GraphContent c, boolean dl4jZip) {
+        Path out = checkTarget(st, uri, overwrite);
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        PackedModel.Encoded packed = PackedModel.encode(c.graph(), c.meta(), c.masks(), c.quant());
+        if (dl4jZip) { // the weights as the graph computes with them: a quantized graph's dequantized, as packed/ restores them
+            ComputationGraph g = c.quant() == null ? c.graph() : PackedModel.decode(packed.files()::get, packed.files()::containsKey, uri).graph();
+            files.put(MODEL_ZIP, ModelIO.toZip(g, c.meta()));
+        }
+        files.putAll(packed.files());
+        List<Manifest.LayerRecord> layers = new ArrayList<>();
+        for (LayerStats s : LayerStats.of(c.graph().getLayers())) {
+            LayerNote n = c.notes().getOrDefault(s.name(), LayerNote.NONE);
+            layers.add(new Manifest.LayerRecord(s.index(), s.name(), s.type(), n.method(), s.params(), s.nonzeros(), s.sparsity(), s.denseBytes(),
+                    packed.bytesPerLayer()[s.index()], n.details()));
+        }
+        Map<String, Manifest.FileRecord> records = new LinkedHashMap<>();
+        files.forEach((k, v) -> records.put(k, new Manifest.FileRecord(v.length, Storage.sha256(v))));
+        Manifest m = manifest(Manifest.FORMAT_VERSION, records, c.provenance(), layers, c.metrics());
+        publish(st, out, overwrite, files, Json.bytes(m));
+        return m;
+    }
+
     /**
      * Adds {@code manifest.json} (listing every file's size and sha256) and {@code _SUCCESS} to {@code files} and
      * writes them as an artifact at {@code out}: atomically where the filesystem allows, else {@code _SUCCESS} last.
@@ -129,14 +165,14 @@ public final class ArtifactWriter {
                            List<Manifest.LayerRecord> layers, Map<String, Object> metrics) {
         Map<String, Manifest.FileRecord> records = new LinkedHashMap<>();
         files.forEach((k, v) -> records.put(k, new Manifest.FileRecord(v.length, Storage.sha256(v))));
-        Manifest m = manifest(records, p, layers, metrics);
+        Manifest m = manifest(Manifest.STACK_FORMAT, records, p, layers, metrics);
         publish(st, out, overwrite, files, Json.bytes(m));
         return m;
     }
 
-    /** The manifest of an artifact holding files with {@code records}. */
-    static Manifest manifest(Map<String, Manifest.FileRecord> records, Provenance p, List<Manifest.LayerRecord> layers, Map<String, Object> metrics) {
-        return new Manifest(Manifest.FORMAT_VERSION, Version.version(), Version.gitCommit(), Instant.now().toString(),
+    /** The manifest (format {@code version}) of an artifact holding files with {@code records}. */
+    static Manifest manifest(int version, Map<String, Manifest.FileRecord> records, Provenance p, List<Manifest.LayerRecord> layers, Map<String, Object> metrics) {
+        return new Manifest(version, Version.version(), Version.gitCommit(), Instant.now().toString(),
                 p.sourceModel(), p.sourceSha256(), p.command(), p.config(), layers, metrics, records, null);
     }
 

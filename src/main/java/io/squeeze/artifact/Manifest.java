@@ -28,10 +28,12 @@ public record Manifest(int formatVersion, String squeezeVersion, String gitCommi
                        List<Map<String, Object>> lineage) {
 
     /**
-     * 2: {@code model.zip} is optional ({@code packed/} alone holds the network) and the network's identity is
-     * {@link Artifact#modelSha256}'s digest of {@code packed/}; 1: every artifact held a {@code model.zip}.
+     * The newest format this Squeeze reads and writes. 3: {@code packed/} may hold a branching graph (written as 3; a
+     * layer stack's artifact is still written as 2, which earlier versions read); 2: {@code model.zip} is optional
+     * ({@code packed/} alone holds the network) and the network's identity is {@link Artifact#modelSha256}'s digest of
+     * {@code packed/}; 1: every artifact held a {@code model.zip}.
      */
-    public static final int FORMAT_VERSION = 2;
+    public static final int FORMAT_VERSION = 3, STACK_FORMAT = 2;
 
     /** This manifest with {@code lineage} set. */
     public Manifest withLineage(List<Map<String, Object>> lineage) {

@@ -8,7 +8,7 @@ import io.squeeze.model.LoadedModel;
 import io.squeeze.model.ModelIO;
 import org.apache.hadoop.fs.Path;
 
-/** Resolves a model path as the CLI accepts it: an artifact directory, a DL4J zip or a Keras .h5. */
+/** Resolves a model path as the CLI accepts it: an artifact directory (of a stack or a graph), a DL4J zip or a Keras .h5. */
 public final class Models {
     private Models() {}
 
@@ -22,8 +22,29 @@ public final class Models {
         if (uri == null || uri.isBlank()) throw new BadInputException("--model must be given");
         Path p = st.path(uri);
         if (!st.exists(p)) throw new BadInputException("model " + p + " does not exist");
-        if (st.isDirectory(p)) return Artifact.load(st, uri).model();
+        if (st.isDirectory(p)) return stackUnless(graphs, Artifact.load(st, uri).model());
         return ModelIO.loadFile(st, p, graphs);
+    }
+
+    /** {@code m}, or unless {@code graphs} the refusal of a branching graph naming its merges and forks. */
+    private static LoadedModel stackUnless(boolean graphs, LoadedModel m) {
+        if (m.isGraph() && !graphs) io.squeeze.model.GraphChain.toMultiLayer(m.graph(), m.source()); // refuses it
+        return m;
+    }
+
+    /**
+     * Whether the model at {@code p} is a branching graph (the commands that take one run it as a graph): an artifact
+     * directory whose {@code packed/} holds a graph, or a model file as {@link ModelIO#isBranchingGraph} reads it.
+     */
+    public static boolean isGraph(Storage st, Path p) {
+        if (!st.exists(p)) return false;
+        if (!st.isDirectory(p)) return ModelIO.isBranchingGraph(st, p);
+        Path index = new Path(p, PackedModel.INDEX);
+        try {
+            return st.exists(index) && PackedModel.GRAPH.equals(io.squeeze.model.Json.read(st.readAll(index, "artifact index"), PackedModel.Index.class).format());
+        } catch (RuntimeException e) {
+            return false; // not a readable artifact: the command's own load says why
+        }
     }
 
     /** As {@link #load}, with the quantized form of a quantized artifact (for runtimes and evaluation). */
@@ -35,7 +56,11 @@ public final class Models {
     public static Loaded loadRunnable(Storage st, String uri, boolean graphs) {
         if (uri != null && !uri.isBlank()) {
             Path p = st.path(uri);
-            if (st.exists(p) && st.isDirectory(p)) return Artifact.load(st, uri).loaded();
+            if (st.exists(p) && st.isDirectory(p)) {
+                Artifact a = Artifact.load(st, uri);
+                stackUnless(graphs, a.model());
+                return a.loaded();
+            }
             if (graphs && st.exists(p)) { // the file read once: looked into for a quantized graph, else read as a model
                 byte[] bytes = st.readAll(p, "model");
                 Loaded q = QuantizedGraphZip.fromBytes(bytes, p);
@@ -54,6 +79,14 @@ public final class Models {
             throw new BadInputException(command + " takes a float model; " + model + " is quantized (" + l.quant().plan().mode().name().toLowerCase(java.util.Locale.ROOT)
                     + "): it would read the dequantized weights and write floats; " + (command.equals("quantize") ? "quantize the float model instead" : command + " the float model, then quantize"));
         return l.model();
+    }
+
+    /**
+     * The float model at {@code uri} for {@code command} (a graph loads as one), refusing a quantized one as
+     * {@link #requireFloat} does; {@code what} names it ("model M", "student S").
+     */
+    public static LoadedModel loadFloat(Storage st, String uri, String command, String what) {
+        return requireFloat(loadRunnable(st, uri, true), command, what);
     }
 
     /** A teacher from a path: {@code .onnx} files through ONNX Runtime, anything else as {@link #load} reads it. */

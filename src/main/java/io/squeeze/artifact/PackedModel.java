@@ -5,7 +5,9 @@ import io.squeeze.core.BadInputException;
 import io.squeeze.model.Json;
 import io.squeeze.model.ModelMeta;
 import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -17,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import io.squeeze.core.Mask;
+import io.squeeze.model.GraphOps;
 import io.squeeze.model.NetOps;
 import io.squeeze.quantize.QuantPlan;
 import io.squeeze.quantize.QuantizedModel;
@@ -26,7 +29,8 @@ import java.util.function.Function;
 /**
  * The {@code packed/} form of an artifact: {@code config.json.gz} (DL4J configuration, gzip), {@code meta.json}
  * ({@link ModelMeta}), {@code tensors.json} (an index) and {@code tensors.bin} (every parameter tensor, each
- * encoded with its {@link Encoding}, concatenated). A float tensor with at most 256 distinct values is stored
+ * encoded with its {@link Encoding}, concatenated) — of a layer stack or of a branching graph (its configuration a
+ * {@code ComputationGraphConfiguration}, its tensors named by vertex). A float tensor with at most 256 distinct values is stored
  * codebook-and-Huffman coded when that is smaller than DEFLATE. Decoding restores exactly the same weights.
  */
 public final class PackedModel {
@@ -35,17 +39,32 @@ public final class PackedModel {
 
     private PackedModel() {}
 
-    /** One tensor's place in {@code tensors.bin}. */
-    public record TensorEntry(int layer, String param, long[] shape, Encoding encoding, long offset, long length) {
+    /**
+     * One tensor's place in {@code tensors.bin}: {@code layer} is its layer's place in the network's layers (a graph's
+     * in DL4J's topological order), {@code vertex} a graph layer's vertex name (its stable id; absent for a stack).
+     */
+    public record TensorEntry(int layer, String param, long[] shape, Encoding encoding, long offset, long length,
+                              @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL) String vertex) {
+        public TensorEntry(int layer, String param, long[] shape, Encoding encoding, long offset, long length) {
+            this(layer, param, shape, encoding, offset, length, null);
+        }
+
         long count() {
             long n = 1;
             for (long s : shape) n *= s;
             return n;
         }
+
+        String id() {
+            return (vertex != null ? vertex : String.valueOf(layer)) + "_" + param;
+        }
     }
 
-    /** The index file. */
+    /** The index file: {@link #STACK} or {@link #GRAPH} format, version 1. */
     public record Index(String format, int version, List<TensorEntry> tensors) {}
+
+    /** The index formats: a layer stack's ({@code MultiLayerConfiguration}) and a graph's ({@code ComputationGraphConfiguration}). */
+    public static final String STACK = "squeeze-packed", GRAPH = "squeeze-packed-graph";
 
     /** Encoded files by relative path, plus encoded bytes per layer. */
     public record Encoded(Map<String, byte[]> files, long[] bytesPerLayer) {}
@@ -56,16 +75,48 @@ public final class PackedModel {
      * {@link QuantPlan}.
      */
     public static Encoded encode(MultiLayerNetwork net, ModelMeta meta, Map<TensorKey, Mask> masks, QuantizedModel quant) {
+        Map<TensorKey, QuantizedTensor> q = new LinkedHashMap<>();
+        if (quant != null) for (int i = 0; i < net.getLayers().length; i++) for (var e : quant.tensorsOf(i).entrySet()) q.put(new TensorKey(i, e.getKey()), e.getValue());
+        return encode(net.getLayers(), null, STACK, net.getLayerWiseConfigurations().toJson(), meta, masks, q, quant);
+    }
+
+    /**
+     * A branching graph, as above: each layer's tensors under its vertex name; a quantized graph's integer weights are
+     * its nodes' ({@link GraphOps}), which must be the layers' own {@code W} — the graph's batch normalizations folded
+     * into their convolutions before quantizing ({@code GraphBatchNormFold}), else it is refused.
+     */
+    public static Encoded encode(ComputationGraph g, ModelMeta meta, Map<TensorKey, Mask> masks, QuantizedModel quant) {
+        Layer[] layers = g.getLayers();
+        Map<String, Integer> layerOf = new java.util.HashMap<>();
+        for (int i = 0; i < layers.length; i++) layerOf.put(layers[i].conf().getLayer().getLayerName(), i);
+        Map<TensorKey, QuantizedTensor> q = new LinkedHashMap<>();
+        if (quant != null) {
+            GraphOps nodes = GraphOps.of(g, "the quantized runtime");
+            if (nodes.nodes().size() != quant.ops().size())
+                throw new IllegalArgumentException("the quantized model has " + quant.ops().size() + " nodes, the graph " + nodes.nodes().size());
+            quant.weights().forEach((node, t) -> {
+                GraphOps.Node n = nodes.nodes().get(node);
+                if (!n.absorbed().stream().allMatch(v -> g.getConfiguration().getVertices().get(v) instanceof org.deeplearning4j.nn.conf.graph.LayerVertex lv
+                        && lv.getLayerConf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.ActivationLayer))
+                    throw new IllegalArgumentException("node " + n.name() + " absorbs " + n.absorbed() + ": fold the batch normalizations into the graph before writing it quantized");
+                q.put(new TensorKey(layerOf.get(n.name()), "W"), t);
+            });
+        }
+        return encode(layers, layerOf, GRAPH, g.getConfiguration().toJson(), meta, masks, q, quant);
+    }
+
+    private static Encoded encode(Layer[] layers, Map<String, Integer> vertices, String format, String config, ModelMeta meta,
+                                  Map<TensorKey, Mask> masks, Map<TensorKey, QuantizedTensor> quantized, QuantizedModel quant) {
         ByteArrayOutputStream blob = new ByteArrayOutputStream();
         List<TensorEntry> entries = new ArrayList<>();
-        Layer[] layers = net.getLayers();
         long[] perLayer = new long[layers.length];
         for (int i = 0; i < layers.length; i++) {
+            String vertex = vertices == null ? null : layers[i].conf().getLayer().getLayerName();
             for (Map.Entry<String, INDArray> e : layers[i].paramTable().entrySet()) {
                 Mask mask = masks.get(new TensorKey(i, e.getKey()));
                 Encoding enc = mask == null ? Encoding.F32_DEFLATE : Encoding.SPARSE_F32_DEFLATE;
                 INDArray a = e.getValue();
-                QuantizedTensor q = quant == null ? null : quant.tensorsOf(i).get(e.getKey());
+                QuantizedTensor q = quantized.get(new TensorKey(i, e.getKey()));
                 byte[] bytes;
                 if (q != null) {
                     if (!java.util.Arrays.equals(q.shape(), a.shape()))
@@ -82,15 +133,15 @@ public final class PackedModel {
                         bytes = coded;
                     }
                 }
-                entries.add(new TensorEntry(i, e.getKey(), a.shape(), enc, blob.size(), bytes.length));
+                entries.add(new TensorEntry(i, e.getKey(), a.shape(), enc, blob.size(), bytes.length, vertex));
                 blob.writeBytes(bytes);
                 perLayer[i] += bytes.length;
             }
         }
         Map<String, byte[]> files = new LinkedHashMap<>();
-        files.put(CONFIG, gzip(net.getLayerWiseConfigurations().toJson().getBytes(StandardCharsets.UTF_8)));
+        files.put(CONFIG, gzip(config.getBytes(StandardCharsets.UTF_8)));
         files.put(META, Json.compact(meta));
-        files.put(INDEX, Json.compact(new Index("squeeze-packed", 1, entries)));
+        files.put(INDEX, Json.compact(new Index(format, 1, entries)));
         files.put(BLOB, blob.toByteArray());
         if (quant != null) files.put(QUANT, Json.compact(quant.plan()));
         return new Encoded(files, perLayer);
@@ -98,23 +149,40 @@ public final class PackedModel {
 
     /** Rebuilds the network from the packed files ({@code read} returns a file's bytes by relative path). */
     public static Decoded decode(Function<String, byte[]> read, java.util.function.Predicate<String> hasQuant, String source) {
-        MultiLayerNetwork net;
+        Index index = Json.read(read.apply(INDEX), Index.class);
+        boolean graph = GRAPH.equals(index.format());
+        if (!graph && !STACK.equals(index.format()) || index.version() != 1)
+            throw new BadInputException("artifact " + source + ": " + INDEX + " is format " + index.format() + " version " + index.version()
+                    + "; this Squeeze reads " + STACK + " and " + GRAPH + " version 1");
+        MultiLayerNetwork net = null;
+        ComputationGraph g = null;
         try {
-            net = new MultiLayerNetwork(MultiLayerConfiguration.fromJson(new String(gunzip(read.apply(CONFIG)), StandardCharsets.UTF_8)));
-            net.init();
+            String conf = new String(gunzip(read.apply(CONFIG)), StandardCharsets.UTF_8);
+            if (graph) {
+                g = new ComputationGraph(ComputationGraphConfiguration.fromJson(conf));
+                g.init();
+            } else {
+                net = new MultiLayerNetwork(MultiLayerConfiguration.fromJson(conf));
+                net.init();
+            }
         } catch (RuntimeException e) {
             throw new BadInputException("artifact " + source + ": " + CONFIG + " is not a valid DL4J configuration (" + e.getMessage() + ")");
         }
+        Layer[] layers = graph ? g.getLayers() : net.getLayers();
+        Map<String, Integer> layerOf = new java.util.HashMap<>();
+        for (int i = 0; i < layers.length; i++) layerOf.put(layers[i].conf().getLayer().getLayerName(), i);
         ModelMeta meta = Json.read(read.apply(META), ModelMeta.class);
-        Index index = Json.read(read.apply(INDEX), Index.class);
         byte[] blob = read.apply(BLOB);
         int restored = 0;
         Map<TensorKey, Mask> masks = new LinkedHashMap<>();
         Map<TensorKey, QuantizedTensor> quantizedTensors = new LinkedHashMap<>();
         Map<Integer, String> storage = new LinkedHashMap<>();
         for (TensorEntry t : index.tensors()) {
+            Integer layer = graph ? layerOf.get(t.vertex()) : Integer.valueOf(t.layer());
+            if (layer == null || layer < 0 || layer >= layers.length)
+                throw new BadInputException("artifact " + source + ": tensor " + t.id() + " names no layer of the configuration");
             if (t.offset() < 0 || t.offset() + t.length() > blob.length)
-                throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " lies outside " + BLOB);
+                throw new BadInputException("artifact " + source + ": tensor " + t.id() + " lies outside " + BLOB);
             byte[] part = java.util.Arrays.copyOfRange(blob, (int) t.offset(), (int) (t.offset() + t.length()));
             Encoding.Tensor dec;
             try {
@@ -122,38 +190,53 @@ public final class PackedModel {
                 if (t.encoding().quantized()) {
                     Encoding.Quantized q = Encoding.decodeQuantized(t.encoding(), part, (int) t.count());
                     qt = q.tensor();
-                    quantizedTensors.put(new TensorKey(t.layer(), t.param()), qt);
+                    quantizedTensors.put(new TensorKey(layer, t.param()), qt);
                     dec = new Encoding.Tensor(qt.dequantize(), q.mask());
                 } else {
                     dec = t.encoding().decode(part, (int) t.count());
                 }
                 // a layer's first weight tensor names its storage (W; a factored LSTM's WA or W)
-                if (t.param().equals("W") || t.param().equals("WA") && !storage.containsKey(t.layer())) storage.put(t.layer(), describe(t.encoding(), part, qt));
+                if (t.param().equals("W") || t.param().equals("WA") && !storage.containsKey(layer)) storage.put(layer, describe(t.encoding(), part, qt));
             } catch (IllegalStateException e) {
-                throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " cannot be decoded (" + e.getMessage() + ")");
+                throw new BadInputException("artifact " + source + ": tensor " + t.id() + " cannot be decoded (" + e.getMessage() + ")");
             }
             float[] v = dec.values();
-            if (dec.mask() != null) masks.put(new TensorKey(t.layer(), t.param()), dec.mask());
-            INDArray target = net.getLayer(t.layer()).getParam(t.param());
+            if (dec.mask() != null) masks.put(new TensorKey(layer, t.param()), dec.mask());
+            INDArray target = layers[layer].paramTable().get(t.param());
             if (target == null || !java.util.Arrays.equals(target.shape(), t.shape()))
-                throw new BadInputException("artifact " + source + ": tensor " + t.layer() + "_" + t.param() + " does not fit the configuration");
+                throw new BadInputException("artifact " + source + ": tensor " + t.id() + " does not fit the configuration");
             target.assign(Nd4j.create(v, t.shape(), 'c'));
             restored++;
         }
-        if (restored != net.paramTable().size())
-            throw new BadInputException("artifact " + source + ": " + INDEX + " lists " + restored + " tensors, the network has " + net.paramTable().size());
-        Map<Integer, QuantizedTensor> quantized = QuantizedModel.byLayer(quantizedTensors);
+        long params = graph ? g.paramTable().size() : net.paramTable().size();
+        if (restored != params)
+            throw new BadInputException("artifact " + source + ": " + INDEX + " lists " + restored + " tensors, the network has " + params);
         QuantizedModel quant = null;
-        if (!quantized.isEmpty() || hasQuant.test(QUANT)) {
+        if (!quantizedTensors.isEmpty() || hasQuant.test(QUANT)) {
             QuantPlan plan;
             try {
                 plan = Json.read(read.apply(QUANT), QuantPlan.class);
             } catch (RuntimeException e) {
                 throw new BadInputException("artifact " + source + ": " + QUANT + " is missing or not valid (" + e.getMessage() + ")");
             }
-            quant = new QuantizedModel(NetOps.of(net), plan, quantized);
+            quant = graph ? graphQuant(g, plan, quantizedTensors, layers, source) : new QuantizedModel(NetOps.of(net), plan, QuantizedModel.byLayer(quantizedTensors));
         }
-        return new Decoded(net, meta, masks, quant, storage);
+        return new Decoded(net, meta, masks, quant, storage, g);
+    }
+
+    /** A graph's quantized form: its nodes, each quantized node's integers under its vertex's {@code W}. */
+    private static QuantizedModel graphQuant(ComputationGraph g, QuantPlan plan, Map<TensorKey, QuantizedTensor> tensors, Layer[] layers, String source) {
+        GraphOps nodes = GraphOps.of(g, "the quantized runtime");
+        Map<String, Integer> nodeOf = new java.util.HashMap<>();
+        for (int i = 0; i < nodes.nodes().size(); i++) nodeOf.put(nodes.nodes().get(i).name(), i);
+        Map<Integer, QuantizedTensor> weights = new LinkedHashMap<>();
+        tensors.forEach((k, q) -> {
+            Integer node = nodeOf.get(layers[k.layer()].conf().getLayer().getLayerName());
+            if (node == null || !k.param().equals("W"))
+                throw new BadInputException("artifact " + source + ": quantized tensor " + layers[k.layer()].conf().getLayer().getLayerName() + "_" + k.param() + " is no node's weights");
+            weights.put(node, q);
+        });
+        return new QuantizedModel(nodes.ops(), plan, weights, nodes.wiring());
     }
 
     /**
@@ -191,6 +274,10 @@ public final class PackedModel {
         }
     }
 
-    /** A decoded network, its metadata, masks, quantized form, and how each layer's weights are stored (by layer). */
-    public record Decoded(MultiLayerNetwork net, ModelMeta meta, Map<TensorKey, Mask> masks, QuantizedModel quant, Map<Integer, String> storage) {}
+    /**
+     * A decoded network (a layer stack {@code net}, or a branching {@code graph}, the other null), its metadata, masks
+     * (a graph's by its layers' places in {@code getLayers()}), quantized form, and how each layer's weights are stored.
+     */
+    public record Decoded(MultiLayerNetwork net, ModelMeta meta, Map<TensorKey, Mask> masks, QuantizedModel quant, Map<Integer, String> storage,
+                          ComputationGraph graph) {}
 }

@@ -134,20 +134,21 @@ public final class DistillCommand extends BaseCommand implements StageCommand {
     private void checkSaveTeacher(DistillJob.Config c) {
         if (saveTeacher == null) return;
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), saveTeacher, output.overwrite, c.inputs());
-        if (io.squeeze.model.ModelIO.isBranchingGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.teacher())))
+        if (io.squeeze.artifact.Models.isGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.teacher())))
             throw new BadInputException("--save-teacher writes the updated teacher as an artifact of a layer stack; teacher " + c.teacher() + " is a graph");
     }
 
-    /** A graph student (resnet:N or a graph zip): distilled from stored soft targets or online, written as a DL4J zip. */
+    /** A graph student (resnet:N or a graph zip): distilled from stored soft targets or online, written as an artifact directory or a DL4J zip. */
     private Integer distillGraph(DistillJob.Config c) {
         io.squeeze.spark.GraphDistillJob.check(c);
-        io.squeeze.model.Graphs.requireZipOutput("distill --student " + c.student(), output.out, output.dl4jZip);
+        output.graphZip(); // refuses --with-dl4j-zip with a zip
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         checkSaveTeacher(c);
         SparkSession spark = SparkSessions.start("squeeze distill");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         var r = io.squeeze.spark.GraphDistillJob.run(spark, c, Main.args(), err());
-        io.squeeze.model.ModelIO.writeZip(st, target, r.graph(), r.meta(), output.overwrite);
+        output.writeGraph(st, target, new ArtifactWriter.GraphContent(r.graph(), r.meta(),
+                new ArtifactWriter.Provenance(c.student(), "", Main.args(), io.squeeze.spark.Jobs.toMap(c)), Map.of(), r.metrics(), Map.of(), null));
         if (r.teacher() != null && saveTeacher != null) ArtifactWriter.write(st, saveTeacher, output.overwrite, r.teacher(), output.dl4jZip);
         if (r.metrics().get("accuracy") instanceof Double acc) {
             out().printf(Locale.ROOT, "student accuracy %.4f", acc);

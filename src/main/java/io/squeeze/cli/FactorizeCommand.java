@@ -99,7 +99,7 @@ public final class FactorizeCommand extends BaseCommand implements StageCommand 
     @Override
     public Integer call() {
         FactorizeJob.Config c = config();
-        if (io.squeeze.model.ModelIO.isBranchingGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return factorizeGraph(c);
+        if (io.squeeze.artifact.Models.isGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return factorizeGraph(c);
         // the output is checked before any Spark work
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze factorize");
@@ -111,15 +111,23 @@ public final class FactorizeCommand extends BaseCommand implements StageCommand 
         return Main.OK;
     }
 
-    /** A branching graph: its convolution and dense vertices factorized, written as a DL4J zip. */
+    /** A branching graph: its convolution and dense vertices factorized, written as an artifact directory or a DL4J zip. */
     private Integer factorizeGraph(FactorizeJob.Config c) {
-        io.squeeze.model.Graphs.requireZipOutput("model " + c.model(), output.out, output.dl4jZip);
+        output.graphZip(); // refuses --with-dl4j-zip with a zip
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
-        var src = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);
+        var src = io.squeeze.artifact.Models.loadFloat(Storage.withSparkDefaults(), c.model(), "factorize", c.model());
         SparkSession spark = SparkSessions.start("squeeze factorize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         FactorizeJob.GraphOutcome g = FactorizeJob.executeGraph(spark, c, src, err());
-        io.squeeze.model.ModelIO.writeZip(st, target, g.result().graph(), src.meta(), output.overwrite);
+        // notes by vertex: a factorized vertex keeps its name for its second half, its first half is the vertex it reads
+        java.util.List<String> names = io.squeeze.model.GraphMasks.names(src.graph());
+        Map<String, ArtifactWriter.LayerNote> notes = new java.util.LinkedHashMap<>();
+        g.result().notes().forEach((i, n) -> {
+            notes.put(names.get(i), n);
+            if (n.method().startsWith("factorize")) notes.put(g.result().graph().getConfiguration().getVertexInputs().get(names.get(i)).get(0), n);
+        });
+        output.writeGraph(st, target, new ArtifactWriter.GraphContent(g.result().graph(), src.meta(),
+                new ArtifactWriter.Provenance(c.model(), src.sha256(), Main.args(), io.squeeze.spark.Jobs.toMap(c)), notes, g.metrics(), Map.of(), null));
         report(g.result(), g.result().graph().numParams(), g.metrics());
         out().println("wrote " + target);
         return Main.OK;

@@ -81,7 +81,7 @@ public final class LoraCommand extends BaseCommand implements StageCommand {
     @Override
     public Integer call() {
         LoraJob.Config c = config();
-        if (io.squeeze.model.ModelIO.isBranchingGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return callGraph(c);
+        if (io.squeeze.artifact.Models.isGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return callGraph(c);
         // the output is checked before any Spark work
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze lora");
@@ -101,16 +101,17 @@ public final class LoraCommand extends BaseCommand implements StageCommand {
         return Main.OK;
     }
 
-    /** A branching graph: adapters on its dense vertices, merged, written as a DL4J zip. */
+    /** A branching graph: adapters on its dense vertices, merged, written as an artifact directory or a DL4J zip. */
     private Integer callGraph(LoraJob.Config c) {
-        io.squeeze.model.Graphs.requireZipOutput("model " + c.model(), output.out, output.dl4jZip);
+        output.graphZip(); // refuses --with-dl4j-zip with a zip
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
-        var base = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);
+        var base = io.squeeze.artifact.Models.loadFloat(Storage.withSparkDefaults(), c.model(), "lora", c.model());
         LoraJob.Adapted adapted = LoraJob.adaptGraph(c, base.graph()); // refusals before any Spark work
         SparkSession spark = SparkSessions.start("squeeze lora");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         LoraJob.GraphResult r = LoraJob.runGraph(spark, c, base, adapted, err());
-        io.squeeze.model.ModelIO.writeZip(st, target, r.merged(), r.meta(), output.overwrite);
+        output.writeGraph(st, target, new ArtifactWriter.GraphContent(r.merged(), r.meta(),
+                new ArtifactWriter.Provenance(c.model(), base.sha256(), Main.args(), io.squeeze.spark.Jobs.toMap(c)), Map.of(), r.metrics(), Map.of(), null));
         var o = out();
         o.printf(Locale.ROOT, "trained %d adapter parameters (%.2f%%) on %s; merged graph%n", r.trainable(), 100.0 * r.trainable() / base.numParams(),
                 r.metrics().get("adapted_layers"));

@@ -150,16 +150,17 @@ public final class PruneCommand extends BaseCommand implements StageCommand {
         return sb.toString();
     }
 
-    /** A branching graph: its dependency groups pruned and shrunk, written as a DL4J zip. */
+    /** A branching graph: its weights masked or its dependency groups pruned and shrunk, written as an artifact directory or a DL4J zip. */
     private Integer pruneGraph(PruneJob.Config c) {
-        io.squeeze.model.Graphs.requireZipOutput("model " + c.model(), output.out, output.dl4jZip);
+        output.graphZip(); // refuses --with-dl4j-zip with a zip
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
-        var src = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);
+        var src = io.squeeze.artifact.Models.loadFloat(Storage.withSparkDefaults(), c.model(), "prune", c.model());
         io.squeeze.spark.GraphPruneJob.check(c, src);
         SparkSession spark = SparkSessions.start("squeeze prune");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         var r = io.squeeze.spark.GraphPruneJob.run(spark, c, src, err());
-        io.squeeze.model.ModelIO.writeZip(st, target, r.graph(), src.meta(), output.overwrite);
+        output.writeGraph(st, target, new ArtifactWriter.GraphContent(r.graph(), src.meta(),
+                new ArtifactWriter.Provenance(c.model(), src.sha256(), Main.args(), io.squeeze.spark.Jobs.toMap(c)), r.notes(), r.metrics(), r.masks(), null));
         if (r.metrics().get("accuracy") instanceof Double acc) out().printf(Locale.ROOT, "accuracy %.4f on %s%n", acc, c.evalData());
         if (r.chosen() > 0) out().printf(Locale.ROOT, "wrote %s (%,d of the chosen %,d weights pruned, %.1f%%)%n", target, r.pruned(), r.chosen(),
                 100.0 * r.pruned() / r.chosen());
@@ -181,7 +182,7 @@ public final class PruneCommand extends BaseCommand implements StageCommand {
     @Override
     public Integer call() {
         PruneJob.Config c = config();
-        if (io.squeeze.model.ModelIO.isBranchingGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return pruneGraph(c);
+        if (io.squeeze.artifact.Models.isGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return pruneGraph(c);
         // the output is checked before any Spark work
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze prune");

@@ -162,7 +162,7 @@ public final class QuantizeCommand extends BaseCommand implements StageCommand {
     public Integer call() {
         if (mode == ModeOption.CODEBOOK) return codebook();
         QuantizeJob.Config c = job();
-        if (io.squeeze.model.ModelIO.isBranchingGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return quantizeGraph(c);
+        if (io.squeeze.artifact.Models.isGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return quantizeGraph(c);
         QuantConfig cfg = c.quant();
         // the output is checked before any Spark work
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
@@ -190,22 +190,35 @@ public final class QuantizeCommand extends BaseCommand implements StageCommand {
         return Main.OK;
     }
 
-    /** A branching graph: quantized with its merges in integers, written as its DL4J zip with the quantized form beside it. */
+    /**
+     * A branching graph: quantized with its merges in integers, written as an artifact directory (integer weights
+     * stored as integers) or, for {@code --out} ending in .zip, as the folded graph's DL4J zip with the quantized form
+     * beside it.
+     */
     private Integer quantizeGraph(QuantizeJob.Config c) {
-        io.squeeze.model.Graphs.requireZipOutput("model " + c.model(), output.out, output.dl4jZip);
+        boolean zipOut = io.squeeze.model.Graphs.zipOutput(output.out, output.dl4jZip);
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
-        var src = io.squeeze.artifact.Models.load(Storage.withSparkDefaults(), c.model(), true);
+        var src = io.squeeze.artifact.Models.loadFloat(Storage.withSparkDefaults(), c.model(), "quantize", c.model());
         io.squeeze.spark.GraphQuantizeJob.nodes(c, src); // refuses what it cannot run before Spark starts
         SparkSession spark = SparkSessions.start("squeeze quantize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         var r = io.squeeze.spark.GraphQuantizeJob.run(spark, c, src, Main.args(), err());
-        st.replace(target, r.zip(), output.overwrite);
+        long fp32 = src.numParams() * 4L, bytes;
+        String what;
+        if (zipOut) {
+            byte[] zip = r.zip(Main.args(), c);
+            st.replace(target, zip, output.overwrite);
+            bytes = zip.length;
+            what = "zip " + io.squeeze.eval.EvalReport.bytes(bytes) + ": the folded float graph and its quantized form";
+        } else {
+            ArtifactWriter.writeGraph(st, output.out, output.overwrite, r.content(Main.args(), c, c.model()), output.dl4jZip);
+            bytes = st.totalBytes(target);
+            what = String.format(Locale.ROOT, "artifact %s (whole directory): %.1fx smaller than", io.squeeze.eval.EvalReport.bytes(bytes), fp32 / (double) bytes);
+        }
         var o = out();
         r.notes().forEach((name, d) -> o.printf(Locale.ROOT, "%-18s %s%n", name, d));
         if (r.calibrationRows() > 0) o.printf(Locale.ROOT, "calibrated on %d rows (%.1f s)%n", r.calibrationRows(), r.calibrationSeconds());
-        long fp32 = src.numParams() * 4L, zip = r.zip().length;
-        o.printf(Locale.ROOT, "zip %s: the float graph (%s of fp32 parameters) and its quantized form%n", io.squeeze.eval.EvalReport.bytes(zip),
-                io.squeeze.eval.EvalReport.bytes(fp32));
+        o.printf(Locale.ROOT, "%s %s of fp32 parameters%n", what, io.squeeze.eval.EvalReport.bytes(fp32));
         Map<String, Object> metrics = r.metrics();
         if (metrics.containsKey("accuracy")) o.printf(Locale.ROOT, "accuracy %.4f integer path, %.4f fake-quant (source %.4f)%n", (Double) metrics.get("accuracy"),
                 (Double) metrics.get("accuracy_fake_quant"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));

@@ -16,6 +16,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.util.Locale;
+import java.util.Map;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
         description = {"Trains a network on Spark (DL4J parameter averaging).",
@@ -85,13 +86,15 @@ public final class TrainCommand extends BaseCommand implements StageCommand {
     public Integer call() {
         TrainJob.Config c = config();
         // the architecture and the output are checked before any Spark work
-        boolean graph = checkGraphOutput(c);
+        boolean graph = checkGraphOutput(c), zip = out.toLowerCase(Locale.ROOT).endsWith(".zip");
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze train");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         if (graph) {
             TrainJob.TrainedGraph g = TrainJob.trainGraph(spark, c, err());
-            ModelIO.writeZip(st, target, g.graph(), g.meta(), overwrite);
+            if (zip) ModelIO.writeZip(st, target, g.graph(), g.meta(), overwrite);
+            else ArtifactWriter.writeGraph(st, out, overwrite, new ArtifactWriter.GraphContent(g.graph(), g.meta(),
+                    new ArtifactWriter.Provenance(c.data().toString(), "", Main.args(), io.squeeze.spark.Jobs.toMap(c)), Map.of(), g.metrics(), Map.of(), null), dl4jZip);
             if (g.metrics().get("accuracy") instanceof Double acc) out().printf(Locale.ROOT, "accuracy %.4f on %s%n", acc, evalData);
             out().printf("wrote %s (%d parameters)%n", target, g.graph().numParams());
             return Main.OK;
@@ -105,15 +108,12 @@ public final class TrainCommand extends BaseCommand implements StageCommand {
         return Main.OK;
     }
 
-    /**
-     * Checks the architecture; a graph (a ResNet, a ComputationGraph JSON) is written as a DL4J zip only, so its
-     * {@code --out} must end in .zip (an artifact directory and the compressing commands take layer stacks for now).
-     */
+    /** Checks the architecture; whether it is a graph (a ResNet, a ComputationGraph JSON). */
     private boolean checkGraphOutput(TrainJob.Config c) {
         Storage st = Storage.withSparkDefaults();
         io.squeeze.model.Architectures.check(c.arch(), st);
         boolean graph = io.squeeze.model.Architectures.isGraph(c.arch(), st);
-        if (graph) io.squeeze.model.Graphs.requireZipOutput("--arch " + c.arch(), out, dl4jZip);
+        if (graph) io.squeeze.model.Graphs.zipOutput(out, dl4jZip); // refuses --with-dl4j-zip with a zip
         return graph;
     }
 

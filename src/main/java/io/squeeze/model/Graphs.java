@@ -26,13 +26,13 @@ public final class Graphs {
     public static final String COMMANDS = "train --arch resnet:N, lottery --arch resnet:N, inspect, evaluate, predict, soft-targets, prune (weights masked by any method, or --method ln --shrink of channel groups), factorize, lora --merge (dense vertices), quantize (static, dynamic, qat), sensitivity, export and weights export take graphs; distill learns from their soft targets (and hints from their vertices) or from them online, and teaches graph students from soft targets (with hints into their vertices) or online";
 
     /**
-     * Refuses an output other than a DL4J zip for {@code what}, a graph ("--arch resnet:1", "model M"): graphs are
-     * written as DL4J zips, not artifact directories (nor with an artifact's extra {@code --with-dl4j-zip}).
+     * Whether a graph's {@code out} is a DL4J zip (ends in .zip) rather than an artifact directory; a zip with
+     * {@code --with-dl4j-zip} (an artifact's extra file) is refused.
      */
-    public static void requireZipOutput(String what, String out, boolean dl4jZipOption) {
-        if (!out.toLowerCase(java.util.Locale.ROOT).endsWith(".zip"))
-            throw new BadInputException(what + " is a graph, which Squeeze writes as a DL4J zip: give --out ending in .zip, got " + out);
-        if (dl4jZipOption) throw new BadInputException("--with-dl4j-zip applies to artifact directories; " + what + " is a graph, written as a DL4J zip");
+    public static boolean zipOutput(String out, boolean dl4jZipOption) {
+        boolean zip = out.toLowerCase(java.util.Locale.ROOT).endsWith(".zip");
+        if (zip && dl4jZipOption) throw new BadInputException("--with-dl4j-zip adds a model.zip to an artifact directory; --out " + out + " is a zip already");
+        return zip;
     }
 
     /** Refuses a graph Squeeze cannot run on rows: several inputs or outputs, or an output that is not a dense-like layer. */

@@ -37,7 +37,7 @@ public final class GraphDistillJob {
     /** Whether the student is a graph: a graph architecture, or a model file that is a branching graph. */
     public static boolean graphStudent(DistillJob.Config c, Storage st) {
         if (DistillJob.isArch(c.student())) return Architectures.isGraph(Arch.parse(c.student()), st);
-        return ModelIO.isBranchingGraph(st, st.path(c.student()));
+        return io.squeeze.artifact.Models.isGraph(st, st.path(c.student()));
     }
 
     /** Refuses what a graph student does not take, before any Spark work. */

@@ -1,5 +1,6 @@
 package io.squeeze.spark;
 
+import io.squeeze.artifact.ArtifactWriter;
 import io.squeeze.artifact.Loaded;
 import io.squeeze.core.BadInputException;
 import io.squeeze.model.LoadedModel;
@@ -35,17 +36,19 @@ import java.util.Map;
  *       ({@link GraphMasks#zeros}), so pruning again prunes among the weights still kept. Layers are chosen and given
  *       amounts by vertex name ({@code --layers}, {@code --amount conv1:0.3,...}).</li>
  * </ul>
- * Then optional fine-tuning of the result on Spark and evaluation against the source. The result is a DL4J
- * ComputationGraph zip.
+ * Then optional fine-tuning of the result on Spark and evaluation against the source. The result is written as an
+ * artifact directory (pruned tensors stored sparse, their masks restored on reading) or a DL4J ComputationGraph zip.
  */
 public final class GraphPruneJob {
     private GraphPruneJob() {}
 
     /**
-     * The pruned (and fine-tuned) graph, its metrics against the source, the source's parameter count, and the weights
-     * pruned out of those of the chosen tensors (0 of 0 for group pruning, which removes them).
+     * The pruned (and fine-tuned) graph, its metrics against the source, the source's parameter count, the weights
+     * pruned out of those of the chosen tensors (0 of 0 for group pruning, which removes them), the masks of its pruned
+     * tensors (empty for group pruning) and what was done to each vertex.
      */
-    public record Result(ComputationGraph graph, Map<String, Object> metrics, long paramsBefore, long pruned, long chosen) {}
+    public record Result(ComputationGraph graph, Map<String, Object> metrics, long paramsBefore, long pruned, long chosen,
+                         Map<TensorKey, Mask> masks, Map<String, ArtifactWriter.LayerNote> notes) {}
 
     /** Whether {@code c} removes whole channel dependency groups ({@code --method ln --shrink}) rather than masking weights. */
     public static boolean removesGroups(PruneJob.Config c) {
@@ -87,6 +90,12 @@ public final class GraphPruneJob {
             else err.printf("prune: group %s: channels %d -> %d%n", grp.name(), grp.channels(), grp.channels() - plan.removed(root));
         }
         ComputationGraph shrunk = GroupPruning.shrink(g, groups, plan);
+        Map<String, ArtifactWriter.LayerNote> notes = new java.util.LinkedHashMap<>();
+        for (ChannelGroups.Group grp : groups.groups()) {
+            int after = grp.channels() - (grp.fixed() != null ? 0 : plan.removed(groups.groupOf(grp.producers().get(0))));
+            for (String v : grp.producers())
+                notes.put(v, new ArtifactWriter.LayerNote("prune:" + c.method().label() + "-shrink", Map.of("group", grp.name(), "channels_before", grp.channels(), "channels_after", after)));
+        }
         long macs = io.squeeze.model.Graphs.multiplyAdds(g, src.meta().numFeatures()), after = io.squeeze.model.Graphs.multiplyAdds(shrunk, src.meta().numFeatures());
         err.printf(Locale.ROOT, "prune: %,d -> %,d parameters, %,d -> %,d multiply-adds a row (%.2fx fewer)%n", g.numParams(), shrunk.numParams(),
                 macs, after, macs / (double) after);
@@ -98,7 +107,7 @@ public final class GraphPruneJob {
         }
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), c.split(),
                 Loaded.plain(LoadedModel.ofGraph(shrunk, src.meta(), "", "pruned", SourceKind.DL4J_ZIP, 0)), Loaded.plain(src));
-        return new Result(shrunk, metrics, g.numParams(), 0, 0);
+        return new Result(shrunk, metrics, g.numParams(), 0, 0, Map.of(), notes);
     }
 
     /** Masks of the chosen weights (on executors unless {@code --local}), zeroed, fine-tuned with the masks enforced. */
@@ -108,8 +117,9 @@ public final class GraphPruneJob {
         List<Target> targets = targets(c, g, masks);
         Map<Integer, Mask> fresh = PruneJob.masks(Execution.of(SparkSessions.jsc(spark), !c.distributed()), targets, c.method(),
                 c.amount() == null ? Amount.fraction(0) : c.amount(), c.plan().chunkSize());
-        PruneJob.notes(targets, fresh, c.method(), masks);
         List<String> names = GraphMasks.names(g);
+        Map<String, ArtifactWriter.LayerNote> notes = new java.util.LinkedHashMap<>();
+        PruneJob.notes(targets, fresh, c.method(), masks).forEach((layer, n) -> notes.put(names.get(layer), n));
         long pruned = 0, chosen = 0;
         for (Target t : targets) {
             Mask m = masks.get(t.key());
@@ -128,6 +138,7 @@ public final class GraphPruneJob {
         }
         Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), c.split(),
                 Loaded.plain(LoadedModel.ofGraph(out, src.meta(), "", "pruned", SourceKind.DL4J_ZIP, 0)), Loaded.plain(src));
-        return new Result(out, metrics, g.numParams(), pruned, chosen);
+        masks.values().removeIf(m -> m.prunedCount() == 0);
+        return new Result(out, metrics, g.numParams(), pruned, chosen, masks, notes);
     }
 }

@@ -1,7 +1,6 @@
 package io.squeeze.spark;
 
 import io.squeeze.artifact.Loaded;
-import io.squeeze.artifact.QuantizedGraphZip;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Example;
 import io.squeeze.data.Split;
@@ -31,7 +30,7 @@ import java.util.Map;
  * runtime rounds ({@link GraphFakeQuant}), fine-tuned with parameter averaging (straight-through gradients), re-calibrated
  * after every epoch (on executors, or in process with {@code --local}) with the new qparams written into the
  * configuration the workers receive next, and finally quantized and calibrated as in static mode. Written as the trained
- * folded graph's DL4J zip with its quantized form beside it; evaluated on the integer path against the source.
+ * folded graph (artifact directory or DL4J zip, as static mode); evaluated on the integer path against the source.
  */
 public final class GraphQatJob {
     private GraphQatJob() {}
@@ -77,8 +76,7 @@ public final class GraphQatJob {
         Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), Split.TEST, new Loaded(out, qm), Loaded.plain(src)));
         var cal = last.calibrated();
         metrics.put("calibration", Map.of("rows", cal.rows(), "passes", cal.passes(), "seconds", cal.seconds()));
-        byte[] zip = QuantizedGraphZip.zip(out, g, qm, argv, Jobs.toMap(c), metrics);
-        return new GraphQuantizeJob.Result(zip, qm, g, notes, cal.rows(), cal.seconds(), metrics);
+        return new GraphQuantizeJob.Result(out, qm, g, notes, cal.rows(), cal.seconds(), metrics);
     }
 
     /**

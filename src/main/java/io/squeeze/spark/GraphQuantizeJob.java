@@ -5,6 +5,7 @@ import io.squeeze.artifact.QuantizedGraphZip;
 import io.squeeze.core.BadInputException;
 import io.squeeze.data.DataSpec;
 import io.squeeze.data.Split;
+import io.squeeze.model.GraphBatchNormFold;
 import io.squeeze.model.GraphOps;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.NetOps;
@@ -22,21 +23,42 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * {@code squeeze quantize} of a branching graph (a ResNet, a Keras functional model): the graph's nodes with batch
- * normalizations folded and ReLUs fused ({@link GraphOps}), weights quantized on the driver (per channel or per tensor,
+ * {@code squeeze quantize} of a branching graph (a ResNet, a Keras functional model): the graph's batch normalizations
+ * folded into their convolutions in DL4J form ({@link GraphBatchNormFold}, so each node's weights are its layer's and the
+ * result is written as the folded graph), its nodes with ReLUs fused ({@link GraphOps}), weights quantized on the driver (per channel or per tensor,
  * as for layer stacks), and in static mode every activation — each convolution's and dense layer's output, each add's
  * and concatenation's — calibrated on executors in the same passes as a stack's ({@link QuantizeJob#calibrate}); the
  * integer runtime then computes adds and concatenations on uint8 values requantized to the merge's calibrated scale and
  * global average pooling on integers. {@code --rounding gptq} rounds each weighted node's integers against the Gram
- * matrix of its inputs gathered in the same calibration pass (Frantar et al. 2023), as for stacks. Evaluated on the integer path against the float graph; written as the float graph's
- * DL4J zip with the quantized form beside it ({@link QuantizedGraphZip}).
+ * matrix of its inputs gathered in the same calibration pass (Frantar et al. 2023), as for stacks. Evaluated on the integer
+ * path against the source graph; written as an artifact directory (integer weights stored as integers) or as the folded
+ * graph's DL4J zip with the quantized form beside it ({@link QuantizedGraphZip}).
  */
 public final class GraphQuantizeJob {
     private GraphQuantizeJob() {}
 
-    /** The zip, the quantized model, per-node notes, the calibration's rows and seconds, and the metrics. */
-    public record Result(byte[] zip, QuantizedModel model, GraphOps nodes, Map<String, Map<String, Object>> notes, long calibrationRows,
-                         double calibrationSeconds, Map<String, Object> metrics) {}
+    /**
+     * The quantized graph: {@code model} is the graph whose nodes were quantized (the source with its batch
+     * normalizations folded in DL4J form), {@code model} its quantized form, per-node notes, the calibration's rows and
+     * seconds, and the metrics.
+     */
+    public record Result(LoadedModel graph, QuantizedModel model, GraphOps nodes, Map<String, Map<String, Object>> notes, long calibrationRows,
+                         double calibrationSeconds, Map<String, Object> metrics) {
+        /** The graph's DL4J zip with its quantized form beside it ({@link QuantizedGraphZip}). */
+        public byte[] zip(List<String> argv, QuantizeJob.Config c) {
+            return QuantizedGraphZip.zip(graph, nodes, model, argv, Jobs.toMap(c), metrics);
+        }
+
+        /** What the graph's artifact directory holds ({@code sourceModel}: the path given). */
+        public io.squeeze.artifact.ArtifactWriter.GraphContent content(List<String> argv, QuantizeJob.Config c, String sourceModel) {
+            Map<String, io.squeeze.artifact.ArtifactWriter.LayerNote> n = new LinkedHashMap<>();
+            notes.forEach((v, d) -> {
+                if (d.containsKey("precision")) n.put(v, new io.squeeze.artifact.ArtifactWriter.LayerNote("quantize:" + d.get("precision"), d));
+            });
+            return new io.squeeze.artifact.ArtifactWriter.GraphContent(graph.graph(), graph.meta(),
+                    new io.squeeze.artifact.ArtifactWriter.Provenance(sourceModel, graph.sha256(), argv, Jobs.toMap(c)), n, metrics, Map.of(), model);
+        }
+    }
 
     /**
      * The nodes of {@code src}'s graph, refusing a vertex the quantized runtime cannot run and a {@code --layer-precision}
@@ -54,10 +76,15 @@ public final class GraphQuantizeJob {
 
     public static Result run(SparkSession spark, QuantizeJob.Config c, LoadedModel src, List<String> argv, PrintWriter progress) {
         if (c.qat() != null) return GraphQatJob.run(spark, c, src, argv, progress);
-        GraphOps g = nodes(c, src);
+        GraphOps source = nodes(c, src);
+        GraphBatchNormFold.Folded folded = GraphBatchNormFold.fold(src.graph());
+        if (!folded.folded().isEmpty())
+            progress.printf("quantize: %s folded%n", String.join(", ", GraphBatchNormFold.describe(folded)));
+        GraphOps g = GraphOps.of(folded.graph(), "the quantized runtime");
+        // --layer-precision indices name the source's nodes (inspect's order); DL4J orders the folded graph anew
+        QuantConfig cfg = c.quant().reindexed(GraphQatJob.toFolded(source, g));
         for (GraphOps.Node n : g.nodes())
-            if (!n.absorbed().isEmpty()) progress.printf("quantize: %s folded into '%s'%n", n.absorbed(), n.name());
-        QuantConfig cfg = c.quant();
+            if (!n.absorbed().isEmpty()) progress.printf("quantize: %s fused into '%s'%n", n.absorbed(), n.name());
         QuantizedModel qm = QuantizedModel.quantizeWeights(g, cfg);
         QuantizeJob.Calibrated cal = null;
         if (cfg.needsCalibrationData()) {
@@ -72,11 +99,13 @@ public final class GraphQuantizeJob {
             }
             if (cfg.calibrated()) qm = qm.withActivations(Calibrator.qparams(cal.ranges()));
         }
-        Map<String, Map<String, Object>> notes = notes(g, qm, cal, Map.of());
-        Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), Split.TEST, new Loaded(src, qm), Loaded.plain(src)));
+        LoadedModel out = LoadedModel.ofGraph(folded.graph(), src.meta(), src.sha256(), src.source(), src.kind(), 0);
+        Map<String, String> bnOf = new java.util.HashMap<>();
+        folded.folded().forEach((bn, host) -> bnOf.put(host, bn));
+        Map<String, Map<String, Object>> notes = notes(g, qm, cal, bnOf);
+        Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), Split.TEST, new Loaded(out, qm), Loaded.plain(src)));
         if (cal != null) metrics.put("calibration", Map.of("rows", cal.rows(), "passes", cal.passes(), "seconds", cal.seconds()));
-        byte[] zip = QuantizedGraphZip.zip(src, g, qm, argv, Jobs.toMap(c), metrics);
-        return new Result(zip, qm, g, notes, cal == null ? 0 : cal.rows(), cal == null ? 0 : cal.seconds(), metrics);
+        return new Result(out, qm, g, notes, cal == null ? 0 : cal.rows(), cal == null ? 0 : cal.seconds(), metrics);
     }
 
     /**

@@ -100,6 +100,17 @@ class BadInputCorpusTest {
         Path rz = dir.resolve("resnet.zip");
         ModelIO.writeZip(st, new org.apache.hadoop.fs.Path(rz.toString()), resnet, TestModels.minmaxMeta(64, 10), false);
         vars.put("$RESNET", rz.toString());
+        String graphArt = dir.resolve("graph-art").toString(), qGraphArt = dir.resolve("qgraph-art").toString();
+        var prov = new io.squeeze.artifact.ArtifactWriter.Provenance(rz.toString(), "", List.of(), Map.of());
+        io.squeeze.artifact.ArtifactWriter.writeGraph(st, graphArt, false, new io.squeeze.artifact.ArtifactWriter.GraphContent(resnet,
+                TestModels.minmaxMeta(64, 10), prov, Map.of(), Map.of(), Map.of(), null), false);
+        var folded = io.squeeze.model.GraphBatchNormFold.fold(resnet).graph();
+        io.squeeze.artifact.ArtifactWriter.writeGraph(st, qGraphArt, false, new io.squeeze.artifact.ArtifactWriter.GraphContent(folded,
+                TestModels.minmaxMeta(64, 10), prov, Map.of(), Map.of(), Map.of(), io.squeeze.quantize.QuantizedModel.quantizeWeights(
+                        io.squeeze.model.GraphOps.of(folded, "test"), io.squeeze.quantize.GraphQuantTest.config(io.squeeze.quantize.QuantConfig.Mode.DYNAMIC,
+                                io.squeeze.quantize.QuantConfig.Precision.INT8))), false);
+        vars.put("$GRAPHART", graphArt);
+        vars.put("$QGRAPHART", qGraphArt);
         vars.put("$GRAPHJSON", Files.writeString(dir.resolve("graph.json"), resnet.getConfiguration().toJson()).toString());
         Path bz = dir.resolve("bn.zip");
         ModelSerializer.writeModel(TestModels.bnConvNet(1, true), bz.toFile(), false);

@@ -45,8 +45,9 @@ public class GraphCliTest {
         return QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(rep)));
     }
 
-    static LoadedModel load(String zip) {
-        return ModelIO.loadFile(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(zip), true);
+    /** A graph from a zip or an artifact directory. */
+    static LoadedModel load(String model) {
+        return io.squeeze.artifact.Models.load(new Storage(new Configuration()), model, true);
     }
 
     @BeforeAll
@@ -141,9 +142,10 @@ public class GraphCliTest {
         String q = dir.resolve("resnet-int8.zip").toString(), local = dir.resolve("resnet-int8-local.zip").toString();
         CliRun r = CliRun.run("quantize", "--model", resnet, "--mode", "static", "--calib-data", TRAIN, "--calib-rows", "400", "--eval-data", TEST, "--out", q);
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.err().contains("quantize: [s2b1_conv2_bn] folded into 's2b1_conv2'"), r.err());
-        assertTrue(r.err().contains("quantize: [s2b1_relu] folded into 's2b1_add'"), r.err());
+        assertTrue(r.err().contains("s2b1_conv2_bn into s2b1_conv2") && r.err().contains(" folded\n"), r.err());
+        assertTrue(r.err().contains("quantize: [s2b1_relu] fused into 's2b1_add'"), r.err());
         assertTrue(r.out().contains("s2b1_add           {op=add, folded=[s2b1_relu], output_qparams={observed_min=0.0"), r.out());
+        assertTrue(r.out().contains("folded=[s2b1_conv2_bn], output_qparams="), r.out());
         assertTrue(r.out().contains("calibrated on 400 rows"), r.out());
         JsonNode e = evaluate(q, "resnet-int8", "--local");
         assertEquals("integer", e.get("accuracy_path").asText());
@@ -178,13 +180,34 @@ public class GraphCliTest {
         assertTrue(dl4j.err().contains("a quantized graph (it runs in onnx or integer)"), dl4j.err());
         CliRun prune = CliRun.run("prune", "--model", q, "--method", "ln", "--amount", "0.5", "--shrink", "--out", dir.resolve("x.zip").toString());
         assertEquals(2, prune.code());
-        assertTrue(prune.err().contains("is a quantized graph: this command reads float weights"), prune.err());
+        assertTrue(prune.err().contains("prune takes a float model; file:" + q + " is quantized (static)"), prune.err());
         CliRun onnx = CliRun.run("export", "--model", q, "--format", "onnx", "--out", dir.resolve("int8.onnx").toString());
         assertEquals(0, onnx.code(), onnx.err());
         assertTrue(onnx.out().contains("static QDQ graph"), onnx.out());
         CliRun zip = CliRun.run("export", "--model", q, "--format", "dl4j", "--out", dir.resolve("int8-dl4j.zip").toString());
         assertEquals(2, zip.code());
         assertFalse(Files.exists(dir.resolve("int8-dl4j.zip")));
+        // the same command writing an artifact directory: the integers stored as integers, the same integer path
+        String art = dir.resolve("resnet-int8-artifact").toString();
+        CliRun ra = CliRun.run("quantize", "--model", resnet, "--mode", "static", "--calib-data", TRAIN, "--calib-rows", "400", "--eval-data", TEST,
+                "--with-dl4j-zip", "--out", art);
+        assertEquals(0, ra.code(), ra.err());
+        long artBytes = st.totalBytes(st.path(art)) - Files.size(Path.of(art, "model.zip")), zipBytes = Files.size(Path.of(q));
+        assertTrue(artBytes * 3 < zipBytes, "artifact " + artBytes + " bytes without its model.zip, zip " + zipBytes);
+        assertTrue(ra.out().contains("artifact ") && ra.out().contains("smaller than"), ra.out());
+        var fromArt = io.squeeze.artifact.Artifact.load(st, art);
+        io.squeeze.quantize.GraphQuantTest.assertSameQuantization(a, fromArt.quant());
+        assertEquals(3, fromArt.manifest().formatVersion());
+        assertEquals("quantize:int8", fromArt.manifest().layers().stream().filter(l -> l.name().equals("s2b1_conv1")).findFirst().orElseThrow().method());
+        JsonNode ea = evaluate(art, "resnet-int8-artifact", "--local");
+        assertEquals(e.get("accuracy").asDouble(), ea.get("accuracy").asDouble(), 1e-12, "the artifact's integer path is the zip's");
+        assertEquals("integer", ea.get("accuracy_path").asText());
+        // its model.zip: the folded graph with the weights it computes with (dequantized), readable by DL4J alone
+        var plain = ModelIO.loadFile(st, new org.apache.hadoop.fs.Path(art, "model.zip"), true);
+        assertEquals(fromArt.model().graph().params(), plain.graph().params());
+        CliRun ia = CliRun.run("inspect", "--model", art);
+        assertEquals(0, ia.code(), ia.err());
+        assertTrue(ia.out().contains("int8"), ia.out());
         // GPTQ rounding (int4) from the Gram matrices gathered in the calibration pass on the executors
         String gq = dir.resolve("resnet-int4-gptq.zip").toString();
         CliRun gp = CliRun.run("quantize", "--model", resnet, "--bits", "4", "--rounding", "gptq", "--calib-data", TRAIN, "--calib-rows", "300",
@@ -263,7 +286,7 @@ public class GraphCliTest {
         assertEquals(2 * qm.weights().size(), qi.size(), "W and b of every weighted node");
         JsonNode stemW = qi.get(0), stemB = qi.get(1);
         assertEquals("stem", stemW.get("name").asText());
-        assertEquals("[\"stem_bn\",\"stem_relu\"]", stemW.get("folded").toString());
+        assertEquals("[\"stem_relu\"]", stemW.get("folded").toString(), "stem_bn was folded into the graph's stem before quantizing: only the ReLU is fused");
         assertEquals("int8", stemW.get("dtype").asText());
         byte[] ints = CodebookCliTest.npyBody(Files.readAllBytes(Path.of(qnpy, stemW.get("file").asText())));
         short[] want = qm.weights().get(stemW.get("node").asInt()).values();
@@ -323,8 +346,8 @@ public class GraphCliTest {
 
     @Test
     void weightsArePrunedByMagnitudeOnTheExecutorsAndStayZeroThroughFineTuning() throws Exception {
-        String l1 = dir.resolve("l1.zip").toString(), l1Local = dir.resolve("l1-local.zip").toString(), again = dir.resolve("l1-again.zip").toString(),
-                tuned = dir.resolve("l1-tuned.zip").toString(), one = dir.resolve("l1-one.zip").toString();
+        String l1 = dir.resolve("l1.zip").toString(), l1Local = dir.resolve("l1-local.zip").toString(), again = dir.resolve("l1-again").toString(),
+                tuned = dir.resolve("l1-tuned").toString(), one = dir.resolve("l1-one.zip").toString();
         CliRun r = CliRun.run("prune", "--model", resnet, "--method", "l1", "--amount", "0.5", "--out", l1);
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("prune: s3b1_conv2 W: 18,432 of 36,864 pruned (50.0%; 18,432 now)"), r.err());
@@ -360,6 +383,16 @@ public class GraphCliTest {
         z1.forEach((name, z) -> {
             for (int k = 0; k < z.length; k++) if (z[k]) assertTrue(z2.get(name)[k], name + " entry " + k + " stays pruned");
         });
+        // written as an artifact directory: pruned tensors stored sparse, their masks restored, notes by vertex
+        var art = io.squeeze.artifact.Artifact.load(new Storage(new Configuration()), again);
+        int s3 = io.squeeze.model.GraphMasks.names(art.model().graph()).indexOf("s3b1_conv2");
+        assertEquals(27648, art.model().masks().get(new io.squeeze.core.TensorKey(s3, "W")).prunedCount());
+        assertEquals("fp32, sparse", art.storage().get(s3));
+        var rec = art.manifest().layers().get(s3);
+        assertEquals("s3b1_conv2", rec.name());
+        assertEquals("prune:l1", rec.method());
+        assertTrue(rec.bytesAfter() < rec.bytesBefore() * 0.4, rec.toString());
+        assertTrue(art.manifest().command().containsAll(List.of("prune", "--model", l1, "--out", again)), art.manifest().command().toString());
 
         // fine-tuned with the masks enforced on the executors: the same zeros, the rest trained
         CliRun t = CliRun.run("prune", "--model", resnet, "--method", "l1", "--amount", "0.5", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "2",
