@@ -108,6 +108,10 @@ final class Charts {
         p.setRangeGridlinePaint(Color.LIGHT_GRAY);
         boolean allZero = series.values().stream().flatMapToDouble(java.util.Arrays::stream).allMatch(v -> v == 0);
         if (allZero) p.getRangeAxis().setRange(0, 1); // JFreeChart would zoom into ±1e-8 around the zeros
+        if (layers.stream().mapToInt(String::length).max().orElse(0) * layers.size() > 120) { // long names (a graph's vertices): slanted, whole
+            p.getDomainAxis().setCategoryLabelPositions(org.jfree.chart.axis.CategoryLabelPositions.UP_45);
+            p.getDomainAxis().setMaximumCategoryLabelWidthRatio(4f);
+        }
         return png(c);
     }
 }

@@ -147,7 +147,7 @@ final class RecipeAllocation {
 
     /** A solved allocation: the command-line values and what the report shows. */
     record Solved(List<String> argv, Map<String, Object> record, Sensitivity sensitivity, Spec spec, Map<Integer, Double> levels,
-                  Map<Integer, long[]> shapes) {
+                  Map<Integer, long[]> shapes, Map<Integer, String> names) {
         /** The measured damage of {@code layer} at its chosen level. */
         private double damage(int layer) {
             return spec.damage().of(sensitivity.baseline(), sensitivity.layer(layer).at(levels.get(layer)));
@@ -184,13 +184,13 @@ final class RecipeAllocation {
             l.put(worst, next);
             Map<String, Object> base0 = new LinkedHashMap<>(record);
             base0.put("relaxed", RunCommand.map("layer", worst, "from", levels.get(worst), "to", next));
-            return build(spec, sensitivity, l, shapes, base0, spec.technique() + " relaxed");
+            return build(spec, sensitivity, l, shapes, names, base0, spec.technique() + " relaxed");
         }
     }
 
     /** The float model an allocation measures; a quantized one is refused ({@code at}: where in the recipe, or empty). */
     private static io.squeeze.model.LoadedModel floatModel(Storage st, Spec spec, String model, String at) {
-        Loaded loaded = Models.loadRunnable(st, model);
+        Loaded loaded = Models.loadRunnable(st, model, true);
         if (loaded.quant() != null) throw new BadInputException(at + model + " is quantized; a " + spec.technique() + " allocation needs a float model");
         return loaded.model();
     }
@@ -274,21 +274,28 @@ final class RecipeAllocation {
         Allocation.Result r = Allocation.solve(Allocation.choices(s, spec.damage(), saving), required, budget);
         Map<Integer, Double> levels = new LinkedHashMap<>();
         Map<Integer, long[]> shapes = new LinkedHashMap<>();
+        Map<Integer, String> names = m.isGraph() ? new LinkedHashMap<>() : null; // a graph's layers are given by vertex name
         for (int i = 0; i < r.layers().size(); i++) {
-            levels.put(r.layers().get(i), r.levels().get(i));
-            shapes.put(r.layers().get(i), m.net().getLayer(r.layers().get(i)).getParam("W").shape());
+            int layer = r.layers().get(i);
+            levels.put(layer, r.levels().get(i));
+            shapes.put(layer, m.layers()[layer].paramTable().get("W").shape());
+            if (names != null) names.put(layer, m.layers()[layer].conf().getLayer().getLayerName());
         }
         Map<String, Object> rec = RunCommand.map("technique", spec.technique(), "budget", spec.budget(), "damage", spec.damage().name().toLowerCase(Locale.ROOT),
                 "predicted_damage", r.predictedDamage(), "saving", r.saving(), "required", required,
                 "sensitivity", spec.sensitivity() != null ? spec.sensitivity() : new Path(cache.getParent(), cache.getName() + ".sensitivity.json").toString());
-        Solved solved = build(spec, s, levels, shapes, rec, budget);
+        Solved solved = build(spec, s, levels, shapes, names, rec, budget);
         err.println("run: " + budget + " allocated from sensitivity: " + solved.record().get("levels") + String.format(Locale.ROOT, " (predicted %s %.4g)",
                 spec.damage() == Allocation.Damage.LOSS ? "loss increase" : "accuracy drop", r.predictedDamage()));
         return solved;
     }
 
-    /** The command-line values and record of per-layer {@code levels} (null: the layer stays as it is). */
-    static Solved build(Spec spec, Sensitivity s, Map<Integer, Double> levels, Map<Integer, long[]> shapes, Map<String, Object> base, String budget) {
+    /**
+     * The command-line values and record of per-layer {@code levels} (null: the layer stays as it is); layers are
+     * given to the command by index, or by {@code names} (a graph's vertices: its commands number nodes otherwise).
+     */
+    static Solved build(Spec spec, Sensitivity s, Map<Integer, Double> levels, Map<Integer, long[]> shapes, Map<Integer, String> names,
+                        Map<String, Object> base, String budget) {
         List<String> argv = new ArrayList<>();
         StringBuilder per = new StringBuilder();
         Map<String, Object> layers = new LinkedHashMap<>();
@@ -302,8 +309,9 @@ final class RecipeAllocation {
             };
             layers.put(Integer.toString(layer), v == null ? "unchanged" : v);
             if (v == null) continue;
-            if (spec.technique().equals("quantize")) argv.addAll(List.of("--layer-precision", layer + "=" + v));
-            else per.append(per.length() == 0 ? "" : ",").append(layer).append(':').append(v);
+            String at = names == null ? Integer.toString(layer) : names.get(layer);
+            if (spec.technique().equals("quantize")) argv.addAll(List.of("--layer-precision", at + "=" + v));
+            else per.append(per.length() == 0 ? "" : ",").append(at).append(':').append(v);
         }
         if (!spec.technique().equals("quantize")) {
             if (per.length() == 0) throw new BadInputException(budget + " is met without compressing any layer");
@@ -311,7 +319,7 @@ final class RecipeAllocation {
         }
         Map<String, Object> rec = new LinkedHashMap<>(base);
         rec.put("levels", layers);
-        return new Solved(argv, rec, s, spec, levels, shapes);
+        return new Solved(argv, rec, s, spec, levels, shapes, names);
     }
 
 }

@@ -166,7 +166,7 @@ final class RecipeRun {
                 Map<String, Object> metrics = new LinkedHashMap<>();
                 if (modelOut.get(i) != null && recipe.data().eval() != null) {
                     if (base == null && baseline != null && (baselineStage < 0 || baselineStage <= i))
-                        base = Models.loadRunnable(st, baseline);
+                        base = Models.loadRunnable(st, baseline, true);
                     metrics.putAll(evaluate(spark, st, modelOut.get(i), baseline != null && !baseline.equals(modelOut.get(i)) ? base : null));
                 }
                 rec = new StageRecord(i, s.dir(), s.technique().key, argv, key, in, output, RunState.identity(st, output), metrics,
@@ -366,7 +366,7 @@ final class RecipeRun {
     }
 
     Map<String, Object> evaluate(SparkSession spark, Storage st, String model, Loaded base) {
-        Map<String, Object> r = EvaluateJob.run(spark, DataSpec.parse(recipe.data().eval(), Split.TEST, false), Models.loadRunnable(st, model), base, 256);
+        Map<String, Object> r = EvaluateJob.run(spark, DataSpec.parse(recipe.data().eval(), Split.TEST, false), Models.loadRunnable(st, model, true), base, 256);
         Map<String, Object> m = new LinkedHashMap<>();
         for (String k : List.of("accuracy", "top5", "loss", "params", "nonzeros", "artifact_bytes", "rows_per_s"))
             if (r.containsKey(k)) m.put(k, r.get(k));
@@ -375,12 +375,11 @@ final class RecipeRun {
         return m;
     }
 
-    /** The model's layers: name for a layer with weights, null for one without. */
+    /** The model's layers (a graph's in {@code getLayers()} order): name for a layer with weights, null for one without. */
     private static List<String> layerNames(Storage st, String model) {
-        var net = Models.load(st, model).net();
+        var layers = Models.load(st, model, true).layers();
         List<String> names = new ArrayList<>();
-        for (int i = 0; i < net.getnLayers(); i++)
-            names.add(net.getLayer(i).numParams() > 0 ? net.getLayer(i).conf().getLayer().getLayerName() : null);
+        for (var l : layers) names.add(l.numParams() > 0 ? l.conf().getLayer().getLayerName() : null);
         return names;
     }
 }

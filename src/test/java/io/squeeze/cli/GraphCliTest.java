@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -531,6 +532,55 @@ public class GraphCliTest {
         double acc = evaluate(f, "factorized").get("accuracy").asDouble();
         assertTrue(acc > 0.8, "factorized and fine-tuned 3 epochs: " + acc);
         assertTrue(r.err().contains("train: epoch 3 validation accuracy"), r.err());
+    }
+
+    @Test
+    void aRecipeAllocatesPruningAndMixedPrecisionByVertexFromSensitivityAndChainsGraphArtifacts() throws Exception {
+        String out = dir.resolve("recipe").toString();
+        Path yaml = Files.writeString(dir.resolve("resnet.yaml"), """
+                name: digits-resnet
+                model: %s
+                data: {train: %s, eval: %s}
+                accuracy: {metric: accuracy, tolerable_loss: 0.1}
+                stages:
+                  - prune: {target: 0.6, levels: [0.3, 0.5, 0.7, 0.9], fine-tune-epochs: 1, batch: 32, sync-every: 5}
+                  - quantize: {mode: static, choices: [4, 8, fp32], effective_bits: 6}
+                """.formatted(resnet, TRAIN, TEST));
+        CliRun r = CliRun.run("run", yaml.toString(), "--out", out);
+        assertEquals(0, r.code(), r.err());
+        Map<?, ?> report = io.squeeze.model.Json.read(Files.readAllBytes(Path.of(out, "report.json")), Map.class);
+        List<?> stages = (List<?>) report.get("stages");
+        // the allocations reach the commands by vertex name (a graph's commands number nodes, not layers)
+        String prune = String.join(" ", (List<String>) ((Map<?, ?>) stages.get(0)).get("command")), quant = String.join(" ", (List<String>) ((Map<?, ?>) stages.get(1)).get("command"));
+        assertTrue(prune.contains("--amount stem:") && prune.contains(",s3b1_conv2:"), prune);
+        assertTrue(quant.contains("--layer-precision s3b1_conv2="), quant);
+        // each stage's artifact holds what was allocated to each vertex
+        var pruned = io.squeeze.artifact.Artifact.load(new Storage(new Configuration()), out + "/stages/01-prune");
+        var quantized = io.squeeze.artifact.Artifact.load(new Storage(new Configuration()), out + "/stages/02-quantize");
+        assertTrue(pruned.model().isGraph() && quantized.model().isGraph() && quantized.quant() != null);
+        Map<?, ?> amounts = (Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) stages.get(0)).get("allocation")).get("levels");
+        Map<?, ?> bits = (Map<?, ?>) ((Map<?, ?>) ((Map<?, ?>) stages.get(1)).get("allocation")).get("levels");
+        long weights = 0, zero = 0, bitSum = 0;
+        var layers = pruned.model().graph().getLayers();
+        for (var e : amounts.entrySet()) {
+            int i = Integer.parseInt((String) e.getKey());
+            var rec = pruned.manifest().layers().get(i);
+            assertEquals(e.getValue(), rec.details().getOrDefault("W_amount", "0"), rec.name());
+            long n = layers[i].paramTable().get("W").length();
+            weights += n;
+            zero += pruned.model().masks().containsKey(new io.squeeze.core.TensorKey(i, "W")) ? pruned.model().masks().get(new io.squeeze.core.TensorKey(i, "W")).prunedCount() : 0;
+            String b = (String) bits.get(e.getKey());
+            String method = quantized.manifest().layers().stream().filter(l -> l.name().equals(rec.name())).findFirst().orElseThrow().method();
+            assertEquals(b.equals("fp32") ? "quantize:fp32" : "quantize:int" + b, method, rec.name());
+            bitSum += n * (b.equals("fp32") ? 32 : Integer.parseInt(b));
+        }
+        assertTrue(zero >= Math.round(0.6 * weights), zero + " of " + weights + " weights pruned");
+        assertTrue(bitSum <= 6 * weights, "effective bits " + (double) bitSum / weights);
+        assertEquals(true, ((Map<?, ?>) report.get("gate")).get("met"), report.get("gate").toString());
+        // the page charts the two layer structures: the graph, and the graph with its batch normalizations folded
+        String html = Files.readString(Path.of(out, "report.html"));
+        assertTrue(html.contains("<h3>01-prune</h3>") && html.contains("<h3>02-quantize</h3>"), html.replaceAll("base64,[^\"]+", ""));
+        assertEquals(2, html.split("alt=\"sparsity per layer\"", -1).length - 1, "two layer structures");
     }
 
     @Test
