@@ -209,6 +209,26 @@ class HdfsAndS3ClusterIT {
         Manifest p = Artifact.load(st, pruned).manifest();
         assertTrue((Double) p.metrics().get("accuracy") > accuracy - 0.1, "fine-tuned: " + p.metrics());
         assertEquals(List.of(), leftovers(new Path(s3.bucket() + "/")), "no training files left on S3");
+
+        // a Keras functional graph (an add, a concatenation, BN) quantized into a graph artifact on S3: the same
+        // integers as a local run's, read back and evaluated from S3 in the executors as locally
+        String keras = "file:" + BASE.resolve("src/test/resources/keras/functional-residual.h5");
+        var ref = new com.fasterxml.jackson.databind.ObjectMapper().readTree(java.nio.file.Files.readAllBytes(BASE.resolve("src/test/resources/keras/functional-residual-expected.json")));
+        String rows = "csv:file:" + java.nio.file.Files.writeString(dir.resolve("residual-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(ref));
+        String gq = s3.bucket() + "/models/residual-int8", gql = dir.resolve("residual-int8-local").toString();
+        submit(onS3(), "quantize", "--model", keras, "--mode", "static", "--calib-data", rows, "--out", gq);
+        StandaloneClusterIT.local("quantize", "--model", keras, "--mode", "static", "--calib-data", rows, "--out", gql);
+        Artifact onS3 = Artifact.load(st, gq);
+        assertTrue(onS3.model().isGraph() && onS3.manifest().formatVersion() == 3, onS3.manifest().toString());
+        io.squeeze.quantize.GraphQuantTest.assertSameQuantization(Artifact.load(st, gql).quant(), onS3.quant());
+        java.nio.file.Path ec = dir.resolve("residual-int8-eval-s3.json"), el = dir.resolve("residual-int8-eval-local.json");
+        submit(onS3(), "evaluate", "--model", gq, "--data", rows, "--report", "file:" + ec);
+        StandaloneClusterIT.local("evaluate", "--model", gql, "--data", rows, "--report", el.toString());
+        var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.JsonNode es = mapper.readTree(java.nio.file.Files.readAllBytes(ec)), eloc = mapper.readTree(java.nio.file.Files.readAllBytes(el));
+        assertEquals("integer", es.get("accuracy_path").asText());
+        assertEquals(eloc.get("accuracy"), es.get("accuracy"));
+        assertEquals(eloc.get("loss").asDouble(), es.get("loss").asDouble(), 1e-9);
     }
 
     /** Training's temporary files (DL4J's exported minibatches, {@code squeeze-train-*}) anywhere under {@code root}. */

@@ -508,10 +508,11 @@ class StandaloneClusterIT {
         // graph's configuration: the same zeros as in one process, kept through the training
         String[] u = {"prune", "--model", tl, "--method", "global", "--amount", "0.7", "--fine-tune-data", TRAIN, "--fine-tune-epochs", "1",
                 "--eval-data", TEST};
-        String uc = dir.resolve("resnet-global-cluster.zip").toString(), ul = dir.resolve("resnet-global-local.zip").toString();
+        // (the cluster's result written as a graph artifact directory, the local one as a zip)
+        String uc = dir.resolve("resnet-global-cluster").toString(), ul = dir.resolve("resnet-global-local.zip").toString();
         submit(append(u, "--out", uc));
         local(append(u, "--out", ul));
-        var zc = io.squeeze.cli.GraphCliTest.zeros(io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(uc), true).graph());
+        var zc = io.squeeze.cli.GraphCliTest.zeros(io.squeeze.artifact.Models.load(ST, uc, true).graph());
         var zl = io.squeeze.cli.GraphCliTest.zeros(io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(ul), true).graph());
         assertEquals(zl.keySet(), zc.keySet());
         long zerosCluster = 0, weights = 0;
@@ -531,16 +532,17 @@ class StandaloneClusterIT {
         assertEquals(rl.getConfiguration().toJson(), rc.getConfiguration().toJson());
         assertEquals(rl.params(), rc.params());
         // static int8: calibrated on the executors (the broadcast quantized graph deserialized there) as in one process; the
-        // quantized zip evaluated and scored in the executors' integer runtimes exactly as locally
+        // quantized artifact evaluated and scored in the executors' integer runtimes exactly as the zip locally
         String[] q = {"quantize", "--model", tl, "--mode", "static", "--calib-data", TRAIN, "--calib-rows", "300"};
-        String qc = dir.resolve("resnet-int8-cluster.zip").toString(), ql = dir.resolve("resnet-int8-local.zip").toString();
+        // (the cluster's written as an artifact directory, its integers stored as integers; the local one as a zip)
+        String qc = dir.resolve("resnet-int8-cluster").toString(), ql = dir.resolve("resnet-int8-local.zip").toString();
         submit(append(q, "--out", qc));
         local(append(q, "--out", ql));
-        var qmc = io.squeeze.artifact.QuantizedGraphZip.read(ST, new org.apache.hadoop.fs.Path(qc)).quant();
+        var qmc = Artifact.load(ST, qc).quant();
         var qml = io.squeeze.artifact.QuantizedGraphZip.read(ST, new org.apache.hadoop.fs.Path(ql)).quant();
         io.squeeze.quantize.GraphQuantTest.assertSameQuantization(qml, qmc);
         Path qec = dir.resolve("resnet-int8-eval-cluster.json"), qel = dir.resolve("resnet-int8-eval-local.json");
-        submit("evaluate", "--model", ql, "--data", TEST, "--report", qec.toString());
+        submit("evaluate", "--model", qc, "--data", TEST, "--report", qec.toString());
         local("evaluate", "--model", ql, "--data", TEST, "--report", qel.toString());
         JsonNode iqc = M.readTree(Files.readAllBytes(qec)), iql = M.readTree(Files.readAllBytes(qel));
         assertEquals("integer", iqc.get("accuracy_path").asText());
@@ -548,7 +550,7 @@ class StandaloneClusterIT {
         assertEquals(iql.get("accuracy_fake_quant"), iqc.get("accuracy_fake_quant"));
         assertEquals(l.get("accuracy").asDouble(), iqc.get("accuracy").asDouble(), 0.03, "int8 vs float");
         String pqc = dir.resolve("resnet-int8-predict-cluster").toString(), pql = dir.resolve("resnet-int8-predict-local").toString();
-        submit("predict", "--model", ql, "--data", TEST, "--out", "parquet:" + pqc);
+        submit("predict", "--model", qc, "--data", TEST, "--out", "parquet:" + pqc);
         local("predict", "--model", ql, "--data", TEST, "--out", "parquet:" + pql);
         assertSameParts(pql, pqc, "int8 predict");
         // QAT: the folded graph's fake-quantized configuration (activations wrapped, pooling's rounding vertex inserted)
