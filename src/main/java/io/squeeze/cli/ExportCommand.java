@@ -50,7 +50,8 @@ public final class ExportCommand extends BaseCommand implements StageCommand {
         LoadedModel m = loaded.model();
         String what = switch (format) {
             case DL4J -> {
-                if (m.isGraph() && loaded.quant() != null)
+                // a quantized graph artifact exports its graph with the dequantized weights it computes with (as --with-dl4j-zip)
+                if (m.isGraph() && loaded.quant() != null && m.kind() != io.squeeze.model.SourceKind.ARTIFACT)
                     throw new BadInputException("model " + m.source() + " is a quantized graph: a DL4J zip would hold its float graph only (the file already is"
                             + " that zip, with its quantized form beside it)");
                 ModelIO.writeZip(st, target, m.isGraph() ? m.graph() : m.net(), m.meta(), overwrite);

@@ -206,6 +206,9 @@ public class GraphCliTest {
         // its model.zip: the folded graph with the weights it computes with (dequantized), readable by DL4J alone
         var plain = ModelIO.loadFile(st, new org.apache.hadoop.fs.Path(art, "model.zip"), true);
         assertEquals(fromArt.model().graph().params(), plain.graph().params());
+        String exported = dir.resolve("int8-artifact-dl4j.zip").toString(); // the artifact's graph as DL4J computes it: its model.zip
+        assertEquals(0, CliRun.run("export", "--model", art, "--format", "dl4j", "--out", exported).code());
+        assertEquals(plain.graph().params(), ModelIO.loadFile(st, new org.apache.hadoop.fs.Path(exported), true).graph().params());
         CliRun ia = CliRun.run("inspect", "--model", art);
         assertEquals(0, ia.code(), ia.err());
         assertTrue(ia.out().contains("int8"), ia.out());
