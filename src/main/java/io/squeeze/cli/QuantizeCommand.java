@@ -228,6 +228,7 @@ public final class QuantizeCommand extends BaseCommand implements StageCommand {
 
     private Integer codebook() {
         var c = codebookJob();
+        if (io.squeeze.artifact.Models.isGraph(Storage.withSparkDefaults(), new org.apache.hadoop.fs.Path(c.model()))) return codebookGraph(c);
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs()); // before any Spark work
         SparkSession spark = SparkSessions.start("squeeze quantize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
@@ -242,6 +243,27 @@ public final class QuantizeCommand extends BaseCommand implements StageCommand {
         if (metrics.containsKey("accuracy"))
             o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) metrics.get("accuracy"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));
+        return Main.OK;
+    }
+
+    /** A branching graph's vertices weight-shared (and codebook-fine-tuned), written as a graph artifact or a DL4J zip. */
+    private Integer codebookGraph(io.squeeze.spark.CodebookJob.Config c) {
+        output.graphZip(); // refuses --with-dl4j-zip with a zip
+        var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
+        var src = io.squeeze.artifact.Models.loadFloat(Storage.withSparkDefaults(), c.model(), "quantize", c.model());
+        io.squeeze.spark.CodebookJob.checkOverrides(src.layers(), c.codebook()); // before any Spark work
+        SparkSession spark = SparkSessions.start("squeeze quantize");
+        Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
+        var content = io.squeeze.spark.CodebookJob.runGraph(spark, c, src, Main.args(), err());
+        long bytes = output.writeGraph(st, target, content), fp32 = content.graph().numParams() * 4L;
+        var o = out();
+        content.notes().forEach((v, n) -> o.printf(Locale.ROOT, "%-18s %-9s %s%n", v, n.method(), n.details()));
+        o.printf(Locale.ROOT, "%s %s: %.1fx smaller than the dense fp32 parameters (%s)%n", output.graphZip() ? "zip" : "artifact (whole directory)",
+                io.squeeze.eval.EvalReport.bytes(bytes), fp32 / (double) bytes, io.squeeze.eval.EvalReport.bytes(fp32));
+        if (content.metrics().containsKey("accuracy"))
+            o.printf(Locale.ROOT, "accuracy %.4f (source %.4f)%n", (Double) content.metrics().get("accuracy"),
+                    (Double) ((Map<?, ?>) content.metrics().get("baseline")).get("accuracy"));
+        o.println("wrote " + target);
         return Main.OK;
     }
 

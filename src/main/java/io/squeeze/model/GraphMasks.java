@@ -90,15 +90,27 @@ public final class GraphMasks {
      * Empty masks give a copy without mask constraints.
      */
     public static ComputationGraph withMaskConstraints(ComputationGraph g, Map<TensorKey, Mask> masks) {
+        return withConstraints(g, masks, Map.of());
+    }
+
+    /**
+     * As above with the weight-sharing ties {@code codebooks} (by layer index and parameter) as {@link CodebookConstraint}s
+     * (codebook fine-tuning, with {@link TiedGradients}); empty maps give a graph without either constraint.
+     */
+    public static ComputationGraph withConstraints(ComputationGraph g, Map<TensorKey, Mask> masks, Map<Integer, Map<String, CodebookConstraint.Assignment>> codebooks) {
         Map<String, Map<String, Mask>> byVertex = new HashMap<>();
         List<String> names = names(g);
         masks.forEach((k, m) -> byVertex.computeIfAbsent(names.get(k.layer()), x -> new HashMap<>()).put(k.param(), m));
+        Map<String, Map<String, CodebookConstraint.Assignment>> tiesOf = new HashMap<>();
+        codebooks.forEach((l, t) -> tiesOf.put(names.get(l), t));
         ComputationGraphConfiguration c = g.getConfiguration().clone();
         c.getVertices().forEach((name, v) -> {
             if (!(v instanceof LayerVertex lv)) return;
             var layer = lv.getLayerConf().getLayer();
             List<LayerConstraint> cs = new ArrayList<>();
-            if (layer.getConstraints() != null) for (LayerConstraint x : layer.getConstraints()) if (!(x instanceof MaskConstraint)) cs.add(x);
+            if (layer.getConstraints() != null)
+                for (LayerConstraint x : layer.getConstraints()) if (!(x instanceof MaskConstraint) && !(x instanceof CodebookConstraint)) cs.add(x);
+            if (tiesOf.containsKey(name)) cs.add(new CodebookConstraint(tiesOf.get(name)));
             if (byVertex.containsKey(name)) cs.add(new MaskConstraint(byVertex.get(name)));
             layer.setConstraints(cs.isEmpty() ? null : cs);
         });

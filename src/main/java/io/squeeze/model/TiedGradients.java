@@ -3,6 +3,7 @@ package io.squeeze.model;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.api.layers.LayerConstraint;
 import org.deeplearning4j.nn.conf.layers.Layer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.optimize.api.BaseTrainingListener;
 
@@ -29,10 +30,24 @@ public final class TiedGradients extends BaseTrainingListener implements Seriali
         return false;
     }
 
+    /** As above for a graph. */
+    public static boolean needed(ComputationGraph g) {
+        for (var l : g.getLayers()) if (constraint(l.conf().getLayer()) != null) return true;
+        return false;
+    }
+
     @Override
     public void onGradientCalculation(Model model) {
+        if (model instanceof ComputationGraph g) { // a graph's gradient is keyed by vertex name
+            var gradient = g.gradient();
+            for (var l : g.getLayers()) {
+                CodebookConstraint c = constraint(l.conf().getLayer());
+                if (c != null) c.tieGradients(l, k -> gradient.getGradientFor(l.conf().getLayer().getLayerName() + "_" + k));
+            }
+            return;
+        }
         if (!(model instanceof MultiLayerNetwork net))
-            throw new IllegalStateException("codebook fine-tuning trains a MultiLayerNetwork, got " + model.getClass().getSimpleName());
+            throw new IllegalStateException("codebook fine-tuning trains a MultiLayerNetwork or a ComputationGraph, got " + model.getClass().getSimpleName());
         var gradient = net.gradient();
         for (int i = 0; i < net.getnLayers(); i++) {
             CodebookConstraint c = constraint(net.getLayerWiseConfigurations().getConf(i).getLayer());

@@ -15,7 +15,11 @@ import io.squeeze.model.Surgery;
 import io.squeeze.quantize.CodebookConfig;
 import io.squeeze.quantize.WeightSharing;
 import org.apache.spark.sql.SparkSession;
+import io.squeeze.model.GraphMasks;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.PrintWriter;
 import java.io.Serializable;
@@ -31,7 +35,8 @@ import java.util.TreeMap;
  * their shared values; then, with training data, codebook fine-tuning on Spark — the same data-parallel training as
  * every fine-tuning, each shared value trained by the sum of its weights' gradients
  * ({@link io.squeeze.model.TiedGradients}, the paper's Figure 3), each layer's clusters and masks held fixed by
- * {@link CodebookConstraint} and {@link io.squeeze.model.MaskConstraint} after every update. The artifact is a float network whose weights take at
+ * {@link CodebookConstraint} and {@link io.squeeze.model.MaskConstraint} after every update. A branching graph's
+ * vertices are shared and fine-tuned the same way ({@link #runGraph}). The artifact is a float network whose weights take at
  * most 2^bits values per layer; {@link io.squeeze.artifact.PackedModel} stores such a layer as its codebook and
  * Huffman-coded indices (and relative positions, when pruned), and evaluation computes with the shared values
  * exactly.
@@ -87,11 +92,7 @@ public final class CodebookJob {
         MultiLayerNetwork net = r.net();
         Map<Integer, ArtifactWriter.LayerNote> notes = new TreeMap<>(r.notes());
         if (c.fineTune().runs()) {
-            err.printf("quantize: codebook fine-tuning %d epochs on %s, clusters%s fixed%n", c.fineTune().epochs(), c.fineTune().data(),
-                    src.masks().isEmpty() ? "" : " and masks");
-            err.flush();
-            Map<Integer, Map<String, CodebookConstraint.Assignment>> ties = new TreeMap<>();
-            r.clusters().forEach((l, cl) -> ties.put(l, Map.of("W", new CodebookConstraint.Assignment(cl.assignment(), cl.centroids().length))));
+            var ties = ties(c, src, r.clusters(), err);
             MultiLayerNetwork tuned = PruneJob.fineTune(spark, net, src.masks(), ties, src, c.fineTune(), Split.TRAIN, !c.distributed(), c.evalData(), err);
             Map<Integer, float[]> tied = new TreeMap<>();
             r.clusters().forEach((l, cl) -> tied.put(l, CodebookConstraint.tie(Surgery.values(tuned, l, "W"), cl.assignment(), cl.centroids().length)));
@@ -156,14 +157,84 @@ public final class CodebookJob {
 
     /** As {@link #share(Execution, MultiLayerNetwork, Map, CodebookConfig, PrintWriter)}, layers above {@code distributedAbove} weights clustered by distributed passes. */
     public static Result share(Execution exec, MultiLayerNetwork net, Map<TensorKey, Mask> masks, CodebookConfig cfg, long distributedAbove, PrintWriter err) {
-        for (CodebookConfig.LayerBits o : cfg.overrides()) QuantizeJob.requireWeightedLayer(net, o.layers());
+        Sharing s = cluster(exec, net.getLayers(), i -> Surgery.values(net, i, "W"), masks, cfg, distributedAbove, err);
+        return new Result(Surgery.withWeights(net, s.shared()), s.clusters(), s.notes());
+    }
+
+    /** A graph's shared weights: the graph with them, each layer's clustering (by its place in {@code getLayers()}) and notes by vertex. */
+    public record GraphResult(ComputationGraph graph, Map<Integer, WeightSharing.Clusters> clusters, Map<String, ArtifactWriter.LayerNote> notes) {}
+
+    /** As {@link #share(Execution, MultiLayerNetwork, Map, CodebookConfig, PrintWriter)} for a branching graph (layers chosen by vertex name). */
+    public static GraphResult shareGraph(Execution exec, ComputationGraph g, Map<TensorKey, Mask> masks, CodebookConfig cfg, PrintWriter err) {
+        Sharing s = cluster(exec, g.getLayers(), i -> GraphMasks.values(g, i, "W"), masks, cfg, DISTRIBUTED_ABOVE, err);
+        ComputationGraph out = g.clone();
+        s.shared().forEach((i, v) -> assign(out, i, v));
+        List<String> names = GraphMasks.names(g);
+        Map<String, ArtifactWriter.LayerNote> notes = new LinkedHashMap<>();
+        s.notes().forEach((i, n) -> notes.put(names.get(i), n));
+        return new GraphResult(out, s.clusters(), notes);
+    }
+
+    /** Each layer's clusters as the ties codebook fine-tuning holds (announced on {@code err}). */
+    private static Map<Integer, Map<String, CodebookConstraint.Assignment>> ties(Config c, LoadedModel src, Map<Integer, WeightSharing.Clusters> clusters,
+                                                                               PrintWriter err) {
+        err.printf("quantize: codebook fine-tuning %d epochs on %s, clusters%s fixed%n", c.fineTune().epochs(), c.fineTune().data(),
+                src.masks().isEmpty() ? "" : " and masks");
+        err.flush();
+        Map<Integer, Map<String, CodebookConstraint.Assignment>> ties = new TreeMap<>();
+        clusters.forEach((l, cl) -> ties.put(l, Map.of("W", new CodebookConstraint.Assignment(cl.assignment(), cl.centroids().length))));
+        return ties;
+    }
+
+    private static void assign(ComputationGraph g, int layer, float[] w) {
+        INDArray target = g.getLayers()[layer].paramTable().get("W");
+        target.assign(Nd4j.create(w, target.shape(), 'c'));
+    }
+
+    /**
+     * {@code quantize --mode codebook} of a branching graph: its vertices' weights shared (k-means on executors), codebook
+     * fine-tuning of the graph on Spark with the clusters (and a pruned graph's masks) held, evaluation against the
+     * source; what its artifact holds (each shared tensor stored as its codebook and Huffman-coded indices).
+     */
+    public static ArtifactWriter.GraphContent runGraph(SparkSession spark, Config c, LoadedModel src, List<String> argv, PrintWriter err) {
+        GraphResult r = shareGraph(Execution.of(SparkSessions.jsc(spark), !c.distributed()), src.graph(), src.masks(), c.codebook(), err);
+        ComputationGraph g = r.graph();
+        if (c.fineTune().runs()) {
+            var ties = ties(c, src, r.clusters(), err);
+            g = c.fineTune().graph(spark, g, src.masks(), ties, src, Split.TRAIN, !c.distributed(), c.evalData(), err);
+            ComputationGraph tuned = g;
+            r.clusters().forEach((l, cl) -> assign(tuned, l, CodebookConstraint.tie(GraphMasks.values(tuned, l, "W"), cl.assignment(), cl.centroids().length)));
+        }
+        Map<String, Object> metrics = EvaluateJob.againstSource(spark, c.evalData(), Split.TEST,
+                Loaded.plain(new LoadedModel(null, src.meta(), "", "codebook", SourceKind.ARTIFACT, 0, src.masks(), g)), Loaded.plain(src));
+        return new ArtifactWriter.GraphContent(g, src.meta(), new ArtifactWriter.Provenance(c.model(), src.sha256(), argv, Jobs.toMap(c)),
+                r.notes(), metrics, src.masks(), null);
+    }
+
+    /** Refuses a {@code --layer-precision} selector that names no layer with weights (a graph's by vertex name). */
+    public static void checkOverrides(org.deeplearning4j.nn.api.Layer[] layers, CodebookConfig cfg) {
+        for (CodebookConfig.LayerBits o : cfg.overrides()) {
+            boolean any = false;
+            for (int i = 0; i < layers.length && !any; i++)
+                any = layers[i].paramTable().containsKey("W") && o.layers().matches(i, layers[i].conf().getLayer().getLayerName());
+            o.layers().requireMatch(any, "--layer-precision");
+        }
+    }
+
+    /** Every chosen layer's clustering, its shared weights and notes, by layer index. */
+    private record Sharing(Map<Integer, WeightSharing.Clusters> clusters, Map<Integer, float[]> shared, Map<Integer, ArtifactWriter.LayerNote> notes) {}
+
+    /** Clusters the kept weights of every chosen layer of {@code layers} ({@code weights}: a layer's W in C order), a task per layer. */
+    private static Sharing cluster(Execution exec, org.deeplearning4j.nn.api.Layer[] layers, java.util.function.IntFunction<float[]> weights,
+                                   Map<TensorKey, Mask> masks, CodebookConfig cfg, long distributedAbove, PrintWriter err) {
+        checkOverrides(layers, cfg);
         List<Task> tasks = new ArrayList<>();
-        for (int i = 0; i < net.getnLayers(); i++) {
-            if (net.getLayer(i).getParam("W") == null) continue;
-            int bits = cfg.bitsOf(i, net.getLayer(i).conf().getLayer().getLayerName());
+        for (int i = 0; i < layers.length; i++) {
+            if (layers[i].paramTable().get("W") == null) continue;
+            int bits = cfg.bitsOf(i, layers[i].conf().getLayer().getLayerName());
             if (bits == 0) continue;
             Mask m = masks.get(new TensorKey(i, "W"));
-            tasks.add(new Task(i, Surgery.values(net, i, "W"), m == null ? null : m.toBytes(), 1 << bits));
+            tasks.add(new Task(i, weights.apply(i), m == null ? null : m.toBytes(), 1 << bits));
         }
         if (tasks.isEmpty()) throw new BadInputException("quantize --mode codebook: no layer with weights is left to share (every layer is fp32)");
         long t0 = System.nanoTime();
@@ -192,6 +263,6 @@ public final class CodebookJob {
             d.put("mse", kept == 0 ? 0.0 : cl.sse() / kept);
             notes.put(t.layer(), new ArtifactWriter.LayerNote("codebook", d));
         }
-        return new Result(Surgery.withWeights(net, shared), clusters, notes);
+        return new Sharing(clusters, shared, notes);
     }
 }

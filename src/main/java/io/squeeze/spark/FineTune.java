@@ -67,10 +67,23 @@ public record FineTune(String data, int epochs, int batch, Double lr, Integer sy
                                                               java.util.Map<io.squeeze.core.TensorKey, io.squeeze.core.Mask> masks,
                                                               io.squeeze.model.LoadedModel source, io.squeeze.data.Split split, boolean local,
                                                               String evalData, java.io.PrintWriter progress) {
+        return graph(spark, g, masks, java.util.Map.of(), source, split, local, evalData, progress);
+    }
+
+    /**
+     * As above with weight-sharing ties ({@code codebooks}, by layer index and parameter) kept through the updates
+     * too: each shared value trains by its cluster's summed gradient ({@link io.squeeze.model.TiedGradients}).
+     */
+    public org.deeplearning4j.nn.graph.ComputationGraph graph(org.apache.spark.sql.SparkSession spark, org.deeplearning4j.nn.graph.ComputationGraph g,
+                                                              java.util.Map<io.squeeze.core.TensorKey, io.squeeze.core.Mask> masks,
+                                                              java.util.Map<Integer, java.util.Map<String, io.squeeze.model.CodebookConstraint.Assignment>> codebooks,
+                                                              io.squeeze.model.LoadedModel source, io.squeeze.data.Split split, boolean local,
+                                                              String evalData, java.io.PrintWriter progress) {
         if (!runs()) return g;
-        if (!masks.isEmpty()) {
-            var tuned = graph(spark, io.squeeze.model.GraphMasks.withMaskConstraints(g, masks), java.util.Map.of(), source, split, local, evalData, progress);
-            var clean = io.squeeze.model.GraphMasks.withMaskConstraints(tuned, java.util.Map.of());
+        if (!masks.isEmpty() || !codebooks.isEmpty()) {
+            var tuned = graph(spark, io.squeeze.model.GraphMasks.withConstraints(g, masks, codebooks), java.util.Map.of(), java.util.Map.of(), source, split,
+                    local, evalData, progress);
+            var clean = io.squeeze.model.GraphMasks.withConstraints(tuned, java.util.Map.of(), java.util.Map.of());
             io.squeeze.model.GraphMasks.apply(clean, masks);
             return clean;
         }

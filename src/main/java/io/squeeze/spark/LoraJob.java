@@ -139,7 +139,7 @@ public final class LoraJob {
      * name glob or place in the graph's layer order); refusals name the vertex. Built in the driver before any Spark work.
      */
     public static Adapted adaptGraph(Config c, org.deeplearning4j.nn.graph.ComputationGraph g) {
-        if (!c.merge()) throw new BadInputException("lora of graph " + c.model() + " writes the merged graph as a DL4J zip: add --merge");
+        if (!c.merge()) throw new BadInputException("lora of graph " + c.model() + " writes the merged graph (adapter artifacts are for layer stacks): add --merge");
         if (c.baseQuant() != null) throw new BadInputException("lora --base-quant applies to layer stacks; " + c.model() + " is a graph");
         java.util.Set<String> chosen = new java.util.TreeSet<>();
         var names = io.squeeze.model.GraphMasks.names(g);

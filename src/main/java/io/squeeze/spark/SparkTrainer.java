@@ -217,14 +217,17 @@ public final class SparkTrainer {
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
         JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> counted = counted(data, rows, d -> d.getFeatures(0).size(0));
         EpochLoss loss = new EpochLoss(jsc);
+        // weight-shared vertices train by their clusters' summed gradients, in process and on every worker
+        java.util.List<org.deeplearning4j.optimize.api.TrainingListener> listeners = io.squeeze.model.TiedGradients.needed(graph)
+                ? java.util.List.of(new io.squeeze.model.TiedGradients(), loss) : java.util.List.of(loss);
         var before = new java.util.ArrayList<>(graph.getListeners() == null ? java.util.List.of() : graph.getListeners());
         try {
             epochs(jsc, cfg, where, progress, rows, loss, tm -> {
                 if (tm == null) {
-                    graph.addListeners(loss);
+                    graph.addListeners(listeners.toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
                     return () -> graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(counted.toLocalIterator(), cfg.batchSize()));
                 }
-                tm.setListeners(java.util.List.of(loss));
+                tm.setListeners(listeners);
                 return () -> (sparkNet[0] == null ? sparkNet[0] = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm)
                         : sparkNet[0]).fitMultiDataSet(counted);
             }, e -> afterEpoch.accept(e, cfg.local() ? graph : sparkNet[0].getNetwork()));

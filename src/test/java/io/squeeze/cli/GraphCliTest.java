@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
+import java.util.stream.IntStream;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -584,6 +585,56 @@ public class GraphCliTest {
         String html = Files.readString(Path.of(out, "report.html"));
         assertTrue(html.contains("<h3>01-prune</h3>") && html.contains("<h3>02-quantize</h3>"), html.replaceAll("base64,[^\"]+", ""));
         assertEquals(2, html.split("alt=\"sparsity per layer\"", -1).length - 1, "two layer structures");
+    }
+
+    /** Distinct values of every weight tensor, by vertex name. */
+    public static java.util.Map<String, Long> distinctWeights(ComputationGraph g) {
+        java.util.Map<String, Long> out = new java.util.TreeMap<>();
+        var names = io.squeeze.model.GraphMasks.names(g);
+        for (int i = 0; i < g.getLayers().length; i++)
+            if (g.getLayers()[i].paramTable().containsKey("W")) {
+                float[] w = io.squeeze.model.GraphMasks.values(g, i, "W");
+                out.put(names.get(i), IntStream.range(0, w.length).mapToObj(k -> w[k]).distinct().count());
+            }
+        return out;
+    }
+
+    @Test
+    void itsWeightsAreSharedByKMeansOnTheExecutorsAndFineTunedWithTheClustersHeld() throws Exception {
+        String shared = dir.resolve("codebook").toString(), local = dir.resolve("codebook-local").toString(), tuned = dir.resolve("codebook-tuned").toString();
+        CliRun r = CliRun.run("quantize", "--model", resnet, "--mode", "codebook", "--bits", "4", "--layer-precision", "output=6", "--out", shared);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("quantize: k-means of 10 layers"), r.err());
+        assertEquals(0, CliRun.run("quantize", "--model", resnet, "--mode", "codebook", "--bits", "4", "--layer-precision", "output=6", "--local",
+                "--out", local).code());
+        Storage st = new Storage(new Configuration());
+        var a = io.squeeze.artifact.Artifact.load(st, shared);
+        assertEquals(a.model().graph().params(), load(local).graph().params(), "k-means on the executors = in this process");
+        java.util.Map<String, Long> distinct = distinctWeights(a.model().graph());
+        distinct.forEach((v, n) -> assertTrue(n <= (v.equals("output") ? 64 : 16), v + ": " + n + " values"));
+        int s3 = io.squeeze.model.GraphMasks.names(a.model().graph()).indexOf("s3b1_conv2");
+        assertEquals("codebook 16 (4 bits), huffman", a.storage().get(s3));
+        assertEquals("codebook", a.manifest().layers().get(s3).method());
+        long whole = st.totalBytes(st.path(shared)), zip = Files.size(Path.of(resnet));
+        assertTrue(whole * 4 < zip, "artifact " + whole + " bytes, float zip " + zip); // (biases and batch normalizations stay fp32)
+        // fine-tuned on the executors with each cluster's weights trained by their summed gradient, and pruned weights kept
+        String pruned = dir.resolve("codebook-pruned-source").toString();
+        assertEquals(0, CliRun.run("prune", "--model", resnet, "--method", "l1", "--amount", "0.5", "--out", pruned).code());
+        CliRun t = CliRun.run("quantize", "--model", pruned, "--mode", "codebook", "--bits", "4", "--data", TRAIN, "--epochs", "2", "--lr", "0.001",
+                "--eval-data", TEST, "--out", tuned);
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.err().contains("codebook fine-tuning 2 epochs") && t.err().contains("clusters and masks fixed"), t.err());
+        var ft = io.squeeze.artifact.Artifact.load(st, tuned);
+        distinctWeights(ft.model().graph()).forEach((v, n) -> assertTrue(n <= 16, v + ": " + n + " values after fine-tuning"));
+        java.util.Map<String, boolean[]> before = zeros(load(pruned).graph()), after = zeros(ft.model().graph());
+        before.forEach((v, z) -> {
+            for (int k = 0; k < z.length; k++) if (z[k]) assertTrue(after.get(v)[k], v + " entry " + k + " stays pruned");
+        });
+        assertTrue(ft.storage().get(s3).matches("codebook 1[0-6] \\(4 bits\\), huffman, sparse"), ft.storage().get(s3));
+        assertNotEquals(a.model().graph().getLayer("s3b1_conv2").getParam("W"), ft.model().graph().getLayer("s3b1_conv2").getParam("W"));
+        double acc = evaluate(tuned, "codebook-tuned").get("accuracy").asDouble();
+        assertEquals(report.get("accuracy").asDouble(), acc, 0.05, "4-bit shared weights of half the network, fine-tuned");
+        assertTrue(t.out().contains(String.format(java.util.Locale.ROOT, "accuracy %.4f", acc)), t.out());
     }
 
     @Test

@@ -531,6 +531,20 @@ class StandaloneClusterIT {
         var rl = io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(fl), true).graph();
         assertEquals(rl.getConfiguration().toJson(), rc.getConfiguration().toJson());
         assertEquals(rl.params(), rc.params());
+        // weight sharing: each vertex's k-means a task on the executors, the same codebooks as in one process; codebook
+        // fine-tuning on the executors (each worker's graph tying its clusters' gradients) keeps 16 values a vertex
+        String[] cb = {"quantize", "--model", tl, "--mode", "codebook", "--bits", "4"};
+        String cbc = dir.resolve("resnet-codebook-cluster").toString(), cbl = dir.resolve("resnet-codebook-local").toString();
+        submit(append(cb, "--out", cbc));
+        local(append(cb, "--out", cbl));
+        assertEquals(Artifact.load(ST, cbl).model().graph().params(), Artifact.load(ST, cbc).model().graph().params(), "the same shared weights");
+        String cbt = dir.resolve("resnet-codebook-tuned-cluster").toString();
+        Run cbr = submit(append(cb, "--data", TRAIN, "--epochs", "1", "--lr", "0.001", "--eval-data", TEST, "--out", cbt));
+        assertTrue(cbr.err().contains("codebook fine-tuning 1 epochs"), cbr.err());
+        var tunedShared = Artifact.load(ST, cbt);
+        io.squeeze.cli.GraphCliTest.distinctWeights(tunedShared.model().graph()).forEach((v, n) -> assertTrue(n <= 16, v + ": " + n));
+        assertNotEquals(Artifact.load(ST, cbc).model().graph().params(), tunedShared.model().graph().params(), "fine-tuned on the executors");
+        assertEquals(l.get("accuracy").asDouble(), (Double) tunedShared.manifest().metrics().get("accuracy"), 0.1, "4-bit shared, fine-tuned vs float");
         // static int8: calibrated on the executors (the broadcast quantized graph deserialized there) as in one process; the
         // quantized artifact evaluated and scored in the executors' integer runtimes exactly as the zip locally
         String[] q = {"quantize", "--model", tl, "--mode", "static", "--calib-data", TRAIN, "--calib-rows", "300"};

@@ -98,6 +98,27 @@ public class TiedGradientsTest {
         for (int k = 0; k < 4; k++) assertNotEquals(BOOK[k], first[k], "cluster " + k + " trained");
     }
 
+    /** A graph's weight-shared vertex (its gradient keyed by vertex name) trains the same way, through the graph's constraints. */
+    @Test
+    void inAGraphAStepMovesEachSharedValueByTheSumOfItsWeightsGradients() {
+        double lr = 0.05;
+        Setup s = setup(new Sgd(lr), 4);
+        DataSet batch = batch(32, 5);
+        double[] sum = s.clusterSums(gradient(s.plain(), batch, "0_W"));
+        var g = s.plain().toComputationGraph();
+        var tied = GraphMasks.withConstraints(g, Map.of(new TensorKey(0, "W"), Mask.of(s.keep())),
+                Map.of(0, Map.of("W", new CodebookConstraint.Assignment(s.cluster(), 4))));
+        assertTrue(TiedGradients.needed(tied));
+        assertFalse(TiedGradients.needed(g));
+        tied.setListeners(new TiedGradients());
+        tied.fit(batch);
+        float[] after = tied.getLayers()[0].getParam("W").dup('c').data().asFloat();
+        for (int i = 0; i < N; i++) {
+            double want = s.cluster()[i] < 0 ? 0 : BOOK[s.cluster()[i]] - lr * sum[s.cluster()[i]] / 32;
+            assertEquals(want, after[i], 2e-6, "weight " + i);
+        }
+    }
+
     @Test
     void onlyNetworksWithACodebookNeedIt() {
         Setup s = setup(new Sgd(0.1), 1);
