@@ -8,6 +8,7 @@ import io.squeeze.model.Lora;
 import io.squeeze.model.LoraDense;
 import io.squeeze.model.SourceKind;
 import org.apache.hadoop.fs.Path;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -23,10 +24,13 @@ import java.util.TreeSet;
  * A LoRA adapter artifact: only the adapters' A and B ({@code adapters/tensors.json} + {@code tensors.bin}, the
  * packed format's index and DEFLATEd float32), with the base model referenced by path and sha256 in the manifest
  * and the rank and α in its configuration. Loading fetches the base, checks its sha256, attaches the adapters and
- * returns the merged network.
+ * returns the merged network. A graph's adapters are stored by vertex name with the other state training moved (batch
+ * normalizations' running statistics), in a format-3 artifact.
  */
 public final class AdapterArtifact {
     public static final String INDEX = "adapters/tensors.json", BLOB = "adapters/tensors.bin";
+    /** The index formats: a layer stack's adapters (by layer index), a graph's (by vertex name, format-3 artifact). */
+    static final String STACK = "squeeze-lora-adapters", GRAPH = "squeeze-lora-graph-adapters";
 
     private AdapterArtifact() {}
 
@@ -51,9 +55,52 @@ public final class AdapterArtifact {
                     Map.of("rank", ld.rank(), "scale", ld.scale())));
         }
         Map<String, byte[]> files = new LinkedHashMap<>();
-        files.put(INDEX, Json.compact(new PackedModel.Index("squeeze-lora-adapters", 1, entries)));
+        files.put(INDEX, Json.compact(new PackedModel.Index(STACK, 1, entries)));
         files.put(BLOB, blob.toByteArray());
         return ArtifactWriter.commit(st, out, overwrite, files, p, layers, metrics);
+    }
+
+    /**
+     * A graph's adapters: each adapted vertex's A and B, and every other parameter training moved — batch
+     * normalizations' running mean and variance, which follow the data while the adapters train — by vertex name, so
+     * that the base with them computes what was trained ({@code base}: the graph the adapters were trained on).
+     */
+    public static Manifest writeGraph(Storage st, String uri, boolean overwrite, ComputationGraph base, ComputationGraph adapted,
+                                      ArtifactWriter.Provenance p, Map<String, Object> metrics) {
+        Path out = ArtifactWriter.checkTarget(st, uri, overwrite);
+        ByteArrayOutputStream blob = new ByteArrayOutputStream();
+        List<PackedModel.TensorEntry> entries = new ArrayList<>();
+        List<Manifest.LayerRecord> layers = new ArrayList<>();
+        var all = adapted.getLayers();
+        for (int i = 0; i < all.length; i++) {
+            String v = all[i].conf().getLayer().getLayerName();
+            boolean lora = all[i].conf().getLayer() instanceof LoraDense;
+            long bytes = 0, params = 0;
+            for (var e : all[i].paramTable().entrySet()) {
+                INDArray a = e.getValue();
+                if (!lora && a.equals(base.getLayer(v).getParam(e.getKey()))) continue; // frozen and unchanged
+                if (lora && !e.getKey().equals("A") && !e.getKey().equals("B")) continue; // the base's W and b
+                byte[] enc = Encoding.F32_DEFLATE.encode(a.dup('c').data().asFloat(), null);
+                entries.add(new PackedModel.TensorEntry(i, e.getKey(), a.shape(), Encoding.F32_DEFLATE, blob.size(), enc.length, v));
+                blob.writeBytes(enc);
+                bytes += enc.length;
+                params += a.length();
+            }
+            if (params == 0) continue;
+            Map<String, Object> d = lora ? Map.of("rank", ((LoraDense) all[i].conf().getLayer()).rank(), "scale", ((LoraDense) all[i].conf().getLayer()).scale())
+                    : Map.of("moved", "running statistics");
+            layers.add(new Manifest.LayerRecord(i, v, lora ? "LoraDense" : all[i].conf().getLayer().getClass().getSimpleName(), lora ? "lora" : "trained-state",
+                    params, params, 0, params * 4, bytes, d));
+        }
+        Map<String, byte[]> files = new LinkedHashMap<>();
+        files.put(INDEX, Json.compact(new PackedModel.Index(GRAPH, 1, entries)));
+        files.put(BLOB, blob.toByteArray());
+        return ArtifactWriter.commit(st, out, overwrite, files, p, layers, metrics, Manifest.FORMAT_VERSION);
+    }
+
+    /** Whether the adapter artifact whose index is {@code index} goes on a graph. */
+    static boolean onGraph(byte[] index) {
+        return GRAPH.equals(Json.read(index, PackedModel.Index.class).format());
     }
 
     static boolean isAdapter(Manifest m) {
@@ -74,15 +121,16 @@ public final class AdapterArtifact {
 
     /** The base with the adapters attached and merged; {@code files} are the verified artifact files. */
     static LoadedModel load(Storage st, Path dir, Manifest m, Map<String, byte[]> files, long storedBytes) {
-        LoadedModel base = Models.load(st, basePath(st, dir, m));
+        PackedModel.Index index = Json.read(files.get(INDEX), PackedModel.Index.class);
+        LoadedModel base = Models.load(st, basePath(st, dir, m), GRAPH.equals(index.format()));
         if (!base.sha256().equals(m.sourceSha256()))
             throw new BadInputException("adapter artifact " + dir + ": base model " + m.sourceModel() + " has sha256 " + base.sha256()
                     + ", the adapters were trained on " + m.sourceSha256());
-        PackedModel.Index index = Json.read(files.get(INDEX), PackedModel.Index.class);
         byte[] blob = files.get(BLOB);
         Object rank = m.config().get("rank"), alpha = m.config().get("alpha");
         if (!(rank instanceof Number r) || !(alpha instanceof Number a))
             throw new BadInputException("adapter artifact " + dir + ": the manifest has no rank/alpha");
+        if (GRAPH.equals(index.format())) return loadGraph(dir, m, base, index, blob, r.intValue(), a.doubleValue(), storedBytes);
         TreeSet<Integer> layers = new TreeSet<>();
         for (PackedModel.TensorEntry t : index.tensors()) layers.add(t.layer());
         MultiLayerNetwork adapted = Lora.attach(base.net(), layers, r.intValue(), a.doubleValue(), 0);
@@ -92,5 +140,21 @@ public final class AdapterArtifact {
             adapted.getLayer(t.layer()).getParam(t.param()).assign(Nd4j.create(v, t.shape(), 'c'));
         }
         return new LoadedModel(Lora.merge(adapted), base.meta(), m.sourceSha256(), dir.toString(), SourceKind.ARTIFACT, storedBytes);
+    }
+
+    /** A graph base with its adapters (and trained state) by vertex name, merged. */
+    private static LoadedModel loadGraph(Path dir, Manifest m, LoadedModel base, PackedModel.Index index, byte[] blob, int rank, double alpha, long storedBytes) {
+        if (!base.isGraph()) throw new BadInputException("adapter artifact " + dir + " holds a graph's adapters; base model " + m.sourceModel() + " is a layer stack");
+        TreeSet<String> vertices = new TreeSet<>();
+        for (PackedModel.TensorEntry t : index.tensors()) if (t.param().equals("A")) vertices.add(t.vertex());
+        ComputationGraph adapted = Lora.attach(base.graph(), vertices, rank, alpha, 0, new org.nd4j.linalg.learning.config.Sgd(0));
+        for (PackedModel.TensorEntry t : index.tensors()) {
+            byte[] part = java.util.Arrays.copyOfRange(blob, (int) t.offset(), (int) (t.offset() + t.length()));
+            INDArray target = adapted.getConfiguration().getVertices().containsKey(t.vertex()) ? adapted.getLayer(t.vertex()).getParam(t.param()) : null;
+            if (target == null || !java.util.Arrays.equals(target.shape(), t.shape()))
+                throw new BadInputException("adapter artifact " + dir + ": tensor " + t.vertex() + "_" + t.param() + " does not fit base model " + m.sourceModel());
+            target.assign(Nd4j.create(Encoding.F32_DEFLATE.decode(part, (int) target.length()).values(), t.shape(), 'c'));
+        }
+        return new LoadedModel(null, base.meta(), m.sourceSha256(), dir.toString(), SourceKind.ARTIFACT, storedBytes, Map.of(), Lora.merge(adapted));
     }
 }

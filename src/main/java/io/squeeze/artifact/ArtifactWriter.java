@@ -150,11 +150,7 @@ public final class ArtifactWriter {
             layers.add(new Manifest.LayerRecord(s.index(), s.name(), s.type(), n.method(), s.params(), s.nonzeros(), s.sparsity(), s.denseBytes(),
                     packed.bytesPerLayer()[s.index()], n.details()));
         }
-        Map<String, Manifest.FileRecord> records = new LinkedHashMap<>();
-        files.forEach((k, v) -> records.put(k, new Manifest.FileRecord(v.length, Storage.sha256(v))));
-        Manifest m = manifest(Manifest.FORMAT_VERSION, records, c.provenance(), layers, c.metrics());
-        publish(st, out, overwrite, files, Json.bytes(m));
-        return m;
+        return commit(st, out, overwrite, files, c.provenance(), layers, c.metrics(), Manifest.FORMAT_VERSION);
     }
 
     /**
@@ -163,9 +159,15 @@ public final class ArtifactWriter {
      */
     static Manifest commit(Storage st, Path out, boolean overwrite, Map<String, byte[]> files, Provenance p,
                            List<Manifest.LayerRecord> layers, Map<String, Object> metrics) {
+        return commit(st, out, overwrite, files, p, layers, metrics, Manifest.STACK_FORMAT);
+    }
+
+    /** As above, the manifest of format {@code version}. */
+    static Manifest commit(Storage st, Path out, boolean overwrite, Map<String, byte[]> files, Provenance p,
+                           List<Manifest.LayerRecord> layers, Map<String, Object> metrics, int version) {
         Map<String, Manifest.FileRecord> records = new LinkedHashMap<>();
         files.forEach((k, v) -> records.put(k, new Manifest.FileRecord(v.length, Storage.sha256(v))));
-        Manifest m = manifest(Manifest.STACK_FORMAT, records, p, layers, metrics);
+        Manifest m = manifest(version, records, p, layers, metrics);
         publish(st, out, overwrite, files, Json.bytes(m));
         return m;
     }

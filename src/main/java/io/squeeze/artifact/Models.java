@@ -34,13 +34,14 @@ public final class Models {
 
     /**
      * Whether the model at {@code p} is a branching graph (the commands that take one run it as a graph): an artifact
-     * directory whose {@code packed/} holds a graph, or a model file as {@link ModelIO#isBranchingGraph} reads it.
+     * directory whose {@code packed/} holds a graph (or whose adapters go on one), or a model file as {@link ModelIO#isBranchingGraph} reads it.
      */
     public static boolean isGraph(Storage st, Path p) {
         if (!st.exists(p)) return false;
         if (!st.isDirectory(p)) return ModelIO.isBranchingGraph(st, p);
-        Path index = new Path(p, PackedModel.INDEX);
+        Path index = new Path(p, PackedModel.INDEX), adapters = new Path(p, AdapterArtifact.INDEX);
         try {
+            if (!st.exists(index) && st.exists(adapters)) return AdapterArtifact.onGraph(st.readAll(adapters, "adapter index"));
             return st.exists(index) && PackedModel.GRAPH.equals(io.squeeze.model.Json.read(st.readAll(index, "artifact index"), PackedModel.Index.class).format());
         } catch (RuntimeException e) {
             return false; // not a readable artifact: the command's own load says why

@@ -101,20 +101,27 @@ public final class LoraCommand extends BaseCommand implements StageCommand {
         return Main.OK;
     }
 
-    /** A branching graph: adapters on its dense vertices, merged, written as an artifact directory or a DL4J zip. */
+    /**
+     * A branching graph: adapters on its dense vertices, written as an adapter artifact (the adapters and the state
+     * training moved, by vertex name) or, with {@code --merge}, merged into a graph artifact or a DL4J zip.
+     */
     private Integer callGraph(LoraJob.Config c) {
-        output.graphZip(); // refuses --with-dl4j-zip with a zip
+        if (output.graphZip() && !c.merge())
+            throw new BadInputException("lora of graph " + c.model() + " without --merge writes an adapter artifact directory; --out " + output.out
+                    + " is a zip: give a directory, or add --merge");
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         var base = io.squeeze.artifact.Models.loadFloat(Storage.withSparkDefaults(), c.model(), "lora", c.model());
         LoraJob.Adapted adapted = LoraJob.adaptGraph(c, base.graph()); // refusals before any Spark work
         SparkSession spark = SparkSessions.start("squeeze lora");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         LoraJob.GraphResult r = LoraJob.runGraph(spark, c, base, adapted, err());
-        output.writeGraph(st, target, new ArtifactWriter.GraphContent(r.merged(), r.meta(),
-                new ArtifactWriter.Provenance(c.model(), base.sha256(), Main.args(), io.squeeze.spark.Jobs.toMap(c)), Map.of(), r.metrics(), Map.of(), null));
+        var provenance = new ArtifactWriter.Provenance(c.model(), base.sha256(), Main.args(), io.squeeze.spark.Jobs.toMap(c));
+        long bytes = c.merge() ? output.writeGraph(st, target, new ArtifactWriter.GraphContent(r.merged(), r.meta(), provenance, Map.of(), r.metrics(), Map.of(), null))
+                : io.squeeze.artifact.AdapterArtifact.writeGraph(st, output.out, output.overwrite, base.graph(), r.adapted(), provenance, r.metrics())
+                .files().values().stream().mapToLong(f -> f.bytes()).sum();
         var o = out();
-        o.printf(Locale.ROOT, "trained %d adapter parameters (%.2f%%) on %s; merged graph%n", r.trainable(), 100.0 * r.trainable() / base.numParams(),
-                r.metrics().get("adapted_layers"));
+        o.printf(Locale.ROOT, "trained %d adapter parameters (%.2f%%) on %s; %s %s%n", r.trainable(), 100.0 * r.trainable() / base.numParams(),
+                r.metrics().get("adapted_layers"), c.merge() ? "merged graph" : "adapter artifact", io.squeeze.eval.EvalReport.bytes(bytes));
         if (r.metrics().containsKey("accuracy")) o.printf(Locale.ROOT, "accuracy %.4f (base %.4f)%n", (Double) r.metrics().get("accuracy"),
                 (Double) ((Map<?, ?>) r.metrics().get("baseline")).get("accuracy"));
         o.println("wrote " + target);

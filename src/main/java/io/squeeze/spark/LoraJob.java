@@ -127,9 +127,9 @@ public final class LoraJob {
                 new ArtifactWriter.Provenance(base.source(), base.sha256(), argv, Jobs.toMap(c)), Map.of(), metrics, Map.of());
     }
 
-    /** A graph's merged network, its metadata, metrics against the base, and the adapters' trainable parameters. */
-    public record GraphResult(org.deeplearning4j.nn.graph.ComputationGraph merged, io.squeeze.model.ModelMeta meta, Map<String, Object> metrics,
-                              long trainable) {}
+    /** A graph's merged network, the trained graph with its adapters, its metadata, metrics against the base, and the adapters' trainable parameters. */
+    public record GraphResult(org.deeplearning4j.nn.graph.ComputationGraph merged, org.deeplearning4j.nn.graph.ComputationGraph adapted,
+                              io.squeeze.model.ModelMeta meta, Map<String, Object> metrics, long trainable) {}
 
     /** The dense vertices a graph LoRA adapts and the graph with their adapters attached (the rest frozen). */
     public record Adapted(java.util.Set<String> vertices, org.deeplearning4j.nn.graph.ComputationGraph graph) {}
@@ -139,7 +139,6 @@ public final class LoraJob {
      * name glob or place in the graph's layer order); refusals name the vertex. Built in the driver before any Spark work.
      */
     public static Adapted adaptGraph(Config c, org.deeplearning4j.nn.graph.ComputationGraph g) {
-        if (!c.merge()) throw new BadInputException("lora of graph " + c.model() + " writes the merged graph (adapter artifacts are for layer stacks): add --merge");
         if (c.baseQuant() != null) throw new BadInputException("lora --base-quant applies to layer stacks; " + c.model() + " is a graph");
         java.util.Set<String> chosen = new java.util.TreeSet<>();
         var names = io.squeeze.model.GraphMasks.names(g);
@@ -175,7 +174,7 @@ public final class LoraJob {
                 Loaded.plain(LoadedModel.ofGraph(merged, meta, "", "merged", SourceKind.DL4J_ZIP, 0)), Loaded.plain(base)));
         metrics.put("adapted_layers", chosen.toString());
         metrics.put("trainable_params", trainable);
-        return new GraphResult(merged, meta, metrics, trainable);
+        return new GraphResult(merged, trained, meta, metrics, trainable);
     }
 
     /** The network with every layer's weights {@code W} replaced by their NF4 dequantization (biases stay float32). */

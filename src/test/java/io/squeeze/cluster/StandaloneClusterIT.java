@@ -599,6 +599,11 @@ class StandaloneClusterIT {
         var lgl = io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(kll), true).graph();
         float[] wc = lgc.getLayer("d1").getParam("W").dup().data().asFloat(), wl = lgl.getLayer("d1").getParam("W").dup().data().asFloat();
         assertArrayEquals(wl, wc, 0.05f, "d1 adapted on the executors as locally");
+        // without --merge: the adapters (and the running statistics training moved) as a graph adapter artifact
+        String kla = dir.resolve("residual-lora-adapters-cluster").toString();
+        submit(java.util.Arrays.stream(append(kl, "--out", kla)).filter(x -> !x.equals("--merge")).toArray(String[]::new));
+        var fromAdapters = Artifact.load(ST, kla).model().graph();
+        assertArrayEquals(wl, fromAdapters.getLayer("d1").getParam("W").dup().data().asFloat(), 0.05f, "the base with its adapters read back");
         // a Keras LSTM sequence classifier, imported as Squeeze's LSTMs, evaluated in the executors
         JsonNode lref = M.readTree(Files.readAllBytes(BASE.resolve("src/test/resources/keras/keras-lstm-expected.json")));
         String ldata = "csv:" + Files.writeString(dir.resolve("keras-lstm-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(lref));

@@ -351,9 +351,27 @@ public class KerasImportTest {
         assertEquals(base.graph().getLayer("bn2").getParam("beta"), merged.graph().getLayer("bn2").getParam("beta"), "and its shift");
         // its running statistics follow the data it trains on (PyTorch's train mode does the same), d2's output having changed
         assertNotEquals(base.graph().getLayer("bn2").getParam("mean"), merged.graph().getLayer("bn2").getParam("mean"));
-        CliRun noMerge = CliRun.run("lora", "--model", h5, "--data", data, "--rank", "2", "--epochs", "1", "--out", dir.resolve("never.zip").toString());
-        assertEquals(2, noMerge.code());
-        assertTrue(noMerge.err().contains("writes the merged graph as a DL4J zip: add --merge"), noMerge.err());
+        // without --merge: an adapter artifact (A and B by vertex, and the running statistics training moved) that the
+        // base with its adapters reads back as the graph the same command merges
+        String adapters = dir.resolve("residual-lora-adapters").toString();
+        CliRun a = CliRun.run("lora", "--model", h5, "--data", data, "--rank", "2", "--alpha", "4", "--epochs", "3", "--lr", "0.05",
+                "--eval-data", data, "--out", adapters);
+        assertEquals(0, a.code(), a.err());
+        assertTrue(a.out().contains("adapter artifact"), a.out());
+        Storage st = new Storage(new Configuration());
+        var art = io.squeeze.artifact.Artifact.load(st, adapters);
+        assertEquals(3, art.manifest().formatVersion());
+        assertTrue(Models.isGraph(st, st.path(adapters)));
+        assertEquals(List.of("bn2", "d1", "d2", "left", "right"), art.manifest().layers().stream().map(io.squeeze.artifact.Manifest.LayerRecord::name).sorted().toList(),
+                "the adapted vertices and the normalizations whose statistics moved");
+        float[][] rows = new float[ref.get("inputs").size()][6];
+        for (int i = 0; i < rows.length; i++) for (int j = 0; j < 6; j++) rows[i][j] = (float) ref.get("inputs").get(i).get(j).asDouble();
+        INDArray x = Nd4j.create(rows);
+        assertEquals(merged.graph().params(), art.model().graph().params(), "the seeded command gives the same adapters; read back they are the merged graph");
+        assertEquals(merged.graph().outputSingle(false, x), art.model().graph().outputSingle(false, x));
+        CliRun zipOut = CliRun.run("lora", "--model", h5, "--data", data, "--rank", "2", "--epochs", "1", "--out", dir.resolve("never.zip").toString());
+        assertEquals(2, zipOut.code());
+        assertTrue(zipOut.err().contains("without --merge writes an adapter artifact directory"), zipOut.err());
     }
 
     @Test
