@@ -86,8 +86,11 @@ public final class InspectCommand extends BaseCommand {
                 m.meta().numFeatures(), m.meta().numClasses(), m.meta().normalizer().kind().name().toLowerCase(Locale.ROOT));
         int nw = Math.max(10, rows.stream().mapToInt(r -> String.valueOf(r.get("name")).length()).max().orElse(0));
         String nameCol = "%-" + nw + "s";
-        if (m.isGraph()) o.printf("%-5s " + nameCol + " %-20s %-32s %10s %10s %8s %10s  %s%n", "index", "name", "type", "shapes", "params", "nonzeros", "sparsity", "dense", "inputs");
-        else o.printf("%-5s " + nameCol + " %-20s %-32s %10s %10s %8s %10s %10s  %-16s %s%n", "index", "name", "type", "shapes", "params", "nonzeros", "sparsity", "dense", "stored", "method", "weights stored as");
+        // a stack's table, and a graph artifact's, show how each layer is stored; a graph's shows each layer's inputs last
+        boolean showStored = !m.isGraph() || m.kind() == SourceKind.ARTIFACT;
+        String header = String.format("%-5s " + nameCol + " %-20s %-32s %10s %10s %8s %10s", "index", "name", "type", "shapes", "params", "nonzeros", "sparsity", "dense");
+        if (showStored) header += String.format(" %10s  %-16s %-34s", "stored", "method", "weights stored as");
+        o.println((m.isGraph() ? header + "  inputs" : header).stripTrailing());
         List<LayerStats> all = LayerStats.of(m.layers());
         for (Map<String, Object> r : rows) {
             @SuppressWarnings("unchecked")
@@ -97,9 +100,11 @@ public final class InspectCommand extends BaseCommand {
             String common = String.format(Locale.ROOT, "%-5d " + nameCol + " %-20s %-32s %10d %10d %7.2f%% %10s", (Integer) r.get("index"), r.get("name"),
                     r.get("type"), sh.isEmpty() ? "-" : sh, (Long) r.get("params"), (Long) r.get("nonzeros"),
                     100 * (Double) r.get("sparsity"), EvalReport.bytes((Long) r.get("dense_bytes")));
-            if (r.get("inputs") instanceof List<?> in) o.printf("%s  %s%n", common, in.stream().map(String::valueOf).collect(Collectors.joining(", ")));
-            else o.printf(Locale.ROOT, "%s %10s  %-16s %s%n", common, r.get("stored_bytes") == null ? "-" : EvalReport.bytes((Long) r.get("stored_bytes")),
+            String line = common;
+            if (showStored) line += String.format(Locale.ROOT, " %10s  %-16s %-34s", r.get("stored_bytes") == null ? "-" : EvalReport.bytes((Long) r.get("stored_bytes")),
                     r.get("method") == null ? "" : r.get("method"), r.get("storage") == null ? "" : r.get("storage"));
+            if (r.get("inputs") instanceof List<?> in) line += "  " + in.stream().map(String::valueOf).collect(Collectors.joining(", "));
+            o.println(line.stripTrailing());
         }
         for (var v : merges) o.printf("merge  %s (%s) of %s%n", v.name(), v.type(), String.join(", ", v.inputs()));
         if (m.isGraph()) o.printf(Locale.ROOT, "multiply-adds a row: %,d%n", io.squeeze.model.Graphs.multiplyAdds(m.graph(), m.meta().numFeatures()));
