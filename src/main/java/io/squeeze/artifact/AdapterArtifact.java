@@ -22,7 +22,8 @@ import java.util.TreeSet;
 
 /**
  * A LoRA adapter artifact: only the adapters' A and B ({@code adapters/tensors.json} + {@code tensors.bin}, the
- * packed format's index and DEFLATEd float32), with the base model referenced by path and sha256 in the manifest
+ * packed format's index and DEFLATEd float32) and the batch normalizations' running statistics, which follow the data
+ * while the adapters train, with the base model referenced by path and sha256 in the manifest
  * and the rank and α in its configuration. Loading fetches the base, checks its sha256, attaches the adapters and
  * returns the merged network. A graph's adapters are stored by vertex name with the other state training moved (batch
  * normalizations' running statistics), in a format-3 artifact.
@@ -41,6 +42,22 @@ public final class AdapterArtifact {
         List<PackedModel.TensorEntry> entries = new ArrayList<>();
         List<Manifest.LayerRecord> layers = new ArrayList<>();
         for (int i = 0; i < adapted.getnLayers(); i++) {
+            if (adapted.getLayer(i).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.BatchNormalization bn) {
+                // its running statistics followed the data while the adapters trained (its scale and shift are frozen)
+                long bytes = 0, params = 0;
+                for (var e : adapted.getLayer(i).paramTable().entrySet()) {
+                    if (e.getKey().equals("gamma") || e.getKey().equals("beta")) continue;
+                    INDArray a = e.getValue();
+                    byte[] enc = Encoding.F32_DEFLATE.encode(a.dup('c').data().asFloat(), null);
+                    entries.add(new PackedModel.TensorEntry(i, e.getKey(), a.shape(), Encoding.F32_DEFLATE, blob.size(), enc.length));
+                    blob.writeBytes(enc);
+                    bytes += enc.length;
+                    params += a.length();
+                }
+                if (params > 0) layers.add(new Manifest.LayerRecord(i, bn.getLayerName(), "BatchNormalization", "trained-state", params, params, 0, params * 4, bytes,
+                        Map.of("moved", "running statistics")));
+                continue;
+            }
             if (!(adapted.getLayer(i).conf().getLayer() instanceof LoraDense ld)) continue;
             long bytes = 0;
             for (String param : List.of("A", "B")) {
@@ -132,12 +149,14 @@ public final class AdapterArtifact {
             throw new BadInputException("adapter artifact " + dir + ": the manifest has no rank/alpha");
         if (GRAPH.equals(index.format())) return loadGraph(dir, m, base, index, blob, r.intValue(), a.doubleValue(), storedBytes);
         TreeSet<Integer> layers = new TreeSet<>();
-        for (PackedModel.TensorEntry t : index.tensors()) layers.add(t.layer());
+        for (PackedModel.TensorEntry t : index.tensors()) if (t.param().equals("A")) layers.add(t.layer());
         MultiLayerNetwork adapted = Lora.attach(base.net(), layers, r.intValue(), a.doubleValue(), 0);
         for (PackedModel.TensorEntry t : index.tensors()) {
             byte[] part = java.util.Arrays.copyOfRange(blob, (int) t.offset(), (int) (t.offset() + t.length()));
-            float[] v = t.encoding().decode(part, (int) (t.shape()[0] * t.shape()[1])).values();
-            adapted.getLayer(t.layer()).getParam(t.param()).assign(Nd4j.create(v, t.shape(), 'c'));
+            INDArray target = t.layer() < adapted.getnLayers() ? adapted.getLayer(t.layer()).paramTable().get(t.param()) : null;
+            if (target == null || !java.util.Arrays.equals(target.shape(), t.shape()))
+                throw new BadInputException("adapter artifact " + dir + ": tensor " + t.layer() + "_" + t.param() + " does not fit base model " + m.sourceModel());
+            target.assign(Nd4j.create(t.encoding().decode(part, (int) target.length()).values(), t.shape(), 'c'));
         }
         return new LoadedModel(Lora.merge(adapted), base.meta(), m.sourceSha256(), dir.toString(), SourceKind.ARTIFACT, storedBytes);
     }

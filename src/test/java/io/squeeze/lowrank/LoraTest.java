@@ -64,6 +64,27 @@ class LoraTest {
     @org.junit.jupiter.api.io.TempDir
     java.nio.file.Path dir;
 
+    /**
+     * A stack with batch normalization: the running statistics follow the data while the adapters train, so the adapter
+     * artifact carries them, and the base with its adapters reads back as the network the same seeded command merges.
+     */
+    @Test
+    void aStackWithBatchNormalizationReadsBackFromItsAdaptersAsTheMergedNetwork() throws Exception {
+        String base = dir.resolve("bn-base").toString(), adapters = dir.resolve("bn-adapters").toString(), merged = dir.resolve("bn-merged").toString();
+        assertEquals(0, io.squeeze.cli.CliRun.run("train", "--data", "csv:data/digits/digits-train.csv.gz", "--arch", "conf/examples/digits-cnn-bn.json",
+                "--epochs", "1", "--normalize", "minmax", "--out", base).code());
+        String[] common = {"lora", "--model", base, "--rank", "2", "--data", "csv:data/digits/digits-train.csv.gz", "--epochs", "1"};
+        assertEquals(0, io.squeeze.cli.CliRun.run(CliRun.with(common, "--out", adapters)).code());
+        assertEquals(0, io.squeeze.cli.CliRun.run(CliRun.with(common, "--merge", "--out", merged)).code());
+        var st = new io.squeeze.core.Storage(new org.apache.hadoop.conf.Configuration());
+        var fromAdapters = io.squeeze.artifact.Artifact.load(st, adapters);
+        assertTrue(fromAdapters.manifest().layers().stream().anyMatch(l -> l.method().equals("trained-state") && l.type().equals("BatchNormalization")),
+                fromAdapters.manifest().layers().toString());
+        MultiLayerNetwork b = io.squeeze.artifact.Artifact.load(st, base).model().net(), m = io.squeeze.artifact.Artifact.load(st, merged).model().net();
+        assertNotEquals(b.params(), m.params());
+        assertEquals(m.params(), fromAdapters.model().net().params(), "adapters and running statistics read back: the merged network");
+    }
+
     @Test
     void cliAdapterArtifactIsTinyReferencesItsBaseAndEqualsTheMergedOne() throws Exception {
         MultiLayerNetwork base = TestModels.mlp(64, new int[]{32, 16}, 10, 3);
