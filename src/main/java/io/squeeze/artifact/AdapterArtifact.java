@@ -5,7 +5,7 @@ import io.squeeze.core.BadInputException;
 import io.squeeze.model.Json;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.Lora;
-import io.squeeze.model.LoraDense;
+import io.squeeze.model.LoraLayer;
 import io.squeeze.model.SourceKind;
 import org.apache.hadoop.fs.Path;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -21,12 +21,11 @@ import java.util.Map;
 import java.util.TreeSet;
 
 /**
- * A LoRA adapter artifact: only the adapters' A and B ({@code adapters/tensors.json} + {@code tensors.bin}, the
+ * A LoRA adapter artifact: only the adapters' A and B (dense layers' and convolutions') ({@code adapters/tensors.json} + {@code tensors.bin}, the
  * packed format's index and DEFLATEd float32) and the batch normalizations' running statistics, which follow the data
  * while the adapters train, with the base model referenced by path and sha256 in the manifest
  * and the rank and α in its configuration. Loading fetches the base, checks its sha256, attaches the adapters and
- * returns the merged network. A graph's adapters are stored by vertex name with the other state training moved (batch
- * normalizations' running statistics), in a format-3 artifact.
+ * returns the merged network. A graph's are stored by vertex name, in a format-3 artifact.
  */
 public final class AdapterArtifact {
     public static final String INDEX = "adapters/tensors.json", BLOB = "adapters/tensors.bin";
@@ -35,84 +34,65 @@ public final class AdapterArtifact {
 
     private AdapterArtifact() {}
 
+    /** A layer stack's adapters by layer index ({@code adapted}: the trained network with its adapters). */
     public static Manifest write(Storage st, String uri, boolean overwrite, MultiLayerNetwork adapted, ArtifactWriter.Provenance p,
                                  Map<String, Object> metrics) {
         Path out = ArtifactWriter.checkTarget(st, uri, overwrite);
-        ByteArrayOutputStream blob = new ByteArrayOutputStream();
-        List<PackedModel.TensorEntry> entries = new ArrayList<>();
-        List<Manifest.LayerRecord> layers = new ArrayList<>();
-        for (int i = 0; i < adapted.getnLayers(); i++) {
-            if (adapted.getLayer(i).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.BatchNormalization bn) {
-                // its running statistics followed the data while the adapters trained (its scale and shift are frozen)
-                long bytes = 0, params = 0;
-                for (var e : adapted.getLayer(i).paramTable().entrySet()) {
-                    if (e.getKey().equals("gamma") || e.getKey().equals("beta")) continue;
-                    INDArray a = e.getValue();
-                    byte[] enc = Encoding.F32_DEFLATE.encode(a.dup('c').data().asFloat(), null);
-                    entries.add(new PackedModel.TensorEntry(i, e.getKey(), a.shape(), Encoding.F32_DEFLATE, blob.size(), enc.length));
-                    blob.writeBytes(enc);
-                    bytes += enc.length;
-                    params += a.length();
-                }
-                if (params > 0) layers.add(new Manifest.LayerRecord(i, bn.getLayerName(), "BatchNormalization", "trained-state", params, params, 0, params * 4, bytes,
-                        Map.of("moved", "running statistics")));
-                continue;
-            }
-            if (!(adapted.getLayer(i).conf().getLayer() instanceof LoraDense ld)) continue;
-            long bytes = 0;
-            for (String param : List.of("A", "B")) {
-                INDArray a = adapted.getLayer(i).getParam(param);
-                byte[] enc = Encoding.F32_DEFLATE.encode(a.dup('c').data().asFloat(), null);
-                entries.add(new PackedModel.TensorEntry(i, param, a.shape(), Encoding.F32_DEFLATE, blob.size(), enc.length));
-                blob.writeBytes(enc);
-                bytes += enc.length;
-            }
-            long params = (long) ld.rank() * (ld.nIn() + ld.nOut());
-            layers.add(new Manifest.LayerRecord(i, ld.getLayerName(), "LoraDense", "lora", params, params, 0, params * 4, bytes,
-                    Map.of("rank", ld.rank(), "scale", ld.scale())));
-        }
-        Map<String, byte[]> files = new LinkedHashMap<>();
-        files.put(INDEX, Json.compact(new PackedModel.Index(STACK, 1, entries)));
-        files.put(BLOB, blob.toByteArray());
-        return ArtifactWriter.commit(st, out, overwrite, files, p, layers, metrics);
+        Tensors t = new Tensors();
+        for (int i = 0; i < adapted.getnLayers(); i++) t.add(i, null, adapted.getLayer(i));
+        return ArtifactWriter.commit(st, out, overwrite, t.files(STACK), p, t.layers, metrics);
     }
 
     /**
-     * A graph's adapters: each adapted vertex's A and B, and every other parameter training moved — batch
-     * normalizations' running mean and variance, which follow the data while the adapters train — by vertex name, so
-     * that the base with them computes what was trained ({@code base}: the graph the adapters were trained on).
+     * A graph's adapters by vertex name: each adapted vertex's A and B and the batch normalizations' running statistics,
+     * which follow the data while the adapters train, so that the base with them computes what was trained.
      */
-    public static Manifest writeGraph(Storage st, String uri, boolean overwrite, ComputationGraph base, ComputationGraph adapted,
-                                      ArtifactWriter.Provenance p, Map<String, Object> metrics) {
+    public static Manifest writeGraph(Storage st, String uri, boolean overwrite, ComputationGraph adapted, ArtifactWriter.Provenance p,
+                                      Map<String, Object> metrics) {
         Path out = ArtifactWriter.checkTarget(st, uri, overwrite);
-        ByteArrayOutputStream blob = new ByteArrayOutputStream();
-        List<PackedModel.TensorEntry> entries = new ArrayList<>();
-        List<Manifest.LayerRecord> layers = new ArrayList<>();
+        Tensors t = new Tensors();
         var all = adapted.getLayers();
-        for (int i = 0; i < all.length; i++) {
-            String v = all[i].conf().getLayer().getLayerName();
-            boolean lora = all[i].conf().getLayer() instanceof LoraDense;
+        for (int i = 0; i < all.length; i++) t.add(i, all[i].conf().getLayer().getLayerName(), all[i]);
+        return ArtifactWriter.commit(st, out, overwrite, t.files(GRAPH), p, t.layers, metrics, Manifest.FORMAT_VERSION);
+    }
+
+    /** What an adapter artifact stores, tensor by tensor: the adapters' A and B, the batch normalizations' running statistics. */
+    private static final class Tensors {
+        final ByteArrayOutputStream blob = new ByteArrayOutputStream();
+        final List<PackedModel.TensorEntry> entries = new ArrayList<>();
+        final List<Manifest.LayerRecord> layers = new ArrayList<>();
+
+        /** Layer {@code i} ({@code vertex}: its vertex name in a graph, else null): its adapter or its running statistics, if any. */
+        void add(int i, String vertex, org.deeplearning4j.nn.api.Layer layer) {
+            var conf = layer.conf().getLayer();
+            boolean bn = conf instanceof org.deeplearning4j.nn.conf.layers.BatchNormalization;
+            if (!bn && !(conf instanceof LoraLayer)) return;
             long bytes = 0, params = 0;
-            for (var e : all[i].paramTable().entrySet()) {
+            for (var e : layer.paramTable().entrySet()) {
+                // an adapter's base W and b are the base model's; a batch normalization's scale and shift are frozen
+                boolean stored = bn ? !e.getKey().equals("gamma") && !e.getKey().equals("beta") : e.getKey().equals("A") || e.getKey().equals("B");
+                if (!stored) continue;
                 INDArray a = e.getValue();
-                if (!lora && a.equals(base.getLayer(v).getParam(e.getKey()))) continue; // frozen and unchanged
-                if (lora && !e.getKey().equals("A") && !e.getKey().equals("B")) continue; // the base's W and b
                 byte[] enc = Encoding.F32_DEFLATE.encode(a.dup('c').data().asFloat(), null);
-                entries.add(new PackedModel.TensorEntry(i, e.getKey(), a.shape(), Encoding.F32_DEFLATE, blob.size(), enc.length, v));
+                entries.add(new PackedModel.TensorEntry(i, e.getKey(), a.shape(), Encoding.F32_DEFLATE, blob.size(), enc.length, vertex));
                 blob.writeBytes(enc);
                 bytes += enc.length;
                 params += a.length();
             }
-            if (params == 0) continue;
-            Map<String, Object> d = lora ? Map.of("rank", ((LoraDense) all[i].conf().getLayer()).rank(), "scale", ((LoraDense) all[i].conf().getLayer()).scale())
-                    : Map.of("moved", "running statistics");
-            layers.add(new Manifest.LayerRecord(i, v, lora ? "LoraDense" : all[i].conf().getLayer().getClass().getSimpleName(), lora ? "lora" : "trained-state",
-                    params, params, 0, params * 4, bytes, d));
+            if (params == 0) return;
+            String name = vertex != null ? vertex : conf.getLayerName();
+            if (conf instanceof LoraLayer ll) layers.add(new Manifest.LayerRecord(i, name, conf.getClass().getSimpleName(), "lora", params, params, 0,
+                    params * 4, bytes, Map.of("rank", ll.rank(), "scale", ll.scale())));
+            else layers.add(new Manifest.LayerRecord(i, name, "BatchNormalization", "trained-state", params, params, 0, params * 4, bytes,
+                    Map.of("moved", "running statistics")));
         }
-        Map<String, byte[]> files = new LinkedHashMap<>();
-        files.put(INDEX, Json.compact(new PackedModel.Index(GRAPH, 1, entries)));
-        files.put(BLOB, blob.toByteArray());
-        return ArtifactWriter.commit(st, out, overwrite, files, p, layers, metrics, Manifest.FORMAT_VERSION);
+
+        Map<String, byte[]> files(String format) {
+            Map<String, byte[]> files = new LinkedHashMap<>();
+            files.put(INDEX, Json.compact(new PackedModel.Index(format, 1, entries)));
+            files.put(BLOB, blob.toByteArray());
+            return files;
+        }
     }
 
     /** Whether the adapter artifact whose index is {@code index} goes on a graph. */

@@ -19,8 +19,9 @@ import java.util.Map;
 
 @Command(name = "lora", mixinStandardHelpOptions = true,
         description = {"LoRA (Hu et al. 2021): freezes the model (e.g. a pruned or factorized one) and trains, on Spark, a",
-                "low-rank update ΔW = (α/r)·A·B per chosen dense layer (A Gaussian, B zero, so step 0 is the base).",
-                "--merge folds W + ΔW into plain dense layers; without it the artifact holds only A and B and references",
+                "low-rank update ΔW = (α/r)·A·B per chosen dense or convolution layer (A Gaussian, B zero, so step 0 is",
+                "the base; a convolution's kernel seen as its nIn·kH·kW inputs by its nOut outputs).",
+                "--merge folds W + ΔW into plain layers; without it the artifact holds only A and B and references",
                 "the base model by path and sha256 (loading checks it).",
                 "Example: squeeze lora --model out/mnist-lr --rank 8 --alpha 16 --data idx:data/mnist --epochs 2 --out out/mnist-lora"})
 public final class LoraCommand extends BaseCommand implements StageCommand {
@@ -33,7 +34,8 @@ public final class LoraCommand extends BaseCommand implements StageCommand {
     @Option(names = "--alpha", defaultValue = "16", description = "scale α; the update is (α/r)·A·B (default: ${DEFAULT-VALUE})")
     double alpha;
 
-    @Option(names = "--layers", paramLabel = "L", description = "dense layers by index, range or name glob (default: every hidden dense layer)")
+    @Option(names = "--layers", paramLabel = "L", description = {"dense or convolution layers (a graph's vertices) by index, range or name glob",
+            "(default: every hidden dense layer; in a network without one, every convolution)"})
     String layers;
 
     @Mixin
@@ -102,7 +104,8 @@ public final class LoraCommand extends BaseCommand implements StageCommand {
     }
 
     /**
-     * A branching graph: adapters on its dense vertices, written as an adapter artifact (the adapters and the state
+     * A branching graph: adapters on its dense or convolution vertices (over its NF4 weights with --base-quant nf4, or
+     * over a quantized graph artifact's dequantized weights), written as an adapter artifact (the adapters and the state
      * training moved, by vertex name) or, with {@code --merge}, merged into a graph artifact or a DL4J zip.
      */
     private Integer callGraph(LoraJob.Config c) {
@@ -110,14 +113,18 @@ public final class LoraCommand extends BaseCommand implements StageCommand {
             throw new BadInputException("lora of graph " + c.model() + " without --merge writes an adapter artifact directory; --out " + output.out
                     + " is a zip: give a directory, or add --merge");
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
-        var base = io.squeeze.artifact.Models.loadFloat(Storage.withSparkDefaults(), c.model(), "lora", c.model());
+        Storage local = Storage.withSparkDefaults();
+        var source = io.squeeze.artifact.Models.loadRunnable(local, c.model(), true);
+        Map<String, Object> baseBytes = new java.util.LinkedHashMap<>();
+        var base = LoraJob.base(c, source, local.isDirectory(local.path(c.model())), baseBytes);
         LoraJob.Adapted adapted = LoraJob.adaptGraph(c, base.graph()); // refusals before any Spark work
+        LoraJob.reportNf4(baseBytes, err());
         SparkSession spark = SparkSessions.start("squeeze lora");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        LoraJob.GraphResult r = LoraJob.runGraph(spark, c, base, adapted, err());
+        LoraJob.GraphResult r = LoraJob.runGraph(spark, c, base, source, baseBytes, adapted, err());
         var provenance = new ArtifactWriter.Provenance(c.model(), base.sha256(), Main.args(), io.squeeze.spark.Jobs.toMap(c));
         long bytes = c.merge() ? output.writeGraph(st, target, new ArtifactWriter.GraphContent(r.merged(), r.meta(), provenance, Map.of(), r.metrics(), Map.of(), null))
-                : io.squeeze.artifact.AdapterArtifact.writeGraph(st, output.out, output.overwrite, base.graph(), r.adapted(), provenance, r.metrics())
+                : io.squeeze.artifact.AdapterArtifact.writeGraph(st, output.out, output.overwrite, r.adapted(), provenance, r.metrics())
                 .files().values().stream().mapToLong(f -> f.bytes()).sum();
         var o = out();
         o.printf(Locale.ROOT, "trained %d adapter parameters (%.2f%%) on %s; %s %s%n", r.trainable(), 100.0 * r.trainable() / base.numParams(),

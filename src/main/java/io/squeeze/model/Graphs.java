@@ -23,7 +23,7 @@ public final class Graphs {
     private Graphs() {}
 
     /** The commands that take a branching graph (every other one refuses it, naming its merges and forks). */
-    public static final String COMMANDS = "train --arch resnet:N, lottery --arch resnet:N, inspect, evaluate, predict, soft-targets, prune (weights masked by any method, or --method ln --shrink of channel groups), factorize, lora (dense vertices; adapters or --merge), quantize (static, dynamic, qat, codebook), sensitivity, run (recipes of those), export and weights export take graphs; distill learns from their soft targets (and hints from their vertices) or from them online, and teaches graph students from soft targets (with hints into their vertices) or online";
+    public static final String COMMANDS = "train --arch resnet:N, lottery --arch resnet:N, inspect, evaluate, predict, soft-targets, prune (weights masked by any method, or --method ln --shrink of channel groups), factorize, lora (dense and convolution vertices; adapters or --merge; QLoRA with --base-quant nf4 or over an NF4 artifact), quantize (static, dynamic, qat, codebook), sensitivity, run (recipes of those), export and weights export take graphs; distill learns from their soft targets (and hints from their vertices) or from them online, and teaches graph students from soft targets (with hints into their vertices) or online";
 
     /**
      * Whether a graph's {@code out} is a DL4J zip (ends in .zip) rather than an artifact directory; a zip with

@@ -13,7 +13,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Set;
 
-/** Attaching LoRA adapters to dense layers ({@link LoraDense}) of a layer stack or a graph, and merging them back into plain dense layers. */
+/**
+ * Attaching LoRA adapters (Hu et al. 2021) to dense layers ({@link LoraDense}) and 2-D convolutions ({@link LoraConv}) of a
+ * layer stack or a graph, and merging them back into plain layers: W + (α/r)·A·B (a convolution's kernel seen as its
+ * nIn·kH·kW inputs by its nOut outputs).
+ */
 public final class Lora {
     private Lora() {}
 
@@ -29,7 +33,7 @@ public final class Lora {
     }
 
     /**
-     * A copy of {@code net} whose chosen dense layers carry adapters of rank r, scaled by α/r; step 0 equals the base.
+     * A copy of {@code net} whose chosen dense and convolution layers carry adapters of rank r, scaled by α/r; step 0 equals the base.
      * Every other parameter is frozen (zero learning rate, no regularization), so training changes only A and B.
      */
     public static MultiLayerNetwork attach(MultiLayerNetwork net, Set<Integer> layers, int rank, double alpha, long seed) {
@@ -43,10 +47,7 @@ public final class Lora {
         if (!(alpha > 0)) throw new BadInputException("lora.alpha must be > 0, got " + alpha);
         MultiLayerConfiguration c = net.getLayerWiseConfigurations().clone();
         for (int i : layers) {
-            var l = c.getConf(i).getLayer();
-            if (!(l instanceof DenseLayer d))
-                throw new BadInputException("lora adapters go on dense layers; layer " + i + " is a " + l.getClass().getSimpleName());
-            c.getConf(i).setLayer(adapter(d, d.getLayerName(), rank, alpha, seed + i, updater, "layer " + i));
+            c.getConf(i).setLayer(adapter(c.getConf(i).getLayer(), rank, alpha, seed + i, updater, "layer " + i));
         }
         for (int i = 0; i < c.getConfs().size(); i++) {
             if (!layers.contains(i) && c.getConf(i).getLayer() instanceof org.deeplearning4j.nn.conf.layers.BaseLayer bl) freeze(bl);
@@ -61,11 +62,11 @@ public final class Lora {
         return out;
     }
 
-    /** Folds every adapter into its base: W + (α/r)·A·B, as a plain DenseLayer. */
+    /** Folds every adapter into its base: W + (α/r)·A·B, as a plain dense or convolution layer. */
     public static MultiLayerNetwork merge(MultiLayerNetwork adapted) {
         MultiLayerConfiguration c = adapted.getLayerWiseConfigurations().clone();
         for (int i = 0; i < c.getConfs().size(); i++) {
-            if (c.getConf(i).getLayer() instanceof LoraDense ld) c.getConf(i).setLayer(plainDense(ld));
+            if (c.getConf(i).getLayer() instanceof LoraLayer ll) c.getConf(i).setLayer(plain(ll));
         }
         MultiLayerNetwork out = new MultiLayerNetwork(c);
         out.init();
@@ -74,7 +75,7 @@ public final class Lora {
     }
 
     /**
-     * The graph form of {@link #attach}: a copy of {@code g} whose chosen dense vertices carry adapters of rank r
+     * The graph form of {@link #attach}: a copy of {@code g} whose chosen dense and convolution vertices carry adapters of rank r
      * (vertex {@code v}'s A seeded with {@code seed} plus its place in {@link ComputationGraph#getLayers()}), every other
      * layer frozen; step 0 equals the base.
      */
@@ -86,10 +87,8 @@ public final class Lora {
         java.util.List<String> order = GraphMasks.names(g);
         for (String name : vertices) {
             var lv = c.getVertices().get(name) instanceof LayerVertex x ? x : null;
-            if (lv == null || !(lv.getLayerConf().getLayer() instanceof DenseLayer d))
-                throw new BadInputException("lora adapters go on dense layers; vertex '" + name + "' is a "
-                        + (lv == null ? "vertex without a layer" : lv.getLayerConf().getLayer().getClass().getSimpleName()));
-            lv.getLayerConf().setLayer(adapter(d, name, rank, alpha, seed + order.indexOf(name), updater, "vertex '" + name + "'"));
+            if (lv == null) throw new BadInputException("lora adapters go on dense and convolution layers; vertex '" + name + "' is a vertex without a layer");
+            lv.getLayerConf().setLayer(adapter(lv.getLayerConf().getLayer(), rank, alpha, seed + order.indexOf(name), updater, "vertex '" + name + "'"));
         }
         c.getVertices().forEach((name, v) -> {
             if (!vertices.contains(name) && v instanceof LayerVertex lv && lv.getLayerConf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.BaseLayer bl)
@@ -105,11 +104,11 @@ public final class Lora {
         return out;
     }
 
-    /** The graph form of {@link #merge}: every adapter folded into its base, W + (α/r)·A·B, as a plain dense vertex. */
+    /** The graph form of {@link #merge}: every adapter folded into its base, W + (α/r)·A·B, as a plain dense or convolution vertex. */
     public static ComputationGraph merge(ComputationGraph adapted) {
         ComputationGraphConfiguration c = adapted.getConfiguration().clone();
         c.getVertices().forEach((name, v) -> {
-            if (v instanceof LayerVertex lv && lv.getLayerConf().getLayer() instanceof LoraDense ld) lv.getLayerConf().setLayer(plainDense(ld));
+            if (v instanceof LayerVertex lv && lv.getLayerConf().getLayer() instanceof LoraLayer ll) lv.getLayerConf().setLayer(plain(ll));
         });
         ComputationGraph out = new ComputationGraph(c);
         out.init();
@@ -117,13 +116,15 @@ public final class Lora {
         return out;
     }
 
-    /** The plain dense layer an adapter merges into (the adapter's name, activation, updater and regularization). */
-    private static DenseLayer plainDense(LoraDense ld) {
-        DenseLayer d = new DenseLayer.Builder().nIn(ld.nIn()).nOut(ld.nOut()).activation(ld.activation()).name(ld.getLayerName()).build();
-        d.setIUpdater(ld.getUpdater());
-        d.setRegularization(ld.getRegularization());
-        d.setWeightInitFn(new org.deeplearning4j.nn.weights.WeightInitXavier());
-        return d;
+    /** The plain layer an adapter merges into (the adapter's name, geometry, activation, updater and regularization). */
+    private static org.deeplearning4j.nn.conf.layers.BaseLayer plain(LoraLayer ll) {
+        org.deeplearning4j.nn.conf.layers.BaseLayer out = ll instanceof LoraConv lc ? lc.plain()
+                : new DenseLayer.Builder().nIn(ll.nIn()).nOut(ll.nOut()).activation(((LoraDense) ll).activation()).name(((LoraDense) ll).getLayerName()).build();
+        var sd = (org.deeplearning4j.nn.conf.layers.samediff.SameDiffLayer) ll;
+        out.setIUpdater(sd.getUpdater());
+        out.setRegularization(sd.getRegularization());
+        out.setWeightInitFn(new org.deeplearning4j.nn.weights.WeightInitXavier());
+        return out;
     }
 
     /** {@code src}'s parameters into {@code dst}: an adapter's W + (α/r)·A·B and b, any other layer's as they are. */
@@ -132,20 +133,44 @@ public final class Lora {
             INDArray w = src.getParam("W").add(src.getParam("A").mmul(src.getParam("B")).mul(ld.scale()));
             dst.setParam("W", w);
             dst.setParam("b", src.getParam("b").dup());
+        } else if (src.conf().getLayer() instanceof LoraConv lc) {
+            dst.setParam("W", src.getParam("W").add(lc.delta(src.getParam("A"), src.getParam("B"))));
+            if (lc.hasBias()) dst.setParam("b", src.getParam("b").dup());
         } else {
             src.paramTable().forEach((k, v) -> dst.setParam(k, v.dup()));
         }
     }
 
-    /** The adapted form of dense layer {@code d} ({@code what} names it in refusals). */
-    private static LoraDense adapter(DenseLayer d, String name, int rank, double alpha, long seed, org.nd4j.linalg.learning.config.IUpdater updater,
-                                     String what) {
-        long max = Math.min(d.getNIn(), d.getNOut());
-        if (rank > max) throw new BadInputException("lora.rank " + rank + " is above min(nIn, nOut) = " + max + " of " + what);
-        LoraDense ld = new LoraDense(name, d.getNIn(), d.getNOut(), rank, alpha, activationOf(d.getActivationFn(), what), seed);
-        ld.setUpdater(updater != null ? updater : d.getIUpdater());
-        ld.setRegularization(d.getRegularization());
-        return ld;
+    /**
+     * The adapted form of {@code l} — a dense layer or a plain NCHW 2-D convolution — ({@code what} names it in refusals,
+     * which name every other layer type).
+     */
+    private static org.deeplearning4j.nn.conf.layers.samediff.SameDiffLayer adapter(org.deeplearning4j.nn.conf.layers.Layer l, int rank, double alpha,
+                                                                                long seed, org.nd4j.linalg.learning.config.IUpdater updater, String what) {
+        org.deeplearning4j.nn.conf.layers.BaseLayer base;
+        org.deeplearning4j.nn.conf.layers.samediff.SameDiffLayer out;
+        if (l instanceof DenseLayer d) {
+            long max = Math.min(d.getNIn(), d.getNOut());
+            if (rank > max) throw new BadInputException("lora.rank " + rank + " is above min(nIn, nOut) = " + max + " of " + what);
+            base = d;
+            out = new LoraDense(d.getLayerName(), d.getNIn(), d.getNOut(), rank, alpha, activationOf(d.getActivationFn(), what), seed);
+        } else if (l != null && l.getClass() == org.deeplearning4j.nn.conf.layers.ConvolutionLayer.class) {
+            var c = (org.deeplearning4j.nn.conf.layers.ConvolutionLayer) l;
+            if (c.getCnn2dDataFormat() != null && c.getCnn2dDataFormat() != org.deeplearning4j.nn.conf.CNN2DFormat.NCHW)
+                throw new BadInputException("lora adapters go on NCHW convolutions; " + what + " is " + c.getCnn2dDataFormat());
+            if (c.getConvolutionMode() == org.deeplearning4j.nn.conf.ConvolutionMode.Causal)
+                throw new BadInputException("lora adapters do not go on causal convolutions; " + what + " is one");
+            long fanIn = c.getNIn() * c.getKernelSize()[0] * c.getKernelSize()[1], max = Math.min(fanIn, c.getNOut());
+            if (rank > max) throw new BadInputException("lora.rank " + rank + " is above min(nIn·kH·kW, nOut) = " + max + " of " + what);
+            base = c;
+            out = new LoraConv(c, rank, alpha, activationOf(c.getActivationFn(), what), seed);
+        } else {
+            throw new BadInputException("lora adapters go on dense and convolution layers; " + what + " is a "
+                    + (l == null ? "vertex without a layer" : l.getClass().getSimpleName()));
+        }
+        out.setUpdater(updater != null ? updater : base.getIUpdater());
+        out.setRegularization(base.getRegularization());
+        return out;
     }
 
     /** Everything but the adapters is frozen: no learning rate, no regularization. */

@@ -22,7 +22,9 @@ import java.util.Random;
  * computes exactly what the base layer does. A DL4J SameDiff layer: plain configuration, JSON- and
  * Java-serializable, so it trains with parameter averaging on Spark.
  */
-public final class LoraDense extends SameDiffLayer {
+// its settings are private fields: DL4J's JSON (model zips, configuration copies) must see them
+@org.nd4j.shade.jackson.annotation.JsonAutoDetect(fieldVisibility = org.nd4j.shade.jackson.annotation.JsonAutoDetect.Visibility.ANY)
+public final class LoraDense extends SameDiffLayer implements LoraLayer {
     private long nIn;
     private long nOut;
     private int rank;
@@ -44,21 +46,29 @@ public final class LoraDense extends SameDiffLayer {
         this.seed = seed;
     }
 
+    @Override
     public long nIn() {
         return nIn;
     }
 
+    @Override
     public long nOut() {
         return nOut;
     }
 
+    @Override
     public int rank() {
         return rank;
     }
 
-    /** α / r. */
+    @Override
     public double scale() {
         return alpha / rank;
+    }
+
+    @Override
+    public long adapterParams() {
+        return (long) rank * (nIn + nOut);
     }
 
     public Activation activation() {
@@ -117,5 +127,16 @@ public final class LoraDense extends SameDiffLayer {
     @Override
     public char paramReshapeOrder(String param) {
         return 'c';
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof LoraDense l && super.equals(o) && nIn == l.nIn && nOut == l.nOut && rank == l.rank && alpha == l.alpha
+                && activation == l.activation && seed == l.seed;
+    }
+
+    @Override
+    public int hashCode() {
+        return java.util.Objects.hash(super.hashCode(), nIn, nOut, rank, alpha, activation, seed);
     }
 }

@@ -28,7 +28,7 @@ import java.util.TreeSet;
 
 /**
  * {@code squeeze lora} as a job (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models"): the base is
- * frozen and a rank-r update ΔW = (α/r)·A·B per chosen dense layer trains on Spark (A Gaussian, B zero, so the
+ * frozen and a rank-r update ΔW = (α/r)·A·B per chosen dense or convolution layer trains on Spark (A Gaussian, B zero, so the
  * adapted model starts exactly at the base). The result is either the merged network or an adapter artifact that
  * holds only A and B and references the base by path and sha256.
  */
@@ -90,24 +90,16 @@ public final class LoraJob {
     public static ArtifactWriter.Content run(SparkSession spark, Config c, String out, List<String> argv, PrintWriter err) {
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         Loaded baseRun = Models.loadRunnable(st, c.model());
-        LoadedModel base = baseRun.model();
-        if (baseRun.quant() != null && c.baseQuant() == null && c.merge())
-            throw new BadInputException("lora --merge: " + c.model() + " is quantized (" + baseRun.quant().plan().mode().name().toLowerCase(Locale.ROOT)
-                    + "); merging writes floats (the dequantized base plus the adapters): drop --merge to keep the adapters over the quantized base, or merge into the float model and quantize");
-        MultiLayerNetwork net = base.net();
         Map<String, Object> baseBytes = new LinkedHashMap<>();
-        if (c.baseQuant() != null) {
-            if (baseRun.quant() != null)
-                throw new BadInputException("lora --base-quant nf4: " + c.model() + " is already quantized (" + baseRun.quant().plan().mode() + "); adapt it without --base-quant");
-            net = nf4Base(net, baseBytes);
-            err.printf(Locale.ROOT, "lora: base weights in NF4 (blocks of 64, double-quantized maxima): %d bytes against %d in fp32%n",
-                    (Long) baseBytes.get("base_weights_nf4_bytes"), (Long) baseBytes.get("base_weights_fp32_bytes"));
-        }
-        TreeSet<Integer> chosen = new TreeSet<>();
-        for (int i = 0; i < net.getnLayers(); i++) {
-            var l = net.getLayer(i).conf().getLayer();
-            if (c.layers().matches(i, l.getLayerName()) && (l instanceof DenseLayer || !c.layers().equals(LayerSelector.ALL))) chosen.add(i);
-        }
+        LoadedModel base = base(c, baseRun, true, baseBytes);
+        MultiLayerNetwork net = base.net();
+        reportNf4(baseBytes, err);
+        List<org.deeplearning4j.nn.conf.layers.Layer> confs = new java.util.ArrayList<>();
+        for (int i = 0; i < net.getnLayers(); i++) confs.add(net.getLayer(i).conf().getLayer());
+        TreeSet<Integer> chosen = choose(c.layers(), confs, confs.stream().map(org.deeplearning4j.nn.conf.layers.Layer::getLayerName).toList(),
+                java.util.Set.of(confs.get(confs.size() - 1).getLayerName()));
+        if (c.layers().equals(LayerSelector.ALL) && chosen.isEmpty())
+            throw new BadInputException("lora adapters go on dense and convolution layers; " + c.model() + " has no hidden dense or convolution layer");
         c.layers().requireMatch(!chosen.isEmpty(), "--layers");
         MultiLayerNetwork adapted = Lora.attach(net, chosen, c.rank(), c.alpha(), c.seed(), new Adam(c.lr()));
         long trainable = adapted.numParams() - net.numParams();
@@ -127,6 +119,13 @@ public final class LoraJob {
                 new ArtifactWriter.Provenance(base.source(), base.sha256(), argv, Jobs.toMap(c)), Map.of(), metrics, Map.of());
     }
 
+    /** The NF4 base's size against fp32, when the base was NF4-quantized. */
+    public static void reportNf4(Map<String, Object> baseBytes, PrintWriter err) {
+        if (baseBytes.containsKey("base_weights_nf4_bytes"))
+            err.printf(Locale.ROOT, "lora: base weights in NF4 (blocks of 64, double-quantized maxima): %d bytes against %d in fp32%n",
+                    (Long) baseBytes.get("base_weights_nf4_bytes"), (Long) baseBytes.get("base_weights_fp32_bytes"));
+    }
+
     /** A graph's merged network, the trained graph with its adapters, its metadata, metrics against the base, and the adapters' trainable parameters. */
     public record GraphResult(org.deeplearning4j.nn.graph.ComputationGraph merged, org.deeplearning4j.nn.graph.ComputationGraph adapted,
                               io.squeeze.model.ModelMeta meta, Map<String, Object> metrics, long trainable) {}
@@ -139,25 +138,21 @@ public final class LoraJob {
      * name glob or place in the graph's layer order); refusals name the vertex. Built in the driver before any Spark work.
      */
     public static Adapted adaptGraph(Config c, org.deeplearning4j.nn.graph.ComputationGraph g) {
-        if (c.baseQuant() != null) throw new BadInputException("lora --base-quant applies to layer stacks; " + c.model() + " is a graph");
-        java.util.Set<String> chosen = new java.util.TreeSet<>();
         var names = io.squeeze.model.GraphMasks.names(g);
-        for (int i = 0; i < names.size(); i++) {
-            var l = g.getLayers()[i].conf().getLayer();
-            boolean hidden = l instanceof DenseLayer && !g.getConfiguration().getNetworkOutputs().contains(names.get(i));
-            if (c.layers().matches(i, names.get(i)) && (hidden || !c.layers().equals(LayerSelector.ALL))) chosen.add(names.get(i));
-        }
+        List<org.deeplearning4j.nn.conf.layers.Layer> confs = java.util.Arrays.stream(g.getLayers()).map(l -> l.conf().getLayer()).toList();
+        java.util.Set<String> chosen = new java.util.TreeSet<>();
+        for (int i : choose(c.layers(), confs, names, new java.util.HashSet<>(g.getConfiguration().getNetworkOutputs()))) chosen.add(names.get(i));
         if (c.layers().equals(LayerSelector.ALL) && chosen.isEmpty())
-            throw new BadInputException("lora adapters go on dense layers; graph " + c.model() + " has no hidden dense vertex");
+            throw new BadInputException("lora adapters go on dense and convolution layers; graph " + c.model() + " has no hidden dense or convolution vertex");
         c.layers().requireMatch(!chosen.isEmpty(), "--layers");
         return new Adapted(chosen, Lora.attach(g, chosen, c.rank(), c.alpha(), c.seed(), new Adam(c.lr())));
     }
 
     /**
-     * {@code c} on a graph: its adapters ({@link #adaptGraph} of the base) trained on Spark (validated merged after
-     * each epoch), then merged.
+     * {@code c} on a graph: its adapters ({@link #adaptGraph} of {@code base}, the model as {@link #base} made it)
+     * trained on Spark (validated merged after each epoch), then merged; evaluated against {@code source}, the model given.
      */
-    public static GraphResult runGraph(SparkSession spark, Config c, LoadedModel base, Adapted a, PrintWriter err) {
+    public static GraphResult runGraph(SparkSession spark, Config c, LoadedModel base, Loaded source, Map<String, Object> baseBytes, Adapted a, PrintWriter err) {
         var g = base.graph();
         java.util.Set<String> chosen = a.vertices();
         var adapted = a.graph();
@@ -171,26 +166,82 @@ public final class LoraJob {
                 c.data().toString(), err, (e, n) -> validate.accept(e, Lora.merge(n)));
         var merged = Lora.merge(trained);
         Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), null,
-                Loaded.plain(LoadedModel.ofGraph(merged, meta, "", "merged", SourceKind.DL4J_ZIP, 0)), Loaded.plain(base)));
+                Loaded.plain(LoadedModel.ofGraph(merged, meta, "", "merged", SourceKind.DL4J_ZIP, 0)), source));
+        metrics.putAll(baseBytes);
         metrics.put("adapted_layers", chosen.toString());
         metrics.put("trainable_params", trainable);
         return new GraphResult(merged, trained, meta, metrics, trainable);
     }
 
+    /**
+     * The layers (by place in {@code confs}, named {@code names}) that {@code sel} chooses: those it names or numbers or,
+     * by default, every hidden dense layer (not in {@code outputs}) — or, in a network without one (a CNN, a ResNet),
+     * every 2-D convolution. What a selector names and no adapter fits is refused when the adapters are attached.
+     */
+    static TreeSet<Integer> choose(LayerSelector sel, List<org.deeplearning4j.nn.conf.layers.Layer> confs, List<String> names, java.util.Set<String> outputs) {
+        TreeSet<Integer> chosen = new TreeSet<>();
+        if (!sel.equals(LayerSelector.ALL)) {
+            for (int i = 0; i < confs.size(); i++) if (sel.matches(i, names.get(i))) chosen.add(i);
+            return chosen;
+        }
+        for (int i = 0; i < confs.size(); i++) if (confs.get(i) instanceof DenseLayer && !outputs.contains(names.get(i))) chosen.add(i);
+        if (chosen.isEmpty())
+            for (int i = 0; i < confs.size(); i++) if (confs.get(i).getClass() == org.deeplearning4j.nn.conf.layers.ConvolutionLayer.class) chosen.add(i);
+        return chosen;
+    }
+
     /** The network with every layer's weights {@code W} replaced by their NF4 dequantization (biases stay float32). */
     static MultiLayerNetwork nf4Base(MultiLayerNetwork net, Map<String, Object> bytes) {
-        Map<Integer, float[]> w = new java.util.TreeMap<>();
+        MultiLayerNetwork out = net.clone();
+        nf4(out.getLayers(), bytes);
+        return out;
+    }
+
+    /**
+     * QLoRA's base for a graph: a copy of {@code g} with every weighted vertex's {@code W} (convolutions' and dense
+     * layers') replaced by its NF4 dequantization, as {@link #nf4Base} does for a stack; the sizes go in {@code bytes}.
+     */
+    public static org.deeplearning4j.nn.graph.ComputationGraph nf4Base(org.deeplearning4j.nn.graph.ComputationGraph g, Map<String, Object> bytes) {
+        var out = g.clone();
+        nf4(out.getLayers(), bytes);
+        return out;
+    }
+
+    /** Every layer's W in place: quantized to NF4 (blocks of 64, double-quantized maxima) and dequantized. */
+    private static void nf4(org.deeplearning4j.nn.api.Layer[] layers, Map<String, Object> bytes) {
         long nf4 = 0, fp32 = 0;
-        for (int i = 0; i < net.getnLayers(); i++) {
-            if (net.getLayer(i).getParam("W") == null) continue;
-            float[] v = io.squeeze.model.Surgery.values(net, i, "W");
-            QuantizedTensor q = QuantizedTensor.quantize(v, net.getLayer(i).getParam("W").shape(), QuantizedTensor.Format.NF4, false, -1);
-            w.put(i, q.dequantize());
+        for (var l : layers) {
+            var w = l.paramTable().get("W"); // an activation layer's getParam throws
+            if (w == null) continue;
+            float[] v = w.dup('c').data().asFloat();
+            QuantizedTensor q = QuantizedTensor.quantize(v, w.shape(), QuantizedTensor.Format.NF4, false, -1);
+            w.assign(org.nd4j.linalg.factory.Nd4j.create(q.dequantize(), w.shape(), 'c'));
             nf4 += q.toBytes().length;
             fp32 += 4L * v.length;
         }
         bytes.put("base_weights_nf4_bytes", nf4);
         bytes.put("base_weights_fp32_bytes", fp32);
-        return io.squeeze.model.Surgery.withWeights(net, w);
+    }
+
+    /**
+     * The base {@code c} adapts, refusing what cannot be: merging over a quantized base (merging writes floats),
+     * NF4-quantizing an already quantized one, a quantized graph's DL4J zip (it holds the float graph beside its
+     * quantized form; its artifact directory holds the dequantized weights the adapters train over). With
+     * {@code --base-quant nf4} the base's weights are NF4 (QLoRA, Dettmers et al. 2023), their sizes in {@code bytes}.
+     */
+    public static LoadedModel base(Config c, Loaded run, boolean directory, Map<String, Object> bytes) {
+        String mode = run.quant() == null ? null : run.quant().plan().mode().name().toLowerCase(Locale.ROOT);
+        if (mode != null && c.baseQuant() != null)
+            throw new BadInputException("lora --base-quant nf4: " + c.model() + " is already quantized (" + mode + "); adapt it without --base-quant");
+        if (mode != null && c.merge())
+            throw new BadInputException("lora --merge: " + c.model() + " is quantized (" + mode
+                    + "); merging writes floats (the dequantized base plus the adapters): drop --merge to keep the adapters over the quantized base, or merge into the float model and quantize");
+        LoadedModel m = run.model();
+        if (mode != null && m.isGraph() && !directory)
+            throw new BadInputException("lora: " + c.model() + " is a quantized graph's DL4J zip, which holds the float graph beside its quantized form; "
+                    + "adapt the quantized graph's artifact directory (quantize --out DIR)");
+        if (c.baseQuant() == null) return m;
+        return m.isGraph() ? LoadedModel.ofGraph(nf4Base(m.graph(), bytes), m.meta(), m.sha256(), m.source(), m.kind(), m.storedBytes())
+                : new LoadedModel(nf4Base(m.net(), bytes), m.meta(), m.sha256(), m.source(), m.kind(), m.storedBytes());
     }
 }

@@ -545,6 +545,20 @@ class StandaloneClusterIT {
         io.squeeze.cli.GraphCliTest.distinctWeights(tunedShared.model().graph()).forEach((v, n) -> assertTrue(n <= 16, v + ": " + n));
         assertNotEquals(Artifact.load(ST, cbc).model().graph().params(), tunedShared.model().graph().params(), "fine-tuned on the executors");
         assertEquals(l.get("accuracy").asDouble(), (Double) tunedShared.manifest().metrics().get("accuracy"), 0.1, "4-bit shared, fine-tuned vs float");
+        // QLoRA: adapters on every convolution (the graph has no hidden dense vertex) over its NF4 weights, the SameDiff
+        // convolution adapters rebuilt and trained in the executor JVMs as in one process
+        String[] qlo = {"lora", "--model", tl, "--rank", "2", "--data", TRAIN, "--epochs", "1", "--lr", "0.01", "--base-quant", "nf4", "--merge"};
+        String qloc = dir.resolve("resnet-qlora-cluster.zip").toString(), qlol = dir.resolve("resnet-qlora-local.zip").toString();
+        Run qlr = submit(append(qlo, "--out", qloc));
+        assertTrue(qlr.err().contains("lora: rank 2 on vertices [s1b1_conv1, s1b1_conv2, ") && qlr.err().contains("lora: base weights in NF4"), qlr.err());
+        local(append(qlo, "--out", qlol));
+        var qgc = io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(qloc), true).graph();
+        var qgl = io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(qlol), true).graph();
+        assertEquals(qgl.getLayer("output").getParam("W"), qgc.getLayer("output").getParam("W"), "the same frozen NF4 output layer");
+        assertArrayEquals(qgl.getLayer("s3b1_conv2").getParam("W").dup().data().asFloat(), qgc.getLayer("s3b1_conv2").getParam("W").dup().data().asFloat(),
+                0.05f, "s3b1_conv2 adapted on the executors as locally");
+        assertNotEquals(io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(tl), true).graph().getLayer("s3b1_conv2").getParam("W"),
+                qgc.getLayer("s3b1_conv2").getParam("W"));
         // static int8: calibrated on the executors (the broadcast quantized graph deserialized there) as in one process; the
         // quantized artifact evaluated and scored in the executors' integer runtimes exactly as the zip locally
         String[] q = {"quantize", "--model", tl, "--mode", "static", "--calib-data", TRAIN, "--calib-rows", "300"};

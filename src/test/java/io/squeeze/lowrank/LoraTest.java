@@ -134,7 +134,7 @@ class LoraTest {
         MultiLayerNetwork base = TestModels.mlp(12, new int[]{6}, 3, 2);
         assertEquals("lora.rank 7 is above min(nIn, nOut) = 6 of layer 0",
                 assertThrows(BadInputException.class, () -> Lora.attach(base, Set.of(0), 7, 8, 1)).getMessage());
-        assertEquals("lora adapters go on dense layers; layer 1 is a OutputLayer",
+        assertEquals("lora adapters go on dense and convolution layers; layer 1 is a OutputLayer",
                 assertThrows(BadInputException.class, () -> Lora.attach(base, Set.of(1), 2, 8, 1)).getMessage());
         assertThrows(BadInputException.class, () -> Lora.attach(base, Set.of(0), 0, 8, 1));
     }

@@ -244,6 +244,17 @@ class BroadcastSerializationTest {
             assertEquals(lora.outputSingle(false, x), back.outputSingle(false, x), s.getClass().getSimpleName());
             org.junit.jupiter.api.Assertions.assertInstanceOf(io.squeeze.model.LoraDense.class, back.getLayer("d1").conf().getLayer());
         }
+        // convolution adapters (strided, unbiased, 1x1 projections) of a ResNet
+        var convLora = io.squeeze.model.Lora.attach(io.squeeze.model.ResNetGraphTest.mnist(1, 2), java.util.Set.of("stem", "s2b1_conv1", "s3b1_proj"), 2, 4, 7, null);
+        for (Serializer s : SERIALIZERS) {
+            var c = roundTrip(s, convLora.getConfiguration());
+            assertEquals(convLora.getConfiguration(), c, s.getClass().getSimpleName());
+            var back = new org.deeplearning4j.nn.graph.ComputationGraph(c);
+            back.init(convLora.params().dup(), false);
+            var x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 2, 784);
+            assertEquals(convLora.outputSingle(false, x), back.outputSingle(false, x), s.getClass().getSimpleName());
+            org.junit.jupiter.api.Assertions.assertInstanceOf(io.squeeze.model.LoraConv.class, back.getLayer("s2b1_conv1").conf().getLayer());
+        }
     }
 
     @Test
