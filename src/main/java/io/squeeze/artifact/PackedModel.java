@@ -87,8 +87,7 @@ public final class PackedModel {
      */
     public static Encoded encode(ComputationGraph g, ModelMeta meta, Map<TensorKey, Mask> masks, QuantizedModel quant) {
         Layer[] layers = g.getLayers();
-        Map<String, Integer> layerOf = new java.util.HashMap<>();
-        for (int i = 0; i < layers.length; i++) layerOf.put(layers[i].conf().getLayer().getLayerName(), i);
+        Map<String, Integer> layerOf = layerOf(layers);
         Map<TensorKey, QuantizedTensor> q = new LinkedHashMap<>();
         if (quant != null) {
             GraphOps nodes = GraphOps.of(g, "the quantized runtime");
@@ -147,6 +146,13 @@ public final class PackedModel {
         return new Encoded(files, perLayer);
     }
 
+    /** Each layer's place in {@code layers} by its name (a graph's layers are named by their vertices). */
+    private static Map<String, Integer> layerOf(Layer[] layers) {
+        Map<String, Integer> out = new java.util.HashMap<>();
+        for (int i = 0; i < layers.length; i++) out.put(layers[i].conf().getLayer().getLayerName(), i);
+        return out;
+    }
+
     /** Rebuilds the network from the packed files ({@code read} returns a file's bytes by relative path). */
     public static Decoded decode(Function<String, byte[]> read, java.util.function.Predicate<String> hasQuant, String source) {
         Index index = Json.read(read.apply(INDEX), Index.class);
@@ -169,8 +175,7 @@ public final class PackedModel {
             throw new BadInputException("artifact " + source + ": " + CONFIG + " is not a valid DL4J configuration (" + e.getMessage() + ")");
         }
         Layer[] layers = graph ? g.getLayers() : net.getLayers();
-        Map<String, Integer> layerOf = new java.util.HashMap<>();
-        for (int i = 0; i < layers.length; i++) layerOf.put(layers[i].conf().getLayer().getLayerName(), i);
+        Map<String, Integer> layerOf = graph ? layerOf(layers) : Map.of();
         ModelMeta meta = Json.read(read.apply(META), ModelMeta.class);
         byte[] blob = read.apply(BLOB);
         int restored = 0;

@@ -123,9 +123,9 @@ public final class LoraCommand extends BaseCommand implements StageCommand {
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         LoraJob.GraphResult r = LoraJob.runGraph(spark, c, base, source, baseBytes, adapted, err());
         var provenance = new ArtifactWriter.Provenance(c.model(), base.sha256(), Main.args(), io.squeeze.spark.Jobs.toMap(c));
-        long bytes = c.merge() ? output.writeGraph(st, target, new ArtifactWriter.GraphContent(r.merged(), r.meta(), provenance, Map.of(), r.metrics(), Map.of(), null))
-                : io.squeeze.artifact.AdapterArtifact.writeGraph(st, output.out, output.overwrite, r.adapted(), provenance, r.metrics())
-                .files().values().stream().mapToLong(f -> f.bytes()).sum();
+        if (c.merge()) output.writeGraph(st, target, new ArtifactWriter.GraphContent(r.merged(), r.meta(), provenance, Map.of(), r.metrics(), Map.of(), null));
+        else io.squeeze.artifact.AdapterArtifact.writeGraph(st, output.out, output.overwrite, r.adapted(), provenance, r.metrics());
+        long bytes = st.totalBytes(target);
         var o = out();
         o.printf(Locale.ROOT, "trained %d adapter parameters (%.2f%%) on %s; %s %s%n", r.trainable(), 100.0 * r.trainable() / base.numParams(),
                 r.metrics().get("adapted_layers"), c.merge() ? "merged graph" : "adapter artifact", io.squeeze.eval.EvalReport.bytes(bytes));

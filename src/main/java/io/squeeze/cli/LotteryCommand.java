@@ -108,16 +108,15 @@ public final class LotteryCommand extends BaseCommand implements StageCommand {
         return Main.OK;
     }
 
-    /** A graph architecture (resnet:N): the same rounds; the ticket is written as OUT/ticket.zip, a DL4J graph zip. */
+    /** A graph architecture (resnet:N): the same rounds; the ticket is a graph artifact, OUT/ticket, as a stack's. */
     private Integer callGraph(LotteryJob.Config c) {
-        if (dl4jZip) throw new BadInputException("--with-dl4j-zip applies to layer stacks; lottery --arch " + c.arch() + " writes its ticket as a DL4J zip (ticket.zip)");
         Path dir = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), out, overwrite, c.inputs());
         SparkSession spark = SparkSessions.start("squeeze lottery");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         LotteryJob.GraphResult r = LotteryJob.runGraph(spark, c, err());
-        LotteryJob.publishGraph(st, out, overwrite, r);
+        LotteryJob.publishGraph(st, out, overwrite, r, c, Main.args(), dl4jZip);
         print(r.rows());
-        out().println("wrote " + new Path(dir, "ticket.zip") + " and " + new Path(dir, "lottery.json"));
+        out().println("wrote " + new Path(dir, "ticket") + " and " + new Path(dir, "lottery.json"));
         return Main.OK;
     }
 
@@ -129,7 +128,7 @@ public final class LotteryCommand extends BaseCommand implements StageCommand {
                     row.testAccuracy(), row.testLoss(), row.iterationsToBest());
     }
 
-    /** A recipe's lottery stage: layer stacks (a graph's ticket is a DL4J zip, not an artifact the next stage reads). */
+    /** A recipe's lottery stage: layer stacks. */
     @Override
     public void check() {
         Architectures.requireStack(config().arch(), Storage.withSparkDefaults(), "lottery --arch");

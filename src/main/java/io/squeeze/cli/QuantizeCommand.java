@@ -184,10 +184,15 @@ public final class QuantizeCommand extends BaseCommand implements StageCommand {
         o.printf(Locale.ROOT, "packed model %s%s%n", io.squeeze.eval.EvalReport.bytes(packed),
                 zip > 0 ? String.format(Locale.ROOT, " (dense fp32 DL4J zip %s, %.2fx smaller)", io.squeeze.eval.EvalReport.bytes(zip), zip / (double) packed) : "");
         if (metrics.containsKey("accuracy")) o.printf(Locale.ROOT, "accuracy %.4f %s, %.4f fake-quant (source %.4f)%n", (Double) metrics.get("accuracy"),
-                cfg.calibrated() || cfg.mode() == QuantConfig.Mode.DYNAMIC && cfg.precision().integer() ? "integer path" : cfg.precision().name().toLowerCase(Locale.ROOT) + " weights",
-                (Double) metrics.get("accuracy_fake_quant"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
+                path(cfg), (Double) metrics.get("accuracy_fake_quant"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + st.path(output.out));
         return Main.OK;
+    }
+
+    /** What the accuracy was measured on: the integer path, or float arithmetic on the stored weights (fp16, nf4). */
+    private static String path(QuantConfig cfg) {
+        return cfg.calibrated() || cfg.mode() == QuantConfig.Mode.DYNAMIC && cfg.precision().integer() ? "integer path"
+                : cfg.precision().name().toLowerCase(Locale.ROOT) + " weights";
     }
 
     /**
@@ -220,8 +225,8 @@ public final class QuantizeCommand extends BaseCommand implements StageCommand {
         if (r.calibrationRows() > 0) o.printf(Locale.ROOT, "calibrated on %d rows (%.1f s)%n", r.calibrationRows(), r.calibrationSeconds());
         o.printf(Locale.ROOT, "%s %s of fp32 parameters%n", what, io.squeeze.eval.EvalReport.bytes(fp32));
         Map<String, Object> metrics = r.metrics();
-        if (metrics.containsKey("accuracy")) o.printf(Locale.ROOT, "accuracy %.4f integer path, %.4f fake-quant (source %.4f)%n", (Double) metrics.get("accuracy"),
-                (Double) metrics.get("accuracy_fake_quant"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
+        if (metrics.containsKey("accuracy")) o.printf(Locale.ROOT, "accuracy %.4f %s, %.4f fake-quant (source %.4f)%n", (Double) metrics.get("accuracy"),
+                path(c.quant()), (Double) metrics.get("accuracy_fake_quant"), (Double) ((Map<?, ?>) metrics.get("baseline")).get("accuracy"));
         o.println("wrote " + target);
         return Main.OK;
     }

@@ -58,6 +58,9 @@ public final class RerunCommand extends BaseCommand {
                     + String.valueOf(e.getMessage()).lines().findFirst().orElse("").replaceAll("[^\\p{Print}]", "?").strip()
                     .replaceAll("^(.{120}).+", "$1…") + ")");
         }
+        if (m.formatVersion() >= io.squeeze.artifact.Manifest.FORMAT_VERSION && m.formatVersion() != io.squeeze.artifact.Manifest.STACK_FORMAT)
+            throw new BadInputException("rerun takes a layer stack's artifact; " + p + " is a graph's (format " + m.formatVersion()
+                    + "): run its command again (" + m.command().stream().collect(java.util.stream.Collectors.joining(" ")) + ")");
         JobConfig c = Jobs.fromMap(m.config(), types(), "manifest " + p);
         // the output is checked before any Spark work
         ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());

@@ -113,23 +113,28 @@ public final class LotteryJob {
         return new Result(o.ticket(), o.masks(), o.rows(), o.perRound());
     }
 
-    /** The ticket of a graph architecture ({@code resnet:N}, a ComputationGraph JSON) and the table. */
-    public record GraphResult(org.deeplearning4j.nn.graph.ComputationGraph ticket, ModelMeta meta, List<Row> rows) {}
+    /** The ticket of a graph architecture ({@code resnet:N}, a ComputationGraph JSON), its masks (by layer of the graph) and the table. */
+    public record GraphResult(org.deeplearning4j.nn.graph.ComputationGraph ticket, Map<TensorKey, Mask> masks, ModelMeta meta, List<Row> rows) {}
 
-    /** Runs {@code c} for a graph architecture: the same rounds ({@link LotteryRounds#graph}); the ticket is a DL4J graph zip. */
+    /** Runs {@code c} for a graph architecture: the same rounds ({@link LotteryRounds#graph}). */
     public static GraphResult runGraph(SparkSession spark, Config c, PrintWriter progress) {
         TrainJob.Prepared p = TrainJob.prepare(spark, c.data(), c.arch(), c.normalize(), c.hyper(), progress);
         ModelMeta meta = p.meta();
         SparkData.Loaded te = SparkData.read(spark, c.testData(), meta.numFeatures(), "the training data");
         var o = LotteryRounds.run(LotteryRounds.graph(p.graphConf()), SparkSessions.jsc(spark), p.rows(), TrainJob.normalized(te.rdd(), meta.normalizer()),
                 meta, c.training(), c.rounds(), progress);
-        return new GraphResult(o.ticket(), meta, o.rows());
+        return new GraphResult(o.ticket(), o.masks(), meta, o.rows());
     }
 
-    /** Writes a graph's ticket ({@code OUT/ticket.zip}) and {@code OUT/lottery.json} together or not at all. */
-    public static void publishGraph(Storage st, String out, boolean overwrite, GraphResult r) {
+    /**
+     * Writes a graph's ticket and {@code OUT/lottery.json} together or not at all, the ticket as a graph artifact
+     * ({@code OUT/ticket}, format 3) as a stack's is: its masks stored, so that pruning again and fine-tuning keep them,
+     * the pruned weights sparse; {@code dl4jZip} adds its DL4J zip.
+     */
+    public static void publishGraph(Storage st, String out, boolean overwrite, GraphResult r, Config c, List<String> argv, boolean dl4jZip) {
         st.publish(st.path(out), overwrite, tmp -> {
-            io.squeeze.model.ModelIO.writeZip(st, new Path(tmp, "ticket.zip"), r.ticket(), r.meta(), false);
+            ArtifactWriter.writeGraph(st, new Path(tmp, "ticket").toString(), false, new ArtifactWriter.GraphContent(r.ticket(), r.meta(),
+                    new ArtifactWriter.Provenance(c.source(), "", argv, Jobs.toMap(c)), Map.of(), Map.of("lottery", r.rows()), r.masks(), null), dl4jZip);
             st.write(new Path(tmp, "lottery.json"), io.squeeze.model.Json.bytes(r.rows()));
         });
     }

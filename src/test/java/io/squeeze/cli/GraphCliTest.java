@@ -423,7 +423,7 @@ public class GraphCliTest {
     }
 
     @Test
-    void theLotteryRunsOnAResNetAndWritesItsTicketAsAGraphZip() throws Exception {
+    void theLotteryRunsOnAResNetAndWritesItsTicketAsAGraphArtifact() throws Exception {
         String[] cmd = {"lottery", "--data", TRAIN, "--test-data", TEST, "--arch", "resnet:1", "--epochs", "1", "--rounds", "2", "--rate", "0.5",
                 "--output-rate", "0.2", "--control", "--lr", "0.003", "--normalize", "minmax"};
         String out = dir.resolve("lottery").toString();
@@ -436,14 +436,21 @@ public class GraphCliTest {
         assertEquals("random-reinit", table.get(2).get("run").asText());
         assertEquals(1.0, table.get(0).get("weights_remaining").asDouble());
         assertTrue(table.get(3).get("test_accuracy").asDouble() > 0.5, "a quarter of the weights, one epoch: " + table.get(3));
-        ComputationGraph ticket = load(Path.of(out, "ticket.zip").toString()).graph();
+        var art = io.squeeze.artifact.Artifact.load(new Storage(new Configuration()), Path.of(out, "ticket").toString());
+        assertEquals(3, art.manifest().formatVersion());
+        assertEquals("lottery", art.manifest().config().get("command"));
+        ComputationGraph ticket = art.model().graph();
+        // the masks come back with the ticket: what the rounds pruned, and nothing else
+        var s3 = art.model().masks().get(new io.squeeze.core.TensorKey(io.squeeze.model.GraphMasks.names(ticket).indexOf("s3b1_conv2"), "W"));
+        assertEquals(36864 - Math.round(36864 * 0.5) - Math.round(36864 * 0.5 * 0.5), s3.keptCount());
         java.util.Map<String, boolean[]> z = zeros(ticket);
         // every layer lost half of its remaining weights twice, the output layer a fifth twice, and the zeros stayed through training
         assertEquals(Math.round(36864 * 0.5) + Math.round(36864 * 0.5 * 0.5), count(z.get("s3b1_conv2")));
         int out64 = 64 * 10;
         assertEquals(Math.round(out64 * 0.2) + Math.round((out64 - Math.round(out64 * 0.2)) * 0.2), count(z.get("output")));
         assertFalse(ticket.getConfiguration().toJson().contains("MaskConstraint"));
-        assertTrue(r.out().contains("ticket.zip and ") && r.out().contains("lottery.json"), r.out());
+        assertTrue(r.out().contains("ticket and ") && r.out().contains("lottery.json"), r.out());
+        assertTrue(Files.exists(Path.of(out, "ticket", "packed", "tensors.json")));
     }
 
     @Test

@@ -103,7 +103,9 @@ class GraphLoraCliTest {
 
         // route 2: an NF4 graph artifact, then adapters over it that reference it by sha256
         String base = dir.resolve("nf4").toString(), adapters = dir.resolve("qlora-adapters").toString();
-        assertEquals(0, CliRun.run("quantize", "--model", resnet, "--dtype", "nf4", "--out", base).code());
+        CliRun q = CliRun.run("quantize", "--model", resnet, "--dtype", "nf4", "--eval-data", TEST, "--out", base);
+        assertEquals(0, q.code(), q.err());
+        assertTrue(q.out().contains("nf4 weights, "), "weight-only: float arithmetic on the NF4 values, no integer path: " + q.out());
         byte[] blob = Files.readAllBytes(Path.of(base, "packed/tensors.bin"));
         r = CliRun.run(lora(base, adapters));
         assertEquals(0, r.code(), r.err());

@@ -198,7 +198,7 @@ class StandaloneClusterIT {
             assertEquals(tl.get(i).get("weights_remaining"), tc.get(i).get("weights_remaining"));
             assertEquals(tl.get(i).get("test_accuracy").asDouble(), tc.get(i).get("test_accuracy").asDouble(), 0.1, "round " + i);
         }
-        // a ResNet's lottery: the graph trained on the executors with its masks in the configuration, the ticket a graph zip
+        // a ResNet's lottery: the graph trained on the executors with its masks in the configuration, the ticket a graph artifact
         String[] rn = {"lottery", "--data", TRAIN, "--test-data", TEST, "--arch", "resnet:1", "--normalize", "minmax", "--epochs", "1",
                 "--rounds", "1", "--rate", "0.5", "--lr", "0.003"};
         String rc0 = dir.resolve("lottery-resnet-cluster").toString(), rl0 = dir.resolve("lottery-resnet-local").toString();
@@ -207,7 +207,7 @@ class StandaloneClusterIT {
         JsonNode gc = M.readTree(Files.readAllBytes(Path.of(rc0, "lottery.json"))), gl = M.readTree(Files.readAllBytes(Path.of(rl0, "lottery.json")));
         assertEquals(gl.get(1).get("weights_remaining"), gc.get(1).get("weights_remaining"));
         assertEquals(gl.get(1).get("test_accuracy").asDouble(), gc.get(1).get("test_accuracy").asDouble(), 0.15, "the ResNet's ticket");
-        var zc = io.squeeze.cli.GraphCliTest.zeros(io.squeeze.model.ModelIO.loadFile(ST, new org.apache.hadoop.fs.Path(rc0, "ticket.zip"), true).graph());
+        var zc = io.squeeze.cli.GraphCliTest.zeros(Artifact.load(ST, Path.of(rc0, "ticket").toString()).model().graph());
         assertEquals(36864 / 2, io.squeeze.cli.GraphCliTest.count(zc.get("s3b1_conv2")), "half the weights zero after retraining on the executors");
         // --local on a cluster: the executors read and batch the rows, the driver trains
         String[] train = {"train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax", "--lr", "0.005", "--local"};
