@@ -73,13 +73,15 @@ class LoraTest {
         String base = dir.resolve("bn-base").toString(), adapters = dir.resolve("bn-adapters").toString(), merged = dir.resolve("bn-merged").toString();
         assertEquals(0, io.squeeze.cli.CliRun.run("train", "--data", "csv:data/digits/digits-train.csv.gz", "--arch", "conf/examples/digits-cnn-bn.json",
                 "--epochs", "1", "--normalize", "minmax", "--out", base).code());
-        String[] common = {"lora", "--model", base, "--rank", "2", "--data", "csv:data/digits/digits-train.csv.gz", "--epochs", "1"};
+        // adapters on a convolution and the dense layer
+        String[] common = {"lora", "--model", base, "--rank", "2", "--layers", "conv2,dense", "--data", "csv:data/digits/digits-train.csv.gz", "--epochs", "1"};
         assertEquals(0, io.squeeze.cli.CliRun.run(CliRun.with(common, "--out", adapters)).code());
         assertEquals(0, io.squeeze.cli.CliRun.run(CliRun.with(common, "--merge", "--out", merged)).code());
         var st = new io.squeeze.core.Storage(new org.apache.hadoop.conf.Configuration());
         var fromAdapters = io.squeeze.artifact.Artifact.load(st, adapters);
         assertTrue(fromAdapters.manifest().layers().stream().anyMatch(l -> l.method().equals("trained-state") && l.type().equals("BatchNormalization")),
                 fromAdapters.manifest().layers().toString());
+        assertEquals(List.of("LoraConv", "LoraDense"), fromAdapters.manifest().layers().stream().filter(l -> l.method().equals("lora")).map(l -> l.type()).toList());
         MultiLayerNetwork b = io.squeeze.artifact.Artifact.load(st, base).model().net(), m = io.squeeze.artifact.Artifact.load(st, merged).model().net();
         assertNotEquals(b.params(), m.params());
         assertEquals(m.params(), fromAdapters.model().net().params(), "adapters and running statistics read back: the merged network");
