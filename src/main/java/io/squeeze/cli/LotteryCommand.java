@@ -128,9 +128,9 @@ public final class LotteryCommand extends BaseCommand implements StageCommand {
                     row.testAccuracy(), row.testLoss(), row.iterationsToBest());
     }
 
-    /** A recipe's lottery stage: layer stacks. */
+    /** A recipe's lottery stage: a layer stack's or a graph's ticket, an artifact either way (DIR/ticket). */
     @Override
     public void check() {
-        Architectures.requireStack(config().arch(), Storage.withSparkDefaults(), "lottery --arch");
+        Architectures.check(config().arch(), Storage.withSparkDefaults());
     }
 }

@@ -423,37 +423,6 @@ public class GraphCliTest {
     }
 
     @Test
-    void theLotteryRunsOnAResNetAndWritesItsTicketAsAGraphArtifact() throws Exception {
-        String[] cmd = {"lottery", "--data", TRAIN, "--test-data", TEST, "--arch", "resnet:1", "--epochs", "1", "--rounds", "2", "--rate", "0.5",
-                "--output-rate", "0.2", "--control", "--lr", "0.003", "--normalize", "minmax"};
-        String out = dir.resolve("lottery").toString();
-        CliRun r = CliRun.run(CliRun.with(cmd, "--out", out));
-        assertEquals(0, r.code(), r.err());
-        // 76,432 hidden weights at a quarter, the output layer's 640 at 0.8 · 0.8
-        assertTrue(r.err().contains("lottery: round 2/2, 25.3% of weights remain"), r.err());
-        JsonNode table = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(out, "lottery.json")));
-        assertEquals(5, table.size(), table.toString()); // round 0; rounds 1 and 2 with their controls
-        assertEquals("random-reinit", table.get(2).get("run").asText());
-        assertEquals(1.0, table.get(0).get("weights_remaining").asDouble());
-        assertTrue(table.get(3).get("test_accuracy").asDouble() > 0.5, "a quarter of the weights, one epoch: " + table.get(3));
-        var art = io.squeeze.artifact.Artifact.load(new Storage(new Configuration()), Path.of(out, "ticket").toString());
-        assertEquals(3, art.manifest().formatVersion());
-        assertEquals("lottery", art.manifest().config().get("command"));
-        ComputationGraph ticket = art.model().graph();
-        // the masks come back with the ticket: what the rounds pruned, and nothing else
-        var s3 = art.model().masks().get(new io.squeeze.core.TensorKey(io.squeeze.model.GraphMasks.names(ticket).indexOf("s3b1_conv2"), "W"));
-        assertEquals(36864 - Math.round(36864 * 0.5) - Math.round(36864 * 0.5 * 0.5), s3.keptCount());
-        java.util.Map<String, boolean[]> z = zeros(ticket);
-        // every layer lost half of its remaining weights twice, the output layer a fifth twice, and the zeros stayed through training
-        assertEquals(Math.round(36864 * 0.5) + Math.round(36864 * 0.5 * 0.5), count(z.get("s3b1_conv2")));
-        int out64 = 64 * 10;
-        assertEquals(Math.round(out64 * 0.2) + Math.round((out64 - Math.round(out64 * 0.2)) * 0.2), count(z.get("output")));
-        assertFalse(ticket.getConfiguration().toJson().contains("MaskConstraint"));
-        assertTrue(r.out().contains("ticket and ") && r.out().contains("lottery.json"), r.out());
-        assertTrue(Files.exists(Path.of(out, "ticket", "packed", "tensors.json")));
-    }
-
-    @Test
     void itTeachesOnlineAndLearnsFromItsStudent() throws Exception {
         String student = dir.resolve("online-student").toString();
         CliRun d = CliRun.run("distill", "--teacher", resnet, "--online", "--data", TRAIN, "--student", "mlp:64", "--temperature", "4", "--alpha", "0.3",
