@@ -89,11 +89,11 @@ public final class LoraCommand extends BaseCommand implements StageCommand {
         SparkSession spark = SparkSessions.start("squeeze lora");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
         ArtifactWriter.Content content = c.run(spark, output.out, Main.args(), err());
-        var manifest = c.publish(st, output.out, output.overwrite, content, output.dl4jZip);
+        c.publish(st, output.out, output.overwrite, content, output.dl4jZip);
         Map<String, Object> metrics = content.metrics();
         long trainable = ((Number) metrics.get("trainable_params")).longValue();
         long baseParams = content.net().numParams() - (merge ? 0 : trainable);
-        long bytes = manifest.files().values().stream().mapToLong(f -> f.bytes()).sum();
+        long bytes = st.totalBytes(st.path(output.out)); // the whole directory, as for graphs
         var o = out();
         o.printf(Locale.ROOT, "trained %d adapter parameters (%.2f%%); %s %s%n", trainable, 100.0 * trainable / baseParams,
                 merge ? "merged artifact" : "adapter artifact", io.squeeze.eval.EvalReport.bytes(bytes));

@@ -204,10 +204,10 @@ public final class QuantizeCommand extends BaseCommand implements StageCommand {
         boolean zipOut = io.squeeze.model.Graphs.zipOutput(output.out, output.dl4jZip);
         var target = ArtifactWriter.checkTarget(Storage.withSparkDefaults(), output.out, output.overwrite, c.inputs());
         var src = io.squeeze.artifact.Models.loadFloat(Storage.withSparkDefaults(), c.model(), "quantize", c.model());
-        io.squeeze.spark.GraphQuantizeJob.nodes(c, src); // refuses what it cannot run before Spark starts
+        var nodes = io.squeeze.spark.GraphQuantizeJob.nodes(c, src); // refuses what it cannot run before Spark starts
         SparkSession spark = SparkSessions.start("squeeze quantize");
         Storage st = new Storage(spark.sparkContext().hadoopConfiguration());
-        var r = io.squeeze.spark.GraphQuantizeJob.run(spark, c, src, Main.args(), err());
+        var r = io.squeeze.spark.GraphQuantizeJob.run(spark, c, src, nodes, Main.args(), err());
         long fp32 = src.numParams() * 4L, bytes;
         String what;
         if (zipOut) {

@@ -35,7 +35,7 @@ import java.util.Map;
 public final class GraphQatJob {
     private GraphQatJob() {}
 
-    public static GraphQuantizeJob.Result run(SparkSession spark, QuantizeJob.Config c, LoadedModel src, List<String> argv, PrintWriter progress) {
+    public static GraphQuantizeJob.Result run(SparkSession spark, QuantizeJob.Config c, LoadedModel src, GraphOps source, List<String> argv, PrintWriter progress) {
         QuantizeJob.Qat q = c.qat();
         JavaSparkContext jsc = SparkSessions.jsc(spark);
         var meta = src.meta();
@@ -47,7 +47,7 @@ public final class GraphQatJob {
         JavaRDD<Example> calibRdd = QuantizeJob.calibrationRows(spark, src, calib, c.calibRows());
         GraphOps g0 = GraphOps.of(folded.graph(), "the quantized runtime");
         // --layer-precision indices name the source's nodes (inspect's order); DL4J orders the folded graph anew
-        QuantConfig cfg = c.quant().reindexed(toFolded(GraphOps.of(src.graph(), "the quantized runtime"), g0));
+        QuantConfig cfg = c.quant().reindexed(toFolded(source, g0));
         Step first = calibrate(jsc, tc, calibRdd, g0, cfg, src, calib, progress);
         GraphFakeQuant.Attached qat = GraphFakeQuant.attach(folded.graph(), g0, first.model().plan(), Calibrator.qparams(first.calibrated().ranges()));
         if (q.lr() != null) qat.graph().setLearningRate(q.lr());

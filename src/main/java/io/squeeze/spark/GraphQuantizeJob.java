@@ -74,9 +74,9 @@ public final class GraphQuantizeJob {
         return g;
     }
 
-    public static Result run(SparkSession spark, QuantizeJob.Config c, LoadedModel src, List<String> argv, PrintWriter progress) {
-        if (c.qat() != null) return GraphQatJob.run(spark, c, src, argv, progress);
-        GraphOps source = nodes(c, src);
+    /** Runs {@code c} on {@code src}, whose nodes {@link #nodes} gave as {@code source} (checked before Spark started). */
+    public static Result run(SparkSession spark, QuantizeJob.Config c, LoadedModel src, GraphOps source, List<String> argv, PrintWriter progress) {
+        if (c.qat() != null) return GraphQatJob.run(spark, c, src, source, argv, progress);
         GraphBatchNormFold.Folded folded = GraphBatchNormFold.fold(src.graph());
         if (!folded.folded().isEmpty())
             progress.printf("quantize: %s folded%n", String.join(", ", GraphBatchNormFold.describe(folded)));

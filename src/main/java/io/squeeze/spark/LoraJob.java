@@ -96,8 +96,9 @@ public final class LoraJob {
         reportNf4(baseBytes, err);
         List<org.deeplearning4j.nn.conf.layers.Layer> confs = new java.util.ArrayList<>();
         for (int i = 0; i < net.getnLayers(); i++) confs.add(net.getLayer(i).conf().getLayer());
-        TreeSet<Integer> chosen = choose(c.layers(), confs, confs.stream().map(org.deeplearning4j.nn.conf.layers.Layer::getLayerName).toList(),
-                java.util.Set.of(confs.get(confs.size() - 1).getLayerName()));
+        List<String> names = new java.util.ArrayList<>();
+        confs.forEach(l -> names.add(l.getLayerName()));
+        TreeSet<Integer> chosen = choose(c.layers(), confs, names, i -> i == confs.size() - 1);
         if (c.layers().equals(LayerSelector.ALL) && chosen.isEmpty())
             throw new BadInputException("lora adapters go on dense and convolution layers; " + c.model() + " has no hidden dense or convolution layer");
         c.layers().requireMatch(!chosen.isEmpty(), "--layers");
@@ -141,7 +142,8 @@ public final class LoraJob {
         var names = io.squeeze.model.GraphMasks.names(g);
         List<org.deeplearning4j.nn.conf.layers.Layer> confs = java.util.Arrays.stream(g.getLayers()).map(l -> l.conf().getLayer()).toList();
         java.util.Set<String> chosen = new java.util.TreeSet<>();
-        for (int i : choose(c.layers(), confs, names, new java.util.HashSet<>(g.getConfiguration().getNetworkOutputs()))) chosen.add(names.get(i));
+        var outputs = g.getConfiguration().getNetworkOutputs();
+        for (int i : choose(c.layers(), confs, names, i -> outputs.contains(names.get(i)))) chosen.add(names.get(i));
         if (c.layers().equals(LayerSelector.ALL) && chosen.isEmpty())
             throw new BadInputException("lora adapters go on dense and convolution layers; graph " + c.model() + " has no hidden dense or convolution vertex");
         c.layers().requireMatch(!chosen.isEmpty(), "--layers");
@@ -175,16 +177,16 @@ public final class LoraJob {
 
     /**
      * The layers (by place in {@code confs}, named {@code names}) that {@code sel} chooses: those it names or numbers or,
-     * by default, every hidden dense layer (not in {@code outputs}) — or, in a network without one (a CNN, a ResNet),
+     * by default, every hidden dense layer (not an {@code output}) — or, in a network without one (a CNN, a ResNet),
      * every 2-D convolution. What a selector names and no adapter fits is refused when the adapters are attached.
      */
-    static TreeSet<Integer> choose(LayerSelector sel, List<org.deeplearning4j.nn.conf.layers.Layer> confs, List<String> names, java.util.Set<String> outputs) {
+    static TreeSet<Integer> choose(LayerSelector sel, List<org.deeplearning4j.nn.conf.layers.Layer> confs, List<String> names, java.util.function.IntPredicate output) {
         TreeSet<Integer> chosen = new TreeSet<>();
         if (!sel.equals(LayerSelector.ALL)) {
             for (int i = 0; i < confs.size(); i++) if (sel.matches(i, names.get(i))) chosen.add(i);
             return chosen;
         }
-        for (int i = 0; i < confs.size(); i++) if (confs.get(i) instanceof DenseLayer && !outputs.contains(names.get(i))) chosen.add(i);
+        for (int i = 0; i < confs.size(); i++) if (confs.get(i) instanceof DenseLayer && !output.test(i)) chosen.add(i);
         if (chosen.isEmpty())
             for (int i = 0; i < confs.size(); i++) if (confs.get(i).getClass() == org.deeplearning4j.nn.conf.layers.ConvolutionLayer.class) chosen.add(i);
         return chosen;
