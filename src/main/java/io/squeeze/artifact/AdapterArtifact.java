@@ -70,7 +70,7 @@ public final class AdapterArtifact {
             long bytes = 0, params = 0;
             for (var e : layer.paramTable().entrySet()) {
                 // an adapter's base W and b are the base model's; a batch normalization's scale and shift are frozen
-                boolean stored = bn ? !e.getKey().equals("gamma") && !e.getKey().equals("beta") : e.getKey().equals("A") || e.getKey().equals("B");
+                boolean stored = bn ? !e.getKey().equals("gamma") && !e.getKey().equals("beta") : LoraLayer.trains(e.getKey());
                 if (!stored) continue;
                 INDArray a = e.getValue();
                 byte[] enc = Encoding.F32_DEFLATE.encode(a.dup('c').data().asFloat(), null);

@@ -58,7 +58,7 @@ public final class RerunCommand extends BaseCommand {
                     + String.valueOf(e.getMessage()).lines().findFirst().orElse("").replaceAll("[^\\p{Print}]", "?").strip()
                     .replaceAll("^(.{120}).+", "$1…") + ")");
         }
-        if (m.formatVersion() >= io.squeeze.artifact.Manifest.FORMAT_VERSION && m.formatVersion() != io.squeeze.artifact.Manifest.STACK_FORMAT)
+        if (m.formatVersion() >= io.squeeze.artifact.Manifest.FORMAT_VERSION) // format 3: a graph's (a stack's stays 2)
             throw new BadInputException("rerun takes a layer stack's artifact; " + p + " is a graph's (format " + m.formatVersion()
                     + "): run its command again (" + m.command().stream().collect(java.util.stream.Collectors.joining(" ")) + ")");
         JobConfig c = Jobs.fromMap(m.config(), types(), "manifest " + p);

@@ -21,7 +21,6 @@ import org.nd4j.linalg.learning.regularization.Regularization;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 
 /**
  * A 2-D convolution (NCHW, DL4J's {@code ConvolutionLayer}) with a LoRA adapter, as LoRA is applied to convolutions
@@ -126,15 +125,7 @@ public final class LoraConv extends SameDiffLayer implements LoraLayer {
 
     @Override
     public void initializeParameters(Map<String, INDArray> params) {
-        Random r = new Random(seed);
-        INDArray a = params.get("A");
-        double std = 1 / Math.sqrt(fanIn());
-        for (long i = 0; i < a.length(); i++) a.putScalar(i, r.nextGaussian() * std);
-        params.get("B").assign(0);
-        if (hasBias) params.get("b").assign(0);
-        INDArray w = params.get("W");
-        double ws = Math.sqrt(2.0 / (fanIn() + nOut));
-        for (long i = 0; i < w.length(); i++) w.putScalar(i, r.nextGaussian() * ws);
+        LoraLayer.initialize(params, seed, fanIn(), nOut);
     }
 
     @Override
@@ -151,12 +142,12 @@ public final class LoraConv extends SameDiffLayer implements LoraLayer {
 
     @Override
     public IUpdater getUpdaterByParam(String param) {
-        return param.equals("A") || param.equals("B") ? updater : new Sgd(0.0);
+        return LoraLayer.trains(param) ? updater : new Sgd(0.0);
     }
 
     @Override
     public List<Regularization> getRegularizationByParam(String param) {
-        return (param.equals("A") || param.equals("B")) && regularization != null ? regularization : List.of();
+        return LoraLayer.trains(param) && regularization != null ? regularization : List.of();
     }
 
     @Override

@@ -13,7 +13,6 @@ import org.nd4j.linalg.learning.regularization.Regularization;
 
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 
 /**
  * A dense layer with a LoRA adapter (Hu et al., "LoRA: Low-Rank Adaptation of Large Language Models", 2021):
@@ -85,15 +84,7 @@ public final class LoraDense extends SameDiffLayer implements LoraLayer {
 
     @Override
     public void initializeParameters(Map<String, INDArray> params) {
-        Random r = new Random(seed);
-        INDArray a = params.get("A");
-        double std = 1 / Math.sqrt(nIn);
-        for (long i = 0; i < a.length(); i++) a.putScalar(i, r.nextGaussian() * std);
-        params.get("B").assign(0);
-        params.get("b").assign(0);
-        INDArray w = params.get("W");
-        double ws = Math.sqrt(2.0 / (nIn + nOut));
-        for (long i = 0; i < w.length(); i++) w.putScalar(i, r.nextGaussian() * ws);
+        LoraLayer.initialize(params, seed, nIn, nOut);
     }
 
     @Override
@@ -106,12 +97,12 @@ public final class LoraDense extends SameDiffLayer implements LoraLayer {
     @Override
     public IUpdater getUpdaterByParam(String param) {
         // DL4J's NoOp leaves the gradient as the update (plain SGD at rate 1); a zero learning rate freezes
-        return param.equals("A") || param.equals("B") ? updater : new Sgd(0.0);
+        return LoraLayer.trains(param) ? updater : new Sgd(0.0);
     }
 
     @Override
     public List<Regularization> getRegularizationByParam(String param) {
-        return (param.equals("A") || param.equals("B")) && regularization != null ? regularization : List.of();
+        return LoraLayer.trains(param) && regularization != null ? regularization : List.of();
     }
 
     @Override
