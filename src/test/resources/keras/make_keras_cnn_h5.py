@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes keras-cnn.h5, a Keras 2 (TensorFlow backend) HDF5 Sequential CNN in Keras' default channels_last layout,
 with h5py alone (Keras not needed), and keras-cnn-expected.json: inputs (flattened height, width, channel) and the
-softmax outputs NumPy computes for them, for the import tests; and keras-cnn-rgb.h5, the same network on 8x8x3
-inputs (random weights, no expected outputs), which Squeeze refuses; and keras-cnn-functional.h5, keras-cnn.h5's
-network and weights written with the functional API (the same expected outputs).
+softmax outputs NumPy computes for them, for the import tests; keras-cnn-rgb.h5, the same network on 8x8x3 inputs
+(its first kernel redrawn) and keras-cnn-rgb-expected.json, its inputs — flattened (height, width, channel), as a
+Keras user's arrays are — and outputs; and keras-cnn-functional.h5, keras-cnn.h5's network and weights written with
+the functional API (the same expected outputs).
 Model: input 8x8x1 -> Conv2D(4, 3x3, valid, relu) -> MaxPooling2D(2x2) -> Conv2D(3, 2x2, valid, relu) -> Flatten
        -> Dense(5, relu) -> Dense(3, softmax); the Flatten orders its 2x2x3 features (height, width, channel).
 Run: /usr/bin/python3 make_keras_cnn_h5.py   (Debian: apt-get install python3-h5py)"""
@@ -101,14 +102,22 @@ def maxpool(x):  # 2x2, stride 2
 
 
 x = rng.normal(size=(6, 8, 8, 1)).astype(np.float32)
-a = conv2d(x.astype(np.float64), *weights["conv_1"])
-a = maxpool(a)
-a = conv2d(a, *weights["conv_2"])
-a = a.reshape(a.shape[0], -1)  # (height, width, channel) order, as Keras' Flatten
-a = np.maximum(a @ weights["dense_1"][0] + weights["dense_1"][1], 0)
-z = a @ weights["dense_2"][0] + weights["dense_2"][1]
-p = np.exp(z - z.max(axis=1, keepdims=True))
-p /= p.sum(axis=1, keepdims=True)
+
+
+def forward(x, weights):
+    a = conv2d(x.astype(np.float64), *weights["conv_1"])
+    a = maxpool(a)
+    a = conv2d(a, *weights["conv_2"])
+    a = a.reshape(a.shape[0], -1)  # (height, width, channel) order, as Keras' Flatten
+    a = np.maximum(a @ weights["dense_1"][0] + weights["dense_1"][1], 0)
+    z = a @ weights["dense_2"][0] + weights["dense_2"][1]
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
 with open(os.path.join(here, "keras-cnn-expected.json"), "w") as f:
-    json.dump({"inputs": x.reshape(6, -1).tolist(), "outputs": p.tolist()}, f, indent=1)
-print("wrote keras-cnn.h5, keras-cnn-rgb.h5, keras-cnn-functional.h5 and keras-cnn-expected.json")
+    json.dump({"inputs": x.reshape(6, -1).tolist(), "outputs": forward(x, weights).tolist()}, f, indent=1)
+x = rng.normal(size=(6, 8, 8, 3)).astype(np.float32)
+with open(os.path.join(here, "keras-cnn-rgb-expected.json"), "w") as f:
+    json.dump({"inputs": x.reshape(6, -1).tolist(), "outputs": forward(x, rgb).tolist()}, f, indent=1)
+print("wrote keras-cnn.h5, keras-cnn-rgb.h5, keras-cnn-functional.h5, keras-cnn-expected.json and keras-cnn-rgb-expected.json")

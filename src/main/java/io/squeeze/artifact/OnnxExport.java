@@ -123,10 +123,8 @@ public final class OnnxExport {
             seqInFlight = false;
             n = l.width();
         } else if (op instanceof NetOps.Reshape r) {
-            long[] shape = r.toImage() ? new long[]{-1, r.c(), r.h(), r.w()} : new long[]{-1, (long) r.c() * r.h() * r.w()};
-            String s = g.int64s("shape" + op.layer(), shape, shape.length);
-            if (curQ != null) curQ = g.node("Reshape", "reshaped" + op.layer() + "_q", new String[]{curQ, s});
-            else cur = g.node("Reshape", "reshaped" + op.layer(), new String[]{cur, s});
+            if (curQ != null) curQ = g.reshape(r, curQ, "reshaped" + op.layer() + "_q");
+            else cur = g.reshape(r, cur, "reshaped" + op.layer());
             n = r.c() * r.h() * r.w();
             c = r.c();
             h = r.h();

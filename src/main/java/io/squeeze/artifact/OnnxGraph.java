@@ -116,6 +116,18 @@ final class OnnxGraph {
         return tb.build();
     }
 
+    /**
+     * {@code x} reshaped as {@code r} says: flat rows to images {@code [N, c, h, w]} — rows in (height, width,
+     * channel) order ({@code r.hwc()}) reshaped to {@code [N, h, w, c]} then transposed channels first — or images
+     * to flat rows.
+     */
+    String reshape(io.squeeze.model.NetOps.Reshape r, String x, String out) {
+        long[] shape = !r.toImage() ? new long[]{-1, (long) r.c() * r.h() * r.w()}
+                : r.hwc() ? new long[]{-1, r.h(), r.w(), r.c()} : new long[]{-1, r.c(), r.h(), r.w()};
+        String y = node("Reshape", out, new String[]{x, int64s("shape" + r.layer(), shape, shape.length)});
+        return r.hwc() ? node("Transpose", out + "_chw", new String[]{y}, "perm", new long[]{0, 3, 1, 2}) : y;
+    }
+
     /** A node of {@code op} with one output named from {@code out}; attributes as name/value pairs. */
     String node(String op, String out, String[] inputs, Object... attrs) {
         String o = name(out);

@@ -2,6 +2,7 @@ package io.squeeze.artifact;
 
 import io.squeeze.core.BadInputException;
 import io.squeeze.core.Version;
+import io.squeeze.model.HwcRows;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.NetOps;
 import org.deeplearning4j.nn.api.Layer;
@@ -111,6 +112,10 @@ final class OnnxGraphExport {
         if (pre instanceof FeedForwardToCnnPreProcessor f) {
             s = new long[]{f.getNumChannels(), f.getInputHeight(), f.getInputWidth()};
             x = g.node("Reshape", v + "_image", new String[]{x, g.int64s(v + "_shape", new long[]{-1, s[0], s[1], s[2]}, 4)});
+        } else if (pre instanceof HwcRows f) {
+            s = new long[]{f.channels(), f.height(), f.width()};
+            x = g.node("Reshape", v + "_hwc", new String[]{x, g.int64s(v + "_shape", new long[]{-1, s[1], s[2], s[0]}, 4)});
+            x = g.node("Transpose", v + "_image", new String[]{x}, "perm", new long[]{0, 3, 1, 2});
         } else if (pre instanceof CnnToFeedForwardPreProcessor) {
             x = g.node("Flatten", v + "_flat", new String[]{x}, "axis", 1L);
             s = new long[]{s[0] * s[1] * s[2]};

@@ -88,10 +88,8 @@ final class OnnxQuantGraphExport {
         v.key = a.key;
         int i = op.layer();
         if (op instanceof NetOps.Reshape r) {
-            long[] shape = r.toImage() ? new long[]{-1, r.c(), r.h(), r.w()} : new long[]{-1, (long) r.c() * r.h() * r.w()};
-            String s = g.int64s("shape" + i, shape, shape.length);
-            if (a.q != null) quantized(v, g.node("Reshape", "reshaped" + i + "_q", new String[]{a.q, s}), a.qp, a.scale, a.zp);
-            else v.f = g.node("Reshape", "reshaped" + i, new String[]{a.f, s});
+            if (a.q != null) quantized(v, g.reshape(r, a.q, "reshaped" + i + "_q"), a.qp, a.scale, a.zp);
+            else v.f = g.reshape(r, a.f, "reshaped" + i);
             v.c = r.toImage() ? r.c() : 0;
             v.h = r.toImage() ? r.h() : 0;
             v.w = r.toImage() ? r.w() : 0;

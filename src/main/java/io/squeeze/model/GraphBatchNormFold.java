@@ -59,28 +59,21 @@ public final class GraphBatchNormFold {
             conf.getVertexInputs().remove(e.getKey());
         }
         for (List<String> ins : conf.getVertexInputs().values()) ins.replaceAll(i -> folded.getOrDefault(i, i));
-        conf.setTopologicalOrder(null); // recomputed by the graph: vertices were removed
-        conf.setTopologicalOrderStr(null);
-        ComputationGraph out = new ComputationGraph(conf);
-        out.init();
         Map<String, String> hostOf = new HashMap<>();
         folded.forEach((bn, h) -> hostOf.put(h, bn));
-        for (var l : g.getLayers()) {
-            String n = l.conf().getLayer().getLayerName();
-            if (folded.containsKey(n)) continue;
-            var target = out.getLayer(n);
+        ComputationGraph out = Graphs.rebuilt(g, conf, (n, l, into) -> {
+            if (folded.containsKey(n)) return true; // gone
             String bn = hostOf.get(n);
-            if (bn == null) {
-                l.paramTable().forEach((k, v) -> target.setParam(k, v.dup()));
-                continue;
-            }
+            if (bn == null) return false;
+            var target = into.getLayer(n);
             var norm = g.getLayer(bn);
             BatchNormFold.Affine a = BatchNormFold.affine((BatchNormalization) norm.conf().getLayer(), norm.paramTable());
             INDArray b = l.paramTable().get("b");
             float[][] wb = BatchNormFold.fold(floats(l.getParam("W")), b == null ? null : floats(b), !(l.conf().getLayer() instanceof ConvolutionLayer), a);
             target.setParam("W", Nd4j.create(wb[0], target.getParam("W").shape(), 'c').castTo(target.getParam("W").dataType()));
             target.setParam("b", Nd4j.create(wb[1], target.getParam("b").shape(), 'c').castTo(target.getParam("b").dataType()));
-        }
+            return true;
+        });
         return new Folded(out, folded);
     }
 

@@ -39,15 +39,10 @@ public final class GraphFactorization {
             firstOf.put(n, a);
             factors.put(n, e.getValue());
         }
-        conf.setTopologicalOrder(null); // recomputed by the graph: two vertices where there was one
-        conf.setTopologicalOrderStr(null);
-        ComputationGraph out = new ComputationGraph(conf);
-        out.init();
-        for (var l : g.getLayers()) {
-            String n = l.conf().getLayer().getLayerName();
-            if (factors.containsKey(n)) Factorization.setParts(l, factors.get(n), out.getLayer(firstOf.get(n)), out.getLayer(n));
-            else l.paramTable().forEach((k, v) -> out.getLayer(n).setParam(k, v.dup()));
-        }
-        return out;
+        return Graphs.rebuilt(g, conf, (n, l, out) -> {
+            if (!factors.containsKey(n)) return false;
+            Factorization.setParts(l, factors.get(n), out.getLayer(firstOf.get(n)), out.getLayer(n));
+            return true;
+        });
     }
 }

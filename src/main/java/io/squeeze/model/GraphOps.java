@@ -152,10 +152,12 @@ public record GraphOps(List<Node> nodes) implements Serializable {
             if (in.length != 1) throw refuse(v, "a layer with " + in.length + " inputs");
             InputPreProcessor pre = lv.getPreProcessor();
             if (pre instanceof FeedForwardToCnnPreProcessor f)
-                in = new int[]{add(v + "_image", in, i -> new NetOps.Reshape(i, true, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()))};
+                in = new int[]{add(v + "_image", in, i -> new NetOps.Reshape(i, true, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()))};
+            else if (pre instanceof HwcRows r)
+                in = new int[]{add(v + "_image", in, i -> new NetOps.Reshape(i, true, true, r.channels(), r.height(), r.width()))};
             else if (pre instanceof CnnToFeedForwardPreProcessor f) {
                 if (f.getFormat() != CNN2DFormat.NCHW) throw refuse(v, "a layer after a " + f.getFormat() + " flattening");
-                in = new int[]{add(v + "_flat", in, i -> new NetOps.Reshape(i, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()))};
+                in = new int[]{add(v + "_flat", in, i -> new NetOps.Reshape(i, false, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()))};
             } else if (pre != null) throw refuse(v, "a layer with a " + pre.getClass().getSimpleName());
             layer(v, lv.getLayerConf().getLayer(), in, pre == null ? ins.get(0) : null);
         }
@@ -211,9 +213,12 @@ public record GraphOps(List<Node> nodes) implements Serializable {
                 node.put(v, in[0]);
             } else if (l.getClass() == SubsamplingLayer.class && ((SubsamplingLayer) l).getPoolingType() == PoolingType.MAX) {
                 SubsamplingLayer s = (SubsamplingLayer) l;
+                if (s.getCnn2dDataFormat() != CNN2DFormat.NCHW) throw refuse(v, "a " + s.getCnn2dDataFormat() + " pooling");
                 node.put(v, add(v, in, i -> new NetOps.MaxPool(i, s.getKernelSize()[0], s.getKernelSize()[1], s.getStride()[0], s.getStride()[1],
                         s.getPadding()[0], s.getPadding()[1], s.getConvolutionMode() == ConvolutionMode.Same)));
             } else if (l instanceof GlobalPoolingLayer p && p.getPoolingType() == PoolingType.AVG) {
+                if (p.getPoolingDimensions() != null && !java.util.Arrays.equals(p.getPoolingDimensions(), new int[]{2, 3}))
+                    throw refuse(v, "a global pooling over dimensions " + java.util.Arrays.toString(p.getPoolingDimensions()) + " (not an image's height and width)");
                 node.put(v, add(v, in, NetOps.GlobalAvgPool::new));
             } else {
                 String kind = l instanceof SubsamplingLayer s ? s.getPoolingType() + " pooling" : l instanceof GlobalPoolingLayer p ? p.getPoolingType() + " global pooling" : "a " + l.getClass().getSimpleName();

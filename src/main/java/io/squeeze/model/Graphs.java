@@ -73,6 +73,9 @@ public final class Graphs {
         if (pre instanceof FeedForwardToCnnPreProcessor f) {
             shape = new int[]{(int) f.getInputHeight(), (int) f.getInputWidth(), (int) f.getNumChannels()};
             nf = shape[0] * shape[1] * shape[2];
+        } else if (pre instanceof HwcRows r) {
+            shape = new int[]{r.height(), r.width(), r.channels()};
+            nf = shape[0] * shape[1] * shape[2];
         } else if (pre == null && l.getLayerConf().getLayer() instanceof FeedForwardLayer ff && ff.getNIn() > 0) {
             nf = (int) ff.getNIn();
         } else {
@@ -124,6 +127,29 @@ public final class Graphs {
             if (v == null) continue; // the network input
             long params = v instanceof LayerVertex ? g.getLayer(name).numParams() : 0;
             out.add(new Vertex(name, describe(v), c.getVertexInputs().getOrDefault(name, List.of()), params));
+        }
+        return out;
+    }
+
+    /** How {@link #rebuilt} sets one layer's parameters itself; false leaves them to the plain copy. */
+    @FunctionalInterface
+    interface ParamsOf {
+        boolean set(String vertex, org.deeplearning4j.nn.api.Layer from, ComputationGraph out);
+    }
+
+    /**
+     * A graph of {@code conf} — {@code from}'s configuration with vertices added, removed or rewired — holding
+     * {@code from}'s parameters by vertex name: each layer of {@code from} that {@code special} does not set copies
+     * its parameters to the layer of the same name. DL4J recomputes the topological order (vertices changed).
+     */
+    static ComputationGraph rebuilt(ComputationGraph from, ComputationGraphConfiguration conf, ParamsOf special) {
+        conf.setTopologicalOrder(null);
+        conf.setTopologicalOrderStr(null);
+        ComputationGraph out = new ComputationGraph(conf);
+        out.init();
+        for (var l : from.getLayers()) {
+            String n = l.conf().getLayer().getLayerName();
+            if (!special.set(n, l, out)) l.paramTable().forEach((k, v) -> out.getLayer(n).setParam(k, v.dup()));
         }
         return out;
     }

@@ -3,7 +3,14 @@ package io.squeeze.model;
 import io.squeeze.core.BadInputException;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.InputPreProcessor;
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.graph.GraphVertex;
+import org.deeplearning4j.nn.conf.graph.LayerVertex;
+import org.deeplearning4j.nn.conf.graph.PreprocessorVertex;
+import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.conf.layers.GlobalPoolingLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.Layer;
@@ -14,24 +21,29 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
- * A Keras CNN in Keras' default {@code channels_last} layout, made the channels-first network Squeeze's runtimes take,
- * computing the same function. DL4J's importer keeps the Keras layout: its convolutions, poolings and batch
- * normalizations are NHWC, the {@code Flatten} is a {@code CnnToFeedForwardPreProcessor} NHWC, and the first
- * convolution has no flat-input preprocessor (Squeeze feeds flat rows). The conversion:
+ * A Keras CNN in Keras' default {@code channels_last} layout — Sequential (a stack) or functional (a graph) — made
+ * the channels-first network Squeeze's runtimes take, computing the same function on the same rows. DL4J's importer
+ * keeps the Keras layout: its convolutions, poolings and batch normalizations are NHWC, a global pooling reduces
+ * dimensions (1, 2), the {@code Flatten} is a {@code CnnToFeedForwardPreProcessor} NHWC, and the first convolution has
+ * no flat-input preprocessor (Squeeze feeds flat rows). The conversion:
  * <ul>
  *   <li>every convolution, pooling and batch normalization becomes NCHW — DL4J keeps a convolution's kernel as
- *       {@code [out, in, kh, kw]} in either layout, so the weights stay as they are;</li>
+ *       {@code [out, in, kh, kw]} in either layout, so the weights stay as they are — and a global pooling reduces
+ *       (2, 3); a channel concatenation (DL4J's {@code MergeVertex}, dimension 1) is then along channels as Keras'
+ *       {@code axis=-1} was;</li>
  *   <li>each flatten becomes NCHW, and the dense layer after it has its weight rows permuted from Keras' (height,
  *       width, channel) order to (channel, height, width): row {@code (y·w + x)·c + k} moves to {@code k·h·w + y·w + x};</li>
- *   <li>the first layer gets the flat-row preprocessor of the Keras input shape ({@code batch_input_shape}).</li>
+ *   <li>each layer reading the network's input gets the flat-row preprocessor of the Keras input shape
+ *       ({@code batch_input_shape}): with one channel DL4J's {@code FeedForwardToCnnPreProcessor}, with more
+ *       {@link HwcRows}, which reads a row in Keras' (height, width, channel) order — the rows a Keras user's
+ *       {@code (batch, h, w, c)} arrays flatten to — so the same data files serve the Keras model and its import.</li>
  * </ul>
- * With one input channel an image's flat row is the same in both layouts. With more, a Keras user's rows are
- * (height, width, channel) and Squeeze's (channel, height, width): such a model is refused rather than fed permuted
- * pixels.
  */
 final class KerasChannelsFirst {
     private KerasChannelsFirst() {}
@@ -58,33 +70,23 @@ final class KerasChannelsFirst {
         Map<Integer, long[]> flattened = new HashMap<>(); // dense layer -> {h, w, c} of the NHWC map it reads
         for (int i = 0; i < c.getConfs().size(); i++) {
             Layer l = c.getConf(i).getLayer();
-            if (l instanceof ConvolutionLayer cl) {
-                if (cl.getClass() != ConvolutionLayer.class)
-                    throw refuse(source, i, l, "a channels_last " + l.getClass().getSimpleName() + " (only Conv2D, pooling and batch normalization convert)");
-                cl.setCnn2dDataFormat(CNN2DFormat.NCHW);
-            } else if (l instanceof SubsamplingLayer s) {
-                s.setCnn2dDataFormat(CNN2DFormat.NCHW);
-            } else if (l instanceof BatchNormalization bn) {
-                bn.setCnn2DFormat(CNN2DFormat.NCHW); // on flat inputs the format is moot
-            }
+            String refused = channelsFirst(l);
+            if (refused != null) throw refuse(source, "layer " + i, l, refused);
             InputPreProcessor pre = c.getInputPreProcess(i);
             if (pre instanceof CnnToFeedForwardPreProcessor p && p.getFormat() == CNN2DFormat.NHWC) {
                 c.getInputPreProcessors().put(i, new CnnToFeedForwardPreProcessor(p.getInputHeight(), p.getInputWidth(), p.getNumChannels(), CNN2DFormat.NCHW));
                 if (!(net.getLayer(i).paramTable().containsKey("W")) || net.getLayer(i).getParam("W").rank() != 2)
-                    throw refuse(source, i, l, "a flatten into a " + l.getClass().getSimpleName());
+                    throw refuse(source, "layer " + i, l, "a flatten into a " + l.getClass().getSimpleName());
                 flattened.put(i, new long[]{p.getInputHeight(), p.getInputWidth(), p.getNumChannels()});
             } else if (pre instanceof FeedForwardToCnnPreProcessor) {
-                throw refuse(source, i, l, "a reshape of flat values into an image inside the network");
+                throw refuse(source, "layer " + i, l, "a reshape of flat values into an image inside the network");
             }
         }
         Layer first = c.getConf(0).getLayer();
         if ((first instanceof ConvolutionLayer || first instanceof SubsamplingLayer) && c.getInputPreProcess(0) == null) {
             if (inputShape == null || inputShape.length != 3)
                 throw new BadInputException("model " + source + ": a channels_last Keras CNN whose input shape the .h5 does not give (batch_input_shape)");
-            if (inputShape[2] != 1)
-                throw new BadInputException("model " + source + ": a channels_last Keras CNN with " + inputShape[2] + " input channels: Squeeze reads an image row "
-                        + "channel by channel (all of channel 0, then channel 1, ...), Keras pixel by pixel; only one-channel Keras CNNs are read");
-            c.getInputPreProcessors().put(0, new FeedForwardToCnnPreProcessor(inputShape[0], inputShape[1], inputShape[2]));
+            c.getInputPreProcessors().put(0, imageRows(inputShape));
         }
         MultiLayerNetwork out = new MultiLayerNetwork(c);
         out.init();
@@ -105,7 +107,106 @@ final class KerasChannelsFirst {
         return w.get(NDArrayIndex.indices(order), NDArrayIndex.all()).dup('c');
     }
 
-    private static BadInputException refuse(String source, int i, Layer l, String what) {
-        return new BadInputException("model " + source + ": layer " + i + " '" + l.getLayerName() + "' is " + what + "; Squeeze cannot make this Keras CNN channels-first");
+    /**
+     * {@code l} made channels-first in place; the reason it cannot be, or null. On flat inputs a batch
+     * normalization's format is moot, so every one is marked NCHW.
+     */
+    private static String channelsFirst(Layer l) {
+        if (l instanceof ConvolutionLayer cl) {
+            if (cl.getClass() != ConvolutionLayer.class)
+                return "a channels_last " + l.getClass().getSimpleName() + " (only Conv2D, pooling and batch normalization convert)";
+            cl.setCnn2dDataFormat(CNN2DFormat.NCHW);
+        } else if (l instanceof SubsamplingLayer s) {
+            if (s.getClass() != SubsamplingLayer.class) return "a channels_last " + l.getClass().getSimpleName();
+            s.setCnn2dDataFormat(CNN2DFormat.NCHW);
+        } else if (l instanceof BatchNormalization bn) {
+            bn.setCnn2DFormat(CNN2DFormat.NCHW);
+        } else if (l instanceof GlobalPoolingLayer p) {
+            if (Arrays.equals(p.getPoolingDimensions(), new int[]{1, 2})) p.setPoolingDimensions(new int[]{2, 3}); // height, width
+        }
+        return null;
+    }
+
+    /** The preprocessor that reads flat rows of a Keras input shape {height, width, channels} as images. */
+    private static InputPreProcessor imageRows(int[] hwc) {
+        return hwc[2] == 1 ? new FeedForwardToCnnPreProcessor(hwc[0], hwc[1], 1) : new HwcRows(hwc[0], hwc[1], hwc[2]);
+    }
+
+    /** Whether graph {@code c} holds an NHWC convolution, pooling or flatten (an imported channels_last CNN). */
+    static boolean needed(ComputationGraphConfiguration c) {
+        for (GraphVertex v : c.getVertices().values()) {
+            if (!(v instanceof LayerVertex lv)) continue;
+            Layer l = lv.getLayerConf().getLayer();
+            if (l instanceof ConvolutionLayer cl && cl.getCnn2dDataFormat() == CNN2DFormat.NHWC) return true;
+            if (l instanceof SubsamplingLayer s && s.getCnn2dDataFormat() == CNN2DFormat.NHWC) return true;
+            if (lv.getPreProcessor() instanceof CnnToFeedForwardPreProcessor p && p.getFormat() == CNN2DFormat.NHWC) return true;
+        }
+        return false;
+    }
+
+    /** The channels-first twin of a functional Keras CNN's graph {@code g}, as the class comment says. */
+    static ComputationGraph convert(ComputationGraph g, int[] inputShape, String source) {
+        ComputationGraphConfiguration c = g.getConfiguration().clone();
+        String input = c.getNetworkInputs().get(0);
+        Map<String, long[]> flattened = new HashMap<>(); // vertex -> {h, w, c} of the NHWC map its dense layer reads
+        flattenIntoConsumers(c, source);
+        for (var e : c.getVertices().entrySet()) {
+            String v = e.getKey();
+            if (e.getValue() instanceof PreprocessorVertex pv)
+                throw new BadInputException("model " + source + ": vertex '" + v + "' is a " + pv.getPreProcessor().getClass().getSimpleName()
+                        + " on its own; Squeeze cannot make this Keras CNN channels-first");
+            if (!(e.getValue() instanceof LayerVertex lv)) continue;
+            Layer l = lv.getLayerConf().getLayer();
+            String refused = channelsFirst(l);
+            if (refused != null) throw refuse(source, "vertex", l, refused);
+            InputPreProcessor pre = lv.getPreProcessor();
+            if (pre instanceof CnnToFeedForwardPreProcessor p && p.getFormat() == CNN2DFormat.NHWC) {
+                if (!(l instanceof FeedForwardLayer) || !g.getLayer(v).paramTable().containsKey("W") || g.getLayer(v).getParam("W").rank() != 2)
+                    throw refuse(source, "vertex", l, "a flatten into a " + l.getClass().getSimpleName());
+                lv.setPreProcessor(new CnnToFeedForwardPreProcessor(p.getInputHeight(), p.getInputWidth(), p.getNumChannels(), CNN2DFormat.NCHW));
+                flattened.put(v, new long[]{p.getInputHeight(), p.getInputWidth(), p.getNumChannels()});
+            } else if (pre instanceof FeedForwardToCnnPreProcessor) {
+                throw refuse(source, "vertex", l, "a reshape of flat values into an image inside the network");
+            }
+            if (c.getVertexInputs().get(v).contains(input) && (l instanceof ConvolutionLayer || l instanceof SubsamplingLayer) && pre == null) {
+                if (inputShape == null || inputShape.length != 3)
+                    throw new BadInputException("model " + source + ": a channels_last Keras CNN whose input shape the .h5 does not give (batch_input_shape)");
+                lv.setPreProcessor(imageRows(inputShape));
+            }
+        }
+        return Graphs.rebuilt(g, c, (v, l, out) -> { // a flatten vertex may have gone
+            long[] hwc = flattened.get(v);
+            if (hwc == null) return false;
+            l.paramTable().forEach((k, p) -> out.getLayer(v).setParam(k, k.equals("W") ? rowsChannelsFirst(p, hwc[0], hwc[1], hwc[2]) : p.dup()));
+            return true;
+        });
+    }
+
+    /**
+     * Keras' functional {@code Flatten} imports as a vertex of its own (a {@code PreprocessorVertex}); each one is
+     * made the preprocessor of the layers it feeds — dense layers reading nothing else — and removed, so a flatten is
+     * a layer's preprocessor in graphs as in stacks. A flatten feeding anything else is left for the caller to refuse.
+     */
+    private static void flattenIntoConsumers(ComputationGraphConfiguration c, String source) {
+        for (var e : new java.util.ArrayList<>(c.getVertices().entrySet())) {
+            if (!(e.getValue() instanceof PreprocessorVertex pv) || !(pv.getPreProcessor() instanceof CnnToFeedForwardPreProcessor p)) continue;
+            String v = e.getKey();
+            List<String> consumers = c.getVertexInputs().entrySet().stream().filter(x -> x.getValue().contains(v)).map(Map.Entry::getKey).toList();
+            boolean dense = !consumers.isEmpty() && !c.getNetworkOutputs().contains(v) && consumers.stream().allMatch(n ->
+                    c.getVertices().get(n) instanceof LayerVertex lv && lv.getPreProcessor() == null && c.getVertexInputs().get(n).size() == 1
+                            && (lv.getLayerConf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.DenseLayer
+                            || lv.getLayerConf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.BaseOutputLayer));
+            if (!dense) continue;
+            for (String n : consumers) {
+                ((LayerVertex) c.getVertices().get(n)).setPreProcessor(p.clone());
+                c.getVertexInputs().put(n, new java.util.ArrayList<>(c.getVertexInputs().get(v)));
+            }
+            c.getVertices().remove(v);
+            c.getVertexInputs().remove(v);
+        }
+    }
+
+    private static BadInputException refuse(String source, String where, Layer l, String what) {
+        return new BadInputException("model " + source + ": " + where + " '" + l.getLayerName() + "' is " + what + "; Squeeze cannot make this Keras CNN channels-first");
     }
 }

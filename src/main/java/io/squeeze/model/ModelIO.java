@@ -164,6 +164,7 @@ public final class ModelIO {
                 if (functional) {
                     var g = KerasModelImport.importKerasModelAndWeights(tmp.getPath(), false);
                     if (graphs && !GraphChain.isChain(g.getConfiguration())) {
+                        if (KerasChannelsFirst.needed(g.getConfiguration())) g = KerasChannelsFirst.convert(g, kerasInputShape(modelConfig), source);
                         g = Graphs.softmaxDenseAsOutput(Graphs.flatBatchNorm(g));
                         String sha = Storage.sha256(bytes);
                         for (var c : g.getConfiguration().getVertices().values()) // the seed from the content, as for a stack
@@ -329,6 +330,9 @@ public final class ModelIO {
         if (pre instanceof FeedForwardToCnnPreProcessor f) {
             nf = (int) (f.getInputHeight() * f.getInputWidth() * f.getNumChannels());
             shape = new int[]{(int) f.getInputHeight(), (int) f.getInputWidth(), (int) f.getNumChannels()};
+        } else if (pre instanceof HwcRows r) {
+            shape = new int[]{r.height(), r.width(), r.channels()};
+            nf = shape[0] * shape[1] * shape[2];
         } else if (pre instanceof SequenceRows r) {
             nf = r.steps() * r.features();
         } else if (c.getConf(0).getLayer() instanceof FeedForwardLayer ff) {

@@ -102,8 +102,25 @@ public final class NetOps {
     /** The mean of each channel of images [c, h, w]: flat rows of c ({@link GraphOps}). */
     public record GlobalAvgPool(int layer) implements Op {}
 
-    /** Flat rows [c·h·w] seen as images [c, h, w] (C order), or back to flat when {@code toImage} is false. */
-    public record Reshape(int layer, boolean toImage, int c, int h, int w) implements Op {}
+    /**
+     * Flat rows [c·h·w] seen as images [c, h, w] (C order), or back to flat when {@code toImage} is false. With
+     * {@code hwc} the rows hold each pixel's channels together ((height, width, channel) order, {@link HwcRows}) and
+     * become channels-first images: value {@code (y·w + x)·c + k} moves to {@code k·h·w + y·w + x}.
+     */
+    public record Reshape(int layer, boolean toImage, boolean hwc, int c, int h, int w) implements Op {
+        public Reshape {
+            if (hwc && !toImage) throw new IllegalArgumentException("only image rows are read in (height, width, channel) order");
+        }
+
+        /** For each value of a channels-first image, the index of the value of an {@code hwc} row it is. */
+        public int[] sourceIndex() {
+            int hw = h * w;
+            int[] src = new int[c * hw];
+            for (int k = 0; k < c; k++)
+                for (int p = 0; p < hw; p++) src[k * hw + p] = p * c + k;
+            return src;
+        }
+    }
 
     /** The ops of {@code net}, in order; unsupported layers refused by index and type. */
     public static List<Op> of(MultiLayerNetwork net) {
@@ -117,10 +134,12 @@ public final class NetOps {
         for (int i = 0; i < net.getnLayers(); i++) {
             InputPreProcessor pre = conf.getInputPreProcess(i);
             if (pre instanceof FeedForwardToCnnPreProcessor f)
-                ops.add(new Reshape(i, true, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
+                ops.add(new Reshape(i, true, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
+            else if (pre instanceof HwcRows r)
+                ops.add(new Reshape(i, true, true, r.channels(), r.height(), r.width()));
             else if (pre instanceof CnnToFeedForwardPreProcessor f) {
                 if (f.getFormat() != CNN2DFormat.NCHW) throw refuse(who, i, "a " + f.getFormat() + " preprocessor");
-                ops.add(new Reshape(i, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
+                ops.add(new Reshape(i, false, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
             } else if (pre instanceof LastStep ls) {
                 if (ops.isEmpty() || !(ops.get(ops.size() - 1) instanceof Rnn prev)) throw refuse(who, i, "a last-step preprocessor after a layer that is not recurrent");
                 ops.add(new Last(i, ls.steps(), prev.hidden()));

@@ -176,6 +176,19 @@ public final class QuantRunner {
     /** One op on {@code t} (which it updates); returns the key of the activation {@code t} then holds. */
     private int step(NetOps.Op op, Batch t, int rows, int key, Path path, Hook hook) {
         if (op instanceof NetOps.Reshape r) {
+            if (r.hwc()) {
+                int[] src = r.sourceIndex();
+                int n = src.length;
+                if (t.q != null) {
+                    int[] to = new int[t.q.length];
+                    for (int row = 0; row < rows; row++) for (int i = 0; i < n; i++) to[row * n + i] = t.q[row * n + src[i]];
+                    t.set(to, t.qp);
+                } else {
+                    float[] to = new float[t.f.length];
+                    for (int row = 0; row < rows; row++) for (int i = 0; i < n; i++) to[row * n + i] = t.f[row * n + src[i]];
+                    t.set(to);
+                }
+            }
             t.n = r.c() * r.h() * r.w();
             t.c = r.toImage() ? r.c() : 0;
             t.h = r.toImage() ? r.h() : 0;

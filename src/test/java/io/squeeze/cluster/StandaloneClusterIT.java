@@ -413,6 +413,36 @@ class StandaloneClusterIT {
     }
 
     @Test
+    void kerasRgbCnnsReadingKerasRowsQuantizeAndTeachOnExecutorsAsLocally() throws Exception {
+        // three-channel channels_last Keras CNNs, a functional one with a residual add and a concatenation and a
+        // Sequential one: their HwcRows input deserialized in the executor JVMs, calibrated, evaluated in the integer
+        // runtime and run as teachers there exactly as in one process
+        JsonNode ref = M.readTree(Files.readAllBytes(BASE.resolve("src/test/resources/keras/keras-resnet-rgb-expected.json")));
+        String data = "csv:" + Files.writeString(dir.resolve("rgb-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(ref).repeat(5));
+        String graph = BASE.resolve("src/test/resources/keras/keras-resnet-rgb.h5").toString();
+        String[] q = {"quantize", "--model", graph, "--mode", "static", "--calib-data", data, "--eval-data", data};
+        String qc = dir.resolve("rgb-int8-cluster").toString(), ql = dir.resolve("rgb-int8-local.zip").toString();
+        submit(append(q, "--out", qc));
+        local(append(q, "--out", ql));
+        io.squeeze.quantize.GraphQuantTest.assertSameQuantization(io.squeeze.artifact.QuantizedGraphZip.read(ST, new org.apache.hadoop.fs.Path(ql)).quant(),
+                Artifact.load(ST, qc).quant());
+        Path ec = dir.resolve("rgb-int8-eval-cluster.json"), el = dir.resolve("rgb-int8-eval-local.json");
+        submit("evaluate", "--model", qc, "--data", data, "--report", ec.toString());
+        local("evaluate", "--model", ql, "--data", data, "--report", el.toString());
+        JsonNode ic = M.readTree(Files.readAllBytes(ec)), il = M.readTree(Files.readAllBytes(el));
+        assertEquals("integer", ic.get("accuracy_path").asText());
+        assertEquals(il.get("accuracy"), ic.get("accuracy"));
+        assertEquals(1.0, ic.get("accuracy").asDouble(), 0.2, "int8 vs NumPy's classes");
+        for (String keras : new String[]{graph, BASE.resolve("src/test/resources/keras/keras-cnn-rgb.h5").toString()}) {
+            String sc = dir.resolve("rgb-soft-cluster-" + keras.hashCode()).toString(), sl = dir.resolve("rgb-soft-local-" + keras.hashCode()).toString();
+            submit("soft-targets", "--teacher", keras, "--data", data, "--out", sc);
+            local("soft-targets", "--teacher", keras, "--data", data, "--out", sl);
+            assertEquals(30, logits(sl).size());
+            assertEquals(logits(sl), logits(sc), keras);
+        }
+    }
+
+    @Test
     void aResNetTrainsEvaluatesAndTeachesOnExecutorsAsLocally() throws Exception {
         // a ComputationGraph: its configuration JSON and parameters broadcast, rebuilt as a graph in the executor JVMs;
         // trained there with parameter averaging, evaluated, predicting and labelling soft targets as in one process

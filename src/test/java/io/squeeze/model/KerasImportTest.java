@@ -138,13 +138,6 @@ public class KerasImportTest {
     }
 
     @Test
-    void aChannelsLastKerasCnnWithSeveralInputChannelsIsRefused() {
-        CliRun r = CliRun.run("inspect", "--model", new File("src/test/resources/keras/keras-cnn-rgb.h5").getPath());
-        assertEquals(2, r.code(), r.err());
-        assertTrue(r.lastErr().contains("a channels_last Keras CNN with 3 input channels"), r.lastErr());
-    }
-
-    @Test
     void anImportIsTheSameConfigurationOnEveryRun() throws Exception {
         // DL4J's importer seeds every layer with the clock; the stored configuration must not depend on it
         for (String h5 : new String[]{H5, new File("src/test/resources/keras/functional-chain.h5").getAbsolutePath()}) {

@@ -277,6 +277,25 @@ class BroadcastSerializationTest {
     }
 
     @Test
+    void kerasRgbCnnsReadingKerasRowsComeBackComputingTheSameOutputs() {
+        var st = new io.squeeze.core.Storage(new org.apache.hadoop.conf.Configuration());
+        var stack = io.squeeze.artifact.Models.load(st, new java.io.File("src/test/resources/keras/keras-cnn-rgb.h5").getAbsolutePath()).net();
+        var graph = io.squeeze.model.ModelIO.loadFile(st, new org.apache.hadoop.fs.Path(new java.io.File("src/test/resources/keras/keras-resnet-rgb.h5").getAbsolutePath()), true).graph();
+        float[] x = new float[3 * 192];
+        Random r = new Random(8);
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        var in = org.nd4j.linalg.factory.Nd4j.create(x, new long[]{3, 192}, 'c');
+        for (Serializer s : SERIALIZERS) {
+            var backStack = roundTrip(s, NetPayload.of(stack)).build();
+            assertEquals(new io.squeeze.model.HwcRows(8, 8, 3), backStack.getLayerWiseConfigurations().getInputPreProcess(0));
+            assertEquals(stack.output(in), backStack.output(in), s.getClass().getSimpleName());
+            var backGraph = roundTrip(s, NetPayload.of(graph)).buildGraph();
+            assertEquals(graph.getConfiguration(), backGraph.getConfiguration());
+            assertEquals(graph.outputSingle(false, in), backGraph.outputSingle(false, in), s.getClass().getSimpleName());
+        }
+    }
+
+    @Test
     void networksTeachersAndHistogramBinsComeBackEqual() {
         MultiLayerNetwork net = TestModels.mlp(12, new int[]{6}, 3, 9);
         NetPayload p = NetPayload.of(net);
