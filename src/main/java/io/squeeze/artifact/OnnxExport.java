@@ -110,11 +110,14 @@ public final class OnnxExport {
 
     private void op(NetOps.Op op, boolean last) {
         if (op instanceof NetOps.Rnn l) {
-            if (quant != null)
-                throw new BadInputException("ONNX export: layer " + op.layer() + " is a quantized " + io.squeeze.model.Recurrent.name(l.lstm())
-                        + "; the export writes recurrent layers in float only");
-            String x = floatValue();
-            cur = OnnxLstm.layer(g, l, seqInFlight ? x : OnnxLstm.sequence(g, x, n / l.nIn(), l.nIn(), op.layer()));
+            QuantizedTensor qt = quant == null ? null : quant.weights().get(op.layer());
+            boolean integer = quant != null && quant.plan().precisionOf(op.layer()).integer();
+            if (qt != null && !integer)
+                throw new BadInputException("ONNX export: layer " + op.layer() + " is a " + io.squeeze.model.Recurrent.name(l.lstm())
+                        + " with " + qt.format() + " weights; the export writes recurrent layers in float or dynamic int8");
+            String x = floatValue(), seq = seqInFlight ? x : OnnxLstm.sequence(g, x, n / l.nIn(), l.nIn(), op.layer());
+            cur = integer ? OnnxLstm.dynamic(g, l, seq, n / l.nIn(), dynamicWeights(g, qt, op.layer(), QuantizedModel.shape(op), false, l.gates() * l.hidden(), l.b()))
+                    : OnnxLstm.layer(g, l, seq);
             seqInFlight = true;
             n = n / l.nIn() * l.hidden();
             key = op.layer();
@@ -286,17 +289,29 @@ public final class OnnxExport {
      * sums times s_x·s_w per channel, plus the float bias.
      */
     static String dynamicLayer(OnnxGraph g, String x, QuantizedTensor qt, int layer, long[] wShape, boolean conv, int channels, float[] bias, Object[] attrs) {
-        String xq = g.name("x" + layer + "_q"), xs = g.name("x" + layer + "_scale"), xz = g.name("x" + layer + "_zp");
-        g.node("DynamicQuantizeLinear", new String[]{xq, xs, xz}, new String[]{x});
+        return dynamicProduct(g, x, dynamicWeights(g, qt, layer, wShape, conv, channels, bias), "" + layer, conv, attrs);
+    }
+
+    /**
+     * A dynamically quantized layer's constants: {integer weights, their zero point(s), per-channel weight scales,
+     * float bias}, written once for every product that uses them (a recurrent layer's steps).
+     */
+    static String[] dynamicWeights(OnnxGraph g, QuantizedTensor qt, int layer, long[] wShape, boolean conv, int channels, float[] bias) {
         String[] wq = weightInts(g, qt, layer, wShape);
-        String acc = g.node(conv ? "ConvInteger" : "MatMulInteger", "acc" + layer, new String[]{xq, wq[0], xz,
-                conv ? convWeightZeroPoint(g, qt, layer) : wq[2]}, attrs);
-        float[] s = scales(qt, channels);
         long[] perChannel = conv ? new long[]{channels, 1, 1} : new long[]{channels};
-        String mult = g.node("Mul", "mult" + layer, new String[]{xs, g.floats("w" + layer + "_scales", s, perChannel)});
-        String z = g.node("Mul", "acc" + layer + "_f", new String[]{g.node("Cast", "acc" + layer + "_float", new String[]{acc},
+        return new String[]{wq[0], conv ? convWeightZeroPoint(g, qt, layer) : wq[2], g.floats("w" + layer + "_scales", scales(qt, channels), perChannel),
+                g.floats("b" + layer, bias, perChannel)};
+    }
+
+    /** {@code x} times the constants of {@link #dynamicWeights}: DynamicQuantizeLinear, the integer product, the scales, the bias. */
+    static String dynamicProduct(OnnxGraph g, String x, String[] w, String tag, boolean conv, Object[] attrs) {
+        String xq = g.name("x" + tag + "_q"), xs = g.name("x" + tag + "_scale"), xz = g.name("x" + tag + "_zp");
+        g.node("DynamicQuantizeLinear", new String[]{xq, xs, xz}, new String[]{x});
+        String acc = g.node(conv ? "ConvInteger" : "MatMulInteger", "acc" + tag, new String[]{xq, w[0], xz, w[1]}, attrs);
+        String mult = g.node("Mul", "mult" + tag, new String[]{xs, w[2]});
+        String z = g.node("Mul", "acc" + tag + "_f", new String[]{g.node("Cast", "acc" + tag + "_float", new String[]{acc},
                 "to", OnnxMl.TensorProto.DataType.FLOAT.getNumber()), mult});
-        return g.node("Add", "z" + layer, new String[]{z, g.floats("b" + layer, bias, perChannel)});
+        return g.node("Add", "z" + tag, new String[]{z, w[3]});
     }
 
     /**

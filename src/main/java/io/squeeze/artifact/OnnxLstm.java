@@ -74,6 +74,49 @@ final class OnnxLstm {
         return g.node("Squeeze", "rnn_seq" + op.layer(), new String[]{y, g.int64s("squeeze_axes" + op.layer(), new long[]{1}, 1)});
     }
 
+    /**
+     * A dynamically quantized recurrent layer, unrolled over its {@code steps}: at step t, {@code [x_t, h_{t−1}]}
+     * (a {@code Concat}) times the int8 {@code [W; RW]} as {@link OnnxExport#dynamicProduct} writes a dynamic int8
+     * dense layer ({@code DynamicQuantizeLinear} from the step's own range, {@code MatMulInteger}, × s_x·s_w per gate
+     * column, + b), then the cell update in float on DL4J's column blocks (an LSTM: cell input, forget, output, input
+     * gate, {@code c_t = f ⊙ c_{t−1} + i ⊙ a}, {@code h_t = o ⊙ act(c_t)}; a SimpleRnn: {@code h_t = act(z)}) —
+     * what Squeeze's quantized runtime and PyTorch's dynamically quantized LSTM compute, which ONNX's {@code LSTM}
+     * node (float only) cannot. {@code h_0} and {@code c_0} are zeros; the result is the sequence [steps, N, H].
+     */
+    static String dynamic(OnnxGraph g, NetOps.Rnn op, String seq, int steps, String[] weights) {
+        int h = op.hidden(), layer = op.layer();
+        String zeros = g.floats("L" + layer + "_zero", new float[op.nIn() * h], op.nIn(), h);
+        String first = step(g, seq, 0, layer);
+        String hPrev = g.node("MatMul", "h" + layer + "_0", new String[]{first, zeros}), cPrev = hPrev; // [N, H] zeros
+        String split = op.lstm() ? g.int64s("L" + layer + "_split", new long[]{h, h, h, h}, 4) : null;
+        String axis0 = g.int64s("L" + layer + "_axis0", new long[]{0}, 1);
+        String[] hs = new String[steps];
+        for (int t = 0; t < steps; t++) {
+            String tag = layer + "_t" + t;
+            String xh = g.node("Concat", "xh" + tag, new String[]{t == 0 ? first : step(g, seq, t, layer), hPrev}, "axis", 1L);
+            String z = OnnxExport.dynamicProduct(g, xh, weights, tag, false, new Object[0]);
+            if (op.lstm()) {
+                String[] blocks = {g.name("a" + tag), g.name("f" + tag), g.name("o" + tag), g.name("i" + tag)};
+                g.node("Split", blocks, new String[]{z, split}, "axis", 1L);
+                String a = OnnxExport.activate(g, blocks[0], op.act(), "a" + tag + "_act");
+                String f = OnnxExport.activate(g, blocks[1], op.gate(), "f" + tag + "_gate");
+                String o = OnnxExport.activate(g, blocks[2], op.gate(), "o" + tag + "_gate");
+                String i = OnnxExport.activate(g, blocks[3], op.gate(), "i" + tag + "_gate");
+                cPrev = g.node("Add", "c" + tag, new String[]{g.node("Mul", "fc" + tag, new String[]{f, cPrev}), g.node("Mul", "ia" + tag, new String[]{i, a})});
+                hPrev = g.node("Mul", "h" + tag, new String[]{o, OnnxExport.activate(g, cPrev, op.act(), "c" + tag + "_act")});
+            } else {
+                hPrev = OnnxExport.activate(g, z, op.act(), "h" + tag);
+            }
+            hs[t] = g.node("Unsqueeze", "h" + tag + "_seq", new String[]{hPrev, axis0});
+        }
+        return steps == 1 ? hs[0] : g.node("Concat", "seq" + layer + "_out", hs, "axis", 0L);
+    }
+
+    /** Step {@code t} [N, features] of the sequence {@code seq} [steps, N, features]. */
+    private static String step(OnnxGraph g, String seq, int t, int layer) {
+        return g.node("Gather", "x" + layer + "_t" + t, new String[]{seq, g.int64s("L" + layer + "_step" + t, new long[]{t})}, "axis", 0L);
+    }
+
     /** The last step [N, H] of the sequence {@code seq} [steps, N, H]. */
     static String last(OnnxGraph g, NetOps.Last op, String seq) {
         return g.node("Gather", "last" + op.layer(), new String[]{seq, g.int64s("last_step" + op.layer(), new long[]{op.steps() - 1})}, "axis", 0L);

@@ -241,9 +241,21 @@ public class OnnxExportTest {
         assertClose(net.output(org.nd4j.linalg.factory.Nd4j.create(x, new long[]{17, 12}, 'c')).dup('c').data().asFloat(), ort.get("output"), "output");
         var dyn = new io.squeeze.quantize.QuantConfig(io.squeeze.quantize.QuantConfig.Mode.DYNAMIC, io.squeeze.quantize.QuantConfig.Precision.INT8,
                 null, null, false, new io.squeeze.quantize.Observer.MinMax(), List.of());
-        Loaded q = new Loaded(lm, io.squeeze.quantize.QuantizedModel.quantizeWeights(io.squeeze.model.NetOps.of(net), dyn, Map.of()));
-        var ex = org.junit.jupiter.api.Assertions.assertThrows(io.squeeze.core.BadInputException.class, () -> OnnxExport.export(q));
-        assertEquals("ONNX export: layer 0 is a quantized LSTM; the export writes recurrent layers in float only", ex.getMessage());
+        // dynamic int8: each LSTM unrolled over its 4 steps (DynamicQuantizeLinear, MatMulInteger, the cell in float),
+        // as Squeeze's integer runtime computes it
+        var qm = io.squeeze.quantize.QuantizedModel.quantizeWeights(io.squeeze.model.NetOps.of(net), dyn, Map.of());
+        OnnxExport.Exported qe = OnnxExport.export(new Loaded(lm, qm));
+        assertEquals("dynamic int8", qe.form());
+        var qops = OnnxMl.ModelProto.parseFrom(qe.bytes()).getGraph().getNodeList().stream().map(OnnxMl.NodeProto::getOpType).toList();
+        assertEquals(0, qops.stream().filter("LSTM"::equals).count(), qops.toString());
+        assertEquals(2 * 4 + 1, qops.stream().filter("MatMulInteger"::equals).count(), "a product per step of each LSTM, and the output layer's");
+        float[] ours = new io.squeeze.quantize.QuantRunner(qm).run(x, 17, 12, io.squeeze.quantize.QuantRunner.Path.INTEGER, null);
+        float[] theirs = runOnnx(qe.bytes(), new Rows(x, new int[17], 17, 12)).get("output");
+        for (int i = 0; i < ours.length; i++) assertEquals(ours[i], theirs[i], 1e-4, "ONNX Runtime vs the integer runtime, value " + i);
+        float[] fl = net.output(org.nd4j.linalg.factory.Nd4j.create(x, new long[]{17, 12}, 'c')).dup('c').data().asFloat();
+        double worst = 0;
+        for (int i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(fl[i] - theirs[i]));
+        assertTrue(worst > 0 && worst < 0.05, "int8 rounds, near float: " + worst);
     }
 
     @Test

@@ -103,6 +103,25 @@ class OnnxExportCliTest {
     }
 
     @Test
+    void aSequentialMnistLstmInDynamicInt8RunsInOnnxRuntimeAsSqueezesIntegerPath() throws Exception {
+        // each image as 28 steps of 28 pixels; the LSTM's 28 steps unrolled in the export, each a dynamic int8 product
+        String fp32 = dir.resolve("lstm").toString(), int8 = dir.resolve("lstm-int8").toString();
+        ok("train", "--data", train, "--arch", "lstm:32", "--epochs", "1", "--lr", "0.01", "--seed", "5", "--out", fp32);
+        ok("quantize", "--model", fp32, "--mode", "dynamic", "--bits", "8", "--out", int8);
+        CliRun r = CliRun.run("export", "--model", int8, "--format", "onnx", "--out", int8 + ".onnx");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("onnx opset 13, dynamic int8"), r.out());
+        Rows test = OnnxExportTest.mnist("t10k", 1_000);
+        float[] sq = OnnxExportTest.squeezeIntegerOutput(Models.loadRunnable(ST, int8), test);
+        float[] onnx = OnnxExportTest.runOnnx(Files.readAllBytes(Path.of(int8 + ".onnx")), test).get("output");
+        double agree = OnnxExportTest.agreement(sq, onnx, test.n(), 10);
+        assertTrue(agree >= 0.999, "ONNX Runtime agrees with Squeeze's integer path on " + agree + " of the rows");
+        double acc = OnnxExportTest.accuracy(sq, test.labels(), 10);
+        assertEquals(acc, OnnxExportTest.accuracy(onnx, test.labels(), 10), 0.0011);
+        assertTrue(acc > 0.3, "learned something (one epoch on 3,000 rows; chance is 0.1): " + acc);
+    }
+
+    @Test
     void whatOnnxCannotExpressIsRefusedByNameAndNothingIsWritten() throws Exception {
         // average pooling: Squeeze evaluates it through DL4J, the export does not take it
         Path zip = io.squeeze.TestModels.avgPoolZip(dir.resolve("avgpool.zip"), 3);

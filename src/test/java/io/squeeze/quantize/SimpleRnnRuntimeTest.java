@@ -72,5 +72,13 @@ public class SimpleRnnRuntimeTest {
         Map<String, float[]> ort = OnnxExportTest.runOnnx(e.bytes(), new OnnxExportTest.Rows(x, new int[ROWS], ROWS, STEPS * FEATURES));
         float[] want = dl4j(net, x), got = ort.get("output");
         for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-5, "output " + i);
+        // dynamic int8: each SimpleRnn unrolled, h_t = tanh(z_t) on the step's dynamic int8 product, as the runtime computes it
+        QuantizedModel qm = LstmRuntimeTest.dynamicInt8(net);
+        OnnxExport.Exported q = OnnxExport.export(new Loaded(lm, qm));
+        var qnodes = ai.onnx.proto.OnnxMl.ModelProto.parseFrom(q.bytes()).getGraph().getNodeList().stream().map(ai.onnx.proto.OnnxMl.NodeProto::getOpType).toList();
+        assertEquals(0, qnodes.stream().filter("RNN"::equals).count(), qnodes.toString());
+        float[] ours = new QuantRunner(qm).run(x, ROWS, STEPS * FEATURES, QuantRunner.Path.INTEGER, null);
+        float[] theirs = OnnxExportTest.runOnnx(q.bytes(), new OnnxExportTest.Rows(x, new int[ROWS], ROWS, STEPS * FEATURES)).get("output");
+        for (int i = 0; i < ours.length; i++) assertEquals(ours[i], theirs[i], 1e-4, "ONNX Runtime vs the integer runtime, output " + i);
     }
 }
