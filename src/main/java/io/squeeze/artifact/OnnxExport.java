@@ -112,12 +112,14 @@ public final class OnnxExport {
         if (op instanceof NetOps.Rnn l) {
             QuantizedTensor qt = quant == null ? null : quant.weights().get(op.layer());
             boolean integer = quant != null && quant.plan().precisionOf(op.layer()).integer();
-            if (qt != null && !integer)
+            boolean fp16 = qt != null && qt.format() == QuantizedTensor.Format.FP16;
+            if (qt != null && !integer && !fp16)
                 throw new BadInputException("ONNX export: layer " + op.layer() + " is a " + io.squeeze.model.Recurrent.name(l.lstm())
-                        + " with " + qt.format() + " weights; the export writes recurrent layers in float or dynamic int8");
+                        + " with " + qt.format() + " weights; the export writes recurrent layers in float, float16 or dynamic int8");
             String x = floatValue(), seq = seqInFlight ? x : OnnxLstm.sequence(g, x, n / l.nIn(), l.nIn(), op.layer());
             cur = integer ? OnnxLstm.dynamic(g, l, seq, n / l.nIn(), dynamicWeights(g, qt, op.layer(), QuantizedModel.shape(op), false, l.gates() * l.hidden(), l.b()))
-                    : OnnxLstm.layer(g, l, seq);
+                    : fp16 ? OnnxLstm.layer(g, new NetOps.Rnn(l.layer(), l.nIn(), l.hidden(), qt.dequantize(), l.b(), l.act(), l.gate(), l.gates()), seq, true)
+                    : OnnxLstm.layer(g, l, seq, false);
             seqInFlight = true;
             n = n / l.nIn() * l.hidden();
             key = op.layer();

@@ -28,10 +28,11 @@ final class OnnxLstm {
 
     /**
      * One recurrent layer on the sequence {@code seq} [steps, N, nIn]; returns its outputs as the sequence [steps, N, H].
-     * A SimpleRnn is ONNX's {@code RNN} node ({@code H_t = f(X_t·Wᵀ + H_{t−1}·Rᵀ + Wb + Rb)}, one block).
+     * A SimpleRnn is ONNX's {@code RNN} node ({@code H_t = f(X_t·Wᵀ + H_{t−1}·Rᵀ + Wb + Rb)}, one block). With
+     * {@code halves} W and R are stored as float16 (the values of fp16 weights, exactly) and {@code Cast} to float.
      */
-    static String layer(OnnxGraph g, NetOps.Rnn op, String seq) {
-        if (!op.lstm()) return simple(g, op, seq);
+    static String layer(OnnxGraph g, NetOps.Rnn op, String seq, boolean halves) {
+        if (!op.lstm()) return simple(g, op, seq, halves);
         if (op.act() != NetOps.Act.TANH || op.gate() != NetOps.Act.SIGMOID)
             throw new BadInputException("ONNX export: layer " + op.layer() + " is an LSTM with activation " + op.act() + " and gates "
                     + op.gate() + "; the export writes LSTMs with tanh and sigmoid gates (ONNX's defaults)");
@@ -47,13 +48,13 @@ final class OnnxLstm {
             }
         }
         String l = "L" + op.layer();
-        String[] inputs = {seq, g.floats(l + "_W", w, 1, g4, in), g.floats(l + "_R", r, 1, g4, h), g.floats(l + "_B", b, 1, 2L * g4)};
+        String[] inputs = {seq, weights(g, l + "_W", w, halves, 1, g4, in), weights(g, l + "_R", r, halves, 1, g4, h), g.floats(l + "_B", b, 1, 2L * g4)};
         String y = g.node("LSTM", "lstm" + op.layer(), inputs, "hidden_size", (long) h);
         return g.node("Squeeze", "lstm_seq" + op.layer(), new String[]{y, g.int64s("squeeze_axes" + op.layer(), new long[]{1}, 1)});
     }
 
     /** A SimpleRnn as ONNX's {@code RNN}: W [1, H, in] and R [1, H, H] transposed from DL4J's [in, H] and [H, H]. */
-    private static String simple(OnnxGraph g, NetOps.Rnn op, String seq) {
+    private static String simple(OnnxGraph g, NetOps.Rnn op, String seq, boolean halves) {
         String f = switch (op.act()) {
             case TANH -> "Tanh";
             case RELU -> "Relu";
@@ -69,7 +70,7 @@ final class OnnxLstm {
             b[u] = op.b()[u];
         }
         String l = "L" + op.layer();
-        String[] inputs = {seq, g.floats(l + "_W", w, 1, h, in), g.floats(l + "_R", r, 1, h, h), g.floats(l + "_B", b, 1, 2L * h)};
+        String[] inputs = {seq, weights(g, l + "_W", w, halves, 1, h, in), weights(g, l + "_R", r, halves, 1, h, h), g.floats(l + "_B", b, 1, 2L * h)};
         String y = g.node("RNN", "rnn" + op.layer(), inputs, "hidden_size", (long) h, "activations", new String[]{f});
         return g.node("Squeeze", "rnn_seq" + op.layer(), new String[]{y, g.int64s("squeeze_axes" + op.layer(), new long[]{1}, 1)});
     }
@@ -115,6 +116,14 @@ final class OnnxLstm {
     /** Step {@code t} [N, features] of the sequence {@code seq} [steps, N, features]. */
     private static String step(OnnxGraph g, String seq, int t, int layer) {
         return g.node("Gather", "x" + layer + "_t" + t, new String[]{seq, g.int64s("L" + layer + "_step" + t, new long[]{t})}, "axis", 0L);
+    }
+
+    /** A float weight initializer, or a float16 one cast to float. */
+    private static String weights(OnnxGraph g, String name, float[] v, boolean halves, long... dims) {
+        if (!halves) return g.floats(name, v, dims);
+        short[] h = new short[v.length];
+        for (int i = 0; i < v.length; i++) h[i] = io.squeeze.quantize.Half.fromFloat(v[i]);
+        return g.node("Cast", name, new String[]{g.halves(name + "_fp16", h, dims)}, "to", ai.onnx.proto.OnnxMl.TensorProto.DataType.FLOAT.getNumber());
     }
 
     /** The last step [N, H] of the sequence {@code seq} [steps, N, H]. */

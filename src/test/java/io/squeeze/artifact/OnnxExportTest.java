@@ -256,6 +256,17 @@ public class OnnxExportTest {
         double worst = 0;
         for (int i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(fl[i] - theirs[i]));
         assertTrue(worst > 0 && worst < 0.05, "int8 rounds, near float: " + worst);
+        // int4 values in the same unrolled form; fp16 weights in ONNX's LSTM node, stored float16
+        for (var p : new io.squeeze.quantize.QuantConfig.Precision[]{io.squeeze.quantize.QuantConfig.Precision.INT4, io.squeeze.quantize.QuantConfig.Precision.FP16}) {
+            var cfg = new io.squeeze.quantize.QuantConfig(io.squeeze.quantize.QuantConfig.Mode.DYNAMIC, p, null, null, false, new io.squeeze.quantize.Observer.MinMax(), List.of());
+            var pm = io.squeeze.quantize.QuantizedModel.quantizeWeights(io.squeeze.model.NetOps.of(net), cfg, Map.of());
+            byte[] pe = OnnxExport.export(new Loaded(lm, pm)).bytes();
+            var pops = OnnxMl.ModelProto.parseFrom(pe).getGraph().getNodeList().stream().map(OnnxMl.NodeProto::getOpType).toList();
+            assertEquals(p == io.squeeze.quantize.QuantConfig.Precision.FP16 ? 2 : 0, pops.stream().filter("LSTM"::equals).count(), p + " " + pops);
+            float[] want = new io.squeeze.quantize.QuantRunner(pm).run(x, 17, 12, io.squeeze.quantize.QuantRunner.Path.INTEGER, null);
+            float[] got = runOnnx(pe, new Rows(x, new int[17], 17, 12)).get("output");
+            for (int i = 0; i < want.length; i++) assertEquals(want[i], got[i], 1e-4, p + ": ONNX Runtime vs Squeeze's runtime, value " + i);
+        }
     }
 
     @Test
