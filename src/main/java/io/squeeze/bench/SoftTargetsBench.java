@@ -49,7 +49,7 @@ final class SoftTargetsBench implements Bench.Benchmark {
             throw new BadInputException("the soft-targets benchmark needs MNIST in data/mnist: run jobs/get-mnist");
         progress.println("bench: writing " + path + " (squeeze augment, " + copies + " copies of MNIST's 60,000 rows)");
         AugmentJob.run(SparkSessions.start("squeeze bench"), new AugmentJob.Config(
-                io.squeeze.data.DataSpec.parse("idx:data/mnist", io.squeeze.data.Split.TRAIN, false), copies, 2, null, 7, 8, false), path, false,
+                io.squeeze.data.DataSpec.parse("idx:data/mnist", io.squeeze.data.Split.TRAIN, false), copies, 2, null, false, 7, 8, false), path, false,
                 List.of("bench"));
     }
 

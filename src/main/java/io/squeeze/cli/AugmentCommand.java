@@ -26,6 +26,10 @@ public final class AugmentCommand extends BaseCommand {
     @Option(names = "--image", paramLabel = "HxW", description = "image shape when the format does not carry it (e.g. 28x28)")
     String image;
 
+    @Option(names = "--channels-last", description = "image rows hold each pixel's channels together, (height, width, channel) — "
+            + "Keras' channels_last order, which an imported Keras CNN reads (default: channel by channel)")
+    boolean channelsLast;
+
     @Option(names = "--seed", defaultValue = "7")
     long seed;
 
@@ -43,7 +47,7 @@ public final class AugmentCommand extends BaseCommand {
 
     @Override
     public Integer call() {
-        AugmentJob.Config c = new AugmentJob.Config(data.spec(Split.TRAIN), copies, maxShift, AugmentJob.Config.image(image), seed,
+        AugmentJob.Config c = new AugmentJob.Config(data.spec(Split.TRAIN), copies, maxShift, AugmentJob.Config.image(image), channelsLast, seed,
                 partitions, local);
         io.squeeze.artifact.ArtifactWriter.checkTarget(io.squeeze.core.Storage.withSparkDefaults(), out, overwrite,
                 java.util.List.of(c.data().path())); // before any Spark work

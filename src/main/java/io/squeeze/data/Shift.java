@@ -12,20 +12,29 @@ public final class Shift {
 
     /** Copy {@code copy} of a row-major image [channels][h][w] flattened. */
     public static float[] copy(float[] x, int h, int w, int maxShift, long seed, long id, int copy) {
+        return copy(x, h, w, maxShift, seed, id, copy, false);
+    }
+
+    /**
+     * As above; with {@code channelsLast} the row is [h][w][channels] (each pixel's channels together, as Keras'
+     * {@code channels_last} arrays flatten), and every channel of a pixel moves with it. The same (dy, dx) either way.
+     */
+    public static float[] copy(float[] x, int h, int w, int maxShift, long seed, long id, int copy, boolean channelsLast) {
         if (copy == 0 || maxShift == 0) return x.clone();
         Random r = new Random(seed * 1_000_003L + id * 31 + copy);
         int dy = r.nextInt(2 * maxShift + 1) - maxShift, dx = r.nextInt(2 * maxShift + 1) - maxShift;
         int planes = x.length / (h * w);
         float[] y = new float[x.length];
-        for (int c = 0; c < planes; c++)
-            for (int i = 0; i < h; i++) {
-                int si = i - dy;
-                if (si < 0 || si >= h) continue;
-                for (int j = 0; j < w; j++) {
-                    int sj = j - dx;
-                    if (sj >= 0 && sj < w) y[(c * h + i) * w + j] = x[(c * h + si) * w + sj];
-                }
+        for (int i = 0; i < h; i++) {
+            int si = i - dy;
+            if (si < 0 || si >= h) continue;
+            for (int j = 0; j < w; j++) {
+                int sj = j - dx;
+                if (sj < 0 || sj >= w) continue;
+                if (channelsLast) System.arraycopy(x, (si * w + sj) * planes, y, (i * w + j) * planes, planes);
+                else for (int c = 0; c < planes; c++) y[(c * h + i) * w + j] = x[(c * h + si) * w + sj];
             }
+        }
         return y;
     }
 }

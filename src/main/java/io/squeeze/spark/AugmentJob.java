@@ -33,10 +33,12 @@ public final class AugmentJob {
      * {@code rerun}.
      *
      * @param image      {@code {h, w}}, or null to take the shape from the data's format
+     * @param channelsLast rows hold each pixel's channels together ((height, width, channel), Keras' order) rather
+     *                     than channel by channel
      * @param partitions output files, 0 for the input's partitions
      * @param local      shift and write in the driver process (one file)
      */
-    public record Config(DataSpec data, int copies, int maxShift, int[] image, long seed, int partitions, boolean local) {
+    public record Config(DataSpec data, int copies, int maxShift, int[] image, boolean channelsLast, long seed, int partitions, boolean local) {
         public Config {
             if (data == null) throw new BadInputException("--data must be given");
             if (copies < 1) throw new BadInputException("augment.copies must be >= 1, got " + copies);
@@ -50,12 +52,12 @@ public final class AugmentJob {
         @Override
         public boolean equals(Object o) {
             return o instanceof Config c && data.equals(c.data) && copies == c.copies && maxShift == c.maxShift
-                    && java.util.Arrays.equals(image, c.image) && seed == c.seed && partitions == c.partitions && local == c.local;
+                    && java.util.Arrays.equals(image, c.image) && channelsLast == c.channelsLast && seed == c.seed && partitions == c.partitions && local == c.local;
         }
 
         @Override
         public int hashCode() {
-            return java.util.Objects.hash(data, copies, maxShift, java.util.Arrays.hashCode(image), seed, partitions, local);
+            return java.util.Objects.hash(data, copies, maxShift, java.util.Arrays.hashCode(image), channelsLast, seed, partitions, local);
         }
 
         public Map<String, Object> toMap() {
@@ -111,13 +113,13 @@ public final class AugmentJob {
         if (d.numFeatures() % (h * w) != 0)
             throw new BadInputException("augment: " + d.numFeatures() + " features are not images of " + h + "x" + w);
         BadRows bad = new BadRows(SparkSessions.jsc(spark));
-        JavaRDD<Row> rows = shifted(d.rdd(), c.copies(), h, w, c.maxShift(), c.seed()).mapPartitions(bad::guard);
+        JavaRDD<Row> rows = shifted(d.rdd(), c.copies(), h, w, c.maxShift(), c.seed(), c.channelsLast()).mapPartitions(bad::guard);
         JavaRDD<Row> parts = c.partitions() > 0 ? RoundRobin.spread(rows, c.partitions()) : rows;
         long t0 = System.nanoTime();
         long[] n = new long[1];
         // complete or not at all; the old data, if any, replaced only once the new is written
         st.publish(target, overwrite, dir -> {
-            if (c.local()) LocalParquet.write(st, dir, SCHEMA, expand(d.rdd().toLocalIterator(), c.copies(), h, w, c.maxShift(), c.seed()), 128 << 20);
+            if (c.local()) LocalParquet.write(st, dir, SCHEMA, expand(d.rdd().toLocalIterator(), c.copies(), h, w, c.maxShift(), c.seed(), c.channelsLast()), 128 << 20);
             else ParquetParts.write(SparkSessions.jsc(spark), st, spark.createDataFrame(parts, SCHEMA), dir, null);
             bad.check();
             n[0] = ParquetCounts.of(spark.sparkContext().hadoopConfiguration(), dir, "label")
@@ -131,11 +133,11 @@ public final class AugmentJob {
     public static final StructType SCHEMA = new StructType().add("features", DataTypes.createArrayType(DataTypes.FloatType, false), false)
             .add("label", DataTypes.IntegerType, true);
 
-    public static JavaRDD<Row> shifted(JavaRDD<Example> rows, int copies, int h, int w, int maxShift, long seed) {
-        return rows.mapPartitions(it -> expand(it, copies, h, w, maxShift, seed));
+    public static JavaRDD<Row> shifted(JavaRDD<Example> rows, int copies, int h, int w, int maxShift, long seed, boolean channelsLast) {
+        return rows.mapPartitions(it -> expand(it, copies, h, w, maxShift, seed, channelsLast));
     }
 
-    static Iterator<Row> expand(Iterator<Example> it, int copies, int h, int w, int maxShift, long seed) {
+    static Iterator<Row> expand(Iterator<Example> it, int copies, int h, int w, int maxShift, long seed, boolean channelsLast) {
         return new Iterator<>() {
             Example cur;
             int k = copies;
@@ -151,7 +153,7 @@ public final class AugmentJob {
                     cur = it.next();
                     k = 0;
                 }
-                float[] x = Shift.copy(cur.features(), h, w, maxShift, seed, cur.id(), k++);
+                float[] x = Shift.copy(cur.features(), h, w, maxShift, seed, cur.id(), k++, channelsLast);
                 return RowFactory.create(x, cur.label() < 0 ? null : cur.label());
             }
         };

@@ -212,7 +212,7 @@ class RerunCliTest {
         assertEquals(0, r.code(), r.err());
         var am = io.squeeze.spark.AugmentJob.Manifest.read(ST, ST.path(aug));
         assertEquals(new io.squeeze.spark.AugmentJob.Config(io.squeeze.data.DataSpec.parse(TRAIN, io.squeeze.data.Split.TRAIN, false), 2, 1,
-                new int[]{8, 8}, 3, 0, false), io.squeeze.spark.AugmentJob.Config.fromMap(am.config(), "test"));
+                new int[]{8, 8}, false, 3, 0, false), io.squeeze.spark.AugmentJob.Config.fromMap(am.config(), "test"));
         r = CliRun.run("rerun", "--manifest", aug, "--out", aug2);
         assertEquals(0, r.code(), r.err());
         assertEquals(parts(aug), parts(aug2));

@@ -84,6 +84,15 @@ public class KerasRgbCnnTest {
         assertArrayEquals(flat(out), flat(NetPayload.of(m.net()).build().output(Nd4j.create(x, new long[]{n, WIDTH}, 'c'))), 0f);
 
         String data = "csv:" + Files.writeString(dir.resolve("stack.csv"), KerasImportTest.labelledCsv(ref));
+        // augment --channels-last shifts these rows as images, every pixel's three channels together
+        String aug = dir.resolve("stack-aug").toString();
+        CliRun a = CliRun.run("augment", "--data", data, "--image", "8x8", "--channels-last", "--copies", "2", "--max-shift", "1", "--local", "--out", aug);
+        assertEquals(0, a.code(), a.err());
+        var shifted = io.squeeze.TestSpark.get().read().parquet(aug).collectAsList();
+        assertEquals(2 * n, shifted.size());
+        float[] row0 = java.util.Arrays.copyOfRange(x, 0, WIDTH), got = new float[WIDTH];
+        for (int j = 0; j < WIDTH; j++) got[j] = ((Number) shifted.get(1).getList(0).get(j)).floatValue();
+        assertArrayEquals(io.squeeze.data.Shift.copy(row0, 8, 8, 1, 7, 0, 1, true), got, 1e-6f);
         String onnx = dir.resolve("stack.onnx").toString();
         CliRun r = CliRun.run("export", "--model", STACK, "--format", "onnx", "--out", onnx);
         assertEquals(0, r.code(), r.err());
