@@ -8,7 +8,6 @@ import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -69,7 +68,7 @@ public final class GraphBatchNormFold {
             var norm = g.getLayer(bn);
             BatchNormFold.Affine a = BatchNormFold.affine((BatchNormalization) norm.conf().getLayer(), norm.paramTable());
             INDArray b = l.paramTable().get("b");
-            float[][] wb = BatchNormFold.fold(floats(l.getParam("W")), b == null ? null : floats(b), !(l.conf().getLayer() instanceof ConvolutionLayer), a);
+            float[][] wb = BatchNormFold.fold(Surgery.floats(l.getParam("W")), b == null ? null : Surgery.floats(b), !(l.conf().getLayer() instanceof ConvolutionLayer), a);
             target.setParam("W", Nd4j.create(wb[0], target.getParam("W").shape(), 'c').castTo(target.getParam("W").dataType()));
             target.setParam("b", Nd4j.create(wb[1], target.getParam("b").shape(), 'c').castTo(target.getParam("b").dataType()));
             return true;
@@ -87,9 +86,6 @@ public final class GraphBatchNormFold {
         return hv instanceof LayerVertex h && BatchNormFold.foldsInto(h.getLayerConf().getLayer(), bn) ? ins.get(0) : null;
     }
 
-    private static float[] floats(INDArray a) {
-        return a.dup('c').castTo(DataType.FLOAT).data().asFloat();
-    }
 
     /** The vertices of {@code g}'s configuration, for messages: each folded one listed with its host. */
     public static List<String> describe(Folded f) {

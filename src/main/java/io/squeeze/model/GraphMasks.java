@@ -29,7 +29,7 @@ public final class GraphMasks {
 
     /** The flat values of one parameter of graph layer {@code layer} in C order of its DL4J shape. */
     public static float[] values(ComputationGraph g, int layer, String param) {
-        return g.getLayers()[layer].getParam(param).dup('c').data().asFloat();
+        return Surgery.floats(g.getLayers()[layer].getParam(param));
     }
 
     /** The layer configurations in {@link ComputationGraph#getLayers()} order. */

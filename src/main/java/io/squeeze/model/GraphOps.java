@@ -23,7 +23,6 @@ import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
 import org.deeplearning4j.nn.conf.preprocessor.CnnToFeedForwardPreProcessor;
 import org.deeplearning4j.nn.conf.preprocessor.FeedForwardToCnnPreProcessor;
 import org.deeplearning4j.nn.graph.ComputationGraph;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.Serializable;
@@ -172,13 +171,13 @@ public record GraphOps(List<Node> nodes) implements Serializable {
                 ConvolutionLayer c = (ConvolutionLayer) l;
                 if (c.getCnn2dDataFormat() != CNN2DFormat.NCHW) throw refuse(v, "a " + c.getCnn2dDataFormat() + " convolution");
                 if (c.getDilation()[0] != 1 || c.getDilation()[1] != 1) throw refuse(v, "a dilated convolution");
-                float[] w = floats(layer.getParam("W")), b = layer.paramTable().containsKey("b") ? floats(layer.getParam("b")) : new float[(int) c.getNOut()];
+                float[] w = Surgery.floats(layer.getParam("W")), b = layer.paramTable().containsKey("b") ? Surgery.floats(layer.getParam("b")) : new float[(int) c.getNOut()];
                 NetOps.Act act = NetOps.act(who, -1, c.getActivationFn());
                 node.put(v, add(v, in, i -> new NetOps.Conv(i, (int) c.getNOut(), (int) c.getNIn(), c.getKernelSize()[0], c.getKernelSize()[1],
                         c.getStride()[0], c.getStride()[1], c.getPadding()[0], c.getPadding()[1], c.getConvolutionMode() == ConvolutionMode.Same, w, b, act)));
             } else if (l instanceof DenseLayer || l instanceof BaseOutputLayer) {
                 FeedForwardLayer f = (FeedForwardLayer) l;
-                float[] w = floats(layer.getParam("W")), b = layer.paramTable().containsKey("b") ? floats(layer.getParam("b")) : new float[(int) f.getNOut()];
+                float[] w = Surgery.floats(layer.getParam("W")), b = layer.paramTable().containsKey("b") ? Surgery.floats(layer.getParam("b")) : new float[(int) f.getNOut()];
                 NetOps.Act act = NetOps.act(who, -1, ((BaseLayer) l).getActivationFn());
                 node.put(v, add(v, in, i -> new NetOps.Dense(i, (int) f.getNIn(), (int) f.getNOut(), w, b, act)));
             } else if (l instanceof BatchNormalization bn) {
@@ -245,7 +244,4 @@ public record GraphOps(List<Node> nodes) implements Serializable {
         return new NetOps.Add(op.layer(), r);
     }
 
-    private static float[] floats(INDArray a) {
-        return a.dup('c').castTo(DataType.FLOAT).data().asFloat();
-    }
 }

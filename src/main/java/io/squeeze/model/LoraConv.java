@@ -175,6 +175,7 @@ public final class LoraConv extends SameDiffLayer implements LoraLayer {
 
     @Override
     public int hashCode() {
-        return java.util.Objects.hash(super.hashCode(), nIn, nOut, Arrays.hashCode(kernel), rank, alpha, activation, seed);
+        return java.util.Objects.hash(super.hashCode(), nIn, nOut, Arrays.hashCode(kernel), Arrays.hashCode(stride), Arrays.hashCode(padding),
+                Arrays.hashCode(dilation), String.valueOf(mode), hasBias, rank, alpha, activation, seed);
     }
 }

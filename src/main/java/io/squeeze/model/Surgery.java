@@ -67,7 +67,12 @@ public final class Surgery {
 
     /** The flat values of one parameter in C order of its DL4J shape. */
     public static float[] values(MultiLayerNetwork net, int layer, String param) {
-        return net.getLayer(layer).getParam(param).dup('c').data().asFloat();
+        return floats(net.getLayer(layer).getParam(param));
+    }
+
+    /** {@code a}'s values as float32, in C order of its shape. */
+    public static float[] floats(org.nd4j.linalg.api.ndarray.INDArray a) {
+        return a.dup('c').castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).data().asFloat();
     }
 
     /** A copy of the network whose layers carry {@link MaskConstraint}s for their masks, for training. */
