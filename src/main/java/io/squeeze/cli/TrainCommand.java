@@ -26,7 +26,7 @@ public final class TrainCommand extends BaseCommand implements StageCommand {
     @Mixin
     DataOptions data;
 
-    @Option(names = "--arch", required = true, paramLabel = "A", description = "mlp:H1,H2,... | lstm:H1,... | lenet5 | lenet5-bn | lenet5-caffe | resnet:N (a graph: --out X.zip) | a DL4J configuration .json")
+    @Option(names = "--arch", required = true, paramLabel = "A", description = "mlp:H1,H2,... | lstm:H1,... | lenet5 | lenet5-bn | lenet5-caffe | resnet:N (a graph: --out X.zip) | a DL4J configuration .json | a model file (.zip, .h5) whose architecture trains afresh")
     String arch;
 
     @Option(names = "--epochs", required = true, paramLabel = "N")

@@ -108,6 +108,18 @@ public sealed interface Arch {
         }
     }
 
+    /**
+     * The architecture of a model file — a DL4J zip (stack or graph) or a Keras {@code .h5}, as every command reads
+     * it — trained afresh: its layers initialized by their own weight-init functions from the seed, Adam at
+     * {@code --lr}; its weights are not used.
+     */
+    record ModelFile(String path) implements Arch {
+        @Override
+        public String toString() {
+            return path;
+        }
+    }
+
     /** Refuses a family's empty or non-positive layer widths. */
     private static void checkWidths(String family, int[] hidden, String example) {
         if (hidden.length == 0) throw new BadInputException("--arch " + family + " needs at least one hidden size, e.g. " + family + ":" + example);
@@ -149,6 +161,8 @@ public sealed interface Arch {
             return family.equals("mlp:") ? new Mlp(sizes) : family.equals("lstm:") ? new Lstm(sizes) : new Rnn(sizes);
         }
         if (s.endsWith(".json")) return new JsonFile(s);
-        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lstm:H1,..., rnn:H1,..., lenet5, lenet5-bn, lenet5-caffe, resnet:N or a .json DL4J configuration");
+        if (s.endsWith(".zip") || s.endsWith(".h5") || s.endsWith(".hdf5")) return new ModelFile(s);
+        throw new BadInputException("--arch '" + s + "' is not mlp:H1,H2,..., lstm:H1,..., rnn:H1,..., lenet5, lenet5-bn, lenet5-caffe, resnet:N, "
+                + "a .json DL4J configuration or a model file (.zip, .h5) whose architecture to train");
     }
 }

@@ -72,13 +72,47 @@ public final class Architectures {
 
     /** Whether {@code arch} builds a {@code ComputationGraph} ({@link #graph}) rather than a layer stack ({@link #build}). */
     public static boolean isGraph(Arch arch, Storage st) {
-        return arch instanceof Arch.ResNet || arch instanceof Arch.JsonFile j && ModelIO.isGraph(text(j, st));
+        return arch instanceof Arch.ResNet || arch instanceof Arch.JsonFile j && ModelIO.isGraph(text(j, st))
+                || arch instanceof Arch.ModelFile m && model(m, st).isGraph();
+    }
+
+    /** The model an {@link Arch.ModelFile} names, read as every command reads a model (graphs as graphs). */
+    private static LoadedModel model(Arch.ModelFile m, Storage st) {
+        org.apache.hadoop.fs.Path p = st.path(m.path());
+        if (st.isDirectory(p))
+            throw new BadInputException("--arch " + m.path() + " is a directory; --arch takes a model file (.zip, .h5) — "
+                    + "squeeze export --model DIR --format dl4j --out X.zip writes an artifact's");
+        return ModelIO.loadFile(st, p, true);
+    }
+
+    /**
+     * {@code conf}'s layers made to train afresh as Squeeze's own architectures do: Adam at {@code h}'s rate (the
+     * file's updater is whatever its training left, or none for a Keras import) and the seed {@code h} gives.
+     */
+    private static void afresh(java.util.stream.Stream<NeuralNetConfiguration> confs, Hyper h) {
+        confs.forEach(c -> {
+            c.setSeed(h.seed());
+            if (c.getLayer() instanceof org.deeplearning4j.nn.conf.layers.BaseLayer b) {
+                b.setIUpdater(new Adam(h.learningRate()));
+                b.setBiasUpdater(null);
+                // a layer built outside a NeuralNetConfiguration (Squeeze's surgery) carries NaN here; its weights were set
+                if (Double.isNaN(b.getBiasInit())) b.setBiasInit(0);
+                if (Double.isNaN(b.getGainInit())) b.setGainInit(1);
+            }
+        });
     }
 
     /** The graph configuration of {@code arch} for data of {@code numFeatures} and {@code numClasses}. */
     public static org.deeplearning4j.nn.conf.ComputationGraphConfiguration graph(Arch arch, int numFeatures, int numClasses, int[] imageShape,
                                                                                  Hyper h, Storage st) {
         if (arch instanceof Arch.ResNet r) return ResNetGraph.build(r, numFeatures, numClasses, imageShape, h);
+        if (arch instanceof Arch.ModelFile m) {
+            var c = model(m, st).graph().getConfiguration().clone();
+            afresh(c.getVertices().values().stream().filter(v -> v instanceof org.deeplearning4j.nn.conf.graph.LayerVertex)
+                    .map(v -> ((org.deeplearning4j.nn.conf.graph.LayerVertex) v).getLayerConf()), h);
+            Graphs.checkFits(c, numFeatures, numClasses, "--arch " + arch);
+            return c;
+        }
         var c = parseGraph((Arch.JsonFile) arch, st);
         Graphs.checkFits(c, numFeatures, numClasses, "--arch " + arch);
         return c;
@@ -99,6 +133,11 @@ public final class Architectures {
         if (arch instanceof Arch.LeNet5) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Same, false, 6, 16, 120, 84), h);
         if (arch instanceof Arch.LeNet5Bn) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Same, true, 6, 16, 120, 84), h);
         if (arch instanceof Arch.LeNet5Caffe) return withDropout(lenet5(numFeatures, numClasses, imageShape, h, ConvolutionMode.Truncate, false, 20, 50, 500), h);
+        if (arch instanceof Arch.ModelFile m) {
+            MultiLayerConfiguration c = model(m, st).net().getLayerWiseConfigurations().clone();
+            afresh(c.getConfs().stream(), h);
+            return fits(c, numFeatures, numClasses, "--arch " + arch);
+        }
         return json((Arch.JsonFile) arch, numFeatures, numClasses, st);
     }
 
@@ -193,6 +232,7 @@ public final class Architectures {
      * and hold only layers Squeeze supports, ending in an OutputLayer.
      */
     public static void check(Arch arch, Storage st) {
+        if (arch instanceof Arch.ModelFile m) model(m, st);
         if (arch instanceof Arch.JsonFile j) {
             if (isGraph(arch, st)) parseGraph(j, st);
             else parse(j, st);
@@ -229,12 +269,21 @@ public final class Architectures {
     }
 
     private static MultiLayerConfiguration json(Arch.JsonFile j, int nf, int classes, Storage st) {
-        MultiLayerConfiguration c = parse(j, st);
+        return fits(parse(j, st), nf, classes, "--arch " + j.path());
+    }
+
+    /** {@code c}, refused when its outputs are not the data's classes or its inputs not the data's features. */
+    private static MultiLayerConfiguration fits(MultiLayerConfiguration c, int nf, int classes, String what) {
         var last = c.getConf(c.getConfs().size() - 1).getLayer();
         if (last instanceof FeedForwardLayer ff && ff.getNOut() != classes)
-            throw new BadInputException("--arch " + j.path() + " has " + ff.getNOut() + " outputs but the data has " + classes + " classes");
+            throw new BadInputException(what + " has " + ff.getNOut() + " outputs but the data has " + classes + " classes");
         if (c.getInputPreProcess(0) == null && c.getConf(0).getLayer() instanceof FeedForwardLayer ff && ff.getNIn() != nf)
-            throw new BadInputException("--arch " + j.path() + " takes " + ff.getNIn() + " inputs but the data has " + nf + " features");
+            throw new BadInputException(what + " takes " + ff.getNIn() + " inputs but the data has " + nf + " features");
+        var pre = c.getInputPreProcess(0);
+        if (pre instanceof org.deeplearning4j.nn.conf.preprocessor.FeedForwardToCnnPreProcessor || pre instanceof HwcRows || pre instanceof SequenceRows) {
+            int width = ModelIO.deriveMeta(c, what).numFeatures(); // images or sequences of this many values
+            if (width != nf) throw new BadInputException(what + " takes rows of " + width + " values but the data has " + nf + " features");
+        }
         return c;
     }
 }

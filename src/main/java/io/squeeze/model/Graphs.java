@@ -239,6 +239,12 @@ public final class Graphs {
                 .activation(d.getActivationFn()).hasBias(d.hasBias()).name(d.getLayerName())
                 .updater(d.getIUpdater()).weightInit(d.getWeightInitFn()).build();
         if (d.getBiasUpdater() != null) o.setBiasUpdater(d.getBiasUpdater());
+        // the builder leaves these NaN (a layer built outside a NeuralNetConfiguration); a re-initialized network
+        // (--arch MODEL) would start from NaN biases
+        o.setBiasInit(Double.isNaN(d.getBiasInit()) ? 0 : d.getBiasInit());
+        o.setGainInit(Double.isNaN(d.getGainInit()) ? 1 : d.getGainInit());
+        o.setGradientNormalization(d.getGradientNormalization() == null ? org.deeplearning4j.nn.conf.GradientNormalization.None : d.getGradientNormalization());
+        o.setGradientNormalizationThreshold(Double.isNaN(d.getGradientNormalizationThreshold()) ? 1 : d.getGradientNormalizationThreshold());
         o.setRegularization(d.getRegularization());
         o.setRegularizationBias(d.getRegularizationBias());
         return o;

@@ -237,4 +237,50 @@ public class KerasRgbCnnTest {
         assertTrue(s.getLayer("out").getParam("W").size(0) < 96, "rows of pruned channels removed: " + r.err());
         assertArrayEquals(flat(twin.outputSingle(false, in)), flat(s.outputSingle(false, in)), 1e-5f);
     }
+
+    /** Rows of 8×8×3 Gaussian pixels in (height, width, channel) order, labelled by the channel of largest mean. */
+    static Path channelMeanCsv(Path file, int rows, long seed) throws Exception {
+        java.util.Random r = new java.util.Random(seed);
+        StringBuilder csv = new StringBuilder();
+        for (int i = 0; i < rows; i++) {
+            double[] mean = new double[3];
+            for (int p = 0; p < 64; p++)
+                for (int k = 0; k < 3; k++) {
+                    float v = (float) r.nextGaussian();
+                    mean[k] += v;
+                    csv.append(v).append(',');
+                }
+            csv.append(mean[0] >= mean[1] && mean[0] >= mean[2] ? 0 : mean[1] >= mean[2] ? 1 : 2).append('\n');
+        }
+        return Files.writeString(file, csv);
+    }
+
+    @Test
+    void aKerasModelsArchitectureTrainsAfreshOnSparkAndGivesLotteryTickets() throws Exception {
+        String train = "csv:" + channelMeanCsv(dir.resolve("means-train.csv"), 8000, 1), test = "csv:" + channelMeanCsv(dir.resolve("means-test.csv"), 1000, 2);
+        String out = dir.resolve("afresh.zip").toString(), rep = dir.resolve("afresh.json").toString();
+        CliRun r = CliRun.run("train", "--arch", GRAPH, "--data", train, "--epochs", "4", "--lr", "0.01", "--seed", "3", "--out", out);
+        assertEquals(0, r.code(), r.err());
+        var st = new Storage(new Configuration());
+        ComputationGraph source = ModelIO.loadFile(st, new org.apache.hadoop.fs.Path(GRAPH), true).graph(),
+                trained = ModelIO.loadFile(st, new org.apache.hadoop.fs.Path(out), true).graph();
+        // the same vertices and input (Keras' rows), Adam at --lr, the file's weights not used
+        assertEquals(source.getConfiguration().getVertexInputs(), trained.getConfiguration().getVertexInputs());
+        assertEquals(new HwcRows(8, 8, 3), ((org.deeplearning4j.nn.conf.graph.LayerVertex) trained.getConfiguration().getVertices().get("stem")).getPreProcessor());
+        assertEquals(new org.nd4j.linalg.learning.config.Adam(0.01).getLearningRate(),
+                ((org.deeplearning4j.nn.conf.layers.BaseLayer) trained.getLayer("c1").conf().getLayer()).getIUpdater().getLearningRate(0, 0), 1e-12);
+        assertNotEquals(source.getLayer("stem").getParam("W"), trained.getLayer("stem").getParam("W"));
+        assertEquals(0, CliRun.run("evaluate", "--model", out, "--data", test, "--report", rep).code());
+        double acc = new ObjectMapper().readTree(new File(rep)).get("accuracy").asDouble();
+        assertTrue(acc > 0.55, "learned the channel-mean rule (chance 1/3): " + acc);
+        // the same architecture as a lottery ticket's: two rounds prune 20 % of each hidden layer's weights each
+        String ticket = dir.resolve("afresh-ticket").toString();
+        r = CliRun.run("lottery", "--arch", STACK, "--data", train, "--test-data", test, "--epochs", "1", "--rounds", "2", "--lr", "0.01", "--out", ticket);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("64.") || r.out().contains("65."), "two rounds of 20 %: " + r.out());
+        // a model file that is not there, data of the wrong width: one line each, before training
+        r = CliRun.run("train", "--arch", dir.resolve("none.h5").toString(), "--data", train, "--epochs", "1", "--out", dir.resolve("never.zip").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.lastErr().contains("none.h5 does not exist"), r.lastErr());
+    }
 }
