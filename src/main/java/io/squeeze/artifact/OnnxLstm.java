@@ -11,7 +11,9 @@ import io.squeeze.model.NetOps;
  * {@code steps − 1}. Weights: ONNX orders a layer's gate blocks input, output, forget, cell ({@code iofc}), each
  * {@code [4H, in]} (transposed), where DL4J orders cell input, forget, output, input gate along the columns of
  * {@code [in, 4H]}; DL4J's one bias goes in ONNX's input bias {@code Wb}, its recurrent bias {@code Rb} is zero.
- * The default activations (sigmoid gates, tanh cell) are ONNX's defaults; others are refused.
+ * The default activations (sigmoid gates, tanh cell) are ONNX's defaults; others are refused. fp16 weights go in as
+ * float16 initializers cast to float. A dynamically quantized layer cannot be an {@code LSTM}/{@code RNN} node
+ * (float only): {@link #dynamic} unrolls it over its steps instead.
  */
 final class OnnxLstm {
     /** ONNX gate block k (i, o, f, c) is DL4J's column block DL4J_BLOCK[k] (DL4J: 0 cell input, 1 forget, 2 output, 3 input). */

@@ -149,7 +149,7 @@ final class KerasChannelsFirst {
         ComputationGraphConfiguration c = g.getConfiguration().clone();
         String input = c.getNetworkInputs().get(0);
         Map<String, long[]> flattened = new HashMap<>(); // vertex -> {h, w, c} of the NHWC map its dense layer reads
-        flattenIntoConsumers(c, source);
+        flattenIntoConsumers(c);
         for (var e : c.getVertices().entrySet()) {
             String v = e.getKey();
             if (e.getValue() instanceof PreprocessorVertex pv)
@@ -187,7 +187,7 @@ final class KerasChannelsFirst {
      * made the preprocessor of the layers it feeds — dense layers reading nothing else — and removed, so a flatten is
      * a layer's preprocessor in graphs as in stacks. A flatten feeding anything else is left for the caller to refuse.
      */
-    private static void flattenIntoConsumers(ComputationGraphConfiguration c, String source) {
+    private static void flattenIntoConsumers(ComputationGraphConfiguration c) {
         for (var e : new java.util.ArrayList<>(c.getVertices().entrySet())) {
             if (!(e.getValue() instanceof PreprocessorVertex pv) || !(pv.getPreProcessor() instanceof CnnToFeedForwardPreProcessor p)) continue;
             String v = e.getKey();
