@@ -3,7 +3,11 @@
 with h5py alone (Keras not needed), and keras-resnet-rgb-expected.json: inputs (flattened height, width, channel, as
 a Keras user's arrays are) and the softmax outputs NumPy computes for them, for the import tests; and
 keras-resnet-rgb-flatten.h5 / -expected.json, the same network ending in Flatten("flat") -> Dense(3, softmax, "out")
-instead of the global average pooling (its own output kernel; the same inputs).
+instead of the global average pooling (its own output kernel; the same inputs); and keras-padding-rgb.h5 / -expected.json:
+Input(8, 8, 3) -> ZeroPadding2D(1, "pad") -> Conv2D(4, 3x3, valid, relu, "conv3"), beside Conv2D(4, 1x1, relu, "conv1") on the
+input -> Add("sum") -> Cropping2D(((1, 0), (2, 1)), "crop") -> UpSampling2D(2, "up") -> GlobalAveragePooling2D("gap")
+-> Dense(3, softmax, "out"): the layers whose channels_last layout must also be converted; and keras-concat-height.h5,
+two 1x1 convolutions of the input concatenated along the height (axis 1), which Squeeze refuses.
 Model: Input(8, 8, 3) -> Conv2D(6, 3x3, same, "stem") -> BatchNormalization("stem_bn") -> Activation(relu, "stem_relu")
        -> Conv2D(6, 3x3, same, relu, "c1") -> Conv2D(6, 3x3, same, linear, "c2") -> BatchNormalization("c2_bn")
        -> Add([stem_relu, c2_bn], "add") -> Activation(relu, "add_relu")
@@ -124,4 +128,43 @@ p = np.exp(z - z.max(axis=1, keepdims=True))
 p /= p.sum(axis=1, keepdims=True)
 with open(os.path.join(here, "keras-resnet-rgb-flatten-expected.json"), "w") as f:
     json.dump({"inputs": x.reshape(6, -1).tolist(), "outputs": p.tolist()}, f, indent=1)
-print("wrote keras-resnet-rgb.h5, keras-resnet-rgb-flatten.h5 and their -expected.json")
+
+pad_layers = [layers[0],
+              layer("pad", "ZeroPadding2D", ["input_1"], padding=[[1, 1], [1, 1]], data_format="channels_last"),
+              conv("conv3", 4, 3, "relu", "pad"), conv("conv1", 4, 1, "relu", "input_1"), layer("sum", "Add", ["conv3", "conv1"]),
+              layer("crop", "Cropping2D", ["sum"], cropping=[[1, 0], [2, 1]], data_format="channels_last"),
+              layer("up", "UpSampling2D", ["crop"], size=[2, 2], data_format="channels_last", interpolation="nearest"),
+              layer("gap", "GlobalAveragePooling2D", ["up"], data_format="channels_last"),
+              dict(layers[-1], inbound_nodes=node("gap"), config=dict(layers[-1]["config"], units=3))]
+for l in pad_layers:  # "conv3" is a valid convolution after the explicit padding
+    if l["name"] == "conv3":
+        l["config"] = dict(l["config"], padding="valid")
+pad_w = {"conv3": conv_weights(3, 3, 4), "conv1": conv_weights(1, 3, 4),
+         "out": {"kernel": (rng.normal(size=(4, 3)) * 0.5).astype(np.float32), "bias": (rng.normal(size=(3,)) * 0.1).astype(np.float32)}}
+write_model(os.path.join(here, "keras-padding-rgb.h5"), {"class_name": "Model", "config": dict(
+    model_config["config"], name="padding_rgb", layers=pad_layers)}, [l["name"] for l in pad_layers], pad_w)
+xp = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+k = pad_w["conv3"]["kernel"].astype(np.float64)
+a = np.zeros((x.shape[0], 8, 8, 4))
+for i in range(8):
+    for j in range(8):
+        a[:, i, j, :] = np.tensordot(xp[:, i:i + 3, j:j + 3, :], k, axes=([1, 2, 3], [0, 1, 2]))
+a = relu(a + pad_w["conv3"]["bias"])
+b = relu(np.tensordot(x.astype(np.float64), pad_w["conv1"]["kernel"][0, 0].astype(np.float64), axes=([3], [0])) + pad_w["conv1"]["bias"])
+crop = (a + b)[:, 1:, 2:-1, :]  # 7 x 5
+up = crop.repeat(2, axis=1).repeat(2, axis=2)
+z = up.mean(axis=(1, 2)) @ pad_w["out"]["kernel"] + pad_w["out"]["bias"]
+p = np.exp(z - z.max(axis=1, keepdims=True))
+p /= p.sum(axis=1, keepdims=True)
+with open(os.path.join(here, "keras-padding-rgb-expected.json"), "w") as f:
+    json.dump({"inputs": x.reshape(6, -1).tolist(), "outputs": p.tolist()}, f, indent=1)
+
+height_layers = [layers[0], conv("left", 4, 1, "relu", "input_1"), conv("right", 4, 1, "relu", "input_1"),
+                 layer("concat", "Concatenate", ["left", "right"], axis=1),
+                 layer("gap", "GlobalAveragePooling2D", ["concat"], data_format="channels_last"),
+                 dict(layers[-1], inbound_nodes=node("gap"), config=dict(layers[-1]["config"], units=3))]
+write_model(os.path.join(here, "keras-concat-height.h5"), {"class_name": "Model", "config": dict(
+    model_config["config"], name="concat_height", layers=height_layers)}, [l["name"] for l in height_layers],
+            {"left": conv_weights(1, 3, 4), "right": conv_weights(1, 3, 4),
+             "out": {"kernel": rng.normal(size=(4, 3)).astype(np.float32), "bias": np.zeros(3, np.float32)}})
+print("wrote keras-resnet-rgb.h5, keras-resnet-rgb-flatten.h5, keras-padding-rgb.h5, their -expected.json and keras-concat-height.h5")

@@ -33,10 +33,12 @@ import java.util.Map;
  * dimensions (1, 2), the {@code Flatten} is a {@code CnnToFeedForwardPreProcessor} NHWC, and the first convolution has
  * no flat-input preprocessor (Squeeze feeds flat rows). The conversion:
  * <ul>
- *   <li>every convolution, pooling and batch normalization becomes NCHW — DL4J keeps a convolution's kernel as
+ *   <li>every convolution, pooling, batch normalization, zero padding, cropping, upsampling and local response
+ *       normalization becomes NCHW — DL4J keeps a convolution's kernel as
  *       {@code [out, in, kh, kw]} in either layout, so the weights stay as they are — and a global pooling reduces
  *       (2, 3); a channel concatenation (DL4J's {@code MergeVertex}, dimension 1) is then along channels as Keras'
- *       {@code axis=-1} was;</li>
+ *       {@code axis=-1} was; a layer whose layout is part of what it computes (space-to-depth, space-to-batch,
+ *       locally connected) is refused;</li>
  *   <li>each flatten becomes NCHW, and the dense layer after it has its weight rows permuted from Keras' (height,
  *       width, channel) order to (channel, height, width): row {@code (y·w + x)·c + k} moves to {@code k·h·w + y·w + x};</li>
  *   <li>each layer reading the network's input gets the flat-row preprocessor of the Keras input shape
@@ -82,8 +84,7 @@ final class KerasChannelsFirst {
                 throw refuse(source, "layer " + i, l, "a reshape of flat values into an image inside the network");
             }
         }
-        Layer first = c.getConf(0).getLayer();
-        if ((first instanceof ConvolutionLayer || first instanceof SubsamplingLayer) && c.getInputPreProcess(0) == null) {
+        if (c.getInputPreProcess(0) == null) { // the first layer reads the image (a convolution, a pooling, a padding, ...)
             if (inputShape == null || inputShape.length != 3)
                 throw new BadInputException("model " + source + ": a channels_last Keras CNN whose input shape the .h5 does not give (batch_input_shape)");
             c.getInputPreProcessors().put(0, imageRows(inputShape));
@@ -123,6 +124,17 @@ final class KerasChannelsFirst {
             bn.setCnn2DFormat(CNN2DFormat.NCHW);
         } else if (l instanceof GlobalPoolingLayer p) {
             if (Arrays.equals(p.getPoolingDimensions(), new int[]{1, 2})) p.setPoolingDimensions(new int[]{2, 3}); // height, width
+        } else if (l instanceof org.deeplearning4j.nn.conf.layers.ZeroPaddingLayer z) { // padding given per side, not per axis of a layout
+            z.setDataFormat(CNN2DFormat.NCHW);
+        } else if (l instanceof org.deeplearning4j.nn.conf.layers.convolutional.Cropping2D cr) {
+            cr.setDataFormat(CNN2DFormat.NCHW);
+        } else if (l instanceof org.deeplearning4j.nn.conf.layers.Upsampling2D u) {
+            u.setFormat(CNN2DFormat.NCHW);
+        } else if (l instanceof org.deeplearning4j.nn.conf.layers.LocalResponseNormalization n) {
+            n.setDataFormat(CNN2DFormat.NCHW);
+        } else if (l instanceof org.deeplearning4j.nn.conf.layers.SpaceToDepthLayer || l instanceof org.deeplearning4j.nn.conf.layers.SpaceToBatchLayer
+                || l instanceof org.deeplearning4j.nn.conf.layers.LocallyConnected2D || l instanceof org.deeplearning4j.nn.conf.layers.CnnLossLayer) {
+            return "a channels_last " + l.getClass().getSimpleName() + " (its layout is part of what it computes)";
         }
         return null;
     }
@@ -144,14 +156,27 @@ final class KerasChannelsFirst {
         return false;
     }
 
-    /** The channels-first twin of a functional Keras CNN's graph {@code g}, as the class comment says. */
-    static ComputationGraph convert(ComputationGraph g, int[] inputShape, String source) {
+    /**
+     * The channels-first twin of a functional Keras CNN's graph {@code g}, as the class comment says;
+     * {@code concatAxes} gives each Keras {@code Concatenate} layer's axis by name.
+     */
+    static ComputationGraph convert(ComputationGraph g, int[] inputShape, Map<String, Integer> concatAxes, String source) {
         ComputationGraphConfiguration c = g.getConfiguration().clone();
         String input = c.getNetworkInputs().get(0);
         Map<String, long[]> flattened = new HashMap<>(); // vertex -> {h, w, c} of the NHWC map its dense layer reads
         flattenIntoConsumers(c);
         for (var e : c.getVertices().entrySet()) {
             String v = e.getKey();
+            if (!(e.getValue() instanceof LayerVertex) && c.getVertexInputs().get(v).contains(input))
+                throw new BadInputException("model " + source + ": vertex '" + v + "' (" + Graphs.describe(e.getValue())
+                        + ") reads the image input itself; Squeeze feeds flat rows to layers only");
+            if (e.getValue() instanceof org.deeplearning4j.nn.conf.graph.MergeVertex m) {
+                Integer axis = concatAxes.get(v); // Keras' own: DL4J's importer does not keep it reliably
+                if (axis != null && axis != -1 && axis != 3)
+                    throw new BadInputException("model " + source + ": vertex '" + v + "' concatenates a channels_last image along axis " + axis
+                            + ", not its channels; Squeeze cannot make this Keras CNN channels-first");
+                m.setMergeAxis(1); // channels, channels first
+            }
             if (e.getValue() instanceof PreprocessorVertex pv)
                 throw new BadInputException("model " + source + ": vertex '" + v + "' is a " + pv.getPreProcessor().getClass().getSimpleName()
                         + " on its own; Squeeze cannot make this Keras CNN channels-first");
@@ -168,7 +193,7 @@ final class KerasChannelsFirst {
             } else if (pre instanceof FeedForwardToCnnPreProcessor) {
                 throw refuse(source, "vertex", l, "a reshape of flat values into an image inside the network");
             }
-            if (c.getVertexInputs().get(v).contains(input) && (l instanceof ConvolutionLayer || l instanceof SubsamplingLayer) && pre == null) {
+            if (c.getVertexInputs().get(v).contains(input) && pre == null) { // every layer reading the image, padding included
                 if (inputShape == null || inputShape.length != 3)
                     throw new BadInputException("model " + source + ": a channels_last Keras CNN whose input shape the .h5 does not give (batch_input_shape)");
                 lv.setPreProcessor(imageRows(inputShape));
@@ -204,6 +229,15 @@ final class KerasChannelsFirst {
             c.getVertices().remove(v);
             c.getVertexInputs().remove(v);
         }
+    }
+
+    /** Each {@code Concatenate} layer's {@code axis} in a Keras model configuration, by layer name. */
+    static Map<String, Integer> concatAxes(com.fasterxml.jackson.databind.JsonNode modelConfig) {
+        Map<String, Integer> out = new HashMap<>();
+        for (var l : modelConfig.path("config").path("layers"))
+            if (l.path("class_name").asText().equals("Concatenate"))
+                out.put(l.path("config").path("name").asText(l.path("name").asText()), l.path("config").path("axis").asInt(-1));
+        return out;
     }
 
     private static BadInputException refuse(String source, String where, Layer l, String what) {

@@ -164,7 +164,7 @@ public final class ModelIO {
                 if (functional) {
                     var g = KerasModelImport.importKerasModelAndWeights(tmp.getPath(), false);
                     if (graphs && !GraphChain.isChain(g.getConfiguration())) {
-                        if (KerasChannelsFirst.needed(g.getConfiguration())) g = KerasChannelsFirst.convert(g, kerasInputShape(modelConfig), source);
+                        if (KerasChannelsFirst.needed(g.getConfiguration())) g = KerasChannelsFirst.convert(g, kerasInputShape(modelConfig), KerasChannelsFirst.concatAxes(modelConfig), source);
                         g = Graphs.softmaxDenseAsOutput(Graphs.flatBatchNorm(g));
                         String sha = Storage.sha256(bytes);
                         for (var c : g.getConfiguration().getVertices().values()) // the seed from the content, as for a stack

@@ -238,6 +238,26 @@ public class KerasRgbCnnTest {
         assertArrayEquals(flat(twin.outputSingle(false, in)), flat(s.outputSingle(false, in)), 1e-5f);
     }
 
+    @Test
+    void paddingCroppingAndUpsamplingAreMadeChannelsFirstTooOrTheGraphWouldComputeSomethingElse() throws Exception {
+        JsonNode ref = ref("keras-padding-rgb-expected.json");
+        int n = ref.get("inputs").size();
+        String h5 = new File("src/test/resources/keras/keras-padding-rgb.h5").getAbsolutePath();
+        ComputationGraph g = ModelIO.loadFile(new Storage(new Configuration()), new org.apache.hadoop.fs.Path(h5), true).graph();
+        assertEquals(CNN2DFormat.NCHW, ((org.deeplearning4j.nn.conf.layers.ZeroPaddingLayer) g.getLayer("pad").conf().getLayer()).getDataFormat());
+        assertEquals(CNN2DFormat.NCHW, ((org.deeplearning4j.nn.conf.layers.convolutional.Cropping2D) g.getLayer("crop").conf().getLayer()).getDataFormat());
+        assertEquals(CNN2DFormat.NCHW, ((org.deeplearning4j.nn.conf.layers.Upsampling2D) g.getLayer("up").conf().getLayer()).getFormat());
+        assertNumpy(ref, flat(g.outputSingle(false, Nd4j.create(KerasImportTest.inputs(ref, WIDTH), new long[]{n, WIDTH}, 'c'))), 1e-5, "DL4J");
+        // evaluate runs it; the integer runtime does not take zero padding, and says where
+        String data = "csv:" + Files.writeString(dir.resolve("padding.csv"), KerasImportTest.labelledCsv(ref));
+        String rep = dir.resolve("padding.json").toString();
+        assertEquals(0, CliRun.run("evaluate", "--model", h5, "--data", data, "--report", rep).code());
+        assertEquals(1.0, new ObjectMapper().readTree(new File(rep)).get("accuracy").asDouble(), 0.0);
+        CliRun r = CliRun.run("quantize", "--model", h5, "--mode", "static", "--calib-data", data, "--out", dir.resolve("padding-int8.zip").toString());
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.lastErr().contains("'pad'") && r.lastErr().contains("ZeroPaddingLayer"), r.lastErr());
+    }
+
     /** Rows of 8×8×3 Gaussian pixels in (height, width, channel) order, labelled by the channel of largest mean. */
     static Path channelMeanCsv(Path file, int rows, long seed) throws Exception {
         java.util.Random r = new java.util.Random(seed);
