@@ -124,7 +124,7 @@ final class OnnxGraph {
     String reshape(io.squeeze.model.NetOps.Reshape r, String x, String out) {
         long[] shape = !r.toImage() ? new long[]{-1, (long) r.c() * r.h() * r.w()}
                 : r.hwc() ? new long[]{-1, r.h(), r.w(), r.c()} : new long[]{-1, r.c(), r.h(), r.w()};
-        String y = node("Reshape", out, new String[]{x, int64s("shape" + r.layer(), shape, shape.length)});
+        String y = node("Reshape", out, new String[]{x, int64s(out + "_shape", shape, shape.length)});
         return r.hwc() ? node("Transpose", out + "_chw", new String[]{y}, "perm", new long[]{0, 3, 1, 2}) : y;
     }
 

@@ -2,7 +2,6 @@ package io.squeeze.artifact;
 
 import io.squeeze.core.BadInputException;
 import io.squeeze.core.Version;
-import io.squeeze.model.HwcRows;
 import io.squeeze.model.LoadedModel;
 import io.squeeze.model.NetOps;
 import org.deeplearning4j.nn.api.Layer;
@@ -24,7 +23,6 @@ import org.deeplearning4j.nn.conf.layers.GlobalPoolingLayer;
 import org.deeplearning4j.nn.conf.layers.PoolingType;
 import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
 import org.deeplearning4j.nn.conf.preprocessor.CnnToFeedForwardPreProcessor;
-import org.deeplearning4j.nn.conf.preprocessor.FeedForwardToCnnPreProcessor;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -109,13 +107,10 @@ final class OnnxGraphExport {
         if (!(gv instanceof LayerVertex lv)) throw refuse(v, "a " + gv.getClass().getSimpleName());
         if (ins.size() != 1) throw refuse(v, "a layer with " + ins.size() + " inputs");
         InputPreProcessor pre = lv.getPreProcessor();
-        if (pre instanceof FeedForwardToCnnPreProcessor f) {
-            s = new long[]{f.getNumChannels(), f.getInputHeight(), f.getInputWidth()};
-            x = g.node("Reshape", v + "_image", new String[]{x, g.int64s(v + "_shape", new long[]{-1, s[0], s[1], s[2]}, 4)});
-        } else if (pre instanceof HwcRows f) {
-            s = new long[]{f.channels(), f.height(), f.width()};
-            x = g.node("Reshape", v + "_hwc", new String[]{x, g.int64s(v + "_shape", new long[]{-1, s[1], s[2], s[0]}, 4)});
-            x = g.node("Transpose", v + "_image", new String[]{x}, "perm", new long[]{0, 3, 1, 2});
+        NetOps.Reshape image = NetOps.Reshape.of(-1, pre);
+        if (image != null && image.toImage()) {
+            s = new long[]{image.c(), image.h(), image.w()};
+            x = g.reshape(image, x, v + "_image");
         } else if (pre instanceof CnnToFeedForwardPreProcessor) {
             x = g.node("Flatten", v + "_flat", new String[]{x}, "axis", 1L);
             s = new long[]{s[0] * s[1] * s[2]};

@@ -21,7 +21,6 @@ import org.deeplearning4j.nn.conf.layers.GlobalPoolingLayer;
 import org.deeplearning4j.nn.conf.layers.PoolingType;
 import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
 import org.deeplearning4j.nn.conf.preprocessor.CnnToFeedForwardPreProcessor;
-import org.deeplearning4j.nn.conf.preprocessor.FeedForwardToCnnPreProcessor;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -150,14 +149,11 @@ public record GraphOps(List<Node> nodes) implements Serializable {
             if (!(gv instanceof LayerVertex lv)) throw refuse(v, "a " + gv.getClass().getSimpleName());
             if (in.length != 1) throw refuse(v, "a layer with " + in.length + " inputs");
             InputPreProcessor pre = lv.getPreProcessor();
-            if (pre instanceof FeedForwardToCnnPreProcessor f)
-                in = new int[]{add(v + "_image", in, i -> new NetOps.Reshape(i, true, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()))};
-            else if (pre instanceof HwcRows r)
-                in = new int[]{add(v + "_image", in, i -> new NetOps.Reshape(i, true, true, r.channels(), r.height(), r.width()))};
-            else if (pre instanceof CnnToFeedForwardPreProcessor f) {
-                if (f.getFormat() != CNN2DFormat.NCHW) throw refuse(v, "a layer after a " + f.getFormat() + " flattening");
-                in = new int[]{add(v + "_flat", in, i -> new NetOps.Reshape(i, false, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()))};
-            } else if (pre != null) throw refuse(v, "a layer with a " + pre.getClass().getSimpleName());
+            if (pre instanceof CnnToFeedForwardPreProcessor f && f.getFormat() != CNN2DFormat.NCHW)
+                throw refuse(v, "a layer after a " + f.getFormat() + " flattening");
+            NetOps.Reshape reshape = NetOps.Reshape.of(-1, pre);
+            if (reshape != null) in = new int[]{add(v + (reshape.toImage() ? "_image" : "_flat"), in, i -> NetOps.Reshape.of(i, pre))};
+            else if (pre != null) throw refuse(v, "a layer with a " + pre.getClass().getSimpleName());
             layer(v, lv.getLayerConf().getLayer(), in, pre == null ? ins.get(0) : null);
         }
 

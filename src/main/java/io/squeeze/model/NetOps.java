@@ -112,6 +112,20 @@ public final class NetOps {
             if (hwc && !toImage) throw new IllegalArgumentException("only image rows are read in (height, width, channel) order");
         }
 
+        /**
+         * The reshape layer {@code layer}'s preprocessor performs: flat rows to images ({@code FeedForwardToCnnPreProcessor},
+         * channel by channel; {@link HwcRows}, pixel by pixel) or images to flat rows ({@code CnnToFeedForwardPreProcessor},
+         * whose NCHW format the caller checks); null for any other preprocessor.
+         */
+        public static Reshape of(int layer, InputPreProcessor pre) {
+            if (pre instanceof FeedForwardToCnnPreProcessor f)
+                return new Reshape(layer, true, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth());
+            if (pre instanceof HwcRows r) return new Reshape(layer, true, true, r.channels(), r.height(), r.width());
+            if (pre instanceof CnnToFeedForwardPreProcessor f)
+                return new Reshape(layer, false, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth());
+            return null;
+        }
+
         /** For each value of a channels-first image, the index of the value of an {@code hwc} row it is. */
         public int[] sourceIndex() {
             int hw = h * w;
@@ -133,14 +147,10 @@ public final class NetOps {
         var conf = net.getLayerWiseConfigurations();
         for (int i = 0; i < net.getnLayers(); i++) {
             InputPreProcessor pre = conf.getInputPreProcess(i);
-            if (pre instanceof FeedForwardToCnnPreProcessor f)
-                ops.add(new Reshape(i, true, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
-            else if (pre instanceof HwcRows r)
-                ops.add(new Reshape(i, true, true, r.channels(), r.height(), r.width()));
-            else if (pre instanceof CnnToFeedForwardPreProcessor f) {
-                if (f.getFormat() != CNN2DFormat.NCHW) throw refuse(who, i, "a " + f.getFormat() + " preprocessor");
-                ops.add(new Reshape(i, false, false, (int) f.getNumChannels(), (int) f.getInputHeight(), (int) f.getInputWidth()));
-            } else if (pre instanceof LastStep ls) {
+            if (pre instanceof CnnToFeedForwardPreProcessor f && f.getFormat() != CNN2DFormat.NCHW) throw refuse(who, i, "a " + f.getFormat() + " preprocessor");
+            Reshape reshape = Reshape.of(i, pre);
+            if (reshape != null) ops.add(reshape);
+            else if (pre instanceof LastStep ls) {
                 if (ops.isEmpty() || !(ops.get(ops.size() - 1) instanceof Rnn prev)) throw refuse(who, i, "a last-step preprocessor after a layer that is not recurrent");
                 ops.add(new Last(i, ls.steps(), prev.hidden()));
             } else if (pre != null && !(pre instanceof SequenceRows && i == 0)) throw refuse(who, i, "input preprocessor " + pre.getClass().getSimpleName());
