@@ -8,9 +8,6 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.util.LongAccumulator;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.deeplearning4j.spark.api.RDDTrainingApproach;
-import org.deeplearning4j.spark.impl.multilayer.SparkDl4jMultiLayer;
-import org.deeplearning4j.spark.impl.paramavg.ParameterAveragingTrainingMaster;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -126,53 +123,6 @@ public final class SparkTrainer {
     }
 
     /**
-     * Export writes the minibatches once (under {@code hadoop.tmp.dir} on the default filesystem) and each averaging
-     * round reads only its own files; Direct rescans the RDD once per round. DL4J refuses Export on a cluster whose
-     * default filesystem is the local disk (each executor would see its own), so there - data on S3 and no HDFS, say -
-     * training uses Direct.
-     */
-    static RDDTrainingApproach approach(JavaSparkContext jsc) {
-        return org.deeplearning4j.spark.impl.paramavg.util.ExportSupport.exportSupported(jsc) ? RDDTrainingApproach.Export : RDDTrainingApproach.Direct;
-    }
-
-    /**
-     * Where Export writes this training's minibatches: a directory of its own under {@code hadoop.tmp.dir} on the default
-     * filesystem, removed whole when training ends (DL4J's own cleanup leaves an empty directory per run).
-     */
-    private static String exportDir(JavaSparkContext jsc) {
-        var conf = jsc.hadoopConfiguration();
-        return new org.apache.hadoop.fs.Path(org.apache.hadoop.fs.FileSystem.getDefaultUri(conf).toString(),
-                conf.get("hadoop.tmp.dir", "/tmp") + "/squeeze-train-" + java.util.UUID.randomUUID()).toString();
-    }
-
-    private static void removeExportDir(JavaSparkContext jsc, String dir) {
-        try {
-            var p = new org.apache.hadoop.fs.Path(dir);
-            p.getFileSystem(jsc.hadoopConfiguration()).delete(p, true);
-        } catch (java.io.IOException e) {
-            org.apache.logging.log4j.LogManager.getLogger(SparkTrainer.class).warn("could not remove {}: {}", dir, e.getMessage());
-        }
-    }
-
-    private static ParameterAveragingTrainingMaster master(JavaSparkContext jsc, Config cfg, String exportDir) {
-        int workers = jsc.defaultParallelism();
-        return new ParameterAveragingTrainingMaster.Builder(workers, cfg.batchSize())
-                .exportDirectory(exportDir)
-                .batchSizePerWorker(cfg.batchSize())
-                .averagingFrequency(cfg.syncEvery())
-                .workerPrefetchNumBatches(2)
-                .rddTrainingApproach(approach(jsc))
-                // the workers keep the partitions RoundRobin.spread dealt them: DL4J's default re-deals every
-                // averaging round's data with a shuffle, whose blocks arrive in no fixed order on a cluster
-                .repartionData(org.deeplearning4j.spark.api.Repartition.Never)
-                .rngSeed(cfg.seed())
-                .collectTrainingStats(false)
-                .saveUpdater(true)
-                .trainingHooks(new TaskThreadsHook(), new DropoutSeedHook(cfg.seed()))
-                .build();
-    }
-
-    /**
      * Trains a ComputationGraph of one input and one output (a ResNet) on labelled rows, as {@link #train} trains a
      * layer stack (the same minibatches, spreading, averaging and progress), calling {@code afterEpoch} with the epoch
      * and the averaged graph after each epoch.
@@ -213,54 +163,51 @@ public final class SparkTrainer {
                                                                         org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
                                                                         PrintWriter progress,
                                                                         java.util.function.BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterEpoch) {
-        var sparkNet = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph[1];
-        LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
-        JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> counted = counted(data, rows, d -> d.getFeatures(0).size(0));
         EpochLoss loss = new EpochLoss(jsc);
         // weight-shared vertices train by their clusters' summed gradients, in process and on every worker
         java.util.List<org.deeplearning4j.optimize.api.TrainingListener> listeners = io.squeeze.model.TiedGradients.needed(graph)
                 ? java.util.List.of(new io.squeeze.model.TiedGradients(), loss) : java.util.List.of(loss);
-        var before = new java.util.ArrayList<>(graph.getListeners() == null ? java.util.List.of() : graph.getListeners());
-        try {
-            epochs(jsc, cfg, where, progress, rows, loss, tm -> {
-                if (tm == null) {
-                    graph.addListeners(listeners.toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
-                    return () -> graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(counted.toLocalIterator(), cfg.batchSize()));
-                }
-                tm.setListeners(listeners);
-                return () -> (sparkNet[0] == null ? sparkNet[0] = new org.deeplearning4j.spark.impl.graph.SparkComputationGraph(jsc, graph, tm)
-                        : sparkNet[0]).fitMultiDataSet(counted);
-            }, e -> afterEpoch.accept(e, cfg.local() ? graph : sparkNet[0].getNetwork()));
-        } finally {
-            if (cfg.local()) graph.setListeners(before);
+        if (!cfg.local()) {
+            epochs(jsc, cfg, where, progress, loss, data.map(TrainingBatch::of), graph, listeners, afterEpoch::accept);
+            return graph;
         }
-        return cfg.local() ? graph : sparkNet[0].getNetwork();
+        LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
+        JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> counted = counted(data, rows, d -> d.getFeatures(0).size(0));
+        var before = new java.util.ArrayList<>(graph.getListeners() == null ? java.util.List.of() : graph.getListeners());
+        graph.addListeners(listeners.toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
+        try {
+            inProcess(jsc, cfg, where, progress, loss, rows,
+                    () -> graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(counted.toLocalIterator(), cfg.batchSize())),
+                    e -> afterEpoch.accept(e, graph));
+        } finally {
+            graph.setListeners(before);
+        }
+        return graph;
     }
 
     /** Trains on ready minibatches (e.g. distillation's, whose labels carry soft targets); see above. */
     public static MultiLayerNetwork fit(JavaSparkContext jsc, JavaRDD<DataSet> data, MultiLayerNetwork net, Config cfg, String where,
                                         PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
-        SparkDl4jMultiLayer[] sparkNet = new SparkDl4jMultiLayer[1];
-        LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
-        JavaRDD<DataSet> counted = counted(data, rows, d -> (long) d.numExamples());
         // weight-shared layers train by their clusters' summed gradients, in process and on every worker
         EpochLoss loss = new EpochLoss(jsc);
         java.util.List<org.deeplearning4j.optimize.api.TrainingListener> listeners = io.squeeze.model.TiedGradients.needed(net)
                 ? java.util.List.of(new io.squeeze.model.TiedGradients(), loss) : java.util.List.of(loss);
-        var before = new java.util.ArrayList<>(net.getListeners() == null ? java.util.List.of() : net.getListeners());
-        try {
-            epochs(jsc, cfg, where, progress, rows, loss, tm -> {
-                if (tm == null) {
-                    net.addListeners(listeners.toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
-                    return () -> net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator()));
-                }
-                tm.setListeners(listeners);
-                return () -> (sparkNet[0] == null ? sparkNet[0] = new SparkDl4jMultiLayer(jsc, net, tm) : sparkNet[0]).fit(counted);
-            }, e -> afterEpoch.accept(e, cfg.local() ? net : sparkNet[0].getNetwork()));
-        } finally {
-            if (cfg.local()) net.setListeners(before);
+        if (!cfg.local()) {
+            epochs(jsc, cfg, where, progress, loss, data.map(TrainingBatch::of), net, listeners, afterEpoch::accept);
+            return net;
         }
-        return cfg.local() ? net : sparkNet[0].getNetwork();
+        LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
+        JavaRDD<DataSet> counted = counted(data, rows, d -> (long) d.numExamples());
+        var before = new java.util.ArrayList<>(net.getListeners() == null ? java.util.List.of() : net.getListeners());
+        net.addListeners(listeners.toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
+        try {
+            inProcess(jsc, cfg, where, progress, loss, rows,
+                    () -> net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator())),
+                    e -> afterEpoch.accept(e, net));
+        } finally {
+            net.setListeners(before);
+        }
+        return net;
     }
 
     /** {@code data} adding each minibatch's rows to {@code rows} as it is built (the epoch's rows for progress). */
@@ -272,42 +219,52 @@ public final class SparkTrainer {
     }
 
     /**
-     * The epoch loop of every training: {@code start} gets the training master (null in process) and returns one
-     * epoch's fit, whose minibatches add their losses to {@code loss}; progress per epoch (the epoch's mean minibatch loss); the exported minibatches and thread settings cleaned up
-     * whatever happens. In process ({@link Execution.InProcess}, {@code --local}) each epoch streams the minibatches
-     * to this JVM in partition order ({@code toLocalIterator}, one partition at a time) and fits them with every core.
+     * The epoch loop of training on Spark ({@link LocalSgd}): progress per epoch (the epoch's mean minibatch loss,
+     * time, rows/s); the cached minibatches and thread settings cleaned up whatever happens.
      */
-    private static void epochs(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress, LongAccumulator rows, EpochLoss loss,
-                               java.util.function.Function<ParameterAveragingTrainingMaster, Runnable> start,
-                               java.util.function.IntConsumer afterEpoch) {
-        String exportDir = cfg.local() ? null : exportDir(jsc);
-        ParameterAveragingTrainingMaster tm = cfg.local() ? null : master(jsc, cfg, exportDir);
-        if (cfg.local()) Nd4jThreads.all();
-        String how = cfg.local() ? " (in process)" : "";
+    private static <N extends org.deeplearning4j.nn.api.Model> void epochs(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
+                                                                            EpochLoss loss, JavaRDD<TrainingBatch> data, N net,
+                                                                            java.util.List<org.deeplearning4j.optimize.api.TrainingListener> listeners,
+                                                                            java.util.function.BiConsumer<Integer, N> afterEpoch) {
+        LocalSgd sgd = LocalSgd.of(jsc, data, net, cfg, listeners, java.util.List.of(new TaskThreadsHook(), new DropoutSeedHook(cfg.seed())));
         try {
-            Runnable epoch = start.apply(tm);
-            long perEpoch = 0;
             for (int e = 1; e <= cfg.epochs(); e++) {
-                jsc.setJobDescription("squeeze train" + how + " epoch " + e + "/" + cfg.epochs() + " on " + where);
+                jsc.setJobDescription("squeeze train epoch " + e + "/" + cfg.epochs() + " on " + where);
+                long t0 = System.nanoTime();
+                long rows = sgd.epoch(e);
+                report(progress, e, cfg, loss.take(), (System.nanoTime() - t0) / 1e9, rows, "");
+                afterEpoch.accept(e, net);
+            }
+        } finally {
+            jsc.clearJobGroup();
+            sgd.close();
+            if (jsc.isLocal()) Nd4jThreads.all();
+        }
+    }
+
+    /**
+     * The epoch loop in process ({@link Execution.InProcess}, {@code --local}): each epoch streams the minibatches to
+     * this JVM in partition order ({@code toLocalIterator}, one partition at a time) and fits them with every core.
+     */
+    private static void inProcess(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress, EpochLoss loss, LongAccumulator rows,
+                                  Runnable epoch, java.util.function.IntConsumer afterEpoch) {
+        Nd4jThreads.all();
+        try {
+            for (int e = 1; e <= cfg.epochs(); e++) {
+                jsc.setJobDescription("squeeze train (in process) epoch " + e + "/" + cfg.epochs() + " on " + where);
                 long t0 = System.nanoTime(), before = rows.value();
                 epoch.run();
-                double score = loss.take();
-                double s = (System.nanoTime() - t0) / 1e9;
-                // DL4J builds the minibatches in the first epoch only (Export writes them to files, Direct caches them); in
-                // process every epoch streams them again: the first epoch's count is the rows an epoch trains on
-                if (perEpoch == 0) perEpoch = rows.value() - before;
-                progress.printf(java.util.Locale.ROOT, "train: epoch %d/%d  loss %.4f  %.1f s  %,d rows  %,.0f rows/s%s%n", e, cfg.epochs(), score, s,
-                        perEpoch, perEpoch / s, how);
-                progress.flush();
+                report(progress, e, cfg, loss.take(), (System.nanoTime() - t0) / 1e9, rows.value() - before, " (in process)");
                 afterEpoch.accept(e);
             }
         } finally {
             jsc.clearJobGroup();
-            if (jsc.isLocal()) Nd4jThreads.all();
-            if (tm != null) {
-                tm.deleteTempFiles(jsc);
-                removeExportDir(jsc, exportDir);
-            }
         }
+    }
+
+    private static void report(PrintWriter progress, int e, Config cfg, double loss, double s, long rows, String how) {
+        progress.printf(java.util.Locale.ROOT, "train: epoch %d/%d  loss %.4f  %.1f s  %,d rows  %,.0f rows/s%s%n", e, cfg.epochs(), loss, s,
+                rows, rows / s, how);
+        progress.flush();
     }
 }

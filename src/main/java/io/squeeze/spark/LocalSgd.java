@@ -1,0 +1,286 @@
+package io.squeeze.spark;
+
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.api.java.function.Function2;
+import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.storage.StorageLevel;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.optimize.api.TrainingListener;
+import org.deeplearning4j.spark.api.TrainingHook;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Data-parallel training by local SGD with periodic model averaging (McDonald, Hall and Mann 2010; Zinkevich et al.
+ * 2010; Lin et al. 2020, "Don't use large mini-batches, use local SGD"). Each partition of the minibatches is one
+ * worker. The minibatches are built once, converted to on-heap float arrays ({@link TrainingBatch}) and cached by
+ * Spark ({@code MEMORY_AND_DISK}); every epoch each worker fits its own share in an order drawn from (seed, epoch,
+ * worker), {@code syncEvery} minibatches a round. After a round the driver averages the workers' parameters and
+ * updater state (Adam's moments) in worker order, so the same seed, data, master and partitioning give the same weights,
+ * and broadcasts them for the next round. An executor keeps each worker's network between rounds (rebuilt when the
+ * configuration is broadcast again, once an epoch, after the driver's end-of-epoch work), so a round costs one Spark
+ * job, one broadcast of the parameters and the compute. What a network's configuration carries trains as it does in
+ * process: mask constraints after every update, frozen layers, fake quantization, a KD loss, hint outputs; the
+ * listeners and hooks given run around every minibatch on the executors.
+ *
+ * <p>This replaced DL4J's {@code ParameterAveragingTrainingMaster}, which rebuilt each worker's network and re-read the
+ * round's exported minibatch files every round, and wrote the whole dataset to the default filesystem first
+ * (docs/BENCHMARKS.md, "Training throughput"). A worker's share should fit in its executor's memory; a spilled share
+ * is read back from the executor's local disk once a round.
+ */
+final class LocalSgd {
+    /** The network's configuration, Java-serialized, and which of DL4J's two network kinds it configures. */
+    record Shape(boolean graph, byte[] conf, String training, int version) implements Serializable {
+        static Shape of(Model net, String training, int version) {
+            Object conf = net instanceof ComputationGraph g ? g.getConfiguration() : ((MultiLayerNetwork) net).getLayerWiseConfigurations();
+            return new Shape(net instanceof ComputationGraph, org.apache.commons.lang3.SerializationUtils.serialize((Serializable) conf), training, version);
+        }
+
+        Model build(INDArray params) {
+            Object conf = org.apache.commons.lang3.SerializationUtils.deserialize(this.conf);
+            if (graph) {
+                ComputationGraph g = new ComputationGraph((org.deeplearning4j.nn.conf.ComputationGraphConfiguration) conf);
+                g.init(params, true);
+                return g;
+            }
+            MultiLayerNetwork n = new MultiLayerNetwork((org.deeplearning4j.nn.conf.MultiLayerConfiguration) conf);
+            n.init(params, true);
+            return n;
+        }
+    }
+
+    /** What every worker starts a round from: the averaged parameters and updater state, and the step counts. */
+    record State(float[] params, float[] updater, int iteration, int epoch) implements Serializable {
+    }
+
+    /** A worker's parameters and updater state after its round, and what it fitted. */
+    record Result(int worker, float[] params, float[] updater, int steps, long rows) implements Serializable {
+    }
+
+    /** The minibatches each worker (partition) holds, and their rows. */
+    record Share(int worker, int batches, long rows) implements Serializable {
+    }
+
+    private final JavaSparkContext jsc;
+    private final JavaRDD<TrainingBatch> cached;
+    private final Model net;
+    private final SparkTrainer.Config cfg;
+    private final List<TrainingListener> listeners;
+    private final List<TrainingHook> hooks;
+    private final String training = java.util.UUID.randomUUID().toString();
+    private int rounds = -1;
+
+    private LocalSgd(JavaSparkContext jsc, JavaRDD<TrainingBatch> data, Model net, SparkTrainer.Config cfg, List<TrainingListener> listeners,
+                     List<TrainingHook> hooks) {
+        this.jsc = jsc;
+        this.cached = data.persist(StorageLevel.MEMORY_AND_DISK());
+        this.net = net;
+        this.cfg = cfg;
+        this.listeners = listeners;
+        this.hooks = hooks;
+    }
+
+    /** Training of {@code net} in place on {@code data}; {@link #close} releases the cached minibatches. */
+    static LocalSgd of(JavaSparkContext jsc, JavaRDD<TrainingBatch> data, Model net, SparkTrainer.Config cfg, List<TrainingListener> listeners,
+                       List<TrainingHook> hooks) {
+        return new LocalSgd(jsc, data, net, cfg, listeners, hooks);
+    }
+
+    /**
+     * One epoch (1-based): the first builds the cache; the network's configuration as it is now (the driver may have
+     * changed it after the last epoch: a learning rate, re-calibrated ranges) goes to the executors. Returns the rows.
+     */
+    long epoch(int e) {
+        if (rounds < 0) rounds = rounds(shares(cached), cfg.syncEvery());
+        Broadcast<Shape> shape = jsc.broadcast(Shape.of(net, training, e));
+        long rows = 0;
+        try {
+            for (int r = 0; r < rounds; r++) rows += round(shape, r, e);
+        } finally {
+            shape.destroy();
+        }
+        if (net instanceof ComputationGraph g) g.incrementEpochCount();
+        else ((MultiLayerNetwork) net).incrementEpochCount();
+        return rows;
+    }
+
+    /** Releases the cached minibatches. */
+    void close() {
+        cached.unpersist(false);
+    }
+
+    /** Builds the cache (the first epoch's data pass) and counts each worker's minibatches. */
+    private static List<Share> shares(JavaRDD<TrainingBatch> cached) {
+        return cached.mapPartitionsWithIndex((Function2<Integer, Iterator<TrainingBatch>, Iterator<Share>>) (p, it) -> {
+            int n = 0;
+            long rows = 0;
+            while (it.hasNext()) {
+                rows += it.next().rows();
+                n++;
+            }
+            return List.of(new Share(p, n, rows)).iterator();
+        }, true).collect();
+    }
+
+    static int rounds(List<Share> shares, int syncEvery) {
+        int most = shares.stream().mapToInt(Share::batches).max().orElse(0);
+        return (most + syncEvery - 1) / syncEvery;
+    }
+
+    /** One round: every worker fits its next {@code syncEvery} minibatches from the averaged state; returns the rows. */
+    private long round(Broadcast<Shape> shape, int round, int epoch) {
+        INDArray updater = updaterState(net);
+        int iteration = net instanceof ComputationGraph g ? g.getConfiguration().getIterationCount()
+                : ((MultiLayerNetwork) net).getLayerWiseConfigurations().getIterationCount();
+        int epochCount = net instanceof ComputationGraph g ? g.getConfiguration().getEpochCount()
+                : ((MultiLayerNetwork) net).getLayerWiseConfigurations().getEpochCount();
+        Broadcast<State> state = jsc.broadcast(new State(net.params().toFloatVector(), updater == null ? null : updater.toFloatVector(),
+                iteration, epochCount));
+        List<Result> results;
+        try {
+            results = new ArrayList<>(cached.mapPartitionsWithIndex(new Round(shape, state, round, epoch, cfg.syncEvery(), cfg.seed(),
+                    listeners, hooks), true).collect());
+        } finally {
+            state.destroy();
+        }
+        if (results.isEmpty()) return 0;
+        results.sort(java.util.Comparator.comparingInt(Result::worker));
+        net.setParams(row(mean(results, Result::params)));
+        if (updater != null) updater.assign(row(mean(results, Result::updater)));
+        int steps = results.stream().mapToInt(Result::steps).max().orElse(0);
+        if (net instanceof ComputationGraph g) g.getConfiguration().setIterationCount(iteration + steps);
+        else ((MultiLayerNetwork) net).getLayerWiseConfigurations().setIterationCount(iteration + steps);
+        return results.stream().mapToLong(Result::rows).sum();
+    }
+
+    private static INDArray updaterState(Model net) {
+        if (net instanceof ComputationGraph g) return g.getUpdater() == null ? null : g.getUpdater().getStateViewArray();
+        var u = ((MultiLayerNetwork) net).getUpdater();
+        return u == null ? null : u.getStateViewArray();
+    }
+
+    /** A flat parameter or updater-state vector as DL4J keeps it: one row. */
+    static INDArray row(float[] values) {
+        return Nd4j.create(values, new long[]{1, values.length}, 'c');
+    }
+
+    /** The element-wise mean of the workers' arrays, summed in worker order. */
+    static float[] mean(List<Result> results, java.util.function.Function<Result, float[]> of) {
+        float[] sum = of.apply(results.get(0)).clone();
+        for (int w = 1; w < results.size(); w++) {
+            float[] a = of.apply(results.get(w));
+            for (int i = 0; i < sum.length; i++) sum[i] += a[i];
+        }
+        float n = results.size();
+        for (int i = 0; i < sum.length; i++) sum[i] /= n;
+        return sum;
+    }
+
+    /** A worker's round, on an executor. */
+    static final class Round implements Function2<Integer, Iterator<TrainingBatch>, Iterator<Result>> {
+        private static final long serialVersionUID = 1L;
+        /** Each worker's network of the current training and configuration, kept between rounds in this JVM. */
+        private static final ConcurrentHashMap<String, Model> NETS = new ConcurrentHashMap<>();
+
+        private final Broadcast<Shape> shape;
+        private final Broadcast<State> state;
+        private final int round, epoch, syncEvery;
+        private final long seed;
+        private final List<TrainingListener> listeners;
+        private final List<TrainingHook> hooks;
+
+        Round(Broadcast<Shape> shape, Broadcast<State> state, int round, int epoch, int syncEvery, long seed,
+              List<TrainingListener> listeners, List<TrainingHook> hooks) {
+            this.shape = shape;
+            this.state = state;
+            this.round = round;
+            this.epoch = epoch;
+            this.syncEvery = syncEvery;
+            this.seed = seed;
+            this.listeners = listeners;
+            this.hooks = hooks;
+        }
+
+        @Override
+        public Iterator<Result> call(Integer worker, Iterator<TrainingBatch> it) {
+            List<TrainingBatch> share = new ArrayList<>();
+            it.forEachRemaining(share::add);
+            int from = round * syncEvery, to = Math.min(share.size(), from + syncEvery);
+            if (from >= to) return Collections.emptyIterator();
+            int[] order = order(share.size(), seed, epoch, worker);
+            Model net = network(worker);
+            long rows = 0;
+            for (int i = from; i < to; i++) {
+                TrainingBatch b = share.get(order[i]);
+                rows += b.rows();
+                if (net instanceof ComputationGraph g) {
+                    var m = b.multi();
+                    for (TrainingHook h : hooks) h.preUpdate(m, g);
+                    g.fit(m);
+                    for (TrainingHook h : hooks) h.postUpdate(m, g);
+                } else {
+                    var n = (MultiLayerNetwork) net;
+                    var d = b.dataSet();
+                    for (TrainingHook h : hooks) h.preUpdate(d, n);
+                    n.fit(d);
+                    for (TrainingHook h : hooks) h.postUpdate(d, n);
+                }
+            }
+            Nd4j.getExecutioner().commit();
+            INDArray u = updaterState(net);
+            return List.of(new Result(worker, net.params().toFloatVector(), u == null ? null : u.toFloatVector(), to - from, rows)).iterator();
+        }
+
+        /** This worker's network, set to the round's averaged state. */
+        private Model network(int worker) {
+            Shape s = shape.value();
+            State st = state.value();
+            String prefix = s.training() + "/" + s.version() + "/";
+            NETS.keySet().removeIf(k -> !k.startsWith(prefix));
+            Model net = NETS.get(prefix + worker);
+            if (net == null) {
+                net = s.build(row(st.params()));
+                NETS.put(prefix + worker, net);
+            } else {
+                net.params().assign(row(st.params()));
+            }
+            INDArray u = updaterState(net);
+            if (u != null && st.updater() != null) u.assign(row(st.updater()));
+            if (net instanceof ComputationGraph g) {
+                g.getConfiguration().setIterationCount(st.iteration());
+                g.getConfiguration().setEpochCount(st.epoch());
+                g.setListeners(listeners);
+            } else {
+                var n = (MultiLayerNetwork) net;
+                n.getLayerWiseConfigurations().setIterationCount(st.iteration());
+                n.getLayerWiseConfigurations().setEpochCount(st.epoch());
+                n.setListeners(listeners);
+            }
+            return net;
+        }
+    }
+
+    /** The order in which a worker fits its minibatches in an epoch: a permutation drawn from (seed, epoch, worker). */
+    static int[] order(int n, long seed, int epoch, int worker) {
+        int[] o = new int[n];
+        for (int i = 0; i < n; i++) o[i] = i;
+        var rnd = new java.util.SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch * 0xBF58476D1CE4E5B9L + worker);
+        for (int i = n - 1; i > 0; i--) {
+            int j = rnd.nextInt(i + 1);
+            int t = o[i];
+            o[i] = o[j];
+            o[j] = t;
+        }
+        return o;
+    }
+}
