@@ -4,7 +4,6 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.api.java.function.Function2;
 import org.apache.spark.broadcast.Broadcast;
-import org.apache.spark.storage.StorageLevel;
 import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -83,21 +82,21 @@ final class LocalSgd {
     private LocalSgd(JavaSparkContext jsc, JavaRDD<TrainingBatch> data, Model net, SparkTrainer.Config cfg, List<TrainingListener> listeners,
                      List<TrainingHook> hooks) {
         this.jsc = jsc;
-        this.cached = data.persist(StorageLevel.MEMORY_AND_DISK());
+        this.cached = data;
         this.net = net;
         this.cfg = cfg;
         this.listeners = listeners;
         this.hooks = hooks;
     }
 
-    /** Training of {@code net} in place on {@code data}; {@link #close} releases the cached minibatches. */
+    /** Training of {@code net} in place on {@code data}, which the caller has persisted (every round reads it). */
     static LocalSgd of(JavaSparkContext jsc, JavaRDD<TrainingBatch> data, Model net, SparkTrainer.Config cfg, List<TrainingListener> listeners,
                        List<TrainingHook> hooks) {
         return new LocalSgd(jsc, data, net, cfg, listeners, hooks);
     }
 
     /**
-     * One epoch (1-based): the first builds the cache; the network's configuration as it is now (the driver may have
+     * One epoch (1-based): the first counts each worker's minibatches (and builds the cache); the network's configuration as it is now (the driver may have
      * changed it after the last epoch: a learning rate, re-calibrated ranges) goes to the executors. Returns the rows.
      */
     long epoch(int e) {
@@ -112,11 +111,6 @@ final class LocalSgd {
         if (net instanceof ComputationGraph g) g.incrementEpochCount();
         else ((MultiLayerNetwork) net).incrementEpochCount();
         return rows;
-    }
-
-    /** Releases the cached minibatches. */
-    void close() {
-        cached.unpersist(false);
     }
 
     /** Builds the cache (the first epoch's data pass) and counts each worker's minibatches. */

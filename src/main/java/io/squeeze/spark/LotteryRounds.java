@@ -51,7 +51,7 @@ final class LotteryRounds {
         void apply(N n, Map<TensorKey, Mask> masks);
 
         /** Trains with the masks enforced after every update; returns a network without constraints whose pruned entries are zero. */
-        N train(JavaSparkContext jsc, JavaRDD<Example> rows, N start, Map<TensorKey, Mask> masks, ModelMeta meta, SparkTrainer.Config tc,
+        N train(JavaSparkContext jsc, SparkTrainer.TrainingData rows, N start, Map<TensorKey, Mask> masks, ModelMeta meta, SparkTrainer.Config tc,
                 String where, PrintWriter progress, BiConsumer<Integer, N> afterEpoch);
 
         LoadedModel loaded(N n, ModelMeta meta, String what);
@@ -82,10 +82,10 @@ final class LotteryRounds {
                 Surgery.applyMasks(n, masks);
             }
 
-            public MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerNetwork start, Map<TensorKey, Mask> masks, ModelMeta meta,
+            public MultiLayerNetwork train(JavaSparkContext jsc, SparkTrainer.TrainingData rows, MultiLayerNetwork start, Map<TensorKey, Mask> masks, ModelMeta meta,
                                            SparkTrainer.Config tc, String where, PrintWriter progress, BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
                 MultiLayerNetwork constrained = masks.isEmpty() ? start : Surgery.withMaskConstraints(start, masks);
-                MultiLayerNetwork out = SparkTrainer.train(jsc, rows, constrained, meta.numFeatures(), meta.numClasses(), tc, where, progress, afterEpoch);
+                MultiLayerNetwork out = SparkTrainer.train(jsc, rows, constrained, tc, where, progress, afterEpoch);
                 MultiLayerNetwork clean = masks.isEmpty() ? out : Surgery.withoutMaskConstraints(out);
                 Surgery.applyMasks(clean, masks);
                 return clean;
@@ -129,10 +129,10 @@ final class LotteryRounds {
                 GraphMasks.apply(g, masks);
             }
 
-            public ComputationGraph train(JavaSparkContext jsc, JavaRDD<Example> rows, ComputationGraph start, Map<TensorKey, Mask> masks, ModelMeta meta,
+            public ComputationGraph train(JavaSparkContext jsc, SparkTrainer.TrainingData rows, ComputationGraph start, Map<TensorKey, Mask> masks, ModelMeta meta,
                                           SparkTrainer.Config tc, String where, PrintWriter progress, BiConsumer<Integer, ComputationGraph> afterEpoch) {
                 ComputationGraph constrained = masks.isEmpty() ? start : GraphMasks.withMaskConstraints(start, masks);
-                ComputationGraph out = SparkTrainer.trainGraph(jsc, rows, constrained, meta.numFeatures(), meta.numClasses(), tc, where, progress, afterEpoch);
+                ComputationGraph out = SparkTrainer.trainGraph(jsc, rows, constrained, tc, where, progress, afterEpoch);
                 ComputationGraph clean = masks.isEmpty() ? out : GraphMasks.withMaskConstraints(out, Map.of());
                 GraphMasks.apply(clean, masks);
                 return clean;
@@ -155,10 +155,17 @@ final class LotteryRounds {
     /** The final ticket, its masks, the table and every round's trained network. */
     record Outcome<N>(N ticket, Map<TensorKey, Mask> masks, List<LotteryJob.Row> rows, List<N> perRound) {}
 
-    static <N> Outcome<N> run(Nets<N> nets, JavaSparkContext jsc, JavaRDD<Example> train, JavaRDD<Example> test, ModelMeta meta,
+    static <N> Outcome<N> run(Nets<N> nets, JavaSparkContext jsc, JavaRDD<Example> rows, JavaRDD<Example> test, ModelMeta meta,
                               SparkTrainer.Config tc, LotteryJob.Rounds lc, PrintWriter progress) {
+        // every training of the run fits the same minibatches: made once and cached on the executors
+        try (SparkTrainer.TrainingData train = SparkTrainer.batches(jsc, rows, meta.numFeatures(), meta.numClasses(), tc, "lottery")) {
+            return run(nets, jsc, train, rows.count(), test, meta, tc, lc, progress);
+        }
+    }
+
+    private static <N> Outcome<N> run(Nets<N> nets, JavaSparkContext jsc, SparkTrainer.TrainingData train, long trainRows, JavaRDD<Example> test,
+                                      ModelMeta meta, SparkTrainer.Config tc, LotteryJob.Rounds lc, PrintWriter progress) {
         JavaRDD<Example> testCached = test.persist(StorageLevel.MEMORY_ONLY());
-        long trainRows = train.count();
         long itersPerEpoch = (trainRows + tc.batchSize() - 1) / tc.batchSize();
         N init = nets.fresh(null);
         N rewindPoint = nets.copy(init);
@@ -225,7 +232,7 @@ final class LotteryRounds {
 
     private record Trained<N>(N net, double accuracy, double loss, int bestEpoch) {}
 
-    private static <N> Trained<N> trainAndTrack(Nets<N> nets, JavaSparkContext jsc, JavaRDD<Example> train, JavaRDD<Example> test, N start,
+    private static <N> Trained<N> trainAndTrack(Nets<N> nets, JavaSparkContext jsc, SparkTrainer.TrainingData train, JavaRDD<Example> test, N start,
                                                 Map<TensorKey, Mask> masks, ModelMeta meta, SparkTrainer.Config tc, PrintWriter progress) {
         double[] best = {Double.MAX_VALUE};
         int[] bestEpoch = {0};

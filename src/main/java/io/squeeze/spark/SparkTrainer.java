@@ -116,10 +116,52 @@ public final class SparkTrainer {
     public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerNetwork net,
                                           int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress,
                                           java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
-        // in process the rows keep their order; on Spark they are spread over every worker
-        JavaRDD<DataSet> data = minibatches(cfg.local() ? rows : RoundRobin.spread(rows, jsc.defaultParallelism()), numFeatures, numClasses,
-                cfg.batchSize(), where);
-        return fit(jsc, data, net, cfg, where, progress, afterEpoch);
+        try (TrainingData data = batches(jsc, rows, numFeatures, numClasses, cfg, where)) {
+            return train(jsc, data, net, cfg, where, progress, afterEpoch);
+        }
+    }
+
+    /**
+     * Labelled rows made into training minibatches once, for one training or several (a lottery's rounds): on Spark
+     * spread over every worker ({@link RoundRobin}) and cached until {@link #close}; in process ({@code --local}) in
+     * the rows' order, built again each epoch.
+     */
+    public static final class TrainingData implements AutoCloseable {
+        private final JavaRDD<TrainingBatch> rdd;
+        private final boolean cached;
+
+        private TrainingData(JavaRDD<TrainingBatch> rdd, boolean cached) {
+            this.rdd = cached ? rdd.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK()) : rdd;
+            this.cached = cached;
+        }
+
+        @Override
+        public void close() {
+            if (cached) rdd.unpersist(false);
+        }
+    }
+
+    /** {@code rows} as minibatches of {@code cfg.batchSize()} one-hot labelled rows, for {@link #train(JavaSparkContext, TrainingData, MultiLayerNetwork, Config, String, PrintWriter, java.util.function.BiConsumer)}. */
+    public static TrainingData batches(JavaSparkContext jsc, JavaRDD<Example> rows, int numFeatures, int numClasses, Config cfg, String where) {
+        return new TrainingData(minibatches(cfg.local() ? rows : RoundRobin.spread(rows, jsc.defaultParallelism()), numFeatures, numClasses,
+                cfg.batchSize(), where).map(TrainingBatch::of), !cfg.local());
+    }
+
+    /** Trains {@code net} on prepared minibatches (see {@link #batches}), calling {@code afterEpoch} after each epoch. */
+    public static MultiLayerNetwork train(JavaSparkContext jsc, TrainingData data, MultiLayerNetwork net, Config cfg, String where, PrintWriter progress,
+                                          java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
+        if (cfg.local()) return fit(jsc, data.rdd.map(TrainingBatch::dataSet), net, cfg, where, progress, afterEpoch);
+        onSpark(jsc, cfg, where, progress, data.rdd, net, afterEpoch);
+        return net;
+    }
+
+    /** As {@link #train(JavaSparkContext, TrainingData, MultiLayerNetwork, Config, String, PrintWriter, java.util.function.BiConsumer)}, a graph of one input and one output. */
+    public static org.deeplearning4j.nn.graph.ComputationGraph trainGraph(JavaSparkContext jsc, TrainingData data, org.deeplearning4j.nn.graph.ComputationGraph graph,
+                                                                          Config cfg, String where, PrintWriter progress,
+                                                                          java.util.function.BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterEpoch) {
+        if (cfg.local()) return fitGraph(jsc, data.rdd.map(TrainingBatch::multi), graph, cfg, where, progress, afterEpoch);
+        onSpark(jsc, cfg, where, progress, data.rdd, graph, afterEpoch);
+        return graph;
     }
 
     /**
@@ -131,9 +173,9 @@ public final class SparkTrainer {
                                                                           org.deeplearning4j.nn.graph.ComputationGraph graph, int numFeatures,
                                                                           int numClasses, Config cfg, String where, PrintWriter progress,
                                                                           java.util.function.BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterEpoch) {
-        JavaRDD<DataSet> data = minibatches(cfg.local() ? rows : RoundRobin.spread(rows, jsc.defaultParallelism()), numFeatures, numClasses,
-                cfg.batchSize(), where);
-        return fitGraph(jsc, singleOutput(data), graph, cfg, where, progress, afterEpoch);
+        try (TrainingData data = batches(jsc, rows, numFeatures, numClasses, cfg, where)) {
+            return trainGraph(jsc, data, graph, cfg, where, progress, afterEpoch);
+        }
     }
 
     /** Minibatches of one input and one output as the multi-input form a ComputationGraph trains on. */
@@ -163,14 +205,14 @@ public final class SparkTrainer {
                                                                         org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
                                                                         PrintWriter progress,
                                                                         java.util.function.BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterEpoch) {
-        EpochLoss loss = new EpochLoss(jsc);
-        // weight-shared vertices train by their clusters' summed gradients, in process and on every worker
-        java.util.List<org.deeplearning4j.optimize.api.TrainingListener> listeners = io.squeeze.model.TiedGradients.needed(graph)
-                ? java.util.List.of(new io.squeeze.model.TiedGradients(), loss) : java.util.List.of(loss);
         if (!cfg.local()) {
-            epochs(jsc, cfg, where, progress, loss, data.map(TrainingBatch::of), graph, listeners, afterEpoch::accept);
+            try (TrainingData b = new TrainingData(data.map(TrainingBatch::of), true)) {
+                onSpark(jsc, cfg, where, progress, b.rdd, graph, afterEpoch);
+            }
             return graph;
         }
+        EpochLoss loss = new EpochLoss(jsc);
+        var listeners = listeners(graph, loss);
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
         JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> counted = counted(data, rows, d -> d.getFeatures(0).size(0));
         var before = new java.util.ArrayList<>(graph.getListeners() == null ? java.util.List.of() : graph.getListeners());
@@ -188,14 +230,14 @@ public final class SparkTrainer {
     /** Trains on ready minibatches (e.g. distillation's, whose labels carry soft targets); see above. */
     public static MultiLayerNetwork fit(JavaSparkContext jsc, JavaRDD<DataSet> data, MultiLayerNetwork net, Config cfg, String where,
                                         PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
-        // weight-shared layers train by their clusters' summed gradients, in process and on every worker
-        EpochLoss loss = new EpochLoss(jsc);
-        java.util.List<org.deeplearning4j.optimize.api.TrainingListener> listeners = io.squeeze.model.TiedGradients.needed(net)
-                ? java.util.List.of(new io.squeeze.model.TiedGradients(), loss) : java.util.List.of(loss);
         if (!cfg.local()) {
-            epochs(jsc, cfg, where, progress, loss, data.map(TrainingBatch::of), net, listeners, afterEpoch::accept);
+            try (TrainingData b = new TrainingData(data.map(TrainingBatch::of), true)) {
+                onSpark(jsc, cfg, where, progress, b.rdd, net, afterEpoch);
+            }
             return net;
         }
+        EpochLoss loss = new EpochLoss(jsc);
+        var listeners = listeners(net, loss);
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
         JavaRDD<DataSet> counted = counted(data, rows, d -> (long) d.numExamples());
         var before = new java.util.ArrayList<>(net.getListeners() == null ? java.util.List.of() : net.getListeners());
@@ -222,11 +264,11 @@ public final class SparkTrainer {
      * The epoch loop of training on Spark ({@link LocalSgd}): progress per epoch (the epoch's mean minibatch loss,
      * time, rows/s); the cached minibatches and thread settings cleaned up whatever happens.
      */
-    private static <N extends org.deeplearning4j.nn.api.Model> void epochs(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
-                                                                            EpochLoss loss, JavaRDD<TrainingBatch> data, N net,
-                                                                            java.util.List<org.deeplearning4j.optimize.api.TrainingListener> listeners,
-                                                                            java.util.function.BiConsumer<Integer, N> afterEpoch) {
-        LocalSgd sgd = LocalSgd.of(jsc, data, net, cfg, listeners, java.util.List.of(new TaskThreadsHook(), new DropoutSeedHook(cfg.seed())));
+    private static <N extends org.deeplearning4j.nn.api.Model> void onSpark(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
+                                                                             JavaRDD<TrainingBatch> data, N net,
+                                                                             java.util.function.BiConsumer<Integer, N> afterEpoch) {
+        EpochLoss loss = new EpochLoss(jsc);
+        LocalSgd sgd = LocalSgd.of(jsc, data, net, cfg, listeners(net, loss), java.util.List.of(new TaskThreadsHook(), new DropoutSeedHook(cfg.seed())));
         try {
             for (int e = 1; e <= cfg.epochs(); e++) {
                 jsc.setJobDescription("squeeze train epoch " + e + "/" + cfg.epochs() + " on " + where);
@@ -237,7 +279,6 @@ public final class SparkTrainer {
             }
         } finally {
             jsc.clearJobGroup();
-            sgd.close();
             if (jsc.isLocal()) Nd4jThreads.all();
         }
     }
@@ -260,6 +301,13 @@ public final class SparkTrainer {
         } finally {
             jsc.clearJobGroup();
         }
+    }
+
+    /** The epoch's loss, and for weight-shared layers or vertices the summed gradients of their clusters (in process and on every worker). */
+    private static java.util.List<org.deeplearning4j.optimize.api.TrainingListener> listeners(org.deeplearning4j.nn.api.Model net, EpochLoss loss) {
+        boolean tied = net instanceof org.deeplearning4j.nn.graph.ComputationGraph g ? io.squeeze.model.TiedGradients.needed(g)
+                : io.squeeze.model.TiedGradients.needed((MultiLayerNetwork) net);
+        return tied ? java.util.List.of(new io.squeeze.model.TiedGradients(), loss) : java.util.List.of(loss);
     }
 
     private static void report(PrintWriter progress, int e, Config cfg, double loss, double s, long rows, String how) {

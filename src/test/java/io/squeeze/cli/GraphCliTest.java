@@ -646,7 +646,7 @@ public class GraphCliTest {
         // a graph student: resnet:1 under the KD loss, written as a graph zip with its cross-entropy output layer back
         String rs = dir.resolve("resnet-student.zip").toString();
         CliRun g = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "resnet:1", "--temperature", "4", "--alpha", "0.3",
-                "--epochs", "3", "--lr", "0.003", "--normalize", "minmax", "--eval-data", TEST, "--out", rs);
+                "--epochs", "3", "--lr", "0.003", "--normalize", "minmax", "--eval-data", TEST, "--seed", "1", "--out", rs);
         assertEquals(0, g.code(), g.err());
         assertTrue(g.err().contains("train: epoch 3 validation accuracy"), g.err());
         LoadedModel sm = load(rs);
@@ -660,7 +660,8 @@ public class GraphCliTest {
         // width: no projection), or its second stage's feature maps (flattened, through a learned projection)
         String gh = dir.resolve("resnet-student-hint.zip").toString(), gp = dir.resolve("resnet-student-hint-proj.zip").toString();
         CliRun sh = CliRun.run("distill", "--soft-targets", soft, "--data", TRAIN, "--student", "resnet:1", "--temperature", "4", "--alpha", "0.3",
-                "--epochs", "3", "--lr", "0.003", "--normalize", "minmax", "--hint", "pool:pool", "--hint-weight", "0.5", "--eval-data", TEST, "--out", gh);
+                "--epochs", "3", "--lr", "0.003", "--normalize", "minmax", "--hint", "pool:pool", "--hint-weight", "0.5", "--eval-data", TEST, "--seed", "1",
+                "--out", gh);
         assertEquals(0, sh.code(), sh.err());
         assertTrue(sh.err().contains("distill: hint from teacher vertex 'pool' (64 wide) to student vertex 'pool' (64 wide), weight 0.5"), sh.err());
         assertTrue(sh.err().contains("train: epoch 3 validation accuracy"), sh.err());
@@ -669,6 +670,8 @@ public class GraphCliTest {
         assertEquals(sm.graph().numParams(), hs.graph().numParams());
         assertTrue(evaluate(gh, "resnet-student-hint").get("accuracy").asDouble() > 0.8);
         // the hint pulls the student's pooled features towards the teacher's: closer than the student distilled without it
+        // from the same seed (measured with seeds 1-3: 15-25 % closer with either trainer of session 28; with the default
+        // seed the two landed within 1 % of each other once, so the comparison is made at seed 1)
         var x = org.nd4j.linalg.factory.Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 20, 64);
         var teacherPool = load(resnet).graph().feedForward(x, false).get("pool");
         double withHint = hs.graph().feedForward(x, false).get("pool").distance2(teacherPool),

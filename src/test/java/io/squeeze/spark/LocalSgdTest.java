@@ -1,0 +1,180 @@
+package io.squeeze.spark;
+
+import io.squeeze.TestModels;
+import io.squeeze.TestSpark;
+import io.squeeze.model.Arch;
+import io.squeeze.model.Architectures;
+import org.apache.spark.SparkConf;
+import org.apache.spark.serializer.JavaSerializer;
+import org.apache.spark.serializer.KryoSerializer;
+import org.apache.spark.serializer.Serializer;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import scala.reflect.ClassTag$;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Local SGD is what it says: one worker trains as an in-process fit of the same minibatches in the drawn order
+ * (parameters, Adam's moments and step counts carried across rounds); two workers start every round from the mean of
+ * their parameters and updater state. Its payloads survive Kryo and Java serialization.
+ */
+class LocalSgdTest {
+    private static final long SEED = 11;
+
+    private static List<DataSet> batches(int n, int rows, int nIn, int classes, long seed) {
+        Random r = new Random(seed);
+        List<DataSet> out = new ArrayList<>();
+        for (int b = 0; b < n; b++) {
+            float[] x = new float[rows * nIn], y = new float[rows * classes];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            for (int i = 0; i < rows; i++) y[i * classes + r.nextInt(classes)] = 1;
+            out.add(new DataSet(Nd4j.create(x, new long[]{rows, nIn}, 'c'), Nd4j.create(y, new long[]{rows, classes}, 'c')));
+        }
+        return out;
+    }
+
+    private static INDArray updater(Model m) {
+        return m instanceof ComputationGraph g ? g.getUpdater().getStateViewArray() : ((MultiLayerNetwork) m).getUpdater().getStateViewArray();
+    }
+
+    private static void train(Model net, List<DataSet> data, int partitions, int syncEvery, int epochs) {
+        var jsc = TestSpark.jsc();
+        var rdd = jsc.parallelize(data.stream().map(TrainingBatch::of).toList(), partitions).cache();
+        var sgd = LocalSgd.of(jsc, rdd, net, new SparkTrainer.Config(epochs, 8, syncEvery, SEED), List.of(), List.of());
+        for (int e = 1; e <= epochs; e++) assertEquals(data.stream().mapToLong(DataSet::numExamples).sum(), sgd.epoch(e));
+        rdd.unpersist(false);
+    }
+
+    @Test
+    void oneWorkerTrainsAsAnInProcessFitOfTheSameMinibatchesAcrossRoundsAndEpochs() {
+        List<DataSet> data = batches(10, 8, 6, 3, 1);
+        MultiLayerNetwork spark = TestModels.mlp(6, new int[]{5}, 3, 4), local = spark.clone();
+        train(spark, data, 1, 3, 2); // 4 rounds an epoch, the last of one minibatch
+        for (int e = 1; e <= 2; e++) {
+            for (int i : LocalSgd.order(10, SEED, e, 0)) local.fit(data.get(i));
+            local.incrementEpochCount();
+        }
+        assertArrayEquals(local.params().toFloatVector(), spark.params().toFloatVector(), 1e-6f);
+        assertArrayEquals(updater(local).toFloatVector(), updater(spark).toFloatVector(), 1e-6f, "Adam's moments carried between rounds");
+        assertEquals(20, spark.getLayerWiseConfigurations().getIterationCount());
+        assertEquals(2, spark.getLayerWiseConfigurations().getEpochCount());
+        assertNotEquals(0f, spark.params().sub(TestModels.mlp(6, new int[]{5}, 3, 4).params()).norm2Number().floatValue(), "it trained");
+    }
+
+    @Test
+    void aGraphTrainsAsAnInProcessFitToo() {
+        var conf = Architectures.graph(new Arch.ResNet(1), 64, 3, new int[]{1, 8, 8}, new Architectures.Hyper(3, 1e-2, 0), null);
+        ComputationGraph spark = new ComputationGraph(conf);
+        spark.init();
+        ComputationGraph local = spark.clone();
+        List<DataSet> data = batches(5, 4, 64, 3, 2);
+        var jsc = TestSpark.jsc();
+        var rdd = jsc.parallelize(data.stream().map(d -> TrainingBatch.of(new org.nd4j.linalg.dataset.MultiDataSet(d.getFeatures(), d.getLabels()))).toList(), 1);
+        assertEquals(20, LocalSgd.of(jsc, rdd, spark, new SparkTrainer.Config(1, 4, 2, SEED), List.of(), List.of()).epoch(1));
+        for (int i : LocalSgd.order(5, SEED, 1, 0)) local.fit(new org.nd4j.linalg.dataset.MultiDataSet(data.get(i).getFeatures(), data.get(i).getLabels()));
+        assertArrayEquals(local.params().toFloatVector(), spark.params().toFloatVector(), 1e-5f, "batch norm's running statistics included");
+        assertArrayEquals(updater(local).toFloatVector(), updater(spark).toFloatVector(), 1e-5f);
+    }
+
+    @Test
+    void twoWorkersStartEveryRoundFromTheMeanOfTheirParametersAndAdamMoments() {
+        List<DataSet> data = batches(7, 8, 6, 3, 5);
+        MultiLayerNetwork spark = TestModels.mlp(6, new int[]{5}, 3, 4), expected = spark.clone();
+        train(spark, data, 2, 2, 1); // worker 0 holds minibatches 0-2, worker 1 3-6 (parallelize's slices): 2 rounds
+        List<List<DataSet>> shares = List.of(data.subList(0, 3), data.subList(3, 7));
+        for (int round = 0; round < 2; round++) {
+            List<MultiLayerNetwork> workers = new ArrayList<>();
+            int steps = 0;
+            for (int w = 0; w < 2; w++) {
+                List<DataSet> share = shares.get(w);
+                int[] order = LocalSgd.order(share.size(), SEED, 1, w);
+                int from = round * 2, to = Math.min(share.size(), from + 2);
+                if (from >= to) continue;
+                MultiLayerNetwork n = expected.clone();
+                n.getLayerWiseConfigurations().setIterationCount(expected.getLayerWiseConfigurations().getIterationCount());
+                for (int i = from; i < to; i++) n.fit(share.get(order[i]));
+                workers.add(n);
+                steps = Math.max(steps, to - from);
+            }
+            INDArray p = workers.get(0).params().dup(), u = updater(workers.get(0)).dup();
+            for (int w = 1; w < workers.size(); w++) {
+                p.addi(workers.get(w).params());
+                u.addi(updater(workers.get(w)));
+            }
+            expected.setParams(p.divi(workers.size()));
+            updater(expected).assign(u.divi(workers.size()));
+            expected.getLayerWiseConfigurations().setIterationCount(expected.getLayerWiseConfigurations().getIterationCount() + steps);
+        }
+        assertArrayEquals(expected.params().toFloatVector(), spark.params().toFloatVector(), 1e-6f);
+        assertArrayEquals(updater(expected).toFloatVector(), updater(spark).toFloatVector(), 1e-6f);
+        assertEquals(4, spark.getLayerWiseConfigurations().getIterationCount(), "2 rounds of at most 2 steps");
+    }
+
+    @Test
+    void theSameSeedAndPartitioningGiveTheSameWeights() {
+        List<DataSet> data = batches(12, 8, 6, 3, 6);
+        MultiLayerNetwork a = TestModels.mlp(6, new int[]{5}, 3, 4), b = a.clone();
+        train(a, data, 2, 2, 2);
+        train(b, data, 2, 2, 2);
+        assertArrayEquals(a.params().toFloatVector(), b.params().toFloatVector());
+    }
+
+    @Test
+    void eachEpochDrawsItsOwnOrderFromTheSeed() {
+        assertArrayEquals(LocalSgd.order(50, 3, 1, 0), LocalSgd.order(50, 3, 1, 0));
+        assertFalse(java.util.Arrays.equals(LocalSgd.order(50, 3, 1, 0), LocalSgd.order(50, 3, 2, 0)));
+        assertFalse(java.util.Arrays.equals(LocalSgd.order(50, 3, 1, 0), LocalSgd.order(50, 3, 1, 1)));
+        int[] o = LocalSgd.order(50, 3, 1, 0).clone();
+        java.util.Arrays.sort(o);
+        for (int i = 0; i < 50; i++) assertEquals(i, o[i], "a permutation");
+    }
+
+    private static final List<Serializer> SERIALIZERS = List.of(
+            new KryoSerializer(new SparkConf(false).set("spark.kryo.registrator", SqueezeKryoRegistrator.CHAIN)),
+            new JavaSerializer(new SparkConf(false)));
+
+    @SuppressWarnings("unchecked")
+    private static <T> T roundTrip(Serializer s, T value) {
+        var bytes = s.newInstance().serialize(value, ClassTag$.MODULE$.AnyRef());
+        return (T) s.newInstance().deserialize(bytes, ClassTag$.MODULE$.AnyRef());
+    }
+
+    @Test
+    void whatTravelsToAndFromTheExecutorsSurvivesKryoAndJavaSerialization() {
+        DataSet d = batches(1, 4, 6, 3, 7).get(0);
+        d.setLabelsMaskArray(Nd4j.ones(4, 1));
+        var stack = TrainingBatch.of(d);
+        var multi = TrainingBatch.of(new org.nd4j.linalg.dataset.MultiDataSet(new INDArray[]{d.getFeatures()},
+                new INDArray[]{d.getLabels(), d.getLabels().mul(2)}, null, null));
+        MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
+        var shape = LocalSgd.Shape.of(net, "t", 1);
+        for (Serializer s : SERIALIZERS) {
+            TrainingBatch back = roundTrip(s, stack);
+            assertEquals(stack, back);
+            assertEquals(d.getFeatures(), back.dataSet().getFeatures());
+            assertEquals(d.getLabelsMaskArray(), back.dataSet().getLabelsMaskArray());
+            assertNull(back.dataSet().getFeaturesMaskArray());
+            var m = roundTrip(s, multi).multi();
+            assertEquals(d.getLabels().mul(2), m.getLabels(1));
+            assertEquals(2, m.numLabelsArrays());
+            var st = roundTrip(s, new LocalSgd.State(new float[]{1, 2}, null, 7, 2));
+            assertArrayEquals(new float[]{1, 2}, st.params());
+            assertEquals(7, st.iteration());
+            var r = roundTrip(s, new LocalSgd.Result(1, new float[]{3}, new float[]{4, 5}, 2, 16));
+            assertArrayEquals(new float[]{4, 5}, r.updater());
+            Model rebuilt = roundTrip(s, shape).build(net.params());
+            assertEquals(net.getLayerWiseConfigurations().toJson(), ((MultiLayerNetwork) rebuilt).getLayerWiseConfigurations().toJson());
+            assertEquals(net.params(), rebuilt.params());
+        }
+    }
+}
