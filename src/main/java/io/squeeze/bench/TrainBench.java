@@ -27,12 +27,12 @@ import java.util.Locale;
 
 /**
  * Training throughput (issue 14), side by side in one run on the same cores: Squeeze's data-parallel training
- * ({@link SparkTrainer}: DL4J parameter averaging every {@link SparkTrainer#DEFAULT_SYNC_EVERY} minibatches per
- * worker, updater state averaged) against an in-process DL4J {@code fit()} loop of the same network over the same
+ * ({@link SparkTrainer}: local SGD averaging parameters and updater state every
+ * {@link SparkTrainer#DEFAULT_SYNC_EVERY} minibatches per worker) against an in-process DL4J {@code fit()} loop of the same network over the same
  * minibatches of 64 held in memory, with every core (goal ≥ 0.9×); and the same Spark training on {@code local[1]}
  * against {@code local[2]} (goal ≥ 1.7×). For LeNet-300-100 on the 60,000 MNIST training rows and LeNet-5 on the
- * first 12,000. Each side trains 3 epochs from the same initial weights; the first epoch (JIT warm-up, DL4J's export of
- * the minibatches) is left out and the figure is rows per second over epochs 2 and 3. When {@code /usr/bin/python3}
+ * first 12,000. Each side trains 3 epochs from the same initial weights; the first epoch (JIT warm-up, building and
+ * caching the minibatches) is left out and the figure is rows per second over epochs 2 and 3. When {@code /usr/bin/python3}
  * has PyTorch, its training loop of the same network, minibatches and optimizer ({@code bench/train_torch.py}, two
  * threads) is the third column (goal ≥ 1.0×); Debian's PyTorch 1.13 computes with whatever {@code libblas.so.3} the
  * system's alternatives select (the reference BLAS unless e.g. {@code libopenblas0-pthread} is installed), which the

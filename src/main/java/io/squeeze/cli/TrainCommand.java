@@ -19,7 +19,7 @@ import java.util.Locale;
 import java.util.Map;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = {"Trains a network on Spark (DL4J parameter averaging).",
+        description = {"Trains a network on Spark (local SGD: workers average parameters every --sync-every minibatches).",
                 "Writes a DL4J zip when --out ends in .zip, otherwise an artifact directory.",
                 "Example: squeeze train --data idx:data/mnist --arch mlp:300,100 --epochs 10 --out out/mnist-mlp"})
 public final class TrainCommand extends BaseCommand implements StageCommand {

@@ -19,7 +19,7 @@ import java.io.Serializable;
  * paper's update) and with any per-weight updater (Adam, AdaGrad, ...); {@link CodebookConstraint}'s mean after the
  * update then leaves them as they are.
  * The clusters are the {@link CodebookConstraint}s of the model's own layers, so the listener holds no state and
- * travels to Spark workers (parameter averaging's worker sets it on each worker's network) as it is.
+ * travels to Spark workers (each worker's network is given it for every round) as it is.
  */
 public final class TiedGradients extends BaseTrainingListener implements Serializable {
     private static final long serialVersionUID = 1L;

@@ -12,7 +12,7 @@ import java.util.Map;
  * Quantization-aware training's changes to a DL4J network, in one place: {@link #attach} gives each integer layer
  * of a plan fake-quantized weights ({@link FakeQuantWeights}) and — except a softmax output — a fake-quantized
  * activation with the calibrated output qparams ({@link FakeQuantActivation}); {@link #update} swaps in new
- * qparams in place (the configuration travels to Spark workers at every averaging round); {@link #strip} returns
+ * qparams in place (the configuration travels to the Spark workers again at the start of every epoch); {@link #strip} returns
  * a plain network with the same (float) weights.
  */
 public final class FakeQuantSurgery {

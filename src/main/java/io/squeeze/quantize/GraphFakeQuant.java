@@ -29,7 +29,7 @@ import java.util.Map;
  * by an identity activation vertex inserted after it ({@code <vertex>_fakequant}). A softmax output keeps its
  * activation, as in stacks. The graph must have its batch normalizations folded (in DL4J form,
  * {@code GraphBatchNormFold}): a batch normalization applies no activation that could carry the rounding.
- * {@link #update} swaps in new qparams in place (the configuration travels to Spark workers at every averaging round);
+ * {@link #update} swaps in new qparams in place (the configuration travels to the Spark workers again at the start of every epoch);
  * {@link #strip} returns the plain graph with the same float weights.
  */
 public final class GraphFakeQuant {

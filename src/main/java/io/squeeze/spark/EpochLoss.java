@@ -10,9 +10,8 @@ import java.io.Serializable;
 
 /**
  * The mean loss of an epoch's minibatches: a DL4J training listener that adds each fitted minibatch's score to two
- * Spark accumulators wherever it is fitted — in the executors' training workers (DL4J ships the listener with each
- * worker) or in this process — read and reset by the driver after the epoch. Parameter averaging's own score is the
- * last minibatch's of each worker, averaged; this is every minibatch's.
+ * Spark accumulators wherever it is fitted — in the executors' training workers ({@link LocalSgd} ships the listener
+ * with every round's task) or in this process — read and reset by the driver after the epoch.
  */
 final class EpochLoss extends BaseTrainingListener implements Serializable {
     private final DoubleAccumulator sum;

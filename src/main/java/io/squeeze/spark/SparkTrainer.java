@@ -15,17 +15,18 @@ import java.io.PrintWriter;
 import java.util.Iterator;
 
 /**
- * Data-parallel training with DL4J's parameter averaging (McDonald, Hall and Mann 2010; Zinkevich et al. 2010):
- * each worker fits its share of minibatches, and parameters (and updater state) are averaged every
- * {@code syncEvery} minibatches (each worker runs that many local steps between averages: local SGD). Rows become fixed-size {@link DataSet} minibatches per partition.
+ * Data-parallel training: on Spark by local SGD with periodic model averaging ({@link LocalSgd}: each worker fits
+ * {@code syncEvery} of its cached minibatches between two averages of parameters and updater state), in process
+ * ({@code --local}) by one DL4J {@code fit} over the minibatches streamed from Spark. Rows become fixed-size one-hot
+ * minibatches per partition.
  */
 public final class SparkTrainer {
     private SparkTrainer() {}
 
     /**
-     * Minibatches per worker between averages when a command is not told otherwise: measured in docs/BENCHMARKS.md
-     * (LeNet-300-100 on MNIST, local[2]: every 20 runs a warm epoch at 0.97x the speed of {@code --local} with the same
-     * accuracy after 2 epochs; every 5, the default before, at 0.63x).
+     * Minibatches per worker between averages when a command is not told otherwise, chosen by measurement with DL4J's
+     * parameter averaging (docs/BENCHMARKS.md; LeNet-300-100 on MNIST, local[2]: every 20 ran a warm epoch at 0.97x the
+     * speed of {@code --local} with the same accuracy after 2 epochs, every 5 at 0.63x) and kept for {@link LocalSgd}.
      */
     public static final int DEFAULT_SYNC_EVERY = 20;
 
@@ -46,8 +47,8 @@ public final class SparkTrainer {
      * @param epochs             passes over the data
      * @param batchSize          minibatch rows per worker
      * @param syncEvery          minibatches each worker fits between parameter (and updater state) averages
-     * @param seed               seeds how each epoch's data is split between averaging rounds and workers: the same
-     *                           seed, data, master and partitioning give the same weights
+     * @param seed               seeds the order in which each worker fits its minibatches each epoch (and dropout): the
+     *                           same seed, data, master and partitioning give the same weights
      * @param local              train in this process ({@code --local}): one DL4J {@code fit} over the minibatches in
      *                           the data's order, streamed from Spark, instead of parameter averaging on the executors
      */

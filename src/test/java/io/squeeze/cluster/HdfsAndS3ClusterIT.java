@@ -138,7 +138,7 @@ class HdfsAndS3ClusterIT {
         // paths without a scheme are on the default filesystem, HDFS: local files are file:
         String localTrain = "csv:" + BASE.resolve("data/digits/digits-train.csv.gz"), localTest = "csv:" + BASE.resolve("data/digits/digits-test.csv.gz");
 
-        // training with DL4J's Export approach (the default filesystem is HDFS): its minibatch files go and come
+        // training with HDFS as the default filesystem: data read from HDFS, the minibatches cached on the executors
         String model = hdfs + "/models/trained", afterKill = hdfs + "/models/trained-after-kill";
         String[] job = {"train", "--data", train, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax",
                 "--lr", "0.01", "--batch", "32", "--sync-every", "5", "--seed", "7", "--eval-data", test};
@@ -146,14 +146,14 @@ class HdfsAndS3ClusterIT {
         assertTrue(t.err().contains("epoch 3/3"), t.err());
         Manifest trained = Artifact.load(st, model).manifest();
         assertTrue((Double) trained.metrics().get("accuracy") > 0.8, "a trained model");
-        // the same training on local[2] (the Export approach too): test accuracy within the suites' tolerance
+        // the same training on local[2]: test accuracy within the suites' tolerance
         String[] localJob = job.clone();
         localJob[2] = localTrain;
         localJob[localJob.length - 1] = localTest;
         StandaloneClusterIT.local(append(localJob, "--out", dir.resolve("trained-local").toString()));
         double localAccuracy = (Double) Artifact.load(st, dir.resolve("trained-local").toString()).manifest().metrics().get("accuracy");
         assertEquals(localAccuracy, (Double) trained.metrics().get("accuracy"), 0.1, "train on HDFS vs local[2]");
-        // kill -9 of an executor in the middle of an Export round: the round runs again from its exported files, same weights
+        // kill -9 of an executor in the middle of a round: its cached minibatches are rebuilt and the round runs again, same weights
         SparkHome.Run k = submitKillingAnExecutor(onHdfs(), append(job, "--out", afterKill));
         assertTrue(k.err().contains("epoch 3/3"), k.err());
         assertEquals(Artifact.modelSha256(trained), Artifact.modelSha256(Artifact.load(st, afterKill).manifest()), "the same weights after the kill");
@@ -231,7 +231,7 @@ class HdfsAndS3ClusterIT {
         assertEquals(eloc.get("loss").asDouble(), es.get("loss").asDouble(), 1e-9);
     }
 
-    /** Training's temporary files (DL4J's exported minibatches, {@code squeeze-train-*}) anywhere under {@code root}. */
+    /** Training's temporary files (the exported minibatches of DL4J's training before session 28, {@code squeeze-train-*}) anywhere under {@code root}. */
     static List<String> leftovers(Path root) throws Exception {
         List<String> out = new ArrayList<>();
         var it = root.getFileSystem(conf).listFiles(root, true);

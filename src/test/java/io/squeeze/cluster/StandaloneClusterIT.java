@@ -26,8 +26,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Commands as {@code spark-submit} jobs on a real standalone cluster — a driver JVM, two executor JVMs — each giving
  * the same result as the same command on local[2] (bit-identical where the job is deterministic). Broadcasts are
- * deserialized in other JVMs here, which local mode never does; the default filesystem is the local disk, which
- * makes DL4J's Export training approach unusable.
+ * deserialized in other JVMs here, which local mode never does; the default filesystem is the local disk (training
+ * needs no shared one).
  */
 class StandaloneClusterIT {
     static final Path BASE = StandaloneCluster.BASE;
@@ -302,7 +302,7 @@ class StandaloneClusterIT {
         assertEquals(logits(kl), logits(kc));
 
         // feature distillation (a hint through a learned projection) from a trained teacher: a ComputationGraph trained
-        // by parameter averaging (DL4J's Direct approach here, Export on local[2]: accuracy within the suite's tolerance)
+        // by local SGD on the executors (accuracy within the suite's tolerance)
         String teacher = dir.resolve("hint-teacher").toString(), soft = dir.resolve("soft-for-hint").toString();
         local("train", "--data", TRAIN, "--arch", "mlp:128,64", "--epochs", "6", "--normalize", "minmax", "--sync-every", "5", "--lr", "0.005",
                 "--batch", "32", "--out", teacher);
