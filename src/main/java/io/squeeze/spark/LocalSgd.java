@@ -76,7 +76,7 @@ final class LocalSgd {
     private final SparkTrainer.Config cfg;
     private final List<TrainingListener> listeners;
     private final List<TrainingHook> hooks;
-    private final String training = java.util.UUID.randomUUID().toString();
+    final String training = java.util.UUID.randomUUID().toString();
     private int rounds = -1;
 
     private LocalSgd(JavaSparkContext jsc, JavaRDD<TrainingBatch> data, Model net, SparkTrainer.Config cfg, List<TrainingListener> listeners,
@@ -111,6 +111,15 @@ final class LocalSgd {
         if (net instanceof ComputationGraph g) g.incrementEpochCount();
         else ((MultiLayerNetwork) net).incrementEpochCount();
         return rows;
+    }
+
+    /**
+     * Lets go of the workers' networks of this training where this JVM holds them (local mode); an executor of a
+     * cluster drops them when its next training's first round arrives.
+     */
+    void finish() {
+        String prefix = training + "/";
+        Round.NETS.keySet().removeIf(k -> k.startsWith(prefix));
     }
 
     /** Builds the cache (the first epoch's data pass) and counts each worker's minibatches. */
@@ -184,7 +193,7 @@ final class LocalSgd {
     static final class Round implements Function2<Integer, Iterator<TrainingBatch>, Iterator<Result>> {
         private static final long serialVersionUID = 1L;
         /** Each worker's network of the current training and configuration, kept between rounds in this JVM. */
-        private static final ConcurrentHashMap<String, Model> NETS = new ConcurrentHashMap<>();
+        static final ConcurrentHashMap<String, Model> NETS = new ConcurrentHashMap<>();
 
         private final Broadcast<Shape> shape;
         private final Broadcast<State> state;

@@ -280,6 +280,7 @@ public final class SparkTrainer {
             }
         } finally {
             jsc.clearJobGroup();
+            sgd.finish();
             if (jsc.isLocal()) Nd4jThreads.all();
         }
     }

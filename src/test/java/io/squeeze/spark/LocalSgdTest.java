@@ -52,6 +52,9 @@ class LocalSgdTest {
         var rdd = jsc.parallelize(data.stream().map(TrainingBatch::of).toList(), partitions).cache();
         var sgd = LocalSgd.of(jsc, rdd, net, new SparkTrainer.Config(epochs, 8, syncEvery, SEED), List.of(), List.of());
         for (int e = 1; e <= epochs; e++) assertEquals(data.stream().mapToLong(DataSet::numExamples).sum(), sgd.epoch(e));
+        assertFalse(LocalSgd.Round.NETS.isEmpty(), "each worker's network kept between rounds");
+        sgd.finish();
+        assertTrue(LocalSgd.Round.NETS.keySet().stream().noneMatch(k -> k.startsWith(sgd.training + "/")), "and let go at the end");
         rdd.unpersist(false);
     }
 
