@@ -96,8 +96,9 @@ final class LocalSgd {
     }
 
     /**
-     * One epoch (1-based): the first counts each worker's minibatches (and builds the cache); the network's configuration as it is now (the driver may have
-     * changed it after the last epoch: a learning rate, re-calibrated ranges) goes to the executors. Returns the rows.
+     * One epoch (1-based): the first counts each worker's minibatches (and builds the cache); the network's
+     * configuration as it is now (the driver may have changed it after the last epoch: a learning rate, re-calibrated
+     * ranges) goes to the executors. Returns the rows trained.
      */
     long epoch(int e) {
         if (rounds < 0) rounds = rounds(shares(cached), cfg.syncEvery());
