@@ -38,17 +38,17 @@ import java.util.concurrent.ConcurrentHashMap;
  * is read back from the executor's local disk once a round.
  */
 final class LocalSgd {
-    /** The network's configuration, Java-serialized, and which of DL4J's two network kinds it configures. */
-    record Shape(boolean graph, byte[] conf, String training, int version) implements Serializable {
+    /** The network's configuration (either of DL4J's two kinds), Java-serialized. */
+    record Shape(byte[] conf, String training, int version) implements Serializable {
         static Shape of(Model net, String training, int version) {
             Object conf = net instanceof ComputationGraph g ? g.getConfiguration() : ((MultiLayerNetwork) net).getLayerWiseConfigurations();
-            return new Shape(net instanceof ComputationGraph, org.apache.commons.lang3.SerializationUtils.serialize((Serializable) conf), training, version);
+            return new Shape(org.apache.commons.lang3.SerializationUtils.serialize((Serializable) conf), training, version);
         }
 
         Model build(INDArray params) {
             Object conf = org.apache.commons.lang3.SerializationUtils.deserialize(this.conf);
-            if (graph) {
-                ComputationGraph g = new ComputationGraph((org.deeplearning4j.nn.conf.ComputationGraphConfiguration) conf);
+            if (conf instanceof org.deeplearning4j.nn.conf.ComputationGraphConfiguration c) {
+                ComputationGraph g = new ComputationGraph(c);
                 g.init(params, true);
                 return g;
             }
@@ -144,12 +144,9 @@ final class LocalSgd {
     /** One round: every worker fits its next {@code syncEvery} minibatches from the averaged state; returns the rows. */
     private long round(Broadcast<Shape> shape, int round, int epoch) {
         INDArray updater = updaterState(net);
-        int iteration = net instanceof ComputationGraph g ? g.getConfiguration().getIterationCount()
-                : ((MultiLayerNetwork) net).getLayerWiseConfigurations().getIterationCount();
-        int epochCount = net instanceof ComputationGraph g ? g.getConfiguration().getEpochCount()
-                : ((MultiLayerNetwork) net).getLayerWiseConfigurations().getEpochCount();
+        int[] counts = counts(net);
         Broadcast<State> state = jsc.broadcast(new State(net.params().toFloatVector(), updater == null ? null : updater.toFloatVector(),
-                iteration, epochCount));
+                counts[0], counts[1]));
         List<Result> results;
         try {
             results = new ArrayList<>(cached.mapPartitionsWithIndex(new Round(shape, state, round, epoch, cfg.syncEvery(), cfg.seed(),
@@ -161,10 +158,25 @@ final class LocalSgd {
         results.sort(java.util.Comparator.comparingInt(Result::worker));
         net.setParams(row(mean(results, Result::params)));
         if (updater != null) updater.assign(row(mean(results, Result::updater)));
-        int steps = results.stream().mapToInt(Result::steps).max().orElse(0);
-        if (net instanceof ComputationGraph g) g.getConfiguration().setIterationCount(iteration + steps);
-        else ((MultiLayerNetwork) net).getLayerWiseConfigurations().setIterationCount(iteration + steps);
+        setCounts(net, counts[0] + results.stream().mapToInt(Result::steps).max().orElse(0), counts[1]);
         return results.stream().mapToLong(Result::rows).sum();
+    }
+
+    /** The network's iteration and epoch counts (Adam's bias correction and schedules read them). */
+    private static int[] counts(Model net) {
+        if (net instanceof ComputationGraph g) return new int[]{g.getConfiguration().getIterationCount(), g.getConfiguration().getEpochCount()};
+        var c = ((MultiLayerNetwork) net).getLayerWiseConfigurations();
+        return new int[]{c.getIterationCount(), c.getEpochCount()};
+    }
+
+    private static void setCounts(Model net, int iteration, int epoch) {
+        if (net instanceof ComputationGraph g) {
+            g.getConfiguration().setIterationCount(iteration);
+            g.getConfiguration().setEpochCount(epoch);
+        } else {
+            ((MultiLayerNetwork) net).getLayerWiseConfigurations().setIterationCount(iteration);
+            ((MultiLayerNetwork) net).getLayerWiseConfigurations().setEpochCount(epoch);
+        }
     }
 
     private static INDArray updaterState(Model net) {
@@ -260,16 +272,8 @@ final class LocalSgd {
             }
             INDArray u = updaterState(net);
             if (u != null && st.updater() != null) u.assign(row(st.updater()));
-            if (net instanceof ComputationGraph g) {
-                g.getConfiguration().setIterationCount(st.iteration());
-                g.getConfiguration().setEpochCount(st.epoch());
-                g.setListeners(listeners);
-            } else {
-                var n = (MultiLayerNetwork) net;
-                n.getLayerWiseConfigurations().setIterationCount(st.iteration());
-                n.getLayerWiseConfigurations().setEpochCount(st.epoch());
-                n.setListeners(listeners);
-            }
+            setCounts(net, st.iteration(), st.epoch());
+            net.setListeners(listeners);
             return net;
         }
     }

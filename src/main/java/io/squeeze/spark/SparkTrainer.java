@@ -128,31 +128,32 @@ public final class SparkTrainer {
      * the rows' order, built again each epoch.
      */
     public static final class TrainingData implements AutoCloseable {
-        private final JavaRDD<TrainingBatch> rdd;
-        private final boolean cached;
+        private final JavaRDD<TrainingBatch> cached;
+        private final JavaRDD<DataSet> streamed;
 
-        private TrainingData(JavaRDD<TrainingBatch> rdd, boolean cached) {
-            this.rdd = cached ? rdd.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK()) : rdd;
-            this.cached = cached;
+        /** {@code minibatches} cached for training on Spark, or as they are for training in process. */
+        private TrainingData(JavaRDD<DataSet> minibatches, boolean inProcess) {
+            this.cached = inProcess ? null : minibatches.map(TrainingBatch::of).persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
+            this.streamed = inProcess ? minibatches : null;
         }
 
         @Override
         public void close() {
-            if (cached) rdd.unpersist(false);
+            if (cached != null) cached.unpersist(false);
         }
     }
 
     /** {@code rows} as minibatches of {@code cfg.batchSize()} one-hot labelled rows, for {@link #train(JavaSparkContext, TrainingData, MultiLayerNetwork, Config, String, PrintWriter, java.util.function.BiConsumer)}. */
     public static TrainingData batches(JavaSparkContext jsc, JavaRDD<Example> rows, int numFeatures, int numClasses, Config cfg, String where) {
         return new TrainingData(minibatches(cfg.local() ? rows : RoundRobin.spread(rows, jsc.defaultParallelism()), numFeatures, numClasses,
-                cfg.batchSize(), where).map(TrainingBatch::of), !cfg.local());
+                cfg.batchSize(), where), cfg.local());
     }
 
     /** Trains {@code net} on prepared minibatches (see {@link #batches}), calling {@code afterEpoch} after each epoch. */
     public static MultiLayerNetwork train(JavaSparkContext jsc, TrainingData data, MultiLayerNetwork net, Config cfg, String where, PrintWriter progress,
                                           java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
-        if (cfg.local()) return fit(jsc, data.rdd.map(TrainingBatch::dataSet), net, cfg, where, progress, afterEpoch);
-        onSpark(jsc, cfg, where, progress, data.rdd, net, afterEpoch);
+        if (cfg.local()) return fit(jsc, data.streamed, net, cfg, where, progress, afterEpoch);
+        onSpark(jsc, cfg, where, progress, data.cached, net, afterEpoch);
         return net;
     }
 
@@ -160,8 +161,8 @@ public final class SparkTrainer {
     public static org.deeplearning4j.nn.graph.ComputationGraph trainGraph(JavaSparkContext jsc, TrainingData data, org.deeplearning4j.nn.graph.ComputationGraph graph,
                                                                           Config cfg, String where, PrintWriter progress,
                                                                           java.util.function.BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterEpoch) {
-        if (cfg.local()) return fitGraph(jsc, data.rdd.map(TrainingBatch::multi), graph, cfg, where, progress, afterEpoch);
-        onSpark(jsc, cfg, where, progress, data.rdd, graph, afterEpoch);
+        if (cfg.local()) return fitGraph(jsc, singleOutput(data.streamed), graph, cfg, where, progress, afterEpoch);
+        onSpark(jsc, cfg, where, progress, data.cached, graph, afterEpoch);
         return graph;
     }
 
@@ -206,51 +207,22 @@ public final class SparkTrainer {
                                                                         org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
                                                                         PrintWriter progress,
                                                                         java.util.function.BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterEpoch) {
-        if (!cfg.local()) {
-            try (TrainingData b = new TrainingData(data.map(TrainingBatch::of), true)) {
-                onSpark(jsc, cfg, where, progress, b.rdd, graph, afterEpoch);
-            }
-            return graph;
-        }
-        EpochLoss loss = new EpochLoss(jsc);
-        var listeners = listeners(graph, loss);
+        if (!cfg.local()) return cachedOnSpark(jsc, cfg, where, progress, data.map(TrainingBatch::of), graph, afterEpoch);
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
         JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> counted = counted(data, rows, d -> d.getFeatures(0).size(0));
-        var before = new java.util.ArrayList<>(graph.getListeners() == null ? java.util.List.of() : graph.getListeners());
-        graph.addListeners(listeners.toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
-        try {
-            inProcess(jsc, cfg, where, progress, loss, rows,
-                    () -> graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(counted.toLocalIterator(), cfg.batchSize())),
-                    e -> afterEpoch.accept(e, graph));
-        } finally {
-            graph.setListeners(before);
-        }
-        return graph;
+        return inProcess(jsc, cfg, where, progress, graph, graph.getListeners(), rows,
+                () -> graph.fit(new org.deeplearning4j.datasets.iterator.IteratorMultiDataSetIterator(counted.toLocalIterator(), cfg.batchSize())),
+                afterEpoch);
     }
 
     /** Trains on ready minibatches (e.g. distillation's, whose labels carry soft targets); see above. */
     public static MultiLayerNetwork fit(JavaSparkContext jsc, JavaRDD<DataSet> data, MultiLayerNetwork net, Config cfg, String where,
                                         PrintWriter progress, java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
-        if (!cfg.local()) {
-            try (TrainingData b = new TrainingData(data.map(TrainingBatch::of), true)) {
-                onSpark(jsc, cfg, where, progress, b.rdd, net, afterEpoch);
-            }
-            return net;
-        }
-        EpochLoss loss = new EpochLoss(jsc);
-        var listeners = listeners(net, loss);
+        if (!cfg.local()) return cachedOnSpark(jsc, cfg, where, progress, data.map(TrainingBatch::of), net, afterEpoch);
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
         JavaRDD<DataSet> counted = counted(data, rows, d -> (long) d.numExamples());
-        var before = new java.util.ArrayList<>(net.getListeners() == null ? java.util.List.of() : net.getListeners());
-        net.addListeners(listeners.toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
-        try {
-            inProcess(jsc, cfg, where, progress, loss, rows,
-                    () -> net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator())),
-                    e -> afterEpoch.accept(e, net));
-        } finally {
-            net.setListeners(before);
-        }
-        return net;
+        return inProcess(jsc, cfg, where, progress, net, net.getListeners(), rows,
+                () -> net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator())), afterEpoch);
     }
 
     /** {@code data} adding each minibatch's rows to {@code rows} as it is built (the epoch's rows for progress). */
@@ -285,24 +257,44 @@ public final class SparkTrainer {
         }
     }
 
+    /** {@link #onSpark} on {@code minibatches}, cached for this training only. */
+    private static <N extends org.deeplearning4j.nn.api.Model> N cachedOnSpark(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
+                                                                                JavaRDD<TrainingBatch> minibatches, N net,
+                                                                                java.util.function.BiConsumer<Integer, N> afterEpoch) {
+        JavaRDD<TrainingBatch> cached = minibatches.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
+        try {
+            onSpark(jsc, cfg, where, progress, cached, net, afterEpoch);
+        } finally {
+            cached.unpersist(false);
+        }
+        return net;
+    }
+
     /**
      * The epoch loop in process ({@link Execution.InProcess}, {@code --local}): each epoch streams the minibatches to
      * this JVM in partition order ({@code toLocalIterator}, one partition at a time) and fits them with every core.
      */
-    private static void inProcess(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress, EpochLoss loss, LongAccumulator rows,
-                                  Runnable epoch, java.util.function.IntConsumer afterEpoch) {
+    private static <N extends org.deeplearning4j.nn.api.Model> N inProcess(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress, N net,
+                                                                            java.util.Collection<org.deeplearning4j.optimize.api.TrainingListener> current,
+                                                                            LongAccumulator rows, Runnable epoch,
+                                                                            java.util.function.BiConsumer<Integer, N> afterEpoch) {
+        EpochLoss loss = new EpochLoss(jsc);
+        var before = new java.util.ArrayList<>(current == null ? java.util.List.of() : current);
+        net.addListeners(listeners(net, loss).toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
         Nd4jThreads.all();
         try {
             for (int e = 1; e <= cfg.epochs(); e++) {
                 jsc.setJobDescription("squeeze train (in process) epoch " + e + "/" + cfg.epochs() + " on " + where);
-                long t0 = System.nanoTime(), before = rows.value();
+                long t0 = System.nanoTime(), done = rows.value();
                 epoch.run();
-                report(progress, e, cfg, loss.take(), (System.nanoTime() - t0) / 1e9, rows.value() - before, " (in process)");
-                afterEpoch.accept(e);
+                report(progress, e, cfg, loss.take(), (System.nanoTime() - t0) / 1e9, rows.value() - done, " (in process)");
+                afterEpoch.accept(e, net);
             }
         } finally {
             jsc.clearJobGroup();
+            net.setListeners(before);
         }
+        return net;
     }
 
     /** The epoch's loss, and for weight-shared layers or vertices the summed gradients of their clusters (in process and on every worker). */
