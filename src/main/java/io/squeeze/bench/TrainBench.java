@@ -34,9 +34,12 @@ import java.util.Locale;
  * first 12,000. Each side trains 3 epochs from the same initial weights; the first epoch (JIT warm-up, building and
  * caching the minibatches) is left out and the figure is rows per second over epochs 2 and 3. When {@code /usr/bin/python3}
  * has PyTorch, its training loop of the same network, minibatches and optimizer ({@code bench/train_torch.py}, two
- * threads) is the third column (goal ≥ 1.0×); Debian's PyTorch 1.13 computes with whatever {@code libblas.so.3} the
- * system's alternatives select (the reference BLAS unless e.g. {@code libopenblas0-pthread} is installed), which the
- * note names.
+ * threads) is the third column (goal ≥ 1.0×), run twice: with its defaults and with {@code OPENBLAS_NUM_THREADS=1}.
+ * Debian's PyTorch 1.13 computes with whatever {@code libblas.so.3} the system's alternatives select (the reference
+ * BLAS unless e.g. {@code libopenblas0-pthread} is installed), which the note names; with OpenBLAS, its threads wait
+ * beside PyTorch's own on the same cores and its defaults run these networks 2–3× slower than with one OpenBLAS
+ * thread (docs/BENCHMARKS.md, session 29). The goal row compares with the faster of the two; a second row with the
+ * defaults.
  */
 final class TrainBench implements Bench.Benchmark {
     static final int BATCH = 64, EPOCHS = 3;
@@ -64,13 +67,20 @@ final class TrainBench implements Bench.Benchmark {
         for (int i = 0; i < CASES.size(); i++) two[i] = onSpark("local[2]", confs.get(i), rows(all, i), progress, CASES.get(i).name());
         for (int i = 0; i < CASES.size(); i++) one[i] = onSpark("local[1]", confs.get(i), rows(all, i), progress, CASES.get(i).name());
         List<Bench.Result> out = new ArrayList<>();
-        String blas = blas();
         for (int i = 0; i < CASES.size(); i++) {
             Case c = CASES.get(i);
-            double torch = torch(c, progress);
+            double torchDefaults = torch(c, java.util.Map.of(), "its defaults", progress);
+            double torchOneBlas = torch(c, java.util.Map.of("OPENBLAS_NUM_THREADS", "1"), "OPENBLAS_NUM_THREADS=1", progress);
+            boolean oneBlasFaster = !(torchOneBlas <= torchDefaults); // NaN (no OpenBLAS effect measurable) keeps the defaults
+            double torch = Double.isNaN(torchOneBlas) ? torchDefaults : Math.max(torchDefaults, torchOneBlas);
+            String torchNote = "PyTorch 1.13 training loop, 2 threads, BLAS " + blas();
             out.add(new Bench.Result("train." + c.name() + "_local2_vs_pytorch", two[i], "rows/s", torch, Double.isNaN(torch) ? Double.NaN : two[i] / torch,
                     Double.isNaN(torch) ? "PyTorch not installed (apt-get install python3-torch)"
-                            : "PyTorch 1.13 training loop, 2 threads, BLAS " + blas + "; goal >= 1.0x"));
+                            : torchNote + (oneBlasFaster ? ", OPENBLAS_NUM_THREADS=1 (its faster setting here)" : ", its defaults (the faster setting here)")
+                                    + "; goal >= 1.0x"));
+            out.add(new Bench.Result("train." + c.name() + "_local2_vs_pytorch_defaults", two[i], "rows/s", torchDefaults,
+                    Double.isNaN(torchDefaults) ? Double.NaN : two[i] / torchDefaults,
+                    Double.isNaN(torchDefaults) ? "PyTorch not installed" : torchNote + ", its defaults (OpenBLAS threads beside PyTorch's own)"));
             out.add(new Bench.Result("train." + c.name() + "_local2_vs_in_process", two[i], "rows/s", inProcess[i], two[i] / inProcess[i],
                     String.format(Locale.ROOT, "%,d rows, batch %d, sync every %d; goal >= 0.9x", c.rows(), BATCH, SparkTrainer.DEFAULT_SYNC_EVERY)));
             out.add(new Bench.Result("train." + c.name() + "_local2_vs_local1", two[i], "rows/s", one[i], two[i] / one[i], "goal >= 1.7x"));
@@ -78,14 +88,14 @@ final class TrainBench implements Bench.Benchmark {
         return out;
     }
 
-    /** Rows/s of PyTorch's loop ({@code bench/train_torch.py}) over the warm epochs, NaN without PyTorch. */
-    static double torch(Case c, PrintStream progress) {
+    /** Rows/s of PyTorch's loop ({@code bench/train_torch.py}) over the warm epochs with {@code env}, NaN without PyTorch. */
+    static double torch(Case c, java.util.Map<String, String> env, String setting, PrintStream progress) {
         try {
-            var json = Bench.python("train_torch.py", java.util.Map.of(), List.of(c.name(), Integer.toString(c.rows()), Integer.toString(EPOCHS),
+            var json = Bench.python("train_torch.py", env, List.of(c.name(), Integer.toString(c.rows()), Integer.toString(EPOCHS),
                     Integer.toString(BATCH), "2"));
             if (json == null) return Double.NaN; // no torch module
             double r = json.get("rows_per_s").asDouble();
-            progress.printf(Locale.ROOT, "bench: train %s in PyTorch: %,.0f rows/s%n", c.name(), r);
+            progress.printf(Locale.ROOT, "bench: train %s in PyTorch (%s): %,.0f rows/s%n", c.name(), setting, r);
             return r;
         } catch (java.io.IOException e) {
             return Double.NaN;
