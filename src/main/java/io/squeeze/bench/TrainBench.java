@@ -71,8 +71,8 @@ final class TrainBench implements Bench.Benchmark {
             Case c = CASES.get(i);
             double torchDefaults = torch(c, java.util.Map.of(), "its defaults", progress);
             double torchOneBlas = torch(c, java.util.Map.of("OPENBLAS_NUM_THREADS", "1"), "OPENBLAS_NUM_THREADS=1", progress);
-            boolean oneBlasFaster = !(torchOneBlas <= torchDefaults); // NaN (no OpenBLAS effect measurable) keeps the defaults
-            double torch = Double.isNaN(torchOneBlas) ? torchDefaults : Math.max(torchDefaults, torchOneBlas);
+            boolean oneBlasFaster = torchOneBlas > torchDefaults || Double.isNaN(torchDefaults) && !Double.isNaN(torchOneBlas);
+            double torch = oneBlasFaster ? torchOneBlas : torchDefaults;
             String torchNote = "PyTorch 1.13 training loop, 2 threads, BLAS " + blas();
             out.add(new Bench.Result("train." + c.name() + "_local2_vs_pytorch", two[i], "rows/s", torch, Double.isNaN(torch) ? Double.NaN : two[i] / torch,
                     Double.isNaN(torch) ? "PyTorch not installed (apt-get install python3-torch)"
