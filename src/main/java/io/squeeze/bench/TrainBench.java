@@ -30,7 +30,9 @@ import java.util.Locale;
  * ({@link SparkTrainer}: local SGD averaging parameters and updater state every
  * {@link SparkTrainer#DEFAULT_SYNC_EVERY} minibatches per worker) against an in-process DL4J {@code fit()} loop of the same network over the same
  * minibatches of 64 held in memory, with every core (goal ≥ 0.9×); and the same Spark training on {@code local[1]}
- * against {@code local[2]} (goal ≥ 1.7×). For LeNet-300-100 on the 60,000 MNIST training rows and LeNet-5 on the
+ * against {@code local[2]} (goal ≥ 1.7×). The in-process loop uses Squeeze's Adam kernel ({@link io.squeeze.model.JavaAdam})
+ * as Squeeze's training does, so the ratio is the cost of distributing; a fourth row compares that loop with the same
+ * loop on DL4J's native Adam. For LeNet-300-100 on the 60,000 MNIST training rows and LeNet-5 on the
  * first 12,000. Each side trains 3 epochs from the same initial weights; the first epoch (JIT warm-up, building and
  * caching the minibatches) is left out and the figure is rows per second over epochs 2 and 3. When {@code /usr/bin/python3}
  * has PyTorch, its training loop of the same network, minibatches and optimizer ({@code bench/train_torch.py}, two
@@ -60,8 +62,11 @@ final class TrainBench implements Bench.Benchmark {
         for (Case c : CASES)
             confs.add(Architectures.build(Arch.parse(c.arch()), 784, 10, image, new Architectures.Hyper(42, 1e-3, 0, 0, 0),
                     new Storage(new org.apache.hadoop.conf.Configuration())));
-        double[] inProcess = new double[CASES.size()], two = new double[CASES.size()], one = new double[CASES.size()];
-        for (int i = 0; i < CASES.size(); i++) inProcess[i] = inProcess(confs.get(i), rows(all, i), progress, CASES.get(i).name());
+        double[] inProcess = new double[CASES.size()], nativeAdam = new double[CASES.size()], two = new double[CASES.size()], one = new double[CASES.size()];
+        for (int i = 0; i < CASES.size(); i++) {
+            inProcess[i] = inProcess(confs.get(i), rows(all, i), true, progress, CASES.get(i).name());
+            nativeAdam[i] = inProcess(confs.get(i), rows(all, i), false, progress, CASES.get(i).name());
+        }
         spark.stop(); // each master below gets a fresh session
         keepClassLoader();
         for (int i = 0; i < CASES.size(); i++) two[i] = onSpark("local[2]", confs.get(i), rows(all, i), progress, CASES.get(i).name());
@@ -84,6 +89,8 @@ final class TrainBench implements Bench.Benchmark {
             out.add(new Bench.Result("train." + c.name() + "_local2_vs_in_process", two[i], "rows/s", inProcess[i], two[i] / inProcess[i],
                     String.format(Locale.ROOT, "%,d rows, batch %d, sync every %d; goal >= 0.9x", c.rows(), BATCH, SparkTrainer.DEFAULT_SYNC_EVERY)));
             out.add(new Bench.Result("train." + c.name() + "_local2_vs_local1", two[i], "rows/s", one[i], two[i] / one[i], "goal >= 1.7x"));
+            out.add(new Bench.Result("train." + c.name() + "_java_adam_vs_dl4j_adam", inProcess[i], "rows/s", nativeAdam[i], inProcess[i] / nativeAdam[i],
+                    "in process, every core: Squeeze's Adam kernel (JavaAdam) vs DL4J's native adam_updater, otherwise the same fit() loop"));
         }
         return out;
     }
@@ -115,13 +122,17 @@ final class TrainBench implements Bench.Benchmark {
         return all.subList(0, CASES.get(i).rows());
     }
 
-    /** Rows/s of a DL4J fit() loop over minibatches held in memory, every core, over the warm epochs. */
-    static double inProcess(MultiLayerConfiguration conf, List<Example> rows, PrintStream progress, String name) {
+    /**
+     * Rows/s of a DL4J fit() loop over minibatches held in memory, every core, over the warm epochs; with Squeeze's Adam
+     * kernel as its training uses it ({@code javaAdam}) or DL4J's own.
+     */
+    static double inProcess(MultiLayerConfiguration conf, List<Example> rows, boolean javaAdam, PrintStream progress, String name) {
         List<DataSet> batches = new ArrayList<>();
         var it = io.squeeze.data.Batches.of(rows.iterator(), BATCH, rows.get(0).features().length, "bench " + name);
         while (it.hasNext()) batches.add(SparkTrainer.oneHot(it.next(), rows.get(0).features().length, 10, "bench " + name));
         MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
         net.init();
+        if (javaAdam) io.squeeze.model.JavaAdam.install(net);
         Nd4jThreads.all();
         double warm = 0;
         for (int e = 1; e <= EPOCHS; e++) {
@@ -129,7 +140,7 @@ final class TrainBench implements Bench.Benchmark {
             net.fit(new ExistingDataSetIterator(batches));
             double s = (System.nanoTime() - t0) / 1e9;
             if (e > 1) warm += s;
-            progress.printf(Locale.ROOT, "bench: train %s in process epoch %d: %.1f s%n", name, e, s);
+            progress.printf(Locale.ROOT, "bench: train %s in process (%s Adam) epoch %d: %.1f s%n", name, javaAdam ? "Java" : "DL4J's", e, s);
         }
         return rows.size() * (EPOCHS - 1) / warm;
     }

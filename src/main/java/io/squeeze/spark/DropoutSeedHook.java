@@ -60,9 +60,13 @@ public final class DropoutSeedHook implements TrainingHook {
     /** A hash of the array's values (in C order). */
     static long hash(INDArray a) {
         if (a == null) return 0;
-        float[] v = a.dup('c').data().asFloat();
         long h = 1125899906842597L;
-        for (float x : v) h = 31 * h + Float.floatToRawIntBits(x);
+        if (a.dataType() == org.nd4j.linalg.api.buffer.DataType.FLOAT && a.ordering() == 'c' && a.elementWiseStride() == 1) {
+            java.nio.FloatBuffer b = a.data().asNioFloat(); // read in place: a minibatch is hashed every step
+            for (long i = a.offset(), end = a.offset() + a.length(); i < end; i++) h = 31 * h + Float.floatToRawIntBits(b.get((int) i));
+            return h;
+        }
+        for (float x : a.dup('c').data().asFloat()) h = 31 * h + Float.floatToRawIntBits(x);
         return h;
     }
 }

@@ -30,7 +30,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * configuration is broadcast again, once an epoch, after the driver's end-of-epoch work), so a round costs one Spark
  * job, one broadcast of the parameters and the compute. What a network's configuration carries trains as it does in
  * process: mask constraints after every update, frozen layers, fake quantization, a KD loss, hint outputs; the
- * listeners and hooks given run around every minibatch on the executors.
+ * listeners and hooks given run around every minibatch on the executors. Adam runs as {@link io.squeeze.model.JavaAdam}
+ * on every worker's network (and in process), the same update as DL4J's native op at a third of its cost here.
  *
  * <p>This replaced DL4J's {@code ParameterAveragingTrainingMaster}, which rebuilt each worker's network and re-read the
  * round's exported minibatch files every round, and wrote the whole dataset to the default filesystem first
@@ -266,6 +267,7 @@ final class LocalSgd {
             Model net = NETS.get(prefix + worker);
             if (net == null) {
                 net = s.build(row(st.params()));
+                io.squeeze.model.JavaAdam.install(net);
                 NETS.put(prefix + worker, net);
             } else {
                 net.params().assign(row(st.params()));

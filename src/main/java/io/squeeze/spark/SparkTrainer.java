@@ -281,6 +281,7 @@ public final class SparkTrainer {
         EpochLoss loss = new EpochLoss(jsc);
         var before = new java.util.ArrayList<>(current == null ? java.util.List.of() : current);
         net.addListeners(listeners(net, loss).toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
+        io.squeeze.model.JavaAdam.install(net);
         Nd4jThreads.all();
         try {
             for (int e = 1; e <= cfg.epochs(); e++) {

@@ -1,0 +1,144 @@
+package io.squeeze.model;
+
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.nn.updater.BaseMultiLayerUpdater;
+import org.deeplearning4j.nn.updater.UpdaterBlock;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.learning.AdamUpdater;
+import org.nd4j.linalg.learning.GradientUpdater;
+import org.nd4j.linalg.learning.config.Adam;
+
+import java.nio.FloatBuffer;
+import java.util.Map;
+
+/**
+ * Adam (Kingma and Ba 2015, "Adam: A Method for Stochastic Optimization", Algorithm 1 with the efficient bias
+ * correction of its section 2) as a Java loop, in place of ND4J's native {@code adam_updater} op on the networks
+ * Squeeze trains. Per element, with gradient g, step t = iteration + 1 and learning rate lr:
+ * m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²; update = α_t·m / (√v + ε) with α_t = lr·√(1-β2^t) / (1-β1^t) -
+ * libnd4j's formula (its {@code adamUpdater} helper, including its fallback α_t = ε when α_t is 0, NaN or infinite),
+ * in float arithmetic as there. DL4J's updater then subtracts the update from the parameters.
+ *
+ * <p>Why: on the small networks Squeeze fine-tunes, the native op's fixed cost dominates. One DL4J step of
+ * LeNet-300-100 (minibatch 64, one thread) spent 38 % of its native time in {@code adam_updater} (JFR native method
+ * samples); with this kernel the step went from 5.2 to 3.4 ms (docs/BENCHMARKS.md). The loop works on the state and
+ * gradient through {@link FloatBuffer}s of ND4J's own memory, a block of {@value #CHUNK} elements at a time copied
+ * into float arrays that the JIT vectorizes, so it reads and writes each value once as the native op does.
+ *
+ * <p>Nothing of it is stored: a network's configuration keeps DL4J's {@link Adam} (a saved model is plain DL4J's), and
+ * {@link #install} swaps the {@link GradientUpdater} of each of a network's updater blocks that runs DL4J's
+ * {@link AdamUpdater} on float arrays laid out contiguously for one of these, bound to the same state view (the
+ * moments stay where DL4J saves, averages and restores them). Any other block (other updaters, other data types,
+ * strided views) keeps DL4J's own, and so does a gradient that is not contiguous.
+ */
+public final class JavaAdam implements GradientUpdater<Adam> {
+    /** Elements copied and updated at a time. */
+    static final int CHUNK = 4096;
+
+    private final Adam config;
+    private INDArray view;
+    private final float[] m = new float[CHUNK], v = new float[CHUNK], g = new float[CHUNK];
+
+    /** An updater of {@code config} over {@code stateView} (m then v, each as long as the gradient). */
+    JavaAdam(Adam config, INDArray stateView) {
+        if (!fits(stateView) || stateView.length() % 2 != 0)
+            throw new IllegalArgumentException("Adam state must be a contiguous float array of even length, got " + stateView.shapeInfoToString());
+        this.config = config;
+        this.view = stateView;
+    }
+
+    /**
+     * Replaces DL4J's native Adam by this kernel in every updater block of {@code net} where it applies (see the class
+     * comment); creates the network's updater if it has none yet. Returns how many blocks now use it. Idempotent.
+     */
+    public static int install(Model net) {
+        var u = net instanceof ComputationGraph g ? g.getUpdater() : ((MultiLayerNetwork) net).getUpdater();
+        if (!(u instanceof BaseMultiLayerUpdater<?> b)) return 0;
+        int n = 0;
+        for (UpdaterBlock block : b.getUpdaterBlocks()) {
+            GradientUpdater<?> gu = block.getGradientUpdater();
+            if (gu instanceof JavaAdam) n++;
+            else if (gu != null && gu.getClass() == AdamUpdater.class && gu.getConfig() instanceof Adam a
+                    && block.getUpdaterView() != null && fits(block.getUpdaterView())) {
+                block.setGradientUpdater(new JavaAdam(a, block.getUpdaterView()));
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Whether {@code a} is a float vector without gaps, so its elements are a run of its buffer's {@link FloatBuffer}. */
+    static boolean fits(INDArray a) {
+        return a.dataType() == DataType.FLOAT && a.isVectorOrScalar() && a.elementWiseStride() == 1
+                && a.offset() + a.length() <= a.data().asNioFloat().capacity();
+    }
+
+    @Override
+    public Adam getConfig() {
+        return config;
+    }
+
+    @Override
+    public void setState(Map<String, INDArray> stateMap, boolean initialize) {
+        throw new UnsupportedOperationException("JavaAdam keeps its state in the updater view; set it through the view");
+    }
+
+    @Override
+    public Map<String, INDArray> getState() {
+        long n = view.length() / 2;
+        return Map.of(AdamUpdater.M_STATE, view.reshape(view.length()).get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, n)),
+                AdamUpdater.V_STATE, view.reshape(view.length()).get(org.nd4j.linalg.indexing.NDArrayIndex.interval(n, 2 * n)));
+    }
+
+    @Override
+    public void setStateViewArray(INDArray viewArray, long[] gradientShape, char gradientOrder, boolean initialize) {
+        if (!fits(viewArray) || viewArray.length() % 2 != 0)
+            throw new IllegalArgumentException("Adam state must be a contiguous float array of even length, got " + viewArray.shapeInfoToString());
+        if (initialize) viewArray.assign(0);
+        view = viewArray;
+    }
+
+    @Override
+    public void applyUpdater(INDArray gradient, int iteration, int epoch) {
+        long n = view.length() / 2;
+        if (gradient.length() != n || !fits(gradient)) { // not laid out for the loop: DL4J's own op on the same state
+            AdamUpdater native_ = new AdamUpdater(config);
+            native_.setStateViewArray(view, gradient.shape(), gradient.ordering(), false);
+            native_.applyUpdater(gradient, iteration, epoch);
+            return;
+        }
+        float beta1 = (float) config.getBeta1(), beta2 = (float) config.getBeta2(), eps = (float) config.getEpsilon();
+        float lr = (float) config.getLearningRate(iteration, epoch);
+        float beta1t = (float) Math.pow(beta1, iteration + 1), beta2t = (float) Math.pow(beta2, iteration + 1);
+        float alpha = lr * (float) Math.sqrt(1f - beta2t) / (1f - beta1t);
+        if (Float.isNaN(alpha) || Float.isInfinite(alpha) || alpha == 0) alpha = eps;
+        FloatBuffer state = view.data().asNioFloat(), grad = gradient.data().asNioFloat();
+        int so = (int) view.offset(), go = (int) gradient.offset();
+        for (int from = 0; from < n; from += CHUNK) {
+            int len = (int) Math.min(CHUNK, n - from);
+            state.get(so + from, m, 0, len);
+            state.get((int) (so + n + from), v, 0, len);
+            grad.get(go + from, g, 0, len);
+            step(m, v, g, len, beta1, beta2, eps, alpha);
+            state.put(so + from, m, 0, len);
+            state.put((int) (so + n + from), v, 0, len);
+            grad.put(go + from, g, 0, len);
+        }
+    }
+
+    /** The kernel: updates m and v and turns g into the update, over the first {@code len} elements. */
+    static void step(float[] m, float[] v, float[] g, int len, float beta1, float beta2, float eps, float alpha) {
+        float c1 = 1f - beta1, c2 = 1f - beta2;
+        for (int i = 0; i < len; i++) {
+            float gi = g[i];
+            float mi = beta1 * m[i] + gi * c1;
+            float vi = beta2 * v[i] + gi * gi * c2;
+            m[i] = mi;
+            v[i] = vi;
+            g[i] = mi * alpha / ((float) Math.sqrt(vi) + eps);
+        }
+    }
+}
