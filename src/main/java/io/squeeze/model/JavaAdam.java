@@ -24,7 +24,7 @@ import java.util.Map;
  *
  * <p>Why: on the small networks Squeeze fine-tunes, the native op's fixed cost dominates. One DL4J step of
  * LeNet-300-100 (minibatch 64, one thread) spent 38 % of its native time in {@code adam_updater} (JFR native method
- * samples); with this kernel the step went from 5.2 to 3.4 ms (docs/BENCHMARKS.md). The loop works on the state and
+ * samples); with this kernel the step went from 5.4-5.6 to 4.0 ms (docs/BENCHMARKS.md, session 31). The loop works on the state and
  * gradient through {@link FloatBuffer}s of ND4J's own memory, a block of {@value #CHUNK} elements at a time copied
  * into float arrays that the JIT vectorizes, so it reads and writes each value once as the native op does.
  *
@@ -68,6 +68,13 @@ public final class JavaAdam implements GradientUpdater<Adam> {
             }
         }
         return n;
+    }
+
+    /** How many of {@code net}'s updater blocks run this kernel (0 before its updater exists). */
+    public static int blocks(Model net) {
+        var u = net instanceof ComputationGraph g ? g.getUpdater(false) : ((MultiLayerNetwork) net).getUpdater(false);
+        if (!(u instanceof BaseMultiLayerUpdater<?> b)) return 0;
+        return (int) b.getUpdaterBlocks().stream().filter(x -> x.getGradientUpdater() instanceof JavaAdam).count();
     }
 
     /** Whether {@code a} is a float vector without gaps, so its elements are a run of its buffer's {@link FloatBuffer}. */

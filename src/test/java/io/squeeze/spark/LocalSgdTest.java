@@ -53,6 +53,9 @@ class LocalSgdTest {
         var sgd = LocalSgd.of(jsc, rdd, net, new SparkTrainer.Config(epochs, 8, syncEvery, SEED), List.of(), List.of());
         for (int e = 1; e <= epochs; e++) assertEquals(data.stream().mapToLong(DataSet::numExamples).sum(), sgd.epoch(e));
         assertFalse(LocalSgd.Round.NETS.isEmpty(), "each worker's network kept between rounds");
+        LocalSgd.Round.NETS.forEach((k, m) -> {
+            if (k.startsWith(sgd.training + "/")) assertEquals(1, io.squeeze.model.JavaAdam.blocks(m), "each worker trains with Squeeze's Adam kernel");
+        });
         sgd.finish();
         assertTrue(LocalSgd.Round.NETS.keySet().stream().noneMatch(k -> k.startsWith(sgd.training + "/")), "and let go at the end");
         rdd.unpersist(false);
@@ -121,6 +124,22 @@ class LocalSgdTest {
         assertArrayEquals(expected.params().toFloatVector(), spark.params().toFloatVector(), 1e-6f);
         assertArrayEquals(updater(expected).toFloatVector(), updater(spark).toFloatVector(), 1e-6f);
         assertEquals(4, spark.getLayerWiseConfigurations().getIterationCount(), "2 rounds of at most 2 steps");
+    }
+
+    @Test
+    void trainingInProcessUsesSqueezesAdamKernelToo() {
+        MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
+        var r = new java.util.Random(3);
+        List<io.squeeze.data.Example> rows = new java.util.ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            float[] x = new float[6];
+            for (int j = 0; j < 6; j++) x[j] = r.nextFloat();
+            rows.add(new io.squeeze.data.Example(i, x, r.nextInt(3)));
+        }
+        var sink = new java.io.PrintWriter(new java.io.StringWriter());
+        SparkTrainer.train(TestSpark.jsc(), TestSpark.jsc().parallelize(rows, 2), net, 6, 3, new SparkTrainer.Config(1, 8, 20, SEED, true), "test", sink);
+        assertEquals(1, io.squeeze.model.JavaAdam.blocks(net));
+        assertEquals(6, net.getLayerWiseConfigurations().getIterationCount(), "two partitions of 20 rows: minibatches of 8, 8 and 4 each");
     }
 
     @Test
