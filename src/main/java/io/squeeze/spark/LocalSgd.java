@@ -147,7 +147,7 @@ final class LocalSgd {
     private long round(Broadcast<Shape> shape, int round, int epoch) {
         INDArray updater = updaterState(net);
         int[] counts = counts(net);
-        Broadcast<State> state = jsc.broadcast(new State(floats(net.params()), updater == null ? null : floats(updater),
+        Broadcast<State> state = jsc.broadcast(new State(io.squeeze.model.NdRows.toRowMajor(net.params()), updater == null ? null : io.squeeze.model.NdRows.toRowMajor(updater),
                 counts[0], counts[1]));
         List<Result> results;
         try {
@@ -187,24 +187,9 @@ final class LocalSgd {
         return u == null ? null : u.getStateViewArray();
     }
 
-    /**
-     * A flat parameter or updater-state vector as DL4J keeps it: one row, filled in one bulk copy (Nd4j.create(float[])
-     * puts the values one by one: 7-10 ms for the MLP's 800,000 parameters and moments, against 0.4-4 ms, every round
-     * on the driver and on each worker).
-     */
+    /** A flat parameter or updater-state vector as DL4J keeps it: one row, filled in one bulk copy ({@link io.squeeze.model.NdRows}). */
     static INDArray row(float[] values) {
-        INDArray a = Nd4j.createUninitialized(org.nd4j.linalg.api.buffer.DataType.FLOAT, new long[]{1, values.length}, 'c');
-        a.data().asNioFloat().put(values);
-        return a;
-    }
-
-    /** The values of a flat vector, in one bulk copy where it is a float vector without gaps ({@code toFloatVector} otherwise). */
-    static float[] floats(INDArray a) {
-        if (a.dataType() != org.nd4j.linalg.api.buffer.DataType.FLOAT || !a.isVectorOrScalar() || a.elementWiseStride() != 1 || a.length() > Integer.MAX_VALUE)
-            return a.toFloatVector();
-        float[] out = new float[(int) a.length()];
-        a.data().asNioFloat().get((int) a.offset(), out, 0, out.length);
-        return out;
+        return io.squeeze.model.NdRows.of(values, 1, values.length);
     }
 
     /** The element-wise mean of the workers' arrays, summed in worker order. */
@@ -271,7 +256,7 @@ final class LocalSgd {
             }
             Nd4j.getExecutioner().commit();
             INDArray u = updaterState(net);
-            return List.of(new Result(worker, floats(net.params()), u == null ? null : floats(u), to - from, rows)).iterator();
+            return List.of(new Result(worker, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u), to - from, rows)).iterator();
         }
 
         /** This worker's network, set to the round's averaged state. */

@@ -22,11 +22,9 @@ record TrainingBatch(Tensor[] features, Tensor[] labels, Tensor[] featureMasks, 
             return a == null ? null : new Tensor(a.shape(), a.castTo(DataType.FLOAT).dup('c').data().asFloat());
         }
 
-        /** The values as a new ND4J array, in one bulk copy ({@code Nd4j.create(float[], ...)} puts them one by one). */
+        /** The values as a new ND4J array, in one bulk copy ({@link io.squeeze.model.NdRows#fill}). */
         INDArray array() {
-            INDArray a = Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
-            a.data().asNioFloat().put(values);
-            return a;
+            return io.squeeze.model.NdRows.fill(Nd4j.createUninitialized(DataType.FLOAT, shape, 'c'), values);
         }
 
         @Override

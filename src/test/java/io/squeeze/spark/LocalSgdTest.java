@@ -132,8 +132,8 @@ class LocalSgdTest {
         INDArray big = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, 10_000);
         INDArray view = big.get(org.nd4j.linalg.indexing.NDArrayIndex.point(0), org.nd4j.linalg.indexing.NDArrayIndex.interval(123, 9_000)).reshape(1, 8_877);
         assertEquals(123, view.offset());
-        assertArrayEquals(view.toFloatVector(), LocalSgd.floats(view));
-        assertArrayEquals(view.toFloatVector(), LocalSgd.floats(view.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE)), 1e-7f, "other types the slow way");
+        assertArrayEquals(view.toFloatVector(), io.squeeze.model.NdRows.toRowMajor(view));
+        assertArrayEquals(view.toFloatVector(), io.squeeze.model.NdRows.toRowMajor(view.castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE)), 1e-7f, "other types the slow way");
         float[] v = view.toFloatVector();
         INDArray r = LocalSgd.row(v);
         assertArrayEquals(new long[]{1, 8_877}, r.shape());
