@@ -79,7 +79,19 @@ final class LocalSgd {
     private final List<TrainingListener> listeners;
     private final List<TrainingHook> hooks;
     final String training = java.util.UUID.randomUUID().toString();
-    private int rounds = -1;
+    private int rounds = -1, workers;
+    /** How the rounds must run (tests, or after Spark refused a barrier stage); null: chosen before each epoch. */
+    private Sync forced;
+    /** How the last epoch's rounds ran. */
+    private Sync sync;
+
+    /** How the workers meet after each round. */
+    enum Sync {
+        /** One Spark barrier stage an epoch; the workers exchange their states and each averages ({@link BarrierEpoch}). */
+        BARRIER,
+        /** One Spark job a round; the driver averages and broadcasts the mean. */
+        JOBS
+    }
 
     private LocalSgd(JavaSparkContext jsc, JavaRDD<TrainingBatch> data, Model net, SparkTrainer.Config cfg, List<TrainingListener> listeners,
                      List<TrainingHook> hooks) {
@@ -97,17 +109,47 @@ final class LocalSgd {
         return new LocalSgd(jsc, data, net, cfg, listeners, hooks);
     }
 
+    /** As {@link #of}, with the rounds run as {@code sync} says, whether or not a barrier stage would fit (tests). */
+    static LocalSgd of(JavaSparkContext jsc, JavaRDD<TrainingBatch> data, Model net, SparkTrainer.Config cfg, List<TrainingListener> listeners,
+                       List<TrainingHook> hooks, Sync sync) {
+        LocalSgd s = new LocalSgd(jsc, data, net, cfg, listeners, hooks);
+        s.forced = sync;
+        return s;
+    }
+
+    /** How the last epoch's rounds ran. */
+    Sync sync() {
+        return sync;
+    }
+
     /**
      * One epoch (1-based): the first counts each worker's minibatches (and builds the cache); the network's
      * configuration as it is now (the driver may have changed it after the last epoch: a learning rate, re-calibrated
      * ranges) goes to the executors. Returns the rows trained.
      */
     long epoch(int e) {
-        if (rounds < 0) rounds = rounds(shares(cached), cfg.syncEvery());
+        if (rounds < 0) {
+            List<Share> shares = shares(cached);
+            rounds = rounds(shares, cfg.syncEvery());
+            workers = shares.size();
+        }
+        INDArray u = updaterState(net);
+        sync = forced != null ? forced
+                : BarrierEpoch.fits(jsc.sc(), workers, net.params().length() + (u == null ? 0 : u.length())) ? Sync.BARRIER : Sync.JOBS;
         Broadcast<Shape> shape = jsc.broadcast(Shape.of(net, training, e));
         long rows = 0;
         try {
-            for (int r = 0; r < rounds; r++) rows += round(shape, r, e);
+            if (sync == Sync.BARRIER) {
+                try {
+                    rows = barrierEpoch(shape, e);
+                } catch (Exception x) {
+                    if (!refused(x)) throw x;
+                    // Spark refused the barrier stage before it ran (the data's lineage, or slots gone since the check)
+                    org.slf4j.LoggerFactory.getLogger(LocalSgd.class).info("local SGD: one Spark job a round ({})", x.getMessage());
+                    sync = forced = Sync.JOBS;
+                }
+            }
+            if (sync == Sync.JOBS) for (int r = 0; r < rounds; r++) rows += round(shape, r, e);
         } finally {
             shape.destroy();
         }
@@ -143,12 +185,38 @@ final class LocalSgd {
         return (most + syncEvery - 1) / syncEvery;
     }
 
+    /** Every round of an epoch in one barrier stage ({@link BarrierEpoch}); the driver takes worker 0's final state. */
+    private long barrierEpoch(Broadcast<Shape> shape, int epoch) {
+        INDArray updater = updaterState(net);
+        int[] counts = counts(net);
+        Broadcast<State> state = jsc.broadcast(state(updater, counts));
+        List<Result> results;
+        try {
+            results = BarrierEpoch.run(cached, new Round(shape, state, 0, epoch, cfg.syncEvery(), cfg.seed(), listeners, hooks), rounds);
+        } finally {
+            state.destroy();
+        }
+        Result last = results.stream().filter(r -> r.worker() == 0).findFirst().orElseThrow();
+        net.setParams(row(last.params()));
+        if (updater != null) updater.assign(row(last.updater()));
+        setCounts(net, counts[0] + last.steps(), counts[1]);
+        return results.stream().mapToLong(Result::rows).sum();
+    }
+
+    private static boolean refused(Throwable x) {
+        for (Throwable t = x; t != null; t = t.getCause()) if (t instanceof org.apache.spark.scheduler.BarrierJobAllocationFailed) return true;
+        return false;
+    }
+
+    private State state(INDArray updater, int[] counts) {
+        return new State(io.squeeze.model.NdRows.toRowMajor(net.params()), updater == null ? null : io.squeeze.model.NdRows.toRowMajor(updater), counts[0], counts[1]);
+    }
+
     /** One round: every worker fits its next {@code syncEvery} minibatches from the averaged state; returns the rows. */
     private long round(Broadcast<Shape> shape, int round, int epoch) {
         INDArray updater = updaterState(net);
         int[] counts = counts(net);
-        Broadcast<State> state = jsc.broadcast(new State(io.squeeze.model.NdRows.toRowMajor(net.params()), updater == null ? null : io.squeeze.model.NdRows.toRowMajor(updater),
-                counts[0], counts[1]));
+        Broadcast<State> state = jsc.broadcast(state(updater, counts));
         List<Result> results;
         try {
             results = new ArrayList<>(cached.mapPartitionsWithIndex(new Round(shape, state, round, epoch, cfg.syncEvery(), cfg.seed(),
@@ -171,7 +239,7 @@ final class LocalSgd {
         return new int[]{c.getIterationCount(), c.getEpochCount()};
     }
 
-    private static void setCounts(Model net, int iteration, int epoch) {
+    static void setCounts(Model net, int iteration, int epoch) {
         if (net instanceof ComputationGraph g) {
             g.getConfiguration().setIterationCount(iteration);
             g.getConfiguration().setEpochCount(epoch);
@@ -181,7 +249,7 @@ final class LocalSgd {
         }
     }
 
-    private static INDArray updaterState(Model net) {
+    static INDArray updaterState(Model net) {
         if (net instanceof ComputationGraph g) return g.getUpdater() == null ? null : g.getUpdater().getStateViewArray();
         var u = ((MultiLayerNetwork) net).getUpdater();
         return u == null ? null : u.getStateViewArray();
@@ -211,9 +279,9 @@ final class LocalSgd {
         static final ConcurrentHashMap<String, Model> NETS = new ConcurrentHashMap<>();
 
         private final Broadcast<Shape> shape;
-        private final Broadcast<State> state;
-        private final int round, epoch, syncEvery;
-        private final long seed;
+        final Broadcast<State> state;
+        final int round, epoch, syncEvery;
+        final long seed;
         private final List<TrainingListener> listeners;
         private final List<TrainingHook> hooks;
 
@@ -231,12 +299,23 @@ final class LocalSgd {
 
         @Override
         public Iterator<Result> call(Integer worker, Iterator<TrainingBatch> it) {
-            List<TrainingBatch> share = new ArrayList<>();
-            it.forEachRemaining(share::add);
+            List<TrainingBatch> share = share(it);
             int from = round * syncEvery, to = Math.min(share.size(), from + syncEvery);
             if (from >= to) return Collections.emptyIterator();
-            int[] order = order(share.size(), seed, epoch, worker);
             Model net = network(worker);
+            long rows = fit(net, share, order(share.size(), seed, epoch, worker), from, to);
+            INDArray u = updaterState(net);
+            return List.of(new Result(worker, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u), to - from, rows)).iterator();
+        }
+
+        static List<TrainingBatch> share(Iterator<TrainingBatch> it) {
+            List<TrainingBatch> share = new ArrayList<>();
+            it.forEachRemaining(share::add);
+            return share;
+        }
+
+        /** Fits minibatches {@code from} to {@code to} (exclusive) of the epoch's order, with the hooks around each; returns the rows. */
+        long fit(Model net, List<TrainingBatch> share, int[] order, int from, int to) {
             long rows = 0;
             for (int i = from; i < to; i++) {
                 TrainingBatch b = share.get(order[i]);
@@ -255,12 +334,11 @@ final class LocalSgd {
                 }
             }
             Nd4j.getExecutioner().commit();
-            INDArray u = updaterState(net);
-            return List.of(new Result(worker, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u), to - from, rows)).iterator();
+            return rows;
         }
 
         /** This worker's network, set to the round's averaged state. */
-        private Model network(int worker) {
+        Model network(int worker) {
             Shape s = shape.value();
             State st = state.value();
             String prefix = s.training() + "/" + s.version() + "/";

@@ -1,0 +1,187 @@
+package io.squeeze.spark;
+
+import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.SparkContext;
+import org.apache.spark.api.java.JavaRDD;
+import org.deeplearning4j.nn.api.Model;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.io.Serializable;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * A whole epoch of {@link LocalSgd} as one Spark barrier stage (Spark's barrier execution mode, SPARK-24374), instead
+ * of one Spark job a round. Each worker (partition) runs every round of its epoch in one task: it fits its next
+ * {@code syncEvery} minibatches, sends its parameters, updater state and step count to the others with
+ * {@link BarrierTaskContext#allGather} (one message a worker, bytes carried as an ISO-8859-1 string, version 1:
+ * {@code version, worker, steps, params, updater length, floats little-endian}), and every worker computes the same
+ * mean in worker order ({@link LocalSgd#mean}) of the workers that fitted in that round. The arithmetic is the
+ * driver's of the per-round path, so both give the same weights (tested); what goes away is a Spark job, a broadcast and
+ * a task result each round. Worker 0 returns the epoch's final state to the driver.
+ *
+ * <p>Spark runs a barrier stage only when every task can start at once, so {@link #fits} checks slots, dynamic
+ * allocation and the size of the gathered messages (each worker receives all of them through the driver's RPC, limited
+ * by {@code spark.rpc.message.maxSize}) before an epoch; otherwise {@link LocalSgd} keeps one job a round. If a task
+ * fails, Spark retries the whole stage, and every worker restarts the epoch from the state broadcast at its start.
+ */
+final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collection.Iterator<TrainingBatch>, scala.collection.Iterator<LocalSgd.Result>>
+        implements Serializable {
+    private static final long serialVersionUID = 1L;
+    static final byte VERSION = 1;
+    private static final int HEADER = 1 + 4 * 4;
+
+    private final LocalSgd.Round round;
+    private final int rounds;
+
+    BarrierEpoch(LocalSgd.Round round, int rounds) {
+        this.round = round;
+        this.rounds = rounds;
+    }
+
+    LocalSgd.Round round() {
+        return round;
+    }
+
+    int rounds() {
+        return rounds;
+    }
+
+    /** Runs the epoch on {@code cached} as one barrier stage; returns each worker's result (worker 0's carries the state). */
+    static List<LocalSgd.Result> run(JavaRDD<TrainingBatch> cached, LocalSgd.Round round, int rounds) {
+        var out = cached.rdd().barrier().mapPartitions(new BarrierEpoch(round, rounds), true,
+                scala.reflect.ClassTag$.MODULE$.apply(LocalSgd.Result.class));
+        return new ArrayList<>(out.toJavaRDD().collect());
+    }
+
+    /**
+     * Whether an epoch of {@code workers} partitions, each exchanging {@code floats} parameters and updater values, can
+     * run as a barrier stage here: no dynamic allocation, a slot for every worker at once, and every worker's gathered
+     * reply (all the messages, up to 2 bytes a character in Java serialization) within {@code spark.rpc.message.maxSize}.
+     */
+    static boolean fits(SparkContext sc, int workers, long floats) {
+        return fits(sc.conf(), sc.maxNumConcurrentTasks(sc.resourceProfileManager().defaultResourceProfile()), workers, floats);
+    }
+
+    /** {@link #fits(SparkContext, int, long)} with the cluster's task slots given. */
+    static boolean fits(org.apache.spark.SparkConf conf, int slots, int workers, long floats) {
+        if (conf.getBoolean("spark.dynamicAllocation.enabled", false) || workers > slots) return false;
+        long reply = 2L * workers * (HEADER + 4L * floats);
+        return reply <= conf.getInt("spark.rpc.message.maxSize", 128) * 1024L * 1024L;
+    }
+
+    @Override
+    public scala.collection.Iterator<LocalSgd.Result> apply(scala.collection.Iterator<TrainingBatch> it) {
+        BarrierTaskContext ctx = BarrierTaskContext.get();
+        int worker = ctx.partitionId();
+        Gather gather = new Gather(ctx);
+        List<TrainingBatch> share = LocalSgd.Round.share(scala.collection.JavaConverters.asJavaIteratorConverter(it).asJava());
+        int[] order = LocalSgd.order(share.size(), round.seed, round.epoch, worker);
+        Model net = round.network(worker);
+        LocalSgd.State start = round.state.value();
+        int iteration = start.iteration();
+        long rows = 0;
+        for (int r = 0; r < rounds; r++) {
+            int from = r * round.syncEvery, to = Math.min(share.size(), from + round.syncEvery);
+            String mine = "";
+            if (from < to) {
+                rows += round.fit(net, share, order, from, to);
+                INDArray u = LocalSgd.updaterState(net);
+                mine = encode(worker, to - from, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u));
+            }
+            List<LocalSgd.Result> all = new ArrayList<>();
+            for (String m : gather.all(mine)) if (!m.isEmpty()) all.add(decode(m));
+            if (all.isEmpty()) continue;
+            all.sort(Comparator.comparingInt(LocalSgd.Result::worker));
+            net.params().assign(LocalSgd.row(LocalSgd.mean(all, LocalSgd.Result::params)));
+            INDArray u = LocalSgd.updaterState(net);
+            if (u != null && all.get(0).updater() != null) u.assign(LocalSgd.row(LocalSgd.mean(all, LocalSgd.Result::updater)));
+            iteration += all.stream().mapToInt(LocalSgd.Result::steps).max().orElse(0);
+            LocalSgd.setCounts(net, iteration, start.epoch());
+        }
+        LocalSgd.Result out;
+        if (worker == 0) {
+            INDArray u = LocalSgd.updaterState(net);
+            out = new LocalSgd.Result(worker, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u),
+                    iteration - start.iteration(), rows);
+        } else {
+            out = new LocalSgd.Result(worker, null, null, 0, rows);
+        }
+        return scala.collection.JavaConverters.asScalaIteratorConverter(List.of(out).iterator()).asScala();
+    }
+
+    /**
+     * {@link BarrierTaskContext#allGather}'s request to the driver's barrier coordinator, waited for as it completes:
+     * Spark's own call checks its reply once a second ({@code Thread.sleep(1000)} between checks, so every round would
+     * take at least a second). Also checks every 50 ms whether Spark killed the task (the stage failed elsewhere).
+     * The coordinator counts the barrier calls of each task attempt; this task makes no other.
+     */
+    static final class Gather {
+        private static final scala.reflect.ClassTag<String[]> REPLY = scala.reflect.ClassTag$.MODULE$.apply(String[].class);
+        private final BarrierTaskContext ctx;
+        private final org.apache.spark.rpc.RpcEndpointRef coordinator;
+        private int calls;
+
+        Gather(BarrierTaskContext ctx) {
+            this.ctx = ctx;
+            var env = org.apache.spark.SparkEnv.get();
+            this.coordinator = org.apache.spark.util.RpcUtils.makeDriverRef("barrierSync", env.conf(), env.rpcEnv());
+        }
+
+        /** Every task's message, in partition order, once all have sent theirs. */
+        String[] all(String message) {
+            var request = new org.apache.spark.RequestToSync(ctx.numPartitions(), ctx.stageId(), ctx.stageAttemptNumber(), ctx.taskAttemptId(),
+                    calls, ctx.partitionId(), message, org.apache.spark.RequestMethod$.MODULE$.ALL_GATHER());
+            var reply = coordinator.ask(request, new org.apache.spark.rpc.RpcTimeout(
+                    scala.concurrent.duration.Duration.create(365, java.util.concurrent.TimeUnit.DAYS), "barrierTimeout"), REPLY);
+            var poll = scala.concurrent.duration.Duration.create(50, java.util.concurrent.TimeUnit.MILLISECONDS);
+            while (true) {
+                try {
+                    String[] all = scala.concurrent.Await.result(reply, poll);
+                    calls++;
+                    return all;
+                } catch (java.util.concurrent.TimeoutException e) {
+                    ctx.killTaskIfInterrupted();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    ctx.killTaskIfInterrupted();
+                    throw new IllegalStateException("interrupted in a local SGD barrier", e);
+                } catch (RuntimeException e) {
+                    throw e;
+                } catch (Exception e) {
+                    throw new IllegalStateException("local SGD barrier: " + e.getMessage(), e);
+                }
+            }
+        }
+    }
+
+    /** A worker's round as one message (see the class comment for the layout). */
+    static String encode(int worker, int steps, float[] params, float[] updater) {
+        int nu = updater == null ? -1 : updater.length;
+        byte[] b = new byte[HEADER + 4 * (params.length + Math.max(nu, 0))];
+        ByteBuffer bb = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+        bb.put(VERSION).putInt(worker).putInt(steps).putInt(params.length).putInt(nu);
+        bb.asFloatBuffer().put(params);
+        if (updater != null) bb.position(HEADER + 4 * params.length).asFloatBuffer().put(updater);
+        return new String(b, StandardCharsets.ISO_8859_1);
+    }
+
+    static LocalSgd.Result decode(String message) {
+        ByteBuffer bb = ByteBuffer.wrap(message.getBytes(StandardCharsets.ISO_8859_1)).order(ByteOrder.LITTLE_ENDIAN);
+        byte v = bb.get();
+        if (v != VERSION) throw new IllegalStateException("local SGD message version " + v + ", this build reads " + VERSION);
+        int worker = bb.getInt(), steps = bb.getInt(), np = bb.getInt(), nu = bb.getInt();
+        float[] params = new float[np];
+        bb.asFloatBuffer().get(params);
+        float[] updater = null;
+        if (nu >= 0) {
+            updater = new float[nu];
+            bb.position(HEADER + 4 * np).asFloatBuffer().get(updater);
+        }
+        return new LocalSgd.Result(worker, params, updater, steps, 0);
+    }
+}

@@ -1,0 +1,160 @@
+package io.squeeze.spark;
+
+import io.squeeze.TestModels;
+import io.squeeze.TestSpark;
+import org.apache.spark.SparkConf;
+import org.apache.spark.serializer.JavaSerializer;
+import org.apache.spark.serializer.KryoSerializer;
+import org.apache.spark.serializer.Serializer;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.spark.api.TrainingHook;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import scala.reflect.ClassTag$;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * An epoch as one barrier stage trains to the same weights as one Spark job a round; Squeeze picks it only where Spark
+ * can run it, falls back when Spark refuses it, and a failing worker fails the epoch instead of leaving the others
+ * waiting.
+ */
+class BarrierEpochTest {
+    private static final long SEED = 5;
+
+    private static List<TrainingBatch> batches(int n, long seed) {
+        Random r = new Random(seed);
+        List<TrainingBatch> out = new ArrayList<>();
+        for (int b = 0; b < n; b++) {
+            float[] x = new float[8 * 6], y = new float[8 * 3];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            for (int i = 0; i < 8; i++) y[i * 3 + r.nextInt(3)] = 1;
+            out.add(TrainingBatch.of(new DataSet(Nd4j.create(x, new long[]{8, 6}, 'c'), Nd4j.create(y, new long[]{8, 3}, 'c'))));
+        }
+        return out;
+    }
+
+    private static LocalSgd.Sync train(MultiLayerNetwork net, org.apache.spark.api.java.JavaRDD<TrainingBatch> rdd, LocalSgd.Sync sync,
+                                       int epochs, List<TrainingHook> hooks) {
+        var sgd = LocalSgd.of(TestSpark.jsc(), rdd, net, new SparkTrainer.Config(epochs, 8, 3, SEED), List.of(), hooks, sync);
+        try {
+            for (int e = 1; e <= epochs; e++) assertEquals(rdd.map(TrainingBatch::rows).reduce(Long::sum), sgd.epoch(e));
+            return sgd.sync();
+        } finally {
+            sgd.finish();
+        }
+    }
+
+    private static float[] updater(MultiLayerNetwork n) {
+        return n.getUpdater().getStateViewArray().toFloatVector();
+    }
+
+    @Test
+    void anEpochAsOneBarrierStageGivesTheWeightsOfOneJobARound() {
+        var rdd = TestSpark.jsc().parallelize(batches(17, 1), 2).cache(); // 9 and 8 minibatches: 3 rounds, the last uneven
+        MultiLayerNetwork barrier = TestModels.mlp(6, new int[]{5}, 3, 4), jobs = barrier.clone(), auto = barrier.clone();
+        assertEquals(LocalSgd.Sync.BARRIER, train(barrier, rdd, LocalSgd.Sync.BARRIER, 2, List.of()));
+        assertEquals(LocalSgd.Sync.JOBS, train(jobs, rdd, LocalSgd.Sync.JOBS, 2, List.of()));
+        assertEquals(LocalSgd.Sync.BARRIER, train(auto, rdd, null, 2, List.of()), "two workers on local[2]: a barrier stage");
+        assertArrayEquals(jobs.params().toFloatVector(), barrier.params().toFloatVector(), "the same arithmetic");
+        assertArrayEquals(updater(jobs), updater(barrier));
+        assertArrayEquals(jobs.params().toFloatVector(), auto.params().toFloatVector());
+        assertEquals(jobs.getLayerWiseConfigurations().getIterationCount(), barrier.getLayerWiseConfigurations().getIterationCount());
+        assertEquals(18, barrier.getLayerWiseConfigurations().getIterationCount(), "3 rounds of 3 steps, 2 epochs");
+        assertNotEquals(0f, barrier.params().sub(TestModels.mlp(6, new int[]{5}, 3, 4).params()).norm2Number().floatValue());
+        rdd.unpersist(false);
+    }
+
+    @Test
+    void moreWorkersThanSlotsOrALineageSparkRefusesTrainOneJobARound() {
+        var data = batches(12, 2);
+        var three = TestSpark.jsc().parallelize(data, 3).cache();
+        MultiLayerNetwork a = TestModels.mlp(6, new int[]{5}, 3, 4), b = a.clone();
+        assertEquals(LocalSgd.Sync.JOBS, train(a, three, null, 1, List.of()), "3 workers, 2 slots");
+        // a union's partitions come from parents with other partition counts: Spark refuses it as a barrier stage
+        var union = TestSpark.jsc().parallelize(data.subList(0, 6), 1).union(TestSpark.jsc().parallelize(data.subList(6, 12), 1));
+        MultiLayerNetwork c = TestModels.mlp(6, new int[]{5}, 3, 4), d = c.clone();
+        assertEquals(LocalSgd.Sync.JOBS, train(c, union, null, 2, List.of()), "refused, then one job a round");
+        train(d, union, LocalSgd.Sync.JOBS, 2, List.of());
+        assertArrayEquals(d.params().toFloatVector(), c.params().toFloatVector());
+        three.unpersist(false);
+    }
+
+    @Test
+    void aBarrierStageFitsOnlyWithASlotForEveryWorkerAndRoomForTheGatheredStates() {
+        SparkConf conf = new SparkConf(false);
+        assertTrue(BarrierEpoch.fits(conf, 2, 2, 800_000));
+        assertFalse(BarrierEpoch.fits(conf, 2, 3, 800_000), "more workers than task slots");
+        assertFalse(BarrierEpoch.fits(conf.clone().set("spark.dynamicAllocation.enabled", "true"), 8, 2, 800_000));
+        assertTrue(BarrierEpoch.fits(conf, 4, 4, 4_000_000), "4 x 16 MB, twice, within 128 MiB");
+        assertFalse(BarrierEpoch.fits(conf, 4, 4, 5_000_000), "4 x 20 MB, twice, beyond it");
+        assertTrue(BarrierEpoch.fits(conf.clone().set("spark.rpc.message.maxSize", "512"), 4, 4, 5_000_000));
+    }
+
+    @Test
+    void aWorkerThatFailsFailsTheEpochInsteadOfLeavingTheOthersWaiting() {
+        var rdd = TestSpark.jsc().parallelize(batches(12, 3), 2).cache();
+        MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
+        long start = System.nanoTime();
+        var e = assertThrows(Exception.class, () -> train(net, rdd, LocalSgd.Sync.BARRIER, 1, List.of(new FailOnWorker1())));
+        assertTrue(String.valueOf(e.getMessage()).contains("worker 1 fails"), e.getMessage());
+        assertTrue(System.nanoTime() - start < 60_000_000_000L, "the waiting worker was stopped");
+        rdd.unpersist(false);
+    }
+
+    /** Throws in worker 1's second minibatch, after worker 0 has gone on to the first exchange. */
+    static final class FailOnWorker1 implements TrainingHook {
+        private int seen;
+
+        @Override
+        public void preUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
+            if (org.apache.spark.TaskContext.getPartitionId() == 1 && ++seen == 2) throw new IllegalStateException("worker 1 fails");
+        }
+
+        @Override
+        public void postUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
+        }
+
+        @Override
+        public void preUpdate(MultiDataSet minibatch, Model model) {
+        }
+
+        @Override
+        public void postUpdate(MultiDataSet minibatch, Model model) {
+        }
+    }
+
+    @Test
+    void theEpochFunctionAndItsMessagesSurviveKryoAndJavaSerialization() {
+        float[] p = {1.5f, -2f, Float.NaN, 0f}, u = {3f, 4f, 5f, 6f, 7f, 8f, 9f, Float.MIN_VALUE};
+        var back = BarrierEpoch.decode(BarrierEpoch.encode(3, 7, p, u));
+        assertEquals(3, back.worker());
+        assertEquals(7, back.steps());
+        assertArrayEquals(p, back.params());
+        assertArrayEquals(u, back.updater());
+        assertNull(BarrierEpoch.decode(BarrierEpoch.encode(0, 1, p, null)).updater());
+        var shape = TestSpark.jsc().broadcast(LocalSgd.Shape.of(TestModels.mlp(6, new int[]{5}, 3, 4), "t", 1));
+        var state = TestSpark.jsc().broadcast(new LocalSgd.State(new float[]{1}, null, 0, 0));
+        var fn = new BarrierEpoch(new LocalSgd.Round(shape, state, 0, 2, 3, SEED, List.of(), List.of(new TaskThreadsHook())), 4);
+        for (Serializer s : List.<Serializer>of(new KryoSerializer(new SparkConf(false).set("spark.kryo.registrator", SqueezeKryoRegistrator.CHAIN)),
+                new JavaSerializer(new SparkConf(false)))) {
+            var bytes = s.newInstance().serialize(fn, ClassTag$.MODULE$.AnyRef());
+            BarrierEpoch r = (BarrierEpoch) s.newInstance().deserialize(bytes, ClassTag$.MODULE$.AnyRef());
+            assertEquals(4, r.rounds());
+            assertEquals(3, r.round().syncEvery);
+            assertEquals(SEED, r.round().seed);
+            var m = BarrierEpoch.decode(BarrierEpoch.encode(1, 2, p, u));
+            var mm = (String) s.newInstance().deserialize(s.newInstance().serialize(BarrierEpoch.encode(1, 2, p, u), ClassTag$.MODULE$.AnyRef()), ClassTag$.MODULE$.AnyRef());
+            assertArrayEquals(m.updater(), BarrierEpoch.decode(mm).updater(), "a message through the RPC's serializer");
+        }
+        shape.destroy();
+        state.destroy();
+    }
+}
