@@ -117,6 +117,11 @@ final class LocalSgd {
         return s;
     }
 
+    /** The workers (partitions of the data), known after the first epoch. */
+    int workers() {
+        return workers;
+    }
+
     /** How the last epoch's rounds ran. */
     Sync sync() {
         return sync;

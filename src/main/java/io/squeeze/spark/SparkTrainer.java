@@ -247,7 +247,8 @@ public final class SparkTrainer {
                 jsc.setJobDescription("squeeze train epoch " + e + "/" + cfg.epochs() + " on " + where);
                 long t0 = System.nanoTime();
                 long rows = sgd.epoch(e);
-                report(progress, e, cfg, loss.take(), (System.nanoTime() - t0) / 1e9, rows, "");
+                report(progress, e, cfg, loss.take(), (System.nanoTime() - t0) / 1e9, rows, sgd.sync() == LocalSgd.Sync.BARRIER
+                        ? " (" + sgd.workers() + " workers, one barrier stage)" : " (" + sgd.workers() + " workers, one Spark job a round)");
                 afterEpoch.accept(e, net);
             }
         } finally {

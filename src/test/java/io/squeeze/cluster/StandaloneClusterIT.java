@@ -452,6 +452,8 @@ class StandaloneClusterIT {
         assertTrue(r.err().contains("train: epoch 2 validation accuracy"), r.err());
         // the epoch's mean minibatch loss, added up in the executors' training workers
         assertTrue(java.util.regex.Pattern.compile("train: epoch 2/2  loss [0-9]+\\.[0-9]{4}  ").matcher(r.err()).find(), r.err());
+        // every round of an epoch in one barrier stage across the executor JVMs (BarrierEpoch), a worker per core
+        assertTrue(r.err().contains("train: epoch 2/2") && r.err().contains(" workers, one barrier stage)"), r.err());
         local(append(t, "--out", tl));
         Path ec = dir.resolve("resnet-eval-cluster.json"), el = dir.resolve("resnet-eval-local.json"), et = dir.resolve("resnet-eval-trained.json");
         submit("evaluate", "--model", tl, "--data", TEST, "--report", ec.toString());

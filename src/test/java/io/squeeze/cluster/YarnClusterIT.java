@@ -62,6 +62,7 @@ class YarnClusterIT {
                 "--sync-every", "5", "--eval-data", TEST};
         SparkHome.Run t = submit(List.of(), StandaloneClusterIT.append(train, "--out", out));
         assertTrue(t.err().contains("epoch 3/3"), t.err());
+        assertTrue(t.err().contains(" workers, one barrier stage)"), "every round of an epoch in one barrier stage on YARN's executors: " + t.err());
         StandaloneClusterIT.local(StandaloneClusterIT.append(train, "--out", lo));
         Storage st = new Storage(new Configuration());
         double ay = (Double) Artifact.load(st, out).manifest().metrics().get("accuracy"), al = (Double) Artifact.load(st, lo).manifest().metrics().get("accuracy");
