@@ -24,11 +24,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * 2010; Lin et al. 2020, "Don't use large mini-batches, use local SGD"). Each partition of the minibatches is one
  * worker. The minibatches are built once, converted to on-heap float arrays ({@link TrainingBatch}) and cached by
  * Spark ({@code MEMORY_AND_DISK}); every epoch each worker fits its own share in an order drawn from (seed, epoch,
- * worker), {@code syncEvery} minibatches a round. After a round the driver averages the workers' parameters and
- * updater state (Adam's moments) in worker order, so the same seed, data, master and partitioning give the same weights,
- * and broadcasts them for the next round. An executor keeps each worker's network between rounds (rebuilt when the
- * configuration is broadcast again, once an epoch, after the driver's end-of-epoch work), so a round costs one Spark
- * job, one broadcast of the parameters and the compute. What a network's configuration carries trains as it does in
+ * worker), {@code syncEvery} minibatches a round. After a round the workers' parameters and updater state (Adam's
+ * moments) are averaged in worker order, so the same seed, data, master and partitioning give the same weights. Where
+ * Spark can run every worker at once ({@link BarrierEpoch#fits}), an epoch is one barrier stage: each worker runs all
+ * its rounds in one task, the workers exchange their states through Spark's barrier coordinator after each round and
+ * each computes the same mean ({@link BarrierEpoch}); otherwise each round is one Spark job, after which the driver
+ * averages and broadcasts the mean. Both give the same weights (tested). An executor keeps each worker's network
+ * between rounds and epochs (rebuilt when the configuration is broadcast again, once an epoch, after the driver's
+ * end-of-epoch work). What a network's configuration carries trains as it does in
  * process: mask constraints after every update, frozen layers, fake quantization, a KD loss, hint outputs; the
  * listeners and hooks given run around every minibatch on the executors. Adam runs as {@link io.squeeze.model.JavaAdam}
  * on every worker's network (and in process): the same update as DL4J's native op, one step of LeNet-300-100 on one
@@ -37,7 +40,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>This replaced DL4J's {@code ParameterAveragingTrainingMaster}, which rebuilt each worker's network and re-read the
  * round's exported minibatch files every round, and wrote the whole dataset to the default filesystem first
  * (docs/BENCHMARKS.md, "Training throughput"). A worker's share should fit in its executor's memory; a spilled share
- * is read back from the executor's local disk once a round.
+ * is read back from the executor's local disk once a round (once an epoch in a barrier stage).
  */
 final class LocalSgd {
     /** The network's configuration (either of DL4J's two kinds), Java-serialized. */

@@ -45,10 +45,15 @@ public final class StandaloneCluster implements AutoCloseable {
         deleteTree(root.resolve("work"));
         logs = Files.createDirectories(root.resolve("logs"));
         master = "spark://127.0.0.1:" + port;
+        // every daemon's port chosen here, distinct from the Master's: a Worker left to pick its own port once took the
+        // Master's before the Master bound it (the Master moved to the next port, the Worker never found it)
+        int[] ports = freePorts(3, port);
         start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", Integer.toString(port),
-                "--webui-port", Integer.toString(freePort()));
-        start("worker", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", Integer.toString(executors),
-                "--memory", (executors * 2) + "g", "--webui-port", Integer.toString(freePort()), "--work-dir", root.resolve("work").toString(), master);
+                "--webui-port", Integer.toString(ports[0]));
+        await(logs.resolve("master.log"), "Successfully started service 'sparkMaster' on port " + port, Duration.ofSeconds(90));
+        start("worker", "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--port", Integer.toString(ports[1]), "--cores",
+                Integer.toString(executors), "--memory", (executors * 2) + "g", "--webui-port", Integer.toString(ports[2]), "--work-dir",
+                root.resolve("work").toString(), master);
         await(logs.resolve("worker.log"), "Successfully registered with master", Duration.ofSeconds(90));
     }
 
@@ -81,6 +86,22 @@ public final class StandaloneCluster implements AutoCloseable {
         if (!Files.exists(dir)) return;
         try (var s = Files.walk(dir)) {
             for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
+        }
+    }
+
+    /** {@code n} ports free now, distinct from each other and from {@code taken} (held open together while chosen). */
+    static int[] freePorts(int n, int taken) throws IOException {
+        List<ServerSocket> held = new ArrayList<>();
+        try {
+            int[] out = new int[n];
+            for (int i = 0; i < n; ) {
+                ServerSocket s = new ServerSocket(0);
+                held.add(s);
+                if (s.getLocalPort() != taken) out[i++] = s.getLocalPort();
+            }
+            return out;
+        } finally {
+            for (ServerSocket s : held) s.close();
         }
     }
 
