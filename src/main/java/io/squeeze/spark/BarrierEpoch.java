@@ -76,7 +76,9 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
 
     @Override
     public scala.collection.Iterator<LocalSgd.Result> apply(scala.collection.Iterator<TrainingBatch> it) {
-        BarrierTaskContext ctx = BarrierTaskContext.get();
+        // not BarrierTaskContext.get(): that initializes its companion object, whose java.util.Timer in Spark 3.5 is a
+        // non-daemon thread that keeps a local-mode JVM alive after main returns (Gather makes no timed barrier calls)
+        BarrierTaskContext ctx = (BarrierTaskContext) org.apache.spark.TaskContext.get();
         int worker = ctx.partitionId();
         Gather gather = new Gather(ctx);
         List<TrainingBatch> share = LocalSgd.Round.share(scala.collection.JavaConverters.asJavaIteratorConverter(it).asJava());

@@ -247,8 +247,9 @@ public final class SparkTrainer {
                 jsc.setJobDescription("squeeze train epoch " + e + "/" + cfg.epochs() + " on " + where);
                 long t0 = System.nanoTime();
                 long rows = sgd.epoch(e);
+                String workers = sgd.workers() + (sgd.workers() == 1 ? " worker" : " workers");
                 report(progress, e, cfg, loss.take(), (System.nanoTime() - t0) / 1e9, rows, sgd.sync() == LocalSgd.Sync.BARRIER
-                        ? " (" + sgd.workers() + " workers, one barrier stage)" : " (" + sgd.workers() + " workers, one Spark job a round)");
+                        ? " (" + workers + ", one barrier stage)" : " (" + workers + ", one Spark job a round)");
                 afterEpoch.accept(e, net);
             }
         } finally {

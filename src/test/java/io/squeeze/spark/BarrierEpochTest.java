@@ -69,6 +69,8 @@ class BarrierEpochTest {
         assertEquals(jobs.getLayerWiseConfigurations().getIterationCount(), barrier.getLayerWiseConfigurations().getIterationCount());
         assertEquals(18, barrier.getLayerWiseConfigurations().getIterationCount(), "3 rounds of 3 steps, 2 epochs");
         assertNotEquals(0f, barrier.params().sub(TestModels.mlp(6, new int[]{5}, 3, 4).params()).norm2Number().floatValue());
+        assertTrue(Thread.getAllStackTraces().keySet().stream().noneMatch(t -> !t.isDaemon() && t.getName().startsWith("Barrier task timer")),
+                "no non-daemon barrier timer left to keep a local-mode JVM alive after main returns");
         rdd.unpersist(false);
     }
 
