@@ -27,7 +27,8 @@ import java.util.List;
  * <p>Spark runs a barrier stage only when every task can start at once, so {@link #fits} checks slots, dynamic
  * allocation and the size of the gathered messages (each worker receives all of them through the driver's RPC, limited
  * by {@code spark.rpc.message.maxSize}) before an epoch; otherwise {@link LocalSgd} keeps one job a round. If a task
- * fails, Spark retries the whole stage, and every worker restarts the epoch from the state broadcast at its start.
+ * fails or its executor is lost, the stage fails (Spark does not rerun a barrier result stage) and {@link LocalSgd}
+ * runs the epoch again from the state broadcast at its start, up to Spark's attempts of a task.
  */
 final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collection.Iterator<TrainingBatch>, scala.collection.Iterator<LocalSgd.Result>>
         implements Serializable {

@@ -43,6 +43,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * is read back from the executor's local disk once a round (once an epoch in a barrier stage).
  */
 final class LocalSgd {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger("squeeze");
     /** The network's configuration (either of DL4J's two kinds), Java-serialized. */
     record Shape(byte[] conf, String training, int version) implements Serializable {
         static Shape of(Model net, String training, int version) {
@@ -87,6 +88,8 @@ final class LocalSgd {
     private Sync forced;
     /** How the last epoch's rounds ran. */
     private Sync sync;
+    /** How many times an epoch's barrier stage may run: as many as Spark's attempts of a task ({@link #attempts}). */
+    private int attempts;
 
     /** How the workers meet after each round. */
     enum Sync {
@@ -104,6 +107,22 @@ final class LocalSgd {
         this.cfg = cfg;
         this.listeners = listeners;
         this.hooks = hooks;
+        this.attempts = attempts(jsc.sc());
+    }
+
+    /**
+     * Spark's attempts of a task: {@code spark.task.maxFailures} (4 by default) on a cluster, 1 on {@code local[N]},
+     * F on {@code local[N,F]}.
+     */
+    static int attempts(org.apache.spark.SparkContext sc) {
+        if (sc.taskScheduler() instanceof org.apache.spark.scheduler.TaskSchedulerImpl t) return t.maxTaskFailures();
+        return sc.conf().getInt("spark.task.maxFailures", 4);
+    }
+
+    /** As many runs of an epoch's barrier stage as given instead of Spark's attempts of a task (tests). */
+    LocalSgd attempts(int n) {
+        attempts = n;
+        return this;
     }
 
     /** Training of {@code net} in place on {@code data}, which the caller has persisted (every round reads it). */
@@ -147,14 +166,24 @@ final class LocalSgd {
         Broadcast<Shape> shape = jsc.broadcast(Shape.of(net, training, e));
         long rows = 0;
         try {
-            if (sync == Sync.BARRIER) {
+            for (int attempt = 1; sync == Sync.BARRIER; attempt++) {
                 try {
                     rows = barrierEpoch(shape, e);
+                    break;
                 } catch (Exception x) {
-                    if (!refused(x)) throw x;
-                    // Spark refused the barrier stage before it ran (the data's lineage, or slots gone since the check)
-                    org.slf4j.LoggerFactory.getLogger(LocalSgd.class).info("local SGD: one Spark job a round ({})", x.getMessage());
-                    sync = forced = Sync.JOBS;
+                    if (refused(x)) {
+                        // Spark refused the barrier stage before it ran (the data's lineage, or slots gone since the check)
+                        LOG.info("local SGD: one Spark job a round ({})", x.getMessage());
+                        sync = forced = Sync.JOBS;
+                    } else {
+                        // Spark does not rerun a failed barrier result stage: the epoch runs again from its start, as
+                        // Spark reruns a failed task, and gives the same weights (the broadcast state is unchanged)
+                        if (attempt >= attempts) throw x;
+                        String why = String.valueOf(x.getMessage()).lines().findFirst().orElse("");
+                        LOG.warn("epoch {}: its barrier stage failed ({}); running the epoch again, attempt {} of {}", e, why, attempt + 1, attempts);
+                        if (forced == null && !BarrierEpoch.fits(jsc.sc(), workers, net.params().length() + (u == null ? 0 : u.length())))
+                            sync = Sync.JOBS; // slots lost with an executor: this epoch one job a round
+                    }
                 }
             }
             if (sync == Sync.JOBS) for (int r = 0; r < rounds; r++) rows += round(shape, r, e);

@@ -111,6 +111,52 @@ class BarrierEpochTest {
         rdd.unpersist(false);
     }
 
+    @Test
+    void anEpochWhoseBarrierStageFailsRunsAgainFromItsStartToTheSameWeights() {
+        assertEquals(1, LocalSgd.attempts(TestSpark.jsc().sc()), "local[2]: one attempt of a task, as Spark's");
+        var rdd = TestSpark.jsc().parallelize(batches(12, 3), 2).cache();
+        MultiLayerNetwork failed = TestModels.mlp(6, new int[]{5}, 3, 4), clean = failed.clone();
+        train(clean, rdd, LocalSgd.Sync.BARRIER, 2, List.of());
+        var sgd = LocalSgd.of(TestSpark.jsc(), rdd, failed, new SparkTrainer.Config(2, 8, 3, SEED), List.of(), List.of(new FailOnce()),
+                LocalSgd.Sync.BARRIER).attempts(2);
+        try {
+            assertEquals(96, sgd.epoch(1));
+            FailOnce.armed.set(true);
+            assertEquals(96, sgd.epoch(2), "every row once, the failed attempt's not counted");
+        } finally {
+            sgd.finish();
+        }
+        assertFalse(FailOnce.armed.get(), "the first attempt of epoch 2 failed");
+        assertEquals(LocalSgd.Sync.BARRIER, sgd.sync());
+        assertArrayEquals(clean.params().toFloatVector(), failed.params().toFloatVector());
+        assertArrayEquals(updater(clean), updater(failed));
+        assertEquals(clean.getLayerWiseConfigurations().getIterationCount(), failed.getLayerWiseConfigurations().getIterationCount());
+        rdd.unpersist(false);
+    }
+
+    /** Throws once when armed, in worker 1's fourth minibatch (local mode: one JVM holds the flag). */
+    static final class FailOnce implements TrainingHook {
+        static final java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
+        private int seen;
+
+        @Override
+        public void preUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
+            if (org.apache.spark.TaskContext.getPartitionId() == 1 && ++seen == 4 && armed.compareAndSet(true, false)) throw new IllegalStateException("worker 1 fails once");
+        }
+
+        @Override
+        public void postUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
+        }
+
+        @Override
+        public void preUpdate(MultiDataSet minibatch, Model model) {
+        }
+
+        @Override
+        public void postUpdate(MultiDataSet minibatch, Model model) {
+        }
+    }
+
     /** Throws in worker 1's second minibatch, after worker 0 has gone on to the first exchange. */
     static final class FailOnWorker1 implements TrainingHook {
         private int seen;
