@@ -156,6 +156,7 @@ class HdfsAndS3ClusterIT {
         // kill -9 of an executor in the middle of a round: its cached minibatches are rebuilt and the round runs again, same weights
         SparkHome.Run k = submitKillingAnExecutor(onHdfs(), append(job, "--out", afterKill));
         assertTrue(k.err().contains("epoch 3/3"), k.err());
+        assertTrue(k.err().contains("its barrier stage failed") && k.err().contains("running the epoch again, attempt 2 of 4"), k.err());
         assertEquals(Artifact.modelSha256(trained), Artifact.modelSha256(Artifact.load(st, afterKill).manifest()), "the same weights after the kill");
         assertEquals(List.of(), leftovers(new Path(hdfs + "/")), "no training files left on HDFS");
 
@@ -193,9 +194,10 @@ class HdfsAndS3ClusterIT {
                 "--sync-every", "5", "--seed", "7", "--eval-data", test};
         String clean = s3.bucket() + "/models/clean", afterKill = s3.bucket() + "/models/after-kill";
         submit(onS3(), append(job, "--out", clean));
-        // kill -9 of an executor in the middle of a training round: the round's lost work runs again, same weights
+        // kill -9 of an executor in the middle of a training epoch: the epoch's barrier stage runs again, same weights
         SparkHome.Run r = submitKillingAnExecutor(onS3(), append(job, "--out", afterKill));
         assertTrue(r.err().contains("epoch 2/2"), r.err());
+        assertTrue(r.err().contains("running the epoch again, attempt 2 of 4"), r.err());
         Manifest a = Artifact.load(st, clean).manifest(), b = Artifact.load(st, afterKill).manifest();
         assertEquals(Artifact.modelSha256(a), Artifact.modelSha256(b), "the same weights");
         double accuracy = (Double) a.metrics().get("accuracy");
