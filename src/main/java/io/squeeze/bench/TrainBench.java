@@ -124,7 +124,7 @@ final class TrainBench implements Bench.Benchmark {
 
     /**
      * Rows/s of a DL4J fit() loop over minibatches held in memory, every core, over the warm epochs; with Squeeze's Adam
-     * kernel as its training uses it ({@code javaAdam}) or DL4J's own.
+     * kernel and input-layer gradients as its training uses them ({@code javaAdam}) or DL4J's own.
      */
     static double inProcess(MultiLayerConfiguration conf, List<Example> rows, boolean javaAdam, PrintStream progress, String name) {
         List<DataSet> batches = new ArrayList<>();
@@ -132,7 +132,10 @@ final class TrainBench implements Bench.Benchmark {
         while (it.hasNext()) batches.add(SparkTrainer.oneHot(it.next(), rows.get(0).features().length, 10, "bench " + name));
         MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
         net.init();
-        if (javaAdam) io.squeeze.model.JavaAdam.install(net);
+        if (javaAdam) {
+            io.squeeze.model.JavaAdam.install(net);
+            io.squeeze.model.InputConvGradients.install(net); // Squeeze's training kernels, as its workers run them
+        }
         Nd4jThreads.all();
         double warm = 0;
         for (int e = 1; e <= EPOCHS; e++) {

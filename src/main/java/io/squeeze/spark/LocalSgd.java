@@ -60,6 +60,7 @@ final class LocalSgd {
             }
             MultiLayerNetwork n = new MultiLayerNetwork((org.deeplearning4j.nn.conf.MultiLayerConfiguration) conf);
             n.init(params, true);
+            io.squeeze.model.InputConvGradients.install(n); // a worker's network only trains
             return n;
         }
     }

@@ -221,6 +221,7 @@ public final class SparkTrainer {
         if (!cfg.local()) return cachedOnSpark(jsc, cfg, where, progress, data.map(TrainingBatch::of), net, afterEpoch);
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
         JavaRDD<DataSet> counted = counted(data, rows, d -> (long) d.numExamples());
+        io.squeeze.model.InputConvGradients.install(net);
         return inProcess(jsc, cfg, where, progress, net, net.getListeners(), rows,
                 () -> net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator())), afterEpoch);
     }

@@ -1,0 +1,186 @@
+package io.squeeze.model;
+
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.conf.CNN2DFormat;
+import org.deeplearning4j.nn.conf.ConvolutionMode;
+import org.deeplearning4j.nn.gradient.DefaultGradient;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.layers.convolution.ConvolutionHelper;
+import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.nn.params.ConvolutionParamInitializer;
+import org.deeplearning4j.nn.workspace.ArrayType;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.deeplearning4j.util.ConvolutionUtils;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.activations.IActivation;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.convolution.Convolution;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Map;
+
+/**
+ * Training without the gradient nobody reads: a {@link MultiLayerNetwork} whose first layer is a 2-D convolution
+ * back-propagates into the network's input too, and DL4J then drops that gradient. For LeNet-5 on MNIST that
+ * gradient (oneDNN's backward-data convolution of a 1-channel 28×28 input) was 44 % of oneDNN's time in a training
+ * step (docs/BENCHMARKS.md, "Where a LeNet-5 step goes"); PyTorch never computes it, as its input does not require a
+ * gradient. This helper, installed on that first layer only, computes the layer's weight gradient as one GEMM,
+ * {@code dW[oc, (c,kh,kw)] = δ[oc, (n,oh,ow)] · im2col(x)[(c,kh,kw), (n,oh,ow)]ᵀ}, over an im2col matrix built in
+ * Java arrays (row copies, zeros where the kernel meets padding), and the bias gradient as the sum of δ over rows and
+ * positions — the sums of the backward-weights convolution (Goodfellow et al., Deep Learning, §9.5), tested equal to
+ * oneDNN's and DL4J's paths to float rounding — and returns an uninitialized array as the input's gradient. The
+ * forward pass stays with the layer's own helper (oneDNN) or DL4J's path. Layouts it does not cover (NHWC,
+ * asymmetric "same" padding, non-float) go to the layer's own helper. On LeNet-5 it takes a local[1] epoch from
+ * 11.1–12.6 s to 9.2–9.8 s (docs/BENCHMARKS.md).
+ */
+public final class InputConvGradients implements ConvolutionHelper {
+    private final ConvolutionHelper own;
+    private float[] xs, cols; // reused: a layer's helper serves one training thread
+    private INDArray colsArray;
+    private long passes;
+
+    private InputConvGradients(ConvolutionHelper own) {
+        this.own = own;
+    }
+
+    /**
+     * Installs the helper on {@code net}'s first layer when the network is a {@link MultiLayerNetwork} whose first
+     * layer is a plain 2-D convolution; returns whether it did. Only for training: the network's input gradient
+     * ({@code backpropGradient}'s result) is then undefined.
+     */
+    public static boolean install(Model net) {
+        if (!(net instanceof MultiLayerNetwork m) || m.getnLayers() == 0) return false;
+        Layer first = m.getLayer(0);
+        if (first.getClass() != ConvolutionLayer.class) return false;
+        try {
+            var f = ConvolutionLayer.class.getDeclaredField("helper");
+            f.setAccessible(true);
+            ConvolutionHelper own = (ConvolutionHelper) f.get(first);
+            if (own instanceof InputConvGradients) return true;
+            f.set(first, new InputConvGradients(own));
+            return true;
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("DL4J's ConvolutionLayer has no helper field: " + e, e);
+        }
+    }
+
+    @Override
+    public boolean checkSupported() {
+        return true;
+    }
+
+    @Override
+    public Pair<Gradient, INDArray> backpropGradient(INDArray input, INDArray weights, INDArray bias, INDArray delta, int[] kernel,
+                                                     int[] strides, int[] pad, INDArray biasGradView, INDArray weightGradView, IActivation afn,
+                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.AlgoMode mode,
+                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.BwdFilterAlgo bwdFilterAlgo,
+                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.BwdDataAlgo bwdDataAlgo,
+                                                     ConvolutionMode convolutionMode, int[] dilation, CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
+        long n = input.size(0), c = input.size(1), h = input.size(2), w = input.size(3);
+        long oc = delta.size(1), oh = delta.size(2), ow = delta.size(3);
+        int[] p = convolutionMode == ConvolutionMode.Same
+                ? ConvolutionUtils.getSameModeTopLeftPadding(new int[]{(int) oh, (int) ow}, new int[]{(int) h, (int) w}, kernel, strides, dilation)
+                : pad;
+        boolean covered = format == CNN2DFormat.NCHW && input.dataType() == DataType.FLOAT && delta.dataType() == DataType.FLOAT
+                && out(h, kernel[0], strides[0], p[0], dilation[0]) == oh && out(w, kernel[1], strides[1], p[1], dilation[1]) == ow;
+        if (!covered)
+            return own == null ? null : own.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn,
+                    mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
+        int k = (int) (c * kernel[0] * kernel[1]);
+        long columns = n * oh * ow;
+        if (columns * Math.max(k, oc) > Integer.MAX_VALUE) // beyond one Java array: the layer's own backward pass
+            return own == null ? null : own.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn,
+                    mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
+        INDArray cols = im2col(input, (int) n, (int) c, (int) h, (int) w, kernel, strides, p, dilation, (int) oh, (int) ow);
+        // δ as [oc, (n, oh, ow)]: the same column order as the im2col matrix
+        INDArray d = Nd4j.createUninitialized(DataType.FLOAT, oc, n, oh * ow).assign(delta.reshape(delta.ordering(), n, oc, oh * ow).permute(1, 0, 2))
+                .reshape('c', oc, columns);
+        INDArray dw = Nd4j.createUninitialized(DataType.FLOAT, oc, k);
+        Nd4j.gemm(d, cols, dw, false, true, 1.0, 0.0);
+        weightGradView.assign(dw.reshape('c', oc, c, kernel[0], kernel[1]));
+        passes++;
+        Gradient g = new DefaultGradient();
+        if (biasGradView != null) {
+            biasGradView.assign(d.sum(1).reshape(biasGradView.shape()));
+            g.gradientForVariable().put(ConvolutionParamInitializer.BIAS_KEY, biasGradView);
+        }
+        g.gradientForVariable().put(ConvolutionParamInitializer.WEIGHT_KEY, weightGradView);
+        // the network's input has no use for its gradient: an array of the right shape, not computed
+        return new Pair<>(g, workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(), input.shape()));
+    }
+
+    /**
+     * The im2col matrix {@code [(c, kh, kw), (n, oh, ow)]} of a c-order NCHW float input, zero where the kernel falls on
+     * padding; built in Java arrays reused from call to call and copied into one array kept out of DL4J's workspaces.
+     */
+    private INDArray im2col(INDArray input, int n, int c, int h, int w, int[] kernel, int[] strides, int[] pad, int[] dilation, int oh, int ow) {
+        int kh = kernel[0], kw = kernel[1], size = n * c * h * w, per = n * oh * ow;
+        int rows = c * kh * kw;
+        if (xs == null || xs.length != size) xs = new float[size];
+        INDArray x = input.ordering() == 'c' && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(input)
+                && input.offset() + size <= input.data().asNioFloat().capacity() ? input : input.dup('c');
+        x.data().asNioFloat().get((int) x.offset(), xs, 0, size);
+        if (cols == null || cols.length != rows * per) {
+            cols = new float[rows * per];
+            try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                colsArray = Nd4j.createUninitialized(DataType.FLOAT, rows, per);
+            }
+        }
+        for (int ci = 0; ci < c; ci++)
+            for (int a = 0; a < kh; a++)
+                for (int b = 0; b < kw; b++) {
+                    int base = ((ci * kh + a) * kw + b) * per, dx = b * dilation[1] - pad[1];
+                    // the output columns whose input column lies inside the image: ox in [lo, hi)
+                    int lo = Math.max(0, ceilDiv(-dx, strides[1])), hi = Math.min(ow, ceilDiv(w - dx, strides[1]));
+                    for (int ni = 0; ni < n; ni++)
+                        for (int oy = 0; oy < oh; oy++) {
+                            int iy = oy * strides[0] - pad[0] + a * dilation[0], dst = base + (ni * oh + oy) * ow;
+                            if (iy < 0 || iy >= h || lo >= hi) {
+                                java.util.Arrays.fill(cols, dst, dst + ow, 0f);
+                                continue;
+                            }
+                            int src = ((ni * c + ci) * h + iy) * w + dx;
+                            java.util.Arrays.fill(cols, dst, dst + lo, 0f);
+                            if (strides[1] == 1) System.arraycopy(xs, src + lo, cols, dst + lo, hi - lo);
+                            else for (int ox = lo; ox < hi; ox++) cols[dst + ox] = xs[src + ox * strides[1]];
+                            java.util.Arrays.fill(cols, dst + hi, dst + ow, 0f);
+                        }
+                }
+        colsArray.data().asNioFloat().put(0, cols, 0, cols.length);
+        return colsArray;
+    }
+
+    /** How many backward passes this helper computed itself (DL4J falls back to its own path silently when a helper throws). */
+    long passes() {
+        return passes;
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return -Math.floorDiv(-a, b);
+    }
+
+    private static long out(long in, int k, int s, int p, int d) {
+        return (in + 2L * p - (long) (k - 1) * d - 1) / s + 1;
+    }
+
+    @Override
+    public INDArray preOutput(INDArray input, INDArray weights, INDArray bias, int[] kernel, int[] strides, int[] pad,
+                              org.deeplearning4j.nn.conf.layers.ConvolutionLayer.AlgoMode mode,
+                              org.deeplearning4j.nn.conf.layers.ConvolutionLayer.FwdAlgo fwdAlgo, ConvolutionMode convolutionMode, int[] dilation,
+                              CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
+        return own == null ? null : own.preOutput(input, weights, bias, kernel, strides, pad, mode, fwdAlgo, convolutionMode, dilation, format, workspaceMgr);
+    }
+
+    @Override
+    public INDArray activate(INDArray z, IActivation afn, boolean training) {
+        return own == null ? afn.getActivation(z, training) : own.activate(z, afn, training);
+    }
+
+    @Override
+    public Map<String, Long> helperMemoryUse() {
+        return own == null ? Map.of() : own.helperMemoryUse();
+    }
+}
