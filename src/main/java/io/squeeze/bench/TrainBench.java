@@ -132,10 +132,7 @@ final class TrainBench implements Bench.Benchmark {
         while (it.hasNext()) batches.add(SparkTrainer.oneHot(it.next(), rows.get(0).features().length, 10, "bench " + name));
         MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
         net.init();
-        if (javaAdam) {
-            io.squeeze.model.JavaAdam.install(net);
-            io.squeeze.model.InputConvGradients.install(net); // Squeeze's training kernels, as its workers run them
-        }
+        if (javaAdam) io.squeeze.model.TrainingKernels.install(net); // as Squeeze's workers train
         Nd4jThreads.all();
         double warm = 0;
         for (int e = 1; e <= EPOCHS; e++) {

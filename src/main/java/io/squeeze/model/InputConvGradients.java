@@ -17,7 +17,6 @@ import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.convolution.Convolution;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Map;
@@ -84,14 +83,12 @@ public final class InputConvGradients implements ConvolutionHelper {
         int[] p = convolutionMode == ConvolutionMode.Same
                 ? ConvolutionUtils.getSameModeTopLeftPadding(new int[]{(int) oh, (int) ow}, new int[]{(int) h, (int) w}, kernel, strides, dilation)
                 : pad;
-        boolean covered = format == CNN2DFormat.NCHW && input.dataType() == DataType.FLOAT && delta.dataType() == DataType.FLOAT
-                && out(h, kernel[0], strides[0], p[0], dilation[0]) == oh && out(w, kernel[1], strides[1], p[1], dilation[1]) == ow;
-        if (!covered)
-            return own == null ? null : own.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn,
-                    mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
         int k = (int) (c * kernel[0] * kernel[1]);
         long columns = n * oh * ow;
-        if (columns * Math.max(k, oc) > Integer.MAX_VALUE) // beyond one Java array: the layer's own backward pass
+        boolean covered = format == CNN2DFormat.NCHW && input.dataType() == DataType.FLOAT && delta.dataType() == DataType.FLOAT
+                && out(h, kernel[0], strides[0], p[0], dilation[0]) == oh && out(w, kernel[1], strides[1], p[1], dilation[1]) == ow
+                && columns * Math.max(k, oc) <= Integer.MAX_VALUE && n * c * h * w <= Integer.MAX_VALUE; // Java arrays
+        if (!covered)
             return own == null ? null : own.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn,
                     mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
         INDArray cols = im2col(input, (int) n, (int) c, (int) h, (int) w, kernel, strides, p, dilation, (int) oh, (int) ow);
@@ -120,9 +117,11 @@ public final class InputConvGradients implements ConvolutionHelper {
         int kh = kernel[0], kw = kernel[1], size = n * c * h * w, per = n * oh * ow;
         int rows = c * kh * kw;
         if (xs == null || xs.length != size) xs = new float[size];
-        INDArray x = input.ordering() == 'c' && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(input)
-                && input.offset() + size <= input.data().asNioFloat().capacity() ? input : input.dup('c');
-        x.data().asNioFloat().get((int) x.offset(), xs, 0, size);
+        java.nio.FloatBuffer in = input.data().asNioFloat();
+        if (input.ordering() == 'c' && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(input) && input.offset() + size <= in.capacity())
+            in.get((int) input.offset(), xs, 0, size);
+        else
+            input.dup('c').data().asNioFloat().get(0, xs, 0, size);
         if (cols == null || cols.length != rows * per) {
             cols = new float[rows * per];
             try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {

@@ -60,7 +60,6 @@ final class LocalSgd {
             }
             MultiLayerNetwork n = new MultiLayerNetwork((org.deeplearning4j.nn.conf.MultiLayerConfiguration) conf);
             n.init(params, true);
-            io.squeeze.model.InputConvGradients.install(n); // a worker's network only trains
             return n;
         }
     }
@@ -384,7 +383,7 @@ final class LocalSgd {
             Model net = NETS.get(prefix + worker);
             if (net == null) {
                 net = s.build(row(st.params()));
-                io.squeeze.model.JavaAdam.install(net);
+                io.squeeze.model.TrainingKernels.install(net); // a worker's network only trains
                 NETS.put(prefix + worker, net);
             } else {
                 net.params().assign(row(st.params()));

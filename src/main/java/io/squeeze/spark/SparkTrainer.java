@@ -221,7 +221,6 @@ public final class SparkTrainer {
         if (!cfg.local()) return cachedOnSpark(jsc, cfg, where, progress, data.map(TrainingBatch::of), net, afterEpoch);
         LongAccumulator rows = jsc.sc().longAccumulator("squeeze training rows");
         JavaRDD<DataSet> counted = counted(data, rows, d -> (long) d.numExamples());
-        io.squeeze.model.InputConvGradients.install(net);
         return inProcess(jsc, cfg, where, progress, net, net.getListeners(), rows,
                 () -> net.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(counted.toLocalIterator())), afterEpoch);
     }
@@ -284,7 +283,7 @@ public final class SparkTrainer {
         EpochLoss loss = new EpochLoss(jsc);
         var before = new java.util.ArrayList<>(current == null ? java.util.List.of() : current);
         net.addListeners(listeners(net, loss).toArray(new org.deeplearning4j.optimize.api.TrainingListener[0]));
-        io.squeeze.model.JavaAdam.install(net);
+        io.squeeze.model.TrainingKernels.install(net);
         Nd4jThreads.all();
         try {
             for (int e = 1; e <= cfg.epochs(); e++) {

@@ -21,8 +21,9 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * The input layer's convolution trained without its input gradient gives the weights of oneDNN's and of DL4J's
- * im2col path to float rounding: LeNet-5 ("same" padding, 1 channel), LeNet-5-Caffe (truncate) and a strided,
- * padded 3-channel convolution without bias.
+ * im2col path to float rounding: LeNet-5 ("same" padding, 1 channel), LeNet-5-Caffe (truncate), a strided,
+ * padded 3-channel convolution without bias and a dilated 2-channel one strided along its columns; and it computed
+ * every one of those steps itself.
  */
 class InputConvGradientsTest {
     private static MultiLayerNetwork net(MultiLayerConfiguration conf, boolean helpers) {
@@ -42,7 +43,7 @@ class InputConvGradientsTest {
         sameWeights(conf, features, rows, true);
     }
 
-    /** {@code onednn}: the network keeps oneDNN for its forward pass, else DL4J's own path (no helper under ours). */
+    /** {@code onednnForward}: the networks keep oneDNN for their forward pass, else DL4J's own path (no helper under ours). */
     private static void sameWeights(MultiLayerConfiguration conf, int features, int rows, boolean onednnForward) {
         MultiLayerNetwork fast = net(conf, onednnForward), onednn = net(conf, onednnForward), im2col = net(conf, false);
         assertTrue(InputConvGradients.install(fast));

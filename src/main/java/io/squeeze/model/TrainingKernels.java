@@ -1,0 +1,19 @@
+package io.squeeze.model;
+
+import org.deeplearning4j.nn.api.Model;
+
+/**
+ * The kernels Squeeze trains with, installed in one place on every network it trains (each worker's network on the
+ * executors, the in-process loop, the benchmark's loop): {@link JavaAdam} (Kingma &amp; Ba 2015's Adam as a Java loop,
+ * in place of ND4J's native op) and {@link InputConvGradients} (the first convolution's backward pass without the
+ * input's gradient). Both keep the network's configuration and saved form DL4J's own; after installing, the network's
+ * input gradient is undefined, so only networks that train get them.
+ */
+public final class TrainingKernels {
+    private TrainingKernels() {}
+
+    public static void install(Model net) {
+        JavaAdam.install(net);
+        InputConvGradients.install(net);
+    }
+}
