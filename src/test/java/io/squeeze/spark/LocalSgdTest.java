@@ -141,6 +141,24 @@ class LocalSgdTest {
     }
 
     @Test
+    void eachWorkerTrainsItsFirstConvolutionWithoutTheInputGradient() {
+        Architectures.Hyper h = new Architectures.Hyper(SEED, 1e-2, 0);
+        MultiLayerNetwork net = new MultiLayerNetwork(Architectures.build(new Arch.LeNet5(), 144, 3, new int[]{12, 12, 1}, h, null));
+        net.init();
+        var jsc = TestSpark.jsc();
+        var rdd = jsc.parallelize(batches(4, 8, 144, 3, 5).stream().map(TrainingBatch::of).toList(), 2).cache();
+        var sgd = LocalSgd.of(jsc, rdd, net, new SparkTrainer.Config(1, 8, 20, SEED), List.of(), List.of());
+        assertEquals(32, sgd.epoch(1));
+        var workers = LocalSgd.Round.NETS.entrySet().stream().filter(e -> e.getKey().startsWith(sgd.training + "/")).toList();
+        assertEquals(2, workers.size());
+        for (var w : workers)
+            assertInstanceOf(io.squeeze.model.InputConvGradients.class, ((MultiLayerNetwork) w.getValue()).getLayer(0).getHelper(),
+                    "each worker's first convolution skips the input's gradient");
+        sgd.finish();
+        rdd.unpersist(false);
+    }
+
+    @Test
     void trainingInProcessUsesSqueezesAdamKernelToo() {
         MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
         var r = new java.util.Random(3);
