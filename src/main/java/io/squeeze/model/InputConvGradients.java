@@ -54,16 +54,9 @@ public final class InputConvGradients implements ConvolutionHelper {
         if (!(net instanceof MultiLayerNetwork m) || m.getnLayers() == 0) return false;
         Layer first = m.getLayer(0);
         if (first.getClass() != ConvolutionLayer.class) return false;
-        try {
-            var f = ConvolutionLayer.class.getDeclaredField("helper");
-            f.setAccessible(true);
-            ConvolutionHelper own = (ConvolutionHelper) f.get(first);
-            if (own instanceof InputConvGradients) return true;
-            f.set(first, new InputConvGradients(own));
-            return true;
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("DL4J's ConvolutionLayer has no helper field: " + e, e);
-        }
+        ConvolutionHelper own = ConvForwardOnce.helper(first);
+        if (!(own instanceof InputConvGradients)) ConvForwardOnce.setHelper(first, new InputConvGradients(own));
+        return true;
     }
 
     @Override
@@ -150,6 +143,11 @@ public final class InputConvGradients implements ConvolutionHelper {
                 }
         colsArray.data().asNioFloat().put(0, cols, 0, cols.length);
         return colsArray;
+    }
+
+    /** The layer's helper this one falls back on and leaves the forward pass to. */
+    ConvolutionHelper own() {
+        return own;
     }
 
     /** How many backward passes this helper computed itself (DL4J falls back to its own path silently when a helper throws). */

@@ -7,13 +7,22 @@ import org.deeplearning4j.nn.api.Model;
  * executors, the in-process loop, the benchmark's loop): {@link JavaAdam} (Kingma &amp; Ba 2015's Adam as a Java loop,
  * in place of ND4J's native op) and {@link InputConvGradients} (the first convolution's backward pass without the
  * input's gradient). Both keep the network's configuration and saved form DL4J's own; after installing, the network's
- * input gradient is undefined, so only networks that train get them.
+ * input gradient is undefined, so only networks that train get them. {@link StepRelu} (ReLU's backward pass as two
+ * vectorized loops) goes into the layer configurations, which are also what a network saves: a network that is
+ * saved or handed back has {@link #restore} called first.
  */
 public final class TrainingKernels {
     private TrainingKernels() {}
 
     public static void install(Model net) {
         JavaAdam.install(net);
+        ConvForwardOnce.install(net); // before InputConvGradients, which wraps the first layer's
         InputConvGradients.install(net);
+        StepRelu.install(net);
+    }
+
+    /** Gives {@code net}'s configuration back DL4J's own activation functions (the other kernels stay installed). */
+    public static void restore(Model net) {
+        StepRelu.restore(net);
     }
 }

@@ -291,11 +291,14 @@ public final class SparkTrainer {
                 long t0 = System.nanoTime(), done = rows.value();
                 epoch.run();
                 report(progress, e, cfg, loss.take(), (System.nanoTime() - t0) / 1e9, rows.value() - done, " (in process)");
+                io.squeeze.model.TrainingKernels.restore(net); // what happens between epochs may save the network
                 afterEpoch.accept(e, net);
+                io.squeeze.model.TrainingKernels.install(net);
             }
         } finally {
             jsc.clearJobGroup();
             net.setListeners(before);
+            io.squeeze.model.TrainingKernels.restore(net);
         }
         return net;
     }

@@ -154,6 +154,10 @@ class LocalSgdTest {
         for (var w : workers)
             assertInstanceOf(io.squeeze.model.InputConvGradients.class, ((MultiLayerNetwork) w.getValue()).getLayer(0).getHelper(),
                     "each worker's first convolution skips the input's gradient");
+        for (var w : workers)
+            assertInstanceOf(io.squeeze.model.StepRelu.class, ((org.deeplearning4j.nn.conf.layers.BaseLayer) ((MultiLayerNetwork) w.getValue()).getLayer(0).conf().getLayer()).getActivationFn(),
+                    "each worker's ReLUs back-propagate through StepRelu");
+        assertFalse(net.getLayerWiseConfigurations().toJson().contains("StepRelu"), "the network handed back names DL4J's ReLU");
         sgd.finish();
         rdd.unpersist(false);
     }
@@ -171,6 +175,9 @@ class LocalSgdTest {
         var sink = new java.io.PrintWriter(new java.io.StringWriter());
         SparkTrainer.train(TestSpark.jsc(), TestSpark.jsc().parallelize(rows, 2), net, 6, 3, new SparkTrainer.Config(1, 8, 20, SEED, true), "test", sink);
         assertEquals(1, io.squeeze.model.JavaAdam.blocks(net));
+        assertFalse(net.getLayerWiseConfigurations().toJson().contains("StepRelu"), "trained in process, the network is handed back with DL4J's ReLU");
+        assertEquals(org.nd4j.linalg.activations.impl.ActivationReLU.class,
+                ((org.deeplearning4j.nn.conf.layers.BaseLayer) net.getLayer(0).conf().getLayer()).getActivationFn().getClass());
         assertEquals(6, net.getLayerWiseConfigurations().getIterationCount(), "two partitions of 20 rows: minibatches of 8, 8 and 4 each");
     }
 

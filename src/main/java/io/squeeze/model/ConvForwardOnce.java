@@ -1,0 +1,159 @@
+package io.squeeze.model;
+
+import org.deeplearning4j.nn.conf.CNN2DFormat;
+import org.deeplearning4j.nn.conf.ConvolutionMode;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.layers.convolution.ConvolutionHelper;
+import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.nn.workspace.ArrayType;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.activations.IActivation;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.shape.Shape;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Arrays;
+import java.util.Map;
+
+/**
+ * A convolution's forward pass computed once a training step instead of twice. DL4J's {@code ConvolutionLayer}
+ * computes its pre-activation z = W ∗ x + b in the forward pass, applies the activation to it in place, and computes z
+ * again in back-propagation for the activation's derivative — for LeNet-5, two of oneDNN's forward convolutions (with
+ * their layout reorders) of each layer every step (docs/BENCHMARKS.md, "Where a LeNet-5 step goes"). This helper,
+ * wrapped around the layer's own (oneDNN's), keeps a copy of the last z it computed together with copies of the input,
+ * weights and bias it came from; when it is asked for z again with the same input, weights and bias — compared bit for
+ * bit, so any change in between (an update, dropout, another minibatch in the same buffer) computes afresh — it returns
+ * the copy instead of running the convolution. The back-propagation step of the same minibatch is that case; each
+ * copy serves one repeat. Everything else goes to the layer's own helper.
+ */
+final class ConvForwardOnce implements ConvolutionHelper {
+    private final ConvolutionHelper own;
+    private float[] x, w, b; // the input, weights and bias of the kept z
+    private float[] px, pw, pb; // the asked-for ones, read for the comparison
+    private long[] xShape;
+    private INDArray z; // kept out of DL4J's workspaces
+    private boolean kept;
+    private long repeats;
+
+    ConvForwardOnce(ConvolutionHelper own) {
+        this.own = own;
+    }
+
+    /**
+     * Wraps the helper of every plain 2-D convolution layer of {@code net} (a {@link MultiLayerNetwork}) that has one;
+     * returns how many layers have it. Idempotent.
+     */
+    static int install(org.deeplearning4j.nn.api.Model net) {
+        if (!(net instanceof MultiLayerNetwork m)) return 0;
+        int n = 0;
+        for (var l : m.getLayers()) {
+            if (l.getClass() != ConvolutionLayer.class) continue;
+            ConvolutionHelper h = helper(l);
+            if (h instanceof ConvForwardOnce || h instanceof InputConvGradients i && i.own() instanceof ConvForwardOnce) n++;
+            else if (h != null && !(h instanceof InputConvGradients)) {
+                setHelper(l, new ConvForwardOnce(h));
+                n++;
+            }
+        }
+        return n;
+    }
+
+    static ConvolutionHelper helper(org.deeplearning4j.nn.api.Layer l) {
+        try {
+            var f = ConvolutionLayer.class.getDeclaredField("helper");
+            f.setAccessible(true);
+            return (ConvolutionHelper) f.get(l);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("DL4J's ConvolutionLayer has no helper field: " + e, e);
+        }
+    }
+
+    static void setHelper(org.deeplearning4j.nn.api.Layer l, ConvolutionHelper h) {
+        try {
+            var f = ConvolutionLayer.class.getDeclaredField("helper");
+            f.setAccessible(true);
+            f.set(l, h);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("DL4J's ConvolutionLayer has no helper field: " + e, e);
+        }
+    }
+
+    @Override
+    public INDArray preOutput(INDArray input, INDArray weights, INDArray bias, int[] kernel, int[] strides, int[] pad,
+                              org.deeplearning4j.nn.conf.layers.ConvolutionLayer.AlgoMode mode,
+                              org.deeplearning4j.nn.conf.layers.ConvolutionLayer.FwdAlgo fwdAlgo, ConvolutionMode convolutionMode, int[] dilation,
+                              CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
+        boolean floats = input.dataType() == DataType.FLOAT && weights.dataType() == DataType.FLOAT && (bias == null || bias.dataType() == DataType.FLOAT)
+                && input.length() <= Integer.MAX_VALUE / 2;
+        if (floats && kept) {
+            kept = false; // one repeat per copy
+            if (Arrays.equals(input.shape(), xShape) && Arrays.equals(px = read(input, px), x) && Arrays.equals(pw = read(weights, pw), w)
+                    && (bias == null ? b == null : b != null && Arrays.equals(pb = read(bias, pb), b))) {
+                repeats++;
+                return workspaceMgr.dup(ArrayType.ACTIVATIONS, z);
+            }
+        }
+        INDArray out = own.preOutput(input, weights, bias, kernel, strides, pad, mode, fwdAlgo, convolutionMode, dilation, format, workspaceMgr);
+        if (out == null || !floats || out.dataType() != DataType.FLOAT) return out;
+        x = read(input, x);
+        xShape = input.shape();
+        w = read(weights, w);
+        b = bias == null ? null : read(bias, b);
+        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            if (z == null || !Arrays.equals(z.shape(), out.shape()) || z.ordering() != out.ordering())
+                z = Nd4j.createUninitialized(DataType.FLOAT, out.shape(), out.ordering());
+            z.assign(out);
+        }
+        kept = true;
+        return out;
+    }
+
+    /** {@code a}'s elements in c order, into {@code into} when it has their number. */
+    private static float[] read(INDArray a, float[] into) {
+        int n = (int) a.length();
+        float[] out = into != null && into.length == n ? into : new float[n];
+        if (a.ordering() == 'c' && Shape.hasDefaultStridesForShape(a) && a.offset() + n <= a.data().length())
+            a.data().asNioFloat().get((int) a.offset(), out, 0, n);
+        else
+            a.dup('c').data().asNioFloat().get(0, out, 0, n);
+        return out;
+    }
+
+    /** How many forward passes this helper answered from its copy. */
+    long repeats() {
+        return repeats;
+    }
+
+    ConvolutionHelper own() {
+        return own;
+    }
+
+    @Override
+    public boolean checkSupported() {
+        return own.checkSupported();
+    }
+
+    @Override
+    public Pair<Gradient, INDArray> backpropGradient(INDArray input, INDArray weights, INDArray bias, INDArray delta, int[] kernel,
+                                                     int[] strides, int[] pad, INDArray biasGradView, INDArray weightGradView, IActivation afn,
+                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.AlgoMode mode,
+                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.BwdFilterAlgo bwdFilterAlgo,
+                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.BwdDataAlgo bwdDataAlgo,
+                                                     ConvolutionMode convolutionMode, int[] dilation, CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
+        return own.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn, mode, bwdFilterAlgo,
+                bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
+    }
+
+    @Override
+    public INDArray activate(INDArray z, IActivation afn, boolean training) {
+        return own.activate(z, afn, training);
+    }
+
+    @Override
+    public Map<String, Long> helperMemoryUse() {
+        return own.helperMemoryUse();
+    }
+}

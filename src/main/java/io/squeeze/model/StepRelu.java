@@ -1,0 +1,129 @@
+package io.squeeze.model;
+
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.conf.layers.ActivationLayer;
+import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.activations.IActivation;
+import org.nd4j.linalg.activations.impl.ActivationReLU;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.shape.Shape;
+
+import java.nio.ByteOrder;
+import java.nio.IntBuffer;
+
+/**
+ * ReLU (Nair and Hinton 2010) whose backward pass, {@code dL/dz = z > 0 ? ε : 0}, is a Java loop over the bits of
+ * z and ε: a float z is &gt; 0 exactly when its bits b, read as a signed int, satisfy 0 &lt; b ≤ 0x7f800000 (positive,
+ * finite or +∞, not NaN), so {@code ((-b) & ~b & (b - 0x7f800001)) >> 31} is an all-ones mask there and 0 elsewhere,
+ * and the gradient is ε's bits ANDed with it — integer operations the JIT vectorizes, over blocks of
+ * {@value #CHUNK} elements read through {@link IntBuffer} views of ND4J's memory. DL4J's {@link ActivationReLU}
+ * computes the same with libnd4j's {@code leakyrelu_bp} at slope 0, which applies a {@code std::function} per
+ * element (2.7 ms for a LeNet-5 first-convolution output of 64×6×28×28 on one thread, docs/BENCHMARKS.md). Both
+ * give ε where z &gt; 0 and +0 elsewhere, NaN and infinite ε included (tested bit for bit). Arrays not laid out
+ * alike without gaps, or not float, go to DL4J's op. The forward pass is DL4J's.
+ *
+ * <p>Only for training: {@link #install} puts it in place of each plain {@link ActivationReLU} (no cap, threshold or
+ * slope) in the layer configurations of a network, which are the network's saved configuration too, so a network
+ * that is saved or handed back has {@link #restore} called first (a saved model names only DL4J's classes).
+ */
+public final class StepRelu extends ActivationReLU {
+    /** Elements read and written at a time. */
+    static final int CHUNK = 4096;
+    private transient long passes;
+
+    @Override
+    public Pair<INDArray, INDArray> backprop(INDArray in, INDArray epsilon) {
+        if (!dense(in) || !dense(epsilon) || in.ordering() != epsilon.ordering() || !java.util.Arrays.equals(in.shape(), epsilon.shape()))
+            return super.backprop(in, epsilon);
+        INDArray out = in.ulike();
+        IntBuffer z = ints(in), e = ints(epsilon), o = ints(out);
+        int n = (int) in.length(), zo = (int) in.offset(), eo = (int) epsilon.offset(), oo = (int) out.offset();
+        int[] zs = new int[Math.min(CHUNK, n)], es = new int[zs.length];
+        for (int from = 0; from < n; from += CHUNK) {
+            int len = Math.min(CHUNK, n - from);
+            z.get(zo + from, zs, 0, len);
+            e.get(eo + from, es, 0, len);
+            mask(zs, es, len);
+            o.put(oo + from, es, 0, len);
+        }
+        passes++;
+        return new Pair<>(out, null);
+    }
+
+    /** How many backward passes ran the loop (the others went to DL4J's op). */
+    long passes() {
+        return passes;
+    }
+
+    /** The kernel: {@code e[i] = z[i] > 0 ? e[i] : +0} on the floats' bits, over the first {@code len} elements. */
+    static void mask(int[] z, int[] e, int len) {
+        for (int i = 0; i < len; i++) {
+            int b = z[i];
+            e[i] &= ((-b) & ~b & (b - 0x7f800001)) >> 31;
+        }
+    }
+
+    /** A float array whose elements are a run of its buffer in its own order (default strides), within int range. */
+    private static boolean dense(INDArray a) {
+        return a.dataType() == DataType.FLOAT && Shape.hasDefaultStridesForShape(a) && a.offset() + a.length() <= a.data().length()
+                && a.offset() + a.length() <= Integer.MAX_VALUE;
+    }
+
+    private static IntBuffer ints(INDArray a) {
+        return a.data().asNio().order(ByteOrder.nativeOrder()).asIntBuffer();
+    }
+
+    @Override
+    public String toString() {
+        return "relu";
+    }
+
+    /** Puts a {@code StepRelu} in place of every plain ReLU of {@code net}'s layers; returns how many. Idempotent. */
+    public static int install(Model net) {
+        int n = 0;
+        for (Layer l : layers(net)) {
+            IActivation a = activation(l);
+            if (a instanceof StepRelu) n++;
+            else if (a != null && a.getClass() == ActivationReLU.class) {
+                ActivationReLU r = (ActivationReLU) a;
+                if (plain(r.getMax()) && plain(r.getThreshold()) && plain(r.getNegativeSlope())) {
+                    set(l, new StepRelu());
+                    n++;
+                }
+            }
+        }
+        return n;
+    }
+
+    /** Puts DL4J's own {@link ActivationReLU} back wherever {@link #install} put a {@code StepRelu}. */
+    public static void restore(Model net) {
+        for (Layer l : layers(net))
+            if (activation(l) instanceof StepRelu) set(l, new ActivationReLU());
+    }
+
+    private static boolean plain(Double d) {
+        return d == null || d == 0.0;
+    }
+
+    private static Layer[] layers(Model net) {
+        if (net instanceof MultiLayerNetwork m) return m.getLayers();
+        if (net instanceof ComputationGraph g) return g.getLayers();
+        return new Layer[0];
+    }
+
+    private static IActivation activation(Layer l) {
+        var c = l.conf() == null ? null : l.conf().getLayer();
+        return c instanceof BaseLayer b ? b.getActivationFn() : c instanceof ActivationLayer a ? a.getActivationFn() : null;
+    }
+
+    private static void set(Layer l, IActivation a) {
+        var c = l.conf().getLayer();
+        if (c instanceof BaseLayer b) b.setActivationFn(a);
+        else ((ActivationLayer) c).setActivationFn(a);
+    }
+}
