@@ -112,7 +112,7 @@ final class ConvForwardOnce implements ConvolutionHelper {
     }
 
     /** {@code a}'s elements in c order, into {@code into} when it has their number. */
-    private static float[] read(INDArray a, float[] into) {
+    static float[] read(INDArray a, float[] into) {
         int n = (int) a.length();
         float[] out = into != null && into.length == n ? into : new float[n];
         if (a.ordering() == 'c' && Shape.hasDefaultStridesForShape(a) && a.offset() + n <= a.data().length())

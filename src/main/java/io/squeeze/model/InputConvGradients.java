@@ -107,14 +107,9 @@ public final class InputConvGradients implements ConvolutionHelper {
      * padding; built in Java arrays reused from call to call and copied into one array kept out of DL4J's workspaces.
      */
     private INDArray im2col(INDArray input, int n, int c, int h, int w, int[] kernel, int[] strides, int[] pad, int[] dilation, int oh, int ow) {
-        int kh = kernel[0], kw = kernel[1], size = n * c * h * w, per = n * oh * ow;
+        int kh = kernel[0], kw = kernel[1], per = n * oh * ow;
         int rows = c * kh * kw;
-        if (xs == null || xs.length != size) xs = new float[size];
-        java.nio.FloatBuffer in = input.data().asNioFloat();
-        if (input.ordering() == 'c' && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(input) && input.offset() + size <= in.capacity())
-            in.get((int) input.offset(), xs, 0, size);
-        else
-            input.dup('c').data().asNioFloat().get(0, xs, 0, size);
+        xs = ConvForwardOnce.read(input, xs);
         if (cols == null || cols.length != rows * per) {
             cols = new float[rows * per];
             try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
