@@ -30,10 +30,11 @@ import java.util.Locale;
  * ({@link SparkTrainer}: local SGD averaging parameters and updater state every
  * {@link SparkTrainer#DEFAULT_SYNC_EVERY} minibatches per worker) against an in-process DL4J {@code fit()} loop of the same network over the same
  * minibatches of 64 held in memory, with every core (goal ≥ 0.9×); and the same Spark training on {@code local[1]}
- * against {@code local[2]} (goal ≥ 1.7×). The in-process loop uses Squeeze's Adam kernel ({@link io.squeeze.model.JavaAdam})
+ * against {@code local[2]} (goal ≥ 1.7×), beside what the machine gives two independent one-thread {@code fit()} loops
+ * running at once against one alone (each its own network and minibatches, no Spark, no exchange: the ceiling of that
+ * ratio here). The in-process loop uses Squeeze's Adam kernel ({@link io.squeeze.model.JavaAdam})
  * as Squeeze's training does, so the ratio is the cost of distributing; a fourth row compares that loop with the same
- * loop on DL4J's native Adam. For LeNet-300-100 on the 60,000 MNIST training rows and LeNet-5 on the
- * first 12,000. Each side trains 3 epochs from the same initial weights; the first epoch (JIT warm-up, building and
+ * loop on DL4J's native Adam. For LeNet-300-100 and LeNet-5 on the 60,000 MNIST training rows. Each side trains 3 epochs from the same initial weights; the first epoch (JIT warm-up, building and
  * caching the minibatches) is left out and the figure is rows per second over epochs 2 and 3. When {@code /usr/bin/python3}
  * has PyTorch, its training loop of the same network, minibatches and optimizer ({@code bench/train_torch.py}, two
  * threads) is the third column (goal ≥ 1.0×), run twice: with its defaults and with {@code OPENBLAS_NUM_THREADS=1}.
@@ -49,7 +50,7 @@ final class TrainBench implements Bench.Benchmark {
     /** One network to measure on the first {@code rows} MNIST training rows. */
     record Case(String name, String arch, int rows) {}
 
-    static final List<Case> CASES = List.of(new Case("mlp300_100", "mlp:300,100", 60_000), new Case("lenet5", "lenet5", 12_000));
+    static final List<Case> CASES = List.of(new Case("mlp300_100", "mlp:300,100", 60_000), new Case("lenet5", "lenet5", 60_000));
 
     @Override
     public List<Bench.Result> run(SparkSession spark, PrintStream progress) {
@@ -63,10 +64,14 @@ final class TrainBench implements Bench.Benchmark {
             confs.add(Architectures.build(Arch.parse(c.arch()), 784, 10, image, new Architectures.Hyper(42, 1e-3, 0, 0, 0),
                     new Storage(new org.apache.hadoop.conf.Configuration())));
         double[] inProcess = new double[CASES.size()], nativeAdam = new double[CASES.size()], two = new double[CASES.size()], one = new double[CASES.size()];
+        double[][] loops = new double[CASES.size()][];
         for (int i = 0; i < CASES.size(); i++) {
             inProcess[i] = inProcess(confs.get(i), rows(all, i), true, progress, CASES.get(i).name());
             nativeAdam[i] = inProcess(confs.get(i), rows(all, i), false, progress, CASES.get(i).name());
+            loops[i] = new double[] {loops(confs.get(i), rows(all, i), 1, progress, CASES.get(i).name()),
+                    loops(confs.get(i), rows(all, i), 2, progress, CASES.get(i).name())};
         }
+        Nd4jThreads.all();
         spark.stop(); // each master below gets a fresh session
         keepClassLoader();
         for (int i = 0; i < CASES.size(); i++) two[i] = onSpark("local[2]", confs.get(i), rows(all, i), progress, CASES.get(i).name());
@@ -89,6 +94,8 @@ final class TrainBench implements Bench.Benchmark {
             out.add(new Bench.Result("train." + c.name() + "_local2_vs_in_process", two[i], "rows/s", inProcess[i], two[i] / inProcess[i],
                     String.format(Locale.ROOT, "%,d rows, batch %d, sync every %d; goal >= 0.9x", c.rows(), BATCH, SparkTrainer.DEFAULT_SYNC_EVERY)));
             out.add(new Bench.Result("train." + c.name() + "_local2_vs_local1", two[i], "rows/s", one[i], two[i] / one[i], "goal >= 1.7x"));
+            out.add(new Bench.Result("train." + c.name() + "_two_loops_vs_one", loops[i][1], "rows/s", loops[i][0], loops[i][1] / loops[i][0],
+                    "two one-thread in-process fit() loops at once (together) vs one alone: what these cores give local[2] vs local[1] without Spark or averaging"));
             out.add(new Bench.Result("train." + c.name() + "_java_adam_vs_dl4j_adam", inProcess[i], "rows/s", nativeAdam[i], inProcess[i] / nativeAdam[i],
                     "in process, every core: Squeeze's Adam kernel (JavaAdam) vs DL4J's native adam_updater, otherwise the same fit() loop"));
         }
@@ -127,9 +134,7 @@ final class TrainBench implements Bench.Benchmark {
      * kernel and input-layer gradients as its training uses them ({@code javaAdam}) or DL4J's own.
      */
     static double inProcess(MultiLayerConfiguration conf, List<Example> rows, boolean javaAdam, PrintStream progress, String name) {
-        List<DataSet> batches = new ArrayList<>();
-        var it = io.squeeze.data.Batches.of(rows.iterator(), BATCH, rows.get(0).features().length, "bench " + name);
-        while (it.hasNext()) batches.add(SparkTrainer.oneHot(it.next(), rows.get(0).features().length, 10, "bench " + name));
+        List<DataSet> batches = batches(rows, name);
         MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
         net.init();
         if (javaAdam) io.squeeze.model.TrainingKernels.install(net); // as Squeeze's workers train
@@ -143,6 +148,56 @@ final class TrainBench implements Bench.Benchmark {
             progress.printf(Locale.ROOT, "bench: train %s in process (%s Adam) epoch %d: %.1f s%n", name, javaAdam ? "Java" : "DL4J's", e, s);
         }
         return rows.size() * (EPOCHS - 1) / warm;
+    }
+
+    /**
+     * Rows/s of {@code threads} in-process {@code fit()} loops at once, each on its own thread with one ND4J thread (as a
+     * Spark task has), its own network from {@code conf} and its own minibatches of {@code rows}, Squeeze's training
+     * kernels installed: every loop fits epoch 1 (warm-up), then all start epoch 2 together, and the figure is all
+     * loops' rows of epochs 2 to the last over the wall time until the last loop ends.
+     */
+    static double loops(MultiLayerConfiguration conf, List<Example> rows, int threads, PrintStream progress, String name) {
+        var start = new java.util.concurrent.CyclicBarrier(threads + 1);
+        var failed = new java.util.concurrent.atomic.AtomicReference<Throwable>();
+        List<Thread> ts = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+            Thread th = new Thread(() -> {
+                try {
+                    Nd4jThreads.set(1); // BLAS for the JVM, OpenMP for this thread
+                    List<DataSet> batches = batches(rows, name);
+                    MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
+                    net.init();
+                    io.squeeze.model.TrainingKernels.install(net);
+                    net.fit(new ExistingDataSetIterator(batches));
+                    start.await();
+                    for (int e = 2; e <= EPOCHS; e++) net.fit(new ExistingDataSetIterator(batches));
+                } catch (Throwable e) {
+                    failed.compareAndSet(null, e);
+                    start.reset();
+                }
+            }, "bench-loop-" + t);
+            th.start();
+            ts.add(th);
+        }
+        try {
+            start.await();
+            long t0 = System.nanoTime();
+            for (Thread th : ts) th.join();
+            if (failed.get() != null) throw new IllegalStateException("bench loop failed: " + failed.get(), failed.get());
+            double s = (System.nanoTime() - t0) / 1e9;
+            progress.printf(Locale.ROOT, "bench: train %s, %d one-thread fit() loop(s) at once: %.1f s for epochs 2-%d%n", name, threads, s, EPOCHS);
+            return (double) threads * rows.size() * (EPOCHS - 1) / s;
+        } catch (InterruptedException | java.util.concurrent.BrokenBarrierException e) {
+            if (failed.get() != null) throw new IllegalStateException("bench loop failed: " + failed.get(), failed.get());
+            throw new IllegalStateException("bench loops interrupted", e);
+        }
+    }
+
+    static List<DataSet> batches(List<Example> rows, String name) {
+        List<DataSet> batches = new ArrayList<>();
+        var it = io.squeeze.data.Batches.of(rows.iterator(), BATCH, rows.get(0).features().length, "bench " + name);
+        while (it.hasNext()) batches.add(SparkTrainer.oneHot(it.next(), rows.get(0).features().length, 10, "bench " + name));
+        return batches;
     }
 
     /** Rows/s of SparkTrainer on {@code master} over the warm epochs (from the end of epoch 1 to the end of the last). */

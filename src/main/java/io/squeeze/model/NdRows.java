@@ -30,6 +30,25 @@ public final class NdRows {
         return target;
     }
 
+    /** Whether {@code y}'s buffer holds exactly its float values in row-major order (nothing to reorder or skip). */
+    static boolean flat(INDArray y) {
+        return y.dataType() == DataType.FLOAT && !y.isView() && y.offset() == 0 && y.data().length() == y.length()
+                && (y.ordering() == 'c' || y.rank() <= 1 || y.rank() == 2 && (y.rows() == 1 || y.columns() == 1));
+    }
+
+    /** Puts {@code y}'s values, row-major, into {@code dst} at its position; one bulk copy when {@code y} is {@link #flat}. */
+    public static void copyRowMajor(INDArray y, java.nio.FloatBuffer dst) {
+        if (flat(y)) dst.put(y.data().asNioFloat().limit((int) y.length()));
+        else dst.put(toRowMajor(y));
+    }
+
+    /** Copies the first {@code n} values of {@code x}, row-major, into {@code target} of {@code n} values. */
+    public static void copyInto(float[] x, int n, INDArray target) {
+        if (target.length() != n) throw new IllegalArgumentException(n + " values for an array of " + target.length());
+        if (flat(target)) target.data().asNioFloat().put(x, 0, n);
+        else target.assign(of(java.util.Arrays.copyOf(x, n), 1, n).reshape('c', target.shape()));
+    }
+
     /** The values of a 2-d array, row-major. */
     public static float[] toRowMajor(INDArray y) {
         if (y.dataType() != DataType.FLOAT || y.isView() || y.offset() != 0 || y.rank() != 2)

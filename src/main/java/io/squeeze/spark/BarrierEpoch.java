@@ -88,22 +88,20 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         LocalSgd.State start = round.state.value();
         int iteration = start.iteration();
         long rows = 0;
+        boolean alone = ctx.numPartitions() == 1;
+        Exchange exchange = new Exchange();
         for (int r = 0; r < rounds; r++) {
             int from = r * round.syncEvery, to = Math.min(share.size(), from + round.syncEvery);
-            String mine = "";
-            if (from < to) {
-                rows += round.fit(net, share, order, from, to);
-                INDArray u = LocalSgd.updaterState(net);
-                mine = encode(worker, to - from, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u));
+            if (from < to) rows += round.fit(net, share, order, from, to);
+            int steps;
+            if (alone) { // the mean of one worker's state is that state (x / 1f is x): nothing to send or average
+                steps = to - from;
+            } else {
+                String mine = from < to ? encode(worker, to - from, net.params(), LocalSgd.updaterState(net)) : "";
+                steps = exchange.average(gather.all(mine), net);
             }
-            List<LocalSgd.Result> all = new ArrayList<>();
-            for (String m : gather.all(mine)) if (!m.isEmpty()) all.add(decode(m));
-            if (all.isEmpty()) continue;
-            all.sort(Comparator.comparingInt(LocalSgd.Result::worker));
-            net.params().assign(LocalSgd.row(LocalSgd.mean(all, LocalSgd.Result::params)));
-            INDArray u = LocalSgd.updaterState(net);
-            if (u != null && all.get(0).updater() != null) u.assign(LocalSgd.row(LocalSgd.mean(all, LocalSgd.Result::updater)));
-            iteration += all.stream().mapToInt(LocalSgd.Result::steps).max().orElse(0);
+            if (steps <= 0) continue;
+            iteration += steps;
             LocalSgd.setCounts(net, iteration, start.epoch());
         }
         LocalSgd.Result out;
@@ -159,6 +157,60 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
                     throw new IllegalStateException("local SGD barrier: " + e.getMessage(), e);
                 }
             }
+        }
+    }
+
+    /** A worker's round as one message, copied from the network's own arrays (see the class comment for the layout). */
+    static String encode(int worker, int steps, INDArray params, INDArray updater) {
+        long np = params.length(), nu = updater == null ? -1 : updater.length();
+        byte[] b = new byte[Math.toIntExact(HEADER + 4 * (np + Math.max(nu, 0)))];
+        ByteBuffer bb = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
+        bb.put(VERSION).putInt(worker).putInt(steps).putInt((int) np).putInt((int) nu);
+        io.squeeze.model.NdRows.copyRowMajor(params, bb.asFloatBuffer());
+        if (updater != null) io.squeeze.model.NdRows.copyRowMajor(updater, bb.position(Math.toIntExact(HEADER + 4 * np)).asFloatBuffer());
+        return new String(b, StandardCharsets.ISO_8859_1);
+    }
+
+    /**
+     * A round's averaging on a worker, reusing its arrays from round to round: the messages' parameters (then updater
+     * state) summed in worker order into one array — the first worker's values, plus each next worker's — and divided
+     * by their count, as {@link LocalSgd#mean} does on the driver (same floats), then copied into the network's own.
+     */
+    static final class Exchange {
+        private float[] sum = new float[0], next = new float[0];
+
+        /** Averages the non-empty {@code messages} into {@code net}; the most steps a worker took, 0 when none fitted. */
+        int average(String[] messages, Model net) {
+            List<ByteBuffer> in = new ArrayList<>();
+            for (String m : messages) if (!m.isEmpty()) in.add(ByteBuffer.wrap(m.getBytes(StandardCharsets.ISO_8859_1)).order(ByteOrder.LITTLE_ENDIAN));
+            if (in.isEmpty()) return 0;
+            for (ByteBuffer b : in) if (b.get(0) != VERSION) throw new IllegalStateException("local SGD message version " + b.get(0) + ", this build reads " + VERSION);
+            in.sort(Comparator.comparingInt(b -> b.getInt(1)));
+            int np = in.get(0).getInt(9), nu = in.get(0).getInt(13), steps = 0;
+            for (ByteBuffer b : in) {
+                if (b.getInt(9) != np || b.getInt(13) != nu)
+                    throw new IllegalStateException("local SGD messages of different sizes: " + np + "/" + nu + " and " + b.getInt(9) + "/" + b.getInt(13));
+                steps = Math.max(steps, b.getInt(5));
+            }
+            meanInto(in, HEADER, np, net.params());
+            INDArray u = LocalSgd.updaterState(net);
+            if (u != null && nu >= 0) meanInto(in, HEADER + 4 * np, nu, u);
+            return steps;
+        }
+
+        private void meanInto(List<ByteBuffer> in, int at, int n, INDArray target) {
+            if (sum.length < n) {
+                sum = new float[n];
+                next = new float[n];
+            }
+            in.get(0).position(at).asFloatBuffer().get(sum, 0, n);
+            for (int w = 1; w < in.size(); w++) {
+                in.get(w).position(at).asFloatBuffer().get(next, 0, n);
+                for (int i = 0; i < n; i++) sum[i] += next[i];
+            }
+            float count = in.size();
+            for (int i = 0; i < n; i++) sum[i] /= count;
+            io.squeeze.model.NdRows.copyInto(sum, n, target);
         }
     }
 

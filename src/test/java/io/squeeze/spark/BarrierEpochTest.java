@@ -75,6 +75,66 @@ class BarrierEpochTest {
     }
 
     @Test
+    void oneWorkerSendsNothingAndGivesTheWeightsOfOneJobARound() {
+        var rdd = TestSpark.jsc().parallelize(batches(8, 2), 1).cache(); // one worker, 3 rounds of 3, 3 and 2 minibatches
+        MultiLayerNetwork barrier = TestModels.mlp(6, new int[]{5}, 3, 4), jobs = barrier.clone();
+        assertEquals(LocalSgd.Sync.BARRIER, train(barrier, rdd, LocalSgd.Sync.BARRIER, 2, List.of()));
+        assertEquals(LocalSgd.Sync.JOBS, train(jobs, rdd, LocalSgd.Sync.JOBS, 2, List.of()));
+        assertArrayEquals(jobs.params().toFloatVector(), barrier.params().toFloatVector());
+        assertArrayEquals(updater(jobs), updater(barrier));
+        assertEquals(16, barrier.getLayerWiseConfigurations().getIterationCount(), "8 steps an epoch, 2 epochs");
+        assertEquals(jobs.getLayerWiseConfigurations().getIterationCount(), barrier.getLayerWiseConfigurations().getIterationCount());
+        rdd.unpersist(false);
+    }
+
+    @Test
+    void aRoundsExchangeAveragesAsTheDriverDoesStraightIntoTheNetwork() {
+        MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
+        int np = (int) net.numParams(), nu = (int) updater(net).length;
+        Random r = new Random(11);
+        List<LocalSgd.Result> results = new ArrayList<>();
+        String[] messages = new String[4];
+        for (int w : new int[]{2, 0, 3}) { // worker 1 fitted nothing this round; the array is in partition order
+            float[] p = new float[np], u = new float[nu];
+            for (int i = 0; i < np; i++) p[i] = (float) r.nextGaussian() * (i % 7 == 0 ? 1e6f : 1f);
+            for (int i = 0; i < nu; i++) u[i] = (float) Math.abs(r.nextGaussian());
+            p[w] = w == 3 ? Float.NaN : -0f;
+            results.add(new LocalSgd.Result(w, p, u, 5 + w, 0));
+            messages[w] = BarrierEpoch.encode(w, 5 + w, p, u);
+        }
+        messages[1] = "";
+        results.sort(java.util.Comparator.comparingInt(LocalSgd.Result::worker));
+        var exchange = new BarrierEpoch.Exchange();
+        assertEquals(8, exchange.average(messages, net), "the most steps a worker took");
+        assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::params), net.params().toFloatVector(), "the driver's floats, in worker order");
+        assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::updater), updater(net));
+        assertTrue(Float.isNaN(net.params().getFloat(3)));
+        assertEquals(0, exchange.average(new String[]{"", ""}, net), "nobody fitted: nothing changes");
+        assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::params), net.params().toFloatVector());
+        String[] mixed = {BarrierEpoch.encode(0, 1, new float[np], null), BarrierEpoch.encode(1, 1, new float[np - 1], null)};
+        assertThrows(IllegalStateException.class, () -> exchange.average(mixed, net));
+    }
+
+    @Test
+    void aMessageFromTheNetworksArraysEqualsOneFromTheirValues() {
+        var a = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, 37);
+        var u = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, 74);
+        assertEquals(BarrierEpoch.encode(1, 4, a.toFloatVector(), u.toFloatVector()), BarrierEpoch.encode(1, 4, a, u));
+        assertEquals(BarrierEpoch.encode(1, 4, a.toFloatVector(), null), BarrierEpoch.encode(1, 4, a, null));
+        var f = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, new int[]{5, 7}, 'f'); // reordered, not copied as is
+        var view = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 6, 9).get(org.nd4j.linalg.indexing.NDArrayIndex.interval(1, 4),
+                org.nd4j.linalg.indexing.NDArrayIndex.interval(2, 7));
+        assertEquals(BarrierEpoch.encode(0, 1, io.squeeze.model.NdRows.toRowMajor(f), io.squeeze.model.NdRows.toRowMajor(view)),
+                BarrierEpoch.encode(0, 1, f, view));
+        float[] x = new float[40];
+        for (int i = 0; i < x.length; i++) x[i] = i;
+        var target = Nd4j.create(org.nd4j.linalg.api.buffer.DataType.FLOAT, new long[]{5, 7}, 'f');
+        io.squeeze.model.NdRows.copyInto(x, 35, target);
+        assertArrayEquals(java.util.Arrays.copyOf(x, 35), io.squeeze.model.NdRows.toRowMajor(target), "row-major into an f-order array");
+        assertThrows(IllegalArgumentException.class, () -> io.squeeze.model.NdRows.copyInto(x, 36, target));
+    }
+
+    @Test
     void moreWorkersThanSlotsOrALineageSparkRefusesTrainOneJobARound() {
         var data = batches(12, 2);
         var three = TestSpark.jsc().parallelize(data, 3).cache();
