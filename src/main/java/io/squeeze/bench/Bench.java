@@ -40,7 +40,7 @@ public final class Bench {
                 new Named("quantize", "calibration pass vs inference pass; quantize kernel vs PyTorch; integer vs float inference", new QuantizeBench()),
                 new Named("sensitivity", "per-layer sensitivity of LeNet-300-100 on local[2] vs local[1] vs trials one after another in process; a resumed recipe run", new SensitivityBench()),
                 new Named("soft-targets", "soft-target rows/s vs in-process inference; local[1] vs local[2]; memory for 120k vs 1M rows", new SoftTargetsBench()),
-                new Named("train", "training rows/s on local[2] vs an in-process fit() loop; local[1] vs local[2]; LeNet-300-100 and LeNet-5", new TrainBench()));
+                new Named("train", "training rows/s on local[2] vs an in-process fit() loop and PyTorch; local[1] vs local[2] beside two one-thread loops vs one; LeNet-300-100 and LeNet-5", new TrainBench()));
     }
 
     private Bench() {}

@@ -34,7 +34,9 @@ import java.util.Locale;
  * running at once against one alone (each its own network and minibatches, no Spark, no exchange: the ceiling of that
  * ratio here). The in-process loop uses Squeeze's Adam kernel ({@link io.squeeze.model.JavaAdam})
  * as Squeeze's training does, so the ratio is the cost of distributing; a fourth row compares that loop with the same
- * loop on DL4J's native Adam. For LeNet-300-100 and LeNet-5 on the 60,000 MNIST training rows. Each side trains 3 epochs from the same initial weights; the first epoch (JIT warm-up, building and
+ * loop on DL4J's native Adam. For LeNet-300-100 and LeNet-5 on the 60,000 MNIST training rows, one network after the
+ * other, each network's figures measured one right after another (this machine's speed drifts from minute to minute).
+ * Each side trains 3 epochs from the same initial weights; the first epoch (JIT warm-up, building and
  * caching the minibatches) is left out and the figure is rows per second over epochs 2 and 3. When {@code /usr/bin/python3}
  * has PyTorch, its training loop of the same network, minibatches and optimizer ({@code bench/train_torch.py}, two
  * threads) is the third column (goal ≥ 1.0×), run twice: with its defaults and with {@code OPENBLAS_NUM_THREADS=1}.
@@ -63,24 +65,29 @@ final class TrainBench implements Bench.Benchmark {
         for (Case c : CASES)
             confs.add(Architectures.build(Arch.parse(c.arch()), 784, 10, image, new Architectures.Hyper(42, 1e-3, 0, 0, 0),
                     new Storage(new org.apache.hadoop.conf.Configuration())));
-        double[] inProcess = new double[CASES.size()], nativeAdam = new double[CASES.size()], two = new double[CASES.size()], one = new double[CASES.size()];
-        double[][] loops = new double[CASES.size()][];
-        for (int i = 0; i < CASES.size(); i++) {
-            inProcess[i] = inProcess(confs.get(i), rows(all, i), true, progress, CASES.get(i).name());
-            nativeAdam[i] = inProcess(confs.get(i), rows(all, i), false, progress, CASES.get(i).name());
-            loops[i] = new double[] {loops(confs.get(i), rows(all, i), 1, progress, CASES.get(i).name()),
-                    loops(confs.get(i), rows(all, i), 2, progress, CASES.get(i).name())};
-        }
-        Nd4jThreads.all();
+        Nd4jThreads.all(); // ND4J's backend and lazily loaded services (the compressor) load while the session's loader has its jar
+        for (MultiLayerConfiguration conf : confs) new MultiLayerNetwork(conf.clone()).init();
+        org.nd4j.linalg.factory.Nd4j.getCompressor();
         spark.stop(); // each master below gets a fresh session
         keepClassLoader();
-        for (int i = 0; i < CASES.size(); i++) two[i] = onSpark("local[2]", confs.get(i), rows(all, i), progress, CASES.get(i).name());
-        for (int i = 0; i < CASES.size(); i++) one[i] = onSpark("local[1]", confs.get(i), rows(all, i), progress, CASES.get(i).name());
+        // one network at a time, its figures measured one right after the other (the machine's speed drifts)
+        double[] inProcess = new double[CASES.size()], nativeAdam = new double[CASES.size()], two = new double[CASES.size()], one = new double[CASES.size()];
+        double[][] loops = new double[CASES.size()][], torchRuns = new double[CASES.size()][];
+        for (int i = 0; i < CASES.size(); i++) {
+            Case c = CASES.get(i);
+            inProcess[i] = inProcess(confs.get(i), rows(all, i), true, progress, c.name());
+            nativeAdam[i] = inProcess(confs.get(i), rows(all, i), false, progress, c.name());
+            loops[i] = new double[] {loops(confs.get(i), rows(all, i), 1, progress, c.name()), loops(confs.get(i), rows(all, i), 2, progress, c.name())};
+            Nd4jThreads.all();
+            two[i] = onSpark("local[2]", confs.get(i), rows(all, i), progress, c.name());
+            one[i] = onSpark("local[1]", confs.get(i), rows(all, i), progress, c.name());
+            torchRuns[i] = new double[] {torch(c, java.util.Map.of(), "its defaults", progress),
+                    torch(c, java.util.Map.of("OPENBLAS_NUM_THREADS", "1"), "OPENBLAS_NUM_THREADS=1", progress)};
+        }
         List<Bench.Result> out = new ArrayList<>();
         for (int i = 0; i < CASES.size(); i++) {
             Case c = CASES.get(i);
-            double torchDefaults = torch(c, java.util.Map.of(), "its defaults", progress);
-            double torchOneBlas = torch(c, java.util.Map.of("OPENBLAS_NUM_THREADS", "1"), "OPENBLAS_NUM_THREADS=1", progress);
+            double torchDefaults = torchRuns[i][0], torchOneBlas = torchRuns[i][1];
             boolean oneBlasFaster = torchOneBlas > torchDefaults || Double.isNaN(torchDefaults) && !Double.isNaN(torchOneBlas);
             double torch = oneBlasFaster ? torchOneBlas : torchDefaults;
             String torchNote = "PyTorch 1.13 training loop, 2 threads, BLAS " + blas();
