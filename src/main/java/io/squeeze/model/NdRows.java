@@ -20,20 +20,23 @@ public final class NdRows {
         return fill(Nd4j.createUninitialized(DataType.FLOAT, new long[]{rows, cols}, 'c'), x);
     }
 
-    /** Copies {@code x} into {@code target}, a contiguous C-order float array of at most {@code x.length} values. */
+    /** Copies {@code x} into {@code target}, a {@link #flat} float array of at most {@code x.length} values. */
     public static INDArray fill(INDArray target, float[] x) {
         int n = (int) target.length();
         if (x.length < n) throw new IllegalArgumentException(x.length + " values for an array of " + n);
-        if (target.dataType() != DataType.FLOAT || target.ordering() != 'c' || target.isView() || target.offset() != 0)
-            throw new IllegalArgumentException("not a contiguous C-order float array: " + target.shapeInfoToString());
+        if (!flat(target)) throw new IllegalArgumentException("not a contiguous row-major float array: " + target.shapeInfoToString());
         target.data().asNioFloat().put(x, 0, n);
         return target;
     }
 
+    /** Whether {@code y}'s buffer holds exactly its float values, in some order, from its start. */
+    private static boolean whole(INDArray y) {
+        return y.dataType() == DataType.FLOAT && !y.isView() && y.offset() == 0 && y.data().length() == y.length();
+    }
+
     /** Whether {@code y}'s buffer holds exactly its float values in row-major order (nothing to reorder or skip). */
     static boolean flat(INDArray y) {
-        return y.dataType() == DataType.FLOAT && !y.isView() && y.offset() == 0 && y.data().length() == y.length()
-                && (y.ordering() == 'c' || y.rank() <= 1 || y.rank() == 2 && (y.rows() == 1 || y.columns() == 1));
+        return whole(y) && (y.ordering() == 'c' || y.rank() <= 1 || y.rank() == 2 && (y.rows() == 1 || y.columns() == 1));
     }
 
     /** Puts {@code y}'s values, row-major, into {@code dst} at its position; one bulk copy when {@code y} is {@link #flat}. */
@@ -49,14 +52,13 @@ public final class NdRows {
         else target.assign(of(java.util.Arrays.copyOf(x, n), 1, n).reshape('c', target.shape()));
     }
 
-    /** The values of a 2-d array, row-major. */
+    /** The values of an array, row-major: one bulk copy when {@link #flat}, transposed here for a whole f-order matrix. */
     public static float[] toRowMajor(INDArray y) {
-        if (y.dataType() != DataType.FLOAT || y.isView() || y.offset() != 0 || y.rank() != 2)
-            return y.castTo(DataType.FLOAT).dup('c').data().asFloat();
-        int rows = (int) y.rows(), cols = (int) y.columns();
-        float[] v = new float[rows * cols];
+        if (!whole(y) || !flat(y) && y.rank() != 2) return y.castTo(DataType.FLOAT).dup('c').data().asFloat();
+        float[] v = new float[Math.toIntExact(y.length())];
         y.data().asNioFloat().get(v);
-        if (y.ordering() == 'c' || rows == 1 || cols == 1) return v;
+        if (flat(y)) return v;
+        int rows = (int) y.rows(), cols = (int) y.columns();
         float[] out = new float[v.length];
         for (int c = 0; c < cols; c++)
             for (int r = 0; r < rows; r++) out[r * cols + c] = v[c * rows + r];

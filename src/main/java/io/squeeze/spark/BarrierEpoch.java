@@ -20,7 +20,7 @@ import java.util.List;
  * {@code syncEvery} minibatches, sends its parameters, updater state and step count to the others with
  * {@link BarrierTaskContext#allGather} (one message a worker, bytes carried as an ISO-8859-1 string, version 1:
  * {@code version, worker, steps, params, updater length, floats little-endian}), and every worker computes the same
- * mean in worker order ({@link LocalSgd#mean}) of the workers that fitted in that round. The arithmetic is the
+ * mean in worker order ({@link Exchange}, with {@link LocalSgd#mean}'s arithmetic) of the workers that fitted in that round. The arithmetic is the
  * driver's of the per-round path, so both give the same weights (tested); what goes away is a Spark job, a broadcast and
  * a task result each round. Worker 0 returns the epoch's final state to the driver.
  *
@@ -171,72 +171,77 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         return new String(b, StandardCharsets.ISO_8859_1);
     }
 
+    /** A message read back: its header (version checked) and its bytes, little-endian. */
+    record Message(int worker, int steps, int params, int updater, ByteBuffer bytes) {
+        static Message read(String message) {
+            ByteBuffer b = ByteBuffer.wrap(message.getBytes(StandardCharsets.ISO_8859_1)).order(ByteOrder.LITTLE_ENDIAN);
+            byte v = b.get();
+            if (v != VERSION) throw new IllegalStateException("local SGD message version " + v + ", this build reads " + VERSION);
+            return new Message(b.getInt(), b.getInt(), b.getInt(), b.getInt(), b);
+        }
+
+        /** Puts {@code n} values, from value {@code from} on (the parameters start at 0, the updater state at {@link #params}), into {@code dst}. */
+        void floats(int from, float[] dst, int n) {
+            bytes.position(HEADER + 4 * from).asFloatBuffer().get(dst, 0, n);
+        }
+
+        float[] paramValues() {
+            float[] p = new float[params];
+            floats(0, p, params);
+            return p;
+        }
+
+        /** The updater state's values; null when the message has none. */
+        float[] updaterValues() {
+            if (updater < 0) return null;
+            float[] u = new float[updater];
+            floats(params, u, updater);
+            return u;
+        }
+    }
+
     /**
      * A round's averaging on a worker, reusing its arrays from round to round: the messages' parameters (then updater
-     * state) summed in worker order into one array — the first worker's values, plus each next worker's — and divided
-     * by their count, as {@link LocalSgd#mean} does on the driver (same floats), then copied into the network's own.
+     * state) summed in worker order and divided by their count with {@link LocalSgd#mean}'s own steps
+     * ({@link LocalSgd#add}, {@link LocalSgd#divide}: the driver's floats), then copied into the network's arrays.
      */
     static final class Exchange {
         private float[] sum = new float[0], next = new float[0];
 
         /** Averages the non-empty {@code messages} into {@code net}; the most steps a worker took, 0 when none fitted. */
         int average(String[] messages, Model net) {
-            List<ByteBuffer> in = new ArrayList<>();
-            for (String m : messages) if (!m.isEmpty()) in.add(ByteBuffer.wrap(m.getBytes(StandardCharsets.ISO_8859_1)).order(ByteOrder.LITTLE_ENDIAN));
-            if (in.isEmpty()) return 0;
-            for (ByteBuffer b : in) if (b.get(0) != VERSION) throw new IllegalStateException("local SGD message version " + b.get(0) + ", this build reads " + VERSION);
-            in.sort(Comparator.comparingInt(b -> b.getInt(1)));
-            int np = in.get(0).getInt(9), nu = in.get(0).getInt(13), steps = 0;
-            for (ByteBuffer b : in) {
-                if (b.getInt(9) != np || b.getInt(13) != nu)
-                    throw new IllegalStateException("local SGD messages of different sizes: " + np + "/" + nu + " and " + b.getInt(9) + "/" + b.getInt(13));
-                steps = Math.max(steps, b.getInt(5));
+            List<Message> in = new ArrayList<>();
+            int steps = 0;
+            for (String m : messages) {
+                if (m.isEmpty()) continue;
+                Message x = Message.read(m);
+                if (!in.isEmpty() && (x.params() != in.get(0).params() || x.updater() != in.get(0).updater()))
+                    throw new IllegalStateException("local SGD messages of different sizes: " + in.get(0).params() + "/" + in.get(0).updater()
+                            + " and " + x.params() + "/" + x.updater());
+                in.add(x);
+                steps = Math.max(steps, x.steps());
             }
-            meanInto(in, HEADER, np, net.params());
+            if (in.isEmpty()) return 0;
+            in.sort(Comparator.comparingInt(Message::worker));
+            int np = in.get(0).params(), nu = in.get(0).updater();
+            meanInto(in, 0, np, net.params());
             INDArray u = LocalSgd.updaterState(net);
-            if (u != null && nu >= 0) meanInto(in, HEADER + 4 * np, nu, u);
+            if (u != null && nu >= 0) meanInto(in, np, nu, u);
             return steps;
         }
 
-        private void meanInto(List<ByteBuffer> in, int at, int n, INDArray target) {
+        private void meanInto(List<Message> in, int from, int n, INDArray target) {
             if (sum.length < n) {
                 sum = new float[n];
                 next = new float[n];
             }
-            in.get(0).position(at).asFloatBuffer().get(sum, 0, n);
+            in.get(0).floats(from, sum, n);
             for (int w = 1; w < in.size(); w++) {
-                in.get(w).position(at).asFloatBuffer().get(next, 0, n);
-                for (int i = 0; i < n; i++) sum[i] += next[i];
+                in.get(w).floats(from, next, n);
+                LocalSgd.add(sum, next, n);
             }
-            float count = in.size();
-            for (int i = 0; i < n; i++) sum[i] /= count;
+            LocalSgd.divide(sum, n, in.size());
             io.squeeze.model.NdRows.copyInto(sum, n, target);
         }
-    }
-
-    /** A worker's round as one message (see the class comment for the layout). */
-    static String encode(int worker, int steps, float[] params, float[] updater) {
-        int nu = updater == null ? -1 : updater.length;
-        byte[] b = new byte[HEADER + 4 * (params.length + Math.max(nu, 0))];
-        ByteBuffer bb = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
-        bb.put(VERSION).putInt(worker).putInt(steps).putInt(params.length).putInt(nu);
-        bb.asFloatBuffer().put(params);
-        if (updater != null) bb.position(HEADER + 4 * params.length).asFloatBuffer().put(updater);
-        return new String(b, StandardCharsets.ISO_8859_1);
-    }
-
-    static LocalSgd.Result decode(String message) {
-        ByteBuffer bb = ByteBuffer.wrap(message.getBytes(StandardCharsets.ISO_8859_1)).order(ByteOrder.LITTLE_ENDIAN);
-        byte v = bb.get();
-        if (v != VERSION) throw new IllegalStateException("local SGD message version " + v + ", this build reads " + VERSION);
-        int worker = bb.getInt(), steps = bb.getInt(), np = bb.getInt(), nu = bb.getInt();
-        float[] params = new float[np];
-        bb.asFloatBuffer().get(params);
-        float[] updater = null;
-        if (nu >= 0) {
-            updater = new float[nu];
-            bb.position(HEADER + 4 * np).asFloatBuffer().get(updater);
-        }
-        return new LocalSgd.Result(worker, params, updater, steps, 0);
     }
 }

@@ -297,16 +297,23 @@ final class LocalSgd {
         return io.squeeze.model.NdRows.of(values, 1, values.length);
     }
 
-    /** The element-wise mean of the workers' arrays, summed in worker order. */
+    /** The element-wise mean of the workers' arrays: the first worker's values, each next one's {@link #add}ed in worker order, then {@link #divide}d. */
     static float[] mean(List<Result> results, java.util.function.Function<Result, float[]> of) {
         float[] sum = of.apply(results.get(0)).clone();
-        for (int w = 1; w < results.size(); w++) {
-            float[] a = of.apply(results.get(w));
-            for (int i = 0; i < sum.length; i++) sum[i] += a[i];
-        }
-        float n = results.size();
-        for (int i = 0; i < sum.length; i++) sum[i] /= n;
+        for (int w = 1; w < results.size(); w++) add(sum, of.apply(results.get(w)), sum.length);
+        divide(sum, sum.length, results.size());
         return sum;
+    }
+
+    /** {@code sum[i] += a[i]} for the first {@code n} values: one worker's step of the mean (also {@link BarrierEpoch.Exchange}'s). */
+    static void add(float[] sum, float[] a, int n) {
+        for (int i = 0; i < n; i++) sum[i] += a[i];
+    }
+
+    /** {@code sum[i] /= count} for the first {@code n} values: the mean's last step (also {@link BarrierEpoch.Exchange}'s). */
+    static void divide(float[] sum, int n, int count) {
+        float c = count;
+        for (int i = 0; i < n; i++) sum[i] /= c;
     }
 
     /** A worker's round, on an executor. */

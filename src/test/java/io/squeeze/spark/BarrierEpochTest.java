@@ -2,6 +2,7 @@ package io.squeeze.spark;
 
 import io.squeeze.TestModels;
 import io.squeeze.TestSpark;
+import io.squeeze.model.NdRows;
 import org.apache.spark.SparkConf;
 import org.apache.spark.serializer.JavaSerializer;
 import org.apache.spark.serializer.KryoSerializer;
@@ -100,7 +101,7 @@ class BarrierEpochTest {
             for (int i = 0; i < nu; i++) u[i] = (float) Math.abs(r.nextGaussian());
             p[w] = w == 3 ? Float.NaN : -0f;
             results.add(new LocalSgd.Result(w, p, u, 5 + w, 0));
-            messages[w] = BarrierEpoch.encode(w, 5 + w, p, u);
+            messages[w] = BarrierEpoch.encode(w, 5 + w, NdRows.of(p, 1, np), NdRows.of(u, 1, nu));
         }
         messages[1] = "";
         results.sort(java.util.Comparator.comparingInt(LocalSgd.Result::worker));
@@ -111,7 +112,7 @@ class BarrierEpochTest {
         assertTrue(Float.isNaN(net.params().getFloat(3)));
         assertEquals(0, exchange.average(new String[]{"", ""}, net), "nobody fitted: nothing changes");
         assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::params), net.params().toFloatVector());
-        String[] mixed = {BarrierEpoch.encode(0, 1, new float[np], null), BarrierEpoch.encode(1, 1, new float[np - 1], null)};
+        String[] mixed = {BarrierEpoch.encode(0, 1, NdRows.of(new float[np], 1, np), null), BarrierEpoch.encode(1, 1, NdRows.of(new float[np], 1, np - 1), null)};
         assertThrows(IllegalStateException.class, () -> exchange.average(mixed, net));
     }
 
@@ -119,13 +120,22 @@ class BarrierEpochTest {
     void aMessageFromTheNetworksArraysEqualsOneFromTheirValues() {
         var a = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, 37);
         var u = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, 74);
-        assertEquals(BarrierEpoch.encode(1, 4, a.toFloatVector(), u.toFloatVector()), BarrierEpoch.encode(1, 4, a, u));
-        assertEquals(BarrierEpoch.encode(1, 4, a.toFloatVector(), null), BarrierEpoch.encode(1, 4, a, null));
+        var m = BarrierEpoch.Message.read(BarrierEpoch.encode(1, 4, a, u));
+        assertEquals(List.of(1, 4, 37, 74), List.of(m.worker(), m.steps(), m.params(), m.updater()));
+        assertArrayEquals(a.toFloatVector(), m.paramValues());
+        assertArrayEquals(u.toFloatVector(), m.updaterValues());
+        var none = BarrierEpoch.Message.read(BarrierEpoch.encode(1, 4, a, null));
+        assertEquals(-1, none.updater());
+        assertNull(none.updaterValues());
         var f = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, new int[]{5, 7}, 'f'); // reordered, not copied as is
         var view = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 6, 9).get(org.nd4j.linalg.indexing.NDArrayIndex.interval(1, 4),
                 org.nd4j.linalg.indexing.NDArrayIndex.interval(2, 7));
-        assertEquals(BarrierEpoch.encode(0, 1, io.squeeze.model.NdRows.toRowMajor(f), io.squeeze.model.NdRows.toRowMajor(view)),
-                BarrierEpoch.encode(0, 1, f, view));
+        var fv = BarrierEpoch.Message.read(BarrierEpoch.encode(0, 1, f, view));
+        assertArrayEquals(f.dup('c').data().asFloat(), fv.paramValues(), "an f-order matrix, row-major");
+        assertArrayEquals(view.dup('c').data().asFloat(), fv.updaterValues(), "a view, row-major");
+        var wrong = BarrierEpoch.encode(0, 1, a, null).getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+        wrong[0] = 2;
+        assertThrows(IllegalStateException.class, () -> BarrierEpoch.Message.read(new String(wrong, java.nio.charset.StandardCharsets.ISO_8859_1)));
         float[] x = new float[40];
         for (int i = 0; i < x.length; i++) x[i] = i;
         var target = Nd4j.create(org.nd4j.linalg.api.buffer.DataType.FLOAT, new long[]{5, 7}, 'f');
@@ -242,12 +252,12 @@ class BarrierEpochTest {
     @Test
     void theEpochFunctionAndItsMessagesSurviveKryoAndJavaSerialization() {
         float[] p = {1.5f, -2f, Float.NaN, 0f}, u = {3f, 4f, 5f, 6f, 7f, 8f, 9f, Float.MIN_VALUE};
-        var back = BarrierEpoch.decode(BarrierEpoch.encode(3, 7, p, u));
+        String message = BarrierEpoch.encode(3, 7, NdRows.of(p, 1, 4), NdRows.of(u, 1, 8));
+        var back = BarrierEpoch.Message.read(message);
         assertEquals(3, back.worker());
         assertEquals(7, back.steps());
-        assertArrayEquals(p, back.params());
-        assertArrayEquals(u, back.updater());
-        assertNull(BarrierEpoch.decode(BarrierEpoch.encode(0, 1, p, null)).updater());
+        assertArrayEquals(p, back.paramValues());
+        assertArrayEquals(u, back.updaterValues());
         var shape = TestSpark.jsc().broadcast(LocalSgd.Shape.of(TestModels.mlp(6, new int[]{5}, 3, 4), "t", 1));
         var state = TestSpark.jsc().broadcast(new LocalSgd.State(new float[]{1}, null, 0, 0));
         var fn = new BarrierEpoch(new LocalSgd.Round(shape, state, 0, 2, 3, SEED, List.of(), List.of(new TaskThreadsHook())), 4);
@@ -258,9 +268,9 @@ class BarrierEpochTest {
             assertEquals(4, r.rounds());
             assertEquals(3, r.round().syncEvery);
             assertEquals(SEED, r.round().seed);
-            var m = BarrierEpoch.decode(BarrierEpoch.encode(1, 2, p, u));
-            var mm = (String) s.newInstance().deserialize(s.newInstance().serialize(BarrierEpoch.encode(1, 2, p, u), ClassTag$.MODULE$.AnyRef()), ClassTag$.MODULE$.AnyRef());
-            assertArrayEquals(m.updater(), BarrierEpoch.decode(mm).updater(), "a message through the RPC's serializer");
+            var mm = (String) s.newInstance().deserialize(s.newInstance().serialize(message, ClassTag$.MODULE$.AnyRef()), ClassTag$.MODULE$.AnyRef());
+            assertEquals(message, mm, "a message through the RPC's serializer");
+            assertArrayEquals(u, BarrierEpoch.Message.read(mm).updaterValues());
         }
         shape.destroy();
         state.destroy();
