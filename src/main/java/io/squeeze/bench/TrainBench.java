@@ -35,7 +35,9 @@ import java.util.Locale;
  * ratio here). The in-process loop uses Squeeze's Adam kernel ({@link io.squeeze.model.JavaAdam})
  * as Squeeze's training does, so the ratio is the cost of distributing; a fourth row compares that loop with the same
  * loop on DL4J's native Adam. For LeNet-300-100 and LeNet-5 on the 60,000 MNIST training rows, one network after the
- * other, each network's figures measured one right after another (this machine's speed drifts from minute to minute).
+ * other, each network's figures measured one right after another, {@value #REPEATS} times in a row (this machine's
+ * speed drifts by up to a third from minute to minute): each row gives the medians of its two figures and the median
+ * of the repeats' ratios, and lists every repeat's ratio.
  * Each side trains 3 epochs from the same initial weights; the first epoch (JIT warm-up, building and
  * caching the minibatches) is left out and the figure is rows per second over epochs 2 and 3. When {@code /usr/bin/python3}
  * has PyTorch, its training loop of the same network, minibatches and optimizer ({@code bench/train_torch.py}, two
@@ -48,6 +50,8 @@ import java.util.Locale;
  */
 final class TrainBench implements Bench.Benchmark {
     static final int BATCH = 64, EPOCHS = 3;
+    /** Each network's figures are measured this many times in a row; the rows give medians (the machine's speed drifts by a third). */
+    static final int REPEATS = 3;
 
     /** One network to measure on the first {@code rows} MNIST training rows. */
     record Case(String name, String arch, int rows) {}
@@ -70,43 +74,89 @@ final class TrainBench implements Bench.Benchmark {
         org.nd4j.linalg.factory.Nd4j.getCompressor();
         spark.stop(); // each master below gets a fresh session
         keepClassLoader();
-        // one network at a time, its figures measured one right after the other (the machine's speed drifts)
-        double[] inProcess = new double[CASES.size()], nativeAdam = new double[CASES.size()], two = new double[CASES.size()], one = new double[CASES.size()];
-        double[][] loops = new double[CASES.size()][], torchRuns = new double[CASES.size()][];
+        // one network at a time, its figures measured one right after the other (the machine's speed drifts), REPEATS times
+        double[][][] reps = new double[CASES.size()][REPEATS][];
         for (int i = 0; i < CASES.size(); i++) {
             Case c = CASES.get(i);
-            inProcess[i] = inProcess(confs.get(i), rows(all, i), true, progress, c.name());
-            nativeAdam[i] = inProcess(confs.get(i), rows(all, i), false, progress, c.name());
-            loops[i] = new double[] {loops(confs.get(i), rows(all, i), 1, progress, c.name()), loops(confs.get(i), rows(all, i), 2, progress, c.name())};
-            Nd4jThreads.all();
-            two[i] = onSpark("local[2]", confs.get(i), rows(all, i), progress, c.name());
-            one[i] = onSpark("local[1]", confs.get(i), rows(all, i), progress, c.name());
-            torchRuns[i] = new double[] {torch(c, java.util.Map.of(), "its defaults", progress),
-                    torch(c, java.util.Map.of("OPENBLAS_NUM_THREADS", "1"), "OPENBLAS_NUM_THREADS=1", progress)};
+            List<Example> rows = rows(all, i);
+            for (int r = 0; r < REPEATS; r++) {
+                progress.printf(Locale.ROOT, "bench: train %s, repeat %d of %d%n", c.name(), r + 1, REPEATS);
+                double[] f = new double[FIGURES];
+                f[IN_PROCESS] = inProcess(confs.get(i), rows, true, progress, c.name());
+                f[NATIVE_ADAM] = inProcess(confs.get(i), rows, false, progress, c.name());
+                f[ONE_LOOP] = loops(confs.get(i), rows, 1, progress, c.name());
+                f[TWO_LOOPS] = loops(confs.get(i), rows, 2, progress, c.name());
+                Nd4jThreads.all();
+                f[LOCAL2] = onSpark("local[2]", confs.get(i), rows, progress, c.name());
+                f[LOCAL1] = onSpark("local[1]", confs.get(i), rows, progress, c.name());
+                f[TORCH_DEFAULTS] = torch(c, java.util.Map.of(), "its defaults", progress);
+                f[TORCH_ONE_BLAS] = torch(c, java.util.Map.of("OPENBLAS_NUM_THREADS", "1"), "OPENBLAS_NUM_THREADS=1", progress);
+                reps[i][r] = f;
+            }
         }
         List<Bench.Result> out = new ArrayList<>();
         for (int i = 0; i < CASES.size(); i++) {
             Case c = CASES.get(i);
-            double torchDefaults = torchRuns[i][0], torchOneBlas = torchRuns[i][1];
-            boolean oneBlasFaster = torchOneBlas > torchDefaults || Double.isNaN(torchDefaults) && !Double.isNaN(torchOneBlas);
-            double torch = oneBlasFaster ? torchOneBlas : torchDefaults;
+            double[][] f = reps[i];
+            boolean torchMissing = Double.isNaN(f[0][TORCH_DEFAULTS]) && Double.isNaN(f[0][TORCH_ONE_BLAS]);
             String torchNote = "PyTorch 1.13 training loop, 2 threads, BLAS " + blas();
-            out.add(new Bench.Result("train." + c.name() + "_local2_vs_pytorch", two[i], "rows/s", torch, Double.isNaN(torch) ? Double.NaN : two[i] / torch,
-                    Double.isNaN(torch) ? "PyTorch not installed (apt-get install python3-torch)"
-                            : torchNote + (oneBlasFaster ? ", OPENBLAS_NUM_THREADS=1 (its faster setting here)" : ", its defaults (the faster setting here)")
-                                    + "; goal >= 1.0x"));
-            out.add(new Bench.Result("train." + c.name() + "_local2_vs_pytorch_defaults", two[i], "rows/s", torchDefaults,
-                    Double.isNaN(torchDefaults) ? Double.NaN : two[i] / torchDefaults,
-                    Double.isNaN(torchDefaults) ? "PyTorch not installed" : torchNote + ", its defaults (OpenBLAS threads beside PyTorch's own)"));
-            out.add(new Bench.Result("train." + c.name() + "_local2_vs_in_process", two[i], "rows/s", inProcess[i], two[i] / inProcess[i],
+            out.add(result("train." + c.name() + "_local2_vs_pytorch", f, LOCAL2, TrainBench::fasterTorch,
+                    torchMissing ? "PyTorch not installed (apt-get install python3-torch)"
+                            : torchNote + ", the faster of its defaults and OPENBLAS_NUM_THREADS=1 in each repeat (" + fasterSettings(f) + "); goal >= 1.0x"));
+            out.add(result("train." + c.name() + "_local2_vs_pytorch_defaults", f, LOCAL2, x -> x[TORCH_DEFAULTS],
+                    torchMissing ? "PyTorch not installed" : torchNote + ", its defaults (OpenBLAS threads beside PyTorch's own)"));
+            out.add(result("train." + c.name() + "_local2_vs_in_process", f, LOCAL2, x -> x[IN_PROCESS],
                     String.format(Locale.ROOT, "%,d rows, batch %d, sync every %d; goal >= 0.9x", c.rows(), BATCH, SparkTrainer.DEFAULT_SYNC_EVERY)));
-            out.add(new Bench.Result("train." + c.name() + "_local2_vs_local1", two[i], "rows/s", one[i], two[i] / one[i], "goal >= 1.7x"));
-            out.add(new Bench.Result("train." + c.name() + "_two_loops_vs_one", loops[i][1], "rows/s", loops[i][0], loops[i][1] / loops[i][0],
+            out.add(result("train." + c.name() + "_local2_vs_local1", f, LOCAL2, x -> x[LOCAL1], "goal >= 1.7x"));
+            out.add(result("train." + c.name() + "_two_loops_vs_one", f, TWO_LOOPS, x -> x[ONE_LOOP],
                     "two one-thread in-process fit() loops at once (together) vs one alone: what these cores give local[2] vs local[1] without Spark or averaging"));
-            out.add(new Bench.Result("train." + c.name() + "_java_adam_vs_dl4j_adam", inProcess[i], "rows/s", nativeAdam[i], inProcess[i] / nativeAdam[i],
+            out.add(result("train." + c.name() + "_java_adam_vs_dl4j_adam", f, IN_PROCESS, x -> x[NATIVE_ADAM],
                     "in process, every core: Squeeze's Adam kernel (JavaAdam) vs DL4J's native adam_updater, otherwise the same fit() loop"));
         }
         return out;
+    }
+
+    /** Each repeat's figures, in this order. */
+    static final int IN_PROCESS = 0, NATIVE_ADAM = 1, ONE_LOOP = 2, TWO_LOOPS = 3, LOCAL2 = 4, LOCAL1 = 5, TORCH_DEFAULTS = 6, TORCH_ONE_BLAS = 7,
+            FIGURES = 8;
+
+    /** PyTorch's faster setting in one repeat (NaN without PyTorch). */
+    static double fasterTorch(double[] f) {
+        if (Double.isNaN(f[TORCH_DEFAULTS])) return f[TORCH_ONE_BLAS];
+        if (Double.isNaN(f[TORCH_ONE_BLAS])) return f[TORCH_DEFAULTS];
+        return Math.max(f[TORCH_DEFAULTS], f[TORCH_ONE_BLAS]);
+    }
+
+    private static String fasterSettings(double[][] reps) {
+        List<String> s = new ArrayList<>();
+        for (double[] f : reps) s.add(f[TORCH_ONE_BLAS] > f[TORCH_DEFAULTS] || Double.isNaN(f[TORCH_DEFAULTS]) ? "OPENBLAS_NUM_THREADS=1" : "defaults");
+        return String.join(" / ", s);
+    }
+
+    /**
+     * A row over the repeats: the medians of figure {@code value} and of the baseline, and as ratio the median of the
+     * repeats' own ratios (each measured minutes apart at most); the note lists every repeat's ratio.
+     */
+    static Bench.Result result(String name, double[][] reps, int value, java.util.function.ToDoubleFunction<double[]> baseline, String note) {
+        double[] v = new double[reps.length], b = new double[reps.length], r = new double[reps.length];
+        List<String> each = new ArrayList<>();
+        for (int k = 0; k < reps.length; k++) {
+            v[k] = reps[k][value];
+            b[k] = baseline.applyAsDouble(reps[k]);
+            r[k] = v[k] / b[k];
+            each.add(String.format(Locale.ROOT, "%.2fx", r[k]));
+        }
+        return new Bench.Result(name, median(v), "rows/s", median(b), median(r),
+                note + (reps.length > 1 ? "; ratio: median of " + reps.length + " repeats (" + String.join(" / ", each) + ")" : ""));
+    }
+
+    /** The median (the mean of the middle two for an even count); NaN if any value is NaN. */
+    static double median(double[] x) {
+        for (double d : x) if (Double.isNaN(d)) return Double.NaN;
+        double[] s = x.clone();
+        java.util.Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
     /** Rows/s of PyTorch's loop ({@code bench/train_torch.py}) over the warm epochs with {@code env}, NaN without PyTorch. */
