@@ -74,9 +74,16 @@ public final class NdRows {
         private final Map<String, INDArray> arrays = new HashMap<>();
 
         public INDArray get(String slot, DataType type, long rows, long cols, char order) {
+            return get(slot, type, new long[]{rows, cols}, order);
+        }
+
+        /** The slot's array of any shape, made outside DL4J's workspaces. */
+        public INDArray get(String slot, DataType type, long[] shape, char order) {
             INDArray a = arrays.get(slot);
-            if (a == null || a.rows() != rows || a.columns() != cols || a.dataType() != type || a.ordering() != order) {
-                a = Nd4j.createUninitialized(type, new long[]{rows, cols}, order);
+            if (a == null || !java.util.Arrays.equals(a.shape(), shape) || a.dataType() != type || a.ordering() != order) {
+                try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                    a = Nd4j.createUninitialized(type, shape, order);
+                }
                 arrays.put(slot, a);
             }
             return a;

@@ -92,7 +92,7 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         Exchange exchange = new Exchange();
         for (int r = 0; r < rounds; r++) {
             int from = r * round.syncEvery, to = Math.min(share.size(), from + round.syncEvery);
-            if (from < to) rows += round.fit(net, share, order, from, to);
+            if (from < to) rows += round.fit(worker, net, share, order, from, to);
             int steps;
             if (alone) { // the mean of one worker's state is that state (x / 1f is x): nothing to send or average
                 steps = to - from;

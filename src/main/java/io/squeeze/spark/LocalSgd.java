@@ -201,7 +201,7 @@ final class LocalSgd {
      */
     void finish() {
         String prefix = training + "/";
-        Round.NETS.keySet().removeIf(k -> k.startsWith(prefix));
+        Round.forget(k -> k.startsWith(prefix));
     }
 
     /** Builds the cache (the first epoch's data pass) and counts each worker's minibatches. */
@@ -321,6 +321,14 @@ final class LocalSgd {
         private static final long serialVersionUID = 1L;
         /** Each worker's network of the current training and configuration, kept between rounds in this JVM. */
         static final ConcurrentHashMap<String, Model> NETS = new ConcurrentHashMap<>();
+        /** Each kept network's minibatch arrays ({@link TrainingBatch#dataSet(io.squeeze.model.NdRows.Buffers)}), under the same keys. */
+        static final ConcurrentHashMap<String, io.squeeze.model.NdRows.Buffers> INPUTS = new ConcurrentHashMap<>();
+
+        /** Lets go of the kept networks and their arrays whose keys {@code drop} accepts. */
+        static void forget(java.util.function.Predicate<String> drop) {
+            NETS.keySet().removeIf(drop);
+            INPUTS.keySet().removeIf(drop);
+        }
 
         private final Broadcast<Shape> shape;
         final Broadcast<State> state;
@@ -347,7 +355,7 @@ final class LocalSgd {
             int from = round * syncEvery, to = Math.min(share.size(), from + syncEvery);
             if (from >= to) return Collections.emptyIterator();
             Model net = network(worker);
-            long rows = fit(net, share, order(share.size(), seed, epoch, worker), from, to);
+            long rows = fit(worker, net, share, order(share.size(), seed, epoch, worker), from, to);
             INDArray u = updaterState(net);
             return List.of(new Result(worker, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u), to - from, rows)).iterator();
         }
@@ -359,19 +367,20 @@ final class LocalSgd {
         }
 
         /** Fits minibatches {@code from} to {@code to} (exclusive) of the epoch's order, with the hooks around each; returns the rows. */
-        long fit(Model net, List<TrainingBatch> share, int[] order, int from, int to) {
+        long fit(int worker, Model net, List<TrainingBatch> share, int[] order, int from, int to) {
             long rows = 0;
+            var kept = INPUTS.computeIfAbsent(key(worker), k -> new io.squeeze.model.NdRows.Buffers());
             for (int i = from; i < to; i++) {
                 TrainingBatch b = share.get(order[i]);
                 rows += b.rows();
                 if (net instanceof ComputationGraph g) {
-                    var m = b.multi();
+                    var m = b.multi(kept);
                     for (TrainingHook h : hooks) h.preUpdate(m, g);
                     g.fit(m);
                     for (TrainingHook h : hooks) h.postUpdate(m, g);
                 } else {
                     var n = (MultiLayerNetwork) net;
-                    var d = b.dataSet();
+                    var d = b.dataSet(kept);
                     for (TrainingHook h : hooks) h.preUpdate(d, n);
                     n.fit(d);
                     for (TrainingHook h : hooks) h.postUpdate(d, n);
@@ -381,17 +390,23 @@ final class LocalSgd {
             return rows;
         }
 
+        /** Where this JVM keeps {@code worker}'s network (and its minibatch arrays) of this training and configuration. */
+        String key(int worker) {
+            Shape s = shape.value();
+            return s.training() + "/" + s.version() + "/" + worker;
+        }
+
         /** This worker's network, set to the round's averaged state. */
         Model network(int worker) {
             Shape s = shape.value();
             State st = state.value();
             String prefix = s.training() + "/" + s.version() + "/";
-            NETS.keySet().removeIf(k -> !k.startsWith(prefix));
-            Model net = NETS.get(prefix + worker);
+            forget(k -> !k.startsWith(prefix));
+            Model net = NETS.get(key(worker));
             if (net == null) {
                 net = s.build(row(st.params()));
                 io.squeeze.model.TrainingKernels.install(net); // a worker's network only trains
-                NETS.put(prefix + worker, net);
+                NETS.put(key(worker), net);
             } else {
                 net.params().assign(row(st.params()));
             }

@@ -22,9 +22,13 @@ record TrainingBatch(Tensor[] features, Tensor[] labels, Tensor[] featureMasks, 
             return a == null ? null : new Tensor(a.shape(), a.castTo(DataType.FLOAT).dup('c').data().asFloat());
         }
 
-        /** The values as a new ND4J array, in one bulk copy ({@link io.squeeze.model.NdRows#fill}). */
-        INDArray array() {
-            return io.squeeze.model.NdRows.fill(Nd4j.createUninitialized(DataType.FLOAT, shape, 'c'), values);
+        /**
+         * The values in an ND4J array, in one bulk copy ({@link io.squeeze.model.NdRows#fill}): {@code kept}'s array of
+         * {@code slot} (made once per shape), or a new one when {@code kept} is null.
+         */
+        INDArray array(io.squeeze.model.NdRows.Buffers kept, String slot) {
+            INDArray a = kept == null ? Nd4j.createUninitialized(DataType.FLOAT, shape, 'c') : kept.get(slot, DataType.FLOAT, shape, 'c');
+            return io.squeeze.model.NdRows.fill(a, values);
         }
 
         @Override
@@ -57,12 +61,15 @@ record TrainingBatch(Tensor[] features, Tensor[] labels, Tensor[] featureMasks, 
         return a == null ? null : Arrays.stream(a).map(Tensor::of).toArray(Tensor[]::new);
     }
 
-    private static INDArray[] arrays(Tensor[] t) {
-        return t == null ? null : Arrays.stream(t).map(x -> x == null ? null : x.array()).toArray(INDArray[]::new);
+    private static INDArray[] arrays(Tensor[] t, io.squeeze.model.NdRows.Buffers kept, String slot) {
+        if (t == null) return null;
+        INDArray[] a = new INDArray[t.length];
+        for (int i = 0; i < t.length; i++) a[i] = t[i] == null ? null : t[i].array(kept, slot + i);
+        return a;
     }
 
-    private static INDArray first(Tensor[] t) {
-        return t == null || t.length == 0 || t[0] == null ? null : t[0].array();
+    private static INDArray first(Tensor[] t, io.squeeze.model.NdRows.Buffers kept, String slot) {
+        return t == null || t.length == 0 || t[0] == null ? null : t[0].array(kept, slot + 0);
     }
 
     /** The rows of this minibatch. */
@@ -72,12 +79,26 @@ record TrainingBatch(Tensor[] features, Tensor[] labels, Tensor[] featureMasks, 
 
     /** As a network of one input and one output fits it. */
     DataSet dataSet() {
-        return new DataSet(first(features), first(labels), first(featureMasks), first(labelMasks));
+        return dataSet(null);
+    }
+
+    /**
+     * As {@link #dataSet()}, in {@code kept}'s arrays (one per input, output and mask, made once per shape): a worker
+     * fits one minibatch at a time, and a fresh 64×784 minibatch's native arrays cost 0.4–0.6 ms against a 3 ms step
+     * (docs/BENCHMARKS.md). The arrays are overwritten by the next minibatch.
+     */
+    DataSet dataSet(io.squeeze.model.NdRows.Buffers kept) {
+        return new DataSet(first(features, kept, "f"), first(labels, kept, "l"), first(featureMasks, kept, "fm"), first(labelMasks, kept, "lm"));
     }
 
     /** As a ComputationGraph fits it. */
     MultiDataSet multi() {
-        return new MultiDataSet(arrays(features), arrays(labels), arrays(featureMasks), arrays(labelMasks));
+        return multi(null);
+    }
+
+    /** As {@link #multi()}, in {@code kept}'s arrays (see {@link #dataSet(io.squeeze.model.NdRows.Buffers)}). */
+    MultiDataSet multi(io.squeeze.model.NdRows.Buffers kept) {
+        return new MultiDataSet(arrays(features, kept, "f"), arrays(labels, kept, "l"), arrays(featureMasks, kept, "fm"), arrays(labelMasks, kept, "lm"));
     }
 
     @Override

@@ -27,6 +27,33 @@ public class TrainingBatchTest {
     }
 
     @Test
+    void aWorkersMinibatchesGoIntoItsKeptArraysOnePerShape() {
+        Nd4j.getRandom().setSeed(3);
+        var kept = new io.squeeze.model.NdRows.Buffers();
+        TrainingBatch a = TrainingBatch.of(new DataSet(Nd4j.rand(DataType.FLOAT, 4, 6), Nd4j.rand(DataType.FLOAT, 4, 3)));
+        TrainingBatch b = TrainingBatch.of(new DataSet(Nd4j.rand(DataType.FLOAT, 4, 6), Nd4j.rand(DataType.FLOAT, 4, 3)));
+        TrainingBatch last = TrainingBatch.of(new DataSet(Nd4j.rand(DataType.FLOAT, 2, 6), Nd4j.rand(DataType.FLOAT, 2, 3)));
+        DataSet da = a.dataSet(kept);
+        assertEquals(a.dataSet(), da);
+        INDArray features = da.getFeatures(), labels = da.getLabels();
+        DataSet db = b.dataSet(kept);
+        assertSame(features, db.getFeatures(), "the next minibatch overwrites the same array");
+        assertSame(labels, db.getLabels());
+        assertEquals(b.dataSet().getFeatures(), features);
+        assertEquals(b.dataSet().getLabels(), labels);
+        DataSet dl = last.dataSet(kept);
+        assertEquals(last.dataSet(), dl, "a shorter minibatch gets an array of its shape");
+        assertNotSame(features, dl.getFeatures());
+        var multi = TrainingBatch.of(new org.nd4j.linalg.dataset.MultiDataSet(new INDArray[]{a.dataSet().getFeatures(), b.dataSet().getFeatures()},
+                new INDArray[]{a.dataSet().getLabels()}));
+        var m = multi.multi(kept);
+        assertEquals(a.dataSet().getFeatures(), m.getFeatures(0));
+        assertEquals(b.dataSet().getFeatures(), m.getFeatures(1), "each input its own array");
+        assertNotSame(m.getFeatures(0), m.getFeatures(1));
+        assertNull(m.getFeaturesMaskArrays());
+    }
+
+    @Test
     void theHashIsOfTheValuesWhateverTheLayout() {
         Nd4j.getRandom().setSeed(2);
         INDArray big = Nd4j.rand(DataType.FLOAT, 6, 8);
