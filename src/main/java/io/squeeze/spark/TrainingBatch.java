@@ -24,7 +24,7 @@ record TrainingBatch(Tensor[] features, Tensor[] labels, Tensor[] featureMasks, 
 
         /**
          * The values in an ND4J array, in one bulk copy ({@link io.squeeze.model.NdRows#fill}): {@code kept}'s array of
-         * {@code slot} (made once per shape), or a new one when {@code kept} is null.
+         * {@code slot} (re-made when the shape changes), or a new one when {@code kept} is null.
          */
         INDArray array(io.squeeze.model.NdRows.Buffers kept, String slot) {
             INDArray a = kept == null ? Nd4j.createUninitialized(DataType.FLOAT, shape, 'c') : kept.get(slot, DataType.FLOAT, shape, 'c');
@@ -83,7 +83,7 @@ record TrainingBatch(Tensor[] features, Tensor[] labels, Tensor[] featureMasks, 
     }
 
     /**
-     * As {@link #dataSet()}, in {@code kept}'s arrays (one per input, output and mask, made once per shape): a worker
+     * As {@link #dataSet()}, in {@code kept}'s arrays (one per input, output and mask, re-made when its shape changes): a worker
      * fits one minibatch at a time, and a fresh 64×784 minibatch's native arrays cost 0.4–0.6 ms against a 3 ms step
      * (docs/BENCHMARKS.md). The arrays are overwritten by the next minibatch.
      */
