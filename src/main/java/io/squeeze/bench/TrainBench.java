@@ -120,16 +120,19 @@ final class TrainBench implements Bench.Benchmark {
     static final int IN_PROCESS = 0, NATIVE_ADAM = 1, ONE_LOOP = 2, TWO_LOOPS = 3, LOCAL2 = 4, LOCAL1 = 5, TORCH_DEFAULTS = 6, TORCH_ONE_BLAS = 7,
             FIGURES = 8;
 
+    /** Whether PyTorch ran faster with {@code OPENBLAS_NUM_THREADS=1} than with its defaults in one repeat (or only it ran). */
+    private static boolean oneBlasFaster(double[] f) {
+        return f[TORCH_ONE_BLAS] > f[TORCH_DEFAULTS] || Double.isNaN(f[TORCH_DEFAULTS]);
+    }
+
     /** PyTorch's faster setting in one repeat (NaN without PyTorch). */
     static double fasterTorch(double[] f) {
-        if (Double.isNaN(f[TORCH_DEFAULTS])) return f[TORCH_ONE_BLAS];
-        if (Double.isNaN(f[TORCH_ONE_BLAS])) return f[TORCH_DEFAULTS];
-        return Math.max(f[TORCH_DEFAULTS], f[TORCH_ONE_BLAS]);
+        return oneBlasFaster(f) ? f[TORCH_ONE_BLAS] : f[TORCH_DEFAULTS];
     }
 
     private static String fasterSettings(double[][] reps) {
         List<String> s = new ArrayList<>();
-        for (double[] f : reps) s.add(f[TORCH_ONE_BLAS] > f[TORCH_DEFAULTS] || Double.isNaN(f[TORCH_DEFAULTS]) ? "OPENBLAS_NUM_THREADS=1" : "defaults");
+        for (double[] f : reps) s.add(oneBlasFaster(f) ? "OPENBLAS_NUM_THREADS=1" : "defaults");
         return String.join(" / ", s);
     }
 

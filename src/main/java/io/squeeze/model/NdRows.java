@@ -54,10 +54,11 @@ public final class NdRows {
 
     /** The values of an array, row-major: one bulk copy when {@link #flat}, transposed here for a whole f-order matrix. */
     public static float[] toRowMajor(INDArray y) {
-        if (!whole(y) || !flat(y) && y.rank() != 2) return y.castTo(DataType.FLOAT).dup('c').data().asFloat();
+        boolean flat = flat(y);
+        if (!whole(y) || !flat && y.rank() != 2) return y.castTo(DataType.FLOAT).dup('c').data().asFloat();
         float[] v = new float[Math.toIntExact(y.length())];
         y.data().asNioFloat().get(v);
-        if (flat(y)) return v;
+        if (flat) return v;
         int rows = (int) y.rows(), cols = (int) y.columns();
         float[] out = new float[v.length];
         for (int c = 0; c < cols; c++)

@@ -392,15 +392,20 @@ final class LocalSgd {
 
         /** Where this JVM keeps {@code worker}'s network (and its minibatch arrays) of this training and configuration. */
         String key(int worker) {
+            return prefix() + worker;
+        }
+
+        /** The keys' start for this training and configuration: what {@link #network} keeps, dropping every other. */
+        private String prefix() {
             Shape s = shape.value();
-            return s.training() + "/" + s.version() + "/" + worker;
+            return s.training() + "/" + s.version() + "/";
         }
 
         /** This worker's network, set to the round's averaged state. */
         Model network(int worker) {
             Shape s = shape.value();
             State st = state.value();
-            String prefix = s.training() + "/" + s.version() + "/";
+            String prefix = prefix();
             forget(k -> !k.startsWith(prefix));
             Model net = NETS.get(key(worker));
             if (net == null) {
