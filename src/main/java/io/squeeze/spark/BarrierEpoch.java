@@ -9,6 +9,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import java.io.Serializable;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -18,8 +19,9 @@ import java.util.List;
  * A whole epoch of {@link LocalSgd} as one Spark barrier stage (Spark's barrier execution mode, SPARK-24374), instead
  * of one Spark job a round. Each worker (partition) runs every round of its epoch in one task: it fits its next
  * {@code syncEvery} minibatches, sends its parameters, updater state and step count to the others with
- * {@link BarrierTaskContext#allGather} (one message a worker, bytes carried as an ISO-8859-1 string, version 1:
- * {@code version, worker, steps, params, updater length, floats little-endian}), and every worker computes the same
+ * {@link BarrierTaskContext#allGather} (one message a worker, bytes carried as an ISO-8859-1 string, version 2:
+ * {@code version, worker, steps, params, updater length, 1, floats little-endian}; when all workers run in one JVM,
+ * {@code …, 0} and the floats handed over in memory by {@link SharedStates}), and every worker computes the same
  * mean in worker order ({@link Exchange}, with {@link LocalSgd#mean}'s arithmetic) of the workers that fitted in that round. The arithmetic is the
  * driver's of the per-round path, so both give the same weights (tested); what goes away is a Spark job, a broadcast and
  * a task result each round. Worker 0 returns the epoch's final state to the driver.
@@ -33,8 +35,8 @@ import java.util.List;
 final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collection.Iterator<TrainingBatch>, scala.collection.Iterator<LocalSgd.Result>>
         implements Serializable {
     private static final long serialVersionUID = 1L;
-    static final byte VERSION = 1;
-    private static final int HEADER = 1 + 4 * 4;
+    static final byte VERSION = 2;
+    private static final int HEADER = 1 + 4 * 4 + 1;
 
     private final LocalSgd.Round round;
     private final int rounds;
@@ -90,19 +92,28 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         long rows = 0;
         boolean alone = ctx.numPartitions() == 1;
         Exchange exchange = new Exchange();
-        for (int r = 0; r < rounds; r++) {
-            int from = r * round.syncEvery, to = Math.min(share.size(), from + round.syncEvery);
-            if (from < to) rows += round.fit(worker, net, share, order, from, to);
-            int steps;
-            if (alone) { // the mean of one worker's state is that state (x / 1f is x): nothing to send or average
-                steps = to - from;
-            } else {
-                String mine = from < to ? encode(worker, to - from, net.params(), LocalSgd.updaterState(net)) : "";
-                steps = exchange.average(gather.all(mine), net);
+        // workers that all run in this JVM hand their states over through memory; one more gather first asks whether they do
+        SharedStates shared = alone || !SharedStates.oneJvm(gather.all(SharedStates.JVM)) ? null
+                : new SharedStates(ctx.stageId(), ctx.stageAttemptNumber(), worker);
+        try {
+            for (int r = 0; r < rounds; r++) {
+                int from = r * round.syncEvery, to = Math.min(share.size(), from + round.syncEvery);
+                if (from < to) rows += round.fit(worker, net, share, order, from, to);
+                int steps;
+                if (alone) { // the mean of one worker's state is that state (x / 1f is x): nothing to send or average
+                    steps = to - from;
+                } else {
+                    String mine = from >= to ? "" : shared != null ? publish(shared, r, worker, to - from, net.params(), LocalSgd.updaterState(net))
+                            : encode(worker, to - from, net.params(), LocalSgd.updaterState(net));
+                    steps = exchange.average(gather.all(mine), net, shared, r);
+                }
+                if (steps <= 0) continue;
+                iteration += steps;
+                LocalSgd.setCounts(net, iteration, start.epoch());
             }
-            if (steps <= 0) continue;
-            iteration += steps;
-            LocalSgd.setCounts(net, iteration, start.epoch());
+            if (shared != null) gather.all(""); // every worker has read the last round's states before they are removed
+        } finally {
+            if (shared != null) shared.close();
         }
         LocalSgd.Result out;
         if (worker == 0) {
@@ -164,25 +175,49 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
     static String encode(int worker, int steps, INDArray params, INDArray updater) {
         long np = params.length(), nu = updater == null ? -1 : updater.length();
         byte[] b = new byte[Math.toIntExact(HEADER + 4 * (np + Math.max(nu, 0)))];
-        ByteBuffer bb = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
-        bb.put(VERSION).putInt(worker).putInt(steps).putInt((int) np).putInt((int) nu);
+        ByteBuffer bb = header(ByteBuffer.wrap(b), worker, steps, np, nu, true);
         io.squeeze.model.NdRows.copyRowMajor(params, bb.asFloatBuffer());
         if (updater != null) io.squeeze.model.NdRows.copyRowMajor(updater, bb.position(Math.toIntExact(HEADER + 4 * np)).asFloatBuffer());
         return new String(b, StandardCharsets.ISO_8859_1);
     }
 
-    /** A message read back: its header (version checked) and its bytes, little-endian. */
-    record Message(int worker, int steps, int params, int updater, ByteBuffer bytes) {
+    /** A worker's round published in {@code shared} for the workers of this JVM: the message is the header alone. */
+    static String publish(SharedStates shared, int round, int worker, int steps, INDArray params, INDArray updater) {
+        shared.publish(round, params, updater);
+        byte[] b = new byte[HEADER];
+        header(ByteBuffer.wrap(b), worker, steps, params.length(), updater == null ? -1 : updater.length(), false);
+        return new String(b, StandardCharsets.ISO_8859_1);
+    }
+
+    private static ByteBuffer header(ByteBuffer b, int worker, int steps, long np, long nu, boolean floats) {
+        return b.order(ByteOrder.LITTLE_ENDIAN).put(VERSION).putInt(worker).putInt(steps).putInt(Math.toIntExact(np)).putInt(Math.toIntExact(nu))
+                .put((byte) (floats ? 1 : 0));
+    }
+
+    /** A message read back: its header (version checked) and its floats, from its bytes or from {@link SharedStates}. */
+    record Message(int worker, int steps, int params, int updater, FloatBuffer values) {
         static Message read(String message) {
+            return read(message, null, -1);
+        }
+
+        /** Reads {@code message} of {@code round}; one that carries no floats names a state published in {@code shared}. */
+        static Message read(String message, SharedStates shared, int round) {
             ByteBuffer b = ByteBuffer.wrap(message.getBytes(StandardCharsets.ISO_8859_1)).order(ByteOrder.LITTLE_ENDIAN);
             byte v = b.get();
             if (v != VERSION) throw new IllegalStateException("local SGD message version " + v + ", this build reads " + VERSION);
-            return new Message(b.getInt(), b.getInt(), b.getInt(), b.getInt(), b);
+            int worker = b.getInt(), steps = b.getInt(), params = b.getInt(), updater = b.getInt();
+            FloatBuffer values;
+            if (b.get() != 0) values = b.slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+            else if (shared == null) throw new IllegalStateException("local SGD: worker " + worker + "'s state is in another JVM's memory");
+            else values = shared.of(round, worker);
+            if (values.capacity() != params + Math.max(updater, 0))
+                throw new IllegalStateException("local SGD message of worker " + worker + ": " + values.capacity() + " values for " + params + " + " + updater);
+            return new Message(worker, steps, params, updater, values);
         }
 
         /** Puts {@code n} values, from value {@code from} on (the parameters start at 0, the updater state at {@link #params}), into {@code dst}. */
         void floats(int from, float[] dst, int n) {
-            bytes.position(HEADER + 4 * from).asFloatBuffer().get(dst, 0, n);
+            values.get(from, dst, 0, n);
         }
 
         float[] paramValues() {
@@ -210,11 +245,16 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
 
         /** Averages the non-empty {@code messages} into {@code net}; the most steps a worker took, 0 when none fitted. */
         int average(String[] messages, Model net) {
+            return average(messages, net, null, -1);
+        }
+
+        /** {@link #average(String[], Model)} of {@code round}, whose messages without floats name states in {@code shared}. */
+        int average(String[] messages, Model net, SharedStates shared, int round) {
             List<Message> in = new ArrayList<>();
             int steps = 0;
             for (String m : messages) {
                 if (m.isEmpty()) continue;
-                Message x = Message.read(m);
+                Message x = Message.read(m, shared, round);
                 if (!in.isEmpty() && (x.params() != in.get(0).params() || x.updater() != in.get(0).updater()))
                     throw new IllegalStateException("local SGD messages of different sizes: " + in.get(0).params() + "/" + in.get(0).updater()
                             + " and " + x.params() + "/" + x.updater());

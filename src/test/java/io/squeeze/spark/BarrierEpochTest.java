@@ -61,7 +61,10 @@ class BarrierEpochTest {
     void anEpochAsOneBarrierStageGivesTheWeightsOfOneJobARound() {
         var rdd = TestSpark.jsc().parallelize(batches(17, 1), 2).cache(); // 9 and 8 minibatches: 3 rounds, the last uneven
         MultiLayerNetwork barrier = TestModels.mlp(6, new int[]{5}, 3, 4), jobs = barrier.clone(), auto = barrier.clone();
+        long handed = SharedStates.publishes();
         assertEquals(LocalSgd.Sync.BARRIER, train(barrier, rdd, LocalSgd.Sync.BARRIER, 2, List.of()));
+        assertEquals(12, SharedStates.publishes() - handed, "both workers of local[2] hand their 3 rounds over in memory, 2 epochs");
+        assertEquals(0, SharedStates.published(), "and remove them when the epoch ends");
         assertEquals(LocalSgd.Sync.JOBS, train(jobs, rdd, LocalSgd.Sync.JOBS, 2, List.of()));
         assertEquals(LocalSgd.Sync.BARRIER, train(auto, rdd, null, 2, List.of()), "two workers on local[2]: a barrier stage");
         assertArrayEquals(jobs.params().toFloatVector(), barrier.params().toFloatVector(), "the same arithmetic");
@@ -88,6 +91,13 @@ class BarrierEpochTest {
         rdd.unpersist(false);
     }
 
+    /** Gaussian values, every {@code big}-th scaled by 10⁶ (parameters); with {@code big} 0, their absolute values (Adam's moments). */
+    private static float[] values(Random r, int n, int big) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = big == 0 ? (float) Math.abs(r.nextGaussian()) : (float) r.nextGaussian() * (i % big == 0 ? 1e6f : 1f);
+        return v;
+    }
+
     @Test
     void aRoundsExchangeAveragesAsTheDriverDoesStraightIntoTheNetwork() {
         MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
@@ -96,9 +106,7 @@ class BarrierEpochTest {
         List<LocalSgd.Result> results = new ArrayList<>();
         String[] messages = new String[4];
         for (int w : new int[]{2, 0, 3}) { // worker 1 fitted nothing this round; the array is in partition order
-            float[] p = new float[np], u = new float[nu];
-            for (int i = 0; i < np; i++) p[i] = (float) r.nextGaussian() * (i % 7 == 0 ? 1e6f : 1f);
-            for (int i = 0; i < nu; i++) u[i] = (float) Math.abs(r.nextGaussian());
+            float[] p = values(r, np, 7), u = values(r, nu, 0);
             p[w] = w == 3 ? Float.NaN : -0f;
             results.add(new LocalSgd.Result(w, p, u, 5 + w, 0));
             messages[w] = BarrierEpoch.encode(w, 5 + w, NdRows.of(p, 1, np), NdRows.of(u, 1, nu));
@@ -114,6 +122,42 @@ class BarrierEpochTest {
         assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::params), net.params().toFloatVector());
         String[] mixed = {BarrierEpoch.encode(0, 1, NdRows.of(new float[np], 1, np), null), BarrierEpoch.encode(1, 1, NdRows.of(new float[np], 1, np - 1), null)};
         assertThrows(IllegalStateException.class, () -> exchange.average(mixed, net));
+    }
+
+    @Test
+    void workersOfOneJvmHandTheirStatesOverInMemoryToTheDriversMean() {
+        MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
+        int np = (int) net.numParams(), nu = (int) updater(net).length;
+        Random r = new Random(12);
+        List<LocalSgd.Result> results = new ArrayList<>();
+        String[] messages = new String[3];
+        SharedStates[] shared = {new SharedStates(-7, 1, 0), new SharedStates(-7, 1, 1), new SharedStates(-7, 1, 2)};
+        int before = SharedStates.published();
+        for (int w = 0; w < 3; w++) {
+            float[] p = values(r, np, 5), u = values(r, nu, 0);
+            results.add(new LocalSgd.Result(w, p, u, 4 + w, 0));
+            // worker 1's message carries its floats; 0 and 2 publish theirs in this JVM, their messages are headers
+            messages[w] = w == 1 ? BarrierEpoch.encode(w, 4 + w, NdRows.of(p, 1, np), NdRows.of(u, 1, nu))
+                    : BarrierEpoch.publish(shared[w], 3, w, 4 + w, NdRows.of(p, 1, np), NdRows.of(u, 1, nu));
+        }
+        assertEquals(18, messages[0].length(), "a header alone");
+        assertEquals(before + 2, SharedStates.published());
+        assertEquals(6, new BarrierEpoch.Exchange().average(messages, net, shared[1], 3));
+        assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::params), net.params().toFloatVector(), "the driver's floats, in worker order");
+        assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::updater), updater(net));
+        assertArrayEquals(results.get(2).params(), BarrierEpoch.Message.read(messages[2], shared[1], 3).paramValues());
+        assertThrows(IllegalStateException.class, () -> BarrierEpoch.Message.read(messages[0]), "no states of this JVM to read from");
+        assertThrows(IllegalStateException.class, () -> BarrierEpoch.Message.read(messages[0], shared[1], 4), "round 4 not published");
+        var a = NdRows.of(new float[np], 1, np);
+        BarrierEpoch.publish(shared[0], 4, 0, 1, a, null);
+        BarrierEpoch.publish(shared[0], 5, 0, 1, a, null);
+        assertThrows(IllegalStateException.class, () -> shared[0].of(3, 0), "round 3's state removed when its array is written again");
+        assertEquals(np, shared[1].of(5, 0).capacity());
+        for (SharedStates s : shared) s.close();
+        assertEquals(before, SharedStates.published());
+        assertTrue(SharedStates.oneJvm(new String[]{SharedStates.JVM, SharedStates.JVM}));
+        assertFalse(SharedStates.oneJvm(new String[]{SharedStates.JVM, SharedStates.JVM + "x"}));
+        assertFalse(SharedStates.oneJvm(new String[0]));
     }
 
     @Test
@@ -134,7 +178,7 @@ class BarrierEpochTest {
         assertArrayEquals(f.dup('c').data().asFloat(), fv.paramValues(), "an f-order matrix, row-major");
         assertArrayEquals(view.dup('c').data().asFloat(), fv.updaterValues(), "a view, row-major");
         var wrong = BarrierEpoch.encode(0, 1, a, null).getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
-        wrong[0] = 2;
+        wrong[0] = 1;
         assertThrows(IllegalStateException.class, () -> BarrierEpoch.Message.read(new String(wrong, java.nio.charset.StandardCharsets.ISO_8859_1)));
         float[] x = new float[40];
         for (int i = 0; i < x.length; i++) x[i] = i;
