@@ -47,8 +47,27 @@ final class LocalSgd {
     /** The network's configuration (either of DL4J's two kinds), Java-serialized. */
     record Shape(byte[] conf, String training, int version) implements Serializable {
         static Shape of(Model net, String training, int version) {
-            Object conf = net instanceof ComputationGraph g ? g.getConfiguration() : ((MultiLayerNetwork) net).getLayerWiseConfigurations();
-            return new Shape(org.apache.commons.lang3.SerializationUtils.serialize((Serializable) conf), training, version);
+            return new Shape(conf(net), training, version);
+        }
+
+        /**
+         * The network's configuration, serialized with its iteration and epoch counts at 0: a worker's counts come
+         * from the round's {@link State}, so two epochs of an unchanged configuration give the same bytes.
+         */
+        static byte[] conf(Model net) {
+            Serializable conf;
+            if (net instanceof ComputationGraph g) {
+                var c = g.getConfiguration().clone();
+                c.setIterationCount(0);
+                c.setEpochCount(0);
+                conf = c;
+            } else {
+                var c = ((MultiLayerNetwork) net).getLayerWiseConfigurations().clone();
+                c.setIterationCount(0);
+                c.setEpochCount(0);
+                conf = c;
+            }
+            return org.apache.commons.lang3.SerializationUtils.serialize(conf);
         }
 
         Model build(INDArray params) {
@@ -84,6 +103,9 @@ final class LocalSgd {
     private final List<TrainingHook> hooks;
     final String training = java.util.UUID.randomUUID().toString();
     private int rounds = -1, workers;
+    /** The configuration the workers' networks were last built from, and its version (a new one each time it changes). */
+    private byte[] conf;
+    private int version;
     /** How the rounds must run (tests, or after Spark refused a barrier stage); null: chosen before each epoch. */
     private Sync forced;
     /** How the last epoch's rounds ran. */
@@ -163,7 +185,12 @@ final class LocalSgd {
         INDArray u = updaterState(net);
         sync = forced != null ? forced
                 : BarrierEpoch.fits(jsc.sc(), workers, net.params().length() + (u == null ? 0 : u.length())) ? Sync.BARRIER : Sync.JOBS;
-        Broadcast<Shape> shape = jsc.broadcast(Shape.of(net, training, e));
+        byte[] now = Shape.conf(net);
+        if (!java.util.Arrays.equals(now, conf)) { // the workers keep their networks (and arrays) until it changes
+            conf = now;
+            version++;
+        }
+        Broadcast<Shape> shape = jsc.broadcast(new Shape(conf, training, version));
         long rows = 0;
         try {
             for (int attempt = 1; sync == Sync.BARRIER; attempt++) {
@@ -319,7 +346,7 @@ final class LocalSgd {
     /** A worker's round, on an executor. */
     static final class Round implements Function2<Integer, Iterator<TrainingBatch>, Iterator<Result>> {
         private static final long serialVersionUID = 1L;
-        /** Each worker's network of the current training and configuration, kept between rounds in this JVM. */
+        /** Each worker's network of the current training and configuration, kept between rounds and epochs in this JVM. */
         static final ConcurrentHashMap<String, Model> NETS = new ConcurrentHashMap<>();
         /** Each kept network's minibatch arrays ({@link TrainingBatch#dataSet(io.squeeze.model.NdRows.Buffers)}), under the same keys. */
         static final ConcurrentHashMap<String, io.squeeze.model.NdRows.Buffers> INPUTS = new ConcurrentHashMap<>();

@@ -140,6 +140,37 @@ class LocalSgdTest {
         assertEquals(view, r);
     }
 
+    private static java.util.Map<String, Model> nets(LocalSgd sgd) {
+        var out = new java.util.TreeMap<String, Model>();
+        LocalSgd.Round.NETS.forEach((k, m) -> {
+            if (k.startsWith(sgd.training + "/")) out.put(k, m);
+        });
+        return out;
+    }
+
+    @Test
+    void aWorkersNetworkIsKeptAcrossEpochsUntilTheConfigurationChanges() {
+        var jsc = TestSpark.jsc();
+        var rdd = jsc.parallelize(batches(6, 8, 6, 3, 9).stream().map(TrainingBatch::of).toList(), 2).cache();
+        MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
+        var sgd = LocalSgd.of(jsc, rdd, net, new SparkTrainer.Config(3, 8, 2, SEED), List.of(), List.of());
+        sgd.epoch(1);
+        var first = nets(sgd);
+        assertEquals(2, first.size());
+        sgd.epoch(2);
+        var second = nets(sgd);
+        assertEquals(first.keySet(), second.keySet(), "the same configuration (the counts aside): the same networks");
+        first.forEach((k, m) -> assertSame(m, second.get(k)));
+        net.setLearningRate(1e-4); // the driver changes the configuration between epochs
+        sgd.epoch(3);
+        var third = nets(sgd);
+        assertEquals(2, third.size(), "the old networks let go");
+        assertTrue(third.keySet().stream().noneMatch(first::containsKey), "networks built from the new configuration");
+        third.values().forEach(m -> assertEquals(1e-4, ((MultiLayerNetwork) m).getLearningRate(0), 1e-12));
+        sgd.finish();
+        rdd.unpersist(false);
+    }
+
     @Test
     void eachWorkerTrainsItsFirstConvolutionWithoutTheInputGradient() {
         Architectures.Hyper h = new Architectures.Hyper(SEED, 1e-2, 0);
