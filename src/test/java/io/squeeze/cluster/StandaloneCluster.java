@@ -154,6 +154,9 @@ public final class StandaloneCluster implements AutoCloseable {
                             return false;
                         }
                     }).toList();
+                } catch (java.io.UncheckedIOException e) {
+                    // a finished application's directory removed by the Worker while it was walked: look again
+                    if (!(e.getCause() instanceof java.nio.file.NoSuchFileException)) throw e;
                 }
             }
             for (Path hit : hits) {
