@@ -46,10 +46,6 @@ final class LocalSgd {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger("squeeze");
     /** The network's configuration (either of DL4J's two kinds), Java-serialized. */
     record Shape(byte[] conf, String training, int version) implements Serializable {
-        static Shape of(Model net, String training, int version) {
-            return new Shape(conf(net), training, version);
-        }
-
         /**
          * The network's configuration, serialized with its iteration and epoch counts at 0: a worker's counts come
          * from the round's {@link State}, so two epochs of an unchanged configuration give the same bytes.

@@ -302,7 +302,7 @@ class BarrierEpochTest {
         assertEquals(7, back.steps());
         assertArrayEquals(p, back.paramValues());
         assertArrayEquals(u, back.updaterValues());
-        var shape = TestSpark.jsc().broadcast(LocalSgd.Shape.of(TestModels.mlp(6, new int[]{5}, 3, 4), "t", 1));
+        var shape = TestSpark.jsc().broadcast(new LocalSgd.Shape(LocalSgd.Shape.conf(TestModels.mlp(6, new int[]{5}, 3, 4)), "t", 1));
         var state = TestSpark.jsc().broadcast(new LocalSgd.State(new float[]{1}, null, 0, 0));
         var fn = new BarrierEpoch(new LocalSgd.Round(shape, state, 0, 2, 3, SEED, List.of(), List.of(new TaskThreadsHook())), 4);
         for (Serializer s : List.<Serializer>of(new KryoSerializer(new SparkConf(false).set("spark.kryo.registrator", SqueezeKryoRegistrator.CHAIN)),

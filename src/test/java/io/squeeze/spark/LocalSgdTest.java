@@ -249,7 +249,7 @@ class LocalSgdTest {
         var multi = TrainingBatch.of(new org.nd4j.linalg.dataset.MultiDataSet(new INDArray[]{d.getFeatures()},
                 new INDArray[]{d.getLabels(), d.getLabels().mul(2)}, null, null));
         MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
-        var shape = LocalSgd.Shape.of(net, "t", 1);
+        var shape = new LocalSgd.Shape(LocalSgd.Shape.conf(net), "t", 1);
         for (Serializer s : SERIALIZERS) {
             TrainingBatch back = roundTrip(s, stack);
             assertEquals(stack, back);
