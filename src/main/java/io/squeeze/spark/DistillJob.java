@@ -308,11 +308,13 @@ public final class DistillJob {
     /**
      * Trains the student with the KD loss and a FitNets hint on a ComputationGraph ({@link io.squeeze.model.HintGraph}):
      * each minibatch carries the teacher's hint-layer activations (a graph teacher's: the named vertex's, flattened),
-     * computed on the executor by the broadcast teacher.
+     * computed on the executor by the broadcast teacher. {@code afterEpoch} gets the epoch (1-based) and the student
+     * without the hint (validation, as without a hint).
      */
     public static MultiLayerNetwork trainWithHint(JavaSparkContext jsc, JavaRDD<Tuple2<Example, float[]>> rows, MultiLayerNetwork student,
                                                   Normalizer norm, LoadedModel teacher, Hint hint, int nf, int k, KdLossKernel kd, double lr,
-                                                  SparkTrainer.Config cfg, String where, PrintWriter progress) {
+                                                  SparkTrainer.Config cfg, String where, PrintWriter progress,
+                                                  java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         int tw = teacherWidth(teacher, hint, nf);
         if (hint.studentVertex() != null)
             throw new BadInputException("distill.hint: the student is a layer stack; give its layer index, got vertex '" + hint.studentVertex() + "'");
@@ -328,7 +330,8 @@ public final class DistillJob {
         Broadcast<io.squeeze.model.NetPayload> tb = jsc.broadcast(io.squeeze.model.NetPayload.of(teacher));
         try {
             var data = hintBatches(rows, norm, tb, teacher.meta().normalizer(), hint, nf, k, tw, cfg.batchSize(), where, jsc.defaultParallelism());
-            return io.squeeze.model.HintGraph.student(SparkTrainer.fitGraph(jsc, data, cg, cfg, where, progress), student);
+            return io.squeeze.model.HintGraph.student(SparkTrainer.fitGraph(jsc, data, cg, cfg, where, progress,
+                    (e, g) -> afterEpoch.accept(e, io.squeeze.model.HintGraph.student(g, student))), student);
         } finally {
             tb.destroy();
         }

@@ -68,10 +68,9 @@ final class DistillRun {
         if (s.numClasses() > classes)
             throw new BadInputException("data " + c.data() + " has labels up to " + (s.numClasses() - 1) + " but the teacher has " + classes + " classes");
         MultiLayerNetwork trained, teacherAfter = null;
-        // each epoch's student, validated as the classifier it will be (cross-entropy, not the KD loss); the hint's graph
-        // training has no per-epoch hook, so it does not read the evaluation data for one
-        var validate = h != null ? null
-                : Validation.after(spark, c.evalData(), meta, err, n -> Surgery.withLoss(n, new org.nd4j.linalg.lossfunctions.impl.LossMCXENT()));
+        // each epoch's student, validated as the classifier it will be (cross-entropy, not the KD loss; with a hint, the
+        // student without its hint output)
+        var validate = Validation.after(spark, c.evalData(), meta, err, n -> Surgery.withLoss(n, new org.nd4j.linalg.lossfunctions.impl.LossMCXENT()));
         String where = c.data().toString();
         if (soft != null) {
             if (soft.dataRows() != s.rows())
@@ -87,7 +86,7 @@ final class DistillRun {
                 } else {
                     LoadedModel tm = DistillJob.hintTeacher(st, soft);
                     trained = DistillJob.trainWithHint(SparkSessions.jsc(spark), j.rows(), net, meta.normalizer(), tm, h, meta.numFeatures(), classes, kd,
-                            c.lr(), c.training(), where, err);
+                            c.lr(), c.training(), where, err, validate);
                 }
             } finally {
                 j.rows().unpersist(false);

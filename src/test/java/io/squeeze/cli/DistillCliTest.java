@@ -132,7 +132,11 @@ class DistillCliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("hint from teacher layer 0 (128 wide) to student layer 0 (32 wide, through a learned projection)"), r.err());
         JsonNode m = M.readTree(Files.readAllBytes(Path.of(out, "manifest.json")));
-        assertTrue(m.get("metrics").get("accuracy").asDouble() > 0.85, m.get("metrics").toString());
+        double acc = m.get("metrics").get("accuracy").asDouble();
+        assertTrue(acc > 0.85, m.get("metrics").toString());
+        // validated after every epoch as the student it becomes: the last epoch's figure is the artifact's
+        for (int e = 1; e <= 3; e++) assertTrue(r.err().contains("train: epoch " + e + " validation accuracy"), r.err());
+        assertTrue(r.err().contains(String.format(java.util.Locale.ROOT, "train: epoch 4 validation accuracy %.4f", acc)), r.err());
         assertEquals("0:0", m.get("config").get("hint").asText());
         // the artifact is the plain student (no projection)
         assertEquals(64 * 32 + 32 + 32 * 10 + 10, Artifact.load(out).model().net().numParams());
