@@ -21,8 +21,8 @@ import java.nio.IntBuffer;
  * z and ε: a float z is &gt; 0 exactly when its bits b, read as a signed int, satisfy 0 &lt; b ≤ 0x7f800000 (positive,
  * finite or +∞, not NaN), so {@code ((-b) & ~b & (b - 0x7f800001)) >> 31} is an all-ones mask there and 0 elsewhere,
  * and the gradient is ε's bits ANDed with it — integer operations the JIT vectorizes, over blocks of
- * {@value #CHUNK} elements read through {@link IntBuffer} views of ND4J's memory. DL4J's {@link ActivationReLU}
- * computes the same with libnd4j's {@code leakyrelu_bp} at slope 0, which applies a {@code std::function} per
+ * {@value #CHUNK} elements read through {@link IntBuffer} views of ND4J's memory into two blocks each thread keeps.
+ * DL4J's {@link ActivationReLU} computes the same with libnd4j's {@code leakyrelu_bp} at slope 0, which applies a {@code std::function} per
  * element (2.7 ms for a LeNet-5 first-convolution output of 64×6×28×28 on one thread, docs/BENCHMARKS.md). Both
  * give ε where z &gt; 0 and +0 elsewhere, NaN and infinite ε included (tested bit for bit). Arrays not laid out
  * alike without gaps, or not float, go to DL4J's op. The forward pass is DL4J's.
@@ -35,6 +35,8 @@ public final class StepRelu extends ActivationReLU {
     /** Elements read and written at a time. */
     static final int CHUNK = 4096;
     private transient long passes;
+    /** Each thread's two blocks of {@value #CHUNK} ints, reused from call to call (a step of LeNet-300-100 made 64 kB of them). */
+    private static final ThreadLocal<int[][]> SCRATCH = ThreadLocal.withInitial(() -> new int[][]{new int[CHUNK], new int[CHUNK]});
 
     @Override
     public Pair<INDArray, INDArray> backprop(INDArray in, INDArray epsilon) {
@@ -43,7 +45,8 @@ public final class StepRelu extends ActivationReLU {
         INDArray out = in.ulike();
         IntBuffer z = ints(in), e = ints(epsilon), o = ints(out);
         int n = (int) in.length(), zo = (int) in.offset(), eo = (int) epsilon.offset(), oo = (int) out.offset();
-        int[] zs = new int[Math.min(CHUNK, n)], es = new int[zs.length];
+        int[][] scratch = SCRATCH.get();
+        int[] zs = scratch[0], es = scratch[1];
         for (int from = 0; from < n; from += CHUNK) {
             int len = Math.min(CHUNK, n - from);
             z.get(zo + from, zs, 0, len);

@@ -1,0 +1,155 @@
+package io.squeeze.model;
+
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.api.Model;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.gradient.DefaultGradient;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.nn.params.DefaultParamInitializer;
+import org.deeplearning4j.nn.workspace.ArrayType;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.activations.IActivation;
+import org.nd4j.linalg.activations.impl.ActivationReLU;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * A ReLU dense layer whose training step multiplies by its weights only where back-propagation needs it. DL4J's
+ * {@code BaseLayer.backpropGradient} computes the layer's pre-activation {@code z = x·W + b} a second time (the
+ * forward pass already did), and for a network's first layer also the input's gradient {@code δ·Wᵀ}, which
+ * {@link MultiLayerNetwork} then drops; PyTorch's autograd does neither (it keeps what the forward pass computed, and
+ * its input does not require a gradient). For LeNet-300-100 on minibatches of 64 the first layer's four products of
+ * 64·784·300 multiply-adds become two and the second's four of 64·300·100 three: a step's ≈ 68 M multiply-adds
+ * become ≈ 36 M (docs/BENCHMARKS.md).
+ *
+ * <p>ReLU's derivative reads z only through {@code z > 0}, and {@code relu(z) > 0} exactly where {@code z > 0}
+ * (NaN and −0 included: neither passes either test), so the backward pass gives the activation function the forward
+ * pass's output in place of z: {@code δ = relu'(z) ⊙ ε}, {@code ∂b = Σ_rows δ}, {@code ∂W = xᵀ·δ} (x the input as the
+ * forward pass saw it, after dropout), {@code ε_in = δ·Wᵀ} — DL4J's sums on the same operands, so the gradients are
+ * DL4J's bit for bit (tested). The output is copied into an array the layer keeps, because the next layer's dropout may
+ * overwrite its input in place. The first layer of a network returns an uninitialized array as its input's gradient,
+ * as {@link InputConvGradients} does for a first convolution. Layers with a mask, weight noise, layer normalization,
+ * another activation or a non-float output, and a backward pass not preceded by this input's training forward pass,
+ * take DL4J's own path.
+ *
+ * <p>Only for training: {@link #install} swaps each plain DL4J dense layer of a {@link MultiLayerNetwork} for one of
+ * these over the same configuration, parameters and gradient views, before the network's updater exists. A saved
+ * network names only DL4J's classes (the layer classes are not saved; the configuration is unchanged).
+ */
+public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedforward.dense.DenseLayer {
+    private final boolean first;
+    private INDArray kept;       // relu(z) of the last training forward pass, outside DL4J's workspaces
+    private INDArray keptInput;  // the input (after dropout) that pass read
+    private long passes;
+
+    private DenseForwardOnce(NeuralNetConfiguration conf, DataType type, boolean first) {
+        super(conf, type);
+        this.first = first;
+    }
+
+    /**
+     * Puts a {@code DenseForwardOnce} in place of each plain DL4J dense layer of {@code net} (a {@link MultiLayerNetwork};
+     * other models are left alone), sharing its configuration, parameter and gradient views; returns how many it holds.
+     * Idempotent. Install before the network's updater is created.
+     */
+    public static int install(Model net) {
+        if (!(net instanceof MultiLayerNetwork m)) return 0;
+        Layer[] layers = m.getLayers();
+        if (layers == null) return 0;
+        int n = 0;
+        for (int i = 0; i < layers.length; i++) {
+            Layer old = layers[i];
+            if (old instanceof DenseForwardOnce) {
+                n++;
+                continue;
+            }
+            if (old.getClass() != org.deeplearning4j.nn.layers.feedforward.dense.DenseLayer.class) continue;
+            var d = (org.deeplearning4j.nn.layers.feedforward.dense.DenseLayer) old;
+            DenseForwardOnce l = new DenseForwardOnce(d.conf(), d.getDataType(), i == 0);
+            l.setIndex(d.getIndex());
+            l.setListeners(d.getListeners());
+            l.setParamsViewArray(d.params());
+            l.setParamTable(d.paramTable());
+            if (d.getGradientsViewArray() != null) l.setBackpropGradientsViewArray(d.getGradientsViewArray());
+            l.setIterationCount(d.getIterationCount());
+            l.setEpochCount(d.getEpochCount());
+            layers[i] = l;
+            replaceInLayerMap(m, old, l);
+            n++;
+        }
+        return n;
+    }
+
+    private static void replaceInLayerMap(MultiLayerNetwork m, Layer old, Layer now) {
+        try {
+            var f = MultiLayerNetwork.class.getDeclaredField("layerMap");
+            f.setAccessible(true);
+            @SuppressWarnings("unchecked")
+            var map = (java.util.Map<String, Layer>) f.get(m);
+            if (map != null) map.replaceAll((k, v) -> v == old ? now : v);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("DL4J's MultiLayerNetwork has no layerMap field: " + e, e);
+        }
+    }
+
+    @Override
+    public INDArray activate(boolean training, LayerWorkspaceMgr workspaceMgr) {
+        INDArray out = super.activate(training, workspaceMgr);
+        keptInput = null;
+        if (training && covered() && out.dataType() == DataType.FLOAT) {
+            if (kept == null || !java.util.Arrays.equals(kept.shape(), out.shape()) || kept.ordering() != out.ordering()) {
+                try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                    kept = Nd4j.createUninitialized(DataType.FLOAT, out.shape(), out.ordering());
+                }
+            }
+            kept.assign(out);
+            keptInput = input;
+        }
+        return out;
+    }
+
+    @Override
+    public Pair<Gradient, INDArray> backpropGradient(INDArray epsilon, LayerWorkspaceMgr workspaceMgr) {
+        if (keptInput == null || keptInput != input || !covered()) return super.backpropGradient(epsilon, workspaceMgr);
+        keptInput = null;
+        INDArray delta = layerConf().getActivationFn().backprop(kept, epsilon).getFirst();
+        Gradient ret = new DefaultGradient(); // DL4J's order: the bias, then the weights
+        if (hasBias()) {
+            INDArray biasGrad = gradientViews.get(DefaultParamInitializer.BIAS_KEY);
+            delta.sum(biasGrad, 0);
+            ret.gradientForVariable().put(DefaultParamInitializer.BIAS_KEY, biasGrad);
+        }
+        INDArray w = getParamWithNoise(DefaultParamInitializer.WEIGHT_KEY, true, workspaceMgr);
+        INDArray epsilonNext = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, delta.dataType(), new long[]{w.size(0), delta.size(0)}, 'f');
+        epsilonNext = first ? epsilonNext.transpose() : w.mmuli(delta.transpose(), epsilonNext).transpose();
+        INDArray weightGrad = gradientViews.get(DefaultParamInitializer.WEIGHT_KEY);
+        Nd4j.gemm(input.castTo(weightGrad.dataType()), delta, weightGrad, true, false, 1.0, 0.0);
+        ret.gradientForVariable().put(DefaultParamInitializer.WEIGHT_KEY, weightGrad);
+        weightNoiseParams.clear();
+        epsilonNext = backpropDropOutIfPresent(epsilonNext);
+        passes++;
+        return new Pair<>(ret, epsilonNext);
+    }
+
+    /** Plain ReLU (DL4J's or {@link StepRelu}), no mask, weight noise or layer normalization. */
+    private boolean covered() {
+        IActivation a = layerConf().getActivationFn();
+        boolean relu = a instanceof StepRelu
+                || a.getClass() == ActivationReLU.class && ((ActivationReLU) a).getMax() == null && ((ActivationReLU) a).getThreshold() == null
+                && ((ActivationReLU) a).getNegativeSlope() == null;
+        return relu && maskArray == null && layerConf().getWeightNoise() == null && !hasLayerNorm();
+    }
+
+    /** How many backward passes this layer ran itself (the others went to DL4J's path). */
+    long passes() {
+        return passes;
+    }
+
+    /** Whether this is the network's first layer (its input's gradient is not computed). */
+    boolean first() {
+        return first;
+    }
+}

@@ -1,0 +1,94 @@
+package io.squeeze.model;
+
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.conf.weightnoise.DropConnect;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * A ReLU dense layer that reuses its forward pass and skips a first layer's input gradient trains to DL4J's weights bit
+ * for bit, dropout included, and leaves to DL4J's path what it does not cover.
+ */
+class DenseForwardOnceTest {
+    private static final int ROWS = 32, IN = 20, CLASSES = 3;
+
+    @Test
+    void anMlpWithDropoutTrainsToDl4jsWeightsBitForBit() {
+        // LeNet-300-100's shape, small: ReLU hidden layers, dropout on their inputs and on the network's input
+        MultiLayerConfiguration conf = Architectures.build(Arch.parse("mlp:16,12"), IN, CLASSES, null,
+                new Architectures.Hyper(7, 1e-2, 0, 0.1, 0.2, null), null);
+        MultiLayerNetwork ours = net(conf), dl4j = net(conf);
+        dl4j.params().assign(ours.params());
+        TrainingKernels.install(ours);
+        StepRelu.install(dl4j); // every other kernel as ours has it: only the dense layers differ
+        JavaAdam.install(dl4j);
+        assertEquals(2, DenseForwardOnce.install(ours), "the two hidden layers; the output layer is not a DenseLayer");
+        assertInstanceOf(DenseForwardOnce.class, ours.getLayer(0));
+        assertSame(ours.getLayer(1), ours.getLayer(ours.getLayer(1).conf().getLayer().getLayerName()), "the name finds the new layer");
+        assertTrue(((DenseForwardOnce) ours.getLayer(0)).first());
+        assertFalse(((DenseForwardOnce) ours.getLayer(1)).first());
+        assertTrue(JavaAdam.blocks(ours) > 0, "the updater was built over the new layers");
+        fitBoth(ours, dl4j, 10);
+        for (int l = 0; l < 2; l++) assertEquals(10, ((DenseForwardOnce) ours.getLayer(l)).passes(), "layer " + l + " ran its own pass every step");
+        assertEquals(2, DenseForwardOnce.install(ours), "idempotent");
+        // the trained network infers as DL4J's does
+        INDArray x = Nd4j.rand(DataType.FLOAT, 5, IN);
+        assertArrayEquals(dl4j.output(x).dup().data().asFloat(), ours.output(x).dup().data().asFloat(), 0f);
+        TrainingKernels.restore(ours);
+        TrainingKernels.restore(dl4j);
+        assertEquals(dl4j.getLayerWiseConfigurations().toJson(), ours.getLayerWiseConfigurations().toJson(), "the configuration is DL4J's");
+    }
+
+    @Test
+    void otherActivationsAndWeightNoiseTakeDl4jsPath() {
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().seed(3).updater(new Adam(1e-2)).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(8).activation(Activation.TANH).build())
+                .layer(new DenseLayer.Builder().nIn(8).nOut(8).activation(Activation.RELU).weightNoise(new DropConnect(0.9)).build())
+                .layer(new DenseLayer.Builder().nIn(8).nOut(6).activation(Activation.RELU).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(6).nOut(CLASSES).activation(Activation.SOFTMAX).build())
+                .build();
+        MultiLayerNetwork ours = net(conf), dl4j = net(conf);
+        dl4j.params().assign(ours.params());
+        assertEquals(3, DenseForwardOnce.install(ours));
+        fitBoth(ours, dl4j, 6);
+        assertEquals(0, ((DenseForwardOnce) ours.getLayer(0)).passes(), "tanh");
+        assertEquals(0, ((DenseForwardOnce) ours.getLayer(1)).passes(), "weight noise");
+        assertEquals(6, ((DenseForwardOnce) ours.getLayer(2)).passes(), "plain ReLU");
+    }
+
+    private static MultiLayerNetwork net(MultiLayerConfiguration conf) {
+        MultiLayerNetwork n = new MultiLayerNetwork(conf.clone());
+        n.init();
+        return n;
+    }
+
+    /** Fits both on the same minibatches, each with the same random state (dropout's masks), and asserts equal weights. */
+    private static void fitBoth(MultiLayerNetwork ours, MultiLayerNetwork dl4j, int steps) {
+        var r = new java.util.Random(5);
+        for (int step = 0; step < steps; step++) {
+            float[] xs = new float[ROWS * IN];
+            for (int i = 0; i < xs.length; i++) xs[i] = (float) r.nextGaussian();
+            INDArray x = Nd4j.create(xs, new long[]{ROWS, IN}, 'c'), y = Nd4j.zeros(DataType.FLOAT, ROWS, CLASSES);
+            for (int i = 0; i < ROWS; i++) y.putScalar(i, xs[i * IN] > 0 ? 0 : xs[i * IN + 1] > 0 ? 1 : 2, 1);
+            Nd4j.getRandom().setSeed(100 + step);
+            ours.fit(new DataSet(x, y));
+            Nd4j.getRandom().setSeed(100 + step);
+            dl4j.fit(new DataSet(x, y));
+            assertArrayEquals(dl4j.params().toFloatVector(), ours.params().toFloatVector(), 0f, "step " + step);
+        }
+        assertFalse(java.util.Arrays.equals(ours.params().toFloatVector(), net(ours.getLayerWiseConfigurations()).params().toFloatVector()),
+                "the weights moved");
+    }
+}
