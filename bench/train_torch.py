@@ -3,8 +3,8 @@
 ARCH mlp300_100 (784-300-100-10, ReLU) or lenet5 (conv 6@5x5 same, max-pool 2, conv 16@5x5, max-pool 2, dense 120,
 84, 10; ReLU) — trained with Adam (lr 1e-3), minibatches of BATCH in the data's order, softmax cross-entropy, on
 the first ROWS MNIST training images (pixels / 255), for EPOCHS epochs on THREADS threads. Prints JSON with the rows
-per second over epochs 2..EPOCHS (the first is warm-up, as on the Java side).
-usage: /usr/bin/python3 bench/train_torch.py ARCH ROWS EPOCHS BATCH THREADS"""
+per second over epochs WARMUP+1..EPOCHS (the first WARMUP, default 1, warm up, as on the Java side).
+usage: /usr/bin/python3 bench/train_torch.py ARCH ROWS EPOCHS BATCH THREADS [WARMUP]"""
 import json
 import struct
 import sys
@@ -23,6 +23,7 @@ def idx(path):
 
 
 arch, rows, epochs, batch, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+warmup = int(sys.argv[6]) if len(sys.argv) > 6 else 1
 torch.set_num_threads(threads)
 torch.manual_seed(42)
 x = idx("data/mnist/train-images-idx3-ubyte")[:rows].float().div(255)
@@ -48,7 +49,7 @@ for e in range(1, epochs + 1):
         loss.backward()
         opt.step()
     dt = time.perf_counter() - t0
-    if e > 1:
+    if e > warmup:
         warm += dt
     print(f"epoch {e}: {dt:.2f} s, loss {loss.item():.4f}", file=sys.stderr)
-print(json.dumps({"rows_per_s": rows * (epochs - 1) / warm, "seconds_warm": warm, "rows": rows}))
+print(json.dumps({"rows_per_s": rows * (epochs - warmup) / warm, "seconds_warm": warm, "rows": rows}))

@@ -49,7 +49,12 @@ import java.util.Locale;
  * defaults.
  */
 final class TrainBench implements Bench.Benchmark {
-    static final int BATCH = 64, EPOCHS = 3;
+    static final int BATCH = 64, EPOCHS = 4;
+    /**
+     * Epochs every figure fits before its measured ones. Two: in a job's first seconds HotSpot's C2 compiler takes a
+     * quarter to a third of these two cores (perf, docs/BENCHMARKS.md, session 39), a third thread beside two workers.
+     */
+    static final int WARMUP = 2;
     /** Each network's figures are measured this many times in a row; the rows give medians (the machine's speed drifts by a third). */
     static final int REPEATS = 3;
 
@@ -166,7 +171,7 @@ final class TrainBench implements Bench.Benchmark {
     static double torch(Case c, java.util.Map<String, String> env, String setting, PrintStream progress) {
         try {
             var json = Bench.python("train_torch.py", env, List.of(c.name(), Integer.toString(c.rows()), Integer.toString(EPOCHS),
-                    Integer.toString(BATCH), "2"));
+                    Integer.toString(BATCH), "2", Integer.toString(WARMUP)));
             if (json == null) return Double.NaN; // no torch module
             double r = json.get("rows_per_s").asDouble();
             progress.printf(Locale.ROOT, "bench: train %s in PyTorch (%s): %,.0f rows/s%n", c.name(), setting, r);
@@ -204,17 +209,17 @@ final class TrainBench implements Bench.Benchmark {
             long t0 = System.nanoTime();
             net.fit(new ExistingDataSetIterator(batches));
             double s = (System.nanoTime() - t0) / 1e9;
-            if (e > 1) warm += s;
+            if (e > WARMUP) warm += s;
             progress.printf(Locale.ROOT, "bench: train %s in process (%s Adam) epoch %d: %.1f s%n", name, javaAdam ? "Java" : "DL4J's", e, s);
         }
-        return rows.size() * (EPOCHS - 1) / warm;
+        return rows.size() * (EPOCHS - WARMUP) / warm;
     }
 
     /**
      * Rows/s of {@code threads} in-process {@code fit()} loops at once, each on its own thread with one ND4J thread (as a
      * Spark task has), its own network from {@code conf} and its own minibatches of {@code rows}, Squeeze's training
-     * kernels installed: every loop fits epoch 1 (warm-up), then all start epoch 2 together, and the figure is all
-     * loops' rows of epochs 2 to the last over the wall time until the last loop ends.
+     * kernels installed: every loop fits {@link #WARMUP} epochs, then all start the next together, and the figure is all
+     * loops' rows of the epochs after those over the wall time until the last loop ends.
      */
     static double loops(MultiLayerConfiguration conf, List<Example> rows, int threads, PrintStream progress, String name) {
         var start = new java.util.concurrent.CyclicBarrier(threads + 1);
@@ -228,9 +233,9 @@ final class TrainBench implements Bench.Benchmark {
                     MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
                     net.init();
                     io.squeeze.model.TrainingKernels.install(net);
-                    net.fit(new ExistingDataSetIterator(batches));
+                    for (int e = 1; e <= WARMUP; e++) net.fit(new ExistingDataSetIterator(batches));
                     start.await();
-                    for (int e = 2; e <= EPOCHS; e++) net.fit(new ExistingDataSetIterator(batches));
+                    for (int e = WARMUP + 1; e <= EPOCHS; e++) net.fit(new ExistingDataSetIterator(batches));
                 } catch (Throwable e) {
                     failed.compareAndSet(null, e);
                     start.reset();
@@ -245,8 +250,8 @@ final class TrainBench implements Bench.Benchmark {
             for (Thread th : ts) th.join();
             if (failed.get() != null) throw new IllegalStateException("bench loop failed: " + failed.get(), failed.get());
             double s = (System.nanoTime() - t0) / 1e9;
-            progress.printf(Locale.ROOT, "bench: train %s, %d one-thread fit() loop(s) at once: %.1f s for epochs 2-%d%n", name, threads, s, EPOCHS);
-            return (double) threads * rows.size() * (EPOCHS - 1) / s;
+            progress.printf(Locale.ROOT, "bench: train %s, %d one-thread fit() loop(s) at once: %.1f s for epochs %d-%d%n", name, threads, s, WARMUP + 1, EPOCHS);
+            return (double) threads * rows.size() * (EPOCHS - WARMUP) / s;
         } catch (InterruptedException | java.util.concurrent.BrokenBarrierException e) {
             if (failed.get() != null) throw new IllegalStateException("bench loop failed: " + failed.get(), failed.get());
             throw new IllegalStateException("bench loops interrupted", e);
@@ -260,7 +265,7 @@ final class TrainBench implements Bench.Benchmark {
         return batches;
     }
 
-    /** Rows/s of SparkTrainer on {@code master} over the warm epochs (from the end of epoch 1 to the end of the last). */
+    /** Rows/s of SparkTrainer on {@code master} over the warm epochs (from the end of epoch {@link #WARMUP} to the end of the last). */
     static double onSpark(String master, MultiLayerConfiguration conf, List<Example> rows, PrintStream progress, String name) {
         SparkSession s = SparkSession.builder().config(SparkSessions.defaults("squeeze bench train").setMaster(master)).getOrCreate();
         try {
@@ -274,9 +279,9 @@ final class TrainBench implements Bench.Benchmark {
             SparkTrainer.train(jsc, rdd, net, 784, 10, new SparkTrainer.Config(EPOCHS, BATCH, SparkTrainer.DEFAULT_SYNC_EVERY, 42, false),
                     "bench " + name + " on " + master, pw, (e, n) -> ends[e] = System.nanoTime());
             rdd.unpersist(false);
-            double warm = (ends[EPOCHS] - ends[1]) / 1e9;
-            progress.printf(Locale.ROOT, "bench: train %s on %s: %.1f s for epochs 2-%d%n", name, master, warm, EPOCHS);
-            return rows.size() * (EPOCHS - 1) / warm;
+            double warm = (ends[EPOCHS] - ends[WARMUP]) / 1e9;
+            progress.printf(Locale.ROOT, "bench: train %s on %s: %.1f s for epochs %d-%d%n", name, master, warm, WARMUP + 1, EPOCHS);
+            return rows.size() * (EPOCHS - WARMUP) / warm;
         } finally {
             s.stop();
             keepClassLoader();
