@@ -17,9 +17,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A ReLU dense layer whose training step multiplies by its weights only where back-propagation needs it. DL4J's
- * {@code BaseLayer.backpropGradient} computes the layer's pre-activation {@code z = x·W + b} a second time (the
- * forward pass already did), and for a network's first layer also the input's gradient {@code δ·Wᵀ}, which
+ * A ReLU dense layer whose training step multiplies by its weights only where back-propagation (Rumelhart, Hinton and
+ * Williams 1986) needs it. DL4J's {@code BaseLayer.backpropGradient} computes the layer's pre-activation
+ * {@code z = x·W + b} a second time (the forward pass already did), and for a network's first layer also the input's gradient {@code δ·Wᵀ}, which
  * {@link MultiLayerNetwork} then drops; PyTorch's autograd does neither (it keeps what the forward pass computed, and
  * its input does not require a gradient). For LeNet-300-100 on minibatches of 64 the first layer's four products of
  * 64·784·300 multiply-adds become two and the second's four of 64·300·100 three: a step's ≈ 68 M multiply-adds
