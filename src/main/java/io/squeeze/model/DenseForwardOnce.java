@@ -10,8 +10,6 @@ import org.deeplearning4j.nn.params.DefaultParamInitializer;
 import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
-import org.nd4j.linalg.activations.IActivation;
-import org.nd4j.linalg.activations.impl.ActivationReLU;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -19,8 +17,8 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * A ReLU dense layer whose training step multiplies by its weights only where back-propagation (Rumelhart, Hinton and
  * Williams 1986) needs it. DL4J's {@code BaseLayer.backpropGradient} computes the layer's pre-activation
- * {@code z = x·W + b} a second time (the forward pass already did), and for a network's first layer also the input's gradient {@code δ·Wᵀ}, which
- * {@link MultiLayerNetwork} then drops; PyTorch's autograd does neither (it keeps what the forward pass computed, and
+ * {@code z = x·W + b} a second time (the forward pass already did), and for a network's first layer also the input's
+ * gradient {@code δ·Wᵀ}, which {@link MultiLayerNetwork} then drops; PyTorch's autograd does neither (it keeps what the forward pass computed, and
  * its input does not require a gradient). For LeNet-300-100 on minibatches of 64 the first layer's four products of
  * 64·784·300 multiply-adds become two and the second's four of 64·300·100 three: a step's ≈ 68 M multiply-adds
  * become ≈ 36 M (docs/BENCHMARKS.md).
@@ -134,13 +132,9 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
         return new Pair<>(ret, epsilonNext);
     }
 
-    /** Plain ReLU (DL4J's or {@link StepRelu}), no mask, weight noise or layer normalization. */
+    /** Plain ReLU ({@link StepRelu#plainRelu}), no mask, weight noise or layer normalization. */
     private boolean covered() {
-        IActivation a = layerConf().getActivationFn();
-        boolean relu = a instanceof StepRelu
-                || a.getClass() == ActivationReLU.class && ((ActivationReLU) a).getMax() == null && ((ActivationReLU) a).getThreshold() == null
-                && ((ActivationReLU) a).getNegativeSlope() == null;
-        return relu && maskArray == null && layerConf().getWeightNoise() == null && !hasLayerNorm();
+        return StepRelu.plainRelu(layerConf().getActivationFn()) && maskArray == null && layerConf().getWeightNoise() == null && !hasLayerNorm();
     }
 
     /** How many backward passes this layer ran itself (the others went to DL4J's path). */

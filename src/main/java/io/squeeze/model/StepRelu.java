@@ -22,8 +22,8 @@ import java.nio.IntBuffer;
  * finite or +∞, not NaN), so {@code ((-b) & ~b & (b - 0x7f800001)) >> 31} is an all-ones mask there and 0 elsewhere,
  * and the gradient is ε's bits ANDed with it — integer operations the JIT vectorizes, over blocks of
  * {@value #CHUNK} elements read through {@link IntBuffer} views of ND4J's memory into two blocks each thread keeps.
- * DL4J's {@link ActivationReLU} computes the same with libnd4j's {@code leakyrelu_bp} at slope 0, which applies a {@code std::function} per
- * element (2.7 ms for a LeNet-5 first-convolution output of 64×6×28×28 on one thread, docs/BENCHMARKS.md). Both
+ * DL4J's {@link ActivationReLU} computes the same with libnd4j's {@code leakyrelu_bp} at slope 0, which applies a
+ * {@code std::function} per element (2.7 ms for a LeNet-5 first-convolution output of 64×6×28×28 on one thread, docs/BENCHMARKS.md). Both
  * give ε where z &gt; 0 and +0 elsewhere, NaN and infinite ε included (tested bit for bit). Arrays not laid out
  * alike without gaps, or not float, go to DL4J's op. The forward pass is DL4J's.
  *
@@ -92,12 +92,9 @@ public final class StepRelu extends ActivationReLU {
         for (Layer l : layers(net)) {
             IActivation a = activation(l);
             if (a instanceof StepRelu) n++;
-            else if (a != null && a.getClass() == ActivationReLU.class) {
-                ActivationReLU r = (ActivationReLU) a;
-                if (plain(r.getMax()) && plain(r.getThreshold()) && plain(r.getNegativeSlope())) {
-                    set(l, new StepRelu());
-                    n++;
-                }
+            else if (plainRelu(a)) {
+                set(l, new StepRelu());
+                n++;
             }
         }
         return n;
@@ -107,6 +104,14 @@ public final class StepRelu extends ActivationReLU {
     public static void restore(Model net) {
         for (Layer l : layers(net))
             if (activation(l) instanceof StepRelu) set(l, new ActivationReLU());
+    }
+
+    /** Whether {@code a} is ReLU without a cap, threshold or slope: a {@code StepRelu}, or DL4J's with none of them set. */
+    static boolean plainRelu(IActivation a) {
+        if (a instanceof StepRelu) return true;
+        if (a == null || a.getClass() != ActivationReLU.class) return false;
+        ActivationReLU r = (ActivationReLU) a;
+        return plain(r.getMax()) && plain(r.getThreshold()) && plain(r.getNegativeSlope());
     }
 
     private static boolean plain(Double d) {

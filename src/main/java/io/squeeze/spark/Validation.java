@@ -34,6 +34,7 @@ public final class Validation {
      */
     public static BiConsumer<Integer, MultiLayerNetwork> after(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress,
                                                                java.util.function.UnaryOperator<MultiLayerNetwork> view) {
+        if (evalData == null) return (e, n) -> { }; // no copy of the network to make
         BiConsumer<Integer, LoadedModel> check = validator(spark, evalData, meta, progress);
         return (e, n) -> check.accept(e, new LoadedModel(view.apply(n.clone()), meta, "", "epoch " + e, SourceKind.DL4J_ZIP, 0));
     }
@@ -41,12 +42,12 @@ public final class Validation {
     /** The hook for a graph being trained (a ResNet). */
     public static BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterGraph(SparkSession spark, String evalData, ModelMeta meta,
                                                                                                 PrintWriter progress) {
+        if (evalData == null) return (e, g) -> { };
         BiConsumer<Integer, LoadedModel> check = validator(spark, evalData, meta, progress);
         return (e, g) -> check.accept(e, LoadedModel.ofGraph(g.clone(), meta, "", "epoch " + e, SourceKind.DL4J_ZIP, 0));
     }
 
     private static BiConsumer<Integer, LoadedModel> validator(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress) {
-        if (evalData == null) return (e, m) -> { };
         DataSpec spec = DataSpec.parse(evalData, Split.TEST, false);
         JavaRDD<Example> rows = SparkData.read(spark, spec, meta.numFeatures(), "evaluation data").rdd();
         return (e, m) -> {
