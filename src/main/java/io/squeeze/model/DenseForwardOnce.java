@@ -29,7 +29,12 @@ import org.nd4j.linalg.factory.Nd4j;
  * forward pass saw it, after dropout), {@code ε_in = δ·Wᵀ} — DL4J's sums on the same operands, so the gradients are
  * DL4J's bit for bit (tested). The output is copied into an array the layer keeps, because the next layer's dropout may
  * overwrite its input in place. The first layer of a network returns an uninitialized array as its input's gradient,
- * as {@link InputConvGradients} does for a first convolution. Layers with a mask, weight noise, layer normalization,
+ * as {@link InputConvGradients} does for a first convolution. The forward pass adds the bias by one broadcasting
+ * {@code add} and the backward pass sums the bias gradient by {@code reduce_sum}: the same float sums as DL4J's
+ * {@code addiRowVector} and {@code sum(…, 0)}, with 2 ND4J buffers registered for deallocation instead of 10 (the
+ * forward pass's 1 instead of 6 is tested). Each registered buffer's bookkeeping survives the next young collection
+ * and is copied by it; a LeNet-300-100 step on Spark registered 99, now 83 (measured). Layers with a mask, weight
+ * noise, layer normalization,
  * another activation or a non-float output, and a backward pass not preceded by this input's training forward pass,
  * take DL4J's own path.
  *
@@ -42,6 +47,7 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
     private INDArray kept;       // relu(z) of the last training forward pass, outside DL4J's workspaces
     private INDArray keptInput;  // the input (after dropout) that pass read
     private long passes;
+    private long forwards;
 
     private DenseForwardOnce(NeuralNetConfiguration conf, DataType type, boolean first) {
         super(conf, type);
@@ -109,6 +115,29 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
         return out;
     }
 
+    /**
+     * DL4J's {@code BaseLayer.preOutputWithPreNorm} (dropout, {@code x·W} into a workspace array, then the bias), with
+     * the bias added by one broadcasting {@code add} instead of {@code addiRowVector}: the same float sums, but one ND4J
+     * buffer registered a call instead of six (the legacy broadcast wraps its per-call dimension and shape tables in
+     * new buffers, each tracked until the next garbage collection).
+     */
+    @Override
+    protected Pair<INDArray, INDArray> preOutputWithPreNorm(boolean training, boolean forBackprop, LayerWorkspaceMgr workspaceMgr) {
+        INDArray w0 = getParam(DefaultParamInitializer.WEIGHT_KEY);
+        if (!covered() || !hasBias() || input == null || input.rank() != 2 || input.columns() != w0.rows())
+            return super.preOutputWithPreNorm(training, forBackprop, workspaceMgr); // DL4J's path, and its messages
+        assertInputSet(forBackprop);
+        applyDropOutIfNecessary(training, workspaceMgr);
+        INDArray w = getParamWithNoise(DefaultParamInitializer.WEIGHT_KEY, training, workspaceMgr);
+        INDArray b = getParamWithNoise(DefaultParamInitializer.BIAS_KEY, training, workspaceMgr);
+        INDArray x = input.castTo(dataType);
+        INDArray ret = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, w.dataType(), x.size(0), w.size(1));
+        x.castTo(ret.dataType()).mmuli(w, ret);
+        ret.addi(b);
+        forwards++;
+        return new Pair<>(ret, ret);
+    }
+
     @Override
     public Pair<Gradient, INDArray> backpropGradient(INDArray epsilon, LayerWorkspaceMgr workspaceMgr) {
         if (keptInput == null || keptInput != input || !covered()) return super.backpropGradient(epsilon, workspaceMgr);
@@ -117,7 +146,8 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
         Gradient ret = new DefaultGradient(); // DL4J's order: the bias, then the weights
         if (hasBias()) {
             INDArray biasGrad = gradientViews.get(DefaultParamInitializer.BIAS_KEY);
-            delta.sum(biasGrad, 0);
+            Nd4j.exec(org.nd4j.linalg.api.ops.DynamicCustomOp.builder("reduce_sum").addInputs(delta).addOutputs(biasGrad)
+                    .addIntegerArguments(0).addBooleanArguments(true).build()); // delta.sum(biasGrad, 0): the same kernel, fewer buffers
             ret.gradientForVariable().put(DefaultParamInitializer.BIAS_KEY, biasGrad);
         }
         INDArray w = getParamWithNoise(DefaultParamInitializer.WEIGHT_KEY, true, workspaceMgr);
@@ -135,6 +165,11 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
     /** Plain ReLU ({@link StepRelu#plainRelu}), no mask, weight noise or layer normalization. */
     private boolean covered() {
         return StepRelu.plainRelu(layerConf().getActivationFn()) && maskArray == null && layerConf().getWeightNoise() == null && !hasLayerNorm();
+    }
+
+    /** How many pre-activations (forward passes) this layer computed itself (the others went to DL4J's path). */
+    long forwards() {
+        return forwards;
     }
 
     /** How many backward passes this layer ran itself (the others went to DL4J's path). */

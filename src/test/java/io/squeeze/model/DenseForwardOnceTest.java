@@ -41,7 +41,10 @@ class DenseForwardOnceTest {
         assertFalse(((DenseForwardOnce) ours.getLayer(1)).first());
         assertTrue(JavaAdam.blocks(ours) > 0, "the updater was built over the new layers");
         fitBoth(ours, dl4j, 10);
-        for (int l = 0; l < 2; l++) assertEquals(10, ((DenseForwardOnce) ours.getLayer(l)).passes(), "layer " + l + " ran its own pass every step");
+        for (int l = 0; l < 2; l++) {
+            assertEquals(10, ((DenseForwardOnce) ours.getLayer(l)).passes(), "layer " + l + " ran its own backward pass every step");
+            assertEquals(10, ((DenseForwardOnce) ours.getLayer(l)).forwards(), "layer " + l + " ran its own forward pass every step");
+        }
         assertEquals(2, DenseForwardOnce.install(ours), "idempotent");
         // the trained network infers as DL4J's does
         INDArray x = Nd4j.rand(DataType.FLOAT, 5, IN);
@@ -66,6 +69,61 @@ class DenseForwardOnceTest {
         assertEquals(0, ((DenseForwardOnce) ours.getLayer(0)).passes(), "tanh");
         assertEquals(0, ((DenseForwardOnce) ours.getLayer(1)).passes(), "weight noise");
         assertEquals(6, ((DenseForwardOnce) ours.getLayer(2)).passes(), "plain ReLU");
+        assertEquals(0, ((DenseForwardOnce) ours.getLayer(0)).forwards(), "tanh");
+        assertEquals(0, ((DenseForwardOnce) ours.getLayer(1)).forwards(), "weight noise");
+        assertEquals(6, ((DenseForwardOnce) ours.getLayer(2)).forwards(), "plain ReLU");
+    }
+
+    /** Counts the ND4J buffers registered for deallocation on the counting thread. */
+    private static final class CountingDeallocator extends org.nd4j.linalg.api.memory.deallocation.DeallocatorService {
+        volatile Thread counted;
+        final java.util.concurrent.atomic.AtomicLong n = new java.util.concurrent.atomic.AtomicLong();
+
+        @Override
+        public void pickObject(org.nd4j.linalg.api.memory.Deallocatable d) {
+            if (Thread.currentThread() == counted) n.incrementAndGet();
+            super.pickObject(d);
+        }
+
+        long count(Runnable r) {
+            n.set(0);
+            counted = Thread.currentThread();
+            try {
+                r.run();
+            } finally {
+                counted = null;
+            }
+            return n.get();
+        }
+    }
+
+    @Test
+    void aTrainingStepRegistersFewerNd4jBuffersThanDl4jsLayers() throws Exception {
+        // each registered buffer leaves objects that survive the next young collection and are copied by it: in local[2]
+        // the collector stops both workers, so these are what a step costs in pauses
+        MultiLayerConfiguration conf = Architectures.build(Arch.parse("mlp:16,12"), IN, CLASSES, null,
+                new Architectures.Hyper(7, 1e-2, 0, 0, 0, null), null);
+        MultiLayerNetwork ours = net(conf), dl4j = net(conf);
+        TrainingKernels.install(ours);
+        StepRelu.install(dl4j);
+        JavaAdam.install(dl4j);
+        DataSet d = new DataSet(Nd4j.rand(DataType.FLOAT, ROWS, IN), Nd4j.eye(CLASSES).getRows(new int[ROWS]).castTo(DataType.FLOAT));
+        var field = Nd4j.class.getDeclaredField("deallocatorService");
+        field.setAccessible(true);
+        Object before = Nd4j.getDeallocatorService();
+        CountingDeallocator counting = new CountingDeallocator();
+        field.set(null, counting);
+        try {
+            ours.fit(d);
+            dl4j.fit(d); // the first step builds what later steps reuse
+            INDArray x = d.getFeatures();
+            long o = counting.count(() -> ours.output(x, true)), l = counting.count(() -> dl4j.output(x, true));
+            assertEquals(2 * 5, l - o, "a training forward pass: each hidden layer's bias added by one broadcast (1 buffer, not 6); ours " + o + ", DL4J's " + l);
+            long os = counting.count(() -> ours.fit(d)), ls = counting.count(() -> dl4j.fit(d));
+            assertTrue(os < ls - 2 * 5, "a step (forward once, reduce_sum for the bias gradient, no first-layer input gradient): ours " + os + ", DL4J's " + ls);
+        } finally {
+            field.set(null, before);
+        }
     }
 
     private static MultiLayerNetwork net(MultiLayerConfiguration conf) {
