@@ -47,7 +47,7 @@ import java.util.Map;
                 "int8 one in integer arithmetic) against the",
                 "original on the held-out rows, and print the report. Replaces its own output directory."})
 public final class QuickstartCommand extends BaseCommand {
-    /** The digits are 45 minibatches of 32 an epoch: workers average every 5 (the 20 of the commands' default is a whole epoch here). */
+    /** The digits are 45 minibatches of 32 an epoch: workers average every 5 (the 40 of the commands' default is more than a worker's epoch here). */
     private static final int SYNC = 5;
 
     @Option(names = "--data-dir", defaultValue = "data/digits", description = "directory with digits-train.csv.gz and digits-test.csv.gz (default: ${DEFAULT-VALUE})")
