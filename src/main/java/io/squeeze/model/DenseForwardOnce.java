@@ -33,10 +33,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * {@code add} and the backward pass sums the bias gradient by {@code reduce_sum}: the same float sums as DL4J's
  * {@code addiRowVector} and {@code sum(…, 0)}, with 2 ND4J buffers registered for deallocation instead of 10 (the
  * forward pass's 1 instead of 6 is tested). Each registered buffer's bookkeeping survives the next young collection
- * and is copied by it; a LeNet-300-100 step on Spark registered 99, now 83 (measured). Layers with a mask, weight
- * noise, layer normalization,
- * another activation or a non-float output, and a backward pass not preceded by this input's training forward pass,
- * take DL4J's own path.
+ * and is copied by it; a LeNet-300-100 step on Spark registered 99, 83 with this layer, 69 with {@link OutputForwardOnce}
+ * too (measured). Layers with a mask, weight noise, layer normalization, another activation or a non-float output,
+ * and a backward pass not preceded by this input's training forward pass, take DL4J's own path.
  *
  * <p>Only for training: {@link #install} swaps each plain DL4J dense layer of a {@link MultiLayerNetwork} for one of
  * these over the same configuration, parameters and gradient views, before the network's updater exists. A saved
@@ -72,19 +71,27 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
             }
             if (old.getClass() != org.deeplearning4j.nn.layers.feedforward.dense.DenseLayer.class) continue;
             var d = (org.deeplearning4j.nn.layers.feedforward.dense.DenseLayer) old;
-            DenseForwardOnce l = new DenseForwardOnce(d.conf(), d.getDataType(), i == 0);
-            l.setIndex(d.getIndex());
-            l.setListeners(d.getListeners());
-            l.setParamsViewArray(d.params());
-            l.setParamTable(d.paramTable());
-            if (d.getGradientsViewArray() != null) l.setBackpropGradientsViewArray(d.getGradientsViewArray());
-            l.setIterationCount(d.getIterationCount());
-            l.setEpochCount(d.getEpochCount());
-            layers[i] = l;
-            replaceInLayerMap(m, old, l);
+            swap(m, i, new DenseForwardOnce(d.conf(), d.getDataType(), i == 0));
             n++;
         }
         return n;
+    }
+
+    /**
+     * Puts {@code now} in place of {@code m}'s layer {@code i}, handing it the old layer's index, listeners, parameter
+     * and gradient views and counters (the kernels' shared install step).
+     */
+    static void swap(MultiLayerNetwork m, int i, org.deeplearning4j.nn.layers.BaseLayer<?> now) {
+        Layer old = m.getLayers()[i];
+        now.setIndex(old.getIndex());
+        now.setListeners(old.getListeners());
+        now.setParamsViewArray(old.params());
+        now.setParamTable(old.paramTable());
+        if (old.getGradientsViewArray() != null) now.setBackpropGradientsViewArray(old.getGradientsViewArray());
+        now.setIterationCount(old.getIterationCount());
+        now.setEpochCount(old.getEpochCount());
+        m.getLayers()[i] = now;
+        replaceInLayerMap(m, old, now);
     }
 
     private static void replaceInLayerMap(MultiLayerNetwork m, Layer old, Layer now) {
@@ -104,12 +111,7 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
         INDArray out = super.activate(training, workspaceMgr);
         keptInput = null;
         if (training && covered() && out.dataType() == DataType.FLOAT) {
-            if (kept == null || !java.util.Arrays.equals(kept.shape(), out.shape()) || kept.ordering() != out.ordering()) {
-                try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-                    kept = Nd4j.createUninitialized(DataType.FLOAT, out.shape(), out.ordering());
-                }
-            }
-            kept.assign(out);
+            kept = keep(kept, out);
             keptInput = input;
         }
         return out;
@@ -130,12 +132,29 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
         applyDropOutIfNecessary(training, workspaceMgr);
         INDArray w = getParamWithNoise(DefaultParamInitializer.WEIGHT_KEY, training, workspaceMgr);
         INDArray b = getParamWithNoise(DefaultParamInitializer.BIAS_KEY, training, workspaceMgr);
-        INDArray x = input.castTo(dataType);
-        INDArray ret = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, w.dataType(), x.size(0), w.size(1));
-        x.castTo(ret.dataType()).mmuli(w, ret);
-        ret.addi(b);
+        INDArray ret = affine(input.castTo(dataType), w, b, workspaceMgr);
         forwards++;
         return new Pair<>(ret, ret);
+    }
+
+    /**
+     * {@code x·W + b} into a new activations array of {@code workspaceMgr}, the bias added by one broadcasting
+     * {@code add} (see {@link #preOutputWithPreNorm}).
+     */
+    static INDArray affine(INDArray x, INDArray w, INDArray b, LayerWorkspaceMgr workspaceMgr) {
+        INDArray ret = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, w.dataType(), x.size(0), w.size(1));
+        x.castTo(ret.dataType()).mmuli(w, ret);
+        return ret.addi(b);
+    }
+
+    /** {@code from} copied into {@code kept}, or into a new float array outside DL4J's workspaces if its shape differs. */
+    static INDArray keep(INDArray kept, INDArray from) {
+        if (kept == null || !java.util.Arrays.equals(kept.shape(), from.shape()) || kept.ordering() != from.ordering()) {
+            try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                kept = Nd4j.createUninitialized(DataType.FLOAT, from.shape(), from.ordering());
+            }
+        }
+        return kept.assign(from);
     }
 
     @Override

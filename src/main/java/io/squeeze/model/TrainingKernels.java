@@ -6,12 +6,14 @@ import org.deeplearning4j.nn.api.Model;
  * The kernels Squeeze trains with, installed in one place on every network it trains (each worker's network on the
  * executors, the in-process loop, the benchmark's loop): {@link JavaAdam} (Kingma &amp; Ba 2015's Adam as a Java loop,
  * in place of ND4J's native op), {@link DenseForwardOnce} (a ReLU dense layer's pre-activation once a step, and no input
- * gradient for a first layer), {@link ConvForwardOnce} (each convolution's forward pass once a step, not twice) and
+ * gradient for a first layer), {@link OutputForwardOnce} (the output layer's pre-activation once a step, not once for
+ * the gradient and again for the score), {@link ConvForwardOnce} (each convolution's forward pass once a step, not twice) and
  * {@link InputConvGradients} (the first convolution's backward pass without the input's gradient) keep the network's
  * configuration and saved form DL4J's own; after installing, the network's input gradient is undefined, so only
  * networks that train get them. {@link StepRelu} (ReLU's backward pass as a Java loop) goes into the layer
  * configurations, which are also what a network saves: a network that is saved or handed back has {@link #restore}
- * called first. Each is tested against DL4J's own path: StepRelu, ConvForwardOnce and DenseForwardOnce bit for bit, JavaAdam and
+ * called first. Each is tested against DL4J's own path: StepRelu, ConvForwardOnce, DenseForwardOnce and
+ * OutputForwardOnce bit for bit, JavaAdam and
  * InputConvGradients to float rounding.
  */
 public final class TrainingKernels {
@@ -19,6 +21,7 @@ public final class TrainingKernels {
 
     public static void install(Model net) {
         DenseForwardOnce.install(net); // before JavaAdam, which creates the updater over the network's layers
+        OutputForwardOnce.install(net);
         JavaAdam.install(net);
         ConvForwardOnce.install(net); // before InputConvGradients, which wraps the first layer's
         InputConvGradients.install(net);

@@ -75,7 +75,7 @@ class DenseForwardOnceTest {
     }
 
     /** Counts the ND4J buffers registered for deallocation on the counting thread. */
-    private static final class CountingDeallocator extends org.nd4j.linalg.api.memory.deallocation.DeallocatorService {
+    static final class CountingDeallocator extends org.nd4j.linalg.api.memory.deallocation.DeallocatorService {
         volatile Thread counted;
         final java.util.concurrent.atomic.AtomicLong n = new java.util.concurrent.atomic.AtomicLong();
 
@@ -83,6 +83,15 @@ class DenseForwardOnceTest {
         public void pickObject(org.nd4j.linalg.api.memory.Deallocatable d) {
             if (Thread.currentThread() == counted) n.incrementAndGet();
             super.pickObject(d);
+        }
+
+        /** Makes {@code service} ND4J's deallocator service; returns the one it replaced. */
+        static Object swapIn(Object service) throws ReflectiveOperationException {
+            var field = Nd4j.class.getDeclaredField("deallocatorService");
+            field.setAccessible(true);
+            Object before = field.get(null);
+            field.set(null, service);
+            return before;
         }
 
         long count(Runnable r) {
@@ -104,15 +113,16 @@ class DenseForwardOnceTest {
         MultiLayerConfiguration conf = Architectures.build(Arch.parse("mlp:16,12"), IN, CLASSES, null,
                 new Architectures.Hyper(7, 1e-2, 0, 0, 0, null), null);
         MultiLayerNetwork ours = net(conf), dl4j = net(conf);
-        TrainingKernels.install(ours);
-        StepRelu.install(dl4j);
+        for (MultiLayerNetwork n : new MultiLayerNetwork[]{ours, dl4j}) {
+            StepRelu.install(n);
+            OutputForwardOnce.install(n); // only the dense layers differ
+        }
+        DenseForwardOnce.install(ours);
+        JavaAdam.install(ours);
         JavaAdam.install(dl4j);
         DataSet d = new DataSet(Nd4j.rand(DataType.FLOAT, ROWS, IN), Nd4j.eye(CLASSES).getRows(new int[ROWS]).castTo(DataType.FLOAT));
-        var field = Nd4j.class.getDeclaredField("deallocatorService");
-        field.setAccessible(true);
-        Object before = Nd4j.getDeallocatorService();
         CountingDeallocator counting = new CountingDeallocator();
-        field.set(null, counting);
+        Object before = CountingDeallocator.swapIn(counting);
         try {
             ours.fit(d);
             dl4j.fit(d); // the first step builds what later steps reuse
@@ -122,7 +132,7 @@ class DenseForwardOnceTest {
             long os = counting.count(() -> ours.fit(d)), ls = counting.count(() -> dl4j.fit(d));
             assertTrue(os < ls - 2 * 5, "a step (forward once, reduce_sum for the bias gradient, no first-layer input gradient): ours " + os + ", DL4J's " + ls);
         } finally {
-            field.set(null, before);
+            CountingDeallocator.swapIn(before);
         }
     }
 
