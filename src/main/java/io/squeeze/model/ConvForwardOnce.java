@@ -62,23 +62,11 @@ final class ConvForwardOnce implements ConvolutionHelper {
     }
 
     static ConvolutionHelper helper(org.deeplearning4j.nn.api.Layer l) {
-        try {
-            var f = ConvolutionLayer.class.getDeclaredField("helper");
-            f.setAccessible(true);
-            return (ConvolutionHelper) f.get(l);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("DL4J's ConvolutionLayer has no helper field: " + e, e);
-        }
+        return Dl4jFields.get(ConvolutionLayer.class, "helper", l, ConvolutionHelper.class);
     }
 
     static void setHelper(org.deeplearning4j.nn.api.Layer l, ConvolutionHelper h) {
-        try {
-            var f = ConvolutionLayer.class.getDeclaredField("helper");
-            f.setAccessible(true);
-            f.set(l, h);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("DL4J's ConvolutionLayer has no helper field: " + e, e);
-        }
+        Dl4jFields.set(ConvolutionLayer.class, "helper", l, h);
     }
 
     @Override

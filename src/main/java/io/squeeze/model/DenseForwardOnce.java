@@ -95,15 +95,9 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
     }
 
     private static void replaceInLayerMap(MultiLayerNetwork m, Layer old, Layer now) {
-        try {
-            var f = MultiLayerNetwork.class.getDeclaredField("layerMap");
-            f.setAccessible(true);
-            @SuppressWarnings("unchecked")
-            var map = (java.util.Map<String, Layer>) f.get(m);
-            if (map != null) map.replaceAll((k, v) -> v == old ? now : v);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("DL4J's MultiLayerNetwork has no layerMap field: " + e, e);
-        }
+        @SuppressWarnings("unchecked")
+        java.util.Map<String, Layer> map = Dl4jFields.get(MultiLayerNetwork.class, "layerMap", m, java.util.Map.class);
+        if (map != null) map.replaceAll((k, v) -> v == old ? now : v);
     }
 
     @Override

@@ -33,7 +33,8 @@ class ConvForwardOnceTest {
         return new MultiLayerNetwork[]{once, twice};
     }
 
-    private static DataSet batch(int seed) {
+    /** 16 random 12×12 images with labels, the same for the same seed. */
+    static DataSet batch(int seed) {
         Nd4j.getRandom().setSeed(seed);
         INDArray x = Nd4j.rand(DataType.FLOAT, 16, 144), y = Nd4j.zeros(DataType.FLOAT, 16, 10);
         for (int i = 0; i < 16; i++) y.putScalar(i, (i * 3 + seed) % 10, 1);
