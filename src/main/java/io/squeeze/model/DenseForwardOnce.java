@@ -81,13 +81,15 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
      * Puts {@code now} in place of {@code m}'s layer {@code i}, handing it the old layer's index, listeners, parameter
      * and gradient views and counters (the kernels' shared install step).
      */
-    static void swap(MultiLayerNetwork m, int i, org.deeplearning4j.nn.layers.BaseLayer<?> now) {
+    static void swap(MultiLayerNetwork m, int i, Layer now) {
         Layer old = m.getLayers()[i];
         now.setIndex(old.getIndex());
         now.setListeners(old.getListeners());
-        now.setParamsViewArray(old.params());
-        now.setParamTable(old.paramTable());
-        if (old.getGradientsViewArray() != null) now.setBackpropGradientsViewArray(old.getGradientsViewArray());
+        if (old.numParams() > 0) { // a layer without parameters (pooling) has no views to hand over
+            now.setParamsViewArray(old.params());
+            now.setParamTable(old.paramTable());
+            if (old.getGradientsViewArray() != null) now.setBackpropGradientsViewArray(old.getGradientsViewArray());
+        }
         now.setIterationCount(old.getIterationCount());
         now.setEpochCount(old.getEpochCount());
         m.getLayers()[i] = now;

@@ -2,7 +2,7 @@ package io.squeeze.model;
 
 /**
  * Reads and writes a DL4J class's non-public field by reflection, for the training kernels that install themselves in
- * a network DL4J built: as a layer's helper ({@link ConvForwardOnce}, {@link InputConvGradients}, {@link JavaMaxPool}:
+ * a network DL4J built: as a layer's helper ({@link ConvForwardOnce}, {@link InputConvGradients}:
  * DL4J 1.0.0-M2 creates its layers' helpers itself and has no setter) or as a layer of its own ({@link DenseForwardOnce}
  * updates the network's map of layers by name). A field that is not there (another DL4J version) fails loudly.
  */

@@ -9,7 +9,7 @@ import org.deeplearning4j.nn.api.Model;
  * gradient for a first layer), {@link OutputForwardOnce} (the output layer's pre-activation once a step, not once for
  * the gradient and again for the score), {@link ConvForwardOnce} (each convolution's forward pass once a step, not twice) and
  * {@link InputConvGradients} (the first convolution's backward pass without the input's gradient) and
- * {@link JavaMaxPool} (max pooling's backward pass as a Java loop, without oneDNN's copies and repeated forward pass) keep the network's
+ * {@link JavaMaxPool} (max pooling's two passes as Java loops, without oneDNN's copies and repeated forward pass) keep the network's
  * configuration and saved form DL4J's own; after installing, the network's input gradient is undefined, so only
  * networks that train get them. {@link StepRelu} (ReLU's backward pass as a Java loop) goes into the layer
  * configurations, which are also what a network saves: a network that is saved or handed back has {@link #restore}
@@ -23,10 +23,10 @@ public final class TrainingKernels {
     public static void install(Model net) {
         DenseForwardOnce.install(net); // before JavaAdam, which creates the updater over the network's layers
         OutputForwardOnce.install(net);
+        JavaMaxPool.install(net);
         JavaAdam.install(net);
         ConvForwardOnce.install(net); // before InputConvGradients, which wraps the first layer's
         InputConvGradients.install(net);
-        JavaMaxPool.install(net);
         StepRelu.install(net);
     }
 
