@@ -259,7 +259,7 @@ public class KerasRgbCnnTest {
     }
 
     /** Rows of 8×8×3 Gaussian pixels in (height, width, channel) order, labelled by the channel of largest mean. */
-    static Path channelMeanCsv(Path file, int rows, long seed) throws Exception {
+    public static Path channelMeanCsv(Path file, int rows, long seed) throws Exception {
         java.util.Random r = new java.util.Random(seed);
         StringBuilder csv = new StringBuilder();
         for (int i = 0; i < rows; i++) {
@@ -279,7 +279,9 @@ public class KerasRgbCnnTest {
     void aKerasModelsArchitectureTrainsAfreshOnSparkAndGivesLotteryTickets() throws Exception {
         String train = "csv:" + channelMeanCsv(dir.resolve("means-train.csv"), 8000, 1), test = "csv:" + channelMeanCsv(dir.resolve("means-test.csv"), 1000, 2);
         String out = dir.resolve("afresh.zip").toString(), rep = dir.resolve("afresh.json").toString();
-        CliRun r = CliRun.run("train", "--arch", GRAPH, "--data", train, "--epochs", "4", "--lr", "0.01", "--seed", "3", "--out", out);
+        // eight epochs: the batch normalizations keep Keras' momentum (decay 0.99), and after four epochs their running
+        // statistics still lag the weights (test accuracy 0.49 at this seed, 0.60-0.88 at others, training loss 0.4)
+        CliRun r = CliRun.run("train", "--arch", GRAPH, "--data", train, "--epochs", "8", "--lr", "0.01", "--seed", "3", "--out", out);
         assertEquals(0, r.code(), r.err());
         var st = new Storage(new Configuration());
         ComputationGraph source = ModelIO.loadFile(st, new org.apache.hadoop.fs.Path(GRAPH), true).graph(),
@@ -290,9 +292,10 @@ public class KerasRgbCnnTest {
         assertEquals(new org.nd4j.linalg.learning.config.Adam(0.01).getLearningRate(),
                 ((org.deeplearning4j.nn.conf.layers.BaseLayer) trained.getLayer("c1").conf().getLayer()).getIUpdater().getLearningRate(0, 0), 1e-12);
         assertNotEquals(source.getLayer("stem").getParam("W"), trained.getLayer("stem").getParam("W"));
+        assertEquals(3, trained.getConfiguration().getDefaultConfiguration().getSeed(), "the graph initialised from --seed, not the clock");
         assertEquals(0, CliRun.run("evaluate", "--model", out, "--data", test, "--report", rep).code());
         double acc = new ObjectMapper().readTree(new File(rep)).get("accuracy").asDouble();
-        assertTrue(acc > 0.55, "learned the channel-mean rule (chance 1/3): " + acc);
+        assertTrue(acc > 0.7, "learned the channel-mean rule (chance 1/3): " + acc);
         // the same architecture as a lottery ticket's: two rounds prune 20 % of each hidden layer's weights each
         String ticket = dir.resolve("afresh-ticket").toString();
         r = CliRun.run("lottery", "--arch", STACK, "--data", train, "--test-data", test, "--epochs", "1", "--rounds", "2", "--lr", "0.01", "--out", ticket);
