@@ -71,35 +71,10 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
             }
             if (old.getClass() != org.deeplearning4j.nn.layers.feedforward.dense.DenseLayer.class) continue;
             var d = (org.deeplearning4j.nn.layers.feedforward.dense.DenseLayer) old;
-            swap(m, i, new DenseForwardOnce(d.conf(), d.getDataType(), i == 0));
+            Dl4jFields.swapLayer(m, i, new DenseForwardOnce(d.conf(), d.getDataType(), i == 0));
             n++;
         }
         return n;
-    }
-
-    /**
-     * Puts {@code now} in place of {@code m}'s layer {@code i}, handing it the old layer's index, listeners, parameter
-     * and gradient views and counters (the kernels' shared install step).
-     */
-    static void swap(MultiLayerNetwork m, int i, Layer now) {
-        Layer old = m.getLayers()[i];
-        now.setIndex(old.getIndex());
-        now.setListeners(old.getListeners());
-        if (old.numParams() > 0) { // a layer without parameters (pooling) has no views to hand over
-            now.setParamsViewArray(old.params());
-            now.setParamTable(old.paramTable());
-            if (old.getGradientsViewArray() != null) now.setBackpropGradientsViewArray(old.getGradientsViewArray());
-        }
-        now.setIterationCount(old.getIterationCount());
-        now.setEpochCount(old.getEpochCount());
-        m.getLayers()[i] = now;
-        replaceInLayerMap(m, old, now);
-    }
-
-    private static void replaceInLayerMap(MultiLayerNetwork m, Layer old, Layer now) {
-        @SuppressWarnings("unchecked")
-        java.util.Map<String, Layer> map = Dl4jFields.get(MultiLayerNetwork.class, "layerMap", m, java.util.Map.class);
-        if (map != null) map.replaceAll((k, v) -> v == old ? now : v);
     }
 
     @Override

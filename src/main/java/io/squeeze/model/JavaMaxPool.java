@@ -51,7 +51,7 @@ final class JavaMaxPool extends SubsamplingLayer {
         for (int i = 0; i < layers.length; i++) {
             if (layers[i] instanceof JavaMaxPool) n++;
             else if (layers[i].getClass() == SubsamplingLayer.class) {
-                DenseForwardOnce.swap(m, i, new JavaMaxPool(layers[i].conf(), ((SubsamplingLayer) layers[i]).getDataType()));
+                Dl4jFields.swapLayer(m, i, new JavaMaxPool(layers[i].conf(), ((SubsamplingLayer) layers[i]).getDataType()));
                 n++;
             }
         }
@@ -81,6 +81,22 @@ final class JavaMaxPool extends SubsamplingLayer {
         return true;
     }
 
+    /**
+     * The index of the first largest value, in row-major order (strict {@code >}), of the {@code kh×kw} window of
+     * {@code x} whose top-left element is at {@code base} in rows {@code w} wide.
+     */
+    private static int firstMax(float[] x, int base, int kh, int kw, int w) {
+        int arg = base;
+        float max = x[base];
+        for (int a = 0; a < kh; a++)
+            for (int b = 0, at = base + a * w; b < kw; b++)
+                if (x[at + b] > max) {
+                    max = x[at + b];
+                    arg = at + b;
+                }
+        return arg;
+    }
+
     @Override
     public INDArray activate(boolean training, LayerWorkspaceMgr workspaceMgr) {
         assertInputSet(false);
@@ -93,11 +109,7 @@ final class JavaMaxPool extends SubsamplingLayer {
             for (int p = 0; p < planes; p++)
                 for (int i = 0; i < oh; i++)
                     for (int j = 0; j < ow; j++) {
-                        int base = p * h * w + i * sh * w + j * sw;
-                        float max = x[base];
-                        for (int a = 0; a < kh; a++)
-                            for (int b = 0, at = base + a * w; b < kw; b++) if (x[at + b] > max) max = x[at + b];
-                        y[o++] = max;
+                        y[o++] = x[firstMax(x, p * h * w + i * sh * w + j * sw, kh, kw, w)];
                     }
             INDArray out = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, DataType.FLOAT, new long[]{input.size(0), input.size(1), oh, ow}, 'c');
             out.data().asNioFloat().put((int) out.offset(), y, 0, n);
@@ -121,15 +133,7 @@ final class JavaMaxPool extends SubsamplingLayer {
             for (int p = 0; p < planes; p++)
                 for (int i = 0; i < oh; i++)
                     for (int j = 0; j < ow; j++) {
-                        int base = p * h * w + i * sh * w + j * sw, arg = base;
-                        float max = x[base];
-                        for (int a = 0; a < kh; a++)
-                            for (int b = 0, at = base + a * w; b < kw; b++)
-                                if (x[at + b] > max) {
-                                    max = x[at + b];
-                                    arg = at + b;
-                                }
-                        y[arg] += e[o++];
+                        y[firstMax(x, p * h * w + i * sh * w + j * sw, kh, kw, w)] += e[o++];
                     }
             INDArray grad = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, DataType.FLOAT, input.shape(), 'c');
             grad.data().asNioFloat().put((int) grad.offset(), y, 0, x.length);

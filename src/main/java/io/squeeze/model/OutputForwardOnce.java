@@ -57,7 +57,7 @@ public final class OutputForwardOnce extends org.deeplearning4j.nn.layers.Output
         Layer old = m.getLayers()[last];
         if (old instanceof OutputForwardOnce) return 1;
         if (old.getClass() != org.deeplearning4j.nn.layers.OutputLayer.class) return 0;
-        DenseForwardOnce.swap(m, last, new OutputForwardOnce(old.conf(), ((org.deeplearning4j.nn.layers.OutputLayer) old).getDataType()));
+        Dl4jFields.swapLayer(m, last, new OutputForwardOnce(old.conf(), ((org.deeplearning4j.nn.layers.OutputLayer) old).getDataType()));
         return 1;
     }
 

@@ -100,8 +100,8 @@ class JavaMaxPoolTest {
         for (boolean oneDnn : new boolean[]{true, false}) {
             if (!oneDnn) Dl4jFields.set(org.deeplearning4j.nn.layers.convolution.subsampling.SubsamplingLayer.class, "helper", reference, null);
             INDArray[] ref = passes(reference, x, eps);
-            assertArrayEquals(bits(ref[0]), bits(got[0]), "output, oneDNN " + oneDnn);
-            assertArrayEquals(bits(ref[1]), bits(got[1]), "input gradient, oneDNN " + oneDnn);
+            assertArrayEquals(StepReluTest.bits(ref[0]), StepReluTest.bits(got[0]), "output, oneDNN " + oneDnn);
+            assertArrayEquals(StepReluTest.bits(ref[1]), StepReluTest.bits(got[1]), "input gradient, oneDNN " + oneDnn);
         }
         // a hand-checked window: the first of two equal maxima in row-major order takes the gradient
         INDArray one = Nd4j.zeros(DataType.FLOAT, 1, 6, 12, 12), g = Nd4j.zeros(DataType.FLOAT, 1, 6, 6, 6);
@@ -124,8 +124,8 @@ class JavaMaxPoolTest {
         x.putScalar(new long[]{1, 3, 4, 5}, Float.NaN);
         INDArray[] got = passes(pool, x, eps), ref = passes(dl4j.getLayer(1), x, eps);
         assertEquals(0, pool.forwards() + pool.backwards(), "an input holding a NaN takes DL4J's path");
-        assertArrayEquals(bits(ref[0]), bits(got[0]));
-        assertArrayEquals(bits(ref[1]), bits(got[1]));
+        assertArrayEquals(StepReluTest.bits(ref[0]), StepReluTest.bits(got[0]));
+        assertArrayEquals(StepReluTest.bits(ref[1]), StepReluTest.bits(got[1]));
         // overlapping windows and average pooling: DL4J's path, the same outputs
         for (var type : new SubsamplingLayer.PoolingType[]{SubsamplingLayer.PoolingType.MAX, SubsamplingLayer.PoolingType.AVG}) {
             int kernel = type == SubsamplingLayer.PoolingType.MAX ? 3 : 2;
@@ -144,12 +144,5 @@ class JavaMaxPoolTest {
         }
         assertEquals(0, JavaMaxPool.install(new MultiLayerNetwork(Architectures.build(new Arch.Mlp(new int[]{8}), 16, 3, null,
                 new Architectures.Hyper(1, 1e-2, 0), null))), "no pooling layer");
-    }
-
-    private static int[] bits(INDArray a) {
-        float[] f = a.dup('c').data().asFloat();
-        int[] b = new int[f.length];
-        for (int i = 0; i < f.length; i++) b[i] = Float.floatToRawIntBits(f[i]);
-        return b;
     }
 }

@@ -67,7 +67,8 @@ class StepReluTest {
         }
     }
 
-    private static int[] bits(INDArray a) {
+    /** {@code a}'s floats as their raw bits, in 'c' order: equal arrays are equal bit for bit, −0 and +0 apart. */
+    static int[] bits(INDArray a) {
         float[] f = a.dup('c').reshape(a.length()).toFloatVector();
         int[] out = new int[f.length];
         for (int i = 0; i < f.length; i++) out[i] = Float.floatToRawIntBits(f[i]);
