@@ -125,6 +125,27 @@ class ModelIOTest {
     }
 
     @Test
+    void weightInitialisationSeedsComeFromTheSeedOptionOrTheFileNeverTheClock() {
+        var st = new Storage(new Configuration());
+        var h = new Architectures.Hyper(3, 1e-2, 0);
+        // a Keras functional model's architecture trained afresh: the graph's own seed, from which ComputationGraph.init
+        // draws every layer's weights, and each layer's are --seed's (DL4J's importer leaves the clock in both)
+        String graph = new File("src/test/resources/keras/keras-resnet-rgb.h5").getAbsolutePath();
+        var g = Architectures.graph(new Arch.ModelFile(graph), 192, 3, new int[]{3, 8, 8}, h, st);
+        assertEquals(3, g.getDefaultConfiguration().getSeed());
+        g.getVertices().values().forEach(v -> {
+            if (v instanceof org.deeplearning4j.nn.conf.graph.LayerVertex l) assertEquals(3, l.getLayerConf().getSeed());
+        });
+        // the import itself: the file's seed, the same on every read
+        long imported = ModelIO.loadFile(st, new org.apache.hadoop.fs.Path(graph), true).graph().getConfiguration().getDefaultConfiguration().getSeed();
+        assertEquals(imported, ModelIO.loadFile(st, new org.apache.hadoop.fs.Path(graph), true).graph().getConfiguration().getDefaultConfiguration().getSeed());
+        assertTrue(Math.abs(imported - System.currentTimeMillis()) > 1e9, "not the clock: " + imported);
+        // a configuration JSON keeps the seed it names (42 here), as the README says
+        var json = Architectures.build(new Arch.JsonFile("conf/examples/digits-mlp-32.json"), 64, 10, null, h, st);
+        json.getConfs().forEach(c -> assertEquals(42, c.getSeed()));
+    }
+
+    @Test
     void archParsing() {
         assertArrayEquals(new int[]{300, 100}, ((Arch.Mlp) Arch.parse("mlp:300,100")).hidden());
         assertInstanceOf(Arch.LeNet5.class, Arch.parse("lenet5"));
