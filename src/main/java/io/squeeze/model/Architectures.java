@@ -108,7 +108,7 @@ public final class Architectures {
         if (arch instanceof Arch.ResNet r) return ResNetGraph.build(r, numFeatures, numClasses, imageShape, h);
         if (arch instanceof Arch.ModelFile m) {
             var c = model(m, st).graph().getConfiguration().clone();
-            c.getDefaultConfiguration().setSeed(h.seed()); // a graph's weight initialisation draws from this one
+            Graphs.seed(c, h.seed()); // the graph's own seed too: its weight initialisation draws from that one
             afresh(c.getVertices().values().stream().filter(v -> v instanceof org.deeplearning4j.nn.conf.graph.LayerVertex)
                     .map(v -> ((org.deeplearning4j.nn.conf.graph.LayerVertex) v).getLayerConf()), h);
             Graphs.checkFits(c, numFeatures, numClasses, "--arch " + arch);

@@ -29,6 +29,16 @@ public final class Graphs {
      * Whether a graph's {@code out} is a DL4J zip (ends in .zip) rather than an artifact directory; a zip with
      * {@code --with-dl4j-zip} (an artifact's extra file) is refused.
      */
+    /**
+     * Seeds {@code c} as a whole: its default configuration, from whose seed {@code ComputationGraph.init} draws every
+     * layer's initial weights, and each layer vertex's configuration (dropout and the stored form).
+     */
+    public static void seed(ComputationGraphConfiguration c, long seed) {
+        c.getDefaultConfiguration().setSeed(seed);
+        for (GraphVertex v : c.getVertices().values())
+            if (v instanceof LayerVertex l) l.getLayerConf().setSeed(seed);
+    }
+
     public static boolean zipOutput(String out, boolean dl4jZipOption) {
         boolean zip = out.toLowerCase(java.util.Locale.ROOT).endsWith(".zip");
         if (zip && dl4jZipOption) throw new BadInputException("--with-dl4j-zip adds a model.zip to an artifact directory; --out " + out + " is a zip already");

@@ -167,9 +167,7 @@ public final class ModelIO {
                         if (KerasChannelsFirst.needed(g.getConfiguration())) g = KerasChannelsFirst.convert(g, kerasInputShape(modelConfig), KerasChannelsFirst.concatAxes(modelConfig), source);
                         g = Graphs.softmaxDenseAsOutput(Graphs.flatBatchNorm(g));
                         String sha = Storage.sha256(bytes);
-                        g.getConfiguration().getDefaultConfiguration().setSeed(seed(sha)); // stored with the graph
-                        for (var c : g.getConfiguration().getVertices().values()) // the seed from the content, as for a stack
-                            if (c instanceof org.deeplearning4j.nn.conf.graph.LayerVertex l) l.getLayerConf().setSeed(seed(sha));
+                        Graphs.seed(g.getConfiguration(), seed(sha)); // the seed from the content, as for a stack
                         return Graphs.loaded(g, Graphs.deriveMeta(g.getConfiguration(), "model " + source), sha, source, SourceKind.KERAS_H5, bytes.length);
                     }
                     net = GraphChain.toMultiLayer(g, source);

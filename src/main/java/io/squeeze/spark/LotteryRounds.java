@@ -18,7 +18,6 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.storage.StorageLevel;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
-import org.deeplearning4j.nn.conf.graph.LayerVertex;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 
@@ -110,12 +109,7 @@ final class LotteryRounds {
         return new Nets<>() {
             public ComputationGraph fresh(Long seed) {
                 ComputationGraphConfiguration c = conf.clone();
-                if (seed != null) {
-                    c.getDefaultConfiguration().setSeed(seed);
-                    c.getVertices().values().forEach(v -> {
-                        if (v instanceof LayerVertex lv) lv.getLayerConf().setSeed(seed);
-                    });
-                }
+                if (seed != null) io.squeeze.model.Graphs.seed(c, seed);
                 ComputationGraph g = new ComputationGraph(c);
                 g.init();
                 return g;
