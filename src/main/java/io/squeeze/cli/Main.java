@@ -37,6 +37,7 @@ public final class Main implements Runnable {
 
     public static void main(String[] args) {
         int code = execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+        io.squeeze.core.FaultPoint.reach(io.squeeze.core.FaultPoint.DONE);
         SparkSession.getActiveSession().foreach(s -> {
             s.stop();
             return null;

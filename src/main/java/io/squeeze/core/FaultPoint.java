@@ -15,6 +15,11 @@ public final class FaultPoint {
     /** The output renamed into place; the old output (if any) not yet deleted. */
     public static final String AFTER_PUBLISH = "after-publish";
     /**
+     * The command finished (exit code known, output published), its Spark session not yet stopped: the cluster
+     * tests' class-data sharing warm-up archives the driver's and the executors' loaded classes here.
+     */
+    public static final String DONE = "done";
+    /**
      * Inside an executor's task (teacher inference, a training worker's minibatch). Reached through
      * {@link #reachOnce}: only the first task of the machine to get there stops, so a test can kill that executor
      * mid-task and the retried attempt runs through.

@@ -1,10 +1,15 @@
 package io.squeeze.cluster;
 
+import io.squeeze.core.FaultPoint;
+
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Class-data sharing for the cluster tests' short jobs (JEP 350, dynamic CDS archives): one warm-up job on a
@@ -24,6 +29,8 @@ final class ClassDataSharing {
     static final Path DIR = SparkHome.TARGET.resolve("cluster/cds");
     static final Path DRIVER = DIR.resolve("driver.jsa"), EXECUTOR = DIR.resolve("executor.jsa");
     private static final String QUIET = " -Xlog:cds=off -Xlog:cds+dynamic=off";
+    /** Lets {@code jcmd} archive a running JVM's classes. */
+    private static final String RECORD = "-XX:+RecordDynamicDumpInfo";
 
     private ClassDataSharing() {}
 
@@ -39,38 +46,46 @@ final class ClassDataSharing {
 
     /**
      * Makes the archives once per build, from a recipe that trains on the executors (pruning with a fine-tuning epoch),
-     * calibrates, quantizes and evaluates, so that most of what later jobs load is in them. The executor's archive
-     * first, from a run with one executor: an executor writes its archive when the Worker stops it, and the Worker
-     * kills it 10 s later, so it must not share the two cores with another executor's or the driver's dump (measured:
-     * under load the dumps were cut short). Then the driver's, whose own exit writes it. Each archive is kept only if a
-     * JVM with the same class path maps it ({@code -Xshare:on}); each gets a second try. Failing here only costs time:
-     * a failure is reported and the suite goes on without that archive.
+     * calibrates, quantizes and evaluates, so that most of what later jobs load is in them. The warm-up's driver stops
+     * when its command is done, before its Spark session ends ({@code -Dsqueeze.pause=done}); then {@code jcmd … VM.cds
+     * dynamic_dump} archives what the driver and an executor loaded, each JVM alive and idle ({@code
+     * -XX:+RecordDynamicDumpInfo}), and the driver is killed. (Archiving at exit, {@code -XX:ArchiveClassesAtExit},
+     * failed for the executors: the Worker kills an executor 10 s after asking it to stop, and on two slow cores its
+     * dump took longer, every time.) Each archive is kept only if a JVM with the same class path maps it
+     * ({@code -Xshare:on}); the warm-up gets a second try. Failing here only costs time: a failure is reported and the
+     * suite goes on without that archive.
      */
     static void warmUp(StandaloneCluster cluster) throws IOException, InterruptedException {
         if (Files.exists(DRIVER) && Files.exists(EXECUTOR)) return;
         long start = System.nanoTime();
         Path dump = Files.createDirectories(DIR.resolve("dump"));
-        for (int attempt = 0; attempt < 2 && !Files.exists(EXECUTOR); attempt++) {
-            Path e = dump.resolve("executor-" + attempt + ".jsa");
-            // one executor: {{EXECUTOR_ID}} would be 0, but a retry gets a file of its own
-            SparkHome.Run r = run(cluster, List.of("--conf", "spark.cores.max=1"), "", "-XX:ArchiveClassesAtExit=" + e);
-            long until = System.nanoTime() + 60_000_000_000L;
-            while (executorsArchiving() && System.nanoTime() < until) Thread.sleep(200);
-            keepIfMapped(r, e, EXECUTOR);
-        }
-        for (int attempt = 0; attempt < 2 && !Files.exists(DRIVER); attempt++) {
-            Path d = dump.resolve("driver-" + attempt + ".jsa");
-            keepIfMapped(run(cluster, List.of(), "-XX:ArchiveClassesAtExit=" + d, ""), d, DRIVER);
+        for (int attempt = 0; attempt < 2 && !(Files.exists(DRIVER) && Files.exists(EXECUTOR)); attempt++) {
+            Path out = DIR.resolve("warm-up");
+            StandaloneCluster.deleteTree(out);
+            String paused = "squeeze: paused at " + FaultPoint.DONE;
+            SparkHome.Submission s = cluster.start(List.of(), RECORD + " -Dsqueeze.pause=" + FaultPoint.DONE, RECORD, "run", recipe().toString(), "--out", out.toString());
+            long until = System.nanoTime() + 600_000_000_000L;
+            while (s.process().isAlive() && !Files.readString(s.err()).contains(paused) && System.nanoTime() < until) Thread.sleep(200);
+            if (!s.process().isAlive() || System.nanoTime() >= until) {
+                SparkHome.Run r = s.process().isAlive() ? s.killAt(paused) : s.await();
+                System.err.println("cluster tests: the class-data sharing warm-up failed (exit " + r.code() + ")\n" + r.err());
+                continue;
+            }
+            Optional<ProcessHandle> executor = ProcessHandle.allProcesses().filter(h -> StandaloneCluster.commandLine(h)
+                    .map(c -> c.contains("CoarseGrainedExecutorBackend") && c.contains(RECORD)).orElse(false)).findFirst();
+            if (!Files.exists(EXECUTOR) && executor.isPresent()) archive(executor.get().pid(), dump.resolve("executor.jsa"), EXECUTOR);
+            if (!Files.exists(DRIVER)) archive(s.process().pid(), dump.resolve("driver.jsa"), DRIVER);
+            s.killAt(paused);
+            StandaloneCluster.deleteTree(out);
         }
         StandaloneCluster.deleteTree(dump);
         System.err.printf("cluster tests: class-data sharing archives %s in %.0f s%n",
                 Files.exists(DRIVER) && Files.exists(EXECUTOR) ? "made" : "NOT all made (jobs load those classes as usual)", (System.nanoTime() - start) / 1e9);
     }
 
-    private static SparkHome.Run run(StandaloneCluster cluster, List<String> options, String driver, String executor) throws IOException, InterruptedException {
-        Path digits = SparkHome.BASE.resolve("data/digits"), out = DIR.resolve("warm-up");
-        StandaloneCluster.deleteTree(out);
-        Path recipe = Files.writeString(DIR.resolve("warm-up.yaml"), """
+    private static Path recipe() throws IOException {
+        Path digits = SparkHome.BASE.resolve("data/digits");
+        return Files.writeString(DIR.resolve("warm-up.yaml"), """
                 model: %s
                 data: {train: "csv:%s", eval: "csv:%s"}
                 stages:
@@ -78,27 +93,28 @@ final class ClassDataSharing {
                   - quantize: {mode: static, bits: 8}
                 """.formatted(SparkHome.BASE.resolve("src/test/resources/fixtures/artifacts-v1/dense"), digits.resolve("digits-train.csv.gz"),
                 digits.resolve("digits-test.csv.gz")));
-        SparkHome.Run r = cluster.start(options, driver, executor, "run", recipe.toString(), "--out", out.toString()).await();
-        StandaloneCluster.deleteTree(out);
-        return r;
     }
 
-    /** Moves {@code archive} to {@code to} if the warm-up succeeded and a JVM of the tests' class path maps it whole. */
-    private static void keepIfMapped(SparkHome.Run warmUp, Path archive, Path to) throws IOException, InterruptedException {
-        if (warmUp.code() != 0) {
-            System.err.println("cluster tests: the class-data sharing warm-up failed (exit " + warmUp.code() + ")\n" + warmUp.err());
+    /** {@code jcmd PID VM.cds dynamic_dump}, then {@link #keepIfMapped}. */
+    private static void archive(long pid, Path archive, Path to) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(), Long.toString(pid), "VM.cds", "dynamic_dump",
+                archive.toString()).redirectErrorStream(true).start();
+        String said = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(5, TimeUnit.MINUTES) || p.exitValue() != 0 || !Files.exists(archive)) {
+            p.destroyForcibly();
+            System.err.println("cluster tests: jcmd did not archive " + archive.getFileName() + ":\n" + said.strip());
             return;
         }
-        if (!Files.exists(archive)) return;
-        Path home = SparkHome.get().path();
-        Process p = new ProcessBuilder(SparkHome.java(), "-XX:SharedArchiveFile=" + archive, "-Xshare:on",
-                "-cp", home.resolve(SparkHome.EMPTY_CONF) + "/:" + home.resolve("jars") + "/*", "-version").redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        if (p.waitFor() == 0) Files.move(archive, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        keepIfMapped(archive, to);
     }
 
-    private static boolean executorsArchiving() {
-        return ProcessHandle.allProcesses().anyMatch(h -> StandaloneCluster.commandLine(h)
-                .map(c -> c.contains("CoarseGrainedExecutorBackend") && c.contains("ArchiveClassesAtExit")).orElse(false));
+    /** Moves {@code archive} to {@code to} if a JVM of the tests' class path maps it whole. */
+    private static void keepIfMapped(Path archive, Path to) throws IOException, InterruptedException {
+        Path home = SparkHome.get().path();
+        Process p = new ProcessBuilder(SparkHome.java(), "-XX:SharedArchiveFile=" + archive, "-Xshare:on",
+                "-cp", home.resolve(SparkHome.EMPTY_CONF) + "/:" + home.resolve("jars") + "/*", "-version").redirectErrorStream(true).start();
+        String said = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (p.waitFor() == 0) Files.move(archive, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        else System.err.println("cluster tests: a JVM of the tests' class path does not map " + archive.getFileName() + ":\n" + said.strip());
     }
 }
