@@ -17,7 +17,7 @@ import java.util.List;
 @Command(name = "squeeze", mixinStandardHelpOptions = true, versionProvider = Main.VersionProvider.class,
         description = "Compresses trained Deeplearning4j networks on Apache Spark.",
         subcommands = {TrainCommand.class, EvaluateCommand.class, PruneCommand.class, LotteryCommand.class, FactorizeCommand.class, LoraCommand.class, QuantizeCommand.class, SoftTargetsCommand.class, DistillCommand.class, AugmentCommand.class, InspectCommand.class, WeightsCommand.class, ExportCommand.class, PredictCommand.class,
-                RunCommand.class, SensitivityCommand.class, RerunCommand.class, QuickstartCommand.class, CommandLine.HelpCommand.class})
+                RunCommand.class, SensitivityCommand.class, RerunCommand.class, BatchCommand.class, QuickstartCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     public static final int OK = 0, FAILURE = 1, BAD_INPUT = 2;
     private static final ThreadLocal<List<String>> ARGS = ThreadLocal.withInitial(List::of);
@@ -55,12 +55,16 @@ public final class Main implements Runnable {
         return "yarn".equals(System.getProperty("spark.master")) && "cluster".equals(System.getProperty("spark.submit.deployMode"));
     }
 
+    /** The command line's parser, as {@link #execute} configures it. */
+    static CommandLine commandLine() {
+        return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).setExpandAtFiles(false);
+    }
+
     /** Runs one command in this process (also used by the tests). */
     public static int execute(PrintWriter out, PrintWriter err, String... args) {
         io.squeeze.model.Dl4jHelpers.enable();
         ARGS.set(List.of(args));
-        CommandLine cl = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).setExpandAtFiles(false)
-                .setOut(out).setErr(err);
+        CommandLine cl = commandLine().setOut(out).setErr(err);
         cl.setParameterExceptionHandler((ex, a) -> {
             err.println("squeeze: " + ex.getMessage().strip() + " (see '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help')");
             err.flush();

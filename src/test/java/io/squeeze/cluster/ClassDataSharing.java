@@ -15,8 +15,8 @@ import java.util.concurrent.TimeUnit;
  * Class-data sharing for the cluster tests' short jobs (JEP 350, dynamic CDS archives): one warm-up job on a
  * standalone cluster archives the classes its driver and one of its executors loaded; every later driver and
  * executor JVM of a {@code spark://} submission maps them instead of reading, parsing and verifying them again. On
- * two cores a job's fixed cost falls from about 16 s to 9 s (an {@code evaluate} of the digits), and the suites run
- * some fifty jobs. Results cannot change: only how classes are loaded does.
+ * two cores an {@code evaluate} of the digits as an application of its own takes 26–28 s instead of 34–38 s
+ * (measured 2026-12-05). Results cannot change: only how classes are loaded does.
  *
  * <p>The JVM archives a class path only without non-empty directories on it, hence the distribution's empty
  * {@code conf/} ({@link SparkHome}). A JVM whose class path does not match (a YARN container, a client-mode driver

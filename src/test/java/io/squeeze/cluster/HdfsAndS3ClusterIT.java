@@ -142,7 +142,10 @@ class HdfsAndS3ClusterIT {
         String model = hdfs + "/models/trained", afterKill = hdfs + "/models/trained-after-kill";
         String[] job = {"train", "--data", train, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax",
                 "--lr", "0.01", "--batch", "32", "--sync-every", "5", "--seed", "7", "--eval-data", test};
-        SparkHome.Run t = submit(onHdfs(), append(job, "--out", model));
+        // with it, a deterministic job on HDFS (below: the same packed files as locally), in one application
+        String dense = "file:" + FIXTURES.resolve("dense"), q = hdfs + "/models/int8", ql = dir.resolve("int8-local").toString();
+        SparkHome.Run t = StandaloneClusterIT.batch(cluster, onHdfs(), append(job, "--out", model),
+                new String[]{"quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", train, "--eval-data", test, "--out", q});
         assertTrue(t.err().contains("epoch 3/3"), t.err());
         Manifest trained = Artifact.load(st, model).manifest();
         assertTrue((Double) trained.metrics().get("accuracy") > 0.8, "a trained model");
@@ -160,9 +163,7 @@ class HdfsAndS3ClusterIT {
         assertEquals(Artifact.modelSha256(trained), Artifact.modelSha256(Artifact.load(st, afterKill).manifest()), "the same weights after the kill");
         assertEquals(List.of(), leftovers(new Path(hdfs + "/")), "no training files left on HDFS");
 
-        // a deterministic job on HDFS: the same packed files as locally
-        String dense = "file:" + FIXTURES.resolve("dense"), q = hdfs + "/models/int8", ql = dir.resolve("int8-local").toString();
-        submit(onHdfs(), "quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", train, "--eval-data", test, "--out", q);
+        // the deterministic job on HDFS: the same packed files as locally
         StandaloneClusterIT.local("quantize", "--model", dense, "--mode", "static", "--bits", "8", "--calib-data", localTrain, "--eval-data", localTest, "--out", ql);
         assertEquals(TestArtifacts.packed(ql), TestArtifacts.packed(Artifact.load(st, q).manifest()));
 
@@ -193,7 +194,19 @@ class HdfsAndS3ClusterIT {
         String[] job = {"train", "--data", train, "--arch", "mlp:32", "--epochs", "2", "--normalize", "minmax", "--lr", "0.01", "--batch", "32",
                 "--sync-every", "5", "--seed", "7", "--eval-data", test};
         String clean = s3.bucket() + "/models/clean", afterKill = s3.bucket() + "/models/after-kill";
-        submit(onS3(), append(job, "--out", clean));
+        // in one application: training, fine-tuning after pruning S3 to S3, and a Keras functional graph (an add, a
+        // concatenation, BN) quantized into a graph artifact on S3, read back and evaluated from S3 in the executors
+        String pruned = s3.bucket() + "/models/pruned";
+        String keras = "file:" + BASE.resolve("src/test/resources/keras/functional-residual.h5");
+        var ref = new com.fasterxml.jackson.databind.ObjectMapper().readTree(java.nio.file.Files.readAllBytes(BASE.resolve("src/test/resources/keras/functional-residual-expected.json")));
+        String rows = "csv:file:" + java.nio.file.Files.writeString(dir.resolve("residual-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(ref));
+        String gq = s3.bucket() + "/models/residual-int8", gql = dir.resolve("residual-int8-local").toString();
+        java.nio.file.Path ec = dir.resolve("residual-int8-eval-s3.json"), el = dir.resolve("residual-int8-eval-local.json");
+        StandaloneClusterIT.batch(cluster, onS3(), append(job, "--out", clean),
+                new String[]{"prune", "--model", clean, "--method", "global", "--amount", "0.5", "--fine-tune-data", train, "--fine-tune-epochs", "2",
+                        "--fine-tune-lr", "0.005", "--sync-every", "5", "--eval-data", test, "--out", pruned},
+                new String[]{"quantize", "--model", keras, "--mode", "static", "--calib-data", rows, "--out", gq},
+                new String[]{"evaluate", "--model", gq, "--data", rows, "--report", "file:" + ec});
         // kill -9 of an executor in the middle of a training epoch: the epoch's barrier stage runs again, same weights
         SparkHome.Run r = submitKillingAnExecutor(onS3(), append(job, "--out", afterKill));
         assertTrue(r.err().contains("epoch 2/2"), r.err());
@@ -205,26 +218,15 @@ class HdfsAndS3ClusterIT {
         assertEquals(accuracy, b.metrics().get("accuracy"));
 
         // fine-tuning after pruning, S3 to S3
-        String pruned = s3.bucket() + "/models/pruned";
-        submit(onS3(), "prune", "--model", clean, "--method", "global", "--amount", "0.5", "--fine-tune-data", train, "--fine-tune-epochs", "2",
-                "--fine-tune-lr", "0.005", "--sync-every", "5", "--eval-data", test, "--out", pruned);
         Manifest p = Artifact.load(st, pruned).manifest();
         assertTrue((Double) p.metrics().get("accuracy") > accuracy - 0.1, "fine-tuned: " + p.metrics());
         assertEquals(List.of(), leftovers(new Path(s3.bucket() + "/")), "no training files left on S3");
 
-        // a Keras functional graph (an add, a concatenation, BN) quantized into a graph artifact on S3: the same
-        // integers as a local run's, read back and evaluated from S3 in the executors as locally
-        String keras = "file:" + BASE.resolve("src/test/resources/keras/functional-residual.h5");
-        var ref = new com.fasterxml.jackson.databind.ObjectMapper().readTree(java.nio.file.Files.readAllBytes(BASE.resolve("src/test/resources/keras/functional-residual-expected.json")));
-        String rows = "csv:file:" + java.nio.file.Files.writeString(dir.resolve("residual-in.csv"), io.squeeze.model.KerasImportTest.labelledCsv(ref));
-        String gq = s3.bucket() + "/models/residual-int8", gql = dir.resolve("residual-int8-local").toString();
-        submit(onS3(), "quantize", "--model", keras, "--mode", "static", "--calib-data", rows, "--out", gq);
+        // the Keras graph: the same integers as a local run's, evaluated from S3 in the executors as locally
         StandaloneClusterIT.local("quantize", "--model", keras, "--mode", "static", "--calib-data", rows, "--out", gql);
         Artifact onS3 = Artifact.load(st, gq);
         assertTrue(onS3.model().isGraph() && onS3.manifest().formatVersion() == 3, onS3.manifest().toString());
         io.squeeze.quantize.GraphQuantTest.assertSameQuantization(Artifact.load(st, gql).quant(), onS3.quant());
-        java.nio.file.Path ec = dir.resolve("residual-int8-eval-s3.json"), el = dir.resolve("residual-int8-eval-local.json");
-        submit(onS3(), "evaluate", "--model", gq, "--data", rows, "--report", "file:" + ec);
         StandaloneClusterIT.local("evaluate", "--model", gql, "--data", rows, "--report", el.toString());
         var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
         com.fasterxml.jackson.databind.JsonNode es = mapper.readTree(java.nio.file.Files.readAllBytes(ec)), eloc = mapper.readTree(java.nio.file.Files.readAllBytes(el));

@@ -171,11 +171,11 @@ public final class SparkHome {
      * {@code spark-submit} both {@code exec} it.
      */
     public record Submission(Process process, String what, Path out, Path err, long started) {
-        /** Waits for the end (at most 10 minutes). */
+        /** Waits for the end (at most 30 minutes: a batch runs many jobs). */
         public Run await() throws IOException, InterruptedException {
-            if (!process.waitFor(10, TimeUnit.MINUTES)) {
+            if (!process.waitFor(30, TimeUnit.MINUTES)) {
                 process.destroyForcibly();
-                throw new IllegalStateException("jobs/submit " + what + " did not finish in 10 minutes");
+                throw new IllegalStateException("jobs/submit " + what + " did not finish in 30 minutes");
             }
             return finish();
         }
