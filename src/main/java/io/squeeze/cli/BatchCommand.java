@@ -39,7 +39,7 @@ public final class BatchCommand extends BaseCommand {
     public Integer call() {
         Storage st = Storage.withSparkDefaults();
         org.apache.hadoop.fs.Path p = st.path(file);
-        if (!st.exists(p) || st.isDirectory(p)) throw new BadInputException("batch file " + p + " does not exist");
+        // a missing file (or a directory) is bad input naming it: Storage.readAll says so
         List<Line> lines = parse(new String(st.readAll(p, "batch file"), StandardCharsets.UTF_8), "batch file " + p);
         long start = System.nanoTime();
         for (int i = 0; i < lines.size(); i++) {
@@ -66,14 +66,14 @@ public final class BatchCommand extends BaseCommand {
         for (int n = 1; n <= raw.length; n++) {
             String s = raw[n - 1].strip();
             if (s.isEmpty() || s.startsWith("#")) continue;
-            List<String> words = words(s, what + " line " + n);
-            if (words.get(0).equals("batch")) throw new BadInputException(what + " line " + n + ": a batch cannot run another batch");
+            Line line = new Line(n, words(s, what + " line " + n));
+            if (line.words().get(0).equals("batch")) throw new BadInputException(what + " line " + n + ": a batch cannot run another batch");
             try {
-                Main.commandLine().parseArgs(words.toArray(String[]::new));
+                Main.commandLine().parseArgs(line.args());
             } catch (CommandLine.ParameterException e) {
                 throw new BadInputException(what + " line " + n + ": " + e.getMessage().strip());
             }
-            lines.add(new Line(n, words));
+            lines.add(line);
         }
         if (lines.isEmpty()) throw new BadInputException(what + " has no commands");
         return lines;

@@ -57,6 +57,9 @@ class BatchCliTest {
         CliRun none = CliRun.run("batch", dir.resolve("nope.txt").toString());
         assertEquals(2, none.code());
         assertTrue(none.lastErr().matches("squeeze: batch file (file:)?" + java.util.regex.Pattern.quote(dir.resolve("nope.txt").toString()) + " does not exist"), none.err());
+        CliRun directory = CliRun.run("batch", dir.toString());
+        assertEquals(2, directory.code(), directory.err());
+        assertTrue(directory.lastErr().startsWith("squeeze: batch file ") && directory.lastErr().endsWith(" does not exist"), directory.err());
     }
 
     @Test

@@ -64,10 +64,9 @@ final class ClassDataSharing {
             StandaloneCluster.deleteTree(out);
             String paused = "squeeze: paused at " + FaultPoint.DONE;
             SparkHome.Submission s = cluster.start(List.of(), RECORD + " -Dsqueeze.pause=" + FaultPoint.DONE, RECORD, "run", recipe().toString(), "--out", out.toString());
-            long until = System.nanoTime() + 600_000_000_000L;
-            while (s.process().isAlive() && !Files.readString(s.err()).contains(paused) && System.nanoTime() < until) Thread.sleep(200);
-            if (!s.process().isAlive() || System.nanoTime() >= until) {
-                SparkHome.Run r = s.process().isAlive() ? s.killAt(paused) : s.await();
+            if (!s.awaitLine(paused, java.time.Duration.ofMinutes(10))) {
+                s.process().destroyForcibly(); // timed out: not left running (an ended driver is unaffected)
+                SparkHome.Run r = s.await();
                 System.err.println("cluster tests: the class-data sharing warm-up failed (exit " + r.code() + ")\n" + r.err());
                 continue;
             }

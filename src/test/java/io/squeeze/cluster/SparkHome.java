@@ -180,15 +180,21 @@ public final class SparkHome {
             return finish();
         }
 
+        /** Waits until the driver prints {@code line} on stderr; false if it ended or {@code timeout} passed first. */
+        public boolean awaitLine(String line, Duration timeout) throws IOException, InterruptedException {
+            long until = System.nanoTime() + timeout.toNanos();
+            while (!Files.readString(err).contains(line)) {
+                if (!process.isAlive() || System.nanoTime() > until) return false;
+                Thread.sleep(100);
+            }
+            return true;
+        }
+
         /** Waits until the driver prints {@code line} on stderr, then kills it with SIGKILL (exit code 137). */
         public Run killAt(String line) throws IOException, InterruptedException {
-            long until = System.nanoTime() + Duration.ofMinutes(5).toNanos();
-            while (!Files.readString(err).contains(line)) {
-                if (!process.isAlive() || System.nanoTime() > until) {
-                    process.destroyForcibly();
-                    throw new IllegalStateException("jobs/submit " + what + " never printed '" + line + "':\n" + Files.readString(err));
-                }
-                Thread.sleep(100);
+            if (!awaitLine(line, Duration.ofMinutes(5))) {
+                process.destroyForcibly();
+                throw new IllegalStateException("jobs/submit " + what + " never printed '" + line + "':\n" + Files.readString(err));
             }
             process.destroyForcibly();
             process.waitFor();
