@@ -278,7 +278,7 @@ final class TrainBench implements Bench.Benchmark {
             PrintWriter pw = new PrintWriter(progress, true);
             SparkTrainer.train(jsc, rdd, net, 784, 10, new SparkTrainer.Config(EPOCHS, BATCH, SparkTrainer.DEFAULT_SYNC_EVERY, 42, false),
                     "bench " + name + " on " + master, pw, (e, n) -> ends[e] = System.nanoTime());
-            rdd.unpersist(false);
+            rdd.unpersist(true); // blocking: the session stops next
             double warm = (ends[EPOCHS] - ends[WARMUP]) / 1e9;
             progress.printf(Locale.ROOT, "bench: train %s on %s: %.1f s for epochs %d-%d%n", name, master, warm, WARMUP + 1, EPOCHS);
             return rows.size() * (EPOCHS - WARMUP) / warm;

@@ -265,10 +265,14 @@ public final class SparkTrainer {
                                                                                 JavaRDD<TrainingBatch> minibatches, N net,
                                                                                 java.util.function.BiConsumer<Integer, N> afterEpoch) {
         JavaRDD<TrainingBatch> cached = minibatches.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
+        boolean trained = false;
         try {
             onSpark(jsc, cfg, where, progress, cached, net, afterEpoch);
+            trained = true;
         } finally {
-            cached.unpersist(false);
+            // waited for after a training: a removal still answering when the session stops next makes Scala print a
+            // RejectedExecutionException's stack trace (seen in jobs/bench train); after a failure, not to hide it
+            cached.unpersist(trained);
         }
         return net;
     }

@@ -65,11 +65,7 @@ class StandaloneClusterIT {
 
     /** As above, on {@code on} with further {@code spark-submit} options; the batch file is local ({@code file:}). */
     static Run batch(StandaloneCluster on, List<String> options, String[]... commands) throws Exception {
-        StringBuilder text = new StringBuilder();
-        for (String[] c : commands) {
-            for (String w : c) text.append(w.contains("'") ? '"' + w + '"' : "'" + w + "'").append(' ');
-            text.append('\n');
-        }
+        String text = batchText(commands);
         Path file = Files.writeString(Files.createTempFile(StandaloneCluster.TARGET, "batch-", ".txt"), text);
         try {
             Run r = on.submit(options, "batch", "file:" + file);
@@ -79,6 +75,16 @@ class StandaloneClusterIT {
         } finally {
             Files.delete(file);
         }
+    }
+
+    /** A {@code squeeze batch} file's text: one line a command, each word quoted. */
+    static String batchText(String[]... commands) {
+        StringBuilder text = new StringBuilder();
+        for (String[] c : commands) {
+            for (String w : c) text.append(w.contains("'") ? '"' + w + '"' : "'" + w + "'").append(' ');
+            text.append('\n');
+        }
+        return text.toString();
     }
 
     static String[] cmd(String... words) {

@@ -51,16 +51,19 @@ class YarnClusterIT {
     void inClientModeAQuantizedModelEvaluatesAndTrainingRunsAsLocally() throws Exception {
         String model = FIXTURES.resolve("pruned-int8-static").toString();
         Path onYarn = dir.resolve("eval-yarn.json"), onLocal = dir.resolve("eval-local.json");
-        submit(List.of("--conf", "spark.app.name=squeeze-yarn-evaluate"), "evaluate", "--model", model, "--data", TEST, "--report", onYarn.toString());
-        StandaloneClusterIT.local("evaluate", "--model", model, "--data", TEST, "--report", onLocal.toString());
-        JsonNode y = M.readTree(Files.readAllBytes(onYarn)), l = M.readTree(Files.readAllBytes(onLocal));
-        for (String k : new String[]{"rows", "accuracy", "loss", "top5"}) assertEquals(l.get(k), y.get(k), k);
-        assertTrue(yarn.finalStates().contains("squeeze-yarn-evaluate SUCCEEDED"), yarn.finalStates().toString());
-
         String out = dir.resolve("trained-yarn").toString(), lo = dir.resolve("trained-local").toString();
         String[] train = {"train", "--data", TRAIN, "--arch", "mlp:32", "--epochs", "3", "--normalize", "minmax", "--lr", "0.01", "--batch", "32",
                 "--sync-every", "5", "--eval-data", TEST};
-        SparkHome.Run t = submit(List.of(), StandaloneClusterIT.append(train, "--out", out));
+        // both commands in one application (squeeze batch): a YARN application's containers cost more to start than these jobs
+        Path batch = Files.writeString(dir.resolve("evaluate-train.txt"), StandaloneClusterIT.batchText(
+                new String[]{"evaluate", "--model", model, "--data", TEST, "--report", onYarn.toString()}, StandaloneClusterIT.append(train, "--out", out)));
+        SparkHome.Run t = submit(List.of("--conf", "spark.app.name=squeeze-yarn-evaluate-train"), "batch", "file:" + batch);
+        assertTrue(t.err().contains("batch: 2 commands done"), t.err());
+        assertTrue(yarn.finalStates().contains("squeeze-yarn-evaluate-train SUCCEEDED"), yarn.finalStates().toString());
+        StandaloneClusterIT.local("evaluate", "--model", model, "--data", TEST, "--report", onLocal.toString());
+        JsonNode y = M.readTree(Files.readAllBytes(onYarn)), l = M.readTree(Files.readAllBytes(onLocal));
+        for (String k : new String[]{"rows", "accuracy", "loss", "top5"}) assertEquals(l.get(k), y.get(k), k);
+
         assertTrue(t.err().contains("epoch 3/3"), t.err());
         assertTrue(t.err().contains(" workers, one barrier stage)"), "every round of an epoch in one barrier stage on YARN's executors: " + t.err());
         StandaloneClusterIT.local(StandaloneClusterIT.append(train, "--out", lo));
