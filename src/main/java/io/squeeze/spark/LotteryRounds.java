@@ -153,7 +153,7 @@ final class LotteryRounds {
                               SparkTrainer.Config tc, LotteryJob.Rounds lc, PrintWriter progress) {
         // every training of the run fits the same minibatches: made once and cached on the executors
         try (SparkTrainer.TrainingData train = SparkTrainer.batches(jsc, rows, meta.numFeatures(), meta.numClasses(), tc, "lottery")) {
-            return run(nets, jsc, train, rows.count(), test, meta, tc, lc, progress);
+            return train.succeeded(run(nets, jsc, train, rows.count(), test, meta, tc, lc, progress));
         }
     }
 

@@ -119,7 +119,7 @@ public final class SparkTrainer {
                                           int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress,
                                           java.util.function.BiConsumer<Integer, MultiLayerNetwork> afterEpoch) {
         try (TrainingData data = batches(jsc, rows, numFeatures, numClasses, cfg, where)) {
-            return train(jsc, data, net, cfg, where, progress, afterEpoch);
+            return data.succeeded(train(jsc, data, net, cfg, where, progress, afterEpoch));
         }
     }
 
@@ -131,6 +131,7 @@ public final class SparkTrainer {
     public static final class TrainingData implements AutoCloseable {
         private final JavaRDD<TrainingBatch> cached;
         private final JavaRDD<DataSet> streamed;
+        private boolean succeeded;
 
         /** {@code minibatches} cached for training on Spark, or as they are for training in process. */
         private TrainingData(JavaRDD<DataSet> minibatches, boolean inProcess) {
@@ -138,9 +139,20 @@ public final class SparkTrainer {
             this.streamed = inProcess ? minibatches : null;
         }
 
+        /**
+         * Marks the trainings on these minibatches as done: {@link #close} then waits for the cached minibatches'
+         * removal (a removal still answering when the session stops next makes Scala print a
+         * RejectedExecutionException's stack trace); after a failure it does not wait, not to hide the failure.
+         * Returns {@code result}.
+         */
+        public <T> T succeeded(T result) {
+            succeeded = true;
+            return result;
+        }
+
         @Override
         public void close() {
-            if (cached != null) cached.unpersist(false);
+            if (cached != null) cached.unpersist(succeeded);
         }
     }
 
@@ -177,7 +189,7 @@ public final class SparkTrainer {
                                                                           int numClasses, Config cfg, String where, PrintWriter progress,
                                                                           java.util.function.BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterEpoch) {
         try (TrainingData data = batches(jsc, rows, numFeatures, numClasses, cfg, where)) {
-            return trainGraph(jsc, data, graph, cfg, where, progress, afterEpoch);
+            return data.succeeded(trainGraph(jsc, data, graph, cfg, where, progress, afterEpoch));
         }
     }
 

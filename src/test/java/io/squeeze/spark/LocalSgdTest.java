@@ -196,16 +196,55 @@ class LocalSgdTest {
         rdd.unpersist(false);
     }
 
-    @Test
-    void trainingInProcessUsesSqueezesAdamKernelToo() {
-        MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
-        var r = new java.util.Random(3);
+    /** The RDD ids whose blocks this JVM's block manager holds (in local mode, the executors' own). */
+    private static java.util.Set<Integer> cachedRdds() {
+        var ids = org.apache.spark.SparkEnv.get().blockManager().getMatchingBlockIds(
+                new scala.runtime.AbstractFunction1<org.apache.spark.storage.BlockId, Object>() {
+                    @Override
+                    public Object apply(org.apache.spark.storage.BlockId id) {
+                        return id.isRDD();
+                    }
+                });
+        java.util.Set<Integer> out = new java.util.HashSet<>();
+        scala.collection.JavaConverters.seqAsJavaList(ids).forEach(id -> out.add(((org.apache.spark.storage.RDDBlockId) id).rddId()));
+        return out;
+    }
+
+    /** {@code n} labelled rows of 6 uniform features and 3 classes. */
+    private static List<io.squeeze.data.Example> rows(int n, long seed) {
+        var r = new java.util.Random(seed);
         List<io.squeeze.data.Example> rows = new java.util.ArrayList<>();
-        for (int i = 0; i < 40; i++) {
+        for (int i = 0; i < n; i++) {
             float[] x = new float[6];
             for (int j = 0; j < 6; j++) x[j] = r.nextFloat();
             rows.add(new io.squeeze.data.Example(i, x, r.nextInt(3)));
         }
+        return rows;
+    }
+
+    @Test
+    void aTrainingOnSparkHasRemovedItsCachedMinibatchesWhenItReturns() {
+        var jsc = TestSpark.jsc();
+        List<io.squeeze.data.Example> rows = rows(48, 5);
+        var before = cachedRdds();
+        var sink = new java.io.PrintWriter(new java.io.StringWriter());
+        var cfg = new SparkTrainer.Config(2, 8, 20, SEED);
+        // from rows (minibatches made and cached by SparkTrainer.TrainingData), then from minibatches (cached for the training)
+        SparkTrainer.train(jsc, jsc.parallelize(rows, 2), TestModels.mlp(6, new int[]{5}, 3, 4), 6, 3, cfg, "test", sink);
+        var after = cachedRdds();
+        after.removeAll(before);
+        assertEquals(java.util.Set.of(), after, "no block of the training's cached minibatches is left once it returns");
+        List<DataSet> data = batches(6, 8, 6, 3, 9);
+        SparkTrainer.fit(jsc, jsc.parallelize(data, 2), TestModels.mlp(6, new int[]{5}, 3, 4), cfg, "test", sink, (e, n) -> { });
+        after = cachedRdds();
+        after.removeAll(before);
+        assertEquals(java.util.Set.of(), after, "nor of minibatches cached for one training");
+    }
+
+    @Test
+    void trainingInProcessUsesSqueezesAdamKernelToo() {
+        MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
+        List<io.squeeze.data.Example> rows = rows(40, 3);
         var sink = new java.io.PrintWriter(new java.io.StringWriter());
         SparkTrainer.train(TestSpark.jsc(), TestSpark.jsc().parallelize(rows, 2), net, 6, 3, new SparkTrainer.Config(1, 8, 20, SEED, true), "test", sink);
         assertEquals(1, io.squeeze.model.JavaAdam.blocks(net));
