@@ -38,8 +38,8 @@ import java.util.Locale;
  * other, each network's figures measured one right after another, {@value #REPEATS} times in a row (this machine's
  * speed drifts by up to a third from minute to minute): each row gives the medians of its two figures and the median
  * of the repeats' ratios, and lists every repeat's ratio.
- * Each side trains 3 epochs from the same initial weights; the first epoch (JIT warm-up, building and
- * caching the minibatches) is left out and the figure is rows per second over epochs 2 and 3. When {@code /usr/bin/python3}
+ * Each side trains from the same initial weights; the first epochs (JIT warm-up, building and caching the minibatches:
+ * {@link Case#warmup}) are left out and the figure is rows per second over the case's measured epochs. When {@code /usr/bin/python3}
  * has PyTorch, its training loop of the same network, minibatches and optimizer ({@code bench/train_torch.py}, two
  * threads) is the third column (goal ≥ 1.0×), run twice: with its defaults and with {@code OPENBLAS_NUM_THREADS=1}.
  * Debian's PyTorch 1.13 computes with whatever {@code libblas.so.3} the system's alternatives select (the reference
@@ -49,19 +49,24 @@ import java.util.Locale;
  * defaults.
  */
 final class TrainBench implements Bench.Benchmark {
-    static final int BATCH = 64, EPOCHS = 4;
-    /**
-     * Epochs every figure fits before its measured ones. Two: in a job's first seconds HotSpot's C2 compiler takes a
-     * quarter to a third of these two cores (perf, docs/BENCHMARKS.md, session 39), a third thread beside two workers.
-     */
-    static final int WARMUP = 2;
+    static final int BATCH = 64;
     /** Each network's figures are measured this many times in a row; the rows give medians (the machine's speed drifts by a third). */
     static final int REPEATS = 3;
 
-    /** One network to measure on the first {@code rows} MNIST training rows. */
-    record Case(String name, String arch, int rows) {}
+    /**
+     * One network to measure on the first {@code rows} MNIST training rows: every figure fits {@code warmup} epochs, then
+     * {@code measured} more that give its rows per second. The warm-up is what HotSpot's C2 compiler needs to settle:
+     * it compiles DL4J's and ND4J's call paths for the first 15–20 s of a training, taking a quarter to over half of one
+     * of these two cores, a third thread beside two workers (perf, docs/BENCHMARKS.md, sessions 39 and 46). That is
+     * two of LeNet-5's epochs, and six of LeNet-300-100's, whose epochs take 1–2 s.
+     */
+    record Case(String name, String arch, int rows, int warmup, int measured) {
+        int epochs() {
+            return warmup + measured;
+        }
+    }
 
-    static final List<Case> CASES = List.of(new Case("mlp300_100", "mlp:300,100", 60_000), new Case("lenet5", "lenet5", 60_000));
+    static final List<Case> CASES = List.of(new Case("mlp300_100", "mlp:300,100", 60_000, 6, 4), new Case("lenet5", "lenet5", 60_000, 2, 2));
 
     @Override
     public List<Bench.Result> run(SparkSession spark, PrintStream progress) {
@@ -87,13 +92,13 @@ final class TrainBench implements Bench.Benchmark {
             for (int r = 0; r < REPEATS; r++) {
                 progress.printf(Locale.ROOT, "bench: train %s, repeat %d of %d%n", c.name(), r + 1, REPEATS);
                 double[] f = new double[FIGURES];
-                f[IN_PROCESS] = inProcess(confs.get(i), rows, true, progress, c.name());
-                f[NATIVE_ADAM] = inProcess(confs.get(i), rows, false, progress, c.name());
-                f[ONE_LOOP] = loops(confs.get(i), rows, 1, progress, c.name());
-                f[TWO_LOOPS] = loops(confs.get(i), rows, 2, progress, c.name());
+                f[IN_PROCESS] = inProcess(confs.get(i), rows, true, progress, c);
+                f[NATIVE_ADAM] = inProcess(confs.get(i), rows, false, progress, c);
+                f[ONE_LOOP] = loops(confs.get(i), rows, 1, progress, c);
+                f[TWO_LOOPS] = loops(confs.get(i), rows, 2, progress, c);
                 Nd4jThreads.all();
-                f[LOCAL2] = onSpark("local[2]", confs.get(i), rows, progress, c.name());
-                f[LOCAL1] = onSpark("local[1]", confs.get(i), rows, progress, c.name());
+                f[LOCAL2] = onSpark("local[2]", confs.get(i), rows, progress, c);
+                f[LOCAL1] = onSpark("local[1]", confs.get(i), rows, progress, c);
                 f[TORCH_DEFAULTS] = torch(c, java.util.Map.of(), "its defaults", progress);
                 f[TORCH_ONE_BLAS] = torch(c, java.util.Map.of("OPENBLAS_NUM_THREADS", "1"), "OPENBLAS_NUM_THREADS=1", progress);
                 reps[i][r] = f;
@@ -170,8 +175,8 @@ final class TrainBench implements Bench.Benchmark {
     /** Rows/s of PyTorch's loop ({@code bench/train_torch.py}) over the warm epochs with {@code env}, NaN without PyTorch. */
     static double torch(Case c, java.util.Map<String, String> env, String setting, PrintStream progress) {
         try {
-            var json = Bench.python("train_torch.py", env, List.of(c.name(), Integer.toString(c.rows()), Integer.toString(EPOCHS),
-                    Integer.toString(BATCH), "2", Integer.toString(WARMUP)));
+            var json = Bench.python("train_torch.py", env, List.of(c.name(), Integer.toString(c.rows()), Integer.toString(c.epochs()),
+                    Integer.toString(BATCH), "2", Integer.toString(c.warmup())));
             if (json == null) return Double.NaN; // no torch module
             double r = json.get("rows_per_s").asDouble();
             progress.printf(Locale.ROOT, "bench: train %s in PyTorch (%s): %,.0f rows/s%n", c.name(), setting, r);
@@ -198,30 +203,32 @@ final class TrainBench implements Bench.Benchmark {
      * Rows/s of a DL4J fit() loop over minibatches held in memory, every core, over the warm epochs; with Squeeze's Adam
      * kernel and input-layer gradients as its training uses them ({@code javaAdam}) or DL4J's own.
      */
-    static double inProcess(MultiLayerConfiguration conf, List<Example> rows, boolean javaAdam, PrintStream progress, String name) {
+    static double inProcess(MultiLayerConfiguration conf, List<Example> rows, boolean javaAdam, PrintStream progress, Case c) {
+        String name = c.name();
         List<DataSet> batches = batches(rows, name);
         MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
         net.init();
         if (javaAdam) io.squeeze.model.TrainingKernels.install(net); // as Squeeze's workers train
         Nd4jThreads.all();
         double warm = 0;
-        for (int e = 1; e <= EPOCHS; e++) {
+        for (int e = 1; e <= c.epochs(); e++) {
             long t0 = System.nanoTime();
             net.fit(new ExistingDataSetIterator(batches));
             double s = (System.nanoTime() - t0) / 1e9;
-            if (e > WARMUP) warm += s;
+            if (e > c.warmup()) warm += s;
             progress.printf(Locale.ROOT, "bench: train %s in process (%s Adam) epoch %d: %.1f s%n", name, javaAdam ? "Java" : "DL4J's", e, s);
         }
-        return rows.size() * (EPOCHS - WARMUP) / warm;
+        return (double) rows.size() * c.measured() / warm;
     }
 
     /**
      * Rows/s of {@code threads} in-process {@code fit()} loops at once, each on its own thread with one ND4J thread (as a
      * Spark task has), its own network from {@code conf} and its own minibatches of {@code rows}, Squeeze's training
-     * kernels installed: every loop fits {@link #WARMUP} epochs, then all start the next together, and the figure is all
+     * kernels installed: every loop fits the case's warm-up epochs, then all start the next together, and the figure is all
      * loops' rows of the epochs after those over the wall time until the last loop ends.
      */
-    static double loops(MultiLayerConfiguration conf, List<Example> rows, int threads, PrintStream progress, String name) {
+    static double loops(MultiLayerConfiguration conf, List<Example> rows, int threads, PrintStream progress, Case c) {
+        String name = c.name();
         var start = new java.util.concurrent.CyclicBarrier(threads + 1);
         var failed = new java.util.concurrent.atomic.AtomicReference<Throwable>();
         List<Thread> ts = new ArrayList<>();
@@ -233,9 +240,9 @@ final class TrainBench implements Bench.Benchmark {
                     MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
                     net.init();
                     io.squeeze.model.TrainingKernels.install(net);
-                    for (int e = 1; e <= WARMUP; e++) net.fit(new ExistingDataSetIterator(batches));
+                    for (int e = 1; e <= c.warmup(); e++) net.fit(new ExistingDataSetIterator(batches));
                     start.await();
-                    for (int e = WARMUP + 1; e <= EPOCHS; e++) net.fit(new ExistingDataSetIterator(batches));
+                    for (int e = c.warmup() + 1; e <= c.epochs(); e++) net.fit(new ExistingDataSetIterator(batches));
                 } catch (Throwable e) {
                     failed.compareAndSet(null, e);
                     start.reset();
@@ -250,8 +257,8 @@ final class TrainBench implements Bench.Benchmark {
             for (Thread th : ts) th.join();
             if (failed.get() != null) throw new IllegalStateException("bench loop failed: " + failed.get(), failed.get());
             double s = (System.nanoTime() - t0) / 1e9;
-            progress.printf(Locale.ROOT, "bench: train %s, %d one-thread fit() loop(s) at once: %.1f s for epochs %d-%d%n", name, threads, s, WARMUP + 1, EPOCHS);
-            return (double) threads * rows.size() * (EPOCHS - WARMUP) / s;
+            progress.printf(Locale.ROOT, "bench: train %s, %d one-thread fit() loop(s) at once: %.1f s for epochs %d-%d%n", name, threads, s, c.warmup() + 1, c.epochs());
+            return (double) threads * rows.size() * c.measured() / s;
         } catch (InterruptedException | java.util.concurrent.BrokenBarrierException e) {
             if (failed.get() != null) throw new IllegalStateException("bench loop failed: " + failed.get(), failed.get());
             throw new IllegalStateException("bench loops interrupted", e);
@@ -265,8 +272,9 @@ final class TrainBench implements Bench.Benchmark {
         return batches;
     }
 
-    /** Rows/s of SparkTrainer on {@code master} over the warm epochs (from the end of epoch {@link #WARMUP} to the end of the last). */
-    static double onSpark(String master, MultiLayerConfiguration conf, List<Example> rows, PrintStream progress, String name) {
+    /** Rows/s of SparkTrainer on {@code master} over the measured epochs (from the end of the case's warm-up to the end of the last). */
+    static double onSpark(String master, MultiLayerConfiguration conf, List<Example> rows, PrintStream progress, Case c) {
+        String name = c.name();
         SparkSession s = SparkSession.builder().config(SparkSessions.defaults("squeeze bench train").setMaster(master)).getOrCreate();
         try {
             var jsc = SparkSessions.jsc(s);
@@ -274,14 +282,14 @@ final class TrainBench implements Bench.Benchmark {
             rdd.count();
             MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
             net.init();
-            long[] ends = new long[EPOCHS + 1];
+            long[] ends = new long[c.epochs() + 1];
             PrintWriter pw = new PrintWriter(progress, true);
-            SparkTrainer.train(jsc, rdd, net, 784, 10, new SparkTrainer.Config(EPOCHS, BATCH, SparkTrainer.DEFAULT_SYNC_EVERY, 42, false),
+            SparkTrainer.train(jsc, rdd, net, 784, 10, new SparkTrainer.Config(c.epochs(), BATCH, SparkTrainer.DEFAULT_SYNC_EVERY, 42, false),
                     "bench " + name + " on " + master, pw, (e, n) -> ends[e] = System.nanoTime());
             rdd.unpersist(true); // blocking: the session stops next
-            double warm = (ends[EPOCHS] - ends[WARMUP]) / 1e9;
-            progress.printf(Locale.ROOT, "bench: train %s on %s: %.1f s for epochs %d-%d%n", name, master, warm, WARMUP + 1, EPOCHS);
-            return rows.size() * (EPOCHS - WARMUP) / warm;
+            double warm = (ends[c.epochs()] - ends[c.warmup()]) / 1e9;
+            progress.printf(Locale.ROOT, "bench: train %s on %s: %.1f s for epochs %d-%d%n", name, master, warm, c.warmup() + 1, c.epochs());
+            return (double) rows.size() * c.measured() / warm;
         } finally {
             s.stop();
             keepClassLoader();
