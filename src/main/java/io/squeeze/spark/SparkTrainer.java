@@ -135,8 +135,18 @@ public final class SparkTrainer {
 
         /** {@code minibatches} cached for training on Spark, or as they are for training in process. */
         private TrainingData(JavaRDD<DataSet> minibatches, boolean inProcess) {
-            this.cached = inProcess ? null : minibatches.map(TrainingBatch::of).persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
+            this.cached = inProcess ? null : cache(minibatches.map(TrainingBatch::of));
             this.streamed = inProcess ? minibatches : null;
+        }
+
+        /** Ready training batches cached for training on Spark. */
+        private TrainingData(JavaRDD<TrainingBatch> batches) {
+            this.cached = cache(batches);
+            this.streamed = null;
+        }
+
+        private static JavaRDD<TrainingBatch> cache(JavaRDD<TrainingBatch> batches) {
+            return batches.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
         }
 
         /**
@@ -276,17 +286,10 @@ public final class SparkTrainer {
     private static <N extends org.deeplearning4j.nn.api.Model> N cachedOnSpark(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
                                                                                 JavaRDD<TrainingBatch> minibatches, N net,
                                                                                 java.util.function.BiConsumer<Integer, N> afterEpoch) {
-        JavaRDD<TrainingBatch> cached = minibatches.persist(org.apache.spark.storage.StorageLevel.MEMORY_AND_DISK());
-        boolean trained = false;
-        try {
-            onSpark(jsc, cfg, where, progress, cached, net, afterEpoch);
-            trained = true;
-        } finally {
-            // waited for after a training: a removal still answering when the session stops next makes Scala print a
-            // RejectedExecutionException's stack trace (seen in jobs/bench train); after a failure, not to hide it
-            cached.unpersist(trained);
+        try (TrainingData data = new TrainingData(minibatches)) {
+            onSpark(jsc, cfg, where, progress, data.cached, net, afterEpoch);
+            return data.succeeded(net);
         }
-        return net;
     }
 
     /**
