@@ -99,15 +99,32 @@ final class ConvForwardOnce implements ConvolutionHelper {
         return out;
     }
 
-    /** {@code a}'s elements in c order, into {@code into} when it has their number. */
+    /**
+     * {@code a}'s elements in c order, into {@code into} when it has their number. An array whose elements lie
+     * contiguously in c order (element-wise stride 1; a view into a larger buffer too, where {@code asNioFloat()} maps
+     * the whole buffer and {@code offset()} counts from its start) is read in one copy; any other is copied first.
+     */
     static float[] read(INDArray a, float[] into) {
         int n = (int) a.length();
         float[] out = into != null && into.length == n ? into : new float[n];
-        if (a.ordering() == 'c' && Shape.hasDefaultStridesForShape(a) && a.offset() + n <= a.data().length())
-            a.data().asNioFloat().get((int) a.offset(), out, 0, n);
-        else
-            a.dup('c').data().asNioFloat().get(0, out, 0, n);
+        if (cOrderContiguous(a)) {
+            var buffer = a.data().asNioFloat();
+            if (a.offset() + n <= buffer.capacity()) {
+                buffer.get((int) a.offset(), out, 0, n);
+                return out;
+            }
+        }
+        a.dup('c').data().asNioFloat().get(0, out, 0, n);
         return out;
+    }
+
+    /** Whether {@code a}'s elements in c order lie one after the other in its buffer. */
+    private static boolean cOrderContiguous(INDArray a) {
+        if (a.elementWiseStride() != 1) return false;
+        if (a.ordering() == 'c') return true;
+        int large = 0; // an 'f' array whose elements run along one dimension only has the same order as 'c'
+        for (long d : a.shape()) if (d > 1) large++;
+        return large <= 1;
     }
 
     /** How many forward passes this helper answered from its copy. */

@@ -18,7 +18,9 @@ import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
+import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -29,7 +31,7 @@ import java.util.Map;
  * gradient. This helper, installed on that first layer only, computes the layer's weight gradient as one GEMM,
  * {@code dW[oc, (c,kh,kw)] = δ[oc, (n,oh,ow)] · im2col(x)[(c,kh,kw), (n,oh,ow)]ᵀ}, over an im2col matrix built in
  * Java arrays (row copies, zeros where the kernel meets padding), and the bias gradient as the sum of δ over rows and
- * positions — the sums of the backward-weights convolution (Goodfellow et al., Deep Learning, §9.5), tested equal to
+ * positions, in the same GEMM through a last im2col row of ones — the sums of the backward-weights convolution (Goodfellow et al., Deep Learning, §9.5), tested equal to
  * oneDNN's and DL4J's paths to float rounding — and returns an uninitialized array as the input's gradient. The
  * forward pass stays with the layer's own helper (oneDNN) or DL4J's path. Layouts it does not cover (NHWC,
  * asymmetric "same" padding, non-float) go to the layer's own helper. On LeNet-5 it takes a local[1] epoch from
@@ -37,8 +39,9 @@ import java.util.Map;
  */
 public final class InputConvGradients implements ConvolutionHelper {
     private final ConvolutionHelper own;
-    private float[] xs, cols; // reused: a layer's helper serves one training thread
-    private INDArray colsArray;
+    private float[] xs, cols, ds, dcols; // reused: a layer's helper serves one training thread
+    private INDArray colsArray, dArray;
+    private int[] colsGeometry; // the geometry `cols` holds zeros for: where the kernel meets padding
     private long passes;
 
     private InputConvGradients(ConvolutionHelper own) {
@@ -80,21 +83,32 @@ public final class InputConvGradients implements ConvolutionHelper {
         long columns = n * oh * ow;
         boolean covered = format == CNN2DFormat.NCHW && input.dataType() == DataType.FLOAT && delta.dataType() == DataType.FLOAT
                 && out(h, kernel[0], strides[0], p[0], dilation[0]) == oh && out(w, kernel[1], strides[1], p[1], dilation[1]) == ow
-                && columns * Math.max(k, oc) <= Integer.MAX_VALUE && n * c * h * w <= Integer.MAX_VALUE; // Java arrays
+                && columns * Math.max(k + 1, oc) <= Integer.MAX_VALUE && n * c * h * w <= Integer.MAX_VALUE; // Java arrays
         if (!covered)
             return own == null ? null : own.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn,
                     mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
         INDArray cols = im2col(input, (int) n, (int) c, (int) h, (int) w, kernel, strides, p, dilation, (int) oh, (int) ow);
-        // δ as [oc, (n, oh, ow)]: the same column order as the im2col matrix
-        INDArray d = Nd4j.createUninitialized(DataType.FLOAT, oc, n, oh * ow).assign(delta.reshape(delta.ordering(), n, oc, oh * ow).permute(1, 0, 2))
-                .reshape('c', oc, columns);
-        INDArray dw = Nd4j.createUninitialized(DataType.FLOAT, oc, k);
-        Nd4j.gemm(d, cols, dw, false, true, 1.0, 0.0);
-        weightGradView.assign(dw.reshape('c', oc, c, kernel[0], kernel[1]));
+        // δ as [oc, (n, oh, ow)], the im2col matrix's column order, and the bias gradient as its row sums
+        int plane = (int) (oh * ow), per = (int) columns;
+        ds = ConvForwardOnce.read(delta, ds);
+        if (dcols == null || dcols.length != ds.length) {
+            dcols = new float[ds.length];
+            try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                dArray = Nd4j.createUninitialized(DataType.FLOAT, oc, columns);
+            }
+        }
+        for (int ni = 0; ni < n; ni++)
+            for (int o = 0; o < oc; o++)
+                System.arraycopy(ds, (int) ((ni * oc + o) * plane), dcols, o * per + ni * plane, plane);
+        dArray.data().asNioFloat().put(0, dcols, 0, dcols.length);
+        // [dW | db] in one GEMM: the im2col matrix's last row is ones, so the last column sums δ over rows and positions
+        INDArray dw = Nd4j.createUninitialized(DataType.FLOAT, oc, k + 1);
+        Nd4j.gemm(dArray, cols, dw, false, true, 1.0, 0.0);
+        weightGradView.assign(dw.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)).reshape('c', oc, c, kernel[0], kernel[1]));
         passes++;
         Gradient g = new DefaultGradient();
         if (biasGradView != null) {
-            biasGradView.assign(d.sum(1).reshape(biasGradView.shape()));
+            biasGradView.assign(dw.get(NDArrayIndex.all(), NDArrayIndex.point(k)).reshape(biasGradView.shape()));
             g.gradientForVariable().put(ConvolutionParamInitializer.BIAS_KEY, biasGradView);
         }
         g.gradientForVariable().put(ConvolutionParamInitializer.WEIGHT_KEY, weightGradView);
@@ -104,17 +118,24 @@ public final class InputConvGradients implements ConvolutionHelper {
 
     /**
      * The im2col matrix {@code [(c, kh, kw), (n, oh, ow)]} of a c-order NCHW float input, zero where the kernel falls on
-     * padding; built in Java arrays reused from call to call and copied into one array kept out of DL4J's workspaces.
+     * padding, with a last row of ones; built in a Java array reused from call to call (its zeros and ones are written
+     * when the geometry changes, the input's rows copied every call) and copied into one array kept out of DL4J's
+     * workspaces.
      */
     private INDArray im2col(INDArray input, int n, int c, int h, int w, int[] kernel, int[] strides, int[] pad, int[] dilation, int oh, int ow) {
         int kh = kernel[0], kw = kernel[1], per = n * oh * ow;
-        int rows = c * kh * kw;
+        int rows = c * kh * kw + 1;
         xs = ConvForwardOnce.read(input, xs);
-        if (cols == null || cols.length != rows * per) {
-            cols = new float[rows * per];
-            try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-                colsArray = Nd4j.createUninitialized(DataType.FLOAT, rows, per);
-            }
+        int[] geometry = {n, c, h, w, kh, kw, strides[0], strides[1], pad[0], pad[1], dilation[0], dilation[1], oh, ow};
+        if (!Arrays.equals(geometry, colsGeometry)) { // zeros where the kernel meets padding, written once per geometry
+            if (cols == null || cols.length != rows * per) cols = new float[rows * per];
+            else Arrays.fill(cols, 0f);
+            if (colsArray == null || colsArray.size(0) != rows || colsArray.size(1) != per)
+                try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                    colsArray = Nd4j.createUninitialized(DataType.FLOAT, rows, per);
+                }
+            Arrays.fill(cols, (rows - 1) * per, rows * per, 1f);
+            colsGeometry = geometry;
         }
         for (int ci = 0; ci < c; ci++)
             for (int a = 0; a < kh; a++)
@@ -122,18 +143,14 @@ public final class InputConvGradients implements ConvolutionHelper {
                     int base = ((ci * kh + a) * kw + b) * per, dx = b * dilation[1] - pad[1];
                     // the output columns whose input column lies inside the image: ox in [lo, hi)
                     int lo = Math.max(0, ceilDiv(-dx, strides[1])), hi = Math.min(ow, ceilDiv(w - dx, strides[1]));
+                    if (lo >= hi) continue;
                     for (int ni = 0; ni < n; ni++)
                         for (int oy = 0; oy < oh; oy++) {
                             int iy = oy * strides[0] - pad[0] + a * dilation[0], dst = base + (ni * oh + oy) * ow;
-                            if (iy < 0 || iy >= h || lo >= hi) {
-                                java.util.Arrays.fill(cols, dst, dst + ow, 0f);
-                                continue;
-                            }
+                            if (iy < 0 || iy >= h) continue;
                             int src = ((ni * c + ci) * h + iy) * w + dx;
-                            java.util.Arrays.fill(cols, dst, dst + lo, 0f);
                             if (strides[1] == 1) System.arraycopy(xs, src + lo, cols, dst + lo, hi - lo);
                             else for (int ox = lo; ox < hi; ox++) cols[dst + ox] = xs[src + ox * strides[1]];
-                            java.util.Arrays.fill(cols, dst + hi, dst + ow, 0f);
                         }
                 }
         colsArray.data().asNioFloat().put(0, cols, 0, cols.length);

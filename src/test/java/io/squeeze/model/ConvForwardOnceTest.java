@@ -86,4 +86,24 @@ class ConvForwardOnceTest {
         assertEquals(5, repeats(p[0], 2));
         assertEquals(5, repeats(p[0], 0), "the first convolution sees the input after its dropout, the same in both passes");
     }
+
+    @Test
+    void readGivesTheElementsInCOrderOfViewsFlatArraysAndStridedOnes() {
+        Nd4j.getRandom().setSeed(3);
+        INDArray flat = Nd4j.rand(DataType.FLOAT, 1, 1000);
+        INDArray[] arrays = {
+                Nd4j.rand(DataType.FLOAT, 16, 1, 12, 12), // a dimension of 1: not "default strides" to ND4J, still one run
+                flat.get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(172, 772)).reshape('c', 4, 6, 5, 5), // a view at an offset
+                Nd4j.rand(DataType.FLOAT, 'f', 1, 16), // an 'f' vector
+                Nd4j.rand(DataType.FLOAT, 'f', 7, 5), // 'f' order with two long dimensions: copied first
+                Nd4j.rand(DataType.FLOAT, 6, 9).transpose(), // strided
+                Nd4j.rand(DataType.FLOAT, 8, 10).get(org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.interval(2, 7))};
+        for (INDArray a : arrays) {
+            float[] expected = a.dup('c').data().asFloat();
+            assertArrayEquals(expected, ConvForwardOnce.read(a, null), a.shapeInfoToString());
+            assertArrayEquals(expected, ConvForwardOnce.read(a, new float[expected.length]), "into a given array");
+        }
+        assertEquals(600, ConvForwardOnce.read(arrays[1], null).length);
+        assertEquals(flat.getFloat(0, 172), ConvForwardOnce.read(arrays[1], null)[0]);
+    }
 }

@@ -22,8 +22,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * The input layer's convolution trained without its input gradient gives the weights of oneDNN's and of DL4J's
  * im2col path to float rounding: LeNet-5 ("same" padding, 1 channel), LeNet-5-Caffe (truncate), a strided,
- * padded 3-channel convolution without bias and a dilated 2-channel one strided along its columns; and it computed
- * every one of those steps itself.
+ * padded 3-channel convolution without bias and a dilated 2-channel one strided along its columns, and minibatches
+ * whose size changes from step to step; and it computed every one of those steps itself.
  */
 class InputConvGradientsTest {
     private static MultiLayerNetwork net(MultiLayerConfiguration conf, boolean helpers) {
@@ -92,6 +92,27 @@ class InputConvGradientsTest {
                 .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(10).activation(Activation.SOFTMAX).build())
                 .setInputType(InputType.convolutionalFlat(10, 13, 2)).build();
         sameWeights(dilated, 10 * 13 * 2, 5, false); // oneDNN 1.0.0-M2's forward pass fails on this dilation
+    }
+
+    @Test
+    void minibatchesOfChangingSizesTrainToTheSameWeights() {
+        Dl4jHelpers.enable();
+        var conf = Architectures.build(new Arch.LeNet5(), 784, 10, new int[]{28, 28, 1}, new Architectures.Hyper(7, 1e-3, 0), null);
+        MultiLayerNetwork fast = net(conf, true), onednn = net(conf, true);
+        assertTrue(InputConvGradients.install(fast));
+        Nd4j.getRandom().setSeed(12);
+        int[] sizes = {24, 16, 24, 7, 7, 24}; // the im2col matrix's zeros, ones and shape follow each geometry
+        for (int rows : sizes) {
+            INDArray x = Nd4j.rand(DataType.FLOAT, rows, 784), y = Nd4j.zeros(DataType.FLOAT, rows, 10);
+            for (int i = 0; i < rows; i++) y.putScalar(i, (i * 7) % 10, 1);
+            fast.fit(new DataSet(x, y));
+            onednn.fit(new DataSet(x, y));
+            assertEquals(onednn.score(), fast.score(), 1e-5, rows + " rows");
+        }
+        assertEquals(sizes.length, ((InputConvGradients) fast.getLayer(0).getHelper()).passes());
+        double diff = fast.params().sub(onednn.params()).amax().getDouble(0);
+        assertTrue(diff < 2e-5, "weights differ by " + diff);
+        assertTrue(fast.params().sub(net(conf, true).params()).amax().getDouble(0) > 1e-3, "the weights trained");
     }
 
     @Test

@@ -61,6 +61,7 @@ class JavaMaxPoolTest {
                 JavaMaxPool pool = (JavaMaxPool) java.getLayer(layer);
                 assertEquals(7, pool.forwards(), "six training steps and one inference");
                 assertEquals(6, pool.backwards());
+                assertEquals(6, pool.reused(), "every backward pass scattered through the forward pass's maxima");
             }
             assertFalse(java.getLayerWiseConfigurations().toJson().contains("JavaMaxPool"));
         }
@@ -97,6 +98,7 @@ class JavaMaxPoolTest {
         INDArray[] got = passes(mine, x, eps);
         assertEquals(1, ((JavaMaxPool) mine).forwards());
         assertEquals(1, ((JavaMaxPool) mine).backwards());
+        assertEquals(1, ((JavaMaxPool) mine).reused(), "the gradient scattered through the forward pass's maxima");
         for (boolean oneDnn : new boolean[]{true, false}) {
             if (!oneDnn) Dl4jFields.set(org.deeplearning4j.nn.layers.convolution.subsampling.SubsamplingLayer.class, "helper", reference, null);
             INDArray[] ref = passes(reference, x, eps);
@@ -113,6 +115,38 @@ class JavaMaxPoolTest {
         assertEquals(0.25f, hand[1].getFloat(0, 0, 0, 1));
         assertEquals(0f, hand[1].getFloat(0, 0, 1, 0));
         assertEquals(0.25, hand[1].sumNumber().doubleValue(), 0);
+    }
+
+    @Test
+    void aBackwardPassOfAnotherInputThanTheLastForwardPassScansItsOwnWindows() {
+        MultiLayerNetwork dl4j = lenet(0), java = lenet(0);
+        JavaMaxPool.install(java);
+        JavaMaxPool pool = (JavaMaxPool) java.getLayer(1);
+        Layer reference = dl4j.getLayer(1);
+        Nd4j.getRandom().setSeed(5);
+        INDArray a = Nd4j.rand(DataType.FLOAT, 4, 6, 12, 12), b = Nd4j.rand(DataType.FLOAT, 4, 6, 12, 12), eps = Nd4j.rand(DataType.FLOAT, 4, 6, 6, 6);
+        var mgr = LayerWorkspaceMgr.noWorkspaces();
+        pool.setInput(a.dup(), mgr);
+        pool.activate(true, mgr);
+        INDArray bIn = b.dup();
+        pool.setInput(bIn, mgr); // b's gradient asked for after a's forward pass
+        INDArray got = pool.backpropGradient(eps.dup(), mgr).getSecond().dup();
+        assertEquals(0, pool.reused());
+        assertEquals(1, pool.backwards());
+        reference.setInput(b.dup(), mgr);
+        reference.activate(true, mgr);
+        assertArrayEquals(StepReluTest.bits(reference.backpropGradient(eps.dup(), mgr).getSecond()), StepReluTest.bits(got));
+        // the same buffer changed in place after the forward pass: scanned afresh too
+        pool.setInput(bIn, mgr);
+        pool.activate(true, mgr);
+        bIn.assign(a);
+        got = pool.backpropGradient(eps.dup(), mgr).getSecond().dup();
+        assertEquals(0, pool.reused());
+        reference.setInput(a.dup(), mgr);
+        reference.activate(true, mgr);
+        assertArrayEquals(StepReluTest.bits(reference.backpropGradient(eps.dup(), mgr).getSecond()), StepReluTest.bits(got));
+        passes(pool, b, eps);
+        assertEquals(1, pool.reused(), "the forward pass's own input");
     }
 
     @Test
