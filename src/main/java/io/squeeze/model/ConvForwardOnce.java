@@ -118,6 +118,22 @@ final class ConvForwardOnce implements ConvolutionHelper {
         return out;
     }
 
+    /**
+     * Whether {@code a}'s elements in c order equal {@code copy}'s as float values ({@code ==}, so +0 equals −0; two
+     * NaNs count as equal), as {@link java.nio.FloatBuffer#mismatch} compares: in ND4J's memory without a copy when
+     * they lie in one run. Not bit for bit: for comparisons whose outcome is all that matters (which window value is
+     * largest).
+     */
+    static boolean sameValues(INDArray a, float[] copy) {
+        if (copy == null || a.length() != copy.length) return false;
+        if (cOrderContiguous(a)) {
+            var buffer = a.data().asNioFloat();
+            if (a.offset() + copy.length <= buffer.capacity())
+                return buffer.slice((int) a.offset(), copy.length).mismatch(java.nio.FloatBuffer.wrap(copy)) < 0;
+        }
+        return java.nio.FloatBuffer.wrap(read(a, null)).mismatch(java.nio.FloatBuffer.wrap(copy)) < 0;
+    }
+
     /** Whether {@code a}'s elements in c order lie one after the other in its buffer. */
     private static boolean cOrderContiguous(INDArray a) {
         if (a.elementWiseStride() != 1) return false;

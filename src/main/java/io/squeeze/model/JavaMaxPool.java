@@ -25,8 +25,9 @@ import java.util.Arrays;
  * {@code maxpool2d} forward, and for the backward pass its oneDNN helper copies the input and the gradient, then runs a
  * native op that computes the forward pass again to find the maxima (with oneDNN's layout reorders) before scattering;
  * here each pass reads the input once and writes its result once. The forward pass keeps the index of each window's
- * first maximum together with a copy of the input it came from; a backward pass whose input equals that copy bit for
- * bit (the training step's own, as DL4J keeps a layer's input between the passes) scatters through the kept indices
+ * first maximum together with a copy of the input it came from; a backward pass whose input equals that copy value
+ * for value (the training step's own, as DL4J keeps a layer's input between the passes; the indices depend only on
+ * comparisons, which ±0 pass alike, and the copy holds no NaN) scatters through the kept indices
  * instead of scanning the windows again (PyTorch's {@code max_pool2d_with_indices} keeps them likewise), and any other
  * input is scanned afresh. Anything else — average or p-norm pooling,
  * overlapping, dilated or padded windows, NHWC, other types, and any input holding an infinite or NaN value (whose ties
@@ -181,13 +182,13 @@ final class JavaMaxPool extends SubsamplingLayer {
         assertInputSet(true);
         int[] g = geometry(input);
         if (g != null && epsilon.dataType() == DataType.FLOAT && Arrays.equals(epsilon.shape(), new long[]{input.size(0), input.size(1), g[7], g[8]})) {
-            x = ConvForwardOnce.read(input, x);
-            boolean same = kept != null && Arrays.equals(input.shape(), keptShape) && Arrays.equals(x, kept);
-            if (!same && !finite(x)) return super.backpropGradient(epsilon, workspaceMgr);
+            boolean same = kept != null && Arrays.equals(input.shape(), keptShape) && ConvForwardOnce.sameValues(input, kept);
+            if (!same && !finite(x = ConvForwardOnce.read(input, x))) return super.backpropGradient(epsilon, workspaceMgr);
+            int len = same ? kept.length : x.length;
             e = ConvForwardOnce.read(epsilon, e);
             int planes = g[0], h = g[1], w = g[2], kh = g[3], kw = g[4], sh = g[5], sw = g[6], oh = g[7], ow = g[8];
-            if (y == null || y.length < x.length) y = new float[x.length];
-            Arrays.fill(y, 0, x.length, 0f);
+            if (y == null || y.length < len) y = new float[len];
+            Arrays.fill(y, 0, len, 0f);
             if (same) {
                 for (int o = 0, n = planes * oh * ow; o < n; o++) y[at[o]] += e[o];
                 reused++;
@@ -200,7 +201,7 @@ final class JavaMaxPool extends SubsamplingLayer {
                         }
             }
             INDArray grad = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, DataType.FLOAT, input.shape(), 'c');
-            grad.data().asNioFloat().put((int) grad.offset(), y, 0, x.length);
+            grad.data().asNioFloat().put((int) grad.offset(), y, 0, len);
             backwards++;
             return new Pair<>(new DefaultGradient(), grad);
         }

@@ -88,7 +88,7 @@ class ConvForwardOnceTest {
     }
 
     @Test
-    void readGivesTheElementsInCOrderOfViewsFlatArraysAndStridedOnes() {
+    void readAndSameValuesSeeTheElementsInCOrderOfViewsFlatArraysAndStridedOnes() {
         Nd4j.getRandom().setSeed(3);
         INDArray flat = Nd4j.rand(DataType.FLOAT, 1, 1000);
         INDArray[] arrays = {
@@ -102,7 +102,20 @@ class ConvForwardOnceTest {
             float[] expected = a.dup('c').data().asFloat();
             assertArrayEquals(expected, ConvForwardOnce.read(a, null), a.shapeInfoToString());
             assertArrayEquals(expected, ConvForwardOnce.read(a, new float[expected.length]), "into a given array");
+            assertTrue(ConvForwardOnce.sameValues(a, expected.clone()), a.shapeInfoToString());
+            float[] other = expected.clone();
+            other[other.length - 1] = Math.nextUp(other[other.length - 1]);
+            assertFalse(ConvForwardOnce.sameValues(a, other), "the last element differs: " + a.shapeInfoToString());
+            assertFalse(ConvForwardOnce.sameValues(a, java.util.Arrays.copyOf(expected, expected.length - 1)), "a shorter copy");
         }
+        INDArray zeros = Nd4j.zeros(DataType.FLOAT, 2, 3);
+        float[] negativeZeros = new float[6];
+        java.util.Arrays.fill(negativeZeros, -0f);
+        assertTrue(ConvForwardOnce.sameValues(zeros, negativeZeros), "+0 and -0 are equal values");
+        assertTrue(ConvForwardOnce.sameValues(zeros.transpose(), new float[6]), "strided, copied first");
+        negativeZeros[4] = Float.NaN;
+        assertFalse(ConvForwardOnce.sameValues(zeros, negativeZeros), "NaN against a number");
+        assertFalse(ConvForwardOnce.sameValues(zeros.transpose(), negativeZeros), "NaN against a number, strided");
         assertEquals(600, ConvForwardOnce.read(arrays[1], null).length);
         assertEquals(flat.getFloat(0, 172), ConvForwardOnce.read(arrays[1], null)[0]);
     }
