@@ -31,11 +31,11 @@ import java.util.Map;
  * gradient. This helper, installed on that first layer only, computes the layer's weight gradient as one GEMM,
  * {@code dW[oc, (c,kh,kw)] = δ[oc, (n,oh,ow)] · im2col(x)[(c,kh,kw), (n,oh,ow)]ᵀ}, over an im2col matrix built in
  * Java arrays (row copies, zeros where the kernel meets padding), and the bias gradient as the sum of δ over rows and
- * positions, in the same GEMM through a last im2col row of ones — the sums of the backward-weights convolution (Goodfellow et al., Deep Learning, §9.5), tested equal to
- * oneDNN's and DL4J's paths to float rounding — and returns an uninitialized array as the input's gradient. The
- * forward pass stays with the layer's own helper (oneDNN) or DL4J's path. Layouts it does not cover (NHWC,
- * asymmetric "same" padding, non-float) go to the layer's own helper. On LeNet-5 it takes a local[1] epoch from
- * 11.1–12.6 s to 9.2–9.8 s (docs/BENCHMARKS.md).
+ * positions, in the same GEMM through a last im2col row of ones — the sums of the backward-weights convolution
+ * (Goodfellow et al., Deep Learning, §9.5), tested equal to oneDNN's and DL4J's paths to float rounding — and returns
+ * an uninitialized array as the input's gradient. The forward pass stays with the layer's own helper (oneDNN) or
+ * DL4J's path. Layouts it does not cover (NHWC, asymmetric "same" padding, non-float) go to the layer's own helper.
+ * On LeNet-5 it took a local[1] epoch from 11.1–12.6 s to 9.2–9.8 s (session 34, docs/BENCHMARKS.md).
  */
 public final class InputConvGradients implements ConvolutionHelper {
     private final ConvolutionHelper own;
@@ -88,7 +88,7 @@ public final class InputConvGradients implements ConvolutionHelper {
             return own == null ? null : own.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn,
                     mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
         INDArray cols = im2col(input, (int) n, (int) c, (int) h, (int) w, kernel, strides, p, dilation, (int) oh, (int) ow);
-        // δ as [oc, (n, oh, ow)], the im2col matrix's column order, and the bias gradient as its row sums
+        // δ as [oc, (n, oh, ow)]: the im2col matrix's column order
         int plane = (int) (oh * ow), per = (int) columns;
         ds = ConvForwardOnce.read(delta, ds);
         if (dcols == null || dcols.length != ds.length) {

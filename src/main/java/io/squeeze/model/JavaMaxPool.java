@@ -25,13 +25,12 @@ import java.util.Arrays;
  * {@code maxpool2d} forward, and for the backward pass its oneDNN helper copies the input and the gradient, then runs a
  * native op that computes the forward pass again to find the maxima (with oneDNN's layout reorders) before scattering;
  * here each pass reads the input once and writes its result once. The forward pass keeps the index of each window's
- * first maximum together with a copy of the input it came from; a backward pass whose input equals that copy value
- * for value (the training step's own, as DL4J keeps a layer's input between the passes; the indices depend only on
- * comparisons, which ±0 pass alike, and the copy holds no NaN) scatters through the kept indices
- * instead of scanning the windows again (PyTorch's {@code max_pool2d_with_indices} keeps them likewise), and any other
- * input is scanned afresh. Anything else — average or p-norm pooling,
- * overlapping, dilated or padded windows, NHWC, other types, and any input holding an infinite or NaN value (whose ties
- * the native kernels break their own way) — takes DL4J's path.
+ * first maximum together with a copy of the input it came from; a backward pass whose input equals that copy value for
+ * value (the training step's own, as DL4J keeps a layer's input between the passes; the indices depend only on
+ * comparisons, which ±0 pass alike, and the copy holds no NaN) scatters through the kept indices instead of scanning
+ * the windows again (PyTorch's {@code max_pool2d_with_indices} keeps them likewise), and any other input is scanned
+ * afresh. Anything else — average or p-norm pooling, overlapping, dilated or padded windows, NHWC, other types, and
+ * any input holding an infinite or NaN value (whose ties the native kernels break their own way) — takes DL4J's path.
  *
  * <p>Only for training: {@link #install} swaps each plain DL4J subsampling layer of a {@link MultiLayerNetwork} for one
  * of these over the same configuration (a pooling layer has no parameters). A saved network names only DL4J's classes.
