@@ -99,21 +99,15 @@ final class ConvForwardOnce implements ConvolutionHelper {
     }
 
     /**
-     * {@code a}'s elements in c order, into {@code into} when it has their number. An array whose elements lie
-     * contiguously in c order (element-wise stride 1; a view into a larger buffer too, where {@code asNioFloat()} maps
-     * the whole buffer and {@code offset()} counts from its start) is read in one copy; any other is copied first.
+     * {@code a}'s elements in c order, into {@code into} when it has their number: in one copy when they lie in one
+     * run of ND4J's memory ({@link #run}), any other array copied into c order first.
      */
     static float[] read(INDArray a, float[] into) {
         int n = (int) a.length();
         float[] out = into != null && into.length == n ? into : new float[n];
-        if (cOrderContiguous(a)) {
-            var buffer = a.data().asNioFloat();
-            if (a.offset() + n <= buffer.capacity()) {
-                buffer.get((int) a.offset(), out, 0, n);
-                return out;
-            }
-        }
-        a.dup('c').data().asNioFloat().get(0, out, 0, n);
+        java.nio.FloatBuffer run = run(a);
+        if (run != null) run.get(0, out, 0, n);
+        else a.dup('c').data().asNioFloat().get(0, out, 0, n);
         return out;
     }
 
@@ -125,12 +119,19 @@ final class ConvForwardOnce implements ConvolutionHelper {
      */
     static boolean sameValues(INDArray a, float[] copy) {
         if (copy == null || a.length() != copy.length) return false;
-        if (cOrderContiguous(a)) {
-            var buffer = a.data().asNioFloat();
-            if (a.offset() + copy.length <= buffer.capacity())
-                return buffer.slice((int) a.offset(), copy.length).mismatch(java.nio.FloatBuffer.wrap(copy)) < 0;
-        }
-        return java.nio.FloatBuffer.wrap(read(a, null)).mismatch(java.nio.FloatBuffer.wrap(copy)) < 0;
+        java.nio.FloatBuffer run = run(a);
+        return (run != null ? run : java.nio.FloatBuffer.wrap(read(a, null))).mismatch(java.nio.FloatBuffer.wrap(copy)) < 0;
+    }
+
+    /**
+     * {@code a}'s elements in c order as a slice of ND4J's memory when they lie there in one run (a view into a larger
+     * buffer too, where {@code asNioFloat()} maps the whole buffer and {@code offset()} counts from its start), else null.
+     */
+    private static java.nio.FloatBuffer run(INDArray a) {
+        if (!cOrderContiguous(a)) return null;
+        var buffer = a.data().asNioFloat();
+        long n = a.length();
+        return a.offset() + n <= buffer.capacity() ? buffer.slice((int) a.offset(), (int) n) : null;
     }
 
     /** Whether {@code a}'s elements in c order lie one after the other in its buffer. */
