@@ -28,21 +28,23 @@ import java.util.Map;
  * back-propagates into the network's input too, and DL4J then drops that gradient. For LeNet-5 on MNIST that
  * gradient (oneDNN's backward-data convolution of a 1-channel 28×28 input) was 44 % of oneDNN's time in a training
  * step (docs/BENCHMARKS.md, "Where a LeNet-5 step goes"); PyTorch never computes it, as its input does not require a
- * gradient. This helper, installed on that first layer only, computes the layer's weight gradient as one GEMM,
- * {@code dW[oc, (c,kh,kw)] = δ[oc, (n,oh,ow)] · im2col(x)[(c,kh,kw), (n,oh,ow)]ᵀ}, over an im2col matrix built in
- * Java arrays (row copies, zeros where the kernel meets padding), and the bias gradient as the sum of δ over rows and
- * positions, in the same GEMM through a last im2col row of ones — the sums of the backward-weights convolution
- * (Goodfellow et al., Deep Learning, §9.5), tested equal to oneDNN's and DL4J's paths to float rounding — and returns
- * an uninitialized array as the input's gradient. The forward pass stays with the layer's own helper (oneDNN) or
+ * gradient. This helper, installed on that first layer only, computes the layer's weight and bias gradients — the
+ * sums of the backward-weights convolution (Goodfellow et al., Deep Learning, §9.5), tested equal to oneDNN's and
+ * DL4J's paths to float rounding — and returns an uninitialized array as the input's gradient. A stride-1 layer
+ * (LeNet-5's) goes to {@link StrideOneWeightGradients}, without an im2col matrix; any other stride, or accumulators
+ * too large, to one GEMM {@code dW[oc, (c,kh,kw)] = δ[oc, (n,oh,ow)] · im2col(x)[(c,kh,kw), (n,oh,ow)]ᵀ} over an
+ * im2col matrix built in Java arrays (row copies, zeros where the kernel meets padding), the bias gradient in the same
+ * GEMM through a last im2col row of ones. The forward pass stays with the layer's own helper (oneDNN) or
  * DL4J's path. Layouts it does not cover (NHWC, asymmetric "same" padding, non-float) go to the layer's own helper.
  * On LeNet-5 it took a local[1] epoch from 11.1–12.6 s to 9.2–9.8 s (session 34, docs/BENCHMARKS.md).
  */
 public final class InputConvGradients implements ConvolutionHelper {
     private final ConvolutionHelper own;
-    private float[] xs, cols, ds, dcols; // reused: a layer's helper serves one training thread
+    private float[] xs, cols, ds, dcols, dwValues, dbValues; // reused: a layer's helper serves one training thread
+    private final StrideOneWeightGradients direct = new StrideOneWeightGradients();
     private INDArray colsArray, dArray;
     private int[] colsGeometry; // the geometry `cols` holds zeros for: where the kernel meets padding
-    private long passes;
+    private long passes, directPasses;
 
     private InputConvGradients(ConvolutionHelper own) {
         this.own = own;
@@ -87,6 +89,18 @@ public final class InputConvGradients implements ConvolutionHelper {
         if (!covered)
             return own == null ? null : own.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn,
                     mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
+        if (strides[0] == 1 && strides[1] == 1 && StrideOneWeightGradients.fits(n, c, oc, oh, ow, kernel[0], kernel[1], dilation[0], dilation[1])) {
+            xs = ConvForwardOnce.read(input, xs);
+            ds = ConvForwardOnce.read(delta, ds);
+            if (dwValues == null || dwValues.length != oc * k) dwValues = new float[(int) (oc * k)];
+            if (dbValues == null || dbValues.length != oc) dbValues = new float[(int) oc];
+            direct.compute(xs, ds, (int) n, (int) c, (int) h, (int) w, (int) oc, (int) oh, (int) ow, kernel[0], kernel[1],
+                    p[0], p[1], dilation[0], dilation[1], dwValues, biasGradView == null ? null : dbValues);
+            weightGradView.assign(NdRows.of(dwValues, (int) oc, k).reshape('c', oc, c, kernel[0], kernel[1]));
+            if (biasGradView != null) biasGradView.assign(NdRows.of(dbValues, 1, (int) oc).reshape(biasGradView.shape()));
+            directPasses++;
+            return gradients(input, biasGradView, weightGradView, workspaceMgr);
+        }
         INDArray cols = im2col(input, (int) n, (int) c, (int) h, (int) w, kernel, strides, p, dilation, (int) oh, (int) ow);
         // δ as [oc, (n, oh, ow)]: the im2col matrix's column order
         int plane = (int) (oh * ow), per = (int) columns;
@@ -105,12 +119,15 @@ public final class InputConvGradients implements ConvolutionHelper {
         INDArray dw = Nd4j.createUninitialized(DataType.FLOAT, oc, k + 1);
         Nd4j.gemm(dArray, cols, dw, false, true, 1.0, 0.0);
         weightGradView.assign(dw.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)).reshape('c', oc, c, kernel[0], kernel[1]));
+        if (biasGradView != null) biasGradView.assign(dw.get(NDArrayIndex.all(), NDArrayIndex.point(k)).reshape(biasGradView.shape()));
+        return gradients(input, biasGradView, weightGradView, workspaceMgr);
+    }
+
+    /** The gradient DL4J expects from a helper, with an input gradient of the right shape that is not computed. */
+    private Pair<Gradient, INDArray> gradients(INDArray input, INDArray biasGradView, INDArray weightGradView, LayerWorkspaceMgr workspaceMgr) {
         passes++;
         Gradient g = new DefaultGradient();
-        if (biasGradView != null) {
-            biasGradView.assign(dw.get(NDArrayIndex.all(), NDArrayIndex.point(k)).reshape(biasGradView.shape()));
-            g.gradientForVariable().put(ConvolutionParamInitializer.BIAS_KEY, biasGradView);
-        }
+        if (biasGradView != null) g.gradientForVariable().put(ConvolutionParamInitializer.BIAS_KEY, biasGradView);
         g.gradientForVariable().put(ConvolutionParamInitializer.WEIGHT_KEY, weightGradView);
         // the network's input has no use for its gradient: an array of the right shape, not computed
         return new Pair<>(g, workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, input.dataType(), input.shape()));
@@ -165,6 +182,11 @@ public final class InputConvGradients implements ConvolutionHelper {
     /** How many backward passes this helper computed itself (DL4J falls back to its own path silently when a helper throws). */
     long passes() {
         return passes;
+    }
+
+    /** How many of those {@link StrideOneWeightGradients} computed (stride 1), without an im2col matrix. */
+    long directPasses() {
+        return directPasses;
     }
 
     private static int ceilDiv(int a, int b) {

@@ -39,12 +39,15 @@ class InputConvGradientsTest {
         }
     }
 
-    private static void sameWeights(MultiLayerConfiguration conf, int features, int rows) {
-        sameWeights(conf, features, rows, true);
+    private static void sameWeights(MultiLayerConfiguration conf, int features, int rows, boolean direct) {
+        sameWeights(conf, features, rows, true, direct);
     }
 
-    /** {@code onednnForward}: the networks keep oneDNN for their forward pass, else DL4J's own path (no helper under ours). */
-    private static void sameWeights(MultiLayerConfiguration conf, int features, int rows, boolean onednnForward) {
+    /**
+     * {@code onednnForward}: the networks keep oneDNN for their forward pass, else DL4J's own path (no helper under
+     * ours); {@code direct}: every step went through {@link StrideOneWeightGradients}, else through im2col and a GEMM.
+     */
+    private static void sameWeights(MultiLayerConfiguration conf, int features, int rows, boolean onednnForward, boolean direct) {
         MultiLayerNetwork fast = net(conf, onednnForward), onednn = net(conf, onednnForward), im2col = net(conf, false);
         assertTrue(InputConvGradients.install(fast));
         assertInstanceOf(InputConvGradients.class, fast.getLayer(0).getHelper());
@@ -59,6 +62,7 @@ class InputConvGradientsTest {
         }
         // DL4J falls back to its own path, silently, when a helper throws: every step was this helper's
         assertEquals(6, ((InputConvGradients) fast.getLayer(0).getHelper()).passes());
+        assertEquals(direct ? 6 : 0, ((InputConvGradients) fast.getLayer(0).getHelper()).directPasses());
         double moved = fast.params().sub(net(conf, false).params()).amax().getDouble(0);
         assertTrue(moved > 1e-3, "the weights trained: " + moved);
         for (MultiLayerNetwork other : new MultiLayerNetwork[]{onednn, im2col}) {
@@ -73,8 +77,8 @@ class InputConvGradientsTest {
     void lenet5AndLenet5CaffeTrainToTheSameWeights() {
         Dl4jHelpers.enable();
         var h = new Architectures.Hyper(7, 1e-3, 0);
-        sameWeights(Architectures.build(new Arch.LeNet5(), 784, 10, new int[]{28, 28, 1}, h, null), 784, 24);
-        sameWeights(Architectures.build(new Arch.LeNet5Caffe(), 784, 10, new int[]{28, 28, 1}, h, null), 784, 16);
+        sameWeights(Architectures.build(new Arch.LeNet5(), 784, 10, new int[]{28, 28, 1}, h, null), 784, 24, true);
+        sameWeights(Architectures.build(new Arch.LeNet5Caffe(), 784, 10, new int[]{28, 28, 1}, h, null), 784, 16, true);
     }
 
     @Test
@@ -85,13 +89,32 @@ class InputConvGradientsTest {
                         .convolutionMode(ConvolutionMode.Truncate).activation(Activation.TANH).build())
                 .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(10).activation(Activation.SOFTMAX).build())
                 .setInputType(InputType.convolutionalFlat(11, 9, 3)).build();
-        sameWeights(conf, 11 * 9 * 3, 8);
+        sameWeights(conf, 11 * 9 * 3, 8, false);
         MultiLayerConfiguration dilated = new NeuralNetConfiguration.Builder().seed(5).dataType(DataType.FLOAT).updater(new Adam(1e-2)).list()
                 .layer(new ConvolutionLayer.Builder(3, 2).stride(1, 3).dilation(2, 1).padding(0, 1).nOut(5)
                         .convolutionMode(ConvolutionMode.Truncate).activation(Activation.RELU).build())
                 .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(10).activation(Activation.SOFTMAX).build())
                 .setInputType(InputType.convolutionalFlat(10, 13, 2)).build();
-        sameWeights(dilated, 10 * 13 * 2, 5, false); // oneDNN 1.0.0-M2's forward pass fails on this dilation
+        sameWeights(dilated, 10 * 13 * 2, 5, false, false); // oneDNN 1.0.0-M2's forward pass fails on this dilation
+    }
+
+    @Test
+    void strideOneConvolutionsWithPaddingDilationAndSeveralChannelsTrainToTheSameWeights() {
+        Dl4jHelpers.enable();
+        for (boolean bias : new boolean[]{true, false}) {
+            MultiLayerConfiguration padded = new NeuralNetConfiguration.Builder().seed(5).dataType(DataType.FLOAT).updater(new Adam(1e-2)).list()
+                    .layer(new ConvolutionLayer.Builder(3, 4).padding(2, 1).hasBias(bias).nOut(4)
+                            .convolutionMode(ConvolutionMode.Truncate).activation(Activation.TANH).build())
+                    .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(10).activation(Activation.SOFTMAX).build())
+                    .setInputType(InputType.convolutionalFlat(9, 11, 3)).build();
+            sameWeights(padded, 9 * 11 * 3, 7, true);
+            MultiLayerConfiguration dilated = new NeuralNetConfiguration.Builder().seed(5).dataType(DataType.FLOAT).updater(new Adam(1e-2)).list()
+                    .layer(new ConvolutionLayer.Builder(3, 2).dilation(2, 3).padding(1, 2).hasBias(bias).nOut(5)
+                            .convolutionMode(ConvolutionMode.Truncate).activation(Activation.RELU).build())
+                    .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(10).activation(Activation.SOFTMAX).build())
+                    .setInputType(InputType.convolutionalFlat(10, 13, 2)).build();
+            sameWeights(dilated, 10 * 13 * 2, 5, false, true);
+        }
     }
 
     @Test
