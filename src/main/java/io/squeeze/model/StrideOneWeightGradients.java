@@ -9,15 +9,17 @@ import java.util.Arrays;
  * im2col-free "direct convolution" of Zhang, Franchetti and Low (ICML 2018) applied to the weight gradient.
  *
  * <p>The algorithm: each input plane is copied once into a zero-padded plane of row length {@code wp = ow + (kw−1)·dx}
- * and each δ plane into one of the same row length (zeros past {@code ow}). With both planes laid out alike, the
- * input under kernel tap {@code (a, b)} is the padded plane shifted by {@code a·dy·wp + b·dx}, so every tap is one
- * element-wise multiply-add over {@code oh·wp} floats ({@code acc[i] += δp[i] · xp[i + shift]}), a loop the JIT
- * vectorizes; δ's zero columns cancel the positions that wrap into the next row. Lanes accumulate over the minibatch
- * for the {@code kw} taps of one kernel row at a time (for LeNet-5, 5 × 896 floats: 18 kB, in L1), then each lane
- * vector is summed pairwise. The zeros of both padded layouts are written once per geometry. For LeNet-5's first
- * layer (64 × 1 × 28 × 28, 6 × 5 × 5, "same") this replaced building a 5 MB im2col matrix, copying it into ND4J and an
- * OpenBLAS GEMM of inner dimension 50,176 (docs/BENCHMARKS.md, session 48). Sums run in a fixed order: the same inputs
- * give the same bits.
+ * and each δ plane into one of the same row length (zeros past {@code ow}). With both laid out alike, the input
+ * under kernel tap {@code (a, b)} is the padded plane shifted by {@code a·dy·wp + b·dx}, copied to its own array;
+ * every tap is then one element-wise multiply-add over {@code oh·wp} floats into that (o, ci, a, b)'s lane
+ * accumulator ({@code acc[i] += δp[i] · tap[i]}), δ's zero columns cancelling the positions that wrap into the next
+ * row. Every operand sits at offset 0, which HotSpot 17's C2 needs to vectorize the loop (with one operand at an
+ * offset a scratch loop ran 3× slower), and the products of {@value #GROUP} images go into an accumulator in one pass
+ * (a quarter of the accumulators' memory traffic: LeNet-5's 150 accumulators of 896 floats take 537 kB). At the
+ * end each accumulator is summed pairwise. The zeros of both padded layouts are written once per geometry. For
+ * LeNet-5's first layer (64 × 1 × 28 × 28, 6 × 5 × 5, "same") this replaced building a 5 MB im2col matrix, copying it
+ * into ND4J and an OpenBLAS GEMM of inner dimension 50,176 (docs/BENCHMARKS.md, session 48). Sums run in a fixed
+ * order: the same inputs give the same bits.
  *
  * <p>One instance serves one training thread (the arrays are reused from call to call).
  */
@@ -25,7 +27,10 @@ final class StrideOneWeightGradients {
     /** The most floats the lane accumulators may take (64 MB); larger layers go to im2col and a GEMM. */
     static final long MAX_ACCUMULATOR = 1L << 24;
     private float[] xp;
-    private float[][] dp, taps, acc;
+    /** Images whose products are added to an accumulator in one pass (a quarter of the accumulators' memory traffic). */
+    static final int GROUP = 4;
+    private float[][] dp, acc;
+    private float[][][] taps;
     private int[] geometry; // the geometry xp's and dp's zeros were written for
 
     /** Whether this geometry's padded planes fit in Java arrays and its accumulators in {@link #MAX_ACCUMULATOR}. */
@@ -45,13 +50,13 @@ final class StrideOneWeightGradients {
     void compute(float[] x, float[] d, int n, int c, int h, int w, int oc, int oh, int ow, int kh, int kw,
                  int py, int px, int dy, int dx, float[] dw, float[] db) {
         int wp = ow + (kw - 1) * dx, hp = oh + (kh - 1) * dy, len = oh * wp, plane = hp * wp + (kw - 1) * dx, t = kh * kw;
-        int[] g = {n, c, h, w, oc, oh, ow, kh, kw, py, px, dy, dx};
-        if (!Arrays.equals(g, geometry)) { // every position that is not copied below stays zero
+        int[] shape = {n, c, h, w, oc, oh, ow, kh, kw, py, px, dy, dx};
+        if (!Arrays.equals(shape, geometry)) { // every position that is not copied below stays zero
             xp = new float[n * c * plane];
             dp = new float[n * oc][len];
-            taps = new float[t][len];
+            taps = new float[GROUP][t][len];
             acc = new float[oc * c * t + oc][len];
-            geometry = g;
+            geometry = shape;
         }
         // input rows into the padded planes: row iy at padded row iy + py, columns [lo, hi) at lo + px
         int lo = Math.max(0, -px), hi = Math.min(w, wp - px);
@@ -61,17 +66,25 @@ final class StrideOneWeightGradients {
         for (int p = 0; p < n * oc; p++)
             for (int y = 0; y < oh; y++) System.arraycopy(d, (p * oh + y) * ow, dp[p], y * wp, ow);
         for (float[] a : acc) Arrays.fill(a, 0f);
-        for (int ni = 0; ni < n; ni++) {
+        for (int n0 = 0; n0 < n; n0 += GROUP) {
+            int g = Math.min(GROUP, n - n0);
             for (int ci = 0; ci < c; ci++) {
-                for (int a = 0; a < kh; a++) // tap (a, b)'s input: the padded plane shifted, at offset 0 like every other operand
-                    for (int b = 0; b < kw; b++) System.arraycopy(xp, (ni * c + ci) * plane + a * dy * wp + b * dx, taps[a * kw + b], 0, len);
-                for (int o = 0; o < oc; o++) {
-                    float[] delta = dp[ni * oc + o];
-                    for (int k = 0; k < t; k++) multiplyAdd(acc[(o * c + ci) * t + k], delta, taps[k], len);
-                }
+                for (int j = 0; j < g; j++) // tap (a, b)'s input: the padded plane shifted, at offset 0 like every other operand
+                    for (int a = 0; a < kh; a++)
+                        for (int b = 0; b < kw; b++)
+                            System.arraycopy(xp, ((n0 + j) * c + ci) * plane + a * dy * wp + b * dx, taps[j][a * kw + b], 0, len);
+                for (int o = 0; o < oc; o++)
+                    for (int k = 0; k < t; k++) {
+                        float[] into = acc[(o * c + ci) * t + k];
+                        if (g == GROUP)
+                            multiplyAdd4(into, dp[n0 * oc + o], taps[0][k], dp[(n0 + 1) * oc + o], taps[1][k],
+                                    dp[(n0 + 2) * oc + o], taps[2][k], dp[(n0 + 3) * oc + o], taps[3][k], len);
+                        else for (int j = 0; j < g; j++) multiplyAdd(into, dp[(n0 + j) * oc + o], taps[j][k], len);
+                    }
             }
             if (db != null)
-                for (int o = 0; o < oc; o++) add(acc[oc * c * t + o], dp[ni * oc + o], len);
+                for (int j = 0; j < g; j++)
+                    for (int o = 0; o < oc; o++) add(acc[oc * c * t + o], dp[(n0 + j) * oc + o], len);
         }
         for (int k = 0; k < oc * c * t; k++) dw[k] = sum(acc[k], len);
         if (db != null)
@@ -84,6 +97,11 @@ final class StrideOneWeightGradients {
      */
     static void multiplyAdd(float[] acc, float[] u, float[] v, int len) {
         for (int i = 0; i < len; i++) acc[i] += u[i] * v[i];
+    }
+
+    /** {@code acc[i] += (u0[i]·v0[i] + u1[i]·v1[i]) + (u2[i]·v2[i] + u3[i]·v3[i])}: four images, one pass over {@code acc}. */
+    static void multiplyAdd4(float[] acc, float[] u0, float[] v0, float[] u1, float[] v1, float[] u2, float[] v2, float[] u3, float[] v3, int len) {
+        for (int i = 0; i < len; i++) acc[i] += (u0[i] * v0[i] + u1[i] * v1[i]) + (u2[i] * v2[i] + u3[i] * v3[i]);
     }
 
     private static void add(float[] acc, float[] u, int len) {
