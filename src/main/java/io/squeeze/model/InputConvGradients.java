@@ -34,7 +34,8 @@ import java.util.Map;
  * (LeNet-5's) goes to {@link StrideOneWeightGradients}, without an im2col matrix; any other stride, or accumulators
  * too large, to one GEMM {@code dW[oc, (c,kh,kw)] = δ[oc, (n,oh,ow)] · im2col(x)[(c,kh,kw), (n,oh,ow)]ᵀ} over an
  * im2col matrix built in Java arrays (row copies, zeros where the kernel meets padding), the bias gradient in the same
- * GEMM through a last im2col row of ones. The forward pass stays with the layer's own helper (oneDNN) or
+ * GEMM through a last im2col row of ones. The forward pass of a stride-1 layer goes to {@link StrideOneConvForward}
+ * (in Java, under {@link ConvForwardOnce} when the layer has it), any other to the layer's own helper (oneDNN) or
  * DL4J's path. Layouts it does not cover (NHWC, asymmetric "same" padding, non-float) go to the layer's own helper.
  * On LeNet-5 it took a local[1] epoch from 11.1–12.6 s to 9.2–9.8 s (session 34, docs/BENCHMARKS.md).
  */
@@ -60,7 +61,11 @@ public final class InputConvGradients implements ConvolutionHelper {
         Layer first = m.getLayer(0);
         if (first.getClass() != ConvolutionLayer.class) return false;
         ConvolutionHelper own = ConvForwardOnce.helper(first);
-        if (!(own instanceof InputConvGradients)) ConvForwardOnce.setHelper(first, new InputConvGradients(own));
+        if (own instanceof InputConvGradients) return true;
+        // the forward pass in Java where it applies, under ConvForwardOnce when the layer has it
+        ConvolutionHelper forward = own instanceof ConvForwardOnce once ? new ConvForwardOnce(new StrideOneConvForward(once.own()))
+                : new StrideOneConvForward(own);
+        ConvForwardOnce.setHelper(first, new InputConvGradients(forward));
         return true;
     }
 

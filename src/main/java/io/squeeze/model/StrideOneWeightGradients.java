@@ -58,11 +58,7 @@ final class StrideOneWeightGradients {
             acc = new float[oc * c * t + oc][len];
             geometry = shape;
         }
-        // input rows into the padded planes: row iy at padded row iy + py, columns [lo, hi) at lo + px
-        int lo = Math.max(0, -px), hi = Math.min(w, wp - px);
-        for (int p = 0; p < n * c; p++)
-            for (int iy = Math.max(0, -py); iy < h && iy + py < hp; iy++)
-                if (lo < hi) System.arraycopy(x, (p * h + iy) * w + lo, xp, p * plane + (iy + py) * wp + lo + px, hi - lo);
+        pad(x, 0, n * c, h, w, py, px, hp, wp, plane, xp);
         for (int p = 0; p < n * oc; p++)
             for (int y = 0; y < oh; y++) System.arraycopy(d, (p * oh + y) * ow, dp[p], y * wp, ow);
         for (float[] a : acc) Arrays.fill(a, 0f);
@@ -89,6 +85,19 @@ final class StrideOneWeightGradients {
         for (int k = 0; k < oc * c * t; k++) dw[k] = sum(acc[k], len);
         if (db != null)
             for (int o = 0; o < oc; o++) db[o] = sum(acc[oc * c * t + o], len);
+    }
+
+    /**
+     * Copies {@code planes} input planes of h·w floats, from plane {@code first} of {@code x}, into padded planes of
+     * {@code plane} floats each ({@code hp} rows of {@code wp}): input row iy at padded row iy + py, column ix at
+     * ix + px; what falls outside the padded plane is dropped, and the padding positions are left as they are.
+     */
+    static void pad(float[] x, int first, int planes, int h, int w, int py, int px, int hp, int wp, int plane, float[] xp) {
+        int lo = Math.max(0, -px), hi = Math.min(w, wp - px);
+        if (lo >= hi) return;
+        for (int p = 0; p < planes; p++)
+            for (int iy = Math.max(0, -py); iy < h && iy + py < hp; iy++)
+                System.arraycopy(x, ((first + p) * h + iy) * w + lo, xp, p * plane + (iy + py) * wp + lo + px, hi - lo);
     }
 
     /**

@@ -8,14 +8,15 @@ import org.deeplearning4j.nn.api.Model;
  * in place of ND4J's native op), {@link DenseForwardOnce} (a ReLU dense layer's pre-activation once a step, and no input
  * gradient for a first layer), {@link OutputForwardOnce} (the output layer's pre-activation once a step, not once for
  * the gradient and again for the score), {@link ConvForwardOnce} (each convolution's forward pass once a step, not twice) and
- * {@link InputConvGradients} (the first convolution's backward pass without the input's gradient) and
+ * {@link InputConvGradients} (the first convolution's backward pass without the input's gradient, and for stride 1 its
+ * forward pass in Java, {@link StrideOneConvForward}) and
  * {@link JavaMaxPool} (max pooling's two passes as Java loops, without oneDNN's copies and repeated forward pass) keep the network's
  * configuration and saved form DL4J's own; after installing, the network's input gradient is undefined, so only
  * networks that train get them. {@link StepRelu} (ReLU's backward pass as a Java loop) goes into the layer
  * configurations, which are also what a network saves: a network that is saved or handed back has {@link #restore}
  * called first. Each is tested against DL4J's own path: StepRelu, ConvForwardOnce, DenseForwardOnce,
- * OutputForwardOnce and JavaMaxPool bit for bit, JavaAdam and
- * InputConvGradients to float rounding.
+ * OutputForwardOnce and JavaMaxPool bit for bit, JavaAdam, InputConvGradients and StrideOneConvForward to float
+ * rounding.
  */
 public final class TrainingKernels {
     private TrainingKernels() {}

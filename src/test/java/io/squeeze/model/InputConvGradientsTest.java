@@ -70,7 +70,8 @@ class InputConvGradientsTest {
             assertTrue(diff < 2e-5, "weights after 6 Adam steps differ by " + diff);
             assertEquals(other.score(), fast.score(), 1e-5);
         }
-        assertEquals(onednn.output(x), fast.output(x), "the forward pass is untouched");
+        // a stride-1 layer's forward pass is StrideOneConvForward's, which rounds differently from oneDNN's
+        assertTrue(onednn.output(x).sub(fast.output(x)).amax().getDouble(0) < 1e-5, "the same outputs to float rounding");
     }
 
     @Test
