@@ -26,7 +26,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * whose size changes from step to step; and it computed every one of those steps itself.
  */
 class InputConvGradientsTest {
-    private static MultiLayerNetwork net(MultiLayerConfiguration conf, boolean helpers) {
+    /** A network of {@code conf} with DL4J's helpers (oneDNN) on or off. */
+    static MultiLayerNetwork net(MultiLayerConfiguration conf, boolean helpers) {
         String before = System.getProperty(Dl4jHelpers.PROPERTY);
         System.setProperty(Dl4jHelpers.PROPERTY, Boolean.toString(!helpers));
         try {

@@ -25,16 +25,7 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class StrideOneConvForwardTest {
     private static MultiLayerNetwork net(MultiLayerConfiguration conf, boolean helpers) {
-        String before = System.getProperty(Dl4jHelpers.PROPERTY);
-        System.setProperty(Dl4jHelpers.PROPERTY, Boolean.toString(!helpers));
-        try {
-            MultiLayerNetwork n = new MultiLayerNetwork(conf.clone());
-            n.init();
-            return n;
-        } finally {
-            if (before == null) System.clearProperty(Dl4jHelpers.PROPERTY);
-            else System.setProperty(Dl4jHelpers.PROPERTY, before);
-        }
+        return InputConvGradientsTest.net(conf, helpers);
     }
 
     /** The Java forward pass under the first layer's helpers after {@link TrainingKernels#install}. */
