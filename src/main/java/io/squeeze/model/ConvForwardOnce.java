@@ -2,20 +2,16 @@ package io.squeeze.model;
 
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
-import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.layers.convolution.ConvolutionHelper;
 import org.deeplearning4j.nn.layers.convolution.ConvolutionLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
-import org.nd4j.common.primitives.Pair;
-import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
-import java.util.Map;
 
 /**
  * A convolution's forward pass computed once a training step instead of twice. DL4J's {@code ConvolutionLayer}
@@ -28,8 +24,7 @@ import java.util.Map;
  * the copy instead of running the convolution. The back-propagation step of the same minibatch is that case; each
  * copy serves one repeat. Everything else goes to the layer's own helper.
  */
-final class ConvForwardOnce implements ConvolutionHelper {
-    private final ConvolutionHelper own;
+final class ConvForwardOnce extends WrappingConvHelper {
     private float[] x, w, b; // the input, weights and bias of the kept z
     private float[] px, pw, pb; // the asked-for ones, read for the comparison
     private long[] xShape;
@@ -38,7 +33,7 @@ final class ConvForwardOnce implements ConvolutionHelper {
     private long repeats;
 
     ConvForwardOnce(ConvolutionHelper own) {
-        this.own = own;
+        super(own);
     }
 
     /**
@@ -148,33 +143,8 @@ final class ConvForwardOnce implements ConvolutionHelper {
         return repeats;
     }
 
-    ConvolutionHelper own() {
-        return own;
-    }
-
     @Override
     public boolean checkSupported() {
         return own.checkSupported();
-    }
-
-    @Override
-    public Pair<Gradient, INDArray> backpropGradient(INDArray input, INDArray weights, INDArray bias, INDArray delta, int[] kernel,
-                                                     int[] strides, int[] pad, INDArray biasGradView, INDArray weightGradView, IActivation afn,
-                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.AlgoMode mode,
-                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.BwdFilterAlgo bwdFilterAlgo,
-                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.BwdDataAlgo bwdDataAlgo,
-                                                     ConvolutionMode convolutionMode, int[] dilation, CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
-        return own.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn, mode, bwdFilterAlgo,
-                bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
-    }
-
-    @Override
-    public INDArray activate(INDArray z, IActivation afn, boolean training) {
-        return own.activate(z, afn, training);
-    }
-
-    @Override
-    public Map<String, Long> helperMemoryUse() {
-        return own.helperMemoryUse();
     }
 }

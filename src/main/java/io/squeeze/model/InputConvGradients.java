@@ -21,7 +21,6 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.util.Arrays;
-import java.util.Map;
 
 /**
  * Training without the gradient nobody reads: a {@link MultiLayerNetwork} whose first layer is a 2-D convolution
@@ -39,8 +38,7 @@ import java.util.Map;
  * DL4J's path. Layouts it does not cover (NHWC, asymmetric "same" padding, non-float) go to the layer's own helper.
  * On LeNet-5 it took a local[1] epoch from 11.1–12.6 s to 9.2–9.8 s (session 34, docs/BENCHMARKS.md).
  */
-public final class InputConvGradients implements ConvolutionHelper {
-    private final ConvolutionHelper own;
+public final class InputConvGradients extends WrappingConvHelper {
     private float[] xs, cols, ds, dcols, dwValues, dbValues; // reused: a layer's helper serves one training thread
     private final StrideOneWeightGradients direct = new StrideOneWeightGradients();
     private INDArray colsArray, dArray;
@@ -48,7 +46,7 @@ public final class InputConvGradients implements ConvolutionHelper {
     private long passes, directPasses;
 
     private InputConvGradients(ConvolutionHelper own) {
-        this.own = own;
+        super(own);
     }
 
     /**
@@ -70,11 +68,6 @@ public final class InputConvGradients implements ConvolutionHelper {
     }
 
     @Override
-    public boolean checkSupported() {
-        return true;
-    }
-
-    @Override
     public Pair<Gradient, INDArray> backpropGradient(INDArray input, INDArray weights, INDArray bias, INDArray delta, int[] kernel,
                                                      int[] strides, int[] pad, INDArray biasGradView, INDArray weightGradView, IActivation afn,
                                                      org.deeplearning4j.nn.conf.layers.ConvolutionLayer.AlgoMode mode,
@@ -92,7 +85,7 @@ public final class InputConvGradients implements ConvolutionHelper {
                 && out(h, kernel[0], strides[0], p[0], dilation[0]) == oh && out(w, kernel[1], strides[1], p[1], dilation[1]) == ow
                 && columns * Math.max(k + 1, oc) <= Integer.MAX_VALUE && n * c * h * w <= Integer.MAX_VALUE; // Java arrays
         if (!covered)
-            return own == null ? null : own.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn,
+            return super.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn,
                     mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
         if (strides[0] == 1 && strides[1] == 1 && StrideOneWeightGradients.fits(n, c, oc, oh, ow, kernel[0], kernel[1], dilation[0], dilation[1])) {
             xs = ConvForwardOnce.read(input, xs);
@@ -179,11 +172,6 @@ public final class InputConvGradients implements ConvolutionHelper {
         return colsArray;
     }
 
-    /** The layer's helper this one falls back on and leaves the forward pass to. */
-    ConvolutionHelper own() {
-        return own;
-    }
-
     /** How many backward passes this helper computed itself (DL4J falls back to its own path silently when a helper throws). */
     long passes() {
         return passes;
@@ -200,23 +188,5 @@ public final class InputConvGradients implements ConvolutionHelper {
 
     private static long out(long in, int k, int s, int p, int d) {
         return (in + 2L * p - (long) (k - 1) * d - 1) / s + 1;
-    }
-
-    @Override
-    public INDArray preOutput(INDArray input, INDArray weights, INDArray bias, int[] kernel, int[] strides, int[] pad,
-                              org.deeplearning4j.nn.conf.layers.ConvolutionLayer.AlgoMode mode,
-                              org.deeplearning4j.nn.conf.layers.ConvolutionLayer.FwdAlgo fwdAlgo, ConvolutionMode convolutionMode, int[] dilation,
-                              CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
-        return own == null ? null : own.preOutput(input, weights, bias, kernel, strides, pad, mode, fwdAlgo, convolutionMode, dilation, format, workspaceMgr);
-    }
-
-    @Override
-    public INDArray activate(INDArray z, IActivation afn, boolean training) {
-        return own == null ? afn.getActivation(z, training) : own.activate(z, afn, training);
-    }
-
-    @Override
-    public Map<String, Long> helperMemoryUse() {
-        return own == null ? Map.of() : own.helperMemoryUse();
     }
 }

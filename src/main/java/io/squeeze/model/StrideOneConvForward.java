@@ -2,18 +2,14 @@ package io.squeeze.model;
 
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
-import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.layers.convolution.ConvolutionHelper;
 import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.deeplearning4j.util.ConvolutionUtils;
-import org.nd4j.common.primitives.Pair;
-import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Arrays;
-import java.util.Map;
 
 /**
  * The forward pass of a training network's first convolution when its stride is 1 (LeNet-5's), as a direct
@@ -31,8 +27,7 @@ import java.util.Map;
  * <p>Installed by {@link InputConvGradients#install}, under {@link ConvForwardOnce}: only on networks that train.
  * One instance serves one training thread.
  */
-final class StrideOneConvForward implements ConvolutionHelper {
-    private final ConvolutionHelper own;
+final class StrideOneConvForward extends WrappingConvHelper {
     private float[] xs, ws, bs, xp, out;
     private float[][] taps;
     private float[] acc;
@@ -40,11 +35,7 @@ final class StrideOneConvForward implements ConvolutionHelper {
     private long passes;
 
     StrideOneConvForward(ConvolutionHelper own) {
-        this.own = own;
-    }
-
-    ConvolutionHelper own() {
-        return own;
+        super(own);
     }
 
     /** How many forward passes this helper computed itself. */
@@ -58,8 +49,7 @@ final class StrideOneConvForward implements ConvolutionHelper {
                               org.deeplearning4j.nn.conf.layers.ConvolutionLayer.FwdAlgo fwdAlgo, ConvolutionMode convolutionMode, int[] dilation,
                               CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
         INDArray z = direct(input, weights, bias, kernel, strides, pad, convolutionMode, dilation, format, workspaceMgr);
-        if (z != null) return z;
-        return own == null ? null : own.preOutput(input, weights, bias, kernel, strides, pad, mode, fwdAlgo, convolutionMode, dilation, format, workspaceMgr);
+        return z != null ? z : super.preOutput(input, weights, bias, kernel, strides, pad, mode, fwdAlgo, convolutionMode, dilation, format, workspaceMgr);
     }
 
     private INDArray direct(INDArray input, INDArray weights, INDArray bias, int[] kernel, int[] strides, int[] pad,
@@ -125,31 +115,5 @@ final class StrideOneConvForward implements ConvolutionHelper {
 
     private static void scaleAdd(float[] acc, float w0, float[] t0, int len) {
         for (int i = 0; i < len; i++) acc[i] += w0 * t0[i];
-    }
-
-    @Override
-    public Pair<Gradient, INDArray> backpropGradient(INDArray input, INDArray weights, INDArray bias, INDArray delta, int[] kernel,
-                                                     int[] strides, int[] pad, INDArray biasGradView, INDArray weightGradView, IActivation afn,
-                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.AlgoMode mode,
-                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.BwdFilterAlgo bwdFilterAlgo,
-                                                     org.deeplearning4j.nn.conf.layers.ConvolutionLayer.BwdDataAlgo bwdDataAlgo,
-                                                     ConvolutionMode convolutionMode, int[] dilation, CNN2DFormat format, LayerWorkspaceMgr workspaceMgr) {
-        return own == null ? null : own.backpropGradient(input, weights, bias, delta, kernel, strides, pad, biasGradView, weightGradView, afn,
-                mode, bwdFilterAlgo, bwdDataAlgo, convolutionMode, dilation, format, workspaceMgr);
-    }
-
-    @Override
-    public INDArray activate(INDArray z, IActivation afn, boolean training) {
-        return own == null ? afn.getActivation(z, training) : own.activate(z, afn, training);
-    }
-
-    @Override
-    public boolean checkSupported() {
-        return true;
-    }
-
-    @Override
-    public Map<String, Long> helperMemoryUse() {
-        return own == null ? Map.of() : own.helperMemoryUse();
     }
 }
