@@ -16,13 +16,14 @@ import java.util.Arrays;
  * convolution in Java (Zhang, Franchetti and Low, ICML 2018): {@code z[n, o] = b[o] + Σ_{ci, a, b} W[o, ci, a, b] ·
  * x[n, ci] shifted by (a·dy − py, b·dx − px)}. Each image's planes are copied into zero-padded planes of row length
  * {@code wp = ow + (kw−1)·dx} ({@link StrideOneWeightGradients#pad}); each kernel tap's input is that plane shifted,
- * copied to its own array, and each output plane is its bias plus the taps scaled by their weights, four taps a pass
- * ({@code acc[i] += (w0·t0[i] + w1·t1[i]) + (w2·t2[i] + w3·t3[i])}, every operand at offset 0, a loop HotSpot 17's
- * C2 vectorizes), its rows then copied out without the {@code wp − ow} positions that wrap. For a 1-channel 28×28
- * input, oneDNN 1.0.0-M2's forward convolution ran at about 5 GMAC/s on one thread (docs/BENCHMARKS.md, session 48).
- * The sums run in a fixed order, so the same inputs give the same bits; they round differently from oneDNN's, which
- * the tests bound. Anything else (another stride, NHWC, asymmetric "same" padding, not float, arrays too large) and
- * the backward pass go to the layer's own helper, or to DL4J's path when it has none (null).
+ * copied to its own array ({@link StrideOneWeightGradients#taps}), and each output plane is its bias plus the taps
+ * scaled by their weights, four taps a pass ({@code acc[i] += (w0·t0[i] + w1·t1[i]) + (w2·t2[i] + w3·t3[i])}, every
+ * operand at offset 0, a loop HotSpot 17's C2 vectorizes), its rows then copied out without the {@code wp − ow}
+ * positions that wrap. For a 1-channel 28×28 input, oneDNN 1.0.0-M2's forward convolution ran at about 5 GMAC/s on
+ * one thread (docs/BENCHMARKS.md, session 48). The sums run in a fixed order, so the same inputs give the same bits;
+ * they round differently from oneDNN's, which the tests bound. Anything else (another stride, NHWC, asymmetric "same"
+ * padding, not float, arrays too large) and the backward pass go to the layer's own helper, or to DL4J's path when
+ * it has none (null).
  *
  * <p>Installed by {@link InputConvGradients#install}, under {@link ConvForwardOnce}: only on networks that train.
  * One instance serves one training thread.
@@ -76,8 +77,7 @@ final class StrideOneConvForward extends WrappingConvHelper {
         if (out == null || out.length != n * oc * oh * ow) out = new float[(int) (n * oc * oh * ow)];
         compute((int) n, (int) c, (int) h, (int) w, (int) oc, (int) oh, (int) ow, kh, kw, p[0], p[1], dy, dx);
         INDArray z = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, DataType.FLOAT, new long[]{n, oc, oh, ow}, 'c');
-        if (NdRows.flat(z)) NdRows.fill(z, out);
-        else z.assign(NdRows.of(out, 1, out.length).reshape('c', n, oc, oh, ow));
+        NdRows.copyInto(out, out.length, z);
         passes++;
         return z;
     }
@@ -94,9 +94,7 @@ final class StrideOneConvForward extends WrappingConvHelper {
         }
         for (int ni = 0; ni < n; ni++) {
             StrideOneWeightGradients.pad(xs, ni * c, c, h, w, py, px, hp, wp, plane, xp);
-            for (int ci = 0; ci < c; ci++)
-                for (int a = 0; a < kh; a++)
-                    for (int b = 0; b < kw; b++) System.arraycopy(xp, ci * plane + a * dy * wp + b * dx, taps[(ci * kh + a) * kw + b], 0, len);
+            for (int ci = 0; ci < c; ci++) StrideOneWeightGradients.taps(xp, ci * plane, kh, kw, dy, dx, wp, len, taps, ci * kh * kw);
             for (int o = 0; o < oc; o++) {
                 Arrays.fill(acc, 0, len, bs == null ? 0f : bs[o]);
                 int k = 0, base = o * t;

@@ -65,10 +65,7 @@ final class StrideOneWeightGradients {
         for (int n0 = 0; n0 < n; n0 += GROUP) {
             int g = Math.min(GROUP, n - n0);
             for (int ci = 0; ci < c; ci++) {
-                for (int j = 0; j < g; j++) // tap (a, b)'s input: the padded plane shifted, at offset 0 like every other operand
-                    for (int a = 0; a < kh; a++)
-                        for (int b = 0; b < kw; b++)
-                            System.arraycopy(xp, ((n0 + j) * c + ci) * plane + a * dy * wp + b * dx, taps[j][a * kw + b], 0, len);
+                for (int j = 0; j < g; j++) taps(xp, ((n0 + j) * c + ci) * plane, kh, kw, dy, dx, wp, len, taps[j], 0);
                 for (int o = 0; o < oc; o++)
                     for (int k = 0; k < t; k++) {
                         float[] into = acc[(o * c + ci) * t + k];
@@ -98,6 +95,16 @@ final class StrideOneWeightGradients {
         for (int p = 0; p < planes; p++)
             for (int iy = Math.max(0, -py); iy < h && iy + py < hp; iy++)
                 System.arraycopy(x, ((first + p) * h + iy) * w + lo, xp, p * plane + (iy + py) * wp + lo + px, hi - lo);
+    }
+
+    /**
+     * Copies the kh·kw taps of the padded plane at {@code xp[from]} — tap (a, b) is the plane shifted by
+     * {@code a·dy·wp + b·dx} — each into its own array, {@code taps[first + a·kw + b]}, at offset 0 like every other
+     * operand of the multiply-add loops.
+     */
+    static void taps(float[] xp, int from, int kh, int kw, int dy, int dx, int wp, int len, float[][] taps, int first) {
+        for (int a = 0; a < kh; a++)
+            for (int b = 0; b < kw; b++) System.arraycopy(xp, from + a * dy * wp + b * dx, taps[first + a * kw + b], 0, len);
     }
 
     /**
