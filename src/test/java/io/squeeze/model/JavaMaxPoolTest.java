@@ -118,6 +118,30 @@ class JavaMaxPoolTest {
     }
 
     @Test
+    void windowsThatDoNotTileTheInputEqualDl4jsToo() {
+        // {height, width, kh, kw, sh, sw}: a 2x2 stride-2 truncation leaving a row and a column out, 3x3 and 2x3 windows
+        for (int[] c : new int[][]{{13, 13, 2, 2, 2, 2}, {12, 12, 3, 3, 3, 3}, {10, 12, 2, 3, 2, 3}, {11, 9, 3, 2, 3, 2}}) {
+            var conf = new NeuralNetConfiguration.Builder().seed(1).list()
+                    .layer(new SubsamplingLayer.Builder(SubsamplingLayer.PoolingType.MAX).kernelSize(c[2], c[3]).stride(c[4], c[5]).build())
+                    .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build())
+                    .setInputType(InputType.convolutionalFlat(c[0], c[1], 3)).build();
+            MultiLayerNetwork a = new MultiLayerNetwork(conf.clone()), b = new MultiLayerNetwork(conf.clone());
+            a.init();
+            b.init();
+            assertEquals(1, JavaMaxPool.install(b));
+            Nd4j.getRandom().setSeed(11);
+            INDArray x = Transforms.round(Nd4j.rand(DataType.FLOAT, 4, 3, c[0], c[1]).muli(4).subi(2)).divi(2); // ties
+            int oh = (c[0] - c[2]) / c[4] + 1, ow = (c[1] - c[3]) / c[5] + 1;
+            INDArray eps = Nd4j.rand(DataType.FLOAT, 4, 3, oh, ow).subi(0.5);
+            INDArray[] ref = passes(a.getLayer(0), x, eps), got = passes(b.getLayer(0), x, eps);
+            String what = java.util.Arrays.toString(c);
+            assertEquals(1, ((JavaMaxPool) b.getLayer(0)).forwards(), what);
+            assertArrayEquals(StepReluTest.bits(ref[0]), StepReluTest.bits(got[0]), "output " + what);
+            assertArrayEquals(StepReluTest.bits(ref[1]), StepReluTest.bits(got[1]), "input gradient " + what);
+        }
+    }
+
+    @Test
     void aBackwardPassOfAnotherInputThanTheLastForwardPassScansItsOwnWindows() {
         MultiLayerNetwork dl4j = lenet(0), java = lenet(0);
         JavaMaxPool.install(java);
@@ -155,11 +179,26 @@ class JavaMaxPoolTest {
         JavaMaxPool.install(java);
         JavaMaxPool pool = (JavaMaxPool) java.getLayer(1);
         INDArray x = Nd4j.rand(DataType.FLOAT, 2, 6, 12, 12), eps = Nd4j.rand(DataType.FLOAT, 2, 6, 6, 6);
-        x.putScalar(new long[]{1, 3, 4, 5}, Float.NaN);
-        INDArray[] got = passes(pool, x, eps), ref = passes(dl4j.getLayer(1), x, eps);
-        assertEquals(0, pool.forwards() + pool.backwards(), "an input holding a NaN takes DL4J's path");
-        assertArrayEquals(StepReluTest.bits(ref[0]), StepReluTest.bits(got[0]));
-        assertArrayEquals(StepReluTest.bits(ref[1]), StepReluTest.bits(got[1]));
+        for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            INDArray in = x.dup();
+            in.putScalar(new long[]{1, 3, 4, 5}, bad);
+            INDArray[] got = passes(pool, in, eps), ref = passes(dl4j.getLayer(1), in, eps);
+            assertEquals(0, pool.forwards() + pool.backwards(), "an input holding " + bad + " takes DL4J's path");
+            assertArrayEquals(StepReluTest.bits(ref[0]), StepReluTest.bits(got[0]), "output, " + bad);
+            assertArrayEquals(StepReluTest.bits(ref[1]), StepReluTest.bits(got[1]), "input gradient, " + bad);
+        }
+        // a forward pass that met a NaN after scanning some windows leaves no maxima that pass for another input's
+        var mgr = LayerWorkspaceMgr.noWorkspaces();
+        INDArray finite = Nd4j.rand(DataType.FLOAT, 2, 6, 12, 12), nan = finite.dup();
+        nan.putScalar(new long[]{1, 5, 11, 11}, Float.NaN); // the last window: every other window of it was scanned
+        pool.setInput(finite.dup(), mgr);
+        pool.activate(true, mgr);
+        pool.setInput(nan, mgr);
+        pool.activate(true, mgr);
+        pool.setInput(finite.dup(), mgr);
+        INDArray afresh = pool.backpropGradient(eps.dup(), mgr).getSecond().dup();
+        assertEquals(0, pool.reused(), "scanned again, not taken for the kept copy");
+        assertArrayEquals(StepReluTest.bits(passes(dl4j.getLayer(1), finite, eps)[1]), StepReluTest.bits(afresh));
         // overlapping windows and average pooling: DL4J's path, the same outputs
         for (var type : new SubsamplingLayer.PoolingType[]{SubsamplingLayer.PoolingType.MAX, SubsamplingLayer.PoolingType.AVG}) {
             int kernel = type == SubsamplingLayer.PoolingType.MAX ? 3 : 2;
