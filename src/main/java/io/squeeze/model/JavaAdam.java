@@ -122,6 +122,7 @@ public final class JavaAdam implements GradientUpdater<Adam> {
         float beta1t = (float) Math.pow(beta1, iteration + 1), beta2t = (float) Math.pow(beta2, iteration + 1);
         float alpha = lr * (float) Math.sqrt(1f - beta2t) / (1f - beta1t);
         if (Float.isNaN(alpha) || Float.isInfinite(alpha) || alpha == 0) alpha = eps;
+        float floor = vFloor(eps);
         FloatBuffer state = view.data().asNioFloat(), grad = gradient.data().asNioFloat();
         int so = (int) view.offset(), go = (int) gradient.offset();
         for (int from = 0; from < n; from += CHUNK) {
@@ -129,20 +130,48 @@ public final class JavaAdam implements GradientUpdater<Adam> {
             state.get(so + from, m, 0, len);
             state.get((int) (so + n + from), v, 0, len);
             grad.get(go + from, g, 0, len);
-            step(m, v, g, len, beta1, beta2, eps, alpha);
+            step(m, v, g, len, beta1, beta2, eps, alpha, floor);
             state.put(so + from, m, 0, len);
             state.put((int) (so + n + from), v, 0, len);
             grad.put(go + from, g, 0, len);
         }
     }
 
-    /** The kernel: updates m and v and turns g into the update, over the first {@code len} elements. */
-    static void step(float[] m, float[] v, float[] g, int len, float beta1, float beta2, float eps, float alpha) {
+    /**
+     * Added to and taken from each new m: {@code (m + 2^-85) - 2^-85} is m exactly when |m| ≥ 2^-60 (8.7e-19); a
+     * smaller m comes out within 2^-84 of itself, as 0 or at least 2^-109 in magnitude ({@link #step} says why).
+     */
+    static final float M_FLUSH = 0x1p-85f;
+    /** The most a new v is raised to ({@link #vFloor}): √ of it, 2^-60, is far under half an ulp of Adam's ε = 1e-8. */
+    static final float V_FLOOR = 0x1p-120f;
+
+    /**
+     * The least value of v for {@code eps}: {@link #V_FLOOR}, or less where ε is so small that √v + ε would notice a
+     * quarter of its ulp (0 when that is no normal float), so that √v + ε is ε for every v at or below it.
+     */
+    static float vFloor(float eps) {
+        float quarter = Math.ulp(eps) / 4, f = Math.min(V_FLOOR, quarter * quarter);
+        return f >= Float.MIN_NORMAL ? f : 0f;
+    }
+
+    /**
+     * The kernel: updates m and v and turns g into the update, over the first {@code len} elements, with
+     * {@code vFloor} from {@link #vFloor}. The moments of a parameter whose gradient stays 0 decay geometrically
+     * (β1 = 0.9, β2 = 0.999) into the subnormal floats below 2^-126, and stay there (0.9 times the least subnormal
+     * rounds back to it), where x86 cores take a microcode assist for every vector operation touching one: a block
+     * holding one subnormal value in 16 took 15 ns an element instead of 0.6–0.7 (a scratch loop), and after six
+     * epochs of LeNet-300-100 on MNIST 1.4 % of its Adam state was subnormal (4.3 % of LeNet-5's after three). So a
+     * new v is raised to at least {@code vFloor}, where √v + ε equals ε exactly whatever v was below it, and a new m
+     * goes through {@link #M_FLUSH}, two additions that keep it and α·m out of that range; both vectorize. The update
+     * is bit for bit the formula's wherever |m| ≥ 2^-60 and v ≥ the floor; elsewhere it differs by at most about
+     * 2^-84·α/ε (5e-21 for ε = 1e-8 and α ≤ 1e-3), under half an ulp of any parameter larger than 1e-13.
+     */
+    static void step(float[] m, float[] v, float[] g, int len, float beta1, float beta2, float eps, float alpha, float vFloor) {
         float c1 = 1f - beta1, c2 = 1f - beta2;
         for (int i = 0; i < len; i++) {
             float gi = g[i];
-            float mi = beta1 * m[i] + gi * c1;
-            float vi = beta2 * v[i] + gi * gi * c2;
+            float mi = (beta1 * m[i] + gi * c1 + M_FLUSH) - M_FLUSH;
+            float vi = Math.max(beta2 * v[i] + gi * gi * c2, vFloor);
             m[i] = mi;
             v[i] = vi;
             g[i] = mi * alpha / ((float) Math.sqrt(vi) + eps);

@@ -70,6 +70,55 @@ public class JavaAdamTest {
         assertEquals(0, java.getState().get(AdamUpdater.M_STATE).sub(lib.getState().get(AdamUpdater.M_STATE)).amaxNumber().doubleValue(), 1e-6);
     }
 
+    @Test
+    void decayingMomentsNeverTurnSubnormalAndTheParametersMoveAsWithoutTheFlush() {
+        // moments of parameters whose gradient has gone to 0, from ordinary sizes down to the flushes' thresholds
+        float[] m = {1e-3f, -2e-4f, 3e-12f, -5e-16f, 0x1p-60f, -7e-20f, 0f, 1e-30f, 0x1p-51f};
+        float[] v = {1e-6f, 4e-8f, 1e-20f, 3e-23f, 0x1p-75f, 1e-30f, 1e-36f, 0f, 0x1p-119f};
+        float[] p = {0.25f, -1e-3f, 5e-11f, -3e-8f, 1e-10f, 0.5f, -7e-6f, 2e-12f, 3e-13f};
+        int n = m.length;
+        float[] pm = m.clone(), pv = v.clone(), pp = p.clone(); // the same steps without the flush
+        float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, alpha = 1e-3f;
+        boolean plainWentSubnormal = false;
+        for (int t = 0; t < 40_000; t++) {
+            float grad = t == 20_000 ? 1e-3f : 0f; // one real gradient in between: the flushed state gives the same moments
+            float[] g = new float[n], pg = new float[n];
+            java.util.Arrays.fill(g, grad);
+            java.util.Arrays.fill(pg, grad);
+            JavaAdam.step(m, v, g, n, beta1, beta2, eps, alpha, JavaAdam.vFloor(eps));
+            for (int i = 0; i < n; i++) { // libnd4j's formula as the kernel had it before the flush
+                pm[i] = beta1 * pm[i] + pg[i] * (1f - beta1);
+                pv[i] = beta2 * pv[i] + pg[i] * pg[i] * (1f - beta2);
+                pg[i] = pm[i] * alpha / ((float) Math.sqrt(pv[i]) + eps);
+            }
+            for (int i = 0; i < n; i++) {
+                p[i] -= g[i];
+                pp[i] -= pg[i];
+                assertFalse(subnormal(m[i]) || subnormal(v[i]) || subnormal(g[i]), "step " + t + ", element " + i + ": " + m[i] + " " + v[i] + " " + g[i]);
+                plainWentSubnormal |= subnormal(pm[i]) || subnormal(pv[i]);
+                if (Math.abs(pm[i]) >= 0x1p-60f) assertEquals(pm[i], m[i], "m from 2^-60 up exactly, step " + t);
+                if (pv[i] >= JavaAdam.V_FLOOR) assertEquals(pv[i], v[i], "v from the floor up exactly, step " + t);
+                assertEquals(pp[i], p[i], "the parameter bit for bit, step " + t + ", element " + i);
+            }
+        }
+        assertTrue(plainWentSubnormal, "without the flush the moments do turn subnormal");
+    }
+
+    @Test
+    void vsFloorLeavesSqrtVPlusEpsilonAtEpsilon() {
+        assertEquals(JavaAdam.V_FLOOR, JavaAdam.vFloor(1e-8f));
+        for (float eps : new float[]{1e-3f, 1e-6f, 1e-8f, 1e-12f, 1e-16f, 1e-20f, 1e-30f}) {
+            float f = JavaAdam.vFloor(eps);
+            assertTrue(f == 0 || f >= Float.MIN_NORMAL && f <= JavaAdam.V_FLOOR, "eps " + eps + ": " + f);
+            assertEquals(eps, (float) Math.sqrt(f) + eps, "eps " + eps);
+        }
+        assertEquals(0f, JavaAdam.vFloor(1e-30f), "a floor that would be subnormal is none");
+    }
+
+    private static boolean subnormal(float x) {
+        return x != 0 && Math.abs(x) < Float.MIN_NORMAL;
+    }
+
     private static MultiLayerConfiguration stack(IUpdater updater) {
         return new NeuralNetConfiguration.Builder().seed(3).updater(updater).list()
                 .layer(new DenseLayer.Builder().nIn(20).nOut(30).activation(Activation.RELU).build())
