@@ -57,16 +57,38 @@ public final class DropoutSeedHook implements TrainingHook {
         return z ^ (z >>> 31);
     }
 
-    /** A hash of the array's values (in C order). */
+    /** A hash of the array's values (in C order): {@link #polynomial} of their bits from {@code 1125899906842597}. */
     static long hash(INDArray a) {
         if (a == null) return 0;
         long h = 1125899906842597L;
         if (a.dataType() == org.nd4j.linalg.api.buffer.DataType.FLOAT && a.ordering() == 'c' && a.elementWiseStride() == 1) {
-            java.nio.FloatBuffer b = a.data().asNioFloat(); // read in place: a minibatch is hashed every step
-            for (long i = a.offset(), end = a.offset() + a.length(); i < end; i++) h = 31 * h + Float.floatToRawIntBits(b.get((int) i));
+            java.nio.FloatBuffer b = a.data().asNioFloat(); // read in place, a block at a time: a minibatch is hashed every step
+            float[] block = BLOCK.get();
+            for (long i = a.offset(), end = a.offset() + a.length(); i < end; i += block.length) {
+                int len = (int) Math.min(block.length, end - i);
+                b.get((int) i, block, 0, len);
+                h = polynomial(h, block, len);
+            }
             return h;
         }
-        for (float x : a.dup('c').data().asFloat()) h = 31 * h + Float.floatToRawIntBits(x);
+        float[] x = a.dup('c').data().asFloat();
+        return polynomial(h, x, x.length);
+    }
+
+    private static final ThreadLocal<float[]> BLOCK = ThreadLocal.withInitial(() -> new float[4096]);
+    private static final long P1 = 31, P2 = P1 * P1, P3 = P2 * P1, P4 = P3 * P1;
+
+    /**
+     * {@code h} carried through {@code h = 31·h + bits(x[i])} for the first {@code n} values (each float's bits as a
+     * signed int), four values a step: {@code h·31⁴ + b0·31³ + b1·31² + b2·31 + b3} is the same number modulo 2^64 (a
+     * ring), with one multiply-add on the chain every four values instead of every value.
+     */
+    static long polynomial(long h, float[] x, int n) {
+        int i = 0;
+        for (; i + 4 <= n; i += 4)
+            h = h * P4 + (Float.floatToRawIntBits(x[i]) * P3 + Float.floatToRawIntBits(x[i + 1]) * P2
+                    + Float.floatToRawIntBits(x[i + 2]) * P1 + Float.floatToRawIntBits(x[i + 3]));
+        for (; i < n; i++) h = 31 * h + Float.floatToRawIntBits(x[i]);
         return h;
     }
 }

@@ -70,5 +70,13 @@ public class TrainingBatchTest {
         INDArray other = rows.dup();
         other.putScalar(2, 7, other.getFloat(2, 7) + 1f);
         assertNotEquals(h, DropoutSeedHook.hash(other));
+        // lengths around its four-value steps and its 4096-value blocks, negative values (sign-extended bits), at an offset
+        for (int n : new int[]{0, 1, 3, 4, 5, 7, 4095, 4096, 4097, 9001}) {
+            INDArray whole = Nd4j.rand(DataType.FLOAT, 1, n + 5).subi(0.5);
+            INDArray view = whole.get(NDArrayIndex.point(0), NDArrayIndex.interval(5, n + 5));
+            long e = 1125899906842597L;
+            for (float v : view.dup('c').data().asFloat()) e = 31 * e + Float.floatToRawIntBits(v);
+            assertEquals(e, DropoutSeedHook.hash(view), "length " + n);
+        }
     }
 }
