@@ -150,9 +150,9 @@ final class JavaMaxPool extends SubsamplingLayer {
     /**
      * {@link #firstMax} of every 2×2 window of stride 2 of planes {@code h×w} that the windows tile exactly, into
      * {@code at}, in one pass that also checks the values: whether all are finite, as {@code v − v} is +0 for a finite
-     * v and NaN for an infinite or NaN one, so the windows' sum of them is 0 exactly when all are. As in
-     * {@link #firstMax2x2}, {@code Math.max} carries the running maximum: selects written as {@code a > m ? a : m}
-     * compiled to branches here and took twice as long on random values (a scratch loop over LeNet-5's first pooling
+     * v and NaN for an infinite or NaN one, so the windows' sum of them is 0 exactly when all are. Each window's
+     * index is {@link #firstMax2x2}'s, whose {@code Math.max} carries the running maximum: selects written as
+     * {@code a > m ? a : m} compiled to branches here and took twice as long on random values (a scratch loop over LeNet-5's first pooling
      * input: 0.95 ms against 0.39–0.46 ms, and 0.45–0.55 ms for the separate finiteness scan and window loop before).
      */
     static boolean maxima2x2(float[] x, int[] at, int planes, int h, int w) {
@@ -160,13 +160,9 @@ final class JavaMaxPool extends SubsamplingLayer {
         int o = 0;
         for (int r = 0, rows = planes * h; r < rows; r += 2)
             for (int c = r * w, end = c + w; c < end; c += 2) {
-                float m = x[c], a1 = x[c + 1], a2 = x[c + w], a3 = x[c + w + 1];
-                check += ((m - m) + (a1 - a1)) + ((a2 - a2) + (a3 - a3));
-                int k = a1 > m ? c + 1 : c;
-                m = Math.max(m, a1);
-                k = a2 > m ? c + w : k;
-                m = Math.max(m, a2);
-                at[o++] = a3 > m ? c + w + 1 : k;
+                float a0 = x[c], a1 = x[c + 1], a2 = x[c + w], a3 = x[c + w + 1];
+                check += ((a0 - a0) + (a1 - a1)) + ((a2 - a2) + (a3 - a3));
+                at[o++] = firstMax2x2(x, c, w);
             }
         return check == 0;
     }
