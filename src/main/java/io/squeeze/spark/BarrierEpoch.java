@@ -38,15 +38,15 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
     static final byte VERSION = 2;
     private static final int HEADER = 1 + 4 * 4 + 1;
 
-    private final LocalSgd.Round round;
+    private final WorkerRound round;
     private final int rounds;
 
-    BarrierEpoch(LocalSgd.Round round, int rounds) {
+    BarrierEpoch(WorkerRound round, int rounds) {
         this.round = round;
         this.rounds = rounds;
     }
 
-    LocalSgd.Round round() {
+    WorkerRound round() {
         return round;
     }
 
@@ -55,7 +55,7 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
     }
 
     /** Runs the epoch on {@code cached} as one barrier stage; returns each worker's result (worker 0's carries the state). */
-    static List<LocalSgd.Result> run(JavaRDD<TrainingBatch> cached, LocalSgd.Round round, int rounds) {
+    static List<LocalSgd.Result> run(JavaRDD<TrainingBatch> cached, WorkerRound round, int rounds) {
         var out = cached.rdd().barrier().mapPartitions(new BarrierEpoch(round, rounds), true,
                 scala.reflect.ClassTag$.MODULE$.apply(LocalSgd.Result.class));
         return new ArrayList<>(out.toJavaRDD().collect());
@@ -84,7 +84,7 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         BarrierTaskContext ctx = (BarrierTaskContext) org.apache.spark.TaskContext.get();
         int worker = ctx.partitionId();
         Gather gather = new Gather(ctx);
-        List<TrainingBatch> share = LocalSgd.Round.share(scala.collection.JavaConverters.asJavaIteratorConverter(it).asJava());
+        List<TrainingBatch> share = WorkerRound.share(scala.collection.JavaConverters.asJavaIteratorConverter(it).asJava());
         int[] order = LocalSgd.order(share.size(), round.seed, round.epoch, worker);
         Model net = round.network(worker);
         LocalSgd.State start = round.state.value();

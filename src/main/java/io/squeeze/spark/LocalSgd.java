@@ -14,10 +14,8 @@ import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.Serializable;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Data-parallel training by local SGD with periodic model averaging (McDonald, Hall and Mann 2010; Zinkevich et al.
@@ -224,7 +222,7 @@ final class LocalSgd {
      */
     void finish() {
         String prefix = training + "/";
-        Round.forget(k -> k.startsWith(prefix));
+        WorkerRound.forget(k -> k.startsWith(prefix));
     }
 
     /** Builds the cache (the first epoch's data pass) and counts each worker's minibatches. */
@@ -252,7 +250,7 @@ final class LocalSgd {
         Broadcast<State> state = jsc.broadcast(state(updater, counts));
         List<Result> results;
         try {
-            results = BarrierEpoch.run(cached, new Round(shape, state, 0, epoch, cfg.syncEvery(), cfg.seed(), listeners, hooks), rounds);
+            results = BarrierEpoch.run(cached, new WorkerRound(shape, state, 0, epoch, cfg.syncEvery(), cfg.seed(), listeners, hooks), rounds);
         } finally {
             state.destroy();
         }
@@ -279,7 +277,7 @@ final class LocalSgd {
         Broadcast<State> state = jsc.broadcast(state(updater, counts));
         List<Result> results;
         try {
-            results = new ArrayList<>(cached.mapPartitionsWithIndex(new Round(shape, state, round, epoch, cfg.syncEvery(), cfg.seed(),
+            results = new ArrayList<>(cached.mapPartitionsWithIndex(new WorkerRound(shape, state, round, epoch, cfg.syncEvery(), cfg.seed(),
                     listeners, hooks), true).collect());
         } finally {
             state.destroy();
@@ -337,113 +335,6 @@ final class LocalSgd {
     static void divide(float[] sum, int n, int count) {
         float c = count;
         for (int i = 0; i < n; i++) sum[i] /= c;
-    }
-
-    /** A worker's round, on an executor. */
-    static final class Round implements Function2<Integer, Iterator<TrainingBatch>, Iterator<Result>> {
-        private static final long serialVersionUID = 1L;
-        /** Each worker's network of the current training and configuration, kept between rounds and epochs in this JVM. */
-        static final ConcurrentHashMap<String, Model> NETS = new ConcurrentHashMap<>();
-        /** Each kept network's minibatch arrays ({@link TrainingBatch#dataSet(io.squeeze.model.NdRows.Buffers)}), under the same keys. */
-        static final ConcurrentHashMap<String, io.squeeze.model.NdRows.Buffers> INPUTS = new ConcurrentHashMap<>();
-
-        /** Lets go of the kept networks and their arrays whose keys {@code drop} accepts. */
-        static void forget(java.util.function.Predicate<String> drop) {
-            NETS.keySet().removeIf(drop);
-            INPUTS.keySet().removeIf(drop);
-        }
-
-        private final Broadcast<Shape> shape;
-        final Broadcast<State> state;
-        final int round, epoch, syncEvery;
-        final long seed;
-        private final List<TrainingListener> listeners;
-        private final List<TrainingHook> hooks;
-
-        Round(Broadcast<Shape> shape, Broadcast<State> state, int round, int epoch, int syncEvery, long seed,
-              List<TrainingListener> listeners, List<TrainingHook> hooks) {
-            this.shape = shape;
-            this.state = state;
-            this.round = round;
-            this.epoch = epoch;
-            this.syncEvery = syncEvery;
-            this.seed = seed;
-            this.listeners = listeners;
-            this.hooks = hooks;
-        }
-
-        @Override
-        public Iterator<Result> call(Integer worker, Iterator<TrainingBatch> it) {
-            List<TrainingBatch> share = share(it);
-            int from = round * syncEvery, to = Math.min(share.size(), from + syncEvery);
-            if (from >= to) return Collections.emptyIterator();
-            Model net = network(worker);
-            long rows = fit(worker, net, share, order(share.size(), seed, epoch, worker), from, to);
-            INDArray u = updaterState(net);
-            return List.of(new Result(worker, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u), to - from, rows)).iterator();
-        }
-
-        static List<TrainingBatch> share(Iterator<TrainingBatch> it) {
-            List<TrainingBatch> share = new ArrayList<>();
-            it.forEachRemaining(share::add);
-            return share;
-        }
-
-        /** Fits minibatches {@code from} to {@code to} (exclusive) of the epoch's order, with the hooks around each; returns the rows. */
-        long fit(int worker, Model net, List<TrainingBatch> share, int[] order, int from, int to) {
-            long rows = 0;
-            var kept = INPUTS.computeIfAbsent(key(worker), k -> new io.squeeze.model.NdRows.Buffers());
-            for (int i = from; i < to; i++) {
-                TrainingBatch b = share.get(order[i]);
-                rows += b.rows();
-                if (net instanceof ComputationGraph g) {
-                    var m = b.multi(kept);
-                    for (TrainingHook h : hooks) h.preUpdate(m, g);
-                    g.fit(m);
-                    for (TrainingHook h : hooks) h.postUpdate(m, g);
-                } else {
-                    var n = (MultiLayerNetwork) net;
-                    var d = b.dataSet(kept);
-                    for (TrainingHook h : hooks) h.preUpdate(d, n);
-                    n.fit(d);
-                    for (TrainingHook h : hooks) h.postUpdate(d, n);
-                }
-            }
-            Nd4j.getExecutioner().commit();
-            return rows;
-        }
-
-        /** Where this JVM keeps {@code worker}'s network (and its minibatch arrays) of this training and configuration. */
-        String key(int worker) {
-            return prefix() + worker;
-        }
-
-        /** The keys' start for this training and configuration: what {@link #network} keeps, dropping every other. */
-        private String prefix() {
-            Shape s = shape.value();
-            return s.training() + "/" + s.version() + "/";
-        }
-
-        /** This worker's network, set to the round's averaged state. */
-        Model network(int worker) {
-            Shape s = shape.value();
-            State st = state.value();
-            String prefix = prefix();
-            forget(k -> !k.startsWith(prefix));
-            Model net = NETS.get(key(worker));
-            if (net == null) {
-                net = s.build(row(st.params()));
-                io.squeeze.model.TrainingKernels.install(net); // a worker's network only trains
-                NETS.put(key(worker), net);
-            } else {
-                net.params().assign(row(st.params()));
-            }
-            INDArray u = updaterState(net);
-            if (u != null && st.updater() != null) u.assign(row(st.updater()));
-            setCounts(net, st.iteration(), st.epoch());
-            net.setListeners(listeners);
-            return net;
-        }
     }
 
     /** The order in which a worker fits its minibatches in an epoch: a permutation drawn from (seed, epoch, worker). */

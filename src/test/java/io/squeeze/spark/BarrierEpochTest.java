@@ -304,7 +304,7 @@ class BarrierEpochTest {
         assertArrayEquals(u, back.updaterValues());
         var shape = TestSpark.jsc().broadcast(new LocalSgd.Shape(LocalSgd.Shape.conf(TestModels.mlp(6, new int[]{5}, 3, 4)), "t", 1));
         var state = TestSpark.jsc().broadcast(new LocalSgd.State(new float[]{1}, null, 0, 0));
-        var fn = new BarrierEpoch(new LocalSgd.Round(shape, state, 0, 2, 3, SEED, List.of(), List.of(new TaskThreadsHook())), 4);
+        var fn = new BarrierEpoch(new WorkerRound(shape, state, 0, 2, 3, SEED, List.of(), List.of(new TaskThreadsHook())), 4);
         for (Serializer s : List.<Serializer>of(new KryoSerializer(new SparkConf(false).set("spark.kryo.registrator", SqueezeKryoRegistrator.CHAIN)),
                 new JavaSerializer(new SparkConf(false)))) {
             var bytes = s.newInstance().serialize(fn, ClassTag$.MODULE$.AnyRef());

@@ -52,12 +52,12 @@ class LocalSgdTest {
         var rdd = jsc.parallelize(data.stream().map(TrainingBatch::of).toList(), partitions).cache();
         var sgd = LocalSgd.of(jsc, rdd, net, new SparkTrainer.Config(epochs, 8, syncEvery, SEED), List.of(), List.of());
         for (int e = 1; e <= epochs; e++) assertEquals(data.stream().mapToLong(DataSet::numExamples).sum(), sgd.epoch(e));
-        assertFalse(LocalSgd.Round.NETS.isEmpty(), "each worker's network kept between rounds");
-        LocalSgd.Round.NETS.forEach((k, m) -> {
+        assertFalse(WorkerRound.NETS.isEmpty(), "each worker's network kept between rounds");
+        WorkerRound.NETS.forEach((k, m) -> {
             if (k.startsWith(sgd.training + "/")) assertEquals(1, io.squeeze.model.JavaAdam.blocks(m), "each worker trains with Squeeze's Adam kernel");
         });
         sgd.finish();
-        assertTrue(LocalSgd.Round.NETS.keySet().stream().noneMatch(k -> k.startsWith(sgd.training + "/")), "and let go at the end");
+        assertTrue(WorkerRound.NETS.keySet().stream().noneMatch(k -> k.startsWith(sgd.training + "/")), "and let go at the end");
         rdd.unpersist(false);
     }
 
@@ -142,7 +142,7 @@ class LocalSgdTest {
 
     private static java.util.Map<String, Model> nets(LocalSgd sgd) {
         var out = new java.util.TreeMap<String, Model>();
-        LocalSgd.Round.NETS.forEach((k, m) -> {
+        WorkerRound.NETS.forEach((k, m) -> {
             if (k.startsWith(sgd.training + "/")) out.put(k, m);
         });
         return out;
@@ -180,7 +180,7 @@ class LocalSgdTest {
         var rdd = jsc.parallelize(batches(4, 8, 144, 3, 5).stream().map(TrainingBatch::of).toList(), 2).cache();
         var sgd = LocalSgd.of(jsc, rdd, net, new SparkTrainer.Config(1, 8, 20, SEED), List.of(), List.of());
         assertEquals(32, sgd.epoch(1));
-        var workers = LocalSgd.Round.NETS.entrySet().stream().filter(e -> e.getKey().startsWith(sgd.training + "/")).toList();
+        var workers = WorkerRound.NETS.entrySet().stream().filter(e -> e.getKey().startsWith(sgd.training + "/")).toList();
         assertEquals(2, workers.size());
         for (var w : workers)
             assertInstanceOf(io.squeeze.model.InputConvGradients.class, ((MultiLayerNetwork) w.getValue()).getLayer(0).getHelper(),
