@@ -24,7 +24,8 @@ import java.util.List;
  * {@code …, 0} and the floats handed over in memory by {@link SharedStates}), and every worker computes the same
  * mean in worker order ({@link Exchange}, with {@link LocalSgd#mean}'s arithmetic) of the workers that fitted in that round. The arithmetic is the
  * driver's of the per-round path, so both give the same weights (tested); what goes away is a Spark job, a broadcast and
- * a task result each round. Worker 0 returns the epoch's final state to the driver.
+ * a task result each round. Worker 0 returns the epoch's final state to the driver; every worker returns its rows, the
+ * time its fit loops took and the time it waited for the others' messages (the epoch's progress line gives their shares).
  *
  * <p>Spark runs a barrier stage only when every task can start at once, so {@link #fits} checks slots, dynamic
  * allocation and the size of the gathered messages (each worker receives all of them through the driver's RPC, limited
@@ -95,10 +96,13 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         // workers that all run in this JVM hand their states over through memory; one more gather first asks whether they do
         SharedStates shared = alone || !SharedStates.oneJvm(gather.all(SharedStates.JVM)) ? null
                 : new SharedStates(ctx.stageId(), ctx.stageAttemptNumber(), worker);
+        long fitting = 0;
         try {
             for (int r = 0; r < rounds; r++) {
                 int from = r * round.syncEvery, to = Math.min(share.size(), from + round.syncEvery);
+                long t = System.nanoTime();
                 if (from < to) rows += round.fit(worker, net, share, order, from, to);
+                fitting += System.nanoTime() - t;
                 int steps;
                 if (alone) { // the mean of one worker's state is that state (x / 1f is x): nothing to send or average
                     steps = to - from;
@@ -119,9 +123,9 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         if (worker == 0) {
             INDArray u = LocalSgd.updaterState(net);
             out = new LocalSgd.Result(worker, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u),
-                    iteration - start.iteration(), rows);
+                    iteration - start.iteration(), rows, fitting, gather.waited());
         } else {
-            out = new LocalSgd.Result(worker, null, null, 0, rows);
+            out = new LocalSgd.Result(worker, null, null, 0, rows, fitting, gather.waited());
         }
         return scala.collection.JavaConverters.asScalaIteratorConverter(List.of(out).iterator()).asScala();
     }
@@ -137,11 +141,17 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         private final BarrierTaskContext ctx;
         private final org.apache.spark.rpc.RpcEndpointRef coordinator;
         private int calls;
+        private long waited;
 
         Gather(BarrierTaskContext ctx) {
             this.ctx = ctx;
             var env = org.apache.spark.SparkEnv.get();
             this.coordinator = org.apache.spark.util.RpcUtils.makeDriverRef("barrierSync", env.conf(), env.rpcEnv());
+        }
+
+        /** The nanoseconds this task has waited for the others' messages so far. */
+        long waited() {
+            return waited;
         }
 
         /** Every task's message, in partition order, once all have sent theirs. */
@@ -151,10 +161,12 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
             var reply = coordinator.ask(request, new org.apache.spark.rpc.RpcTimeout(
                     scala.concurrent.duration.Duration.create(365, java.util.concurrent.TimeUnit.DAYS), "barrierTimeout"), REPLY);
             var poll = scala.concurrent.duration.Duration.create(50, java.util.concurrent.TimeUnit.MILLISECONDS);
+            long start = System.nanoTime();
             while (true) {
                 try {
                     String[] all = scala.concurrent.Await.result(reply, poll);
                     calls++;
+                    waited += System.nanoTime() - start;
                     return all;
                 } catch (java.util.concurrent.TimeoutException e) {
                     ctx.killTaskIfInterrupted();

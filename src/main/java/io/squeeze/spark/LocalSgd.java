@@ -80,8 +80,12 @@ final class LocalSgd {
     record State(float[] params, float[] updater, int iteration, int epoch) implements Serializable {
     }
 
-    /** A worker's parameters and updater state after its round, and what it fitted. */
-    record Result(int worker, float[] params, float[] updater, int steps, long rows) implements Serializable {
+    /**
+     * A worker's parameters and updater state after its round (or epoch), what it fitted, the nanoseconds its fit loop
+     * took ({@code fitNanos}) and those it waited for the other workers at the barrier ({@code waitNanos}; -1 where not
+     * measured: one Spark job a round).
+     */
+    record Result(int worker, float[] params, float[] updater, int steps, long rows, long fitNanos, long waitNanos) implements Serializable {
     }
 
     /** The minibatches each worker (partition) holds, and their rows. */
@@ -105,6 +109,8 @@ final class LocalSgd {
     private Sync sync;
     /** How many times an epoch's barrier stage may run: as many as Spark's attempts of a task ({@link #attempts}). */
     private int attempts;
+    /** The last epoch's nanoseconds in the workers' fit loops and waiting at the barrier, summed over the workers (-1: not measured). */
+    private long fitNanos, waitNanos;
 
     /** How the workers meet after each round. */
     enum Sync {
@@ -164,6 +170,19 @@ final class LocalSgd {
         return sync;
     }
 
+    /** The nanoseconds the workers spent in their fit loops in the last epoch, summed over the workers. */
+    long fitNanos() {
+        return fitNanos;
+    }
+
+    /**
+     * The nanoseconds the workers spent waiting for each other at the barrier in the last epoch, summed over the workers;
+     * -1 when its rounds ran as one Spark job each (the waiting is then Spark's, not measured).
+     */
+    long waitNanos() {
+        return waitNanos;
+    }
+
     /**
      * One epoch (1-based): the first counts each worker's minibatches (and builds the cache); the network's
      * configuration as it is now (the driver may have changed it after the last epoch: a learning rate, re-calibrated
@@ -185,6 +204,8 @@ final class LocalSgd {
         }
         Broadcast<Shape> shape = jsc.broadcast(new Shape(conf, training, version));
         long rows = 0;
+        fitNanos = 0;
+        waitNanos = -1;
         try {
             for (int attempt = 1; sync == Sync.BARRIER; attempt++) {
                 try {
@@ -257,6 +278,8 @@ final class LocalSgd {
         net.setParams(row(last.params()));
         if (updater != null) updater.assign(row(last.updater()));
         setCounts(net, counts[0] + last.steps(), counts[1]);
+        fitNanos = results.stream().mapToLong(Result::fitNanos).sum();
+        waitNanos = results.stream().mapToLong(Result::waitNanos).sum();
         return results.stream().mapToLong(Result::rows).sum();
     }
 
@@ -286,6 +309,7 @@ final class LocalSgd {
         net.setParams(row(mean(results, Result::params)));
         if (updater != null) updater.assign(row(mean(results, Result::updater)));
         setCounts(net, counts[0] + results.stream().mapToInt(Result::steps).max().orElse(0), counts[1]);
+        fitNanos += results.stream().mapToLong(Result::fitNanos).sum();
         return results.stream().mapToLong(Result::rows).sum();
     }
 

@@ -258,7 +258,8 @@ public final class SparkTrainer {
 
     /**
      * The epoch loop of training on Spark ({@link LocalSgd}): progress per epoch (the epoch's mean minibatch loss,
-     * time, rows/s); the cached minibatches and thread settings cleaned up whatever happens.
+     * time, rows/s, how the rounds ran and the workers' shares of the time fitting and waiting, {@link #shares}); the
+     * cached minibatches and thread settings cleaned up whatever happens.
      */
     private static <N extends org.deeplearning4j.nn.api.Model> void onSpark(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
                                                                              JavaRDD<TrainingBatch> data, N net,
@@ -270,9 +271,10 @@ public final class SparkTrainer {
                 jsc.setJobDescription("squeeze train epoch " + e + "/" + cfg.epochs() + " on " + where);
                 long t0 = System.nanoTime();
                 long rows = sgd.epoch(e);
+                long wall = System.nanoTime() - t0;
                 String workers = sgd.workers() + (sgd.workers() == 1 ? " worker" : " workers");
-                report(progress, e, cfg, loss.take(), (System.nanoTime() - t0) / 1e9, rows, sgd.sync() == LocalSgd.Sync.BARRIER
-                        ? " (" + workers + ", one barrier stage)" : " (" + workers + ", one Spark job a round)");
+                report(progress, e, cfg, loss.take(), wall / 1e9, rows, " (" + workers + (sgd.sync() == LocalSgd.Sync.BARRIER ? ", one barrier stage"
+                        : ", one Spark job a round") + shares(sgd.fitNanos(), sgd.waitNanos(), sgd.workers(), wall) + ")");
                 afterEpoch.accept(e, net);
             }
         } finally {
@@ -328,6 +330,19 @@ public final class SparkTrainer {
         boolean tied = net instanceof org.deeplearning4j.nn.graph.ComputationGraph g ? io.squeeze.model.TiedGradients.needed(g)
                 : io.squeeze.model.TiedGradients.needed((MultiLayerNetwork) net);
         return tied ? java.util.List.of(new io.squeeze.model.TiedGradients(), loss) : java.util.List.of(loss);
+    }
+
+    /**
+     * What the workers did with the epoch's wall time {@code wallNanos}: "; fitting F %, waiting W %" — the time in
+     * their fit loops and (barrier stages only; {@code waitNanos} -1 otherwise) waiting for each other's states, summed
+     * over the workers, as percentages of {@code workers} × the wall time. The rest went to averaging, Spark's stage or
+     * jobs, and the driver.
+     */
+    static String shares(long fitNanos, long waitNanos, int workers, long wallNanos) {
+        if (workers <= 0 || wallNanos <= 0) return "";
+        double all = (double) workers * wallNanos;
+        String fit = String.format(java.util.Locale.ROOT, "; fitting %.0f %%", 100 * fitNanos / all);
+        return waitNanos < 0 ? fit : fit + String.format(java.util.Locale.ROOT, ", waiting %.0f %%", 100 * waitNanos / all);
     }
 
     private static void report(PrintWriter progress, int e, Config cfg, double loss, double s, long rows, String how) {

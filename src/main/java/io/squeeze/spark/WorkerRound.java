@@ -21,7 +21,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * the round's averaged state ({@link #network}, kept in this JVM between rounds and epochs of the same training and
  * configuration), then {@code syncEvery} minibatches of its share fitted in the epoch's order drawn from (seed, epoch,
  * worker) ({@link LocalSgd#order}), with the listeners and hooks around each; returns its parameters, updater state,
- * steps and rows for the driver's average. {@link BarrierEpoch} runs a whole epoch's rounds with the same network and
+ * steps, rows and the time its fit loop took, for the driver's average. {@link BarrierEpoch} runs a whole epoch's rounds with the same network and
  * fit loop in one barrier task.
  */
 final class WorkerRound implements Function2<Integer, Iterator<TrainingBatch>, Iterator<LocalSgd.Result>> {
@@ -62,9 +62,12 @@ final class WorkerRound implements Function2<Integer, Iterator<TrainingBatch>, I
         int from = round * syncEvery, to = Math.min(share.size(), from + syncEvery);
         if (from >= to) return Collections.emptyIterator();
         Model net = network(worker);
+        long start = System.nanoTime();
         long rows = fit(worker, net, share, LocalSgd.order(share.size(), seed, epoch, worker), from, to);
+        long fitting = System.nanoTime() - start;
         INDArray u = LocalSgd.updaterState(net);
-        return List.of(new LocalSgd.Result(worker, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u), to - from, rows)).iterator();
+        return List.of(new LocalSgd.Result(worker, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u),
+                to - from, rows, fitting, -1)).iterator();
     }
 
     static List<TrainingBatch> share(Iterator<TrainingBatch> it) {

@@ -108,7 +108,7 @@ class BarrierEpochTest {
         for (int w : new int[]{2, 0, 3}) { // worker 1 fitted nothing this round; the array is in partition order
             float[] p = values(r, np, 7), u = values(r, nu, 0);
             p[w] = w == 3 ? Float.NaN : -0f;
-            results.add(new LocalSgd.Result(w, p, u, 5 + w, 0));
+            results.add(new LocalSgd.Result(w, p, u, 5 + w, 0, 0, 0));
             messages[w] = BarrierEpoch.encode(w, 5 + w, NdRows.of(p, 1, np), NdRows.of(u, 1, nu));
         }
         messages[1] = "";
@@ -135,7 +135,7 @@ class BarrierEpochTest {
         int before = SharedStates.published();
         for (int w = 0; w < 3; w++) {
             float[] p = values(r, np, 5), u = values(r, nu, 0);
-            results.add(new LocalSgd.Result(w, p, u, 4 + w, 0));
+            results.add(new LocalSgd.Result(w, p, u, 4 + w, 0, 0, 0));
             // worker 1's message carries its floats; 0 and 2 publish theirs in this JVM, their messages are headers
             messages[w] = w == 1 ? BarrierEpoch.encode(w, 4 + w, NdRows.of(p, 1, np), NdRows.of(u, 1, nu))
                     : BarrierEpoch.publish(shared[w], 3, w, 4 + w, NdRows.of(p, 1, np), NdRows.of(u, 1, nu));
@@ -248,16 +248,40 @@ class BarrierEpochTest {
         rdd.unpersist(false);
     }
 
-    /** Throws once when armed, in worker 1's fourth minibatch (local mode: one JVM holds the flag). */
-    static final class FailOnce implements TrainingHook {
-        static final java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
-        private int seen;
-
-        @Override
-        public void preUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
-            if (org.apache.spark.TaskContext.getPartitionId() == 1 && ++seen == 4 && armed.compareAndSet(true, false)) throw new IllegalStateException("worker 1 fails once");
+    @Test
+    void anEpochReportsTheWorkersTimeFittingAndWaitingForEachOther() {
+        var rdd = TestSpark.jsc().parallelize(batches(12, 3), 2).cache(); // 6 minibatches a worker: 2 rounds of 3
+        long slept = 6 * SlowWorker1.MILLIS * 1_000_000L; // worker 1's sleeps, in its fit loop
+        MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
+        var sgd = LocalSgd.of(TestSpark.jsc(), rdd, net, new SparkTrainer.Config(1, 8, 3, SEED), List.of(), List.of(new SlowWorker1()), LocalSgd.Sync.BARRIER);
+        long wall;
+        try {
+            long t0 = System.nanoTime();
+            assertEquals(96, sgd.epoch(1));
+            wall = System.nanoTime() - t0;
+        } finally {
+            sgd.finish();
         }
+        assertTrue(sgd.fitNanos() >= slept, sgd.fitNanos() + " ns fitting");
+        assertTrue(sgd.waitNanos() >= slept / 2, "worker 0 waits for worker 1's sleeps each round: " + sgd.waitNanos() + " ns");
+        assertTrue(sgd.fitNanos() + sgd.waitNanos() <= 2 * wall, "no more than two workers' wall time: " + sgd.fitNanos() + " + " + sgd.waitNanos() + " of 2 × " + wall);
+        var jobs = LocalSgd.of(TestSpark.jsc(), rdd, net.clone(), new SparkTrainer.Config(1, 8, 3, SEED), List.of(), List.of(new SlowWorker1()), LocalSgd.Sync.JOBS);
+        try {
+            assertEquals(96, jobs.epoch(1));
+        } finally {
+            jobs.finish();
+        }
+        assertTrue(jobs.fitNanos() >= slept, "one job a round: the fit loops of both rounds timed, " + jobs.fitNanos() + " ns");
+        assertEquals(-1, jobs.waitNanos(), "one job a round: the waiting is Spark's, not measured");
+        // the progress line's shares of the workers' time: summed over the workers, of workers × the epoch's wall time
+        assertEquals("; fitting 90 %, waiting 5 %", SparkTrainer.shares(1_800_000_000L, 100_000_000L, 2, 1_000_000_000L));
+        assertEquals("; fitting 97 %, waiting 0 %", SparkTrainer.shares(970_000_000L, 0, 1, 1_000_000_000L));
+        assertEquals("; fitting 90 %", SparkTrainer.shares(1_800_000_000L, -1, 2, 1_000_000_000L));
+        rdd.unpersist(false);
+    }
 
+    /** A hook acting before each DataSet minibatch only. */
+    abstract static class DataSetHook implements TrainingHook {
         @Override
         public void postUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
         }
@@ -271,25 +295,39 @@ class BarrierEpochTest {
         }
     }
 
+    /** Sleeps {@value #MILLIS} ms before each of worker 1's minibatches. */
+    static final class SlowWorker1 extends DataSetHook {
+        static final long MILLIS = 40;
+
+        @Override
+        public void preUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
+            if (org.apache.spark.TaskContext.getPartitionId() != 1) return;
+            try {
+                Thread.sleep(MILLIS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** Throws once when armed, in worker 1's fourth minibatch (local mode: one JVM holds the flag). */
+    static final class FailOnce extends DataSetHook {
+        static final java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
+        private int seen;
+
+        @Override
+        public void preUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
+            if (org.apache.spark.TaskContext.getPartitionId() == 1 && ++seen == 4 && armed.compareAndSet(true, false)) throw new IllegalStateException("worker 1 fails once");
+        }
+    }
+
     /** Throws in worker 1's second minibatch, after worker 0 has gone on to the first exchange. */
-    static final class FailOnWorker1 implements TrainingHook {
+    static final class FailOnWorker1 extends DataSetHook {
         private int seen;
 
         @Override
         public void preUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
             if (org.apache.spark.TaskContext.getPartitionId() == 1 && ++seen == 2) throw new IllegalStateException("worker 1 fails");
-        }
-
-        @Override
-        public void postUpdate(org.nd4j.linalg.dataset.api.DataSet minibatch, Model model) {
-        }
-
-        @Override
-        public void preUpdate(MultiDataSet minibatch, Model model) {
-        }
-
-        @Override
-        public void postUpdate(MultiDataSet minibatch, Model model) {
         }
     }
 

@@ -304,8 +304,10 @@ class LocalSgdTest {
             var st = roundTrip(s, new LocalSgd.State(new float[]{1, 2}, null, 7, 2));
             assertArrayEquals(new float[]{1, 2}, st.params());
             assertEquals(7, st.iteration());
-            var r = roundTrip(s, new LocalSgd.Result(1, new float[]{3}, new float[]{4, 5}, 2, 16));
+            var r = roundTrip(s, new LocalSgd.Result(1, new float[]{3}, new float[]{4, 5}, 2, 16, 7_000_000_000L, -1));
             assertArrayEquals(new float[]{4, 5}, r.updater());
+            assertEquals(7_000_000_000L, r.fitNanos());
+            assertEquals(-1, r.waitNanos());
             Model rebuilt = roundTrip(s, shape).build(net.params());
             assertEquals(net.getLayerWiseConfigurations().toJson(), ((MultiLayerNetwork) rebuilt).getLayerWiseConfigurations().toJson());
             assertEquals(net.params(), rebuilt.params());
