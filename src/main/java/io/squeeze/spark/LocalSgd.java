@@ -109,7 +109,10 @@ final class LocalSgd {
     private Sync sync;
     /** How many times an epoch's barrier stage may run: as many as Spark's attempts of a task ({@link #attempts}). */
     private int attempts;
-    /** The last epoch's nanoseconds in the workers' fit loops and waiting at the barrier, summed over the workers (-1: not measured). */
+    /**
+     * The last epoch's nanoseconds in the workers' fit loops and waiting at the barrier, summed over the workers;
+     * {@code waitNanos} is -1 when not measured (one Spark job a round).
+     */
     private long fitNanos, waitNanos;
 
     /** How the workers meet after each round. */

@@ -35,6 +35,8 @@ class StandaloneClusterIT {
     static final Path FIXTURES = BASE.resolve("src/test/resources/fixtures/artifacts-v1");
     static final Storage ST = new Storage(new Configuration());
     static final ObjectMapper M = new ObjectMapper();
+    /** The end of a training epoch's progress line when its rounds ran as one barrier stage (also YarnClusterIT's). */
+    static final java.util.regex.Pattern BARRIER_EPOCH = java.util.regex.Pattern.compile(" workers, one barrier stage; fitting [0-9]+ %, waiting [0-9]+ %\\)");
     static StandaloneCluster cluster;
     @TempDir
     static Path dir;
@@ -553,7 +555,7 @@ class StandaloneClusterIT {
         // the epoch's mean minibatch loss, added up in the executors' training workers
         assertTrue(java.util.regex.Pattern.compile("train: epoch 2/2  loss [0-9]+\\.[0-9]{4}  ").matcher(r.err()).find(), r.err());
         // every round of an epoch in one barrier stage across the executor JVMs (BarrierEpoch), a worker per core
-        assertTrue(r.err().contains("train: epoch 2/2") && java.util.regex.Pattern.compile(" workers, one barrier stage; fitting [0-9]+ %, waiting [0-9]+ %\\)").matcher(r.err()).find(), r.err());
+        assertTrue(r.err().contains("train: epoch 2/2") && BARRIER_EPOCH.matcher(r.err()).find(), r.err());
         local("evaluate", "--model", tl, "--data", TEST, "--report", el.toString());
         JsonNode c = M.readTree(Files.readAllBytes(ec)), l = M.readTree(Files.readAllBytes(el));
         assertEquals(l.get("rows"), c.get("rows"));

@@ -65,7 +65,7 @@ class YarnClusterIT {
         for (String k : new String[]{"rows", "accuracy", "loss", "top5"}) assertEquals(l.get(k), y.get(k), k);
 
         assertTrue(t.err().contains("epoch 3/3"), t.err());
-        assertTrue(java.util.regex.Pattern.compile(" workers, one barrier stage; fitting [0-9]+ %, waiting [0-9]+ %\\)").matcher(t.err()).find(), "every round of an epoch in one barrier stage on YARN's executors: " + t.err());
+        assertTrue(StandaloneClusterIT.BARRIER_EPOCH.matcher(t.err()).find(), "every round of an epoch in one barrier stage on YARN's executors: " + t.err());
         StandaloneClusterIT.local(StandaloneClusterIT.append(train, "--out", lo));
         Storage st = new Storage(new Configuration());
         double ay = (Double) Artifact.load(st, out).manifest().metrics().get("accuracy"), al = (Double) Artifact.load(st, lo).manifest().metrics().get("accuracy");
