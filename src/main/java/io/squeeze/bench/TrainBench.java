@@ -39,7 +39,9 @@ import java.util.Locale;
  * speed drifts by up to a third from minute to minute): each row gives the medians of its two figures and the median
  * of the repeats' ratios, and lists every repeat's ratio.
  * Each side trains from the same initial weights; the first epochs (JIT warm-up, building and caching the minibatches:
- * {@link Case#warmup}) are left out and the figure is rows per second over the case's measured epochs. When {@code /usr/bin/python3}
+ * {@link Case#warmup}) are left out and the figure is rows per second over the case's measured epochs. On Spark an
+ * epoch's time is the one its progress line gives: with several short epochs in one barrier stage
+ * ({@link SparkTrainer.Watcher}), its share of the stage's wall time. When {@code /usr/bin/python3}
  * has PyTorch, its training loop of the same network, minibatches and optimizer ({@code bench/train_torch.py}, two
  * threads) is the third column (goal ≥ 1.0×), run twice: with its defaults and with {@code OPENBLAS_NUM_THREADS=1}.
  * Debian's PyTorch 1.13 computes with whatever {@code libblas.so.3} the system's alternatives select (the reference
@@ -282,12 +284,22 @@ final class TrainBench implements Bench.Benchmark {
             rdd.count();
             MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
             net.init();
-            long[] ends = new long[c.epochs() + 1];
+            double[] seconds = new double[c.epochs() + 1];
             PrintWriter pw = new PrintWriter(progress, true);
+            // each epoch's wall time as its progress line gives it: with several epochs to a barrier stage, its share of the stage's
             SparkTrainer.train(jsc, rdd, net, 784, 10, new SparkTrainer.Config(c.epochs(), BATCH, SparkTrainer.DEFAULT_SYNC_EVERY, 42, false),
-                    "bench " + name + " on " + master, pw, (e, n) -> ends[e] = System.nanoTime());
+                    "bench " + name + " on " + master, pw, new SparkTrainer.Watcher<MultiLayerNetwork>() {
+                        @Override
+                        public void seconds(int epoch, double s) {
+                            seconds[epoch] = s;
+                        }
+
+                        @Override
+                        public void accept(Integer epoch, MultiLayerNetwork n) {
+                        }
+                    });
             rdd.unpersist(true); // blocking: the session stops next
-            double warm = (ends[c.epochs()] - ends[c.warmup()]) / 1e9;
+            double warm = java.util.Arrays.stream(seconds, c.warmup() + 1, c.epochs() + 1).sum();
             progress.printf(Locale.ROOT, "bench: train %s on %s: %.1f s for epochs %d-%d%n", name, master, warm, c.warmup() + 1, c.epochs());
             return (double) rows.size() * c.measured() / warm;
         } finally {

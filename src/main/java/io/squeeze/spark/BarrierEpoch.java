@@ -22,10 +22,15 @@ import java.util.List;
  * {@link BarrierTaskContext#allGather} (one message a worker, bytes carried as an ISO-8859-1 string, version 2:
  * {@code version, worker, steps, params, updater length, 1, floats little-endian}; when all workers run in one JVM,
  * {@code …, 0} and the floats handed over in memory by {@link SharedStates}), and every worker computes the same
- * mean in worker order ({@link Exchange}, with {@link LocalSgd#mean}'s arithmetic) of the workers that fitted in that round. The arithmetic is the
+ * mean in worker order ({@link Exchange}, with {@link Averaging#mean}'s arithmetic) of the workers that fitted in that round. The arithmetic is the
  * driver's of the per-round path, so both give the same weights (tested); what goes away is a Spark job, a broadcast and
  * a task result each round. Worker 0 returns the epoch's final state to the driver; every worker returns its rows, the
  * time its fit loops took and the time it waited for the others' messages (the epoch's progress line gives their shares).
+ *
+ * <p>One stage may run several consecutive epochs ({@code epochs}; {@link LocalSgd#epochs}): each worker goes on from
+ * the state it averaged last, exactly what the next epoch's stage would have broadcast to it, with the next epoch's
+ * order and counts, so the weights are those of one stage an epoch (tested); each worker returns a result an epoch,
+ * worker 0's with that epoch's state, and the loss of that epoch's minibatches ({@link EpochLoss}'s partial sums).
  *
  * <p>Spark runs a barrier stage only when every task can start at once, so {@link #fits} checks slots, dynamic
  * allocation and the size of the gathered messages (each worker receives all of them through the driver's RPC, limited
@@ -40,11 +45,19 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
     private static final int HEADER = 1 + 4 * 4 + 1;
 
     private final WorkerRound round;
-    private final int rounds;
+    private final int rounds, epochs;
 
+    /** One epoch of {@code rounds} rounds. */
     BarrierEpoch(WorkerRound round, int rounds) {
+        this(round, rounds, 1);
+    }
+
+    /** {@code epochs} epochs from {@code round.epoch} on, of {@code rounds} rounds each. */
+    BarrierEpoch(WorkerRound round, int rounds, int epochs) {
+        if (epochs < 1) throw new IllegalArgumentException("a barrier stage of " + epochs + " epochs");
         this.round = round;
         this.rounds = rounds;
+        this.epochs = epochs;
     }
 
     WorkerRound round() {
@@ -57,7 +70,12 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
 
     /** Runs the epoch on {@code cached} as one barrier stage; returns each worker's result (worker 0's carries the state). */
     static List<LocalSgd.Result> run(JavaRDD<TrainingBatch> cached, WorkerRound round, int rounds) {
-        var out = cached.rdd().barrier().mapPartitions(new BarrierEpoch(round, rounds), true,
+        return run(cached, round, rounds, 1);
+    }
+
+    /** Runs {@code epochs} epochs as one barrier stage; returns each worker's result of each epoch (worker 0's carry the states). */
+    static List<LocalSgd.Result> run(JavaRDD<TrainingBatch> cached, WorkerRound round, int rounds, int epochs) {
+        var out = cached.rdd().barrier().mapPartitions(new BarrierEpoch(round, rounds, epochs), true,
                 scala.reflect.ClassTag$.MODULE$.apply(LocalSgd.Result.class));
         return new ArrayList<>(out.toJavaRDD().collect());
     }
@@ -86,48 +104,58 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         int worker = ctx.partitionId();
         Gather gather = new Gather(ctx);
         List<TrainingBatch> share = WorkerRound.share(scala.collection.JavaConverters.asJavaIteratorConverter(it).asJava());
-        int[] order = LocalSgd.order(share.size(), round.seed, round.epoch, worker);
         Model net = round.network(worker);
         LocalSgd.State start = round.state.value();
+        EpochLoss loss = round.loss();
         int iteration = start.iteration();
-        long rows = 0;
         boolean alone = ctx.numPartitions() == 1;
         Exchange exchange = new Exchange();
         // workers that all run in this JVM hand their states over through memory; one more gather first asks whether they do
         SharedStates shared = alone || !SharedStates.oneJvm(gather.all(SharedStates.JVM)) ? null
                 : new SharedStates(ctx.stageId(), ctx.stageAttemptNumber(), worker);
-        long fitting = 0;
+        List<LocalSgd.Result> out = new ArrayList<>();
         try {
-            for (int r = 0; r < rounds; r++) {
-                int from = r * round.syncEvery, to = Math.min(share.size(), from + round.syncEvery);
-                long t = System.nanoTime();
-                if (from < to) rows += round.fit(worker, net, share, order, from, to);
-                fitting += System.nanoTime() - t;
-                int steps;
-                if (alone) { // the mean of one worker's state is that state (x / 1f is x): nothing to send or average
-                    steps = to - from;
-                } else {
-                    String mine = from >= to ? "" : shared != null ? publish(shared, r, worker, to - from, net.params(), LocalSgd.updaterState(net))
-                            : encode(worker, to - from, net.params(), LocalSgd.updaterState(net));
-                    steps = exchange.average(gather.all(mine), net, shared, r);
+            for (int g = 0; g < epochs; g++) {
+                int epoch = round.epoch + g, epochCount = start.epoch() + g, before = iteration;
+                if (g > 0) LocalSgd.setCounts(net, iteration, epochCount); // as the next epoch's broadcast state would set them
+                int[] order = Averaging.order(share.size(), round.seed, epoch, worker);
+                long began = System.nanoTime(), waited = gather.waited(), fitting = 0, rows = 0;
+                double lossSum = loss == null ? 0 : loss.partialSum();
+                long lossCount = loss == null ? 0 : loss.partialCount();
+                for (int r = 0; r < rounds; r++) {
+                    int from = r * round.syncEvery, to = Math.min(share.size(), from + round.syncEvery);
+                    long t = System.nanoTime();
+                    if (from < to) rows += round.fit(worker, net, share, order, from, to);
+                    fitting += System.nanoTime() - t;
+                    int steps;
+                    if (alone) { // the mean of one worker's state is that state (x / 1f is x): nothing to send or average
+                        steps = to - from;
+                    } else {
+                        int id = g * rounds + r; // the round's number in this stage names its shared states
+                        String mine = from >= to ? "" : shared != null ? publish(shared, id, worker, to - from, net.params(), LocalSgd.updaterState(net))
+                                : encode(worker, to - from, net.params(), LocalSgd.updaterState(net));
+                        steps = exchange.average(gather.all(mine), net, shared, id);
+                    }
+                    if (steps <= 0) continue;
+                    iteration += steps;
+                    LocalSgd.setCounts(net, iteration, epochCount);
                 }
-                if (steps <= 0) continue;
-                iteration += steps;
-                LocalSgd.setCounts(net, iteration, start.epoch());
+                double epochLoss = loss == null ? 0 : loss.partialSum() - lossSum;
+                long losses = loss == null ? -1 : loss.partialCount() - lossCount;
+                float[] p = null, u = null;
+                if (worker == 0) {
+                    INDArray us = LocalSgd.updaterState(net);
+                    p = io.squeeze.model.NdRows.toRowMajor(net.params());
+                    u = us == null ? null : io.squeeze.model.NdRows.toRowMajor(us);
+                }
+                out.add(new LocalSgd.Result(worker, p, u, worker == 0 ? iteration - before : 0, rows, fitting, gather.waited() - waited, epoch,
+                        System.nanoTime() - began, epochLoss, losses));
             }
             if (shared != null) gather.all(""); // every worker has read the last round's states before they are removed
         } finally {
             if (shared != null) shared.close();
         }
-        LocalSgd.Result out;
-        if (worker == 0) {
-            INDArray u = LocalSgd.updaterState(net);
-            out = new LocalSgd.Result(worker, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u),
-                    iteration - start.iteration(), rows, fitting, gather.waited());
-        } else {
-            out = new LocalSgd.Result(worker, null, null, 0, rows, fitting, gather.waited());
-        }
-        return scala.collection.JavaConverters.asScalaIteratorConverter(List.of(out).iterator()).asScala();
+        return scala.collection.JavaConverters.asScalaIteratorConverter(out.iterator()).asScala();
     }
 
     /**
@@ -249,8 +277,8 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
 
     /**
      * A round's averaging on a worker, reusing its arrays from round to round: the messages' parameters (then updater
-     * state) summed in worker order and divided by their count with {@link LocalSgd#mean}'s own steps
-     * ({@link LocalSgd#add}, {@link LocalSgd#divide}: the driver's floats), then copied into the network's arrays.
+     * state) summed in worker order and divided by their count with {@link Averaging#mean}'s own steps
+     * ({@link Averaging#add}, {@link Averaging#divide}: the driver's floats), then copied into the network's arrays.
      */
     static final class Exchange {
         private float[] sum = new float[0], next = new float[0];
@@ -290,9 +318,9 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
             in.get(0).floats(from, sum, n);
             for (int w = 1; w < in.size(); w++) {
                 in.get(w).floats(from, next, n);
-                LocalSgd.add(sum, next, n);
+                Averaging.add(sum, next, n);
             }
-            LocalSgd.divide(sum, n, in.size());
+            Averaging.divide(sum, n, in.size());
             io.squeeze.model.NdRows.copyInto(sum, n, target);
         }
     }

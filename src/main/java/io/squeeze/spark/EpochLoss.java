@@ -31,6 +31,19 @@ final class EpochLoss extends BaseTrainingListener implements Serializable {
         }
     }
 
+    /**
+     * The losses this copy has added: in a task, those of the task's minibatches so far ({@link BarrierEpoch} takes
+     * each epoch's from them when one stage runs several epochs).
+     */
+    double partialSum() {
+        return sum.value();
+    }
+
+    /** The minibatches this copy has counted (see {@link #partialSum}). */
+    long partialCount() {
+        return count.value();
+    }
+
     /** The mean since the last call (NaN when no minibatch reported), then zero again. */
     double take() {
         double mean = count.value() == 0 ? Double.NaN : sum.value() / count.value();

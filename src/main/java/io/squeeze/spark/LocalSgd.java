@@ -41,41 +41,10 @@ import java.util.List;
  */
 final class LocalSgd {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger("squeeze");
-    /** The network's configuration (either of DL4J's two kinds), Java-serialized. */
-    record Shape(byte[] conf, String training, int version) implements Serializable {
-        /**
-         * The network's configuration, serialized with its iteration and epoch counts at 0: a worker's counts come
-         * from the round's {@link State}, so two epochs of an unchanged configuration give the same bytes.
-         */
-        static byte[] conf(Model net) {
-            Serializable conf;
-            if (net instanceof ComputationGraph g) {
-                var c = g.getConfiguration().clone();
-                c.setIterationCount(0);
-                c.setEpochCount(0);
-                conf = c;
-            } else {
-                var c = ((MultiLayerNetwork) net).getLayerWiseConfigurations().clone();
-                c.setIterationCount(0);
-                c.setEpochCount(0);
-                conf = c;
-            }
-            return org.apache.commons.lang3.SerializationUtils.serialize(conf);
-        }
-
-        Model build(INDArray params) {
-            Object conf = org.apache.commons.lang3.SerializationUtils.deserialize(this.conf);
-            if (conf instanceof org.deeplearning4j.nn.conf.ComputationGraphConfiguration c) {
-                ComputationGraph g = new ComputationGraph(c);
-                g.init(params, true);
-                return g;
-            }
-            MultiLayerNetwork n = new MultiLayerNetwork((org.deeplearning4j.nn.conf.MultiLayerConfiguration) conf);
-            n.init(params, true);
-            return n;
-        }
-    }
-
+    /** About how long a barrier stage of several epochs should last ({@link #epochsPerStage}): progress comes at least this often. */
+    static final double STAGE_SECONDS = 10;
+    /** At most the bytes of worker 0's states that a barrier stage of several epochs returns. */
+    static final long STAGE_STATES_BYTES = 128L << 20;
     /** What every worker starts a round from: the averaged parameters and updater state, and the step counts. */
     record State(float[] params, float[] updater, int iteration, int epoch) implements Serializable {
     }
@@ -83,9 +52,25 @@ final class LocalSgd {
     /**
      * A worker's parameters and updater state after its round (or epoch), what it fitted, the nanoseconds its fit loop
      * took ({@code fitNanos}) and those it waited for the other workers at the barrier ({@code waitNanos}; -1 where not
-     * measured: one Spark job a round).
+     * measured: one Spark job a round). From a barrier stage also the epoch, the nanoseconds the worker spent on it and
+     * the sum and count of its minibatches' losses ({@code lossCount} -1: not measured, one Spark job a round).
      */
-    record Result(int worker, float[] params, float[] updater, int steps, long rows, long fitNanos, long waitNanos) implements Serializable {
+    record Result(int worker, float[] params, float[] updater, int steps, long rows, long fitNanos, long waitNanos, int epoch, long nanos,
+                  double lossSum, long lossCount) implements Serializable {
+        /** A round's result of one Spark job a round. */
+        Result(int worker, float[] params, float[] updater, int steps, long rows, long fitNanos, long waitNanos) {
+            this(worker, params, updater, steps, rows, fitNanos, waitNanos, 0, -1, 0, -1);
+        }
+    }
+
+    /**
+     * An epoch as the driver takes it ({@link #epochs}, then {@link #apply}): its rows, the workers' fitting and waiting
+     * nanoseconds summed ({@code waitNanos} -1: one Spark job a round), worker 0's nanoseconds on it ({@code nanos}, -1
+     * when not measured), its minibatches' losses ({@code lossCount} -1: in the loss accumulator instead), and from a
+     * barrier stage the state it ended in and the steps it took (null params: the driver's network already holds it).
+     */
+    record Epoch(int epoch, long rows, long fitNanos, long waitNanos, long nanos, double lossSum, long lossCount, float[] params,
+                 float[] updater, int steps) {
     }
 
     /** The minibatches each worker (partition) holds, and their rows. */
@@ -187,11 +172,23 @@ final class LocalSgd {
     }
 
     /**
-     * One epoch (1-based): the first counts each worker's minibatches (and builds the cache); the network's
-     * configuration as it is now (the driver may have changed it after the last epoch: a learning rate, re-calibrated
-     * ranges) goes to the executors. Returns the rows trained.
+     * One epoch (1-based), its state taken into the network ({@link #epochs} of one, then {@link #apply}). Returns the
+     * rows trained.
      */
     long epoch(int e) {
+        Epoch d = epochs(e, 1).get(0);
+        apply(d);
+        return d.rows();
+    }
+
+    /**
+     * Epochs {@code e} to {@code e + k - 1} (1-based), in one barrier stage when the rounds run as one ({@link Sync#BARRIER});
+     * with one Spark job a round only epoch {@code e}. The first epoch counts each worker's minibatches (and builds the
+     * cache); the network's configuration and state as they are now (the driver may have changed them after the last
+     * epoch: a learning rate, re-calibrated ranges) go to the executors. The driver's network takes each epoch's state
+     * from {@link #apply}, in order, before the next call.
+     */
+    List<Epoch> epochs(int e, int k) {
         if (rounds < 0) {
             List<Share> shares = shares(cached);
             rounds = rounds(shares, cfg.syncEvery());
@@ -200,19 +197,17 @@ final class LocalSgd {
         INDArray u = updaterState(net);
         sync = forced != null ? forced
                 : BarrierEpoch.fits(jsc.sc(), workers, net.params().length() + (u == null ? 0 : u.length())) ? Sync.BARRIER : Sync.JOBS;
-        byte[] now = Shape.conf(net);
+        byte[] now = NetConf.conf(net);
         if (!java.util.Arrays.equals(now, conf)) { // the workers keep their networks (and arrays) until it changes
             conf = now;
             version++;
         }
-        Broadcast<Shape> shape = jsc.broadcast(new Shape(conf, training, version));
-        long rows = 0;
-        fitNanos = 0;
-        waitNanos = -1;
+        Broadcast<NetConf> shape = jsc.broadcast(new NetConf(conf, training, version));
+        List<Epoch> out = null;
         try {
             for (int attempt = 1; sync == Sync.BARRIER; attempt++) {
                 try {
-                    rows = barrierEpoch(shape, e);
+                    out = barrierEpochs(shape, e, k);
                     break;
                 } catch (Exception x) {
                     if (refused(x)) {
@@ -224,19 +219,56 @@ final class LocalSgd {
                         // Spark reruns a failed task, and gives the same weights (the broadcast state is unchanged)
                         if (attempt >= attempts) throw x;
                         String why = String.valueOf(x.getMessage()).lines().findFirst().orElse("");
-                        LOG.warn("epoch {}: its barrier stage failed ({}); running the epoch again, attempt {} of {}", e, why, attempt + 1, attempts);
+                        if (k == 1) LOG.warn("epoch {}: its barrier stage failed ({}); running the epoch again, attempt {} of {}", e, why, attempt + 1, attempts);
+                        else LOG.warn("epochs {}-{}: their barrier stage failed ({}); running the epochs again, attempt {} of {}", e, e + k - 1, why,
+                                attempt + 1, attempts);
                         if (forced == null && !BarrierEpoch.fits(jsc.sc(), workers, net.params().length() + (u == null ? 0 : u.length())))
                             sync = Sync.JOBS; // slots lost with an executor: this epoch one job a round
                     }
                 }
             }
-            if (sync == Sync.JOBS) for (int r = 0; r < rounds; r++) rows += round(shape, r, e);
+            if (sync == Sync.JOBS) {
+                long rows = 0, fit = 0;
+                for (int r = 0; r < rounds; r++) {
+                    long[] done = round(shape, r, e);
+                    rows += done[0];
+                    fit += done[1];
+                }
+                out = List.of(new Epoch(e, rows, fit, -1, -1, 0, -1, null, null, 0));
+            }
         } finally {
             shape.destroy();
         }
+        return out;
+    }
+
+    /** Takes epoch {@code d}'s state (if the network does not hold it yet) and counts into the driver's network. */
+    void apply(Epoch d) {
+        if (d.params() != null) {
+            int[] counts = counts(net);
+            net.setParams(row(d.params()));
+            INDArray updater = updaterState(net);
+            if (updater != null) updater.assign(row(d.updater()));
+            setCounts(net, counts[0] + d.steps(), counts[1]);
+        }
+        fitNanos = d.fitNanos();
+        waitNanos = d.waitNanos();
         if (net instanceof ComputationGraph g) g.incrementEpochCount();
         else ((MultiLayerNetwork) net).incrementEpochCount();
-        return rows;
+    }
+
+    /**
+     * How many epochs the next barrier stage runs: as many as last about {@link #STAGE_SECONDS} at {@code secondsPerEpoch}
+     * (what the last ones took), and keep worker 0's states of them within {@link #STAGE_STATES_BYTES} ({@code floats}
+     * parameters and updater values each), at least one; the {@code left} epochs spread evenly over the fewest stages of
+     * that many (5 left, 4 a stage: 3 then 2).
+     */
+    static int epochsPerStage(double secondsPerEpoch, int left, long floats) {
+        if (!(secondsPerEpoch > 0) || left <= 1) return 1;
+        long fit = (long) Math.floor(STAGE_SECONDS / secondsPerEpoch), held = STAGE_STATES_BYTES / Math.max(1, 4 * floats);
+        long most = Math.max(1, Math.min(left, Math.min(fit, held)));
+        long stages = (left + most - 1) / most;
+        return (int) ((left + stages - 1) / stages);
     }
 
     /**
@@ -266,24 +298,29 @@ final class LocalSgd {
         return (most + syncEvery - 1) / syncEvery;
     }
 
-    /** Every round of an epoch in one barrier stage ({@link BarrierEpoch}); the driver takes worker 0's final state. */
-    private long barrierEpoch(Broadcast<Shape> shape, int epoch) {
-        INDArray updater = updaterState(net);
-        int[] counts = counts(net);
-        Broadcast<State> state = jsc.broadcast(state(updater, counts));
+    /**
+     * Every round of epochs {@code epoch} to {@code epoch + k - 1} in one barrier stage ({@link BarrierEpoch}); each
+     * epoch ends in worker 0's state of it.
+     */
+    private List<Epoch> barrierEpochs(Broadcast<NetConf> shape, int epoch, int k) {
+        Broadcast<State> state = jsc.broadcast(state(updaterState(net), counts(net)));
         List<Result> results;
         try {
-            results = BarrierEpoch.run(cached, new WorkerRound(shape, state, 0, epoch, cfg.syncEvery(), cfg.seed(), listeners, hooks), rounds);
+            results = BarrierEpoch.run(cached, new WorkerRound(shape, state, 0, epoch, cfg.syncEvery(), cfg.seed(), listeners, hooks), rounds, k);
         } finally {
             state.destroy();
         }
-        Result last = results.stream().filter(r -> r.worker() == 0).findFirst().orElseThrow();
-        net.setParams(row(last.params()));
-        if (updater != null) updater.assign(row(last.updater()));
-        setCounts(net, counts[0] + last.steps(), counts[1]);
-        fitNanos = results.stream().mapToLong(Result::fitNanos).sum();
-        waitNanos = results.stream().mapToLong(Result::waitNanos).sum();
-        return results.stream().mapToLong(Result::rows).sum();
+        List<Epoch> out = new ArrayList<>();
+        for (int e = epoch; e < epoch + k; e++) {
+            int at = e;
+            List<Result> of = results.stream().filter(r -> r.epoch() == at).toList();
+            Result last = of.stream().filter(r -> r.worker() == 0).findFirst().orElseThrow();
+            out.add(new Epoch(e, of.stream().mapToLong(Result::rows).sum(), of.stream().mapToLong(Result::fitNanos).sum(),
+                    of.stream().mapToLong(Result::waitNanos).sum(), last.nanos(), of.stream().mapToDouble(Result::lossSum).sum(),
+                    of.stream().anyMatch(r -> r.lossCount() < 0) ? -1 : of.stream().mapToLong(Result::lossCount).sum(), last.params(),
+                    last.updater(), last.steps()));
+        }
+        return out;
     }
 
     private static boolean refused(Throwable x) {
@@ -295,8 +332,11 @@ final class LocalSgd {
         return new State(io.squeeze.model.NdRows.toRowMajor(net.params()), updater == null ? null : io.squeeze.model.NdRows.toRowMajor(updater), counts[0], counts[1]);
     }
 
-    /** One round: every worker fits its next {@code syncEvery} minibatches from the averaged state; returns the rows. */
-    private long round(Broadcast<Shape> shape, int round, int epoch) {
+    /**
+     * One round: every worker fits its next {@code syncEvery} minibatches from the averaged state, which the driver's
+     * network takes; returns the rows and the workers' fitting nanoseconds.
+     */
+    private long[] round(Broadcast<NetConf> shape, int round, int epoch) {
         INDArray updater = updaterState(net);
         int[] counts = counts(net);
         Broadcast<State> state = jsc.broadcast(state(updater, counts));
@@ -307,13 +347,12 @@ final class LocalSgd {
         } finally {
             state.destroy();
         }
-        if (results.isEmpty()) return 0;
+        if (results.isEmpty()) return new long[2];
         results.sort(java.util.Comparator.comparingInt(Result::worker));
-        net.setParams(row(mean(results, Result::params)));
-        if (updater != null) updater.assign(row(mean(results, Result::updater)));
+        net.setParams(row(Averaging.mean(results, Result::params)));
+        if (updater != null) updater.assign(row(Averaging.mean(results, Result::updater)));
         setCounts(net, counts[0] + results.stream().mapToInt(Result::steps).max().orElse(0), counts[1]);
-        fitNanos += results.stream().mapToLong(Result::fitNanos).sum();
-        return results.stream().mapToLong(Result::rows).sum();
+        return new long[]{results.stream().mapToLong(Result::rows).sum(), results.stream().mapToLong(Result::fitNanos).sum()};
     }
 
     /** The network's iteration and epoch counts (Adam's bias correction and schedules read them). */
@@ -342,38 +381,5 @@ final class LocalSgd {
     /** A flat parameter or updater-state vector as DL4J keeps it: one row, filled in one bulk copy ({@link io.squeeze.model.NdRows}). */
     static INDArray row(float[] values) {
         return io.squeeze.model.NdRows.of(values, 1, values.length);
-    }
-
-    /** The element-wise mean of the workers' arrays: the first worker's values, each next one's {@link #add}ed in worker order, then {@link #divide}d. */
-    static float[] mean(List<Result> results, java.util.function.Function<Result, float[]> of) {
-        float[] sum = of.apply(results.get(0)).clone();
-        for (int w = 1; w < results.size(); w++) add(sum, of.apply(results.get(w)), sum.length);
-        divide(sum, sum.length, results.size());
-        return sum;
-    }
-
-    /** {@code sum[i] += a[i]} for the first {@code n} values: one worker's step of the mean (also {@link BarrierEpoch.Exchange}'s). */
-    static void add(float[] sum, float[] a, int n) {
-        for (int i = 0; i < n; i++) sum[i] += a[i];
-    }
-
-    /** {@code sum[i] /= count} for the first {@code n} values: the mean's last step (also {@link BarrierEpoch.Exchange}'s). */
-    static void divide(float[] sum, int n, int count) {
-        float c = count;
-        for (int i = 0; i < n; i++) sum[i] /= c;
-    }
-
-    /** The order in which a worker fits its minibatches in an epoch: a permutation drawn from (seed, epoch, worker). */
-    static int[] order(int n, long seed, int epoch, int worker) {
-        int[] o = new int[n];
-        for (int i = 0; i < n; i++) o[i] = i;
-        var rnd = new java.util.SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch * 0xBF58476D1CE4E5B9L + worker);
-        for (int i = n - 1; i > 0; i--) {
-            int j = rnd.nextInt(i + 1);
-            int t = o[i];
-            o[i] = o[j];
-            o[j] = t;
-        }
-        return o;
     }
 }

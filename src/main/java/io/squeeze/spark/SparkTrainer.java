@@ -111,7 +111,7 @@ public final class SparkTrainer {
     /** Continues training {@code net} (e.g. fine-tuning a compressed model; its layer constraints are enforced). */
     public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerNetwork net,
                                           int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress) {
-        return train(jsc, rows, net, numFeatures, numClasses, cfg, where, progress, (e, n) -> { });
+        return train(jsc, rows, net, numFeatures, numClasses, cfg, where, progress, Watcher.none());
     }
 
     /** As above, calling {@code afterEpoch} with the epoch (1-based) and the averaged network after each epoch. */
@@ -208,10 +208,43 @@ public final class SparkTrainer {
         return data.map(d -> new org.nd4j.linalg.dataset.MultiDataSet(d.getFeatures(), d.getLabels()));
     }
 
-    /** The step decay of {@code h} after every epoch but the last, on the network being trained, after {@code then}. */
+    /**
+     * What runs after each epoch and only reads the network (validation, a report): training on Spark then runs several
+     * short epochs in one barrier stage, each about {@link LocalSgd#STAGE_SECONDS} long at most (the first epoch alone),
+     * and after the stage calls this for each of its epochs in turn, the network set to that epoch's weights, with the
+     * epoch's progress line printed just before. The weights are those of one stage an epoch. A hook that changes the
+     * network or its configuration between epochs (a learning-rate step, QAT's re-calibration) is a plain
+     * {@link java.util.function.BiConsumer}: every epoch is then a stage of its own, and the hook's changes reach the next.
+     */
+    public interface Watcher<N> extends java.util.function.BiConsumer<Integer, N> {
+        /** The epoch's wall time as its progress line gives it (its share of its stage's), just before {@link #accept}. */
+        default void seconds(int epoch, double seconds) {
+        }
+
+        /** Nothing after each epoch. */
+        static <N> Watcher<N> none() {
+            return (e, n) -> { };
+        }
+
+        /**
+         * {@code then} given {@code view} of the network after each epoch (a merged copy, the student of a hint graph):
+         * a Watcher when {@code then} is one, for a {@code view} that only reads the network.
+         */
+        static <A, B> java.util.function.BiConsumer<Integer, B> through(java.util.function.BiConsumer<Integer, A> then,
+                                                                       java.util.function.Function<B, A> view) {
+            if (then instanceof Watcher<A>) return (Watcher<B>) (e, n) -> then.accept(e, view.apply(n));
+            return (e, n) -> then.accept(e, view.apply(n));
+        }
+    }
+
+    /**
+     * The step decay of {@code h} after every epoch but the last, on the network being trained, after {@code then};
+     * {@code then} itself when {@code h} has no decay.
+     */
     public static <N> java.util.function.BiConsumer<Integer, N> decaying(java.util.function.BiConsumer<Integer, N> then,
                                                                          io.squeeze.model.Architectures.Hyper h, int epochs,
                                                                          java.util.function.ObjDoubleConsumer<N> setLearningRate) {
+        if (h.lrDecay() == null) return then; // a Watcher stays one
         return (e, n) -> {
             then.accept(e, n);
             if (h.lrDecay() != null && e < epochs) setLearningRate.accept(n, h.learningRate(e + 1));
@@ -222,7 +255,7 @@ public final class SparkTrainer {
     public static org.deeplearning4j.nn.graph.ComputationGraph fitGraph(JavaSparkContext jsc, JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data,
                                                                         org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
                                                                         PrintWriter progress) {
-        return fitGraph(jsc, data, graph, cfg, where, progress, (e, g) -> { });
+        return fitGraph(jsc, data, graph, cfg, where, progress, Watcher.none());
     }
 
     /** As above, calling {@code afterEpoch} with the epoch (1-based) and the averaged graph after each epoch. */
@@ -266,16 +299,33 @@ public final class SparkTrainer {
                                                                              java.util.function.BiConsumer<Integer, N> afterEpoch) {
         EpochLoss loss = new EpochLoss(jsc);
         LocalSgd sgd = LocalSgd.of(jsc, data, net, cfg, listeners(net, loss), java.util.List.of(new TaskThreadsHook(), new DropoutSeedHook(cfg.seed())));
+        Watcher<N> watcher = afterEpoch instanceof Watcher<N> o ? o : null;
         try {
-            for (int e = 1; e <= cfg.epochs(); e++) {
-                jsc.setJobDescription("squeeze train epoch " + e + "/" + cfg.epochs() + " on " + where);
+            double perEpoch = Double.NaN; // the last stage's seconds an epoch; the first epoch (building the cache) runs alone
+            for (int e = 1; e <= cfg.epochs(); ) {
+                org.nd4j.linalg.api.ndarray.INDArray u = LocalSgd.updaterState(net);
+                int k = watcher == null ? 1 : LocalSgd.epochsPerStage(perEpoch, cfg.epochs() - e + 1, net.params().length() + (u == null ? 0 : u.length()));
+                jsc.setJobDescription("squeeze train epoch" + (k == 1 ? " " + e : "s " + e + "-" + (e + k - 1)) + "/" + cfg.epochs() + " on " + where);
                 long t0 = System.nanoTime();
-                long rows = sgd.epoch(e);
+                var done = sgd.epochs(e, k);
                 long wall = System.nanoTime() - t0;
-                String workers = sgd.workers() + (sgd.workers() == 1 ? " worker" : " workers");
-                report(progress, e, cfg, loss.take(), wall / 1e9, rows, " (" + workers + (sgd.sync() == LocalSgd.Sync.BARRIER ? ", one barrier stage"
-                        : ", one Spark job a round") + shares(sgd.fitNanos(), sgd.waitNanos(), sgd.workers(), wall) + ")");
-                afterEpoch.accept(e, net);
+                double pooled = loss.take(); // one Spark job a round adds the loss up here; a barrier stage gives each epoch's
+                long workerNanos = done.stream().mapToLong(LocalSgd.Epoch::nanos).sum();
+                String stage = sgd.sync() == LocalSgd.Sync.JOBS ? ", one Spark job a round"
+                        : done.size() == 1 ? ", one barrier stage" : ", one barrier stage for epochs " + e + "-" + (e + done.size() - 1);
+                for (LocalSgd.Epoch d : done) {
+                    // each epoch's share of the stage's wall time, in proportion to worker 0's time on it
+                    long nanos = done.size() == 1 || workerNanos <= 0 ? wall / done.size() : Math.round((double) wall * d.nanos() / workerNanos);
+                    sgd.apply(d);
+                    double mean = d.lossCount() < 0 ? pooled : d.lossCount() == 0 ? Double.NaN : d.lossSum() / d.lossCount();
+                    String workers = sgd.workers() + (sgd.workers() == 1 ? " worker" : " workers");
+                    report(progress, d.epoch(), cfg, mean, nanos / 1e9, d.rows(), " (" + workers + stage + shares(d.fitNanos(), d.waitNanos(), sgd.workers(), nanos) + ")");
+                    if (watcher != null) watcher.seconds(d.epoch(), nanos / 1e9);
+                    afterEpoch.accept(d.epoch(), net);
+                }
+                // the stage's pace: worker 0's time on its epochs (the first stage's wall time also built the cache)
+                perEpoch = (workerNanos > 0 ? workerNanos : wall) / 1e9 / done.size();
+                e += done.size();
             }
         } finally {
             jsc.clearJobGroup();

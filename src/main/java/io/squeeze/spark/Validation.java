@@ -17,14 +17,16 @@ import java.util.function.BiConsumer;
 /**
  * Validation during training: after each epoch, the network being trained (the averaged one on Spark) is evaluated
  * on the evaluation data with the distributed evaluator ({@link SparkEvaluator}, the model's own input
- * normalization applied) and the epoch's accuracy and loss are printed with the training progress. The rows are read
- * again each epoch rather than cached, so validation holds no executor memory between epochs.
+ * normalization applied) and the epoch's accuracy and loss are printed with the training progress. The hooks only read
+ * a copy of the network ({@link SparkTrainer.Watcher}), so short epochs may run several to a stage and be validated
+ * one after another when it ends. The rows are read again each epoch rather than cached, so validation holds no
+ * executor memory between epochs.
  */
 public final class Validation {
     private Validation() {}
 
     /** The hook for {@code evalData} (its test split for IDX); does nothing without evaluation data. */
-    public static BiConsumer<Integer, MultiLayerNetwork> after(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress) {
+    public static SparkTrainer.Watcher<MultiLayerNetwork> after(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress) {
         return after(spark, evalData, meta, progress, n -> n);
     }
 
@@ -32,16 +34,16 @@ public final class Validation {
      * As above, evaluating {@code view} of a copy of the network being trained: the model it will become (LoRA's
      * adapters merged, distillation's KD loss back to cross-entropy).
      */
-    public static BiConsumer<Integer, MultiLayerNetwork> after(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress,
-                                                               java.util.function.UnaryOperator<MultiLayerNetwork> view) {
+    public static SparkTrainer.Watcher<MultiLayerNetwork> after(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress,
+                                                                 java.util.function.UnaryOperator<MultiLayerNetwork> view) {
         if (evalData == null) return (e, n) -> { }; // no copy of the network to make
         BiConsumer<Integer, LoadedModel> check = validator(spark, evalData, meta, progress);
         return (e, n) -> check.accept(e, new LoadedModel(view.apply(n.clone()), meta, "", "epoch " + e, SourceKind.DL4J_ZIP, 0));
     }
 
     /** The hook for a graph being trained (a ResNet). */
-    public static BiConsumer<Integer, org.deeplearning4j.nn.graph.ComputationGraph> afterGraph(SparkSession spark, String evalData, ModelMeta meta,
-                                                                                                PrintWriter progress) {
+    public static SparkTrainer.Watcher<org.deeplearning4j.nn.graph.ComputationGraph> afterGraph(SparkSession spark, String evalData, ModelMeta meta,
+                                                                                                  PrintWriter progress) {
         if (evalData == null) return (e, g) -> { };
         BiConsumer<Integer, LoadedModel> check = validator(spark, evalData, meta, progress);
         return (e, g) -> check.accept(e, LoadedModel.ofGraph(g.clone(), meta, "", "epoch " + e, SourceKind.DL4J_ZIP, 0));

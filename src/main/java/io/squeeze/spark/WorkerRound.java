@@ -20,7 +20,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * One worker's round of {@link LocalSgd}'s local SGD (Lin et al. 2020), on an executor: the worker's network set to
  * the round's averaged state ({@link #network}, kept in this JVM between rounds and epochs of the same training and
  * configuration), then {@code syncEvery} minibatches of its share fitted in the epoch's order drawn from (seed, epoch,
- * worker) ({@link LocalSgd#order}), with the listeners and hooks around each; returns its parameters, updater state,
+ * worker) ({@link Averaging#order}), with the listeners and hooks around each; returns its parameters, updater state,
  * steps, rows and the time its fit loop took, for the driver's average. {@link BarrierEpoch} runs a whole epoch's rounds with the same network and
  * fit loop in one barrier task.
  */
@@ -37,14 +37,14 @@ final class WorkerRound implements Function2<Integer, Iterator<TrainingBatch>, I
         INPUTS.keySet().removeIf(drop);
     }
 
-    private final Broadcast<LocalSgd.Shape> shape;
+    private final Broadcast<NetConf> shape;
     final Broadcast<LocalSgd.State> state;
     final int round, epoch, syncEvery;
     final long seed;
     private final List<TrainingListener> listeners;
     private final List<TrainingHook> hooks;
 
-    WorkerRound(Broadcast<LocalSgd.Shape> shape, Broadcast<LocalSgd.State> state, int round, int epoch, int syncEvery, long seed,
+    WorkerRound(Broadcast<NetConf> shape, Broadcast<LocalSgd.State> state, int round, int epoch, int syncEvery, long seed,
                 List<TrainingListener> listeners, List<TrainingHook> hooks) {
         this.shape = shape;
         this.state = state;
@@ -63,11 +63,17 @@ final class WorkerRound implements Function2<Integer, Iterator<TrainingBatch>, I
         if (from >= to) return Collections.emptyIterator();
         Model net = network(worker);
         long start = System.nanoTime();
-        long rows = fit(worker, net, share, LocalSgd.order(share.size(), seed, epoch, worker), from, to);
+        long rows = fit(worker, net, share, Averaging.order(share.size(), seed, epoch, worker), from, to);
         long fitting = System.nanoTime() - start;
         INDArray u = LocalSgd.updaterState(net);
         return List.of(new LocalSgd.Result(worker, io.squeeze.model.NdRows.toRowMajor(net.params()), u == null ? null : io.squeeze.model.NdRows.toRowMajor(u),
                 to - from, rows, fitting, -1)).iterator();
+    }
+
+    /** The listener that adds up the epoch's loss, among those this worker's network runs; null when none does. */
+    EpochLoss loss() {
+        for (TrainingListener l : listeners) if (l instanceof EpochLoss x) return x;
+        return null;
     }
 
     static List<TrainingBatch> share(Iterator<TrainingBatch> it) {
@@ -107,13 +113,13 @@ final class WorkerRound implements Function2<Integer, Iterator<TrainingBatch>, I
 
     /** The keys' start for this training and configuration: what {@link #network} keeps, dropping every other. */
     private String prefix() {
-        LocalSgd.Shape s = shape.value();
+        NetConf s = shape.value();
         return s.training() + "/" + s.version() + "/";
     }
 
     /** This worker's network, set to the round's averaged state. */
     Model network(int worker) {
-        LocalSgd.Shape s = shape.value();
+        NetConf s = shape.value();
         LocalSgd.State st = state.value();
         String prefix = prefix();
         forget(k -> !k.startsWith(prefix));

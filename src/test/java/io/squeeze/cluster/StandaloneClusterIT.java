@@ -204,7 +204,9 @@ class StandaloneClusterIT {
                 {"quantize", "--model", dense, "--mode", "codebook", "--bits", "4", "--data", TRAIN, "--epochs", "2", "--lr", "0.001", "--eval-data", TEST},
                 {"lora", "--model", dense, "--base-quant", "nf4", "--rank", "4", "--data", TRAIN, "--epochs", "3", "--lr", "0.01", "--merge", "--eval-data", TEST}};
         java.util.function.Function<String[], String> name = job -> job[0] + (job[4].equals("codebook") ? "-codebook" : job[4].equals("nf4") ? "-nf4" : "");
-        batch(java.util.Arrays.stream(jobs).map(job -> append(job, "--out", dir.resolve(name.apply(job) + "-train-cluster").toString())).toArray(String[][]::new));
+        Run r = batch(java.util.Arrays.stream(jobs).map(job -> append(job, "--out", dir.resolve(name.apply(job) + "-train-cluster").toString())).toArray(String[][]::new));
+        // LoRA's short epochs after the first run as one barrier stage across the executor JVMs, each validated after it
+        assertTrue(r.err().contains(" workers, one barrier stage for epochs 2-3; fitting ") && r.err().contains("train: epoch 3 validation accuracy"), r.err());
         for (String[] job : jobs) {
             String c = dir.resolve(name.apply(job) + "-train-cluster").toString(), l = dir.resolve(name.apply(job) + "-train-local").toString();
             local(append(job, "--out", l));

@@ -66,6 +66,9 @@ class YarnClusterIT {
 
         assertTrue(t.err().contains("epoch 3/3"), t.err());
         assertTrue(StandaloneClusterIT.BARRIER_EPOCH.matcher(t.err()).find(), "every round of an epoch in one barrier stage on YARN's executors: " + t.err());
+        assertTrue(t.err().contains("train: epoch 3/3") && t.err().contains(" workers, one barrier stage for epochs 2-3; fitting "),
+                "the short epochs after the first in one barrier stage, validated each: " + t.err());
+        assertTrue(t.err().contains("train: epoch 3 validation accuracy"), t.err());
         StandaloneClusterIT.local(StandaloneClusterIT.append(train, "--out", lo));
         Storage st = new Storage(new Configuration());
         double ay = (Double) Artifact.load(st, out).manifest().metrics().get("accuracy"), al = (Double) Artifact.load(st, lo).manifest().metrics().get("accuracy");

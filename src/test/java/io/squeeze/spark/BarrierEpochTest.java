@@ -30,7 +30,8 @@ import static org.junit.jupiter.api.Assertions.*;
 class BarrierEpochTest {
     private static final long SEED = 5;
 
-    private static List<TrainingBatch> batches(int n, long seed) {
+    /** {@code n} minibatches of 8 rows, 6 Gaussian features and a random one of 3 classes (also EpochStagesTest's). */
+    static List<TrainingBatch> batches(int n, long seed) {
         Random r = new Random(seed);
         List<TrainingBatch> out = new ArrayList<>();
         for (int b = 0; b < n; b++) {
@@ -115,11 +116,11 @@ class BarrierEpochTest {
         results.sort(java.util.Comparator.comparingInt(LocalSgd.Result::worker));
         var exchange = new BarrierEpoch.Exchange();
         assertEquals(8, exchange.average(messages, net), "the most steps a worker took");
-        assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::params), net.params().toFloatVector(), "the driver's floats, in worker order");
-        assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::updater), updater(net));
+        assertArrayEquals(Averaging.mean(results, LocalSgd.Result::params), net.params().toFloatVector(), "the driver's floats, in worker order");
+        assertArrayEquals(Averaging.mean(results, LocalSgd.Result::updater), updater(net));
         assertTrue(Float.isNaN(net.params().getFloat(3)));
         assertEquals(0, exchange.average(new String[]{"", ""}, net), "nobody fitted: nothing changes");
-        assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::params), net.params().toFloatVector());
+        assertArrayEquals(Averaging.mean(results, LocalSgd.Result::params), net.params().toFloatVector());
         String[] mixed = {BarrierEpoch.encode(0, 1, NdRows.of(new float[np], 1, np), null), BarrierEpoch.encode(1, 1, NdRows.of(new float[np], 1, np - 1), null)};
         assertThrows(IllegalStateException.class, () -> exchange.average(mixed, net));
     }
@@ -143,8 +144,8 @@ class BarrierEpochTest {
         assertEquals(18, messages[0].length(), "a header alone");
         assertEquals(before + 2, SharedStates.published());
         assertEquals(6, new BarrierEpoch.Exchange().average(messages, net, shared[1], 3));
-        assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::params), net.params().toFloatVector(), "the driver's floats, in worker order");
-        assertArrayEquals(LocalSgd.mean(results, LocalSgd.Result::updater), updater(net));
+        assertArrayEquals(Averaging.mean(results, LocalSgd.Result::params), net.params().toFloatVector(), "the driver's floats, in worker order");
+        assertArrayEquals(Averaging.mean(results, LocalSgd.Result::updater), updater(net));
         assertArrayEquals(results.get(2).params(), BarrierEpoch.Message.read(messages[2], shared[1], 3).paramValues());
         assertThrows(IllegalStateException.class, () -> BarrierEpoch.Message.read(messages[0]), "no states of this JVM to read from");
         assertThrows(IllegalStateException.class, () -> BarrierEpoch.Message.read(messages[0], shared[1], 4), "round 4 not published");
@@ -340,7 +341,7 @@ class BarrierEpochTest {
         assertEquals(7, back.steps());
         assertArrayEquals(p, back.paramValues());
         assertArrayEquals(u, back.updaterValues());
-        var shape = TestSpark.jsc().broadcast(new LocalSgd.Shape(LocalSgd.Shape.conf(TestModels.mlp(6, new int[]{5}, 3, 4)), "t", 1));
+        var shape = TestSpark.jsc().broadcast(new NetConf(NetConf.conf(TestModels.mlp(6, new int[]{5}, 3, 4)), "t", 1));
         var state = TestSpark.jsc().broadcast(new LocalSgd.State(new float[]{1}, null, 0, 0));
         var fn = new BarrierEpoch(new WorkerRound(shape, state, 0, 2, 3, SEED, List.of(), List.of(new TaskThreadsHook())), 4);
         for (Serializer s : List.<Serializer>of(new KryoSerializer(new SparkConf(false).set("spark.kryo.registrator", SqueezeKryoRegistrator.CHAIN)),

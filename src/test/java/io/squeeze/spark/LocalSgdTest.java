@@ -67,7 +67,7 @@ class LocalSgdTest {
         MultiLayerNetwork spark = TestModels.mlp(6, new int[]{5}, 3, 4), local = spark.clone();
         train(spark, data, 1, 3, 2); // 4 rounds an epoch, the last of one minibatch
         for (int e = 1; e <= 2; e++) {
-            for (int i : LocalSgd.order(10, SEED, e, 0)) local.fit(data.get(i));
+            for (int i : Averaging.order(10, SEED, e, 0)) local.fit(data.get(i));
             local.incrementEpochCount();
         }
         assertArrayEquals(local.params().toFloatVector(), spark.params().toFloatVector(), 1e-6f);
@@ -87,7 +87,7 @@ class LocalSgdTest {
         var jsc = TestSpark.jsc();
         var rdd = jsc.parallelize(data.stream().map(d -> TrainingBatch.of(new org.nd4j.linalg.dataset.MultiDataSet(d.getFeatures(), d.getLabels()))).toList(), 1);
         assertEquals(20, LocalSgd.of(jsc, rdd, spark, new SparkTrainer.Config(1, 4, 2, SEED), List.of(), List.of()).epoch(1));
-        for (int i : LocalSgd.order(5, SEED, 1, 0)) local.fit(new org.nd4j.linalg.dataset.MultiDataSet(data.get(i).getFeatures(), data.get(i).getLabels()));
+        for (int i : Averaging.order(5, SEED, 1, 0)) local.fit(new org.nd4j.linalg.dataset.MultiDataSet(data.get(i).getFeatures(), data.get(i).getLabels()));
         assertArrayEquals(local.params().toFloatVector(), spark.params().toFloatVector(), 1e-5f, "batch norm's running statistics included");
         assertArrayEquals(updater(local).toFloatVector(), updater(spark).toFloatVector(), 1e-5f);
     }
@@ -103,7 +103,7 @@ class LocalSgdTest {
             int steps = 0;
             for (int w = 0; w < 2; w++) {
                 List<DataSet> share = shares.get(w);
-                int[] order = LocalSgd.order(share.size(), SEED, 1, w);
+                int[] order = Averaging.order(share.size(), SEED, 1, w);
                 int from = round * 2, to = Math.min(share.size(), from + 2);
                 if (from >= to) continue;
                 MultiLayerNetwork n = expected.clone();
@@ -265,10 +265,10 @@ class LocalSgdTest {
 
     @Test
     void eachEpochDrawsItsOwnOrderFromTheSeed() {
-        assertArrayEquals(LocalSgd.order(50, 3, 1, 0), LocalSgd.order(50, 3, 1, 0));
-        assertFalse(java.util.Arrays.equals(LocalSgd.order(50, 3, 1, 0), LocalSgd.order(50, 3, 2, 0)));
-        assertFalse(java.util.Arrays.equals(LocalSgd.order(50, 3, 1, 0), LocalSgd.order(50, 3, 1, 1)));
-        int[] o = LocalSgd.order(50, 3, 1, 0).clone();
+        assertArrayEquals(Averaging.order(50, 3, 1, 0), Averaging.order(50, 3, 1, 0));
+        assertFalse(java.util.Arrays.equals(Averaging.order(50, 3, 1, 0), Averaging.order(50, 3, 2, 0)));
+        assertFalse(java.util.Arrays.equals(Averaging.order(50, 3, 1, 0), Averaging.order(50, 3, 1, 1)));
+        int[] o = Averaging.order(50, 3, 1, 0).clone();
         java.util.Arrays.sort(o);
         for (int i = 0; i < 50; i++) assertEquals(i, o[i], "a permutation");
     }
@@ -291,7 +291,7 @@ class LocalSgdTest {
         var multi = TrainingBatch.of(new org.nd4j.linalg.dataset.MultiDataSet(new INDArray[]{d.getFeatures()},
                 new INDArray[]{d.getLabels(), d.getLabels().mul(2)}, null, null));
         MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
-        var shape = new LocalSgd.Shape(LocalSgd.Shape.conf(net), "t", 1);
+        var shape = new NetConf(NetConf.conf(net), "t", 1);
         for (Serializer s : SERIALIZERS) {
             TrainingBatch back = roundTrip(s, stack);
             assertEquals(stack, back);
@@ -308,6 +308,9 @@ class LocalSgdTest {
             assertArrayEquals(new float[]{4, 5}, r.updater());
             assertEquals(7_000_000_000L, r.fitNanos());
             assertEquals(-1, r.waitNanos());
+            assertEquals(-1, r.lossCount(), "one job a round: the loss is in the accumulator");
+            var e = roundTrip(s, new LocalSgd.Result(0, new float[]{3}, null, 4, 16, 5, 6, 3, 8_000_000_000L, 1.25, 4));
+            assertEquals(List.of(3, 8_000_000_000L, 1.25, 4L), List.of(e.epoch(), e.nanos(), e.lossSum(), e.lossCount()));
             Model rebuilt = roundTrip(s, shape).build(net.params());
             assertEquals(net.getLayerWiseConfigurations().toJson(), ((MultiLayerNetwork) rebuilt).getLayerWiseConfigurations().toJson());
             assertEquals(net.params(), rebuilt.params());
