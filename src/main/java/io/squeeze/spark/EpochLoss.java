@@ -11,7 +11,8 @@ import java.io.Serializable;
 /**
  * The mean loss of an epoch's minibatches: a DL4J training listener that adds each fitted minibatch's score to two
  * Spark accumulators wherever it is fitted — in the executors' training workers ({@link LocalSgd} ships the listener
- * with every round's task) or in this process — read and reset by the driver after the epoch.
+ * with every round's task) or in this process — read and reset by the driver after the epoch. A barrier stage
+ * returns each epoch's sums in the workers' results instead ({@link #partialSum}), and the driver resets these.
  */
 final class EpochLoss extends BaseTrainingListener implements Serializable {
     private final DoubleAccumulator sum;

@@ -26,9 +26,11 @@ import java.util.List;
  * Spark can run every worker at once ({@link BarrierEpoch#fits}), an epoch is one barrier stage: each worker runs all
  * its rounds in one task, the workers exchange their states through Spark's barrier coordinator after each round and
  * each computes the same mean ({@link BarrierEpoch}); otherwise each round is one Spark job, after which the driver
- * averages and broadcasts the mean. Both give the same weights (tested). An executor keeps each worker's network
- * between rounds and epochs (rebuilt when the configuration is broadcast again, once an epoch, after the driver's
- * end-of-epoch work). What a network's configuration carries trains as it does in
+ * averages and broadcasts the mean. Both give the same weights (tested). Short epochs may run several to a barrier
+ * stage ({@link #epochs}, {@link #epochsPerStage}) when the driver changes nothing between them, with the weights of
+ * one stage an epoch (tested). An executor keeps each worker's network between rounds and epochs (rebuilt when the
+ * configuration is broadcast again, once a stage, after the driver's end-of-epoch work). What a network's
+ * configuration carries trains as it does in
  * process: mask constraints after every update, frozen layers, fake quantization, a KD loss, hint outputs; the
  * listeners and hooks given run around every minibatch on the executors. Adam runs as {@link io.squeeze.model.JavaAdam}
  * on every worker's network (and in process): the same update as DL4J's native op, one step of LeNet-300-100 on one

@@ -291,7 +291,8 @@ public final class SparkTrainer {
 
     /**
      * The epoch loop of training on Spark ({@link LocalSgd}): progress per epoch (the epoch's mean minibatch loss,
-     * time, rows/s, how the rounds ran and the workers' shares of the time fitting and waiting, {@link #shares}); the
+     * time, rows/s, how the rounds ran and the workers' shares of the time fitting and waiting, {@link #shares}); for a
+     * {@link Watcher}, the epochs after the first several to a barrier stage and each reported and watched after it; the
      * cached minibatches and thread settings cleaned up whatever happens.
      */
     private static <N extends org.deeplearning4j.nn.api.Model> void onSpark(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
