@@ -68,11 +68,6 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         return rounds;
     }
 
-    /** Runs the epoch on {@code cached} as one barrier stage; returns each worker's result (worker 0's carries the state). */
-    static List<LocalSgd.Result> run(JavaRDD<TrainingBatch> cached, WorkerRound round, int rounds) {
-        return run(cached, round, rounds, 1);
-    }
-
     /** Runs {@code epochs} epochs as one barrier stage; returns each worker's result of each epoch (worker 0's carry the states). */
     static List<LocalSgd.Result> run(JavaRDD<TrainingBatch> cached, WorkerRound round, int rounds, int epochs) {
         var out = cached.rdd().barrier().mapPartitions(new BarrierEpoch(round, rounds, epochs), true,

@@ -196,9 +196,7 @@ final class LocalSgd {
             rounds = rounds(shares, cfg.syncEvery());
             workers = shares.size();
         }
-        INDArray u = updaterState(net);
-        sync = forced != null ? forced
-                : BarrierEpoch.fits(jsc.sc(), workers, net.params().length() + (u == null ? 0 : u.length())) ? Sync.BARRIER : Sync.JOBS;
+        sync = forced != null ? forced : BarrierEpoch.fits(jsc.sc(), workers, stateFloats()) ? Sync.BARRIER : Sync.JOBS;
         byte[] now = NetConf.conf(net);
         if (!java.util.Arrays.equals(now, conf)) { // the workers keep their networks (and arrays) until it changes
             conf = now;
@@ -224,7 +222,7 @@ final class LocalSgd {
                         if (k == 1) LOG.warn("epoch {}: its barrier stage failed ({}); running the epoch again, attempt {} of {}", e, why, attempt + 1, attempts);
                         else LOG.warn("epochs {}-{}: their barrier stage failed ({}); running the epochs again, attempt {} of {}", e, e + k - 1, why,
                                 attempt + 1, attempts);
-                        if (forced == null && !BarrierEpoch.fits(jsc.sc(), workers, net.params().length() + (u == null ? 0 : u.length())))
+                        if (forced == null && !BarrierEpoch.fits(jsc.sc(), workers, stateFloats()))
                             sync = Sync.JOBS; // slots lost with an executor: this epoch one job a round
                     }
                 }
@@ -261,10 +259,21 @@ final class LocalSgd {
 
     /**
      * How many epochs the next barrier stage runs: as many as last about {@link #STAGE_SECONDS} at {@code secondsPerEpoch}
-     * (what the last ones took), and keep worker 0's states of them within {@link #STAGE_STATES_BYTES} ({@code floats}
+     * (what the last ones took), and keep worker 0's states of them within {@link #STAGE_STATES_BYTES} (the network's
      * parameters and updater values each), at least one; the {@code left} epochs spread evenly over the fewest stages of
      * that many (5 left, 4 a stage: 3 then 2).
      */
+    int epochsPerStage(double secondsPerEpoch, int left) {
+        return epochsPerStage(secondsPerEpoch, left, stateFloats());
+    }
+
+    /** How many floats a worker's state holds: the network's parameters and its updater's values. */
+    private long stateFloats() {
+        INDArray u = updaterState(net);
+        return net.params().length() + (u == null ? 0 : u.length());
+    }
+
+    /** {@link #epochsPerStage(double, int)} for states of {@code floats} floats. */
     static int epochsPerStage(double secondsPerEpoch, int left, long floats) {
         if (!(secondsPerEpoch > 0) || left <= 1) return 1;
         long fit = (long) Math.floor(STAGE_SECONDS / secondsPerEpoch), held = STAGE_STATES_BYTES / Math.max(1, 4 * floats);

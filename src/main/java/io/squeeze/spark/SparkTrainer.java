@@ -304,8 +304,7 @@ public final class SparkTrainer {
         try {
             double perEpoch = Double.NaN; // the last stage's seconds an epoch; the first epoch (building the cache) runs alone
             for (int e = 1; e <= cfg.epochs(); ) {
-                org.nd4j.linalg.api.ndarray.INDArray u = LocalSgd.updaterState(net);
-                int k = watcher == null ? 1 : LocalSgd.epochsPerStage(perEpoch, cfg.epochs() - e + 1, net.params().length() + (u == null ? 0 : u.length()));
+                int k = watcher == null ? 1 : sgd.epochsPerStage(perEpoch, cfg.epochs() - e + 1);
                 jsc.setJobDescription("squeeze train epoch" + (k == 1 ? " " + e : "s " + e + "-" + (e + k - 1)) + "/" + cfg.epochs() + " on " + where);
                 long t0 = System.nanoTime();
                 var done = sgd.epochs(e, k);
