@@ -20,7 +20,9 @@ import java.util.Map;
  * Squeeze trains. Per element, with gradient g, step t = iteration + 1 and learning rate lr:
  * m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²; update = α_t·m / (√v + ε) with α_t = lr·√(1-β2^t) / (1-β1^t) -
  * libnd4j's formula (its {@code adamUpdater} helper, including its fallback α_t = ε when α_t is 0, NaN or infinite),
- * in float arithmetic as there. DL4J's updater then subtracts the update from the parameters.
+ * in float arithmetic as there. DL4J's updater then subtracts the update from the parameters, unless
+ * {@link FusedAdamStep} has this block divide the gradient by the minibatch size and subtract the update itself, in the
+ * same pass.
  *
  * <p>Why: on the small networks Squeeze fine-tunes, the native op's fixed cost dominates. One DL4J step of
  * LeNet-300-100 (minibatch 64, one thread) spent 38 % of its native time in {@code adam_updater} (JFR native method
@@ -40,7 +42,16 @@ public final class JavaAdam implements GradientUpdater<Adam> {
 
     private final Adam config;
     private INDArray view;
-    private final float[] m = new float[CHUNK], v = new float[CHUNK], g = new float[CHUNK];
+    private final float[] m = new float[CHUNK], v = new float[CHUNK], g = new float[CHUNK], p = new float[CHUNK];
+    /** Set by {@link FusedAdamStep#install}: this block also divides by the minibatch and subtracts; null: DL4J does. */
+    private FusedAdamStep fused;
+    private int paramsFrom, paramsTo; // the block's range of the network's flattened parameters, when fused
+
+    void fuse(FusedAdamStep step, int from, int to) {
+        fused = step;
+        paramsFrom = from;
+        paramsTo = to;
+    }
 
     /** An updater of {@code config} over {@code stateView} (m then v, each as long as the gradient). */
     JavaAdam(Adam config, INDArray stateView) {
@@ -111,10 +122,21 @@ public final class JavaAdam implements GradientUpdater<Adam> {
     @Override
     public void applyUpdater(INDArray gradient, int iteration, int epoch) {
         long n = view.length() / 2;
-        if (gradient.length() != n || !fits(gradient)) { // not laid out for the loop: DL4J's own op on the same state
+        FusedAdamStep f = fused;
+        // owning the division, this block divides whatever path it takes; owning the subtraction only while the
+        // network's optimizer runs f's step function, which then leaves this block's parameters alone
+        float divisor = f == null ? 1f : f.divisor();
+        INDArray params = f != null && f.stepping() ? f.params(paramsFrom, paramsTo) : null;
+        if (gradient.length() != n || !fits(gradient) || params != null && (params.length() != n || !fits(params))) {
+            // not laid out for the loop: DL4J's own op on the same state
+            if (divisor != 1f) gradient.divi(divisor);
             AdamUpdater native_ = new AdamUpdater(config);
             native_.setStateViewArray(view, gradient.shape(), gradient.ordering(), false);
             native_.applyUpdater(gradient, iteration, epoch);
+            if (params != null) {
+                params.subi(gradient);
+                gradient.assign(0); // nothing left for a step function to subtract
+            }
             return;
         }
         float beta1 = (float) config.getBeta1(), beta2 = (float) config.getBeta2(), eps = (float) config.getEpsilon();
@@ -125,16 +147,34 @@ public final class JavaAdam implements GradientUpdater<Adam> {
         float floor = vFloor(eps);
         FloatBuffer state = view.data().asNioFloat(), grad = gradient.data().asNioFloat();
         int so = (int) view.offset(), go = (int) gradient.offset();
+        FloatBuffer par = params == null ? null : params.data().asNioFloat();
+        int po = params == null ? 0 : (int) params.offset();
         for (int from = 0; from < n; from += CHUNK) {
             int len = (int) Math.min(CHUNK, n - from);
             state.get(so + from, m, 0, len);
             state.get((int) (so + n + from), v, 0, len);
             grad.get(go + from, g, 0, len);
+            if (divisor != 1f) divide(g, len, divisor);
             step(m, v, g, len, beta1, beta2, eps, alpha, floor);
             state.put(so + from, m, 0, len);
             state.put((int) (so + n + from), v, 0, len);
-            grad.put(go + from, g, 0, len);
+            if (par == null) grad.put(go + from, g, 0, len);
+            else {
+                par.get(po + from, p, 0, len);
+                subtract(p, g, len);
+                par.put(po + from, p, 0, len);
+            }
         }
+    }
+
+    /** {@code g[i] / divisor}: ND4J's {@code divi} of a float array by the minimatch size, value for value. */
+    static void divide(float[] g, int len, float divisor) {
+        for (int i = 0; i < len; i++) g[i] /= divisor;
+    }
+
+    /** {@code p[i] − u[i]}: DL4J's step function's {@code subi}, value for value. */
+    static void subtract(float[] p, float[] u, int len) {
+        for (int i = 0; i < len; i++) p[i] -= u[i];
     }
 
     /**

@@ -5,7 +5,8 @@ import org.deeplearning4j.nn.api.Model;
 /**
  * The kernels Squeeze trains with, installed in one place on every network it trains (each worker's network on the
  * executors, the in-process loop, the benchmark's loop): {@link JavaAdam} (Kingma &amp; Ba 2015's Adam as a Java loop,
- * in place of ND4J's native op), {@link DenseForwardOnce} (a ReLU dense layer's pre-activation once a step, and no input
+ * in place of ND4J's native op; with {@link FusedAdamStep}, also dividing by the minibatch and subtracting the update
+ * in the same pass), {@link DenseForwardOnce} (a ReLU dense layer's pre-activation once a step, and no input
  * gradient for a first layer), {@link OutputForwardOnce} (the output layer's pre-activation once a step, not once for
  * the gradient and again for the score), {@link ConvForwardOnce} (each convolution's forward pass once a step, not twice) and
  * {@link InputConvGradients} (the first convolution's backward pass without the input's gradient, and for stride 1 its
@@ -15,8 +16,8 @@ import org.deeplearning4j.nn.api.Model;
  * networks that train get them. {@link StepRelu} (ReLU's backward pass as a Java loop) goes into the layer
  * configurations, which are also what a network saves: a network that is saved or handed back has {@link #restore}
  * called first. Each is tested against DL4J's own path: StepRelu, ConvForwardOnce, DenseForwardOnce,
- * OutputForwardOnce and JavaMaxPool bit for bit, JavaAdam, InputConvGradients and StrideOneConvForward to float
- * rounding.
+ * OutputForwardOnce, JavaMaxPool and FusedAdamStep bit for bit, JavaAdam, InputConvGradients and
+ * StrideOneConvForward to float rounding.
  */
 public final class TrainingKernels {
     private TrainingKernels() {}
@@ -26,6 +27,7 @@ public final class TrainingKernels {
         OutputForwardOnce.install(net);
         JavaMaxPool.install(net);
         JavaAdam.install(net);
+        FusedAdamStep.install(net); // after JavaAdam: its blocks also divide by the minibatch and subtract the update
         ConvForwardOnce.install(net); // before InputConvGradients, which wraps the first layer's
         InputConvGradients.install(net);
         StepRelu.install(net);
