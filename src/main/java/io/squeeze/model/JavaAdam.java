@@ -167,7 +167,7 @@ public final class JavaAdam implements GradientUpdater<Adam> {
         }
     }
 
-    /** {@code g[i] / divisor}: ND4J's {@code divi} of a float array by the minimatch size, value for value. */
+    /** {@code g[i] / divisor}: ND4J's {@code divi} of a float array by the minibatch size, value for value. */
     static void divide(float[] g, int len, float divisor) {
         for (int i = 0; i < len; i++) g[i] /= divisor;
     }

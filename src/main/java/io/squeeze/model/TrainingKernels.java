@@ -17,12 +17,14 @@ import org.deeplearning4j.nn.api.Model;
  * configurations, which are also what a network saves: a network that is saved or handed back has {@link #restore}
  * called first. Each is tested against DL4J's own path: StepRelu, ConvForwardOnce, DenseForwardOnce,
  * OutputForwardOnce, JavaMaxPool and FusedAdamStep bit for bit, JavaAdam, InputConvGradients and
- * StrideOneConvForward to float rounding.
+ * StrideOneConvForward to float rounding. {@link ShapeInfoCache} goes in first, for the whole JVM: one native
+ * shape-information buffer for each distinct shape instead of one for each new array (the same bits, tested).
  */
 public final class TrainingKernels {
     private TrainingKernels() {}
 
     public static void install(Model net) {
+        ShapeInfoCache.install(); // JVM-wide: a new array's shape information from a cache, not a fresh native buffer
         DenseForwardOnce.install(net); // before JavaAdam, which creates the updater over the network's layers
         OutputForwardOnce.install(net);
         JavaMaxPool.install(net);
