@@ -21,7 +21,8 @@ import java.util.List;
  * {@code syncEvery} minibatches, sends its parameters, updater state and step count to the others with
  * {@link BarrierTaskContext#allGather} (one message a worker, bytes carried as an ISO-8859-1 string, version 2:
  * {@code version, worker, steps, params, updater length, 1, floats little-endian}; when all workers run in one JVM,
- * {@code …, 0} and the floats handed over in memory by {@link SharedStates}), and every worker computes the same
+ * {@code …, 0} and the floats handed over in memory by {@link SharedStates}, the messages gathered in memory too by
+ * {@link JvmGather}), and every worker computes the same
  * mean in worker order ({@link Exchange}, with {@link Averaging#mean}'s arithmetic) of the workers that fitted in that round. The arithmetic is the
  * driver's of the per-round path, so both give the same weights (tested); what goes away is a Spark job, a broadcast and
  * a task result each round. Worker 0 returns the epoch's final state to the driver; every worker returns its rows, the
@@ -108,13 +109,16 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         // workers that all run in this JVM hand their states over through memory; one more gather first asks whether they do
         SharedStates shared = alone || !SharedStates.oneJvm(gather.all(SharedStates.JVM)) ? null
                 : new SharedStates(ctx.stageId(), ctx.stageAttemptNumber(), worker);
+        // and gather each round's messages in this JVM too, without the round trip through the driver
+        JvmGather local = shared == null ? null
+                : new JvmGather(ctx.stageId(), ctx.stageAttemptNumber(), ctx.numPartitions(), worker, ctx::killTaskIfInterrupted);
         List<LocalSgd.Result> out = new ArrayList<>();
         try {
             for (int g = 0; g < epochs; g++) {
                 int epoch = round.epoch + g, epochCount = start.epoch() + g, before = iteration;
                 if (g > 0) LocalSgd.setCounts(net, iteration, epochCount); // as the next epoch's broadcast state would set them
                 int[] order = Averaging.order(share.size(), round.seed, epoch, worker);
-                long began = System.nanoTime(), waited = gather.waited(), fitting = 0, rows = 0;
+                long began = System.nanoTime(), waited = waited(gather, local), fitting = 0, rows = 0;
                 double lossSum = loss == null ? 0 : loss.partialSum();
                 long lossCount = loss == null ? 0 : loss.partialCount();
                 for (int r = 0; r < rounds; r++) {
@@ -129,7 +133,7 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
                         int id = g * rounds + r; // the round's number in this stage names its shared states
                         String mine = from >= to ? "" : shared != null ? publish(shared, id, worker, to - from, net.params(), LocalSgd.updaterState(net))
                                 : encode(worker, to - from, net.params(), LocalSgd.updaterState(net));
-                        steps = exchange.average(gather.all(mine), net, shared, id);
+                        steps = exchange.average(local != null ? local.all(id, mine) : gather.all(mine), net, shared, id);
                     }
                     if (steps <= 0) continue;
                     iteration += steps;
@@ -143,14 +147,20 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
                     p = io.squeeze.model.NdRows.toRowMajor(net.params());
                     u = us == null ? null : io.squeeze.model.NdRows.toRowMajor(us);
                 }
-                out.add(new LocalSgd.Result(worker, p, u, worker == 0 ? iteration - before : 0, rows, fitting, gather.waited() - waited, epoch,
+                out.add(new LocalSgd.Result(worker, p, u, worker == 0 ? iteration - before : 0, rows, fitting, waited(gather, local) - waited, epoch,
                         System.nanoTime() - began, epochLoss, losses));
             }
             if (shared != null) gather.all(""); // every worker has read the last round's states before they are removed
         } finally {
             if (shared != null) shared.close();
+            if (local != null) local.close();
         }
         return scala.collection.JavaConverters.asScalaIteratorConverter(out.iterator()).asScala();
+    }
+
+    /** The nanoseconds a worker has waited for the others so far, through the driver and in this JVM. */
+    private static long waited(Gather gather, JvmGather local) {
+        return gather.waited() + (local == null ? 0 : local.waited());
     }
 
     /**

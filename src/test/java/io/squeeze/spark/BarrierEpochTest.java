@@ -62,9 +62,10 @@ class BarrierEpochTest {
     void anEpochAsOneBarrierStageGivesTheWeightsOfOneJobARound() {
         var rdd = TestSpark.jsc().parallelize(batches(17, 1), 2).cache(); // 9 and 8 minibatches: 3 rounds, the last uneven
         MultiLayerNetwork barrier = TestModels.mlp(6, new int[]{5}, 3, 4), jobs = barrier.clone(), auto = barrier.clone();
-        long handed = SharedStates.publishes();
+        long handed = SharedStates.publishes(), gathered = JvmGather.gathers();
         assertEquals(LocalSgd.Sync.BARRIER, train(barrier, rdd, LocalSgd.Sync.BARRIER, 2, List.of()));
         assertEquals(12, SharedStates.publishes() - handed, "both workers of local[2] hand their 3 rounds over in memory, 2 epochs");
+        assertEquals(12, JvmGather.gathers() - gathered, "and gather each round's messages in this JVM");
         assertEquals(0, SharedStates.published(), "and remove them when the epoch ends");
         assertEquals(LocalSgd.Sync.JOBS, train(jobs, rdd, LocalSgd.Sync.JOBS, 2, List.of()));
         assertEquals(LocalSgd.Sync.BARRIER, train(auto, rdd, null, 2, List.of()), "two workers on local[2]: a barrier stage");
