@@ -28,14 +28,18 @@ import org.nd4j.linalg.factory.Nd4j;
  * pass's output in place of z: {@code δ = relu'(z) ⊙ ε}, {@code ∂b = Σ_rows δ}, {@code ∂W = xᵀ·δ} (x the input as the
  * forward pass saw it, after dropout), {@code ε_in = δ·Wᵀ} — DL4J's sums on the same operands, so the gradients are
  * DL4J's bit for bit (tested). The output is copied into an array the layer keeps, because the next layer's dropout may
- * overwrite its input in place. The first layer of a network returns an uninitialized array as its input's gradient,
- * as {@link InputConvGradients} does for a first convolution. The forward pass adds the bias by one broadcasting
- * {@code add} and the backward pass sums the bias gradient by {@code reduce_sum}: the same float sums as DL4J's
- * {@code addiRowVector} and {@code sum(…, 0)}, with 2 ND4J buffers registered for deallocation instead of 10 (the
- * forward pass's 1 instead of 6 is tested). Each registered buffer's bookkeeping survives the next young collection
- * and is copied by it; a LeNet-300-100 step on Spark registered 99, 83 with this layer, 69 with {@link OutputForwardOnce}
- * too (measured). Layers with a mask, weight noise, layer normalization, another activation or a non-float output,
- * and a backward pass not preceded by this input's training forward pass, take DL4J's own path.
+ * overwrite its input in place; the backward pass writes δ over that copy. The first layer of a network returns an
+ * uninitialized array it keeps as its input's gradient, as {@link InputConvGradients} does for a first convolution.
+ * The forward pass adds the bias by one broadcasting {@code add} and the backward pass sums the bias gradient by
+ * {@code reduce_sum}: the same float sums as DL4J's {@code addiRowVector} and {@code sum(…, 0)}. Every product and
+ * sum runs through a native op context the layer keeps ({@link ReusedOp}), and {@code mmuli}'s column-major product is
+ * computed into an array it keeps. Each array, op context or native argument list a step makes is registered with
+ * ND4J's or JavaCPP's deallocator, and that bookkeeping survives the next young collection and is copied by it, while
+ * the collection stops every worker of the JVM; with these layers, {@link OutputForwardOnce}, {@link StepRelu} and
+ * {@link ShapeInfoCache}, a warm LeNet-300-100 step on one thread registers 21 ND4J buffers and 8 JavaCPP pointers
+ * (41 and 24 before {@link ReusedOp}; measured, the differences per layer tested). Layers with a mask, weight noise,
+ * layer normalization, another activation or a non-float output, and a backward pass not preceded by this input's
+ * training forward pass, take DL4J's own path.
  *
  * <p>Only for training: {@link #install} swaps each plain DL4J dense layer of a {@link MultiLayerNetwork} for one of
  * these over the same configuration, parameters and gradient views, before the network's updater exists. A saved
@@ -47,6 +51,8 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
     private INDArray keptInput;  // the input (after dropout) that pass read
     private long passes;
     private long forwards;
+    private transient Ops ops;  // made on first use
+    private transient INDArray unread; // a first layer's input gradient: uninitialized, never read
 
     private DenseForwardOnce(NeuralNetConfiguration conf, DataType type, boolean first) {
         super(conf, type);
@@ -103,7 +109,7 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
         applyDropOutIfNecessary(training, workspaceMgr);
         INDArray w = getParamWithNoise(DefaultParamInitializer.WEIGHT_KEY, training, workspaceMgr);
         INDArray b = getParamWithNoise(DefaultParamInitializer.BIAS_KEY, training, workspaceMgr);
-        INDArray ret = affine(input.castTo(dataType), w, b, workspaceMgr);
+        INDArray ret = affine(input.castTo(dataType), w, b, workspaceMgr, ops());
         forwards++;
         return new Pair<>(ret, ret);
     }
@@ -112,10 +118,51 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
      * {@code x·W + b} into a new activations array of {@code workspaceMgr}, the bias added by one broadcasting
      * {@code add} (see {@link #preOutputWithPreNorm}).
      */
-    static INDArray affine(INDArray x, INDArray w, INDArray b, LayerWorkspaceMgr workspaceMgr) {
+    /**
+     * A layer's kept ops and arrays for {@link #affine(INDArray, INDArray, INDArray, LayerWorkspaceMgr, Ops)} and its
+     * backward pass: each custom op through one kept native context ({@link ReusedOp}), and the column-major product
+     * that {@code mmuli} computes into a new array before copying it into a row-major result, kept from step to step.
+     */
+    static final class Ops {
+        final ReusedOp product = ReusedOp.matmul(false, false), bias = ReusedOp.add(), biasGradient = ReusedOp.sumRows(),
+                inputGradient = ReusedOp.matmul(false, false), weightGradient = ReusedOp.matmul(true, false);
+        private INDArray columnMajor;
+
+        /**
+         * {@code out = a·b} as {@code a.mmuli(b, out)} computes it, by {@code op} (a {@link ReusedOp#matmul} without
+         * transposes): into {@code out} if it is a plain column-major array, otherwise into a column-major array, then
+         * copied into {@code out}. The products {@code mmuli} computes otherwise (by a matrix-vector product or a
+         * scalar) are left to it.
+         */
+        INDArray mmuli(ReusedOp op, INDArray a, INDArray b, INDArray out) {
+            if (a.rank() != 2 || b.rank() != 2 || b.columns() == 1 || a.isScalar() || b.isScalar() || out == a || out == b)
+                return a.mmuli(b, out);
+            if (out.ordering() == 'f' && !out.isView() && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(out))
+                return op.run(out, a, b);
+            if (columnMajor == null || !java.util.Arrays.equals(columnMajor.shape(), out.shape()) || columnMajor.dataType() != out.dataType()) {
+                try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                    columnMajor = Nd4j.createUninitialized(out.dataType(), out.shape(), 'f');
+                }
+            }
+            return out.assign(op.run(columnMajor, a, b));
+        }
+    }
+
+    /**
+     * {@code x·W + b} into a new activations array of {@code workspaceMgr}, as DL4J computes it
+     * ({@code x.mmuli(W, ret).addi(b)}): the same ops on the same arrays through a layer's kept {@code ops}, with the
+     * bias added by one broadcasting {@code add} (see {@link #preOutputWithPreNorm}).
+     */
+    static INDArray affine(INDArray x, INDArray w, INDArray b, LayerWorkspaceMgr workspaceMgr, Ops ops) {
         INDArray ret = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, w.dataType(), x.size(0), w.size(1));
-        x.castTo(ret.dataType()).mmuli(w, ret);
-        return ret.addi(b);
+        ops.mmuli(ops.product, x.castTo(ret.dataType()), w, ret);
+        return ops.bias.run(ret, ret, b);
+    }
+
+    /** This layer's kept ops, made on first use (the field is transient: a deserialized layer makes them again). */
+    private Ops ops() {
+        if (ops == null) ops = new Ops();
+        return ops;
     }
 
     /** {@code from} copied into {@code kept}, or into a new float array outside DL4J's workspaces if its shape differs. */
@@ -132,19 +179,32 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
     public Pair<Gradient, INDArray> backpropGradient(INDArray epsilon, LayerWorkspaceMgr workspaceMgr) {
         if (keptInput == null || keptInput != input || !covered()) return super.backpropGradient(epsilon, workspaceMgr);
         keptInput = null;
-        INDArray delta = layerConf().getActivationFn().backprop(kept, epsilon).getFirst();
+        // relu'(z) ⊙ ε written over the kept output, which nothing reads after this pass (the next forward pass refills it)
+        var fn = layerConf().getActivationFn();
+        INDArray delta = fn instanceof StepRelu s && StepRelu.covers(kept, epsilon) ? s.backpropInto(kept, epsilon, kept) : fn.backprop(kept, epsilon).getFirst();
         Gradient ret = new DefaultGradient(); // DL4J's order: the bias, then the weights
         if (hasBias()) {
             INDArray biasGrad = gradientViews.get(DefaultParamInitializer.BIAS_KEY);
-            Nd4j.exec(org.nd4j.linalg.api.ops.DynamicCustomOp.builder("reduce_sum").addInputs(delta).addOutputs(biasGrad)
-                    .addIntegerArguments(0).addBooleanArguments(true).build()); // delta.sum(biasGrad, 0): the same kernel, fewer buffers
+            ops().biasGradient.run(biasGrad, delta); // delta.sum(biasGrad, 0): the same kernel, fewer buffers
             ret.gradientForVariable().put(DefaultParamInitializer.BIAS_KEY, biasGrad);
         }
         INDArray w = getParamWithNoise(DefaultParamInitializer.WEIGHT_KEY, true, workspaceMgr);
-        INDArray epsilonNext = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, delta.dataType(), new long[]{w.size(0), delta.size(0)}, 'f');
-        epsilonNext = first ? epsilonNext.transpose() : w.mmuli(delta.transpose(), epsilonNext).transpose();
+        long[] epsilonShape = {w.size(0), delta.size(0)};
+        INDArray epsilonNext;
+        if (first) { // MultiLayerNetwork drops a first layer's input gradient: one array kept, never read
+            if (unread == null || !java.util.Arrays.equals(unread.shape(), epsilonShape) || unread.dataType() != delta.dataType()) {
+                try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+                    unread = Nd4j.createUninitialized(delta.dataType(), epsilonShape, 'f');
+                }
+            }
+            epsilonNext = unread.transpose();
+        } else {
+            epsilonNext = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, delta.dataType(), epsilonShape, 'f');
+            epsilonNext = ops().mmuli(ops().inputGradient, w, delta.transpose(), epsilonNext).transpose();
+        }
         INDArray weightGrad = gradientViews.get(DefaultParamInitializer.WEIGHT_KEY);
-        Nd4j.gemm(input.castTo(weightGrad.dataType()), delta, weightGrad, true, false, 1.0, 0.0);
+        // Nd4j.gemm(input, delta, weightGrad, true, false, 1.0, 0.0): the same Mmul
+        ops().weightGradient.run(weightGrad, input.castTo(weightGrad.dataType()), delta);
         ret.gradientForVariable().put(DefaultParamInitializer.WEIGHT_KEY, weightGrad);
         weightNoiseParams.clear();
         epsilonNext = backpropDropOutIfPresent(epsilonNext);

@@ -38,6 +38,7 @@ public final class OutputForwardOnce extends org.deeplearning4j.nn.layers.Output
     private INDArray keptFor;   // the input array it was computed from; null once read or when the input is set again
     private Phase phase = Phase.OTHER;
     private long computed;
+    private transient DenseForwardOnce.Ops ops; // made on first use
 
     private enum Phase { BACKWARD, SCORE, OTHER }
     private long reused;
@@ -69,8 +70,7 @@ public final class OutputForwardOnce extends org.deeplearning4j.nn.layers.Output
 
     @Override
     public void clear() {
-        keptFor = null;
-        kept = null;
+        keptFor = null; // the copy is never read again; its array is kept for the next step (DL4J clears layers after every fit)
         super.clear();
     }
 
@@ -122,7 +122,8 @@ public final class OutputForwardOnce extends org.deeplearning4j.nn.layers.Output
         applyDropOutIfNecessary(training, workspaceMgr);
         INDArray w = getParamWithNoise(DefaultParamInitializer.WEIGHT_KEY, training, workspaceMgr);
         INDArray b = getParamWithNoise(DefaultParamInitializer.BIAS_KEY, training, workspaceMgr);
-        INDArray ret = DenseForwardOnce.affine(input.castTo(dataType), w, b, workspaceMgr);
+        if (ops == null) ops = new DenseForwardOnce.Ops();
+        INDArray ret = DenseForwardOnce.affine(input.castTo(dataType), w, b, workspaceMgr, ops);
         computed++;
         return new Pair<>(ret, ret);
     }

@@ -38,11 +38,53 @@ public final class StepRelu extends ActivationReLU {
     /** Each thread's two blocks of {@value #CHUNK} ints, reused from call to call (a step of LeNet-300-100 made 64 kB of them). */
     private static final ThreadLocal<int[][]> SCRATCH = ThreadLocal.withInitial(() -> new int[][]{new int[CHUNK], new int[CHUNK]});
 
+    /**
+     * DL4J's ReLU forward pass, {@code z < 0 ? +0 : z} in place (libnd4j's {@code RELU} scalar op at threshold 0, so
+     * −0 and NaN pass through), as a Java loop over the floats' bits ({@link #relu}); other arrays go to DL4J's op.
+     * DL4J's wraps its threshold in a new scalar array every call.
+     */
+    @Override
+    public INDArray getActivation(INDArray in, boolean training) {
+        if (!dense(in)) return super.getActivation(in, training);
+        IntBuffer z = ints(in);
+        int n = (int) in.length(), zo = (int) in.offset();
+        int[] zs = SCRATCH.get()[0];
+        for (int from = 0; from < n; from += CHUNK) {
+            int len = Math.min(CHUNK, n - from);
+            z.get(zo + from, zs, 0, len);
+            relu(zs, len);
+            z.put(zo + from, zs, 0, len);
+        }
+        return in;
+    }
+
+    /**
+     * The forward kernel on the floats' bits b: z &lt; 0 exactly when b is negative as a signed int, b ≤ 0xff800000
+     * (−∞ down to the smallest negative denormal, not a NaN) and b ≠ 0x80000000 (−0); those become +0.
+     */
+    static void relu(int[] z, int len) {
+        for (int i = 0; i < len; i++) {
+            int b = z[i], x = b ^ Integer.MIN_VALUE;
+            z[i] = b & ~((b & (b + 0x007fffff) & (x | -x)) >> 31); // the sign bits of: b, b + 0x7fffff (no overflow when b < 0), b ≠ −0
+        }
+    }
+
     @Override
     public Pair<INDArray, INDArray> backprop(INDArray in, INDArray epsilon) {
-        if (!dense(in) || !dense(epsilon) || in.ordering() != epsilon.ordering() || !java.util.Arrays.equals(in.shape(), epsilon.shape()))
-            return super.backprop(in, epsilon);
-        INDArray out = in.ulike();
+        if (!covers(in, epsilon)) return super.backprop(in, epsilon);
+        return new Pair<>(backpropInto(in, epsilon, in.ulike()), null);
+    }
+
+    /** Whether {@link #backpropInto} takes these arrays: float, laid out alike without gaps, of the same shape. */
+    static boolean covers(INDArray in, INDArray epsilon) {
+        return dense(in) && dense(epsilon) && in.ordering() == epsilon.ordering() && java.util.Arrays.equals(in.shape(), epsilon.shape());
+    }
+
+    /**
+     * {@link #backprop}'s gradient written into {@code out}, an array laid out as {@code in} (which may be {@code in}
+     * or {@code epsilon} itself: each element is read before it is written); only for arrays {@link #covers} takes.
+     */
+    INDArray backpropInto(INDArray in, INDArray epsilon, INDArray out) {
         IntBuffer z = ints(in), e = ints(epsilon), o = ints(out);
         int n = (int) in.length(), zo = (int) in.offset(), eo = (int) epsilon.offset(), oo = (int) out.offset();
         int[][] scratch = SCRATCH.get();
@@ -55,7 +97,7 @@ public final class StepRelu extends ActivationReLU {
             o.put(oo + from, es, 0, len);
         }
         passes++;
-        return new Pair<>(out, null);
+        return out;
     }
 
     /** How many backward passes ran the loop (the others went to DL4J's op). */

@@ -77,12 +77,20 @@ class DenseForwardOnceTest {
     /** Counts the ND4J buffers registered for deallocation on the counting thread. */
     static final class CountingDeallocator extends org.nd4j.linalg.api.memory.deallocation.DeallocatorService {
         volatile Thread counted;
-        final java.util.concurrent.atomic.AtomicLong n = new java.util.concurrent.atomic.AtomicLong();
+        final java.util.concurrent.atomic.AtomicLong n = new java.util.concurrent.atomic.AtomicLong(), contexts = new java.util.concurrent.atomic.AtomicLong();
 
         @Override
         public void pickObject(org.nd4j.linalg.api.memory.Deallocatable d) {
-            if (Thread.currentThread() == counted) n.incrementAndGet();
+            if (Thread.currentThread() == counted) {
+                n.incrementAndGet();
+                if (d instanceof org.nd4j.linalg.api.ops.OpContext) contexts.incrementAndGet();
+            }
             super.pickObject(d);
+        }
+
+        /** The native op contexts among the registrations {@link #count} counted last. */
+        long contexts() {
+            return contexts.get();
         }
 
         /** Makes {@code service} ND4J's deallocator service; returns the one it replaced. */
@@ -96,6 +104,7 @@ class DenseForwardOnceTest {
 
         long count(Runnable r) {
             n.set(0);
+            contexts.set(0);
             counted = Thread.currentThread();
             try {
                 r.run();
@@ -130,10 +139,21 @@ class DenseForwardOnceTest {
             ours.fit(d);
             dl4j.fit(d); // the first step builds what later steps reuse
             INDArray x = d.getFeatures();
-            long o = counting.count(() -> ours.output(x, true)), l = counting.count(() -> dl4j.output(x, true));
-            assertEquals(2 * 5, l - o, "a training forward pass: each hidden layer's bias added by one broadcast (1 buffer, not 6); ours " + o + ", DL4J's " + l);
-            long os = counting.count(() -> ours.fit(d)), ls = counting.count(() -> dl4j.fit(d));
-            assertTrue(os < ls - 2 * 5, "a step (forward once, reduce_sum for the bias gradient, no first-layer input gradient): ours " + os + ", DL4J's " + ls);
+            long l = counting.count(() -> dl4j.output(x, true)), lc = counting.contexts();
+            long o = counting.count(() -> ours.output(x, true)), oc = counting.contexts();
+            // each hidden layer: the bias added by one broadcast (1 buffer, not 6), and the product and the sum through
+            // op contexts the layer keeps, the product into a column-major array it keeps (not 2 contexts and a new
+            // array with its shape information)
+            assertEquals(2 * 9, l - o, "a training forward pass; ours " + o + ", DL4J's " + l);
+            assertEquals(1, oc, "only the output layer's softmax builds an op context (both networks have OutputForwardOnce)");
+            assertEquals(1 + 2, lc, "DL4J's hidden layers build one each, for the product");
+            long ls = counting.count(() -> dl4j.fit(d)), lsc = counting.contexts();
+            long os = counting.count(() -> ours.fit(d)), osc = counting.contexts();
+            assertTrue(os < ls - 2 * 9, "a step (forward once, reduce_sum for the bias gradient, no first-layer input gradient): ours " + os + ", DL4J's " + ls);
+            // the backward pass: reduce_sum, the input's gradient (not for the first layer) and the weights' gradient
+            // DL4J's two hidden layers build 8 op contexts a step (each: its product forward and again backward, its
+            // input's gradient, its weights' gradient); ours none, so both networks' remaining 7 are the output layer's
+            assertEquals(8, lsc - osc, "op contexts a step: ours " + osc + ", DL4J's " + lsc);
         } finally {
             CountingDeallocator.swapIn(before);
             ShapeInfoCacheTest.swapIn(shapes);

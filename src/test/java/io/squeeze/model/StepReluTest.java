@@ -67,6 +67,41 @@ class StepReluTest {
         }
     }
 
+    @Test
+    void theForwardPassIsDl4jsBitForBitInPlace() {
+        Nd4j.getRandom().setSeed(6);
+        INDArray z = Nd4j.randn(DataType.FLOAT, 16, 6, 9, 9);
+        float[] special = {0f, -0f, -1f, 2f, Float.NaN, Float.intBitsToFloat(0xffc00000), Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY,
+                Float.MIN_VALUE, -Float.MIN_VALUE, Float.MAX_VALUE, -Float.MAX_VALUE, Float.intBitsToFloat(0x7f800001), Float.intBitsToFloat(0xff800001)};
+        for (int i = 0; i < special.length; i++) z.putScalar(i, special[i]);
+        int[] in = bits(z); // as stored (putScalar may quiet a signalling NaN)
+        INDArray dl4j = new ActivationReLU().getActivation(z.dup(), true);
+        INDArray ours = new StepRelu().getActivation(z, true);
+        assertSame(z, ours, "in place, as DL4J's");
+        int[] a = bits(ours);
+        assertArrayEquals(bits(dl4j), a);
+        int[] want = {0, 0x80000000, 0, Float.floatToRawIntBits(2f), in[4], in[5], 0x7f800000, 0, 1, 0, Float.floatToRawIntBits(Float.MAX_VALUE), 0, in[12], in[13]};
+        assertArrayEquals(want, java.util.Arrays.copyOf(a, want.length), "−0 and NaNs pass through, negatives (−∞ too) become +0");
+        for (int i : new int[]{4, 5, 12, 13}) assertTrue(Float.isNaN(Float.intBitsToFloat(in[i])), "a NaN at " + i);
+        // a strided view goes to DL4J's op, in place too
+        INDArray zt = Nd4j.randn(DataType.FLOAT, 4, 5).transpose(), before = zt.dup();
+        new StepRelu().getActivation(zt, true);
+        assertArrayEquals(bits(new ActivationReLU().getActivation(before, true)), bits(zt));
+    }
+
+    @Test
+    void theForwardKernelIsReluForEveryBitPattern() {
+        var r = new java.util.Random(4);
+        int[] z = new int[1 << 16];
+        for (int round = 0; round < 64; round++) {
+            for (int i = 0; i < z.length; i++) z[i] = round == 0 && i < 6 ? new int[]{0, 0x80000000, 0xff800000, 0xff800001, 0x807fffff, 0x7f800000}[i] : r.nextInt();
+            int[] want = new int[z.length];
+            for (int i = 0; i < z.length; i++) want[i] = Float.intBitsToFloat(z[i]) < 0 ? 0 : z[i];
+            StepRelu.relu(z, z.length);
+            assertArrayEquals(want, z);
+        }
+    }
+
     /** {@code a}'s floats as their raw bits, in 'c' order: equal arrays are equal bit for bit, −0 and +0 apart. */
     static int[] bits(INDArray a) {
         float[] f = a.dup('c').reshape(a.length()).toFloatVector();
