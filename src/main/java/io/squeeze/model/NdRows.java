@@ -45,6 +45,11 @@ public final class NdRows {
         else dst.put(toRowMajor(y));
     }
 
+    /** {@code y}'s values, row-major, as a view of its buffer when they are one run of it ({@link #flat}); null otherwise. */
+    public static java.nio.FloatBuffer rowMajorView(INDArray y) {
+        return y.dataType() == DataType.FLOAT && flat(y) ? y.data().asNioFloat() : null;
+    }
+
     /** Copies the first {@code n} values of {@code x}, row-major, into {@code target} of {@code n} values. */
     public static void copyInto(float[] x, int n, INDArray target) {
         if (target.length() != n) throw new IllegalArgumentException(n + " values for an array of " + target.length());

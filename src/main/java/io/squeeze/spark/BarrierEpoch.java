@@ -283,10 +283,14 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
     /**
      * A round's averaging on a worker, reusing its arrays from round to round: the messages' parameters (then updater
      * state) summed in worker order and divided by their count with {@link Averaging#mean}'s own steps
-     * ({@link Averaging#add}, {@link Averaging#divide}: the driver's floats), then copied into the network's arrays.
+     * ({@link Averaging#add}, {@link Averaging#divide}: the driver's floats), then copied into the network's arrays; a
+     * block of {@value #BLOCK} values at a time, written straight into an array that is one run of its buffer, so the
+     * sums stay in the core's cache (each message is read once and the network's array written once).
      */
     static final class Exchange {
+        static final int BLOCK = 8_192;
         private float[] sum = new float[0], next = new float[0];
+        private final float[] blockSum = new float[BLOCK], blockNext = new float[BLOCK];
 
         /** Averages the non-empty {@code messages} into {@code net}; the most steps a worker took, 0 when none fitted. */
         int average(String[] messages, Model net) {
@@ -316,6 +320,20 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         }
 
         private void meanInto(List<Message> in, int from, int n, INDArray target) {
+            FloatBuffer out = io.squeeze.model.NdRows.rowMajorView(target);
+            if (out != null && target.length() == n) {
+                for (int b = 0; b < n; b += BLOCK) {
+                    int len = Math.min(BLOCK, n - b);
+                    in.get(0).floats(from + b, blockSum, len);
+                    for (int w = 1; w < in.size(); w++) {
+                        in.get(w).floats(from + b, blockNext, len);
+                        Averaging.add(blockSum, blockNext, len);
+                    }
+                    Averaging.divide(blockSum, len, in.size());
+                    out.put(b, blockSum, 0, len);
+                }
+                return;
+            }
             if (sum.length < n) {
                 sum = new float[n];
                 next = new float[n];

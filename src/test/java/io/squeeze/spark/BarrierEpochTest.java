@@ -127,6 +127,31 @@ class BarrierEpochTest {
     }
 
     @Test
+    void aStateOfManyBlocksIsAveragedBlockByBlockToTheDriversFloats() {
+        // 10,000 parameters and 20,000 Adam values: blocks of Exchange.BLOCK, the last of each partial
+        MultiLayerNetwork net = TestModels.mlp(100, new int[]{90}, 10, 4);
+        int np = (int) net.numParams(), nu = (int) updater(net).length;
+        assertTrue(np > BarrierEpoch.Exchange.BLOCK && np % BarrierEpoch.Exchange.BLOCK != 0 && nu % BarrierEpoch.Exchange.BLOCK != 0, np + " / " + nu);
+        assertNotNull(NdRows.rowMajorView(net.params()), "written straight into the network's parameters");
+        Random r = new Random(13);
+        List<LocalSgd.Result> results = new ArrayList<>();
+        String[] messages = new String[3];
+        SharedStates[] shared = {new SharedStates(-8, 0, 0), new SharedStates(-8, 0, 1), new SharedStates(-8, 0, 2)};
+        for (int w = 0; w < 3; w++) {
+            float[] p = values(r, np, 9), u = values(r, nu, 0);
+            p[BarrierEpoch.Exchange.BLOCK + w] = w == 1 ? Float.NaN : -0f;
+            results.add(new LocalSgd.Result(w, p, u, 3, 0, 0, 0));
+            messages[w] = w == 2 ? BarrierEpoch.encode(w, 3, NdRows.of(p, 1, np), NdRows.of(u, 1, nu))
+                    : BarrierEpoch.publish(shared[w], 1, w, 3, NdRows.of(p, 1, np), NdRows.of(u, 1, nu));
+        }
+        assertEquals(3, new BarrierEpoch.Exchange().average(messages, net, shared[0], 1));
+        assertArrayEquals(Averaging.mean(results, LocalSgd.Result::params), net.params().toFloatVector(), "the driver's floats, in worker order");
+        assertArrayEquals(Averaging.mean(results, LocalSgd.Result::updater), updater(net));
+        assertTrue(Float.isNaN(net.params().getFloat(BarrierEpoch.Exchange.BLOCK + 1)));
+        for (SharedStates s : shared) s.close();
+    }
+
+    @Test
     void workersOfOneJvmHandTheirStatesOverInMemoryToTheDriversMean() {
         MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4);
         int np = (int) net.numParams(), nu = (int) updater(net).length;
