@@ -115,10 +115,6 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
     }
 
     /**
-     * {@code x·W + b} into a new activations array of {@code workspaceMgr}, the bias added by one broadcasting
-     * {@code add} (see {@link #preOutputWithPreNorm}).
-     */
-    /**
      * A layer's kept ops and arrays for {@link #affine(INDArray, INDArray, INDArray, LayerWorkspaceMgr, Ops)} and its
      * backward pass: each custom op through one kept native context ({@link ReusedOp}), and the column-major product
      * that {@code mmuli} computes into a new array before copying it into a row-major result, kept from step to step.

@@ -25,7 +25,9 @@ import java.nio.IntBuffer;
  * DL4J's {@link ActivationReLU} computes the same with libnd4j's {@code leakyrelu_bp} at slope 0, which applies a
  * {@code std::function} per element (2.7 ms for a LeNet-5 first-convolution output of 64×6×28×28 on one thread, docs/BENCHMARKS.md). Both
  * give ε where z &gt; 0 and +0 elsewhere, NaN and infinite ε included (tested bit for bit). Arrays not laid out
- * alike without gaps, or not float, go to DL4J's op. The forward pass is DL4J's.
+ * alike without gaps, or not float, go to DL4J's op. The forward pass, {@code z < 0 ? +0 : z} in place as libnd4j's
+ * {@code RELU} scalar op computes it, is a loop on the bits too ({@link #getActivation}; tested bit for bit against
+ * DL4J's and over every class of bit pattern), where DL4J's op wrapped its threshold in a new scalar array every call.
  *
  * <p>Only for training: {@link #install} puts it in place of each plain {@link ActivationReLU} (no cap, threshold or
  * slope) in the layer configurations of a network, which are the network's saved configuration too, so a network
