@@ -36,7 +36,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * computed into an array it keeps. Each array, op context or native argument list a step makes is registered with
  * ND4J's or JavaCPP's deallocator, and that bookkeeping survives the next young collection and is copied by it, while
  * the collection stops every worker of the JVM; with these layers, {@link OutputForwardOnce}, {@link StepRelu} and
- * {@link ShapeInfoCache}, a warm LeNet-300-100 step on one thread registers 21 ND4J buffers and 8 JavaCPP pointers
+ * {@link ShapeInfoCache}, a warm LeNet-300-100 step on one thread registers 16 ND4J buffers and 3 JavaCPP pointers
  * (41 and 24 before {@link ReusedOp}; measured, the differences per layer tested). Layers with a mask, weight noise,
  * layer normalization, another activation or a non-float output, and a backward pass not preceded by this input's
  * training forward pass, take DL4J's own path.

@@ -5,6 +5,7 @@ import org.deeplearning4j.nn.api.Model;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.params.DefaultParamInitializer;
+import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -20,7 +21,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * ND4J buffers a call. Here the backward pass keeps a copy of z (outside DL4J's workspaces, which close between the
  * two calls) and the score reads that copy: the same floats, so the same gradients and the same score bit for bit
  * (tested against DL4J's layer over training steps with dropout). z is computed as in {@link DenseForwardOnce}: one
- * {@code x·W} and one broadcasting {@code add} (the same float sums as {@code addiRowVector}).
+ * {@code x·W} and one broadcasting {@code add} (the same float sums as {@code addiRowVector}). The backward pass is
+ * DL4J's step by step, its products and its bias sum through op contexts the layer keeps ({@link ReusedOp}).
  *
  * <p>Only z computed inside {@code backpropGradient} is kept, and it is read at most once, only inside the
  * {@code computeScore} that follows, for the same input array, never set again in between. It assumes what
@@ -37,7 +39,7 @@ public final class OutputForwardOnce extends org.deeplearning4j.nn.layers.Output
     private INDArray kept;      // z of the last training backward pass, outside DL4J's workspaces
     private INDArray keptFor;   // the input array it was computed from; null once read or when the input is set again
     private Phase phase = Phase.OTHER;
-    private long computed;
+    private long computed, backprops;
     private transient DenseForwardOnce.Ops ops; // made on first use
 
     private enum Phase { BACKWARD, SCORE, OTHER }
@@ -79,10 +81,44 @@ public final class OutputForwardOnce extends org.deeplearning4j.nn.layers.Output
         keptFor = null;
         phase = Phase.BACKWARD; // z computed here is kept for the score that follows
         try {
-            return super.backpropGradient(epsilon, workspaceMgr);
+            if (!covered() || !hasBias()) return super.backpropGradient(epsilon, workspaceMgr);
+            return backprop(workspaceMgr);
         } finally {
             phase = Phase.OTHER;
         }
+    }
+
+    /**
+     * DL4J's {@code BaseOutputLayer.backpropGradient} step by step (the loss's gradient δ by DL4J's loss function,
+     * {@code ∂W = xᵀ·δ}, {@code ∂b = Σ_rows δ}, {@code ε_in = δ·Wᵀ}), the products and the sum through this layer's
+     * kept op contexts ({@link ReusedOp}): the same ops on the same arrays.
+     */
+    private Pair<org.deeplearning4j.nn.gradient.Gradient, INDArray> backprop(LayerWorkspaceMgr workspaceMgr) {
+        assertInputSet(true);
+        INDArray preOut = preOutput2d(true, workspaceMgr);
+        INDArray labels2d = getLabels2d(workspaceMgr, ArrayType.BP_WORKING_MEM);
+        INDArray delta = layerConf().getLossFn().computeGradient(labels2d, preOut, layerConf().getActivationFn(), maskArray);
+        if (ops == null) ops = new DenseForwardOnce.Ops();
+        var gradient = new org.deeplearning4j.nn.gradient.DefaultGradient();
+        INDArray weightGrad = gradientViews.get(DefaultParamInitializer.WEIGHT_KEY);
+        ops.weightGradient.run(weightGrad, input.castTo(weightGrad.dataType()), delta); // Nd4j.gemm(x, δ, ∂W, true, false, 1, 0)
+        gradient.gradientForVariable().put(DefaultParamInitializer.WEIGHT_KEY, weightGrad);
+        INDArray biasGrad = gradientViews.get(DefaultParamInitializer.BIAS_KEY);
+        ops.biasGradient.run(biasGrad, delta); // delta.sum(biasGrad, 0)
+        gradient.gradientForVariable().put(DefaultParamInitializer.BIAS_KEY, biasGrad);
+        delta = workspaceMgr.leverageTo(ArrayType.ACTIVATION_GRAD, delta);
+        INDArray w = getParamWithNoise(DefaultParamInitializer.WEIGHT_KEY, true, workspaceMgr);
+        INDArray epsilonNext = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, delta.dataType(), new long[]{w.size(0), delta.size(0)}, 'f');
+        epsilonNext = ops.mmuli(ops.inputGradient, w, delta.transpose(), epsilonNext).transpose();
+        // DL4J leaves weightNoiseParams for the score that follows; MultiLayerNetwork clears them
+        epsilonNext = backpropDropOutIfPresent(epsilonNext);
+        backprops++;
+        return new Pair<>(gradient, epsilonNext);
+    }
+
+    /** How many backward passes this layer ran itself (the others went to DL4J's path). */
+    long backprops() {
+        return backprops;
     }
 
     @Override

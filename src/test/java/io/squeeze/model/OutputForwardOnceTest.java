@@ -35,6 +35,7 @@ class OutputForwardOnceTest {
         fitBoth(ours, dl4j, 6, false);
         assertEquals(6, o.computed(), "one pre-activation a step");
         assertEquals(6, o.reused(), "the score read the backward pass's copy every step");
+        assertEquals(6, o.backprops(), "its own backward pass every step");
     }
 
     @Test
@@ -52,6 +53,7 @@ class OutputForwardOnceTest {
         OutputForwardOnce o = (OutputForwardOnce) ours.getOutputLayer();
         assertEquals(5, o.computed(), "one a step");
         assertEquals(5, o.reused());
+        assertEquals(5, o.backprops());
     }
 
     @Test
@@ -100,6 +102,7 @@ class OutputForwardOnceTest {
             OutputForwardOnce o = (OutputForwardOnce) ours.getOutputLayer();
             assertEquals(noise ? 0 : 4, o.computed(), "weight noise " + noise);
             assertEquals(noise ? 0 : 4, o.reused(), "weight noise " + noise);
+            assertEquals(noise ? 0 : 4, o.backprops(), "weight noise " + noise);
         }
     }
 
@@ -134,8 +137,13 @@ class OutputForwardOnceTest {
             // the bias added by one broadcast (1 buffer, not 6), the product and the sum through op contexts the layer
             // keeps, the product into a column-major array it keeps (not 2 contexts and a new array with its shape information)
             assertEquals(9, l - o, "a training forward pass; ours " + o + ", DL4J's " + l);
-            long os = counting.count(() -> ours.fit(d)), ls = counting.count(() -> dl4j.fit(d));
+            long ls = counting.count(() -> dl4j.fit(d)), lsc = counting.contexts();
+            long os = counting.count(() -> ours.fit(d)), osc = counting.contexts();
             assertTrue(os <= ls - 2 * 5, "a step (one pre-activation, not two, each with one broadcast): ours " + os + ", DL4J's " + ls);
+            // DL4J's output layer: its product twice, the weight gradient's gemm and the input gradient's product;
+            // ours none of them, leaving the loss's own (softmax and subtraction, softmax and product for the score)
+            assertEquals(4, osc, "op contexts a step, ours");
+            assertEquals(4 + 5, lsc, "op contexts a step, DL4J's");
         } finally {
             DenseForwardOnceTest.CountingDeallocator.swapIn(before);
             ShapeInfoCacheTest.swapIn(shapes);
