@@ -135,11 +135,7 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
                 return a.mmuli(b, out);
             if (out.ordering() == 'f' && !out.isView() && org.nd4j.linalg.api.shape.Shape.hasDefaultStridesForShape(out))
                 return op.run(out, a, b);
-            if (columnMajor == null || !java.util.Arrays.equals(columnMajor.shape(), out.shape()) || columnMajor.dataType() != out.dataType()) {
-                try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-                    columnMajor = Nd4j.createUninitialized(out.dataType(), out.shape(), 'f');
-                }
-            }
+            columnMajor = kept(columnMajor, out.dataType(), out.shape(), 'f');
             return out.assign(op.run(columnMajor, a, b));
         }
     }
@@ -163,12 +159,15 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
 
     /** {@code from} copied into {@code kept}, or into a new float array outside DL4J's workspaces if its shape differs. */
     static INDArray keep(INDArray kept, INDArray from) {
-        if (kept == null || !java.util.Arrays.equals(kept.shape(), from.shape()) || kept.ordering() != from.ordering()) {
-            try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-                kept = Nd4j.createUninitialized(DataType.FLOAT, from.shape(), from.ordering());
-            }
+        return kept(kept, DataType.FLOAT, from.shape(), from.ordering()).assign(from);
+    }
+
+    /** {@code kept} if it has this type, shape and order; otherwise a new uninitialized array of them, outside DL4J's workspaces. */
+    static INDArray kept(INDArray kept, DataType type, long[] shape, char order) {
+        if (kept != null && kept.dataType() == type && kept.ordering() == order && java.util.Arrays.equals(kept.shape(), shape)) return kept;
+        try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
+            return Nd4j.createUninitialized(type, shape, order);
         }
-        return kept.assign(from);
     }
 
     @Override
@@ -188,11 +187,7 @@ public final class DenseForwardOnce extends org.deeplearning4j.nn.layers.feedfor
         long[] epsilonShape = {w.size(0), delta.size(0)};
         INDArray epsilonNext;
         if (first) { // MultiLayerNetwork drops a first layer's input gradient: one array kept, never read
-            if (unread == null || !java.util.Arrays.equals(unread.shape(), epsilonShape) || unread.dataType() != delta.dataType()) {
-                try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
-                    unread = Nd4j.createUninitialized(delta.dataType(), epsilonShape, 'f');
-                }
-            }
+            unread = kept(unread, delta.dataType(), epsilonShape, 'f');
             epsilonNext = unread.transpose();
         } else {
             epsilonNext = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, delta.dataType(), epsilonShape, 'f');

@@ -289,7 +289,7 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
      */
     static final class Exchange {
         static final int BLOCK = 8_192;
-        private float[] sum = new float[0], next = new float[0];
+        private float[] sum = new float[0];
         private final float[] blockSum = new float[BLOCK], blockNext = new float[BLOCK];
 
         /** Averages the non-empty {@code messages} into {@code net}; the most steps a worker took, 0 when none fitted. */
@@ -320,31 +320,21 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         }
 
         private void meanInto(List<Message> in, int from, int n, INDArray target) {
-            FloatBuffer out = io.squeeze.model.NdRows.rowMajorView(target);
-            if (out != null && target.length() == n) {
-                for (int b = 0; b < n; b += BLOCK) {
-                    int len = Math.min(BLOCK, n - b);
-                    in.get(0).floats(from + b, blockSum, len);
-                    for (int w = 1; w < in.size(); w++) {
-                        in.get(w).floats(from + b, blockNext, len);
-                        Averaging.add(blockSum, blockNext, len);
-                    }
-                    Averaging.divide(blockSum, len, in.size());
-                    out.put(b, blockSum, 0, len);
+            // straight into the target's buffer when it is one run of it, otherwise into a whole array copied in after
+            FloatBuffer out = target.length() == n ? io.squeeze.model.NdRows.rowMajorView(target) : null;
+            if (out == null && sum.length < n) sum = new float[n];
+            for (int b = 0; b < n; b += BLOCK) {
+                int len = Math.min(BLOCK, n - b);
+                in.get(0).floats(from + b, blockSum, len);
+                for (int w = 1; w < in.size(); w++) {
+                    in.get(w).floats(from + b, blockNext, len);
+                    Averaging.add(blockSum, blockNext, len);
                 }
-                return;
+                Averaging.divide(blockSum, len, in.size());
+                if (out != null) out.put(b, blockSum, 0, len);
+                else System.arraycopy(blockSum, 0, sum, b, len);
             }
-            if (sum.length < n) {
-                sum = new float[n];
-                next = new float[n];
-            }
-            in.get(0).floats(from, sum, n);
-            for (int w = 1; w < in.size(); w++) {
-                in.get(w).floats(from, next, n);
-                Averaging.add(sum, next, n);
-            }
-            Averaging.divide(sum, n, in.size());
-            io.squeeze.model.NdRows.copyInto(sum, n, target);
+            if (out == null) io.squeeze.model.NdRows.copyInto(sum, n, target);
         }
     }
 }
