@@ -39,7 +39,10 @@ import java.util.Locale;
  * speed drifts by up to a third from minute to minute): each row gives the medians of its two figures and the median
  * of the repeats' ratios, and lists every repeat's ratio.
  * Each side trains from the same initial weights; the first epochs (JIT warm-up, building and caching the minibatches:
- * {@link Case#warmup}) are left out and the figure is rows per second over the case's measured epochs. On Spark an
+ * {@link Case#warmup}) are left out and the figure is rows per second over the case's measured epochs. Before the two
+ * Spark figures of a repeat, an unmeasured {@code local[2]} training of the warm-up epochs lets HotSpot recompile for
+ * Spark's workers what the in-process loops compiled for theirs ({@link #warmSpark}), so neither master pays for it alone;
+ * every figure runs a full collection once its data is in memory, before its warm-up ({@link #settle}). On Spark an
  * epoch's time is the one its progress line gives: with several short epochs in one barrier stage
  * ({@link SparkTrainer.Watcher}), its share of the stage's wall time. When {@code /usr/bin/python3}
  * has PyTorch, its training loop of the same network, minibatches and optimizer ({@code bench/train_torch.py}, two
@@ -99,6 +102,7 @@ final class TrainBench implements Bench.Benchmark {
                 f[ONE_LOOP] = loops(confs.get(i), rows, 1, progress, c);
                 f[TWO_LOOPS] = loops(confs.get(i), rows, 2, progress, c);
                 Nd4jThreads.all();
+                warmSpark(confs.get(i), rows, progress, c);
                 f[LOCAL2] = onSpark("local[2]", confs.get(i), rows, progress, c);
                 f[LOCAL1] = onSpark("local[1]", confs.get(i), rows, progress, c);
                 f[TORCH_DEFAULTS] = torch(c, java.util.Map.of(), "its defaults", progress);
@@ -212,6 +216,7 @@ final class TrainBench implements Bench.Benchmark {
         net.init();
         if (javaAdam) io.squeeze.model.TrainingKernels.install(net); // as Squeeze's workers train
         Nd4jThreads.all();
+        settle();
         double warm = 0;
         for (int e = 1; e <= c.epochs(); e++) {
             long t0 = System.nanoTime();
@@ -234,11 +239,14 @@ final class TrainBench implements Bench.Benchmark {
         var start = new java.util.concurrent.CyclicBarrier(threads + 1);
         var failed = new java.util.concurrent.atomic.AtomicReference<Throwable>();
         List<Thread> ts = new ArrayList<>();
+        List<List<DataSet>> each = new ArrayList<>();
+        for (int t = 0; t < threads; t++) each.add(batches(rows, name));
+        settle();
         for (int t = 0; t < threads; t++) {
+            List<DataSet> batches = each.get(t);
             Thread th = new Thread(() -> {
                 try {
                     Nd4jThreads.set(1); // BLAS for the JVM, OpenMP for this thread
-                    List<DataSet> batches = batches(rows, name);
                     MultiLayerNetwork net = new MultiLayerNetwork(conf.clone());
                     net.init();
                     io.squeeze.model.TrainingKernels.install(net);
@@ -274,6 +282,32 @@ final class TrainBench implements Bench.Benchmark {
         return batches;
     }
 
+    /**
+     * A full collection once a figure's data is in memory (the minibatches built; on Spark, after the first epoch, which
+     * caches them), before its warm-up epochs. Otherwise the cached data, a few hundred MB on the heap, is copied out of
+     * the young generation by whichever young collection comes next, wherever in the figure's epochs that falls (young
+     * pauses of 160-290 ms were logged in the seconds after a Spark figure cached its data, {@code -Xlog:gc}, session
+     * 57): a fixed cost that weighs twice as much in the shorter measured time of {@code local[2]} as in
+     * {@code local[1]}'s. The previous figure's garbage goes with it.
+     */
+    static void settle() {
+        System.gc();
+    }
+
+    /**
+     * An unmeasured training on {@code local[2]} of the case's warm-up epochs, right before the two measured Spark
+     * trainings. The in-process loops just before them train the same DL4J methods from other callers, and HotSpot
+     * recompiles what they share once Spark's workers call it (profiles, inlining, deoptimizations): without this,
+     * whichever master came first paid for that alone, inside its measured epochs (the MLP's {@code local[2]} gave
+     * 1.47-1.61x of {@code local[1]} measured first and 1.84-2.0x measured after a Spark training, docs/BENCHMARKS.md,
+     * session 57).
+     */
+    static void warmSpark(MultiLayerConfiguration conf, List<Example> rows, PrintStream progress, Case c) {
+        progress.printf(Locale.ROOT, "bench: train %s, %d unmeasured epochs on local[2] first (the JIT compiles the Spark path before either figure)%n",
+                c.name(), c.warmup());
+        onSpark("local[2]", conf, rows, progress, new Case(c.name(), c.arch(), c.rows(), 0, c.warmup()));
+    }
+
     /** Rows/s of SparkTrainer on {@code master} over the measured epochs (from the end of the case's warm-up to the end of the last). */
     static double onSpark(String master, MultiLayerConfiguration conf, List<Example> rows, PrintStream progress, Case c) {
         String name = c.name();
@@ -296,6 +330,7 @@ final class TrainBench implements Bench.Benchmark {
 
                         @Override
                         public void accept(Integer epoch, MultiLayerNetwork n) {
+                            if (epoch == 1) settle(); // the first epoch (its own stage) built the cache of minibatches
                         }
                     });
             rdd.unpersist(true); // blocking: the session stops next

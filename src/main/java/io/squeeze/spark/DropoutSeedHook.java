@@ -47,6 +47,51 @@ public final class DropoutSeedHook implements TrainingHook {
         // nothing after the update
     }
 
+    /**
+     * Whether training {@code net} draws from ND4J's random generator, so that the hook changes anything: a layer with
+     * dropout of any kind ({@code IDropout}, a {@code DropoutLayer}'s too) or weight noise ({@code DropConnect},
+     * {@code WeightNoise}), an RReLU activation, a variational autoencoder, or a layer or vertex defined in SameDiff,
+     * whose ops the configuration does not show; wrapped layers (frozen, bidirectional, time-distributed, masked) by
+     * what they wrap. Otherwise the hook would hash every minibatch for nothing: 1.5 % of a LeNet-300-100 worker's
+     * samples in a {@code local[2]} profile (docs/BENCHMARKS.md, session 57).
+     */
+    static boolean needed(Model net) {
+        if (net instanceof MultiLayerNetwork n) {
+            for (var c : n.getLayerWiseConfigurations().getConfs()) if (random(c.getLayer())) return true;
+            return false;
+        }
+        if (net instanceof org.deeplearning4j.nn.graph.ComputationGraph g) {
+            for (var v : g.getConfiguration().getVertices().values()) if (random(v)) return true;
+            return false;
+        }
+        return true; // a model of another kind: keep seeding
+    }
+
+    private static boolean random(org.deeplearning4j.nn.conf.graph.GraphVertex v) {
+        if (v instanceof org.deeplearning4j.nn.conf.graph.LayerVertex l) return random(l.getLayerConf().getLayer());
+        if (v instanceof org.deeplearning4j.nn.conf.graph.FrozenVertex f) return random(f.getUnderlying());
+        return v instanceof org.deeplearning4j.nn.conf.layers.samediff.SameDiffVertex;
+    }
+
+    private static boolean random(org.deeplearning4j.nn.conf.layers.Layer l) {
+        if (l == null) return false;
+        if (l.getIDropout() != null) return true;
+        if (l instanceof org.deeplearning4j.nn.conf.layers.BaseLayer b
+                && (b.getWeightNoise() != null || rrelu(b.getActivationFn())
+                || l instanceof org.deeplearning4j.nn.conf.layers.AbstractLSTM r && rrelu(r.getGateActivationFn()))) return true;
+        if (l instanceof org.deeplearning4j.nn.conf.layers.ActivationLayer a && rrelu(a.getActivationFn())) return true;
+        if (l instanceof org.deeplearning4j.nn.conf.layers.variational.VariationalAutoencoder
+                || l instanceof org.deeplearning4j.nn.conf.layers.samediff.AbstractSameDiffLayer) return true;
+        if (l instanceof org.deeplearning4j.nn.conf.layers.wrapper.BaseWrapperLayer w) return random(w.getUnderlying());
+        if (l instanceof org.deeplearning4j.nn.conf.layers.misc.FrozenLayer f) return random(f.getLayer());
+        if (l instanceof org.deeplearning4j.nn.conf.layers.recurrent.Bidirectional b) return random(b.getFwd()) || random(b.getBwd());
+        return false;
+    }
+
+    private static boolean rrelu(org.nd4j.linalg.activations.IActivation a) {
+        return a instanceof org.nd4j.linalg.activations.impl.ActivationRReLU;
+    }
+
     /** {@code h} mixed with the network's iteration count (SplitMix64's finalizer). */
     static long mix(long h, Model model) {
         long it = model instanceof MultiLayerNetwork n ? n.getLayerWiseConfigurations().getIterationCount()

@@ -299,7 +299,10 @@ public final class SparkTrainer {
                                                                              JavaRDD<TrainingBatch> data, N net,
                                                                              java.util.function.BiConsumer<Integer, N> afterEpoch) {
         EpochLoss loss = new EpochLoss(jsc);
-        LocalSgd sgd = LocalSgd.of(jsc, data, net, cfg, listeners(net, loss), java.util.List.of(new TaskThreadsHook(), new DropoutSeedHook(cfg.seed())));
+        // the dropout seed only where training draws random numbers (DropoutSeedHook.needed): it hashes every minibatch
+        var hooks = DropoutSeedHook.needed(net) ? java.util.List.<org.deeplearning4j.spark.api.TrainingHook>of(new TaskThreadsHook(), new DropoutSeedHook(cfg.seed()))
+                : java.util.List.<org.deeplearning4j.spark.api.TrainingHook>of(new TaskThreadsHook());
+        LocalSgd sgd = LocalSgd.of(jsc, data, net, cfg, listeners(net, loss), hooks);
         Watcher<N> watcher = afterEpoch instanceof Watcher<N> o ? o : null;
         try {
             double perEpoch = Double.NaN; // the last stage's seconds an epoch; the first epoch (building the cache) runs alone
