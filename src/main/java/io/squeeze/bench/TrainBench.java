@@ -40,7 +40,7 @@ import java.util.Locale;
  * of the repeats' ratios, and lists every repeat's ratio.
  * Each side trains from the same initial weights; the first epochs (JIT warm-up, building and caching the minibatches:
  * {@link Case#warmup}) are left out and the figure is rows per second over the case's measured epochs. Before the two
- * Spark figures of a repeat, an unmeasured {@code local[2]} training of the warm-up epochs lets HotSpot recompile for
+ * Spark figures of a repeat, an unmeasured {@code local[2]} training of the warm-up epochs lets HotSpot compile for
  * Spark's workers what the in-process loops compiled for theirs ({@link #warmSpark}), so neither master pays for it alone;
  * every figure runs a full collection once its data is in memory, before its warm-up ({@link #settle}). On Spark an
  * epoch's time is the one its progress line gives: with several short epochs in one barrier stage
@@ -296,9 +296,9 @@ final class TrainBench implements Bench.Benchmark {
 
     /**
      * An unmeasured training on {@code local[2]} of the case's warm-up epochs, right before the two measured Spark
-     * trainings. The in-process loops just before them train the same DL4J methods from other callers, and HotSpot
-     * recompiles what they share once Spark's workers call it (profiles, inlining, deoptimizations): without this,
-     * whichever master came first paid for that alone, inside its measured epochs (the MLP's {@code local[2]} gave
+     * trainings. The in-process loops just before them train the same DL4J methods from other callers, and most likely
+     * HotSpot recompiles what they share once Spark's workers call it: without this, whichever master came first ran
+     * slower inside its measured epochs (the MLP's {@code local[2]} gave
      * 1.47-1.61x of {@code local[1]} measured first and 1.84-2.0x measured after a Spark training, docs/BENCHMARKS.md,
      * session 57).
      */
