@@ -7,6 +7,7 @@ import io.squeeze.data.Example;
 import io.squeeze.data.Split;
 import io.squeeze.model.Arch;
 import io.squeeze.model.Architectures;
+import io.squeeze.spark.EpochWatcher;
 import io.squeeze.spark.Nd4jThreads;
 import io.squeeze.spark.SparkData;
 import io.squeeze.spark.SparkSessions;
@@ -44,7 +45,7 @@ import java.util.Locale;
  * Spark's workers what the in-process loops compiled for theirs ({@link #warmSpark}), so neither master pays for it alone;
  * every figure runs a full collection once its data is in memory, before its warm-up ({@link #settle}). On Spark an
  * epoch's time is the one its progress line gives: with several short epochs in one barrier stage
- * ({@link SparkTrainer.Watcher}), its share of the stage's wall time. When {@code /usr/bin/python3}
+ * ({@link EpochWatcher}), its share of the stage's wall time. When {@code /usr/bin/python3}
  * has PyTorch, its training loop of the same network, minibatches and optimizer ({@code bench/train_torch.py}, two
  * threads) is the third column (goal ≥ 1.0×), run twice: with its defaults and with {@code OPENBLAS_NUM_THREADS=1}.
  * Debian's PyTorch 1.13 computes with whatever {@code libblas.so.3} the system's alternatives select (the reference
@@ -322,10 +323,15 @@ final class TrainBench implements Bench.Benchmark {
             PrintWriter pw = new PrintWriter(progress, true);
             // each epoch's wall time as its progress line gives it: with several epochs to a barrier stage, its share of the stage's
             SparkTrainer.train(jsc, rdd, net, 784, 10, new SparkTrainer.Config(c.epochs(), BATCH, SparkTrainer.DEFAULT_SYNC_EVERY, 42, false),
-                    "bench " + name + " on " + master, pw, new SparkTrainer.Watcher<MultiLayerNetwork>() {
+                    "bench " + name + " on " + master, pw, new EpochWatcher<MultiLayerNetwork>() {
                         @Override
                         public void seconds(int epoch, double s) {
                             seconds[epoch] = s;
+                        }
+
+                        @Override
+                        public boolean readsNetwork() {
+                            return false;
                         }
 
                         @Override

@@ -31,7 +31,9 @@ import java.util.List;
  * <p>One stage may run several consecutive epochs ({@code epochs}; {@link LocalSgd#epochs}): each worker goes on from
  * the state it averaged last, exactly what the next epoch's stage would have broadcast to it, with the next epoch's
  * order and counts, so the weights are those of one stage an epoch (tested); each worker returns a result an epoch,
- * worker 0's with that epoch's state, and the loss of that epoch's minibatches ({@link EpochLoss}'s partial sums).
+ * worker 0's with that epoch's state (or, when the driver reads only the stage's last state, with the last epoch's
+ * alone: each state is a copy of the parameters and updater state that the driver deserializes), and the loss of that
+ * epoch's minibatches ({@link EpochLoss}'s partial sums).
  *
  * <p>Spark runs a barrier stage only when every task can start at once, so {@link #fits} checks slots, dynamic
  * allocation and the size of the gathered messages (each worker receives all of them through the driver's RPC, limited
@@ -47,18 +49,24 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
 
     private final WorkerRound round;
     private final int rounds, epochs;
+    /** Whether worker 0 returns every epoch's state, or only the last epoch's (the driver reads no other). */
+    private final boolean everyState;
 
     /** One epoch of {@code rounds} rounds. */
     BarrierEpoch(WorkerRound round, int rounds) {
-        this(round, rounds, 1);
+        this(round, rounds, 1, true);
     }
 
-    /** {@code epochs} epochs from {@code round.epoch} on, of {@code rounds} rounds each. */
-    BarrierEpoch(WorkerRound round, int rounds, int epochs) {
+    /**
+     * {@code epochs} epochs from {@code round.epoch} on, of {@code rounds} rounds each; worker 0 returns the state of
+     * each ({@code everyState}) or of the last only.
+     */
+    BarrierEpoch(WorkerRound round, int rounds, int epochs, boolean everyState) {
         if (epochs < 1) throw new IllegalArgumentException("a barrier stage of " + epochs + " epochs");
         this.round = round;
         this.rounds = rounds;
         this.epochs = epochs;
+        this.everyState = everyState;
     }
 
     WorkerRound round() {
@@ -69,9 +77,20 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
         return rounds;
     }
 
-    /** Runs {@code epochs} epochs as one barrier stage; returns each worker's result of each epoch (worker 0's carry the states). */
-    static List<LocalSgd.Result> run(JavaRDD<TrainingBatch> cached, WorkerRound round, int rounds, int epochs) {
-        var out = cached.rdd().barrier().mapPartitions(new BarrierEpoch(round, rounds, epochs), true,
+    int epochs() {
+        return epochs;
+    }
+
+    boolean everyState() {
+        return everyState;
+    }
+
+    /**
+     * Runs {@code epochs} epochs as one barrier stage; returns each worker's result of each epoch (worker 0's carry the
+     * states: of every epoch with {@code everyState}, otherwise of the last only).
+     */
+    static List<LocalSgd.Result> run(JavaRDD<TrainingBatch> cached, WorkerRound round, int rounds, int epochs, boolean everyState) {
+        var out = cached.rdd().barrier().mapPartitions(new BarrierEpoch(round, rounds, epochs, everyState), true,
                 scala.reflect.ClassTag$.MODULE$.apply(LocalSgd.Result.class));
         return new ArrayList<>(out.toJavaRDD().collect());
     }
@@ -142,7 +161,7 @@ final class BarrierEpoch extends scala.runtime.AbstractFunction1<scala.collectio
                 double epochLoss = loss == null ? 0 : loss.partialSum() - lossSum;
                 long losses = loss == null ? -1 : loss.partialCount() - lossCount;
                 float[] p = null, u = null;
-                if (worker == 0) {
+                if (worker == 0 && (everyState || g == epochs - 1)) {
                     INDArray us = LocalSgd.updaterState(net);
                     p = io.squeeze.model.NdRows.toRowMajor(net.params());
                     u = us == null ? null : io.squeeze.model.NdRows.toRowMajor(us);

@@ -331,7 +331,7 @@ public final class DistillJob {
         try {
             var data = hintBatches(rows, norm, tb, teacher.meta().normalizer(), hint, nf, k, tw, cfg.batchSize(), where, jsc.defaultParallelism());
             return io.squeeze.model.HintGraph.student(SparkTrainer.fitGraph(jsc, data, cg, cfg, where, progress,
-                    SparkTrainer.Watcher.through(afterEpoch, g -> io.squeeze.model.HintGraph.student(g, student))), student);
+                    EpochWatcher.through(afterEpoch, g -> io.squeeze.model.HintGraph.student(g, student))), student);
         } finally {
             tb.destroy();
         }

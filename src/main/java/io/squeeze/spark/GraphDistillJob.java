@@ -167,7 +167,7 @@ public final class GraphDistillJob {
             var data = DistillJob.hintBatches(rows, meta.normalizer(), tb, teacher.meta().normalizer(), hint, nf, k, tw, c.training().batchSize(), where,
                     jsc.defaultParallelism());
             ComputationGraph out = SparkTrainer.fitGraph(jsc, data, cg, c.training(), where, err,
-                    SparkTrainer.Watcher.through(validate, g -> io.squeeze.model.HintGraph.student(g, student)));
+                    EpochWatcher.through(validate, g -> io.squeeze.model.HintGraph.student(g, student)));
             return io.squeeze.model.HintGraph.student(out, student);
         } finally {
             tb.destroy();

@@ -28,7 +28,7 @@ import java.util.List;
  * each computes the same mean ({@link BarrierEpoch}); otherwise each round is one Spark job, after which the driver
  * averages and broadcasts the mean. Both give the same weights (tested). Short epochs may run several to a barrier
  * stage ({@link #epochs}, {@link #epochsPerStage}) when the driver changes nothing between them, with the weights of
- * one stage an epoch (tested). An executor keeps each worker's network between rounds and epochs (rebuilt when the
+ * one stage an epoch (tested); when it does not read them either, the stage returns only its last epoch's state. An executor keeps each worker's network between rounds and epochs (rebuilt when the
  * configuration is broadcast again, once a stage, after the driver's end-of-epoch work). What a network's
  * configuration carries trains as it does in
  * process: mask constraints after every update, frozen layers, fake quantization, a KD loss, hint outputs; the
@@ -183,14 +183,21 @@ final class LocalSgd {
         return d.rows();
     }
 
+    /** {@link #epochs(int, int, boolean)} with every epoch's state. */
+    List<Epoch> epochs(int e, int k) {
+        return epochs(e, k, true);
+    }
+
     /**
      * Epochs {@code e} to {@code e + k - 1} (1-based), in one barrier stage when the rounds run as one ({@link Sync#BARRIER});
      * with one Spark job a round only epoch {@code e}. The first epoch counts each worker's minibatches (and builds the
      * cache); the network's configuration and state as they are now (the driver may have changed them after the last
      * epoch: a learning rate, re-calibrated ranges) go to the executors. The driver's network takes each epoch's state
-     * from {@link #apply}, in order, before the next call.
+     * from {@link #apply}, in order, before the next call. Without {@code everyState} only the stage's last epoch
+     * carries its state (the others' {@link Epoch#params} are null, their steps counted): the driver's network holds
+     * the weights of the stage's start until the last epoch is applied.
      */
-    List<Epoch> epochs(int e, int k) {
+    List<Epoch> epochs(int e, int k, boolean everyState) {
         if (rounds < 0) {
             List<Share> shares = shares(cached);
             rounds = rounds(shares, cfg.syncEvery());
@@ -207,7 +214,7 @@ final class LocalSgd {
         try {
             for (int attempt = 1; sync == Sync.BARRIER; attempt++) {
                 try {
-                    out = barrierEpochs(shape, e, k);
+                    out = barrierEpochs(shape, e, k, everyState);
                     break;
                 } catch (Exception x) {
                     if (refused(x)) {
@@ -242,15 +249,18 @@ final class LocalSgd {
         return out;
     }
 
-    /** Takes epoch {@code d}'s state (if the network does not hold it yet) and counts into the driver's network. */
+    /**
+     * Takes epoch {@code d}'s state (if it carries one: the network does not hold it yet) and steps into the driver's
+     * network, and counts the epoch.
+     */
     void apply(Epoch d) {
+        int[] counts = counts(net);
         if (d.params() != null) {
-            int[] counts = counts(net);
             net.setParams(row(d.params()));
             INDArray updater = updaterState(net);
             if (updater != null) updater.assign(row(d.updater()));
-            setCounts(net, counts[0] + d.steps(), counts[1]);
         }
+        if (d.steps() > 0) setCounts(net, counts[0] + d.steps(), counts[1]);
         fitNanos = d.fitNanos();
         waitNanos = d.waitNanos();
         if (net instanceof ComputationGraph g) g.incrementEpochCount();
@@ -259,12 +269,12 @@ final class LocalSgd {
 
     /**
      * How many epochs the next barrier stage runs: as many as last about {@link #STAGE_SECONDS} at {@code secondsPerEpoch}
-     * (what the last ones took), and keep worker 0's states of them within {@link #STAGE_STATES_BYTES} (the network's
-     * parameters and updater values each), at least one; the {@code left} epochs spread evenly over the fewest stages of
-     * that many (5 left, 4 a stage: 3 then 2).
+     * (what the last ones took), and, when worker 0 returns {@code everyState}, keep its states of them within
+     * {@link #STAGE_STATES_BYTES} (the network's parameters and updater values each), at least one; the {@code left}
+     * epochs spread evenly over the fewest stages of that many (5 left, 4 a stage: 3 then 2).
      */
-    int epochsPerStage(double secondsPerEpoch, int left) {
-        return epochsPerStage(secondsPerEpoch, left, stateFloats());
+    int epochsPerStage(double secondsPerEpoch, int left, boolean everyState) {
+        return epochsPerStage(secondsPerEpoch, left, everyState ? stateFloats() : 0);
     }
 
     /** How many floats a worker's state holds: the network's parameters and its updater's values. */
@@ -273,10 +283,10 @@ final class LocalSgd {
         return net.params().length() + (u == null ? 0 : u.length());
     }
 
-    /** {@link #epochsPerStage(double, int)} for states of {@code floats} floats. */
+    /** {@link #epochsPerStage(double, int, boolean)} for states of {@code floats} floats returned an epoch (0: one a stage). */
     static int epochsPerStage(double secondsPerEpoch, int left, long floats) {
         if (!(secondsPerEpoch > 0) || left <= 1) return 1;
-        long fit = (long) Math.floor(STAGE_SECONDS / secondsPerEpoch), held = STAGE_STATES_BYTES / Math.max(1, 4 * floats);
+        long fit = (long) Math.floor(STAGE_SECONDS / secondsPerEpoch), held = floats == 0 ? left : STAGE_STATES_BYTES / (4 * floats);
         long most = Math.max(1, Math.min(left, Math.min(fit, held)));
         long stages = (left + most - 1) / most;
         return (int) ((left + stages - 1) / stages);
@@ -311,13 +321,13 @@ final class LocalSgd {
 
     /**
      * Every round of epochs {@code epoch} to {@code epoch + k - 1} in one barrier stage ({@link BarrierEpoch}); each
-     * epoch ends in worker 0's state of it.
+     * epoch ends in worker 0's state of it ({@code everyState}), or only the last does.
      */
-    private List<Epoch> barrierEpochs(Broadcast<NetConf> shape, int epoch, int k) {
+    private List<Epoch> barrierEpochs(Broadcast<NetConf> shape, int epoch, int k, boolean everyState) {
         Broadcast<State> state = jsc.broadcast(state(updaterState(net), counts(net)));
         List<Result> results;
         try {
-            results = BarrierEpoch.run(cached, new WorkerRound(shape, state, 0, epoch, cfg.syncEvery(), cfg.seed(), listeners, hooks), rounds, k);
+            results = BarrierEpoch.run(cached, new WorkerRound(shape, state, 0, epoch, cfg.syncEvery(), cfg.seed(), listeners, hooks), rounds, k, everyState);
         } finally {
             state.destroy();
         }

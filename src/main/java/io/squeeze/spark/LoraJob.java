@@ -165,7 +165,7 @@ public final class LoraJob {
         var rows = TrainJob.normalized(TrainJob.trainingData(spark, c.data(), meta, base.source()).rdd(), meta.normalizer());
         var validate = Validation.afterGraph(spark, c.evalData(), meta, err);
         var trained = SparkTrainer.trainGraph(SparkSessions.jsc(spark), rows, adapted, meta.numFeatures(), meta.numClasses(), c.training(),
-                c.data().toString(), err, SparkTrainer.Watcher.through(validate, Lora::merge));
+                c.data().toString(), err, EpochWatcher.through(validate, Lora::merge));
         var merged = Lora.merge(trained);
         Map<String, Object> metrics = new LinkedHashMap<>(EvaluateJob.againstSource(spark, c.evalData(), null,
                 Loaded.plain(LoadedModel.ofGraph(merged, meta, "", "merged", SourceKind.DL4J_ZIP, 0)), source));

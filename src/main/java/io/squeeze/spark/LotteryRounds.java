@@ -166,7 +166,7 @@ final class LotteryRounds {
         if (lc.rewindEpochs() > 0) {
             progress.printf("lottery: late rewinding point: %d epoch(s) of dense training%n", lc.rewindEpochs());
             rewindPoint = nets.copy(nets.train(jsc, train, nets.copy(init), Map.of(), meta, tc.epochs(lc.rewindEpochs(), tc.seed()), "rewind",
-                    progress, SparkTrainer.Watcher.none()));
+                    progress, EpochWatcher.none()));
         }
         List<LotteryJob.Row> rows = new ArrayList<>();
         List<N> perRound = new ArrayList<>();
@@ -232,7 +232,7 @@ final class LotteryRounds {
         int[] bestEpoch = {0};
         double[] last = new double[2];
         ModelMeta plain = new ModelMeta(meta.numFeatures(), meta.numClasses(), meta.inputShape(), null, meta.trainedOn()); // rows come normalized
-        N out = nets.train(jsc, train, start, masks, meta, tc, "lottery", progress, (SparkTrainer.Watcher<N>) (e, n) -> { // reads the network only
+        N out = nets.train(jsc, train, start, masks, meta, tc, "lottery", progress, (EpochWatcher<N>) (e, n) -> { // reads the network only
             var r = SparkEvaluator.evaluate(jsc, test, nets.loaded(n, plain, "epoch " + e), null, 256, "validation");
             last[0] = r.stats().accuracy();
             last[1] = r.stats().loss();

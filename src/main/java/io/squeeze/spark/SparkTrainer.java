@@ -111,7 +111,7 @@ public final class SparkTrainer {
     /** Continues training {@code net} (e.g. fine-tuning a compressed model; its layer constraints are enforced). */
     public static MultiLayerNetwork train(JavaSparkContext jsc, JavaRDD<Example> rows, MultiLayerNetwork net,
                                           int numFeatures, int numClasses, Config cfg, String where, PrintWriter progress) {
-        return train(jsc, rows, net, numFeatures, numClasses, cfg, where, progress, Watcher.none());
+        return train(jsc, rows, net, numFeatures, numClasses, cfg, where, progress, EpochWatcher.none());
     }
 
     /** As above, calling {@code afterEpoch} with the epoch (1-based) and the averaged network after each epoch. */
@@ -209,42 +209,13 @@ public final class SparkTrainer {
     }
 
     /**
-     * What runs after each epoch and only reads the network (validation, a report): training on Spark then runs several
-     * short epochs in one barrier stage, each about {@link LocalSgd#STAGE_SECONDS} long at most (the first epoch alone),
-     * and after the stage calls this for each of its epochs in turn, the network set to that epoch's weights, with the
-     * epoch's progress line printed just before. The weights are those of one stage an epoch. A hook that changes the
-     * network or its configuration between epochs (a learning-rate step, QAT's re-calibration) is a plain
-     * {@link java.util.function.BiConsumer}: every epoch is then a stage of its own, and the hook's changes reach the next.
-     */
-    public interface Watcher<N> extends java.util.function.BiConsumer<Integer, N> {
-        /** The epoch's wall time as its progress line gives it (its share of its stage's), just before {@link #accept}. */
-        default void seconds(int epoch, double seconds) {
-        }
-
-        /** Nothing after each epoch. */
-        static <N> Watcher<N> none() {
-            return (e, n) -> { };
-        }
-
-        /**
-         * {@code then} given {@code view} of the network after each epoch (a merged copy, the student of a hint graph):
-         * a Watcher when {@code then} is one, for a {@code view} that only reads the network.
-         */
-        static <A, B> java.util.function.BiConsumer<Integer, B> through(java.util.function.BiConsumer<Integer, A> then,
-                                                                       java.util.function.Function<B, A> view) {
-            if (then instanceof Watcher<A>) return (Watcher<B>) (e, n) -> then.accept(e, view.apply(n));
-            return (e, n) -> then.accept(e, view.apply(n));
-        }
-    }
-
-    /**
      * The step decay of {@code h} after every epoch but the last, on the network being trained, after {@code then};
      * {@code then} itself when {@code h} has no decay.
      */
     public static <N> java.util.function.BiConsumer<Integer, N> decaying(java.util.function.BiConsumer<Integer, N> then,
                                                                          io.squeeze.model.Architectures.Hyper h, int epochs,
                                                                          java.util.function.ObjDoubleConsumer<N> setLearningRate) {
-        if (h.lrDecay() == null) return then; // a Watcher stays one
+        if (h.lrDecay() == null) return then; // an EpochWatcher stays one
         return (e, n) -> {
             then.accept(e, n);
             if (h.lrDecay() != null && e < epochs) setLearningRate.accept(n, h.learningRate(e + 1));
@@ -255,7 +226,7 @@ public final class SparkTrainer {
     public static org.deeplearning4j.nn.graph.ComputationGraph fitGraph(JavaSparkContext jsc, JavaRDD<org.nd4j.linalg.dataset.api.MultiDataSet> data,
                                                                         org.deeplearning4j.nn.graph.ComputationGraph graph, Config cfg, String where,
                                                                         PrintWriter progress) {
-        return fitGraph(jsc, data, graph, cfg, where, progress, Watcher.none());
+        return fitGraph(jsc, data, graph, cfg, where, progress, EpochWatcher.none());
     }
 
     /** As above, calling {@code afterEpoch} with the epoch (1-based) and the averaged graph after each epoch. */
@@ -292,7 +263,7 @@ public final class SparkTrainer {
     /**
      * The epoch loop of training on Spark ({@link LocalSgd}): progress per epoch (the epoch's mean minibatch loss,
      * time, rows/s, how the rounds ran and the workers' shares of the time fitting and waiting, {@link #shares}); for a
-     * {@link Watcher}, the epochs after the first several to a barrier stage and each reported and watched after it; the
+     * {@link EpochWatcher}, the epochs after the first several to a barrier stage and each reported and watched after it; the
      * cached minibatches and thread settings cleaned up whatever happens.
      */
     private static <N extends org.deeplearning4j.nn.api.Model> void onSpark(JavaSparkContext jsc, Config cfg, String where, PrintWriter progress,
@@ -303,14 +274,15 @@ public final class SparkTrainer {
         var hooks = DropoutSeedHook.needed(net) ? java.util.List.<org.deeplearning4j.spark.api.TrainingHook>of(new TaskThreadsHook(), new DropoutSeedHook(cfg.seed()))
                 : java.util.List.<org.deeplearning4j.spark.api.TrainingHook>of(new TaskThreadsHook());
         LocalSgd sgd = LocalSgd.of(jsc, data, net, cfg, listeners(net, loss), hooks);
-        Watcher<N> watcher = afterEpoch instanceof Watcher<N> o ? o : null;
+        EpochWatcher<N> watcher = afterEpoch instanceof EpochWatcher<N> o ? o : null;
         try {
             double perEpoch = Double.NaN; // the last stage's seconds an epoch; the first epoch (building the cache) runs alone
             for (int e = 1; e <= cfg.epochs(); ) {
-                int k = watcher == null ? 1 : sgd.epochsPerStage(perEpoch, cfg.epochs() - e + 1);
+                boolean everyState = watcher == null || watcher.readsNetwork();
+                int k = watcher == null ? 1 : sgd.epochsPerStage(perEpoch, cfg.epochs() - e + 1, everyState);
                 jsc.setJobDescription("squeeze train epoch" + (k == 1 ? " " + e : "s " + e + "-" + (e + k - 1)) + "/" + cfg.epochs() + " on " + where);
                 long t0 = System.nanoTime();
-                var done = sgd.epochs(e, k);
+                var done = sgd.epochs(e, k, everyState);
                 long wall = System.nanoTime() - t0;
                 double pooled = loss.take(); // one Spark job a round adds the loss up here; a barrier stage gives each epoch's
                 long workerNanos = done.stream().mapToLong(LocalSgd.Epoch::nanos).sum();

@@ -18,7 +18,7 @@ import java.util.function.BiConsumer;
  * Validation during training: after each epoch, the network being trained (the averaged one on Spark) is evaluated
  * on the evaluation data with the distributed evaluator ({@link SparkEvaluator}, the model's own input
  * normalization applied) and the epoch's accuracy and loss are printed with the training progress. The hooks only read
- * a copy of the network ({@link SparkTrainer.Watcher}), so short epochs may run several to a stage and be validated
+ * a copy of the network ({@link EpochWatcher}), so short epochs may run several to a stage and be validated
  * one after another when it ends. The rows are read again each epoch rather than cached, so validation holds no
  * executor memory between epochs.
  */
@@ -26,7 +26,7 @@ public final class Validation {
     private Validation() {}
 
     /** The hook for {@code evalData} (its test split for IDX); does nothing without evaluation data. */
-    public static SparkTrainer.Watcher<MultiLayerNetwork> after(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress) {
+    public static EpochWatcher<MultiLayerNetwork> after(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress) {
         return after(spark, evalData, meta, progress, n -> n);
     }
 
@@ -34,17 +34,17 @@ public final class Validation {
      * As above, evaluating {@code view} of a copy of the network being trained: the model it will become (LoRA's
      * adapters merged, distillation's KD loss back to cross-entropy).
      */
-    public static SparkTrainer.Watcher<MultiLayerNetwork> after(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress,
+    public static EpochWatcher<MultiLayerNetwork> after(SparkSession spark, String evalData, ModelMeta meta, PrintWriter progress,
                                                                  java.util.function.UnaryOperator<MultiLayerNetwork> view) {
-        if (evalData == null) return (e, n) -> { }; // no copy of the network to make
+        if (evalData == null) return EpochWatcher.none(); // no copy of the network to make
         BiConsumer<Integer, LoadedModel> check = validator(spark, evalData, meta, progress);
         return (e, n) -> check.accept(e, new LoadedModel(view.apply(n.clone()), meta, "", "epoch " + e, SourceKind.DL4J_ZIP, 0));
     }
 
     /** The hook for a graph being trained (a ResNet). */
-    public static SparkTrainer.Watcher<org.deeplearning4j.nn.graph.ComputationGraph> afterGraph(SparkSession spark, String evalData, ModelMeta meta,
+    public static EpochWatcher<org.deeplearning4j.nn.graph.ComputationGraph> afterGraph(SparkSession spark, String evalData, ModelMeta meta,
                                                                                                   PrintWriter progress) {
-        if (evalData == null) return (e, g) -> { };
+        if (evalData == null) return EpochWatcher.none();
         BiConsumer<Integer, LoadedModel> check = validator(spark, evalData, meta, progress);
         return (e, g) -> check.accept(e, LoadedModel.ofGraph(g.clone(), meta, "", "epoch " + e, SourceKind.DL4J_ZIP, 0));
     }

@@ -369,12 +369,14 @@ class BarrierEpochTest {
         assertArrayEquals(u, back.updaterValues());
         var shape = TestSpark.jsc().broadcast(new NetConf(NetConf.conf(TestModels.mlp(6, new int[]{5}, 3, 4)), "t", 1));
         var state = TestSpark.jsc().broadcast(new LocalSgd.State(new float[]{1}, null, 0, 0));
-        var fn = new BarrierEpoch(new WorkerRound(shape, state, 0, 2, 3, SEED, List.of(), List.of(new TaskThreadsHook())), 4);
+        var fn = new BarrierEpoch(new WorkerRound(shape, state, 0, 2, 3, SEED, List.of(), List.of(new TaskThreadsHook())), 4, 3, false);
         for (Serializer s : List.<Serializer>of(new KryoSerializer(new SparkConf(false).set("spark.kryo.registrator", SqueezeKryoRegistrator.CHAIN)),
                 new JavaSerializer(new SparkConf(false)))) {
             var bytes = s.newInstance().serialize(fn, ClassTag$.MODULE$.AnyRef());
             BarrierEpoch r = (BarrierEpoch) s.newInstance().deserialize(bytes, ClassTag$.MODULE$.AnyRef());
             assertEquals(4, r.rounds());
+            assertEquals(3, r.epochs());
+            assertFalse(r.everyState());
             assertEquals(3, r.round().syncEvery);
             assertEquals(SEED, r.round().seed);
             var mm = (String) s.newInstance().deserialize(s.newInstance().serialize(message, ClassTag$.MODULE$.AnyRef()), ClassTag$.MODULE$.AnyRef());

@@ -75,6 +75,78 @@ class EpochStagesTest {
         }
     }
 
+    @Test
+    void withoutEveryStateOnlyTheStagesLastEpochCarriesItsStateWithTheSameWeightsAndCounts() {
+        var jsc = TestSpark.jsc();
+        var rdd = jsc.parallelize(BarrierEpochTest.batches(17, 3), 2).cache();
+        MultiLayerNetwork single = TestModels.mlp(6, new int[]{5}, 3, 4), grouped = single.clone();
+        var cfg = new SparkTrainer.Config(4, 8, 3, SEED);
+        var hooks = List.<org.deeplearning4j.spark.api.TrainingHook>of(new TaskThreadsHook());
+        var a = LocalSgd.of(jsc, rdd, single, cfg, List.of(), hooks, LocalSgd.Sync.BARRIER);
+        var b = LocalSgd.of(jsc, rdd, grouped, cfg, List.of(), hooks, LocalSgd.Sync.BARRIER);
+        List<Integer> iterations = new ArrayList<>();
+        try {
+            for (int e = 1; e <= 4; e++) {
+                a.epoch(e);
+                iterations.add(single.getLayerWiseConfigurations().getIterationCount());
+            }
+            b.apply(b.epochs(1, 1, false).get(0));
+            float[] start = state(grouped);
+            var rest = b.epochs(2, 3, false);
+            assertEquals(List.of(2, 3, 4), rest.stream().map(LocalSgd.Epoch::epoch).toList());
+            for (int i = 0; i < 3; i++) {
+                LocalSgd.Epoch d = rest.get(i);
+                assertEquals(i == 2, d.params() != null, "epoch " + d.epoch() + " carries a state");
+                assertEquals(i == 2, d.updater() != null, "epoch " + d.epoch() + " carries Adam's moments");
+                assertEquals(iterations.get(i + 1) - iterations.get(i), d.steps(), "3 rounds of at most 3 minibatches a worker");
+                b.apply(d);
+                if (i < 2) assertArrayEquals(start, state(grouped), "the driver keeps the stage's start until its last epoch");
+                assertEquals(iterations.get(i + 1), grouped.getLayerWiseConfigurations().getIterationCount(), "epoch " + d.epoch() + "'s steps");
+                assertEquals(i + 2, grouped.getLayerWiseConfigurations().getEpochCount());
+            }
+            assertArrayEquals(state(single), state(grouped), "the last epoch's parameters and Adam's moments");
+        } finally {
+            a.finish();
+            b.finish();
+            rdd.unpersist(false);
+        }
+    }
+
+    @Test
+    void aWatcherThroughAViewTakesTheViewOnlyWhenItReadsTheNetwork() {
+        List<String> seen = new ArrayList<>();
+        double[] seconds = new double[3];
+        EpochWatcher<String> reading = new EpochWatcher<>() {
+            @Override
+            public void seconds(int epoch, double s) {
+                seconds[epoch] = s;
+            }
+
+            @Override
+            public void accept(Integer e, String n) {
+                seen.add(e + ":" + n);
+            }
+        };
+        var through = EpochWatcher.<String, Integer>through(reading, n -> "view of " + n);
+        EpochWatcher<Integer> w = assertInstanceOf(EpochWatcher.class, through);
+        assertTrue(w.readsNetwork());
+        w.seconds(1, 2.5);
+        w.accept(1, 7);
+        assertEquals(List.of("1:view of 7"), seen);
+        assertEquals(2.5, seconds[1]);
+        var none = EpochWatcher.<String, Integer>through(EpochWatcher.none(), n -> {
+            throw new AssertionError("a view taken for a watcher that does not read the network");
+        });
+        EpochWatcher<Integer> n = assertInstanceOf(EpochWatcher.class, none);
+        assertFalse(n.readsNetwork());
+        n.accept(2, 8);
+        BiConsumer<Integer, String> plain = (e, x) -> seen.add(e + ":" + x);
+        var changing = EpochWatcher.<String, Integer>through(plain, x -> "view of " + x);
+        assertFalse(changing instanceof EpochWatcher, "a hook that may change the network stays one");
+        changing.accept(3, 9);
+        assertEquals(List.of("1:view of 7", "3:view of 9"), seen);
+    }
+
     private static List<Example> rows(int n) {
         Random r = new Random(2);
         List<Example> rows = new ArrayList<>();
@@ -89,15 +161,25 @@ class EpochStagesTest {
 
     /** Trains 4 epochs with {@code after}; returns the progress and each epoch's parameters as {@code after} saw them. */
     private static String train(MultiLayerNetwork net, boolean observer, List<float[]> seen, double[] seconds) {
+        return train(net, observer, true, seen, seconds);
+    }
+
+    /** As above; an observer that does not read the network ({@code reads} false) records the epochs it was called for. */
+    private static String train(MultiLayerNetwork net, boolean observer, boolean reads, List<float[]> seen, double[] seconds) {
         StringWriter out = new StringWriter();
         BiConsumer<Integer, MultiLayerNetwork> record = (e, n) -> {
             assertEquals(seen.size() + 1, e);
-            seen.add(n.params().toFloatVector());
+            seen.add(reads ? n.params().toFloatVector() : new float[0]);
         };
-        BiConsumer<Integer, MultiLayerNetwork> after = !observer ? record : new SparkTrainer.Watcher<>() {
+        BiConsumer<Integer, MultiLayerNetwork> after = !observer ? record : new EpochWatcher<>() {
             @Override
             public void seconds(int epoch, double s) {
                 seconds[epoch] = s;
+            }
+
+            @Override
+            public boolean readsNetwork() {
+                return reads;
             }
 
             @Override
@@ -130,7 +212,25 @@ class EpochStagesTest {
     }
 
     @Test
+    void aWatcherThatDoesNotReadTheNetworkGetsTheSameWeightsFromStagesThatReturnOnlyTheirLastState() {
+        MultiLayerNetwork plain = TestModels.mlp(6, new int[]{5}, 3, 4), timed = plain.clone();
+        List<float[]> seen = new ArrayList<>();
+        double[] seconds = new double[5];
+        String p = train(plain, false, new ArrayList<>(), new double[5]), t = train(timed, true, false, seen, seconds);
+        assertEquals(3, t.lines().filter(l -> l.contains("(2 workers, one barrier stage for epochs 2-4; fitting ")).count(), t);
+        assertEquals(4, seen.size(), "called after every epoch");
+        for (int e = 1; e <= 4; e++) assertTrue(seconds[e] > 0, "epoch " + e + "'s seconds");
+        assertArrayEquals(plain.params().toFloatVector(), timed.params().toFloatVector());
+        assertArrayEquals(plain.getUpdater().getStateViewArray().toFloatVector(), timed.getUpdater().getStateViewArray().toFloatVector());
+        assertEquals(plain.getLayerWiseConfigurations().getIterationCount(), timed.getLayerWiseConfigurations().getIterationCount());
+        assertEquals(4, timed.getLayerWiseConfigurations().getEpochCount());
+        assertEquals(p.lines().filter(l -> l.startsWith("train: epoch")).map(l -> l.split("\\s+")[4]).toList(),
+                t.lines().filter(l -> l.startsWith("train: epoch")).map(l -> l.split("\\s+")[4]).toList(), p + t);
+    }
+
+    @Test
     void aStageRunsAboutTenSecondsOfEpochsWithinTheStatesItMayHold() {
+        assertEquals(50, LocalSgd.epochsPerStage(0.01, 50, 0), "one state a stage: no limit from the states");
         assertEquals(1, LocalSgd.epochsPerStage(Double.NaN, 5, 100), "no epoch timed yet");
         assertEquals(5, LocalSgd.epochsPerStage(2.0, 10, 100));
         assertEquals(3, LocalSgd.epochsPerStage(0.01, 3, 100), "no more than are left");
