@@ -15,6 +15,7 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.Nesterovs;
@@ -133,5 +134,32 @@ public class FusedAdamStepTest {
         net.init();
         TrainingKernels.install(net);
         assertInstanceOf(FusedAdamStep.class, stepFunction(net));
+    }
+    @Test
+    void aGradientNotLaidOutForTheLoopTakesDl4jsOpAndStillStepsTheParameters() {
+        MultiLayerNetwork net = javaAdam(stack(new Adam(5e-3), 0));
+        assertTrue(FusedAdamStep.install(net));
+        fit(net, 0, 3, 20); // some Adam state
+        net.setInput(Nd4j.zeros(DataType.FLOAT, 32, 20)); // DL4J divides by the minibatch's rows
+        assertEquals(32f, ((FusedAdamStep) stepFunction(net)).divisor());
+        var blocks = ((MultiLayerUpdater) net.getUpdater()).getUpdaterBlocks();
+        assertEquals(1, blocks.size());
+        JavaAdam adam = (JavaAdam) blocks.get(0).getGradientUpdater();
+        int n = (int) net.numParams();
+        Nd4j.getRandom().setSeed(7);
+        // every other element of a longer array: a gradient with gaps, which the Java loop does not take
+        INDArray gradient = Nd4j.rand(DataType.FLOAT, 1, 2L * n).subi(0.5).get(NDArrayIndex.point(0), NDArrayIndex.interval(0, 2, 2L * n));
+        assertFalse(JavaAdam.fits(gradient));
+        assertEquals(n, gradient.length());
+        // DL4J's three passes on copies: divide by the minibatch, its Adam op, subtract from the parameters
+        INDArray g = gradient.dup().divi(32f), state = net.getUpdater().getStateViewArray().dup();
+        var dl4j = new org.nd4j.linalg.learning.AdamUpdater(new Adam(5e-3));
+        dl4j.setStateViewArray(state, g.shape(), g.ordering(), false);
+        dl4j.applyUpdater(g, 3, 0);
+        float[] params = net.params().dup().reshape(n).subi(g.reshape(n)).toFloatVector();
+        adam.applyUpdater(gradient, 3, 0);
+        assertArrayEquals(params, net.params().toFloatVector(), 0f, "the parameters stepped by DL4J's update");
+        assertArrayEquals(state.toFloatVector(), net.getUpdater().getStateViewArray().toFloatVector(), 0f, "Adam's moments");
+        assertEquals(0.0, gradient.amaxNumber().doubleValue(), "nothing left for a step function to subtract");
     }
 }

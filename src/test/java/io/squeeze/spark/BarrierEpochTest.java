@@ -127,6 +127,30 @@ class BarrierEpochTest {
     }
 
     @Test
+    void aDoubleNetworkIsAveragedThroughAWholeArrayToTheDriversFloats() {
+        MultiLayerNetwork net = TestModels.mlp(6, new int[]{5}, 3, 4).convertDataType(org.nd4j.linalg.api.buffer.DataType.DOUBLE);
+        assertEquals(org.nd4j.linalg.api.buffer.DataType.DOUBLE, net.params().dataType());
+        assertNull(NdRows.rowMajorView(net.params()), "no float view of the parameters to write into");
+        int np = (int) net.numParams(), nu = (int) LocalSgd.updaterState(net).length();
+        assertEquals(org.nd4j.linalg.api.buffer.DataType.DOUBLE, LocalSgd.updaterState(net).dataType());
+        Random r = new Random(14);
+        List<LocalSgd.Result> results = new ArrayList<>();
+        String[] messages = new String[2];
+        for (int w = 0; w < 2; w++) {
+            float[] p = values(r, np, 7), u = values(r, nu, 0);
+            results.add(new LocalSgd.Result(w, p, u, 2, 0, 0, 0));
+            messages[w] = BarrierEpoch.encode(w, 2, NdRows.of(p, 1, np), NdRows.of(u, 1, nu));
+        }
+        assertEquals(2, new BarrierEpoch.Exchange().average(messages, net));
+        assertArrayEquals(Averaging.mean(results, LocalSgd.Result::params), net.params().toFloatVector(), "the driver's floats, in worker order");
+        assertArrayEquals(Averaging.mean(results, LocalSgd.Result::updater), LocalSgd.updaterState(net).toFloatVector());
+        // and a double network's own state as a message: cast to floats on the way out
+        var back = BarrierEpoch.Message.read(BarrierEpoch.encode(0, 1, net.params(), LocalSgd.updaterState(net)));
+        assertArrayEquals(net.params().toFloatVector(), back.paramValues());
+        assertArrayEquals(LocalSgd.updaterState(net).toFloatVector(), back.updaterValues());
+    }
+
+    @Test
     void aStateOfManyBlocksIsAveragedBlockByBlockToTheDriversFloats() {
         // 10,000 parameters and 20,000 Adam values: blocks of Exchange.BLOCK, the last of each partial
         MultiLayerNetwork net = TestModels.mlp(100, new int[]{90}, 10, 4);
