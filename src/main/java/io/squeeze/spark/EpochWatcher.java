@@ -38,8 +38,8 @@ public interface EpochWatcher<N> extends java.util.function.BiConsumer<Integer, 
 
     /**
      * {@code then} given {@code view} of the network after each epoch (a merged copy, the student of a hint graph):
-     * a Watcher when {@code then} is one, for a {@code view} that only reads the network; {@code view} is not
-     * taken for a Watcher that does not read it.
+     * an EpochWatcher when {@code then} is one, for a {@code view} that only reads the network, with its
+     * {@link #seconds} and {@link #readsNetwork}; {@code view} is not taken for one that does not read the network.
      */
     static <A, B> java.util.function.BiConsumer<Integer, B> through(java.util.function.BiConsumer<Integer, A> then,
                                                                    java.util.function.Function<B, A> view) {

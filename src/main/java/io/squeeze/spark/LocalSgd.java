@@ -28,9 +28,9 @@ import java.util.List;
  * each computes the same mean ({@link BarrierEpoch}); otherwise each round is one Spark job, after which the driver
  * averages and broadcasts the mean. Both give the same weights (tested). Short epochs may run several to a barrier
  * stage ({@link #epochs}, {@link #epochsPerStage}) when the driver changes nothing between them, with the weights of
- * one stage an epoch (tested); when it does not read them either, the stage returns only its last epoch's state. An executor keeps each worker's network between rounds and epochs (rebuilt when the
- * configuration is broadcast again, once a stage, after the driver's end-of-epoch work). What a network's
- * configuration carries trains as it does in
+ * one stage an epoch (tested); when it does not read them either, the stage returns only its last epoch's state. An
+ * executor keeps each worker's network between rounds and epochs (rebuilt when the configuration is broadcast again,
+ * once a stage, after the driver's end-of-epoch work). What a network's configuration carries trains as it does in
  * process: mask constraints after every update, frozen layers, fake quantization, a KD loss, hint outputs; the
  * listeners and hooks given run around every minibatch on the executors. Adam runs as {@link io.squeeze.model.JavaAdam}
  * on every worker's network (and in process): the same update as DL4J's native op, one step of LeNet-300-100 on one
