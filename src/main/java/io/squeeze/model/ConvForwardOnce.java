@@ -20,13 +20,12 @@ import java.util.Arrays;
  * their layout reorders) of each layer every step (docs/BENCHMARKS.md, "Where a LeNet-5 step goes"). This helper,
  * wrapped around the layer's own (oneDNN's), keeps a copy of the last z it computed together with copies of the input,
  * weights and bias it came from; when it is asked for z again with the same input, weights and bias — compared bit for
- * bit, so any change in between (an update, dropout, another minibatch in the same buffer) computes afresh — it returns
- * the copy instead of running the convolution. The back-propagation step of the same minibatch is that case; each
+ * bit where they lie in ND4J's memory ({@link #sameBits}), so any change in between (an update, dropout, another
+ * minibatch in the same buffer) computes afresh — it returns the copy instead of running the convolution. The back-propagation step of the same minibatch is that case; each
  * copy serves one repeat. Everything else goes to the layer's own helper.
  */
 final class ConvForwardOnce extends WrappingConvHelper {
-    private float[] x, w, b; // the input, weights and bias of the kept z
-    private float[] px, pw, pb; // the asked-for ones, read for the comparison
+    private int[] x, w, b; // the bits of the input, weights and bias of the kept z
     private long[] xShape;
     private INDArray z; // kept out of DL4J's workspaces
     private boolean kept;
@@ -72,18 +71,18 @@ final class ConvForwardOnce extends WrappingConvHelper {
                 && input.length() <= Integer.MAX_VALUE / 2;
         if (floats && kept) {
             kept = false; // one repeat per copy
-            if (Arrays.equals(input.shape(), xShape) && Arrays.equals(px = read(input, px), x) && Arrays.equals(pw = read(weights, pw), w)
-                    && (bias == null ? b == null : b != null && Arrays.equals(pb = read(bias, pb), b))) {
+            if (Arrays.equals(input.shape(), xShape) && sameBits(input, x) && sameBits(weights, w)
+                    && (bias == null ? b == null : sameBits(bias, b))) {
                 repeats++;
                 return workspaceMgr.dup(ArrayType.ACTIVATIONS, z);
             }
         }
         INDArray out = own.preOutput(input, weights, bias, kernel, strides, pad, mode, fwdAlgo, convolutionMode, dilation, format, workspaceMgr);
         if (out == null || !floats || out.dataType() != DataType.FLOAT) return out;
-        x = read(input, x);
+        x = bits(input, x);
         xShape = input.shape();
-        w = read(weights, w);
-        b = bias == null ? null : read(bias, b);
+        w = bits(weights, w);
+        b = bias == null ? null : bits(bias, b);
         try (var ignored = Nd4j.getWorkspaceManager().scopeOutOfWorkspaces()) {
             if (z == null || !Arrays.equals(z.shape(), out.shape()) || z.ordering() != out.ordering())
                 z = Nd4j.createUninitialized(DataType.FLOAT, out.shape(), out.ordering());
@@ -116,6 +115,43 @@ final class ConvForwardOnce extends WrappingConvHelper {
         if (copy == null || a.length() != copy.length) return false;
         java.nio.FloatBuffer run = run(a);
         return (run != null ? run : java.nio.FloatBuffer.wrap(read(a, null))).mismatch(java.nio.FloatBuffer.wrap(copy)) < 0;
+    }
+
+    /**
+     * The bits of {@code a}'s float elements in c order, into {@code into} when it has their number: in one copy when
+     * they lie in one run of ND4J's memory, any other array copied into c order first.
+     */
+    static int[] bits(INDArray a, int[] into) {
+        int n = (int) a.length();
+        int[] out = into != null && into.length == n ? into : new int[n];
+        java.nio.IntBuffer run = intRun(a);
+        (run != null ? run : ints(a.dup('c'))).get(0, out, 0, n);
+        return out;
+    }
+
+    /**
+     * Whether {@code a}'s float elements in c order have {@code copy}'s bits ({@link #bits}), as
+     * {@link java.nio.IntBuffer#mismatch} compares them: in ND4J's memory without a copy when they lie in one run (the
+     * repeat of a step compares a convolution's input where it lies instead of copying it out first). Bit for bit:
+     * −0 differs from +0, and NaNs of different bits differ.
+     */
+    static boolean sameBits(INDArray a, int[] copy) {
+        if (copy == null || a.length() != copy.length) return false;
+        java.nio.IntBuffer run = intRun(a);
+        return (run != null ? run : java.nio.IntBuffer.wrap(bits(a, null))).mismatch(java.nio.IntBuffer.wrap(copy)) < 0;
+    }
+
+    /** {@link #run} read as the floats' bits. */
+    private static java.nio.IntBuffer intRun(INDArray a) {
+        if (!cOrderContiguous(a)) return null;
+        var buffer = ints(a);
+        long n = a.length();
+        return a.offset() + n <= buffer.capacity() ? buffer.slice((int) a.offset(), (int) n) : null;
+    }
+
+    /** {@code a}'s whole buffer as ints in the machine's byte order. */
+    private static java.nio.IntBuffer ints(INDArray a) {
+        return a.data().asNio().order(java.nio.ByteOrder.nativeOrder()).asIntBuffer();
     }
 
     /**

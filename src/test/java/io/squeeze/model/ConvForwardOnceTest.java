@@ -88,7 +88,7 @@ class ConvForwardOnceTest {
     }
 
     @Test
-    void readAndSameValuesSeeTheElementsInCOrderOfViewsFlatArraysAndStridedOnes() {
+    void readBitsAndTheirComparisonsSeeTheElementsInCOrderOfViewsFlatArraysAndStridedOnes() {
         Nd4j.getRandom().setSeed(3);
         INDArray flat = Nd4j.rand(DataType.FLOAT, 1, 1000);
         INDArray[] arrays = {
@@ -107,6 +107,18 @@ class ConvForwardOnceTest {
             other[other.length - 1] = Math.nextUp(other[other.length - 1]);
             assertFalse(ConvForwardOnce.sameValues(a, other), "the last element differs: " + a.shapeInfoToString());
             assertFalse(ConvForwardOnce.sameValues(a, java.util.Arrays.copyOf(expected, expected.length - 1)), "a shorter copy");
+            int[] bits = new int[expected.length];
+            for (int i = 0; i < bits.length; i++) bits[i] = Float.floatToRawIntBits(expected[i]);
+            assertArrayEquals(bits, ConvForwardOnce.bits(a, null), a.shapeInfoToString());
+            int[] given = new int[bits.length];
+            assertSame(given, ConvForwardOnce.bits(a, given), "into a given array");
+            assertArrayEquals(bits, given);
+            assertTrue(ConvForwardOnce.sameBits(a, bits.clone()), a.shapeInfoToString());
+            int[] otherBits = bits.clone();
+            otherBits[0] ^= 1;
+            assertFalse(ConvForwardOnce.sameBits(a, otherBits), "the first element differs: " + a.shapeInfoToString());
+            assertFalse(ConvForwardOnce.sameBits(a, java.util.Arrays.copyOf(bits, bits.length - 1)), "a shorter copy");
+            assertFalse(ConvForwardOnce.sameBits(a, null), "no copy");
         }
         INDArray zeros = Nd4j.zeros(DataType.FLOAT, 2, 3);
         float[] negativeZeros = new float[6];
@@ -116,6 +128,18 @@ class ConvForwardOnceTest {
         negativeZeros[4] = Float.NaN;
         assertFalse(ConvForwardOnce.sameValues(zeros, negativeZeros), "NaN against a number");
         assertFalse(ConvForwardOnce.sameValues(zeros.transpose(), negativeZeros), "NaN against a number, strided");
+        int[] zeroBits = new int[6], negativeZeroBits = new int[6];
+        java.util.Arrays.fill(negativeZeroBits, Integer.MIN_VALUE);
+        assertTrue(ConvForwardOnce.sameBits(zeros, zeroBits));
+        assertTrue(ConvForwardOnce.sameBits(zeros.transpose(), zeroBits), "strided, copied first");
+        assertFalse(ConvForwardOnce.sameBits(zeros, negativeZeroBits), "bit for bit: -0 is not +0");
+        INDArray nans = Nd4j.zeros(DataType.FLOAT, 2, 3);
+        nans.putScalar(1, 1, Float.intBitsToFloat(0x7fc00001));
+        int[] nanBits = new int[6];
+        nanBits[4] = 0x7fc00001;
+        assertTrue(ConvForwardOnce.sameBits(nans, nanBits), "the same NaN");
+        nanBits[4] = 0x7fc00000;
+        assertFalse(ConvForwardOnce.sameBits(nans, nanBits), "a NaN of other bits");
         assertEquals(600, ConvForwardOnce.read(arrays[1], null).length);
         assertEquals(flat.getFloat(0, 172), ConvForwardOnce.read(arrays[1], null)[0]);
     }
