@@ -18,11 +18,12 @@ import java.util.Arrays;
  * computes its pre-activation z = W ∗ x + b in the forward pass, applies the activation to it in place, and computes z
  * again in back-propagation for the activation's derivative — for LeNet-5, two of oneDNN's forward convolutions (with
  * their layout reorders) of each layer every step (docs/BENCHMARKS.md, "Where a LeNet-5 step goes"). This helper,
- * wrapped around the layer's own (oneDNN's), keeps a copy of the last z it computed together with copies of the input,
- * weights and bias it came from; when it is asked for z again with the same input, weights and bias — compared bit for
- * bit where they lie in ND4J's memory ({@link #sameBits}), so any change in between (an update, dropout, another
- * minibatch in the same buffer) computes afresh — it returns the copy instead of running the convolution. The back-propagation step of the same minibatch is that case; each
- * copy serves one repeat. Everything else goes to the layer's own helper.
+ * wrapped around the layer's own (oneDNN's), keeps a copy of the last z it computed together with the bits of the
+ * input, weights and bias it came from; when it is asked for z again with the same input, weights and bias — compared
+ * bit for bit where they lie in ND4J's memory ({@link #sameBits}), so any change in between (an update, dropout,
+ * another minibatch in the same buffer) computes afresh — it returns the copy instead of running the convolution. The
+ * back-propagation step of the same minibatch is that case; each copy serves one repeat. Everything else goes to the
+ * layer's own helper.
  */
 final class ConvForwardOnce extends WrappingConvHelper {
     private int[] x, w, b; // the bits of the input, weights and bias of the kept z
