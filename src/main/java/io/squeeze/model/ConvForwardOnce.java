@@ -144,10 +144,7 @@ final class ConvForwardOnce extends WrappingConvHelper {
 
     /** {@link #run} read as the floats' bits. */
     private static java.nio.IntBuffer intRun(INDArray a) {
-        if (!cOrderContiguous(a)) return null;
-        var buffer = ints(a);
-        long n = a.length();
-        return a.offset() + n <= buffer.capacity() ? buffer.slice((int) a.offset(), (int) n) : null;
+        return slice(a, ints(a));
     }
 
     /** {@code a}'s whole buffer as ints in the machine's byte order. */
@@ -160,10 +157,18 @@ final class ConvForwardOnce extends WrappingConvHelper {
      * buffer too, where {@code asNioFloat()} maps the whole buffer and {@code offset()} counts from its start), else null.
      */
     private static java.nio.FloatBuffer run(INDArray a) {
+        return slice(a, a.data().asNioFloat());
+    }
+
+    /**
+     * {@code a}'s elements in c order as a slice of {@code whole}, a view of its whole buffer, when they lie there in
+     * one run, else null.
+     */
+    @SuppressWarnings("unchecked")
+    private static <B extends java.nio.Buffer> B slice(INDArray a, B whole) {
         if (!cOrderContiguous(a)) return null;
-        var buffer = a.data().asNioFloat();
         long n = a.length();
-        return a.offset() + n <= buffer.capacity() ? buffer.slice((int) a.offset(), (int) n) : null;
+        return a.offset() + n <= whole.capacity() ? (B) whole.slice((int) a.offset(), (int) n) : null;
     }
 
     /** Whether {@code a}'s elements in c order lie one after the other in its buffer. */
